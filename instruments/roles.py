@@ -1,0 +1,235 @@
+"""Role interfaces: what a test plan may ask of each kind of instrument.
+
+A test plan talks to roles, never to vendor drivers, so a lab can swap a
+Chroma for an AMETEK by editing its bench file. Every setpoint passes the
+instrument's SafetyLimits before a byte is sent.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+
+class InstrumentError(Exception):
+    """An instrument refused, failed or reported an error; names the address and command."""
+
+    def __init__(self, message: str, *, address: str = "", command: str = "") -> None:
+        self.address = address
+        self.command = command
+        parts = [message]
+        if command:
+            parts.append(f"command {command!r}")
+        if address:
+            parts.append(f"at {address}")
+        super().__init__(", ".join(parts))
+
+
+class InstrumentTimeout(InstrumentError):
+    """The instrument did not answer in time (it may be hung or disconnected)."""
+
+
+class SafetyLimitError(InstrumentError):
+    """A setpoint beyond the bench's safety limits; refused before it was sent."""
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Bounds every setpoint is checked against before it is sent.
+
+    `source` says where the limits were set (bench file and key) so a refusal
+    tells the operator what to edit.
+    """
+
+    voltage_min_v: float | None = None
+    voltage_max_v: float | None = None
+    frequency_min_hz: float | None = None
+    frequency_max_hz: float | None = None
+    current_max_a: float | None = None
+    power_max_w: float | None = None
+    slew_max_v_per_s: float | None = None
+    source: str = ""
+
+    def check(self, quantity: str, value: float, unit: str, *, address: str = "") -> None:
+        """Raise SafetyLimitError when `value` is outside the limits for `quantity`.
+
+        quantity is one of: voltage, frequency, current, power, slew.
+        """
+        if not math.isfinite(value):
+            raise SafetyLimitError(f"{quantity} setpoint {value} is not a finite number", address=address)
+        lo = getattr(self, f"{quantity}_min_{unit}", None)
+        hi = getattr(self, f"{quantity}_max_{unit}", None)
+        where = f" (safety limits from {self.source})" if self.source else ""
+        if lo is not None and value < lo:
+            raise SafetyLimitError(
+                f"{quantity} setpoint {value:g} {unit} is below {quantity}_min_{unit} = {lo:g}{where}",
+                address=address,
+            )
+        if hi is not None and value > hi:
+            raise SafetyLimitError(
+                f"{quantity} setpoint {value:g} {unit} is above {quantity}_max_{unit} = {hi:g}{where}",
+                address=address,
+            )
+
+
+@dataclass(frozen=True)
+class Identity:
+    manufacturer: str
+    model: str
+    serial: str
+    firmware: str
+
+
+@dataclass(frozen=True)
+class PhaseReading:
+    """One output phase of a grid simulator as it measures itself."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+    reactive_power_var: float
+    frequency_hz: float
+
+
+@dataclass(frozen=True)
+class ElementReading:
+    """One input element of a power analyzer (sign: positive = power flowing into the load side)."""
+
+    voltage_v: float
+    current_a: float
+    power_w: float
+    reactive_power_var: float
+    apparent_power_va: float
+    power_factor: float
+    frequency_hz: float
+
+
+@dataclass(frozen=True)
+class AnalyzerReading:
+    elements: dict[int, ElementReading]
+    instrument_time_s: float | None = None  # the instrument's own timestamp where it gives one
+
+
+@dataclass(frozen=True)
+class Nameplate:
+    """Ratings a DER reports about itself (SunSpec 702 / 120)."""
+
+    max_power_w: float
+    max_apparent_power_va: float
+    max_reactive_power_var: float | None = None
+
+
+@dataclass(frozen=True)
+class DERMeasurement:
+    """What a DER reports about its own output (SunSpec 701 / 103). Positive power = export."""
+
+    power_w: float
+    reactive_power_var: float
+    voltage_v: float
+    frequency_hz: float
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+
+class Instrument(ABC):
+    """Base of every driver: connect, identify, snapshot, and go to a safe state."""
+
+    role: ClassVar[str]
+    model: ClassVar[str]
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        safety: SafetyLimits | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.address = address
+        self.safety = safety or SafetyLimits()
+        self.options = dict(options or {})
+        self.timeout_s = timeout_s
+
+    @abstractmethod
+    def connect(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def identity(self) -> Identity: ...
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """Every setting worth saving with a run (station snapshot)."""
+
+    @abstractmethod
+    def safe_state(self) -> None:
+        """Drive the instrument to the state in which the bench is safe to touch."""
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class GridSimulator(Instrument):
+    """AC source that stands in for the utility grid. Safe state: output off."""
+
+    role = "grid_simulator"
+
+    @abstractmethod
+    def set_voltage(self, voltage_v: float, phase: int | None = None) -> None:
+        """Line-to-neutral RMS voltage; phase None sets every phase."""
+
+    @abstractmethod
+    def set_frequency(self, frequency_hz: float) -> None: ...
+
+    @abstractmethod
+    def set_output(self, enabled: bool) -> None: ...
+
+    @abstractmethod
+    def output_enabled(self) -> bool: ...
+
+    @abstractmethod
+    def measure(self) -> list[PhaseReading]: ...
+
+    def safe_state(self) -> None:
+        self.set_output(False)
+
+
+class PowerAnalyzer(Instrument):
+    """Measures V, I, P, Q at one or more elements (DUT terminals, PCC)."""
+
+    role = "power_analyzer"
+
+    @abstractmethod
+    def read(self) -> AnalyzerReading: ...
+
+    def safe_state(self) -> None:
+        """A power analyzer only measures: nothing to make safe."""
+
+
+class DER(Instrument):
+    """A distributed energy resource under test, reached over its own interface."""
+
+    role = "der"
+
+    @abstractmethod
+    def nameplate(self) -> Nameplate: ...
+
+    @abstractmethod
+    def measure(self) -> DERMeasurement: ...
+
+    @abstractmethod
+    def set_active_power_limit_pct(self, limit_pct: float | None) -> None:
+        """Limit maximum active power to a percent of rated power; None lifts the limit."""
+
+    @abstractmethod
+    def active_power_limit_pct(self) -> float | None: ...
+
+    def safe_state(self) -> None:
+        """Lift test limits: the grid simulator's output off is what de-energizes the bench."""
+        self.set_active_power_limit_pct(None)

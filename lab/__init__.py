@@ -1,0 +1,1 @@
+"""flexbench.lab"""
