@@ -1,0 +1,233 @@
+"""Bench files: TOML describing the instruments of a lab, validated before anything connects.
+
+A bench file names each instrument's role, driver, address, safety limits and
+driver options. Every mistake is reported with the file, the line and the key,
+so an operator can fix it without reading code.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from flexbench.instruments.addresses import parse_address
+from flexbench.instruments.registry import DRIVERS
+from flexbench.instruments.roles import SafetyLimits
+from flexbench.lab.errors import UserError
+
+VIRTUAL_ADDRESS = "virtual"
+ROLES = ("grid_simulator", "power_analyzer", "der")
+
+
+class BenchError(UserError):
+    """A bench file that cannot be used; the message names file, line and key."""
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    name: str
+    role: str
+    driver: str
+    address: str
+    timeout_s: float
+    safety: SafetyLimits
+    options: dict[str, Any]
+    measures: dict[str, int] = field(default_factory=dict)  # analyzer element per measurement point
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    path: Path
+    name: str
+    description: str
+    virtual: dict[str, Any] | None  # parameters of the virtual lab, None for a real bench
+    instruments: dict[str, InstrumentConfig]
+    sample_period_s: float = 0.5  # how often the recorder polls the instruments, bench time
+
+    def by_role(self, role: str) -> list[InstrumentConfig]:
+        return [i for i in self.instruments.values() if i.role == role]
+
+
+def default_bench_path() -> Path:
+    """The embedded virtual bench shipped with the package."""
+    return Path(str(resources.files("flexbench.lab") / "benches" / "virtual.toml"))
+
+
+_TOP_KEYS = {"bench", "virtual", "instruments"}
+_BENCH_KEYS = {"name": str, "description": str, "sample_period_s": (int, float)}
+_INSTRUMENT_KEYS = {
+    "role": str,
+    "driver": str,
+    "address": str,
+    "timeout_s": (int, float),
+    "safety": dict,
+    "options": dict,
+    "measures": dict,
+}
+_SAFETY_KEYS = {f.name for f in fields(SafetyLimits) if f.name != "source"}
+
+
+class _Reader:
+    """Validates one parsed file, knowing its text to point at the offending line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, table: str, key: str | None = None) -> int | None:
+        """Best-effort line number of `key` inside `[table]` (or of the table header)."""
+        header = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
+        start = None
+        for no, line in enumerate(self.lines, 1):
+            if header.match(line):
+                start = no
+                break
+        if start is None:
+            # the table may be written inline or dotted inside its parent: search the key alone
+            if key is None:
+                return None
+            pattern = re.compile(r"^\s*(?:[\w.-]+\.)?" + re.escape(key) + r"\s*=")
+            return next((n for n, l in enumerate(self.lines, 1) if pattern.match(l)), None)
+        if key is None:
+            return start
+        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for no in range(start, len(self.lines)):
+            line = self.lines[no]
+            if re.match(r"^\s*\[", line):
+                break
+            if pattern.match(line):
+                return no + 1
+        return start
+
+    def error(self, table: str, key: str | None, reason: str) -> BenchError:
+        line = self.line_of(table, key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        dotted = f"{table}.{key}" if key else table
+        return BenchError(f"{where}: [{table}] {dotted}: {reason}" if key else f"{where}: [{table}]: {reason}")
+
+    def check_keys(self, table: str, data: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, list(allowed), n=1)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(sorted(allowed))})"
+                raise self.error(table, key, f"unknown key{suggestion}")
+        if isinstance(allowed, dict):
+            for key, expected in allowed.items():
+                if key in data and not _is_type(data[key], expected):
+                    raise self.error(table, key, f"expected {_type_name(expected)}, got {type(data[key]).__name__} {data[key]!r}")
+
+
+def _is_type(value: Any, expected: Any) -> bool:
+    if expected in (int, float, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_name(expected: Any) -> str:
+    if expected == (int, float):
+        return "a number"
+    return {str: "a string", dict: "a table", list: "a list", bool: "true or false"}.get(expected, str(expected))
+
+
+def load_bench(path: str | Path | None = None) -> BenchConfig:
+    """Read and validate a bench file (the embedded virtual bench when `path` is None)."""
+    path = Path(path) if path is not None else default_bench_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchError(f"{path}: bench file not found") from None
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read bench file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{path}: not valid TOML: {exc}") from None
+    reader = _Reader(path, text)
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            hint = difflib.get_close_matches(key, list(_TOP_KEYS), n=1)
+            raise reader.error(key, None, "unknown table" + (f" (did you mean [{hint[0]}]?)" if hint else ""))
+    bench = data.get("bench", {})
+    if not isinstance(bench, dict):
+        raise reader.error("bench", None, "must be a table")
+    reader.check_keys("bench", bench, _BENCH_KEYS)
+    sample_period_s = float(bench.get("sample_period_s", 0.5))
+    if sample_period_s <= 0:
+        raise reader.error("bench", "sample_period_s", "must be positive")
+    virtual = data.get("virtual")
+    if virtual is not None and not isinstance(virtual, dict):
+        raise reader.error("virtual", None, "must be a table")
+
+    instruments_data = data.get("instruments")
+    if not isinstance(instruments_data, dict) or not instruments_data:
+        raise BenchError(f"{path}: no [instruments.NAME] tables: a bench needs at least one instrument")
+    instruments = {
+        name: _instrument(reader, name, entry, virtual is not None)
+        for name, entry in instruments_data.items()
+    }
+    return BenchConfig(
+        path=path,
+        name=bench.get("name", path.stem),
+        description=bench.get("description", ""),
+        virtual=virtual,
+        instruments=instruments,
+        sample_period_s=sample_period_s,
+    )
+
+
+def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> InstrumentConfig:
+    table = f"instruments.{name}"
+    if not isinstance(entry, dict):
+        raise reader.error(table, None, "must be a table")
+    reader.check_keys(table, entry, _INSTRUMENT_KEYS)
+    for required in ("role", "driver", "address"):
+        if required not in entry:
+            raise reader.error(table, None, f"missing key '{required}'")
+    role = entry["role"]
+    if role not in ROLES:
+        raise reader.error(table, "role", f"unknown role {role!r} (known roles: {', '.join(ROLES)})")
+    driver = entry["driver"]
+    if driver not in DRIVERS:
+        hint = difflib.get_close_matches(driver, list(DRIVERS), n=1)
+        known = f"did you mean {hint[0]!r}?" if hint else f"known drivers: {', '.join(sorted(DRIVERS))}"
+        raise reader.error(table, "driver", f"unknown driver {driver!r} ({known})")
+    if DRIVERS[driver].role != role:
+        raise reader.error(table, "driver", f"driver {driver!r} is a {DRIVERS[driver].role}, not a {role}")
+    address = entry["address"]
+    if address == VIRTUAL_ADDRESS:
+        if not is_virtual:
+            raise reader.error(table, "address", "'virtual' needs a [virtual] table: this bench is a real one")
+    else:
+        try:
+            parse_address(address)
+        except ValueError as exc:
+            raise reader.error(table, "address", f"invalid address {address!r}: {exc}") from None
+    timeout_s = float(entry.get("timeout_s", 2.0))
+    if timeout_s <= 0:
+        raise reader.error(table, "timeout_s", "must be positive")
+
+    safety_data = entry.get("safety", {})
+    reader.check_keys(f"{table}.safety", safety_data, {k: (int, float) for k in _SAFETY_KEYS})
+    safety = SafetyLimits(
+        **{k: float(v) for k, v in safety_data.items()},
+        source=f"{reader.path} [{table}.safety]",
+    )
+    measures = entry.get("measures", {})
+    for point, element in measures.items():
+        if not isinstance(element, int) or isinstance(element, bool) or element < 1:
+            raise reader.error(table, "measures", f"element for {point!r} must be a positive integer, got {element!r}")
+    return InstrumentConfig(
+        name=name,
+        role=role,
+        driver=driver,
+        address=address,
+        timeout_s=timeout_s,
+        safety=safety,
+        options=dict(entry.get("options", {})),
+        measures=dict(measures),
+    )

@@ -1,0 +1,108 @@
+"""`flexbench run PLAN...`: run test plans on a bench and write the run folder and its report."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+from pathlib import Path
+
+from flexbench.lab.bench_config import load_bench
+from flexbench.lab.errors import UserError
+from flexbench.lab.results import RESULTS_FILE
+from flexbench.lab.virtual.faults import FAULT_PROFILES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run test plans and write a report",
+        description="Run test plans (pytest files or folders) on a bench; writes report.html, results.json, "
+        "junit.xml and the samples to the run folder.",
+    )
+    p.add_argument("plans", nargs="+", metavar="PLAN", help="test plan file or folder, e.g. testplans/ieee1547")
+    p.add_argument("--bench", help="bench file (default: the embedded virtual bench)")
+    p.add_argument("--profile", help="requirement profile file (default: each plan's own)")
+    p.add_argument("--dut-profile", default="healthy", choices=sorted(FAULT_PROFILES),
+                   help="behaviour of the virtual DUT (virtual bench only)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="run bench time this many times faster than wall time (virtual bench only)")
+    p.add_argument("--out", help="run folder (default: reports/<date-time>-<plan>)")
+    p.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    for plan in args.plans:
+        if not Path(plan.split("::")[0]).exists():
+            raise UserError(f"test plan not found: {plan}")
+    config = load_bench(args.bench)
+    if args.time_scale <= 0:
+        raise UserError(f"--time-scale must be positive, got {args.time_scale}")
+    if config.virtual is None and args.time_scale != 1.0:
+        raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {args.time_scale:g})")
+    if args.profile and not Path(args.profile).exists():
+        raise UserError(f"requirement profile not found: {args.profile}")
+    run_dir = Path(args.out) if args.out else _default_run_dir(args.plans, args.dut_profile)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    pytest_args = [
+        *args.plans,
+        "--run-dir", str(run_dir),
+        "--dut-profile", args.dut_profile,
+        "--time-scale", str(args.time_scale),
+        "--html", str(run_dir / "report.html"),
+        "--self-contained-html",
+        "--junitxml", str(run_dir / "junit.xml"),
+        "-o", "timeout=0",
+        "-o", "junit_family=xunit2",
+        "-p", "no:cacheprovider",
+        "-q",
+    ]
+    if args.bench:
+        pytest_args += ["--bench", args.bench]
+    if args.profile:
+        pytest_args += ["--profile", args.profile]
+    if args.keyword:
+        pytest_args += ["-k", args.keyword]
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = int(pytest.main(pytest_args))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _print_summary(run_dir)
+    return code
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C: fixtures tear down and the bench goes to its safe state."""
+    raise KeyboardInterrupt
+
+
+def _default_run_dir(plans: list[str], dut_profile: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = Path(plans[0].split("::")[0]).stem
+    suffix = "" if dut_profile == "healthy" else f"-{dut_profile}"
+    base = Path("reports") / f"{stamp}-{name}{suffix}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _print_summary(run_dir: Path) -> None:
+    results_path = run_dir / RESULTS_FILE
+    if results_path.exists():
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+        print()
+        for row in results.get("matrix", []):
+            worst = row.get("worst") or {}
+            print(f"  {row['requirement_id']:<10} {row['verdict'].upper():<6} "
+                  f"{row['passed']}/{row['checks']} passed   {worst.get('message', '') if row['verdict'] != 'pass' else ''}")
+        if results["summary"].get("aborted"):
+            print(f"  {results['summary']['aborted']}")
+    print(f"\nreport: {run_dir / 'report.html'}")

@@ -1,0 +1,130 @@
+"""Requirement profiles: every number a test plan uses, in a TOML file a lab can edit.
+
+A plan never hard-codes a criterion; it asks the profile, and a missing or
+mistyped number is an error naming the file and key.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flexbench.lab.errors import UserError
+
+
+class ProfileError(UserError):
+    pass
+
+
+_CACHE_KEY = pytest.StashKey[dict]()  # profiles loaded in one pytest session, by resolved path
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    title: str
+    source: str
+    values: dict[str, Any]
+
+
+class Section:
+    """One table of a profile, with typed look-ups that name file and key on error."""
+
+    def __init__(self, path: Path, name: str, data: dict[str, Any]) -> None:
+        self.path = path
+        self.name = name
+        self.data = data
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data:
+            raise ProfileError(f"{self.path}: [{self.name}] missing key '{key}'")
+        return self.data[key]
+
+    def number(self, key: str) -> float:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a number, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str) -> int:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected an integer, got {value!r}")
+        return value
+
+    def numbers(self, key: str) -> list[float]:
+        value = self._get(key)
+        if not isinstance(value, list) or not value or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a non-empty list of numbers, got {value!r}")
+        return [float(v) for v in value]
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a string, got {value!r}")
+        return value
+
+
+class Profile:
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+        self.name = str(data.get("profile", {}).get("name", path.stem))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Profile":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ProfileError(f"{path}: requirement profile not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+        for table in ("requirements", "plans"):
+            if table in data and not isinstance(data[table], dict):
+                raise ProfileError(f"{path}: [{table}] must be a table")
+        return cls(path, data)
+
+    def requirement(self, requirement_id: str) -> Section:
+        reqs = self.data.get("requirements", {})
+        if requirement_id not in reqs:
+            known = ", ".join(reqs) or "none"
+            raise ProfileError(f"{self.path}: no [requirements.{requirement_id}] (defined: {known})")
+        return Section(self.path, f"requirements.{requirement_id}", reqs[requirement_id])
+
+    def describe(self, requirement_id: str) -> Requirement:
+        section = self.requirement(requirement_id)
+        return Requirement(
+            requirement_id,
+            str(section.data.get("title", requirement_id)),
+            str(section.data.get("source", "")),
+            dict(section.data),
+        )
+
+    def plan(self, name: str) -> Section:
+        plans = self.data.get("plans", {})
+        if name not in plans:
+            raise ProfileError(f"{self.path}: no [plans.{name}] table (defined: {', '.join(plans) or 'none'})")
+        return Section(self.path, f"plans.{name}", plans[name])
+
+
+def profile_for(config: Any, plan_file: str, default_name: str | None) -> Profile:
+    """The profile a plan runs with: --profile when given, else testplans/profiles/<default_name>.toml.
+
+    Used at collection (to parametrize test points) and by the `requirements` fixture, so both agree.
+    """
+    path = config.getoption("--profile")
+    if path is None:
+        if default_name is None:
+            raise ProfileError(f"{plan_file}: set PROFILE = '<name>' in the plan or pass --profile FILE")
+        path = Path(plan_file).resolve().parents[1] / "profiles" / f"{default_name}.toml"
+    cache = config.stash.setdefault(_CACHE_KEY, {})
+    key = str(Path(path).resolve())
+    if key not in cache:
+        cache[key] = Profile.load(path)
+    return cache[key]

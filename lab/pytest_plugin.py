@@ -1,0 +1,362 @@
+"""The flexbench pytest plugin: bench, recorder, clock and requirement fixtures, verdicts, reports.
+
+Loaded through the pytest11 entry point. Nothing starts unless a test asks for
+a fixture: the project's own unit tests run with the plugin loaded and never
+open a bench. A test plan records Results with `verdicts.check(...)`; the
+plugin fails the test when any check fails, writes every finished test to the
+run folder at once, and on an instrument failure drives the bench to its safe
+state and stops the session with the reason.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from typing import TYPE_CHECKING
+
+from flexbench.instruments.roles import InstrumentError
+from flexbench.lab.clock import ScaledClock
+from flexbench.lab.evaluate import ERROR, PASS, Result
+from flexbench.lab.errors import UserError
+from flexbench.lab.profile import Profile, profile_for
+from flexbench.lab.results import RESULTS_FILE, RUN_FILE, STATION_FILE, append_test, assemble, write_json
+
+if TYPE_CHECKING:  # the bench, recorder and plots load only when a test asks for them
+    from flexbench.lab.bench import Bench
+    from flexbench.lab.recorder import Recorder
+
+STATE_KEY = pytest.StashKey["RunState"]()
+ITEM_KEY = pytest.StashKey["Verdicts"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flexbench", "flexbench test bench")
+    group.addoption("--bench", default=None, help="bench file (default: the embedded virtual bench)")
+    group.addoption("--profile", default=None, help="requirement profile file (default: the plan's own)")
+    group.addoption("--dut-profile", default="healthy", help="virtual DUT behaviour: healthy or a fault profile")
+    group.addoption("--time-scale", type=float, default=1.0, help="bench time runs this many times faster (virtual bench)")
+    group.addoption("--run-dir", default=None, help="run folder (default: reports/<run-id>)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): requirement IDs the test checks")
+    state = RunState(config)
+    config.stash[STATE_KEY] = state
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlHooks(state), "flexbench-html")
+
+
+class Verdicts:
+    """Results recorded by one test, and the evidence to plot for it."""
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        self.results: list[Result] = []
+        self.evidence_spec: dict[str, Any] | None = None
+        self.start_s: float | None = None
+
+    def check(self, result: Result) -> Result:
+        result.test = self.nodeid
+        self.results.append(result)
+        return result
+
+    def evidence(self, **spec: Any) -> None:
+        """What to plot: title, t_cmd_s, start_s, end_s, channels, steps, windows (see lab.plots)."""
+        self.evidence_spec = spec
+
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if r.verdict != PASS]
+
+
+class RunState:
+    """One run: its folder, clock, bench and recorder, created only when a test needs them."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.time_scale = float(config.getoption("--time-scale"))
+        self.bench_path = config.getoption("--bench")
+        self.dut_profile = config.getoption("--dut-profile")
+        self.profile_path = config.getoption("--profile")
+        self._run_dir_opt = config.getoption("--run-dir")
+        self._run_dir: Path | None = None
+        self.clock = ScaledClock(self.time_scale)
+        self.recorder: Recorder | None = None
+        self.bench: Bench | None = None
+        self.abort_reason: str | None = None
+        self.finished: set[str] = set()
+
+    @property
+    def run_dir(self) -> Path:
+        if self._run_dir is None:
+            if self._run_dir_opt:
+                path = Path(self._run_dir_opt)
+            else:
+                path = Path("reports") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path.mkdir(parents=True, exist_ok=True)
+            self._run_dir = path.resolve()
+            self._write_run_file()
+        return self._run_dir
+
+    def _write_run_file(self) -> None:
+        from flexbench.lab.bench_config import default_bench_path, load_bench
+
+        bench_file = Path(self.bench_path) if self.bench_path else default_bench_path()
+        try:
+            bench_name = load_bench(bench_file).name
+        except UserError:
+            bench_name = bench_file.stem
+        write_json(self._run_dir / RUN_FILE, {
+            "plans": [str(a) for a in self.config.args],
+            "bench_file": str(bench_file),
+            "bench_name": bench_name,
+            "dut_profile": self.dut_profile,
+            "profile": self.profile_path,
+            "time_scale": self.time_scale,
+            "started": dt.datetime.now().isoformat(timespec="seconds"),
+            "run_dir": str(self._run_dir),
+        })
+
+    def get_recorder(self) -> Recorder:
+        if self.recorder is None:
+            from flexbench.lab.recorder import Recorder
+
+            self.recorder = Recorder(self.run_dir, self.clock)
+        return self.recorder
+
+    def get_bench(self) -> Bench:
+        if self.bench is None:
+            from flexbench.lab.bench import Bench
+
+            recorder = self.get_recorder()
+            bench = Bench.open(self.bench_path, self.clock, self.dut_profile,
+                               on_event=lambda kind, data: recorder.event(kind, **data))
+            self.bench = bench
+            write_json(self.run_dir / STATION_FILE, bench.snapshot())
+            self._add_sources(bench, recorder)
+        return self.bench
+
+    @staticmethod
+    def _add_sources(bench: Bench, recorder: Recorder) -> None:
+        period_s = bench.config.sample_period_s
+        for name, conf in bench.config.instruments.items():
+            driver = bench.instruments[name]
+            if conf.role == "power_analyzer" and conf.measures:
+                def read_analyzer(driver: Any = driver, measures: dict[str, int] = dict(conf.measures)) -> dict[str, float]:
+                    reading = driver.read()
+                    values: dict[str, float] = {}
+                    for point, element in measures.items():
+                        e = reading.elements[element]
+                        values.update({f"{point}.p_w": e.power_w, f"{point}.q_var": e.reactive_power_var,
+                                       f"{point}.v_v": e.voltage_v, f"{point}.f_hz": e.frequency_hz})
+                    return values
+                recorder.add_source(name, read_analyzer, period_s)
+            elif conf.role == "der":
+                def read_der(driver: Any = driver, name: str = name) -> dict[str, float]:
+                    m = driver.measure()
+                    return {f"{name}.p_w": m.power_w, f"{name}.q_var": m.reactive_power_var}
+                recorder.add_source(name, read_der, period_s)
+            elif conf.role == "grid_simulator":
+                def read_grid(driver: Any = driver, name: str = name) -> dict[str, float]:
+                    phases = driver.measure()
+                    values = {f"{name}.v{i + 1}_v": p.voltage_v for i, p in enumerate(phases)}
+                    values[f"{name}.f_hz"] = phases[0].frequency_hz if phases else float("nan")
+                    return values
+                recorder.add_source(name, read_grid, period_s * 10)
+
+    def abort(self, item: pytest.Item, exc: BaseException) -> None:
+        """An instrument failed: safe state now, record why, and stop the session."""
+        reason = f"aborted in {item.nodeid}: {exc}"
+        self.abort_reason = reason
+        if self.recorder is not None:
+            self.recorder.event("abort", test=item.nodeid, error=str(exc))
+        if self.bench is not None:
+            self.bench.safe_state(reason)
+        item.session.shouldstop = reason
+        verdicts = item.stash.get(ITEM_KEY, None)
+        if verdicts is not None:
+            checked = {r.requirement_id for r in verdicts.results}
+            for rid in _requirement_ids(item):
+                if rid not in checked:
+                    verdicts.check(Result.error(rid, "not evaluated: the test was aborted", str(exc)))
+
+    def close(self) -> None:
+        try:
+            if self.bench is not None:
+                self.bench.close()
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+
+
+def _requirement_ids(item: pytest.Item) -> list[str]:
+    ids: list[str] = []
+    for mark in item.iter_markers("requirement"):
+        ids.extend(str(a) for a in mark.args)
+    return ids
+
+
+# -- fixtures -----------------------------------------------------------------------
+
+
+def _state(request: pytest.FixtureRequest) -> RunState:
+    return request.config.stash[STATE_KEY]
+
+
+@pytest.fixture(scope="session")
+def flexbench_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
+    state = _state(request)
+    yield state
+    state.close()
+
+
+@pytest.fixture(scope="session")
+def clock(flexbench_run: RunState) -> ScaledClock:
+    return flexbench_run.clock
+
+
+@pytest.fixture(scope="session")
+def recorder(flexbench_run: RunState) -> Recorder:
+    return flexbench_run.get_recorder()
+
+
+@pytest.fixture(scope="session")
+def bench(flexbench_run: RunState) -> Bench:
+    return flexbench_run.get_bench()
+
+
+@pytest.fixture(scope="module")
+def requirements(request: pytest.FixtureRequest) -> Profile:
+    """The requirement profile: --profile, else the plan module's PROFILE from testplans/profiles/."""
+    return profile_for(request.config, request.module.__file__, getattr(request.module, "PROFILE", None))
+
+
+@pytest.fixture
+def verdicts(request: pytest.FixtureRequest, clock: ScaledClock) -> Verdicts:
+    v = Verdicts(request.node.nodeid)
+    v.start_s = clock.now()
+    request.node.stash[ITEM_KEY] = v
+    return v
+
+
+# -- hooks --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    state: RunState = item.config.stash[STATE_KEY]
+    try:
+        result = yield
+    except InstrumentError as exc:
+        state.abort(item, exc)
+        raise
+    verdicts = item.stash.get(ITEM_KEY, None)
+    if verdicts is not None:
+        marked = set(_requirement_ids(item))
+        unmarked = {r.requirement_id for r in verdicts.results} - marked
+        if marked and unmarked:
+            raise UserError(f"{item.nodeid}: checks {sorted(unmarked)} not listed in its requirement mark")
+        failures = verdicts.failures()
+        if failures:
+            lines = [f"{r.requirement_id} {r.verdict.upper()}: {r.message} (criterion: {r.criterion})" for r in failures]
+            pytest.fail("\n".join(lines), pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    state: RunState = item.config.stash[STATE_KEY]
+    done = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
+    if not done or item.nodeid in state.finished or not (ITEM_KEY in item.stash or _requirement_ids(item)):
+        return report
+    state.finished.add(item.nodeid)
+    verdicts = item.stash.setdefault(ITEM_KEY, Verdicts(item.nodeid))
+    if report.when == "setup":
+        # the bench could not be set up: nothing after this test can run either
+        item.session.shouldstop = f"setup failed in {item.nodeid}: {_short(report)}"
+        for rid in _requirement_ids(item):
+            verdicts.check(Result.error(rid, "not evaluated: setup failed", _short(report)))
+    outcome = "error" if report.when == "setup" or any(r.verdict == ERROR for r in verdicts.results) else report.outcome
+    record = {
+        "nodeid": item.nodeid,
+        "outcome": outcome,
+        "duration_s": report.duration,
+        "message": _short(report) if report.failed else "",
+        "requirements": [r.to_dict() for r in verdicts.results],
+        "evidence": verdicts.evidence_spec,
+        "start_s": verdicts.start_s,
+        "end_s": state.clock.now(),
+    }
+    append_test(state.run_dir, record)
+    for r in verdicts.results:
+        item.user_properties.append((f"requirement:{r.requirement_id}", f"{r.verdict}: {r.message}"))
+    report.flexbench = record  # type: ignore[attr-defined]
+    return report
+
+
+def _short(report: pytest.TestReport) -> str:
+    text = str(report.longrepr) if report.longrepr else ""
+    if hasattr(report.longrepr, "reprcrash") and report.longrepr.reprcrash is not None:  # type: ignore[union-attr]
+        text = report.longrepr.reprcrash.message  # type: ignore[union-attr]
+    return text.strip()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state: RunState = session.config.stash[STATE_KEY]
+    if state._run_dir is None:
+        return
+    not_run = [item.nodeid for item in session.items if item.nodeid not in state.finished
+               and item.get_closest_marker("requirement") is not None]
+    results = assemble(state.run_dir, not_run=not_run)
+    if state.abort_reason:
+        results["summary"]["aborted"] = state.abort_reason
+    write_json(state.run_dir / RESULTS_FILE, results)
+
+
+class HtmlHooks:
+    """pytest-html hooks: matrix and run header at the top, evidence plot and checks per test."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "flexbench report"
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
+        from flexbench.lab.report import matrix_html, run_header_html
+
+        if self.state._run_dir is None:
+            return
+        results = assemble(self.state.run_dir)
+        prefix.append(run_header_html(results["run"]))
+        if self.state.abort_reason:
+            prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
+        prefix.append(matrix_html(results["matrix"], results["tests"]))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[pytest.TestReport]:
+        report: pytest.TestReport = yield
+        record = getattr(report, "flexbench", None)
+        if record is None:
+            return report
+        import pytest_html
+
+        from flexbench.lab.plots import render_evidence_png
+        from flexbench.lab.report import png_img, results_table_html
+
+        extras = list(getattr(report, "extras", []))
+        extras.append(pytest_html.extras.html(results_table_html(record["requirements"])))
+        spec = record.get("evidence")
+        if spec and self.state.recorder is not None:
+            png = render_evidence_png(self.state.recorder.frame(), spec)
+            plots = self.state.run_dir / "plots"
+            plots.mkdir(exist_ok=True)
+            (plots / (re.sub(r"[^\w.-]+", "_", item.nodeid) + ".png")).write_bytes(png)
+            extras.append(pytest_html.extras.html(png_img(png, item.nodeid)))
+        report.extras = extras
+        return report

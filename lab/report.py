@@ -1,0 +1,155 @@
+"""HTML for reports: the requirement matrix, the run header and per-test evidence.
+
+The pytest-html report embeds these pieces during a run; `flexbench report`
+uses the same pieces to rebuild a standalone report from a run folder.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from flexbench.lab.plots import render_evidence_png
+from flexbench.lab.recorder import consolidate, load_samples
+from flexbench.lab.results import RESULTS_FILE, STATION_FILE, assemble, write_json
+
+STYLE = """
+<style>
+.fb-matrix { border-collapse: collapse; margin: 0.5em 0 1em 0; font-size: 13px; }
+.fb-matrix th, .fb-matrix td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+.fb-matrix th { background: #f0f0f0; }
+.fb-pass { color: #1a7f37; font-weight: bold; }
+.fb-fail { color: #cf222e; font-weight: bold; }
+.fb-error { color: #9a6700; font-weight: bold; }
+.fb-run { font-size: 13px; margin: 0.5em 0; }
+</style>
+"""
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "&mdash;"
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    else:
+        text = str(value)
+    return escape(f"{text} {unit}".strip())
+
+
+def _verdict(verdict: str) -> str:
+    return f'<span class="fb-{escape(verdict)}">{escape(verdict.upper())}</span>'
+
+
+def run_header_html(run: dict[str, Any]) -> str:
+    scale = run.get("time_scale", 1.0)
+    scale_note = (f"{scale:g}x: bench time ran {scale:g} times faster than wall time" if scale != 1
+                  else "1x (real time)")
+    rows = [
+        ("Plans", ", ".join(run.get("plans", [])) or "&mdash;"),
+        ("Bench", f"{run.get('bench_name', '')} ({run.get('bench_file', '')})"),
+        ("DUT profile", run.get("dut_profile") or "&mdash;"),
+        ("Time scale", scale_note),
+        ("Started", run.get("started", "")),
+        ("Run folder", run.get("run_dir", "")),
+    ]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{v if k == 'Plans' else escape(str(v))}</td></tr>" for k, v in rows)
+    return f'{STYLE}<table class="fb-matrix fb-run">{cells}</table>'
+
+
+def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
+    """Requirement matrix: a summary row per requirement, then every check."""
+    head = "<tr><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th><th>Verdict</th><th>Checks</th></tr>"
+    body = []
+    for row in rows:
+        worst = row["worst"] or {}
+        counts = f"{row['passed']} pass / {row['failed']} fail / {row['errors']} error"
+        body.append(
+            f"<tr><td>{escape(row['requirement_id'])}</td><td>{escape(worst.get('criterion', ''))}</td>"
+            f"<td>{_fmt(worst.get('measured'), worst.get('unit', ''))}</td>"
+            f"<td>{_fmt(worst.get('margin'), worst.get('unit', ''))}</td>"
+            f"<td>{_verdict(row['verdict'])}</td><td>{counts}<br><small>worst: {escape(worst.get('test', ''))}"
+            f"<br>{escape(worst.get('message', ''))}</small></td></tr>"
+        )
+    summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{head}{"".join(body)}</table>'
+    detail_head = ("<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th>"
+                   "<th>Verdict</th><th>Why</th></tr>")
+    detail = []
+    for test in tests:
+        for r in test.get("requirements", []):
+            detail.append(
+                f"<tr><td>{escape(test['nodeid'])}</td><td>{escape(r['requirement_id'])}</td>"
+                f"<td>{escape(r['criterion'])}</td><td>{_fmt(r.get('measured'), r.get('unit', ''))}</td>"
+                f"<td>{_fmt(r.get('margin'), r.get('unit', ''))}</td><td>{_verdict(r['verdict'])}</td>"
+                f"<td>{escape(r.get('message', ''))}</td></tr>"
+            )
+    details = (f'<details><summary>Every check ({len(detail)})</summary><table class="fb-matrix">'
+               f'{detail_head}{"".join(detail)}</table></details>')
+    return summary + details
+
+
+def results_table_html(results: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(r['requirement_id'])}</td><td>{escape(r['criterion'])}</td>"
+        f"<td>{_fmt(r.get('measured'), r.get('unit', ''))}</td><td>{_fmt(r.get('margin'), r.get('unit', ''))}</td>"
+        f"<td>{_verdict(r['verdict'])}</td><td>{escape(r.get('message', ''))}</td></tr>"
+        for r in results
+    )
+    return (f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Measured</th>'
+            f'<th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>')
+
+
+def png_img(png: bytes, alt: str) -> str:
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def build_report(run_dir: Path) -> Path:
+    """Rebuild a standalone report (and results.json) from a run folder, even one cut short."""
+    run_dir = Path(run_dir)
+    consolidate(run_dir)
+    results = assemble(run_dir, not_run=_previous_not_run(run_dir))
+    write_json(run_dir / RESULTS_FILE, results)
+    samples = load_samples(run_dir)
+    station = {}
+    if (run_dir / STATION_FILE).exists():
+        station = json.loads((run_dir / STATION_FILE).read_text(encoding="utf-8"))
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench report</title>",
+        STYLE,
+        "</head><body style='font-family: sans-serif'>",
+        "<h1>flexbench report</h1>",
+        run_header_html(results["run"]),
+    ]
+    summary = results["summary"]
+    parts.append(
+        f"<p>Overall: {_verdict(summary['verdict'])} &mdash; {summary['tests']} tests: {summary['passed']} passed, "
+        f"{summary['failed']} failed, {summary['errors']} errors"
+        + (f"; not run: {len(summary['not_run'])}" if summary["not_run"] else "") + "</p>"
+    )
+    parts.append(matrix_html(results["matrix"], results["tests"]))
+    for test in results["tests"]:
+        parts.append(f"<h3>{escape(test['nodeid'])} &mdash; {escape(test['outcome'])}</h3>")
+        if test.get("message"):
+            parts.append(f"<pre>{escape(test['message'])}</pre>")
+        parts.append(results_table_html(test.get("requirements", [])))
+        if test.get("evidence") and not samples.empty:
+            parts.append(png_img(render_evidence_png(samples, test["evidence"]), test["nodeid"]))
+    if station:
+        parts.append("<h2>Station</h2><pre>" + escape(json.dumps(station, indent=2)) + "</pre>")
+    parts.append("</body></html>")
+    target = run_dir / "report.html"
+    if target.exists():
+        target = run_dir / "report-rebuilt.html"
+    target.write_text("".join(parts), encoding="utf-8")
+    return target
+
+
+def _previous_not_run(run_dir: Path) -> list[str]:
+    path = run_dir / RESULTS_FILE
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("summary", {}).get("not_run", []))
+    except (json.JSONDecodeError, AttributeError):
+        return []
