@@ -171,6 +171,7 @@ class Bench:
                     log.warning("closing %s failed: %s", driver.address, exc)
             if self.virtual_lab is not None:
                 self.virtual_lab.stop()
+                self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())
 
     def __enter__(self) -> "Bench":
         return self

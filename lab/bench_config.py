@@ -107,7 +107,7 @@ class _Reader:
         line = self.line_of(table, key)
         where = f"{self.path}:{line}" if line else str(self.path)
         dotted = f"{table}.{key}" if key else table
-        return BenchError(f"{where}: [{table}] {dotted}: {reason}" if key else f"{where}: [{table}]: {reason}")
+        return BenchError(f"{where}: {dotted}: {reason}" if key else f"{where}: [{table}]: {reason}")
 
     def check_keys(self, table: str, data: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
         for key in data:

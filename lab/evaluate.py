@@ -119,9 +119,14 @@ def reaches_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_cmd_s
 
 
 def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, start_s: float, end_s: float,
-                      limit: float, unit: str = "W", label: str = "") -> Result:
-    """Pass when the signal never exceeds the limit over the window [start_s, end_s]."""
-    criterion = f"{label + ' ' if label else ''}at or below {limit:.0f} {unit} from {start_s:g} s to {end_s:g} s"
+                      limit: float, unit: str = "W", label: str = "", t_cmd_s: float = 0.0) -> Result:
+    """Pass when the signal never exceeds the limit over the window [start_s, end_s].
+
+    The criterion states the window relative to `t_cmd_s` (the command), as a person reads it.
+    """
+    after = " after the command" if t_cmd_s else ""
+    criterion = (f"{label + ' ' if label else ''}at or below {limit:.0f} {unit} "
+                 f"from {start_s - t_cmd_s:g} s to {end_s - t_cmd_s:g} s{after}")
     t = np.asarray(t, float)
     y = np.asarray(y, float)
     mask = (t >= start_s) & (t <= end_s) & np.isfinite(y)

@@ -197,6 +197,15 @@ class VirtualLab:
             except Exception:
                 log.exception("stopping emulator failed")
 
+    def final_state(self) -> dict[str, Any]:
+        """What the plant ended in: evidence that the bench was left safe."""
+        grid = self._grid_emulator
+        return {
+            "grid_output_on": bool(grid.output_on) if grid is not None else None,
+            "dut_power_w": self.dut.power_w,
+            "dut_connected": self.dut.connected,
+        }
+
     @property
     def grid_emulator(self) -> Any:
         return self._grid_emulator

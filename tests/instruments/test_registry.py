@@ -1,0 +1,90 @@
+"""The explicit driver registry, the emulator table, and the layer rules of instruments/."""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from flexbench.instruments import roles
+from flexbench.instruments.emulators import EMULATORS
+from flexbench.instruments.registry import DRIVERS, driver_class, list_drivers, models_by_role
+
+INSTRUMENTS = Path(roles.__file__).resolve().parent
+ALLOWED_THIRD_PARTY = {"pyvisa", "pyvisa_py", "pymodbus", "serial", "sunspec2", "numpy"}
+
+
+def test_registry_names_each_driver_by_its_bench_file_key():
+    assert set(DRIVERS) == {"chroma-61845", "yokogawa-wt1800", "sunspec-der"}
+    assert driver_class("chroma-61845").role == "grid_simulator"
+    assert driver_class("yokogawa-wt1800").role == "power_analyzer"
+    assert driver_class("sunspec-der").role == "der"
+
+
+def test_unknown_driver_lists_the_known_names():
+    with pytest.raises(KeyError) as info:
+        driver_class("chroma-61512")
+    message = str(info.value)
+    assert "chroma-61512" in message and "chroma-61845" in message and "sunspec-der" in message
+
+
+def test_models_by_role_for_the_instruments_list_command():
+    grouped = models_by_role()
+    assert set(grouped) == {"grid_simulator", "power_analyzer", "der"}
+    rows = list_drivers()
+    assert all(row.model and row.summary for row in rows)
+    assert [r.name for r in grouped["grid_simulator"]] == ["chroma-61845"]
+
+
+def test_every_driver_has_an_emulator_and_implements_its_role():
+    assert set(EMULATORS) == set(DRIVERS)
+    role_classes = {"grid_simulator": roles.GridSimulator, "power_analyzer": roles.PowerAnalyzer, "der": roles.DER}
+    for name, cls in DRIVERS.items():
+        assert issubclass(cls, role_classes[cls.role])
+        assert not getattr(cls, "__abstractmethods__", None), f"{name} leaves abstract methods"
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_drivers_construct_without_touching_the_network(name):
+    address = "modbus+tcp://192.0.2.1:502/1" if name == "sunspec-der" else "TCPIP0::192.0.2.1::5025::SOCKET"
+    driver = driver_class(name)(address, timeout_s=1.0)
+    assert driver.address == address and driver.timeout_s == 1.0
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """Absolute module names a file imports (relative imports resolved against flexbench.instruments)."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = ["flexbench", "instruments", *path.relative_to(INSTRUMENTS).parent.parts]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.append((module, node.lineno))
+    return found
+
+
+def test_instruments_import_only_the_stdlib_and_instrument_libraries():
+    for path in INSTRUMENTS.rglob("*.py"):
+        for module, line in _imports(path):
+            top = module.split(".")[0]
+            where = f"{path.relative_to(INSTRUMENTS)}:{line} imports {module}"
+            if top == "flexbench":
+                assert module.startswith("flexbench.instruments"), where
+            else:
+                assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY or top == "__future__", where
+
+
+def test_drivers_never_import_emulators():
+    for path in (INSTRUMENTS / "drivers").glob("*.py"):
+        for module, line in _imports(path):
+            assert ".emulators" not in module, f"{path.name}:{line} imports {module}"
+    for path in (INSTRUMENTS / "transports").glob("*.py"):
+        for module, line in _imports(path):
+            assert ".emulators" not in module, f"{path.name}:{line} imports {module}"

@@ -1,0 +1,97 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flexbench.lab.bench_config import BenchError, default_bench_path, load_bench
+
+GOOD = """\
+[bench]
+name = "lab-a"
+
+[instruments.grid]
+role = "grid_simulator"
+driver = "chroma-61845"
+address = "TCPIP0::127.0.0.1::5025::SOCKET"
+[instruments.grid.safety]
+voltage_max_v = 264.0
+
+[instruments.dut]
+role = "der"
+driver = "sunspec-der"
+address = "modbus+tcp://127.0.0.1:502/1"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bench.toml"
+    path.write_text(text)
+    return path
+
+
+def test_embedded_virtual_bench_is_valid():
+    config = load_bench(None)
+    assert config.path == default_bench_path()
+    assert {i.role for i in config.instruments.values()} == {"grid_simulator", "power_analyzer", "der"}
+    assert config.virtual is not None
+    assert config.instruments["analyzer"].measures == {"dut": 1, "pcc": 2}
+
+
+def test_a_real_bench_file_loads_with_its_safety_limits(tmp_path):
+    config = load_bench(write(tmp_path, GOOD))
+    grid = config.instruments["grid"]
+    assert grid.safety.voltage_max_v == 264.0
+    assert "bench.toml" in grid.safety.source and "instruments.grid.safety" in grid.safety.source
+
+
+@pytest.mark.parametrize(
+    "old, new, key, reason",
+    [
+        ('address = "TCPIP0::127.0.0.1::5025::SOCKET"', 'adress = "TCPIP0::127.0.0.1::5025::SOCKET"',
+         "adress", "did you mean 'address'"),
+        ("voltage_max_v = 264.0", 'voltage_max_v = "high"', "voltage_max_v", "expected a number"),
+        ('address = "modbus+tcp://127.0.0.1:502/1"', 'address = "modbus+tcp://127.0.0.1:port/1"',
+         "address", "invalid address"),
+        ('driver = "chroma-61845"', 'driver = "chroma-61854"', "driver", "did you mean 'chroma-61845'"),
+        ('role = "der"', 'role = "inverter"', "role", "unknown role"),
+        ('driver = "sunspec-der"', 'driver = "chroma-61845"', "driver", "is a grid_simulator, not a der"),
+        ("voltage_max_v = 264.0", "volts_max = 264.0", "volts_max", "unknown key"),
+    ],
+)
+def test_bad_bench_file_names_file_line_and_key(tmp_path, old, new, key, reason):
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD
+    path = write(tmp_path, text)
+    with pytest.raises(BenchError) as err:
+        load_bench(path)
+    message = str(err.value)
+    line = GOOD[: GOOD.index(old)].count("\n") + 1
+    assert f"{path}:{line}:" in message
+    assert key in message and reason in message
+
+
+def test_toml_syntax_error_and_missing_file_name_the_file(tmp_path):
+    path = write(tmp_path, "[bench\nname = 1")
+    with pytest.raises(BenchError, match=str(path)):
+        load_bench(path)
+    with pytest.raises(BenchError, match="not found"):
+        load_bench(tmp_path / "nope.toml")
+
+
+def test_virtual_address_needs_a_virtual_table(tmp_path):
+    path = write(tmp_path, GOOD.replace('address = "modbus+tcp://127.0.0.1:502/1"', 'address = "virtual"'))
+    with pytest.raises(BenchError, match="virtual"):
+        load_bench(path)
+
+
+def test_cli_reports_a_bad_bench_in_one_line_without_traceback(tmp_path):
+    path = write(tmp_path, GOOD.replace("driver = ", "drivr = ", 1))
+    proc = subprocess.run(
+        [sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ieee1547", "--bench", str(path)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "drivr" in lines[0] and str(path) in lines[0]

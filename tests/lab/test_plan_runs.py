@@ -1,0 +1,136 @@
+"""The whole path, command to report: the IEEE 1547.1 plan on the virtual bench, healthy and faulty.
+
+Each fault profile must fail exactly the requirements it breaks; the healthy DUT
+must pass them all. Runs go through `flexbench run` in a subprocess, as a user would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = "testplans/ieee1547"
+TIME_SCALE = "50"
+
+
+def flexbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def one_repeat_profile(tmp_path_factory) -> Path:
+    """The shipped profile with one repeat per limit, to keep fault runs short."""
+    text = (ROOT / "testplans/profiles/ieee1547-2018.toml").read_text()
+    assert "repeats = 3" in text
+    path = tmp_path_factory.mktemp("profile") / "one-repeat.toml"
+    path.write_text(text.replace("repeats = 3", "repeats = 1"))
+    return path
+
+
+def verdicts(run_dir: Path) -> dict[str, str]:
+    results = json.loads((run_dir / "results.json").read_text())
+    return {row["requirement_id"]: row["verdict"] for row in results["matrix"]}
+
+
+def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
+    run_dir = tmp_path / "healthy"
+    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--out", str(run_dir))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"report: {run_dir / 'report.html'}" in proc.stdout
+    for name in ("report.html", "results.json", "junit.xml", "samples.parquet", "station.json", "events.jsonl"):
+        assert (run_dir / name).exists(), name
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["summary"]["tests"] == 9 and results["summary"]["passed"] == 9
+    assert verdicts(run_dir) == {"LAP-RT": "pass", "LAP-SS": "pass"}
+    assert results["run"]["time_scale"] == 50.0
+    html = (run_dir / "report.html").read_text()
+    assert "Requirement matrix" in html and "50x" in html and html.count("data:image/png;base64") >= 9
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    assert {"dut.p_w", "pcc.p_w", "limit_w", "dut.p_w"} <= set(samples["channel"])
+    station = json.loads((run_dir / "station.json").read_text())
+    assert station["instruments"]["dut"]["identity"]["serial"] == "VDUT-0001"
+    junit = (run_dir / "junit.xml").read_text()
+    assert junit.count("<testcase") == 9 and "requirement:LAP-RT" in junit
+
+
+@pytest.mark.parametrize(
+    "dut_profile, expected",
+    [
+        ("slow", {"LAP-RT": "fail", "LAP-SS": "pass"}),
+        ("overshoot", {"LAP-RT": "pass", "LAP-SS": "fail"}),
+        ("ignores-limit", {"LAP-RT": "fail", "LAP-SS": "fail"}),
+    ],
+)
+def test_fault_profile_fails_exactly_the_requirements_it_breaks(tmp_path, one_repeat_profile, dut_profile, expected):
+    run_dir = tmp_path / dut_profile
+    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--profile", str(one_repeat_profile),
+                     "--dut-profile", dut_profile, "--out", str(run_dir))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert verdicts(run_dir) == expected
+    results = json.loads((run_dir / "results.json").read_text())
+    failing = [r for t in results["tests"] for r in t["requirements"] if r["verdict"] == "fail"]
+    assert failing and all(r["message"] and r["criterion"] and r["margin"] is None or r["margin"] < 0 for r in failing)
+    assert "FAIL" in (run_dir / "report.html").read_text()
+
+
+def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_path, one_repeat_profile):
+    run_dir = tmp_path / "drops"
+    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--profile", str(one_repeat_profile),
+                     "--dut-profile", "drops-comms", "--out", str(run_dir))
+    assert proc.returncode != 0
+    results = json.loads((run_dir / "results.json").read_text())
+    aborted = results["summary"]["aborted"]
+    assert "did not answer" in aborted or "timed out" in aborted.lower() or "timeout" in aborted.lower()
+    assert "modbus+tcp://127.0.0.1:" in aborted
+    assert "error" in verdicts(run_dir).values()
+    assert results["summary"]["not_run"], "the session stops after the abort"
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    abort_at = kinds.index("abort")
+    grid_safe = [e for e in events[abort_at:] if e["kind"] == "safe_state" and e["instrument"] == "grid"]
+    assert grid_safe and grid_safe[0]["ok"] is True
+    final = [e for e in events if e["kind"] == "virtual_lab_stopped"][-1]
+    assert final["grid_output_on"] is False
+
+
+def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "flexbench.lab.cli", "run", PLAN, "--time-scale", TIME_SCALE,
+                             "--out", str(run_dir)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        tests_file = run_dir / "tests.jsonl"
+        while time.monotonic() < deadline:
+            if tests_file.exists() and len(tests_file.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run never finished two tests")
+        time.sleep(1.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (run_dir / "results.json").exists()
+    parts = list((run_dir / "samples").glob("part-*.parquet"))
+    assert parts
+    rebuilt = flexbench("report", str(run_dir))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    report = run_dir / "report.html"
+    assert report.exists() and f"report: {report}" in rebuilt.stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["summary"]["tests"] >= 2
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    finished = max(t["end_s"] for t in results["tests"])
+    assert samples["t_s"].max() > finished  # samples after the last finished test were kept too
+    assert "data:image/png;base64" in report.read_text()
