@@ -16,6 +16,7 @@ class InstrumentError(Exception):
     """An instrument refused, failed or reported an error; names the address and command."""
 
     def __init__(self, message: str, *, address: str = "", command: str = "") -> None:
+        self.reason = message  # the message alone, without command and address
         self.address = address
         self.command = command
         parts = [message]
@@ -233,3 +234,79 @@ class DER(Instrument):
     def safe_state(self) -> None:
         """Lift test limits: the grid simulator's output off is what de-energizes the bench."""
         self.set_active_power_limit_pct(None)
+
+
+@dataclass(frozen=True)
+class DCReading:
+    voltage_v: float
+    current_a: float
+    power_w: float
+
+
+@dataclass(frozen=True)
+class IVCurve:
+    """Photovoltaic array curve parameters at the simulated conditions (solar array simulation mode)."""
+
+    open_circuit_voltage_v: float
+    short_circuit_current_a: float
+    max_power_voltage_v: float
+    max_power_current_a: float
+
+    @property
+    def max_power_w(self) -> float:
+        return self.max_power_voltage_v * self.max_power_current_a
+
+
+class PVSimulator(Instrument):
+    """DC source in solar-array-simulation mode feeding a PV inverter. Safe state: output off."""
+
+    role = "pv_simulator"
+
+    @abstractmethod
+    def set_curve(self, curve: IVCurve) -> None:
+        """Program the I-V curve; voltage and power are checked against the safety limits first."""
+
+    @abstractmethod
+    def curve(self) -> IVCurve: ...
+
+    @abstractmethod
+    def set_output(self, enabled: bool) -> None: ...
+
+    @abstractmethod
+    def output_enabled(self) -> bool: ...
+
+    @abstractmethod
+    def measure(self) -> DCReading: ...
+
+    def safe_state(self) -> None:
+        self.set_output(False)
+
+
+class ACLoad(Instrument):
+    """AC electronic load (constant current, power or resistance). Safe state: input off."""
+
+    role = "ac_load"
+    MODES: ClassVar[tuple[str, ...]] = ("current", "power", "resistance")
+
+    @abstractmethod
+    def set_power_w(self, power_w: float) -> None:
+        """Constant-power mode at `power_w` (checked against power_max_w first)."""
+
+    @abstractmethod
+    def set_current_a(self, current_a: float) -> None:
+        """Constant-current mode at `current_a` RMS (checked against current_max_a first)."""
+
+    @abstractmethod
+    def set_resistance_ohm(self, resistance_ohm: float) -> None: ...
+
+    @abstractmethod
+    def set_input(self, enabled: bool) -> None: ...
+
+    @abstractmethod
+    def input_enabled(self) -> bool: ...
+
+    @abstractmethod
+    def measure(self) -> PhaseReading: ...
+
+    def safe_state(self) -> None:
+        self.set_input(False)

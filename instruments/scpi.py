@@ -190,9 +190,8 @@ class ScpiInstrument(Instrument):
                         f"timed out: no answer to the error query {self.error_query!r}", address=self.address, command=command
                     ) from exc
                 except InstrumentError as exc:
-                    reason = str(exc).split(", command ")[0]
                     raise InstrumentError(
-                        f"error query {self.error_query!r} failed: {reason}", address=self.address, command=command
+                        f"error query {self.error_query!r} failed: {exc.reason}", address=self.address, command=command
                     ) from exc
                 try:
                     code, _ = parse_error(reply)

@@ -20,7 +20,7 @@ from flexbench.instruments.roles import SafetyLimits
 from flexbench.lab.errors import UserError
 
 VIRTUAL_ADDRESS = "virtual"
-ROLES = ("grid_simulator", "power_analyzer", "der")
+ROLES = tuple(sorted({cls.role for cls in DRIVERS.values()}))
 
 
 class BenchError(UserError):

@@ -252,7 +252,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     try:
         result = yield
     except InstrumentError as exc:
-        state.abort(item, exc)
+        if "bench" in getattr(item, "fixturenames", ()):
+            state.abort(item, exc)
         raise
     verdicts = item.stash.get(ITEM_KEY, None)
     if verdicts is not None:

@@ -201,9 +201,11 @@ class SunSpecDEREmulator:
         rated_va = nameplate["max_apparent_power_va"]
         rated_var = nameplate["max_reactive_power_var"]
         w_sf = _exponent_for(max(rated_w, rated_va, rated_var), 32767)
+        # Centiamps where they fit: at 100 V or more the current in centiamps is at most the VA rating.
+        a_sf = -2 + _exponent_for(rated_va, 32767)
         if 701 in b:
             m = b[701]
-            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("A_SF", -2),
+            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("A_SF", a_sf),
                               ("V_SF", -1), ("Hz_SF", -2), ("TotWh_SF", 0), ("TotVarh_SF", 0), ("Tmp_SF", -1)):
                 m.set_raw(sf, value)
             for point, value in (("ACType", 2), ("St", 1), ("InvSt", 3), ("ConnSt", 1), ("W", 0.0), ("VA", 0.0),
@@ -212,7 +214,7 @@ class SunSpecDEREmulator:
                 m.set(point, value)
         if 702 in b:
             m = b[702]
-            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("V_SF", -1), ("A_SF", -1)):
+            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("V_SF", -1), ("A_SF", a_sf)):
                 m.set_raw(sf, value)
             for key, value in nameplate.items():
                 for point in _NAMEPLATE_POINTS.get(key, (key,)):

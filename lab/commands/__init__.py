@@ -9,4 +9,5 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "report",
     "instruments",
+    "certs", "csip",
 )

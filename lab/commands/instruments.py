@@ -38,8 +38,13 @@ def list_models(args: argparse.Namespace) -> int:
     return 0
 
 
+_IDENTITY_KEYS = {"driver", "address", "manufacturer", "model", "serial", "firmware", "identity"}
+
+
 def _state(settings: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings.items() if not isinstance(v, (dict, list)))[:90]
+    """Settings worth a glance: everything the identity columns do not already show."""
+    return ", ".join(f"{k}={v}" for k, v in settings.items()
+                     if k not in _IDENTITY_KEYS and not isinstance(v, dict))[:100]
 
 
 def probe_bench(args: argparse.Namespace) -> int:

@@ -1,0 +1,196 @@
+"""2030.5 head-end under load: N simulated sites polling over mutual TLS with keep-alive.
+
+Each site has its own device certificate and EndDevice with a published
+envelope; it polls its DERProgramList, DERControlList and DefaultDERControl
+every --interval-s seconds (random phase) for --duration-s seconds over one
+kept-alive TLS 1.2 / ECDHE-ECDSA-AES128-CCM8 connection. The server runs in
+its own process (`flexbench csip serve`), on loopback. Prints and writes JSON:
+requests/s, latency percentiles, errors.
+
+    python benchmarks/csip_load.py                 # 1,000 sites (CI-sized)
+    python benchmarks/csip_load.py --clients 10000 # the design target
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+from flexbench.signals.csip import HeadEnd
+from flexbench.signals.csip.tls import client_context
+from flexbench.signals.pki import TestPKI
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "csip_load.json"
+
+
+def raise_file_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def prepare(workdir: Path, clients: int) -> tuple[TestPKI, list[tuple[str, int, int]]]:
+    """PKI, device certificates, registrations and one envelope per site, written before the server starts."""
+    pki = TestPKI(workdir / "certs")
+    pki.init()
+    headend = HeadEnd(workdir / "state.db")
+    sites = []
+    now = int(time.time())
+    envelope = [(now + i * 900, 900, 5000 + 100 * i, 3000 - 100 * i) for i in range(-1, 7)]
+    for i in range(clients):
+        identity = pki.device(f"site{i:05d}")
+        device = headend.register_device(identity.lfdi)
+        headend.set_default_control(identity.lfdi, 9000, 5000)
+        headend.publish_envelope(identity.lfdi, envelope)
+        program = headend.book.program_by_name(int(device["id"]), "envelope")
+        sites.append((identity.name, int(device["id"]), program.id))
+    headend.close()
+    return pki, sites
+
+
+def start_server(workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "flexbench.lab.cli", "csip", "serve", "--db", str(workdir / "state.db"),
+           "--certs", str(workdir / "certs"), "--port", "0", "--poll-rate-s", "60"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=raise_file_limit)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("serving "):
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, line.split()[1]
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies_s: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.connect_s: list[float] = []
+
+
+async def site(url: str, pki: TestPKI, name: str, edev: int, program: int, stats: Stats, start_at: float,
+               stop_at: float, interval_s: float, handshakes: asyncio.Semaphore) -> None:
+    identity = pki.device_identity(name)
+    ctx = client_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
+    paths = [f"/edev/{edev}/fsa/1/derp?l=10", f"/edev/{edev}/derp/{program}/derc?l=20",
+             f"/edev/{edev}/derp/{program}/dderc"]
+    connector = aiohttp.TCPConnector(ssl=ctx, limit=1, keepalive_timeout=3600, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with handshakes:  # bounded concurrent TLS handshakes while the sites come up
+            t0 = time.perf_counter()
+            try:
+                async with session.get(url + "/dcap") as resp:
+                    await resp.read()
+                stats.connect_s.append(time.perf_counter() - t0)
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, by type
+                stats.errors[f"connect:{type(exc).__name__}"] += 1
+                return
+        await asyncio.sleep(max(0.0, start_at - time.time()) + random.uniform(0, interval_s))
+        while time.time() < stop_at:
+            cycle_start = time.time()
+            for path in paths:
+                t0 = time.perf_counter()
+                try:
+                    async with session.get(url + path) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            stats.errors[f"http:{resp.status}"] += 1
+                            continue
+                    stats.latencies_s.append(time.perf_counter() - t0)
+                except Exception as exc:  # noqa: BLE001
+                    stats.errors[type(exc).__name__] += 1
+            await asyncio.sleep(max(0.0, interval_s - (time.time() - cycle_start)))
+
+
+def cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a process (Linux /proc), to tell server load from load-generator load."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def run_load(url: str, pki: TestPKI, sites: list[tuple[str, int, int]], duration_s: float,
+                   interval_s: float, ramp_concurrency: int) -> dict[str, object]:
+    stats = Stats()
+    handshakes = asyncio.Semaphore(ramp_concurrency)
+    ramp_start = time.time()
+    # Sites connect first; the measured window starts once every site had its chance to connect.
+    start_at = ramp_start + max(5.0, len(sites) / 150.0)
+    stop_at = start_at + duration_s
+    tasks = [asyncio.create_task(site(url, pki, n, e, p, stats, start_at, stop_at, interval_s, handshakes))
+             for n, e, p in sites]
+    await asyncio.gather(*tasks)
+    lat = sorted(stats.latencies_s)
+    requests = len(lat) + sum(v for k, v in stats.errors.items() if not k.startswith("connect:"))
+    return {
+        "clients": len(sites),
+        "clients_connected": len(stats.connect_s),
+        "duration_s": duration_s,
+        "interval_s": interval_s,
+        "requests": requests,
+        "requests_ok": len(lat),
+        "requests_per_s": round(len(lat) / duration_s, 1),
+        "offered_requests_per_s": round(3 * len(sites) / interval_s, 1),
+        "latency_ms": {"p50": round(percentile(lat, 0.50) * 1e3, 2), "p90": round(percentile(lat, 0.90) * 1e3, 2),
+                       "p99": round(percentile(lat, 0.99) * 1e3, 2), "max": round((lat[-1] if lat else 0) * 1e3, 2)},
+        "connect_ms": {"p50": round(percentile(sorted(stats.connect_s), 0.5) * 1e3, 2),
+                       "p99": round(percentile(sorted(stats.connect_s), 0.99) * 1e3, 2)},
+        "errors": sum(stats.errors.values()),
+        "errors_by_kind": dict(stats.errors),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--duration-s", type=float, default=20.0, help="measured window (bounded run time)")
+    parser.add_argument("--interval-s", type=float, default=2.0, help="each site's poll period (3 GETs per poll)")
+    parser.add_argument("--ramp-concurrency", type=int, default=50, help="concurrent TLS handshakes at start")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    raise_file_limit()
+    with tempfile.TemporaryDirectory(prefix="csip_load_") as tmp:
+        workdir = Path(tmp)
+        t0 = time.perf_counter()
+        pki, sites = prepare(workdir, args.clients)
+        setup_s = time.perf_counter() - t0
+        server, url = start_server(workdir)
+        try:
+            cpu_before = cpu_s(server.pid), time.process_time()
+            result = asyncio.run(run_load(url, pki, sites, args.duration_s, args.interval_s, args.ramp_concurrency))
+            result["server_cpu_s"] = round(cpu_s(server.pid) - cpu_before[0], 1)
+            result["load_generator_cpu_s"] = round(time.process_time() - cpu_before[1], 1)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    result.update({"benchmark": "csip_load", "setup_s": round(setup_s, 1), "cipher": "ECDHE-ECDSA-AES128-CCM8",
+                   "tls": "1.2", "cores": os.cpu_count(), "python": sys.version.split()[0]})
+    text = json.dumps(result, indent=1)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""IEEE 2030.5 (CSIP, CSIP-AUS) head-end and DER client.
+
+Server: `CsipServer` (asyncio) / `ServerThread` (own thread), state in SQLite.
+Operator: `HeadEnd` in process (server.headend) or `OperatorClient` over HTTPS.
+DER side: `CsipClient`, with the event rules in `events`.
+"""
+from flexbench.signals.csip.client import CsipClient, CsipClientError, RegistrationError
+from flexbench.signals.csip.controls import ControlValues
+from flexbench.signals.csip.envelopes import Interval, as_intervals, read_envelope_file
+from flexbench.signals.csip.events import ActiveControl, EventScheduler
+from flexbench.signals.csip.headend import HeadEnd, HeadEndConfig
+from flexbench.signals.csip.operator_client import OperatorClient, OperatorError
+from flexbench.signals.csip.runner import CsipServer, ServerThread
+from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
+
+__all__ = [
+    "CSIP_CIPHERS",
+    "INTEROP_CIPHERS",
+    "ActiveControl",
+    "ControlValues",
+    "CsipClient",
+    "CsipClientError",
+    "CsipServer",
+    "EventScheduler",
+    "HeadEnd",
+    "HeadEndConfig",
+    "Interval",
+    "OperatorClient",
+    "OperatorError",
+    "RegistrationError",
+    "ServerThread",
+    "as_intervals",
+    "read_envelope_file",
+]

@@ -1,0 +1,370 @@
+"""The head-end's domain: registrations, schedules, and what devices report, over one SQLite store.
+
+`HeadEnd` is also the operator's Python API (the in-process one; `OperatorClient`
+offers the same calls over HTTPS). Every method is thread-safe, so a bench can
+publish from its own thread while the server runs in another.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, TypeVar
+
+from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
+
+from flexbench.signals.csip.controls import ControlValues, encode, wire_values
+from flexbench.signals.csip.envelopes import as_intervals, to_epoch_s
+from flexbench.signals.csip.records import Records
+from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
+from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, Program, ScheduleBook
+from flexbench.signals.csip.store import Store
+from flexbench.signals.pki.identity import normalize_lfdi
+
+Clock = Callable[[], float]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class HeadEndConfig:
+    """Server behaviour that a utility or a test plan may want to change."""
+
+    poll_rate_s: int = 900
+    allow_in_band_registration: bool = False
+    default_pin: int = DEFAULT_PIN
+    csipaus_version: str = "1.3"
+    program_primacies: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PROGRAMS))
+    response_set_id: int = 1
+
+
+def _locked(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: "HeadEnd", *args: Any, **kwargs: Any) -> Any:
+        with self.store.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class HeadEnd:
+    """Registrations, DER programs and controls, and device reports; the operator API."""
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        config: HeadEndConfig | None = None,
+        clock: Clock | Any = time.time,
+    ) -> None:
+        self.config = config or HeadEndConfig()
+        self.clock: Clock = clock.now if hasattr(clock, "now") else clock
+        self.time_scale = float(getattr(clock, "time_scale", 1.0))
+        self.store = Store(db_path)
+        self.registry = Registry(self.store)
+        self.book = ScheduleBook(self.store)
+        self.records = Records(self.store)
+        self.generation: dict[int, int] = {}
+        self.listeners: list[Callable[[int, set[str]], None]] = []
+
+    def close(self) -> None:
+        self.store.close()
+
+    def now_s(self) -> int:
+        return int(self.clock())
+
+    # Change tracking ------------------------------------------------------------------
+    def touch(self, edev_id: int, hrefs: Iterable[str] = ()) -> None:
+        """Record that the device's tree changed: drops cached renderings, tells listeners."""
+        self.generation[edev_id] = self.generation.get(edev_id, 0) + 1
+        changed = set(hrefs)
+        for listener in list(self.listeners):
+            listener(edev_id, changed)
+
+    # Registration ----------------------------------------------------------------------
+    @_locked
+    def register_device(
+        self,
+        lfdi: str,
+        sfdi: int | None = None,
+        kind: str = "device",
+        aggregator_lfdi: str | None = None,
+        pin: int | None = None,
+        limit_mode: str = "auto",
+        rated_w: float | None = None,
+        connection_point_id: str | None = None,
+        csipaus_version: str | None = None,
+        post_rate_s: int | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a device (or an aggregator) ahead of time; idempotent, updates what is given."""
+        device, _ = self.registry.register(
+            lfdi, self.now_s(), sfdi=sfdi, kind=kind, aggregator_lfdi=aggregator_lfdi,
+            pin=pin if pin is not None else self.config.default_pin, limit_mode=limit_mode, rated_w=rated_w,
+            connection_point_id=connection_point_id, csipaus_version=csipaus_version, post_rate_s=post_rate_s,
+            description=description,
+        )
+        self.book.ensure_programs(device.id, self.config.program_primacies)
+        self.touch(device.id, {f"/edev/{device.id}"})
+        return device.as_dict()
+
+    @_locked
+    def devices(self) -> list[dict[str, Any]]:
+        return [d.as_dict() for d in self.registry.all()]
+
+    def device(self, lfdi: str) -> Device:
+        device = self.registry.by_lfdi(normalize_lfdi(lfdi))
+        if device is None:
+            raise KeyError(f"no device registered with LFDI {lfdi}")
+        return device
+
+    # Publishing ---------------------------------------------------------------------
+    @_locked
+    def limit_mode(self, lfdi: str) -> str:
+        """'site' (CSIP-AUS import/export limits) or 'max_w' (opModMaxLimW) for this device."""
+        device = self.device(lfdi)
+        if device.limit_mode != "auto":
+            return device.limit_mode
+        capability = self.records.der_document(device.id, "dercap")
+        if capability is not None:
+            summary = capability[1]
+            doe = int(summary.get("doeModesSupported") or "0", 16)
+            site_bits = DOESupportedMode.OP_MOD_EXPORT_LIMIT_W | DOESupportedMode.OP_MOD_IMPORT_LIMIT_W
+            if doe & site_bits:
+                return "site"
+            if int(summary.get("modesSupported") or "0", 16) & DERControlType.OP_MOD_MAX_LIM_W:
+                return "max_w"
+        return "site"
+
+    def _rated_w(self, device: Device) -> float:
+        settings = self.records.der_document(device.id, "derg")
+        for doc, key in ((settings, "setMaxW"), (self.records.der_document(device.id, "dercap"), "rtgMaxW")):
+            if doc is not None and key in doc[1]:
+                power = doc[1][key]
+                return float(power["value"]) * 10.0 ** int(power["multiplier"])
+        if device.rated_w:
+            return float(device.rated_w)
+        raise ValueError(
+            f"device {device.lfdi} takes only opModMaxLimW, but its rating is unknown: "
+            "it has not PUT DERSettings or DERCapability and none was registered (rated_w)"
+        )
+
+    def _values_for(self, device: Device, mode: str, import_w: float | None, export_w: float | None) -> ControlValues:
+        if mode == "site":
+            return ControlValues(import_limit_w=import_w, export_limit_w=export_w)
+        if export_w is None:
+            raise ValueError("opModMaxLimW needs an export (generation) limit")
+        pct = min(100.0, max(0.0, export_w / self._rated_w(device) * 100.0))
+        return ControlValues(max_limit_pct=round(pct, 2))
+
+    @_locked
+    def publish_envelope(
+        self,
+        lfdi: str,
+        intervals: Any,
+        program: str = "envelope",
+        mode: str | None = None,
+        randomize_start_s: int | None = None,
+        randomize_duration_s: int | None = None,
+        response_required: str = "03",
+    ) -> dict[str, Any]:
+        """Publish an envelope as one DERControl per interval; overlapping older controls are superseded."""
+        device = self.device(lfdi)
+        mode = mode or self.limit_mode(lfdi)
+        if mode not in ("site", "max_w"):
+            raise ValueError(f"mode must be 'site' or 'max_w', got {mode!r}")
+        items = as_intervals(intervals)
+        if not items:
+            raise ValueError("the envelope has no intervals")
+        prog = self.book.program_by_name(device.id, program)
+        values = [self._values_for(device, mode, i.import_limit_w, i.export_limit_w) for i in items]
+        for v in values:
+            encode(v)  # refuse unencodable values before anything is stored
+        mrids: list[str] = []
+        superseded: list[str] = []
+        now_s = self.now_s()
+        with self.store.transaction():
+            for interval, value in zip(items, values):
+                control, gone = self.book.add_control(
+                    prog, interval.start_s, interval.duration_s, value, now_s,
+                    description=f"envelope interval {interval.start_s}",
+                    randomize_start_s=randomize_start_s, randomize_duration_s=randomize_duration_s,
+                    response_required=response_required,
+                )
+                mrids.append(control.mrid)
+                superseded += gone
+        self._changed_program(device.id, prog)
+        return {"mrids": mrids, "superseded": superseded, "mode": mode, "program": program}
+
+    @_locked
+    def publish_control(
+        self,
+        lfdi: str,
+        start: Any,
+        duration_s: int,
+        values: ControlValues | dict[str, Any],
+        program: str = "envelope",
+        randomize_start_s: int | None = None,
+        randomize_duration_s: int | None = None,
+        response_required: str = "03",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish one DERControl with any control values (ControlValues fields)."""
+        device = self.device(lfdi)
+        if isinstance(values, dict):
+            values = ControlValues.from_dict(values)
+        encode(values)
+        prog = self.book.program_by_name(device.id, program)
+        start_s = self.now_s() if start is None else to_epoch_s(start)
+        control, gone = self.book.add_control(
+            prog, start_s, int(duration_s), values, self.now_s(), description=description,
+            randomize_start_s=randomize_start_s, randomize_duration_s=randomize_duration_s,
+            response_required=response_required,
+        )
+        self._changed_program(device.id, prog)
+        return {"mrid": control.mrid, "superseded": gone, "program": program}
+
+    @_locked
+    def supersede_control(
+        self, mrid: str, values: ControlValues | dict[str, Any], start: Any = None, duration_s: int | None = None
+    ) -> dict[str, Any]:
+        """Replace a control by a new one with the same elements over the same (or a given) period."""
+        old = self.book.control(mrid)
+        if old is None:
+            raise KeyError(f"no DERControl with mRID {mrid}")
+        if isinstance(values, dict):
+            values = ControlValues.from_dict(values)
+        if values.elements() != old.values.elements():
+            raise ValueError(
+                f"superseding needs the same control elements: {sorted(old.values.elements())},"
+                f" got {sorted(values.elements())}"
+            )
+        device, prog = self._owner(old)
+        return self.publish_control(
+            device.lfdi, old.start_s if start is None else start,
+            old.duration_s if duration_s is None else duration_s, values, program=prog.name,
+            randomize_start_s=old.randomize_start_s, randomize_duration_s=old.randomize_duration_s,
+            response_required=old.response_required,
+        )
+
+    @_locked
+    def cancel_control(self, mrid: str, randomized: bool = False) -> dict[str, Any]:
+        """Cancel a control (EventStatus 2, or 3 with randomization)."""
+        control = self.book.cancel(mrid, self.now_s(), randomized)
+        device, prog = self._owner(control)
+        self._changed_program(device.id, prog)
+        return self._control_dict(control, prog)
+
+    @_locked
+    def set_default_control(
+        self,
+        lfdi: str,
+        import_limit_w: float | None = None,
+        export_limit_w: float | None = None,
+        program: str = "envelope",
+        values: ControlValues | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Set DefaultDERControl (the firm limits a device falls back to) of a program."""
+        device = self.device(lfdi)
+        if values is None:
+            mode = self.limit_mode(lfdi)
+            values = self._values_for(device, mode, import_limit_w, export_limit_w)
+        elif isinstance(values, dict):
+            values = ControlValues.from_dict(values)
+        encode(values)
+        prog = self.book.program_by_name(device.id, program)
+        default = self.book.set_default(prog.id, values, self.now_s())
+        self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
+        return {"mrid": default.mrid, "values": default.values.as_dict(),
+                "wire": wire_values(encode(default.values)), "program": program}
+
+    @_locked
+    def signal_abnormal(
+        self,
+        lfdis: str | list[str],
+        max_import_w: float,
+        duration_s: int = 3600,
+        start: Any = None,
+        program: str = "abnormal",
+    ) -> dict[str, str]:
+        """Abnormal operation: an immediate maximum import at each site, in the higher-priority program."""
+        if isinstance(lfdis, str):
+            lfdis = [lfdis]
+        out = {}
+        for lfdi in lfdis:
+            device = self.device(lfdi)
+            if self.limit_mode(lfdi) == "site":
+                values = ControlValues(import_limit_w=max_import_w)
+            else:
+                values = ControlValues(load_limit_w=max_import_w)
+            out[device.lfdi] = self.publish_control(
+                lfdi, start, duration_s, values, program=program, description="abnormal operation: maximum import"
+            )["mrid"]
+        return out
+
+    # Reading back ------------------------------------------------------------------------
+    @_locked
+    def controls(self, lfdi: str, program: str | None = None, listed_only: bool = False) -> list[dict[str, Any]]:
+        """The device's controls as published, with status now and the exact wire values."""
+        device = self.device(lfdi)
+        now_s = self.clock()
+        out = []
+        for prog in self.book.programs(device.id):
+            if program is not None and prog.name != program:
+                continue
+            for control in self.book.controls(prog.id, now_s if listed_only else None):
+                out.append(self._control_dict(control, prog))
+        return out
+
+    @_locked
+    def default_control(self, lfdi: str, program: str = "envelope") -> dict[str, Any] | None:
+        device = self.device(lfdi)
+        default = self.book.default(self.book.program_by_name(device.id, program).id)
+        if default is None:
+            return None
+        return {"mrid": default.mrid, "values": default.values.as_dict(), "wire": wire_values(encode(default.values))}
+
+    @_locked
+    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
+        """Responses posted by devices (status 1 received, 2 started, 3 completed, 6 cancelled, 7 superseded...)."""
+        ids = [self.device(lfdi).id] if lfdi is not None else None
+        return self.records.responses(ids, subject)
+
+    @_locked
+    def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]:
+        """Readings the device mirrored (MirrorUsagePoint), scaled to engineering units."""
+        since_s = None if since is None else to_epoch_s(since)
+        return self.records.telemetry([self.device(lfdi).id], since_s)
+
+    @_locked
+    def der_reports(self, lfdi: str) -> dict[str, Any]:
+        """What the device PUT: DERCapability, DERSettings, DERStatus, DERAvailability (as dicts)."""
+        device = self.device(lfdi)
+        names = {"dercap": "capability", "derg": "settings", "ders": "status", "dera": "availability"}
+        out: dict[str, Any] = {}
+        for kind, name in names.items():
+            doc = self.records.der_document(device.id, kind)
+            out[name] = doc[1] if doc else None
+        return out
+
+    # Helpers --------------------------------------------------------------------------
+    def _owner(self, control: Control) -> tuple[Device, Program]:
+        row = self.store.one("SELECT edev_id FROM programs WHERE id=?", (control.program_id,))
+        assert row is not None
+        device = self.registry.by_id(row["edev_id"])
+        prog = self.book.program(row["edev_id"], control.program_id)
+        assert device is not None and prog is not None
+        return device, prog
+
+    def _control_dict(self, control: Control, prog: Program) -> dict[str, Any]:
+        status, status_s = control.status(self.clock())
+        return {
+            "mrid": control.mrid, "program": prog.name, "primacy": prog.primacy,
+            "start_s": control.start_s, "duration_s": control.duration_s, "creation_s": control.creation_s,
+            "status": status, "status_s": status_s, "values": control.values.as_dict(),
+            "wire": wire_values(encode(control.values)), "superseded_by": control.superseded_by,
+            "randomize_start_s": control.randomize_start_s, "randomize_duration_s": control.randomize_duration_s,
+        }
+
+    def _changed_program(self, edev_id: int, prog: Program) -> None:
+        base = f"/edev/{edev_id}/derp/{prog.id}"
+        self.touch(edev_id, {f"{base}/derc", f"{base}/actderc", base})

@@ -1,0 +1,124 @@
+"""The 2030.5 / CSIP-AUS resource models this head-end speaks.
+
+They come from envoy-schema (pydantic-xml models of IEEE 2030.5 with the
+CSIP-AUS extensions, maintained for a production CSIP-AUS server); this module
+names the ones used here and adjusts the few that are CSIP-AUS-only where the
+US CSIP profile differs (DERCapability without doeModesSupported).
+"""
+from __future__ import annotations
+
+from envoy_schema.server.schema.csip_aus.connection_point import (
+    ConnectionPointLink,
+    ConnectionPointRequest,
+    ConnectionPointResponse,
+)
+from envoy_schema.server.schema.sep2 import primitive_types
+from envoy_schema.server.schema.sep2.der import DER, DERAvailability, DERControlBase
+from envoy_schema.server.schema.sep2.der import DERCapability as _EnvoyDERCapability
+from envoy_schema.server.schema.sep2.der import (
+    DERControlListResponse as DERControlList,
+    DERControlResponse as DERControl,
+    DERListResponse as DERList,
+    DERProgramListResponse as DERProgramList,
+    DERProgramResponse as DERProgram,
+    DERSettings,
+    DERStatus,
+    DefaultDERControl,
+)
+from envoy_schema.server.schema.sep2.der_control_types import ActivePower
+from envoy_schema.server.schema.sep2.device_capability import DeviceCapabilityResponse as DeviceCapability
+from envoy_schema.server.schema.sep2.end_device import (
+    EndDeviceListResponse as EndDeviceList,
+    EndDeviceRequest,
+    EndDeviceResponse as EndDevice,
+    RegistrationResponse as Registration,
+)
+from envoy_schema.server.schema.sep2.event import EventStatus
+from envoy_schema.server.schema.sep2.function_set_assignments import (
+    FunctionSetAssignmentsListResponse as FunctionSetAssignmentsList,
+    FunctionSetAssignmentsResponse as FunctionSetAssignments,
+)
+from envoy_schema.server.schema.sep2.identification import Link, ListLink
+from envoy_schema.server.schema.sep2.log_events import LogEvent, LogEventList
+from envoy_schema.server.schema.sep2.metering import Reading, ReadingType
+from envoy_schema.server.schema.sep2.metering_mirror import (
+    MirrorMeterReading,
+    MirrorMeterReadingListRequest,
+    MirrorMeterReadingRequest,
+    MirrorReadingSet,
+    MirrorUsagePointListResponse as MirrorUsagePointList,
+    MirrorUsagePointRequest as MirrorUsagePoint,
+)
+from envoy_schema.server.schema.sep2.pub_sub import (
+    Notification,
+    Subscription,
+    SubscriptionEncoding,
+    SubscriptionListResponse as SubscriptionList,
+)
+from envoy_schema.server.schema.sep2.response import (
+    DERControlResponse as DERControlResponseModel,
+    Response,
+    ResponseListResponse as ResponseList,
+    ResponseSet,
+    ResponseSetList,
+)
+from envoy_schema.server.schema.sep2.time import TimeResponse as Time
+from envoy_schema.server.schema.sep2.types import DateTimeIntervalType
+from pydantic_xml import element
+
+
+class DERCapability(_EnvoyDERCapability, tag="DERCapability"):
+    """DERCapability whose CSIP-AUS doeModesSupported is optional, so US CSIP devices can PUT theirs."""
+
+    doeModesSupported: primitive_types.HexBinary8 | None = element(ns="csipaus", default=None)
+
+
+__all__ = [
+    "ActivePower",
+    "ConnectionPointLink",
+    "ConnectionPointRequest",
+    "ConnectionPointResponse",
+    "DER",
+    "DERAvailability",
+    "DERCapability",
+    "DERControl",
+    "DERControlBase",
+    "DERControlList",
+    "DERControlResponseModel",
+    "DERList",
+    "DERProgram",
+    "DERProgramList",
+    "DERSettings",
+    "DERStatus",
+    "DateTimeIntervalType",
+    "DefaultDERControl",
+    "DeviceCapability",
+    "EndDevice",
+    "EndDeviceList",
+    "EndDeviceRequest",
+    "EventStatus",
+    "FunctionSetAssignments",
+    "FunctionSetAssignmentsList",
+    "Link",
+    "ListLink",
+    "LogEvent",
+    "LogEventList",
+    "MirrorMeterReading",
+    "MirrorMeterReadingListRequest",
+    "MirrorMeterReadingRequest",
+    "MirrorReadingSet",
+    "MirrorUsagePoint",
+    "MirrorUsagePointList",
+    "Notification",
+    "Reading",
+    "ReadingType",
+    "Registration",
+    "Response",
+    "ResponseList",
+    "ResponseSet",
+    "ResponseSetList",
+    "Subscription",
+    "SubscriptionEncoding",
+    "SubscriptionList",
+    "Time",
+]

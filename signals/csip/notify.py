@@ -1,0 +1,89 @@
+"""Subscription/Notification: when a subscribed resource changes, POST it to the client.
+
+The server connects to the client's notificationURI with mutual TLS, presenting
+its own certificate and checking the client's against the CA (not its host
+name: device certificates carry none). Delivery is best effort, as in 2030.5:
+a client that misses a notification still sees the change at its next poll.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+import aiohttp
+from lxml import etree
+
+from flexbench.signals.csip.render import Page
+from flexbench.signals.csip.xmlio import MEDIA_TYPE, SEP_NS, XSI_NS
+
+if TYPE_CHECKING:
+    from flexbench.signals.csip.server import CsipApp
+
+log = logging.getLogger(__name__)
+NOTIFY_TIMEOUT_S = 10.0
+
+
+def notification_xml(subscribed: str, subscription_href: str, resource_xml: bytes | None, status: int = 0) -> bytes:
+    """A Notification carrying the resource as <Resource xsi:type="...">."""
+    root = etree.Element(f"{{{SEP_NS}}}Notification", nsmap={None: SEP_NS, "xsi": XSI_NS})
+    etree.SubElement(root, f"{{{SEP_NS}}}subscribedResource").text = subscribed
+    if resource_xml is not None:
+        resource = etree.fromstring(resource_xml)
+        resource.set(f"{{{XSI_NS}}}type", etree.QName(resource).localname)
+        resource.tag = f"{{{SEP_NS}}}Resource"
+        root.append(resource)
+    etree.SubElement(root, f"{{{SEP_NS}}}status").text = str(status)
+    etree.SubElement(root, f"{{{SEP_NS}}}subscriptionURI").text = subscription_href
+    return etree.tostring(root, xml_declaration=False)
+
+
+class Notifier:
+    def __init__(self, app: "CsipApp", ssl_context: ssl.SSLContext, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.ssl_context = ssl_context
+        self.loop = loop
+        self.session: aiohttp.ClientSession | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.failed = 0
+
+    def on_change(self, edev_id: int, hrefs: set[str]) -> None:
+        """Head-end listener; may be called from any thread."""
+        if hrefs and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._schedule, edev_id, hrefs)
+
+    def _schedule(self, edev_id: int, hrefs: set[str]) -> None:
+        for sub in self.app.headend.records.subscriptions(edev_id):
+            if sub["resource"].split("?")[0] in hrefs:
+                task = self.loop.create_task(self._send(edev_id, sub))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, edev_id: int, sub: dict) -> None:
+        device = self.app.headend.registry.by_id(edev_id)
+        if device is None:
+            return
+        with self.app.headend.store.lock:
+            rendered = self.app.render_path(device, sub["resource"].split("?")[0], Page(limit=sub["list_limit"]))
+        body = notification_xml(sub["resource"], f"/edev/{edev_id}/sub/{sub['id']}",
+                                rendered[0] if rendered else None, status=0 if rendered else 4)
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_S))
+        try:
+            async with self.session.post(sub["notification_uri"], data=body, ssl=self.ssl_context,
+                                         headers={"Content-Type": MEDIA_TYPE}) as response:
+                await response.read()
+                if response.status >= 300:
+                    raise aiohttp.ClientError(f"HTTP {response.status}")
+            self.sent += 1
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self.failed += 1
+            log.info("notification to %s failed: %s", sub["notification_uri"], exc)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.session is not None:
+            await self.session.close()

@@ -1,0 +1,117 @@
+"""The operator API over HTTPS: the same calls as `HeadEnd`, for a head-end in another process.
+
+Authenticated by the operator certificate of the test PKI (mutual TLS); the
+server runs the call on its `HeadEnd` and answers JSON. Synchronous on purpose:
+the CLI and scripts call it one request at a time.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from flexbench.signals.csip.controls import ControlValues
+from flexbench.signals.csip.envelopes import as_intervals
+from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
+
+PathLike = str | os.PathLike[str]
+
+
+class OperatorError(Exception):
+    """The server refused an operator call; the message is the server's reason."""
+
+
+class OperatorClient:
+    """Remote operator: register devices, publish envelopes and controls, read back what devices sent."""
+
+    def __init__(self, server_url: str, ca_cert: PathLike, cert: PathLike, key: PathLike,
+                 ciphers: str = INTEROP_CIPHERS, timeout_s: float = 30.0) -> None:
+        parts = urlsplit(server_url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"server URL must be https://host:port, got {server_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 443
+        self.context = client_context(ca_cert, cert, key, ciphers=ciphers)
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def from_certs_dir(cls, server_url: str, certs_dir: PathLike, **kwargs: Any) -> "OperatorClient":
+        from flexbench.signals.pki.authority import TestPKI
+
+        pki = TestPKI(certs_dir)
+        operator = pki.operator
+        return cls(server_url, pki.ca_cert_path, operator.cert_path, operator.key_path, **kwargs)
+
+    def call(self, method: str, **kwargs: Any) -> Any:
+        body = json.dumps(kwargs).encode()
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=self.timeout_s)
+        try:
+            conn.request("POST", f"/admin/call/{method}", body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise OperatorError(f"{method}: HTTP {response.status}: {data[:200]!r}") from None
+        if response.status != 200:
+            raise OperatorError(f"{method}: {payload.get('error', response.status)}")
+        return payload["result"]
+
+    # The HeadEnd operator calls ------------------------------------------------------
+    def register_device(self, lfdi: str, **kwargs: Any) -> dict[str, Any]:
+        return self.call("register_device", lfdi=lfdi, **kwargs)
+
+    def devices(self) -> list[dict[str, Any]]:
+        return self.call("devices")
+
+    def publish_envelope(self, lfdi: str, intervals: Any, **kwargs: Any) -> dict[str, Any]:
+        rows = [i.__dict__ for i in as_intervals(intervals)]
+        plain = [{"start": r["start_s"], "duration_s": r["duration_s"], "import_limit_w": r["import_limit_w"],
+                  "export_limit_w": r["export_limit_w"]} for r in rows]
+        return self.call("publish_envelope", lfdi=lfdi, intervals=plain, **kwargs)
+
+    def publish_control(self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any],
+                        **kwargs: Any) -> dict[str, Any]:
+        if isinstance(values, ControlValues):
+            values = values.as_dict()
+        return self.call("publish_control", lfdi=lfdi, start=start, duration_s=duration_s, values=values, **kwargs)
+
+    def supersede_control(self, mrid: str, values: ControlValues | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if isinstance(values, ControlValues):
+            values = values.as_dict()
+        return self.call("supersede_control", mrid=mrid, values=values, **kwargs)
+
+    def cancel_control(self, mrid: str, randomized: bool = False) -> dict[str, Any]:
+        return self.call("cancel_control", mrid=mrid, randomized=randomized)
+
+    def set_default_control(self, lfdi: str, import_limit_w: float | None = None,
+                            export_limit_w: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self.call("set_default_control", lfdi=lfdi, import_limit_w=import_limit_w,
+                         export_limit_w=export_limit_w, **kwargs)
+
+    def signal_abnormal(self, lfdis: str | list[str], max_import_w: float, duration_s: int = 3600,
+                        start: Any = None) -> dict[str, str]:
+        return self.call("signal_abnormal", lfdis=lfdis, max_import_w=max_import_w, duration_s=duration_s,
+                         start=start)
+
+    def controls(self, lfdi: str, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.call("controls", lfdi=lfdi, **kwargs)
+
+    def default_control(self, lfdi: str, program: str = "envelope") -> dict[str, Any] | None:
+        return self.call("default_control", lfdi=lfdi, program=program)
+
+    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
+        return self.call("responses", lfdi=lfdi, subject=subject)
+
+    def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]:
+        return self.call("telemetry", lfdi=lfdi, since=since)
+
+    def der_reports(self, lfdi: str) -> dict[str, Any]:
+        return self.call("der_reports", lfdi=lfdi)
+
+    def limit_mode(self, lfdi: str) -> str:
+        return self.call("limit_mode", lfdi=lfdi)

@@ -1,0 +1,287 @@
+"""Build the 2030.5 resources of one device's tree from the head-end's state.
+
+Each builder returns the resource model and the server time until which it is
+valid (event statuses change with time), so the server can cache the bytes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flexbench.signals.csip import models as m
+from flexbench.signals.csip.controls import encode
+from flexbench.signals.csip.headend import HeadEnd
+from flexbench.signals.csip.registry import Device
+from flexbench.signals.csip.schedule import Control, Program
+
+FOREVER = math.inf
+FSA_ID = 1
+DER_ID = 1
+
+
+@dataclass(frozen=True)
+class Page:
+    """List paging from the query string: start index s, after-time a, limit l."""
+
+    start: int = 0
+    after_s: int | None = None
+    limit: int = 1
+
+
+def edev_href(edev_id: int) -> str:
+    return f"/edev/{edev_id}"
+
+
+def program_href(edev_id: int, program_id: int) -> str:
+    return f"/edev/{edev_id}/derp/{program_id}"
+
+
+def response_list_href(headend: HeadEnd) -> str:
+    return f"/rsps/{headend.config.response_set_id}/rsp"
+
+
+def fixed_mrid(prefix: str, number: int) -> str:
+    """Stable 128-bit mRID for resources the server makes one of per device."""
+    return f"{prefix}{number:0{32 - len(prefix)}X}"
+
+
+def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapability:
+    visible = headend.registry.visible_ids(caller) if caller else []
+    mups = len(headend.records.mirror_usage_points(visible)) if visible else 0
+    return m.DeviceCapability(
+        href="/dcap",
+        pollRate=headend.config.poll_rate_s,
+        TimeLink=m.Link(href="/tm"),
+        EndDeviceListLink=m.ListLink(href="/edev", all_=len(visible)),
+        MirrorUsagePointListLink=m.ListLink(href="/mup", all_=mups),
+    )
+
+
+def time_resource(headend: HeadEnd) -> m.Time:
+    now_s = headend.now_s()
+    return m.Time(href="/tm", currentTime=now_s, dstEndTime=0, dstOffset=0, dstStartTime=0, localTime=now_s,
+                  quality=4, tzOffset=0)
+
+
+def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
+    base = edev_href(device.id)
+    return m.EndDevice(
+        href=base,
+        subscribable=0,
+        lFDI=device.lfdi,
+        sFDI=device.sfdi,
+        changedTime=device.changed_s,
+        enabled=device.enabled,
+        postRate=device.post_rate_s,
+        DERListLink=m.ListLink(href=f"{base}/der", all_=1),
+        FunctionSetAssignmentsListLink=m.ListLink(href=f"{base}/fsa", all_=1),
+        RegistrationLink=m.Link(href=f"{base}/rg"),
+        SubscriptionListLink=m.ListLink(href=f"{base}/sub", all_=len(headend.records.subscriptions(device.id))),
+        LogEventListLink=m.ListLink(href=f"{base}/lel", all_=len(headend.records.log_events(device.id))),
+        ConnectionPointLink=m.ConnectionPointLink(href=f"{base}/cp"),
+    )
+
+
+def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.EndDeviceList:
+    devices = [headend.registry.by_id(i) for i in headend.registry.visible_ids(caller)] if caller else []
+    items = [d for d in devices if d is not None]
+    if page.after_s is not None:
+        items = [d for d in items if d.changed_s >= page.after_s]
+    chosen = items[page.start: page.start + page.limit]
+    return m.EndDeviceList(href="/edev", all_=len(items), results=len(chosen), subscribable=0,
+                           pollRate=headend.config.poll_rate_s,
+                           EndDevice=[end_device(headend, d) for d in chosen] or None)
+
+
+def registration(headend: HeadEnd, device: Device) -> m.Registration:
+    return m.Registration(href=f"{edev_href(device.id)}/rg", pollRate=headend.config.poll_rate_s,
+                          dateTimeRegistered=device.registered_s, pIN=device.pin)
+
+
+def connection_point(device: Device) -> m.ConnectionPointResponse:
+    return m.ConnectionPointResponse(href=f"{edev_href(device.id)}/cp", id=device.connection_point_id or "")
+
+
+def function_set_assignments(device: Device) -> m.FunctionSetAssignments:
+    base = f"{edev_href(device.id)}/fsa/{FSA_ID}"
+    return m.FunctionSetAssignments(
+        href=base, mRID=fixed_mrid("F5A", device.id), description="DER programs", subscribable=0,
+        DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None), TimeLink=m.Link(href="/tm"),
+    )
+
+
+def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssignmentsList:
+    items = [function_set_assignments(device)][page.start: page.start + page.limit]
+    return m.FunctionSetAssignmentsList(href=f"{edev_href(device.id)}/fsa", all_=1, results=len(items),
+                                        subscribable=1, pollRate=headend.config.poll_rate_s,
+                                        FunctionSetAssignments=items or None)
+
+
+def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -> m.DERProgram:
+    base = program_href(device.id, prog.id)
+    listed = headend.book.controls(prog.id, now_s)
+    active = [c for c in listed if c.is_active(now_s)]
+    default = headend.book.default(prog.id)
+    return m.DERProgram(
+        href=base, mRID=prog.mrid, description=prog.description, version=prog.version, primacy=prog.primacy,
+        subscribable=0,
+        ActiveDERControlListLink=m.ListLink(href=f"{base}/actderc", all_=len(active)),
+        DefaultDERControlLink=m.Link(href=f"{base}/dderc") if default else None,
+        DERControlListLink=m.ListLink(href=f"{base}/derc", all_=len(listed)),
+    )
+
+
+def der_program_list(headend: HeadEnd, device: Device, page: Page, now_s: float) -> tuple[m.DERProgramList, float]:
+    programs = headend.book.programs(device.id)
+    chosen = programs[page.start: page.start + page.limit]
+    expires = min([headend.book.next_boundary_s(p.id, now_s) for p in programs] or [FOREVER])
+    resource = m.DERProgramList(
+        href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp", all_=len(programs), results=len(chosen), subscribable=1,
+        pollRate=headend.config.poll_rate_s,
+        DERProgram=[der_program(headend, device, p, now_s) for p in chosen] or None,
+    )
+    return resource, expires
+
+
+def der_control(headend: HeadEnd, device: Device, prog: Program, control: Control, now_s: float) -> m.DERControl:
+    status, status_s = control.status(now_s)
+    return m.DERControl(
+        href=f"{program_href(device.id, prog.id)}/derc/{control.id}",
+        mRID=control.mrid,
+        description=control.description,
+        version=control.version,
+        subscribable=0,
+        replyTo=response_list_href(headend),
+        responseRequired=control.response_required,
+        creationTime=control.creation_s,
+        EventStatus_=m.EventStatus(
+            currentStatus=status,
+            dateTime=status_s,
+            potentiallySuperseded=control.potentially_superseded_s is not None,
+            potentiallySupersededTime=control.potentially_superseded_s,
+        ),
+        interval=m.DateTimeIntervalType(start=control.start_s, duration=control.duration_s),
+        randomizeStart=control.randomize_start_s,
+        randomizeDuration=control.randomize_duration_s,
+        DERControlBase_=encode(control.values),
+    )
+
+
+def der_control_list(
+    headend: HeadEnd, device: Device, prog: Program, page: Page, now_s: float, active_only: bool = False
+) -> tuple[m.DERControlList, float]:
+    controls = headend.book.controls(prog.id, now_s)
+    if active_only:
+        controls = [c for c in controls if c.is_active(now_s)]
+    if page.after_s is not None:
+        controls = [c for c in controls if c.start_s >= page.after_s]
+    chosen = controls[page.start: page.start + page.limit]
+    suffix = "actderc" if active_only else "derc"
+    resource = m.DERControlList(
+        href=f"{program_href(device.id, prog.id)}/{suffix}", all_=len(controls), results=len(chosen),
+        subscribable=1, DERControl=[der_control(headend, device, prog, c, now_s) for c in chosen] or None,
+    )
+    return resource, headend.book.next_boundary_s(prog.id, now_s)
+
+
+def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.DefaultDERControl | None:
+    default = headend.book.default(prog.id)
+    if default is None:
+        return None
+    return m.DefaultDERControl(href=f"{program_href(device.id, prog.id)}/dderc", mRID=default.mrid,
+                               version=default.version, subscribable=1, DERControlBase_=encode(default.values))
+
+
+def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
+    base = f"{edev_href(device.id)}/der/{DER_ID}"
+    current = None
+    for prog in headend.book.programs(device.id):
+        if any(c.is_active(now_s) for c in headend.book.controls(prog.id, now_s)):
+            current = m.Link(href=program_href(device.id, prog.id))
+            break
+    return m.DER(
+        href=base, subscribable=0,
+        AssociatedDERProgramListLink=m.ListLink(href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp",
+                                                all_=len(headend.book.programs(device.id))),
+        CurrentDERProgramLink=current,
+        DERAvailabilityLink=m.Link(href=f"{base}/dera"),
+        DERCapabilityLink=m.Link(href=f"{base}/dercap"),
+        DERSettingsLink=m.Link(href=f"{base}/derg"),
+        DERStatusLink=m.Link(href=f"{base}/ders"),
+    )
+
+
+def der_list(device: Device, headend: HeadEnd, page: Page, now_s: float) -> m.DERList:
+    items = [der(device, headend, now_s)][page.start: page.start + page.limit]
+    return m.DERList(href=f"{edev_href(device.id)}/der", all_=1, results=len(items), pollRate=headend.config.poll_rate_s,
+                     DER_=items or None)
+
+
+def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.ResponseList:
+    rows = headend.records.responses(edev_ids)
+    if page.after_s is not None:
+        rows = [r for r in rows if (r["created_s"] or r["received_s"]) >= page.after_s]
+    rows.sort(key=lambda r: (-(r["created_s"] or r["received_s"]), -r["id"]))
+    chosen = rows[page.start: page.start + page.limit]
+    href = response_list_href(headend)
+    return m.ResponseList(
+        href=href, all_=len(rows), results=len(chosen),
+        Response_=[
+            m.Response(href=f"{href}/{r['id']}", createdDateTime=r["created_s"], endDeviceLFDI=r["lfdi"],
+                       status=r["status"], subject=r["subject"])
+            for r in chosen
+        ] or None,
+    )
+
+
+def mirror_usage_point(headend: HeadEnd, row: dict) -> m.MirrorUsagePoint:
+    device = headend.registry.by_id(row["edev_id"])
+    assert device is not None
+    readings = []
+    for mmr in headend.records.meter_readings(row["id"]):
+        readings.append(m.MirrorMeterReading(mRID=mmr["mrid"], description=mmr["description"],
+                                             readingType=m.ReadingType(**mmr["reading_type"])))
+    return m.MirrorUsagePoint(
+        href=f"/mup/{row['id']}", mRID=row["mrid"], description=row["description"], roleFlags=row["role_flags"],
+        serviceCategoryKind=row["service_category"], status=row["status"], deviceLFDI=device.lfdi,
+        postRate=row["post_rate_s"], mirrorMeterReadings=readings or None,
+    )
+
+
+def mirror_usage_point_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.MirrorUsagePointList:
+    rows = headend.records.mirror_usage_points(edev_ids) if edev_ids else []
+    chosen = rows[page.start: page.start + page.limit]
+    return m.MirrorUsagePointList(href="/mup", all_=len(rows), results=len(chosen),
+                                  pollRate=headend.config.poll_rate_s,
+                                  mirrorUsagePoints=[mirror_usage_point(headend, r) for r in chosen])
+
+
+def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.SubscriptionList:
+    rows = headend.records.subscriptions(device.id)
+    chosen = rows[page.start: page.start + page.limit]
+    return m.SubscriptionList(href=f"{edev_href(device.id)}/sub", all_=len(rows), results=len(chosen),
+                              subscriptions=[subscription(device, r) for r in chosen] or None)
+
+
+def subscription(device: Device, row: dict) -> m.Subscription:
+    return m.Subscription(href=f"{edev_href(device.id)}/sub/{row['id']}", subscribedResource=row["resource"],
+                          encoding=m.SubscriptionEncoding.XML, level=row["level"], limit=row["list_limit"],
+                          notificationURI=row["notification_uri"])
+
+
+def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventList:
+    rows = headend.records.log_events(device.id)
+    if page.after_s is not None:
+        rows = [r for r in rows if r["created_s"] >= page.after_s]
+    chosen = rows[page.start: page.start + page.limit]
+    return m.LogEventList(
+        href=f"{edev_href(device.id)}/lel", all_=len(rows), results=len(chosen),
+        pollRate=headend.config.poll_rate_s,
+        LogEvent_=[
+            m.LogEvent(href=f"{edev_href(device.id)}/lel/{r['id']}", createdDateTime=r["created_s"],
+                       details=r["details"], extendedData=r["extended_data"], functionSet=r["function_set"],
+                       logEventCode=r["log_event_code"], logEventID=r["log_event_id"],
+                       logEventPEN=r["log_event_pen"], profileID=r["profile_id"])
+            for r in chosen
+        ] or None,
+    )
