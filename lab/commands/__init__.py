@@ -10,4 +10,5 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "instruments",
     "certs", "csip",
+    "opcua",
 )

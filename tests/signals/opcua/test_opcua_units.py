@@ -1,0 +1,195 @@
+"""Pieces of the OPC-UA side that need no network: envelopes, accounts, trust, access decisions."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asyncua import ua
+from asyncua.crypto.permission_rules import User, UserRole
+
+from flexbench.signals.opcua import AccountStore, EnvelopeError, Interval, OpcuaPKI, SiteSpec, to_intervals
+from flexbench.signals.opcua.access import AccountUserManager, RolePermissions, WritePolicy, WriteRule
+from flexbench.signals.opcua.accounts import hash_password, password_matches
+from flexbench.signals.opcua.envelope import active_index, check_within, load_envelope_file
+from flexbench.signals.opcua.pki import certificate_uris, load_certificate
+from flexbench.signals.opcua.trust import TrustList
+
+UTC = dt.timezone.utc
+
+
+@dataclass
+class TwinInterval:  # what a twin Envelope's interval looks like to signals/: attributes, no import needed
+    start: dt.datetime
+    duration_s: float
+    import_limit_w: float
+    export_limit_w: float
+
+
+# Envelopes -----------------------------------------------------------------------------------
+def test_intervals_from_dicts_objects_seconds_and_iso_strings():
+    t0 = dt.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    intervals = to_intervals([
+        TwinInterval(t0 + dt.timedelta(minutes=15), 900, 40e3, 5e3),
+        {"start": t0.timestamp(), "duration_s": 900, "import_limit_w": 50e3, "export_limit_w": 0},
+        {"start": "2026-07-01T12:30:00Z", "duration_s": "900", "import_limit_w": "30000", "export_limit_w": 1},
+        {"start": dt.datetime(2026, 7, 1, 12, 45), "duration_s": 900, "import_limit_w": 1, "export_limit_w": 1},
+    ])
+    assert [i.start for i in intervals] == [t0 + dt.timedelta(minutes=15 * k) for k in range(4)]
+    assert intervals[0] == Interval(t0.timestamp(), 900.0, 50e3, 0.0)
+    assert active_index(intervals, t0.timestamp() + 1000) == 1
+    assert active_index(intervals, t0.timestamp() - 1) is None
+    assert active_index(intervals, t0.timestamp() + 3600) is None
+
+
+@pytest.mark.parametrize(
+    "rows, status",
+    [
+        ([{"start": 0, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1},
+          {"start": 5, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1}], ua.StatusCodes.BadInvalidArgument),
+        ([{"start": 0, "duration_s": 0, "import_limit_w": 1, "export_limit_w": 1}], ua.StatusCodes.BadOutOfRange),
+        ([{"start": 0, "duration_s": 10, "import_limit_w": -1, "export_limit_w": 1}], ua.StatusCodes.BadOutOfRange),
+        ([{"start": 0, "duration_s": 10, "import_limit_w": float("nan"), "export_limit_w": 1}],
+         ua.StatusCodes.BadOutOfRange),
+        ([{"start": 0, "duration_s": 10, "import_limit_w": 1}], ua.StatusCodes.BadInvalidArgument),
+    ],
+)
+def test_bad_envelopes_are_refused_with_a_status(rows, status):
+    with pytest.raises(EnvelopeError) as refused:
+        to_intervals(rows)
+    assert refused.value.status == status
+
+
+def test_envelope_beyond_the_site_range_is_out_of_range():
+    intervals = to_intervals([{"start": 0, "duration_s": 10, "import_limit_w": 11, "export_limit_w": 1}])
+    with pytest.raises(EnvelopeError) as refused:
+        check_within(intervals, 10, 10, "s")
+    assert refused.value.status == ua.StatusCodes.BadOutOfRange
+
+
+def test_envelope_files_csv_and_json_with_a_site_column(tmp_path: Path):
+    csv_path = tmp_path / "e.csv"
+    csv_path.write_text("site,start,duration_s,import_limit_w,export_limit_w\n"
+                        "a,2026-07-01T00:00:00Z,3600,10,20\nb,2026-07-01T00:00:00Z,3600,30,40\n")
+    json_path = tmp_path / "e.json"
+    json_path.write_text('{"intervals": [{"start": 0, "duration_s": 60, "import_limit_w": 1, "export_limit_w": 2}]}')
+    assert [(i.import_limit_w, i.export_limit_w) for i in load_envelope_file(csv_path, site="b")] == [(30, 40)]
+    assert load_envelope_file(json_path) == [Interval(0.0, 60.0, 1.0, 2.0)]
+
+
+def test_site_spec_refuses_firm_limits_outside_its_range():
+    with pytest.raises(ValueError):
+        SiteSpec("s", rated_import_w=10, rated_export_w=10, firm_import_limit_w=11)
+    with pytest.raises(ValueError):
+        SiteSpec("bad name", 10, 10)
+
+
+# Accounts, certificates, trust ---------------------------------------------------------------
+def test_password_hashes_verify_and_differ_by_salt():
+    first, second = hash_password("secret"), hash_password("secret")
+    assert first != second
+    assert password_matches("secret", first) and not password_matches("Secret", first)
+    assert not password_matches("secret", "garbage")
+
+
+def test_accounts_round_trip_and_pin_certificates(tmp_path: Path):
+    store = AccountStore()
+    store.add("op", "operator", "pw", certificates_der=[b"cert-1"])
+    store.add("s1", "site", "pw2", site="s1")
+    path = store.save(tmp_path / "users.json")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    loaded = AccountStore.load(path)
+    assert loaded.authenticate("op", "pw", b"cert-1").role == "operator"
+    assert loaded.authenticate("op", "pw", b"cert-2") is None
+    assert loaded.authenticate("op", "pw", None) is None
+    assert loaded.authenticate("s1", "pw2", b"anything").site == "s1"
+    assert "pw" not in path.read_text()
+    with pytest.raises(ValueError):
+        store.add("x", "site", "pw")  # a site account names its site
+
+
+def test_application_certificates_carry_the_uri_and_chain_to_the_ca(opcua_pki_dir: Path, opcua_rogue_dir: Path):
+    pki = OpcuaPKI(opcua_pki_dir)
+    cert = load_certificate(pki.client("site-a").cert_path)
+    assert certificate_uris(cert) == ["urn:flexbench:opcua:client:site-a"]
+    assert cert.public_key().key_size == 2048
+    trust = TrustList.from_dir(pki.trust_dir)
+    assert trust.is_trusted(cert)
+    assert not trust.is_trusted(load_certificate(OpcuaPKI(opcua_rogue_dir).client("site-a").cert_path))
+    pinned = TrustList([load_certificate(OpcuaPKI(opcua_rogue_dir).client("site-a").cert_path)])
+    assert pinned.is_trusted(OpcuaPKI(opcua_rogue_dir).client("site-a").cert_path.read_bytes())
+
+
+def test_user_manager_needs_a_trusted_channel_certificate(opcua_pki_dir: Path, opcua_rogue_dir: Path):
+    pki = OpcuaPKI(opcua_pki_dir)
+    accounts = AccountStore.load(opcua_pki_dir / "users.json")
+    password = (opcua_pki_dir / "private" / "passwords" / "viewer").read_text().strip()
+    own = pki.client("viewer").cert_path.read_bytes()
+    rogue = OpcuaPKI(opcua_rogue_dir).client("site-a").cert_path.read_bytes()
+    manager = AccountUserManager(accounts, TrustList.from_dir(pki.trust_dir), allow_anonymous=True)
+    assert manager.get_user(None, "viewer", password, own).name == "viewer"
+    assert manager.get_user(None, "viewer", password, None) is None  # unsecured channel
+    assert manager.get_user(None, "viewer", password, rogue) is None  # untrusted channel certificate
+    assert manager.get_user(None, None, None, own).role == UserRole.Anonymous
+    assert manager.get_user(None, None, None, None) is None
+    manager.allow_anonymous = False
+    assert manager.get_user(None, None, None, own) is None
+
+
+def test_roles_decide_request_types():
+    accounts = AccountStore()
+    accounts.add("op", "operator", "x")
+    accounts.add("s1", "site", "x", site="s1")
+    accounts.add("v", "viewer", "x")
+    rules = RolePermissions(accounts)
+    call = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
+    write = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+    read = ua.NodeId(ua.ObjectIds.ReadRequest_Encoding_DefaultBinary)
+    add_nodes = ua.NodeId(ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary)
+    allowed = {
+        name: [rules.check_validity(User(role=role, name=name), t, None) for t in (read, write, call, add_nodes)]
+        for name, role in (("op", UserRole.User), ("s1", UserRole.User), ("v", UserRole.User),
+                           (None, UserRole.Anonymous))
+    }
+    assert allowed == {
+        "op": [True, True, True, False],
+        "s1": [True, True, False, False],
+        "v": [True, False, False, False],
+        None: [True, False, False, False],
+    }
+
+
+def test_write_policy_checks_owner_type_and_range():
+    accounts = AccountStore()
+    accounts.add("op", "operator", "x")
+    accounts.add("s1", "site", "x", site="s1")
+    node = ua.NodeId("s1.MeasuredPW", 2)
+    policy = WritePolicy(accounts, {node: WriteRule("s1", "MeasuredPW", "site", ua.VariantType.Double, -5.0, 10.0)})
+
+    def refusal(user: str, value, vtype=ua.VariantType.Double, nodeid=node, index_range=None):
+        item = ua.WriteValue(NodeId=nodeid, AttributeId=ua.AttributeIds.Value,
+                             Value=ua.DataValue(ua.Variant(value, vtype)), IndexRange=index_range)
+        status = policy.refuse(User(role=UserRole.User, name=user), item)
+        return None if status is None else status.name
+
+    assert refusal("s1", 10.0) is None
+    assert refusal("s1", -5.0) is None
+    assert refusal("s1", 10.5) == "BadOutOfRange"
+    assert refusal("s1", float("-inf")) == "BadOutOfRange"
+    assert refusal("s1", 1, ua.VariantType.Int32) == "BadTypeMismatch"
+    assert refusal("s1", [1.0, 2.0]) == "BadTypeMismatch"
+    assert refusal("s1", 1.0, index_range="0") == "BadIndexRangeInvalid"
+    assert refusal("op", 1.0) == "BadUserAccessDenied"
+    assert refusal("s1", 1.0, nodeid=ua.NodeId(ua.ObjectIds.Server_ServerStatus_State)) == "BadNotWritable"
+
+
+def test_site_scope_finds_the_owner_of_a_node():
+    from flexbench.signals.opcua.access import SiteScope
+
+    scope = SiteScope(2, ["north", "south"])
+    assert scope.owner(ua.NodeId("north.MeasuredPW", 2)) == "north"
+    assert scope.owner(ua.NodeId("Sites/south", 2)) == "south"
+    assert scope.owner(ua.NodeId("Sites", 2)) is None
+    assert scope.owner(ua.NodeId("north.MeasuredPW", 3)) is None
+    assert scope.owner(ua.NodeId(ua.ObjectIds.Server)) is None
