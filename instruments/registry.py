@@ -9,14 +9,24 @@ import sys
 from dataclasses import dataclass
 
 from .drivers.chroma_61845 import Chroma61845
+from .drivers.chroma_62000h import Chroma62000H
+from .drivers.chroma_63800 import Chroma63800
+from .drivers.modbus_meter import ModbusMeter
+from .drivers.modbus_pcs import ModbusPCS
 from .drivers.sunspec_der import SunSpecDER
+from .drivers.sunspec_meter import SunSpecMeter
 from .drivers.yokogawa_wt1800 import YokogawaWT1800
 from .roles import Instrument
 
 DRIVERS: dict[str, type[Instrument]] = {
     "chroma-61845": Chroma61845,
+    "chroma-62000h": Chroma62000H,
+    "chroma-63800": Chroma63800,
+    "modbus-meter": ModbusMeter,
     "yokogawa-wt1800": YokogawaWT1800,
     "sunspec-der": SunSpecDER,
+    "sunspec-meter": SunSpecMeter,
+    "modbus-pcs": ModbusPCS,
 }
 
 

@@ -231,6 +231,10 @@ class DER(Instrument):
     @abstractmethod
     def active_power_limit_pct(self) -> float | None: ...
 
+    def set_active_power_w(self, power_w: float | None) -> None:
+        """Active power setpoint (positive = export, e.g. battery discharge); None releases it."""
+        raise NotImplementedError(f"{type(self).__name__} has no active power setpoint")
+
     def safe_state(self) -> None:
         """Lift test limits: the grid simulator's output off is what de-energizes the bench."""
         self.set_active_power_limit_pct(None)
@@ -310,3 +314,80 @@ class ACLoad(Instrument):
 
     def safe_state(self) -> None:
         self.set_input(False)
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """What a revenue or site meter reports. Positive power = import (from the grid into the site).
+
+    `phases` holds L1, L2, L3 (one entry on a single-phase meter); totals are
+    the meter's own where it gives them, else the sum (power, current) or the
+    mean (voltage) of the phases. NaN marks a quantity the meter does not report.
+    """
+
+    phases: tuple[PhaseReading, ...]
+    power_w: float
+    reactive_power_var: float
+    voltage_v: float  # mean line-to-neutral
+    current_a: float  # sum of the phase currents
+    frequency_hz: float
+    energy_import_wh: float
+    energy_export_wh: float
+    instrument_time_s: float | None = None
+
+
+class Meter(Instrument):
+    """A meter at the PCC or a branch: per-phase and total W, var, V, A, Hz and energy."""
+
+    role = "meter"
+
+    @abstractmethod
+    def read(self) -> MeterReading: ...
+
+    def safe_state(self) -> None:
+        """A meter only measures: nothing to make safe."""
+
+
+PCS_MODES: tuple[str, ...] = ("unrestricted", "export-only", "import-only", "no-exchange")
+
+
+@dataclass(frozen=True)
+class PCSStatus:
+    """What a power control system reports about its own settings and state."""
+
+    mode: str
+    export_limit_w: float | None
+    import_limit_w: float | None
+    current_limit_a: float | None
+    fail_safe: bool
+
+
+class PowerControlSystem(Instrument):
+    """A power control system (UL 3141 / UL 1741 PCS) that limits a site's exchange at its PCC.
+
+    Modes follow the UL 1741 PCS CRD: unrestricted, export-only (storage does not
+    charge from the grid), import-only (no export), no-exchange.
+    """
+
+    role = "pcs"
+
+    @abstractmethod
+    def set_mode(self, mode: str) -> None: ...
+
+    @abstractmethod
+    def set_export_limit_w(self, limit_w: float | None) -> None:
+        """Maximum export at the PCC; None lifts the limit."""
+
+    @abstractmethod
+    def set_import_limit_w(self, limit_w: float | None) -> None:
+        """Maximum import at the PCC; None lifts the limit."""
+
+    @abstractmethod
+    def set_current_limit_a(self, limit_a: float | None) -> None:
+        """Maximum current on the controlled busbar or conductor (NEC 705.13); None lifts it."""
+
+    @abstractmethod
+    def status(self) -> PCSStatus: ...
+
+    def safe_state(self) -> None:
+        """The PCS keeps its settings: de-energizing the bench is the grid simulator's job."""

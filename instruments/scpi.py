@@ -83,6 +83,7 @@ class scpi_control(scpi_measurement):
     """A setting: read with `query`, written with `command` (a str.format template).
 
     safety=(quantity, unit) checks the value against SafetyLimits before sending;
+    check(driver, value) runs a driver's own check (one that spans quantities);
     values restricts it to a set or an inclusive (low, high) range; mapping
     turns the Python value into the instrument's token (True -> "ON").
     """
@@ -96,11 +97,13 @@ class scpi_control(scpi_measurement):
         safety: tuple[str, str] | None = None,
         values: tuple[float, float] | set[Any] | frozenset[Any] | None = None,
         mapping: Mapping[Any, str] | None = None,
+        check: Callable[[Any, Any], None] | None = None,
         doc: str = "",
     ) -> None:
         super().__init__(query, parse=parse, doc=doc or f"Reads {query}, writes {command}")
         self.command = command
         self.safety = safety
+        self.check = check
         self.values = values
         self.mapping = mapping
 
@@ -112,6 +115,8 @@ class scpi_control(scpi_measurement):
         if self.safety is not None:
             quantity, unit = self.safety
             obj.check_safety(quantity, float(value), unit)
+        if self.check is not None:
+            self.check(obj, value)
         if isinstance(self.values, tuple):
             lo, hi = self.values
             if not lo <= value <= hi:

@@ -95,6 +95,13 @@ class Bench:
             raise BenchError(f"{self.config.path}: several instruments with role {role!r} ({', '.join(names)}): ask by name")
         return found[0]
 
+    def named(self, name: str) -> Any:
+        """The instrument the bench file calls `name`."""
+        if name not in self.instruments:
+            raise BenchError(f"{self.config.path}: no instrument named {name!r} "
+                             f"(instruments: {', '.join(self.instruments) or 'none'})")
+        return self.instruments[name]
+
     @property
     def grid(self) -> GridSimulator:
         return self.one("grid_simulator")
@@ -113,6 +120,24 @@ class Bench:
             if point in inst.measures:
                 return inst.measures[point]
         raise BenchError(f"{self.config.path}: no analyzer element measures {point!r} (set measures = {{ {point} = N }})")
+
+    def operator_action(self, action: str, instruction: str) -> None:
+        """A manual step of a test plan: the virtual lab carries it out; on a real bench the operator does.
+
+        On a real bench the instruction is shown and the run waits for Enter, so a
+        plan that needs a person (unplugging a sensor) still runs unattended nowhere.
+        """
+        self._on_event("operator_action", {"action": action, "instruction": instruction})
+        if self.virtual_lab is not None:
+            self.virtual_lab.operator_action(action)
+            return
+        try:  # the controlling terminal, not stdin: pytest captures stdin
+            with open("/dev/tty", "r+", encoding="utf-8") as tty:
+                tty.write(f"\n>>> {instruction}\n>>> press Enter when done ")
+                tty.flush()
+                tty.readline()
+        except OSError:
+            raise BenchError(f"operator action needed ({instruction}) but there is no terminal to ask at") from None
 
     # -- records ----------------------------------------------------------------
 

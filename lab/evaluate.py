@@ -118,6 +118,39 @@ def reaches_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_cmd_s
     return Result(requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message)
 
 
+def settles_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_step_s: float, end_s: float,
+                   limit: float, max_time_s: float, unit: str = "W", label: str = "") -> Result:
+    """Pass when, after a step at t_step_s, the signal is at or below the limit from max_time_s on.
+
+    The measured value is the response time: from the step to the last sample above the
+    limit (0 when it never went above), over the observation up to end_s.
+    """
+    criterion = (f"{label + ' ' if label else ''}back at or below {limit:.5g} {unit} within {max_time_s:g} s "
+                 f"of the step and staying there")
+    t = np.asarray(t, float)
+    y = np.asarray(y, float)
+    mask = (t >= t_step_s) & (t <= end_s) & np.isfinite(y)
+    if not mask.any():
+        return Result.error(requirement_id, criterion, "no samples after the step")
+    tt, yy = t[mask], y[mask]
+    above = np.flatnonzero(yy > limit)
+    peak = float(yy.max())
+    if above.size == 0:
+        rt = 0.0
+    elif above[-1] + 1 >= tt.size:
+        return Result(requirement_id, criterion, None, max_time_s, "s", None, FAIL,
+                      f"still above the limit at the end of the observation ({yy[-1]:.5g} {unit}, "
+                      f"{tt[-1] - t_step_s:.1f} s after the step)", details={"peak": peak})
+    else:
+        rt = float(tt[above[-1] + 1] - t_step_s)
+    verdict = PASS if rt <= max_time_s else FAIL
+    message = (f"within the limit {rt:.1f} s after the step (peak {peak:.5g} {unit})" if verdict == PASS
+               else f"too slow: above the limit until {rt:.1f} s after the step, {rt - max_time_s:.1f} s late "
+                    f"(peak {peak:.5g} {unit})")
+    return Result(requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message,
+                  details={"peak": peak})
+
+
 def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, start_s: float, end_s: float,
                       limit: float, unit: str = "W", label: str = "", t_cmd_s: float = 0.0) -> Result:
     """Pass when the signal never exceeds the limit over the window [start_s, end_s].
@@ -125,7 +158,7 @@ def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, star
     The criterion states the window relative to `t_cmd_s` (the command), as a person reads it.
     """
     after = " after the command" if t_cmd_s else ""
-    criterion = (f"{label + ' ' if label else ''}at or below {limit:.0f} {unit} "
+    criterion = (f"{label + ' ' if label else ''}at or below {limit:.5g} {unit} "
                  f"from {start_s - t_cmd_s:g} s to {end_s - t_cmd_s:g} s{after}")
     t = np.asarray(t, float)
     y = np.asarray(y, float)
@@ -136,8 +169,8 @@ def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, star
     margin = limit - peak
     energy = energy_above_limit_wh(t[mask], y[mask], limit)
     verdict = PASS if margin >= 0 else FAIL
-    message = (f"peak {peak:.0f} {unit}, {margin:.0f} {unit} below the limit" if verdict == PASS
-               else f"exceeded the limit by {-margin:.0f} {unit} (peak {peak:.0f} {unit}, "
+    message = (f"peak {peak:.5g} {unit}, {margin:.4g} {unit} below the limit" if verdict == PASS
+               else f"exceeded the limit by {-margin:.4g} {unit} (peak {peak:.5g} {unit}, "
                     f"{energy:.2f} Wh above the limit)")
     return Result(requirement_id, criterion, peak, limit, unit, margin, verdict, message,
                   details={"energy_above_limit_wh": energy, "samples": int(mask.sum())})

@@ -42,25 +42,27 @@ def step_series(samples: pd.DataFrame, channel: str, start_s: float, end_s: floa
 
 def render_evidence_png(samples: pd.DataFrame, spec: dict[str, Any]) -> bytes:
     """PNG of one test's evidence. spec keys: title, t_cmd_s, start_s, end_s, channels {channel: label},
-    steps {channel: label} (setpoints drawn as steps), windows [{start_s, end_s, label}]."""
+    steps {channel: label} (setpoints drawn as steps), windows [{start_s, end_s, label}];
+    optional: unit_scale (values are divided by it, default 1000 for kW), ylabel, xlabel."""
     t0 = float(spec["t_cmd_s"])
     start_s, end_s = float(spec["start_s"]), float(spec["end_s"])
+    scale = float(spec.get("unit_scale", 1000.0))
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=90)
     try:
         for i, (channel, label) in enumerate(spec.get("channels", {}).items()):
             t, v = channel_series(samples, channel, start_s, end_s)
-            ax.plot(t - t0, v / 1000.0, color=_COLORS[i % len(_COLORS)], lw=1.4, label=label)
+            ax.plot(t - t0, v / scale, color=_COLORS[i % len(_COLORS)], lw=1.4, label=label)
         for i, (channel, label) in enumerate(spec.get("steps", {}).items()):
             t, v = step_series(samples, channel, start_s, end_s)
-            ax.step(t - t0, v / 1000.0, where="post", color="black", lw=1.2 if i == 0 else 0.9,
+            ax.step(t - t0, v / scale, where="post", color="black", lw=1.2 if i == 0 else 0.9,
                     ls="-" if i == 0 else "--", label=label)
         for i, window in enumerate(spec.get("windows", [])):
             ax.axvspan(float(window["start_s"]) - t0, float(window["end_s"]) - t0,
                        color=_WINDOW_COLORS[i % len(_WINDOW_COLORS)], alpha=0.12, label=window["label"])
         ax.axvline(0.0, color="gray", lw=0.8)
         ax.set_xlim(start_s - t0, end_s - t0)
-        ax.set_xlabel("time from command (s, bench time)")
-        ax.set_ylabel("active power (kW)")
+        ax.set_xlabel(spec.get("xlabel", "time from command (s, bench time)"))
+        ax.set_ylabel(spec.get("ylabel", "active power (kW)"))
         ax.set_title(spec.get("title", ""), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize=7, ncol=2)

@@ -24,7 +24,15 @@ from flexbench.lab.clock import ScaledClock
 from flexbench.lab.evaluate import ERROR, PASS, Result
 from flexbench.lab.errors import UserError
 from flexbench.lab.profile import Profile, profile_for
-from flexbench.lab.results import RESULTS_FILE, RUN_FILE, STATION_FILE, append_test, assemble, write_json
+from flexbench.lab.results import (
+    DECLARATION_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    STATION_FILE,
+    append_test,
+    assemble,
+    write_json,
+)
 
 if TYPE_CHECKING:  # the bench, recorder and plots load only when a test asks for them
     from flexbench.lab.bench import Bench
@@ -41,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dut-profile", default="healthy", help="virtual DUT behaviour: healthy or a fault profile")
     group.addoption("--time-scale", type=float, default=1.0, help="bench time runs this many times faster (virtual bench)")
     group.addoption("--run-dir", default=None, help="run folder (default: reports/<run-id>)")
+    group.addoption("--declaration", default=None,
+                    help="device declaration file for plans that judge against declared values")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,7 +162,8 @@ class RunState:
                     for point, element in measures.items():
                         e = reading.elements[element]
                         values.update({f"{point}.p_w": e.power_w, f"{point}.q_var": e.reactive_power_var,
-                                       f"{point}.v_v": e.voltage_v, f"{point}.f_hz": e.frequency_hz})
+                                       f"{point}.v_v": e.voltage_v, f"{point}.i_a": e.current_a,
+                                       f"{point}.f_hz": e.frequency_hz})
                     return values
                 recorder.add_source(name, read_analyzer, period_s)
             elif conf.role == "der":
@@ -235,6 +246,25 @@ def requirements(request: pytest.FixtureRequest) -> Profile:
     return profile_for(request.config, request.module.__file__, getattr(request.module, "PROFILE", None))
 
 
+@pytest.fixture(scope="module")
+def declaration_file(request: pytest.FixtureRequest, flexbench_run: RunState) -> Path:
+    """The device declaration: --declaration, else the plan's DECLARATION from testplans/declarations/.
+
+    A copy goes into the run folder, so the report shows what the device was judged against.
+    """
+    path = request.config.getoption("--declaration")
+    if path is None:
+        name = getattr(request.module, "DECLARATION", None)
+        if name is None:
+            raise UserError(f"{request.module.__file__}: set DECLARATION = '<name>' or pass --declaration FILE")
+        path = Path(request.module.__file__).resolve().parents[1] / "declarations" / f"{name}.toml"
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: declaration file not found")
+    (flexbench_run.run_dir / DECLARATION_FILE).write_bytes(path.read_bytes())
+    return path
+
+
 @pytest.fixture
 def verdicts(request: pytest.FixtureRequest, clock: ScaledClock) -> Verdicts:
     v = Verdicts(request.node.nodeid)
@@ -271,6 +301,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
     report: pytest.TestReport = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, UserError):
+        report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the user's to fix: no traceback
     state: RunState = item.config.stash[STATE_KEY]
     done = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
     if not done or item.nodeid in state.finished or not (ITEM_KEY in item.stash or _requirement_ids(item)):
@@ -334,7 +366,7 @@ class HtmlHooks:
         if self.state._run_dir is None:
             return
         results = assemble(self.state.run_dir)
-        prefix.append(run_header_html(results["run"]))
+        prefix.append(run_header_html(results["run"], self.state.run_dir))
         if self.state.abort_reason:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
         prefix.append(matrix_html(results["matrix"], results["tests"]))

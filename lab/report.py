@@ -13,7 +13,7 @@ from typing import Any
 
 from flexbench.lab.plots import render_evidence_png
 from flexbench.lab.recorder import consolidate, load_samples
-from flexbench.lab.results import RESULTS_FILE, STATION_FILE, assemble, write_json
+from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, write_json
 
 STYLE = """
 <style>
@@ -42,20 +42,25 @@ def _verdict(verdict: str) -> str:
     return f'<span class="fb-{escape(verdict)}">{escape(verdict.upper())}</span>'
 
 
-def run_header_html(run: dict[str, Any]) -> str:
+def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
     scale = run.get("time_scale", 1.0)
     scale_note = (f"{scale:g}x: bench time ran {scale:g} times faster than wall time" if scale != 1
                   else "1x (real time)")
     rows = [
-        ("Plans", ", ".join(run.get("plans", [])) or "&mdash;"),
+        ("Plans", ", ".join(run.get("plans", [])) or "-"),
         ("Bench", f"{run.get('bench_name', '')} ({run.get('bench_file', '')})"),
-        ("DUT profile", run.get("dut_profile") or "&mdash;"),
+        ("DUT profile", run.get("dut_profile") or "-"),
         ("Time scale", scale_note),
         ("Started", run.get("started", "")),
         ("Run folder", run.get("run_dir", "")),
     ]
-    cells = "".join(f"<tr><th>{escape(k)}</th><td>{v if k == 'Plans' else escape(str(v))}</td></tr>" for k, v in rows)
-    return f'{STYLE}<table class="fb-matrix fb-run">{cells}</table>'
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    html = f'{STYLE}<table class="fb-matrix fb-run">{cells}</table>'
+    declaration = Path(run_dir) / DECLARATION_FILE if run_dir is not None else None
+    if declaration is not None and declaration.exists():
+        html += ("<details open><summary>Device declaration (values the verdicts are judged against)</summary>"
+                 f"<pre>{escape(declaration.read_text(encoding='utf-8'))}</pre></details>")
+    return html
 
 
 def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
@@ -119,7 +124,7 @@ def build_report(run_dir: Path) -> Path:
         STYLE,
         "</head><body style='font-family: sans-serif'>",
         "<h1>flexbench report</h1>",
-        run_header_html(results["run"]),
+        run_header_html(results["run"], run_dir),
     ]
     summary = results["summary"]
     parts.append(

@@ -14,6 +14,7 @@ TESTS_FILE = "tests.jsonl"
 RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
 STATION_FILE = "station.json"
+DECLARATION_FILE = "declaration.toml"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,246 +1,148 @@
-"""A DER that speaks SunSpec Modbus (models 1, 701, 702, 704) over Modbus TCP or RTU.
+"""A DER that speaks SunSpec Modbus over Modbus TCP or RTU: models 1, 701, 702, 704, 705,
+or the legacy 101-103, 120, 121, 123.
 
 Role: DER. Address: ``modbus+tcp://host:port/unit`` or
 ``modbus+rtu:///dev/ttyUSB0?baud=...&unit=...``. Options: ``base_address``
-(skip discovery and use this base; by default the driver looks for the
-"SunS" marker at 40000, then 0, then 50000).
+(skip the search for the "SunS" marker at 40000, 0, 50000).
 
-On connect the driver walks the model chain (ID, L) from the marker to the
-0xFFFF end model and remembers where each model starts. Register layouts,
-types, scale factors and "not implemented" sentinels come from pysunspec2's
-model definitions (see instruments.sunspec.layout); unimplemented points
-read as None.
+Discovery, layouts, scale factors, "not implemented" sentinels (read as None)
+and reconnection: see instruments.sunspec.device. The driver uses the
+DER information models (70x) where the device has them, else the legacy
+ones, so equipment that speaks only the older family still works:
 
-- identity: model 1 (Mn, Md, SN, Vr).
-- nameplate(): model 702 WMaxRtg, VAMaxRtg, VarMaxInjRtg with their scale factors.
-- measure(): model 701 W, Var, LNV (LLV where LNV is not implemented), Hz;
-  positive power is export.
-- set_active_power_limit_pct(pct): model 704 WMaxLimPct (scaled by
-  WMaxLimPct_SF), then WMaxLimPctEna = 1; None writes WMaxLimPctEna = 0.
-- read_point / write_point: any point of any model present, in engineering units.
+==========================  ==============================  =================================
+role method                 70x models                      legacy models
+==========================  ==============================  =================================
+identity()                  1 Mn, Md, SN, Vr                1
+nameplate()                 702 WMaxRtg, VAMaxRtg,          120 WRtg, VARtg, VArRtgQ1
+                            VarMaxInjRtg
+measure()                   701 W, Var, LNV (LLV), Hz       103/102/101 W, VAr, mean PhVph*, Hz
+set_active_power_limit_pct  704 WMaxLimPct, WMaxLimPctEna   123 WMaxLimPct, WMaxLim_Ena
+set_active_power_w          704 WSet, WSetEna               (none: InstrumentError)
+volt-var curve              705 Crv[n].Pt[k].V/.Var,        (none)
+                            AdptCrvReq, Ena
+==========================  ==============================  =================================
 
-Safety: a power limit is converted to watts with the nameplate rating and
-checked against SafetyLimits.power_max_w before anything is written.
-Timeouts, reconnection, exception responses and threads: see
-transports.modbus.
+Positive power is export. read_point / write_point / write_points reach any
+point of any model present, in engineering units; every point of a
+write_points call is checked before the first request.
+
+Safety: a power limit is converted to watts with the rated power (702
+WMaxRtg, else 121 WMax, else 120 WRtg) and checked against
+SafetyLimits.power_max_w before anything is written. Timeouts, reconnection,
+exception responses and threads: see transports.modbus.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
-from ..addresses import ModbusRtuAddress, ModbusTcpAddress, parse_address
 from ..roles import DER, DERMeasurement, Identity, InstrumentError, Nameplate
-from ..sunspec.layout import (
-    BASE_ADDRESSES,
-    END_MODEL_ID,
-    SUNS_MARKER,
-    LayoutError,
-    ModelBlock,
-    ModelLayout,
-    build_layout,
-    decode,
-    fixed_layout,
-)
-from ..transports.modbus import ModbusExceptionResponse, ModbusTransport
+from ..sunspec.device import ModelLocation, SunSpecModbusDevice
+from ..sunspec.layout import ModelBlock
 
-MAX_MODELS = 256
+__all__ = ["ModelLocation", "SunSpecDER"]
+
 MEASUREMENT_EXTRAS = ("VA", "PF", "A", "LLV", "LNV", "WL1", "WL2", "WL3", "VL1", "VL2", "VL3", "TmpAmb")
+LEGACY_EXTRAS = ("VA", "PF", "A", "PhVphA", "PhVphB", "PhVphC", "DCV", "DCA", "DCW", "TmpCab")
+LEGACY_INVERTERS = (103, 102, 101)
+ADOPT_RESULTS = {0: "in progress", 1: "completed", 2: "failed"}
 
 
-@dataclass(frozen=True)
-class ModelLocation:
-    model_id: int
-    start: int  # register of the model's ID
-    length: int  # L as the device reports it
-
-    @property
-    def size(self) -> int:
-        return self.length + 2
-
-
-class SunSpecDER(DER):
+class SunSpecDER(SunSpecModbusDevice, DER):
     """SunSpec DER (inverter, PCS) over Modbus."""
 
-    model = "SunSpec DER (models 1, 701, 702, 704)"
+    model = "SunSpec DER (models 1, 701-705; legacy 101-103, 120, 121, 123)"
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         super().__init__(address, **kwargs)
-        parsed = parse_address(address)
-        if not isinstance(parsed, (ModbusTcpAddress, ModbusRtuAddress)):
-            raise ValueError(f"a SunSpec DER is reached over Modbus: give modbus+tcp://host:port/unit, not {address!r}")
-        base = self.options.get("base_address")
-        if base is not None and (not isinstance(base, int) or not 0 <= base <= 65533):
-            raise ValueError(f"option base_address must be a register number 0..65533, got {base!r}")
-        self.base_address: int | None = base
-        self.transport = ModbusTransport(parsed, timeout_s=self.timeout_s)
-        self.models: dict[int, list[ModelLocation]] = {}
+        self.init_sunspec(address, self.options)
         self._rated_power_w: float | None = None
-        self._identity: Identity | None = None
 
-    @property
-    def lock(self):
-        return self.transport.lock
-
-    # -- connection and discovery -----------------------------------------
+    # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
         with self.lock:
             self.transport.connect()
             self.discover()
             self._identity = None
-            if 702 in self.models:
-                self._rated_power_w = self.nameplate().max_power_w
+            self._rated_power_w = self._rating_for_limits()
 
-    def close(self) -> None:
-        self.transport.close()
+    def _rating_for_limits(self) -> float | None:
+        if 702 in self.models:
+            return self.nameplate().max_power_w
+        if 121 in self.models:
+            wmax = self.read_point(121, "WMax")
+            if wmax is not None:
+                return float(wmax)
+        if 120 in self.models:
+            return self.nameplate().max_power_w
+        return None
 
-    def _find_base(self) -> int:
-        candidates = (self.base_address,) if self.base_address is not None else BASE_ADDRESSES
-        for base in candidates:
-            try:
-                marker = self.transport.read_holding_registers(base, 2)
-            except ModbusExceptionResponse:
-                continue
-            if tuple(marker) == SUNS_MARKER:
-                return base
-        where = ", ".join(str(b) for b in candidates)
-        raise InstrumentError(f"no SunSpec map: 'SunS' not found at register {where}", address=self.address)
-
-    def discover(self) -> dict[int, list[ModelLocation]]:
-        """Walk the model chain from the 'SunS' marker to the end model."""
-        with self.lock:
-            base = self._find_base()
-            models: dict[int, list[ModelLocation]] = {}
-            register = base + 2
-            for _ in range(MAX_MODELS):
-                model_id, length = self.transport.read_holding_registers(register, 2)
-                if model_id == END_MODEL_ID:
-                    break
-                models.setdefault(model_id, []).append(ModelLocation(model_id, register, length))
-                register += 2 + length
-                if register > 0xFFFF:
-                    raise InstrumentError("SunSpec model chain runs past the register space", address=self.address)
-            else:
-                raise InstrumentError(f"SunSpec model chain has no end model after {MAX_MODELS} models", address=self.address)
-            self.base_address = base
-            self.models = models
-            return models
-
-    def location(self, model_id: int, instance: int = 0) -> ModelLocation:
-        if not self.models:
-            self.discover()
-        found = self.models.get(model_id, [])
-        if instance >= len(found):
-            present = ", ".join(str(m) for m in sorted(self.models)) or "none"
-            raise InstrumentError(f"the device has no SunSpec model {model_id} (models present: {present})", address=self.address)
-        return found[instance]
-
-    # -- generic point access -----------------------------------------------
-    def _layout(self, loc: ModelLocation, registers: list[int] | None) -> ModelLayout:
-        try:
-            layout = fixed_layout(loc.model_id)
-            if layout.length == loc.length:
-                return layout
-            if registers is None:
-                registers = self.transport.read_holding_registers(loc.start, loc.size)
-            return build_layout(
-                loc.model_id, count_of=lambda spec: decode(spec, registers) or 0, length=loc.length
-            )
-        except KeyError as exc:
-            raise InstrumentError(str(exc.args[0]), address=self.address) from None
-        except LayoutError as exc:
-            raise InstrumentError(f"model {loc.model_id}: {exc}", address=self.address) from None
-
-    def read_model(self, model_id: int, instance: int = 0) -> ModelBlock:
-        """Read one model instance in a single pass, so a value and its scale factor agree."""
-        with self.lock:
-            loc = self.location(model_id, instance)
-            registers = self.transport.read_holding_registers(loc.start, loc.size)
-            layout = self._layout(loc, registers)
-            # Points past a short model (an older revision) stay "not implemented".
-            block = ModelBlock(layout)
-            n = min(len(registers), layout.size)
-            block.registers[:n] = registers[:n]
-            return block
-
-    def read_point(self, model_id: int, point: str, instance: int = 0) -> int | float | str | None:
-        """A point in engineering units (scale factor applied); None when not implemented."""
-        block = self.read_model(model_id, instance)
-        try:
-            return block.get(point)
-        except KeyError as exc:
-            raise InstrumentError(str(exc.args[0]), address=self.address) from None
-
-    def write_point(self, model_id: int, point: str, value: int | float | str | None, instance: int = 0) -> None:
-        """Write a point in engineering units, scaled by the device's current scale factor."""
-        with self.lock:
-            loc = self.location(model_id, instance)
-            layout = self._layout(loc, None)
-            try:
-                spec = layout.point(point)
-            except KeyError as exc:
-                raise InstrumentError(str(exc.args[0]), address=self.address) from None
-            if not spec.writable:
-                raise InstrumentError(f"model {model_id} point {point} is read-only", address=self.address)
-            registers = [0] * layout.size
-            if isinstance(spec.sf, str):
-                sf_spec = layout.point(spec.sf)
-                registers[sf_spec.offset : sf_spec.end] = self.transport.read_holding_registers(
-                    loc.start + sf_spec.offset, sf_spec.size
-                )
-            block = ModelBlock(layout, registers)
-            try:
-                words = block.encode_value(point, value)
-            except ValueError as exc:
-                raise InstrumentError(f"cannot write model {model_id} {point} = {value!r}: {exc}", address=self.address) from None
-            self.transport.write_registers(loc.start + spec.offset, words)
-
-    # -- DER role --------------------------------------------------------------
+    # -- DER role --------------------------------------------------------------------------
     def identity(self) -> Identity:
-        if self._identity is None:
-            common = self.read_model(1)
-            self._identity = Identity(
-                manufacturer=str(common.get("Mn") or ""),
-                model=str(common.get("Md") or ""),
-                serial=str(common.get("SN") or ""),
-                firmware=str(common.get("Vr") or ""),
-            )
-        return self._identity
+        return self.common_identity()
 
     def nameplate(self) -> Nameplate:
-        capacity = self.read_model(702)
-        w = capacity.get("WMaxRtg")
-        va = capacity.get("VAMaxRtg")
-        var = capacity.get("VarMaxInjRtg")
+        if 702 in self.models:
+            capacity = self.read_model(702)
+            w, va, var = capacity.get("WMaxRtg"), capacity.get("VAMaxRtg"), capacity.get("VarMaxInjRtg")
+            where = "model 702 does not implement WMaxRtg and VAMaxRtg"
+        elif 120 in self.models:
+            plate = self.read_model(120)
+            w, va, var = plate.get("WRtg"), plate.get("VARtg"), plate.get("VArRtgQ1")
+            where = "model 120 does not implement WRtg and VARtg"
+        else:
+            raise InstrumentError("the device has neither model 702 nor model 120: no nameplate ratings", address=self.address)
         if w is None or va is None:
-            raise InstrumentError("model 702 does not implement WMaxRtg and VAMaxRtg", address=self.address)
+            raise InstrumentError(where, address=self.address)
         return Nameplate(
             max_power_w=float(w), max_apparent_power_va=float(va), max_reactive_power_var=None if var is None else float(var)
         )
 
     def measure(self) -> DERMeasurement:
+        if 701 in self.models:
+            return self._measure_701()
+        legacy = self.first_model(*LEGACY_INVERTERS)
+        if legacy is None:
+            raise InstrumentError("the device has neither model 701 nor a legacy inverter model (101-103)", address=self.address)
+        return self._measure_legacy(legacy)
+
+    def _measure_701(self) -> DERMeasurement:
         ac = self.read_model(701)
-
-        def number(name: str) -> float:
-            value = ac.get(name)
-            return math.nan if value is None else float(value)
-
         voltage = ac.get("LNV")
         if voltage is None:
             voltage = ac.get("LLV")
-        extra = {name: float(v) for name in MEASUREMENT_EXTRAS if (v := ac.get(name)) is not None}
         return DERMeasurement(
-            power_w=number("W"),
-            reactive_power_var=number("Var"),
+            power_w=_number(ac, "W"),
+            reactive_power_var=_number(ac, "Var"),
             voltage_v=math.nan if voltage is None else float(voltage),
-            frequency_hz=number("Hz"),
-            extra=extra,
+            frequency_hz=_number(ac, "Hz"),
+            extra=_extras(ac, MEASUREMENT_EXTRAS),
         )
 
+    def _measure_legacy(self, model_id: int) -> DERMeasurement:
+        inv = self.read_model(model_id)
+        phases = [float(v) for name in ("PhVphA", "PhVphB", "PhVphC") if name in inv.layout.points
+                  and (v := inv.get(name)) is not None]
+        return DERMeasurement(
+            power_w=_number(inv, "W"),
+            reactive_power_var=_number(inv, "VAr"),
+            voltage_v=sum(phases) / len(phases) if phases else math.nan,
+            frequency_hz=_number(inv, "Hz"),
+            extra=_extras(inv, LEGACY_EXTRAS),
+        )
+
+    def _controls(self) -> int:
+        model = self.first_model(704, 123)
+        if model is None:
+            raise InstrumentError("the device has neither model 704 nor model 123: no power limit control", address=self.address)
+        return model
+
     def set_active_power_limit_pct(self, limit_pct: float | None) -> None:
+        model = self._controls()
+        enable = "WMaxLimPctEna" if model == 704 else "WMaxLim_Ena"
         if limit_pct is None:
-            self.write_point(704, "WMaxLimPctEna", 0)
+            self.write_point(model, enable, 0)
             return
         limit_pct = float(limit_pct)
         if not 0.0 <= limit_pct <= 100.0:
@@ -248,21 +150,91 @@ class SunSpecDER(DER):
         if self.safety.power_max_w is not None:
             if self._rated_power_w is None:
                 raise InstrumentError(
-                    "cannot check the limit against power_max_w: the device's rated power (702 WMaxRtg) is unknown",
+                    "cannot check the limit against power_max_w: the device's rated power (702 WMaxRtg, 121 WMax "
+                    "or 120 WRtg) is unknown",
                     address=self.address,
                 )
             self.safety.check("power", limit_pct / 100.0 * self._rated_power_w, "w", address=self.address)
+        self.write_points(model, {"WMaxLimPct": limit_pct, enable: 1})
+
+    def set_active_power_w(self, power_w: float | None) -> None:
+        """Model 704 WSet (positive = injection, e.g. discharge) with WSetEna; None releases it."""
+        if 704 not in self.models:
+            raise InstrumentError("an active power setpoint needs model 704 (WSet)", address=self.address)
+        if power_w is None:
+            self.write_point(704, "WSetEna", 0)
+            return
+        power_w = float(power_w)
+        if self.safety.power_max_w is not None:
+            self.safety.check("power", abs(power_w), "w", address=self.address)
         with self.lock:
-            self.write_point(704, "WMaxLimPct", limit_pct)
-            self.write_point(704, "WMaxLimPctEna", 1)
+            self.write_point(704, "WSet", power_w)
+            self.write_point(704, "WSetEna", 1)
 
     def active_power_limit_pct(self) -> float | None:
-        controls = self.read_model(704)
-        if controls.get("WMaxLimPctEna") != 1:
+        model = self._controls()
+        controls = self.read_model(model)
+        if controls.get("WMaxLimPctEna" if model == 704 else "WMaxLim_Ena") != 1:
             return None
         value = controls.get("WMaxLimPct")
         return None if value is None else float(value)
 
+    # -- volt-var (model 705) -----------------------------------------------------------------
+    def volt_var_curve(self, curve: int = 0) -> list[tuple[float, float]]:
+        """Active points of a curve as (voltage % of VRef, reactive power % of the var reference); curve 0 is the one in use."""
+        block = self._volt_var()
+        prefix = f"Crv[{curve}]"
+        if f"{prefix}.ActPt" not in block.layout.points:
+            raise InstrumentError(f"model 705 has no curve {curve} (NCrv = {block.get('NCrv')})", address=self.address)
+        points = []
+        for k in range(int(block.get(f"{prefix}.ActPt") or 0)):
+            v, var = block.get(f"{prefix}.Pt[{k}].V"), block.get(f"{prefix}.Pt[{k}].Var")
+            points.append((math.nan if v is None else float(v), math.nan if var is None else float(var)))
+        return points
+
+    def volt_var_enabled(self) -> bool:
+        return self._volt_var().get("Ena") == 1
+
+    def set_volt_var_curve(self, points: Sequence[tuple[float, float]], *, curve: int = 1, enable: bool = True) -> None:
+        """Write a curve into a writable slot, have the device adopt it, then enable volt-var.
+
+        Points are (voltage % of VRef, reactive power % of the var reference),
+        with voltages strictly increasing; checked before anything is sent.
+        """
+        block = self._volt_var()
+        prefix = f"Crv[{curve}]"
+        n_points = int(block.get("NPt") or 0)
+        if f"{prefix}.ActPt" not in block.layout.points:
+            raise ValueError(f"model 705 has curves 0..{int(block.get('NCrv') or 0) - 1}, not {curve}")
+        if block.get(f"{prefix}.ReadOnly") == 1:
+            raise ValueError(f"volt-var curve {curve} is read-only on this device: write another curve")
+        if not 2 <= len(points) <= n_points:
+            raise ValueError(f"a volt-var curve needs 2..{n_points} points (NPt), got {len(points)}")
+        volts = [float(v) for v, _ in points]
+        if any(b <= a for a, b in zip(volts, volts[1:])):
+            raise ValueError(f"volt-var curve voltages must increase strictly, got {volts}")
+        values: dict[str, float] = {f"{prefix}.ActPt": len(points)}
+        for k, (v, var) in enumerate(points):
+            values[f"{prefix}.Pt[{k}].V"] = float(v)
+            values[f"{prefix}.Pt[{k}].Var"] = float(var)
+        with self.lock:
+            self.write_points(705, values)
+            self.write_point(705, "AdptCrvReq", curve + 1)
+            result = self.read_point(705, "AdptCrvRslt")
+            if result != 1:
+                raise InstrumentError(
+                    f"the device did not adopt volt-var curve {curve}: AdptCrvRslt = {result} "
+                    f"({ADOPT_RESULTS.get(result, 'unknown')})",
+                    address=self.address, command="write 705 AdptCrvReq",
+                )
+            self.write_point(705, "Ena", 1 if enable else 0)
+
+    def _volt_var(self) -> ModelBlock:
+        if 705 not in self.models:
+            raise InstrumentError("the device has no model 705 (volt-var)", address=self.address)
+        return self.read_model(705)
+
+    # -- records ------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             ident = self.identity()
@@ -274,20 +246,32 @@ class SunSpecDER(DER):
                 "serial": ident.serial,
                 "firmware": ident.firmware,
                 "base_address": self.base_address,
-                "models": [
-                    {"id": loc.model_id, "start": loc.start, "length": loc.length}
-                    for locs in self.models.values()
-                    for loc in locs
-                ],
+                "models": self.model_list(),
             }
-            if 702 in self.models:
+            if 702 in self.models or 120 in self.models:
                 plate = self.nameplate()
                 snap["rated_power_w"] = plate.max_power_w
                 snap["rated_apparent_power_va"] = plate.max_apparent_power_va
                 snap["rated_reactive_power_var"] = plate.max_reactive_power_var
             if 704 in self.models:
                 controls = self.read_model(704)
-                for name in ("WMaxLimPctEna", "WMaxLimPct", "WMaxLimPctRvrt", "WMaxLimPctEnaRvrt", "WMaxLimPctRvrtTms", "WSetEna", "WSet", "WRmp"):
+                for name in ("WMaxLimPctEna", "WMaxLimPct", "WMaxLimPctRvrt", "WMaxLimPctEnaRvrt", "WMaxLimPctRvrtTms",
+                             "WSetEna", "WSet", "WRmp"):
                     snap[f"704.{name}"] = controls.get(name)
+            if 123 in self.models:
+                controls = self.read_model(123)
+                for name in ("Conn", "WMaxLim_Ena", "WMaxLimPct", "WMaxLimPct_RvrtTms", "OutPFSet_Ena", "VArPct_Ena"):
+                    snap[f"123.{name}"] = controls.get(name)
+            if 705 in self.models:
+                snap["705.Ena"] = self._volt_var().get("Ena")
+                snap["705.curve"] = self.volt_var_curve(0)
             return snap
 
+
+def _number(block: ModelBlock, name: str) -> float:
+    value = block.get(name)
+    return math.nan if value is None else float(value)
+
+
+def _extras(block: ModelBlock, names: Sequence[str]) -> dict[str, float]:
+    return {name: float(v) for name in names if name in block.layout.points and (v := block.get(name)) is not None}

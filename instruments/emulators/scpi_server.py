@@ -36,6 +36,8 @@ ERROR_TEXT = {
     108: "Parameter not allowed",
     109: "Missing parameter",
     113: "Undefined header",
+    114: "Header suffix out of range",
+    221: "Settings conflict",
     222: "Data out of range",
     224: "Illegal parameter value",
     300: "Device-specific error",

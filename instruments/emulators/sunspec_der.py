@@ -1,23 +1,18 @@
-"""Emulated SunSpec DER: a Modbus TCP server on loopback with a SunSpec register map.
+"""Emulated SunSpec DER: a SunSpec Modbus map on loopback TCP or a virtual serial pair (RTU).
 
-The map starts with "SunS" at register 40000 and chains the requested models
-(default 1, 701, 702, 704), laid out from pysunspec2's model definitions
-(instruments.sunspec.layout), then the 0xFFFF end model. Points the emulator
-does not implement hold their "not implemented" sentinel.
+The map (see sunspec_device.SunSpecEmulator) holds the requested models,
+default 1, 701, 702, 704. Supported and populated: 1 (common), 701 (AC
+measurement), 702 (capacity), 704 (AC controls), 705 (volt-var curves), and
+the legacy 101/102/103 (inverter measurements), 120 (nameplate), 121
+(settings), 123 (immediate controls), so drivers of either family meet a
+device that speaks theirs. Points the emulator does not implement hold their
+"not implemented" sentinel (e.g. 701 TmpAmb, 103 TmpSnk).
 
-Like a device, it answers Modbus exception responses:
-
-- code 1 (illegal function) for anything but holding-register reads and writes;
-- code 2 (illegal data address) for reads outside the map and for writes to
-  read-only points, model headers, scale factors or registers outside the map;
-- code 3 (illegal data value) for a write that covers only part of a
-  multi-register point, an enumerated value outside the point's symbols, or a
-  percentage outside its range (WMaxLimPct 0-100 %).
-
-The server is pymodbus's ModbusTcpServer with a device context of our own:
-pymodbus 3.11 lets a context return an exception code from its async read and
-write hooks, which is exactly where the map is checked, and lets a hung
-request wait without blocking other connections.
+Device behaviour beyond the map's checks: percentages outside 0-100 % are
+refused with exception 3 (704 WMaxLimPct, 123 WMaxLimPct, ...); writing 705
+AdptCrvReq = n copies curve n over the active curve 1 (which is read-only)
+and reports AdptCrvRslt = 1 (completed), or 2 (failed) for a curve that does
+not exist.
 
 Hooks for the virtual lab:
 
@@ -30,27 +25,13 @@ Hooks for the virtual lab:
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from pymodbus.constants import ExcCodes
-from pymodbus.datastore import ModbusServerContext
-from pymodbus.datastore.context import ModbusBaseDeviceContext
-from pymodbus.server import ModbusTcpServer
+from .common import Clock
+from .modbus_server import ModbusRequestRecord
+from .sunspec_device import DEFAULT_BASE, SunSpecEmulator
 
-from ..sunspec.layout import END_MODEL_ID, SUNS_MARKER, ModelBlock, PointSpec, decode, fixed_layout
-from .common import Clock, CommandLog, WallClock
-
-logging.getLogger("pymodbus").addHandler(logging.NullHandler())
-log = logging.getLogger(__name__)
-
-DEFAULT_BASE = 40000
-READ_FUNCTIONS = (3, 6, 23)  # 6 and 23 read back after writing
-WRITE_FUNCTIONS = (6, 16, 23)
-ENUM_TYPES = ("enum16", "enum32")
+__all__ = ["DEFAULT_BASE", "ModbusRequestRecord", "SunSpecDEREmulator"]
 
 # Engineering ranges a device enforces on its control points.
 VALUE_RANGES: dict[tuple[int, str], tuple[float, float]] = {
@@ -60,11 +41,17 @@ VALUE_RANGES: dict[tuple[int, str], tuple[float, float]] = {
     (704, "WSetPctRvrt"): (-100.0, 100.0),
     (704, "VarSetPct"): (-100.0, 100.0),
     (704, "VarSetPctRvrt"): (-100.0, 100.0),
+    (123, "WMaxLimPct"): (0.0, 100.0),
+    (123, "OutPFSet"): (-1.0, 1.0),
+    (123, "VArWMaxPct"): (-100.0, 100.0),
+    (123, "VArMaxPct"): (-100.0, 100.0),
+    (705, "AdptCrvReq"): (0.0, 100.0),
 }
 
 DEFAULT_IDENTITY = {"manufacturer": "flexbench", "model": "Virtual DER", "serial": "EMU-0001", "firmware": "1.0.0"}
 DEFAULT_RATED_POWER_W = 10000.0
 DEFAULT_REACTIVE_RATIO = 0.44  # rated var per rated VA when no reactive rating is given
+DEFAULT_NOMINAL_VOLTAGE_V = 240.0
 _IDENTITY_POINTS = {"manufacturer": "Mn", "model": "Md", "serial": "SN", "firmware": "Vr", "options": "Opt"}
 _NAMEPLATE_ALIASES = {
     "rated_power_w": "max_power_w",
@@ -77,24 +64,8 @@ _NAMEPLATE_POINTS = {
     "max_reactive_power_var": ("VarMaxInjRtg", "VarMaxInj", "VarMaxAbsRtg", "VarMaxAbs"),
     "nominal_voltage_v": ("VNomRtg", "VNom"),
 }
-
-
-@dataclass(frozen=True)
-class ModbusRequestRecord:
-    """One request as the emulator received it."""
-
-    time_s: float
-    function_code: int
-    unit: int
-    register: int
-    count: int
-    values: tuple[int, ...] = ()
-
-    @property
-    def command(self) -> str:
-        if self.values:
-            return f"fc{self.function_code} unit {self.unit} write {self.register} {list(self.values)}"
-        return f"fc{self.function_code} unit {self.unit} read {self.register} x{self.count}"
+# A default volt-var curve (percent of nominal voltage, percent of var rating), as 705 points.
+DEFAULT_VOLT_VAR_CURVE = ((92.0, 30.0), (98.0, 0.0), (102.0, 0.0), (108.0, -30.0))
 
 
 def _nameplate(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,28 +100,10 @@ def _exponent_for(value: float, limit: int) -> int:
     return exponent
 
 
-class _DeviceContext(ModbusBaseDeviceContext):
-    def __init__(self, emulator: "SunSpecDEREmulator") -> None:
-        self.emulator = emulator
+class SunSpecDEREmulator(SunSpecEmulator):
+    """A SunSpec DER's Modbus map, served on 127.0.0.1 (or a serial pair) at start()."""
 
-    def reset(self) -> None:
-        """Registers are the emulator's state; a Modbus reset leaves them."""
-
-    async def async_getValues(self, func_code: int, address: int, count: int = 1):
-        await self.emulator._wait_until_responding()
-        if func_code not in READ_FUNCTIONS:
-            return ExcCodes.ILLEGAL_FUNCTION
-        return self.emulator._read(address, count)
-
-    async def async_setValues(self, func_code: int, address: int, values):
-        await self.emulator._wait_until_responding()
-        if func_code not in WRITE_FUNCTIONS:
-            return ExcCodes.ILLEGAL_FUNCTION
-        return self.emulator._write(address, [int(v) for v in values])
-
-
-class SunSpecDEREmulator:
-    """A SunSpec DER's Modbus map, served on 127.0.0.1 at a port chosen at start()."""
+    value_ranges = VALUE_RANGES
 
     def __init__(
         self,
@@ -161,33 +114,12 @@ class SunSpecDEREmulator:
         clock: Clock | None = None,
         *,
         base_address: int = DEFAULT_BASE,
+        counts: Mapping[str, int] | None = None,
+        link: str = "tcp",
+        baud: int = 115200,
     ) -> None:
-        self.models = tuple(int(m) for m in models)
-        if len(set(self.models)) != len(self.models):
-            raise ValueError(f"each model may appear once, got {self.models}")
-        self.unit_id = unit_id
-        self.base_address = base_address
-        self.clock: Clock = clock or WallClock()
-        self.lock = threading.RLock()
-        self.responding = True
-        self.on_write: Callable[[int, str, object], None] | None = None
-        self.command_log = CommandLog()
-        self.blocks: dict[int, ModelBlock] = {}
-        self._starts: list[tuple[int, ModelBlock]] = []
-        start = base_address + 2
-        for model_id in self.models:
-            block = ModelBlock(fixed_layout(model_id))
-            self.blocks[model_id] = block
-            self._starts.append((start, block))
-            start += block.layout.size
-        self._end = start  # register of the end model's ID
+        super().__init__(models, unit_id, clock, base_address=base_address, counts=counts, link=link, baud=baud)
         self._populate(_nameplate(nameplate or {}), dict(DEFAULT_IDENTITY, **(identity or {})))
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: ModbusTcpServer | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._stopping = False
-        self._port: int | None = None
 
     # -- initial content -------------------------------------------------------------
     def _populate(self, nameplate: dict[str, Any], identity: dict[str, Any]) -> None:
@@ -229,192 +161,88 @@ class SunSpecDEREmulator:
                                  ("WSetEna", 0), ("WSetMod", 0), ("WSet", 0.0), ("WSetPct", 0.0), ("VarSetEna", 0),
                                  ("WRmp", 0), ("WRmpRef", 1)):
                 m.set(point, value)
+        if 705 in b:
+            self._populate_705(b[705])
+        for legacy in (101, 102, 103):
+            if legacy in b:
+                self._populate_inverter(b[legacy], w_sf, a_sf)
+        if 120 in b:
+            m = b[120]
+            for sf, value in (("WRtg_SF", w_sf), ("VARtg_SF", w_sf), ("VArRtg_SF", w_sf), ("ARtg_SF", -1), ("PFRtg_SF", -3)):
+                m.set_raw(sf, value)
+            m.set("DERTyp", 4)  # PV
+            for point, value in (("WRtg", rated_w), ("VARtg", rated_va), ("VArRtgQ1", rated_var), ("VArRtgQ2", rated_var),
+                                 ("VArRtgQ3", -rated_var), ("VArRtgQ4", -rated_var),
+                                 ("ARtg", rated_va / nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)),
+                                 ("PFRtgQ1", -0.9), ("PFRtgQ4", 0.9)):
+                m.set(point, value)
+        if 121 in b:
+            m = b[121]
+            for sf, value in (("WMax_SF", w_sf), ("VRef_SF", -1), ("VRefOfs_SF", -1), ("VMinMax_SF", -1),
+                              ("VAMax_SF", w_sf), ("VArMax_SF", w_sf), ("WGra_SF", -1), ("PFMin_SF", -3),
+                              ("MaxRmpRte_SF", 0), ("ECPNomHz_SF", -2)):
+                m.set_raw(sf, value)
+            nominal_v = nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)
+            for point, value in (("WMax", rated_w), ("VRef", nominal_v), ("VRefOfs", 0.0), ("VMax", 1.1 * nominal_v),
+                                 ("VMin", 0.88 * nominal_v), ("VAMax", rated_va), ("VArMaxQ1", rated_var),
+                                 ("VArMaxQ4", -rated_var), ("ECPNomHz", 60.0)):
+                m.set(point, value)
+        if 123 in b:
+            m = b[123]
+            for sf, value in (("WMaxLimPct_SF", -1), ("OutPFSet_SF", -3), ("VArPct_SF", -1)):
+                m.set_raw(sf, value)
+            for point, value in (("Conn", 1), ("WMaxLimPct", 100.0), ("WMaxLim_Ena", 0), ("OutPFSet", 1.0),
+                                 ("OutPFSet_Ena", 0), ("VArPct_Ena", 0), ("Conn_WinTms", 0), ("Conn_RvrtTms", 0),
+                                 ("WMaxLimPct_WinTms", 0), ("WMaxLimPct_RvrtTms", 0), ("WMaxLimPct_RmpTms", 0)):
+                m.set(point, value)
 
-    # -- engineering access for the plant --------------------------------------------------
-    def _block(self, model_id: int) -> ModelBlock:
-        try:
-            return self.blocks[model_id]
-        except KeyError:
-            raise KeyError(f"the emulator serves no model {model_id} (models: {self.models})") from None
+    def _populate_inverter(self, m, w_sf: int, a_sf: int) -> None:
+        """Legacy 101/102/103 inverter measurements: zeros, with temperatures other than the cabinet's unimplemented."""
+        for sf, value in (("A_SF", a_sf), ("V_SF", -1), ("W_SF", w_sf), ("Hz_SF", -2), ("VA_SF", w_sf), ("VAr_SF", w_sf),
+                          ("PF_SF", -1), ("WH_SF", 0), ("DCA_SF", -2), ("DCV_SF", -1), ("DCW_SF", w_sf), ("Tmp_SF", -1)):
+            m.set_raw(sf, value)
+        for point in m.layout.points:
+            if point in ("A", "W", "VA", "VAr", "Hz", "DCA", "DCV", "DCW") or point.startswith(("Aph", "PhV", "PPV")):
+                m.set(point, 0.0)
+        m.set("PF", 100.0)
+        m.set("WH", 1)
+        m.set("TmpCab", 25.0)
+        m.set("St", 4)  # MPPT
+        m.set("Evt1", 0)
 
-    def get(self, model_id: int, point: str) -> float | int | str | None:
-        with self.lock:
-            return self._block(model_id).get(point)
+    def _populate_705(self, m) -> None:
+        for sf, value in (("V_SF", -2), ("DeptRef_SF", -2), ("RspTms_SF", 0)):
+            m.set_raw(sf, value)
+        m.set("Ena", 0)
+        m.set("AdptCrvRslt", 1)
+        m.set("RvrtTms", 0)
+        m.set("RvrtCrv", 0)
+        for c in range(int(m.raw("NCrv") or 0)):
+            prefix = f"Crv[{c}]"
+            m.set(f"{prefix}.ActPt", len(DEFAULT_VOLT_VAR_CURVE))
+            m.set(f"{prefix}.DeptRef", 1)  # percent of maximum vars
+            m.set(f"{prefix}.Pri", 1)  # active power priority
+            m.set(f"{prefix}.VRef", 100.0)
+            m.set(f"{prefix}.VRefAutoEna", 0)
+            m.set(f"{prefix}.RspTms", 10)
+            m.set(f"{prefix}.ReadOnly", 1 if c == 0 else 0)
+            for p in range(int(m.raw("NPt") or 0)):
+                v_pct, var_pct = DEFAULT_VOLT_VAR_CURVE[min(p, len(DEFAULT_VOLT_VAR_CURVE) - 1)]
+                m.set(f"{prefix}.Pt[{p}].V", v_pct)
+                m.set(f"{prefix}.Pt[{p}].Var", var_pct)
 
-    def set(self, model_id: int, point: str, value: float | int | str | None) -> None:
-        with self.lock:
-            self._block(model_id).set(point, value)
-
-    def registers(self) -> list[int]:
-        """The whole map from the 'SunS' marker to the end model, as a client reads it."""
-        with self.lock:
-            image = list(SUNS_MARKER)
-            for _, block in self._starts:
-                image += block.registers
-            return image + [END_MODEL_ID, 0]
-
-    # -- Modbus side (runs in the server thread) ---------------------------------------------
-    async def _wait_until_responding(self) -> None:
-        while not self.responding and not self._stopping:
-            await asyncio.sleep(0.01)
-
-    def _read(self, address: int, count: int):
-        image = self.registers()
-        offset = address - self.base_address
-        if offset < 0 or count < 1 or offset + count > len(image):
-            return ExcCodes.ILLEGAL_ADDRESS
-        return image[offset : offset + count]
-
-    def _locate(self, register: int) -> tuple[int, ModelBlock] | None:
-        for start, block in self._starts:
-            if start <= register < start + block.layout.size:
-                return start, block
-        return None
-
-    def _write(self, address: int, values: list[int]):
-        events: list[tuple[int, str, object]] = []
-        with self.lock:
-            touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
-            for i in range(len(values)):
-                found = self._locate(address + i)
-                if found is None:
-                    return ExcCodes.ILLEGAL_ADDRESS
-                start, block = found
-                spec = block.layout.point_at(address + i - start)
-                if spec is None or not spec.writable:
-                    return ExcCodes.ILLEGAL_ADDRESS
-                touched[(block.model_id, spec.name)] = (start, block, spec)
-            staged: dict[int, list[int]] = {}
-            for start, block, spec in touched.values():
-                first, last = start + spec.offset, start + spec.end
-                if first < address or last > address + len(values):
-                    return ExcCodes.ILLEGAL_VALUE
-                regs = staged.setdefault(block.model_id, list(block.registers))
-                regs[spec.offset : spec.end] = values[first - address : last - address]
-            for start, block, spec in touched.values():
-                trial = ModelBlock(block.layout, staged[block.model_id])
-                raw = decode(spec, trial.registers)
-                if spec.type in ENUM_TYPES and raw is not None and spec.symbols and raw not in spec.symbols.values():
-                    return ExcCodes.ILLEGAL_VALUE
-                bounds = VALUE_RANGES.get((block.model_id, spec.name))
-                value = trial.get(spec.name)
-                if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
-                    return ExcCodes.ILLEGAL_VALUE
-            for model_id, regs in staged.items():
-                self.blocks[model_id].registers[:] = regs
-            for start, block, spec in touched.values():
-                events.append((block.model_id, spec.name, block.get(spec.name)))
-        callback = self.on_write
-        if callback is not None:
-            try:
-                for model_id, name, value in events:
-                    callback(model_id, name, value)
-            except Exception:
-                # The registers hold the write; the device reports its own failure.
-                log.exception("SunSpec emulator: on_write hook failed")
-                return ExcCodes.DEVICE_FAILURE
-        return None
-
-    def _trace_pdu(self, sending: bool, pdu):
-        if not sending:
-            registers = tuple(int(v) for v in (getattr(pdu, "registers", None) or ())) if pdu.function_code in WRITE_FUNCTIONS else ()
-            self.command_log.append(
-                ModbusRequestRecord(
-                    time_s=self.clock.now(),
-                    function_code=int(pdu.function_code),
-                    unit=int(pdu.dev_id),
-                    register=int(getattr(pdu, "address", getattr(pdu, "read_address", 0)) or 0),
-                    count=int(getattr(pdu, "count", len(registers)) or len(registers)),
-                    values=registers,
-                )
-            )
-        return pdu
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("emulator is not running")
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"modbus+tcp://127.0.0.1:{self.port}/{self.unit_id}"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
-    def start(self) -> "SunSpecDEREmulator":
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._stopping = False
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(ready))
-            except BaseException as exc:  # reported to start()
-                failure.append(exc)
-                ready.set()
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=run, name="SunSpecDEREmulator", daemon=True)
-        self._loop, self._thread = loop, thread
-        thread.start()
-        if not ready.wait(10) or failure:
-            self._thread = self._loop = None
-            thread.join(timeout=5)
-            raise RuntimeError(f"SunSpec emulator failed to start: {failure[0] if failure else 'timeout'}")
-        return self
-
-    async def _serve(self, ready: threading.Event) -> None:
-        self._stop_event = asyncio.Event()
-        context = ModbusServerContext(devices={self.unit_id: _DeviceContext(self)}, single=False)
-        server = ModbusTcpServer(context, address=("127.0.0.1", 0), trace_pdu=self._trace_pdu)
-        await server.serve_forever(background=True)
-        self._server = server
-        self._port = server.transport.sockets[0].getsockname()[1]
-        ready.set()
-        await self._stop_event.wait()
-        self._stopping = True
-        await server.shutdown()
-        current = asyncio.current_task()
-        pending = [t for t in asyncio.all_tasks() if t is not current]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        self._thread = None
-        self._stopping = True
-        if self._stop_event is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._stop_event.set)
-        thread.join(timeout=10)
-        self._loop = self._server = None
-        self._port = None
-
-    def drop_connections(self) -> None:
-        """Close every client connection (the server keeps listening)."""
-        loop, server = self._loop, self._server
-        if loop is None or server is None:
-            return
-
-        async def close_all() -> None:
-            for conn in list(server.active_connections.values()):
-                conn.close()
-
-        asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=5)
-
-    def __enter__(self) -> "SunSpecDEREmulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- device behaviour after a write -------------------------------------------------------
+    def after_write(self, model_id: int, point: str) -> None:
+        if model_id == 705 and point == "AdptCrvReq":
+            m = self.blocks[705]
+            requested = m.raw("AdptCrvReq") or 0
+            curves = int(m.raw("NCrv") or 0)
+            if not 1 <= requested <= curves:
+                m.set("AdptCrvRslt", 2)  # FAILED
+                return
+            source, target = f"Crv[{requested - 1}].", "Crv[0]."
+            for name, spec in m.layout.points.items():
+                if name.startswith(source) and not name.endswith(".ReadOnly"):
+                    other = m.layout.point(target + name[len(source):])
+                    m.registers[other.offset : other.end] = m.registers[spec.offset : spec.end]
+            m.set("AdptCrvRslt", 1)  # COMPLETED

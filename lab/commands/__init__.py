@@ -11,4 +11,5 @@ COMMANDS: tuple[str, ...] = (
     "instruments",
     "certs", "csip",
     "opcua",
+    "envelope",
 )

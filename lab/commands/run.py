@@ -10,7 +10,7 @@ from pathlib import Path
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.errors import UserError
 from flexbench.lab.results import RESULTS_FILE
-from flexbench.lab.virtual.faults import FAULT_PROFILES
+from flexbench.lab.virtual.lab import fault_names
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,10 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("plans", nargs="+", metavar="PLAN", help="test plan file or folder, e.g. testplans/ieee1547")
     p.add_argument("--bench", help="bench file (default: the embedded virtual bench)")
     p.add_argument("--profile", help="requirement profile file (default: each plan's own)")
-    p.add_argument("--dut-profile", default="healthy", choices=sorted(FAULT_PROFILES),
+    p.add_argument("--dut-profile", default="healthy", choices=fault_names(),
                    help="behaviour of the virtual DUT (virtual bench only)")
     p.add_argument("--time-scale", type=float, default=1.0,
                    help="run bench time this many times faster than wall time (virtual bench only)")
+    p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
     p.add_argument("--out", help="run folder (default: reports/<date-time>-<plan>)")
     p.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     p.set_defaults(func=run)
@@ -65,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         pytest_args += ["--bench", args.bench]
     if args.profile:
         pytest_args += ["--profile", args.profile]
+    if args.declaration:
+        if not Path(args.declaration).exists():
+            raise UserError(f"declaration file not found: {args.declaration}")
+        pytest_args += ["--declaration", args.declaration]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
 

@@ -7,10 +7,10 @@ grid is gone and comes back after a reconnect delay.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
+from flexbench.lab.virtual.dynamics import SecondOrder
 from flexbench.lab.virtual.faults import FaultProfile
 
 
@@ -34,14 +34,11 @@ class VirtualDUT:
         self.fault = fault
         delay = fault.response_delay_s if fault.response_delay_s is not None else params.response_delay_s
         self.response_delay_s = delay
-        self.damping_ratio = fault.damping_ratio if fault.damping_ratio is not None else 1.0
-        self.natural_frequency_rad_s = (
-            fault.natural_frequency_rad_s
-            if fault.natural_frequency_rad_s is not None
-            else 1.0 / params.time_constant_s
+        self.output = SecondOrder(
+            natural_frequency_rad_s=fault.natural_frequency_rad_s or 1.0 / params.time_constant_s,
+            damping_ratio=fault.damping_ratio if fault.damping_ratio is not None else 1.0,
+            rate_limit_per_s=params.ramp_rate_pct_per_s / 100.0 * params.rated_power_w,
         )
-        self.power_w = 0.0
-        self.velocity_w_per_s = 0.0
         self._effective_limit_pct: float | None = None
         self._pending: deque[tuple[float, float | None]] = deque()
         self._tripped_until_s: float | None = None
@@ -61,8 +58,7 @@ class VirtualDUT:
         while self._pending and self._pending[0][0] <= t_s:
             self._effective_limit_pct = self._pending.popleft()[1]
         if not grid_ok:
-            self.power_w = 0.0
-            self.velocity_w_per_s = 0.0
+            self.output.reset()
             self.connected = False
             self._tripped_until_s = t_s + self.params.reconnect_delay_s
             return
@@ -74,21 +70,9 @@ class VirtualDUT:
         if self._effective_limit_pct is not None:
             target_w = min(target_w, self._effective_limit_pct / 100.0 * rated_w)
         target_w += self.params.steady_state_error_pct / 100.0 * rated_w
-        wn = self.natural_frequency_rad_s
-        zeta = self.damping_ratio
-        accel = wn * wn * (target_w - self.power_w) - 2.0 * zeta * wn * self.velocity_w_per_s
-        self.velocity_w_per_s += accel * dt_s
-        ramp_w_per_s = self.params.ramp_rate_pct_per_s / 100.0 * rated_w
-        self.velocity_w_per_s = max(-ramp_w_per_s, min(ramp_w_per_s, self.velocity_w_per_s))
-        self.power_w += self.velocity_w_per_s * dt_s
-        ceiling_w = max(available_w, 0.0) * 1.2 + 1.0
-        if self.power_w < 0.0 or self.power_w > ceiling_w:
-            # a PV inverter cannot absorb power nor make more than the array gives
-            self.power_w = min(max(self.power_w, 0.0), ceiling_w)
-            self.velocity_w_per_s = 0.0
+        # a PV inverter cannot absorb power, nor make much more than the array gives
+        self.output.step(target_w, dt_s, lower=0.0, upper=max(available_w, 0.0) * 1.2 + 1.0)
 
-
-def substeps(dt_s: float, max_step_s: float = 0.02) -> tuple[int, float]:
-    """Split a bench-time interval into integration steps small enough to be stable."""
-    n = max(1, math.ceil(dt_s / max_step_s))
-    return n, dt_s / n
+    @property
+    def power_w(self) -> float:
+        return self.output.value

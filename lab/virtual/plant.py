@@ -9,7 +9,8 @@ import math
 from dataclasses import dataclass
 
 from flexbench.instruments.roles import ElementReading, PhaseReading
-from flexbench.lab.virtual.dut import VirtualDUT, substeps
+from flexbench.lab.virtual.dut import VirtualDUT
+from flexbench.lab.virtual.dynamics import substeps
 
 
 @dataclass

@@ -15,11 +15,34 @@ INSTRUMENTS = Path(roles.__file__).resolve().parent
 ALLOWED_THIRD_PARTY = {"pyvisa", "pyvisa_py", "pymodbus", "serial", "sunspec2", "numpy"}
 
 
+# Every registered driver by its bench-file key, with its role.
+EXPECTED = {
+    "chroma-61845": "grid_simulator",
+    "chroma-62000h": "pv_simulator",
+    "chroma-63800": "ac_load",
+    "modbus-meter": "meter",
+    "modbus-pcs": "pcs",
+    "yokogawa-wt1800": "power_analyzer",
+    "sunspec-der": "der",
+    "sunspec-meter": "meter",
+}
+MODBUS_DRIVERS = {"modbus-meter", "modbus-pcs", "sunspec-der", "sunspec-meter"}
+OPTIONS = {"modbus-meter": {"map": "eastron-sdm630"}}
+ROLE_CLASSES = {
+    "grid_simulator": roles.GridSimulator,
+    "power_analyzer": roles.PowerAnalyzer,
+    "der": roles.DER,
+    "pv_simulator": roles.PVSimulator,
+    "ac_load": roles.ACLoad,
+    "meter": roles.Meter,
+    "pcs": roles.PowerControlSystem,
+}
+
+
 def test_registry_names_each_driver_by_its_bench_file_key():
-    assert set(DRIVERS) == {"chroma-61845", "yokogawa-wt1800", "sunspec-der"}
-    assert driver_class("chroma-61845").role == "grid_simulator"
-    assert driver_class("yokogawa-wt1800").role == "power_analyzer"
-    assert driver_class("sunspec-der").role == "der"
+    assert set(DRIVERS) == set(EXPECTED)
+    for name, role in EXPECTED.items():
+        assert driver_class(name).role == role
 
 
 def test_unknown_driver_lists_the_known_names():
@@ -31,24 +54,23 @@ def test_unknown_driver_lists_the_known_names():
 
 def test_models_by_role_for_the_instruments_list_command():
     grouped = models_by_role()
-    assert set(grouped) == {"grid_simulator", "power_analyzer", "der"}
+    assert set(grouped) == set(EXPECTED.values())
     rows = list_drivers()
     assert all(row.model and row.summary for row in rows)
-    assert [r.name for r in grouped["grid_simulator"]] == ["chroma-61845"]
+    assert [r.name for r in grouped["grid_simulator"]] == sorted(n for n, r in EXPECTED.items() if r == "grid_simulator")
 
 
 def test_every_driver_has_an_emulator_and_implements_its_role():
     assert set(EMULATORS) == set(DRIVERS)
-    role_classes = {"grid_simulator": roles.GridSimulator, "power_analyzer": roles.PowerAnalyzer, "der": roles.DER}
     for name, cls in DRIVERS.items():
-        assert issubclass(cls, role_classes[cls.role])
+        assert issubclass(cls, ROLE_CLASSES[cls.role])
         assert not getattr(cls, "__abstractmethods__", None), f"{name} leaves abstract methods"
 
 
 @pytest.mark.parametrize("name", sorted(DRIVERS))
 def test_drivers_construct_without_touching_the_network(name):
-    address = "modbus+tcp://192.0.2.1:502/1" if name == "sunspec-der" else "TCPIP0::192.0.2.1::5025::SOCKET"
-    driver = driver_class(name)(address, timeout_s=1.0)
+    address = "modbus+tcp://192.0.2.1:502/1" if name in MODBUS_DRIVERS else "TCPIP0::192.0.2.1::5025::SOCKET"
+    driver = driver_class(name)(address, timeout_s=1.0, options=OPTIONS.get(name))
     assert driver.address == address and driver.timeout_s == 1.0
 
 

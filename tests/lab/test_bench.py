@@ -33,7 +33,7 @@ def test_analyzer_measures_what_the_virtual_dut_does(bench):
 
 
 def test_setpoint_beyond_safety_limit_is_refused_before_it_is_sent(bench):
-    emulator = bench.virtual_lab.grid_emulator
+    emulator = bench.virtual_lab.emulator("grid_simulator")
     sent_before = len(emulator.command_log)
     with pytest.raises(SafetyLimitError) as err:
         bench.grid.set_voltage(400.0)
@@ -44,15 +44,15 @@ def test_setpoint_beyond_safety_limit_is_refused_before_it_is_sent(bench):
 
 def test_instrument_that_stops_answering_times_out_and_safe_state_turns_grid_off(bench):
     bench.grid.set_output(True)
-    assert bench.virtual_lab.grid_emulator.output_on
-    bench.virtual_lab.der_emulator.responding = False
+    assert bench.virtual_lab.emulator("grid_simulator").output_on
+    bench.virtual_lab.emulator("der").responding = False
     started = time.monotonic()
     with pytest.raises(InstrumentTimeout) as err:
         bench.der.measure()
     assert time.monotonic() - started < 5.0
     assert bench.der.address in str(err.value)
     failures = bench.safe_state("test")
-    assert bench.virtual_lab.grid_emulator.output_on is False
+    assert bench.virtual_lab.emulator("grid_simulator").output_on is False
     assert len(failures) == 1 and failures[0].startswith("dut:")
 
 

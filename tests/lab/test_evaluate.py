@@ -65,3 +65,16 @@ def test_worst_verdict_order():
     assert evaluate.worst([mk("pass"), mk("fail")]) == "fail"
     assert evaluate.worst([mk("fail"), mk("error")]) == "error"
     assert evaluate.worst([mk("pass")]) == "pass"
+
+
+def test_settles_within_measures_last_exceedance():
+    t = np.arange(0.0, 60.0, 0.1)
+    y = np.where(t < 3.0, 5_000.0, 2_800.0)
+    ok = evaluate.settles_within("PCS-EXP", t, y, t_step_s=0.0, end_s=60, limit=3_250, max_time_s=5)
+    assert ok.verdict == "pass" and ok.measured == pytest.approx(3.0, abs=0.11)
+    late = evaluate.settles_within("PCS-EXP", t, np.where(t < 8.0, 5_000.0, 2_800.0), t_step_s=0.0, end_s=60,
+                                   limit=3_250, max_time_s=5)
+    assert late.verdict == "fail" and late.margin == pytest.approx(-3.0, abs=0.11)
+    ringing = 3_000 + 600 * np.sin(t)
+    never = evaluate.settles_within("PCS-EXP", t, ringing, t_step_s=0.0, end_s=60, limit=3_250, max_time_s=5)
+    assert never.verdict == "fail" and never.measured > 50 or "still above" in never.message

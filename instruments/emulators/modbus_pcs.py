@@ -1,0 +1,74 @@
+"""Emulated power control system settings interface (instruments.pcs_registers layout).
+
+Like a device: writes to read-only registers answer exception 2 (illegal
+address), an unknown mode or a limit beyond range answers exception 3
+(illegal value) and changes nothing.
+
+Hooks for the virtual lab: `settings()` returns what the PCS has been told
+(mode, export_limit_w, import_limit_w, current_limit_a) and
+`publish_state(...)` sets what it reports.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from pymodbus.constants import ExcCodes
+
+from .. import pcs_registers as reg
+from ..roles import PCS_MODES
+from .common import Clock
+from .modbus_server import ModbusEmulator
+
+
+class ModbusPCSEmulator(ModbusEmulator):
+    def __init__(self, clock: Clock | None = None, *, identity: dict[str, str] | None = None, unit_id: int = 1,
+                 link: str = "tcp") -> None:
+        super().__init__(unit_id=unit_id, clock=clock, link=link)
+        self.registers = [0] * reg.REGISTER_COUNT
+        self.registers[1:5] = reg.u32(reg.NONE_U32) + reg.u32(reg.NONE_U32)
+        self.registers[reg.CURRENT_LIMIT] = reg.NONE_U16
+        ident = {"manufacturer": "flexbench", "model": "Virtual PCS", "serial": "VPCS-0001", "firmware": "1.0.0",
+                 **(identity or {})}
+        for name, (start, n) in reg.IDENTITY.items():
+            self.registers[start:start + n] = reg.encode_string(ident[name], n)
+
+    def read_registers(self, table: str, address: int, count: int) -> list[int] | ExcCodes:
+        if table != "holding" or address + count > reg.REGISTER_COUNT:
+            return ExcCodes.ILLEGAL_ADDRESS
+        with self.lock:
+            return self.registers[address:address + count]
+
+    def write_registers(self, address: int, values: list[int]) -> ExcCodes | None:
+        end = address + len(values)
+        if address not in reg.WRITABLE or end > reg.WRITABLE.stop:
+            return ExcCodes.ILLEGAL_ADDRESS
+        with self.lock:
+            staged = list(self.registers)
+            staged[address:end] = values
+            if staged[reg.MODE] >= len(PCS_MODES):
+                return ExcCodes.ILLEGAL_VALUE
+            for register in (reg.EXPORT_LIMIT, reg.IMPORT_LIMIT):
+                value = reg.from_u32(staged[register], staged[register + 1])
+                if value != reg.NONE_U32 and value > reg.MAX_LIMIT_W:
+                    return ExcCodes.ILLEGAL_VALUE
+            self.registers = staged
+        return None
+
+    def settings(self) -> SimpleNamespace:
+        """The settings as the virtual site's PCS controller takes them."""
+        with self.lock:
+            r = list(self.registers)
+        export = reg.from_u32(r[1], r[2])
+        import_ = reg.from_u32(r[3], r[4])
+        return SimpleNamespace(
+            mode=PCS_MODES[r[reg.MODE]],
+            export_limit_w=None if export == reg.NONE_U32 else float(export),
+            import_limit_w=None if import_ == reg.NONE_U32 else float(import_),
+            current_limit_a=None if r[reg.CURRENT_LIMIT] == reg.NONE_U16 else r[reg.CURRENT_LIMIT] / 10.0,
+        )
+
+    def publish_state(self, *, fail_safe: bool, pcc_import_w: float, busbar_current_a: float) -> None:
+        with self.lock:
+            self.registers[reg.FAIL_SAFE] = int(fail_safe)
+            self.registers[reg.PCC_IMPORT:reg.PCC_IMPORT + 2] = reg.i32(round(pcc_import_w))
+            self.registers[reg.BUSBAR_CURRENT] = max(0, min(0xFFFE, round(busbar_current_a * 10)))

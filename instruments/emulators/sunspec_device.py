@@ -1,0 +1,192 @@
+"""A SunSpec Modbus map served like a device: the base of the SunSpec DER and meter emulators.
+
+The map starts with "SunS" at ``base_address`` (40000 by default) and chains
+the requested models, laid out from pysunspec2's model definitions
+(instruments.sunspec.layout), then the 0xFFFF end model. Models with
+repeating groups (705 curves and their points) are laid out with ``counts``
+(count point name -> value, e.g. NCrv = 3, NPt = 4) and their count points
+hold those values. Points nobody set hold their "not implemented" sentinel.
+
+Like a device, it answers Modbus exception responses:
+
+- code 1 (illegal function) for anything but holding-register reads and writes;
+- code 2 (illegal data address) for reads outside the map, writes to read-only
+  points, model headers, scale factors, registers outside the map, or points
+  of a curve the device marks read-only;
+- code 3 (illegal data value) for a write that covers only part of a
+  multi-register point, an enumerated value outside the point's symbols, or a
+  value outside the range the device enforces (``value_ranges``);
+- code 4 (server device failure) when the ``on_write`` hook fails.
+
+Hooks: ``get(model_id, point)`` / ``set(model_id, point, value)`` in
+engineering units (None for, or to make, an unimplemented point);
+``on_write(model_id, point, value)`` called without the lock held for each
+point a client wrote; plus ModbusEmulator's ``responding``, ``command_log``,
+``drop_connections()``, ``link`` ("tcp" or "rtu").
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, ClassVar, Iterable, Mapping
+
+from pymodbus.constants import ExcCodes
+
+from ..sunspec.layout import END_MODEL_ID, SUNS_MARKER, ModelBlock, PointSpec, build_layout, decode
+from .common import Clock
+from .modbus_server import ModbusEmulator, ModbusRequestRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = 40000
+ENUM_TYPES = ("enum16", "enum32")
+DEFAULT_COUNTS: Mapping[str, int] = {"NCrv": 3, "NPt": 4}
+
+__all__ = ["DEFAULT_BASE", "ModbusRequestRecord", "SunSpecEmulator"]
+
+
+class SunSpecEmulator(ModbusEmulator):
+    """A SunSpec device's Modbus map, served from start() to stop()."""
+
+    read_functions = (3,)
+    # Engineering ranges the device enforces on writes: (model, point) -> (low, high).
+    value_ranges: ClassVar[Mapping[tuple[int, str], tuple[float, float]]] = {}
+
+    def __init__(
+        self,
+        models: Iterable[int],
+        unit_id: int = 1,
+        clock: Clock | None = None,
+        *,
+        base_address: int = DEFAULT_BASE,
+        counts: Mapping[str, int] | None = None,
+        link: str = "tcp",
+        baud: int = 115200,
+    ) -> None:
+        super().__init__(unit_id, clock, link=link, baud=baud)
+        self.models = tuple(int(m) for m in models)
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"each model may appear once, got {self.models}")
+        self.base_address = base_address
+        self.counts = dict(DEFAULT_COUNTS, **(counts or {}))
+        self.on_write: Callable[[int, str, object], None] | None = None
+        self.blocks: dict[int, ModelBlock] = {}
+        self._starts: list[tuple[int, ModelBlock]] = []
+        start = base_address + 2
+        for model_id in self.models:
+            block = self._new_block(model_id)
+            self.blocks[model_id] = block
+            self._starts.append((start, block))
+            start += block.layout.size
+        self._end = start  # register of the end model's ID
+
+    def _new_block(self, model_id: int) -> ModelBlock:
+        used: dict[str, int] = {}
+
+        def count_of(spec: PointSpec) -> int:
+            used[spec.name] = self.counts.get(spec.name.rsplit(".", 1)[-1], 1)
+            return used[spec.name]
+
+        block = ModelBlock(build_layout(model_id, count_of=count_of))
+        for name, n in used.items():
+            block.set_raw(name, n)
+        return block
+
+    # -- engineering access for the plant --------------------------------------------------
+    def _block(self, model_id: int) -> ModelBlock:
+        try:
+            return self.blocks[model_id]
+        except KeyError:
+            raise KeyError(f"the emulator serves no model {model_id} (models: {self.models})") from None
+
+    def get(self, model_id: int, point: str) -> float | int | str | None:
+        with self.lock:
+            return self._block(model_id).get(point)
+
+    def set(self, model_id: int, point: str, value: float | int | str | None) -> None:
+        with self.lock:
+            self._block(model_id).set(point, value)
+
+    def set_raw(self, model_id: int, point: str, raw: int | float | str | None) -> None:
+        with self.lock:
+            self._block(model_id).set_raw(point, raw)
+
+    def registers(self) -> list[int]:
+        """The whole map from the 'SunS' marker to the end model, as a client reads it."""
+        with self.lock:
+            image = list(SUNS_MARKER)
+            for _, block in self._starts:
+                image += block.registers
+            return image + [END_MODEL_ID, 0]
+
+    # -- Modbus side (runs in the server thread) ---------------------------------------------
+    def read_registers(self, table: str, address: int, count: int):
+        image = self.registers()
+        offset = address - self.base_address
+        if offset < 0 or offset + count > len(image):
+            return ExcCodes.ILLEGAL_ADDRESS
+        return image[offset : offset + count]
+
+    def _locate(self, register: int) -> tuple[int, ModelBlock] | None:
+        for start, block in self._starts:
+            if start <= register < start + block.layout.size:
+                return start, block
+        return None
+
+    def writable(self, block: ModelBlock, spec: PointSpec) -> bool:
+        """Whether a client may write this point now (read-only curves refuse their points)."""
+        if not spec.writable:
+            return False
+        if spec.name.startswith("Crv["):
+            curve = spec.name.split(".", 1)[0]
+            read_only = f"{curve}.ReadOnly"
+            if read_only in block.layout.points and block.raw(read_only) == 1:
+                return False
+        return True
+
+    def after_write(self, model_id: int, point: str) -> None:
+        """Device behaviour that follows a client's write, with the lock held (subclasses act here)."""
+
+    def write_registers(self, address: int, values: list[int]):
+        events: list[tuple[int, str, object]] = []
+        with self.lock:
+            touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
+            for i in range(len(values)):
+                found = self._locate(address + i)
+                if found is None:
+                    return ExcCodes.ILLEGAL_ADDRESS
+                start, block = found
+                spec = block.layout.point_at(address + i - start)
+                if spec is None or not self.writable(block, spec):
+                    return ExcCodes.ILLEGAL_ADDRESS
+                touched[(block.model_id, spec.name)] = (start, block, spec)
+            staged: dict[int, list[int]] = {}
+            for start, block, spec in touched.values():
+                first, last = start + spec.offset, start + spec.end
+                if first < address or last > address + len(values):
+                    return ExcCodes.ILLEGAL_VALUE
+                regs = staged.setdefault(block.model_id, list(block.registers))
+                regs[spec.offset : spec.end] = values[first - address : last - address]
+            for start, block, spec in touched.values():
+                trial = ModelBlock(block.layout, staged[block.model_id])
+                raw = decode(spec, trial.registers)
+                if spec.type in ENUM_TYPES and raw is not None and spec.symbols and raw not in spec.symbols.values():
+                    return ExcCodes.ILLEGAL_VALUE
+                bounds = self.value_ranges.get((block.model_id, spec.name))
+                value = trial.get(spec.name)
+                if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
+                    return ExcCodes.ILLEGAL_VALUE
+            for model_id, regs in staged.items():
+                self.blocks[model_id].registers[:] = regs
+            for start, block, spec in touched.values():
+                self.after_write(block.model_id, spec.name)
+                events.append((block.model_id, spec.name, block.get(spec.name)))
+        callback = self.on_write
+        if callback is not None:
+            try:
+                for model_id, name, value in events:
+                    callback(model_id, name, value)
+            except Exception:
+                # The registers hold the write; the device reports its own failure.
+                log.exception("SunSpec emulator: on_write hook failed")
+                return ExcCodes.DEVICE_FAILURE
+        return None

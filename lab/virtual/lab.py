@@ -1,0 +1,134 @@
+"""The virtual lab: a virtual site, its emulated instruments, on loopback, stepped in bench time.
+
+Started by the bench when the bench file has a [virtual] table. `site` in that
+table chooses the plant: "inverter" (a PV inverter under test behind a PCC,
+the default) or "pcs" (a power control system governing a whole site). Every
+instrument whose address is "virtual" gets the emulator of its driver on a
+port chosen at run time; a plant thread steps the physics and copies state
+between the plant and the emulators, so the instruments measure what the DUT
+does and the DUT obeys what reaches it over its own interface.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import fields
+from typing import Any, Protocol
+
+from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
+from flexbench.lab.clock import ScaledClock
+
+log = logging.getLogger(__name__)
+
+STEP_PERIOD_S = 0.01  # wall-clock period of the plant thread
+
+
+class VirtualSite(Protocol):
+    """The physics of one kind of virtual site and its wiring to the emulators."""
+
+    def make_emulator(self, inst: InstrumentConfig) -> Any: ...
+
+    def step(self, now_s: float, dt_s: float) -> None:
+        """Read the emulators' setpoints, advance the physics, publish measurements."""
+
+    def final_state(self) -> dict[str, Any]: ...
+
+    def operator_action(self, action: str) -> None:
+        """Carry out a manual step of a test plan (e.g. disconnect a sensor)."""
+
+
+def site_parameters(cls: type, table: dict[str, Any], where: str) -> Any:
+    """A parameters dataclass from a [virtual.*] table; unknown keys are named."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise BenchError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    return cls(**table)
+
+
+def fault_names() -> list[str]:
+    """Every DUT profile of every virtual site kind."""
+    from flexbench.lab.virtual.faults import FAULT_PROFILES
+    from flexbench.lab.virtual.pcs_site import PCS_FAULTS
+
+    return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS))
+
+
+def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str) -> VirtualSite:
+    virtual = dict(config.virtual or {})
+    kind = virtual.pop("site", "inverter")
+    if kind == "inverter":
+        from flexbench.lab.virtual.inverter_bench import InverterBench
+
+        return InverterBench(config, virtual, clock, dut_profile)
+    if kind == "pcs":
+        from flexbench.lab.virtual.pcs_bench import PCSBench
+
+        return PCSBench(config, virtual, clock, dut_profile)
+    raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs)")
+
+
+class VirtualLab:
+    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy") -> None:
+        self.config = config
+        self.clock = clock
+        self.site = make_site(config, clock, dut_profile)
+        self.emulators: dict[str, Any] = {}
+        self.addresses: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> dict[str, str]:
+        """Start every emulator and the plant thread; returns instrument name -> address."""
+        try:
+            for name, inst in self.config.instruments.items():
+                if inst.address != VIRTUAL_ADDRESS:
+                    continue
+                emu = self.site.make_emulator(inst)
+                emu.start()
+                self.emulators[name] = emu
+                self.addresses[name] = emu.address
+            self._thread = threading.Thread(target=self._run, name="virtual-plant", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
+        return dict(self.addresses)
+
+    def _run(self) -> None:
+        last_s = self.clock.now()
+        while not self._stop.is_set():
+            time.sleep(STEP_PERIOD_S)
+            now_s = self.clock.now()
+            try:
+                self.site.step(now_s, now_s - last_s)
+            except Exception:  # keep the plant alive: a bad step must not hang the bench
+                log.exception("virtual plant step failed")
+            last_s = now_s
+
+    def operator_action(self, action: str) -> None:
+        self.site.operator_action(action)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for emu in self.emulators.values():
+            try:
+                emu.stop()
+            except Exception:
+                log.exception("stopping emulator failed")
+
+    def final_state(self) -> dict[str, Any]:
+        """What the plant ended in: evidence that the bench was left safe."""
+        return self.site.final_state()
+
+    def emulator(self, role: str) -> Any:
+        """The emulator of the one virtual instrument with this role (for tests)."""
+        found = [self.emulators[n] for n, c in self.config.instruments.items() if c.role == role and n in self.emulators]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} virtual instruments with role {role!r}")
+        return found[0]

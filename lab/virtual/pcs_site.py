@@ -1,0 +1,258 @@
+"""A virtual power-control-system site: PV, battery, EV charger and a load behind one PCC.
+
+The PCS under test senses the PCC (and the busbar that the PV and battery
+inverters feed) with its own sensor, and every control period commands the PV
+inverter, the battery inverter and the EV charger so that exchange with the
+grid and busbar current stay within its settings. The bench sets conditions
+as it would on hardware: PV simulator curve (available PV power), AC load
+(uncontrolled load), a second AC load standing in for the EV behind the
+charger, and the battery's own charge/discharge request (SunSpec WSet, as a
+site energy manager would write it).
+
+Sign conventions: PCC power positive = import; battery power positive = discharge.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from flexbench.instruments.roles import PCS_MODES
+from flexbench.lab.virtual.dynamics import SecondOrder
+
+
+@dataclass(frozen=True)
+class PCSFault:
+    name: str
+    description: str
+    extra_delay_s: float = 0.0  # commands reach the devices this much later
+    damping_ratio: float = 1.0  # of the controlled devices' response
+    natural_frequency_rad_s: float | None = None
+    ignores_sensor_loss: bool = False  # keeps acting on its last reading instead of going fail-safe
+    ignored_source: str | None = None  # a source the PCS never commands
+
+
+PCS_FAULTS: dict[str, PCSFault] = {
+    f.name: f
+    for f in (
+        PCSFault("healthy", "limits within the declared response time and accuracy"),
+        PCSFault("slow", "every command reaches the devices 15 s late", extra_delay_s=15.0),
+        PCSFault("overshoot", "controlled sources ring around their commands (the fail-safe trip does not)",
+                 damping_ratio=0.05,
+                 natural_frequency_rad_s=1.5),
+        PCSFault("sensor-lost", "keeps acting on its last PCC reading when the sensor is lost",
+                 ignores_sensor_loss=True),
+        PCSFault("ignores-battery", "never commands the battery inverter", ignored_source="battery"),
+    )
+}
+
+
+@dataclass
+class PCSSiteParameters:
+    nominal_voltage_v: float = 240.0
+    nominal_frequency_hz: float = 60.0
+    phases: int = 3
+    pv_rated_power_w: float = 10_000.0
+    battery_rated_power_w: float = 5_000.0
+    ev_rated_power_w: float = 7_200.0
+    inverter_efficiency: float = 0.97
+    device_time_constant_s: float = 0.4
+    control_period_s: float = 0.2
+    sensor_delay_s: float = 0.2
+    sensor_timeout_s: float = 2.0
+    control_margin_w: float = 100.0
+    control_margin_a: float = 0.3
+
+
+@dataclass
+class PCSSettings:
+    mode: str = "unrestricted"
+    export_limit_w: float | None = None
+    import_limit_w: float | None = None
+    current_limit_a: float | None = None
+
+
+@dataclass
+class Conditions:
+    """What the bench sets: the site's uncontrolled inputs."""
+
+    grid_on: bool = False
+    voltage_v: float = 240.0
+    frequency_hz: float = 60.0
+    pv_available_dc_w: float = 0.0
+    load_w: float = 0.0
+    ev_demand_w: float = 0.0
+    battery_request_w: float = 0.0  # positive = discharge
+
+
+class PCSController:
+    """The PCS's control law: feed-forward from the sensed PCC and its devices' telemetry."""
+
+    def __init__(self, params: PCSSiteParameters, fault: PCSFault) -> None:
+        self.params = params
+        self.fault = fault
+        self.settings = PCSSettings()
+        self.fail_safe = False
+        self._sensor: deque[tuple[float, float]] = deque()
+        self._last_reading: tuple[float, float] | None = None
+        self.sensor_connected = True
+
+    def sense(self, t_s: float, pcc_import_w: float) -> None:
+        if self.sensor_connected:
+            self._sensor.append((t_s, pcc_import_w))
+
+    def _reading(self, t_s: float) -> tuple[float, float] | None:
+        """The latest PCC reading the PCS has received (after its sensor delay)."""
+        latest = None
+        while self._sensor and self._sensor[0][0] <= t_s - self.params.sensor_delay_s:
+            latest = self._sensor.popleft()
+        if latest is not None:
+            self._last_reading = latest
+        return self._last_reading
+
+    def commands(self, t_s: float, c: Conditions, pv_w: float, battery_w: float, ev_w: float,
+                 pv_available_ac_w: float) -> dict[str, float]:
+        """Limits for the devices: pv_max_w, ev_max_w, and a battery range [battery_min_w, battery_max_w].
+
+        Devices follow their own requests within these limits, so a step in conditions shows
+        at the PCC at once and the PCS catches up at its next control period, as on hardware.
+        """
+        p = self.params
+        free = {"pv_max_w": math.inf, "ev_max_w": math.inf,
+                "battery_min_w": -p.battery_rated_power_w, "battery_max_w": p.battery_rated_power_w}
+        reading = self._reading(t_s)
+        stale = reading is None or t_s - reading[0] > p.sensor_timeout_s
+        self.fail_safe = stale and not (self.fault.ignores_sensor_loss and reading is not None)
+        if self.fail_safe:  # without a fresh PCC reading nothing may export: trip sources and controlled loads
+            return {"pv_max_w": 0.0, "ev_max_w": 0.0, "battery_min_w": 0.0, "battery_max_w": 0.0, "trip": 1.0}
+        assert reading is not None
+        load_w = reading[1] + pv_w + battery_w - ev_w  # what the PCS infers of the uncontrolled load
+        pv, battery, ev = self._dispatch(c, load_w, pv_available_ac_w)
+        commands = dict(free)
+        if pv < pv_available_ac_w - 1.0:
+            commands["pv_max_w"] = pv
+        if ev < c.ev_demand_w - 1.0:
+            commands["ev_max_w"] = ev
+        if self.fault.ignored_source != "battery" and abs(battery - c.battery_request_w) > 1.0:
+            commands["battery_min_w"] = commands["battery_max_w"] = battery
+        return commands
+
+    def _dispatch(self, c: Conditions, load_w: float, pv_available_ac_w: float) -> tuple[float, float, float]:
+        """PV, battery and EV powers that keep the PCC and the busbar within the settings."""
+        p = self.params
+        s = self.settings
+        export_limit = s.export_limit_w if s.export_limit_w is not None else math.inf
+        import_limit = s.import_limit_w if s.import_limit_w is not None else math.inf
+        if s.mode in ("import-only", "no-exchange"):
+            export_limit = 0.0
+        if s.mode == "no-exchange":
+            import_limit = 0.0
+        export_limit = max(export_limit - p.control_margin_w, 0.0)
+        import_limit = max(import_limit - p.control_margin_w, 0.0)
+
+        pv = pv_available_ac_w
+        battery = max(-p.battery_rated_power_w, min(p.battery_rated_power_w, c.battery_request_w))
+        ev = min(c.ev_demand_w, p.ev_rated_power_w)
+        controls_battery = self.fault.ignored_source != "battery"
+
+        if s.mode == "export-only" and controls_battery and battery < 0:
+            # storage may charge only from on-site surplus, never from the grid
+            battery = max(battery, -max(pv - load_w - ev, 0.0))
+
+        if s.current_limit_a is not None:  # sources on the busbar: battery discharge first, then PV
+            max_source_w = max(s.current_limit_a - p.control_margin_a, 0.0) * p.phases * c.voltage_v
+            over = pv + max(battery, 0.0) - max_source_w
+            if over > 0 and controls_battery and battery > 0:
+                cut = min(over, battery)
+                battery -= cut
+                over -= cut
+            if over > 0:
+                pv = max(pv - over, 0.0)
+
+        net_w = load_w + ev - pv - battery  # predicted import
+        if net_w < -export_limit:  # too much export: charge the battery, then curtail PV
+            excess = -export_limit - net_w
+            if controls_battery:
+                take = min(excess, battery + p.battery_rated_power_w)
+                battery -= take
+                excess -= take
+            pv = max(pv - excess, 0.0)
+        elif net_w > import_limit:  # too much import: shed EV, stop charging, then discharge
+            excess = net_w - import_limit
+            take = min(excess, ev)
+            ev -= take
+            excess -= take
+            if controls_battery and excess > 0:
+                battery += min(excess, p.battery_rated_power_w - battery)
+        return pv, battery, ev
+
+
+class PCSSite:
+    """Physics of the site; `step` advances it by a bench-time interval."""
+
+    def __init__(self, params: PCSSiteParameters, fault: PCSFault) -> None:
+        self.params = params
+        self.fault = fault
+        self.conditions = Conditions(voltage_v=params.nominal_voltage_v, frequency_hz=params.nominal_frequency_hz)
+        self.controller = PCSController(params, fault)
+        wn = fault.natural_frequency_rad_s or 1.0 / params.device_time_constant_s
+        self.pv = SecondOrder(wn, fault.damping_ratio)
+        self.battery = SecondOrder(wn, fault.damping_ratio)
+        self.ev = SecondOrder(wn, fault.damping_ratio)
+        self._pending: deque[tuple[float, dict[str, float]]] = deque()
+        self._limits = {"pv_max_w": 0.0, "ev_max_w": 0.0, "battery_min_w": 0.0, "battery_max_w": 0.0}
+        self._next_control_s = 0.0
+
+    def pv_available_ac_w(self) -> float:
+        return min(self.conditions.pv_available_dc_w * self.params.inverter_efficiency, self.params.pv_rated_power_w)
+
+    def grid_ok(self) -> bool:
+        c = self.conditions
+        nominal = self.params.nominal_voltage_v
+        return c.grid_on and 0.88 * nominal <= c.voltage_v <= 1.10 * nominal and \
+            abs(c.frequency_hz - self.params.nominal_frequency_hz) <= 1.2
+
+    def step(self, t_s: float, dt_s: float) -> None:
+        p = self.params
+        if not self.grid_ok():
+            for device in (self.pv, self.battery, self.ev):
+                device.reset()
+            self._pending.clear()
+            return
+        self.controller.sense(t_s, self.pcc_import_w())
+        if t_s >= self._next_control_s:
+            self._next_control_s = t_s + p.control_period_s
+            commands = self.controller.commands(t_s, self.conditions, self.pv.value, self.battery.value,
+                                                self.ev.value, self.pv_available_ac_w())
+            self._pending.append((t_s + self.fault.extra_delay_s, commands))
+        while self._pending and self._pending[0][0] <= t_s:
+            self._limits = self._pending.popleft()[1]
+        lim, c = self._limits, self.conditions
+        if lim.get("trip"):  # fail-safe opens the devices' outputs: no ramp, no ringing
+            for device in (self.pv, self.battery, self.ev):
+                device.reset()
+            return
+        available = self.pv_available_ac_w()
+        self.pv.step(min(available, lim["pv_max_w"]), dt_s, lower=0.0, upper=available * 1.2 + 1.0)
+        battery_target = min(max(c.battery_request_w, lim["battery_min_w"]), lim["battery_max_w"])
+        battery_target = max(-p.battery_rated_power_w, min(p.battery_rated_power_w, battery_target))
+        self.battery.step(battery_target, dt_s, lower=-p.battery_rated_power_w * 1.2, upper=p.battery_rated_power_w * 1.2)
+        ev_target = min(c.ev_demand_w, lim["ev_max_w"], p.ev_rated_power_w)
+        self.ev.step(ev_target, dt_s, lower=0.0, upper=p.ev_rated_power_w * 1.2)
+
+    def load_w(self) -> float:
+        return self.conditions.load_w if self.conditions.grid_on else 0.0
+
+    def pcc_import_w(self) -> float:
+        return self.load_w() + self.ev.value - self.pv.value - self.battery.value
+
+    def busbar_current_a(self) -> float:
+        """Current on the busbar the PV and battery inverters feed (sources only, per phase)."""
+        v = self.conditions.voltage_v
+        return (self.pv.value + max(self.battery.value, 0.0)) / (self.params.phases * v) if v > 0 else 0.0
+
+
+def check_mode(mode: str) -> str:
+    if mode not in PCS_MODES:
+        raise ValueError(f"unknown PCS mode {mode!r} (modes: {', '.join(PCS_MODES)})")
+    return mode
