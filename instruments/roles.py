@@ -176,10 +176,40 @@ class Instrument(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class ProfileStep:
+    """One step of a grid simulator's list (profile) mode, for event replay.
+
+    The output reaches `voltage_v` (one value for every phase, or one per
+    phase) and `frequency_hz` either at once, holding them for `duration_s`
+    (ramp False), or linearly over `duration_s` from the previous step's
+    values (ramp True).
+    """
+
+    duration_s: float
+    voltage_v: float | tuple[float, ...]
+    frequency_hz: float
+    ramp: bool = False
+
+    def voltages_v(self, phases: int) -> tuple[float, ...]:
+        """The voltage of each of `phases` phases."""
+        if isinstance(self.voltage_v, (int, float)):
+            return (float(self.voltage_v),) * phases
+        if len(self.voltage_v) != phases:
+            raise ValueError(f"profile step gives {len(self.voltage_v)} voltages for {phases} phases")
+        return tuple(float(v) for v in self.voltage_v)
+
+
 class GridSimulator(Instrument):
-    """AC source that stands in for the utility grid. Safe state: output off."""
+    """AC source that stands in for the utility grid. Safe state: output off.
+
+    Beyond the abstract methods, a model may offer phase angles, slew rates and
+    a list (profile) mode; the defaults raise NotImplementedError naming the
+    model, so a test plan learns at once that the bench cannot do what it asks.
+    """
 
     role = "grid_simulator"
+    phases: int = 3
 
     @abstractmethod
     def set_voltage(self, voltage_v: float, phase: int | None = None) -> None:
@@ -196,6 +226,56 @@ class GridSimulator(Instrument):
 
     @abstractmethod
     def measure(self) -> list[PhaseReading]: ...
+
+    def _unsupported(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"{self.model} driver has no {what}")
+
+    def set_phase_angle(self, angle_deg: float, phase: int) -> None:
+        """Phase angle of `phase` relative to phase 1, in degrees (phase 1 is the reference)."""
+        raise self._unsupported("phase angle setting")
+
+    def set_voltage_slew(self, slew_v_per_s: float) -> None:
+        """Rate at which the output voltage moves to a new setpoint (checked against slew_max_v_per_s)."""
+        raise self._unsupported("voltage slew setting")
+
+    def set_frequency_slew(self, slew_hz_per_s: float) -> None:
+        raise self._unsupported("frequency slew setting")
+
+    def load_profile(self, steps: "list[ProfileStep]") -> None:
+        """Program a list of steps (checked against the safety limits first); start_profile() runs it."""
+        raise self._unsupported("list (profile) mode")
+
+    def start_profile(self) -> None:
+        raise self._unsupported("list (profile) mode")
+
+    def stop_profile(self) -> None:
+        """Abort a running profile; the output stays on at the values the instrument holds."""
+        raise self._unsupported("list (profile) mode")
+
+    def profile_running(self) -> bool:
+        raise self._unsupported("list (profile) mode")
+
+    def check_profile(self, steps: "list[ProfileStep]", start_voltages_v: "tuple[float, ...] | None" = None) -> None:
+        """Refuse a profile before anything is sent: durations, voltages, frequencies, and ramp rates.
+
+        A ramp from the previous step (from `start_voltages_v` for the first) is
+        checked against slew_max_v_per_s; step changes rely on the instrument's
+        own programmed slew, which the bench's limit already bounds.
+        """
+        if not steps:
+            raise ValueError("a profile needs at least one step")
+        previous = start_voltages_v
+        for k, step in enumerate(steps):
+            if not step.duration_s > 0:
+                raise ValueError(f"profile step {k}: duration_s must be positive, got {step.duration_s!r}")
+            voltages = step.voltages_v(self.phases)
+            for v in voltages:
+                self.safety.check("voltage", v, "v", address=self.address)
+            self.safety.check("frequency", step.frequency_hz, "hz", address=self.address)
+            if step.ramp and previous is not None:
+                rate = max(abs(a - b) for a, b in zip(voltages, previous)) / step.duration_s
+                self.safety.check("slew", rate, "v_per_s", address=self.address)
+            previous = voltages
 
     def safe_state(self) -> None:
         self.set_output(False)

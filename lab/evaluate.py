@@ -26,6 +26,7 @@ class Result:
     message: str
     test: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    declared: str = ""  # the device's declared values this check was judged against, if any
 
     @property
     def passed(self) -> bool:

@@ -70,8 +70,11 @@ class Verdicts:
         self.evidence_spec: dict[str, Any] | None = None
         self.start_s: float | None = None
 
-    def check(self, result: Result) -> Result:
+    def check(self, result: Result, declared: str = "") -> Result:
+        """Record a result; `declared` names the declared values it was judged against."""
         result.test = self.nodeid
+        if declared:
+            result.declared = declared
         self.results.append(result)
         return result
 

@@ -78,14 +78,15 @@ def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
             f"<br>{escape(worst.get('message', ''))}</small></td></tr>"
         )
     summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{head}{"".join(body)}</table>'
-    detail_head = ("<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th>"
-                   "<th>Verdict</th><th>Why</th></tr>")
+    detail_head = ("<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Declared</th><th>Measured</th>"
+                   "<th>Margin</th><th>Verdict</th><th>Why</th></tr>")
     detail = []
     for test in tests:
         for r in test.get("requirements", []):
             detail.append(
                 f"<tr><td>{escape(test['nodeid'])}</td><td>{escape(r['requirement_id'])}</td>"
-                f"<td>{escape(r['criterion'])}</td><td>{_fmt(r.get('measured'), r.get('unit', ''))}</td>"
+                f"<td>{escape(r['criterion'])}</td><td>{escape(r.get('declared') or '-')}</td>"
+                f"<td>{_fmt(r.get('measured'), r.get('unit', ''))}</td>"
                 f"<td>{_fmt(r.get('margin'), r.get('unit', ''))}</td><td>{_verdict(r['verdict'])}</td>"
                 f"<td>{escape(r.get('message', ''))}</td></tr>"
             )
@@ -97,12 +98,13 @@ def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
 def results_table_html(results: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td>{escape(r['requirement_id'])}</td><td>{escape(r['criterion'])}</td>"
+        f"<td>{escape(r.get('declared') or '-')}</td>"
         f"<td>{_fmt(r.get('measured'), r.get('unit', ''))}</td><td>{_fmt(r.get('margin'), r.get('unit', ''))}</td>"
         f"<td>{_verdict(r['verdict'])}</td><td>{escape(r.get('message', ''))}</td></tr>"
         for r in results
     )
-    return (f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Measured</th>'
-            f'<th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>')
+    return (f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Declared</th>'
+            f'<th>Measured</th><th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>')
 
 
 def png_img(png: bytes, alt: str) -> str:

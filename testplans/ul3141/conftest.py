@@ -36,6 +36,7 @@ class Site:
 
     def __init__(self, bench, requirements, declaration: PCSDeclaration, recorder, clock) -> None:
         self.bench = bench
+        self.requirements = requirements
         self.plan = requirements.plan(PLAN)
         self.declaration = declaration
         self.recorder = recorder
@@ -45,6 +46,22 @@ class Site:
         self.load = bench.named("load")
         self.ev = bench.named("ev")
         self.battery = bench.named("battery")
+
+    def declared(self, requirement_id: str) -> str:
+        """The declaration fields the profile lists for a requirement, with this device's values."""
+        parts = []
+        for name in self.requirements.requirement(requirement_id).data.get("declared", []):
+            attr = "modes" if name == "modes.supported" else name.split(".", 1)[-1]
+            if not hasattr(self.declaration, attr):
+                raise ValueError(f"{self.requirements.path}: [requirements.{requirement_id}] declared: "
+                                 f"no declaration field {name!r}")
+            value = getattr(self.declaration, attr)
+            parts.append(f"{attr} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}")
+        return "; ".join(parts)
+
+    def check(self, verdicts, result):
+        """Record a result with the declared values it is judged against."""
+        return verdicts.check(result, declared=self.declared(result.requirement_id))
 
     def energize(self) -> None:
         grid = self.bench.grid

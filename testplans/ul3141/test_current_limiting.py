@@ -29,10 +29,10 @@ def test_current_limiting(site, declaration, verdicts, clock):
 
     t, current_a = site.series("busbar.i_a", step)
     limit_a = d.current_limit_a + d.current_accuracy_a
-    verdicts.check(evaluate.settles_within(
+    site.check(verdicts, evaluate.settles_within(
         "PCS-CUR", t, current_a, t_step_s=t_step_s, end_s=step.end_s, limit=limit_a, unit="A",
         max_time_s=d.open_loop_response_time_s, label="busbar current: setting + declared accuracy,"))
-    verdicts.check(evaluate.stays_at_or_below(
+    site.check(verdicts, evaluate.stays_at_or_below(
         "PCS-CUR", t, current_a, start_s=t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_a,
         unit="A", t_cmd_s=t_step_s, label="busbar current held at steady state:"))
     site.evidence(verdicts, step, f"Current limiting: setting {d.current_limit_a:g} A", current=True)

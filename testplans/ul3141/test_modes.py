@@ -19,10 +19,10 @@ DECLARATION = "virtual-pcs"
 def _held(verdicts, site, step, channel_scale: float, limit_w: float, what: str) -> None:
     d = site.declaration
     t, y = site.series("pcc.p_w", step, scale=channel_scale)
-    verdicts.check(evaluate.settles_within(
+    site.check(verdicts, evaluate.settles_within(
         "PCS-MODE", t, y, t_step_s=step.t_step_s, end_s=step.end_s, limit=limit_w,
         max_time_s=d.open_loop_response_time_s, label=f"{what}: declared accuracy,"))
-    verdicts.check(evaluate.stays_at_or_below(
+    site.check(verdicts, evaluate.stays_at_or_below(
         "PCS-MODE", t, y, start_s=step.t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_w,
         t_cmd_s=step.t_step_s, label=f"{what} held:"))
 

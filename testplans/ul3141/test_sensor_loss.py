@@ -32,10 +32,10 @@ def test_sensor_loss_leads_to_fail_safe(bench, site, declaration, requirements, 
 
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     limit_w = fail_safe_export_w + d.export_accuracy_w
-    verdicts.check(evaluate.settles_within(
+    site.check(verdicts, evaluate.settles_within(
         "PCS-FS", t, export_w, t_step_s=t_step_s, end_s=step.end_s, limit=limit_w,
         max_time_s=d.fail_safe_time_s, label="PCC export: fail-safe export + declared accuracy,"))
-    verdicts.check(evaluate.Result(
+    site.check(verdicts, evaluate.Result(
         "PCS-FS", "the PCS reports its fail-safe state after the declared fail-safe time", None, None, "",
         None, evaluate.PASS if reported else evaluate.FAIL,
         "reports fail-safe" if reported else f"does not report fail-safe {d.fail_safe_time_s:g} s after the loss"))

@@ -165,10 +165,15 @@ def test_the_device_refuses_writes_to_its_read_only_curve(volt_var):
     assert info.value.exception_code == 2
 
 
-def test_a_failed_adoption_is_an_instrument_error(volt_var):
-    driver, _ = volt_var
+def test_a_failed_adoption_is_an_instrument_error(volt_var, monkeypatch):
+    driver, emulator = volt_var
     driver.write_point(705, "AdptCrvReq", 9)
     assert driver.read_point(705, "AdptCrvRslt") == 2  # FAILED: there is no curve 9
+    # A device that refuses the curve it was asked to adopt.
+    monkeypatch.setattr(emulator, "after_write", lambda model, point: emulator.blocks[705].set("AdptCrvRslt", 2))
+    with pytest.raises(InstrumentError, match=r"did not adopt volt-var curve 1: AdptCrvRslt = 2 \(failed\)"):
+        driver.set_volt_var_curve([(95.0, 10.0), (105.0, -10.0)])
+    assert driver.volt_var_enabled() is False
 
 
 # -- RTU --------------------------------------------------------------------------------------------------
