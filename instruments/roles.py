@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterator, Mapping
 
 
 class InstrumentError(Exception):
@@ -287,7 +287,16 @@ class PowerAnalyzer(Instrument):
     role = "power_analyzer"
 
     @abstractmethod
-    def read(self) -> AnalyzerReading: ...
+    def read(self) -> AnalyzerReading:
+        """The latest values; a driver set to stream waits for the instrument's next update."""
+
+    def stream(self, count: int | None = None) -> "Iterator[AnalyzerReading]":
+        """Successive readings, one per read(): at the instrument's update rate where the driver
+        synchronizes to it; `count` None streams until the caller stops iterating."""
+        n = 0
+        while count is None or n < count:
+            yield self.read()
+            n += 1
 
     def safe_state(self) -> None:
         """A power analyzer only measures: nothing to make safe."""

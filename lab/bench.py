@@ -29,8 +29,11 @@ class Bench:
         clock: ScaledClock,
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        work_dir: Path | None = None,
     ) -> None:
         self.config = config
+        self.work_dir = work_dir  # where bench state (2030.5 database, test PKI) is kept: the run folder
+        self.csip: Any = None
         self.clock = clock
         self.dut_profile = dut_profile
         self.instruments: dict[str, Instrument] = {}
@@ -45,18 +48,26 @@ class Bench:
         clock: ScaledClock,
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        work_dir: Path | None = None,
     ) -> "Bench":
-        bench = cls(load_bench(path), clock, dut_profile, on_event)
+        bench = cls(load_bench(path), clock, dut_profile, on_event, work_dir)
         bench.connect()
         return bench
 
     def connect(self) -> None:
         addresses: dict[str, str] = {}
         try:
+            if self.config.csip is not None:
+                from flexbench.lab.csip_bench import BenchCsip
+
+                if self.work_dir is None:
+                    raise BenchError(f"{self.config.path}: [signals.csip] needs a run folder for its state")
+                self.csip = BenchCsip(self.config.csip, self.work_dir, self.clock)
+                self._on_event("csip_server", {"url": self.csip.start(), "devices": self.csip.lfdis})
             if self.config.virtual is not None:
                 from flexbench.lab.virtual.lab import VirtualLab
 
-                self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile)
+                self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile, csip=self.csip)
                 addresses = self.virtual_lab.start()
             elif self.dut_profile != "healthy":
                 raise BenchError(
@@ -197,6 +208,8 @@ class Bench:
             if self.virtual_lab is not None:
                 self.virtual_lab.stop()
                 self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())
+            if self.csip is not None:
+                self.csip.stop()
 
     def __enter__(self) -> "Bench":
         return self

@@ -46,10 +46,29 @@ class BenchConfig:
     description: str
     virtual: dict[str, Any] | None  # parameters of the virtual lab, None for a real bench
     instruments: dict[str, InstrumentConfig]
-    sample_period_s: float = 0.5  # how often the recorder polls the instruments, bench time
+    sample_period_s: float = 0.5
+    csip: "CsipConfig | None" = None  # the bench's IEEE 2030.5 server, when it has one  # how often the recorder polls the instruments, bench time
 
     def by_role(self, role: str) -> list[InstrumentConfig]:
         return [i for i in self.instruments.values() if i.role == role]
+
+
+@dataclass(frozen=True)
+class CsipDevice:
+    name: str
+    lfdi: str | None  # None on a virtual bench: a certificate is made for the virtual DUT
+    limit_mode: str
+    rated_w: float | None
+
+
+@dataclass(frozen=True)
+class CsipConfig:
+    """The 2030.5 server the bench runs for its DUTs (state in the run folder)."""
+
+    poll_rate_s: float
+    ciphers: str
+    certs: Path | None  # a test PKI folder; None makes a fresh one in the run folder
+    devices: dict[str, CsipDevice]
 
 
 def default_bench_path() -> Path:
@@ -57,7 +76,10 @@ def default_bench_path() -> Path:
     return Path(str(resources.files("flexbench.lab") / "benches" / "virtual.toml"))
 
 
-_TOP_KEYS = {"bench", "virtual", "instruments"}
+_TOP_KEYS = {"bench", "virtual", "instruments", "signals"}
+_CSIP_KEYS = {"poll_rate_s": (int, float), "ciphers": str, "certs": str, "devices": dict}
+_CSIP_DEVICE_KEYS = {"lfdi": str, "limit_mode": str, "rated_w": (int, float)}
+CSIP_CIPHER_CHOICES = ("strict", "interop")
 _BENCH_KEYS = {"name": str, "description": str, "sample_period_s": (int, float)}
 _INSTRUMENT_KEYS = {
     "role": str,
@@ -170,6 +192,7 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         name: _instrument(reader, name, entry, virtual is not None)
         for name, entry in instruments_data.items()
     }
+    csip = _csip(reader, data.get("signals", {}), virtual is not None)
     return BenchConfig(
         path=path,
         name=bench.get("name", path.stem),
@@ -177,7 +200,42 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         virtual=virtual,
         instruments=instruments,
         sample_period_s=sample_period_s,
+        csip=csip,
     )
+
+
+def _csip(reader: _Reader, signals: Any, is_virtual: bool) -> CsipConfig | None:
+    if not isinstance(signals, dict):
+        raise reader.error("signals", None, "must be a table")
+    reader.check_keys("signals", signals, {"csip": dict})
+    table = signals.get("csip")
+    if table is None:
+        return None
+    reader.check_keys("signals.csip", table, _CSIP_KEYS)
+    ciphers = table.get("ciphers", "strict")
+    if ciphers not in CSIP_CIPHER_CHOICES:
+        raise reader.error("signals.csip", "ciphers", f"must be one of {', '.join(CSIP_CIPHER_CHOICES)}")
+    poll_rate_s = float(table.get("poll_rate_s", 900))
+    if poll_rate_s <= 0:
+        raise reader.error("signals.csip", "poll_rate_s", "must be positive")
+    devices = {}
+    for name, entry in table.get("devices", {}).items():
+        where = f"signals.csip.devices.{name}"
+        if not isinstance(entry, dict):
+            raise reader.error(where, None, "must be a table")
+        reader.check_keys(where, entry, _CSIP_DEVICE_KEYS)
+        if "lfdi" not in entry and not is_virtual:
+            raise reader.error(where, None, "missing key 'lfdi' (the DUT's certificate LFDI, 40 hex digits)")
+        lfdi = entry.get("lfdi")
+        if lfdi is not None and not re.fullmatch(r"[0-9A-Fa-f]{40}", lfdi):
+            raise reader.error(where, "lfdi", "must be 40 hexadecimal digits")
+        mode = entry.get("limit_mode", "site")
+        if mode not in ("site", "max_w"):
+            raise reader.error(where, "limit_mode", "must be 'site' (CSIP-AUS limits) or 'max_w' (opModMaxLimW)")
+        rated = entry.get("rated_w")
+        devices[name] = CsipDevice(name, lfdi.upper() if lfdi else None, mode, float(rated) if rated else None)
+    certs = table.get("certs")
+    return CsipConfig(poll_rate_s, ciphers, reader.path.parent / certs if certs else None, devices)
 
 
 def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> InstrumentConfig:

@@ -10,6 +10,7 @@ state and stops the session with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
 from pathlib import Path
@@ -55,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): requirement IDs the test checks")
+    # frame dumps of every Modbus request would bury a failure's story in its report
+    logging.getLogger("pymodbus").setLevel(logging.WARNING)
     state = RunState(config)
     config.stash[STATE_KEY] = state
     if config.pluginmanager.hasplugin("html"):
@@ -147,7 +150,7 @@ class RunState:
 
             recorder = self.get_recorder()
             bench = Bench.open(self.bench_path, self.clock, self.dut_profile,
-                               on_event=lambda kind, data: recorder.event(kind, **data))
+                               on_event=lambda kind, data: recorder.event(kind, **data), work_dir=self.run_dir)
             self.bench = bench
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
@@ -241,6 +244,14 @@ def recorder(flexbench_run: RunState) -> Recorder:
 @pytest.fixture(scope="session")
 def bench(flexbench_run: RunState) -> Bench:
     return flexbench_run.get_bench()
+
+
+@pytest.fixture(scope="session")
+def csip(bench: "Bench") -> Any:
+    """The bench's 2030.5 server (lab.csip_bench.BenchCsip): operator API, DUT LFDIs, outages."""
+    if bench.csip is None:
+        raise UserError(f"{bench.config.path}: this plan needs a 2030.5 server: add a [signals.csip] table")
+    return bench.csip
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,38 @@ Commands used (Chroma 61800-series SCPI, short forms):
 ``FREQ <f>`` / ``?``        output frequency (common to all phases)
 ``OUTP ON|OFF`` / ``?``     output relay and power stage
 ``OUTP:SLEW:VOLT:AC <v/s>`` voltage slew rate
+``OUTP:SLEW:FREQ <Hz/s>``   frequency slew rate
+``PHAS:P12`` ``PHAS:P13``   phase angle of phase 2 and 3 from phase 1, degrees
 ``MEAS:VOLT:AC?`` etc.      per-phase V, I, P, Q and frequency
+``OUTP:MODE FIXED|LIST``    list mode for event replay, with
+``LIST:COUP`` ``LIST:COUN`` ``LIST:BASE TIME``, ``LIST:DWEL`` (ms),
+``LIST:SHAP``               ``LIST:VOLT:AC:STAR``/``END`` and
+                            ``LIST:FREQ:STAR``/``END`` per point (a point
+                            ramps from its start to its end values over its
+                            dwell); ``TRIG ON|OFF`` runs and aborts it,
+                            ``TRIG:STAT?`` reads RUNNING or OFF
 ``SYST:ERR?``               error queue, read after every command
 ==========================  ===================================================
 
 Safety: every voltage, frequency and slew setpoint is checked against the
-bench's SafetyLimits before anything is sent. Where the bench sets
+bench's SafetyLimits before anything is sent; so is every point of a
+profile, with its ramp rate against slew_max_v_per_s. Where the bench sets
 ``slew_max_v_per_s`` the driver programs that slew on connect, so the
 instrument itself never steps the voltage faster. Safe state: output off.
 Timeouts, lost connections and threads: see transports.visa.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-from ..roles import GridSimulator, PhaseReading
+from ..roles import GridSimulator, PhaseReading, ProfileStep
 from ..scpi import ScpiInstrument, parse_bool, scpi_control, scpi_measurement
+
+MAX_LIST_POINTS = 100
+
+
+def _csv(values: Sequence[float], fmt: str) -> str:
+    return ",".join(format(v, fmt) for v in values)
 
 
 def _parse_coupling(reply: str) -> str:
@@ -48,6 +64,11 @@ class Chroma61845(ScpiInstrument, GridSimulator):
     voltage_setpoint_v = scpi_control("VOLT:AC?", "VOLT:AC {:.2f}", safety=("voltage", "v"))
     frequency_hz = scpi_control("FREQ?", "FREQ {:.3f}", safety=("frequency", "hz"))
     voltage_slew_v_per_s = scpi_control("OUTP:SLEW:VOLT:AC?", "OUTP:SLEW:VOLT:AC {:.3f}", safety=("slew", "v_per_s"))
+    frequency_slew_hz_per_s = scpi_control("OUTP:SLEW:FREQ?", "OUTP:SLEW:FREQ {:.3f}", values=(0.001, 1.0e4))
+    phase2_angle_deg = scpi_control("PHAS:P12?", "PHAS:P12 {:.2f}", values=(0.0, 360.0))
+    phase3_angle_deg = scpi_control("PHAS:P13?", "PHAS:P13 {:.2f}", values=(0.0, 360.0))
+    output_mode = scpi_control("OUTP:MODE?", "OUTP:MODE {}", parse=lambda r: r.strip().upper(), values={"FIXED", "LIST"})
+    list_state = scpi_measurement("TRIG:STAT?", parse=lambda r: r.strip().upper())
 
     measured_voltage_v = scpi_measurement("MEAS:VOLT:AC?")
     measured_current_a = scpi_measurement("MEAS:CURR:AC?")
@@ -93,6 +114,73 @@ class Chroma61845(ScpiInstrument, GridSimulator):
 
     def set_frequency(self, frequency_hz: float) -> None:
         self.frequency_hz = frequency_hz
+
+    def set_frequency_slew(self, slew_hz_per_s: float) -> None:
+        self.frequency_slew_hz_per_s = slew_hz_per_s
+
+    def set_phase_angle(self, angle_deg: float, phase: int) -> None:
+        if self.phases == 1:
+            raise ValueError("a one-phase output has no phase angles to set")
+        if self._phase(phase) == 1:
+            raise ValueError("phase 1 is the reference: set the angles of phases 2 and 3")
+        setting = "phase2_angle_deg" if phase == 2 else "phase3_angle_deg"
+        setattr(self, setting, float(angle_deg) % 360.0)
+
+    def phase_angles_deg(self) -> list[float]:
+        with self.lock:
+            if self.phases == 1:
+                return [0.0]
+            return [0.0, self.phase2_angle_deg, self.phase3_angle_deg]
+
+    # -- list (profile) mode -------------------------------------------------------------
+    def profile_commands(
+        self, steps: Sequence[ProfileStep], start_voltages_v: tuple[float, ...], start_frequency_hz: float | None = None
+    ) -> list[str]:
+        """The commands that program `steps` (checked, not sent); a point ramps over its dwell or holds."""
+        steps = list(steps)
+        self.check_profile(steps, start_voltages_v)
+        if len(steps) > MAX_LIST_POINTS:
+            raise ValueError(f"the 61845 list holds {MAX_LIST_POINTS} points, the profile has {len(steps)}")
+        starts: list[tuple[float, ...]] = []
+        ends: list[tuple[float, ...]] = []
+        f_starts: list[float] = []
+        previous_v, previous_f = start_voltages_v, start_frequency_hz
+        for step in steps:
+            target = step.voltages_v(self.phases)
+            starts.append(previous_v if step.ramp else target)
+            f_starts.append(previous_f if (step.ramp and previous_f is not None) else step.frequency_hz)
+            ends.append(target)
+            previous_v, previous_f = target, step.frequency_hz
+        coupled = all(len(set(v)) == 1 for v in starts + ends)
+        commands = ["TRIG OFF", "OUTP:MODE FIXED", f"LIST:COUP {'ALL' if coupled else 'NONE'}", "LIST:COUN 1",
+                    "LIST:BASE TIME", f"LIST:DWEL {_csv([s.duration_s * 1000.0 for s in steps], '.1f')}",
+                    f"LIST:SHAP {','.join('A' for _ in steps)}"]
+        if coupled:
+            commands += [f"LIST:VOLT:AC:STAR {_csv([v[0] for v in starts], '.2f')}",
+                         f"LIST:VOLT:AC:END {_csv([v[0] for v in ends], '.2f')}"]
+        else:
+            commands.append("INST:COUP NONE")
+            for k in range(self.phases):
+                commands += [f"INST:NSEL {k + 1}", f"LIST:VOLT:AC:STAR {_csv([v[k] for v in starts], '.2f')}",
+                             f"LIST:VOLT:AC:END {_csv([v[k] for v in ends], '.2f')}"]
+        commands += [f"LIST:FREQ:STAR {_csv(f_starts, '.3f')}",
+                     f"LIST:FREQ:END {_csv([s.frequency_hz for s in steps], '.3f')}", "OUTP:MODE LIST"]
+        return commands
+
+    def load_profile(self, steps: Sequence[ProfileStep]) -> None:
+        with self.lock:
+            start = tuple(self.voltages_v())
+            for command in self.profile_commands(steps, start, self.frequency_hz):
+                self.write(command)
+
+    def start_profile(self) -> None:
+        self.write("TRIG ON")
+
+    def stop_profile(self) -> None:
+        self.write("TRIG OFF")
+
+    def profile_running(self) -> bool:
+        return self.list_state == "RUNNING"
 
     def set_output(self, enabled: bool) -> None:
         self.output_on = bool(enabled)
@@ -142,6 +230,9 @@ class Chroma61845(ScpiInstrument, GridSimulator):
                 "voltage_v": self.voltages_v(),
                 "frequency_hz": self.frequency_hz,
                 "voltage_slew_v_per_s": self.voltage_slew_v_per_s,
+                "frequency_slew_hz_per_s": self.frequency_slew_hz_per_s,
+                "phase_angles_deg": self.phase_angles_deg(),
+                "output_mode": self.output_mode,
                 "output_enabled": self.output_enabled(),
             }
 

@@ -14,7 +14,8 @@ and answers like a device:
 - ``on_write(name, value)`` is called, without the lock held, for each point
   a client wrote; if it raises, the device answers exception 4.
 
-Points start at their map ``default`` (else 0, or "" for strings).
+Points start at their map ``default`` (else 0, or "" for strings); a point
+with a ``none_value`` reads as None while it holds that raw value.
 
 Hooks: ``get(name)`` / ``set(name, value)`` in engineering units (set ignores
 access and range: the plant writes measurements), ``values()``; plus
@@ -139,7 +140,7 @@ class RegisterMapEmulator(ModbusEmulator):
                     value = self.map.to_engineering(point, raw, self._exponent(point))
                     if isinstance(value, float) and math.isnan(value):
                         return ExcCodes.ILLEGAL_VALUE
-                    self.map.check_value(point, value)
+                    self.map.check_value(point, value)  # None (the point's none_value) passes where allowed
                 except RegisterMapError:
                     return ExcCodes.ILLEGAL_VALUE
                 staged[point.name] = (words, value)

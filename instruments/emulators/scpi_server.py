@@ -2,7 +2,8 @@
 
 It accepts connections on 127.0.0.1 at a port chosen at run time, reads
 newline-terminated program messages (several commands may be joined with
-';'), and dispatches each to a handler by its header, matched the way SCPI
+';', a header without a leading colon continuing from the previous one's
+node), and dispatches each to a handler by its header, matched the way SCPI
 instruments match them: long or short form of each mnemonic, any case,
 optional nodes, numeric suffixes. Like a real instrument it keeps an error
 queue: an unknown header queues "Undefined header" (113), a bad parameter
@@ -40,6 +41,7 @@ ERROR_TEXT = {
     221: "Settings conflict",
     222: "Data out of range",
     224: "Illegal parameter value",
+    230: "Data corrupt or stale",
     300: "Device-specific error",
     350: "Queue overflow",
 }
@@ -278,10 +280,12 @@ class ScpiEmulator:
         if not self.responding:
             return None
         replies: list[str] = []
+        path: list[str] = []
         for unit in line.split(";"):
             unit = unit.strip()
             if not unit:
                 continue
+            unit, path = self._resolve(unit, path)
             reply = self._dispatch(unit)
             if reply is not None:
                 replies.append(reply)
@@ -295,6 +299,25 @@ class ScpiEmulator:
 
     def after_message(self) -> None:
         """Hook run after each program message (emulators notify the plant here)."""
+
+    def _resolve(self, unit: str, path: list[str]) -> tuple[str, list[str]]:
+        """Full header of a message unit, as SCPI's tree traversal reads it, and the path it leaves.
+
+        A header without a leading colon continues from the node of the
+        previous unit in the same message (``CURR:SAS:ISC 5;IMP 4`` sets
+        CURR:SAS:IMP); where that names no command, it is read from the root,
+        as lenient instruments do. Common commands (``*...``) leave the path alone.
+        """
+        header = unit.split(None, 1)[0]
+        rest = unit[len(header):]
+        if header.startswith("*"):
+            return unit, path
+        full = header.lstrip(":")
+        if path and not header.startswith(":"):
+            candidate = ":".join([*path, header])
+            if any(regex.match(candidate) for regex, *_ in self._handlers):
+                full = candidate
+        return full + rest, full.split(":")[:-1]
 
     def _dispatch(self, unit: str) -> str | None:
         parts = unit.split(None, 1)
@@ -352,7 +375,7 @@ class ScpiEmulator:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.emulator = self  # type: ignore[attr-defined]
         thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{type(self).__name__}", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"{type(self).__name__}", daemon=True
         )
         self._server, self._thread = server, thread
         thread.start()

@@ -34,6 +34,8 @@ class VirtualSerialPair:
         self.device_b = os.ttyname(slave_b)
         # The slave descriptors stay open: a pty whose slave was never opened
         # (or was closed by every user) reports hang-up to its master.
+        self._wake_read, self._wake_write = os.pipe()  # close() wakes the pump at once
+        self._fds += [self._wake_read, self._wake_write]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="VirtualSerialPair", daemon=True)
         self._thread.start()
@@ -48,8 +50,10 @@ class VirtualSerialPair:
         peers = {self.master_a: self.master_b, self.master_b: self.master_a}
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select(list(peers), [], [], 0.05)
+                ready, _, _ = select.select([*peers, self._wake_read], [], [], 1.0)
             except (OSError, ValueError):
+                return
+            if self._wake_read in ready:
                 return
             for fd in ready:
                 try:
@@ -64,6 +68,10 @@ class VirtualSerialPair:
 
     def close(self) -> None:
         self._stop.set()
+        try:
+            os.write(self._wake_write, b"x")
+        except OSError:
+            pass
         self._thread.join(timeout=2)
         fds, self._fds = self._fds, []
         for fd in fds:

@@ -9,6 +9,12 @@ headers are ON until ``:COMMunicate:HEADer OFF`` (so replies carry
 no minus sign). ``:NUMeric:FORMat FLOat`` switches :VALue? to an IEEE 754
 binary block, as on the instrument.
 
+Data updates run on the emulator's clock at the ``:RATE`` period (default
+0.5 s): with ``:STATus:FILTer1 FALL`` each completed update sets bit 0 of
+the extended event register, ``:STATus:EESR?`` reads and clears it, and
+``:COMMunicate:WAIT 1`` holds the connection until it is set. The WT3000 and
+WT5000 emulators are this one with their model name, element count and rates.
+
 Hooks for the virtual lab:
 
 - ``source``: called on each ``:VALue?`` query, returning {element: ElementReading};
@@ -18,8 +24,10 @@ Hooks for the virtual lab:
 from __future__ import annotations
 
 import math
+import re
 import struct
-from typing import Callable, Iterable
+import time
+from typing import Callable, ClassVar, Iterable
 
 from ..roles import ElementReading
 from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, int_arg, scpi
@@ -54,11 +62,13 @@ class YokogawaWTEmulator(ScpiEmulator):
     error_query_patterns = (":STATus:ERRor?",)
     manufacturer = "YOKOGAWA"
     model = "WT1804E"
+    max_elements: ClassVar[int] = 6
+    update_periods_s: ClassVar[tuple[float, ...]] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
     def __init__(self, elements: Iterable[int] = (1, 2), clock: Clock | None = None, *, serial: str = "91M000001", firmware: str = "F1.01") -> None:
         self.elements = tuple(int(e) for e in elements)
-        if not self.elements or any(not 1 <= e <= 6 for e in self.elements):
-            raise ValueError(f"elements must be numbers 1..6, got {elements!r}")
+        if not self.elements or any(not 1 <= e <= self.max_elements for e in self.elements):
+            raise ValueError(f"elements must be numbers 1..{self.max_elements}, got {elements!r}")
         self.serial = serial
         self.firmware = firmware
         self.source: Callable[[], dict[int, ElementReading]] | None = None
@@ -71,6 +81,60 @@ class YokogawaWTEmulator(ScpiEmulator):
         self.numeric_format = "ASCII"
         self.number = DEFAULT_NUMBER
         self.items: dict[int, tuple[str, int] | None] = {}
+        self.update_period_s = 0.5
+        self.filter1 = "NEVER"
+        self._epoch_s: float | None = None
+        self._eesr_seen_update = -1
+
+    # -- data updates on the clock ----------------------------------------------------------
+    def update_index(self) -> int:
+        """How many data updates have completed since the rate was set."""
+        now = self.clock.now()
+        if self._epoch_s is None:
+            self._epoch_s = now
+        return int((now - self._epoch_s) / self.update_period_s)
+
+    def _event_pending(self) -> bool:
+        return self.filter1 in ("FALL", "BOTH") and self.update_index() > self._eesr_seen_update
+
+    @scpi(":RATE")
+    def _rate(self, args, sfx) -> None:
+        match = re.fullmatch(r"\s*([0-9.]+)\s*(MS|S)?\s*", args.upper())
+        if match is None:
+            raise ScpiError(104)
+        period = float(match.group(1)) / (1000.0 if match.group(2) == "MS" else 1.0)
+        if not any(abs(period - p) < 1e-9 for p in self.update_periods_s):
+            raise ScpiError(222)
+        with self.lock:
+            self.update_period_s = period
+            self._epoch_s = self.clock.now()
+            self._eesr_seen_update = 0
+
+    @scpi(":RATE?")
+    def _rate_q(self, args, sfx) -> str:
+        return self._reply(":RATE", f"{self.update_period_s:.1E}")
+
+    @scpi(":STATus:FILTer#")
+    def _filter(self, args, sfx) -> None:
+        value = choice_arg(args, {"RISE": "RISE", "FALL": "FALL", "BOTH": "BOTH", "NEVER": "NEVER", "NEV": "NEVER"})
+        if (sfx[-1] if sfx else "1") == "1":
+            self.filter1 = value
+
+    @scpi(":STATus:EESR?")
+    def _eesr(self, args, sfx) -> str:
+        with self.lock:
+            pending = self._event_pending()
+            self._eesr_seen_update = self.update_index()
+        return self._reply(":STAT:EESR", "1" if pending else "0")
+
+    @scpi(":COMMunicate:WAIT")
+    def _wait(self, args, sfx) -> None:
+        mask = int_arg(args)
+        if not mask & 1:
+            return
+        # Hold this connection until the next update completes (or the instrument hangs).
+        while self.responding and not self._event_pending() and self.running:
+            time.sleep(0.002)
 
     def _reply(self, header: str, body: str) -> str:
         return f"{header} {body}" if self.header_on else body
@@ -189,3 +253,19 @@ class YokogawaWTEmulator(ScpiEmulator):
             length = str(len(data))
             return f"#{len(length)}{length}" + data.decode("latin-1")
         return self._reply(":NUM:NORM:VAL", ",".join(_ascii(v) for v in values))
+
+
+class YokogawaWT3000Emulator(YokogawaWTEmulator):
+    """A WT3000 (four elements)."""
+
+    model = "760304-04-SV"
+    max_elements = 4
+    update_periods_s = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+
+
+class YokogawaWT5000Emulator(YokogawaWTEmulator):
+    """A WT5000 (seven elements)."""
+
+    model = "WT5000"
+    max_elements = 7
+    update_periods_s = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)

@@ -28,6 +28,7 @@ A map file has a ``[device]`` table and one ``[points.NAME]`` table per point::
     range = [1, 3]             # allowed engineering values for writes
     default = 3                # the device's factory value (what an emulator starts with)
     scale_register = "..."     # optional: a point holding a power-of-ten exponent (SunSpec style)
+    none_value = 0xFFFF        # optional: the raw value that means "not set" (reads as None; writing None sends it)
 
 Per point, ``table``, ``word_order`` override the device's defaults;
 ``registers`` sizes a string. Every mistake (unknown key, bad type,
@@ -56,7 +57,7 @@ WORD_ORDERS = ("big", "little")
 _DEVICE_KEYS = {"manufacturer", "model", "source", "table", "word_order", "max_registers_per_read",
                 "max_gap_registers", "write_function", "serial_point", "firmware_point", "description"}
 _POINT_KEYS = {"address", "type", "table", "word_order", "scale", "scale_register", "units", "access", "range",
-               "registers", "default", "description"}
+               "registers", "default", "none_value", "description"}
 
 
 class RegisterMapError(ValueError):
@@ -79,6 +80,7 @@ class Point:
     range: tuple[float, float] | None = None
     size: int = 1  # registers
     default: int | float | str | None = None
+    none_value: int | None = None  # raw value meaning "not set"
     description: str = ""
 
     @property
@@ -214,10 +216,19 @@ class RegisterMap:
                         or bounds[0] > bounds[1]):
                     raise fail(where, f"range must be [low, high], got {bounds!r}")
                 bounds = (float(bounds[0]), float(bounds[1]))
+            none_value = entry.get("none_value")
+            if none_value is not None and (ptype not in TYPES or ptype == "float32" or not isinstance(none_value, int)
+                                           or isinstance(none_value, bool)):
+                raise fail(where, f"none_value must be an integer raw value of an integer point, got {none_value!r}")
+            if none_value is not None and ptype in ("int16", "int32"):
+                bits = 16 * size
+                if none_value >= 1 << (bits - 1):  # written as the register pattern, e.g. 0x8000
+                    none_value -= 1 << bits
             points[pname] = Point(
                 name=pname, address=address, type=ptype, table=ptable, word_order=porder, scale=float(scale),
                 scale_register=entry.get("scale_register"), units=str(entry.get("units", "")), access=access,
-                range=bounds, size=size, default=entry.get("default"), description=str(entry.get("description", "")),
+                range=bounds, size=size, default=entry.get("default"), none_value=none_value,
+                description=str(entry.get("description", "")),
             )
         by_address: dict[tuple[str, int], Point] = {}
         for point in points.values():
@@ -324,15 +335,21 @@ class RegisterMap:
             return 0
         return int(raw_of[point.scale_register])
 
-    def to_engineering(self, point: Point, raw: int | float | str, exponent: int = 0) -> int | float | str:
+    def to_engineering(self, point: Point, raw: int | float | str, exponent: int = 0) -> int | float | str | None:
+        if point.none_value is not None and raw == point.none_value:
+            return None
         if point.type == "string":
             return raw
         if point.scale == 1.0 and exponent == 0 and point.type != "float32":
             return int(raw)
         return float(raw) * point.scale * (10.0 ** exponent)
 
-    def to_raw(self, point: Point, value: int | float | str, exponent: int = 0) -> int | float | str:
-        """Raw value for an engineering value (rounded to the point's resolution)."""
+    def to_raw(self, point: Point, value: int | float | str | None, exponent: int = 0) -> int | float | str:
+        """Raw value for an engineering value (rounded to the point's resolution); None is the point's none_value."""
+        if value is None:
+            if point.none_value is None:
+                raise RegisterMapError(f"{point.name} has no 'not set' value: None cannot be written")
+            return point.none_value
         if point.type == "string":
             return str(value)
         raw = float(value) / (point.scale * (10.0 ** exponent))
@@ -342,6 +359,10 @@ class RegisterMap:
 
     def check_value(self, point: Point, value: Any) -> None:
         """RegisterMapError when a value may not be written to the point (type or range)."""
+        if value is None:
+            if point.none_value is None:
+                raise RegisterMapError(f"{point.name} has no 'not set' value (none_value): None cannot be written")
+            return
         if point.type == "string":
             if not isinstance(value, str):
                 raise RegisterMapError(f"{point.name} is a string point, got {value!r}")
@@ -361,9 +382,9 @@ class RegisterMap:
             raw_of[point.name] = self.decode_raw(point, registers[offset : offset + point.size])
         return raw_of
 
-    def engineering(self, raw_of: Mapping[str, int | float | str], names: Iterable[str]) -> dict[str, int | float | str]:
+    def engineering(self, raw_of: Mapping[str, int | float | str], names: Iterable[str]) -> dict[str, int | float | str | None]:
         """Engineering values of `names` from raw values (which include their scale registers)."""
-        out: dict[str, int | float | str] = {}
+        out: dict[str, int | float | str | None] = {}
         for name in names:
             point = self.point(name)
             out[name] = self.to_engineering(point, raw_of[name], self.exponent(point, raw_of))

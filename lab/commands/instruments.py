@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flexbench.instruments.registry import DRIVERS
@@ -50,7 +52,8 @@ def _state(settings: dict[str, Any]) -> str:
 def probe_bench(args: argparse.Namespace) -> int:
     rows: list[list[str]] = []
     failures = 0
-    with Bench.open(args.bench, ScaledClock(1.0)) as bench:
+    with tempfile.TemporaryDirectory(prefix="flexbench-probe-") as work_dir, \
+            Bench.open(args.bench, ScaledClock(1.0), work_dir=Path(work_dir)) as bench:
         for name, driver in bench.instruments.items():
             conf = bench.config.instruments[name]
             try:

@@ -55,7 +55,7 @@ def fault_names() -> list[str]:
     return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS))
 
 
-def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str) -> VirtualSite:
+def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: Any = None) -> VirtualSite:
     virtual = dict(config.virtual or {})
     kind = virtual.pop("site", "inverter")
     if kind == "inverter":
@@ -65,15 +65,15 @@ def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str) -> Virt
     if kind == "pcs":
         from flexbench.lab.virtual.pcs_bench import PCSBench
 
-        return PCSBench(config, virtual, clock, dut_profile)
+        return PCSBench(config, virtual, clock, dut_profile, csip)
     raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs)")
 
 
 class VirtualLab:
-    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy") -> None:
+    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy", csip: Any = None) -> None:
         self.config = config
         self.clock = clock
-        self.site = make_site(config, clock, dut_profile)
+        self.site = make_site(config, clock, dut_profile, csip)
         self.emulators: dict[str, Any] = {}
         self.addresses: dict[str, str] = {}
         self.lock = threading.Lock()
@@ -92,6 +92,9 @@ class VirtualLab:
                 self.addresses[name] = emu.address
             self._thread = threading.Thread(target=self._run, name="virtual-plant", daemon=True)
             self._thread.start()
+            start_links = getattr(self.site, "start_links", None)
+            if start_links is not None:  # the DUT's own clients (2030.5) once its instruments are up
+                start_links()
         except BaseException:
             self.stop()
             raise
@@ -112,6 +115,9 @@ class VirtualLab:
         self.site.operator_action(action)
 
     def stop(self) -> None:
+        stop_links = getattr(self.site, "stop_links", None)
+        if stop_links is not None:
+            stop_links()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -26,7 +26,8 @@ _ACTIONS = ("disconnect-pcs-sensor", "reconnect-pcs-sensor")
 
 
 class PCSBench:
-    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str) -> None:
+    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str,
+                 csip: Any = None) -> None:
         where = f"{config.path} [virtual"
         unknown = set(virtual) - {"pcs", "connections"}
         if unknown:
@@ -44,6 +45,10 @@ class PCSBench:
                 raise BenchError(f"{where}.connections]: {part} = {name!r} names no instrument of the bench")
         self.site = PCSSite(self.params, PCS_FAULTS[dut_profile])
         self.clock = clock
+        self.csip = csip
+        pcs_names = [n for n, c in config.instruments.items() if c.role == "pcs"]
+        self.csip_device = next((n for n in pcs_names if csip is not None and n in csip.lfdis), None)
+        self.link: Any = None
         self.emulators: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_step_s: float | None = None
@@ -184,6 +189,32 @@ class PCSBench:
                 self.site.step(now_s - dt_s + (k + 1) * h, h)
             self._publish()
 
+    # -- the DUT's 2030.5 client ---------------------------------------------------------
+
+    def start_links(self) -> None:
+        if self.csip_device is None:
+            return
+        from flexbench.lab.virtual.csip_link import CsipLink
+
+        fault = self.site.fault
+        self.link = CsipLink(self.csip, self.csip_device, self.clock, self._on_utility_control,
+                             self._locked(self.site.pcc_import_w), silent=fault.posts_no_responses,
+                             comm_loss_timeout_s=fault.drops_schedule_on_loss_s)
+        self.link.start()
+
+    def stop_links(self) -> None:
+        if self.link is not None:
+            self.link.stop()
+
+    def _on_utility_control(self, active: Any) -> None:
+        """A new active 2030.5 control: site limits on top of the PCS's own settings."""
+        if self.site.fault.ignores_utility:
+            return
+        values = active.values
+        with self._lock:
+            self.site.controller.utility_export_limit_w = values.export_limit_w
+            self.site.controller.utility_import_limit_w = values.import_limit_w
+
     def operator_action(self, action: str) -> None:
         if action not in _ACTIONS:
             raise BenchError(f"the virtual PCS site has no operator action {action!r} (actions: {', '.join(_ACTIONS)})")
@@ -196,4 +227,6 @@ class PCSBench:
             "grid_output_on": bool(grid.output_on) if grid is not None else None,
             "pcc_import_w": self.site.pcc_import_w(),
             "pcs_fail_safe": self.site.controller.fail_safe,
+            "utility_export_limit_w": self.site.controller.utility_export_limit_w,
+            "utility_import_limit_w": self.site.controller.utility_import_limit_w,
         }

@@ -17,7 +17,6 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from flexbench.instruments.roles import PCS_MODES
 from flexbench.lab.virtual.dynamics import SecondOrder
 
 
@@ -30,6 +29,9 @@ class PCSFault:
     natural_frequency_rad_s: float | None = None
     ignores_sensor_loss: bool = False  # keeps acting on its last reading instead of going fail-safe
     ignored_source: str | None = None  # a source the PCS never commands
+    ignores_utility: bool = False  # takes 2030.5 limits but never applies them
+    posts_no_responses: bool = False  # never posts 2030.5 Responses
+    drops_schedule_on_loss_s: float | None = None  # on losing the server, falls back to defaults after this long
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -43,6 +45,10 @@ PCS_FAULTS: dict[str, PCSFault] = {
         PCSFault("sensor-lost", "keeps acting on its last PCC reading when the sensor is lost",
                  ignores_sensor_loss=True),
         PCSFault("ignores-battery", "never commands the battery inverter", ignored_source="battery"),
+        PCSFault("ignores-utility", "reads the utility's 2030.5 limits and never applies them", ignores_utility=True),
+        PCSFault("no-responses", "applies 2030.5 controls but never posts Responses", posts_no_responses=True),
+        PCSFault("drops-schedule", "on losing the 2030.5 server, drops its cached schedule for the defaults",
+                 drops_schedule_on_loss_s=12.0),
     )
 }
 
@@ -92,6 +98,8 @@ class PCSController:
         self.params = params
         self.fault = fault
         self.settings = PCSSettings()
+        self.utility_export_limit_w: float | None = None  # from the utility (2030.5), on top of the settings
+        self.utility_import_limit_w: float | None = None
         self.fail_safe = False
         self._sensor: deque[tuple[float, float]] = deque()
         self._last_reading: tuple[float, float] | None = None
@@ -141,8 +149,8 @@ class PCSController:
         """PV, battery and EV powers that keep the PCC and the busbar within the settings."""
         p = self.params
         s = self.settings
-        export_limit = s.export_limit_w if s.export_limit_w is not None else math.inf
-        import_limit = s.import_limit_w if s.import_limit_w is not None else math.inf
+        export_limit = min(_or_inf(s.export_limit_w), _or_inf(self.utility_export_limit_w))
+        import_limit = min(_or_inf(s.import_limit_w), _or_inf(self.utility_import_limit_w))
         if s.mode in ("import-only", "no-exchange"):
             export_limit = 0.0
         if s.mode == "no-exchange":
@@ -252,7 +260,5 @@ class PCSSite:
         return (self.pv.value + max(self.battery.value, 0.0)) / (self.params.phases * v) if v > 0 else 0.0
 
 
-def check_mode(mode: str) -> str:
-    if mode not in PCS_MODES:
-        raise ValueError(f"unknown PCS mode {mode!r} (modes: {', '.join(PCS_MODES)})")
-    return mode
+def _or_inf(limit_w: float | None) -> float:
+    return math.inf if limit_w is None else limit_w

@@ -17,12 +17,20 @@ ALLOWED_THIRD_PARTY = {"pyvisa", "pyvisa_py", "pymodbus", "serial", "sunspec2", 
 
 # Every registered driver by its bench-file key, with its role.
 EXPECTED = {
+    "ametek-mx": "grid_simulator",
+    "ametek-rs": "grid_simulator",
+    "nhr-9410": "grid_simulator",
+    "pacific-afx": "grid_simulator",
     "chroma-61845": "grid_simulator",
     "chroma-62000h": "pv_simulator",
     "chroma-63800": "ac_load",
+    "keysight-e4360": "pv_simulator",
     "modbus-meter": "meter",
     "modbus-pcs": "pcs",
     "yokogawa-wt1800": "power_analyzer",
+    "yokogawa-wt3000": "power_analyzer",
+    "yokogawa-wt5000": "power_analyzer",
+    "zes-lmg": "power_analyzer",
     "sunspec-der": "der",
     "sunspec-meter": "meter",
 }

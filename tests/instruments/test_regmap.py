@@ -65,6 +65,23 @@ type = "int32"
 access = "RW"
 range = [-100000, 100000]
 
+[points.import_limit_w]
+address = 120
+type = "uint32"
+word_order = "big"
+access = "RW"
+range = [0, 1000000]
+none_value = 0xFFFFFFFF
+default = 0xFFFFFFFF
+units = "W"
+
+[points.trim_pct]
+address = 122
+type = "int16"
+scale = 0.1
+access = "RW"
+none_value = 0x8000
+
 [points.serial]
 address = 200
 type = "string"
@@ -148,7 +165,8 @@ def test_map_file_errors(tmp_path):
 
 def test_blocks_group_contiguous_points_and_follow_scale_registers(settings_map):
     blocks = settings_map.blocks()
-    assert [(b.table, b.start, b.count) for b in blocks] == [("holding", 100, 7), ("holding", 110, 2), ("holding", 200, 6)]
+    assert [(b.table, b.start, b.count) for b in blocks] == [("holding", 100, 7), ("holding", 110, 2), ("holding", 120, 3),
+                                                             ("holding", 200, 6)]
     # A point with a scale register brings it along.
     assert [(b.start, b.count) for b in settings_map.blocks(["export_limit_w"])] == [(101, 2)]
     sdm = bundled_map("eastron-sdm630")
@@ -207,7 +225,8 @@ def test_writes_use_the_scale_register_and_the_map_write_function(device):
     assert requests(emulator, mark) == [(16, 110, 2, (0xEE90, 0xFFFE))]
     assert driver.read_point("limit_32_w") == -70000
     snap = driver.snapshot()
-    assert snap["settings"] == {"mode": 2, "export_limit_w": 12340.0, "limit_32_w": -70000}
+    assert snap["settings"] == {"mode": 2, "export_limit_w": 12340.0, "limit_32_w": -70000, "import_limit_w": None,
+                                "trim_pct": 0.0}
     assert snap["register_map"] == "acme_pcs1.toml"
 
 
@@ -287,3 +306,20 @@ def test_client_is_usable_on_its_own(settings_map):
         assert client.read_points(["mode"]) == {"mode": 3}
         assert emulator.values()["mode"] == 3
         transport.close()
+
+
+def test_a_none_value_means_not_set(device):
+    driver, emulator = device
+    assert driver.read_point("import_limit_w") is None  # the factory value is the 'not set' pattern
+    driver.write_point("import_limit_w", 5000)
+    assert emulator.get("import_limit_w") == 5000
+    mark = len(emulator.command_log)
+    driver.write_point("import_limit_w", None)  # lifts the limit
+    assert requests(emulator, mark) == [(16, 120, 2, (0xFFFF, 0xFFFF))]
+    assert driver.read_point("import_limit_w") is None
+    mark = len(emulator.command_log)
+    driver.write_point("trim_pct", None)
+    assert requests(emulator, mark) == [(6, 122, 1, (0x8000,))]  # int16 'not set' written as its register pattern
+    assert driver.read_point("trim_pct") is None
+    with pytest.raises(RegisterMapError, match="mode has no 'not set' value"):
+        driver.write_point("mode", None)

@@ -1,0 +1,216 @@
+"""Emulated Pacific Power AFX grid simulator (UPC command set) on a loopback socket.
+
+It accepts the command set the driver documents (instruments.drivers.pacific_afx):
+phase numbers in the headers (``VOLT2``, ``MEAS:CURR3?``, ``PHAS2``), programs
+with a steady state and transient segments. Like the instrument, a phase
+number beyond the output's phases queues -114 "Header suffix out of range",
+values beyond 0-300 V, 45-65 Hz or 0-360 degrees queue -222, an unknown
+program field -224, segments out of order or without LAST -221, and running
+a transient of a program that has none -221.
+
+A transient runs on the emulator's clock: each segment ramps to its values
+over its TSEG (0 = one cycle); when the last ends, the program's steady
+state returns.
+
+Hooks for the virtual lab: see grid_base.GridEmulator.
+"""
+from __future__ import annotations
+
+from .grid_base import GridEmulator, Segment
+from .scpi_server import Clock, ScpiError, bool_arg, format_number, in_range, int_arg, number_arg, scpi
+
+VOLTAGE_RANGE_V = (0.0, 300.0)
+FREQUENCY_RANGE_HZ = (45.0, 65.0)
+MAX_SEGMENTS = 99
+
+
+class PacificAFXEmulator(GridEmulator):
+    """A Pacific Power AFX with a UPC controller."""
+
+    manufacturer = "Pacific Power Source"
+    model = "AFX-3150"
+    restores_after_profile = True
+
+    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "AFX00001", firmware: str = "2.05") -> None:
+        super().__init__(phases, clock, serial=serial, firmware=firmware)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self.program = 0
+        self.programs: dict[int, dict] = {}
+
+    def _phase_index(self, sfx: tuple[str, ...], *, default_all: bool = False) -> list[int]:
+        token = sfx[-1] if sfx else ""
+        if not token:
+            if default_all:
+                return list(range(self.phases))
+            raise ScpiError(114)
+        n = int(token)
+        if not 1 <= n <= self.phases:
+            raise ScpiError(114)
+        return [n - 1]
+
+    @scpi("*IDN?")
+    def _idn(self, args, sfx) -> str:
+        return self.identity()
+
+    @scpi("*RST")
+    def _rst(self, args, sfx) -> None:
+        with self.lock:
+            self._reset_state()
+            self._changed = True
+
+    @scpi("OUTPut[:STATe]")
+    def _output(self, args, sfx) -> None:
+        state = bool_arg(args)
+        with self.lock:
+            self.output_on = state
+            if not state:
+                self.stop_profile()
+            self._changed = True
+
+    @scpi("OUTPut[:STATe]?")
+    def _output_q(self, args, sfx) -> str:
+        return "1" if self.output_on else "0"
+
+    @scpi("[SOURce:]VOLTage#")
+    def _volt(self, args, sfx) -> None:
+        value = in_range(number_arg(args), *VOLTAGE_RANGE_V)
+        for index in self._phase_index(sfx, default_all=True):
+            self.set_voltage_setpoint(value, index)
+
+    @scpi("[SOURce:]VOLTage#?")
+    def _volt_q(self, args, sfx) -> str:
+        return format_number(self.setpoint_v(self._phase_index(sfx)[0]))
+
+    @scpi("[SOURce:]FREQuency")
+    def _freq(self, args, sfx) -> None:
+        self.set_frequency_setpoint(in_range(number_arg(args), *FREQUENCY_RANGE_HZ))
+
+    @scpi("[SOURce:]FREQuency?")
+    def _freq_q(self, args, sfx) -> str:
+        return format_number(self.steady_values()[1])
+
+    @scpi("[SOURce:]PHASe#")
+    def _phase(self, args, sfx) -> None:
+        (index,) = self._phase_index(sfx)
+        if index == 0:
+            raise ScpiError(114)
+        value = in_range(number_arg(args), 0.0, 360.0)
+        with self.lock:
+            self.phase_angle_deg[index] = value
+            self._changed = True
+
+    @scpi("[SOURce:]PHASe#?")
+    def _phase_q(self, args, sfx) -> str:
+        return format_number(self.phase_angle_deg[self._phase_index(sfx)[0]])
+
+    # -- measurements ----------------------------------------------------------------------------
+    @scpi("MEASure:VOLTage#?")
+    def _meas_v(self, args, sfx) -> str:
+        return format_number(self.reading(self._phase_index(sfx)[0]).voltage_v)
+
+    @scpi("MEASure:CURRent#?")
+    def _meas_i(self, args, sfx) -> str:
+        return format_number(self.reading(self._phase_index(sfx)[0]).current_a)
+
+    @scpi("MEASure:POWer#?")
+    def _meas_p(self, args, sfx) -> str:
+        return format_number(self.reading(self._phase_index(sfx)[0]).power_w)
+
+    @scpi("MEASure:FREQuency?")
+    def _meas_f(self, args, sfx) -> str:
+        return format_number(self.reading(0).frequency_hz)
+
+    # -- programs ------------------------------------------------------------------------------------
+    @scpi("PROGram:NAME")
+    def _prog_name(self, args, sfx) -> None:
+        self.program = int(in_range(int_arg(args), 0, 99))
+
+    @scpi("PROGram:DELete")
+    def _prog_del(self, args, sfx) -> None:
+        with self.lock:
+            self.programs.pop(self.program, None)
+
+    @scpi("PROGram:DEFine")
+    def _prog_def(self, args, sfx) -> None:
+        tokens = [t.strip() for t in args.split(",") if t.strip()]
+        if not tokens:
+            raise ScpiError(109)
+        with self.lock:
+            program = self.programs.setdefault(self.program, {"steady": {}, "segments": []})
+            if tokens[0].upper() == "SEG":
+                program["segments"] = self._segments(tokens)
+            else:
+                program["steady"] = self._steady(tokens)
+
+    def _pairs(self, tokens: list[str]) -> list[tuple[str, str]]:
+        if len(tokens) % 2:
+            raise ScpiError(109)
+        return [(tokens[i].upper(), tokens[i + 1]) for i in range(0, len(tokens), 2)]
+
+    def _steady(self, tokens: list[str]) -> dict:
+        steady: dict = {}
+        for key, value in self._pairs(tokens):
+            if key == "FORM":
+                if int_arg(value) not in (1, 3):
+                    raise ScpiError(222)
+            elif key == "FREQ":
+                steady["frequency_hz"] = in_range(number_arg(value), *FREQUENCY_RANGE_HZ)
+            elif key.startswith("VOLT") and key[4:].isdigit() and 1 <= int(key[4:]) <= self.phases:
+                steady.setdefault("voltage_v", {})[int(key[4:]) - 1] = in_range(number_arg(value), *VOLTAGE_RANGE_V)
+            else:
+                raise ScpiError(224)
+        return steady
+
+    def _segments(self, tokens: list[str]) -> list[dict]:
+        if tokens[-1].upper() != "LAST":
+            raise ScpiError(221)
+        segments: list[dict] = []
+        for key, value in self._pairs(tokens[:-1]):
+            if key == "SEG":
+                if int_arg(value) != len(segments) + 1:
+                    raise ScpiError(221)
+                segments.append({"voltage_v": {}})
+            elif not segments:
+                raise ScpiError(221)
+            elif key == "FSEG":
+                segments[-1]["frequency_hz"] = in_range(number_arg(value), *FREQUENCY_RANGE_HZ)
+            elif key == "TSEG":
+                segments[-1]["duration_s"] = in_range(number_arg(value), 0.0, 1.0e5)
+            elif key.startswith("VSEG") and key[4:].isdigit() and 1 <= int(key[4:]) <= self.phases:
+                segments[-1]["voltage_v"][int(key[4:]) - 1] = in_range(number_arg(value), *VOLTAGE_RANGE_V)
+            else:
+                raise ScpiError(224)
+        if len(segments) > MAX_SEGMENTS or any("duration_s" not in s or "frequency_hz" not in s for s in segments):
+            raise ScpiError(221)
+        return segments
+
+    @scpi("PROGram:EXECute")
+    def _prog_exec(self, args, sfx) -> None:
+        with self.lock:
+            program = self.programs.get(self.program)
+            if program is None:
+                raise ScpiError(221)
+            self.stop_profile()
+            steady = program["steady"]
+            for index, value in steady.get("voltage_v", {}).items():
+                self.set_voltage_setpoint(value, index)
+            if "frequency_hz" in steady:
+                self.set_frequency_setpoint(steady["frequency_hz"])
+
+    @scpi("PROGram:EXECute:TRANsient")
+    def _prog_trans(self, args, sfx) -> None:
+        with self.lock:
+            program = self.programs.get(self.program)
+            if program is None or not program["segments"] or not self.output_on:
+                raise ScpiError(221)
+            volts, freq = self.steady_values()
+            segments = []
+            for seg in program["segments"]:
+                target = tuple(seg["voltage_v"].get(k, volts[k]) for k in range(self.phases))
+                duration = seg["duration_s"] or 1.0 / seg["frequency_hz"]
+                segments.append(Segment(duration, volts, target, duration, freq, seg["frequency_hz"], duration))
+                volts, freq = target, seg["frequency_hz"]
+            self.segments = segments
+            self.start_profile()

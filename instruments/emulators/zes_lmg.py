@@ -1,0 +1,163 @@
+"""Emulated ZES ZIMMER LMG670: its short command language on a loopback socket.
+
+Like the instrument it starts in the SCPI language, where only common
+commands (``*IDN?``, ``*ZLANG``, ...) and ``SYST:ERR?`` are understood: a
+short command before ``*ZLANG SHORT`` queues -113. Measuring cycles run on
+the emulator's clock at the ``CYCL`` period; ``INIM`` holds the connection
+until the running cycle ends and latches its results and time stamp, which
+``TSNORM?`` and the value queries then return. A channel that is not
+installed queues -114; ``ERRALL?`` returns every queued error at once.
+
+Hooks for the virtual lab:
+
+- ``source``: called when a cycle is latched, returning {channel: ElementReading};
+  None reads zeros (and NaN frequency);
+- ``responding``: False makes it hang like a dead instrument.
+"""
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+from ..roles import ElementReading
+from .scpi_server import ERROR_TEXT, Clock, ScpiEmulator, ScpiError, choice_arg, format_number, in_range, number_arg, scpi
+
+FIELDS = {"UTRMS": "voltage_v", "ITRMS": "current_a", "P": "power_w", "Q": "reactive_power_var",
+          "S": "apparent_power_va", "PF": "power_factor", "FCYC": "frequency_hz"}
+
+
+def format_timestamp(t_s: float) -> str:
+    moment = datetime.fromtimestamp(int(t_s), tz=timezone.utc)
+    nanos = int(round((t_s - int(t_s)) * 1e9))
+    return moment.strftime("%Y:%m:%dD%H:%M:%S") + f".{nanos:09d}"
+
+
+class ZesLMGEmulator(ScpiEmulator):
+    """An LMG670 with the given channels installed."""
+
+    manufacturer = "ZES ZIMMER"
+    model = "LMG670"
+
+    def __init__(self, elements: Iterable[int] = (1, 2), clock: Clock | None = None, *, serial: str = "LMG0001",
+                 firmware: str = "2.0.56") -> None:
+        self.elements = tuple(int(e) for e in elements)
+        if not self.elements or any(not 1 <= e <= 7 for e in self.elements):
+            raise ValueError(f"elements must be channel numbers 1..7, got {elements!r}")
+        self.serial = serial
+        self.firmware = firmware
+        self.source: Callable[[], dict[int, ElementReading]] | None = None
+        super().__init__(clock)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.language = "SCPI"
+        self.cycle_s = 0.5
+        self.ascii_format = True
+        self._epoch_s = self.clock.now()
+        self._latched: dict[int, ElementReading] | None = None
+        self._latched_at_s = self._epoch_s
+
+    # -- language ------------------------------------------------------------------------------
+    def _dispatch(self, unit: str) -> str | None:
+        header = unit.split(None, 1)[0].lstrip(":").upper()
+        if self.language == "SCPI" and not (header.startswith("*") or header.startswith("SYST")):
+            self.push_error(113)
+            return None
+        return super()._dispatch(unit)
+
+    @scpi("*ZLANG")
+    def _zlang(self, args, sfx) -> None:
+        self.language = choice_arg(args, {"SHORT": "SHORT", "SCPI": "SCPI"})
+
+    @scpi("*IDN?")
+    def _idn(self, args, sfx) -> str:
+        return f"{self.manufacturer},{self.model},{self.serial},{self.firmware}"
+
+    @scpi("*RST")
+    def _rst(self, args, sfx) -> None:
+        with self.lock:
+            self._reset_state()
+
+    @scpi("ERRALL?")
+    def _errall(self, args, sfx) -> str:
+        with self.lock:
+            entries = [self._format_error(c, m) for c, m in self._errors]
+            self._errors.clear()
+        return ";".join(entries) if entries else self._format_error(0, ERROR_TEXT[0])
+
+    @scpi("FRMT")
+    def _frmt(self, args, sfx) -> None:
+        self.ascii_format = choice_arg(args, {"ASCII": "ASCII", "ASC": "ASCII", "PACKED": "PACKED", "PACK": "PACKED"}) == "ASCII"
+
+    @scpi("CYCL")
+    def _cycl(self, args, sfx) -> None:
+        value = in_range(number_arg(args), 0.01, 60.0)
+        with self.lock:
+            self.cycle_s = value
+            self._epoch_s = self.clock.now()
+
+    @scpi("CYCL?")
+    def _cycl_q(self, args, sfx) -> str:
+        return format_number(self.cycle_s)
+
+    # -- measuring cycles on the clock --------------------------------------------------------------
+    def _cycle_end(self, now_s: float) -> float:
+        n = math.floor((now_s - self._epoch_s) / self.cycle_s) + 1
+        return self._epoch_s + n * self.cycle_s
+
+    def _latch(self, at_s: float) -> None:
+        source = self.source
+        readings = source() if source is not None else {
+            e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
+        with self.lock:
+            self._latched, self._latched_at_s = readings, at_s
+
+    @scpi("INIM")
+    def _inim(self, args, sfx) -> None:
+        end = self._cycle_end(self.clock.now())
+        while self.clock.now() < end and self.responding and self.running:
+            time.sleep(0.001)
+        self._latch(end)
+
+    @scpi("TSNORM?")
+    def _tsnorm(self, args, sfx) -> str:
+        return format_timestamp(self._latched_at_s)
+
+    def _value(self, quantity: str, sfx: tuple[str, ...]) -> str:
+        channel = int(sfx[-1]) if sfx and sfx[-1] else 1
+        if channel not in self.elements:
+            raise ScpiError(114)
+        if self._latched is None:
+            self._latch(self.clock.now())
+        reading = (self._latched or {}).get(channel)
+        return format_number(math.nan if reading is None else float(getattr(reading, FIELDS[quantity])))
+
+    @scpi("UTRMS#?")
+    def _u(self, args, sfx) -> str:
+        return self._value("UTRMS", sfx)
+
+    @scpi("ITRMS#?")
+    def _i(self, args, sfx) -> str:
+        return self._value("ITRMS", sfx)
+
+    @scpi("P#?")
+    def _p(self, args, sfx) -> str:
+        return self._value("P", sfx)
+
+    @scpi("Q#?")
+    def _q(self, args, sfx) -> str:
+        return self._value("Q", sfx)
+
+    @scpi("S#?")
+    def _s(self, args, sfx) -> str:
+        return self._value("S", sfx)
+
+    @scpi("PF#?")
+    def _pf(self, args, sfx) -> str:
+        return self._value("PF", sfx)
+
+    @scpi("FCYC#?")
+    def _f(self, args, sfx) -> str:
+        return self._value("FCYC", sfx)

@@ -1,0 +1,85 @@
+"""The bench's IEEE 2030.5 server: the utility side that CSIP test plans drive.
+
+Started with the bench when its file has a [signals.csip] table. State (the
+SQLite file) and, on a virtual bench, a fresh test PKI live in the run folder,
+so a report can always be traced to the exact controls that were sent. Each
+DUT named under [signals.csip.devices] is registered before the run starts;
+on a virtual bench it gets a certificate of its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+from flexbench.lab.bench_config import CsipConfig
+from flexbench.lab.clock import ScaledClock
+from flexbench.signals.csip.headend import HeadEndConfig
+from flexbench.signals.csip.runner import ServerThread
+from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
+from flexbench.signals.pki import TestPKI
+
+log = logging.getLogger(__name__)
+
+
+class BenchCsip:
+    def __init__(self, config: CsipConfig, work_dir: Path, clock: ScaledClock) -> None:
+        self.config = config
+        self.clock = clock
+        self.db_path = Path(work_dir) / "csip.sqlite"
+        self.pki = TestPKI(config.certs if config.certs is not None else Path(work_dir) / "pki")
+        if not self.pki.exists():
+            self.pki.init()
+        self.lfdis: dict[str, str] = {}
+        for name, device in config.devices.items():
+            if device.lfdi is None:
+                try:
+                    ident = self.pki.device_identity(name)
+                except FileNotFoundError:
+                    ident = self.pki.device(name)
+                self.lfdis[name] = ident.lfdi
+            else:
+                self.lfdis[name] = device.lfdi
+        self._server: ServerThread | None = None
+        self.port = 0
+        self.url = ""
+
+    def _make_server(self) -> ServerThread:
+        ciphers = CSIP_CIPHERS if self.config.ciphers == "strict" else INTEROP_CIPHERS
+        return ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers, clock=self.clock,
+                            config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))))
+
+    def start(self) -> str:
+        self._server = self._make_server()
+        self.url = self._server.start()
+        self.port = self._server.server.port or self.port
+        for name, device in self.config.devices.items():
+            self.headend.register_device(self.lfdis[name], limit_mode=device.limit_mode, rated_w=device.rated_w,
+                                         description=f"bench DUT {name}")
+        return self.url
+
+    @property
+    def headend(self) -> Any:
+        if self._server is None:
+            raise RuntimeError("the 2030.5 server is not running")
+        return self._server.headend
+
+    def identity(self, name: str) -> Any:
+        """Certificate and key of a virtual DUT."""
+        return self.pki.device_identity(name)
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """The server is unreachable inside the block, then back on the same port with the same state."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self._server = self._make_server()
+            self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,127 @@
+"""Driving a PCS site through the bench: conditions, PCS settings, steps and evidence.
+
+Test plans for power control systems (UL 3141) and for site limits sent over
+2030.5 share this: the bench sets the site's uncontrolled conditions with its
+instruments (PV simulator, AC loads, the battery's own request) and programs
+the PCS through its interface; the power analyzer at the PCC and on the
+busbar is the reference the site is judged by.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flexbench.instruments.roles import IVCurve
+from flexbench.lab.profile import Section
+
+
+@dataclass
+class Step:
+    """Times of one step of a plan, bench seconds."""
+
+    start_s: float
+    t_step_s: float
+    end_s: float
+
+
+class SiteControl:
+    """The site around a PCS, driven through the bench's instruments by role and name.
+
+    The plan table gives nominal_voltage_v, nominal_frequency_hz, precondition_s, hold_s,
+    pv_mpp_voltage_v and pv_fill_factor. AC loads are per-phase units programmed alike.
+    """
+
+    def __init__(self, bench: Any, plan: Section, recorder: Any, clock: Any, phases: int,
+                 response_time_s: float) -> None:
+        self.bench = bench
+        self.plan = plan
+        self.phases = phases
+        self.response_time_s = response_time_s  # the window shaded on evidence plots
+        self.recorder = recorder
+        self.clock = clock
+        self.pcs = bench.one("pcs")
+        self.pv = bench.one("pv_simulator")
+        self.load = bench.named("load")
+        self.ev = bench.named("ev")
+        self.battery = bench.named("battery")
+
+    def energize(self) -> None:
+        grid = self.bench.grid
+        grid.set_voltage(self.plan.number("nominal_voltage_v"))
+        grid.set_frequency(self.plan.number("nominal_frequency_hz"))
+        grid.set_output(True)
+
+    def program(self, mode: str = "unrestricted", *, export_limit_w: float | None = None,
+                import_limit_w: float | None = None, current_limit_a: float | None = None) -> None:
+        """Settings of the PCS; the limits are recorded as PCC power bounds (import positive)."""
+        self.pcs.set_mode(mode)
+        self.pcs.set_export_limit_w(export_limit_w)
+        self.pcs.set_import_limit_w(import_limit_w)
+        self.pcs.set_current_limit_a(current_limit_a)
+        t = self.clock.now()
+        export_bound = 0.0 if mode in ("import-only", "no-exchange") else export_limit_w
+        import_bound = 0.0 if mode == "no-exchange" else import_limit_w
+        nan = float("nan")
+        self.recorder.record("limit.pcc_min_w", -export_bound if export_bound is not None else nan, t)
+        self.recorder.record("limit.pcc_max_w", import_bound if import_bound is not None else nan, t)
+        self.recorder.record("limit.busbar_a", current_limit_a if current_limit_a is not None else nan, t)
+        self.recorder.event("pcs_settings", mode=mode, export_limit_w=export_limit_w,
+                            import_limit_w=import_limit_w, current_limit_a=current_limit_a)
+
+    def _curve(self, power_w: float) -> IVCurve:
+        vmp = self.plan.number("pv_mpp_voltage_v")
+        ff = self.plan.number("pv_fill_factor")
+        voc = vmp * 1.18
+        imp = power_w / vmp
+        return IVCurve(open_circuit_voltage_v=voc, short_circuit_current_a=power_w / (ff * voc),
+                       max_power_voltage_v=vmp, max_power_current_a=imp)
+
+    def _set_load(self, load, total_w: float) -> None:
+        load.set_power_w(total_w / self.phases)  # three units programmed alike, one per phase
+        load.set_input(total_w > 0)
+
+    def conditions(self, *, pv_dc_w: float, load_w: float, ev_w: float = 0.0, battery_w: float = 0.0) -> None:
+        """Uncontrolled conditions: PV available (DC), load, EV demand, battery request (+ discharge)."""
+        if pv_dc_w > 0:
+            self.pv.set_curve(self._curve(pv_dc_w))
+        self.pv.set_output(pv_dc_w > 0)
+        self._set_load(self.load, load_w)
+        self._set_load(self.ev, ev_w)
+        self.battery.set_active_power_w(battery_w)
+        t = self.clock.now()
+        self.recorder.record_many({"cond.pv_dc_w": pv_dc_w, "cond.load_w": load_w, "cond.ev_w": ev_w,
+                                   "cond.battery_w": battery_w}, t)
+        self.recorder.event("conditions", pv_dc_w=pv_dc_w, load_w=load_w, ev_w=ev_w, battery_w=battery_w)
+
+    def settle(self) -> float:
+        """Let the PCS settle under the current conditions; returns the start of the record."""
+        start_s = self.clock.now()
+        self.clock.sleep(self.plan.number("precondition_s"))
+        return start_s
+
+    def hold(self, start_s: float, t_step_s: float, hold_s: float | None = None) -> Step:
+        self.clock.sleep(self.plan.number("hold_s") if hold_s is None else hold_s)
+        return Step(start_s, t_step_s, self.clock.now())
+
+    def series(self, channel: str, step: Step, scale: float = 1.0):
+        t, v = self.recorder.series(channel, step.start_s, step.end_s)
+        return t, v * scale
+
+    def evidence(self, verdicts, step: Step, title: str, *, current: bool = False) -> None:
+        """Evidence plot against the PCS's bounds, declared response window shaded."""
+        response_time_s = self.response_time_s
+        if current:
+            channels = {"busbar.i_a": "busbar current (analyzer)"}
+            steps = {"limit.busbar_a": "current setting"}
+            units = {"unit_scale": 1.0, "ylabel": "current (A)"}
+        else:
+            channels = {"pcc.p_w": "PCC import (analyzer)", "busbar.p_w": "sources on the busbar (analyzer)"}
+            steps = {"limit.pcc_min_w": "-export setting", "limit.pcc_max_w": "import setting"}
+            units = {}
+        verdicts.evidence(
+            title=title, t_cmd_s=step.t_step_s, start_s=step.start_s, end_s=step.end_s,
+            channels=channels, steps=steps, xlabel="time from the step (s, bench time)",
+            windows=[{"start_s": step.t_step_s, "end_s": step.t_step_s + response_time_s,
+                      "label": f"response window {response_time_s:g} s"}],
+            **units,
+        )

@@ -1,0 +1,42 @@
+"""IEEE 2030.5 event rules: a newer control supersedes an older one (same program, overlap, same elements).
+
+Control A (export limit) runs; the operator supersedes it with B (a lower
+export limit over the rest of A's period). The DUT must apply B within the
+soft-limit window and post Response 7 (superseded) for A.
+"""
+import pytest
+
+from flexbench.lab import evaluate
+
+PROFILE = "csip-aus"
+
+
+@pytest.mark.requirement("CSIP-SUP")
+def test_newer_control_supersedes_older(site, verdicts, clock):
+    plan = site.plan
+    r = site.requirements.requirement("CSIP-SUP")
+    window_s = r.number("soft_limit_window_s")
+    accuracy_w = site.accuracy_w("CSIP-SUP")
+    a_w = plan.number("default_export_limit_w")
+    b_w = plan.number("export_limit_w")
+    duration = int(plan.number("control_duration_s"))
+    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    start_s = site.settle()
+    t0 = round(clock.now() + plan.number("start_delay_s"))
+    a = site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": a_w})["mrid"]
+    clock.sleep_until(t0 + window_s)
+    site.record_limit(export_limit_w=a_w)
+    t_sup = round(clock.now())
+    site.headend.publish_control(site.lfdi, t_sup, t0 + duration - t_sup, {"export_limit_w": b_w})
+    site.record_limit(export_limit_w=b_w)
+    clock.sleep_until(t0 + duration)
+    step = site.hold(start_s, float(t_sup), hold_s=2 * site.csip.config.poll_rate_s)
+    site.record_limit()
+    site.held(verdicts, "CSIP-SUP", step, start_s=t_sup + window_s, end_s=t0 + duration - plan.number("end_guard_s"),
+              limit_w=b_w + accuracy_w, export=True, label="the superseding control: PCC export")
+    statuses = site.responses(a)
+    verdicts.check(evaluate.Result(
+        "CSIP-SUP", "Response 7 (superseded) posted for the older control", None, None, "", None,
+        evaluate.PASS if 7 in statuses else evaluate.FAIL, f"Responses {statuses or 'none'} for the older control"))
+    site.response_time_s = window_s
+    site.evidence(verdicts, step, f"Supersede: {a_w:.0f} W replaced by {b_w:.0f} W")
