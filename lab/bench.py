@@ -209,7 +209,7 @@ class Bench:
                 self.virtual_lab.stop()
                 self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())
             if self.csip is not None:
-                self.csip.stop()
+                self.csip.close()
 
     def __enter__(self) -> "Bench":
         return self

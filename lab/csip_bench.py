@@ -9,7 +9,9 @@ on a virtual bench it gets a certificate of its own.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,11 +46,30 @@ class BenchCsip:
         self._server: ServerThread | None = None
         self.port = 0
         self.url = ""
+        self._requests: list[tuple[float, str, str, str]] = []
+        self._requests_lock = threading.Lock()
+        self._request_log = open(Path(work_dir) / "csip_requests.jsonl", "a", encoding="utf-8")
 
     def _make_server(self) -> ServerThread:
         ciphers = CSIP_CIPHERS if self.config.ciphers == "strict" else INTEROP_CIPHERS
-        return ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers, clock=self.clock,
-                            config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))))
+        server = ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers, clock=self.clock,
+                              config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))))
+        server.server.app.on_request = self._log_request
+        return server
+
+    def _log_request(self, lfdi: str, method: str, path: str) -> None:
+        """Every request the server saw, in bench time: evidence of how a DUT polls."""
+        t_s = self.clock.now()
+        with self._requests_lock:
+            self._requests.append((t_s, lfdi, method, path))
+            if not self._request_log.closed:
+                self._request_log.write(json.dumps({"t_s": t_s, "lfdi": lfdi, "method": method, "path": path}) + "\n")
+                self._request_log.flush()
+
+    def requests(self, lfdi: str, since_s: float = 0.0) -> list[tuple[float, str, str]]:
+        """(t_s, method, path) of a device's requests since a bench time."""
+        with self._requests_lock:
+            return [(t, m, p) for t, who, m, p in self._requests if who == lfdi and t >= since_s]
 
     def start(self) -> str:
         self._server = self._make_server()
@@ -83,3 +104,8 @@ class BenchCsip:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        with self._requests_lock:
+            self._request_log.close()

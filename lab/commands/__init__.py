@@ -13,5 +13,4 @@ COMMANDS: dict[str, str] = {
     "certs": "test PKI: CA, server and device certificates (P-256)",
     "csip": "IEEE 2030.5 (CSIP, CSIP-AUS) head-end and operator actions",
     "opcua": "OPC-UA envelope server, certificates and operator actions",
-    "swarm": "simulated CSIP sites against a 2030.5 server: requests/s, latency, errors, stale sites",
 }

@@ -29,7 +29,7 @@ class _SilentClient(CsipClient):
 class CsipLink:
     def __init__(self, csip: Any, device: str, clock: Any, on_change: Callable[[Any], None],
                  read_pcc_import_w: Callable[[], float], *, silent: bool = False,
-                 comm_loss_timeout_s: float | None = None) -> None:
+                 comm_loss_timeout_s: float | None = None, poll_rate_s: float | None = None) -> None:
         self.csip = csip
         self.device = device
         self.clock = clock
@@ -37,6 +37,7 @@ class CsipLink:
         self.read_pcc_import_w = read_pcc_import_w
         self.silent = silent
         self.comm_loss_timeout_s = comm_loss_timeout_s
+        self.poll_rate_s = poll_rate_s  # None: the server's pollRate
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -73,7 +74,7 @@ class CsipLink:
         cls = _SilentClient if self.silent else CsipClient
         self.client = client = cls(self.csip.url, self.csip.pki.ca_cert_path, ident.cert_path, ident.key_path,
                                    clock=self.clock, on_change=self.on_change, retry_interval_s=RETRY_S,
-                                   comm_loss_timeout_s=self.comm_loss_timeout_s)
+                                   comm_loss_timeout_s=self.comm_loss_timeout_s, poll_rate_s=self.poll_rate_s)
         while True:  # the server may still be starting, or be away: keep trying, as a device does
             try:
                 await client.start()

@@ -197,9 +197,11 @@ class PCSBench:
         from flexbench.lab.virtual.csip_link import CsipLink
 
         fault = self.site.fault
+        slow = fault.poll_rate_multiple
         self.link = CsipLink(self.csip, self.csip_device, self.clock, self._on_utility_control,
                              self._locked(self.site.pcc_import_w), silent=fault.posts_no_responses,
-                             comm_loss_timeout_s=fault.drops_schedule_on_loss_s)
+                             comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
+                             poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None)
         self.link.start()
 
     def stop_links(self) -> None:

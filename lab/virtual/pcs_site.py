@@ -32,6 +32,7 @@ class PCSFault:
     ignores_utility: bool = False  # takes 2030.5 limits but never applies them
     posts_no_responses: bool = False  # never posts 2030.5 Responses
     drops_schedule_on_loss_s: float | None = None  # on losing the server, falls back to defaults after this long
+    poll_rate_multiple: float | None = None  # polls this many times slower than the server's pollRate
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -49,6 +50,7 @@ PCS_FAULTS: dict[str, PCSFault] = {
         PCSFault("no-responses", "applies 2030.5 controls but never posts Responses", posts_no_responses=True),
         PCSFault("drops-schedule", "on losing the 2030.5 server, drops its cached schedule for the defaults",
                  drops_schedule_on_loss_s=12.0),
+        PCSFault("slow-poll", "polls the 2030.5 server four times slower than its pollRate", poll_rate_multiple=4.0),
     )
 }
 

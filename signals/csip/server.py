@@ -66,6 +66,9 @@ class CsipApp:
         self.headend = headend
         self.config = config
         self.operator_lfdis = {normalize_lfdi(x) for x in config.operator_lfdis}
+        # called with (lfdi, method, path) for every request that presented a certificate: a test
+        # bench watches how a device polls without touching the device
+        self.on_request: Callable[[str, str, str], None] | None = None
         self._cache: dict[tuple[int, str, str], tuple[int, float, bytes]] = {}
         self._tree: list[tuple[re.Pattern[str], Builder]] = [
             (re.compile(r"^/edev/(\d+)$"), lambda d, mt, p, t: (render.end_device(self.headend, d), render.FOREVER)),
@@ -122,6 +125,8 @@ class CsipApp:
             return _error(403, "a client certificate is required")
         request[LFDI_KEY] = lfdi
         request[CALLER_KEY] = self.headend.registry.by_lfdi(lfdi)
+        if self.on_request is not None:
+            self.on_request(lfdi, request.method, request.path)
         try:
             if request.path.startswith("/admin/"):
                 if lfdi not in self.operator_lfdis:

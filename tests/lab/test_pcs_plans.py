@@ -15,11 +15,17 @@ ALL = {"PCS-EXP", "PCS-IMP", "PCS-CUR", "PCS-MODE", "PCS-CHG", "PCS-FS"}
 def run_plan(run_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     proc = subprocess.run(
         [sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ul3141", "--bench", "lab/benches/virtual-pcs.toml",
-         "--time-scale", "40", "--out", str(run_dir), *extra],
+         "--time-scale", "25", "--out", str(run_dir), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
     return proc, results
+
+
+def why(results: dict) -> str:
+    """The failing checks, for an assertion message."""
+    return "\n".join(f"{r['requirement_id']} {t['nodeid']}: {r['message']}" for t in results.get("tests", [])
+                     for r in t["requirements"] if r["verdict"] != "pass")
 
 
 def failing(results: dict) -> set[str]:
@@ -48,7 +54,7 @@ def test_healthy_pcs_passes_every_plan_and_report_shows_the_declaration(tmp_path
 def test_pcs_fault_fails_exactly_what_it_breaks(tmp_path, profile, broken):
     proc, results = run_plan(tmp_path / profile, "--dut-profile", profile)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert failing(results) == broken
+    assert failing(results) == broken, why(results)
 
 
 def test_bad_declaration_is_refused_naming_the_field(tmp_path):
