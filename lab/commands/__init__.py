@@ -13,4 +13,5 @@ COMMANDS: dict[str, str] = {
     "certs": "test PKI: CA, server and device certificates (P-256)",
     "csip": "IEEE 2030.5 (CSIP, CSIP-AUS) head-end and operator actions",
     "opcua": "OPC-UA envelope server, certificates and operator actions",
+    "envelope": "operating envelopes (static, variable, dynamic) for sites on a feeder",
 }

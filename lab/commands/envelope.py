@@ -41,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes sharing the intervals (default: 1)")
     p.add_argument("--out", required=True, metavar="FILE.(csv|parquet|json)", help="envelope file to write")
     p.set_defaults(func=run)
+    add_distributed_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +104,99 @@ class ProgressBar:
             self.stream.write("\r" + line)
         else:
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- many feeders on Dask (--feeders) ---------------------------------------------------------
+def add_distributed_options(p: argparse.ArgumentParser) -> None:
+    """--feeders and --scheduler: day-ahead envelopes of many feeders on Dask, into a Parquet folder."""
+    for action in p._actions:
+        if action.dest == "feeder":
+            action.required = False  # either --feeder or --feeders
+    group = p.add_argument_group("many feeders on Dask (with --feeders, --out is a folder)")
+    group.add_argument("--feeders", metavar="DIR|MANIFEST",
+                       help="feeder manifest (JSON, see twin/synthetic.py), a folder holding manifest.json, "
+                       "or a folder of OpenDSS master files")
+    group.add_argument("--scheduler", default="local", metavar="local|ADDRESS",
+                       help="local: start a LocalCluster (default); or a Dask scheduler address (tcp://host:8786)")
+    group.add_argument("--dask-workers", type=int, metavar="N",
+                       help="workers of the local cluster (default: number of cores)")
+    group.add_argument("--fresh", action="store_true",
+                       help="recompute every feeder (default: resume, skipping feeders already in --out)")
+    p.set_defaults(func=run_any)
+
+
+def run_any(args: argparse.Namespace) -> int:
+    if args.feeders:
+        if args.feeder:
+            raise UserError("give --feeder (one feeder) or --feeders (many), not both")
+        return run_distributed(args)
+    if not args.feeder:
+        raise UserError("give --feeder NAME|MASTER.dss, or --feeders DIR|MANIFEST")
+    return run(args)
+
+
+def run_distributed(args: argparse.Namespace) -> int:
+    from flexbench.twin import TwinError
+    from flexbench.twin.compute import EnvelopeSettings
+    from flexbench.twin.distributed import run_feeders
+    from flexbench.twin.synthetic import load_instances
+    from flexbench.twin.twin import Limits
+
+    if args.kind != "variable":
+        raise UserError("--feeders computes day-ahead (variable) envelopes; the horizon comes from the manifest")
+    out = Path(args.out)
+    if out.suffix.lower() in FORMATS:
+        raise UserError(f"--out {out}: with --feeders, --out is a folder (Parquet partitioned by feeder)")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    if not out.parent.exists():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    if args.dask_workers is not None and args.dask_workers < 1:
+        raise UserError(f"--dask-workers must be at least 1, got {args.dask_workers}")
+    try:
+        instances = load_instances(args.feeders)
+        settings = EnvelopeSettings(limits=Limits(vmin_pu=args.vmin, vmax_pu=args.vmax), method=args.method,
+                                    allocation=args.allocation)
+    except (TwinError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    bar = FeederProgress(f"envelopes of {len(instances)} feeders")
+    try:
+        summary = run_feeders(instances, out, scheduler=args.scheduler, workers=args.dask_workers,
+                              settings=settings, progress=bar, resume=not args.fresh)
+    except OSError as exc:
+        raise UserError(f"scheduler {args.scheduler}: {exc}") from None
+    bar.close()
+    for line in summary.lines():
+        print(line)
+    print(f"results in {out}/feeder=<id>/envelope.parquet")
+    return 1 if summary.failed else 0
+
+
+class FeederProgress:
+    """Feeders done (and failed) of the total on stderr: redrawn on a terminal, every 10 % otherwise."""
+
+    def __init__(self, label: str, stream=None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last = -1
+
+    def __call__(self, done: int, failed: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if not self.tty and tenth == self.last and done != total:
+            return
+        self.last = tenth
+        width = 30
+        filled = width * done // max(total, 1)
+        line = (f"{self.label}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} feeders"
+                + (f", {failed} failed" if failed else ""))
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -1,0 +1,143 @@
+"""The OpenDSS engine behind one twin: one private context, so twins never share state.
+
+opendssdirect's default instance is a process-wide singleton; two feeders in one
+process (or a feeder solved while another is being edited) need separate
+contexts. Everything that talks to OpenDSS goes through this class so the rest of
+the twin works on numpy arrays in the engine's node order.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import opendssdirect as odd
+
+from flexbench.twin.errors import FeederError
+from flexbench.twin.feeders import FeederSource
+
+# Solver settings: the 8500-node feeder needs more than the default 15 iterations,
+# and a tight tolerance keeps full power flows comparable with sensitivities.
+SOLVER_SETTINGS = "set maxiterations=200 maxcontroliter=100 tolerance=1e-7"
+
+
+class Engine:
+    """A private OpenDSS context holding one compiled feeder."""
+
+    def __init__(self) -> None:
+        self.dss = odd.NewContext()
+        # Never chdir the process: two twins (or the caller) may rely on the cwd.
+        self.dss.Basic.AllowChangeDir(False)
+        self.source: FeederSource | None = None
+
+    # -- commands -------------------------------------------------------------
+    def command(self, text: str) -> str:
+        """Run one OpenDSS command; OpenDSS errors become FeederError with the command."""
+        try:
+            return self.dss.Text.Command(text) or ""
+        except odd.DSSException as exc:  # type: ignore[attr-defined]
+            raise FeederError(f"OpenDSS rejected {text!r}: {_message(exc)}") from None
+
+    def compile(self, source: FeederSource) -> None:
+        """Compile a master file, run its setup commands and load bus coordinates."""
+        self.source = source
+        master = Path(source.master)
+        if not master.is_file():
+            raise FeederError(f"feeder file not found: {master}")
+        try:
+            self.dss.Text.Command(f'compile "{master}"')
+        except odd.DSSException as exc:  # type: ignore[attr-defined]
+            raise FeederError(f"{master}: does not compile: {_message(exc)}") from None
+        if not self.dss.Circuit.Name():
+            raise FeederError(f"{master}: defines no circuit (missing 'New Circuit.<name>')")
+        for cmd in source.setup_commands:
+            self.command(cmd)
+        self.command(SOLVER_SETTINGS)
+        if source.bus_coords is not None and Path(source.bus_coords).is_file():
+            self.command(f'buscoords "{source.bus_coords}"')
+
+    # -- solving --------------------------------------------------------------
+    def solve(self, controls: bool = True) -> bool:
+        """Solve the snapshot power flow; return False when it does not converge.
+
+        With controls=False regulator taps and capacitor states stay where they
+        are: the envelope of one interval is evaluated at the operating point
+        that the forecast settled.
+        """
+        sol = self.dss.Solution
+        try:
+            if controls:
+                sol.Solve()
+            else:
+                sol.SolveNoControl()
+        except odd.DSSException:  # type: ignore[attr-defined]
+            return False
+        return bool(sol.Converged())
+
+    def solve_or_raise(self, what: str) -> None:
+        """Solve with controls; raise FeederError naming the feeder when it fails."""
+        if not self.solve(controls=True):
+            name = self.source.master if self.source else "feeder"
+            raise FeederError(
+                f"{name}: power flow did not converge {what} "
+                f"after {self.dss.Solution.Iterations()} iterations"
+            )
+
+    # -- state ------------------------------------------------------------------
+    def node_names(self) -> list[str]:
+        """Node names ('bus.phase', lower case) in the engine's Y-matrix order."""
+        return [n.lower() for n in self.dss.Circuit.YNodeOrder()]
+
+    def node_voltages(self) -> np.ndarray:
+        """Complex node voltages (V) in Y-matrix order."""
+        raw = np.asarray(self.dss.Circuit.YNodeVArray(), dtype=float)
+        return raw[0::2] + 1j * raw[1::2]
+
+    def pd_currents(self) -> np.ndarray:
+        """Complex currents (A) of every PD element, terminal by terminal, flattened."""
+        raw = np.asarray(self.dss.PDElements.AllCurrents(), dtype=float)
+        return raw[0::2] + 1j * raw[1::2]
+
+    def set_load_kw(self, index: int, kw: float) -> None:
+        """Set the active power of load number index (1-based, engine order)."""
+        loads = self.dss.Loads
+        loads.Idx(index)
+        loads.kW(kw)
+
+    def set_loads_kw(self, indices: np.ndarray, kw: np.ndarray) -> None:
+        """Set many loads at once (1-based indices)."""
+        loads = self.dss.Loads
+        for i, v in zip(indices.tolist(), kw.tolist()):
+            loads.Idx(i)
+            loads.kW(v)
+
+    def control_state(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Regulator tap numbers and capacitor step states: what changes the Y matrix."""
+        taps: list[int] = []
+        regs = self.dss.RegControls
+        i = regs.First()
+        while i:
+            taps.append(int(regs.TapNumber()))
+            i = regs.Next()
+        steps: list[int] = []
+        caps = self.dss.Capacitors
+        i = caps.First()
+        while i:
+            steps.extend(int(s) for s in caps.States())
+            i = caps.Next()
+        return tuple(taps), tuple(steps)
+
+    def set_source_pu(self, pu: float) -> None:
+        """Set the per-unit voltage of every voltage source (measured head voltage)."""
+        vs = self.dss.Vsources
+        i = vs.First()
+        while i:
+            vs.PU(pu)
+            i = vs.Next()
+
+
+def _message(exc: Exception) -> str:
+    """The text of an OpenDSS error without its numeric code tuple."""
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[1], str):
+        return args[1].replace("\n", " ")
+    return str(exc).replace("\n", " ")

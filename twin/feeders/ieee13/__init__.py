@@ -1,0 +1,1 @@
+"""IEEE test feeder model files (package data)."""

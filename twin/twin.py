@@ -1,0 +1,315 @@
+"""The feeder twin: an OpenDSS model, its customer locations and its operating point.
+
+A Twin owns one private OpenDSS context (see engine.py), so several twins can live
+in one process. Powers are in W at the API (import positive); OpenDSS speaks kW.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flexbench.twin.engine import Engine
+from flexbench.twin.errors import FeederError, SiteError, suggest
+from flexbench.twin.feeders import FeederSource, resolve_feeder
+from flexbench.twin.model import FeederModel, Site, extract
+
+
+TYPICAL_LOAD_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Operating limits the envelopes respect.
+
+    ANSI C84.1 range A by default. A constraint already outside its limit at the
+    forecast operating point may not be worsened by more than the tolerances.
+    """
+
+    vmin_pu: float = 0.95
+    vmax_pu: float = 1.05
+    thermal_fraction: float = 1.0
+    preexisting_tolerance_pu: float = 0.001
+    preexisting_tolerance_fraction: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not 0 < self.vmin_pu < self.vmax_pu:
+            raise ValueError(f"voltage limits must satisfy 0 < vmin < vmax, got {self.vmin_pu}, {self.vmax_pu}")
+        if self.thermal_fraction <= 0:
+            raise ValueError("thermal_fraction must be positive")
+
+
+@dataclass
+class State:
+    """Monitored quantities of one solved operating point."""
+
+    voltages: np.ndarray          # complex node voltages (V), engine order
+    vm_pu: np.ndarray             # magnitude of monitored voltage nodes (pu)
+    currents: np.ndarray          # complex conductor currents (A) of monitored conductors
+    im_a: np.ndarray              # their magnitudes (A)
+    converged: bool = True
+
+
+@dataclass
+class EffectiveLimits:
+    """Per-constraint limits of one interval.
+
+    A constraint already outside its limit at the forecast may not get worse by
+    more than the tolerance. And a direction that moves a voltage the other way
+    than it normally does (import raising a node through the other phases,
+    export lowering one) may do so by the tolerance beyond the forecast value
+    even at a node sitting right at its limit: the limits of that side are
+    max(vmax, forecast + tolerance) for import and min(vmin, forecast -
+    tolerance) for export.
+    """
+
+    vmin_pu: np.ndarray
+    vmax_pu: np.ndarray
+    imax_a: np.ndarray
+    vmax_import_pu: np.ndarray | None = None
+    vmin_export_pu: np.ndarray | None = None
+
+    @classmethod
+    def from_state(cls, limits: Limits, base: State, rating_a: np.ndarray) -> EffectiveLimits:
+        tol_v = limits.preexisting_tolerance_pu
+        imax = rating_a * limits.thermal_fraction
+        vmin = np.where(base.vm_pu < limits.vmin_pu, base.vm_pu - tol_v, limits.vmin_pu)
+        vmax = np.where(base.vm_pu > limits.vmax_pu, base.vm_pu + tol_v, limits.vmax_pu)
+        imax = np.where(base.im_a <= imax, imax, base.im_a + limits.preexisting_tolerance_fraction * imax)
+        return cls(
+            vmin, vmax, imax,
+            np.maximum(limits.vmax_pu, base.vm_pu + tol_v),
+            np.minimum(limits.vmin_pu, base.vm_pu - tol_v),
+        )
+
+    def for_direction(self, direction: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) voltage limits that apply to one direction (None: both strict)."""
+        if direction == "import" and self.vmax_import_pu is not None:
+            return self.vmin_pu, self.vmax_import_pu
+        if direction == "export" and self.vmin_export_pu is not None:
+            return self.vmin_export_pu, self.vmax_pu
+        return self.vmin_pu, self.vmax_pu
+
+
+class Twin:
+    """A feeder model with customer locations, ready for time series and envelopes."""
+
+    def __init__(self, source: FeederSource) -> None:
+        self.source = source
+        self.name = source.name
+        self.engine = Engine()
+        self.engine.compile(source)
+        self.model: FeederModel = extract(self.engine)
+        self._engines: dict = {}
+        n = len(self.model.sites)
+        self._load_w = np.array([s.nominal_w for s in self.model.sites])
+        self._pv_w = np.zeros(n)
+        self._flex_w = np.zeros(n)
+        # Every interval's controls settle from one fixed start (see reset_controls):
+        # the state at half the model's peak load, close to typical operation.
+        self.set_operating_point(TYPICAL_LOAD_FRACTION * self._load_w)
+        self.engine.solve_or_raise("at half of the model's peak load")
+        self._initial_controls = self._read_controls()
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_name(cls, name: str) -> Twin:
+        """An embedded feeder: 'ieee13', 'ieee123' or 'ieee8500'."""
+        return cls(resolve_feeder(name))
+
+    @classmethod
+    def from_file(cls, master: str | Path) -> Twin:
+        """Any OpenDSS master file."""
+        path = Path(master)
+        if not path.is_file():
+            raise FeederError(f"feeder file not found: {path}")
+        return cls(resolve_feeder(str(path)))
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Twin:
+        """A feeder by embedded name or by master file path."""
+        return cls(resolve_feeder(name_or_path))
+
+    # -- sites --------------------------------------------------------------------
+    @property
+    def sites(self) -> list[Site]:
+        return self.model.sites
+
+    @property
+    def site_ids(self) -> list[str]:
+        return [s.site_id for s in self.model.sites]
+
+    def site(self, site_id: str) -> Site:
+        return self.model.sites[self.site_numbers([site_id])[0]]
+
+    def site_numbers(self, site_ids: list[str] | None) -> np.ndarray:
+        """Positions of site ids (all sites for None); SiteError suggests near names."""
+        if site_ids is None:
+            return np.arange(len(self.model.sites))
+        out = []
+        for sid in site_ids:
+            key = str(sid).strip().lower()
+            if key not in self.model.site_index:
+                raise SiteError(
+                    f"site {sid!r} is not on feeder {self.name}"
+                    f"{suggest(key, self.model.site_index)}"
+                )
+            out.append(self.model.site_index[key])
+        if len(set(out)) != len(out):
+            raise SiteError("a site is listed twice")
+        return np.array(out, dtype=int)
+
+    def sites_frame(self) -> pd.DataFrame:
+        """Customer locations as a table (one row per site)."""
+        return pd.DataFrame([s.__dict__ for s in self.model.sites]).set_index("site_id")
+
+    def constraints_frame(self) -> pd.DataFrame:
+        """Constraint elements: voltage nodes and rated conductors."""
+        m = self.model
+        volts = pd.DataFrame(
+            {
+                "kind": "voltage",
+                "element": [m.node_names[i] for i in m.vnode_index],
+                "rating": np.nan,
+                "base_v": m.base_v[m.vnode_index],
+            }
+        )
+        therm = pd.DataFrame(
+            {
+                "kind": "thermal",
+                "element": [m.thermal_name(k) for k in range(len(m.thermal))],
+                "rating": m.thermal_rating_a,
+                "base_v": np.nan,
+            }
+        )
+        return pd.concat([volts, therm], ignore_index=True)
+
+    # -- operating point ----------------------------------------------------------
+    def set_operating_point(
+        self, load_w: np.ndarray | None = None, pv_w: np.ndarray | None = None
+    ) -> None:
+        """Set every site's forecast load and PV (W, arrays over all sites)."""
+        m = self.model
+        if load_w is not None:
+            load_w = np.asarray(load_w, dtype=float)
+            self.engine.set_loads_kw(m.load_numbers, load_w / 1000.0)
+            self._load_w = load_w.copy()
+        if pv_w is not None:
+            self._pv_w = np.asarray(pv_w, dtype=float).copy()
+        self._flex_w = np.zeros(len(m.sites))
+        self.engine.set_loads_kw(m.flex_numbers, -self._pv_w / 1000.0)
+
+    @property
+    def net_forecast_w(self) -> np.ndarray:
+        """Net import of every site at the operating point (load minus PV)."""
+        return self._load_w - self._pv_w
+
+    def set_site_delta(self, sites: np.ndarray, delta_w: np.ndarray) -> None:
+        """Add delta_w (W, import positive) to the given sites' forecast net power."""
+        m = self.model
+        self._flex_w[sites] = delta_w
+        self.engine.set_loads_kw(m.flex_numbers[sites], (delta_w - self._pv_w[sites]) / 1000.0)
+
+    def clear_deltas(self) -> None:
+        """Return every site to its forecast net power."""
+        changed = np.flatnonzero(self._flex_w != 0)
+        if len(changed):
+            self.set_site_delta(changed, np.zeros(len(changed)))
+
+    def _read_controls(self) -> tuple[list[tuple[str, int, float]], list[tuple[str, list[int]]]]:
+        dss = self.engine.dss
+        taps = []
+        i = dss.RegControls.First()
+        while i:
+            taps.append((dss.RegControls.Transformer(), int(dss.RegControls.Winding()), 0.0))
+            i = dss.RegControls.Next()
+        out = []
+        for name, wdg, _ in taps:
+            dss.Transformers.Name(name)
+            dss.Transformers.Wdg(wdg)
+            out.append((name, wdg, float(dss.Transformers.Tap())))
+        caps = []
+        i = dss.Capacitors.First()
+        while i:
+            caps.append((dss.Capacitors.Name(), [int(v) for v in dss.Capacitors.States()]))
+            i = dss.Capacitors.Next()
+        return out, caps
+
+    def reset_controls(self) -> None:
+        """Put regulator taps and capacitors back to their state after compiling.
+
+        Each interval then settles from the same start, so results do not depend
+        on which intervals a worker solved before. Taps are set on the
+        transformers themselves so OpenDSS rebuilds its admittance matrix.
+        """
+        taps, caps = self._initial_controls
+        dss = self.engine.dss
+        # forget pending control actions and their timers, not just the positions
+        dss.CtrlQueue.ClearQueue()
+        self.engine.command("reset controls")
+        for name, wdg, tap in taps:
+            dss.Transformers.Name(name)
+            dss.Transformers.Wdg(wdg)
+            if dss.Transformers.Tap() != tap:
+                dss.Transformers.Tap(tap)
+        for name, states in caps:
+            dss.Capacitors.Name(name)
+            if [int(v) for v in dss.Capacitors.States()] != states:
+                dss.Capacitors.States(states)
+
+    def solve_forecast(self, what: str = "") -> State:
+        """Solve the operating point with controls (taps, capacitors) acting."""
+        self.clear_deltas()
+        self.engine.solve_or_raise(what or "at the forecast operating point")
+        return self.state()
+
+    def solve_frozen(self) -> State:
+        """Solve with controls frozen (a site's change within an interval)."""
+        ok = self.engine.solve(controls=False)
+        st = self.state()
+        st.converged = ok
+        return st
+
+    def state(self) -> State:
+        """Monitored voltages and currents of the last solution."""
+        m = self.model
+        v = self.engine.node_voltages()
+        vm = np.abs(v[m.vnode_index]) / m.base_v[m.vnode_index]
+        cur = m.branch_matrix @ v
+        dss = self.engine.dss
+        for element, rows in m.control_thermal:
+            dss.Circuit.SetActiveElement(element)
+            raw = np.asarray(dss.CktElement.Currents(), dtype=float)
+            cur[rows] = (raw[0::2] + 1j * raw[1::2])[: len(rows)]
+        return State(voltages=v, vm_pu=vm, currents=cur, im_a=np.abs(cur))
+
+    def source_pu(self) -> float:
+        """Per-unit voltage of the (first) voltage source."""
+        vs = self.engine.dss.Vsources
+        vs.First()
+        return float(vs.PU())
+
+    def set_source_pu(self, pu: float) -> None:
+        """Set the substation source voltage (pu), e.g. from a SCADA measurement."""
+        self.engine.set_source_pu(pu)
+
+    def envelope_engine(self, positions: np.ndarray, settings):
+        """The interval engine for these sites and settings, kept between calls.
+
+        Its sensitivities (one sparse factorization and the site columns) depend
+        only on the network, so repeated dynamic updates reuse them.
+        """
+        from flexbench.twin.compute import IntervalEngine
+
+        key = (tuple(int(p) for p in positions), settings)
+        engine = self._engines.get(key)
+        if engine is None:
+            if len(self._engines) >= 4:
+                self._engines.pop(next(iter(self._engines)))
+            engine = self._engines[key] = IntervalEngine(self, positions, settings)
+        return engine
+
+    def __repr__(self) -> str:
+        return f"Twin({self.name!r}, sites={len(self.model.sites)}, nodes={len(self.model.node_names)})"
