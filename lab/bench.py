@@ -34,6 +34,7 @@ class Bench:
         self.config = config
         self.work_dir = work_dir  # where bench state (2030.5 database, test PKI) is kept: the run folder
         self.csip: Any = None
+        self.opcua: Any = None
         self.clock = clock
         self.dut_profile = dut_profile
         self.instruments: dict[str, Instrument] = {}
@@ -64,10 +65,18 @@ class Bench:
                     raise BenchError(f"{self.config.path}: [signals.csip] needs a run folder for its state")
                 self.csip = BenchCsip(self.config.csip, self.work_dir, self.clock)
                 self._on_event("csip_server", {"url": self.csip.start(), "devices": self.csip.lfdis})
+            if self.config.opcua is not None:
+                from flexbench.lab.opcua_bench import BenchOpcua
+
+                if self.work_dir is None:
+                    raise BenchError(f"{self.config.path}: [signals.opcua] needs a run folder for its state")
+                self.opcua = BenchOpcua(self.config.opcua, self.work_dir, self.clock)
+                self._on_event("opcua_server", {"endpoint": self.opcua.start(), "sites": list(self.config.opcua.sites)})
             if self.config.virtual is not None:
                 from flexbench.lab.virtual.lab import VirtualLab
 
-                self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile, csip=self.csip)
+                self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile, csip=self.csip,
+                                              opcua=self.opcua)
                 addresses = self.virtual_lab.start()
             elif self.dut_profile != "healthy":
                 raise BenchError(
@@ -210,6 +219,8 @@ class Bench:
                 self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())
             if self.csip is not None:
                 self.csip.close()
+            if self.opcua is not None:
+                self.opcua.close()
 
     def __enter__(self) -> "Bench":
         return self

@@ -47,7 +47,8 @@ class BenchConfig:
     virtual: dict[str, Any] | None  # parameters of the virtual lab, None for a real bench
     instruments: dict[str, InstrumentConfig]
     sample_period_s: float = 0.5
-    csip: "CsipConfig | None" = None  # the bench's IEEE 2030.5 server, when it has one  # how often the recorder polls the instruments, bench time
+    csip: "CsipConfig | None" = None  # the bench's IEEE 2030.5 server, when it has one
+    opcua: "OpcuaConfig | None" = None  # the bench's OPC-UA envelope server, when it has one  # how often the recorder polls the instruments, bench time
 
     def by_role(self, role: str) -> list[InstrumentConfig]:
         return [i for i in self.instruments.values() if i.role == role]
@@ -71,6 +72,15 @@ class CsipConfig:
     devices: dict[str, CsipDevice]
 
 
+@dataclass(frozen=True)
+class OpcuaConfig:
+    """The OPC-UA envelope server the bench runs for its sites (PKI and accounts in the run folder)."""
+
+    heartbeat_interval_s: float
+    comm_loss_s: float  # a site that sees no heartbeat change this long falls back to its firm limits
+    sites: dict[str, dict[str, float]]
+
+
 def default_bench_path() -> Path:
     """The embedded virtual bench shipped with the package."""
     return Path(str(resources.files("flexbench.lab") / "benches" / "virtual.toml"))
@@ -80,6 +90,9 @@ _TOP_KEYS = {"bench", "virtual", "instruments", "signals"}
 _CSIP_KEYS = {"poll_rate_s": (int, float), "ciphers": str, "certs": str, "devices": dict}
 _CSIP_DEVICE_KEYS = {"lfdi": str, "limit_mode": str, "rated_w": (int, float)}
 CSIP_CIPHER_CHOICES = ("strict", "interop")
+_OPCUA_KEYS = {"heartbeat_interval_s": (int, float), "comm_loss_s": (int, float), "sites": dict}
+_OPCUA_SITE_KEYS = {"rated_import_w": (int, float), "rated_export_w": (int, float),
+                    "firm_import_limit_w": (int, float), "firm_export_limit_w": (int, float)}
 _BENCH_KEYS = {"name": str, "description": str, "sample_period_s": (int, float)}
 _INSTRUMENT_KEYS = {
     "role": str,
@@ -193,6 +206,7 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         for name, entry in instruments_data.items()
     }
     csip = _csip(reader, data.get("signals", {}), virtual is not None)
+    opcua = _opcua(reader, data.get("signals", {}).get("opcua"))
     return BenchConfig(
         path=path,
         name=bench.get("name", path.stem),
@@ -201,13 +215,37 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         instruments=instruments,
         sample_period_s=sample_period_s,
         csip=csip,
+        opcua=opcua,
     )
+
+
+def _opcua(reader: _Reader, table: Any) -> OpcuaConfig | None:
+    if table is None:
+        return None
+    reader.check_keys("signals.opcua", table, _OPCUA_KEYS)
+    heartbeat_s = float(table.get("heartbeat_interval_s", 5.0))
+    comm_loss_s = float(table.get("comm_loss_s", 3 * heartbeat_s))
+    if heartbeat_s <= 0 or comm_loss_s <= heartbeat_s:
+        raise reader.error("signals.opcua", "comm_loss_s", "must be longer than a positive heartbeat_interval_s")
+    sites = {}
+    for name, entry in table.get("sites", {}).items():
+        where = f"signals.opcua.sites.{name}"
+        if not isinstance(entry, dict):
+            raise reader.error(where, None, "must be a table")
+        reader.check_keys(where, entry, _OPCUA_SITE_KEYS)
+        for key in ("rated_import_w", "rated_export_w"):
+            if key not in entry:
+                raise reader.error(where, None, f"missing key '{key}'")
+        sites[name] = {k: float(v) for k, v in entry.items()}
+    if not sites:
+        raise reader.error("signals.opcua", None, "needs at least one [signals.opcua.sites.NAME]")
+    return OpcuaConfig(heartbeat_s, comm_loss_s, sites)
 
 
 def _csip(reader: _Reader, signals: Any, is_virtual: bool) -> CsipConfig | None:
     if not isinstance(signals, dict):
         raise reader.error("signals", None, "must be a table")
-    reader.check_keys("signals", signals, {"csip": dict})
+    reader.check_keys("signals", signals, {"csip": dict, "opcua": dict})
     table = signals.get("csip")
     if table is None:
         return None

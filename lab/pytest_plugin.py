@@ -203,6 +203,8 @@ class RunState:
 
     def close(self) -> None:
         try:
+            if self.recorder is not None:
+                self.recorder.stop_polling()  # no reads of instruments that are about to close
             if self.bench is not None:
                 self.bench.close()
         finally:
@@ -252,6 +254,14 @@ def csip(bench: "Bench") -> Any:
     if bench.csip is None:
         raise UserError(f"{bench.config.path}: this plan needs a 2030.5 server: add a [signals.csip] table")
     return bench.csip
+
+
+@pytest.fixture(scope="session")
+def opcua(bench: "Bench") -> Any:
+    """The bench's OPC-UA envelope server (lab.opcua_bench.BenchOpcua): operator calls, heartbeat control."""
+    if bench.opcua is None:
+        raise UserError(f"{bench.config.path}: this plan needs an OPC-UA server: add a [signals.opcua] table")
+    return bench.opcua
 
 
 @pytest.fixture(scope="module")

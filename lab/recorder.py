@@ -56,6 +56,7 @@ class Recorder:
         self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
         self._sources: list[Source] = []
         self._stop = threading.Event()
+        self._stop_polling = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="recorder-flush", daemon=True)
         self._flusher.start()
         self._pollers: list[threading.Thread] = []
@@ -94,7 +95,7 @@ class Recorder:
 
     def _poll(self, source: Source) -> None:
         next_s = self.clock.now()
-        while not self._stop.is_set():
+        while not self._stop_polling.is_set():
             t = self.clock.now()
             try:
                 values = source.read()
@@ -112,7 +113,7 @@ class Recorder:
             if delay_s < 0:
                 next_s = self.clock.now()
             else:
-                self._stop.wait(delay_s / self.clock.time_scale)
+                self._stop_polling.wait(delay_s / self.clock.time_scale)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
@@ -165,14 +166,19 @@ class Recorder:
 
     # -- closing ----------------------------------------------------------------
 
+    def stop_polling(self) -> None:
+        """Stop reading the instruments (before they are closed); recording goes on."""
+        self._stop_polling.set()
+        for thread in self._pollers:
+            thread.join(timeout=10)
+
     def close(self) -> None:
         """Stop polling, flush, and join the parts into samples.parquet."""
         if self._closed:
             return
         self._closed = True
+        self.stop_polling()
         self._stop.set()
-        for thread in self._pollers:
-            thread.join(timeout=10)
         self._flusher.join(timeout=10)
         self.flush()
         consolidate(self.run_dir)

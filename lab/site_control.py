@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexbench.instruments.roles import IVCurve
+from flexbench.lab import evaluate
 from flexbench.lab.profile import Section
 
 
@@ -125,3 +126,17 @@ class SiteControl:
                       "label": f"response window {response_time_s:g} s"}],
             **units,
         )
+
+    def record_limit(self, export_limit_w: float | None = None, import_limit_w: float | None = None) -> None:
+        """A limit sent to the site, recorded as PCC bounds (import positive) for the evidence plot."""
+        t = self.clock.now()
+        nan = float("nan")
+        self.recorder.record("limit.pcc_min_w", -export_limit_w if export_limit_w is not None else nan, t)
+        self.recorder.record("limit.pcc_max_w", import_limit_w if import_limit_w is not None else nan, t)
+
+    def held(self, verdicts, requirement_id: str, step: Step, *, start_s: float, end_s: float, limit_w: float,
+             export: bool, label: str) -> None:
+        """Check PCC export (or import) at or below a limit over [start_s, end_s]."""
+        t, y = self.series("pcc.p_w", step, scale=-1.0 if export else 1.0)
+        verdicts.check(evaluate.stays_at_or_below(requirement_id, t, y, start_s=start_s, end_s=end_s,
+                                                  limit=limit_w, t_cmd_s=step.t_step_s, label=label))

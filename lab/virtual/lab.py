@@ -55,7 +55,8 @@ def fault_names() -> list[str]:
     return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS))
 
 
-def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: Any = None) -> VirtualSite:
+def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: Any = None,
+              opcua: Any = None) -> VirtualSite:
     virtual = dict(config.virtual or {})
     kind = virtual.pop("site", "inverter")
     if kind == "inverter":
@@ -65,15 +66,16 @@ def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: A
     if kind == "pcs":
         from flexbench.lab.virtual.pcs_bench import PCSBench
 
-        return PCSBench(config, virtual, clock, dut_profile, csip)
+        return PCSBench(config, virtual, clock, dut_profile, csip, opcua)
     raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs)")
 
 
 class VirtualLab:
-    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy", csip: Any = None) -> None:
+    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy", csip: Any = None,
+                 opcua: Any = None) -> None:
         self.config = config
         self.clock = clock
-        self.site = make_site(config, clock, dut_profile, csip)
+        self.site = make_site(config, clock, dut_profile, csip, opcua)
         self.emulators: dict[str, Any] = {}
         self.addresses: dict[str, str] = {}
         self.lock = threading.Lock()

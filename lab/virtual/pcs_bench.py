@@ -27,7 +27,7 @@ _ACTIONS = ("disconnect-pcs-sensor", "reconnect-pcs-sensor")
 
 class PCSBench:
     def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str,
-                 csip: Any = None) -> None:
+                 csip: Any = None, opcua: Any = None) -> None:
         where = f"{config.path} [virtual"
         unknown = set(virtual) - {"pcs", "connections"}
         if unknown:
@@ -48,7 +48,9 @@ class PCSBench:
         self.csip = csip
         pcs_names = [n for n, c in config.instruments.items() if c.role == "pcs"]
         self.csip_device = next((n for n in pcs_names if csip is not None and n in csip.lfdis), None)
-        self.link: Any = None
+        self.opcua = opcua
+        self.opcua_site = next((n for n in pcs_names if opcua is not None and n in opcua.config.sites), None)
+        self.links: list[Any] = []
         self.emulators: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_step_s: float | None = None
@@ -192,30 +194,38 @@ class PCSBench:
     # -- the DUT's 2030.5 client ---------------------------------------------------------
 
     def start_links(self) -> None:
-        if self.csip_device is None:
-            return
-        from flexbench.lab.virtual.csip_link import CsipLink
-
+        """The DUT's clients of the bench's utility servers (2030.5 and OPC-UA)."""
         fault = self.site.fault
-        slow = fault.poll_rate_multiple
-        self.link = CsipLink(self.csip, self.csip_device, self.clock, self._on_utility_control,
-                             self._locked(self.site.pcc_import_w), silent=fault.posts_no_responses,
-                             comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
-                             poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None)
-        self.link.start()
+        if self.csip_device is not None:
+            from flexbench.lab.virtual.csip_link import CsipLink
+
+            slow = fault.poll_rate_multiple
+            self.links.append(CsipLink(
+                self.csip, self.csip_device, self.clock,
+                lambda active: self._utility_limits("csip", active.values.import_limit_w, active.values.export_limit_w),
+                self._locked(self.site.pcc_import_w), silent=fault.posts_no_responses,
+                comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
+                poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None))
+        if self.opcua_site is not None:
+            from flexbench.lab.virtual.opcua_link import OpcuaLink
+
+            self.links.append(OpcuaLink(self.opcua, self.opcua_site, self.clock,
+                                        lambda i, e: self._utility_limits("opcua", i, e),
+                                        self._locked(self.site.pcc_import_w),
+                                        ignores_heartbeat=fault.ignores_heartbeat))
+        for link in self.links:
+            link.start()
 
     def stop_links(self) -> None:
-        if self.link is not None:
-            self.link.stop()
+        for link in self.links:
+            link.stop()
 
-    def _on_utility_control(self, active: Any) -> None:
-        """A new active 2030.5 control: site limits on top of the PCS's own settings."""
+    def _utility_limits(self, channel: str, import_limit_w: float | None, export_limit_w: float | None) -> None:
+        """Site limits from one utility channel, on top of the PCS's own settings (the strictest wins)."""
         if self.site.fault.ignores_utility:
             return
-        values = active.values
         with self._lock:
-            self.site.controller.utility_export_limit_w = values.export_limit_w
-            self.site.controller.utility_import_limit_w = values.import_limit_w
+            self.site.controller.utility_limits[channel] = (import_limit_w, export_limit_w)
 
     def operator_action(self, action: str) -> None:
         if action not in _ACTIONS:
@@ -229,6 +239,5 @@ class PCSBench:
             "grid_output_on": bool(grid.output_on) if grid is not None else None,
             "pcc_import_w": self.site.pcc_import_w(),
             "pcs_fail_safe": self.site.controller.fail_safe,
-            "utility_export_limit_w": self.site.controller.utility_export_limit_w,
-            "utility_import_limit_w": self.site.controller.utility_import_limit_w,
+            "utility_limits": dict(self.site.controller.utility_limits),
         }

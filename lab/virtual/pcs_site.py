@@ -33,6 +33,7 @@ class PCSFault:
     posts_no_responses: bool = False  # never posts 2030.5 Responses
     drops_schedule_on_loss_s: float | None = None  # on losing the server, falls back to defaults after this long
     poll_rate_multiple: float | None = None  # polls this many times slower than the server's pollRate
+    ignores_heartbeat: bool = False  # keeps its last OPC-UA limits when the heartbeat stops
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -51,6 +52,7 @@ PCS_FAULTS: dict[str, PCSFault] = {
         PCSFault("drops-schedule", "on losing the 2030.5 server, drops its cached schedule for the defaults",
                  drops_schedule_on_loss_s=12.0),
         PCSFault("slow-poll", "polls the 2030.5 server four times slower than its pollRate", poll_rate_multiple=4.0),
+        PCSFault("ignores-heartbeat", "keeps its last OPC-UA limits when the heartbeat stops", ignores_heartbeat=True),
     )
 }
 
@@ -100,8 +102,8 @@ class PCSController:
         self.params = params
         self.fault = fault
         self.settings = PCSSettings()
-        self.utility_export_limit_w: float | None = None  # from the utility (2030.5), on top of the settings
-        self.utility_import_limit_w: float | None = None
+        # site limits from the utility, per channel (2030.5, OPC-UA): (import W, export W); the strictest wins
+        self.utility_limits: dict[str, tuple[float | None, float | None]] = {}
         self.fail_safe = False
         self._sensor: deque[tuple[float, float]] = deque()
         self._last_reading: tuple[float, float] | None = None
@@ -151,8 +153,8 @@ class PCSController:
         """PV, battery and EV powers that keep the PCC and the busbar within the settings."""
         p = self.params
         s = self.settings
-        export_limit = min(_or_inf(s.export_limit_w), _or_inf(self.utility_export_limit_w))
-        import_limit = min(_or_inf(s.import_limit_w), _or_inf(self.utility_import_limit_w))
+        export_limit = min([_or_inf(s.export_limit_w)] + [_or_inf(e) for _, e in self.utility_limits.values()])
+        import_limit = min([_or_inf(s.import_limit_w)] + [_or_inf(i) for i, _ in self.utility_limits.values()])
         if s.mode in ("import-only", "no-exchange"):
             export_limit = 0.0
         if s.mode == "no-exchange":

@@ -26,18 +26,6 @@ class CsipSite(SiteControl):
             return min(max_w, r.number("meter_accuracy_pct_of_rating") / 100.0 * self.plan.number("site_rating_w"))
         return max_w
 
-    def record_limit(self, export_limit_w: float | None = None, import_limit_w: float | None = None) -> None:
-        t = self.clock.now()
-        nan = float("nan")
-        self.recorder.record("limit.pcc_min_w", -export_limit_w if export_limit_w is not None else nan, t)
-        self.recorder.record("limit.pcc_max_w", import_limit_w if import_limit_w is not None else nan, t)
-
-    def held(self, verdicts, requirement_id: str, step: Step, *, start_s: float, end_s: float, limit_w: float,
-             export: bool, label: str) -> None:
-        t, y = self.series("pcc.p_w", step, scale=-1.0 if export else 1.0)
-        verdicts.check(evaluate.stays_at_or_below(requirement_id, t, y, start_s=start_s, end_s=end_s,
-                                                  limit=limit_w, t_cmd_s=step.t_step_s, label=label))
-
     def response_check(self, mrid: str) -> evaluate.Result:
         """CSIP-RSP: the control's Responses, in order, are exactly the profile's statuses."""
         expected = [int(s) for s in self.requirements.requirement("CSIP-RSP").numbers("statuses")]
