@@ -180,12 +180,9 @@ class IntervalEngine:
         if self.settings.method == "reference":
             return x, codes, True, flows  # bisection only returns checked values
         for p, s in enumerate(self.sites):
-            if h[p] >= self.cap_w[s]:
-                # nothing binds below the cap: check the cap itself
-                val, code, k = verify_single(self.twin, s, direction, h[p], u0, eff, max_solves=1)
-                codes[p] = CAP if val >= h[p] else code
-            else:
-                val, codes[p], k = verify_single(self.twin, s, direction, h[p], u0, eff)
+            val, code, k = verify_single(self.twin, s, direction, h[p], u0, eff, cap_w=self.cap_w[s])
+            # at the cap nothing bound below it; a power flow may still find what does
+            codes[p] = CAP if h[p] >= self.cap_w[s] and val >= h[p] else code
             flows += k
             x[p] = val
         return x, codes, True, flows

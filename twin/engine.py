@@ -28,10 +28,13 @@ class Engine:
         # Never chdir the process: two twins (or the caller) may rely on the cwd.
         self.dss.Basic.AllowChangeDir(False)
         self.source: FeederSource | None = None
+        # last kW written per load number: unchanged loads are not written again
+        self._load_kw: np.ndarray = np.zeros(0)
 
     # -- commands -------------------------------------------------------------
     def command(self, text: str) -> str:
         """Run one OpenDSS command; OpenDSS errors become FeederError with the command."""
+        self._load_kw = np.zeros(0)  # a command may edit loads
         try:
             return self.dss.Text.Command(text) or ""
         except odd.DSSException as exc:  # type: ignore[attr-defined]
@@ -99,16 +102,26 @@ class Engine:
 
     def set_load_kw(self, index: int, kw: float) -> None:
         """Set the active power of load number index (1-based, engine order)."""
-        loads = self.dss.Loads
-        loads.Idx(index)
-        loads.kW(kw)
+        self.set_loads_kw(np.array([index]), np.array([kw]))
 
     def set_loads_kw(self, indices: np.ndarray, kw: np.ndarray) -> None:
-        """Set many loads at once (1-based indices)."""
+        """Set many loads at once (1-based indices); loads already at that value are skipped."""
+        indices = np.asarray(indices, dtype=int)
+        kw = np.asarray(kw, dtype=float)
+        if len(self._load_kw) <= (indices.max() if len(indices) else 0):
+            grown = np.full(int(self.dss.Loads.Count()) + 1, np.nan)
+            grown[: len(self._load_kw)] = self._load_kw
+            self._load_kw = grown
+        change = ~(self._load_kw[indices] == kw)
         loads = self.dss.Loads
-        for i, v in zip(indices.tolist(), kw.tolist()):
+        for i, v in zip(indices[change].tolist(), kw[change].tolist()):
             loads.Idx(i)
             loads.kW(v)
+        self._load_kw[indices[change]] = kw[change]
+
+    def forget_load_values(self) -> None:
+        """After loads were edited by other means: write every value next time."""
+        self._load_kw = np.zeros(0)
 
     def control_state(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Regulator tap numbers and capacitor step states: what changes the Y matrix."""

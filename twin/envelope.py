@@ -14,8 +14,9 @@ container of numpy arrays with documented units and a flat table form:
   loss of communication.
 - ``nonfirm_import_w`` / ``nonfirm_export_w``: limit minus firm, per interval.
 - ``binding_import`` / ``binding_export``: the constraint that sets each limit,
-  e.g. ``voltage_low:bus.1``, ``voltage_high:bus.2``, ``thermal:Line.x/1``,
-  ``cap`` (the site cap), ``none``.
+  e.g. ``voltage_low:bus.1``, ``voltage_high:bus.2``, ``thermal:Line.x/1``
+  (element and conductor), or ``cap`` when nothing binds below the site cap
+  (20 times the site rating).
 - ``forecast_import_w``: the net import forecast the limits were computed around.
 - ``intervals``: one row per interval: ``start`` (UTC, NaT for static
   month x hour values), ``duration_s``, ``month`` (1-12, 0 if not static),

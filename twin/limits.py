@@ -77,35 +77,37 @@ def violated(u: np.ndarray, converged: bool = True, tol: float = ACCEPT_TOL_PU) 
 
 
 # -- fast method ------------------------------------------------------------------------
-def _upper_roots(a2, pr, q, lim):
-    """Roots of |a + b x| = lim for an upper limit: (import limit, export limit)."""
+def _upper_root(a2, pr, q, lim, direction: str):
+    """Where |a + b x| first reaches an upper limit, x > 0 along the direction.
+
+    Closed forms chosen so that nothing cancels: with c0 = |a|^2 - lim^2 <= 0
+    and s = sqrt(pr^2 - q c0) >= |pr|, the import root is (s - pr)/q =
+    -c0/(s + pr), the export root (s + pr)/q = -c0/(s - pr).
+    """
     c0 = np.minimum(a2 - lim * lim, 0.0)
     s = np.sqrt(pr * pr - q * c0)
-    t = -(pr + np.copysign(s, pr))
+    sign = 1.0 if direction == IMPORT else -1.0
+    p = sign * pr
     with np.errstate(divide="ignore", invalid="ignore"):
-        r1 = t / q
-        r2 = np.where(t != 0, c0 / t, 0.0)
-    hi = np.maximum(r1, r2)
-    lo = np.minimum(r1, r2)
-    zero = q <= 0
-    return np.where(zero, np.inf, hi), np.where(zero, np.inf, -lo)
+        root = np.where(p >= 0, -c0 / (s + p), (s - p) / q)
+    return np.where((q > 0) & np.isfinite(root), root, np.inf)
 
 
-def _lower_roots(a2, pr, q, lim):
-    """Roots of |a + b x| = lim for a lower limit: (import limit, export limit)."""
+def _lower_root(a2, pr, q, lim, direction: str):
+    """Where |a + b x| first reaches a lower limit, x > 0 along the direction (inf: never).
+
+    With c0 >= 0 both crossings lie on the side where the direction lowers the
+    magnitude (sign * pr < 0); the first is c0 / (s - sign * pr).
+    """
     c0 = np.maximum(a2 - lim * lim, 0.0)
     disc = pr * pr - q * c0
-    ok = (disc >= 0) & (q > 0)
+    sign = 1.0 if direction == IMPORT else -1.0
+    p = sign * pr
+    ok = (disc >= 0) & (q > 0) & (p < 0)
     s = np.sqrt(np.where(ok, disc, 0.0))
-    t = -(pr + np.copysign(s, pr))
     with np.errstate(divide="ignore", invalid="ignore"):
-        r1 = t / q
-        r2 = np.where(t != 0, c0 / t, 0.0)
-    lo = np.minimum(r1, r2)
-    hi = np.maximum(r1, r2)
-    imp = np.where(ok & (lo >= 0), lo, np.inf)
-    exp = np.where(ok & (hi <= 0), -hi, np.inf)
-    return imp, exp
+        root = c0 / (s - p)
+    return np.where(ok, root, np.inf)
 
 
 def _roots_for(code, a, b, eff: EffectiveLimits, nv: int, direction: str) -> np.ndarray:
@@ -117,14 +119,13 @@ def _roots_for(code, a, b, eff: EffectiveLimits, nv: int, direction: str) -> np.
     low = code < nv
     high = (code >= nv) & (code < 2 * nv)
     th = code >= 2 * nv
-    k = 0 if direction == IMPORT else 1
     vmin, vmax = eff.for_direction(direction)
     if low.any():
-        out[low] = _lower_roots(a2[low], pr[low], q[low], vmin[code[low]])[k]
+        out[low] = _lower_root(a2[low], pr[low], q[low], vmin[code[low]], direction)
     if high.any():
-        out[high] = _upper_roots(a2[high], pr[high], q[high], vmax[code[high] - nv])[k]
+        out[high] = _upper_root(a2[high], pr[high], q[high], vmax[code[high] - nv], direction)
     if th.any():
-        out[th] = _upper_roots(a2[th], pr[th], q[th], eff.imax_a[code[th] - 2 * nv])[k]
+        out[th] = _upper_root(a2[th], pr[th], q[th], eff.imax_a[code[th] - 2 * nv], direction)
     return out
 
 
@@ -141,10 +142,10 @@ def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     q = br * br + bi * bi
     vmin_i, vmax_i = eff.for_direction(IMPORT)
     vmin_e, vmax_e = eff.for_direction(EXPORT)
-    il = _lower_roots(a2, pr, q, vmin_i.astype(dtype)[vrow])[0]
-    ih = _upper_roots(a2, pr, q, vmax_i.astype(dtype)[vrow])[0]
-    el = _lower_roots(a2, pr, q, vmin_e.astype(dtype)[vrow])[1]
-    eh = _upper_roots(a2, pr, q, vmax_e.astype(dtype)[vrow])[1]
+    il = _lower_root(a2, pr, q, vmin_i.astype(dtype)[vrow], IMPORT)
+    ih = _upper_root(a2, pr, q, vmax_i.astype(dtype)[vrow], IMPORT)
+    el = _lower_root(a2, pr, q, vmin_e.astype(dtype)[vrow], EXPORT)
+    eh = _upper_root(a2, pr, q, vmax_e.astype(dtype)[vrow], EXPORT)
     imp = np.minimum(il, ih)
     exp = np.minimum(el, eh)
     return imp, np.where(il <= ih, vrow, nv + vrow), exp, np.where(el <= eh, vrow, nv + vrow)
@@ -157,7 +158,9 @@ def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
     a2 = ar * ar + ai * ai
     pr = ar * gr + ai * gi
     q = gr * gr + gi * gi
-    imp, exp = _upper_roots(a2, pr, q, eff.imax_a.astype(dtype)[trow])
+    lim = eff.imax_a.astype(dtype)[trow]
+    imp = _upper_root(a2, pr, q, lim, IMPORT)
+    exp = _upper_root(a2, pr, q, lim, EXPORT)
     code = 2 * nv + trow
     return imp, code, exp, code
 
@@ -378,6 +381,7 @@ def verify_single(
     max_solves: int = 5,
     rel_tol: float = 0.004,
     abs_tol_w: float = 50.0,
+    cap_w: float = np.inf,
 ) -> tuple[float, int, int]:
     """Check one site's headroom by full power flow; correct it (secant) until safe and tight.
 
@@ -405,6 +409,8 @@ def verify_single(
         else:
             safe_x, safe_u = x, u
             binding = int(np.argmax(u))
+            if safe_x >= cap_w:
+                break
             if np.isfinite(bad_x) and bad_x - safe_x <= max(rel_tol * safe_x, abs_tol_w):
                 break
             ref_x, ref_u = (0.0, u0) if bad_u is None else (bad_x, bad_u)
@@ -414,7 +420,7 @@ def verify_single(
             guess = guess[guess > safe_x]
             if not len(guess):
                 break
-            nxt = float(guess.min())
+            nxt = min(float(guess.min()), cap_w)
             if np.isfinite(bad_x):
                 nxt = min(nxt, safe_x + 0.98 * (bad_x - safe_x))
             if nxt - safe_x <= max(rel_tol * safe_x, abs_tol_w):

@@ -31,11 +31,9 @@ class TreeIndex:
         nb = len(names)
         self.nbus = nb
         parent = np.full(nb, -1, dtype=int)
-        parent_elem: list[str | None] = [None] * nb
         joining: list[list[str]] = [[] for _ in range(nb)]
         for b, (p, el) in model.bus_parent.items():
             parent[bid[b]] = bid[p]
-            parent_elem[bid[b]] = el
             joining[bid[b]] = model.bus_elements.get(b, [el])
         depth = np.zeros(nb, dtype=int)
         for i in range(1, nb):

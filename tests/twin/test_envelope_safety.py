@@ -10,11 +10,11 @@ from flexbench.twin.verify import check_envelope
 START = "2025-07-14"
 
 
-def _run(twin, allocation, hours, sites=None, seed=3, pv_share=0.4):
+def _run(twin, allocation, hours, sites=None, seed=3, pv_share=0.4, method="fast"):
     prof = synthetic_profiles(twin.sites, START, hours, "1h", seed=seed, pv_share=pv_share)
     env = compute_envelope(
         twin, "variable", sites=sites, profiles=prof, start=START, horizon=f"{hours}h",
-        resolution="1h", allocation=allocation,
+        resolution="1h", allocation=allocation, method=method,
     )
     report = check_envelope(twin, env, prof.load_w.to_numpy(), prof.pv_w.to_numpy())
     return env, report
@@ -25,6 +25,13 @@ def test_ieee13_all_limits_at_once(ieee13, allocation):
     env, report = _run(ieee13, allocation, 24)
     assert env.verified
     assert report.ok, report.summary()
+
+
+def test_ieee13_reference_method_allocations_are_safe_too(ieee13):
+    for allocation in ("equal", "max-total"):
+        env, report = _run(ieee13, allocation, 4, method="reference")
+        assert env.verified and env.method == "reference"
+        assert report.ok, report.summary()
 
 
 @pytest.mark.parametrize("allocation", ["equal", "proportional", "max-total"])
