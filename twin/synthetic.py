@@ -215,3 +215,31 @@ def instance_envelope(instance: FeederInstance, twin: Twin | None = None,
         start=instance.start, horizon=instance.horizon, resolution=instance.resolution,
         settings=settings or EnvelopeSettings(),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m flexbench.twin.synthetic N MANIFEST.json [--bases ieee13,ieee123] [--seed S]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m flexbench.twin.synthetic",
+                                     description="Write a manifest of N synthetic feeder instances.")
+    parser.add_argument("count", type=int)
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--bases", default=",".join(DEFAULT_BASES), help="base feeders, comma-separated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", default="2026-07-01", help="first interval (UTC)")
+    parser.add_argument("--horizon", default="24h")
+    parser.add_argument("--resolution", default="15min", choices=("15min", "1h"))
+    args = parser.parse_args(argv)
+    try:
+        instances = generate_instances(args.count, tuple(b for b in args.bases.split(",") if b), args.seed,
+                                       args.start, args.horizon, args.resolution)
+        write_manifest(instances, args.manifest)
+    except (TwinError, OSError) as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+    print(f"wrote {args.manifest}: {len(instances)} instances of {args.bases}, seed {args.seed}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,4 +14,5 @@ COMMANDS: dict[str, str] = {
     "csip": "IEEE 2030.5 (CSIP, CSIP-AUS) head-end and operator actions",
     "opcua": "OPC-UA envelope server, certificates and operator actions",
     "envelope": "operating envelopes (static, variable, dynamic) for sites on a feeder",
+    "swarm": "simulated CSIP sites against a 2030.5 server: requests/s, latency, errors, stale sites",
 }

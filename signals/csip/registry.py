@@ -84,6 +84,18 @@ class Registry:
                 self._by_lfdi[device.lfdi] = device
                 self._by_id[device.id] = device
 
+    def refresh(self, edev_id: int) -> None:
+        """Re-read one device after it changed: registering N devices stays O(N), not O(N^2) reloads."""
+        with self.store.lock:
+            row = self.store.one("SELECT * FROM end_devices WHERE id=?", (edev_id,))
+            old = self._by_id.pop(edev_id, None)
+            if old is not None and self._by_lfdi.get(old.lfdi) is old:
+                del self._by_lfdi[old.lfdi]
+            if row is not None:
+                device = Device.from_row(row)
+                self._by_lfdi[device.lfdi] = device
+                self._by_id[device.id] = device
+
     def by_lfdi(self, lfdi: str) -> Device | None:
         return self._by_lfdi.get(lfdi)
 
@@ -155,7 +167,7 @@ class Registry:
                     (sfdi, kind, aggregator_id, pin if pin is not None else existing.pin, now_s, csipaus_version,
                      post_rate_s, connection_point_id, limit_mode, rated_w, description, edev_id),
                 )
-        self.reload()
+        self.refresh(edev_id)
         device = self._by_id[edev_id]
         return device, existing is None
 
@@ -164,4 +176,4 @@ class Registry:
             "UPDATE end_devices SET connection_point_id=?, changed_s=? WHERE id=?",
             (connection_point_id, now_s, edev_id),
         )
-        self.reload()
+        self.refresh(edev_id)

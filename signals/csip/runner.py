@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import socket
 import threading
 import time
@@ -27,6 +28,24 @@ from flexbench.signals.csip.tls import CSIP_CIPHERS, client_context, server_cont
 from flexbench.signals.pki.authority import TestPKI
 
 PathLike = str | os.PathLike[str]
+# An idle connection is kept this much longer than the pollRate, so a device polling
+# at the pollRate reuses its TLS session instead of a new mutual-TLS handshake per poll.
+KEEPALIVE_MARGIN_S = 60.0
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit: every connected device holds a socket.
+
+    A soft limit of 1024 (a common default) would refuse connections beyond about a thousand sites.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
 
 
 def _config_from(certs_dir: PathLike | None, ca_cert: PathLike | None, cert: PathLike | None,
@@ -66,6 +85,7 @@ class CsipServer:
         operator_lfdis: set[str] | None = None,
         default_list_limit: int = 1,
         headend: HeadEnd | None = None,
+        keepalive_timeout_s: float | None = None,
     ) -> None:
         self.server_config = _config_from(certs_dir, ca_cert, cert, key, operator_lfdis, host=host, port=port,
                                           ciphers=ciphers, default_list_limit=default_list_limit)
@@ -75,6 +95,9 @@ class CsipServer:
         self._runner: web.AppRunner | None = None
         self._notifier: Notifier | None = None
         self.port: int | None = None
+        poll_rate_s = float(self.headend.config.poll_rate_s)
+        self.keepalive_timeout_s = (keepalive_timeout_s if keepalive_timeout_s is not None
+                                    else max(75.0, poll_rate_s + KEEPALIVE_MARGIN_S))
 
     @property
     def url(self) -> str:
@@ -90,7 +113,9 @@ class CsipServer:
         notify_tls = client_context(cfg.ca_cert, cfg.cert, cfg.key, ciphers=cfg.ciphers, check_hostname=False)
         self._notifier = Notifier(self.app, notify_tls, asyncio.get_running_loop())
         self.headend.listeners.append(self._notifier.on_change)
-        self._runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False)
+        raise_open_file_limit()
+        self._runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False,
+                                     keepalive_timeout=self.keepalive_timeout_s)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
