@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from .grid_base import GridEmulator, Segment, slewed_segments
-from .scpi_server import Clock, ScpiError, bool_arg, choice_arg, format_number, in_range, int_arg, number_arg, scpi
+from .scpi_server import Clock, ScpiError, choice_arg, format_number, in_range, int_arg, number_arg, scpi
 
 MAX_LIST_POINTS = 100
 
@@ -61,29 +61,6 @@ class _CIEmulator(GridEmulator):
 
     def _indexes(self) -> list[int]:
         return list(range(self.phases)) if self.coupled or self.phases == 1 else [self.selected_phase - 1]
-
-    @scpi("*IDN?")
-    def _idn(self, args, sfx) -> str:
-        return self.identity()
-
-    @scpi("*RST")
-    def _rst(self, args, sfx) -> None:
-        with self.lock:
-            self._reset_state()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]")
-    def _output(self, args, sfx) -> None:
-        state = bool_arg(args)
-        with self.lock:
-            self.output_on = state
-            if not state:
-                self.stop_profile()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]?")
-    def _output_q(self, args, sfx) -> str:
-        return "1" if self.output_on else "0"
 
     @scpi("INSTrument:COUPle")
     def _couple(self, args, sfx) -> None:

@@ -20,7 +20,6 @@ from .grid_base import GridEmulator, Segment
 from .scpi_server import (
     Clock,
     ScpiError,
-    bool_arg,
     choice_arg,
     format_number,
     in_range,
@@ -68,30 +67,6 @@ class ChromaGridEmulator(GridEmulator):
         self.list_frequency_end_hz: list[float] = []
 
     # -- common -------------------------------------------------------------------
-    @scpi("*IDN?")
-    def _idn(self, args, sfx) -> str:
-        return self.identity()
-
-    @scpi("*RST")
-    def _rst(self, args, sfx) -> None:
-        with self.lock:
-            self._reset_state()
-            self._changed = True
-
-    # -- output ---------------------------------------------------------------------
-    @scpi("OUTPut[:STATe]")
-    def _output(self, args, sfx) -> None:
-        state = bool_arg(args)
-        with self.lock:
-            self.output_on = state
-            if not state:
-                self.stop_profile()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]?")
-    def _output_q(self, args, sfx) -> str:
-        return "1" if self.output_on else "0"
-
     @scpi("OUTPut:SLEW:VOLTage[:AC]")
     def _slew(self, args, sfx) -> None:
         value = in_range(number_arg(args), *SLEW_RANGE_V_PER_S)

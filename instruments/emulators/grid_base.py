@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..roles import PhaseReading
-from .scpi_server import Clock, ScpiEmulator
+from .scpi_server import Clock, ScpiEmulator, bool_arg, scpi
 
 DEFAULT_FREQUENCY_HZ = 60.0
 DEFAULT_SLEW_V_PER_S = 1000.0
@@ -105,6 +105,30 @@ class GridEmulator(ScpiEmulator):
         self._changed = False
         super().__init__(clock)
         self._reset_state()
+
+    # -- commands every grid simulator answers alike ------------------------------------
+    @scpi("*IDN?")
+    def _idn(self, args, sfx) -> str:
+        return self.identity()
+
+    @scpi("*RST")
+    def _rst(self, args, sfx) -> None:
+        with self.lock:
+            self._reset_state()
+            self._changed = True
+
+    @scpi("OUTPut[:STATe]")
+    def _output(self, args, sfx) -> None:
+        state = bool_arg(args)
+        with self.lock:
+            self.output_on = state
+            if not state:
+                self.stop_profile()
+            self._changed = True
+
+    @scpi("OUTPut[:STATe]?")
+    def _output_q(self, args, sfx) -> str:
+        return "1" if self.output_on else "0"
 
     def _reset_state(self) -> None:
         self.output_on = False

@@ -17,7 +17,7 @@ import re
 
 from ..roles import PhaseReading
 from .grid_base import GridEmulator, slewed_segments
-from .scpi_server import Clock, ScpiError, bool_arg, choice_arg, format_number, in_range, int_arg, number_arg, scpi
+from .scpi_server import Clock, ScpiError, choice_arg, format_number, in_range, int_arg, number_arg, scpi
 
 VOLTAGE_RANGE_V = (0.0, 350.0)
 FREQUENCY_RANGE_HZ = (30.0, 90.0)
@@ -69,29 +69,6 @@ class NHR9410Emulator(GridEmulator):
         if len(indexes) != 1:
             raise ScpiError(108)
         return indexes[0]
-
-    @scpi("*IDN?")
-    def _idn(self, args, sfx) -> str:
-        return self.identity()
-
-    @scpi("*RST")
-    def _rst(self, args, sfx) -> None:
-        with self.lock:
-            self._reset_state()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]")
-    def _output(self, args, sfx) -> None:
-        state = bool_arg(args)
-        with self.lock:
-            self.output_on = state
-            if not state:
-                self.stop_profile()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]?")
-    def _output_q(self, args, sfx) -> str:
-        return "1" if self.output_on else "0"
 
     @scpi("[SOURce:]VOLTage[:LEVel][:AC]")
     def _volt(self, args, sfx) -> None:

@@ -17,7 +17,7 @@ Hooks for the virtual lab: see grid_base.GridEmulator.
 from __future__ import annotations
 
 from .grid_base import GridEmulator, Segment
-from .scpi_server import Clock, ScpiError, bool_arg, format_number, in_range, int_arg, number_arg, scpi
+from .scpi_server import Clock, ScpiError, format_number, in_range, int_arg, number_arg, scpi
 
 VOLTAGE_RANGE_V = (0.0, 300.0)
 FREQUENCY_RANGE_HZ = (45.0, 65.0)
@@ -49,29 +49,6 @@ class PacificAFXEmulator(GridEmulator):
         if not 1 <= n <= self.phases:
             raise ScpiError(114)
         return [n - 1]
-
-    @scpi("*IDN?")
-    def _idn(self, args, sfx) -> str:
-        return self.identity()
-
-    @scpi("*RST")
-    def _rst(self, args, sfx) -> None:
-        with self.lock:
-            self._reset_state()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]")
-    def _output(self, args, sfx) -> None:
-        state = bool_arg(args)
-        with self.lock:
-            self.output_on = state
-            if not state:
-                self.stop_profile()
-            self._changed = True
-
-    @scpi("OUTPut[:STATe]?")
-    def _output_q(self, args, sfx) -> str:
-        return "1" if self.output_on else "0"
 
     @scpi("[SOURce:]VOLTage#")
     def _volt(self, args, sfx) -> None:
