@@ -148,15 +148,15 @@ class EnvelopeServerThread:
         self._thread.call_sync(lambda: self.server.remove_report_listener(listener))
 
 
-class SiteClientThread:
-    """A SiteClient for synchronous code (the virtual DUT's loop, test plans)."""
+class _ClientOnLoop:
+    """An async client driven from synchronous code on a loop thread (its own unless one is given)."""
 
-    def __init__(self, client: SiteClient, thread: LoopThread | None = None) -> None:
+    def __init__(self, client: Any, thread: LoopThread | None, thread_name: str) -> None:
         self.client = client
         self._own_thread = thread is None
-        self._thread = thread or LoopThread(f"opcua-site-{client.site}")
+        self._thread = thread or LoopThread(thread_name)
 
-    def __enter__(self) -> "SiteClientThread":
+    def __enter__(self):
         self.connect()
         return self
 
@@ -178,6 +178,14 @@ class SiteClientThread:
         finally:
             if self._own_thread:
                 self._thread.stop()
+
+
+class SiteClientThread(_ClientOnLoop):
+    """A SiteClient for synchronous code (the virtual DUT's loop, test plans)."""
+
+    def __init__(self, client: SiteClient, thread: LoopThread | None = None) -> None:
+        super().__init__(client, thread, f"opcua-site-{client.site}")
+
 
     def signals(self) -> SiteSignals:
         """A copy of the latest signals, taken on the loop thread."""
@@ -202,36 +210,12 @@ class SiteClientThread:
         ))
 
 
-class DeviceClientThread:
+class DeviceClientThread(_ClientOnLoop):
     """A DeviceClient for synchronous code (the bench's DUT driver)."""
 
     def __init__(self, client: DeviceClient, thread: LoopThread | None = None) -> None:
-        self.client = client
-        self._own_thread = thread is None
-        self._thread = thread or LoopThread("opcua-device-client")
+        super().__init__(client, thread, "opcua-device-client")
 
-    def __enter__(self) -> "DeviceClientThread":
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def connect(self) -> None:
-        self._thread.start()
-        try:
-            self._thread.call(self.client.connect())
-        except BaseException:
-            if self._own_thread:
-                self._thread.stop()
-            raise
-
-    def close(self) -> None:
-        try:
-            self._thread.call(self.client.disconnect())
-        finally:
-            if self._own_thread:
-                self._thread.stop()
 
     def write(self, **si_values: float) -> None:
         self._thread.call(self.client.write(**si_values))
