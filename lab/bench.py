@@ -35,6 +35,7 @@ class Bench:
         self.work_dir = work_dir  # where bench state (2030.5 database, test PKI) is kept: the run folder
         self.csip: Any = None
         self.opcua: Any = None
+        self.controller: Any = None  # lab.controller.supervisor.ControllerSupervisor: the controller under test
         self.clock = clock
         self.dut_profile = dut_profile
         self.instruments: dict[str, Instrument] = {}
@@ -63,7 +64,13 @@ class Bench:
 
                 if self.work_dir is None:
                     raise BenchError(f"{self.config.path}: [signals.csip] needs a run folder for its state")
-                self.csip = BenchCsip(self.config.csip, self.work_dir, self.clock)
+                ctl = self.config.controller
+                if ctl is not None:
+                    from flexbench.lab.controller.bench import csip_config_for
+
+                    self.csip = BenchCsip(csip_config_for(self.config), self.work_dir, self.clock, ciphers=ctl.ciphers)
+                else:
+                    self.csip = BenchCsip(self.config.csip, self.work_dir, self.clock)
                 self._on_event("csip_server", {"url": self.csip.start(), "devices": self.csip.lfdis})
             if self.config.opcua is not None:
                 from flexbench.lab.opcua_bench import BenchOpcua
@@ -76,15 +83,19 @@ class Bench:
                 from flexbench.lab.virtual.lab import VirtualLab
 
                 self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile, csip=self.csip,
-                                              opcua=self.opcua)
+                                              opcua=self.opcua, work_dir=self.work_dir)
                 addresses = self.virtual_lab.start()
             elif self.dut_profile != "healthy":
                 raise BenchError(
                     f"{self.config.path}: --dut-profile {self.dut_profile!r} selects a fault of the virtual DUT; "
                     "this bench is a real one"
                 )
+            if self.config.controller is not None:  # after the site serves its devices, before the bench connects
+                from flexbench.lab.controller.bench import start_controller
+
+                self.controller = start_controller(self, addresses)
             for name, inst in self.config.instruments.items():
-                address = addresses[name] if inst.address == VIRTUAL_ADDRESS else inst.address
+                address = addresses[name] if inst.address in (VIRTUAL_ADDRESS, "controller") else inst.address
                 driver = DRIVERS[inst.driver](
                     address, safety=inst.safety, options=self._driver_options(inst), timeout_s=inst.timeout_s
                 )
@@ -93,6 +104,9 @@ class Bench:
                 except InstrumentError as exc:
                     raise BenchError(f"{self.config.path} [instruments.{name}]: cannot connect: {exc}") from None
                 self.instruments[name] = driver
+            if self.opcua is not None and self.config.opcua.devices:  # devices reached through their own server
+                served = getattr(getattr(self.virtual_lab, "site", None), "opcua_endpoints", dict)()
+                self.opcua.connect_devices(served, self._on_event, self.config.path)
         except BaseException:
             self.close()
             raise
@@ -206,6 +220,8 @@ class Bench:
         if self._closed:
             return
         self._closed = True
+        if self.controller is not None:  # the controller stops first: nothing writes to the site while it shuts
+            self.controller.stop()
         try:
             self.safe_state("bench closed")
         finally:
@@ -214,6 +230,8 @@ class Bench:
                     driver.close()
                 except Exception as exc:
                     log.warning("closing %s failed: %s", driver.address, exc)
+            if self.opcua is not None:
+                self.opcua.close_devices()  # the bench's writes stop before the devices do
             if self.virtual_lab is not None:
                 self.virtual_lab.stop()
                 self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())

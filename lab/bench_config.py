@@ -49,6 +49,8 @@ class BenchConfig:
     sample_period_s: float = 0.5
     csip: "CsipConfig | None" = None  # the bench's IEEE 2030.5 server, when it has one
     opcua: "OpcuaConfig | None" = None  # the bench's OPC-UA envelope server, when it has one  # how often the recorder polls the instruments, bench time
+    controller: Any = None  # a site controller under test ([controller], lab.controller.config.ControllerConfig)
+    cosim: Any = None  # the PHIL loop's settings ([cosim], lab.cosim.config.CosimSettings), when given
 
     def by_role(self, role: str) -> list[InstrumentConfig]:
         return [i for i in self.instruments.values() if i.role == role]
@@ -79,6 +81,20 @@ class OpcuaConfig:
     heartbeat_interval_s: float
     comm_loss_s: float  # a site that sees no heartbeat change this long falls back to its firm limits
     sites: dict[str, dict[str, float]]
+    devices: "dict[str, OpcuaDevice]" = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpcuaDevice:
+    """A device's own OPC-UA server: the bench writes a site's limits in force into it, mapped node by node."""
+
+    name: str
+    endpoint: str  # opc.tcp://host:port/path, or "virtual" (the virtual DUT serves it)
+    site: str  # the envelope server's site whose limits in force are written
+    security: str  # none | sign | sign-encrypt
+    publishing_interval_ms: float
+    setpoints: dict[str, Any]  # import_limit_w / export_limit_w -> node ID, or {node, scale, offset, enable_node, enable_value}
+    measurements: dict[str, Any]  # bench name (SI units) -> node ID or table, recorded as "<device>.<name>"
 
 
 def default_bench_path() -> Path:
@@ -86,13 +102,21 @@ def default_bench_path() -> Path:
     return Path(str(resources.files("flexbench.lab") / "benches" / "virtual.toml"))
 
 
-_TOP_KEYS = {"bench", "virtual", "instruments", "signals"}
+_TOP_KEYS = {"bench", "virtual", "instruments", "signals", "cosim"}
+_TOP_KEYS |= {"controller"}  # a site controller under test (lab.controller)
 _CSIP_KEYS = {"poll_rate_s": (int, float), "ciphers": str, "certs": str, "devices": dict}
 _CSIP_DEVICE_KEYS = {"lfdi": str, "limit_mode": str, "rated_w": (int, float)}
 CSIP_CIPHER_CHOICES = ("strict", "interop")
-_OPCUA_KEYS = {"heartbeat_interval_s": (int, float), "comm_loss_s": (int, float), "sites": dict}
+_OPCUA_KEYS = {"heartbeat_interval_s": (int, float), "comm_loss_s": (int, float), "sites": dict, "devices": dict}
 _OPCUA_SITE_KEYS = {"rated_import_w": (int, float), "rated_export_w": (int, float),
                     "firm_import_limit_w": (int, float), "firm_export_limit_w": (int, float)}
+_OPCUA_DEVICE_KEYS = {"endpoint": str, "site": str, "security": str, "publishing_interval_ms": (int, float),
+                      "setpoints": dict, "measurements": dict}
+_OPCUA_POINT_KEYS = {"node": str, "scale": (int, float), "offset": (int, float), "enable_node": str,
+                     "enable_value": (bool, int, float)}
+OPCUA_DEVICE_SETPOINTS = ("import_limit_w", "export_limit_w")
+OPCUA_DEVICE_SECURITY = ("none", "sign", "sign-encrypt")
+_NODE_ID = re.compile(r"^(?:(?:ns=\d+|nsu=[^;]+);)?(?:i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=.+)$")
 _BENCH_KEYS = {"name": str, "description": str, "sample_period_s": (int, float)}
 _INSTRUMENT_KEYS = {
     "role": str,
@@ -206,7 +230,20 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         for name, entry in instruments_data.items()
     }
     csip = _csip(reader, data.get("signals", {}), virtual is not None)
-    opcua = _opcua(reader, data.get("signals", {}).get("opcua"))
+    opcua = _opcua(reader, data.get("signals", {}).get("opcua"), virtual is not None)
+    cosim = None
+    if "cosim" in data:
+        from flexbench.lab.cosim.config import parse_cosim
+
+        cosim = parse_cosim(reader, data["cosim"], instruments)
+    controller = None
+    if "controller" in data:
+        from flexbench.lab.controller.config import parse_controller
+
+        controller = parse_controller(reader, data["controller"], csip, virtual is not None)
+    elif any(i.address == "controller" for i in instruments.values()):
+        name = next(n for n, i in instruments.items() if i.address == "controller")
+        raise reader.error(f"instruments.{name}", "address", "'controller' needs a [controller] table")
     return BenchConfig(
         path=path,
         name=bench.get("name", path.stem),
@@ -216,10 +253,12 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         sample_period_s=sample_period_s,
         csip=csip,
         opcua=opcua,
+        controller=controller,
+        cosim=cosim,
     )
 
 
-def _opcua(reader: _Reader, table: Any) -> OpcuaConfig | None:
+def _opcua(reader: _Reader, table: Any, is_virtual: bool = False) -> OpcuaConfig | None:
     if table is None:
         return None
     reader.check_keys("signals.opcua", table, _OPCUA_KEYS)
@@ -239,7 +278,71 @@ def _opcua(reader: _Reader, table: Any) -> OpcuaConfig | None:
         sites[name] = {k: float(v) for k, v in entry.items()}
     if not sites:
         raise reader.error("signals.opcua", None, "needs at least one [signals.opcua.sites.NAME]")
-    return OpcuaConfig(heartbeat_s, comm_loss_s, sites)
+    devices = {name: _opcua_device(reader, name, entry, sites, is_virtual)
+               for name, entry in table.get("devices", {}).items()}
+    return OpcuaConfig(heartbeat_s, comm_loss_s, sites, devices)
+
+
+def _opcua_device(reader: _Reader, name: str, entry: Any, sites: dict[str, Any], is_virtual: bool) -> OpcuaDevice:
+    where = f"signals.opcua.devices.{name}"
+    if not isinstance(entry, dict):
+        raise reader.error(where, None, "must be a table")
+    reader.check_keys(where, entry, _OPCUA_DEVICE_KEYS)
+    for key in ("endpoint", "setpoints"):
+        if key not in entry:
+            raise reader.error(where, None, f"missing key '{key}'")
+    endpoint = entry["endpoint"]
+    if endpoint == VIRTUAL_ADDRESS:
+        if not is_virtual:
+            raise reader.error(where, "endpoint", "'virtual' needs a [virtual] table: this bench is a real one")
+    elif not re.fullmatch(r"opc\.tcp://[^/\s:]+(:\d+)?(/\S*)?", endpoint):
+        raise reader.error(where, "endpoint", f"expected opc.tcp://HOST:PORT/PATH or 'virtual', got {endpoint!r}")
+    site = entry.get("site", name)
+    if site not in sites:
+        raise reader.error(where, "site", f"names no [signals.opcua.sites.{site}] (sites: {', '.join(sites)})")
+    security = entry.get("security", "none")
+    if security not in OPCUA_DEVICE_SECURITY:
+        raise reader.error(where, "security", f"must be one of {', '.join(OPCUA_DEVICE_SECURITY)}")
+    if security != "none" and endpoint != VIRTUAL_ADDRESS:
+        raise reader.error(where, "security", "a real device is reached with 'none' (the bench's test PKI is "
+                                              "made fresh in each run folder)")
+    interval_ms = float(entry.get("publishing_interval_ms", 100.0))
+    if interval_ms <= 0:
+        raise reader.error(where, "publishing_interval_ms", "must be positive")
+    setpoints, measurements = entry["setpoints"], entry.get("measurements", {})
+    for key, points in (("setpoints", setpoints), ("measurements", measurements)):
+        for point, spec in points.items():
+            if key == "setpoints" and point not in OPCUA_DEVICE_SETPOINTS:
+                raise reader.error(f"{where}.setpoints", point, f"unknown setpoint (known: {', '.join(OPCUA_DEVICE_SETPOINTS)})")
+            if key == "measurements" and not re.fullmatch(r"[a-z][a-z0-9_]*", point):
+                raise reader.error(f"{where}.measurements", point, "use lower-case letters, digits and '_', unit last")
+            _opcua_point(reader, f"{where}.{key}", point, spec)
+    if not setpoints:
+        raise reader.error(where, "setpoints", f"map at least one of {', '.join(OPCUA_DEVICE_SETPOINTS)}")
+    return OpcuaDevice(name, endpoint, site, security, interval_ms, dict(setpoints), dict(measurements))
+
+
+def _opcua_point(reader: _Reader, table: str, key: str, spec: Any) -> None:
+    """A node ID string, or a table {node, scale, offset, enable_node, enable_value}."""
+    if isinstance(spec, dict):
+        for k in spec:
+            if k not in _OPCUA_POINT_KEYS:
+                raise reader.error(table, key, f"unknown key {k!r} (allowed: {', '.join(_OPCUA_POINT_KEYS)})")
+            if not _is_type(spec[k], _OPCUA_POINT_KEYS[k]) and k != "enable_value":
+                raise reader.error(table, key, f"{k}: expected {_type_name(_OPCUA_POINT_KEYS[k])}, got {spec[k]!r}")
+        if "node" not in spec:
+            raise reader.error(table, key, "missing 'node' (a node ID such as \"ns=2;s=PCS.ExportLimit\")")
+        if spec.get("scale", 1.0) == 0:
+            raise reader.error(table, key, "scale must not be zero")
+        nodes = [spec["node"]] + ([spec["enable_node"]] if "enable_node" in spec else [])
+    elif isinstance(spec, str):
+        nodes = [spec]
+    else:
+        raise reader.error(table, key, f"expected a node ID string or a table with 'node', got {spec!r}")
+    for node in nodes:
+        if not _NODE_ID.match(node):
+            raise reader.error(table, key, f"not an OPC-UA node ID: {node!r} (e.g. \"ns=2;s=PCS.P\", "
+                                           "\"nsu=urn:vendor;s=P\", \"i=2258\")")
 
 
 def _csip(reader: _Reader, signals: Any, is_virtual: bool) -> CsipConfig | None:
@@ -295,7 +398,9 @@ def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> Ins
     if DRIVERS[driver].role != role:
         raise reader.error(table, "driver", f"driver {driver!r} is a {DRIVERS[driver].role}, not a {role}")
     address = entry["address"]
-    if address == VIRTUAL_ADDRESS:
+    if address == "controller":  # the local API of the controller under test ([controller])
+        pass
+    elif address == VIRTUAL_ADDRESS:
         if not is_virtual:
             raise reader.error(table, "address", "'virtual' needs a [virtual] table: this bench is a real one")
     else:

@@ -22,6 +22,28 @@ from flexbench.lab.virtual.lab import site_parameters
 from flexbench.lab.virtual.pcs_site import PCS_FAULTS, PCSSite, PCSSiteParameters
 
 _CONNECTIONS = {"load": "load", "ev": "ev", "battery": "battery"}
+
+
+def ac_load_power_w(emu: Any, phases: int, voltage_v: float) -> float:
+    """Total site power of a per-phase AC load programmed alike on every phase."""
+    if not emu.input_on:
+        return 0.0
+    if emu.mode == "power":
+        return emu.setpoint * phases
+    if emu.mode == "current":
+        return emu.setpoint * voltage_v * phases
+    return phases * voltage_v**2 / emu.setpoint if emu.setpoint > 0 else 0.0
+
+
+def element_reading(voltage_v: float, power_w: float, frequency_hz: float, phases: int,
+                    current_a: float | None = None) -> ElementReading:
+    """An analyzer element at a point of the site carrying power_w (current from power when not given)."""
+    v = voltage_v
+    current = current_a if current_a is not None else (abs(power_w) / (phases * v) if v else 0.0)
+    return ElementReading(v, current, power_w, 0.0, abs(power_w), 1.0 if power_w >= 0 else -1.0,
+                          frequency_hz if v else float("nan"))
+
+
 _ACTIONS = ("disconnect-pcs-sensor", "reconnect-pcs-sensor")
 
 
@@ -49,7 +71,11 @@ class PCSBench:
         pcs_names = [n for n, c in config.instruments.items() if c.role == "pcs"]
         self.csip_device = next((n for n in pcs_names if csip is not None and n in csip.lfdis), None)
         self.opcua = opcua
-        self.opcua_site = next((n for n in pcs_names if opcua is not None and n in opcua.config.sites), None)
+        # a PCS named in [signals.opcua.devices] with endpoint "virtual" serves its own OPC-UA server instead
+        self.opcua_device = next((n for n in pcs_names if opcua is not None and n in opcua.config.devices
+                                  and opcua.config.devices[n].endpoint == "virtual"), None)
+        self.opcua_site = next((n for n in pcs_names if opcua is not None and n in opcua.config.sites
+                                and n != self.opcua_device), None)
         self.links: list[Any] = []
         self.emulators: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -120,9 +146,7 @@ class PCSBench:
             current = self.site.busbar_current_a()
         else:
             return None
-        current = current if current is not None else (abs(p) / (phases * v) if v else 0.0)
-        return ElementReading(v, current, p, 0.0, abs(p), 1.0 if p >= 0 else -1.0,
-                              self.site.conditions.frequency_hz if v else float("nan"))
+        return element_reading(v, p, self.site.conditions.frequency_hz, phases, current)
 
     def _pv_reading(self) -> DCReading:
         emu = self.emulators["pv_simulator"]
@@ -137,16 +161,6 @@ class PCSBench:
 
     # -- stepping -------------------------------------------------------------------
 
-    def _load_power_w(self, emu: Any, phases: int, voltage_v: float) -> float:
-        """Total site power of a per-phase AC load programmed alike on every phase."""
-        if not emu.input_on:
-            return 0.0
-        if emu.mode == "power":
-            return emu.setpoint * phases
-        if emu.mode == "current":
-            return emu.setpoint * voltage_v * phases
-        return phases * voltage_v**2 / emu.setpoint if emu.setpoint > 0 else 0.0
-
     def _sync(self) -> None:
         c = self.site.conditions
         grid = self.emulators.get("grid_simulator")
@@ -160,7 +174,7 @@ class PCSBench:
         c.pv_available_dc_w = pv.curve.max_power_w if pv is not None and pv.output_on else 0.0
         for part in ("load", "ev"):
             emu = self.emulators.get(part)
-            power_w = self._load_power_w(emu, self.params.phases, c.voltage_v) if emu is not None else 0.0
+            power_w = ac_load_power_w(emu, self.params.phases, c.voltage_v) if emu is not None else 0.0
             setattr(c, "load_w" if part == "load" else "ev_demand_w", power_w)
         battery = self.emulators.get("battery")
         if battery is not None:
@@ -213,8 +227,25 @@ class PCSBench:
                                         lambda i, e: self._utility_limits("opcua", i, e),
                                         self._locked(self.site.pcc_import_w),
                                         ignores_heartbeat=fault.ignores_heartbeat))
+        if self.opcua_device is not None:
+            from flexbench.lab.virtual.opcua_device import OpcuaDeviceServer
+
+            self.links.append(OpcuaDeviceServer(
+                self.opcua_device, self.clock, lambda i, e: self._utility_limits("opcua-device", i, e),
+                self._locked(self._device_state), self.opcua.device_server_security(self.opcua_device)))
         for link in self.links:
             link.start()
+
+    def opcua_endpoints(self) -> dict[str, str]:
+        """Endpoints of the OPC-UA servers the virtual DUT serves, by device name."""
+        return {link.name: link.endpoint for link in self.links if hasattr(link, "endpoint")}
+
+    def _device_state(self) -> dict[str, float | bool | None]:
+        """What the virtual PCS shows on its own OPC-UA server."""
+        limits = self.site.controller.utility_limits.get("opcua-device", (None, None))
+        return {"pcc_import_w": self.site.pcc_import_w(), "pcc_reactive_var": 0.0,
+                "applied_import_limit_w": limits[0], "applied_export_limit_w": limits[1],
+                "fail_safe": self.site.controller.fail_safe}
 
     def stop_links(self) -> None:
         for link in self.links:
@@ -222,10 +253,8 @@ class PCSBench:
 
     def _utility_limits(self, channel: str, import_limit_w: float | None, export_limit_w: float | None) -> None:
         """Site limits from one utility channel, on top of the PCS's own settings (the strictest wins)."""
-        if self.site.fault.ignores_utility:
-            return
         with self._lock:
-            self.site.controller.utility_limits[channel] = (import_limit_w, export_limit_w)
+            self.site.controller.set_utility_limits(channel, import_limit_w, export_limit_w)
 
     def operator_action(self, action: str) -> None:
         if action not in _ACTIONS:

@@ -109,6 +109,11 @@ class PCSController:
         self._last_reading: tuple[float, float] | None = None
         self.sensor_connected = True
 
+    def set_utility_limits(self, channel: str, import_limit_w: float | None, export_limit_w: float | None) -> None:
+        """Site limits from one utility channel (2030.5, OPC-UA site, OPC-UA device server): in force at once."""
+        if not self.fault.ignores_utility:
+            self.utility_limits[channel] = (import_limit_w, export_limit_w)
+
     def sense(self, t_s: float, pcc_import_w: float) -> None:
         if self.sensor_connected:
             self._sensor.append((t_s, pcc_import_w))

@@ -66,6 +66,8 @@ def test_schedule_followed(site, verdicts, clock):
 
 @pytest.mark.requirement("OPC-LOSS")
 def test_heartbeat_loss_leads_to_firm_limits(site, verdicts, clock):
+    if site.device is not None:
+        pytest.skip("the heartbeat is for sites of the envelope server; this PCS is written through its own server")
     r = site.requirements.requirement("OPC-LOSS")
     firm_w = site.rated["firm_export_limit_w"]
     non_firm_w = r.number("non_firm_export_w")

@@ -42,7 +42,13 @@ def opcua_rogue_dir(tmp_path_factory: pytest.TempPathFactory, opcua_pki_dir: Pat
 
 
 @pytest.fixture(scope="session")
-def opcua_server(opcua_pki_dir: Path) -> Iterator[EnvelopeServerThread]:
+def opcua_server_starts() -> list[str]:
+    """Endpoints of every envelope server the session started: the acceptance asks for one."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def opcua_server(opcua_pki_dir: Path, opcua_server_starts: list[str]) -> Iterator[EnvelopeServerThread]:
     config = EnvelopeServerConfig(
         sites=[SITE_A, SITE_B],
         certs_dir=opcua_pki_dir,
@@ -51,6 +57,7 @@ def opcua_server(opcua_pki_dir: Path) -> Iterator[EnvelopeServerThread]:
         tick_s=0.05,
     )
     with EnvelopeServerThread(config) as server:
+        opcua_server_starts.append(server.endpoint)
         yield server
 
 

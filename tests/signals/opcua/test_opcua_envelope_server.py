@@ -210,3 +210,8 @@ def test_synchronous_site_client_for_threaded_callers(envelope_server, security)
         assert site.heartbeat_age_s() < 2.0 and not site.communication_lost()
     snapshot = envelope_server.read(SITE_B)
     assert (snapshot.measured_p_w, snapshot.applied_import_limit_w) == (1_500.0, 8_000.0)
+
+
+def test_the_server_starts_once_per_session(envelope_server, opcua_server_starts):
+    """asyncua's start-up takes about a second: every test of the session shares one server."""
+    assert opcua_server_starts == [envelope_server.endpoint]
