@@ -1,0 +1,618 @@
+"""Envelope test plans: the twin's envelope for the DUT's location, mapped to the site and sent to it.
+
+The plans in testplans/envelopes share this. The twin computes the operating
+envelope of one customer location of a feeder (variable over a horizon,
+dynamic after a change on the feeder); the values are mapped to the site on
+the bench by one documented ratio per direction and the envelope's clock is
+compressed to bench time; a transport (IEEE 2030.5 or OPC-UA, through the
+bench's utility-side servers) carries the limits; the site is judged at its
+PCC by the bench's analyzer.
+
+Envelopes are computed on the calling (main) thread, because the OpenDSS
+engine must not run in worker threads, and cached in the run folder, so a
+plan run computes each envelope once and the report can be traced to the
+exact values sent.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from flexbench.lab import evaluate
+from flexbench.lab.errors import UserError
+from flexbench.lab.profile import Section
+from flexbench.lab.site_control import SiteControl
+
+PLAN = "envelopes"
+TRANSPORTS = ("csip", "opcua")
+SIDES = ("import", "export")
+ENVELOPE_H_S = 3600.0
+_TWINS: dict[str, Any] = {}  # one twin per feeder per process: the 8500 model takes a second to compile
+
+
+# -- the plan table -------------------------------------------------------------------------
+
+
+def texts(plan: Section, key: str, allowed: tuple[str, ...]) -> list[str]:
+    """A non-empty list of strings from `allowed`, or an error naming file, table and key."""
+    value = plan.data.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in allowed for v in value):
+        raise UserError(f"{plan.path}: [{plan.name}] {key}: expected a non-empty list of "
+                        f"{', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return list(value)
+
+
+def choice(plan: Section, key: str, allowed: tuple[str, ...]) -> str:
+    value = plan.text(key)
+    if value not in allowed:
+        raise UserError(f"{plan.path}: [{plan.name}] {key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def transports_on_bench(plan: Section, bench_path: str | None) -> list[str]:
+    """The profile's transports that the bench has a server for (OPC-UA only where the bench has it).
+
+    With none (or a bench file that does not load), all of them: opening the bench or the
+    transport then fails with the reason, as every plan's setup does.
+    """
+    from flexbench.lab.bench_config import load_bench
+
+    wanted = texts(plan, "transports", TRANSPORTS)
+    try:
+        config = load_bench(bench_path)
+    except UserError:
+        return wanted
+    has = {"csip": config.csip is not None and bool(config.csip.devices),
+           "opcua": config.opcua is not None and bool(config.opcua.sites)}
+    return [t for t in wanted if has[t]] or wanted
+
+
+@dataclass(frozen=True)
+class SiteInterval:
+    """One interval of the location's envelope, mapped to the site; offset and duration in envelope seconds."""
+
+    offset_s: float
+    duration_s: float
+    import_limit_w: float
+    export_limit_w: float
+    twin_import_w: float
+    twin_export_w: float
+    binding_import: str
+    binding_export: str
+
+
+@dataclass(frozen=True)
+class SiteEnvelope:
+    """The location's variable envelope on the site's scale, with the ratios that map it."""
+
+    feeder: str
+    site_id: str
+    intervals: list[SiteInterval]
+    firm_import_w: float
+    firm_export_w: float
+    import_scale: float  # site W per feeder-location W
+    export_scale: float
+    file: Path
+
+
+@dataclass(frozen=True)
+class BenchInterval:
+    """An interval as sent: bench-time epoch seconds (whole, as 2030.5 carries them), site W."""
+
+    start_s: int
+    duration_s: int
+    import_limit_w: float
+    export_limit_w: float
+
+    @property
+    def end_s(self) -> int:
+        return self.start_s + self.duration_s
+
+    def limit_w(self, side: str) -> float:
+        return self.import_limit_w if side == "import" else self.export_limit_w
+
+
+class EnvelopePlan:
+    """What [plans.envelopes] says: where the DUT is, how its envelope maps to the site, how time compresses."""
+
+    def __init__(self, plan: Section, run_dir: Path) -> None:
+        import pandas as pd
+
+        self.plan = plan
+        self.cache_dir = Path(run_dir) / "envelopes"
+        self.feeder = plan.text("feeder")
+        self.site_id = plan.text("site_id")
+        self.allocation = choice(plan, "allocation", ("equal", "proportional", "max-total"))
+        self.method = choice(plan, "method", ("fast", "reference"))
+        self.resolution = choice(plan, "resolution", ("15min", "1h"))
+        self.seed = plan.integer("seed")
+        self.horizon_h = plan.number("horizon_h")
+        self.site_max_w = {"import": plan.number("site_import_w"), "export": plan.number("site_export_w")}
+        self.bench_s_per_h = plan.number("bench_s_per_envelope_h")
+        try:
+            self.start = pd.Timestamp(plan.text("envelope_start")).tz_convert("UTC")
+            self.nrt_time = pd.Timestamp(plan.text("nrt_time")).tz_convert("UTC")
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{plan.path}: [{plan.name}] envelope_start / nrt_time: an ISO time with a zone "
+                            f"(e.g. 2026-07-01T00:00:00Z): {exc}") from None
+        if min(self.site_max_w.values()) <= 0 or self.bench_s_per_h <= 0 or self.horizon_h <= 0:
+            raise UserError(f"{plan.path}: [{plan.name}] site_import_w, site_export_w, bench_s_per_envelope_h "
+                            "and horizon_h must be positive")
+        interval_s = self.bench_s(pd.Timedelta(self.resolution).total_seconds())
+        if interval_s < 1 or abs(interval_s - round(interval_s)) > 1e-6:
+            raise UserError(f"{plan.path}: [{plan.name}] bench_s_per_envelope_h = {self.bench_s_per_h:g} makes a "
+                            f"{self.resolution} interval last {interval_s:g} bench s: 2030.5 times are whole seconds")
+        self.interval_bench_s = int(round(interval_s))
+        self.resolution_h = pd.Timedelta(self.resolution).total_seconds() / ENVELOPE_H_S
+
+    def error(self, key: str, message: str) -> UserError:
+        """A mistake in the plan table, naming file, table and key."""
+        return UserError(f"{self.plan.path}: [{self.plan.name}] {key}: {message}")
+
+    def stress_cycle(self) -> list[str]:
+        return texts(self.plan, "stress_cycle", SIDES)
+
+    def nrt_stress(self) -> str:
+        return choice(self.plan, "nrt_stress", SIDES)
+
+    # -- time -------------------------------------------------------------------------------
+    def bench_s(self, envelope_s: float) -> float:
+        """Bench seconds for a span of envelope time."""
+        return envelope_s * self.bench_s_per_h / ENVELOPE_H_S
+
+    def envelope_s(self, bench_s: float) -> float:
+        """Envelope seconds for a span of bench time."""
+        return bench_s * ENVELOPE_H_S / self.bench_s_per_h
+
+    def on_bench(self, intervals: list[SiteInterval], t0_s: int) -> list[BenchInterval]:
+        """The intervals as sent: the first starts at t0_s, each lasts its compressed duration."""
+        base = intervals[0].offset_s
+        return [BenchInterval(t0_s + int(round(self.bench_s(i.offset_s - base))), int(round(self.bench_s(i.duration_s))),
+                              i.import_limit_w, i.export_limit_w) for i in intervals]
+
+    # -- the twin ---------------------------------------------------------------------------
+    def _twin(self) -> Any:
+        from flexbench.twin import Twin, TwinError
+
+        if self.feeder not in _TWINS:
+            try:
+                _TWINS[self.feeder] = Twin.load(self.feeder)
+            except (TwinError, ValueError, OSError) as exc:
+                raise UserError(f"{self.plan.path}: [{self.plan.name}] feeder: {exc}") from None
+        return _TWINS[self.feeder]
+
+    def _sites(self, twin: Any) -> list[str]:
+        """The DUT's location and the customers sharing its service transformer (the allocation's neighbours)."""
+        from flexbench.twin import TwinError
+
+        try:
+            site = twin.site(self.site_id)
+        except TwinError as exc:
+            raise UserError(f"{self.plan.path}: [{self.plan.name}] site_id: {exc}") from None
+        if site.service_transformer is None:
+            return [site.site_id]
+        return [s.site_id for s in twin.sites if s.service_transformer == site.service_transformer]
+
+    def _cached(self, name: str, params: dict[str, Any], compute: Callable[[], Any]) -> tuple[Any, Path]:
+        """An envelope from the run folder's cache, else computed here (main thread) and cached."""
+        from flexbench.twin import Envelope, TwinError
+
+        key = json.dumps({"name": name, "feeder": self.feeder, "site": self.site_id, "allocation": self.allocation,
+                          "method": self.method, "resolution": self.resolution, "seed": self.seed, **params},
+                         sort_keys=True, default=str)
+        path = self.cache_dir / f"{name}-{self.site_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
+        if path.exists():
+            return Envelope.read(path), path
+        try:
+            env = compute()
+        except (TwinError, ValueError) as exc:
+            raise UserError(f"{self.plan.path}: [{self.plan.name}]: the twin cannot compute the {name} envelope "
+                            f"of {self.site_id} on {self.feeder}: {exc}") from None
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}")
+        env.save(tmp)
+        os.replace(tmp, path)  # a run killed mid-write leaves no half file in the cache
+        return Envelope.read(path), path  # exactly what the run folder keeps, computed or cached
+
+    def variable(self) -> SiteEnvelope:
+        """The location's variable envelope over the horizon, mapped to the site."""
+        from flexbench.twin import compute_envelope
+
+        twin = self._twin()
+        sites = self._sites(twin)
+        env, path = self._cached("variable", {"start": self.start.isoformat(), "horizon_h": self.horizon_h},
+                                 lambda: compute_envelope(
+                                     twin, "variable", sites=sites, start=self.start, horizon=f"{self.horizon_h:g}h",
+                                     resolution=self.resolution, allocation=self.allocation, method=self.method,
+                                     seed=self.seed))
+        i = env.site_ids.index(self.site_id)
+        imp, exp = env.import_limit_w[i], env.export_limit_w[i]
+        scales = {}
+        for side, values in (("import", imp), ("export", exp)):
+            if not values.max() > 0:
+                raise UserError(f"{self.plan.path}: [{self.plan.name}] site_id: {self.site_id} has no {side} "
+                                f"capacity over the horizon (largest {side} limit {values.max():.0f} W)")
+            scales[side] = self.site_max_w[side] / float(values.max())
+        offsets = (env.intervals["start"] - env.intervals["start"].iloc[0]).dt.total_seconds().to_numpy()
+        intervals = [SiteInterval(float(offsets[k]), float(env.intervals["duration_s"].iloc[k]),
+                                  self.to_site("import", imp[k], scales), self.to_site("export", exp[k], scales),
+                                  float(imp[k]), float(exp[k]), str(env.binding_import[i, k]),
+                                  str(env.binding_export[i, k])) for k in range(len(offsets))]
+        return SiteEnvelope(self.feeder, self.site_id, intervals,
+                            self.to_site("import", env.firm_import_w[i], scales),
+                            self.to_site("export", env.firm_export_w[i], scales),
+                            scales["import"], scales["export"], path)
+
+    def to_site(self, side: str, twin_w: float, scales: dict[str, float]) -> float:
+        """A location's limit on the site's scale, whole watts, within [0, the site's maximum]."""
+        return float(round(min(max(float(twin_w) * scales[side], 0.0), self.site_max_w[side])))
+
+    def dynamic_updates(self, variable: SiteEnvelope) -> list[tuple[float, BenchLimits]]:
+        """(load scale, limits) of the dynamic envelope at nrt_time: the base state first, then each change."""
+        import pandas as pd
+
+        from flexbench.twin import MeasuredState, Profiles, compute_envelope, synthetic_profiles
+
+        twin = self._twin()
+        sites = self._sites(twin)
+        ts = self.nrt_time.floor(pd.Timedelta(self.resolution))
+        prior = synthetic_profiles(twin.sites, ts, 1, self.resolution, seed=self.seed)
+        scales = {"import": variable.import_scale, "export": variable.export_scale}
+        out = []
+        for load_scale in [1.0] + self.plan.numbers("nrt_load_scales"):
+            def compute(load_scale: float = load_scale) -> Any:
+                load = prior.load_w.copy()
+                others = [c for c in load.columns if c not in sites]
+                load[others] *= load_scale
+                profiles = Profiles(load, prior.pv_w.copy(), f"synthetic, other customers' load x{load_scale:g}")
+                return compute_envelope(twin, "dynamic", sites=sites, profiles=profiles, measured=MeasuredState(ts),
+                                        resolution=self.resolution, allocation=self.allocation, method=self.method,
+                                        seed=self.seed)
+            env, _ = self._cached("dynamic", {"time": ts.isoformat(), "load_scale": load_scale}, compute)
+            i = env.site_ids.index(self.site_id)
+            out.append((load_scale, BenchLimits(self.to_site("import", env.import_limit_w[i, 0], scales),
+                                                self.to_site("export", env.export_limit_w[i, 0], scales),
+                                                str(env.binding_import[i, 0]), str(env.binding_export[i, 0]))))
+        return out
+
+
+@dataclass(frozen=True)
+class BenchLimits:
+    """Limits on the site's scale, with the constraint the twin found binding."""
+
+    import_limit_w: float
+    export_limit_w: float
+    binding_import: str = ""
+    binding_export: str = ""
+
+    def limit_w(self, side: str) -> float:
+        return self.import_limit_w if side == "import" else self.export_limit_w
+
+
+# -- the site ---------------------------------------------------------------------------------
+
+
+class EnvelopeSite(SiteControl):
+    """The PCS site, with conditions that make an import or an export limit bind."""
+
+    def __init__(self, bench: Any, requirements: Any, recorder: Any, clock: Any) -> None:
+        plan = requirements.plan(PLAN)
+        super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
+        self.requirements = requirements
+
+    def uncontrolled_w(self, side: str) -> float:
+        """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
+        p = self.plan
+        if side == "export":
+            return p.number("export_stress_pv_dc_w") - p.number("export_stress_load_w")
+        return p.number("import_stress_load_w") + p.number("import_stress_ev_w") - p.number("import_stress_pv_dc_w")
+
+    def check_binds(self, side: str, limit_w: float, accuracy_w: float) -> None:
+        """Refuse conditions under which a DUT ignoring the limit could still pass."""
+        flow_w = self.uncontrolled_w(side)
+        if flow_w < 1.05 * (limit_w + accuracy_w):
+            raise UserError(f"{self.plan.path}: [{self.plan.name}] {side}_stress_*: the site would {side} "
+                            f"{flow_w:.0f} W uncontrolled, not clearly above the {side} limit {limit_w:.0f} W "
+                            f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)")
+
+    def stress(self, side: str) -> None:
+        p = self.plan
+        if side == "export":
+            self.conditions(pv_dc_w=p.number("export_stress_pv_dc_w"), load_w=p.number("export_stress_load_w"))
+        else:
+            self.conditions(pv_dc_w=p.number("import_stress_pv_dc_w"), load_w=p.number("import_stress_load_w"),
+                            ev_w=p.number("import_stress_ev_w"))
+
+    def record_limits(self, limits: Any | None) -> None:
+        """The limits in force (anything with import_limit_w / export_limit_w), for the evidence plot."""
+        if limits is None:
+            self.record_limit()
+        else:
+            self.record_limit(export_limit_w=limits.export_limit_w, import_limit_w=limits.import_limit_w)
+
+    def flow(self, side: str, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """PCC import (or export) in W over [start_s, end_s], bench time."""
+        t, p = self.recorder.series("pcc.p_w", start_s, end_s)
+        return t, (p if side == "import" else -p)
+
+    def watch(self, side: str, t_signal_s: float, bound_w: float, hold_s: float, give_up_s: float) -> float | None:
+        """Bench seconds from the signal until the flow is at or below bound_w for good (None: not by give_up_s).
+
+        Watches until the flow has stayed at or below the bound for hold_s, or give_up_s has passed.
+        """
+        while True:
+            self.clock.sleep(0.5)
+            now_s = self.clock.now()
+            t, y = self.flow(side, t_signal_s, now_s)
+            above = t[y > bound_w]
+            since_s = float(above[-1]) if above.size else t_signal_s
+            if (t.size and now_s - since_s >= hold_s) or now_s - t_signal_s >= give_up_s:
+                break
+        return evaluate.settles_within("", t, y, t_step_s=t_signal_s, end_s=now_s, limit=bound_w,
+                                       max_time_s=give_up_s).measured
+
+
+# -- transports -------------------------------------------------------------------------------
+
+
+class Transport:
+    """How limits reach the site: the bench's utility-side server for one protocol.
+
+    `claim` makes this channel the one that governs (its firm limits are the
+    envelope's, the other channel's are lifted); `release` puts both back.
+    """
+
+    name = ""
+    loss_requirement = ""
+
+    def claim(self, firm_import_w: float, firm_export_w: float) -> None: ...
+    def release(self) -> None: ...
+    def publish(self, intervals: list[BenchInterval]) -> None: ...
+    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None: ...
+    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None: ...
+    def withdraw(self) -> None: ...
+    def lost(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class _QuietOpcua:
+    """The OPC-UA channel lifted out of the way: no envelope, firm limits at the site's range."""
+
+    def __init__(self, opcua: Any) -> None:
+        self.opcua = opcua
+        self.site = next(iter(opcua.config.sites))
+        self.rated = opcua.config.sites[self.site]
+        self.saved: tuple[float, float] | None = None
+
+    def firm(self) -> tuple[float, float]:
+        snap = self.opcua.read(self.site)
+        return snap.firm_import_limit_w, snap.firm_export_limit_w
+
+    def lift(self) -> None:
+        self.saved = self.firm()
+        self.opcua.publish_envelope(self.site, [])
+        self.opcua.set_firm_limits(self.site, self.rated["rated_import_w"], self.rated["rated_export_w"])
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            self.opcua.set_firm_limits(self.site, *self.saved)
+
+
+class _QuietCsip:
+    """The 2030.5 channel lifted out of the way: a DefaultDERControl without limits."""
+
+    def __init__(self, csip: Any) -> None:
+        self.csip = csip
+        self.lfdi = next(iter(csip.lfdis.values()))
+        self.saved: dict[str, Any] | None = None
+
+    def default(self) -> dict[str, Any]:
+        found = self.csip.headend.default_control(self.lfdi)
+        return dict(found["values"]) if found else {}
+
+    def lift(self) -> None:
+        self.saved = self.default()
+        self.csip.headend.set_default_control(self.lfdi, values={})
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            self.csip.headend.set_default_control(self.lfdi, values=self.saved)
+
+
+class CsipTransport(Transport):
+    """IEEE 2030.5: DERControls with CSIP-AUS opModImpLimW / opModExpLimW; firm limits in DefaultDERControl."""
+
+    name = "csip"
+    loss_requirement = "CSIP-LOSS"
+
+    def __init__(self, csip: Any, opcua: Any = None) -> None:
+        self.csip = csip
+        self.own = _QuietCsip(csip)
+        self.lfdi = self.own.lfdi
+        self.other = _QuietOpcua(opcua) if opcua is not None and opcua.config.sites else None
+        self.mrids: list[str] = []
+
+    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
+        self.own.saved = self.own.default()
+        self.csip.headend.set_default_control(self.lfdi, import_limit_w=firm_import_w, export_limit_w=firm_export_w)
+        if self.other is not None:
+            self.other.lift()
+
+    def release(self) -> None:
+        self.withdraw()
+        self.own.restore()
+        if self.other is not None:
+            self.other.restore()
+
+    def publish(self, intervals: list[BenchInterval]) -> None:
+        self.mrids += self.csip.headend.publish_envelope(
+            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in intervals])["mrids"]
+
+    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
+        """A new control over the rest of the period: it supersedes the one in force (same program and elements)."""
+        self.mrids.append(self.csip.headend.publish_control(
+            self.lfdi, start_s, duration_s,
+            {"import_limit_w": limits.import_limit_w, "export_limit_w": limits.export_limit_w})["mrid"])
+
+    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None:
+        self.mrids += list(self.csip.headend.signal_abnormal(self.lfdi, max_import_w, duration_s=duration_s,
+                                                             start=start_s).values())
+
+    def withdraw(self) -> None:
+        """Cancel what this plan published that is still scheduled or running."""
+        now_s = self.csip.headend.now_s()
+        mine = set(self.mrids)
+        for control in self.csip.headend.controls(self.lfdi):
+            if (control["mrid"] in mine and control["start_s"] + control["duration_s"] > now_s
+                    and control["status"] in (0, 1)):
+                self.csip.headend.cancel_control(control["mrid"])
+        self.mrids = []
+
+    def lost(self) -> contextlib.AbstractContextManager[None]:
+        return self.csip.outage()
+
+
+class OpcuaTransport(Transport):
+    """OPC-UA: the site's envelope, operator writes and the abnormal signal; firm limits on the site object."""
+
+    name = "opcua"
+    loss_requirement = "OPC-LOSS"
+
+    def __init__(self, opcua: Any, csip: Any = None) -> None:
+        self.opcua = opcua
+        self.own = _QuietOpcua(opcua)
+        self.site = self.own.site
+        self.comm_loss_s = float(opcua.config.comm_loss_s)
+        self.other = _QuietCsip(csip) if csip is not None and csip.lfdis else None
+        # a device written through its own server (the bench as its gateway) never sees the heartbeat
+        finder = getattr(opcua, "device_for_site", None)
+        self.through_device = finder is not None and finder(self.site) is not None
+
+    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
+        self.own.saved = self.own.firm()
+        self.opcua.publish_envelope(self.site, [])
+        self.opcua.set_firm_limits(self.site, firm_import_w, firm_export_w)
+        if self.other is not None:
+            self.other.lift()
+
+    def release(self) -> None:
+        self.withdraw()
+        self.own.restore()
+        if self.other is not None:
+            self.other.restore()
+
+    def publish(self, intervals: list[BenchInterval]) -> None:
+        self.opcua.publish_envelope(self.site, [
+            {"start": i.start_s, "duration_s": i.duration_s, "import_limit_w": i.import_limit_w,
+             "export_limit_w": i.export_limit_w} for i in intervals])
+
+    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
+        """An operator write of the limits in force: holds for the rest of the interval."""
+        self.opcua.set_limits(self.site, import_limit_w=limits.import_limit_w, export_limit_w=limits.export_limit_w)
+
+    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None:
+        self.opcua.signal_abnormal(max_import_w, duration_s, [self.site])
+
+    def withdraw(self) -> None:
+        self.opcua.clear_abnormal([self.site])
+        self.opcua.publish_envelope(self.site, [])  # also ends operator writes
+
+    @contextlib.contextmanager
+    def lost(self) -> Iterator[None]:
+        """The heartbeat stops: after the bench's comm_loss_s the site has lost communication."""
+        self.opcua.pause_heartbeat([self.site])
+        try:
+            yield
+        finally:
+            self.opcua.resume_heartbeat([self.site])
+
+
+def transport(name: str, bench: Any) -> Transport:
+    """The transport of that name on this bench (its servers as the bench fixtures expose them)."""
+    if name == "csip":
+        if bench.csip is None:
+            raise UserError(f"{bench.config.path}: transport csip needs a [signals.csip] server")
+        return CsipTransport(bench.csip, bench.opcua)
+    if bench.opcua is None:
+        raise UserError(f"{bench.config.path}: transport opcua needs a [signals.opcua] server")
+    return OpcuaTransport(bench.opcua, bench.csip)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span the site is judged over: [start_s, end_s] at or below limit_w (accuracy included)."""
+
+    start_s: float
+    end_s: float
+    limit_w: float
+    label: str
+
+
+def follows_schedule(requirement_id: str, t: np.ndarray, y: np.ndarray, windows: list[Window], *,
+                     side: str) -> evaluate.Result:
+    """Pass when the flow is at or below each window's limit throughout the window.
+
+    Measured: the largest excess over a window's limit (negative: the closest
+    the site came to a limit); the details list each window's peak.
+    """
+    criterion = (f"PCC {side} at or below each interval's {side} limit + meter accuracy, from the response "
+                 f"window after the interval starts to its end ({len(windows)} intervals)")
+    t = np.asarray(t, float)
+    y = np.asarray(y, float)
+    peaks: list[float | None] = []
+    for w in windows:
+        mask = (t >= w.start_s) & (t <= w.end_s) & np.isfinite(y)
+        peaks.append(float(y[mask].max()) if mask.any() else None)
+    missing = [w.label for w, p in zip(windows, peaks) if p is None]
+    if missing:
+        return evaluate.Result.error(requirement_id, criterion, f"no samples in {', '.join(missing[:5])}")
+    excess = [p - w.limit_w for w, p in zip(windows, peaks)]  # type: ignore[operator]
+    worst = int(np.argmax(excess))
+    over = [w.label for w, e in zip(windows, excess) if e > 0]
+    details = {"intervals": [{"label": w.label, "limit_w": w.limit_w, "peak_w": p}
+                             for w, p in zip(windows, peaks)]}
+    w = windows[worst]
+    if over:
+        message = (f"{side} above the schedule in {len(over)} of {len(windows)} intervals; worst {w.label}: "
+                   f"peak {peaks[worst]:.0f} W, {excess[worst]:.0f} W over {w.limit_w:.0f} W")
+    else:
+        message = (f"{side} within the schedule in all {len(windows)} intervals; closest {w.label}: "
+                   f"peak {peaks[worst]:.0f} W, {-excess[worst]:.0f} W below {w.limit_w:.0f} W")
+    return evaluate.Result(requirement_id, criterion, excess[worst], 0.0, "W", -excess[worst],
+                           evaluate.FAIL if over else evaluate.PASS, message, details=details)
+
+
+def near_real_time(requirement_id: str, responses_s: list[float | None], *, typical_s: float, max_s: float,
+                   bench_s_per_h: float) -> list[evaluate.Result]:
+    """Two results over the updates' response times (envelope seconds, None: never obeyed).
+
+    The typical response (the median) within typical_s, and every response within max_s.
+    """
+    scale = f"envelope time; 1 h = {bench_s_per_h:g} bench s"
+    never = sum(r is None for r in responses_s)
+    worst = math.inf if never else max(responses_s)  # type: ignore[type-var]
+    ordered = sorted(math.inf if r is None else r for r in responses_s)
+    median = float(np.median(ordered)) if ordered else math.inf
+    listing = ", ".join("never" if r is None else f"{r / 60:.1f} min" for r in responses_s)
+
+    def result(label: str, measured: float, limit: float) -> evaluate.Result:
+        ok = measured <= limit
+        finite = math.isfinite(measured)
+        return evaluate.Result(
+            requirement_id, f"{label} obeyed within {limit:g} s ({limit / 60:g} min) of the signal ({scale})",
+            measured if finite else None, limit, "s", (limit - measured) if finite else None,
+            evaluate.PASS if ok else evaluate.FAIL,
+            f"{label}: {'never obeyed' if not finite else f'{measured / 60:.1f} min'} "
+            f"({len(responses_s)} updates: {listing})", details={"responses_s": responses_s})
+
+    return [result("typical (median) update", median, typical_s), result("every update", worst, max_s)]
