@@ -1,0 +1,211 @@
+"""Playing an event on a bench: twin first, then the timeline in bench time, then score and report.
+
+The bench is opened as the pytest plugin opens it (`Bench.open`, the same
+recorder sources), so whatever ends the replay (an instrument that stops
+answering, Ctrl-C) drives every instrument to its safe state and the samples
+recorded so far are kept in the run folder.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from flexbench.instruments.roles import InstrumentError
+from flexbench.lab.bench_config import load_bench
+from flexbench.lab.clock import ScaledClock
+from flexbench.lab.errors import UserError
+from flexbench.lab.profile import Section
+from flexbench.lab.replay.score import score
+from flexbench.lab.replay.steps import BenchSettings, Conditions, Signal, Step, plan_steps
+from flexbench.lab.results import RUN_FILE, STATION_FILE, write_json
+from flexbench.twin.event_twin import twin_states
+from flexbench.twin.events import SIGNAL_ACTIONS, FieldEvent
+
+Progress = Callable[[str], None]
+CLIENT_WAIT_S = 30.0  # wall seconds the DUT's 2030.5 client may take to show up
+
+
+class Replayer:
+    """Executes planned steps on an open bench, keeping track of the signals in force."""
+
+    def __init__(self, event: FieldEvent, bench: Any, recorder: Any, clock: ScaledClock,
+                 settings: BenchSettings) -> None:
+        from flexbench.lab.site_control import SiteControl
+
+        self.event = event
+        self.bench = bench
+        self.recorder = recorder
+        self.clock = clock
+        self.settings = settings
+        plan = Section(event.path, "replay", {
+            "nominal_voltage_v": settings.nominal_voltage_v, "nominal_frequency_hz": settings.nominal_frequency_hz,
+            "pv_mpp_voltage_v": settings.pv_mpp_voltage_v, "pv_fill_factor": settings.pv_fill_factor,
+        })
+        self.site = SiteControl(bench, plan, recorder, clock, settings.phases, 0.0)
+        self.mrids: dict[str, list[str]] = {"limits": [], "envelope": [], "abnormal": []}
+        self.bounds: dict[str, tuple[float | None, float | None]] = {}
+        self.lfdi: str | None = None
+        if bench.csip is not None and bench.csip.lfdis:
+            self.lfdi = next(iter(bench.csip.lfdis.values()))
+
+    def start(self, first: Step) -> None:
+        self.site.energize()
+        self.site.program("unrestricted")  # the utility's signals govern, not the PCS's own settings
+        self.conditions(first.conditions)
+
+    def wait_for_client(self) -> None:
+        """The DUT's 2030.5 client must be polling before the first signal."""
+        if self.lfdi is None:
+            return
+        for _ in range(int(CLIENT_WAIT_S * 10)):
+            if self.bench.csip.requests(self.lfdi):
+                return
+            time.sleep(0.1)
+        raise InstrumentError(f"the DUT ({self.lfdi[:12]}...) never polled the bench's 2030.5 server")
+
+    def conditions(self, c: Conditions) -> None:
+        self.bench.grid.set_voltage(c.voltage_v)
+        self.site.conditions(pv_dc_w=c.pv_dc_w, load_w=c.load_w, ev_w=c.ev_w, battery_w=c.battery_w)
+        self.recorder.record("cond.voltage_v", c.voltage_v)
+
+    def step(self, step: Step) -> None:
+        self.conditions(step.conditions)
+        t = self.clock.now()
+        self.recorder.record_many({"twin.pcc_v_pu": step.twin.pcc_voltage_pu,
+                                   "twin.import_limit_w": step.twin.import_limit_w,
+                                   "twin.export_limit_w": step.twin.export_limit_w}, t)
+        if step.signal is not None:
+            self.signal(step.signal, step)
+
+    def signal(self, s: Signal, step: Step) -> None:
+        if self.lfdi is None:
+            raise UserError(f"{self.bench.config.path}: timeline entry {step.entry.number if step.entry else 0} "
+                            "sends an operator signal, but the bench has no 2030.5 server ([signals.csip])")
+        from flexbench.signals.csip.controls import ControlValues
+
+        headend = self.bench.csip.headend
+        if s.kind in ("limits", "envelope"):
+            values = ControlValues(import_limit_w=round(s.import_limit_w), export_limit_w=round(s.export_limit_w))
+            out = headend.publish_control(self.lfdi, None, s.duration_s, values, program="envelope",
+                                          description=f"field event replay: {step.label()}")
+            self.mrids[s.kind].append(out["mrid"])
+            self.bounds["envelope"] = (s.import_limit_w, s.export_limit_w)
+        elif s.kind == "abnormal":
+            out = headend.signal_abnormal(self.lfdi, round(s.import_limit_w), duration_s=s.duration_s)
+            self.mrids["abnormal"].extend(out.values())
+            self.bounds["abnormal"] = (s.import_limit_w, None)
+        elif s.kind == "cancel":
+            kinds = ("limits", "envelope", "abnormal") if s.target == "all" else (s.target,)
+            for kind in kinds:
+                for mrid in self.mrids[kind]:
+                    try:
+                        headend.cancel_control(mrid)
+                    except (KeyError, ValueError):
+                        pass  # already over
+                self.mrids[kind] = []
+                self.bounds.pop("abnormal" if kind == "abnormal" else "envelope", None)
+        self.recorder.event("operator_signal", signal=s.kind, import_limit_w=s.import_limit_w,
+                            export_limit_w=s.export_limit_w, duration_s=s.duration_s, target=s.target,
+                            entry=step.entry.number if step.entry else 0)
+        imports = [b[0] for b in self.bounds.values() if b[0] is not None]
+        exports = [b[1] for b in self.bounds.values() if b[1] is not None]
+        self.site.record_limit(export_limit_w=min(exports) if exports else None,
+                               import_limit_w=min(imports) if imports else None)
+
+
+def replay(event: FieldEvent, *, run_dir: Path, bench_path: str | Path | None, dut_profile: str = "healthy",
+           time_scale: float = 1.0, settings: BenchSettings | None = None,
+           progress: Progress | None = None) -> dict[str, Any]:
+    """Replay an event on a bench; returns the results written to results.json."""
+    from flexbench.lab.bench import Bench
+    from flexbench.lab.pytest_plugin import RunState
+    from flexbench.lab.recorder import Recorder
+
+    settings = settings or BenchSettings()
+    say = progress or (lambda text: None)
+    config = load_bench(bench_path)
+    if config.virtual is None and time_scale != 1.0:
+        raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {time_scale:g})")
+    signals = [e for e in event.timeline if e.action in SIGNAL_ACTIONS]
+    if signals and config.csip is None:
+        raise UserError(f"{config.path}: timeline entry {signals[0].number} of {event.path} sends an operator "
+                        "signal over 2030.5, but the bench has no [signals.csip] server")
+    say(f"twin: {event.feeder}, site {event.site.element} (bus {event.site.bus}), "
+        f"{len(event.timeline)} timeline entries")
+    states = twin_states(event)  # every power flow before bench time starts, in this thread
+    steps = plan_steps(event, states, settings)
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clock = ScaledClock(time_scale)
+    write_json(run_dir / RUN_FILE, {
+        "plans": [str(event.path)], "event": str(event.path), "bench_file": str(config.path),
+        "bench_name": config.name, "dut_profile": dut_profile, "profile": None, "time_scale": time_scale,
+        "started": dt.datetime.now().isoformat(timespec="seconds"), "run_dir": str(run_dir),
+    })
+    recorder = Recorder(run_dir, clock)
+    bench = None
+    aborted: str | None = None
+    t0 = float("nan")
+    try:
+        bench = Bench.open(config.path, clock, dut_profile,
+                           on_event=lambda kind, data: recorder.event(kind, **data), work_dir=run_dir)
+        write_json(run_dir / STATION_FILE, bench.snapshot())
+        RunState._add_sources(bench, recorder)
+        player = Replayer(event, bench, recorder, clock, settings)
+        player.start(steps[0])
+        say(f"bench: {config.name}, DUT profile {dut_profile}, time scale {time_scale:g}x; "
+            f"pre-roll {settings.preroll_s:g} s")
+        clock.sleep(settings.preroll_s)
+        player.wait_for_client()
+        t0 = clock.now()
+        recorder.event("replay_start", event=event.name, t0_s=t0)
+        for step in steps:
+            clock.sleep_until(t0 + step.t_s)
+            say(f"  t = {step.t_s:7.1f} s  {step.label()}")
+            player.step(step)
+        clock.sleep_until(t0 + event.duration_s)
+        recorder.event("replay_end", t_s=clock.now() - t0)
+    except InstrumentError as exc:
+        aborted = f"aborted: {exc}"
+        recorder.event("abort", error=str(exc))
+        if bench is not None:
+            bench.safe_state(aborted)
+        say(aborted)
+    finally:
+        recorder.stop_polling()
+        if bench is not None:
+            bench.close()
+        if np.isfinite(t0):
+            _record_field(event, recorder, t0)
+        recorder.close()
+    from flexbench.lab.replay.report import write_outputs
+
+    lab_t, lab_y = _lab_trace(run_dir, event, t0)
+    result = score(event, lab_t, lab_y) if np.isfinite(t0) and not aborted else None
+    return write_outputs(run_dir, event, steps, result, t0, aborted, settings)
+
+
+def _record_field(event: FieldEvent, recorder: Any, t0: float) -> None:
+    """The field trace into the samples, at bench times, powers in bench W: the report can be rebuilt."""
+    t = event.field["time_s"].to_numpy(float) + t0
+    for col in event.field.columns:
+        if col == "time_s":
+            continue
+        scale = event.site.bench_ratio if col.endswith("_w") or col.endswith("_var") else 1.0
+        for ti, v in zip(t, event.field[col].to_numpy(float) * scale):
+            recorder.record(f"field.{col}", v, ti)
+
+
+def _lab_trace(run_dir: Path, event: FieldEvent, t0: float) -> tuple[np.ndarray, np.ndarray]:
+    """The lab's PCC power (analyzer), times from the event start, in field units."""
+    from flexbench.lab.recorder import load_samples
+
+    if not np.isfinite(t0):
+        return np.empty(0), np.empty(0)
+    samples = load_samples(run_dir)
+    rows = samples[samples["channel"] == "pcc.p_w"]
+    return rows["t_s"].to_numpy(float) - t0, rows["value"].to_numpy(float) / event.site.bench_ratio

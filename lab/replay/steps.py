@@ -1,0 +1,116 @@
+"""What the bench does at each time of an event: conditions and operator signals, in bench units.
+
+Planned before the bench starts, from the event and the twin's states, so no
+power flow runs while bench time is ticking (and OpenDSS stays on the main
+thread). Field powers are multiplied by the event's bench ratio:
+
+- conditions: uncontrolled load -> the bench's AC load, EV demand -> the EV load,
+  PV output (AC) -> the PV simulator's maximum power point (DC, over the
+  bench inverter's efficiency), battery request -> the
+  battery inverter, the twin's PCC voltage (pu) -> the grid simulator;
+- signals: site limits and the twin's envelope as CSIP-AUS import/export limits
+  (an envelope never below the site's firm limits nor above its rating; a
+  limit the entry does not give is the site's rating), abnormal operation as a
+  maximum import, cancel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flexbench.twin.event_twin import TwinState, state_at
+from flexbench.twin.events import Entry, FieldEvent
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How the bench's site is driven (the bench's own numbers, not the field's)."""
+
+    nominal_voltage_v: float = 240.0
+    nominal_frequency_hz: float = 60.0
+    pv_mpp_voltage_v: float = 750.0   # PV simulator curve: Vmp fixed, Imp scaled to the wanted power
+    pv_fill_factor: float = 0.8
+    pv_inverter_efficiency: float = 0.97  # the bench PV inverter's: field PV (AC) / this = PV simulator power (DC)
+    phases: int = 3                    # the AC loads are per-phase units programmed alike
+    preroll_s: float = 20.0            # conditions set, before the event's time 0
+    default_signal_s: float = 60.0     # a signal without duration lasts to the event's end plus this
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The bench site's uncontrolled conditions, bench W and V."""
+
+    load_w: float
+    ev_w: float
+    pv_dc_w: float
+    battery_w: float
+    voltage_v: float
+
+
+@dataclass(frozen=True)
+class Signal:
+    """An operator signal in bench units."""
+
+    kind: str                               # limits | envelope | abnormal | cancel
+    import_limit_w: float | None = None
+    export_limit_w: float | None = None
+    duration_s: int = 0
+    target: str = "all"                     # for cancel
+
+
+@dataclass(frozen=True)
+class Step:
+    t_s: float
+    entry: Entry | None                     # None: the start
+    conditions: Conditions
+    signal: Signal | None
+    twin: TwinState
+
+    def label(self) -> str:
+        return "start" if self.entry is None else f"{self.entry.number}: {self.entry.describe()}"
+
+
+def conditions_of(event: FieldEvent, state: TwinState, settings: BenchSettings) -> Conditions:
+    r = event.site.bench_ratio
+    return Conditions(
+        load_w=state.site_load_w * r,
+        ev_w=event.site.ev_w * r,
+        pv_dc_w=state.site_pv_w * r / settings.pv_inverter_efficiency,
+        battery_w=event.site.battery_w * r,
+        voltage_v=state.pcc_voltage_pu * settings.nominal_voltage_v,
+    )
+
+
+def signal_of(event: FieldEvent, entry: Entry, state: TwinState, settings: BenchSettings) -> Signal | None:
+    site = event.site
+    r = site.bench_ratio
+    v = entry.values
+    duration = int(round(v.get("duration_s", event.duration_s - entry.t_s + settings.default_signal_s)))
+    if entry.action == "site_limits":
+        return Signal("limits", v.get("import_limit_w", site.rating_w) * r, v.get("export_limit_w", site.rating_w) * r,
+                      duration)
+    if entry.action == "envelope":
+        imp, exp = envelope_limits_w(event, state)
+        return Signal("envelope", imp * r, exp * r, duration)
+    if entry.action == "abnormal_import":
+        return Signal("abnormal", v["max_import_w"] * r, None, duration)
+    if entry.action == "cancel":
+        return Signal("cancel", target=v["target"])
+    return None
+
+
+def envelope_limits_w(event: FieldEvent, state: TwinState) -> tuple[float, float]:
+    """The site's limits from the twin's envelope (field W): at least firm, at most the rating."""
+    site = event.site
+    imp = min(max(state.import_limit_w, site.firm_import_w), site.rating_w)
+    exp = min(max(state.export_limit_w, site.firm_export_w), site.rating_w)
+    return imp, exp
+
+
+def plan_steps(event: FieldEvent, states: list[TwinState], settings: BenchSettings) -> list[Step]:
+    """The start, then one step per timeline entry, in time order."""
+    steps = [Step(0.0, None, conditions_of(event, states[0], settings), None, states[0])]
+    for entry in event.timeline:
+        state = state_at(states, entry.t_s)
+        steps.append(Step(entry.t_s, entry, conditions_of(event, state, settings),
+                          signal_of(event, entry, state, settings), state))
+    return steps
