@@ -25,10 +25,24 @@ from flexbench.signals.pki import TestPKI
 log = logging.getLogger(__name__)
 
 
+class _ServerClock:
+    """The server's clock: bench time, plus a skew the bench can inject (a utility whose clock is wrong)."""
+
+    def __init__(self, clock: ScaledClock) -> None:
+        self.clock = clock
+        self.time_scale = clock.time_scale
+        self.skew_s = 0.0
+
+    def now(self) -> float:
+        return self.clock.now() + self.skew_s
+
+
 class BenchCsip:
-    def __init__(self, config: CsipConfig, work_dir: Path, clock: ScaledClock) -> None:
+    def __init__(self, config: CsipConfig, work_dir: Path, clock: ScaledClock, ciphers: str | None = None) -> None:
         self.config = config
         self.clock = clock
+        self.ciphers = ciphers  # an OpenSSL cipher list set for the DUT (a controller's [controller] ciphers)
+        self.server_clock = _ServerClock(clock)
         self.db_path = Path(work_dir) / "csip.sqlite"
         self.pki = TestPKI(config.certs if config.certs is not None else Path(work_dir) / "pki")
         if not self.pki.exists():
@@ -51,8 +65,9 @@ class BenchCsip:
         self._request_log = open(Path(work_dir) / "csip_requests.jsonl", "a", encoding="utf-8")
 
     def _make_server(self) -> ServerThread:
-        ciphers = CSIP_CIPHERS if self.config.ciphers == "strict" else INTEROP_CIPHERS
-        server = ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers, clock=self.clock,
+        ciphers = self.ciphers or (CSIP_CIPHERS if self.config.ciphers == "strict" else INTEROP_CIPHERS)
+        server = ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers,
+                              clock=self.server_clock,
                               config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))))
         server.server.app.on_request = self._log_request
         return server
@@ -99,6 +114,15 @@ class BenchCsip:
         finally:
             self._server = self._make_server()
             self._server.start()
+
+    @contextlib.contextmanager
+    def time_skew(self, skew_s: float) -> Iterator[None]:
+        """The server's clock (its Time resource and everything it dates) is off by skew_s inside the block."""
+        self.server_clock.skew_s = skew_s
+        try:
+            yield
+        finally:
+            self.server_clock.skew_s = 0.0
 
     def stop(self) -> None:
         if self._server is not None:

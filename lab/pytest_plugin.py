@@ -159,6 +159,11 @@ class RunState:
     @staticmethod
     def _add_sources(bench: Bench, recorder: Recorder) -> None:
         period_s = bench.config.sample_period_s
+        site = getattr(bench.virtual_lab, "site", None)
+        if bench.controller is not None and hasattr(site, "truth"):  # the plant's truth, to judge the controller by
+            from flexbench.lab.controller.findings import truth_source
+
+            recorder.add_source("truth", truth_source(site), period_s)
         for name, conf in bench.config.instruments.items():
             driver = bench.instruments[name]
             if conf.role == "power_analyzer" and conf.measures:
@@ -308,6 +313,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     except InstrumentError as exc:
         if "bench" in getattr(item, "fixturenames", ()):
             state.abort(item, exc)
+        _controller_findings(state, item)
         raise
     verdicts = item.stash.get(ITEM_KEY, None)
     if verdicts is not None:
@@ -315,6 +321,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         unmarked = {r.requirement_id for r in verdicts.results} - marked
         if marked and unmarked:
             raise UserError(f"{item.nodeid}: checks {sorted(unmarked)} not listed in its requirement mark")
+    _controller_findings(state, item)
+    if verdicts is not None:
         failures = verdicts.failures()
         if failures:
             lines = [f"{r.requirement_id} {r.verdict.upper()}: {r.message} (criterion: {r.criterion})" for r in failures]
@@ -333,17 +341,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     state.finished.add(item.nodeid)
     verdicts = item.stash.setdefault(ITEM_KEY, Verdicts(item.nodeid))
-    if report.when == "setup":
+    set_up_failed = report.when == "setup" and not report.skipped  # a skip at setup is a skip, with its reason
+    if set_up_failed:
         # the bench could not be set up: nothing after this test can run either
         item.session.shouldstop = f"setup failed in {item.nodeid}: {_short(report)}"
         for rid in _requirement_ids(item):
             verdicts.check(Result.error(rid, "not evaluated: setup failed", _short(report)))
-    outcome = "error" if report.when == "setup" or any(r.verdict == ERROR for r in verdicts.results) else report.outcome
+    outcome = "error" if set_up_failed or any(r.verdict == ERROR for r in verdicts.results) else report.outcome
     record = {
         "nodeid": item.nodeid,
         "outcome": outcome,
         "duration_s": report.duration,
-        "message": _short(report) if report.failed else "",
+        "message": _short(report) if report.failed else _skip_reason(report) if report.skipped else "",
         "requirements": [r.to_dict() for r in verdicts.results],
         "evidence": verdicts.evidence_spec,
         "start_s": verdicts.start_s,
@@ -354,6 +363,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.user_properties.append((f"requirement:{r.requirement_id}", f"{r.verdict}: {r.message}"))
     report.flexbench = record  # type: ignore[attr-defined]
     return report
+
+
+def _controller_findings(state: RunState, item: pytest.Item) -> None:
+    """Findings on the controller under test (lab.controller.findings) added to the test that saw them.
+
+    A crash of the controller also stops the run: the bench goes to its safe state,
+    every sample recorded so far is kept, and the tests left are reported not run.
+    """
+    bench = state.bench
+    if bench is None or getattr(bench, "controller", None) is None:
+        return
+    from flexbench.lab.controller import findings
+
+    verdicts = item.stash.get(ITEM_KEY, None)
+    results = []
+    if verdicts is not None and state.recorder is not None and verdicts.start_s is not None:
+        telemetry = findings.telemetry(bench, state.recorder, verdicts.start_s, state.clock.now())
+        if telemetry is not None:
+            results.append(telemetry)
+    restart = findings.restarted(bench.controller)
+    if restart is not None:  # recorded; the controller is back, so the run goes on
+        results.append(restart)
+    crash = findings.alive(bench.controller)
+    if crash is not None:
+        results.append(crash)
+        reason = f"the controller under test crashed during {item.nodeid}"
+        state.abort_reason = state.abort_reason or reason
+        if state.recorder is not None:
+            state.recorder.event("abort", test=item.nodeid, error=crash.message)
+        bench.safe_state(reason)
+        item.session.shouldstop = reason
+    if results:
+        verdicts = item.stash.setdefault(ITEM_KEY, verdicts or Verdicts(item.nodeid))
+        for r in results:
+            verdicts.check(r)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """Why a test was skipped: a skip is never silent in the results."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
 
 
 def _short(report: pytest.TestReport) -> str:
@@ -369,6 +421,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     not_run = [item.nodeid for item in session.items if item.nodeid not in state.finished
                and item.get_closest_marker("requirement") is not None]
+    bench = state.bench
+    if bench is not None and getattr(bench, "controller", None) is not None:  # a crash no test was there to see
+        from flexbench.lab.controller.findings import alive, restarted
+
+        crash = alive(bench.controller) or restarted(bench.controller)
+        if crash is not None:
+            crash.test = "controller supervision"
+            append_test(state.run_dir, {"nodeid": "controller supervision", "outcome": "failed", "duration_s": 0.0,
+                                        "message": crash.message, "requirements": [crash.to_dict()], "evidence": None,
+                                        "start_s": None, "end_s": state.clock.now()})
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results = assemble(state.run_dir, not_run=not_run)
     if state.abort_reason:
         results["summary"]["aborted"] = state.abort_reason
@@ -385,7 +449,7 @@ class HtmlHooks:
         report.title = "flexbench report"
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        from flexbench.lab.report import matrix_html, run_header_html
+        from flexbench.lab.report import matrix_html, run_header_html, wire_log_html
 
         if self.state._run_dir is None:
             return
@@ -394,6 +458,7 @@ class HtmlHooks:
         if self.state.abort_reason:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
         prefix.append(matrix_html(results["matrix"], results["tests"]))
+        prefix.append(wire_log_html(self.state.run_dir))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[pytest.TestReport]:

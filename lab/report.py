@@ -107,6 +107,15 @@ def results_table_html(results: list[dict[str, Any]]) -> str:
             f'<th>Measured</th><th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>')
 
 
+def wire_log_html(run_dir: Path | None) -> str:
+    """Summary of the wire log (what a controller under test read and wrote), when the run has one."""
+    if run_dir is None:
+        return ""
+    from flexbench.lab.virtual.controller_site.wire_log import summary_html
+
+    return summary_html(Path(run_dir))
+
+
 def png_img(png: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
@@ -142,6 +151,7 @@ def build_report(run_dir: Path) -> Path:
         parts.append(results_table_html(test.get("requirements", [])))
         if test.get("evidence") and not samples.empty:
             parts.append(png_img(render_evidence_png(samples, test["evidence"]), test["nodeid"]))
+    parts.append(wire_log_html(run_dir))
     if station:
         parts.append("<h2>Station</h2><pre>" + escape(json.dumps(station, indent=2)) + "</pre>")
     parts.append("</body></html>")

@@ -24,7 +24,13 @@ Shared behaviour:
 - ``responding = False``: requests are received and logged but never
   answered, not even after ``responding`` is set back, like a hung device;
 - ``command_log`` records every request (ModbusRequestRecord) with the clock's time;
-- ``drop_connections()`` closes every TCP connection, as a device that reboots would.
+- ``on_exchange``: if set, called (in the server thread) with a ModbusExchange for
+  every read or write that reached the device, once its answer is known: the
+  data, the exception code it refused with, or that it never answered (the wire log;
+  function 23 reports its write and its read);
+- ``drop_connections()`` closes every TCP connection, as a device that reboots would;
+- ``listen``: (host, port) the TCP server binds, ("127.0.0.1", 0) by default
+  (a port chosen at start); set it before start() to serve a fixed address.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
@@ -69,6 +75,21 @@ class ModbusRequestRecord:
         return f"fc{self.function_code} unit {self.unit} read {self.register} x{self.count}"
 
 
+@dataclass(frozen=True)
+class ModbusExchange:
+    """One read or write as the device handled it: what was asked and how it answered."""
+
+    time_s: float
+    function_code: int
+    unit: int
+    operation: str  # "read" or "write"
+    address: int
+    count: int
+    values: tuple[int, ...] = ()  # registers written, or read and returned
+    exception_code: int | None = None  # the Modbus exception it answered, if it refused
+    answered: bool = True  # False: the device held the request and never replied
+
+
 class _DeviceContext(ModbusBaseDeviceContext):
     def __init__(self, emulator: "ModbusEmulator") -> None:
         self.emulator = emulator
@@ -78,19 +99,27 @@ class _DeviceContext(ModbusBaseDeviceContext):
 
     async def async_getValues(self, func_code: int, address: int, count: int = 1):
         emulator = self.emulator
-        await emulator._gate()
+        await emulator._gate(func_code, "read", address, count)
         if func_code not in emulator.read_functions and func_code not in WRITE_FUNCTIONS:
-            return ExcCodes.ILLEGAL_FUNCTION
-        if count < 1:
-            return ExcCodes.ILLEGAL_VALUE
-        return emulator.read_registers(_TABLE_OF_FUNCTION[func_code], address, count)
+            result = ExcCodes.ILLEGAL_FUNCTION
+        elif count < 1:
+            result = ExcCodes.ILLEGAL_VALUE
+        else:
+            result = emulator.read_registers(_TABLE_OF_FUNCTION[func_code], address, count)
+        if func_code != 6:  # function 6 reads back the register it wrote: one exchange, already reported
+            emulator._exchange(func_code, "read", address, count, result)
+        return result
 
     async def async_setValues(self, func_code: int, address: int, values):
         emulator = self.emulator
-        await emulator._gate()
+        registers = [int(v) for v in values]
+        await emulator._gate(func_code, "write", address, len(registers), registers)
         if func_code not in emulator.write_functions:
-            return ExcCodes.ILLEGAL_FUNCTION
-        return emulator.write_registers(address, [int(v) for v in values])
+            result = ExcCodes.ILLEGAL_FUNCTION
+        else:
+            result = emulator.write_registers(address, registers)
+        emulator._exchange(func_code, "write", address, len(registers), result, registers)
+        return result
 
 
 class ModbusEmulator:
@@ -109,6 +138,8 @@ class ModbusEmulator:
         self.lock = threading.RLock()
         self.responding = True
         self.command_log = CommandLog()
+        self.on_exchange: Callable[[ModbusExchange], None] | None = None
+        self.listen: tuple[str, int] = ("127.0.0.1", 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None
@@ -124,11 +155,26 @@ class ModbusEmulator:
     def write_registers(self, address: int, values: list[int]) -> ExcCodes | None:
         return ExcCodes.ILLEGAL_ADDRESS
 
-    # -- request gate ----------------------------------------------------------------------
-    async def _gate(self) -> None:
+    # -- request gate and exchange report ---------------------------------------------------
+    def _exchange(self, function_code: int, operation: str, address: int, count: int, result: Any,
+                  written: list[int] | None = None, answered: bool = True) -> None:
+        hook = self.on_exchange
+        if hook is None:
+            return
+        refused = isinstance(result, ExcCodes)
+        values = tuple(written or ()) if operation == "write" else (() if refused or result is None else tuple(result))
+        try:
+            hook(ModbusExchange(self.clock.now(), function_code, self.unit_id, operation, address, count, values,
+                                int(result) if refused else None, answered))
+        except Exception:  # an observer must never change what the device answers
+            log.exception("Modbus emulator: on_exchange hook failed")
+
+    async def _gate(self, function_code: int = 0, operation: str = "read", address: int = 0, count: int = 0,
+                    written: list[int] | None = None) -> None:
         """Hold a request that arrived while the device hangs, until the server stops."""
         if self.responding:
             return
+        self._exchange(function_code, operation, address, count, None, written, answered=False)
         while not self._stopping:
             await asyncio.sleep(0.02)
         raise asyncio.CancelledError
@@ -174,7 +220,8 @@ class ModbusEmulator:
         """The bench-file address of the running emulator (modbus+tcp:// or modbus+rtu://)."""
         if self.link == "rtu":
             return f"modbus+rtu://{self.serial_device}?baud={self.baud}&parity=N&stopbits=1&unit={self.unit_id}"
-        return f"modbus+tcp://127.0.0.1:{self.port}/{self.unit_id}"
+        host = self.listen[0] if self.listen[0] not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        return f"modbus+tcp://{host}:{self.port}/{self.unit_id}"
 
     @property
     def running(self) -> bool:
@@ -220,7 +267,7 @@ class ModbusEmulator:
             )
             await server.serve_forever(background=True)
         else:
-            server = ModbusTcpServer(context, address=("127.0.0.1", 0), trace_pdu=self._trace_pdu)
+            server = ModbusTcpServer(context, address=self.listen, trace_pdu=self._trace_pdu)
             await server.serve_forever(background=True)
             self._port = server.transport.sockets[0].getsockname()[1]
         self._server = server

@@ -10,9 +10,12 @@ hold those values. Points nobody set hold their "not implemented" sentinel.
 Like a device, it answers Modbus exception responses:
 
 - code 1 (illegal function) for anything but holding-register reads and writes;
-- code 2 (illegal data address) for reads outside the map, writes to read-only
-  points, model headers, scale factors, registers outside the map, or points
-  of a curve the device marks read-only;
+- code 2 (illegal data address) for reads outside the map, writes to model
+  headers or registers outside the map, and writes that reach only read-only
+  points (measurements, scale factors, points of a curve the device marks
+  read-only); a block write that also covers writable points is accepted and
+  its read-only registers are ignored, as devices that take a whole model
+  read back and written again do;
 - code 3 (illegal data value) for a write that covers only part of a
   multi-register point, an enumerated value outside the point's symbols, or a
   value outside the range the device enforces (``value_ranges``);
@@ -132,6 +135,16 @@ class SunSpecEmulator(ModbusEmulator):
                 return start, block
         return None
 
+    def points_at(self, address: int, count: int) -> list[tuple[int, PointSpec]]:
+        """(model id, point) of every point with a register in [address, address + count): for wire logs."""
+        found: list[tuple[int, PointSpec]] = []
+        for start, block in self._starts:
+            first, last = max(address, start), min(address + count, start + block.layout.size)
+            for spec in block.layout.points.values() if first < last else ():
+                if start + spec.offset < last and start + spec.end > first:
+                    found.append((block.model_id, spec))
+        return found
+
     def writable(self, block: ModelBlock, spec: PointSpec) -> bool:
         """Whether a client may write this point now (read-only curves refuse their points)."""
         if not spec.writable:
@@ -150,15 +163,22 @@ class SunSpecEmulator(ModbusEmulator):
         events: list[tuple[int, str, object]] = []
         with self.lock:
             touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
+            read_only = False
             for i in range(len(values)):
                 found = self._locate(address + i)
                 if found is None:
                     return ExcCodes.ILLEGAL_ADDRESS
                 start, block = found
-                spec = block.layout.point_at(address + i - start)
-                if spec is None or not self.writable(block, spec):
+                offset = address + i - start
+                spec = block.layout.point_at(offset)
+                if offset < 2 or spec is None:  # the model's ID and length, or a register of no point
                     return ExcCodes.ILLEGAL_ADDRESS
+                if not self.writable(block, spec):
+                    read_only = True  # ignored inside a block write, as devices do
+                    continue
                 touched[(block.model_id, spec.name)] = (start, block, spec)
+            if read_only and not touched:
+                return ExcCodes.ILLEGAL_ADDRESS
             staged: dict[int, list[int]] = {}
             for start, block, spec in touched.values():
                 first, last = start + spec.offset, start + spec.end

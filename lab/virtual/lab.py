@@ -2,7 +2,9 @@
 
 Started by the bench when the bench file has a [virtual] table. `site` in that
 table chooses the plant: "inverter" (a PV inverter under test behind a PCC,
-the default) or "pcs" (a power control system governing a whole site). Every
+the default), "pcs" (a power control system governing a whole site) or
+"controller" (an emulated site of inverters and a meter for a site
+controller under test, lab/virtual/controller_site). Every
 instrument whose address is "virtual" gets the emulator of its driver on a
 port chosen at run time; a plant thread steps the physics and copies state
 between the plant and the emulators, so the instruments measure what the DUT
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Protocol
 
 from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
@@ -50,13 +53,14 @@ def site_parameters(cls: type, table: dict[str, Any], where: str) -> Any:
 def fault_names() -> list[str]:
     """Every DUT profile of every virtual site kind."""
     from flexbench.lab.virtual.faults import FAULT_PROFILES
+    from flexbench.lab.virtual.controller_site import controller_fault_names
     from flexbench.lab.virtual.pcs_site import PCS_FAULTS
 
-    return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS))
+    return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS) | set(controller_fault_names()))
 
 
 def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: Any = None,
-              opcua: Any = None) -> VirtualSite:
+              opcua: Any = None, work_dir: Path | None = None) -> VirtualSite:
     virtual = dict(config.virtual or {})
     kind = virtual.pop("site", "inverter")
     if kind == "inverter":
@@ -67,15 +71,19 @@ def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: A
         from flexbench.lab.virtual.pcs_bench import PCSBench
 
         return PCSBench(config, virtual, clock, dut_profile, csip, opcua)
-    raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs)")
+    if kind == "controller":
+        from flexbench.lab.virtual.controller_site.site import ControllerSiteBench
+
+        return ControllerSiteBench(config, virtual, clock, dut_profile, work_dir)
+    raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs, controller)")
 
 
 class VirtualLab:
     def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy", csip: Any = None,
-                 opcua: Any = None) -> None:
+                 opcua: Any = None, work_dir: Path | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.site = make_site(config, clock, dut_profile, csip, opcua)
+        self.site = make_site(config, clock, dut_profile, csip, opcua, work_dir)
         self.emulators: dict[str, Any] = {}
         self.addresses: dict[str, str] = {}
         self.lock = threading.Lock()

@@ -46,3 +46,14 @@ def site(bench, requirements, declaration, recorder, clock) -> Site:
     s = Site(bench, requirements, declaration, recorder, clock)
     s.energize()
     return s
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """In controller mode the PCS's own sensor is the site meter: its loss is a controller plan."""
+    from pathlib import Path
+
+    from flexbench.lab.controller.plans import skip_in_controller_mode
+
+    skip_in_controller_mode(config, items, Path(__file__).parent, "PCS-FS",
+                            "the controller's PCC sensor is the site meter; its loss is checked by "
+                            "testplans/controller (CTL-METER)")

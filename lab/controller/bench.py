@@ -1,0 +1,57 @@
+"""The bench's side of controller mode: identity on the 2030.5 server, site file, start.
+
+Called by lab.bench.Bench: `csip_config_for` before the 2030.5 server starts
+(a real controller's certificate LFDI replaces its device's), and
+`start_controller` once the virtual site serves its devices and before the
+bench's instruments connect (the `pcs` instrument at address "controller"
+is the controller's local API).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from flexbench.lab.bench_config import BenchConfig, BenchError
+from flexbench.lab.controller.config import CONTROLLER_ADDRESS
+from flexbench.lab.controller.supervisor import ControllerSupervisor
+
+
+def csip_config_for(config: BenchConfig) -> Any:
+    """[signals.csip] with the controller's device carrying its real LFDI, when [controller] gives one."""
+    csip, ctl = config.csip, config.controller
+    if csip is None or ctl is None or ctl.lfdi is None or ctl.csip_device is None:
+        return csip
+    devices = dict(csip.devices)
+    devices[ctl.csip_device] = dataclasses.replace(devices[ctl.csip_device], lfdi=ctl.lfdi)
+    return dataclasses.replace(csip, devices=devices)
+
+
+def _utility(bench: Any) -> dict[str, Any] | None:
+    ctl = bench.config.controller
+    if bench.csip is None or ctl.csip_device is None:
+        return None
+    utility: dict[str, Any] = {"url": bench.csip.url, "ca": str(bench.csip.pki.ca_cert_path), "ciphers": ctl.ciphers,
+                               "lfdi": bench.csip.lfdis[ctl.csip_device]}
+    try:
+        ident = bench.csip.identity(ctl.csip_device)
+        utility.update(cert=str(ident.cert_path), key=str(ident.key_path))
+    except FileNotFoundError:
+        pass  # a real controller: it holds its own certificate and key
+    return utility
+
+
+def start_controller(bench: Any, addresses: dict[str, str]) -> ControllerSupervisor:
+    """Write the site file, start the controller, and point the instruments at its local API."""
+    config: BenchConfig = bench.config
+    if bench.work_dir is None:
+        raise BenchError(f"{config.path}: [controller] needs a run folder for its site file and log")
+    site = getattr(bench.virtual_lab, "site", None)
+    site_map = site.site_map() if site is not None and hasattr(site, "site_map") else {"meter": None, "inverters": []}
+    supervisor = ControllerSupervisor(config.controller, bench.work_dir, bench.clock, bench.dut_profile,
+                                      bench._on_event, config.path)
+    supervisor.write_site_file(site_map, _utility(bench))
+    supervisor.start()
+    for name, inst in config.instruments.items():
+        if inst.address == CONTROLLER_ADDRESS:
+            addresses[name] = supervisor.api_modbus_address
+    return supervisor

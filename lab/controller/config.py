@@ -1,0 +1,149 @@
+"""The bench file's [controller] table, validated with file, line and key in every error.
+
+    [controller]
+    command = ["{python}", "-m", "flexbench.lab.virtual.reference_controller", "{site_file}", "--fault", "{dut_profile}"]
+    env = { LOG_LEVEL = "info" }      # added to the bench's environment
+    cwd = "{run_dir}"                 # relative paths: from the bench file's folder
+    ciphers = "strict"                # 2030.5 server's TLS ciphers for this controller: strict | interop | an OpenSSL list
+    csip_device = "controller"        # its [signals.csip.devices.NAME]; its identity: made by the bench's test PKI
+    lfdi = "..."  or  cert = "controller.pem"   # a real controller's certificate (LFDI or the PEM itself)
+    local_api = "127.0.0.1:0"         # where it serves the PCS settings registers (0: a port chosen at run time)
+    firm_export_limit_w = 5000.0      # limits it applies before any DefaultDERControl is known
+    firm_import_limit_w = 15000.0
+    telemetry_tolerance_w = 250.0     # its mirrored PCC power vs the plant's (CTL-TELEM)
+    start_timeout_s = 30.0            # wall seconds for its local API to answer
+
+Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
+"""
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PLACEHOLDERS = ("site_file", "run_dir", "dut_profile", "python")
+CONTROLLER_ADDRESS = "controller"  # an instrument at the controller's local API
+REFERENCE_COMMAND = ("{python}", "-m", "flexbench.lab.virtual.reference_controller", "{site_file}",
+                     "--fault", "{dut_profile}")
+_KEYS = {"command": list, "env": dict, "cwd": str, "ciphers": str, "csip_device": str, "lfdi": str, "cert": str,
+         "local_api": str, "firm_export_limit_w": (int, float), "firm_import_limit_w": (int, float),
+         "telemetry_tolerance_w": (int, float), "start_timeout_s": (int, float)}
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    command: tuple[str, ...] | None  # None: the controller runs on its own (a box); nothing is started
+    env: dict[str, str]
+    cwd: str | None
+    ciphers: str  # the OpenSSL cipher list the 2030.5 server offers this controller
+    csip_device: str | None
+    lfdi: str | None
+    cert: Path | None
+    local_api: tuple[str, int]
+    firm_export_limit_w: float | None
+    firm_import_limit_w: float | None
+    telemetry_tolerance_w: float
+    start_timeout_s: float
+    base_dir: Path = field(default=Path("."))
+
+
+def resolve_ciphers(choice: str) -> str:
+    from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
+
+    return {"strict": CSIP_CIPHERS, "interop": INTEROP_CIPHERS}.get(choice, choice)
+
+
+def _placeholders_ok(text: str) -> str | None:
+    """The first unknown placeholder in `text`, or None."""
+    for name in re.findall(r"\{([^{}]*)\}", text):
+        if name not in PLACEHOLDERS:
+            return name
+    return None
+
+
+def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> ControllerConfig:
+    """Validate [controller]; `reader` is bench_config's _Reader (errors with file and line)."""
+    if not isinstance(table, dict):
+        raise reader.error("controller", None, "must be a table")
+    reader.check_keys("controller", table, _KEYS)
+    command = table.get("command")
+    if command is not None:
+        if not command or not all(isinstance(a, str) for a in command):
+            raise reader.error("controller", "command", "expected a non-empty list of strings")
+        for arg in command:
+            if (bad := _placeholders_ok(arg)) is not None:
+                raise reader.error("controller", "command",
+                                   f"unknown placeholder {{{bad}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+    elif is_virtual:
+        command = list(REFERENCE_COMMAND)
+    env = table.get("env", {})
+    for key, value in env.items():
+        if not isinstance(value, str):
+            raise reader.error("controller", "env", f"{key}: expected a string, got {value!r}")
+        if (bad := _placeholders_ok(value)) is not None:
+            raise reader.error("controller", "env", f"{key}: unknown placeholder {{{bad}}}")
+    cwd = table.get("cwd")
+    if cwd is not None and (bad := _placeholders_ok(cwd)) is not None:
+        raise reader.error("controller", "cwd", f"unknown placeholder {{{bad}}}")
+    ciphers = resolve_ciphers(table.get("ciphers", "strict"))
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(ciphers)
+    except ssl.SSLError:
+        raise reader.error("controller", "ciphers", f"no usable cipher suite in {ciphers!r} "
+                                                   "(use strict, interop or an OpenSSL cipher list)") from None
+    devices = list(csip.devices) if csip is not None else []
+    csip_device = table.get("csip_device")
+    if csip_device is None and len(devices) == 1:
+        csip_device = devices[0]
+    if csip_device is not None and csip_device not in devices:
+        raise reader.error("controller", "csip_device",
+                           f"names no [signals.csip.devices.{csip_device}] (devices: {', '.join(devices) or 'none'})")
+    if csip is not None and csip_device is None:
+        raise reader.error("controller", None, "several [signals.csip.devices]: set csip_device to the controller's")
+    lfdi = table.get("lfdi")
+    if lfdi is not None and not re.fullmatch(r"[0-9A-Fa-f]{40}", lfdi):
+        raise reader.error("controller", "lfdi", "must be 40 hexadecimal digits")
+    cert = None
+    if "cert" in table:
+        cert = reader.path.parent / table["cert"]
+        if not cert.is_file():
+            raise reader.error("controller", "cert", f"no certificate file at {cert}")
+        lfdi = _lfdi_of(reader, cert)
+    local_api = table.get("local_api", "127.0.0.1:0")
+    match = re.fullmatch(r"([^:\s]+):(\d{1,5})", local_api)
+    if match is None or int(match.group(2)) > 65535:
+        raise reader.error("controller", "local_api", f"expected \"host:port\", got {local_api!r}")
+    if not is_virtual and command is None and int(match.group(2)) == 0:
+        raise reader.error("controller", "local_api", "a controller the bench does not start needs its real port")
+    numbers = {}
+    for key in ("firm_export_limit_w", "firm_import_limit_w"):
+        if key in table and table[key] < 0:
+            raise reader.error("controller", key, "must be zero or positive")
+        numbers[key] = float(table[key]) if key in table else None
+    tolerance = float(table.get("telemetry_tolerance_w", 250.0))
+    start_timeout = float(table.get("start_timeout_s", 30.0))
+    for key, value in (("telemetry_tolerance_w", tolerance), ("start_timeout_s", start_timeout)):
+        if value <= 0:
+            raise reader.error("controller", key, "must be positive")
+    return ControllerConfig(
+        command=tuple(command) if command is not None else None, env=dict(env), cwd=cwd, ciphers=ciphers,
+        csip_device=csip_device, lfdi=lfdi.upper() if lfdi else None, cert=cert,
+        local_api=(match.group(1), int(match.group(2))), firm_export_limit_w=numbers["firm_export_limit_w"],
+        firm_import_limit_w=numbers["firm_import_limit_w"], telemetry_tolerance_w=tolerance,
+        start_timeout_s=start_timeout, base_dir=reader.path.parent,
+    )
+
+
+def _lfdi_of(reader: Any, cert: Path) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from flexbench.signals.pki.identity import lfdi_from_der
+
+    try:
+        der = x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(Encoding.DER)
+    except ValueError:
+        raise reader.error("controller", "cert", f"{cert} is not a PEM certificate") from None
+    return lfdi_from_der(der)

@@ -1,0 +1,93 @@
+"""Findings about the controller under test that no plan asks for: it stayed alive, it tells the truth.
+
+- CTL-ALIVE: the controller process ran until the bench closed; a crash is a
+  failed verdict naming the exit code, when, and the last lines of its log;
+  a restart (its local API away, then back) is one too.
+- CTL-TELEM: every PCC power reading the controller mirrored to the bench's
+  2030.5 server during a test agrees with the plant's own PCC power (sampled
+  from the virtual site as `truth.pcc_p_w`) within the bench file's
+  telemetry_tolerance_w, at some instant within TELEMETRY_WINDOW_S before
+  the reading's time stamp (a reading is stamped in whole seconds when it is
+  posted, and reflects a meter reading taken some control periods before:
+  late is tolerated, wrong or stale for longer is not).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flexbench.lab.evaluate import FAIL, PASS, Result
+
+TRUTH_CHANNEL = "truth.pcc_p_w"
+TELEMETRY_WINDOW_S = 10.0
+SITE_POWER = "Site active power (import positive)"
+
+
+def restarted(supervisor: Any) -> Result | None:
+    """CTL-ALIVE for each restart not yet reported; None when there is none."""
+    if supervisor is None or len(supervisor.restarts) <= supervisor.restarts_reported:
+        return None
+    new = supervisor.restarts[supervisor.restarts_reported:]
+    supervisor.restarts_reported = len(supervisor.restarts)
+    spans = ", ".join(f"{r['down_s']:.1f}-{r['up_s']:.1f} s" for r in new)
+    return Result("CTL-ALIVE", "the controller runs until the bench stops it", float(len(new)), 0.0, "restarts",
+                  None, FAIL, f"the controller restarted: its local API was away at bench time {spans}; its log "
+                              f"({supervisor.log_file.name}) ends: {new[-1]['log_tail']}", details={"restarts": new})
+
+
+def alive(supervisor: Any) -> Result | None:
+    """CTL-ALIVE, once, when the controller has ended on its own; None while it runs."""
+    if supervisor is None or supervisor.exit is None or supervisor.reported:
+        return None
+    supervisor.reported = True
+    e = supervisor.exit
+    return Result("CTL-ALIVE", "the controller runs until the bench stops it", float(e["returncode"]), None, "",
+                  None, FAIL, f"the controller crashed: exited with code {e['returncode']} at bench time "
+                              f"{e['t_s']:.1f} s; its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
+                  details={"exit": e})
+
+
+def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result | None:
+    """CTL-TELEM for the readings mirrored in [start_s, end_s]; None when there are none to judge."""
+    ctl = bench.config.controller
+    if ctl is None or bench.csip is None or ctl.csip_device is None:
+        return None
+    try:
+        readings = [r for r in bench.csip.headend.telemetry(bench.csip.lfdis[ctl.csip_device], since=int(start_s))
+                    if r["description"] == SITE_POWER and start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s]
+    except Exception:
+        return None
+    t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + 1.0)
+    if not readings or t.size == 0:
+        return None
+    tolerance_w = ctl.telemetry_tolerance_w
+    worst_w, worst = 0.0, None
+    for r in readings:
+        mask = (t >= r["time_s"] - TELEMETRY_WINDOW_S) & (t <= r["time_s"] + 1.0)
+        if not mask.any():
+            continue
+        window = truth[mask]
+        error_w = max(float(window.min()) - r["scaled_value"], r["scaled_value"] - float(window.max()), 0.0)
+        if worst is None or error_w > worst_w:
+            worst_w, worst = error_w, r
+    if worst is None:
+        return None
+    ok = worst_w <= tolerance_w
+    return Result("CTL-TELEM", f"mirrored PCC power within {tolerance_w:g} W of the plant's", worst_w, tolerance_w,
+                  "W", tolerance_w - worst_w, PASS if ok else FAIL,
+                  f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
+                  f"is {worst_w:.0f} W from the plant's PCC power")
+
+
+def truth_source(site: Any) -> Any:
+    """A recorder source sampling the plant's PCC power (and each device's output) from the virtual site."""
+    def read() -> dict[str, float]:
+        truth = site.truth()
+        values = {TRUTH_CHANNEL: float(truth["pcc_p_w"])}
+        for name, device in truth.get("devices", {}).items():
+            p_w = device.get("p_w") if isinstance(device, dict) else None
+            if isinstance(p_w, (int, float)):
+                values[f"truth.{name}.p_w"] = float(p_w)
+        return values
+    return read

@@ -1,0 +1,220 @@
+"""Starting, watching and stopping the controller under test.
+
+The bench writes the controller's site file, starts its command with the
+placeholders filled in, sends its stdout and stderr to `controller.log` in
+the run folder, and waits until its local API answers. A watcher thread
+notices when the process ends on its own: the exit (code, bench time, the
+log's last lines) becomes an event and a finding (CTL-ALIVE) the plugin puts
+into the report; the bench carries on to its safe state with every sample
+kept. Another watches the local API: a controller whose API goes away and
+comes back has restarted (a wrapper or a box's watchdog brought it back),
+which is a finding too, and the run goes on. At bench close the controller is asked to stop (SIGTERM), and killed
+if it does not.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from flexbench.lab.bench_config import BenchError
+from flexbench.lab.controller.config import ControllerConfig
+from flexbench.lab.controller.site_file import write_site_file
+
+SITE_FILE = "controller-site.toml"
+LOG_FILE = "controller.log"
+STOP_WAIT_S = 10.0  # wall seconds for a clean exit before the kill
+API_WATCH_S = 0.25  # wall seconds between checks that the local API answers
+
+
+def _die_with_parent() -> None:
+    """Linux: the controller gets SIGTERM if the bench process dies without closing (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        pass
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ControllerSupervisor:
+    def __init__(self, config: ControllerConfig, run_dir: Path, clock: Any, dut_profile: str,
+                 on_event: Callable[[str, dict[str, Any]], None], bench_file: Path) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.clock = clock
+        self.dut_profile = dut_profile
+        self.on_event = on_event
+        self.bench_file = bench_file
+        self.process: subprocess.Popen[bytes] | None = None
+        self.exit: dict[str, Any] | None = None  # how the controller ended on its own
+        self.reported = False  # whether the exit has been turned into a finding
+        self.restarts: list[dict[str, Any]] = []  # local API away, then back: {"down_s", "up_s"}
+        self.restarts_reported = 0
+        self._stop_watching = threading.Event()
+        host, port = config.local_api
+        self.api_address = (host, port)
+        self._stopping = False
+        self._log: Any = None
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def site_file(self) -> Path:
+        return self.run_dir / SITE_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / LOG_FILE
+
+    # -- start --------------------------------------------------------------------------
+    def write_site_file(self, site_map: dict[str, Any], utility: dict[str, Any] | None) -> Path:
+        host, port = self.api_address
+        if port == 0 and self.config.command is not None:
+            self.api_address = (host, free_port(host))
+        now_wall = time.time()
+        return write_site_file(
+            self.site_file,
+            clock={"time_scale": self.clock.time_scale, "bench_s": self.clock.now(), "wall_s": now_wall},
+            site_map=site_map, utility=utility,
+            firm={"export_limit_w": self.config.firm_export_limit_w, "import_limit_w": self.config.firm_import_limit_w},
+            local_api=f"{self.api_address[0]}:{self.api_address[1]}",
+        )
+
+    def _fill(self, text: str) -> str:
+        values = {"site_file": str(self.site_file), "run_dir": str(self.run_dir), "dut_profile": self.dut_profile,
+                  "python": sys.executable}
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
+
+    def start(self) -> None:
+        """Start the command and wait for its local API; BenchError (with the log's end) if it cannot."""
+        if self.config.command is None:
+            self.on_event("controller_external", {"site_file": str(self.site_file), "local_api": self.api_text})
+            self._wait_for_api(None)
+            threading.Thread(target=self._watch_api, name="controller-api-watch", daemon=True).start()
+            return
+        argv = [self._fill(a) for a in self.config.command]
+        env = dict(os.environ, **{k: self._fill(v) for k, v in self.config.env.items()})
+        cwd = self._fill(self.config.cwd) if self.config.cwd else None
+        if cwd is not None:
+            cwd = str((self.config.base_dir / cwd).resolve())
+            if not Path(cwd).is_dir():
+                raise BenchError(f"{self.bench_file}: controller.cwd: no folder {cwd}")
+        self._log = open(self.log_file, "ab", buffering=0)
+        try:
+            self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=env, cwd=cwd, start_new_session=True,
+                                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        except OSError as exc:
+            self._log.close()
+            raise BenchError(f"{self.bench_file}: controller.command: cannot start {argv[0]!r}: {exc.strerror}") from None
+        self.on_event("controller_started", {"pid": self.process.pid, "command": argv, "cwd": cwd,
+                                             "site_file": str(self.site_file), "local_api": self.api_text,
+                                             "log": str(self.log_file)})
+        try:
+            self._wait_for_api(self.process)
+        except BaseException:
+            self.stop("did not start")
+            raise
+        self._watcher = threading.Thread(target=self._watch, name="controller-watch", daemon=True)
+        self._watcher.start()
+        threading.Thread(target=self._watch_api, name="controller-api-watch", daemon=True).start()
+
+    @property
+    def api_text(self) -> str:
+        return f"{self.api_address[0]}:{self.api_address[1]}"
+
+    @property
+    def api_modbus_address(self) -> str:
+        return f"modbus+tcp://{self.api_text}/1"
+
+    def _wait_for_api(self, process: subprocess.Popen[bytes] | None) -> None:
+        deadline = time.monotonic() + self.config.start_timeout_s
+        while True:
+            if process is not None and process.poll() is not None:
+                raise BenchError(f"{self.bench_file}: the controller exited with code {process.returncode} "
+                                 f"before its local API answered; its log ({self.log_file}) ends: {self.log_tail()}")
+            try:
+                with socket.create_connection(self.api_address, timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{self.bench_file}: the controller's local API at {self.api_text} did not answer "
+                                     f"within {self.config.start_timeout_s:g} s; log: {self.log_tail()}") from None
+                time.sleep(0.1)
+
+    # -- watch --------------------------------------------------------------------------
+    def _watch(self) -> None:
+        process = self.process
+        assert process is not None
+        code = process.wait()
+        if self._stopping:
+            return
+        self.exit = {"returncode": code, "t_s": self.clock.now(), "log_tail": self.log_tail()}
+        self.on_event("controller_exit", {"pid": process.pid, **self.exit})
+
+    def _api_answers(self) -> bool:
+        try:
+            with socket.create_connection(self.api_address, timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def _watch_api(self) -> None:
+        down_since: float | None = None
+        while not self._stop_watching.wait(API_WATCH_S):
+            up = self._api_answers()
+            if self._stopping or self.exit is not None:
+                return
+            if not up and down_since is None:
+                down_since = self.clock.now()
+                self.on_event("controller_api_lost", {"t_s": down_since, "local_api": self.api_text})
+            elif up and down_since is not None:
+                restart = {"down_s": down_since, "up_s": self.clock.now(), "log_tail": self.log_tail()}
+                self.restarts.append(restart)
+                self.on_event("controller_restart", restart)
+                down_since = None
+
+    def crashed(self) -> bool:
+        return self.exit is not None
+
+    def log_tail(self, lines: int = 6) -> str:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+    # -- stop ---------------------------------------------------------------------------
+    def stop(self, reason: str = "bench closed") -> None:
+        self._stopping = True
+        self._stop_watching.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            try:
+                process.terminate()
+                try:
+                    process.wait(STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(STOP_WAIT_S)
+            except OSError:
+                pass
+            self.on_event("controller_stopped", {"pid": process.pid, "returncode": process.returncode,
+                                                 "reason": reason})
+        if self._log is not None:
+            self._log.close()
+            self._log = None

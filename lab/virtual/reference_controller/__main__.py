@@ -1,0 +1,40 @@
+"""python -m flexbench.lab.virtual.reference_controller SITE_FILE [--fault NAME]"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from .faults import FAULTS
+from .site_file import SiteFileError, load_site_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flexbench.lab.virtual.reference_controller",
+                                     description="Reference site controller: export/import limiter over SunSpec "
+                                                 "Modbus, envelope over IEEE 2030.5.")
+    parser.add_argument("site_file", help="controller-site.toml written by the bench")
+    parser.add_argument("--fault", default="healthy", help=f"fault variant: {', '.join(FAULTS)}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if args.fault not in FAULTS:
+        print(f"error: --fault: unknown fault variant {args.fault!r} (known: {', '.join(FAULTS)})", file=sys.stderr)
+        return 2
+    try:
+        site = load_site_file(args.site_file)
+    except SiteFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from .controller import ReferenceController
+
+    controller = ReferenceController(site, FAULTS[args.fault])
+    signal.signal(signal.SIGTERM, lambda *_: controller.stop())
+    signal.signal(signal.SIGINT, lambda *_: controller.stop())
+    controller.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The site devices as the controller sees them over Modbus: the meter and the inverters.
+
+Inverters speak either the SunSpec 7xx models or the legacy ones; each family
+takes a limit differently, so the family is found from the models the device
+serves, not from configuration:
+
+| what | 7xx | legacy |
+|---|---|---|
+| PV output cap | 704 WMaxLimPct + WMaxLimPctEna | 123 WMaxLimPct + WMaxLim_Ena |
+| battery setpoint (+ discharge) | 704 WSet (WSetMod = 1, watts) + WSetEna | 124 StorCtl_Mod = 2 and OutWRte (discharge) or 1 and InWRte (charge), % of WChaMax |
+| revert timer the controller refreshes | 704 WMaxLimPctRvrtTms, WSetRvrtTms | 123 WMaxLimPct_RvrtTms, 124 InOutWRte_RvrtTms |
+| output | 701 W | 103/102/101 W |
+
+Values are written in engineering units, scaled by the scale factors the
+device reports (instruments.sunspec reads them before each write). Every
+write is sent only when the value changed or its revert timer is half gone,
+so a controller's traffic stays proportionate.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flexbench.instruments.registry import DRIVERS
+from flexbench.instruments.sunspec.device import SunSpecModbusDevice
+
+from .site_file import DeviceEntry
+
+LEGACY_MEASUREMENTS = (103, 102, 101)
+
+
+class DeviceSilent(Exception):
+    """A device did not answer (timeout, refused connection, exception response)."""
+
+
+def _modbus_address(entry: DeviceEntry) -> str:
+    return f"modbus+tcp://{entry.host}:{entry.port}/{entry.unit_id}"
+
+
+class SiteMeter:
+    """The PCC meter: SunSpec (201-204) or a register-map meter; import positive."""
+
+    def __init__(self, entry: DeviceEntry, timeout_s: float) -> None:
+        driver = "modbus-meter" if entry.family == "regmap" else "sunspec-meter"
+        self.entry = entry
+        self.driver = DRIVERS[driver](_modbus_address(entry), options=dict(entry.options), timeout_s=timeout_s)
+        self.connected = False
+
+    def read_import_w(self) -> float:
+        try:
+            if not self.connected:
+                self.driver.connect()
+                self.connected = True
+            power_w = self.driver.read().power_w
+        except Exception as exc:
+            self.connected = False
+            _close(self.driver)
+            raise DeviceSilent(f"meter: {exc}") from None
+        if math.isnan(power_w):
+            raise DeviceSilent("meter: power not implemented")
+        return float(power_w)
+
+    def close(self) -> None:
+        _close(self.driver)
+
+
+class _Link(SunSpecModbusDevice):
+    """A bare SunSpec Modbus client (discovery, model reads, scaled point writes)."""
+
+    def __init__(self, address: str, timeout_s: float) -> None:
+        self.address = address
+        self.options: dict[str, Any] = {}
+        self.timeout_s = timeout_s
+        self.init_sunspec(address, self.options)
+
+
+class Inverter:
+    """One PV or battery inverter, 7xx or legacy, found out at connect."""
+
+    def __init__(self, entry: DeviceEntry, timeout_s: float, revert_s: float) -> None:
+        self.entry = entry
+        self.name = entry.name
+        self.kind = entry.kind
+        self.rated_w = entry.rated_w
+        self.revert_s = revert_s
+        self.link = _Link(_modbus_address(entry), timeout_s)
+        self.family: str | None = None  # "7xx" or "legacy" once connected
+        self.cha_max_w = entry.rated_w  # legacy battery: 124 WChaMax, the base of its rates
+        self._written: dict[str, tuple[float, float]] = {}  # what -> (value, bench time written)
+        self.connected = False
+
+    def _connect(self) -> None:
+        self.link.transport.connect()
+        models = self.link.discover()
+        if 704 in models:
+            self.family = "7xx"
+        elif 123 in models or 124 in models:
+            self.family = "legacy"
+        else:
+            raise DeviceSilent(f"{self.name}: neither model 704 nor 123/124: nothing to control")
+        if self.kind == "battery" and self.family == "legacy" and 124 not in models:
+            raise DeviceSilent(f"{self.name}: a legacy battery needs model 124")
+        self._written.clear()
+        if self.kind == "battery" and self.family == "legacy":
+            self.cha_max_w = float(self.link.read_point(124, "WChaMax") or self.rated_w)
+        self.connected = True
+
+    def _guard(self, what: str, action: Any) -> Any:
+        try:
+            if not self.connected:
+                self._connect()
+            return action()
+        except DeviceSilent:
+            raise
+        except Exception as exc:
+            self.connected = False
+            _close(self.link)
+            raise DeviceSilent(f"{self.name}: {what}: {exc}") from None
+
+    def output_w(self) -> float:
+        """Present AC output, W (battery: + discharge)."""
+        def read() -> float:
+            model = 701 if 701 in self.link.models else self.link.first_model(*LEGACY_MEASUREMENTS)
+            if model is None:
+                raise DeviceSilent(f"{self.name}: no measurement model (701, 101-103)")
+            value = self.link.read_point(model, "W")
+            return float(value) if value is not None else math.nan
+        return self._guard("read output", read)
+
+    def _due(self, what: str, value: float, now_s: float) -> bool:
+        last = self._written.get(what)
+        return last is None or abs(last[0] - value) > 1e-6 or now_s - last[1] >= self.revert_s / 2
+
+    def set_cap_pct(self, pct: float, now_s: float) -> bool:
+        """PV output cap in percent of rating; True when a write was sent."""
+        pct = round(min(max(pct, 0.0), 100.0), 1)
+        if not self._due("cap", pct, now_s):
+            return False
+
+        def write() -> None:
+            tms = max(1, round(self.revert_s))
+            if self.family == "7xx":
+                self.link.write_points(704, {"WMaxLimPctRvrtTms": tms, "WMaxLimPctRvrt": 0.0,
+                                             "WMaxLimPctEnaRvrt": 1, "WMaxLimPct": pct, "WMaxLimPctEna": 1})
+            else:
+                self.link.write_points(123, {"WMaxLimPct_RvrtTms": tms, "WMaxLimPct": pct, "WMaxLim_Ena": 1})
+        self._guard("write cap", write)
+        self._written["cap"] = (pct, now_s)
+        return True
+
+    def set_battery_w(self, power_w: float, now_s: float) -> bool:
+        """Battery setpoint, W (+ discharge, - charge); True when a write was sent."""
+        power_w = round(min(max(power_w, -self.rated_w), self.rated_w))
+        if not self._due("battery", power_w, now_s):
+            return False
+
+        def write() -> None:
+            tms = max(1, round(self.revert_s))
+            if self.family == "7xx":
+                self.link.write_points(704, {"WSetRvrtTms": tms, "WSetRvrt": 0, "WSetEnaRvrt": 1,
+                                             "WSetMod": 1, "WSet": power_w, "WSetEna": 1})
+            else:  # discharge at OutWRte (StorCtl_Mod bit 1) or charge at InWRte (bit 0), % of WChaMax
+                pct = round(100.0 * abs(power_w) / self.cha_max_w, 1)
+                rates = {"OutWRte": pct, "InWRte": 0.0, "StorCtl_Mod": 2} if power_w >= 0 else \
+                    {"InWRte": pct, "OutWRte": 0.0, "StorCtl_Mod": 1}
+                self.link.write_points(124, {"InOutWRte_RvrtTms": tms, **rates})
+        self._guard("write setpoint", write)
+        self._written["battery"] = (power_w, now_s)
+        return True
+
+    def close(self) -> None:
+        _close(self.link)
+
+
+def _close(device: Any) -> None:
+    try:
+        device.close()
+    except Exception:
+        pass

@@ -1,0 +1,122 @@
+"""The bench file's [controller] table, the controller's site file, and the cipher list it sets on the server."""
+from __future__ import annotations
+
+import socket
+import ssl
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from flexbench.lab.bench_config import BenchError, load_bench
+from flexbench.lab.controller.site_file import site_file_text
+from flexbench.lab.virtual.reference_controller.site_file import load_site_file
+from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "lab/benches/virtual-controller.toml"
+
+
+def _bench(tmp_path: Path, controller: str) -> Path:
+    text = BENCH.read_text()
+    head, _, tail = text.partition("[controller]")
+    rest = tail[tail.index("\n[instruments.pcs]"):]
+    path = tmp_path / "bench.toml"
+    path.write_text(head + "[controller]\n" + controller + "\n" + rest)
+    return path
+
+
+def test_the_controller_bench_is_valid_and_names_the_reference_controller():
+    config = load_bench(BENCH)
+    ctl = config.controller
+    assert ctl.command[:3] == ("{python}", "-m", "flexbench.lab.virtual.reference_controller")
+    assert ctl.ciphers == CSIP_CIPHERS and ctl.csip_device == "controller" and ctl.local_api == ("127.0.0.1", 0)
+    assert config.instruments["pcs"].address == "controller"
+
+
+@pytest.mark.parametrize("table, key, message", [
+    ('command = ["{python}", "{sitefile}"]', "command", "unknown placeholder {sitefile}"),
+    ("command = []", "command", "non-empty list"),
+    ('ciphers = "NOT-A-CIPHER"', "ciphers", "no usable cipher suite"),
+    ('csip_device = "gateway"', "csip_device", "names no [signals.csip.devices.gateway]"),
+    ('lfdi = "12AB"', "lfdi", "40 hexadecimal digits"),
+    ('local_api = "localhost"', "local_api", "host:port"),
+    ("telemetry_tolerance_w = 0", "telemetry_tolerance_w", "must be positive"),
+    ('env = { A = 1 }', "env", "expected a string"),
+    ('comand = ["x"]', "comand", "did you mean 'command'"),
+])
+def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, message):
+    path = _bench(tmp_path, table)
+    with pytest.raises(BenchError) as exc:
+        load_bench(path)
+    text = str(exc.value)
+    line = next(n for n, l in enumerate(path.read_text().splitlines(), 1) if l.startswith(table.split(" ")[0]))
+    assert text.startswith(f"{path}:{line}: controller.{key}") and message in text, text
+
+
+def test_an_instrument_at_the_controller_needs_a_controller_table(tmp_path):
+    text = BENCH.read_text()
+    head, _, tail = text.partition("[controller]")
+    path = tmp_path / "bench.toml"
+    path.write_text(head + tail[tail.index("\n[instruments.pcs]"):])
+    with pytest.raises(BenchError, match=r"instruments\.pcs\.address: 'controller' needs a \[controller\] table"):
+        load_bench(path)
+
+
+def test_interop_and_explicit_cipher_lists():
+    from flexbench.lab.controller.config import resolve_ciphers
+
+    assert resolve_ciphers("interop") == INTEROP_CIPHERS
+    assert resolve_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256") == "ECDHE-ECDSA-AES128-GCM-SHA256"
+
+
+def test_site_file_round_trip(tmp_path):
+    site_map = {"meter": {"name": "meter", "address": "127.0.0.1:1502", "transport": "tcp", "unit_id": 1,
+                          "family": "sunspec", "model": 203},
+                "inverters": [{"name": "pv1", "address": "127.0.0.1:1503", "transport": "tcp", "unit_id": 2,
+                               "family": "sunspec-legacy", "kind": "pv", "rated_w": 6000.0}]}
+    path = tmp_path / "controller-site.toml"
+    path.write_text(site_file_text(clock={"time_scale": 20.0, "bench_s": 100.0, "wall_s": 50.0}, site_map=site_map,
+                                   utility={"url": "https://127.0.0.1:8443", "ca": "ca.pem", "cert": "c.pem",
+                                            "key": "k.pem", "ciphers": CSIP_CIPHERS},
+                                   firm={"export_limit_w": 5000.0, "import_limit_w": None}, local_api="127.0.0.1:1600"))
+    site = load_site_file(path)
+    assert site.time_scale == 20.0 and site.meter.options == {"meter_model": 203}
+    assert site.inverters[0].family == "sunspec-legacy" and site.inverters[0].unit_id == 2
+    assert site.utility.cert == tmp_path / "c.pem" and site.firm_export_limit_w == 5000.0
+    assert site.firm_import_limit_w is None and (site.api_host, site.api_port) == ("127.0.0.1", 1600)
+    assert tomllib.loads(path.read_text())["inverters"][0]["rated_w"] == 6000.0
+
+
+def _gcm_only_handshake(port: int, ca: Path, cert: Path, key: Path) -> bool:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    ctx.load_cert_chain(cert, key)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")  # a Node.js or Go client: no CCM-8
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+            return True
+    except ssl.SSLError:
+        return False
+
+
+@pytest.mark.parametrize("choice, accepted", [("strict", False), ("interop", True)])
+def test_the_server_offers_the_controllers_cipher_list(tmp_path, choice, accepted):
+    """The bench's 2030.5 server, as [controller] ciphers sets it, with the controller's own certificate."""
+    from flexbench.lab.bench_config import load_bench as load
+    from flexbench.lab.controller.bench import csip_config_for
+    from flexbench.lab.csip_bench import BenchCsip
+    from flexbench.lab.clock import ScaledClock
+
+    config = load(_bench(tmp_path, f'ciphers = "{choice}"\ncsip_device = "controller"'))
+    csip = BenchCsip(csip_config_for(config), tmp_path, ScaledClock(1.0), ciphers=config.controller.ciphers)
+    try:
+        url = csip.start()
+        ident = csip.identity("controller")
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert _gcm_only_handshake(port, csip.pki.ca_cert_path, ident.cert_path, ident.key_path) is accepted
+        assert csip.headend.devices()[0]["lfdi"] == csip.lfdis["controller"]  # registered before the run
+    finally:
+        csip.close()

@@ -1,0 +1,163 @@
+"""Controller mode end to end: `flexbench run` on the controller bench, the reference controller as DUT.
+
+The bench starts the reference controller as its own process (Modbus to the
+emulated site, 2030.5 to the bench's server over mutual TLS, its local API for
+the bench's `pcs` instrument). The healthy controller passes the CSIP, UL 3141
+and controller plans; each fault variant fails the requirement it breaks; each
+site-side fault injection is exercised; a crash leaves its evidence.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = "lab/benches/virtual-controller.toml"
+CONTROLLER_PLANS = {"CTL-METER", "CTL-INV", "CTL-IGN", "CTL-TIME", "CTL-COMM", "CTL-IMP", "CTL-TELEM"}
+
+
+def _run(plan_paths: list[str], time_scale: float, run_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`flexbench run` with several plans at once, as a user types it."""
+    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", *plan_paths, "--bench", BENCH,
+                           "--time-scale", str(time_scale), "--out", str(run_dir), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    path = run_dir / "results.json"
+    return proc, json.loads(path.read_text()) if path.exists() else {}
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def short_profile(tmp_path_factory) -> Path:
+    """The controller profile with shorter settling and observation, for the fault runs."""
+    data = (ROOT / "testplans/profiles/controller.toml").read_text()
+    data = data.replace("precondition_s = 20.0", "precondition_s = 12.0").replace("hold_s = 40.0", "hold_s = 30.0")
+    path = tmp_path_factory.mktemp("profile") / "controller-short.toml"
+    path.write_text(data)
+    assert tomllib.loads(data)["plans"]["controller"]["hold_s"] == 30.0
+    return path
+
+
+def test_reference_controller_passes_the_controller_plans_and_every_site_fault_is_injected(tmp_path, plans):
+    run_dir = tmp_path / "healthy-controller"
+    proc, results = plans.run("testplans/controller", BENCH, 10, run_dir)
+    assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert {row["requirement_id"] for row in results["matrix"]} == CONTROLLER_PLANS
+    faults = [e["action"] for e in _events(run_dir) if e["kind"] == "site_fault"]
+    assert {"meter-silent", "inverter-silent:pv2", "inverter-ignores-writes:pv1"} <= set(faults)
+    events = _events(run_dir)
+    assert any(e["kind"] == "controller_started" for e in events)
+    assert any(e["kind"] == "controller_stopped" for e in events) and not any(e["kind"] == "controller_exit"
+                                                                               for e in events)
+    site_file = tomllib.loads((run_dir / "controller-site.toml").read_text())
+    assert {i["family"] for i in site_file["inverters"]} == {"sunspec-7xx", "sunspec-legacy"}
+    assert site_file["utility"]["url"].startswith("https://127.0.0.1:")
+    log = (run_dir / "controller.log").read_text()
+    assert "Time skewed" in log and "fail-safe" in log  # the controller flagged what it saw
+    writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]
+    assert any("123.WMaxLimPct" in w.get("points", {}) for w in writes)  # the legacy family was written too
+    assert any("704.WSet" in w.get("points", {}) for w in writes)
+
+
+def test_reference_controller_passes_the_csip_ul3141_and_envelope_plans_and_skips_what_the_site_lacks(tmp_path):
+    run_dir = tmp_path / "healthy-plans"
+    proc, results = _run(["testplans/csip/test_site_limits.py", "testplans/csip/test_loss_of_comms.py",
+                          "testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py",
+                          "testplans/ul3141/test_sensor_loss.py", "testplans/envelopes/test_loss_of_comms.py"], 20,
+                         run_dir)
+    assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert {row["requirement_id"] for row in results["matrix"]} == {
+        "CSIP-GEN-01", "CSIP-RSP", "CSIP-LOSS", "PCS-CHG", "PCS-MODE", "CTL-TELEM"}
+    skipped = {t["nodeid"].split("::")[-1]: t["message"] for t in results["tests"] if t["outcome"] == "skipped"}
+    assert "EV charger" in skipped["test_import_limit"]
+    assert "battery" in skipped["test_mode_forbids_its_direction[export-only]"]
+    assert "CTL-METER" in skipped["test_sensor_loss_leads_to_fail_safe"]
+
+
+@pytest.mark.parametrize(
+    "fault, plan, select, broken",
+    [
+        ("slow", "testplans/csip/test_site_limits.py", "export", {"CSIP-GEN-01"}),
+        ("ignores-limit", "testplans/ul3141/test_limit_change.py", "", {"PCS-CHG"}),
+        ("ignores-limit", "testplans/controller", "import", {"CTL-IMP"}),
+        ("no-failsafe", "testplans/controller", "meter", {"CTL-METER"}),
+        # halted, it also keeps mirroring its last, stale, readings
+        ("halts-on-silent", "testplans/controller", "silent_inverter", {"CTL-INV", "CTL-TELEM"}),
+        ("trusts-inverters", "testplans/controller", "ignoring", {"CTL-IGN"}),
+        ("trusts-time", "testplans/controller", "skewed", {"CTL-TIME"}),
+        ("ignores-comm-loss", "testplans/controller", "unreachable", {"CTL-COMM"}),
+        ("bad-telemetry", "testplans/controller", "ignoring", {"CTL-TELEM"}),
+    ],
+)
+def test_each_fault_variant_fails_the_requirement_it_breaks(tmp_path, plans, short_profile, fault, plan, select,
+                                                            broken):
+    extra = ["--dut-profile", fault] + (["-k", select] if select else [])
+    if plan == "testplans/controller":
+        extra += ["--profile", str(short_profile)]
+    proc, results = plans.run(plan, BENCH, 10 if plan == "testplans/controller" else 20, tmp_path / fault, *extra)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert plans.failing(results) == broken, plans.why(results)
+
+
+def test_a_controller_that_crashes_mid_plan_leaves_its_log_samples_and_a_finding(tmp_path, plans):
+    run_dir = tmp_path / "crash"
+    proc, results = _run(["testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py"], 20, run_dir,
+                         "--dut-profile", "crash")
+    assert proc.returncode != 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # the run is cut short, like an abort
+    crash = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-ALIVE"]
+    assert len(crash) == 1 and crash[0]["verdict"] == "fail" and "crashed" in crash[0]["message"]
+    assert "fault variant 'crash'" in crash[0]["message"]  # the log's last lines are in the finding
+    assert "crashed" in results["summary"]["aborted"] and results["summary"]["not_run"]  # the run stopped there
+    log = (run_dir / "controller.log").read_text()
+    assert "Traceback" in log and "RuntimeError" in log
+    exit_event = next(e for e in _events(run_dir) if e["kind"] == "controller_exit")
+    import pandas as pd
+
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    pcc = samples[samples.channel == "pcc.p_w"]
+    assert pcc.t_s.max() >= exit_event["t_s"] - 1.0  # samples up to the crash are kept
+
+
+def test_a_controller_brought_back_by_a_wrapper_is_recorded_as_restarted(tmp_path):
+    """The supervised command is a wrapper that restarts the controller: the run goes on, the restart is a finding."""
+    text = (ROOT / BENCH).read_text()
+    wrapper = ('command = ["/bin/sh", "-c", "while true; do {python} -m flexbench.lab.virtual.reference_controller '
+               '{site_file} --fault {dut_profile}; sleep 0.2; done"]')
+    bench = tmp_path / "bench.toml"
+    bench.write_text(text.replace(next(l for l in text.splitlines() if l.startswith("command = ")), wrapper))
+    run_dir = tmp_path / "restart"
+    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ul3141/test_limit_change.py",
+                           "--bench", str(bench), "--time-scale", "20", "--out", str(run_dir), "--dut-profile", "crash"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    alive = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-ALIVE"]
+    assert alive and all(r["verdict"] == "fail" for r in alive) and "restarted" in alive[0]["message"]
+    assert "aborted" not in results["summary"]  # the controller came back: the run went on
+    kinds = [e["kind"] for e in _events(run_dir)]
+    assert "controller_api_lost" in kinds and "controller_restart" in kinds and "controller_exit" not in kinds
+    assert (run_dir / "controller.log").read_text().count("reference controller (crash) up") >= 2
+
+
+def test_a_legacy_battery_is_commanded_through_model_124(tmp_path):
+    """The same import limit with the battery speaking the legacy models: the controller writes 124 rates."""
+    text = (ROOT / BENCH).read_text()
+    battery = '[virtual.site_devices.battery]\nkind = "battery"\nfamily = "sunspec-7xx"'
+    assert battery in text
+    bench = tmp_path / "bench.toml"
+    bench.write_text(text.replace(battery, battery.replace("sunspec-7xx", "sunspec-legacy")))
+    run_dir = tmp_path / "legacy-battery"
+    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/controller", "-k", "import",
+                           "--bench", str(bench), "--time-scale", "10", "--out", str(run_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]
+    rates = [w["points"]["124.OutWRte"] for w in writes if "124.OutWRte" in w.get("points", {})]
+    assert rates and max(rates) > 10.0  # discharging to hold the import limit
