@@ -147,7 +147,7 @@ def start_client(scheduler: str = "local", workers: int | None = None, processes
 
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
-                               host="127.0.0.1", dashboard_address=None, worker_dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=":0")  # any free port
         client = Client(cluster)
         client.flexbench_owns_cluster = True  # type: ignore[attr-defined]
         return client
