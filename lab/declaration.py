@@ -3,6 +3,11 @@
 UL 3141 / UL 1741 PCS tests hold a device to its own declared values (open-loop
 response time, accuracy, settings), so they are read from a file per DUT,
 checked for missing or contradictory fields, and printed beside each verdict.
+
+An optional [functions] table lists the control functions the device declares
+(`declared = [...]`, of FUNCTIONS; all of them when absent); a plan for a
+function the device does not declare is not applicable to it, and the
+settings and accuracies of that function may be left out.
 """
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ from flexbench.lab.errors import UserError
 
 class DeclarationError(UserError):
     pass
+
+
+FUNCTIONS = ("export-limiting", "import-limiting", "current-limiting", "modes")
+_FUNCTION_FIELDS = {"current-limiting": ("current_limit_a", "current_accuracy_a")}  # needed only when declared
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class PCSDeclaration:
     import_accuracy_w: float
     current_accuracy_a: float
     fail_safe_time_s: float
+    functions: tuple[str, ...] = FUNCTIONS
 
     @property
     def max_export_w(self) -> float:
@@ -75,6 +85,8 @@ def load_pcs_declaration(path: str | Path) -> PCSDeclaration:
         raise DeclarationError(f"{path}: declaration file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise DeclarationError(f"{path}: not valid TOML: {exc}") from None
+    functions = _functions(path, data.get("functions", {"declared": list(FUNCTIONS)}))
+    optional = {f for fn, names in _FUNCTION_FIELDS.items() if fn not in functions for f in names}
     values: dict[str, Any] = {}
     for table, layout in _LAYOUT.items():
         section = data.get(table)
@@ -84,6 +96,9 @@ def load_pcs_declaration(path: str | Path) -> PCSDeclaration:
             if key not in layout:
                 raise DeclarationError(f"{path}: [{table}] {key}: unknown field (fields: {', '.join(layout)})")
         for key, kind in layout.items():
+            if key not in section and key in optional:
+                values[key] = 0.0  # the function is not declared: its plan is not applicable
+                continue
             if key not in section:
                 raise DeclarationError(f"{path}: [{table}] {key}: missing")
             value = section[key]
@@ -104,9 +119,29 @@ def load_pcs_declaration(path: str | Path) -> PCSDeclaration:
     for mode in modes:
         if mode not in PCS_MODES:
             raise DeclarationError(f"{path}: [modes] supported: unknown mode {mode!r} (modes: {', '.join(PCS_MODES)})")
-    declaration = PCSDeclaration(path=path, modes=tuple(modes), **values)
+    declaration = PCSDeclaration(path=path, modes=tuple(modes), functions=functions, **values)
     _check_consistency(declaration)
     return declaration
+
+
+def _functions(path: Path, table: Any) -> tuple[str, ...]:
+    if not isinstance(table, dict) or set(table) != {"declared"}:
+        raise DeclarationError(f"{path}: [functions]: expected one key, declared = [...] (of {', '.join(FUNCTIONS)})")
+    names = table["declared"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DeclarationError(f"{path}: [functions] declared: expected a list of function names")
+    for name in names:
+        if name not in FUNCTIONS:
+            raise DeclarationError(f"{path}: [functions] declared: unknown function {name!r} "
+                                   f"(functions: {', '.join(FUNCTIONS)})")
+    return tuple(names)
+
+
+def not_applicable(d: PCSDeclaration, function: str) -> str | None:
+    """Why a plan for `function` does not apply to this device (None: it does)."""
+    if function in d.functions:
+        return None
+    return f"not applicable: {d.path.name} does not declare {function} ([functions] declared)"
 
 
 def _check_consistency(d: PCSDeclaration) -> None:
@@ -119,7 +154,7 @@ def _check_consistency(d: PCSDeclaration) -> None:
         raise DeclarationError(
             f"{d.path}: [settings] import_limit_w: {d.import_limit_w:g} W is above what the controlled loads "
             f"can draw (ev_rated_power_w + battery_rated_power_w = {max_import_w:g} W)")
-    if d.current_limit_a > d.max_busbar_current_a:
+    if "current-limiting" in d.functions and d.current_limit_a > d.max_busbar_current_a:
         raise DeclarationError(
             f"{d.path}: [settings] current_limit_a: {d.current_limit_a:g} A is above what the sources can feed "
             f"({d.max_busbar_current_a:.1f} A)")

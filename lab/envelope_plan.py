@@ -308,12 +308,18 @@ class EnvelopeSite(SiteControl):
         super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
         self.requirements = requirements
 
+    def _optional(self, key: str) -> float:
+        """A stress key a site may do without (EV load, the battery's own request): 0 when absent."""
+        return self.plan.number(key) if key in self.plan.data else 0.0
+
     def uncontrolled_w(self, side: str) -> float:
         """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
         p = self.plan
         if side == "export":
-            return p.number("export_stress_pv_dc_w") - p.number("export_stress_load_w")
-        return p.number("import_stress_load_w") + p.number("import_stress_ev_w") - p.number("import_stress_pv_dc_w")
+            return p.number("export_stress_pv_dc_w") - p.number("export_stress_load_w") + \
+                self._optional("export_stress_battery_w")
+        return p.number("import_stress_load_w") + self._optional("import_stress_ev_w") - \
+            p.number("import_stress_pv_dc_w") - self._optional("import_stress_battery_w")
 
     def check_binds(self, side: str, limit_w: float, accuracy_w: float) -> None:
         """Refuse conditions under which a DUT ignoring the limit could still pass."""
@@ -326,10 +332,12 @@ class EnvelopeSite(SiteControl):
     def stress(self, side: str) -> None:
         p = self.plan
         if side == "export":
-            self.conditions(pv_dc_w=p.number("export_stress_pv_dc_w"), load_w=p.number("export_stress_load_w"))
+            self.conditions(pv_dc_w=p.number("export_stress_pv_dc_w"), load_w=p.number("export_stress_load_w"),
+                            battery_w=self._optional("export_stress_battery_w"))
         else:
             self.conditions(pv_dc_w=p.number("import_stress_pv_dc_w"), load_w=p.number("import_stress_load_w"),
-                            ev_w=p.number("import_stress_ev_w"))
+                            ev_w=self._optional("import_stress_ev_w"),
+                            battery_w=self._optional("import_stress_battery_w"))
 
     def record_limits(self, limits: Any | None) -> None:
         """The limits in force (anything with import_limit_w / export_limit_w), for the evidence plot."""

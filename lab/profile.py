@@ -2,6 +2,11 @@
 
 A plan never hard-codes a criterion; it asks the profile, and a missing or
 mistyped number is an error naming the file and key.
+
+Per-bench values: a table [benches.BENCH.plans.PLAN] (or .requirements.ID)
+sets those keys of [plans.PLAN] (of [requirements.ID]) when the run's
+bench file is named BENCH ([bench] name), so one profile serves benches whose
+sites differ (conditions a controller site can make, ...) without a copy.
 """
 from __future__ import annotations
 
@@ -85,10 +90,29 @@ class Profile:
             raise ProfileError(f"{path}: requirement profile not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-        for table in ("requirements", "plans"):
+        for table in ("requirements", "plans", "benches"):
             if table in data and not isinstance(data[table], dict):
                 raise ProfileError(f"{path}: [{table}] must be a table")
         return cls(path, data)
+
+    def for_bench(self, bench_name: str | None) -> "Profile":
+        """This profile with the [benches.<bench_name>] values in place of the shared ones."""
+        overrides = self.data.get("benches", {}).get(bench_name) if bench_name else None
+        if not overrides:
+            return self
+        data = {**self.data}
+        for kind, tables in overrides.items():
+            if kind not in ("plans", "requirements") or not isinstance(tables, dict):
+                raise ProfileError(f"{self.path}: [benches.{bench_name}.{kind}]: only plans and requirements "
+                                   "tables may be replaced per bench")
+            data[kind] = dict(data.get(kind, {}))
+            for name, values in tables.items():
+                base = data[kind].get(name)
+                if not isinstance(base, dict) or not isinstance(values, dict):
+                    raise ProfileError(f"{self.path}: [benches.{bench_name}.{kind}.{name}]: no [{kind}.{name}] "
+                                       "table to replace values of")
+                data[kind][name] = {**base, **values}
+        return Profile(self.path, data)
 
     def requirement(self, requirement_id: str) -> Section:
         reqs = self.data.get("requirements", {})
@@ -126,5 +150,16 @@ def profile_for(config: Any, plan_file: str, default_name: str | None) -> Profil
     cache = config.stash.setdefault(_CACHE_KEY, {})
     key = str(Path(path).resolve())
     if key not in cache:
-        cache[key] = Profile.load(path)
+        cache[key] = Profile.load(path).for_bench(_bench_name(config.getoption("--bench")))
     return cache[key]
+
+
+def _bench_name(bench_path: str | None) -> str | None:
+    """[bench] name of the run's bench file (None: the embedded bench, or a file its own checks will refuse)."""
+    if bench_path is None:
+        return None
+    try:
+        name = tomllib.loads(Path(bench_path).read_text(encoding="utf-8")).get("bench", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None

@@ -277,13 +277,20 @@ def requirements(request: pytest.FixtureRequest) -> Profile:
 
 @pytest.fixture(scope="module")
 def declaration_file(request: pytest.FixtureRequest, flexbench_run: RunState) -> Path:
-    """The device declaration: --declaration, else the plan's DECLARATION from testplans/declarations/.
+    """The device declaration: --declaration, else the bench's controller's ([controller] declaration:
+    a file, or a name as a plan's), else the plan's DECLARATION, a name in testplans/declarations/.
 
     A copy goes into the run folder, so the report shows what the device was judged against.
     """
     path = request.config.getoption("--declaration")
+    name = getattr(request.module, "DECLARATION", None)
+    if path is None and flexbench_run.bench_path:
+        from flexbench.lab.bench_config import load_bench
+
+        controller = load_bench(flexbench_run.bench_path).controller
+        declared = controller.declaration if controller is not None else None
+        path, name = (declared, name) if isinstance(declared, Path) else (None, declared or name)
     if path is None:
-        name = getattr(request.module, "DECLARATION", None)
         if name is None:
             raise UserError(f"{request.module.__file__}: set DECLARATION = '<name>' or pass --declaration FILE")
         path = Path(request.module.__file__).resolve().parents[1] / "declarations" / f"{name}.toml"

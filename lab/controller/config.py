@@ -12,6 +12,9 @@
     firm_import_limit_w = 15000.0
     telemetry_tolerance_w = 250.0     # its mirrored PCC power vs the plant's (CTL-TELEM)
     start_timeout_s = 30.0            # wall seconds for its local API to answer
+    declaration = "reference-controller"  # its device declaration: a name in the plans' declarations folder
+                                      # (testplans/declarations/NAME.toml) or a .toml file from the bench
+                                      # file's folder; the UL 3141 plans' default when --declaration is not given
 
 Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
 """
@@ -29,7 +32,7 @@ REFERENCE_COMMAND = ("{python}", "-m", "flexbench.lab.virtual.reference_controll
                      "--fault", "{dut_profile}")
 _KEYS = {"command": list, "env": dict, "cwd": str, "ciphers": str, "csip_device": str, "lfdi": str, "cert": str,
          "local_api": str, "firm_export_limit_w": (int, float), "firm_import_limit_w": (int, float),
-         "telemetry_tolerance_w": (int, float), "start_timeout_s": (int, float)}
+         "telemetry_tolerance_w": (int, float), "start_timeout_s": (int, float), "declaration": str}
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ControllerConfig:
     telemetry_tolerance_w: float
     start_timeout_s: float
     base_dir: Path = field(default=Path("."))
+    declaration: str | Path | None = None  # the controller's device declaration: a name, or a file
 
 
 def resolve_ciphers(choice: str) -> str:
@@ -127,12 +131,19 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     for key, value in (("telemetry_tolerance_w", tolerance), ("start_timeout_s", start_timeout)):
         if value <= 0:
             raise reader.error("controller", key, "must be positive")
+    declaration: str | Path | None = table.get("declaration")
+    if declaration is not None and (declaration.endswith(".toml") or "/" in declaration):
+        declaration = (reader.path.parent / declaration).resolve()
+        if not declaration.is_file():
+            raise reader.error("controller", "declaration", f"no declaration file at {declaration}")
+    elif declaration is not None and not re.fullmatch(r"[\w.-]+", declaration):
+        raise reader.error("controller", "declaration", "expected a declaration name or a .toml file")
     return ControllerConfig(
         command=tuple(command) if command is not None else None, env=dict(env), cwd=cwd, ciphers=ciphers,
         csip_device=csip_device, lfdi=lfdi.upper() if lfdi else None, cert=cert,
         local_api=(match.group(1), int(match.group(2))), firm_export_limit_w=numbers["firm_export_limit_w"],
         firm_import_limit_w=numbers["firm_import_limit_w"], telemetry_tolerance_w=tolerance,
-        start_timeout_s=start_timeout, base_dir=reader.path.parent,
+        start_timeout_s=start_timeout, base_dir=reader.path.parent, declaration=declaration,
     )
 
 

@@ -14,13 +14,12 @@ PROFILE = "csip-aus"
 def _limit_step(site, verdicts, clock, requirement_id: str, *, export: bool) -> None:
     plan = site.plan
     r = site.requirements.requirement(requirement_id)
-    light_load_w = 500.0
-    if export:  # PV at its rating, a light load: the site exports far above the limit
-        limit_w = plan.number("export_limit_w")
-        site.conditions(pv_dc_w=10_500.0, load_w=light_load_w)
-    else:  # a heavy load and the EV charging: the site imports far above the limit
-        limit_w = plan.number("import_limit_w")
-        site.conditions(pv_dc_w=1_000.0, load_w=6_000.0, ev_w=4_500.0)
+    side = "export" if export else "import"
+    limit_w = plan.number(f"{side}_limit_w")
+    # conditions that take the site far past the limit (export: PV at its rating and a light load;
+    # import: a heavy load with the EV, or the battery, charging)
+    site.conditions(pv_dc_w=plan.number(f"{side}_stress_pv_dc_w"), load_w=plan.number(f"{side}_stress_load_w"),
+                    ev_w=plan.number(f"{side}_stress_ev_w"), battery_w=plan.number(f"{side}_stress_battery_w"))
     start_s = site.settle()
     t_pub_s = clock.now()
     start = round(t_pub_s + plan.number("start_delay_s"))

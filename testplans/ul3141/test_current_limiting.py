@@ -9,6 +9,7 @@ keep it there. The load is high so the PCC limits play no part.
 import pytest
 
 from flexbench.lab import evaluate
+from flexbench.lab.declaration import not_applicable
 
 PROFILE = "ul3141"
 DECLARATION = "virtual-pcs"
@@ -17,6 +18,8 @@ DECLARATION = "virtual-pcs"
 @pytest.mark.requirement("PCS-CUR")
 def test_current_limiting(site, declaration, verdicts, clock):
     d = declaration
+    if (why := not_applicable(d, "current-limiting")) is not None:
+        pytest.skip(why)
     site.program("unrestricted", current_limit_a=d.current_limit_a)
     heavy_load_w = 3 * 4_000.0  # absorbs the sources: the PCC stays an import
     site.conditions(pv_dc_w=0.3 * d.pv_rated_power_w, load_w=heavy_load_w)

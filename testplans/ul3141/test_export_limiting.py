@@ -9,6 +9,7 @@ open-loop response time and stay there.
 import pytest
 
 from flexbench.lab import evaluate
+from flexbench.lab.declaration import not_applicable
 
 PROFILE = "ul3141"
 DECLARATION = "virtual-pcs"
@@ -17,6 +18,8 @@ DECLARATION = "virtual-pcs"
 @pytest.mark.requirement("PCS-EXP")
 def test_export_limiting(site, declaration, verdicts, clock):
     d = declaration
+    if (why := not_applicable(d, "export-limiting")) is not None:
+        pytest.skip(why)
     site.program("unrestricted", export_limit_w=d.export_limit_w)
     site.conditions(pv_dc_w=0.5 * d.pv_rated_power_w, load_w=0.5 * d.pv_rated_power_w)
     start_s = site.settle()

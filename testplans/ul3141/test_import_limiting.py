@@ -9,6 +9,7 @@ response time and stay there.
 import pytest
 
 from flexbench.lab import evaluate
+from flexbench.lab.declaration import not_applicable
 
 PROFILE = "ul3141"
 DECLARATION = "virtual-pcs"
@@ -17,6 +18,8 @@ DECLARATION = "virtual-pcs"
 @pytest.mark.requirement("PCS-IMP")
 def test_import_limiting(site, declaration, verdicts, clock):
     d = declaration
+    if (why := not_applicable(d, "import-limiting")) is not None:
+        pytest.skip(why)
     site.program("unrestricted", import_limit_w=d.import_limit_w)
     pv_dc_w = 0.1 * d.pv_rated_power_w
     site.conditions(pv_dc_w=pv_dc_w, load_w=0.5 * d.import_limit_w)

@@ -32,6 +32,41 @@ def test_the_controller_bench_is_valid_and_names_the_reference_controller():
     assert ctl.command[:3] == ("{python}", "-m", "flexbench.lab.virtual.reference_controller")
     assert ctl.ciphers == CSIP_CIPHERS and ctl.csip_device == "controller" and ctl.local_api == ("127.0.0.1", 0)
     assert config.instruments["pcs"].address == "controller"
+    assert ctl.declaration == "reference-controller"  # testplans/declarations/reference-controller.toml
+    assert config.instruments["battery"].role == "der"  # the battery's own request
+
+
+def test_the_reference_controllers_declaration_leaves_current_limiting_out(tmp_path):
+    from flexbench.lab.declaration import DeclarationError, load_pcs_declaration, not_applicable
+
+    d = load_pcs_declaration(ROOT / "testplans/declarations/reference-controller.toml")
+    assert d.ev_rated_power_w == 0.0 and d.pv_rated_power_w == 10000.0 and d.battery_rated_power_w == 5000.0
+    assert not_applicable(d, "export-limiting") is None and "not applicable" in not_applicable(d, "current-limiting")
+    assert not_applicable(load_pcs_declaration(ROOT / "testplans/declarations/virtual-pcs.toml"),
+                          "current-limiting") is None  # no [functions]: every function declared
+    text = (ROOT / "testplans/declarations/reference-controller.toml").read_text()
+    for old, new, message in (
+            ('"export-limiting", "import-limiting"', '"export-limiting", "busbar"', r"unknown function 'busbar'"),
+            ('"import-limiting", "modes"]', '"import-limiting", "modes", "current-limiting"]',
+             r"\[settings\] current_limit_a: missing")):
+        path = tmp_path / "declaration.toml"
+        path.write_text(text.replace(old, new))
+        with pytest.raises(DeclarationError, match=rf"declaration.toml: .*{message}"):
+            load_pcs_declaration(path)
+
+
+def test_a_profile_sets_values_for_one_bench_by_its_name(tmp_path):
+    from flexbench.lab.profile import Profile, ProfileError
+
+    shipped = Profile.load(ROOT / "testplans/profiles/envelopes.toml")
+    plan = shipped.for_bench("virtual-controller").plan("envelopes")
+    assert plan.number("import_stress_ev_w") == 0.0 and plan.number("import_stress_battery_w") == -5000.0
+    assert plan.number("import_stress_load_w") == shipped.plan("envelopes").number("import_stress_load_w")
+    assert shipped.for_bench("virtual-pcs").plan("envelopes").number("import_stress_ev_w") == 4500.0
+    path = tmp_path / "p.toml"
+    path.write_text("[plans.a]\nx = 1\n[benches.b.plans.c]\nx = 2\n")
+    with pytest.raises(ProfileError, match=r"p.toml: \[benches.b.plans.c\]: no \[plans.c\] table"):
+        Profile.load(path).for_bench("b")
 
 
 @pytest.mark.parametrize("table, key, message", [
@@ -44,6 +79,8 @@ def test_the_controller_bench_is_valid_and_names_the_reference_controller():
     ("telemetry_tolerance_w = 0", "telemetry_tolerance_w", "must be positive"),
     ('env = { A = 1 }', "env", "expected a string"),
     ('comand = ["x"]', "comand", "did you mean 'command'"),
+    ('declaration = "nowhere.toml"', "declaration", "no declaration file at"),
+    ('declaration = "my declaration"', "declaration", "a declaration name or a .toml file"),
 ])
 def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, message):
     path = _bench(tmp_path, table)

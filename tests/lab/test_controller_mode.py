@@ -2,13 +2,15 @@
 
 The bench starts the reference controller as its own process (Modbus to the
 emulated site, 2030.5 to the bench's server over mutual TLS, its local API for
-the bench's `pcs` instrument). The healthy controller passes the CSIP, UL 3141
-and controller plans; each fault variant fails the requirement it breaks; each
+the bench's `pcs` instrument). The healthy controller passes the CSIP, UL 3141,
+envelope and controller plans (the site's battery asking for its rating on its
+own request); each fault variant fails the requirement it breaks; each
 site-side fault injection is exercised; a crash leaves its evidence.
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -28,6 +30,11 @@ def _run(plan_paths: list[str], time_scale: float, run_dir: Path, *extra: str) -
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     path = run_dir / "results.json"
     return proc, json.loads(path.read_text()) if path.exists() else {}
+
+
+def _why(results: dict) -> str:
+    return "\n".join(f"{r['requirement_id']} {t['nodeid']}: {r['message']}" for t in results.get("tests", [])
+                     for r in t["requirements"] if r["verdict"] != "pass")
 
 
 def _events(run_dir: Path) -> list[dict]:
@@ -66,7 +73,7 @@ def test_reference_controller_passes_the_controller_plans_and_every_site_fault_i
     assert any("704.WSet" in w.get("points", {}) for w in writes)
 
 
-def test_reference_controller_passes_the_csip_ul3141_and_envelope_plans_and_skips_what_the_site_lacks(tmp_path):
+def test_reference_controller_passes_the_csip_ul3141_and_envelope_plans(tmp_path, plans):
     run_dir = tmp_path / "healthy-plans"
     proc, results = _run(["testplans/csip/test_site_limits.py", "testplans/csip/test_loss_of_comms.py",
                           "testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py",
@@ -74,11 +81,90 @@ def test_reference_controller_passes_the_csip_ul3141_and_envelope_plans_and_skip
                          run_dir)
     assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert {row["requirement_id"] for row in results["matrix"]} == {
-        "CSIP-GEN-01", "CSIP-RSP", "CSIP-LOSS", "PCS-CHG", "PCS-MODE", "CTL-TELEM"}
+        "CSIP-GEN-01", "CSIP-LOA-01", "CSIP-RSP", "CSIP-LOSS", "PCS-CHG", "PCS-MODE", "CTL-TELEM"}
     skipped = {t["nodeid"].split("::")[-1]: t["message"] for t in results["tests"] if t["outcome"] == "skipped"}
-    assert "EV charger" in skipped["test_import_limit"]
-    assert "battery" in skipped["test_mode_forbids_its_direction[export-only]"]
+    assert "test_import_limit" not in skipped  # the battery's own request stands in for the EV
+    assert "test_mode_forbids_its_direction[export-only]" not in skipped  # the battery's own request charges
     assert "CTL-METER" in skipped["test_sensor_loss_leads_to_fail_safe"]
+
+
+UL3141_LIMITING = ["testplans/ul3141/test_export_limiting.py", "testplans/ul3141/test_import_limiting.py",
+                   "testplans/ul3141/test_current_limiting.py"]
+
+
+def _battery_writes(run_dir: Path) -> dict[str, list]:
+    """Every value the controller wrote into the site's battery, by point."""
+    points: dict[str, list] = {}
+    for line in (run_dir / "wire-log.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["device"] == "battery":
+            for point, value in record.get("points", {}).items():
+                points.setdefault(point, []).append(value)
+    return points
+
+
+def test_reference_controller_holds_ul3141_export_and_import_against_its_declaration_and_the_battery(tmp_path):
+    """PCS-EXP and PCS-IMP on the controller site: the battery asks for its rating on its own (the bench's
+    `battery` instrument), the controller caps PV then the battery's discharge, caps its charging then makes
+    it discharge; judged against the reference controller's declaration, which the bench names."""
+    run_dir = tmp_path / "ul3141"
+    proc, results = _run(UL3141_LIMITING, 10, run_dir)
+    assert proc.returncode == 0, _why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert {row["requirement_id"] for row in results["matrix"]} == {"PCS-EXP", "PCS-IMP", "CTL-TELEM"}
+    skipped = {t["nodeid"].split("::")[-1]: t["message"] for t in results["tests"] if t["outcome"] == "skipped"}
+    assert set(skipped) == {"test_current_limiting"} and "not applicable" in skipped["test_current_limiting"]
+    declared = tomllib.loads((run_dir / "declaration.toml").read_text())
+    assert declared["device"]["model"] == "Reference controller" and declared["ratings"]["ev_rated_power_w"] == 0
+    conditions = [e for e in _events(run_dir) if e["kind"] == "conditions"]
+    assert {5000.0, -5000.0} <= {e["battery_w"] for e in conditions} and not any(e["ev_w"] for e in conditions)
+    writes = _battery_writes(run_dir)
+    assert min(writes["704.WMaxLimPct"]) < 80.0  # export: its discharge capped well below its own request
+    assert min(writes["702.WChaRteMax"]) == 0.0  # import: its charging capped ...
+    assert max(writes["704.WSet"]) > 0.0  # ... then made to discharge
+
+
+def test_a_slow_controller_fails_ul3141_export_and_import(tmp_path, plans):
+    proc, results = _run(UL3141_LIMITING[:2], 10, tmp_path / "slow", "--dut-profile", "slow")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert plans.failing(results) == {"PCS-EXP", "PCS-IMP"}, plans.why(results)
+    failed = {r["criterion"] for t in results["tests"] for r in t["requirements"] if r["verdict"] == "fail"}
+    assert len(failed) == 4  # late (response time) and not held at steady state, on each side
+
+
+ENVELOPES_SHORT = {"horizon_h": 2, "precondition_s": 10.0, "loss_hold_s": 10.0, "abnormal_duration_s": 45.0,
+                   "nrt_load_scales": [1.1, 1.3], "loss_cached_intervals": 1}
+ENVELOPE_PLANS = {"OE-FOLLOW", "OE-NRT", "ABN-IMP", "CSIP-LOSS"}
+
+
+@pytest.fixture(scope="module")
+def envelopes_short(tmp_path_factory) -> Path:
+    """The shipped envelope profile (its controller-bench conditions included) with 2 hours of envelope."""
+    text = (ROOT / "testplans/profiles/envelopes.toml").read_text()
+    for key, value in ENVELOPES_SHORT.items():
+        text, count = re.subn(rf"(?m)^{re.escape(key)} = [^#\n]*", f"{key} = {json.dumps(value)} ", text)
+        assert count == 1, key
+    assert tomllib.loads(text)["benches"]["virtual-controller"]["plans"]["envelopes"]["import_stress_ev_w"] == 0
+    path = tmp_path_factory.mktemp("profile") / "envelopes-short.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("fault, broken", [("healthy", set()), ("ignores-limit", ENVELOPE_PLANS)])
+def test_envelope_plans_in_controller_mode(tmp_path, plans, envelopes_short, fault, broken):
+    """OE-FOLLOW (export and import intervals), OE-NRT, ABN-IMP and loss of comms over 2030.5: the import
+    stress is the battery charging on its own request, held by the controller; one ignoring limits fails all."""
+    run_dir = tmp_path / fault
+    proc, results = plans.run("testplans/envelopes", BENCH, 20, run_dir, "--profile", str(envelopes_short),
+                              "--dut-profile", fault)
+    assert proc.returncode == (1 if broken else 0), plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert {row["requirement_id"] for row in results["matrix"]} == ENVELOPE_PLANS | {"CTL-TELEM"}
+    assert plans.failing(results) == broken, plans.why(results)
+    assert not any(t["outcome"] == "skipped" for t in results["tests"])
+    follow = next(t for t in results["tests"] if "variable" in t["nodeid"])
+    sides = [r["criterion"].split()[1] for r in follow["requirements"] if r["requirement_id"] == "OE-FOLLOW"]
+    assert sorted(sides) == ["export", "import"], sides  # both stress sides were judged
+    conditions = [e for e in _events(run_dir) if e["kind"] == "conditions"]
+    assert -5000.0 in {e["battery_w"] for e in conditions} and not any(e["ev_w"] for e in conditions)
 
 
 @pytest.mark.parametrize(

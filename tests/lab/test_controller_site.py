@@ -273,6 +273,33 @@ def test_disconnect_and_the_battery_setpoint_reach_the_pcc(site, clock):
     assert abs(busbar - (AVAILABLE_W["pv2"] - 2000.0)) < 60
 
 
+def test_the_battery_follows_its_own_request_within_the_controllers_caps(site, clock):
+    """The bench's `battery` instrument is the battery's own dispatch; what the controller writes caps or replaces it."""
+    bench, s, dev = site
+    own = bench.named("battery")
+    battery, start = dev["battery"], dev["battery"].starts[704]
+
+    def output_w() -> float:
+        clock.sleep(3.0)
+        truth = s.truth()["devices"]["battery"]
+        return truth["p_w"]
+
+    own.set_active_power_w(4000.0)
+    assert abs(output_w() - 4000.0) < 20 and s.truth()["devices"]["battery"]["battery_request_w"] == 4000.0
+    # 704 WMaxLimPctEna = 1, WMaxLimPct = 50 % (WMaxLimPct_SF = -1): discharge capped at 2.5 kW
+    assert not battery.write(start + offset(704, "WMaxLimPctEna"), [1, 500]).isError()
+    assert abs(output_w() - 2500.0) < 20
+    own.set_active_power_w(-4000.0)  # charging is not capped by WMaxLimPct ...
+    assert abs(output_w() + 4000.0) < 20
+    cha = battery.starts[702] + offset(702, "WChaRteMax")  # ... but by 702 WChaRteMax (W_SF = 0)
+    assert not battery.write(cha, [1000]).isError()
+    assert abs(output_w() + 1000.0) < 20
+    # WSetEna, WSetMod = WATTS, WSet = 1500 W: the controller's setpoint replaces the request
+    assert not battery.write(start + offset(704, "WSetEna"), [1, 1, 0, 1500]).isError()
+    assert abs(output_w() - 1500.0) < 20
+    assert own.measure().power_w == pytest.approx(1500.0, abs=20)  # the dispatch sees the output
+
+
 # -- what devices accept and refuse -------------------------------------------------------------
 
 
@@ -461,9 +488,14 @@ transport = "rtu"''')
         battery = Device("", unit=3, client=client)
         assert 124 in battery.starts
         start = battery.starts[124]
-        # discharge at OutWRte = 40 % of WChaMax (InOutWRte_SF = -1), then StorCtl_Mod = DISCHARGE
+        # OutWRte caps discharge, InWRte caps charging (% of WChaMax, InOutWRte_SF = -1): the battery's own
+        # request (0 here) is held in [-InWRte, OutWRte], so InWRte = -40 % with CHARGE forces a 2 kW discharge
         assert not battery.write(start + offset(124, "OutWRte"), [400]).isError()
         assert not battery.write(start + offset(124, "StorCtl_Mod"), [2]).isError()
+        clock.sleep(3.0)
+        assert abs(site.truth()["devices"]["battery"]["p_w"]) < 20  # a cap alone: the request (idle) stands
+        assert not battery.write(start + offset(124, "InWRte"), [0x10000 - 400]).isError()
+        assert not battery.write(start + offset(124, "StorCtl_Mod"), [3]).isError()
         clock.sleep(3.0)
         assert abs(site.truth()["devices"]["battery"]["p_w"] - 2000.0) < 20
         battery.close()
@@ -480,7 +512,7 @@ transport = "rtu"''')
     finally:
         bench.close()
     log = read_wire_log(tmp_path / "run" / WIRE_LOG_FILE)
-    assert any(r["device"] == "battery" and r.get("points") == {"124.StorCtl_Mod": 2} for r in log)
+    assert any(r["device"] == "battery" and r.get("points") == {"124.StorCtl_Mod": 3} for r in log)
     assert any(r["device"] == "meter" and r["fc"] == 4 for r in log)
 
 

@@ -178,7 +178,28 @@ def test_an_inverter_that_ignores_its_cap_is_made_up_for_by_the_others():
     views = [DeviceView("a", "pv", 5000.0, 5000.0, obeys=False), DeviceView("b", "pv", 5000.0, 1250.0),
              DeviceView("bat", "battery", 5000.0, 0.0)]
     c = dispatch(500.0 - 6250.0, views, export_limit_w=2000.0, import_limit_w=None, margin_w=100.0)
-    assert c.pv_cap_pct == 0.0 and c.battery_w["bat"] == pytest.approx(-2600.0)
+    assert c.pv_cap_pct == 0.0 and c.battery_max_w["bat"] == pytest.approx(-2600.0)  # made to charge
     trusting = [DeviceView(v.name, v.kind, v.rated_w, v.output_w) for v in views]
     c = dispatch(500.0 - 6250.0, trusting, export_limit_w=2000.0, import_limit_w=None, margin_w=100.0)
     assert c.pv_cap_pct > 0.0
+
+
+def test_a_battery_with_a_request_of_its_own_is_capped_after_pv_on_export_and_charging_first_on_import():
+    """The law alone: windows [min_w, max_w] for a battery that follows its own dispatch."""
+    # export overrun: PV at 5 kW and the battery discharging 5 kW into a 500 W load, export limit 3 kW
+    views = [DeviceView("pv", "pv", 5000.0, 5000.0), DeviceView("bat", "battery", 5000.0, 5000.0)]
+    c = dispatch(500.0 - 10000.0, views, export_limit_w=3000.0, import_limit_w=None, margin_w=100.0)
+    assert c.pv_cap_pct == 0.0 and c.battery_max_w["bat"] == pytest.approx(3400.0)  # PV first, then the battery
+    assert c.battery_min_w["bat"] == -5000.0  # charging untouched
+    small = [DeviceView("pv", "pv", 5000.0, 5000.0), DeviceView("bat", "battery", 5000.0, 1000.0)]
+    c = dispatch(500.0 - 6000.0, small, export_limit_w=3000.0, import_limit_w=None, margin_w=100.0)
+    assert c.pv_cap_pct == pytest.approx(100.0 * 2400.0 / 5000.0) and c.battery_max_w["bat"] == 3400.0
+    # import overrun: a 4 kW load, PV 1 kW, the battery charging 5 kW, import limit 3 kW
+    views = [DeviceView("pv", "pv", 5000.0, 1000.0), DeviceView("bat", "battery", 5000.0, -5000.0)]
+    c = dispatch(4000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=3000.0, margin_w=100.0)
+    assert c.battery_min_w["bat"] == pytest.approx(100.0) and c.battery_max_w["bat"] == 5000.0  # made to discharge
+    c = dispatch(3000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=3000.0, margin_w=100.0)
+    assert c.battery_min_w["bat"] == pytest.approx(-900.0)  # its charging capped, no more
+    c = dispatch(3000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=None, margin_w=100.0,
+                 grid_charging=False)  # export-only: charge from the PV surplus alone (none here)
+    assert c.battery_min_w["bat"] == 0.0

@@ -16,9 +16,16 @@ does what a device does with what the controller writes:
   (WMaxLim_Ena = 0), Conn_RvrtTms reconnects, 124 InOutWRte_RvrtTms returns
   the battery to holding;
 - connect: 703 ES = 0 or 123 Conn = 0 ceases output at once;
-- battery: 704 WSet (WSetMod 1, watts, positive = discharge) or WSetPct
-  (WSetMod 0) while WSetEna is 1; 124 StorCtl_Mod bits CHARGE / DISCHARGE with
-  InWRte / OutWRte in percent of WChaMax;
+- battery: it follows a request of its own (its local dispatch, the site's
+  EMS: on the bench, the `battery` instrument writing WSet into its own port,
+  see site.py), which the controller caps or overrides. 7xx: 704 WMaxLimPct
+  (while WMaxLimPctEna is 1) caps discharge, 702 WChaRteMax caps charging (W),
+  704 WSet (WSetMod 1, watts, positive = discharge; WSetMod 0: WSetPct) while
+  WSetEna is 1 replaces the own request, within both caps. Legacy: 124
+  StorCtl_Mod bit DISCHARGE holds the output at or below OutWRte, bit CHARGE at
+  or above -InWRte (percent of WChaMax; a negative InWRte forces a discharge,
+  a negative OutWRte a charge: OutWRte = p, InWRte = -p with both bits holds
+  p), and 123 WMaxLimPct caps discharge;
 - out-of-range setpoints answer exception 3 (WMaxLimPct beyond 0-100 %, WSet
   beyond the rating, ...), writes to read-only points alone exception 2, and a
   block write of a whole model has its read-only points ignored
@@ -69,6 +76,7 @@ class SiteInverter:
         self.emulator.listen = spec.listen
         self.emulator.value_ranges = {**VALUE_RANGES, (704, "WSet"): (-rated, rated), (704, "WSetRvrt"): (-rated, rated),
                                       (121, "WMax"): (0.0, rated), (124, "WChaMax"): (0.0, rated),
+                                      (702, "WChaRteMax"): (0.0, rated), (702, "WDisChaRteMax"): (0.0, rated),
                                       (124, "InWRte"): (-100.0, 100.0), (124, "OutWRte"): (-100.0, 100.0)}
         self.emulator.on_write = self._written
         self._populate()
@@ -79,6 +87,7 @@ class SiteInverter:
         self.applied_limit_pct = 100.0
         self._ramp_to_pct = 100.0
         self._ramp_rate_pct_s = math.inf
+        self.own_request_w = 0.0  # battery: its local dispatch's request, + discharge (not the controller's)
         self.controls = self._read_controls()
         self.energy_out_wh = 0.0
         self.energy_in_wh = 0.0
@@ -99,6 +108,9 @@ class SiteInverter:
                 emu.set(703, point, value)
         if 120 in self.models and self.spec.kind == "battery":
             emu.set(120, "DERTyp", 82)  # PV_STOR
+        if 702 in self.models and self.spec.kind == "battery":
+            for point in ("WChaRteMaxRtg", "WDisChaRteMaxRtg", "WChaRteMax", "WDisChaRteMax"):
+                emu.set(702, point, self.spec.rated_w)
         if 122 in self.models:
             emu.set(122, "ECPConn", 1)
         if 124 in self.models:
@@ -134,21 +146,25 @@ class SiteInverter:
             if 124 in self.models:
                 mode = int(g(124, "StorCtl_Mod"))
                 full_w = g(124, "WChaMax", self.spec.rated_w)
-                request = 0.0
-                if mode & 2:  # DISCHARGE
-                    request += g(124, "OutWRte") / 100.0 * full_w
-                if mode & 1:  # CHARGE
-                    request -= g(124, "InWRte") / 100.0 * full_w
-                controls["battery_request_w"] = request
+                controls["battery_max_w"] = g(124, "OutWRte") / 100.0 * full_w if mode & 2 else math.inf  # DISCHARGE
+                controls["battery_min_w"] = -g(124, "InWRte") / 100.0 * full_w if mode & 1 else -math.inf  # CHARGE
             return controls
         controls = {"limit_enabled": g(704, "WMaxLimPctEna"), "limit_pct": g(704, "WMaxLimPct", 100.0),
                     "ramp_pct_s": g(704, "WRmp"), "connected": g(703, "ES", 1.0), "wmax_w": self.wmax_w()}
         if self.spec.kind == "battery":
-            request = 0.0
             if g(704, "WSetEna") == 1:
-                request = g(704, "WSet") if g(704, "WSetMod") == 1 else g(704, "WSetPct") / 100.0 * controls["wmax_w"]
-            controls["battery_request_w"] = request
+                controls["battery_setpoint_w"] = g(704, "WSet") if g(704, "WSetMod") == 1 else \
+                    g(704, "WSetPct") / 100.0 * controls["wmax_w"]
+            controls["battery_min_w"] = -g(702, "WChaRteMax", self.spec.rated_w)
         return controls
+
+    def battery_target_w(self) -> float:
+        """What the battery aims at: its own request (or the controller's WSet) within the controller's caps."""
+        c = self.controls
+        request = c.get("battery_setpoint_w", self.own_request_w)
+        target = min(max(request, c.get("battery_min_w", -math.inf)), c.get("battery_max_w", math.inf))
+        ceiling_w = self.applied_limit_pct / 100.0 * c["wmax_w"]  # WMaxLimPct caps discharge
+        return min(max(target, -c["wmax_w"]), ceiling_w, c["wmax_w"])
 
     def _since_write(self, now_s: float, *points: str) -> float:
         last = max((self._written_at.get(p, self._started_s) for p in points), default=self._started_s)
@@ -216,7 +232,7 @@ class SiteInverter:
         else:
             ceiling_w = self.applied_limit_pct / 100.0 * c["wmax_w"]
             if self.spec.kind == "battery":
-                target_w = min(max(c.get("battery_request_w", 0.0), -c["wmax_w"]), ceiling_w)
+                target_w = self.battery_target_w()
             else:
                 target_w = min(available_w, ceiling_w)
             self.output.step(target_w, dt_s, lower=-1.2 * self.spec.rated_w, upper=1.2 * self.spec.rated_w)
@@ -263,7 +279,8 @@ class SiteInverter:
             "limit_pct": self.applied_limit_pct if limited else None,
             "limit_w": self.applied_limit_pct / 100.0 * c["wmax_w"] if limited else None,
             "wmax_w": c["wmax_w"],
-            "battery_request_w": c.get("battery_request_w"),
+            "battery_request_w": self.own_request_w if self.spec.kind == "battery" else None,
+            "battery_target_w": self.battery_target_w() if self.spec.kind == "battery" else None,
             "ignores_writes": self.ignores_writes,
             "responding": self.emulator.responding,
         }

@@ -15,6 +15,13 @@ from the AC loads, or ``load_w``. Each inverter follows what the controller
 wrote (devices.SiteInverter). PCC power = load - every inverter's output
 (positive = import).
 
+A battery's own request (its local dispatch, which the controller caps or
+overrides): a bench instrument of role "der" (driver sunspec-der, address
+virtual) named after a battery device (or any name, with one battery on the
+site) is that dispatch's port: the 704 WSet it writes (while WSetEna is 1) is
+the battery's own request, and it reads the battery's output in 701 W. The
+bench sets it as it sets a PCS site's battery; without it the request is 0.
+
 For the bench and the plans in controller mode (``bench.virtual_lab.site``):
 ``site_map()``, ``truth()``, ``operator_action(name)`` (meter-silent,
 meter-restore, inverter-silent:NAME, inverter-restore:NAME,
@@ -70,6 +77,7 @@ class ControllerSiteBench:
         for name, emu in self._site_emulators().items():
             emu.on_exchange = lambda exchange, name=name, emu=emu: self._log(name, emu, exchange)
         self.emulators: dict[str, Any] = {}  # the bench's instruments, by role ("ac_load" holds a list)
+        self.request_ports: dict[str, Any] = {}  # battery name -> the port its own request is written to
         self._lock = threading.Lock()
         self._start_s = clock.now()
         self.grid_on = False
@@ -114,11 +122,31 @@ class ControllerSiteBench:
             emu.measurement_source = self._locked(lambda: self._load_reading(emu))
             self.emulators.setdefault("ac_load", []).append(emu)
             return emu
+        elif inst.role == "der":
+            battery = self._battery_for(inst.name)
+            rated = battery.spec.rated_w
+            emu = emulator_cls(models=(1, 701, 702, 704), clock=self.clock,
+                               nameplate={"WMaxRtg": rated, "VAMaxRtg": rated, "WMax": rated,
+                                          "VNomRtg": p.nominal_voltage_v},
+                               identity={"Mn": "flexbench", "Md": "Battery dispatch (own request)",
+                                         "SN": f"{battery.name.upper()}-EMS", "Vr": "1.0.0"})
+            self.request_ports[battery.name] = emu
+            return emu
         else:
             raise BenchError(f"{self.config.path} [instruments.{inst.name}]: the controller site has no virtual "
                              f"{inst.role}: the site's devices are [virtual.site_devices.NAME] tables")
         self.emulators[inst.role] = emu
         return emu
+
+    def _battery_for(self, name: str) -> SiteInverter:
+        """The battery whose own request an instrument sets: the one of that name, or the site's only battery."""
+        batteries = {n: inv for n, inv in self.inverters.items() if inv.spec.kind == "battery"}
+        if name in batteries:
+            return batteries[name]
+        if len(batteries) == 1:
+            return next(iter(batteries.values()))
+        raise BenchError(f"{self.config.path} [instruments.{name}]: a \"der\" instrument sets a battery's own "
+                         f"request: name it after one of the site's batteries ({', '.join(batteries) or 'none'})")
 
     def _voltage(self) -> float:
         return self.voltage_v if self.grid_on else 0.0
@@ -187,6 +215,9 @@ class ControllerSiteBench:
             self.load_w = max(profile_value(p.load_w, now_s - self._start_s), 0.0)
         if not self.grid_on:
             self.load_w = 0.0
+        for name, port in self.request_ports.items():
+            request = port.get(704, "WSet") if port.get(704, "WSetEna") == 1 else 0.0
+            self.inverters[name].own_request_w = float(request or 0.0)
 
     def step(self, now_s: float, dt_s: float) -> None:
         with self._lock:
@@ -203,6 +234,10 @@ class ControllerSiteBench:
                 self.energy_export_wh += max(-pcc_w, 0.0) * h / 3600.0
             for inv in self.inverters.values():
                 inv.publish(self._voltage(), self.frequency_hz)
+            for name, port in self.request_ports.items():
+                port.set(701, "W", round(self.inverters[name].output.value))
+                port.set(701, "LNV", round(self._voltage(), 1))
+                port.set(701, "Hz", round(self.frequency_hz, 3))
 
     # -- the site's devices on their own addresses --------------------------------------------------
     def start_links(self) -> None:

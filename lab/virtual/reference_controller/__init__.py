@@ -19,9 +19,14 @@ Declared behaviour (the numbers the controller-mode profile checks against):
   others hold the site's limits, keeping room for a silent PV inverter to
   reach its rating (a legacy one releases its cap when its timer lapses); a
   silent one is retried every RETRY_S, in the background;
+- a battery follows its own request (its local dispatch) within the window
+  the controller gives it: its discharge capped after PV on an export
+  overrun, its charging capped and then a discharge forced on an import
+  overrun (control.py);
 - caps and setpoints carry a revert timer of REVERT_S (704: revert to 0 %,
-  battery idle), refreshed at half that: a 7xx site whose controller dies
-  exports nothing;
+  a forced battery setpoint to idle), refreshed at half that: a 7xx site
+  whose controller dies exports nothing (a 702 charge cap has no timer and
+  stays as last written);
 - 2030.5: see utility.py (cached schedule, then DefaultDERControl, then the
   site file's firm limits; a Time skewed by over 60 s is flagged and the
   controller keeps to its own clock).

@@ -121,7 +121,8 @@ class ReferenceController:
             self.fail_safe = False
             assert self._last_meter is not None
             export_w, import_w = self.limits()
-            commands = dispatch(self._last_meter[1], views, export_w, import_w, MARGIN_W)
+            grid_charging = self.fault.ignores_limits or self.api.settings().mode not in ("export-only", "no-exchange")
+            commands = dispatch(self._last_meter[1], views, export_w, import_w, MARGIN_W, grid_charging=grid_charging)
         self._pending.append((now_s + self.fault.delay_s, commands))
         while self._pending and self._pending[0][0] <= now_s:
             self._apply(self._pending.popleft()[1], now_s)
@@ -223,8 +224,8 @@ class ReferenceController:
             try:
                 if inv.kind == "pv":
                     inv.set_cap_pct(commands.pv_cap_pct, now_s)
-                elif inv.name in commands.battery_w:
-                    inv.set_battery_w(commands.battery_w[inv.name], now_s)
+                elif inv.name in commands.battery_max_w:
+                    inv.set_battery_window(commands.battery_min_w[inv.name], commands.battery_max_w[inv.name], now_s)
             except DeviceSilent as exc:
                 say(f"inverter {inv.name} refused or did not answer a write ({exc})")
                 if not self.fault.halts_on_silent:

@@ -7,8 +7,14 @@ serves, not from configuration:
 | what | 7xx | legacy |
 |---|---|---|
 | PV output cap | 704 WMaxLimPct + WMaxLimPctEna | 123 WMaxLimPct + WMaxLim_Ena |
-| battery setpoint (+ discharge) | 704 WSet (WSetMod = 1, watts) + WSetEna | 124 StorCtl_Mod = 2 and OutWRte (discharge) or 1 and InWRte (charge), % of WChaMax |
+| battery discharge cap | 704 WMaxLimPct + WMaxLimPctEna | 124 StorCtl_Mod bit DISCHARGE, OutWRte (% of WChaMax) |
+| battery charge cap | 702 WChaRteMax (W) | 124 StorCtl_Mod bit CHARGE, InWRte (% of WChaMax) |
+| battery made to discharge / charge | 704 WSet (WSetMod = 1, watts) + WSetEna | 124 OutWRte = p, InWRte = -p (both bits) |
 | revert timer the controller refreshes | 704 WMaxLimPctRvrtTms, WSetRvrtTms | 123 WMaxLimPct_RvrtTms, 124 InOutWRte_RvrtTms |
+
+A battery otherwise follows its own request (its local dispatch): the
+controller's window [min_w, max_w] becomes caps while it contains zero, and a
+setpoint (7xx WSet) only when it does not.
 | output | 701 W | 103/102/101 W |
 
 Values are written in engineering units, scaled by the scale factors the
@@ -86,7 +92,7 @@ class Inverter:
         self.link = _Link(_modbus_address(entry), timeout_s)
         self.family: str | None = None  # "7xx" or "legacy" once connected
         self.cha_max_w = entry.rated_w  # legacy battery: 124 WChaMax, the base of its rates
-        self._written: dict[str, tuple[float, float]] = {}  # what -> (value, bench time written)
+        self._written: dict[str, tuple[Any, float]] = {}  # what -> (value, bench time written)
         self.connected = False
 
     def _connect(self) -> None:
@@ -127,9 +133,9 @@ class Inverter:
             return float(value) if value is not None else math.nan
         return self._guard("read output", read)
 
-    def _due(self, what: str, value: float, now_s: float) -> bool:
+    def _due(self, what: str, value: Any, now_s: float) -> bool:
         last = self._written.get(what)
-        return last is None or abs(last[0] - value) > 1e-6 or now_s - last[1] >= self.revert_s / 2
+        return last is None or last[0] != value or (value is not None and now_s - last[1] >= self.revert_s / 2)
 
     def set_cap_pct(self, pct: float, now_s: float) -> bool:
         """PV output cap in percent of rating; True when a write was sent."""
@@ -148,25 +154,41 @@ class Inverter:
         self._written["cap"] = (pct, now_s)
         return True
 
-    def set_battery_w(self, power_w: float, now_s: float) -> bool:
-        """Battery setpoint, W (+ discharge, - charge); True when a write was sent."""
-        power_w = round(min(max(power_w, -self.rated_w), self.rated_w))
-        if not self._due("battery", power_w, now_s):
-            return False
-
-        def write() -> None:
-            tms = max(1, round(self.revert_s))
-            if self.family == "7xx":
-                self.link.write_points(704, {"WSetRvrtTms": tms, "WSetRvrt": 0, "WSetEnaRvrt": 1,
-                                             "WSetMod": 1, "WSet": power_w, "WSetEna": 1})
-            else:  # discharge at OutWRte (StorCtl_Mod bit 1) or charge at InWRte (bit 0), % of WChaMax
-                pct = round(100.0 * abs(power_w) / self.cha_max_w, 1)
-                rates = {"OutWRte": pct, "InWRte": 0.0, "StorCtl_Mod": 2} if power_w >= 0 else \
-                    {"InWRte": pct, "OutWRte": 0.0, "StorCtl_Mod": 1}
-                self.link.write_points(124, {"InOutWRte_RvrtTms": tms, **rates})
-        self._guard("write setpoint", write)
-        self._written["battery"] = (power_w, now_s)
-        return True
+    def set_battery_window(self, min_w: float, max_w: float, now_s: float) -> bool:
+        """Hold a battery's output in [min_w, max_w] (+ discharge); True when a write was sent."""
+        rated = self.rated_w
+        min_w = round(min(max(min_w, -rated), rated))
+        max_w = round(min(max(max_w, min_w), rated))
+        tms = max(1, round(self.revert_s))
+        if self.family != "7xx":  # 124: OutWRte caps discharge, InWRte caps charging (negative: forces)
+            window = (round(100.0 * max_w / self.cha_max_w, 1), round(-100.0 * min_w / self.cha_max_w, 1))
+            if not self._due("battery", window, now_s):
+                return False
+            self._guard("write rates", lambda: self.link.write_points(
+                124, {"InOutWRte_RvrtTms": tms, "OutWRte": window[0], "InWRte": window[1], "StorCtl_Mod": 3}))
+            self._written["battery"] = (window, now_s)
+            return True
+        sent = False
+        discharge_pct = round(100.0 * max(max_w, 0) / rated, 1)
+        if self._due("cap", discharge_pct, now_s):
+            self._guard("write discharge cap", lambda: self.link.write_points(704, {
+                "WMaxLimPctRvrtTms": tms, "WMaxLimPctRvrt": 0.0, "WMaxLimPctEnaRvrt": 1,
+                "WMaxLimPct": discharge_pct, "WMaxLimPctEna": 1}))
+            self._written["cap"] = (discharge_pct, now_s)
+            sent = True
+        charge_w = float(max(-min_w, 0))
+        if self._due("charge", charge_w, now_s):
+            self._guard("write charge cap", lambda: self.link.write_points(702, {"WChaRteMax": charge_w}))
+            self._written["charge"] = (charge_w, now_s)
+            sent = True
+        setpoint = min_w if min_w > 0 else max_w if max_w < 0 else None
+        if self._due("setpoint", setpoint, now_s):
+            points = {"WSetEna": 0} if setpoint is None else {
+                "WSetRvrtTms": tms, "WSetRvrt": 0, "WSetEnaRvrt": 1, "WSetMod": 1, "WSet": setpoint, "WSetEna": 1}
+            self._guard("write setpoint", lambda: self.link.write_points(704, points))
+            self._written["setpoint"] = (setpoint, now_s)
+            sent = True
+        return sent
 
     def close(self) -> None:
         _close(self.link)

@@ -43,7 +43,7 @@ def opcua_rogue_dir(tmp_path_factory: pytest.TempPathFactory, opcua_pki_dir: Pat
 
 @pytest.fixture(scope="session")
 def opcua_server_starts() -> list[str]:
-    """Endpoints of every envelope server the session started: the acceptance asks for one."""
+    """Endpoints of every envelope server the session started: there must be exactly one."""
     return []
 
 

@@ -1,4 +1,4 @@
-"""Who may connect and what each role may write: the acceptance tests of the envelope server's security."""
+"""Who may connect and what each role may write: the envelope server's security, tested over the wire."""
 from __future__ import annotations
 
 import math
