@@ -8,8 +8,8 @@ log's last lines) becomes an event and a finding (CTL-ALIVE) the plugin puts
 into the report; the bench carries on to its safe state with every sample
 kept. Another watches the local API: a controller whose API goes away and
 comes back has restarted (a wrapper or a box's watchdog brought it back),
-which is a finding too, and the run goes on. At bench close the controller is asked to stop (SIGTERM), and killed
-if it does not.
+which is a finding too, and the run goes on. At bench close the controller is
+asked to stop (SIGTERM), and killed if it does not.
 """
 from __future__ import annotations
 
