@@ -308,10 +308,6 @@ class EnvelopeSite(SiteControl):
         super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
         self.requirements = requirements
 
-    def _optional(self, key: str) -> float:
-        """A stress key a site may do without (EV load, the battery's own request): 0 when absent."""
-        return self.plan.number(key) if key in self.plan.data else 0.0
-
     def uncontrolled_w(self, side: str) -> float:
         """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
         p = self.plan
@@ -328,16 +324,6 @@ class EnvelopeSite(SiteControl):
             raise UserError(f"{self.plan.path}: [{self.plan.name}] {side}_stress_*: the site would {side} "
                             f"{flow_w:.0f} W uncontrolled, not clearly above the {side} limit {limit_w:.0f} W "
                             f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)")
-
-    def stress(self, side: str) -> None:
-        p = self.plan
-        if side == "export":
-            self.conditions(pv_dc_w=p.number("export_stress_pv_dc_w"), load_w=p.number("export_stress_load_w"),
-                            battery_w=self._optional("export_stress_battery_w"))
-        else:
-            self.conditions(pv_dc_w=p.number("import_stress_pv_dc_w"), load_w=p.number("import_stress_load_w"),
-                            ev_w=self._optional("import_stress_ev_w"),
-                            battery_w=self._optional("import_stress_battery_w"))
 
     def record_limits(self, limits: Any | None) -> None:
         """The limits in force (anything with import_limit_w / export_limit_w), for the evidence plot."""

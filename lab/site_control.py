@@ -108,6 +108,17 @@ class SiteControl:
                                    "cond.battery_w": battery_w}, t)
         self.recorder.event("conditions", pv_dc_w=pv_dc_w, load_w=load_w, ev_w=ev_w, battery_w=battery_w)
 
+    def _optional(self, key: str) -> float:
+        """A stress key a site may do without (EV load, the battery's own request): 0 when absent."""
+        return self.plan.number(key) if key in self.plan.data else 0.0
+
+    def stress(self, side: str) -> None:
+        """Conditions that take the site far past an export (import) limit, from the plan's
+        `<side>_stress_pv_dc_w`, `_load_w` and, where the site has them, `_ev_w` and `_battery_w`."""
+        self.conditions(pv_dc_w=self.plan.number(f"{side}_stress_pv_dc_w"),
+                        load_w=self.plan.number(f"{side}_stress_load_w"),
+                        ev_w=self._optional(f"{side}_stress_ev_w"), battery_w=self._optional(f"{side}_stress_battery_w"))
+
     def settle(self) -> float:
         """Let the PCS settle under the current conditions; returns the start of the record."""
         start_s = self.clock.now()

@@ -19,7 +19,7 @@ def test_abnormal_maximum_import(site, verdicts, clock):
     response_time_s = r.number("response_time_s")
     limit_w = plan.number("abnormal_import_w") + site.accuracy_w("ABN-IMP")
     duration = int(plan.number("control_duration_s"))
-    site.conditions(pv_dc_w=1_000.0, load_w=6_000.0, ev_w=4_500.0)
+    site.stress("import")
     start_s = site.settle()
     t_signal = round(clock.now())
     site.headend.signal_abnormal(site.lfdi, plan.number("abnormal_import_w"), duration_s=duration, start=t_signal)

@@ -21,7 +21,7 @@ def test_cached_schedule_then_default_limits(site, csip, verdicts, clock):
     first_w, second_w = plan.number("export_limit_w"), 0.6 * default_w
     duration = 40
     site.headend.set_default_control(site.lfdi, export_limit_w=default_w)
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     site.headend.publish_envelope(site.lfdi, [(t0, duration, None, first_w), (t0 + duration, duration, None, second_w)])

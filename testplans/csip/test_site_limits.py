@@ -16,10 +16,7 @@ def _limit_step(site, verdicts, clock, requirement_id: str, *, export: bool) -> 
     r = site.requirements.requirement(requirement_id)
     side = "export" if export else "import"
     limit_w = plan.number(f"{side}_limit_w")
-    # conditions that take the site far past the limit (export: PV at its rating and a light load;
-    # import: a heavy load with the EV, or the battery, charging)
-    site.conditions(pv_dc_w=plan.number(f"{side}_stress_pv_dc_w"), load_w=plan.number(f"{side}_stress_load_w"),
-                    ev_w=plan.number(f"{side}_stress_ev_w"), battery_w=plan.number(f"{side}_stress_battery_w"))
+    site.stress(side)  # conditions that take the site far past the limit
     start_s = site.settle()
     t_pub_s = clock.now()
     start = round(t_pub_s + plan.number("start_delay_s"))

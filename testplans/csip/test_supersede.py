@@ -20,7 +20,7 @@ def test_newer_control_supersedes_older(site, verdicts, clock):
     a_w = plan.number("default_export_limit_w")
     b_w = plan.number("export_limit_w")
     duration = int(plan.number("control_duration_s"))
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     a = site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": a_w})["mrid"]
@@ -47,7 +47,7 @@ def test_cancelled_control_is_released_with_response_6(site, verdicts, clock):
     plan = site.plan
     window_s = site.requirements.requirement("CSIP-SUP").number("soft_limit_window_s")
     limit_w = plan.number("export_limit_w")
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     mrid = site.headend.publish_control(site.lfdi, t0, int(plan.number("control_duration_s")),
@@ -77,7 +77,7 @@ def test_lower_primacy_number_wins_across_programs(site, verdicts, clock):
     window_s = site.requirements.requirement("CSIP-SUP").number("soft_limit_window_s")
     low_w, high_w = plan.number("export_limit_w"), plan.number("default_export_limit_w")
     duration = int(plan.number("control_duration_s"))
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": high_w}, program="envelope")

@@ -17,7 +17,7 @@ def test_variable_envelope_followed(site, verdicts, clock):
     interval_s = int(r.number("interval_s"))
     limits_w = r.numbers("export_limits_w")
     accuracy_w = site.accuracy_w("OE-FOLLOW")
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)
+    site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     intervals = [(t0 + k * interval_s, interval_s, None, limit_w) for k, limit_w in enumerate(limits_w)]

@@ -8,7 +8,7 @@ PROFILE = "opcua"
 
 
 def _light_load_export(site):
-    site.conditions(pv_dc_w=10_500.0, load_w=500.0)  # PV at its rating, a light load: a large export
+    site.stress("export")
 
 
 @pytest.mark.requirement("OE-NRT")
@@ -96,7 +96,7 @@ def test_heartbeat_loss_leads_to_firm_limits(site, verdicts, clock):
 def test_abnormal_signal_obeyed(site, verdicts, clock):
     r = site.requirements.requirement("ABN-IMP")
     max_import_w = r.number("max_import_w")
-    site.conditions(pv_dc_w=1_000.0, load_w=6_000.0, ev_w=4_500.0)
+    site.stress("import")
     start_s = site.settle()
     t_signal = clock.now()
     site.opcua.signal_abnormal(max_import_w, r.number("duration_s"), [site.name])
