@@ -220,9 +220,12 @@ class Bench:
         if self._closed:
             return
         self._closed = True
-        if self.controller is not None:  # the controller stops first: nothing writes to the site while it shuts
-            self.controller.stop()
         try:
+            if self.controller is not None:  # the controller stops first: nothing writes to the site while it shuts
+                try:
+                    self.controller.stop()
+                except Exception as exc:  # the instruments still go to their safe state
+                    log.warning("stopping the controller failed: %s", exc)
             self.safe_state("bench closed")
         finally:
             for driver in self.instruments.values():
