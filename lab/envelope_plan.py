@@ -366,9 +366,25 @@ class Transport:
 
     name = ""
     loss_requirement = ""
+    own: Any = None    # this channel, with what it held before the plan claimed it
+    other: Any = None  # the other channel, lifted out of the way (None: the bench has no other)
 
-    def claim(self, firm_import_w: float, firm_export_w: float) -> None: ...
-    def release(self) -> None: ...
+    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
+        """Save this channel's firm limits, set the envelope's, and lift the other channel."""
+        self.own.saved = self._set_firm(firm_import_w, firm_export_w)
+        if self.other is not None:
+            self.other.lift()
+
+    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+        """Set this channel's firm limits; returns what it held before."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        self.withdraw()
+        self.own.restore()
+        if self.other is not None:
+            self.other.restore()
+
     def publish(self, intervals: list[BenchInterval]) -> None: ...
     def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None: ...
     def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None: ...
@@ -433,17 +449,10 @@ class CsipTransport(Transport):
         self.other = _QuietOpcua(opcua) if opcua is not None and opcua.config.sites else None
         self.mrids: list[str] = []
 
-    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
-        self.own.saved = self.own.default()
+    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+        saved = self.own.default()
         self.csip.headend.set_default_control(self.lfdi, import_limit_w=firm_import_w, export_limit_w=firm_export_w)
-        if self.other is not None:
-            self.other.lift()
-
-    def release(self) -> None:
-        self.withdraw()
-        self.own.restore()
-        if self.other is not None:
-            self.other.restore()
+        return saved
 
     def publish(self, intervals: list[BenchInterval]) -> None:
         self.mrids += self.csip.headend.publish_envelope(
@@ -489,18 +498,11 @@ class OpcuaTransport(Transport):
         finder = getattr(opcua, "device_for_site", None)
         self.through_device = finder is not None and finder(self.site) is not None
 
-    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
-        self.own.saved = self.own.firm()
+    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+        saved = self.own.firm()
         self.opcua.publish_envelope(self.site, [])
         self.opcua.set_firm_limits(self.site, firm_import_w, firm_export_w)
-        if self.other is not None:
-            self.other.lift()
-
-    def release(self) -> None:
-        self.withdraw()
-        self.own.restore()
-        if self.other is not None:
-            self.other.restore()
+        return saved
 
     def publish(self, intervals: list[BenchInterval]) -> None:
         self.opcua.publish_envelope(self.site, [
