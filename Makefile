@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.flexbench-installed
 TIME_SCALE ?= 20
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,20 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/flexbench run testplans/ieee1547 --time-scale $(TIME_SCALE)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one
+# namespace `flexbench` through a tree of links, as the installed package maps it.
+IMPORTS := build/imports/flexbench
+MYPY_PACKAGES := -p flexbench.core
+lint: $(STAMP)
+	mkdir -p $(IMPORTS) && touch $(IMPORTS)/__init__.py
+	for d in core twin instruments signals lab; do ln -sfn ../../../$$d $(IMPORTS)/$$d; done
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PYTHONPATH=build/imports $(BIN)/lint-imports
+	$(BIN)/mypy $(MYPY_PACKAGES)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

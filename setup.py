@@ -1,7 +1,8 @@
 """Map each top-level code folder to a subpackage of the one namespace `flexbench`."""
+
 from setuptools import find_packages, setup
 
-CODE_FOLDERS = ("twin", "instruments", "signals", "lab")
+CODE_FOLDERS = ("core", "twin", "instruments", "signals", "lab")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -20,6 +20,7 @@ Target (DESIGN.md): 50 Hz with p99 jitter under 5 ms in-process.
     python benchmarks/cosim_loop.py                     # 30 s each at 50 Hz
     python benchmarks/cosim_loop.py --duration 60 --rate-hz 100 --out results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,19 @@ from flexbench.lab.recorder import load_events
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "lab" / "benches" / "virtual-phil.toml"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cosim_loop.json"
-FIGURES = ("steps", "rate_hz_achieved", "period_ms_p50", "jitter_ms_p50", "jitter_ms_p99", "jitter_ms_max",
-           "compute_ms_p50", "compute_ms_p99", "overruns", "max_abs_v_set_minus_v_twin_v", "stopped")
+FIGURES = (
+    "steps",
+    "rate_hz_achieved",
+    "period_ms_p50",
+    "jitter_ms_p50",
+    "jitter_ms_p99",
+    "jitter_ms_max",
+    "compute_ms_p50",
+    "compute_ms_p99",
+    "overruns",
+    "max_abs_v_set_minus_v_twin_v",
+    "stopped",
+)
 
 
 def free_port() -> int:
@@ -59,9 +71,22 @@ def over_helics(settings, duration_s: float, work: Path) -> dict:
     port = free_port()
     settings = replace(settings, helics=replace(settings.helics, broker=f"127.0.0.1:{port}"))
     twin = subprocess.Popen(
-        [sys.executable, "-m", "flexbench.lab.cli", "cosim", "twin", "--bench", str(BENCH), "--broker",
-         settings.helics.broker, "--start-broker"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "cosim",
+            "twin",
+            "--bench",
+            str(BENCH),
+            "--broker",
+            settings.helics.broker,
+            "--start-broker",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         if not wait_for_port("127.0.0.1", port, 60.0):
@@ -88,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     cases: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name, case, realtime in (("in_process", in_process, False), ("helics_localhost_zmq", over_helics, False),
-                                     ("in_process_realtime", in_process, True),
-                                     ("helics_localhost_zmq_realtime", over_helics, True)):
+        for name, case, realtime in (
+            ("in_process", in_process, False),
+            ("helics_localhost_zmq", over_helics, False),
+            ("in_process_realtime", in_process, True),
+            ("helics_localhost_zmq_realtime", over_helics, True),
+        ):
             summary = case(replace(settings, realtime=realtime), args.duration, work / name)
             cases[name] = {k: summary.get(k) for k in FIGURES}
-            cases[name]["realtime_priority"] = any(e["kind"] == "cosim_realtime" and e["ok"]
-                                                   for e in load_events(work / name))
+            cases[name]["realtime_priority"] = any(
+                e["kind"] == "cosim_realtime" and e["ok"] for e in load_events(work / name)
+            )
             cases[name]["load_average_1min"] = round(os.getloadavg()[0], 2)
             print(f"{name:30s} " + "  ".join(f"{k}={cases[name][k]}" for k in FIGURES), flush=True)
 

@@ -16,6 +16,7 @@ clients (discovery, every program, Responses, telemetry) instead of three GETs.
     python benchmarks/csip_load.py                 # 1,000 sites (CI-sized)
     python benchmarks/csip_load.py --clients 10000 # the design target
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,10 +67,22 @@ def prepare(workdir: Path, clients: int) -> tuple[TestPKI, list[tuple[str, int, 
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "flexbench.lab.cli", "csip", "serve", "--db", str(workdir / "state.db"),
-           "--certs", str(workdir / "certs"), "--port", "0", "--poll-rate-s", "60"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=raise_file_limit)
+    cmd = [
+        sys.executable,
+        "-m",
+        "flexbench.lab.cli",
+        "csip",
+        "serve",
+        "--db",
+        str(workdir / "state.db"),
+        "--certs",
+        str(workdir / "certs"),
+        "--port",
+        "0",
+        "--poll-rate-s",
+        "60",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=raise_file_limit)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("serving "):
@@ -112,12 +125,24 @@ async def loop_lag(stats: Stats, window: Window, period_s: float = 0.1) -> None:
         stats.loop_lag_s.append(max(0.0, time.perf_counter() - t0 - period_s))
 
 
-async def site(url: str, pki: TestPKI, name: str, edev: int, program: int, stats: Stats, window: Window,
-               interval_s: float, handshakes: asyncio.Semaphore) -> None:
+async def site(
+    url: str,
+    pki: TestPKI,
+    name: str,
+    edev: int,
+    program: int,
+    stats: Stats,
+    window: Window,
+    interval_s: float,
+    handshakes: asyncio.Semaphore,
+) -> None:
     identity = pki.device_identity(name)
     ctx = client_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
-    paths = [f"/edev/{edev}/fsa/1/derp?l=10", f"/edev/{edev}/derp/{program}/derc?l=20",
-             f"/edev/{edev}/derp/{program}/dderc"]
+    paths = [
+        f"/edev/{edev}/fsa/1/derp?l=10",
+        f"/edev/{edev}/derp/{program}/derc?l=20",
+        f"/edev/{edev}/derp/{program}/dderc",
+    ]
     connector = aiohttp.TCPConnector(ssl=ctx, limit=1, keepalive_timeout=3600, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -132,7 +157,7 @@ async def site(url: str, pki: TestPKI, name: str, edev: int, program: int, stats
                 for path in paths:
                     async with session.get(url + path) as resp:
                         await resp.read()
-            except Exception as exc:  # noqa: BLE001 - every failure is counted, by type
+            except Exception as exc:
                 stats.errors[f"connect:{type(exc).__name__}"] += 1
                 window.connected()
                 return
@@ -150,7 +175,7 @@ async def site(url: str, pki: TestPKI, name: str, edev: int, program: int, stats
                             stats.errors[f"http:{resp.status}"] += 1
                             continue
                     stats.latencies_s.append(time.perf_counter() - t0)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     stats.errors[type(exc).__name__] += 1
             await asyncio.sleep(max(0.0, interval_s - (time.time() - cycle_start)))
 
@@ -170,16 +195,21 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-async def run_load(url: str, pki: TestPKI, sites: list[tuple[str, int, int]], duration_s: float,
-                   interval_s: float, ramp_concurrency: int) -> dict[str, object]:
+async def run_load(
+    url: str,
+    pki: TestPKI,
+    sites: list[tuple[str, int, int]],
+    duration_s: float,
+    interval_s: float,
+    ramp_concurrency: int,
+) -> dict[str, object]:
     stats = Stats()
     handshakes = asyncio.Semaphore(ramp_concurrency)
     ramp_start = time.time()
     # Sites connect first; the measured window opens once every one of them has connected.
     window = Window(len(sites), duration_s)
     lag = asyncio.create_task(loop_lag(stats, window))
-    tasks = [asyncio.create_task(site(url, pki, n, e, p, stats, window, interval_s, handshakes))
-             for n, e, p in sites]
+    tasks = [asyncio.create_task(site(url, pki, n, e, p, stats, window, interval_s, handshakes)) for n, e, p in sites]
     await asyncio.gather(*tasks)
     await lag
     lat = sorted(stats.latencies_s)
@@ -194,15 +224,24 @@ async def run_load(url: str, pki: TestPKI, sites: list[tuple[str, int, int]], du
         "requests_ok": len(lat),
         "requests_per_s": round(len(lat) / duration_s, 1),
         "offered_requests_per_s": round(3 * len(sites) / interval_s, 1),
-        "latency_ms": {"p50": round(percentile(lat, 0.50) * 1e3, 2), "p90": round(percentile(lat, 0.90) * 1e3, 2),
-                       "p99": round(percentile(lat, 0.99) * 1e3, 2), "max": round((lat[-1] if lat else 0) * 1e3, 2)},
-        "connect_ms": {"p50": round(percentile(sorted(stats.connect_s), 0.5) * 1e3, 2),
-                       "p99": round(percentile(sorted(stats.connect_s), 0.99) * 1e3, 2)},
+        "latency_ms": {
+            "p50": round(percentile(lat, 0.50) * 1e3, 2),
+            "p90": round(percentile(lat, 0.90) * 1e3, 2),
+            "p99": round(percentile(lat, 0.99) * 1e3, 2),
+            "max": round((lat[-1] if lat else 0) * 1e3, 2),
+        },
+        "connect_ms": {
+            "p50": round(percentile(sorted(stats.connect_s), 0.5) * 1e3, 2),
+            "p99": round(percentile(sorted(stats.connect_s), 0.99) * 1e3, 2),
+        },
         "errors": sum(stats.errors.values()),
         "errors_by_kind": dict(stats.errors),
         "ramp_s": round(window.start_at - ramp_start, 1),
-        "loop_lag_ms": {"p50": round(percentile(lags, 0.50) * 1e3, 2), "p99": round(percentile(lags, 0.99) * 1e3, 2),
-                        "max": round((lags[-1] if lags else 0) * 1e3, 2)},
+        "loop_lag_ms": {
+            "p50": round(percentile(lags, 0.50) * 1e3, 2),
+            "p99": round(percentile(lags, 0.99) * 1e3, 2),
+            "max": round((lags[-1] if lags else 0) * 1e3, 2),
+        },
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -230,8 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    result.update({"benchmark": "csip_load", "setup_s": round(setup_s, 1), "cipher": "ECDHE-ECDSA-AES128-CCM8",
-                   "tls": "1.2", "cores": os.cpu_count(), "python": sys.version.split()[0]})
+    result.update(
+        {
+            "benchmark": "csip_load",
+            "setup_s": round(setup_s, 1),
+            "cipher": "ECDHE-ECDSA-AES128-CCM8",
+            "tls": "1.2",
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+        }
+    )
     text = json.dumps(result, indent=1)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

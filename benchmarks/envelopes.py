@@ -12,6 +12,7 @@ the measured fast run.
 
 Prints a table and writes JSON (default benchmarks/results/envelopes.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,15 @@ def full_run(twin: Twin, workers: int, repeat: int) -> dict:
         before = os.times()
         started = time.perf_counter()
         env = compute_envelope(
-            twin, "variable", profiles=prof, start=START, horizon="24h", resolution="15min",
-            allocation="equal", method="fast", workers=workers,
+            twin,
+            "variable",
+            profiles=prof,
+            start=START,
+            horizon="24h",
+            resolution="15min",
+            allocation="equal",
+            method="fast",
+            workers=workers,
         )
         times.append(time.perf_counter() - started)
         after = os.times()
@@ -137,11 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "benchmark": "envelopes",
         "machine": {
-            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
             "load_average_start": os.getloadavg(),
         },
-        "settings": {"start": START, "intervals": INTERVALS, "resolution": "15min",
-                     "allocation": "equal", "repeat": repeat},
+        "settings": {
+            "start": START,
+            "intervals": INTERVALS,
+            "resolution": "15min",
+            "allocation": "equal",
+            "repeat": repeat,
+        },
         "feeders": {},
     }
     plan = [
@@ -151,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, workers, nsample, sample_intervals in plan:
         twin = Twin.from_name(name)
-        print(f"{name}: full run ({len(twin.sites)} sites x {INTERVALS} intervals, {workers} worker(s))...",
-              file=sys.stderr)
+        print(
+            f"{name}: full run ({len(twin.sites)} sites x {INTERVALS} intervals, {workers} worker(s))...",
+            file=sys.stderr,
+        )
         full = full_run(twin, workers, repeat)
         print(f"{name}: sample of {nsample} sites, both methods...", file=sys.stderr)
         sample = sample_comparison(twin, nsample, sample_intervals, repeat)
@@ -168,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
 
-    print(f"\n{'feeder':9s} {'sites':>5s} {'fast s':>8s} {'cpu s':>7s} {'ref est s':>10s} {'ratio':>7s} "
-          f"{'1-site x':>8s} {'max gap':>12s} {'<=2%/1kW':>9s} {'binding':>7s} {'safe':>5s}")
+    print(
+        f"\n{'feeder':9s} {'sites':>5s} {'fast s':>8s} {'cpu s':>7s} {'ref est s':>10s} {'ratio':>7s} "
+        f"{'1-site x':>8s} {'max gap':>12s} {'<=2%/1kW':>9s} {'binding':>7s} {'safe':>5s}"
+    )
     for name, r in out["feeders"].items():
         print(
             f"{name:9s} {r['sites']:5d} {r['fast_s_median']:8.1f} {r['fast_cpu_s_median']:7.1f} "

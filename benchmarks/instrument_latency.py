@@ -18,6 +18,7 @@ Prints a table and writes JSON (median, p90, p99, max in milliseconds).
     python benchmarks/instrument_latency.py                 # 500 round trips per case
     python benchmarks/instrument_latency.py --samples 2000 --out results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from flexbench.instruments.addresses import parse_address
 from flexbench.instruments.drivers.chroma_61845 import Chroma61845
@@ -68,8 +69,9 @@ def run(samples: int, warmup: int) -> dict[str, dict[str, float]]:
         driver = Chroma61845(grid.address, timeout_s=2.0)
         driver.connect()
         results["visa_socket_query"] = time_case(lambda: driver.query("OUTP?"), samples, warmup)
-        results["visa_socket_setpoint_with_error_check"] = time_case(lambda: driver.set_voltage(240.0, phase=None),
-                                                                    samples, warmup)
+        results["visa_socket_setpoint_with_error_check"] = time_case(
+            lambda: driver.set_voltage(240.0, phase=None), samples, warmup
+        )
         driver.close()
 
     for link in ("tcp", "rtu"):
@@ -77,11 +79,14 @@ def run(samples: int, warmup: int) -> dict[str, dict[str, float]]:
             transport = ModbusTransport(parse_address(der.address), timeout_s=2.0)
             transport.connect()
             results[f"modbus_{link}_read_2_registers"] = time_case(
-                lambda: transport.read_holding_registers(40000, 2), samples, warmup)
+                lambda: transport.read_holding_registers(40000, 2),  # noqa: B023
+                samples,
+                warmup,
+            )
             transport.close()
             driver = SunSpecDER(der.address, timeout_s=2.0)
             driver.connect()
-            results[f"modbus_{link}_read_model_701"] = time_case(lambda: driver.read_model(701), samples, warmup)
+            results[f"modbus_{link}_read_model_701"] = time_case(lambda: driver.read_model(701), samples, warmup)  # noqa: B023
             driver.close()
     return results
 

@@ -22,6 +22,7 @@ time.monotonic(). Prints and writes JSON with p50/p99 per path and site count.
     python benchmarks/opcua_latency.py                      # 1 and 100 sites, both paths
     python benchmarks/opcua_latency.py --sites 1 10 --rounds 20 --paths device
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from asyncua import ua
 
@@ -51,8 +53,8 @@ from flexbench.signals.opcua import (
     DeviceClient,
     DeviceServerSecurity,
     LoopThread,
-    OperatorClient,
     OpcuaPKI,
+    OperatorClient,
     provision,
 )
 from flexbench.signals.opcua.model import IMPORT_LIMIT
@@ -82,11 +84,25 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
 
 
 def start_server(certs: Path, sites: int) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-c", "import sys; from flexbench.lab.cli import main; sys.exit(main())",
-               "opcua", "serve", "--certs", str(certs), "--sites", str(sites),
-               "--endpoint", "opc.tcp://127.0.0.1:0/flexbench/bench",
-               "--rated-import-w", str(RATED_W), "--rated-export-w", str(RATED_W),
-               "--security-mode", "sign-encrypt"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from flexbench.lab.cli import main; sys.exit(main())",
+        "opcua",
+        "serve",
+        "--certs",
+        str(certs),
+        "--sites",
+        str(sites),
+        "--endpoint",
+        "opc.tcp://127.0.0.1:0/flexbench/bench",
+        "--rated-import-w",
+        str(RATED_W),
+        "--rated-export-w",
+        str(RATED_W),
+        "--security-mode",
+        "sign-encrypt",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 300
@@ -141,7 +157,7 @@ async def rounds_of(duts: list[VirtualPCS], rounds: int, write: Callable[[float]
         sent = await write(value)
         try:
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         for d, e in zip(duts, events):
             if e.is_set():
@@ -167,9 +183,10 @@ async def measure_envelope_path(tmp: Path, count: int, rounds: int) -> dict[str,
     try:
         t0 = time.monotonic()
         for i in range(0, len(links), 20):  # connect in batches: each session costs RSA and scrypt work
-            await asyncio.gather(*(asyncio.to_thread(link.start) for link in links[i:i + 20]))
+            await asyncio.gather(*(asyncio.to_thread(link.start) for link in links[i : i + 20]))
         connect_s = time.monotonic() - t0
         async with OperatorClient(endpoint, ClientSecurity.from_pki(certs, "operator"), timeout_s=30) as op:
+
             async def write(value: float) -> dict[str, float]:
                 items = [(op.node_id(d.name, IMPORT_LIMIT), d.name, value, ua.VariantType.Double) for d in duts]
                 sent = time.monotonic()
@@ -183,8 +200,14 @@ async def measure_envelope_path(tmp: Path, count: int, rounds: int) -> dict[str,
         thread.stop()
         process.terminate()
         process.wait(30)
-    return {"path": "envelope-server", "sites": count, "rounds": rounds, "connect_all_s": round(connect_s, 2),
-            "missed": missed, "write_to_in_force": summary_ms(latencies)}
+    return {
+        "path": "envelope-server",
+        "sites": count,
+        "rounds": rounds,
+        "connect_all_s": round(connect_s, 2),
+        "missed": missed,
+        "write_to_in_force": summary_ms(latencies),
+    }
 
 
 async def measure_device_path(tmp: Path, count: int, rounds: int, security_mode: str) -> dict[str, Any]:
@@ -202,17 +225,22 @@ async def measure_device_path(tmp: Path, count: int, rounds: int, security_mode:
         client_security = ClientSecurity.insecure()
     else:
         client_security = ClientSecurity.from_pki(certs, "operator", mode=security_mode, login=False)
-    mapping = {"setpoints": {"import_limit_w": {"node": node_id("ImportLimitKW"), "scale": 0.001,
-                                                "enable_node": node_id("LimitEnable")}}}
+    mapping = {
+        "setpoints": {
+            "import_limit_w": {"node": node_id("ImportLimitKW"), "scale": 0.001, "enable_node": node_id("LimitEnable")}
+        }
+    }
     try:
         t0 = time.monotonic()
         for d in duts:
             security = None
             if security_mode != "none":
-                cert = pki.issue_client(f"{d.name}-device", application_uri=f"urn:flexbench:device:{d.name}",
-                                        hosts=default_hosts())
-                security = DeviceServerSecurity(cert.cert_path, cert.key_path, cert.application_uri, pki.trust_dir,
-                                                modes=(security_mode,))
+                cert = pki.issue_client(
+                    f"{d.name}-device", application_uri=f"urn:flexbench:device:{d.name}", hosts=default_hosts()
+                )
+                security = DeviceServerSecurity(
+                    cert.cert_path, cert.key_path, cert.application_uri, pki.trust_dir, modes=(security_mode,)
+                )
             server = OpcuaDeviceServer(d.name, clock, d.apply("opcua-device"), lambda: {}, security, thread)
             await asyncio.to_thread(server.start)
             servers.append(server)
@@ -220,7 +248,7 @@ async def measure_device_path(tmp: Path, count: int, rounds: int, security_mode:
         t0 = time.monotonic()
         clients = [DeviceClient.from_mapping(s.endpoint, mapping, client_security, timeout_s=30) for s in servers]
         for i in range(0, len(clients), 20):
-            await asyncio.gather(*(c.connect() for c in clients[i:i + 20]))
+            await asyncio.gather(*(c.connect() for c in clients[i : i + 20]))
         connect_s = time.monotonic() - t0
 
         async def write(value: float) -> dict[str, float]:
@@ -239,9 +267,16 @@ async def measure_device_path(tmp: Path, count: int, rounds: int, security_mode:
         for server in servers:
             await asyncio.to_thread(server.stop)
         thread.stop()
-    return {"path": "device-server", "sites": count, "rounds": rounds, "security": security_mode,
-            "start_servers_s": round(start_s, 2), "connect_all_s": round(connect_s, 2), "missed": missed,
-            "write_to_in_force": summary_ms(latencies)}
+    return {
+        "path": "device-server",
+        "sites": count,
+        "rounds": rounds,
+        "security": security_mode,
+        "start_servers_s": round(start_s, 2),
+        "connect_all_s": round(connect_s, 2),
+        "missed": missed,
+        "write_to_in_force": summary_ms(latencies),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,8 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, nargs="+", default=[1, 100], help="site counts to measure")
     parser.add_argument("--rounds", type=int, default=50, help="limit changes per path and site count")
     parser.add_argument("--paths", nargs="+", choices=("envelope", "device"), default=["envelope", "device"])
-    parser.add_argument("--device-security", choices=("none", "sign", "sign-encrypt"), default="sign-encrypt",
-                        help="security of the device servers (Basic256Sha256)")
+    parser.add_argument(
+        "--device-security",
+        choices=("none", "sign", "sign-encrypt"),
+        default="sign-encrypt",
+        help="security of the device servers (Basic256Sha256)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     results = []
@@ -266,14 +305,19 @@ def main(argv: list[str] | None = None) -> int:
                 result["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
                 results.append(result)
                 w = result["write_to_in_force"]
-                print(f"  write to in force at the virtual PCS: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms "
-                      f"(n={w['n']}, missed {result['missed']})", flush=True)
+                print(
+                    f"  write to in force at the virtual PCS: p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms "
+                    f"(n={w['n']}, missed {result['missed']})",
+                    flush=True,
+                )
     report = {
         "benchmark": "opcua_latency",
         "measures": "operator write on the envelope server (resp. DeviceClient write on the device's own server) "
-                    "until the virtual PCS controller has the new limit in force",
-        "security": {"envelope-server": "Basic256Sha256 SignAndEncrypt, username + pinned client certificate",
-                     "device-server": f"Basic256Sha256 {args.device_security}, anonymous"},
+        "until the virtual PCS controller has the new limit in force",
+        "security": {
+            "envelope-server": "Basic256Sha256 SignAndEncrypt, username + pinned client certificate",
+            "device-server": f"Basic256Sha256 {args.device_security}, anonymous",
+        },
         "publishing_interval_ms": 50.0,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "results": results,

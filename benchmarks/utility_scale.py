@@ -10,6 +10,7 @@ feeder's envelope every 15 minutes at the measured cost per feeder.
     python benchmarks/utility_scale.py                     # 1,000 feeders
     python benchmarks/utility_scale.py --feeders 100       # a quick run
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,17 @@ def measure(instances: list, workers: int, workdir: Path) -> dict:
     client = start_client("local", workers=workers)
     try:
         t0 = time.perf_counter()
-        summary = run_feeders(instances, workdir / f"out-{workers}", client=client, resume=False,
-                              progress=lambda d, f, t: print(f"  {workers} worker(s): {d}/{t} feeders"
-                                                             + (f", {f} failed" if f else ""),
-                                                             file=sys.stderr) if d % 100 == 0 or d == t else None)
+        summary = run_feeders(
+            instances,
+            workdir / f"out-{workers}",
+            client=client,
+            resume=False,
+            progress=lambda d, f, t: (
+                print(f"  {workers} worker(s): {d}/{t} feeders" + (f", {f} failed" if f else ""), file=sys.stderr)
+                if d % 100 == 0 or d == t
+                else None
+            ),
+        )
         wall_s = time.perf_counter() - t0
     finally:
         close_client(client)

@@ -11,6 +11,7 @@ Three forms are accepted:
 A bad address raises ValueError with a one-line reason; the bench loader adds
 the file and key, so the reason never repeats them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,10 +61,7 @@ class ModbusRtuAddress:
 
     def __str__(self) -> str:
         device = self.device if self.device.startswith("/") else f"/{self.device}"
-        return (
-            f"modbus+rtu://{device}?baud={self.baud}&parity={self.parity}"
-            f"&stopbits={self.stopbits}&unit={self.unit}"
-        )
+        return f"modbus+rtu://{device}?baud={self.baud}&parity={self.parity}&stopbits={self.stopbits}&unit={self.unit}"
 
 
 Address = VisaAddress | ModbusTcpAddress | ModbusRtuAddress
@@ -148,7 +146,9 @@ def _parse_modbus_rtu(text: str) -> ModbusRtuAddress:
     known = {"baud", "parity", "stopbits", "unit"}
     unknown = sorted(set(query) - known)
     if unknown:
-        raise ValueError(f"modbus+rtu address {text!r}: unknown parameter(s) {', '.join(unknown)} (use {', '.join(sorted(known))})")
+        raise ValueError(
+            f"modbus+rtu address {text!r}: unknown parameter(s) {', '.join(unknown)} (use {', '.join(sorted(known))})"
+        )
     for key, values in query.items():
         if len(values) != 1:
             raise ValueError(f"modbus+rtu address {text!r}: parameter {key!r} given more than once")
@@ -163,7 +163,9 @@ def _parse_modbus_rtu(text: str) -> ModbusRtuAddress:
         except ValueError:
             raise ValueError(f"modbus+rtu address {text!r}: baud {raw!r} is not an integer") from None
         if baud not in _RTU_BAUDS:
-            raise ValueError(f"modbus+rtu address {text!r}: baud {baud} is not one of {', '.join(map(str, _RTU_BAUDS))}")
+            raise ValueError(
+                f"modbus+rtu address {text!r}: baud {baud} is not one of {', '.join(map(str, _RTU_BAUDS))}"
+            )
     parity = (get("parity") or "N").upper()
     if parity not in _RTU_PARITIES:
         raise ValueError(f"modbus+rtu address {text!r}: parity {parity!r} must be N, E or O")

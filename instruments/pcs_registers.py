@@ -20,6 +20,7 @@ a driver of its own.
 | 26-33 | serial | string, 16 chars | | R |
 | 34-37 | firmware | string, 8 chars | | R |
 """
+
 from __future__ import annotations
 
 from .roles import PCS_MODES

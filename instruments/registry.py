@@ -3,6 +3,7 @@
 Adding a driver means adding one line to DRIVERS; nothing is discovered from
 file names, so a typo in a bench file is an error that lists the known names.
 """
+
 from __future__ import annotations
 
 import sys

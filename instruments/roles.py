@@ -4,12 +4,14 @@ A test plan talks to roles, never to vendor drivers, so a lab can swap a
 Chroma for an AMETEK by editing its bench file. Every setpoint passes the
 instrument's SafetyLimits before a byte is sent.
 """
+
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 
 class InstrumentError(Exception):
@@ -241,7 +243,7 @@ class GridSimulator(Instrument):
     def set_frequency_slew(self, slew_hz_per_s: float) -> None:
         raise self._unsupported("frequency slew setting")
 
-    def load_profile(self, steps: "list[ProfileStep]") -> None:
+    def load_profile(self, steps: list[ProfileStep]) -> None:
         """Program a list of steps (checked against the safety limits first); start_profile() runs it."""
         raise self._unsupported("list (profile) mode")
 
@@ -255,7 +257,7 @@ class GridSimulator(Instrument):
     def profile_running(self) -> bool:
         raise self._unsupported("list (profile) mode")
 
-    def check_profile(self, steps: "list[ProfileStep]", start_voltages_v: "tuple[float, ...] | None" = None) -> None:
+    def check_profile(self, steps: list[ProfileStep], start_voltages_v: tuple[float, ...] | None = None) -> None:
         """Refuse a profile before anything is sent: durations, voltages, frequencies, and ramp rates.
 
         A ramp from the previous step (from `start_voltages_v` for the first) is
@@ -290,7 +292,7 @@ class PowerAnalyzer(Instrument):
     def read(self) -> AnalyzerReading:
         """The latest values; a driver set to stream waits for the instrument's next update."""
 
-    def stream(self, count: int | None = None) -> "Iterator[AnalyzerReading]":
+    def stream(self, count: int | None = None) -> Iterator[AnalyzerReading]:
         """Successive readings, one per read(): at the instrument's update rate where the driver
         synchronizes to it; `count` None streams until the caller stops iterating."""
         n = 0

@@ -14,10 +14,12 @@ instrument refused never passes silently.
 
 Transport policy (timeouts, lost connections, threads) is VisaTransport's.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from .addresses import VisaAddress, parse_address
 from .roles import Identity, Instrument, InstrumentError, InstrumentTimeout, SafetyLimits
@@ -192,7 +194,9 @@ class ScpiInstrument(Instrument):
                     reply = self.transport.query(self.error_query)
                 except InstrumentTimeout as exc:
                     raise InstrumentTimeout(
-                        f"timed out: no answer to the error query {self.error_query!r}", address=self.address, command=command
+                        f"timed out: no answer to the error query {self.error_query!r}",
+                        address=self.address,
+                        command=command,
                     ) from exc
                 except InstrumentError as exc:
                     raise InstrumentError(

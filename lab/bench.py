@@ -4,13 +4,15 @@ Whatever ends a run (a failed check, an instrument that stops answering,
 Ctrl-C), `close` drives every instrument to its safe state before
 disconnecting; each step is attempted even when an earlier one fails.
 """
+
 from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flexbench.instruments.registry import DRIVERS
 from flexbench.instruments.roles import DER, GridSimulator, Instrument, InstrumentError, PowerAnalyzer
@@ -51,7 +53,7 @@ class Bench:
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         work_dir: Path | None = None,
-    ) -> "Bench":
+    ) -> Bench:
         bench = cls(load_bench(path), clock, dut_profile, on_event, work_dir)
         bench.connect()
         return bench
@@ -82,8 +84,9 @@ class Bench:
             if self.config.virtual is not None:
                 from flexbench.lab.virtual.lab import VirtualLab
 
-                self.virtual_lab = VirtualLab(self.config, self.clock, self.dut_profile, csip=self.csip,
-                                              opcua=self.opcua, work_dir=self.work_dir)
+                self.virtual_lab = VirtualLab(
+                    self.config, self.clock, self.dut_profile, csip=self.csip, opcua=self.opcua, work_dir=self.work_dir
+                )
                 addresses = self.virtual_lab.start()
             elif self.dut_profile != "healthy":
                 raise BenchError(
@@ -121,19 +124,27 @@ class Bench:
     # -- roles ------------------------------------------------------------------
 
     def one(self, role: str) -> Any:
-        found = [self.instruments[n] for n, c in self.config.instruments.items() if c.role == role and n in self.instruments]
+        found = [
+            self.instruments[n] for n, c in self.config.instruments.items() if c.role == role and n in self.instruments
+        ]
         if not found:
-            raise BenchError(f"{self.config.path}: the bench has no {role} (add an [instruments.NAME] with role = {role!r})")
+            raise BenchError(
+                f"{self.config.path}: the bench has no {role} (add an [instruments.NAME] with role = {role!r})"
+            )
         if len(found) > 1:
             names = [n for n, c in self.config.instruments.items() if c.role == role]
-            raise BenchError(f"{self.config.path}: several instruments with role {role!r} ({', '.join(names)}): ask by name")
+            raise BenchError(
+                f"{self.config.path}: several instruments with role {role!r} ({', '.join(names)}): ask by name"
+            )
         return found[0]
 
     def named(self, name: str) -> Any:
         """The instrument the bench file calls `name`."""
         if name not in self.instruments:
-            raise BenchError(f"{self.config.path}: no instrument named {name!r} "
-                             f"(instruments: {', '.join(self.instruments) or 'none'})")
+            raise BenchError(
+                f"{self.config.path}: no instrument named {name!r} "
+                f"(instruments: {', '.join(self.instruments) or 'none'})"
+            )
         return self.instruments[name]
 
     @property
@@ -153,7 +164,9 @@ class Bench:
         for inst in self.config.by_role("power_analyzer"):
             if point in inst.measures:
                 return inst.measures[point]
-        raise BenchError(f"{self.config.path}: no analyzer element measures {point!r} (set measures = {{ {point} = N }})")
+        raise BenchError(
+            f"{self.config.path}: no analyzer element measures {point!r} (set measures = {{ {point} = N }})"
+        )
 
     def operator_action(self, action: str, instruction: str) -> None:
         """A manual step of a test plan: the virtual lab carries it out; on a real bench the operator does.
@@ -243,7 +256,7 @@ class Bench:
             if self.opcua is not None:
                 self.opcua.close()
 
-    def __enter__(self) -> "Bench":
+    def __enter__(self) -> Bench:
         return self
 
     def __exit__(self, *exc: object) -> None:

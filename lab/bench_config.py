@@ -4,6 +4,7 @@ A bench file names each instrument's role, driver, address, safety limits and
 driver options. Every mistake is reported with the file, the line and the key,
 so an operator can fix it without reading code.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -47,8 +48,10 @@ class BenchConfig:
     virtual: dict[str, Any] | None  # parameters of the virtual lab, None for a real bench
     instruments: dict[str, InstrumentConfig]
     sample_period_s: float = 0.5
-    csip: "CsipConfig | None" = None  # the bench's IEEE 2030.5 server, when it has one
-    opcua: "OpcuaConfig | None" = None  # the bench's OPC-UA envelope server, when it has one  # how often the recorder polls the instruments, bench time
+    csip: CsipConfig | None = None  # the bench's IEEE 2030.5 server, when it has one
+    opcua: OpcuaConfig | None = (
+        None  # the bench's OPC-UA envelope server, when it has one  # how often the recorder polls the instruments, bench time
+    )
     controller: Any = None  # a site controller under test ([controller], lab.controller.config.ControllerConfig)
     cosim: Any = None  # the PHIL loop's settings ([cosim], lab.cosim.config.CosimSettings), when given
 
@@ -81,7 +84,7 @@ class OpcuaConfig:
     heartbeat_interval_s: float
     comm_loss_s: float  # a site that sees no heartbeat change this long falls back to its firm limits
     sites: dict[str, dict[str, float]]
-    devices: "dict[str, OpcuaDevice]" = field(default_factory=dict)
+    devices: dict[str, OpcuaDevice] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,9 @@ class OpcuaDevice:
     site: str  # the envelope server's site whose limits in force are written
     security: str  # none | sign | sign-encrypt
     publishing_interval_ms: float
-    setpoints: dict[str, Any]  # import_limit_w / export_limit_w -> node ID, or {node, scale, offset, enable_node, enable_value}
+    setpoints: dict[
+        str, Any
+    ]  # import_limit_w / export_limit_w -> node ID, or {node, scale, offset, enable_node, enable_value}
     measurements: dict[str, Any]  # bench name (SI units) -> node ID or table, recorded as "<device>.<name>"
 
 
@@ -108,12 +113,27 @@ _CSIP_KEYS = {"poll_rate_s": (int, float), "ciphers": str, "certs": str, "device
 _CSIP_DEVICE_KEYS = {"lfdi": str, "limit_mode": str, "rated_w": (int, float)}
 CSIP_CIPHER_CHOICES = ("strict", "interop")
 _OPCUA_KEYS = {"heartbeat_interval_s": (int, float), "comm_loss_s": (int, float), "sites": dict, "devices": dict}
-_OPCUA_SITE_KEYS = {"rated_import_w": (int, float), "rated_export_w": (int, float),
-                    "firm_import_limit_w": (int, float), "firm_export_limit_w": (int, float)}
-_OPCUA_DEVICE_KEYS = {"endpoint": str, "site": str, "security": str, "publishing_interval_ms": (int, float),
-                      "setpoints": dict, "measurements": dict}
-_OPCUA_POINT_KEYS = {"node": str, "scale": (int, float), "offset": (int, float), "enable_node": str,
-                     "enable_value": (bool, int, float)}
+_OPCUA_SITE_KEYS = {
+    "rated_import_w": (int, float),
+    "rated_export_w": (int, float),
+    "firm_import_limit_w": (int, float),
+    "firm_export_limit_w": (int, float),
+}
+_OPCUA_DEVICE_KEYS = {
+    "endpoint": str,
+    "site": str,
+    "security": str,
+    "publishing_interval_ms": (int, float),
+    "setpoints": dict,
+    "measurements": dict,
+}
+_OPCUA_POINT_KEYS = {
+    "node": str,
+    "scale": (int, float),
+    "offset": (int, float),
+    "enable_node": str,
+    "enable_value": (bool, int, float),
+}
 OPCUA_DEVICE_SETPOINTS = ("import_limit_w", "export_limit_w")
 OPCUA_DEVICE_SECURITY = ("none", "sign", "sign-encrypt")
 _NODE_ID = re.compile(r"^(?:(?:ns=\d+|nsu=[^;]+);)?(?:i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=.+)$")
@@ -150,7 +170,7 @@ class _Reader:
             if key is None:
                 return None
             pattern = re.compile(r"^\s*(?:[\w.-]+\.)?" + re.escape(key) + r"\s*=")
-            return next((n for n, l in enumerate(self.lines, 1) if pattern.match(l)), None)
+            return next((n for n, text in enumerate(self.lines, 1) if pattern.match(text)), None)
         if key is None:
             return start
         pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
@@ -177,7 +197,9 @@ class _Reader:
         if isinstance(allowed, dict):
             for key, expected in allowed.items():
                 if key in data and not _is_type(data[key], expected):
-                    raise self.error(table, key, f"expected {_type_name(expected)}, got {type(data[key]).__name__} {data[key]!r}")
+                    raise self.error(
+                        table, key, f"expected {_type_name(expected)}, got {type(data[key]).__name__} {data[key]!r}"
+                    )
 
 
 def _is_type(value: Any, expected: Any) -> bool:
@@ -226,8 +248,7 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
     if not isinstance(instruments_data, dict) or not instruments_data:
         raise BenchError(f"{path}: no [instruments.NAME] tables: a bench needs at least one instrument")
     instruments = {
-        name: _instrument(reader, name, entry, virtual is not None)
-        for name, entry in instruments_data.items()
+        name: _instrument(reader, name, entry, virtual is not None) for name, entry in instruments_data.items()
     }
     csip = _csip(reader, data.get("signals", {}), virtual is not None)
     opcua = _opcua(reader, data.get("signals", {}).get("opcua"), virtual is not None)
@@ -278,8 +299,9 @@ def _opcua(reader: _Reader, table: Any, is_virtual: bool = False) -> OpcuaConfig
         sites[name] = {k: float(v) for k, v in entry.items()}
     if not sites:
         raise reader.error("signals.opcua", None, "needs at least one [signals.opcua.sites.NAME]")
-    devices = {name: _opcua_device(reader, name, entry, sites, is_virtual)
-               for name, entry in table.get("devices", {}).items()}
+    devices = {
+        name: _opcua_device(reader, name, entry, sites, is_virtual) for name, entry in table.get("devices", {}).items()
+    }
     return OpcuaConfig(heartbeat_s, comm_loss_s, sites, devices)
 
 
@@ -304,8 +326,11 @@ def _opcua_device(reader: _Reader, name: str, entry: Any, sites: dict[str, Any],
     if security not in OPCUA_DEVICE_SECURITY:
         raise reader.error(where, "security", f"must be one of {', '.join(OPCUA_DEVICE_SECURITY)}")
     if security != "none" and endpoint != VIRTUAL_ADDRESS:
-        raise reader.error(where, "security", "a real device is reached with 'none' (the bench's test PKI is "
-                                              "made fresh in each run folder)")
+        raise reader.error(
+            where,
+            "security",
+            "a real device is reached with 'none' (the bench's test PKI is made fresh in each run folder)",
+        )
     interval_ms = float(entry.get("publishing_interval_ms", 100.0))
     if interval_ms <= 0:
         raise reader.error(where, "publishing_interval_ms", "must be positive")
@@ -313,7 +338,9 @@ def _opcua_device(reader: _Reader, name: str, entry: Any, sites: dict[str, Any],
     for key, points in (("setpoints", setpoints), ("measurements", measurements)):
         for point, spec in points.items():
             if key == "setpoints" and point not in OPCUA_DEVICE_SETPOINTS:
-                raise reader.error(f"{where}.setpoints", point, f"unknown setpoint (known: {', '.join(OPCUA_DEVICE_SETPOINTS)})")
+                raise reader.error(
+                    f"{where}.setpoints", point, f"unknown setpoint (known: {', '.join(OPCUA_DEVICE_SETPOINTS)})"
+                )
             if key == "measurements" and not re.fullmatch(r"[a-z][a-z0-9_]*", point):
                 raise reader.error(f"{where}.measurements", point, "use lower-case letters, digits and '_', unit last")
             _opcua_point(reader, f"{where}.{key}", point, spec)
@@ -341,8 +368,9 @@ def _opcua_point(reader: _Reader, table: str, key: str, spec: Any) -> None:
         raise reader.error(table, key, f"expected a node ID string or a table with 'node', got {spec!r}")
     for node in nodes:
         if not _NODE_ID.match(node):
-            raise reader.error(table, key, f"not an OPC-UA node ID: {node!r} (e.g. \"ns=2;s=PCS.P\", "
-                                           "\"nsu=urn:vendor;s=P\", \"i=2258\")")
+            raise reader.error(
+                table, key, f'not an OPC-UA node ID: {node!r} (e.g. "ns=2;s=PCS.P", "nsu=urn:vendor;s=P", "i=2258")'
+            )
 
 
 def _csip(reader: _Reader, signals: Any, is_virtual: bool) -> CsipConfig | None:

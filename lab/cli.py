@@ -1,4 +1,5 @@
 """The `flexbench` command line: one entry point, subcommands in flexbench.lab.commands."""
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ so the virtual bench can run a 30 s response window in a fraction of that.
 Real benches run at scale 1. Bench time starts at the wall time the clock was
 made, so samples carry meaningful timestamps.
 """
+
 from __future__ import annotations
 
 import threading

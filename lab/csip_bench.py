@@ -6,14 +6,16 @@ so a report can always be traced to the exact controls that were sent. Each
 DUT named under [signals.csip.devices] is registered before the run starts;
 on a virtual bench it gets a certificate of its own.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from flexbench.lab.bench_config import CsipConfig
 from flexbench.lab.clock import ScaledClock
@@ -66,9 +68,14 @@ class BenchCsip:
 
     def _make_server(self) -> ServerThread:
         ciphers = self.ciphers or (CSIP_CIPHERS if self.config.ciphers == "strict" else INTEROP_CIPHERS)
-        server = ServerThread(self.db_path, self.pki.directory, port=self.port, ciphers=ciphers,
-                              clock=self.server_clock,
-                              config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))))
+        server = ServerThread(
+            self.db_path,
+            self.pki.directory,
+            port=self.port,
+            ciphers=ciphers,
+            clock=self.server_clock,
+            config=HeadEndConfig(poll_rate_s=max(1, round(self.config.poll_rate_s))),
+        )
         server.server.app.on_request = self._log_request
         return server
 
@@ -91,8 +98,9 @@ class BenchCsip:
         self.url = self._server.start()
         self.port = self._server.server.port or self.port
         for name, device in self.config.devices.items():
-            self.headend.register_device(self.lfdis[name], limit_mode=device.limit_mode, rated_w=device.rated_w,
-                                         description=f"bench DUT {name}")
+            self.headend.register_device(
+                self.lfdis[name], limit_mode=device.limit_mode, rated_w=device.rated_w, description=f"bench DUT {name}"
+            )
         return self.url
 
     @property

@@ -9,6 +9,7 @@ An optional [functions] table lists the control functions the device declares
 function the device does not declare is not applicable to it, and the
 settings and accuracies of that function may be left out.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -67,12 +68,22 @@ class PCSDeclaration:
 
 _LAYOUT: dict[str, dict[str, type]] = {
     "device": {"manufacturer": str, "model": str, "serial": str, "firmware": str},
-    "ratings": {"pv_rated_power_w": float, "battery_rated_power_w": float, "ev_rated_power_w": float,
-                "nominal_voltage_v": float, "phases": int},
+    "ratings": {
+        "pv_rated_power_w": float,
+        "battery_rated_power_w": float,
+        "ev_rated_power_w": float,
+        "nominal_voltage_v": float,
+        "phases": int,
+    },
     "modes": {"supported": list},
     "settings": {"export_limit_w": float, "import_limit_w": float, "current_limit_a": float},
-    "declared": {"open_loop_response_time_s": float, "export_accuracy_w": float, "import_accuracy_w": float,
-                 "current_accuracy_a": float, "fail_safe_time_s": float},
+    "declared": {
+        "open_loop_response_time_s": float,
+        "export_accuracy_w": float,
+        "import_accuracy_w": float,
+        "current_accuracy_a": float,
+        "fail_safe_time_s": float,
+    },
 }
 
 
@@ -132,8 +143,9 @@ def _functions(path: Path, table: Any) -> tuple[str, ...]:
         raise DeclarationError(f"{path}: [functions] declared: expected a list of function names")
     for name in names:
         if name not in FUNCTIONS:
-            raise DeclarationError(f"{path}: [functions] declared: unknown function {name!r} "
-                                   f"(functions: {', '.join(FUNCTIONS)})")
+            raise DeclarationError(
+                f"{path}: [functions] declared: unknown function {name!r} (functions: {', '.join(FUNCTIONS)})"
+            )
     return tuple(names)
 
 
@@ -148,16 +160,19 @@ def _check_consistency(d: PCSDeclaration) -> None:
     if d.export_limit_w > d.max_export_w:
         raise DeclarationError(
             f"{d.path}: [settings] export_limit_w: {d.export_limit_w:g} W is above what the sources can export "
-            f"(pv_rated_power_w + battery_rated_power_w = {d.max_export_w:g} W)")
+            f"(pv_rated_power_w + battery_rated_power_w = {d.max_export_w:g} W)"
+        )
     max_import_w = d.ev_rated_power_w + d.battery_rated_power_w
     if d.import_limit_w > max_import_w:
         raise DeclarationError(
             f"{d.path}: [settings] import_limit_w: {d.import_limit_w:g} W is above what the controlled loads "
-            f"can draw (ev_rated_power_w + battery_rated_power_w = {max_import_w:g} W)")
+            f"can draw (ev_rated_power_w + battery_rated_power_w = {max_import_w:g} W)"
+        )
     if "current-limiting" in d.functions and d.current_limit_a > d.max_busbar_current_a:
         raise DeclarationError(
             f"{d.path}: [settings] current_limit_a: {d.current_limit_a:g} A is above what the sources can feed "
-            f"({d.max_busbar_current_a:.1f} A)")
+            f"({d.max_busbar_current_a:.1f} A)"
+        )
     if d.open_loop_response_time_s <= 0:
         raise DeclarationError(f"{d.path}: [declared] open_loop_response_time_s: must be positive")
 

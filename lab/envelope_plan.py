@@ -13,6 +13,7 @@ engine must not run in worker threads, and cached in the run folder, so a
 plan run computes each envelope once and the report can be traced to the
 exact values sent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +21,10 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +47,10 @@ def texts(plan: Section, key: str, allowed: tuple[str, ...]) -> list[str]:
     """A non-empty list of strings from `allowed`, or an error naming file, table and key."""
     value = plan.data.get(key)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in allowed for v in value):
-        raise UserError(f"{plan.path}: [{plan.name}] {key}: expected a non-empty list of "
-                        f"{', '.join(repr(a) for a in allowed)}, got {value!r}")
+        raise UserError(
+            f"{plan.path}: [{plan.name}] {key}: expected a non-empty list of "
+            f"{', '.join(repr(a) for a in allowed)}, got {value!r}"
+        )
     return list(value)
 
 
@@ -70,8 +74,10 @@ def transports_on_bench(plan: Section, bench_path: str | None) -> list[str]:
         config = load_bench(bench_path)
     except UserError:
         return wanted
-    has = {"csip": config.csip is not None and bool(config.csip.devices),
-           "opcua": config.opcua is not None and bool(config.opcua.sites)}
+    has = {
+        "csip": config.csip is not None and bool(config.csip.devices),
+        "opcua": config.opcua is not None and bool(config.opcua.sites),
+    }
     return [t for t in wanted if has[t]] or wanted
 
 
@@ -141,15 +147,21 @@ class EnvelopePlan:
             self.start = pd.Timestamp(plan.text("envelope_start")).tz_convert("UTC")
             self.nrt_time = pd.Timestamp(plan.text("nrt_time")).tz_convert("UTC")
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{plan.path}: [{plan.name}] envelope_start / nrt_time: an ISO time with a zone "
-                            f"(e.g. 2026-07-01T00:00:00Z): {exc}") from None
+            raise UserError(
+                f"{plan.path}: [{plan.name}] envelope_start / nrt_time: an ISO time with a zone "
+                f"(e.g. 2026-07-01T00:00:00Z): {exc}"
+            ) from None
         if min(self.site_max_w.values()) <= 0 or self.bench_s_per_h <= 0 or self.horizon_h <= 0:
-            raise UserError(f"{plan.path}: [{plan.name}] site_import_w, site_export_w, bench_s_per_envelope_h "
-                            "and horizon_h must be positive")
+            raise UserError(
+                f"{plan.path}: [{plan.name}] site_import_w, site_export_w, bench_s_per_envelope_h "
+                "and horizon_h must be positive"
+            )
         interval_s = self.bench_s(pd.Timedelta(self.resolution).total_seconds())
         if interval_s < 1 or abs(interval_s - round(interval_s)) > 1e-6:
-            raise UserError(f"{plan.path}: [{plan.name}] bench_s_per_envelope_h = {self.bench_s_per_h:g} makes a "
-                            f"{self.resolution} interval last {interval_s:g} bench s: 2030.5 times are whole seconds")
+            raise UserError(
+                f"{plan.path}: [{plan.name}] bench_s_per_envelope_h = {self.bench_s_per_h:g} makes a "
+                f"{self.resolution} interval last {interval_s:g} bench s: 2030.5 times are whole seconds"
+            )
         self.interval_bench_s = int(round(interval_s))
         self.resolution_h = pd.Timedelta(self.resolution).total_seconds() / ENVELOPE_H_S
 
@@ -175,8 +187,15 @@ class EnvelopePlan:
     def on_bench(self, intervals: list[SiteInterval], t0_s: int) -> list[BenchInterval]:
         """The intervals as sent: the first starts at t0_s, each lasts its compressed duration."""
         base = intervals[0].offset_s
-        return [BenchInterval(t0_s + int(round(self.bench_s(i.offset_s - base))), int(round(self.bench_s(i.duration_s))),
-                              i.import_limit_w, i.export_limit_w) for i in intervals]
+        return [
+            BenchInterval(
+                t0_s + int(round(self.bench_s(i.offset_s - base))),
+                int(round(self.bench_s(i.duration_s))),
+                i.import_limit_w,
+                i.export_limit_w,
+            )
+            for i in intervals
+        ]
 
     # -- the twin ---------------------------------------------------------------------------
     def _twin(self) -> Any:
@@ -205,17 +224,30 @@ class EnvelopePlan:
         """An envelope from the run folder's cache, else computed here (main thread) and cached."""
         from flexbench.twin import Envelope, TwinError
 
-        key = json.dumps({"name": name, "feeder": self.feeder, "site": self.site_id, "allocation": self.allocation,
-                          "method": self.method, "resolution": self.resolution, "seed": self.seed, **params},
-                         sort_keys=True, default=str)
+        key = json.dumps(
+            {
+                "name": name,
+                "feeder": self.feeder,
+                "site": self.site_id,
+                "allocation": self.allocation,
+                "method": self.method,
+                "resolution": self.resolution,
+                "seed": self.seed,
+                **params,
+            },
+            sort_keys=True,
+            default=str,
+        )
         path = self.cache_dir / f"{name}-{self.site_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
         if path.exists():
             return Envelope.read(path), path
         try:
             env = compute()
         except (TwinError, ValueError) as exc:
-            raise UserError(f"{self.plan.path}: [{self.plan.name}]: the twin cannot compute the {name} envelope "
-                            f"of {self.site_id} on {self.feeder}: {exc}") from None
+            raise UserError(
+                f"{self.plan.path}: [{self.plan.name}]: the twin cannot compute the {name} envelope "
+                f"of {self.site_id} on {self.feeder}: {exc}"
+            ) from None
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{path.name}")
         env.save(tmp)
@@ -228,28 +260,55 @@ class EnvelopePlan:
 
         twin = self._twin()
         sites = self._sites(twin)
-        env, path = self._cached("variable", {"start": self.start.isoformat(), "horizon_h": self.horizon_h},
-                                 lambda: compute_envelope(
-                                     twin, "variable", sites=sites, start=self.start, horizon=f"{self.horizon_h:g}h",
-                                     resolution=self.resolution, allocation=self.allocation, method=self.method,
-                                     seed=self.seed))
+        env, path = self._cached(
+            "variable",
+            {"start": self.start.isoformat(), "horizon_h": self.horizon_h},
+            lambda: compute_envelope(
+                twin,
+                "variable",
+                sites=sites,
+                start=self.start,
+                horizon=f"{self.horizon_h:g}h",
+                resolution=self.resolution,
+                allocation=self.allocation,
+                method=self.method,
+                seed=self.seed,
+            ),
+        )
         i = env.site_ids.index(self.site_id)
         imp, exp = env.import_limit_w[i], env.export_limit_w[i]
         scales = {}
         for side, values in (("import", imp), ("export", exp)):
             if not values.max() > 0:
-                raise UserError(f"{self.plan.path}: [{self.plan.name}] site_id: {self.site_id} has no {side} "
-                                f"capacity over the horizon (largest {side} limit {values.max():.0f} W)")
+                raise UserError(
+                    f"{self.plan.path}: [{self.plan.name}] site_id: {self.site_id} has no {side} "
+                    f"capacity over the horizon (largest {side} limit {values.max():.0f} W)"
+                )
             scales[side] = self.site_max_w[side] / float(values.max())
         offsets = (env.intervals["start"] - env.intervals["start"].iloc[0]).dt.total_seconds().to_numpy()
-        intervals = [SiteInterval(float(offsets[k]), float(env.intervals["duration_s"].iloc[k]),
-                                  self.to_site("import", imp[k], scales), self.to_site("export", exp[k], scales),
-                                  float(imp[k]), float(exp[k]), str(env.binding_import[i, k]),
-                                  str(env.binding_export[i, k])) for k in range(len(offsets))]
-        return SiteEnvelope(self.feeder, self.site_id, intervals,
-                            self.to_site("import", env.firm_import_w[i], scales),
-                            self.to_site("export", env.firm_export_w[i], scales),
-                            scales["import"], scales["export"], path)
+        intervals = [
+            SiteInterval(
+                float(offsets[k]),
+                float(env.intervals["duration_s"].iloc[k]),
+                self.to_site("import", imp[k], scales),
+                self.to_site("export", exp[k], scales),
+                float(imp[k]),
+                float(exp[k]),
+                str(env.binding_import[i, k]),
+                str(env.binding_export[i, k]),
+            )
+            for k in range(len(offsets))
+        ]
+        return SiteEnvelope(
+            self.feeder,
+            self.site_id,
+            intervals,
+            self.to_site("import", env.firm_import_w[i], scales),
+            self.to_site("export", env.firm_export_w[i], scales),
+            scales["import"],
+            scales["export"],
+            path,
+        )
 
     def to_site(self, side: str, twin_w: float, scales: dict[str, float]) -> float:
         """A location's limit on the site's scale, whole watts, within [0, the site's maximum]."""
@@ -268,19 +327,37 @@ class EnvelopePlan:
         scales = {"import": variable.import_scale, "export": variable.export_scale}
         out = []
         for load_scale in [1.0] + self.plan.numbers("nrt_load_scales"):
+
             def compute(load_scale: float = load_scale) -> Any:
                 load = prior.load_w.copy()
                 others = [c for c in load.columns if c not in sites]
                 load[others] *= load_scale
                 profiles = Profiles(load, prior.pv_w.copy(), f"synthetic, other customers' load x{load_scale:g}")
-                return compute_envelope(twin, "dynamic", sites=sites, profiles=profiles, measured=MeasuredState(ts),
-                                        resolution=self.resolution, allocation=self.allocation, method=self.method,
-                                        seed=self.seed)
+                return compute_envelope(
+                    twin,
+                    "dynamic",
+                    sites=sites,
+                    profiles=profiles,
+                    measured=MeasuredState(ts),
+                    resolution=self.resolution,
+                    allocation=self.allocation,
+                    method=self.method,
+                    seed=self.seed,
+                )
+
             env, _ = self._cached("dynamic", {"time": ts.isoformat(), "load_scale": load_scale}, compute)
             i = env.site_ids.index(self.site_id)
-            out.append((load_scale, BenchLimits(self.to_site("import", env.import_limit_w[i, 0], scales),
-                                                self.to_site("export", env.export_limit_w[i, 0], scales),
-                                                str(env.binding_import[i, 0]), str(env.binding_export[i, 0]))))
+            out.append(
+                (
+                    load_scale,
+                    BenchLimits(
+                        self.to_site("import", env.import_limit_w[i, 0], scales),
+                        self.to_site("export", env.export_limit_w[i, 0], scales),
+                        str(env.binding_import[i, 0]),
+                        str(env.binding_export[i, 0]),
+                    ),
+                )
+            )
         return out
 
 
@@ -312,18 +389,27 @@ class EnvelopeSite(SiteControl):
         """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
         p = self.plan
         if side == "export":
-            return p.number("export_stress_pv_dc_w") - p.number("export_stress_load_w") + \
-                self._optional("export_stress_battery_w")
-        return p.number("import_stress_load_w") + self._optional("import_stress_ev_w") - \
-            p.number("import_stress_pv_dc_w") - self._optional("import_stress_battery_w")
+            return (
+                p.number("export_stress_pv_dc_w")
+                - p.number("export_stress_load_w")
+                + self._optional("export_stress_battery_w")
+            )
+        return (
+            p.number("import_stress_load_w")
+            + self._optional("import_stress_ev_w")
+            - p.number("import_stress_pv_dc_w")
+            - self._optional("import_stress_battery_w")
+        )
 
     def check_binds(self, side: str, limit_w: float, accuracy_w: float) -> None:
         """Refuse conditions under which a DUT ignoring the limit could still pass."""
         flow_w = self.uncontrolled_w(side)
         if flow_w < 1.05 * (limit_w + accuracy_w):
-            raise UserError(f"{self.plan.path}: [{self.plan.name}] {side}_stress_*: the site would {side} "
-                            f"{flow_w:.0f} W uncontrolled, not clearly above the {side} limit {limit_w:.0f} W "
-                            f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)")
+            raise UserError(
+                f"{self.plan.path}: [{self.plan.name}] {side}_stress_*: the site would {side} "
+                f"{flow_w:.0f} W uncontrolled, not clearly above the {side} limit {limit_w:.0f} W "
+                f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)"
+            )
 
     def record_limits(self, limits: Any | None) -> None:
         """The limits in force (anything with import_limit_w / export_limit_w), for the evidence plot."""
@@ -350,8 +436,9 @@ class EnvelopeSite(SiteControl):
             since_s = float(above[-1]) if above.size else t_signal_s
             if (t.size and now_s - since_s >= hold_s) or now_s - t_signal_s >= give_up_s:
                 break
-        return evaluate.settles_within("", t, y, t_step_s=t_signal_s, end_s=now_s, limit=bound_w,
-                                       max_time_s=give_up_s).measured
+        return evaluate.settles_within(
+            "", t, y, t_step_s=t_signal_s, end_s=now_s, limit=bound_w, max_time_s=give_up_s
+        ).measured
 
 
 # -- transports -------------------------------------------------------------------------------
@@ -366,7 +453,7 @@ class Transport:
 
     name = ""
     loss_requirement = ""
-    own: Any = None    # this channel, with what it held before the plan claimed it
+    own: Any = None  # this channel, with what it held before the plan claimed it
     other: Any = None  # the other channel, lifted out of the way (None: the bench has no other)
 
     def claim(self, firm_import_w: float, firm_export_w: float) -> None:
@@ -456,25 +543,35 @@ class CsipTransport(Transport):
 
     def publish(self, intervals: list[BenchInterval]) -> None:
         self.mrids += self.csip.headend.publish_envelope(
-            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in intervals])["mrids"]
+            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in intervals]
+        )["mrids"]
 
     def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
         """A new control over the rest of the period: it supersedes the one in force (same program and elements)."""
-        self.mrids.append(self.csip.headend.publish_control(
-            self.lfdi, start_s, duration_s,
-            {"import_limit_w": limits.import_limit_w, "export_limit_w": limits.export_limit_w})["mrid"])
+        self.mrids.append(
+            self.csip.headend.publish_control(
+                self.lfdi,
+                start_s,
+                duration_s,
+                {"import_limit_w": limits.import_limit_w, "export_limit_w": limits.export_limit_w},
+            )["mrid"]
+        )
 
     def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None:
-        self.mrids += list(self.csip.headend.signal_abnormal(self.lfdi, max_import_w, duration_s=duration_s,
-                                                             start=start_s).values())
+        self.mrids += list(
+            self.csip.headend.signal_abnormal(self.lfdi, max_import_w, duration_s=duration_s, start=start_s).values()
+        )
 
     def withdraw(self) -> None:
         """Cancel what this plan published that is still scheduled or running."""
         now_s = self.csip.headend.now_s()
         mine = set(self.mrids)
         for control in self.csip.headend.controls(self.lfdi):
-            if (control["mrid"] in mine and control["start_s"] + control["duration_s"] > now_s
-                    and control["status"] in (0, 1)):
+            if (
+                control["mrid"] in mine
+                and control["start_s"] + control["duration_s"] > now_s
+                and control["status"] in (0, 1)
+            ):
                 self.csip.headend.cancel_control(control["mrid"])
         self.mrids = []
 
@@ -505,9 +602,18 @@ class OpcuaTransport(Transport):
         return saved
 
     def publish(self, intervals: list[BenchInterval]) -> None:
-        self.opcua.publish_envelope(self.site, [
-            {"start": i.start_s, "duration_s": i.duration_s, "import_limit_w": i.import_limit_w,
-             "export_limit_w": i.export_limit_w} for i in intervals])
+        self.opcua.publish_envelope(
+            self.site,
+            [
+                {
+                    "start": i.start_s,
+                    "duration_s": i.duration_s,
+                    "import_limit_w": i.import_limit_w,
+                    "export_limit_w": i.export_limit_w,
+                }
+                for i in intervals
+            ],
+        )
 
     def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
         """An operator write of the limits in force: holds for the rest of the interval."""
@@ -554,15 +660,18 @@ class Window:
     label: str
 
 
-def follows_schedule(requirement_id: str, t: np.ndarray, y: np.ndarray, windows: list[Window], *,
-                     side: str) -> evaluate.Result:
+def follows_schedule(
+    requirement_id: str, t: np.ndarray, y: np.ndarray, windows: list[Window], *, side: str
+) -> evaluate.Result:
     """Pass when the flow is at or below each window's limit throughout the window.
 
     Measured: the largest excess over a window's limit (negative: the closest
     the site came to a limit); the details list each window's peak.
     """
-    criterion = (f"PCC {side} at or below each interval's {side} limit + meter accuracy, from the response "
-                 f"window after the interval starts to its end ({len(windows)} intervals)")
+    criterion = (
+        f"PCC {side} at or below each interval's {side} limit + meter accuracy, from the response "
+        f"window after the interval starts to its end ({len(windows)} intervals)"
+    )
     t = np.asarray(t, float)
     y = np.asarray(y, float)
     peaks: list[float | None] = []
@@ -575,21 +684,34 @@ def follows_schedule(requirement_id: str, t: np.ndarray, y: np.ndarray, windows:
     excess = [p - w.limit_w for w, p in zip(windows, peaks)]  # type: ignore[operator]
     worst = int(np.argmax(excess))
     over = [w.label for w, e in zip(windows, excess) if e > 0]
-    details = {"intervals": [{"label": w.label, "limit_w": w.limit_w, "peak_w": p}
-                             for w, p in zip(windows, peaks)]}
+    details = {"intervals": [{"label": w.label, "limit_w": w.limit_w, "peak_w": p} for w, p in zip(windows, peaks)]}
     w = windows[worst]
     if over:
-        message = (f"{side} above the schedule in {len(over)} of {len(windows)} intervals; worst {w.label}: "
-                   f"peak {peaks[worst]:.0f} W, {excess[worst]:.0f} W over {w.limit_w:.0f} W")
+        message = (
+            f"{side} above the schedule in {len(over)} of {len(windows)} intervals; worst {w.label}: "
+            f"peak {peaks[worst]:.0f} W, {excess[worst]:.0f} W over {w.limit_w:.0f} W"
+        )
     else:
-        message = (f"{side} within the schedule in all {len(windows)} intervals; closest {w.label}: "
-                   f"peak {peaks[worst]:.0f} W, {-excess[worst]:.0f} W below {w.limit_w:.0f} W")
-    return evaluate.Result(requirement_id, criterion, excess[worst], 0.0, "W", -excess[worst],
-                           evaluate.FAIL if over else evaluate.PASS, message, details=details)
+        message = (
+            f"{side} within the schedule in all {len(windows)} intervals; closest {w.label}: "
+            f"peak {peaks[worst]:.0f} W, {-excess[worst]:.0f} W below {w.limit_w:.0f} W"
+        )
+    return evaluate.Result(
+        requirement_id,
+        criterion,
+        excess[worst],
+        0.0,
+        "W",
+        -excess[worst],
+        evaluate.FAIL if over else evaluate.PASS,
+        message,
+        details=details,
+    )
 
 
-def near_real_time(requirement_id: str, responses_s: list[float | None], *, typical_s: float, max_s: float,
-                   bench_s_per_h: float) -> list[evaluate.Result]:
+def near_real_time(
+    requirement_id: str, responses_s: list[float | None], *, typical_s: float, max_s: float, bench_s_per_h: float
+) -> list[evaluate.Result]:
     """Two results over the updates' response times (envelope seconds, None: never obeyed).
 
     The typical response (the median) within typical_s, and every response within max_s.
@@ -605,10 +727,16 @@ def near_real_time(requirement_id: str, responses_s: list[float | None], *, typi
         ok = measured <= limit
         finite = math.isfinite(measured)
         return evaluate.Result(
-            requirement_id, f"{label} obeyed within {limit:g} s ({limit / 60:g} min) of the signal ({scale})",
-            measured if finite else None, limit, "s", (limit - measured) if finite else None,
+            requirement_id,
+            f"{label} obeyed within {limit:g} s ({limit / 60:g} min) of the signal ({scale})",
+            measured if finite else None,
+            limit,
+            "s",
+            (limit - measured) if finite else None,
             evaluate.PASS if ok else evaluate.FAIL,
             f"{label}: {'never obeyed' if not finite else f'{measured / 60:.1f} min'} "
-            f"({len(responses_s)} updates: {listing})", details={"responses_s": responses_s})
+            f"({len(responses_s)} updates: {listing})",
+            details={"responses_s": responses_s},
+        )
 
     return [result("typical (median) update", median, typical_s), result("every update", worst, max_s)]

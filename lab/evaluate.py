@@ -4,6 +4,7 @@ Each check returns a Result that names its requirement, states the criterion,
 and carries the measured value, the limit it was held to, the margin (positive
 means room to spare) and the verdict, so a report can say why a device failed.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ class Result:
         return asdict(self)
 
     @classmethod
-    def error(cls, requirement_id: str, criterion: str, message: str, test: str = "") -> "Result":
+    def error(cls, requirement_id: str, criterion: str, message: str, test: str = "") -> Result:
         return cls(requirement_id, criterion, None, None, "", None, ERROR, message, test)
 
 
@@ -48,8 +49,9 @@ def _after(t: np.ndarray, y: np.ndarray, t0_s: float) -> tuple[np.ndarray, np.nd
     return t[mask], y[mask]
 
 
-def response_time_s(t: np.ndarray, y: np.ndarray, t_cmd_s: float, target: float, tolerance: float,
-                    direction: str = "down") -> float | None:
+def response_time_s(
+    t: np.ndarray, y: np.ndarray, t_cmd_s: float, target: float, tolerance: float, direction: str = "down"
+) -> float | None:
     """Time from the command until the signal first reaches target + tolerance (or - tolerance going up)."""
     tt, yy = _after(np.asarray(t, float), np.asarray(y, float), t_cmd_s)
     reached = yy <= target + tolerance if direction == "down" else yy >= target - tolerance
@@ -101,33 +103,68 @@ def energy_above_limit_wh(t: np.ndarray, y: np.ndarray, limit: float | np.ndarra
 # -- assertions returning results ---------------------------------------------------
 
 
-def reaches_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_cmd_s: float, target: float,
-                   tolerance: float, max_time_s: float, unit: str = "W", direction: str = "down") -> Result:
+def reaches_within(
+    requirement_id: str,
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    t_cmd_s: float,
+    target: float,
+    tolerance: float,
+    max_time_s: float,
+    unit: str = "W",
+    direction: str = "down",
+) -> Result:
     """Pass when the signal reaches target (+/- tolerance) within max_time_s of the command."""
-    criterion = (f"reaches {target:.0f} {unit} {'+' if direction == 'down' else '-'} {tolerance:.0f} {unit} "
-                 f"within {max_time_s:g} s of the command")
+    criterion = (
+        f"reaches {target:.0f} {unit} {'+' if direction == 'down' else '-'} {tolerance:.0f} {unit} "
+        f"within {max_time_s:g} s of the command"
+    )
     if len(t) == 0 or np.asarray(t).max() < t_cmd_s:
         return Result.error(requirement_id, criterion, "no samples after the command")
     rt = response_time_s(t, y, t_cmd_s, target, tolerance, direction)
     if rt is None:
         observed = float(np.asarray(t).max() - t_cmd_s)
-        return Result(requirement_id, criterion, None, max_time_s, "s", None, FAIL,
-                      f"never reached the limit in the {observed:.1f} s observed after the command")
+        return Result(
+            requirement_id,
+            criterion,
+            None,
+            max_time_s,
+            "s",
+            None,
+            FAIL,
+            f"never reached the limit in the {observed:.1f} s observed after the command",
+        )
     verdict = PASS if rt <= max_time_s else FAIL
-    message = (f"reached the limit {rt:.1f} s after the command" if verdict == PASS
-               else f"too slow: reached the limit {rt:.1f} s after the command, {rt - max_time_s:.1f} s late")
+    message = (
+        f"reached the limit {rt:.1f} s after the command"
+        if verdict == PASS
+        else f"too slow: reached the limit {rt:.1f} s after the command, {rt - max_time_s:.1f} s late"
+    )
     return Result(requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message)
 
 
-def settles_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_step_s: float, end_s: float,
-                   limit: float, max_time_s: float, unit: str = "W", label: str = "") -> Result:
+def settles_within(
+    requirement_id: str,
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    t_step_s: float,
+    end_s: float,
+    limit: float,
+    max_time_s: float,
+    unit: str = "W",
+    label: str = "",
+) -> Result:
     """Pass when, after a step at t_step_s, the signal is at or below the limit from max_time_s on.
 
     The measured value is the response time: from the step to the last sample above the
     limit (0 when it never went above), over the observation up to end_s.
     """
-    criterion = (f"{label + ' ' if label else ''}back at or below {limit:.5g} {unit} within {max_time_s:g} s "
-                 f"of the step and staying there")
+    criterion = (
+        f"{label + ' ' if label else ''}back at or below {limit:.5g} {unit} within {max_time_s:g} s "
+        f"of the step and staying there"
+    )
     t = np.asarray(t, float)
     y = np.asarray(y, float)
     mask = (t >= t_step_s) & (t <= end_s) & np.isfinite(y)
@@ -139,28 +176,53 @@ def settles_within(requirement_id: str, t: np.ndarray, y: np.ndarray, *, t_step_
     if above.size == 0:
         rt = 0.0
     elif above[-1] + 1 >= tt.size:
-        return Result(requirement_id, criterion, None, max_time_s, "s", None, FAIL,
-                      f"still above the limit at the end of the observation ({yy[-1]:.5g} {unit}, "
-                      f"{tt[-1] - t_step_s:.1f} s after the step)", details={"peak": peak})
+        return Result(
+            requirement_id,
+            criterion,
+            None,
+            max_time_s,
+            "s",
+            None,
+            FAIL,
+            f"still above the limit at the end of the observation ({yy[-1]:.5g} {unit}, "
+            f"{tt[-1] - t_step_s:.1f} s after the step)",
+            details={"peak": peak},
+        )
     else:
         rt = float(tt[above[-1] + 1] - t_step_s)
     verdict = PASS if rt <= max_time_s else FAIL
-    message = (f"within the limit {rt:.1f} s after the step (peak {peak:.5g} {unit})" if verdict == PASS
-               else f"too slow: above the limit until {rt:.1f} s after the step, {rt - max_time_s:.1f} s late "
-                    f"(peak {peak:.5g} {unit})")
-    return Result(requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message,
-                  details={"peak": peak})
+    message = (
+        f"within the limit {rt:.1f} s after the step (peak {peak:.5g} {unit})"
+        if verdict == PASS
+        else f"too slow: above the limit until {rt:.1f} s after the step, {rt - max_time_s:.1f} s late "
+        f"(peak {peak:.5g} {unit})"
+    )
+    return Result(
+        requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message, details={"peak": peak}
+    )
 
 
-def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, start_s: float, end_s: float,
-                      limit: float, unit: str = "W", label: str = "", t_cmd_s: float = 0.0) -> Result:
+def stays_at_or_below(
+    requirement_id: str,
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    start_s: float,
+    end_s: float,
+    limit: float,
+    unit: str = "W",
+    label: str = "",
+    t_cmd_s: float = 0.0,
+) -> Result:
     """Pass when the signal never exceeds the limit over the window [start_s, end_s].
 
     The criterion states the window relative to `t_cmd_s` (the command), as a person reads it.
     """
     after = " after the command" if t_cmd_s else ""
-    criterion = (f"{label + ' ' if label else ''}at or below {limit:.5g} {unit} "
-                 f"from {start_s - t_cmd_s:g} s to {end_s - t_cmd_s:g} s{after}")
+    criterion = (
+        f"{label + ' ' if label else ''}at or below {limit:.5g} {unit} "
+        f"from {start_s - t_cmd_s:g} s to {end_s - t_cmd_s:g} s{after}"
+    )
     t = np.asarray(t, float)
     y = np.asarray(y, float)
     mask = (t >= start_s) & (t <= end_s) & np.isfinite(y)
@@ -170,11 +232,22 @@ def stays_at_or_below(requirement_id: str, t: np.ndarray, y: np.ndarray, *, star
     margin = limit - peak
     energy = energy_above_limit_wh(t[mask], y[mask], limit)
     verdict = PASS if margin >= 0 else FAIL
-    message = (f"peak {peak:.5g} {unit}, {margin:.4g} {unit} below the limit" if verdict == PASS
-               else f"exceeded the limit by {-margin:.4g} {unit} (peak {peak:.5g} {unit}, "
-                    f"{energy:.2f} Wh above the limit)")
-    return Result(requirement_id, criterion, peak, limit, unit, margin, verdict, message,
-                  details={"energy_above_limit_wh": energy, "samples": int(mask.sum())})
+    message = (
+        f"peak {peak:.5g} {unit}, {margin:.4g} {unit} below the limit"
+        if verdict == PASS
+        else f"exceeded the limit by {-margin:.4g} {unit} (peak {peak:.5g} {unit}, {energy:.2f} Wh above the limit)"
+    )
+    return Result(
+        requirement_id,
+        criterion,
+        peak,
+        limit,
+        unit,
+        margin,
+        verdict,
+        message,
+        details={"energy_above_limit_wh": energy, "samples": int(mask.sum())},
+    )
 
 
 def worst(results: list[Result]) -> str:
@@ -185,5 +258,3 @@ def worst(results: list[Result]) -> str:
     if FAIL in verdicts:
         return FAIL
     return PASS
-
-

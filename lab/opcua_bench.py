@@ -12,13 +12,15 @@ measurements (handed to listeners, e.g. the recorder, as `<device>.<name>`)
 and writes the device's PCC power back to the envelope server. The plans
 drive the envelope server alike on both paths.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flexbench.lab.bench_config import BenchError, OpcuaConfig, OpcuaDevice
 from flexbench.lab.clock import ScaledClock
@@ -52,11 +54,16 @@ class BenchOpcua:
         self.pki_dir = Path(work_dir) / "opcua-pki"
         provision(self.pki_dir, list(config.sites))
         sites = [SiteSpec(name=name, **values) for name, values in config.sites.items()]
-        self.server = EnvelopeServerThread(EnvelopeServerConfig(
-            sites=sites, certs_dir=self.pki_dir, endpoint="opc.tcp://127.0.0.1:0/flexbench/envelopes",
-            heartbeat_interval_s=config.heartbeat_interval_s, tick_s=max(0.02, 0.2 / clock.time_scale),
-            clock=clock.now,
-        ))
+        self.server = EnvelopeServerThread(
+            EnvelopeServerConfig(
+                sites=sites,
+                certs_dir=self.pki_dir,
+                endpoint="opc.tcp://127.0.0.1:0/flexbench/envelopes",
+                heartbeat_interval_s=config.heartbeat_interval_s,
+                tick_s=max(0.02, 0.2 / clock.time_scale),
+                clock=clock.now,
+            )
+        )
         self.relays: dict[str, DeviceRelay] = {}
         self._listeners: list[MeasurementListener] = []
 
@@ -85,10 +92,16 @@ class BenchOpcua:
         device = self.config.devices[name]
         if device.security == "none":
             return None
-        cert = OpcuaPKI(self.pki_dir).issue_client(f"{name}-device", application_uri=f"urn:flexbench:device:{name}",
-                                                   hosts=default_hosts())
-        return DeviceServerSecurity(cert.cert_path, cert.key_path, cert.application_uri,
-                                    OpcuaPKI(self.pki_dir).trust_dir, modes=(device.security,))
+        cert = OpcuaPKI(self.pki_dir).issue_client(
+            f"{name}-device", application_uri=f"urn:flexbench:device:{name}", hosts=default_hosts()
+        )
+        return DeviceServerSecurity(
+            cert.cert_path,
+            cert.key_path,
+            cert.application_uri,
+            OpcuaPKI(self.pki_dir).trust_dir,
+            modes=(device.security,),
+        )
 
     def add_measurement_listener(self, listener: MeasurementListener) -> None:
         self._listeners.append(listener)
@@ -108,9 +121,17 @@ class BenchOpcua:
                 reason = str(exc) or type(exc).__name__
                 raise BenchError(f"{where}: cannot use the device's OPC-UA server at {endpoint}: {reason}") from None
             self.relays[name] = relay
-            on_event("opcua_device", {"device": name, "endpoint": endpoint, "site": device.site,
-                                      "security": device.security, "setpoints": device.setpoints,
-                                      "measurements": device.measurements})
+            on_event(
+                "opcua_device",
+                {
+                    "device": name,
+                    "endpoint": endpoint,
+                    "site": device.site,
+                    "security": device.security,
+                    "setpoints": device.setpoints,
+                    "measurements": device.measurements,
+                },
+            )
 
     def close_devices(self) -> None:
         for relay in self.relays.values():
@@ -136,11 +157,21 @@ class DeviceRelay:
             security = ClientSecurity.insecure()
         else:
             security = ClientSecurity.from_pki(opcua.pki_dir, "operator", mode=device.security, login=False)
-        self.device_client = DeviceClient(endpoint, device.setpoints, device.measurements, security,
-                                          on_measurement=self._measured,
-                                          publishing_interval_ms=device.publishing_interval_ms)
-        self.site_client = SiteClient(opcua.endpoint, device.site, ClientSecurity.from_pki(opcua.pki_dir, device.site),
-                                      on_change=self._changed, monotonic=self.clock.elapsed)
+        self.device_client = DeviceClient(
+            endpoint,
+            device.setpoints,
+            device.measurements,
+            security,
+            on_measurement=self._measured,
+            publishing_interval_ms=device.publishing_interval_ms,
+        )
+        self.site_client = SiteClient(
+            opcua.endpoint,
+            device.site,
+            ClientSecurity.from_pki(opcua.pki_dir, device.site),
+            on_change=self._changed,
+            monotonic=self.clock.elapsed,
+        )
         self._thread = LoopThread(f"opcua-relay-{device.name}")
         self._wanted: asyncio.Event | None = None
         self._writer: asyncio.Task | None = None
@@ -172,8 +203,7 @@ class DeviceRelay:
             limits = (signals.import_limit_w, signals.export_limit_w)
             if limits == self._written:
                 continue
-            mapped = {k: v for k, v in zip(("import_limit_w", "export_limit_w"), limits)
-                      if k in self.device.setpoints}
+            mapped = {k: v for k, v in zip(("import_limit_w", "export_limit_w"), limits) if k in self.device.setpoints}
             try:
                 await self.device_client.write(**mapped)
                 self._written = limits
@@ -201,8 +231,9 @@ class DeviceRelay:
 
         try:
             q_var = value("reactive_power_var")
-            await self.site_client.report(pcc_import_w, q_var or 0.0, value("applied_import_limit_w"),
-                                          value("applied_export_limit_w"))
+            await self.site_client.report(
+                pcc_import_w, q_var or 0.0, value("applied_import_limit_w"), value("applied_export_limit_w")
+            )
         except Exception as exc:
             log.debug("write-back of %s: %s", self.device.name, exc)
 

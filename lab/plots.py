@@ -3,6 +3,7 @@
 The plot is drawn from the recorded samples and an evidence spec saved with
 the results, so a report rebuilt from a run folder shows the same figures.
 """
+
 from __future__ import annotations
 
 import io
@@ -11,9 +12,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 _WINDOW_COLORS = ("tab:red", "tab:green", "tab:gray")
@@ -54,11 +55,23 @@ def render_evidence_png(samples: pd.DataFrame, spec: dict[str, Any]) -> bytes:
             ax.plot(t - t0, v / scale, color=_COLORS[i % len(_COLORS)], lw=1.4, label=label)
         for i, (channel, label) in enumerate(spec.get("steps", {}).items()):
             t, v = step_series(samples, channel, start_s, end_s)
-            ax.step(t - t0, v / scale, where="post", color="black", lw=1.2 if i == 0 else 0.9,
-                    ls="-" if i == 0 else "--", label=label)
+            ax.step(
+                t - t0,
+                v / scale,
+                where="post",
+                color="black",
+                lw=1.2 if i == 0 else 0.9,
+                ls="-" if i == 0 else "--",
+                label=label,
+            )
         for i, window in enumerate(spec.get("windows", [])):
-            ax.axvspan(float(window["start_s"]) - t0, float(window["end_s"]) - t0,
-                       color=_WINDOW_COLORS[i % len(_WINDOW_COLORS)], alpha=0.12, label=window["label"])
+            ax.axvspan(
+                float(window["start_s"]) - t0,
+                float(window["end_s"]) - t0,
+                color=_WINDOW_COLORS[i % len(_WINDOW_COLORS)],
+                alpha=0.12,
+                label=window["label"],
+            )
         ax.axvline(0.0, color="gray", lw=0.8)
         ax.set_xlim(start_s - t0, end_s - t0)
         ax.set_xlabel(spec.get("xlabel", "time from command (s, bench time)"))

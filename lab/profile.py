@@ -8,6 +8,7 @@ sets those keys of [plans.PLAN] (of [requirements.ID]) when the run's
 bench file is named BENCH ([bench] name), so one profile serves benches whose
 sites differ (conditions a controller site can make, ...) without a copy.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -62,8 +63,10 @@ class Section:
 
     def numbers(self, key: str) -> list[float]:
         value = self._get(key)
-        if not isinstance(value, list) or not value or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
             raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a non-empty list of numbers, got {value!r}")
         return [float(v) for v in value]
@@ -82,7 +85,7 @@ class Profile:
         self.name = str(data.get("profile", {}).get("name", path.stem))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Profile":
+    def load(cls, path: str | Path) -> Profile:
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -95,7 +98,7 @@ class Profile:
                 raise ProfileError(f"{path}: [{table}] must be a table")
         return cls(path, data)
 
-    def for_bench(self, bench_name: str | None) -> "Profile":
+    def for_bench(self, bench_name: str | None) -> Profile:
         """This profile with the [benches.<bench_name>] values in place of the shared ones."""
         overrides = self.data.get("benches", {}).get(bench_name) if bench_name else None
         if not overrides:
@@ -103,14 +106,18 @@ class Profile:
         data = {**self.data}
         for kind, tables in overrides.items():
             if kind not in ("plans", "requirements") or not isinstance(tables, dict):
-                raise ProfileError(f"{self.path}: [benches.{bench_name}.{kind}]: only plans and requirements "
-                                   "tables may be replaced per bench")
+                raise ProfileError(
+                    f"{self.path}: [benches.{bench_name}.{kind}]: only plans and requirements "
+                    "tables may be replaced per bench"
+                )
             data[kind] = dict(data.get(kind, {}))
             for name, values in tables.items():
                 base = data[kind].get(name)
                 if not isinstance(base, dict) or not isinstance(values, dict):
-                    raise ProfileError(f"{self.path}: [benches.{bench_name}.{kind}.{name}]: no [{kind}.{name}] "
-                                       "table to replace values of")
+                    raise ProfileError(
+                        f"{self.path}: [benches.{bench_name}.{kind}.{name}]: no [{kind}.{name}] "
+                        "table to replace values of"
+                    )
                 data[kind][name] = {**base, **values}
         return Profile(self.path, data)
 

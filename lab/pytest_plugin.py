@@ -7,23 +7,22 @@ plugin fails the test when any check fails, writes every finished test to the
 run folder at once, and on an instrument failure drives the bench to its safe
 state and stops the session with the reason.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import re
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from typing import TYPE_CHECKING
-
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.clock import ScaledClock
-from flexbench.lab.evaluate import ERROR, PASS, Result
 from flexbench.lab.errors import UserError
+from flexbench.lab.evaluate import ERROR, PASS, Result
 from flexbench.lab.profile import Profile, profile_for
 from flexbench.lab.results import (
     DECLARATION_FILE,
@@ -48,10 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench", default=None, help="bench file (default: the embedded virtual bench)")
     group.addoption("--profile", default=None, help="requirement profile file (default: the plan's own)")
     group.addoption("--dut-profile", default="healthy", help="virtual DUT behaviour: healthy or a fault profile")
-    group.addoption("--time-scale", type=float, default=1.0, help="bench time runs this many times faster (virtual bench)")
+    group.addoption(
+        "--time-scale", type=float, default=1.0, help="bench time runs this many times faster (virtual bench)"
+    )
     group.addoption("--run-dir", default=None, help="run folder (default: reports/<run-id>)")
-    group.addoption("--declaration", default=None,
-                    help="device declaration file for plans that judge against declared values")
+    group.addoption(
+        "--declaration", default=None, help="device declaration file for plans that judge against declared values"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,16 +128,19 @@ class RunState:
             bench_name = load_bench(bench_file).name
         except UserError:
             bench_name = bench_file.stem
-        write_json(self._run_dir / RUN_FILE, {
-            "plans": [str(a) for a in self.config.args],
-            "bench_file": str(bench_file),
-            "bench_name": bench_name,
-            "dut_profile": self.dut_profile,
-            "profile": self.profile_path,
-            "time_scale": self.time_scale,
-            "started": dt.datetime.now().isoformat(timespec="seconds"),
-            "run_dir": str(self._run_dir),
-        })
+        write_json(
+            self._run_dir / RUN_FILE,
+            {
+                "plans": [str(a) for a in self.config.args],
+                "bench_file": str(bench_file),
+                "bench_name": bench_name,
+                "dut_profile": self.dut_profile,
+                "profile": self.profile_path,
+                "time_scale": self.time_scale,
+                "started": dt.datetime.now().isoformat(timespec="seconds"),
+                "run_dir": str(self._run_dir),
+            },
+        )
 
     def get_recorder(self) -> Recorder:
         if self.recorder is None:
@@ -149,8 +154,13 @@ class RunState:
             from flexbench.lab.bench import Bench
 
             recorder = self.get_recorder()
-            bench = Bench.open(self.bench_path, self.clock, self.dut_profile,
-                               on_event=lambda kind, data: recorder.event(kind, **data), work_dir=self.run_dir)
+            bench = Bench.open(
+                self.bench_path,
+                self.clock,
+                self.dut_profile,
+                on_event=lambda kind, data: recorder.event(kind, **data),
+                work_dir=self.run_dir,
+            )
             self.bench = bench
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
@@ -167,27 +177,42 @@ class RunState:
         for name, conf in bench.config.instruments.items():
             driver = bench.instruments[name]
             if conf.role == "power_analyzer" and conf.measures:
-                def read_analyzer(driver: Any = driver, measures: dict[str, int] = dict(conf.measures)) -> dict[str, float]:
+
+                def read_analyzer(
+                    driver: Any = driver,
+                    measures: dict[str, int] = dict(conf.measures),  # noqa: B006 (bound per loop)
+                ) -> dict[str, float]:
                     reading = driver.read()
                     values: dict[str, float] = {}
                     for point, element in measures.items():
                         e = reading.elements[element]
-                        values.update({f"{point}.p_w": e.power_w, f"{point}.q_var": e.reactive_power_var,
-                                       f"{point}.v_v": e.voltage_v, f"{point}.i_a": e.current_a,
-                                       f"{point}.f_hz": e.frequency_hz})
+                        values.update(
+                            {
+                                f"{point}.p_w": e.power_w,
+                                f"{point}.q_var": e.reactive_power_var,
+                                f"{point}.v_v": e.voltage_v,
+                                f"{point}.i_a": e.current_a,
+                                f"{point}.f_hz": e.frequency_hz,
+                            }
+                        )
                     return values
+
                 recorder.add_source(name, read_analyzer, period_s)
             elif conf.role == "der":
+
                 def read_der(driver: Any = driver, name: str = name) -> dict[str, float]:
                     m = driver.measure()
                     return {f"{name}.p_w": m.power_w, f"{name}.q_var": m.reactive_power_var}
+
                 recorder.add_source(name, read_der, period_s)
             elif conf.role == "grid_simulator":
+
                 def read_grid(driver: Any = driver, name: str = name) -> dict[str, float]:
                     phases = driver.measure()
                     values = {f"{name}.v{i + 1}_v": p.voltage_v for i, p in enumerate(phases)}
                     values[f"{name}.f_hz"] = phases[0].frequency_hz if phases else float("nan")
                     return values
+
                 recorder.add_source(name, read_grid, period_s * 10)
 
     def abort(self, item: pytest.Item, exc: BaseException) -> None:
@@ -254,7 +279,7 @@ def bench(flexbench_run: RunState) -> Bench:
 
 
 @pytest.fixture(scope="session")
-def csip(bench: "Bench") -> Any:
+def csip(bench: Bench) -> Any:
     """The bench's 2030.5 server (lab.csip_bench.BenchCsip): operator API, DUT LFDIs, outages."""
     if bench.csip is None:
         raise UserError(f"{bench.config.path}: this plan needs a 2030.5 server: add a [signals.csip] table")
@@ -262,7 +287,7 @@ def csip(bench: "Bench") -> Any:
 
 
 @pytest.fixture(scope="session")
-def opcua(bench: "Bench") -> Any:
+def opcua(bench: Bench) -> Any:
     """The bench's OPC-UA envelope server (lab.opcua_bench.BenchOpcua): operator calls, heartbeat control."""
     if bench.opcua is None:
         raise UserError(f"{bench.config.path}: this plan needs an OPC-UA server: add a [signals.opcua] table")
@@ -332,7 +357,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if verdicts is not None:
         failures = verdicts.failures()
         if failures:
-            lines = [f"{r.requirement_id} {r.verdict.upper()}: {r.message} (criterion: {r.criterion})" for r in failures]
+            lines = [
+                f"{r.requirement_id} {r.verdict.upper()}: {r.message} (criterion: {r.criterion})" for r in failures
+            ]
             pytest.fail("\n".join(lines), pytrace=False)
     return result
 
@@ -426,8 +453,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: RunState = session.config.stash[STATE_KEY]
     if state._run_dir is None:
         return
-    not_run = [item.nodeid for item in session.items if item.nodeid not in state.finished
-               and item.get_closest_marker("requirement") is not None]
+    not_run = [
+        item.nodeid
+        for item in session.items
+        if item.nodeid not in state.finished and item.get_closest_marker("requirement") is not None
+    ]
     bench = state.bench
     if bench is not None and getattr(bench, "controller", None) is not None:  # a crash no test was there to see
         from flexbench.lab.controller.findings import alive, restarted
@@ -435,9 +465,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         crash = alive(bench.controller) or restarted(bench.controller)
         if crash is not None:
             crash.test = "controller supervision"
-            append_test(state.run_dir, {"nodeid": "controller supervision", "outcome": "failed", "duration_s": 0.0,
-                                        "message": crash.message, "requirements": [crash.to_dict()], "evidence": None,
-                                        "start_s": None, "end_s": state.clock.now()})
+            append_test(
+                state.run_dir,
+                {
+                    "nodeid": "controller supervision",
+                    "outcome": "failed",
+                    "duration_s": 0.0,
+                    "message": crash.message,
+                    "requirements": [crash.to_dict()],
+                    "evidence": None,
+                    "start_s": None,
+                    "end_s": state.clock.now(),
+                },
+            )
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results = assemble(state.run_dir, not_run=not_run)

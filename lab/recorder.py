@@ -9,14 +9,16 @@ safe-state actions, errors) go line by line to `events.jsonl`.
 Schema (long format): t_s (bench time, Unix seconds, float64), channel (str),
 value (float64).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,7 +137,9 @@ class Recorder:
 
     # -- reading ----------------------------------------------------------------
 
-    def series(self, channel: str, start_s: float | None = None, end_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def series(
+        self, channel: str, start_s: float | None = None, end_s: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Times and values of one channel recorded so far, optionally within [start_s, end_s]."""
         with self._lock:
             points = list(self._history.get(channel, []))
@@ -155,8 +159,12 @@ class Recorder:
     def frame(self, start_s: float | None = None, end_s: float | None = None) -> pd.DataFrame:
         """Samples recorded so far as a long table (t_s, channel, value), optionally within a time range."""
         with self._lock:
-            rows = [(t, ch, v) for ch, pts in self._history.items() for t, v in pts
-                    if (start_s is None or t >= start_s) and (end_s is None or t <= end_s)]
+            rows = [
+                (t, ch, v)
+                for ch, pts in self._history.items()
+                for t, v in pts
+                if (start_s is None or t >= start_s) and (end_s is None or t <= end_s)
+            ]
         df = pd.DataFrame(rows, columns=["t_s", "channel", "value"])
         return df.sort_values("t_s", kind="stable").reset_index(drop=True)
 
@@ -216,7 +224,9 @@ def load_samples(run_dir: Path) -> pd.DataFrame:
         except (pa.ArrowInvalid, OSError) as exc:
             log.warning("skipping unreadable sample part %s: %s", part, exc)
     if not frames:
-        return pd.DataFrame({"t_s": pd.Series(dtype=float), "channel": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
+        return pd.DataFrame(
+            {"t_s": pd.Series(dtype=float), "channel": pd.Series(dtype=str), "value": pd.Series(dtype=float)}
+        )
     df = pd.concat(frames, ignore_index=True)
     return df.sort_values("t_s", kind="stable").reset_index(drop=True)
 
@@ -233,4 +243,3 @@ def load_events(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return events
-

@@ -3,6 +3,7 @@
 The pytest-html report embeds these pieces during a run; `flexbench report`
 uses the same pieces to rebuild a standalone report from a run folder.
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,8 +45,7 @@ def _verdict(verdict: str) -> str:
 
 def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
     scale = run.get("time_scale", 1.0)
-    scale_note = (f"{scale:g}x: bench time ran {scale:g} times faster than wall time" if scale != 1
-                  else "1x (real time)")
+    scale_note = f"{scale:g}x: bench time ran {scale:g} times faster than wall time" if scale != 1 else "1x (real time)"
     rows = [
         ("Plans", ", ".join(run.get("plans", [])) or "-"),
         ("Bench", f"{run.get('bench_name', '')} ({run.get('bench_file', '')})"),
@@ -58,14 +58,18 @@ def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
     html = f'{STYLE}<table class="fb-matrix fb-run">{cells}</table>'
     declaration = Path(run_dir) / DECLARATION_FILE if run_dir is not None else None
     if declaration is not None and declaration.exists():
-        html += ("<details open><summary>Device declaration (values the verdicts are judged against)</summary>"
-                 f"<pre>{escape(declaration.read_text(encoding='utf-8'))}</pre></details>")
+        html += (
+            "<details open><summary>Device declaration (values the verdicts are judged against)</summary>"
+            f"<pre>{escape(declaration.read_text(encoding='utf-8'))}</pre></details>"
+        )
     return html
 
 
 def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
     """Requirement matrix: a summary row per requirement, then every check."""
-    head = "<tr><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th><th>Verdict</th><th>Checks</th></tr>"
+    head = (
+        "<tr><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th><th>Verdict</th><th>Checks</th></tr>"
+    )
     body = []
     for row in rows:
         worst = row["worst"] or {}
@@ -78,8 +82,10 @@ def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
             f"<br>{escape(worst.get('message', ''))}</small></td></tr>"
         )
     summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{head}{"".join(body)}</table>'
-    detail_head = ("<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Declared</th><th>Measured</th>"
-                   "<th>Margin</th><th>Verdict</th><th>Why</th></tr>")
+    detail_head = (
+        "<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Declared</th><th>Measured</th>"
+        "<th>Margin</th><th>Verdict</th><th>Why</th></tr>"
+    )
     detail = []
     for test in tests:
         for r in test.get("requirements", []):
@@ -90,8 +96,10 @@ def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
                 f"<td>{_fmt(r.get('margin'), r.get('unit', ''))}</td><td>{_verdict(r['verdict'])}</td>"
                 f"<td>{escape(r.get('message', ''))}</td></tr>"
             )
-    details = (f'<details><summary>Every check ({len(detail)})</summary><table class="fb-matrix">'
-               f'{detail_head}{"".join(detail)}</table></details>')
+    details = (
+        f'<details><summary>Every check ({len(detail)})</summary><table class="fb-matrix">'
+        f"{detail_head}{''.join(detail)}</table></details>"
+    )
     return summary + details
 
 
@@ -103,8 +111,10 @@ def results_table_html(results: list[dict[str, Any]]) -> str:
         f"<td>{_verdict(r['verdict'])}</td><td>{escape(r.get('message', ''))}</td></tr>"
         for r in results
     )
-    return (f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Declared</th>'
-            f'<th>Measured</th><th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>')
+    return (
+        f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Declared</th>'
+        f"<th>Measured</th><th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>"
+    )
 
 
 def wire_log_html(run_dir: Path | None) -> str:
@@ -141,7 +151,8 @@ def build_report(run_dir: Path) -> Path:
     parts.append(
         f"<p>Overall: {_verdict(summary['verdict'])} &mdash; {summary['tests']} tests: {summary['passed']} passed, "
         f"{summary['failed']} failed, {summary['errors']} errors"
-        + (f"; not run: {len(summary['not_run'])}" if summary["not_run"] else "") + "</p>"
+        + (f"; not run: {len(summary['not_run'])}" if summary["not_run"] else "")
+        + "</p>"
     )
     parts.append(matrix_html(results["matrix"], results["tests"]))
     for test in results["tests"]:

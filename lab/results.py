@@ -1,6 +1,7 @@
 """Results of a run: one line per finished test in tests.jsonl (durable as it goes),
 results.json at the end, and the requirement matrix that both reports show.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,18 @@ def matrix(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for test in tests:
         for result in test.get("requirements", []):
             rid = result["requirement_id"]
-            row = rows.setdefault(rid, {"requirement_id": rid, "checks": 0, "passed": 0, "failed": 0,
-                                        "errors": 0, "verdict": PASS, "worst": None})
+            row = rows.setdefault(
+                rid,
+                {
+                    "requirement_id": rid,
+                    "checks": 0,
+                    "passed": 0,
+                    "failed": 0,
+                    "errors": 0,
+                    "verdict": PASS,
+                    "worst": None,
+                },
+            )
             row["checks"] += 1
             verdict = result["verdict"]
             row["passed" if verdict == PASS else "failed" if verdict == FAIL else "errors"] += 1

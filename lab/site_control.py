@@ -6,6 +6,7 @@ instruments (PV simulator, AC loads, the battery's own request) and programs
 the PCS through its interface; the power analyzer at the PCC and on the
 busbar is the reference the site is judged by.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ class SiteControl:
     pv_mpp_voltage_v and pv_fill_factor. AC loads are per-phase units programmed alike.
     """
 
-    def __init__(self, bench: Any, plan: Section, recorder: Any, clock: Any, phases: int,
-                 response_time_s: float) -> None:
+    def __init__(
+        self, bench: Any, plan: Section, recorder: Any, clock: Any, phases: int, response_time_s: float
+    ) -> None:
         self.bench = bench
         self.plan = plan
         self.phases = phases
@@ -55,8 +57,14 @@ class SiteControl:
         grid.set_frequency(self.plan.number("nominal_frequency_hz"))
         grid.set_output(True)
 
-    def program(self, mode: str = "unrestricted", *, export_limit_w: float | None = None,
-                import_limit_w: float | None = None, current_limit_a: float | None = None) -> None:
+    def program(
+        self,
+        mode: str = "unrestricted",
+        *,
+        export_limit_w: float | None = None,
+        import_limit_w: float | None = None,
+        current_limit_a: float | None = None,
+    ) -> None:
         """Settings of the PCS; the limits are recorded as PCC power bounds (import positive)."""
         self.pcs.set_mode(mode)
         self.pcs.set_export_limit_w(export_limit_w)
@@ -69,16 +77,25 @@ class SiteControl:
         self.recorder.record("limit.pcc_min_w", -export_bound if export_bound is not None else nan, t)
         self.recorder.record("limit.pcc_max_w", import_bound if import_bound is not None else nan, t)
         self.recorder.record("limit.busbar_a", current_limit_a if current_limit_a is not None else nan, t)
-        self.recorder.event("pcs_settings", mode=mode, export_limit_w=export_limit_w,
-                            import_limit_w=import_limit_w, current_limit_a=current_limit_a)
+        self.recorder.event(
+            "pcs_settings",
+            mode=mode,
+            export_limit_w=export_limit_w,
+            import_limit_w=import_limit_w,
+            current_limit_a=current_limit_a,
+        )
 
     def _curve(self, power_w: float) -> IVCurve:
         vmp = self.plan.number("pv_mpp_voltage_v")
         ff = self.plan.number("pv_fill_factor")
         voc = vmp * 1.18
         imp = power_w / vmp
-        return IVCurve(open_circuit_voltage_v=voc, short_circuit_current_a=power_w / (ff * voc),
-                       max_power_voltage_v=vmp, max_power_current_a=imp)
+        return IVCurve(
+            open_circuit_voltage_v=voc,
+            short_circuit_current_a=power_w / (ff * voc),
+            max_power_voltage_v=vmp,
+            max_power_current_a=imp,
+        )
 
     def _set_load(self, load, total_w: float) -> None:
         load.set_power_w(total_w / self.phases)  # three units programmed alike, one per phase
@@ -91,8 +108,9 @@ class SiteControl:
         site: its controller commands the battery) a test that needs one is skipped, saying why.
         """
         for what, value, inst in (
-                ("EV charger load (instrument 'ev')", ev_w, self.ev),
-                ("battery with a request of its own (instrument 'battery')", battery_w, self.battery)):
+            ("EV charger load (instrument 'ev')", ev_w, self.ev),
+            ("battery with a request of its own (instrument 'battery')", battery_w, self.battery),
+        ):
             if value and inst is None:
                 pytest.skip(f"bench {self.bench.config.name!r} has no {what}: this step cannot be made here")
         if pv_dc_w > 0:
@@ -104,8 +122,9 @@ class SiteControl:
         if self.battery is not None:
             self.battery.set_active_power_w(battery_w)
         t = self.clock.now()
-        self.recorder.record_many({"cond.pv_dc_w": pv_dc_w, "cond.load_w": load_w, "cond.ev_w": ev_w,
-                                   "cond.battery_w": battery_w}, t)
+        self.recorder.record_many(
+            {"cond.pv_dc_w": pv_dc_w, "cond.load_w": load_w, "cond.ev_w": ev_w, "cond.battery_w": battery_w}, t
+        )
         self.recorder.event("conditions", pv_dc_w=pv_dc_w, load_w=load_w, ev_w=ev_w, battery_w=battery_w)
 
     def _optional(self, key: str) -> float:
@@ -115,9 +134,12 @@ class SiteControl:
     def stress(self, side: str) -> None:
         """Conditions that take the site far past an export (import) limit, from the plan's
         `<side>_stress_pv_dc_w`, `_load_w` and, where the site has them, `_ev_w` and `_battery_w`."""
-        self.conditions(pv_dc_w=self.plan.number(f"{side}_stress_pv_dc_w"),
-                        load_w=self.plan.number(f"{side}_stress_load_w"),
-                        ev_w=self._optional(f"{side}_stress_ev_w"), battery_w=self._optional(f"{side}_stress_battery_w"))
+        self.conditions(
+            pv_dc_w=self.plan.number(f"{side}_stress_pv_dc_w"),
+            load_w=self.plan.number(f"{side}_stress_load_w"),
+            ev_w=self._optional(f"{side}_stress_ev_w"),
+            battery_w=self._optional(f"{side}_stress_battery_w"),
+        )
 
     def settle(self) -> float:
         """Let the PCS settle under the current conditions; returns the start of the record."""
@@ -145,10 +167,20 @@ class SiteControl:
             steps = {"limit.pcc_min_w": "-export setting", "limit.pcc_max_w": "import setting"}
             units = {}
         verdicts.evidence(
-            title=title, t_cmd_s=step.t_step_s, start_s=step.start_s, end_s=step.end_s,
-            channels=channels, steps=steps, xlabel="time from the step (s, bench time)",
-            windows=[{"start_s": step.t_step_s, "end_s": step.t_step_s + response_time_s,
-                      "label": f"response window {response_time_s:g} s"}],
+            title=title,
+            t_cmd_s=step.t_step_s,
+            start_s=step.start_s,
+            end_s=step.end_s,
+            channels=channels,
+            steps=steps,
+            xlabel="time from the step (s, bench time)",
+            windows=[
+                {
+                    "start_s": step.t_step_s,
+                    "end_s": step.t_step_s + response_time_s,
+                    "label": f"response window {response_time_s:g} s",
+                }
+            ],
             **units,
         )
 
@@ -159,9 +191,22 @@ class SiteControl:
         self.recorder.record("limit.pcc_min_w", -export_limit_w if export_limit_w is not None else nan, t)
         self.recorder.record("limit.pcc_max_w", import_limit_w if import_limit_w is not None else nan, t)
 
-    def held(self, verdicts, requirement_id: str, step: Step, *, start_s: float, end_s: float, limit_w: float,
-             export: bool, label: str) -> None:
+    def held(
+        self,
+        verdicts,
+        requirement_id: str,
+        step: Step,
+        *,
+        start_s: float,
+        end_s: float,
+        limit_w: float,
+        export: bool,
+        label: str,
+    ) -> None:
         """Check PCC export (or import) at or below a limit over [start_s, end_s]."""
         t, y = self.series("pcc.p_w", step, scale=-1.0 if export else 1.0)
-        verdicts.check(evaluate.stays_at_or_below(requirement_id, t, y, start_s=start_s, end_s=end_s,
-                                                  limit=limit_w, t_cmd_s=step.t_step_s, label=label))
+        verdicts.check(
+            evaluate.stays_at_or_below(
+                requirement_id, t, y, start_s=start_s, end_s=end_s, limit=limit_w, t_cmd_s=step.t_step_s, label=label
+            )
+        )

@@ -1,5 +1,6 @@
 """The house rules of DESIGN.md: twin, instruments and signals import neither lab nor each other,
 and no driver imports an emulator."""
+
 import ast
 from pathlib import Path
 

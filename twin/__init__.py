@@ -9,6 +9,8 @@ constraints extracted from them, load/PV time series, and operating envelopes
     env = compute_envelope(twin, "variable", horizon="72h", resolution="1h")
     env.save("env.csv")
 """
+
+from flexbench.twin.compute import EnvelopeSettings
 from flexbench.twin.envelope import Envelope
 from flexbench.twin.errors import FeederError, ProfileError, SiteError, TwinError
 from flexbench.twin.feeders import feeder_names, resolve_feeder
@@ -21,12 +23,27 @@ from flexbench.twin.operating_envelopes import (
     variable_envelope,
 )
 from flexbench.twin.profiles import Profiles, forecast, read_profiles, synthetic_profiles
-from flexbench.twin.compute import EnvelopeSettings
 from flexbench.twin.twin import Limits, Twin
 
 __all__ = [
-    "Envelope", "EnvelopeSettings", "FeederError", "Limits", "MeasuredState", "ProfileError",
-    "Profiles", "Site", "SiteError", "Twin", "TwinError", "compute_envelope", "dynamic_envelope",
-    "feeder_names", "forecast", "read_profiles", "resolve_feeder", "static_envelope",
-    "synthetic_profiles", "variable_envelope",
+    "Envelope",
+    "EnvelopeSettings",
+    "FeederError",
+    "Limits",
+    "MeasuredState",
+    "ProfileError",
+    "Profiles",
+    "Site",
+    "SiteError",
+    "Twin",
+    "TwinError",
+    "compute_envelope",
+    "dynamic_envelope",
+    "feeder_names",
+    "forecast",
+    "read_profiles",
+    "resolve_feeder",
+    "static_envelope",
+    "synthetic_profiles",
+    "variable_envelope",
 ]

@@ -12,13 +12,14 @@ problem is linearized: usage_c(x) = u0_c + sum_s S_cs x_s <= 0, 0 <= x_s <= h_s.
 
 Full power flows then check the result (see compute.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from flexbench.twin.limits import EXPORT, IMPORT
+from flexbench.twin.limits import IMPORT
 from flexbench.twin.sensitivity import IntervalSensitivity
 from flexbench.twin.twin import EffectiveLimits, State
 
@@ -44,7 +45,12 @@ class JointRows:
 
 
 def constraint_rows(
-    model, sens: IntervalSensitivity, base: State, eff: EffectiveLimits, codes: np.ndarray, direction: str,
+    model,
+    sens: IntervalSensitivity,
+    base: State,
+    eff: EffectiveLimits,
+    codes: np.ndarray,
+    direction: str,
     conservative: bool = False,
 ) -> np.ndarray:
     """First-order usage change per W of the direction, for constraint codes (rows x sites).
@@ -88,8 +94,13 @@ def constraint_rows(
 
 
 def linear_usage(
-    model, sens: IntervalSensitivity, base: State, eff: EffectiveLimits, u0: np.ndarray,
-    x_w: np.ndarray, direction: str,
+    model,
+    sens: IntervalSensitivity,
+    base: State,
+    eff: EffectiveLimits,
+    u0: np.ndarray,
+    x_w: np.ndarray,
+    direction: str,
 ) -> np.ndarray:
     """First-order usage of every constraint with every site x_w beyond its forecast."""
     vn = model.vnode_index
@@ -230,7 +241,7 @@ def _waterfill(rows: JointRows, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarra
 
         def load(t: float) -> np.ndarray:
             trial = x.copy()
-            trial[active] = np.minimum(xa0 + t * w_act, h_act)
+            trial[active] = np.minimum(xa0 + t * w_act, h_act)  # noqa: B023 (called only inside this iteration)
             return s @ trial.astype(s.dtype)
 
         t_hi = float(((h_act - xa0) / w_act).max())
@@ -301,8 +312,11 @@ def _max_total(rows: JointRows, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s = rows.s
     keep = np.any(s > 0, axis=1)
     res = linprog(
-        -np.ones(n), A_ub=s[keep], b_ub=rows.margin[keep],
-        bounds=list(zip(np.zeros(n), h)), method="highs",
+        -np.ones(n),
+        A_ub=s[keep],
+        b_ub=rows.margin[keep],
+        bounds=list(zip(np.zeros(n), h)),
+        method="highs",
     )
     if res.status != 0:
         return np.zeros(n), np.full(n, -1, dtype=int)

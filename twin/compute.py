@@ -8,6 +8,7 @@ constraints among sites; a full power flow with every allocated limit applied at
 once then checks the result and shrinks the sites that load a violated
 constraint until nothing is violated. Nothing unchecked is returned.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from flexbench.twin.allocation import (
     shared,
 )
 from flexbench.twin.limits import (
-    CAP,
     ACCEPT_TOL_PU,
+    CAP,
     EXPORT,
     IMPORT,
     TARGET_INSIDE,
@@ -59,9 +60,7 @@ class EnvelopeSettings:
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
         if self.allocation not in (*ALLOCATIONS, "none"):
-            raise ValueError(
-                f"allocation {self.allocation!r}: use one of {', '.join(ALLOCATIONS)} (or none)"
-            )
+            raise ValueError(f"allocation {self.allocation!r}: use one of {', '.join(ALLOCATIONS)} (or none)")
 
 
 @dataclass
@@ -150,8 +149,13 @@ class IntervalEngine:
             out[direction] = (x, b)
         tw.clear_deltas()
         return IntervalResult(
-            out[IMPORT][0], out[EXPORT][0], out[IMPORT][1], out[EXPORT][1],
-            tw.net_forecast_w[self.sites].copy(), verified, flows,
+            out[IMPORT][0],
+            out[EXPORT][0],
+            out[IMPORT][1],
+            out[EXPORT][1],
+            tw.net_forecast_w[self.sites].copy(),
+            verified,
+            flows,
         )
 
     # -- single-site envelopes --------------------------------------------------------
@@ -244,7 +248,9 @@ class IntervalEngine:
             bias[prev_codes] = 0.5 * prev_bias
             prev_s = constraint_rows(tw.model, sens, base, eff, prev_codes, direction)
             rows = JointRows(
-                prev_codes, prev_s, np.zeros(len(prev_codes)),
+                prev_codes,
+                prev_s,
+                np.zeros(len(prev_codes)),
                 shared(prev_s, np.maximum(-u0[prev_codes] - bias[prev_codes], 0.0), h),
             )
         sign = 1.0 if direction == IMPORT else -1.0
@@ -257,15 +263,25 @@ class IntervalEngine:
             if attempt < reallocations:
                 if sens is not None:
                     x, stop_code, rows = allocate_joint(
-                        tw.model, sens, base, eff, u0, h, self.weights, st.allocation, direction,
-                        start=rows, bias=bias,
+                        tw.model,
+                        sens,
+                        base,
+                        eff,
+                        u0,
+                        h,
+                        self.weights,
+                        st.allocation,
+                        direction,
+                        start=rows,
+                        bias=bias,
                     )
                 else:
                     adj = JointRows(rows.codes, rows.s, np.maximum(rows.margin - bias[rows.codes], 0.0))
                     x, stop = allocate(adj, h, self.weights, st.allocation)
                     stop_code = (
                         np.where(stop >= 0, rows.codes[np.maximum(stop, 0)], -1)
-                        if len(rows.codes) else np.full(len(x), -1)
+                        if len(rows.codes)
+                        else np.full(len(x), -1)
                     )
                 codes = np.where(stop_code >= 0, stop_code, binding)
             tw.set_site_delta(self.sites, sign * x)
@@ -291,9 +307,11 @@ class IntervalEngine:
                     # broken constraints enter (or replace theirs) with the bounded usage
                     keep = ~np.isin(rows.codes, bad)
                     rows = JointRows(
-                        np.concatenate([rows.codes[keep], bad]), np.vstack([rows.s[keep], s]),
+                        np.concatenate([rows.codes[keep], bad]),
+                        np.vstack([rows.s[keep], s]),
                         np.concatenate([rows.margin[keep], np.maximum(-u0[bad], 0.0)]),
-                        None if rows.s_share is None
+                        None
+                        if rows.s_share is None
                         else np.vstack([rows.s_share[keep], shared(s, np.maximum(-u0[bad], 0.0), h)]),
                     )
                 continue

@@ -13,6 +13,7 @@
 
     summary = run_feeders(instances, "out/", scheduler="local", workers=2, progress=print)
 """
+
 from __future__ import annotations
 
 import json
@@ -33,14 +34,14 @@ from flexbench.twin.twin import Twin
 PARTITION_FILE = "envelope.parquet"
 ATTEMPTS_DIR = "_attempts"
 SUMMARY_FILE = "_summary.json"
-Progress = Callable[[int, int, int], None]     # done, failed, total
+Progress = Callable[[int, int, int], None]  # done, failed, total
 
 _CACHE_LOCK = threading.Lock()
 # OpenDSS engines of one process must not run concurrently (separate contexts in two
 # threads crash the engine library): threads of one worker process take turns, and
 # parallelism comes from worker processes.
 _ENGINE_LOCK = threading.Lock()
-_TWINS: dict[tuple[int, str], Twin] = {}       # (process id, base) -> compiled twin
+_TWINS: dict[tuple[int, str], Twin] = {}  # (process id, base) -> compiled twin
 _STATS = {"compiled": 0, "reused": 0}
 
 
@@ -58,7 +59,7 @@ def partition_complete(out_dir: str | Path, instance_id: str) -> bool:
         import pyarrow.parquet as pq
 
         pq.read_metadata(path)
-    except Exception:  # noqa: BLE001 - unreadable means incomplete; it will be redone
+    except Exception:
         return False
     return True
 
@@ -102,8 +103,16 @@ def feeder_task(instance: FeederInstance, out_dir: str, settings: EnvelopeSettin
     env.to_parquet(tmp)
     os.replace(tmp, target)
     sites, intervals = env.shape
-    return {"instance_id": instance.instance_id, "base": instance.base, "sites": sites, "intervals": intervals,
-            "site_intervals": sites * intervals, "seconds": seconds, "verified": bool(env.verified), "worker": where}
+    return {
+        "instance_id": instance.instance_id,
+        "base": instance.base,
+        "sites": sites,
+        "intervals": intervals,
+        "site_intervals": sites * intervals,
+        "seconds": seconds,
+        "verified": bool(env.verified),
+        "worker": where,
+    }
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -125,18 +134,30 @@ class RunSummary:
         return sum(d["site_intervals"] for d in self.done)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "done": len(self.done), "skipped": len(self.skipped),
-                "failed": self.failed, "retried": self.retried, "workers_lost": self.workers_lost,
-                "workers": self.workers, "wall_s": round(self.wall_s, 3), "site_intervals": self.site_intervals,
-                "feeders": self.done}
+        return {
+            "total": self.total,
+            "done": len(self.done),
+            "skipped": len(self.skipped),
+            "failed": self.failed,
+            "retried": self.retried,
+            "workers_lost": self.workers_lost,
+            "workers": self.workers,
+            "wall_s": round(self.wall_s, 3),
+            "site_intervals": self.site_intervals,
+            "feeders": self.done,
+        }
 
     def lines(self) -> list[str]:
-        out = [f"{len(self.done)} feeders computed, {len(self.skipped)} already complete (skipped), "
-               f"{len(self.failed)} failed, of {self.total}; {self.site_intervals} site-intervals in "
-               f"{self.wall_s:.1f} s on {self.workers} workers"]
+        out = [
+            f"{len(self.done)} feeders computed, {len(self.skipped)} already complete (skipped), "
+            f"{len(self.failed)} failed, of {self.total}; {self.site_intervals} site-intervals in "
+            f"{self.wall_s:.1f} s on {self.workers} workers"
+        ]
         if self.retried:
-            out.append(f"retried after a lost worker ({self.workers_lost} lost): "
-                       + ", ".join(f"{k} ({n} attempts)" for k, n in sorted(self.retried.items())))
+            out.append(
+                f"retried after a lost worker ({self.workers_lost} lost): "
+                + ", ".join(f"{k} ({n} attempts)" for k, n in sorted(self.retried.items()))
+            )
         out += [f"FAILED {k}: {v}" for k, v in sorted(self.failed.items())]
         return out
 
@@ -146,8 +167,14 @@ def start_client(scheduler: str = "local", workers: int | None = None, processes
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
-                               host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=":0")  # any free port
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=processes,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            worker_dashboard_address=":0",
+        )  # any free port
         client = Client(cluster)
         client.flexbench_owns_cluster = True  # type: ignore[attr-defined]
         return client
@@ -206,8 +233,18 @@ def run_feeders(
         seen_workers = set(client.scheduler_info()["workers"])
         summary.workers = len(seen_workers)
         run_id = uuid.uuid4().hex[:8]  # keys unique per run: a cluster may still hold an earlier run's results
-        futures = {client.submit(feeder_task, inst, str(out), settings, key=f"feeder-{inst.instance_id}-{run_id}",
-                                 retries=retries, pure=False): inst.instance_id for inst in todo}
+        futures = {
+            client.submit(
+                feeder_task,
+                inst,
+                str(out),
+                settings,
+                key=f"feeder-{inst.instance_id}-{run_id}",
+                retries=retries,
+                pure=False,
+            ): inst.instance_id
+            for inst in todo
+        }
         done = len(summary.skipped)
         if progress:
             progress(done, 0, summary.total)
@@ -215,7 +252,7 @@ def run_feeders(
             instance_id = futures[future]
             try:
                 summary.done.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a failed feeder is reported, the run goes on
+            except Exception as exc:
                 summary.failed[instance_id] = f"{type(exc).__name__}: {exc}"
             done += 1
             now_workers = set(client.scheduler_info()["workers"])

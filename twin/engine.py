@@ -5,6 +5,7 @@ process (or a feeder solved while another is being edited) need separate
 contexts. Everything that talks to OpenDSS goes through this class so the rest of
 the twin works on numpy arrays in the engine's node order.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,8 +82,7 @@ class Engine:
         if not self.solve(controls=True):
             name = self.source.master if self.source else "feeder"
             raise FeederError(
-                f"{name}: power flow did not converge {what} "
-                f"after {self.dss.Solution.Iterations()} iterations"
+                f"{name}: power flow did not converge {what} after {self.dss.Solution.Iterations()} iterations"
             )
 
     # -- state ------------------------------------------------------------------

@@ -26,6 +26,7 @@ Files: CSV and Parquet hold the long table (one row per site and interval);
 JSON holds one record per site with arrays over the intervals. All three read
 back with ``Envelope.read``.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,13 @@ import pandas as pd
 SCHEMA = "flexbench-envelope/1"
 KINDS = ("static", "variable", "dynamic")
 VALUE_COLUMNS = (
-    "import_limit_w", "export_limit_w", "firm_import_w", "firm_export_w",
-    "nonfirm_import_w", "nonfirm_export_w", "forecast_import_w",
+    "import_limit_w",
+    "export_limit_w",
+    "firm_import_w",
+    "firm_export_w",
+    "nonfirm_import_w",
+    "nonfirm_export_w",
+    "forecast_import_w",
 )
 
 
@@ -81,9 +87,15 @@ class Envelope:
     def meta(self) -> dict:
         """Everything but the values: feeder, kind, method, allocation, limits."""
         return {
-            "schema": SCHEMA, "feeder": self.feeder, "kind": self.kind, "method": self.method,
-            "allocation": self.allocation, "vmin_pu": self.vmin_pu, "vmax_pu": self.vmax_pu,
-            "verified": bool(self.verified), "created": self.created,
+            "schema": SCHEMA,
+            "feeder": self.feeder,
+            "kind": self.kind,
+            "method": self.method,
+            "allocation": self.allocation,
+            "vmin_pu": self.vmin_pu,
+            "vmax_pu": self.vmax_pu,
+            "verified": bool(self.verified),
+            "created": self.created,
         }
 
     def site(self, site_id: str) -> pd.DataFrame:
@@ -149,8 +161,12 @@ class Envelope:
         )
         intervals["start"] = pd.to_datetime(intervals["start"], utc=True)
         return cls(
-            feeder=meta.get("feeder", ""), kind=meta.get("kind", ""), method=meta.get("method", ""),
-            allocation=meta.get("allocation", ""), site_ids=sites, intervals=intervals,
+            feeder=meta.get("feeder", ""),
+            kind=meta.get("kind", ""),
+            method=meta.get("method", ""),
+            allocation=meta.get("allocation", ""),
+            site_ids=sites,
+            intervals=intervals,
             import_limit_w=grid("import_limit_w").astype(float),
             export_limit_w=grid("export_limit_w").astype(float),
             firm_import_w=grid("firm_import_w")[:, 0].astype(float) if nt else np.zeros(ns),
@@ -158,7 +174,8 @@ class Envelope:
             forecast_import_w=grid("forecast_import_w").astype(float),
             binding_import=grid("binding_import").astype(str).astype(object),
             binding_export=grid("binding_export").astype(str).astype(object),
-            vmin_pu=float(meta.get("vmin_pu", 0.95)), vmax_pu=float(meta.get("vmax_pu", 1.05)),
+            vmin_pu=float(meta.get("vmin_pu", 0.95)),
+            vmax_pu=float(meta.get("vmax_pu", 1.05)),
             verified=str(meta.get("verified", True)).lower() in ("true", "1"),
             created=str(meta.get("created", "")),
         )
@@ -203,7 +220,9 @@ class Envelope:
         intervals = [
             {
                 "start": None if pd.isna(s) else pd.Timestamp(s).isoformat(),
-                "duration_s": int(d), "month": int(mo), "hour": int(h),
+                "duration_s": int(d),
+                "month": int(mo),
+                "hour": int(h),
             }
             for s, d, mo, h in zip(iv["start"], iv["duration_s"], iv["month"], iv["hour"])
         ]
@@ -240,15 +259,23 @@ class Envelope:
             return np.array([s[key] for s in sites], dtype=dtype).reshape(len(sites), len(iv))
 
         return cls(
-            feeder=data["feeder"], kind=data["kind"], method=data["method"],
-            allocation=data["allocation"], site_ids=[s["site_id"] for s in sites], intervals=iv,
-            import_limit_w=grid("import_limit_w"), export_limit_w=grid("export_limit_w"),
+            feeder=data["feeder"],
+            kind=data["kind"],
+            method=data["method"],
+            allocation=data["allocation"],
+            site_ids=[s["site_id"] for s in sites],
+            intervals=iv,
+            import_limit_w=grid("import_limit_w"),
+            export_limit_w=grid("export_limit_w"),
             firm_import_w=np.array([s["firm_import_w"] for s in sites], dtype=float),
             firm_export_w=np.array([s["firm_export_w"] for s in sites], dtype=float),
             forecast_import_w=grid("forecast_import_w"),
-            binding_import=grid("binding_import", object), binding_export=grid("binding_export", object),
-            vmin_pu=float(data["vmin_pu"]), vmax_pu=float(data["vmax_pu"]),
-            verified=bool(data["verified"]), created=str(data.get("created", "")),
+            binding_import=grid("binding_import", object),
+            binding_export=grid("binding_export", object),
+            vmin_pu=float(data["vmin_pu"]),
+            vmax_pu=float(data["vmax_pu"]),
+            verified=bool(data["verified"]),
+            created=str(data.get("created", "")),
         )
 
     @classmethod

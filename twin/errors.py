@@ -3,6 +3,7 @@
 Each message names the file, element or row at fault so a user can fix the input
 without reading a traceback. All derive from ValueError: they are input problems.
 """
+
 from __future__ import annotations
 
 import difflib

@@ -4,6 +4,7 @@ The event file is read and checked by flexbench.twin.events; this module
 replays its twin changes on the feeder (OpenDSS in the calling thread) and
 gives the site's PCC voltage and envelope after each.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,16 +23,16 @@ class TwinState:
     """What the twin computes after the changes up to time t_s (field W, import positive)."""
 
     t_s: float
-    entry: int                  # the timeline entry just applied (0: the start)
-    site_net_w: float           # the site's uncontrolled net power (load + EV - PV - battery)
-    site_load_w: float          # its uncontrolled load (without EV)
-    site_pv_w: float            # its PV output
-    pcc_voltage_pu: float       # mean of the site bus's phase voltages
-    import_limit_w: float       # the site's envelope: largest import ...
-    export_limit_w: float       # ... and export the feeder takes now (negative: must import)
+    entry: int  # the timeline entry just applied (0: the start)
+    site_net_w: float  # the site's uncontrolled net power (load + EV - PV - battery)
+    site_load_w: float  # its uncontrolled load (without EV)
+    site_pv_w: float  # its PV output
+    pcc_voltage_pu: float  # mean of the site bus's phase voltages
+    import_limit_w: float  # the site's envelope: largest import ...
+    export_limit_w: float  # ... and export the feeder takes now (negative: must import)
     binding_import: str
     binding_export: str
-    switches: tuple[str, ...]   # switching commands in force
+    switches: tuple[str, ...]  # switching commands in force
 
 
 class EventTwin:
@@ -57,8 +58,8 @@ class EventTwin:
         self.settings = EnvelopeSettings()
         self.switches: list[str] = []
         self.pvsystem_commands: dict[str, str] = {}
-        self.scales: dict[str, float] = {}       # per load, relative to the start
-        self.other_scale = 1.0                   # every other load, relative to the start
+        self.scales: dict[str, float] = {}  # per load, relative to the start
+        self.other_scale = 1.0  # every other load, relative to the start
         site = event.site
         self.irradiance = {load: site.irradiance_w_m2 for load in event.pv_systems}
         self.nominal_w = {s.site_id: s.nominal_w for s in self.twin.sites}
@@ -104,8 +105,9 @@ class EventTwin:
         try:
             self.twin = self._Twin(source)
         except TwinError as exc:
-            raise EventError(f"{self.event.path}: timeline entry {entry.number} ({entry.action}): "
-                             f"the feeder after switching: {exc}") from None
+            raise EventError(
+                f"{self.event.path}: timeline entry {entry.number} ({entry.action}): the feeder after switching: {exc}"
+            ) from None
         for cmd in self.pvsystem_commands.values():
             self._command(entry, cmd)
 
@@ -121,8 +123,7 @@ class EventTwin:
         """Load and PV of every customer location (W), the site at its own conditions."""
         site = self.event.site
         ids = self.twin.site_ids
-        load = np.array([self.nominal_w[i] * self.event.load_scale * self.scales.get(i, self.other_scale)
-                         for i in ids])
+        load = np.array([self.nominal_w[i] * self.event.load_scale * self.scales.get(i, self.other_scale) for i in ids])
         pv = np.array([self.event.pv_systems.get(i, 0.0) * self.irradiance.get(i, 0.0) / 1000.0 for i in ids])
         k = ids.index(site.element)
         site_load, site_pv, _ = self.site_conditions()
@@ -156,7 +157,11 @@ class EventTwin:
         forecast = float(result.forecast_net_w[0])
         site_load, site_pv, net = self.site_conditions()
         return TwinState(
-            t_s=t_s, entry=entry, site_net_w=net, site_load_w=site_load, site_pv_w=site_pv,
+            t_s=t_s,
+            entry=entry,
+            site_net_w=net,
+            site_load_w=site_load,
+            site_pv_w=site_pv,
             pcc_voltage_pu=vpu,
             import_limit_w=forecast + float(result.import_headroom_w[0]),
             export_limit_w=float(result.export_headroom_w[0]) - forecast,

@@ -61,6 +61,7 @@ quantity, each name ending in its unit (`pcc_p_w`, `pcc_q_var`, `pcc_v_pu`,
 
 Bad input raises EventError naming the file, the timeline entry and the field.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,12 +93,27 @@ _ACTION_KEYS: dict[str, dict[str, bool]] = {
     "cancel": {"target": False},
 }
 _EVENT_KEYS = {"name": True, "description": False, "feeder": True, "bench": False, "field": True}
-_SITE_KEYS = {"element": True, "bus": False, "rating_w": True, "bench_ratio": True, "load_w": True,
-              "ev_w": False, "pv_rating_w": False, "irradiance_w_m2": False, "battery_w": False,
-              "firm_import_w": False, "firm_export_w": False}
+_SITE_KEYS = {
+    "element": True,
+    "bus": False,
+    "rating_w": True,
+    "bench_ratio": True,
+    "load_w": True,
+    "ev_w": False,
+    "pv_rating_w": False,
+    "irradiance_w_m2": False,
+    "battery_w": False,
+    "firm_import_w": False,
+    "firm_export_w": False,
+}
 _TWIN_KEYS = {"load_scale": False, "pv_systems": False}
-_SCORE_KEYS = {"channel": False, "trigger": False, "nrmse_max": False, "response_time_tolerance_s": False,
-               "response_window_s": False}
+_SCORE_KEYS = {
+    "channel": False,
+    "trigger": False,
+    "nrmse_max": False,
+    "response_time_tolerance_s": False,
+    "response_window_s": False,
+}
 
 
 class EventError(TwinError):
@@ -195,8 +211,9 @@ def read_event(path: str | Path, twin: Any = None, with_field: bool = True) -> F
         raise EventError(f"{path}: not valid TOML: {exc}") from None
     unknown = set(data) - {"event", "site", "twin", "timeline", "score"}
     if unknown:
-        raise EventError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
-                         "(known: event, site, twin, timeline, score)")
+        raise EventError(
+            f"{path}: unknown table(s) {', '.join(sorted(unknown))} (known: event, site, twin, timeline, score)"
+        )
     event = _table(path, data, "event", _EVENT_KEYS)
     site_t = _table(path, data, "site", _SITE_KEYS)
     twin_t = _table(path, data, "twin", _TWIN_KEYS, required=False)
@@ -222,14 +239,23 @@ def read_event(path: str | Path, twin: Any = None, with_field: bool = True) -> F
     field_df = read_field(field_path, score.channel) if with_field else pd.DataFrame({"time_s": [0.0]})
     if with_field and timeline and timeline[-1].t_s > float(field_df["time_s"].iloc[-1]):
         last = timeline[-1]
-        raise EventError(f"{path}: timeline entry {last.number} ({last.action}): t_s = {last.t_s:g} is after the "
-                         f"end of the field record ({float(field_df['time_s'].iloc[-1]):g} s in {field_path.name})")
+        raise EventError(
+            f"{path}: timeline entry {last.number} ({last.action}): t_s = {last.t_s:g} is after the "
+            f"end of the field record ({float(field_df['time_s'].iloc[-1]):g} s in {field_path.name})"
+        )
     return FieldEvent(
-        path=path, name=_text(path, "event", event, "name"), description=str(event.get("description", "")),
+        path=path,
+        name=_text(path, "event", event, "name"),
+        description=str(event.get("description", "")),
         feeder=_text(path, "event", event, "feeder"),
         bench=_text(path, "event", event, "bench") if "bench" in event else None,
-        site=site, load_scale=load_scale, pv_systems=pv_systems, timeline=timeline, score=score,
-        field_path=field_path, field=field_df,
+        site=site,
+        load_scale=load_scale,
+        pv_systems=pv_systems,
+        timeline=timeline,
+        score=score,
+        field_path=field_path,
+        field=field_df,
     )
 
 
@@ -251,12 +277,14 @@ def read_field(path: Path, channel: str = "pcc_p_w") -> pd.DataFrame:
     df.columns = columns
     for required in ("time_s", channel):
         if required not in columns:
-            raise EventError(f"{path}: missing column '{required}'{suggest(required, columns)} "
-                             f"(columns: {', '.join(columns)})")
+            raise EventError(
+                f"{path}: missing column '{required}'{suggest(required, columns)} (columns: {', '.join(columns)})"
+            )
     for col in columns:
         if not col.endswith(UNIT_SUFFIXES):
-            raise EventError(f"{path}: column '{col}' does not name its unit "
-                             f"(end it with one of {', '.join(UNIT_SUFFIXES)})")
+            raise EventError(
+                f"{path}: column '{col}' does not name its unit (end it with one of {', '.join(UNIT_SUFFIXES)})"
+            )
         values = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
         if bad.size:
@@ -272,8 +300,10 @@ def read_field(path: Path, channel: str = "pcc_p_w") -> pd.DataFrame:
     back = np.flatnonzero(np.diff(t) <= 0)
     if back.size:
         row = int(back[0]) + 1
-        raise EventError(f"{path}: line {row + head + 2}, column 'time_s': {t[row]:g} s does not come after "
-                         f"{t[row - 1]:g} s (time going backwards or repeated)")
+        raise EventError(
+            f"{path}: line {row + head + 2}, column 'time_s': {t[row]:g} s does not come after "
+            f"{t[row - 1]:g} s (time going backwards or repeated)"
+        )
     return df
 
 
@@ -289,7 +319,7 @@ class FeederElements:
     buses: frozenset[str]
 
     @classmethod
-    def of(cls, twin: Any) -> "FeederElements":
+    def of(cls, twin: Any) -> FeederElements:
         dss = twin.engine.dss
         return cls(
             feeder=twin.name,
@@ -344,8 +374,16 @@ def _text(path: Path, where: str, table: dict, key: str) -> str:
     return value.strip()
 
 
-def _number(path: Path, where: str, table: dict, key: str, default: float | None = None, *,
-            minimum: float | None = None, positive: bool = False) -> float:
+def _number(
+    path: Path,
+    where: str,
+    table: dict,
+    key: str,
+    default: float | None = None,
+    *,
+    minimum: float | None = None,
+    positive: bool = False,
+) -> float:
     if key not in table:
         if default is None:
             raise EventError(f"{path}: {where}: missing key '{key}'")
@@ -364,13 +402,16 @@ def _site(path: Path, t: dict, elements: FeederElements) -> SiteSpec:
     where = "[site]"
     element = elements.load(_text(path, "site", t, "element"))
     if element is None:
-        raise EventError(f"{path}: [site] element: '{t['element']}' is not a load of feeder {elements.feeder}"
-                         f"{suggest(str(t['element']).lower(), elements.loads)}")
+        raise EventError(
+            f"{path}: [site] element: '{t['element']}' is not a load of feeder {elements.feeder}"
+            f"{suggest(str(t['element']).lower(), elements.loads)}"
+        )
     bus = elements.load_bus[element]
     if "bus" in t and str(t["bus"]).strip().lower() != bus:
         raise EventError(f"{path}: [site] bus: '{t['bus']}' is not where {element} connects (bus {bus})")
     return SiteSpec(
-        element=element, bus=bus,
+        element=element,
+        bus=bus,
         rating_w=_number(path, where, t, "rating_w", positive=True),
         bench_ratio=_number(path, where, t, "bench_ratio", positive=True),
         load_w=_number(path, where, t, "load_w", minimum=0.0),
@@ -397,14 +438,17 @@ def _pv_systems(path: Path, table: Any, elements: FeederElements) -> dict[str, f
     for name in table:
         load = elements.load(name)
         if load is None:
-            raise EventError(f"{path}: [twin] pv_systems: '{name}' is not a load of feeder {elements.feeder}"
-                             f"{suggest(name.lower(), elements.loads)}")
+            raise EventError(
+                f"{path}: [twin] pv_systems: '{name}' is not a load of feeder {elements.feeder}"
+                f"{suggest(name.lower(), elements.loads)}"
+            )
         out[load] = _number(path, "[twin] pv_systems", table, name, positive=True)
     return out
 
 
-def _timeline(path: Path, raw: Any, elements: FeederElements, site: SiteSpec,
-              pv_systems: dict[str, float]) -> list[Entry]:
+def _timeline(
+    path: Path, raw: Any, elements: FeederElements, site: SiteSpec, pv_systems: dict[str, float]
+) -> list[Entry]:
     if not isinstance(raw, list):
         raise EventError(f"{path}: timeline must be an array of tables ([[timeline]])")
     entries: list[Entry] = []
@@ -416,19 +460,23 @@ def _timeline(path: Path, raw: Any, elements: FeederElements, site: SiteSpec,
         if not isinstance(action, str):
             raise EventError(f"{path}: {where}: missing key 'action' (actions: {', '.join(ACTIONS)})")
         if action not in _ACTION_KEYS:
-            raise EventError(f"{path}: {where}: unknown action '{action}'{suggest(action, ACTIONS)} "
-                             f"(actions: {', '.join(ACTIONS)})")
+            raise EventError(
+                f"{path}: {where}: unknown action '{action}'{suggest(action, ACTIONS)} (actions: {', '.join(ACTIONS)})"
+            )
         where = f"timeline entry {number} ({action})"
         t_s = _number(path, where, item, "t_s", minimum=0.0)
         if entries and t_s < entries[-1].t_s:
-            raise EventError(f"{path}: {where}: t_s = {t_s:g} comes before entry {entries[-1].number}'s "
-                             f"t_s = {entries[-1].t_s:g} (time going backwards)")
+            raise EventError(
+                f"{path}: {where}: t_s = {t_s:g} comes before entry {entries[-1].number}'s "
+                f"t_s = {entries[-1].t_s:g} (time going backwards)"
+            )
         keys = _ACTION_KEYS[action]
         unknown = set(item) - set(keys) - {"t_s", "action"}
         if unknown:
             bad = sorted(unknown)[0]
-            raise EventError(f"{path}: {where}: unknown key '{bad}'{suggest(bad, keys)} "
-                             f"(keys of {action}: t_s, {', '.join(keys)})")
+            raise EventError(
+                f"{path}: {where}: unknown key '{bad}'{suggest(bad, keys)} (keys of {action}: t_s, {', '.join(keys)})"
+            )
         for key, needed in keys.items():
             if needed and key not in item:
                 raise EventError(f"{path}: {where}: missing key '{key}'")
@@ -437,8 +485,15 @@ def _timeline(path: Path, raw: Any, elements: FeederElements, site: SiteSpec,
     return entries
 
 
-def _entry_values(path: Path, where: str, action: str, item: dict, elements: FeederElements, site: SiteSpec,
-                  pv_systems: dict[str, float]) -> dict[str, Any]:
+def _entry_values(
+    path: Path,
+    where: str,
+    action: str,
+    item: dict,
+    elements: FeederElements,
+    site: SiteSpec,
+    pv_systems: dict[str, float],
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if action == "load":
         name = str(item["element"])
@@ -447,16 +502,20 @@ def _entry_values(path: Path, where: str, action: str, item: dict, elements: Fee
         else:
             load = elements.load(name)
             if load is None:
-                raise EventError(f"{path}: {where}: element '{name}' is not a load of feeder {elements.feeder}"
-                                 f"{suggest(name.lower(), elements.loads)}")
+                raise EventError(
+                    f"{path}: {where}: element '{name}' is not a load of feeder {elements.feeder}"
+                    f"{suggest(name.lower(), elements.loads)}"
+                )
             values["element"] = load
         values["scale"] = _number(path, where, item, "scale", minimum=0.0)
     elif action == "switch":
         name = str(item["element"])
         line = elements.line(name)
         if line is None:
-            raise EventError(f"{path}: {where}: element '{name}' is not a line or switch of feeder "
-                             f"{elements.feeder}{suggest(name, [f'Line.{n}' for n in sorted(elements.lines)])}")
+            raise EventError(
+                f"{path}: {where}: element '{name}' is not a line or switch of feeder "
+                f"{elements.feeder}{suggest(name, [f'Line.{n}' for n in sorted(elements.lines)])}"
+            )
         state = item["state"]
         if state not in ("open", "closed"):
             raise EventError(f"{path}: {where}: state: expected 'open' or 'closed', got {state!r}")
@@ -466,8 +525,10 @@ def _entry_values(path: Path, where: str, action: str, item: dict, elements: Fee
                 raise EventError(f"{path}: {where}: bus2 is only for closing a tie, not with state = 'open'")
             bus = str(item["bus2"]).strip().lower()
             if bus.split(".")[0] not in elements.buses:
-                raise EventError(f"{path}: {where}: bus2: '{bus}' is not a bus of feeder {elements.feeder}"
-                                 f"{suggest(bus.split('.')[0], elements.buses)}")
+                raise EventError(
+                    f"{path}: {where}: bus2: '{bus}' is not a bus of feeder {elements.feeder}"
+                    f"{suggest(bus.split('.')[0], elements.buses)}"
+                )
             values["bus2"] = bus
     elif action == "irradiance":
         name = str(item["element"])
@@ -479,8 +540,10 @@ def _entry_values(path: Path, where: str, action: str, item: dict, elements: Fee
             values["element"] = f"PVSystem.{pv}"
         else:
             known = sorted(pv_systems) + [f"PVSystem.{p}" for p in sorted(elements.pv_systems)]
-            raise EventError(f"{path}: {where}: element '{name}' is not a PV system of feeder {elements.feeder} "
-                             f"nor a load with PV (PV: {', '.join(known) or 'none declared'})")
+            raise EventError(
+                f"{path}: {where}: element '{name}' is not a PV system of feeder {elements.feeder} "
+                f"nor a load with PV (PV: {', '.join(known) or 'none declared'})"
+            )
         values["irradiance_w_m2"] = _irradiance(path, where, item)
     elif action == "site_limits":
         if "import_limit_w" not in item and "export_limit_w" not in item:
@@ -506,13 +569,16 @@ def _score(path: Path, t: dict, entries: int) -> ScoreSpec:
     if not isinstance(channel, str) or not channel:
         raise EventError(f"{path}: [score] channel: expected a column name, got {channel!r}")
     trigger = t.get("trigger")
-    if trigger is not None and (isinstance(trigger, bool) or not isinstance(trigger, int)
-                                or not 1 <= trigger <= entries):
+    if trigger is not None and (
+        isinstance(trigger, bool) or not isinstance(trigger, int) or not 1 <= trigger <= entries
+    ):
         raise EventError(f"{path}: [score] trigger: expected a timeline entry number 1..{entries}, got {trigger!r}")
     return ScoreSpec(
-        channel=channel, trigger=trigger,
+        channel=channel,
+        trigger=trigger,
         nrmse_max=_number(path, where, t, "nrmse_max", ScoreSpec.nrmse_max, positive=True),
-        response_time_tolerance_s=_number(path, where, t, "response_time_tolerance_s",
-                                          ScoreSpec.response_time_tolerance_s, positive=True),
+        response_time_tolerance_s=_number(
+            path, where, t, "response_time_tolerance_s", ScoreSpec.response_time_tolerance_s, positive=True
+        ),
         response_window_s=_number(path, where, t, "response_window_s", ScoreSpec.response_window_s, positive=True),
     )

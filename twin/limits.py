@@ -9,6 +9,7 @@ phasor |a + b x| crosses its limit (an exact quadratic in x, so the magnitude is
 not linearized), then refines the best candidates for the site's own current
 rising as its voltage sags. The reference method bisects with full power flows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -269,7 +270,6 @@ def _dense_candidates(twin, sens, base, eff, k):
 def _tree_candidates(twin, sens, base, eff, tree, k):
     """Candidates of a radial feeder: path nodes, path conductors, off-path minima."""
     m = twin.model
-    vn = m.vnode_index
     nsite = len(sens.linear.sites)
     base_v = m.base_v
     # path nodes (all of them: thermal needs both ends), approximate sensitivities

@@ -5,6 +5,7 @@ node voltages (every energized distribution node) and conductor currents (line
 normal amps, transformer kVA). Everything is turned into index arrays in the
 engine's node order once, so per-interval work is plain numpy.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,24 +59,24 @@ class FeederModel:
 
     node_names: list[str]
     node_index: dict[str, int]
-    base_v: np.ndarray                 # line-to-neutral base voltage per node (V)
+    base_v: np.ndarray  # line-to-neutral base voltage per node (V)
     source_bus: str
     sites: list[Site]
     site_index: dict[str, int]
-    load_numbers: np.ndarray           # 1-based engine index of each site's own load
-    flex_numbers: np.ndarray           # 1-based engine index of each site's flex load
-    load_q_ratio: np.ndarray           # kvar/kW of each site's load (kept when scaling)
+    load_numbers: np.ndarray  # 1-based engine index of each site's own load
+    flex_numbers: np.ndarray  # 1-based engine index of each site's flex load
+    load_q_ratio: np.ndarray  # kvar/kW of each site's load (kept when scaling)
     # site terminals: one entry per (site, phase): from-node, to-node (-1 = ground), weight
     term_site: np.ndarray
     term_from: np.ndarray
     term_to: np.ndarray
     term_weight: np.ndarray
     # monitored voltages
-    vnode_index: np.ndarray            # node indices of voltage constraints
+    vnode_index: np.ndarray  # node indices of voltage constraints
     # monitored currents
     thermal: list[ThermalRow]
     thermal_rating_a: np.ndarray
-    branch_matrix: sp.csr_matrix       # conductor current = branch_matrix @ node voltages
+    branch_matrix: sp.csr_matrix  # conductor current = branch_matrix @ node voltages
     # elements whose admittance changes with controls (regulators, capacitors)
     control_elements: list[str]
     control_nodes: np.ndarray
@@ -108,7 +109,6 @@ def _nodes_of(spec: str) -> list[int]:
 
 def extract(engine: Engine) -> FeederModel:
     """Add one flex load per site and build the index arrays of the feeder."""
-    dss = engine.dss
     raw_loads = _read_loads(engine)
     if not raw_loads:
         name = engine.source.master if engine.source else "feeder"
@@ -154,11 +154,19 @@ def extract(engine: Engine) -> FeederModel:
         xy = bus_xy.get(r["bus"])
         sites.append(
             Site(
-                site_id=r["name"], bus=r["bus"], nodes=tuple(r["nodes"]), phases=r["phases"],
-                kv=r["kv"], conn=r["conn"], polyphase=polyphase, service_transformer=st,
-                nominal_w=r["kw"] * 1000.0, nominal_var=r["kvar"] * 1000.0,
+                site_id=r["name"],
+                bus=r["bus"],
+                nodes=tuple(r["nodes"]),
+                phases=r["phases"],
+                kv=r["kv"],
+                conn=r["conn"],
+                polyphase=polyphase,
+                service_transformer=st,
+                nominal_w=r["kw"] * 1000.0,
+                nominal_var=r["kvar"] * 1000.0,
                 rating_w=max(rating_w, 1.0),
-                x=xy[0] if xy else None, y=xy[1] if xy else None,
+                x=xy[0] if xy else None,
+                y=xy[1] if xy else None,
             )
         )
         for frm, to, w in _terminals(r):
@@ -191,16 +199,30 @@ def extract(engine: Engine) -> FeederModel:
 
     q_ratio = np.array([r["kvar"] / r["kw"] if r["kw"] else 0.0 for r in raw_loads])
     return FeederModel(
-        node_names=node_names, node_index=node_index, base_v=base_v, source_bus=source_bus,
-        sites=sites, site_index={s.site_id: i for i, s in enumerate(sites)},
-        load_numbers=load_numbers, flex_numbers=flex_numbers, load_q_ratio=q_ratio,
-        term_site=term[:, 0].astype(int), term_from=term[:, 1].astype(int),
-        term_to=term[:, 2].astype(int), term_weight=term[:, 3],
+        node_names=node_names,
+        node_index=node_index,
+        base_v=base_v,
+        source_bus=source_bus,
+        sites=sites,
+        site_index={s.site_id: i for i, s in enumerate(sites)},
+        load_numbers=load_numbers,
+        flex_numbers=flex_numbers,
+        load_q_ratio=q_ratio,
+        term_site=term[:, 0].astype(int),
+        term_from=term[:, 1].astype(int),
+        term_to=term[:, 2].astype(int),
+        term_weight=term[:, 3],
         vnode_index=np.flatnonzero(vmask),
-        thermal=thermal, thermal_rating_a=rating, branch_matrix=bmat,
-        control_elements=control_elements, control_nodes=control_nodes,
+        thermal=thermal,
+        thermal_rating_a=rating,
+        branch_matrix=bmat,
+        control_elements=control_elements,
+        control_nodes=control_nodes,
         control_thermal=control_thermal,
-        bus_xy=bus_xy, bus_parent=parent, bus_elements=bus_elements, radial=radial,
+        bus_xy=bus_xy,
+        bus_parent=parent,
+        bus_elements=bus_elements,
+        radial=radial,
     )
 
 
@@ -215,11 +237,16 @@ def _read_loads(engine: Engine) -> list[dict]:
         nodes = [int(n) for n in dss.CktElement.NodeOrder()]
         out.append(
             {
-                "name": name, "bus_spec": spec, "bus": _bus_of(spec), "phases": phases,
+                "name": name,
+                "bus_spec": spec,
+                "bus": _bus_of(spec),
+                "phases": phases,
                 "nodes": [n for n in nodes[:phases] if n != 0] or [1],
-                "all_nodes": nodes, "kv": float(dss.Loads.kV()),
+                "all_nodes": nodes,
+                "kv": float(dss.Loads.kV()),
                 "conn": "delta" if dss.Loads.IsDelta() else "wye",
-                "kw": float(dss.Loads.kW()), "kvar": float(dss.Loads.kvar()),
+                "kw": float(dss.Loads.kW()),
+                "kvar": float(dss.Loads.kvar()),
             }
         )
         i = dss.Loads.Next()
@@ -344,7 +371,10 @@ def _transformers(engine: Engine) -> dict[str, dict]:
             kvs.append(float(dss.Transformers.kV()))
             kvas.append(float(dss.Transformers.kVA()))
         info[name.lower()] = {
-            "name": name, "kv": kvs, "kva": kvas[0], "phases": int(dss.CktElement.NumPhases()),
+            "name": name,
+            "kv": kvs,
+            "kva": kvas[0],
+            "phases": int(dss.CktElement.NumPhases()),
         }
         i = dss.Transformers.Next()
     return info

@@ -11,13 +11,14 @@
 Intervals are independent (each settles its own regulator taps from the same
 start), so they can be split across worker processes.
 """
+
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-import multiprocessing
 
 import numpy as np
 import pandas as pd
@@ -86,20 +87,42 @@ def compute_envelope(
     settings = EnvelopeSettings(limits=limits or Limits(), method=method, allocation=allocation)
     if kind == "variable":
         return variable_envelope(
-            twin, sites=sites, profiles=profiles, start=start, horizon=horizon,
-            resolution=resolution, settings=settings, firm_import_w=firm_import_w,
-            firm_export_w=firm_export_w, workers=workers, progress=progress, seed=seed,
+            twin,
+            sites=sites,
+            profiles=profiles,
+            start=start,
+            horizon=horizon,
+            resolution=resolution,
+            settings=settings,
+            firm_import_w=firm_import_w,
+            firm_export_w=firm_export_w,
+            workers=workers,
+            progress=progress,
+            seed=seed,
         )
     if kind == "static":
         return static_envelope(
-            twin, sites=sites, profiles=profiles, start=start, settings=settings,
-            workers=workers, progress=progress, seed=seed,
+            twin,
+            sites=sites,
+            profiles=profiles,
+            start=start,
+            settings=settings,
+            workers=workers,
+            progress=progress,
+            seed=seed,
         )
     if kind == "dynamic":
         return dynamic_envelope(
-            twin, measured=measured, sites=sites, profiles=profiles, resolution=resolution,
-            settings=settings, firm_import_w=firm_import_w, firm_export_w=firm_export_w,
-            progress=progress, seed=seed,
+            twin,
+            measured=measured,
+            sites=sites,
+            profiles=profiles,
+            resolution=resolution,
+            settings=settings,
+            firm_import_w=firm_import_w,
+            firm_export_w=firm_export_w,
+            progress=progress,
+            seed=seed,
         )
     raise TwinError(f"envelope kind {kind!r}: use static, variable or dynamic")
 
@@ -129,12 +152,15 @@ def variable_envelope(
     prof = _profiles_for(twin, profiles, start, periods, res, seed)
     positions = twin.site_numbers(sites)
     results = run_intervals(
-        twin, positions, settings, prof.load_w.to_numpy(), prof.pv_w.to_numpy(),
-        workers=workers, progress=progress,
+        twin,
+        positions,
+        settings,
+        prof.load_w.to_numpy(),
+        prof.pv_w.to_numpy(),
+        workers=workers,
+        progress=progress,
     )
-    intervals = pd.DataFrame(
-        {"start": prof.index, "duration_s": int(res.total_seconds()), "month": 0, "hour": -1}
-    )
+    intervals = pd.DataFrame({"start": prof.index, "duration_s": int(res.total_seconds()), "month": 0, "hour": -1})
     return assemble(twin, "variable", settings, positions, intervals, results, firm_import_w, firm_export_w)
 
 
@@ -153,9 +179,7 @@ def static_envelope(
     settings = settings or EnvelopeSettings()
     if profiles is None:
         year0 = pd.Timestamp(start).year if start is not None else pd.Timestamp.now(tz="UTC").year
-        profiles = synthetic_profiles(
-            twin.sites, pd.Timestamp(f"{year0}-01-01", tz="UTC"), 8760, "1h", seed=seed
-        )
+        profiles = synthetic_profiles(twin.sites, pd.Timestamp(f"{year0}-01-01", tz="UTC"), 8760, "1h", seed=seed)
     profiles = profiles.for_sites(twin.site_ids, _nominal(twin))
     keys, imp, exp = month_hour_worst(profiles)
     positions = twin.site_numbers(sites)
@@ -170,8 +194,13 @@ def static_envelope(
     for a, b in zip(results[:n], results[n:]):
         merged.append(
             IntervalResult(
-                a.import_headroom_w, b.export_headroom_w, a.binding_import, b.binding_export,
-                a.forecast_net_w, a.verified and b.verified, a.power_flows + b.power_flows,
+                a.import_headroom_w,
+                b.export_headroom_w,
+                a.binding_import,
+                b.binding_export,
+                a.forecast_net_w,
+                a.verified and b.verified,
+                a.power_flows + b.power_flows,
             )
         )
     intervals = pd.DataFrame(
@@ -220,9 +249,7 @@ def dynamic_envelope(
             progress(1, 1)
     finally:
         twin.set_source_pu(source_pu)  # the measurement was for this interval only
-    intervals = pd.DataFrame(
-        {"start": [ts.floor(res)], "duration_s": int(res.total_seconds()), "month": 0, "hour": -1}
-    )
+    intervals = pd.DataFrame({"start": [ts.floor(res)], "duration_s": int(res.total_seconds()), "month": 0, "hour": -1})
     return assemble(twin, "dynamic", settings, positions, intervals, [result], firm_import_w, firm_export_w)
 
 
@@ -280,10 +307,7 @@ def _init_worker(source: FeederSource, positions: np.ndarray, settings: Envelope
 
 def _run_chunk(items: list[tuple[int, np.ndarray, np.ndarray, tuple[str, ...]]]):
     engine: IntervalEngine = _WORKER["engine"]
-    return [
-        (k, engine.interval(load, pv, directions=d, reset=k % BLOCK_INTERVALS == 0))
-        for k, load, pv, d in items
-    ]
+    return [(k, engine.interval(load, pv, directions=d, reset=k % BLOCK_INTERVALS == 0)) for k, load, pv, d in items]
 
 
 def run_intervals(
@@ -324,7 +348,9 @@ def run_intervals(
     os.environ.update({k: "1" for k in _THREAD_VARS})
     try:
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
             initargs=(twin.source, positions, settings),
         )
         futures = [pool.submit(_run_chunk, c) for c in chunks]
@@ -379,11 +405,21 @@ def assemble(
     intervals = intervals.reset_index(drop=True)
     intervals["start"] = pd.to_datetime(intervals["start"], utc=True)
     return Envelope(
-        feeder=twin.name, kind=kind, method=settings.method, allocation=settings.allocation,
-        site_ids=[m.sites[p].site_id for p in positions], intervals=intervals,
-        import_limit_w=imp, export_limit_w=exp, firm_import_w=firm_i, firm_export_w=firm_e,
-        forecast_import_w=forecast_w, binding_import=bind_i, binding_export=bind_e,
-        vmin_pu=settings.limits.vmin_pu, vmax_pu=settings.limits.vmax_pu,
+        feeder=twin.name,
+        kind=kind,
+        method=settings.method,
+        allocation=settings.allocation,
+        site_ids=[m.sites[p].site_id for p in positions],
+        intervals=intervals,
+        import_limit_w=imp,
+        export_limit_w=exp,
+        firm_import_w=firm_i,
+        firm_export_w=firm_e,
+        forecast_import_w=forecast_w,
+        binding_import=bind_i,
+        binding_export=bind_e,
+        vmin_pu=settings.limits.vmin_pu,
+        vmax_pu=settings.limits.vmax_pu,
         verified=all(r.verified for r in results),
     )
 

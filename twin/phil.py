@@ -14,11 +14,12 @@ delay), unless `controls` asks for them to act every step.
 The engine is not thread-safe: create the PhilBus and call `exchange` on one
 thread.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class BusVoltages:
 
     nodes: tuple[int, ...]
     magnitude_pu: tuple[float, ...]
-    magnitude_v: tuple[float, ...]        # line-to-neutral, feeder volts
+    magnitude_v: tuple[float, ...]  # line-to-neutral, feeder volts
     angle_deg: tuple[float, ...]
     frequency_hz: float
     converged: bool
@@ -50,8 +51,15 @@ class BusVoltages:
     def to_vector(self) -> list[float]:
         """Flat form for a federation message: [converged, f, n, nodes, pu, V, angles]."""
         n = self.phases
-        return [1.0 if self.converged else 0.0, self.frequency_hz, float(n), *map(float, self.nodes),
-                *self.magnitude_pu, *self.magnitude_v, *self.angle_deg][: 3 + 4 * n]
+        return [
+            1.0 if self.converged else 0.0,
+            self.frequency_hz,
+            float(n),
+            *map(float, self.nodes),
+            *self.magnitude_pu,
+            *self.magnitude_v,
+            *self.angle_deg,
+        ][: 3 + 4 * n]
 
     @classmethod
     def from_vector(cls, values: Sequence[float]) -> BusVoltages:
@@ -64,9 +72,9 @@ class BusVoltages:
         body = [float(v) for v in values[3:]]
         return cls(
             nodes=tuple(int(v) for v in body[:n]),
-            magnitude_pu=tuple(body[n:2 * n]),
-            magnitude_v=tuple(body[2 * n:3 * n]),
-            angle_deg=tuple(body[3 * n:4 * n]),
+            magnitude_pu=tuple(body[n : 2 * n]),
+            magnitude_v=tuple(body[2 * n : 3 * n]),
+            angle_deg=tuple(body[3 * n : 4 * n]),
             frequency_hz=float(values[1]),
             converged=bool(values[0]),
         )

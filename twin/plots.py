@@ -5,6 +5,7 @@ limit below zero, firm part shaded darker, forecast as a line), and a feeder
 map of headroom for one interval (sites at their bus coordinates, coloured by
 how much they may import or export beyond their forecast).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,11 +75,15 @@ def band_svg(env: Envelope, site_id: str, path: str | Path) -> Path:
     labels = _interval_labels(env)
     step = max(1, nt // 8)
     for k in range(0, nt, step):
-        out.append(f'<text x="{float(sx(k)):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle">{escape(labels[k])}</text>')
-    out.append(f'<text x="16" y="{HEIGHT / 2}" transform="rotate(-90 16 {HEIGHT / 2})" text-anchor="middle">kW (import +, export -)</text>')
+        out.append(
+            f'<text x="{float(sx(k)):.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle">{escape(labels[k])}</text>'
+        )
+    out.append(
+        f'<text x="16" y="{HEIGHT / 2}" transform="rotate(-90 16 {HEIGHT / 2})" text-anchor="middle">kW (import +, export -)</text>'
+    )
     out.append(
         f'<text x="{PAD}" y="{HEIGHT - 12}">blue: import limit (dark: firm); orange: export limit '
-        f'(dark: firm); line: forecast net import</text>'
+        f"(dark: firm); line: forecast net import</text>"
     )
     out.append("</svg>")
     path = Path(path)

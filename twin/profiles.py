@@ -6,6 +6,7 @@ come from the built-in synthetic daily and seasonal shapes (demos, tests) or
 from AMI/SCADA files (CSV or Parquet), which are validated row by row so a bad
 file is rejected with its name and the offending row.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,12 @@ from flexbench.twin.errors import ProfileError, SiteError, suggest
 RESOLUTIONS = {"15min": pd.Timedelta(minutes=15), "1h": pd.Timedelta(hours=1)}
 _TIME_COLUMNS = ("timestamp", "time", "datetime", "interval_start")
 _VALUE_COLUMNS = {
-    "power_w": 1.0, "power_kw": 1000.0, "load_w": 1.0, "load_kw": 1000.0,
-    "net_w": 1.0, "net_kw": 1000.0,
+    "power_w": 1.0,
+    "power_kw": 1000.0,
+    "load_w": 1.0,
+    "load_kw": 1000.0,
+    "net_w": 1.0,
+    "net_kw": 1000.0,
 }
 _PV_COLUMNS = {"pv_w": 1.0, "pv_kw": 1000.0}
 _OPTIONAL = {"reactive_var", "reactive_kvar", "quality", "unit"}
@@ -46,8 +51,9 @@ def parse_duration(text: str) -> pd.Timedelta:
     if not m:
         raise ValueError(f"duration {text!r} not understood; use e.g. 72h, 3d or 90min")
     value, unit = float(m.group(1)), m.group(2)
-    return pd.Timedelta(**{"min": {"minutes": value}, "m": {"minutes": value},
-                           "h": {"hours": value}, "d": {"days": value}}[unit])
+    return pd.Timedelta(
+        **{"min": {"minutes": value}, "m": {"minutes": value}, "h": {"hours": value}, "d": {"days": value}}[unit]
+    )
 
 
 @dataclass
@@ -83,9 +89,7 @@ class Profiles:
         start = _utc(start)
         sel = self.index[self.index >= start][:periods]
         if len(sel) < periods:
-            raise ProfileError(
-                f"{self.source}: needs {periods} intervals from {start}, has {len(sel)}"
-            )
+            raise ProfileError(f"{self.source}: needs {periods} intervals from {start}, has {len(sel)}")
         return Profiles(self.load_w.loc[sel], self.pv_w.loc[sel], self.source)
 
     def resample(self, resolution: str | pd.Timedelta) -> Profiles:
@@ -210,7 +214,8 @@ def synthetic_profiles(
     pv = pv_shape(hour, doy)[:, None] * clear[day_number][:, None] * (pv_ratio * nominal * has_pv)[None, :]
     cols = [s.site_id for s in sites]
     return Profiles(
-        pd.DataFrame(load, index=idx, columns=cols), pd.DataFrame(pv, index=idx, columns=cols),
+        pd.DataFrame(load, index=idx, columns=cols),
+        pd.DataFrame(pv, index=idx, columns=cols),
         "synthetic",
     )
 
@@ -337,10 +342,7 @@ def _long_layout(frame, stamps, time_col, path, row_base):
     if len(empty):
         raise ProfileError(f"{_where(path, row_base, empty[0])}: column 'site_id': missing value")
     power = _numbers(frame[value_col], value_col, path, row_base) * _VALUE_COLUMNS[value_col]
-    pv = (
-        _numbers(frame[pv_col], pv_col, path, row_base) * _PV_COLUMNS[pv_col]
-        if pv_col else np.zeros(len(frame))
-    )
+    pv = _numbers(frame[pv_col], pv_col, path, row_base) * _PV_COLUMNS[pv_col] if pv_col else np.zeros(len(frame))
     if pv_col is None or value_col.startswith(("power", "net")):
         load = power + pv  # net import plus generation is consumption
     else:
@@ -394,9 +396,7 @@ def _wide_layout(frame, stamps, time_col, path, row_base):
             f"{path}: duplicate timestamp {load.index[rows[0]]} "
             f"({'lines' if row_base == 2 else 'rows'} {same[0] + row_base} and {same[1] + row_base})"
         )
-    load.attrs["rows"] = pd.DataFrame(
-        {c: np.arange(len(frame), dtype=float) for c in cols}, index=load.index
-    )
+    load.attrs["rows"] = pd.DataFrame({c: np.arange(len(frame), dtype=float) for c in cols}, index=load.index)
     return load, pd.DataFrame(0.0, index=load.index, columns=load.columns)
 
 
@@ -420,7 +420,11 @@ def _check_grid(load, pv, path, step):
         if rows is None:
             return ""
         r = rows.iloc[k].dropna()
-        return f" ({'line' if path.suffix.lower() == '.csv' else 'row'} {int(r.iloc[0]) + (2 if path.suffix.lower() == '.csv' else 1)})" if len(r) else ""
+        return (
+            f" ({'line' if path.suffix.lower() == '.csv' else 'row'} {int(r.iloc[0]) + (2 if path.suffix.lower() == '.csv' else 1)})"
+            if len(r)
+            else ""
+        )
 
     for k, d in enumerate(diffs):
         if d == step:
@@ -455,7 +459,7 @@ def forecast(history: Profiles, start, periods: int, resolution="1h", weeks: int
     idx = pd.date_range(start, periods=periods, freq=res)
     out = {}
     for name, frame in (("load", hist.load_w.loc[keep]), ("pv", hist.pv_w.loc[keep])):
-        tod = (frame.index.hour * 60 + frame.index.minute)
+        tod = frame.index.hour * 60 + frame.index.minute
         by_week = frame.groupby([frame.index.day_of_week, tod]).mean()
         by_day = frame.groupby(tod).mean()
         rows = []
@@ -485,9 +489,7 @@ def month_hour_worst(profiles: Profiles, tz: str = "UTC") -> tuple[pd.DataFrame,
     if len(present) < 288:
         months = sorted({m for m, _ in present})
         if len(months) < 12:
-            raise ProfileError(
-                f"{profiles.source}: a static envelope needs a year of data; months present: {months}"
-            )
+            raise ProfileError(f"{profiles.source}: a static envelope needs a year of data; months present: {months}")
     lmax, lmin = load.groupby(level=[0, 1]).max(), load.groupby(level=[0, 1]).min()
     pmax, pmin = pv.groupby(level=[0, 1]).max(), pv.groupby(level=[0, 1]).min()
     keys = lmax.index.to_frame(index=False)

@@ -4,6 +4,7 @@ Regulators and capacitors carry their state from one interval to the next, as in
 a real day. The result is what operators look at before any envelope: site
 voltages, the extremes over the feeder, conductor loading and regulator taps.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,9 +21,9 @@ from flexbench.twin.twin import Twin
 class QstsResult:
     """Per-interval results (index: interval start, UTC)."""
 
-    site_voltage_pu: pd.DataFrame      # lowest terminal voltage of each site
-    summary: pd.DataFrame              # vmin_pu, vmax_pu, max_loading, head_power_w, losses_w
-    taps: pd.DataFrame                 # regulator tap numbers
+    site_voltage_pu: pd.DataFrame  # lowest terminal voltage of each site
+    summary: pd.DataFrame  # vmin_pu, vmax_pu, max_loading, head_power_w, losses_w
+    taps: pd.DataFrame  # regulator tap numbers
 
 
 def run_qsts(twin: Twin, profiles: Profiles, progress: Callable[[int, int], None] | None = None) -> QstsResult:
@@ -30,9 +31,7 @@ def run_qsts(twin: Twin, profiles: Profiles, progress: Callable[[int, int], None
     prof = profiles.for_sites(twin.site_ids)
     m = twin.model
     loads, pvs = prof.load_w.to_numpy(), prof.pv_w.to_numpy()
-    site_nodes = [
-        [m.node_index[f"{s.bus}.{k}"] for k in s.nodes if f"{s.bus}.{k}" in m.node_index] for s in m.sites
-    ]
+    site_nodes = [[m.node_index[f"{s.bus}.{k}"] for k in s.nodes if f"{s.bus}.{k}" in m.node_index] for s in m.sites]
     dss = twin.engine.dss
     reg_names = list(dss.RegControls.AllNames()) if dss.RegControls.Count() else []
     volts, rows, taps = [], [], []
@@ -47,9 +46,11 @@ def run_qsts(twin: Twin, profiles: Profiles, progress: Callable[[int, int], None
         losses = dss.Circuit.Losses()
         rows.append(
             {
-                "vmin_pu": float(st.vm_pu.min()), "vmax_pu": float(st.vm_pu.max()),
+                "vmin_pu": float(st.vm_pu.min()),
+                "vmax_pu": float(st.vm_pu.max()),
                 "max_loading": float((st.im_a / m.thermal_rating_a).max()),
-                "head_power_w": -float(power[0]) * 1000.0, "losses_w": float(losses[0]),
+                "head_power_w": -float(power[0]) * 1000.0,
+                "losses_w": float(losses[0]),
             }
         )
         taps.append(list(twin.engine.control_state()[0]))

@@ -7,6 +7,7 @@ are: the nodes and conductors on its path, and, for every branch leaving the
 path, the node of that branch with the least margin (per phase, per side). That
 is a few hundred candidates per site instead of every node of the feeder.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -134,14 +135,10 @@ class TreeIndex:
     def branch_map(self, bnow: sp.csr_matrix) -> sp.csr_matrix:
         """The path-conductor map with regulator coefficients at their present taps."""
         if len(self._ctrl_entry):
-            self._bmap.data[self._ctrl_entry] = np.asarray(
-                bnow[self._ctrl_trow, self._ctrl_node]
-            ).ravel()
+            self._bmap.data[self._ctrl_entry] = np.asarray(bnow[self._ctrl_trow, self._ctrl_node]).ravel()
         return self._bmap
 
-    def offpath_candidates(
-        self, margin_low: np.ndarray, margin_high: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def offpath_candidates(self, margin_low: np.ndarray, margin_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(node, site position) pairs: least-margin node of each branch leaving a path."""
         vn = self.model.vnode_index
         phase = self.node_phase[vn]
@@ -172,9 +169,7 @@ def _mapped_phases(model, depth, parent, joining, bus_nodes) -> np.ndarray:
     transformer follow its primary phase; other nodes keep their own number."""
     n = len(model.node_names)
     phase = np.full(n, -1, dtype=int)
-    node_num = np.array(
-        [int(x.split(".")[1]) if x.split(".")[1].isdigit() else 0 for x in model.node_names]
-    )
+    node_num = np.array([int(x.split(".")[1]) if x.split(".")[1].isdigit() else 0 for x in model.node_names])
     forced_by = _single_phase_transformers(model)
     bus_map: dict[int, dict[int, int]] = {}
     for b in np.argsort(depth, kind="stable"):

@@ -8,6 +8,7 @@ a low-rank (Woodbury) update instead of refactoring. Other loads are held at
 constant current; the nonlinearity that remains is removed later by full power
 flows (verification and correction).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ class LinearModel:
         """Change of admittance at the control nodes since the reference state."""
         r = len(self.ctrl_nodes)
         dy = np.zeros((r, r), dtype=complex)
-        for el, (idx0, prim0) in self.ref_prims.items():
+        for el, (_idx0, prim0) in self.ref_prims.items():
             idx, prim = self._element_prim(el)
             diff = prim - prim0
             if not np.any(np.abs(diff) > 1e-12):
@@ -139,7 +140,7 @@ class LinearModel:
         rows_out, r_idx, c_idx, vals = [], [], [], []
         for element, rows in m.control_thermal:
             idx, prim = self._element_prim(element)
-            for k, r in enumerate(rows):
+            for _k, r in enumerate(rows):
                 cond = m.thermal[r].conductor - 1
                 for j, col in enumerate(idx):
                     if col is not None and prim[cond, j] != 0:

@@ -15,6 +15,7 @@ way on any machine:
 The network itself (lines, transformers, regulators) stays the base feeder's,
 so workers compile each base once and reuse it for all its instances.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,13 +46,13 @@ class FeederInstance:
     """One synthetic feeder: a base feeder, its load and PV, its customer sites, its horizon."""
 
     instance_id: str
-    base: str                       # embedded feeder name or OpenDSS master path
+    base: str  # embedded feeder name or OpenDSS master path
     seed: int
-    load_scale: float = 1.0         # multiplies the base feeder's typical load (peak_fraction)
-    load_spread: float = 0.15       # sigma of the per-customer lognormal load factor
-    pv_share: float = 0.3           # share of customers with PV
-    pv_ratio: float = 1.0           # PV rating / customer's model load
-    site_fraction: float = 1.0      # share of customers with a flexible connection (>= 1 site)
+    load_scale: float = 1.0  # multiplies the base feeder's typical load (peak_fraction)
+    load_spread: float = 0.15  # sigma of the per-customer lognormal load factor
+    pv_share: float = 0.3  # share of customers with PV
+    pv_ratio: float = 1.0  # PV rating / customer's model load
+    site_fraction: float = 1.0  # share of customers with a flexible connection (>= 1 site)
     start: str = "2026-07-01T00:00:00+00:00"
     horizon: str = "24h"
     resolution: str = "15min"
@@ -109,17 +110,21 @@ def generate_instances(
     for i in range(count):
         base = bases[i % len(bases)]
         short = Path(base).stem if ("/" in base or base.endswith(".dss")) else base
-        out.append(FeederInstance(
-            instance_id=f"{short}-{i:0{width}d}",
-            base=base,
-            seed=int(rng.integers(0, 2**31 - 1)),
-            load_scale=round(float(rng.uniform(0.7, 1.2)), 4),
-            load_spread=round(float(rng.uniform(0.05, 0.25)), 4),
-            pv_share=round(float(rng.uniform(0.1, 0.6)), 4),
-            pv_ratio=round(float(rng.uniform(0.5, 1.5)), 4),
-            site_fraction=round(float(rng.uniform(0.3, 1.0)), 4),
-            start=ts.isoformat(), horizon=horizon, resolution=resolution,
-        ))
+        out.append(
+            FeederInstance(
+                instance_id=f"{short}-{i:0{width}d}",
+                base=base,
+                seed=int(rng.integers(0, 2**31 - 1)),
+                load_scale=round(float(rng.uniform(0.7, 1.2)), 4),
+                load_spread=round(float(rng.uniform(0.05, 0.25)), 4),
+                pv_share=round(float(rng.uniform(0.1, 0.6)), 4),
+                pv_ratio=round(float(rng.uniform(0.5, 1.5)), 4),
+                site_fraction=round(float(rng.uniform(0.3, 1.0)), 4),
+                start=ts.isoformat(),
+                horizon=horizon,
+                resolution=resolution,
+            )
+        )
     return out
 
 
@@ -167,8 +172,10 @@ def load_instances(path: str | Path, seed: int = 0) -> list[FeederInstance]:
     if not masters:
         raise TwinError(f"{path}: holds neither {MANIFEST_NAME} nor OpenDSS master files ('New Circuit.')")
     rng = np.random.default_rng(seed)
-    return [FeederInstance(instance_id=_unique_id(p, path), base=str(p.resolve()),
-                           seed=int(rng.integers(0, 2**31 - 1))) for p in masters]
+    return [
+        FeederInstance(instance_id=_unique_id(p, path), base=str(p.resolve()), seed=int(rng.integers(0, 2**31 - 1)))
+        for p in masters
+    ]
 
 
 def _defines_circuit(path: Path) -> bool:
@@ -197,8 +204,14 @@ def instance_profiles(instance: FeederInstance, twin: Twin) -> Profiles:
     """Load and PV of every customer over the instance's horizon."""
     res = parse_resolution(instance.resolution)
     prof = synthetic_profiles(
-        twin.sites, pd.Timestamp(instance.start), instance.intervals, res, seed=instance.seed,
-        peak_fraction=0.6 * instance.load_scale, pv_share=instance.pv_share, pv_ratio=instance.pv_ratio,
+        twin.sites,
+        pd.Timestamp(instance.start),
+        instance.intervals,
+        res,
+        seed=instance.seed,
+        peak_fraction=0.6 * instance.load_scale,
+        pv_share=instance.pv_share,
+        pv_ratio=instance.pv_ratio,
     )
     rng = np.random.default_rng([instance.seed, 2])
     factor = rng.lognormal(0.0, instance.load_spread, len(twin.sites)).clip(0.5, 2.0)
@@ -206,13 +219,18 @@ def instance_profiles(instance: FeederInstance, twin: Twin) -> Profiles:
     return Profiles(load, prof.pv_w, f"synthetic instance {instance.instance_id}")
 
 
-def instance_envelope(instance: FeederInstance, twin: Twin | None = None,
-                      settings: EnvelopeSettings | None = None) -> Envelope:
+def instance_envelope(
+    instance: FeederInstance, twin: Twin | None = None, settings: EnvelopeSettings | None = None
+) -> Envelope:
     """Day-ahead (variable) envelope of the instance's sites; a fresh twin unless one of its base is given."""
     twin = twin or Twin.load(instance.base)
     return variable_envelope(
-        twin, sites=instance_sites(instance, twin), profiles=instance_profiles(instance, twin),
-        start=instance.start, horizon=instance.horizon, resolution=instance.resolution,
+        twin,
+        sites=instance_sites(instance, twin),
+        profiles=instance_profiles(instance, twin),
+        start=instance.start,
+        horizon=instance.horizon,
+        resolution=instance.resolution,
         settings=settings or EnvelopeSettings(),
     )
 
@@ -221,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m flexbench.twin.synthetic N MANIFEST.json [--bases ieee13,ieee123] [--seed S]`."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m flexbench.twin.synthetic",
-                                     description="Write a manifest of N synthetic feeder instances.")
+    parser = argparse.ArgumentParser(
+        prog="python -m flexbench.twin.synthetic", description="Write a manifest of N synthetic feeder instances."
+    )
     parser.add_argument("count", type=int)
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--bases", default=",".join(DEFAULT_BASES), help="base feeders, comma-separated")
@@ -232,8 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolution", default="15min", choices=("15min", "1h"))
     args = parser.parse_args(argv)
     try:
-        instances = generate_instances(args.count, tuple(b for b in args.bases.split(",") if b), args.seed,
-                                       args.start, args.horizon, args.resolution)
+        instances = generate_instances(
+            args.count,
+            tuple(b for b in args.bases.split(",") if b),
+            args.seed,
+            args.start,
+            args.horizon,
+            args.resolution,
+        )
         write_manifest(instances, args.manifest)
     except (TwinError, OSError) as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")

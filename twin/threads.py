@@ -5,6 +5,7 @@ BLAS only spins on them, and on a shared machine those spinning threads take
 the cores that parallel workers need. Measured on IEEE 8500: the factorization
 and first interval take three times the CPU with two BLAS threads than with one.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 A Twin owns one private OpenDSS context (see engine.py), so several twins can live
 in one process. Powers are in W at the API (import positive); OpenDSS speaks kW.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from flexbench.twin.engine import Engine
 from flexbench.twin.errors import FeederError, SiteError, suggest
 from flexbench.twin.feeders import FeederSource, resolve_feeder
 from flexbench.twin.model import FeederModel, Site, extract
-
 
 TYPICAL_LOAD_FRACTION = 0.5
 
@@ -45,10 +45,10 @@ class Limits:
 class State:
     """Monitored quantities of one solved operating point."""
 
-    voltages: np.ndarray          # complex node voltages (V), engine order
-    vm_pu: np.ndarray             # magnitude of monitored voltage nodes (pu)
-    currents: np.ndarray          # complex conductor currents (A) of monitored conductors
-    im_a: np.ndarray              # their magnitudes (A)
+    voltages: np.ndarray  # complex node voltages (V), engine order
+    vm_pu: np.ndarray  # magnitude of monitored voltage nodes (pu)
+    currents: np.ndarray  # complex conductor currents (A) of monitored conductors
+    im_a: np.ndarray  # their magnitudes (A)
     converged: bool = True
 
 
@@ -79,7 +79,9 @@ class EffectiveLimits:
         vmax = np.where(base.vm_pu > limits.vmax_pu, base.vm_pu + tol_v, limits.vmax_pu)
         imax = np.where(base.im_a <= imax, imax, base.im_a + limits.preexisting_tolerance_fraction * imax)
         return cls(
-            vmin, vmax, imax,
+            vmin,
+            vmax,
+            imax,
             np.maximum(limits.vmax_pu, base.vm_pu + tol_v),
             np.minimum(limits.vmin_pu, base.vm_pu - tol_v),
         )
@@ -152,10 +154,7 @@ class Twin:
         for sid in site_ids:
             key = str(sid).strip().lower()
             if key not in self.model.site_index:
-                raise SiteError(
-                    f"site {sid!r} is not on feeder {self.name}"
-                    f"{suggest(key, self.model.site_index)}"
-                )
+                raise SiteError(f"site {sid!r} is not on feeder {self.name}{suggest(key, self.model.site_index)}")
             out.append(self.model.site_index[key])
         if len(set(out)) != len(out):
             raise SiteError("a site is listed twice")
@@ -187,9 +186,7 @@ class Twin:
         return pd.concat([volts, therm], ignore_index=True)
 
     # -- operating point ----------------------------------------------------------
-    def set_operating_point(
-        self, load_w: np.ndarray | None = None, pv_w: np.ndarray | None = None
-    ) -> None:
+    def set_operating_point(self, load_w: np.ndarray | None = None, pv_w: np.ndarray | None = None) -> None:
         """Set every site's forecast load and PV (W, arrays over all sites)."""
         m = self.model
         if load_w is not None:

@@ -5,6 +5,7 @@ forecast with controls, freezes them, puts every site at its import limit (then
 every site at its export limit) and reports the worst constraint usage. A usage
 above CHECK_TOL_PU (pu, or fraction of a rating) is a violation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -34,9 +34,11 @@ point of a profile (with its ramp rate) against the bench's SafetyLimits;
 where the bench sets ``slew_max_v_per_s`` the driver programs it on connect.
 Safe state: output off. Timeouts, lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..roles import PhaseReading, ProfileStep
 from ..scpi import parse_bool, scpi_control, scpi_measurement
@@ -142,9 +144,17 @@ class _CaliforniaInstruments(ScpiGridSimulator):
         v_slews = ",".join(slew(max(abs(a - b) for a, b in zip(v0, v1)), s) for s, v0, v1, _, _ in points)
         f_slews = ",".join(slew(f1 - f0, s) for s, _, _, f0, f1 in points)
         coupled = all(len(set(v1)) == 1 for _, _, v1, _, _ in points)
-        commands = ["ABOR", "TRIG:TRAN:SOUR IMM", "LIST:STEP AUTO", "LIST:COUN 1", "FREQ:MODE LIST", "VOLT:MODE LIST",
-                    f"LIST:DWEL {csv([s.duration_s for s in steps], '.3f')}",
-                    f"LIST:FREQ {csv([f1 for *_, f1 in points], '.3f')}", f"LIST:FREQ:SLEW {f_slews}"]
+        commands = [
+            "ABOR",
+            "TRIG:TRAN:SOUR IMM",
+            "LIST:STEP AUTO",
+            "LIST:COUN 1",
+            "FREQ:MODE LIST",
+            "VOLT:MODE LIST",
+            f"LIST:DWEL {csv([s.duration_s for s in steps], '.3f')}",
+            f"LIST:FREQ {csv([f1 for *_, f1 in points], '.3f')}",
+            f"LIST:FREQ:SLEW {f_slews}",
+        ]
         if coupled or self.phases == 1:
             if self.phases > 1:
                 commands.append("INST:COUP ALL")
@@ -152,8 +162,11 @@ class _CaliforniaInstruments(ScpiGridSimulator):
         else:
             commands.append("INST:COUP NONE")
             for k in range(self.phases):
-                commands += [f"INST:NSEL {k + 1}", f"LIST:VOLT {csv([v1[k] for _, _, v1, _, _ in points], '.2f')}",
-                             f"LIST:VOLT:SLEW {v_slews}"]
+                commands += [
+                    f"INST:NSEL {k + 1}",
+                    f"LIST:VOLT {csv([v1[k] for _, _, v1, _, _ in points], '.2f')}",
+                    f"LIST:VOLT:SLEW {v_slews}",
+                ]
         return commands
 
     def load_profile(self, steps: Sequence[ProfileStep]) -> None:

@@ -34,9 +34,11 @@ profile, with its ramp rate against slew_max_v_per_s. Where the bench sets
 instrument itself never steps the voltage faster. Safe state: output off.
 Timeouts, lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..roles import GridSimulator, PhaseReading, ProfileStep
 from ..scpi import ScpiInstrument, parse_bool, scpi_control, scpi_measurement
@@ -67,7 +69,9 @@ class Chroma61845(ScpiInstrument, GridSimulator):
     frequency_slew_hz_per_s = scpi_control("OUTP:SLEW:FREQ?", "OUTP:SLEW:FREQ {:.3f}", values=(0.001, 1.0e4))
     phase2_angle_deg = scpi_control("PHAS:P12?", "PHAS:P12 {:.2f}", values=(0.0, 360.0))
     phase3_angle_deg = scpi_control("PHAS:P13?", "PHAS:P13 {:.2f}", values=(0.0, 360.0))
-    output_mode = scpi_control("OUTP:MODE?", "OUTP:MODE {}", parse=lambda r: r.strip().upper(), values={"FIXED", "LIST"})
+    output_mode = scpi_control(
+        "OUTP:MODE?", "OUTP:MODE {}", parse=lambda r: r.strip().upper(), values={"FIXED", "LIST"}
+    )
     list_state = scpi_measurement("TRIG:STAT?", parse=lambda r: r.strip().upper())
 
     measured_voltage_v = scpi_measurement("MEAS:VOLT:AC?")
@@ -152,19 +156,33 @@ class Chroma61845(ScpiInstrument, GridSimulator):
             ends.append(target)
             previous_v, previous_f = target, step.frequency_hz
         coupled = all(len(set(v)) == 1 for v in starts + ends)
-        commands = ["TRIG OFF", "OUTP:MODE FIXED", f"LIST:COUP {'ALL' if coupled else 'NONE'}", "LIST:COUN 1",
-                    "LIST:BASE TIME", f"LIST:DWEL {_csv([s.duration_s * 1000.0 for s in steps], '.1f')}",
-                    f"LIST:SHAP {','.join('A' for _ in steps)}"]
+        commands = [
+            "TRIG OFF",
+            "OUTP:MODE FIXED",
+            f"LIST:COUP {'ALL' if coupled else 'NONE'}",
+            "LIST:COUN 1",
+            "LIST:BASE TIME",
+            f"LIST:DWEL {_csv([s.duration_s * 1000.0 for s in steps], '.1f')}",
+            f"LIST:SHAP {','.join('A' for _ in steps)}",
+        ]
         if coupled:
-            commands += [f"LIST:VOLT:AC:STAR {_csv([v[0] for v in starts], '.2f')}",
-                         f"LIST:VOLT:AC:END {_csv([v[0] for v in ends], '.2f')}"]
+            commands += [
+                f"LIST:VOLT:AC:STAR {_csv([v[0] for v in starts], '.2f')}",
+                f"LIST:VOLT:AC:END {_csv([v[0] for v in ends], '.2f')}",
+            ]
         else:
             commands.append("INST:COUP NONE")
             for k in range(self.phases):
-                commands += [f"INST:NSEL {k + 1}", f"LIST:VOLT:AC:STAR {_csv([v[k] for v in starts], '.2f')}",
-                             f"LIST:VOLT:AC:END {_csv([v[k] for v in ends], '.2f')}"]
-        commands += [f"LIST:FREQ:STAR {_csv(f_starts, '.3f')}",
-                     f"LIST:FREQ:END {_csv([s.frequency_hz for s in steps], '.3f')}", "OUTP:MODE LIST"]
+                commands += [
+                    f"INST:NSEL {k + 1}",
+                    f"LIST:VOLT:AC:STAR {_csv([v[k] for v in starts], '.2f')}",
+                    f"LIST:VOLT:AC:END {_csv([v[k] for v in ends], '.2f')}",
+                ]
+        commands += [
+            f"LIST:FREQ:STAR {_csv(f_starts, '.3f')}",
+            f"LIST:FREQ:END {_csv([s.frequency_hz for s in steps], '.3f')}",
+            "OUTP:MODE LIST",
+        ]
         return commands
 
     def load_profile(self, steps: Sequence[ProfileStep]) -> None:
@@ -235,4 +253,3 @@ class Chroma61845(ScpiInstrument, GridSimulator):
                 "output_mode": self.output_mode,
                 "output_enabled": self.output_enabled(),
             }
-

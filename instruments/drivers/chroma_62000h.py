@@ -27,6 +27,7 @@ current_max_a, Vmp x Imp against power_max_w; an inconsistent curve is a
 ValueError. Safe state: output off. Timeouts, lost connections and threads:
 see transports.visa.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -28,6 +28,7 @@ power level against power_max_w; a resistance against both at the bench's
 voltage_max_v (the current and power it would draw there). Safe state: input
 off. Timeouts, lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,17 @@ from ..roles import ACLoad, PhaseReading, SafetyLimitError
 from ..scpi import ScpiInstrument, parse_bool, scpi_control, scpi_measurement
 
 MODE_TOKENS = {"current": "CURR", "power": "POW", "resistance": "RES"}
-_MODE_NAMES = {"CURR": "current", "CURRENT": "current", "POW": "power", "POWER": "power", "RES": "resistance",
-               "RESISTANCE": "resistance", "0": "current", "1": "power", "3": "resistance"}
+_MODE_NAMES = {
+    "CURR": "current",
+    "CURRENT": "current",
+    "POW": "power",
+    "POWER": "power",
+    "RES": "resistance",
+    "RESISTANCE": "resistance",
+    "0": "current",
+    "1": "power",
+    "3": "resistance",
+}
 
 
 def _parse_mode(reply: str) -> str:
@@ -76,13 +86,16 @@ class Chroma63800(ScpiInstrument, ACLoad):
         voltage_v = self.safety.voltage_max_v
         if voltage_v is None:
             return
-        for quantity, value, unit in (("current", voltage_v / resistance_ohm, "a"),
-                                      ("power", voltage_v**2 / resistance_ohm, "w")):
+        for quantity, value, unit in (
+            ("current", voltage_v / resistance_ohm, "a"),
+            ("power", voltage_v**2 / resistance_ohm, "w"),
+        ):
             try:
                 self.check_safety(quantity, value, unit)
             except SafetyLimitError as exc:
                 raise SafetyLimitError(
-                    f"resistance {resistance_ohm:g} ohm at voltage_max_v = {voltage_v:g} V: {exc.reason}", address=self.address
+                    f"resistance {resistance_ohm:g} ohm at voltage_max_v = {voltage_v:g} V: {exc.reason}",
+                    address=self.address,
                 ) from None
 
     def _set_level(self, setting: str, value: float, mode: str) -> None:

@@ -27,6 +27,7 @@ current_max_a, Vmp x Imp against power_max_w; an inconsistent curve is a
 ValueError. Safe state: output off. Timeouts, lost connections and threads:
 see transports.visa.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -70,8 +71,10 @@ class KeysightE4360(ScpiInstrument, PVSimulator):
         self.check_safety("current", curve.short_circuit_current_a, "a")
         self.check_safety("power", curve.max_power_w, "w")
         ch = self.ch
-        return (f"CURR:SAS:ISC {curve.short_circuit_current_a:.4f},{ch};IMP {curve.max_power_current_a:.4f},{ch};"
-                f":VOLT:SAS:VOC {curve.open_circuit_voltage_v:.3f},{ch};VMP {curve.max_power_voltage_v:.3f},{ch}")
+        return (
+            f"CURR:SAS:ISC {curve.short_circuit_current_a:.4f},{ch};IMP {curve.max_power_current_a:.4f},{ch};"
+            f":VOLT:SAS:VOC {curve.open_circuit_voltage_v:.3f},{ch};VMP {curve.max_power_voltage_v:.3f},{ch}"
+        )
 
     def _ensure_sas_mode(self) -> None:
         if self.query(f"CURR:MODE? {self.ch}").strip().upper() != "SAS":

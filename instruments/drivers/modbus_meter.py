@@ -25,6 +25,7 @@ writes are checked against the map's access and range before sending. A
 meter has no setpoints, so no safety limits apply. Timeouts, reconnection,
 exception responses and threads: see transports.modbus.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,15 @@ from ..regmap.device import RegisterMapDevice
 from ..roles import Meter, MeterReading, PhaseReading
 
 PHASE_FIELDS = (("voltage", "v"), ("current", "a"), ("power", "w"), ("reactive_power", "var"))
-TOTALS = ("power_w", "reactive_power_var", "voltage_v", "current_a", "frequency_hz", "energy_import_wh", "energy_export_wh")
+TOTALS = (
+    "power_w",
+    "reactive_power_var",
+    "voltage_v",
+    "current_a",
+    "frequency_hz",
+    "energy_import_wh",
+    "energy_export_wh",
+)
 METER_POINTS = tuple(f"{q}_l{n}_{u}" for n in (1, 2, 3) for q, u in PHASE_FIELDS) + TOTALS
 
 

@@ -4,6 +4,7 @@ Role: PowerControlSystem. Settings are checked before they are sent: export
 and import limits against the bench's power_max_w, the busbar current limit
 against current_max_a. Timeouts, reconnects and threads: as ModbusTransport states.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +35,7 @@ class ModbusPCS(PowerControlSystem):
 
     def identity(self) -> Identity:
         regs = self.transport.read_holding_registers(0, reg.REGISTER_COUNT)
-        fields = {name: reg.decode_string(regs[start:start + n]) for name, (start, n) in reg.IDENTITY.items()}
+        fields = {name: reg.decode_string(regs[start : start + n]) for name, (start, n) in reg.IDENTITY.items()}
         return Identity(**fields)
 
     def set_mode(self, mode: str) -> None:
@@ -78,5 +79,10 @@ class ModbusPCS(PowerControlSystem):
 
     def snapshot(self) -> dict[str, Any]:
         s = self.status()
-        return {"mode": s.mode, "export_limit_w": s.export_limit_w, "import_limit_w": s.import_limit_w,
-                "current_limit_a": s.current_limit_a, "fail_safe": s.fail_safe}
+        return {
+            "mode": s.mode,
+            "export_limit_w": s.export_limit_w,
+            "import_limit_w": s.import_limit_w,
+            "current_limit_a": s.current_limit_a,
+            "fail_safe": s.fail_safe,
+        }

@@ -35,9 +35,11 @@ point of a profile against the bench's SafetyLimits; where the bench sets
 ``slew_max_v_per_s`` the driver programs it on connect. Safe state: output off.
 Timeouts, lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..roles import InstrumentError, PhaseReading, ProfileStep
 from ..scpi import parse_bool, parse_float, scpi_control, scpi_measurement
@@ -114,14 +116,21 @@ class NHR9410(ScpiGridSimulator):
             return f"{abs(change) / step.duration_s:.3f}" if step.ramp and change else "MAX"
 
         v_slews = ",".join(slew(max(abs(a - b) for a, b in zip(v0, v1)), s) for s, v0, v1, _, _ in points)
-        commands = ["ABOR", "LIST:COUN 1", "VOLT:MODE LIST", "FREQ:MODE LIST",
-                    f"LIST:DWEL {csv([s.duration_s for s in steps], '.3f')}",
-                    f"LIST:FREQ {csv([f1 for *_, f1 in points], '.3f')}",
-                    f"LIST:FREQ:SLEW {','.join(slew(f1 - f0, s) for s, _, _, f0, f1 in points)}"]
+        commands = [
+            "ABOR",
+            "LIST:COUN 1",
+            "VOLT:MODE LIST",
+            "FREQ:MODE LIST",
+            f"LIST:DWEL {csv([s.duration_s for s in steps], '.3f')}",
+            f"LIST:FREQ {csv([f1 for *_, f1 in points], '.3f')}",
+            f"LIST:FREQ:SLEW {','.join(slew(f1 - f0, s) for s, _, _, f0, f1 in points)}",
+        ]
         for k in range(self.phases):
             ch = self.channels(k + 1)
-            commands += [f"LIST:VOLT {csv([v1[k] for _, _, v1, _, _ in points], '.2f')},{ch}",
-                         f"LIST:VOLT:SLEW {v_slews},{ch}"]
+            commands += [
+                f"LIST:VOLT {csv([v1[k] for _, _, v1, _, _ in points], '.2f')},{ch}",
+                f"LIST:VOLT:SLEW {v_slews},{ch}",
+            ]
         return commands
 
     def load_profile(self, steps: Sequence[ProfileStep]) -> None:

@@ -35,11 +35,13 @@ Safety, before anything is sent: voltages, frequency and every profile
 point against the bench's SafetyLimits. Safe state: output off. Timeouts,
 lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..roles import InstrumentError, PhaseReading, ProfileStep
 from ..scpi import parse_bool, parse_float, scpi_control
@@ -109,8 +111,9 @@ class PacificAFX(ScpiGridSimulator):
     def profile_commands(self, steps: Sequence[ProfileStep], start_v: tuple[float, ...], start_hz: float) -> list[str]:
         steps = list(steps)
         self.check_steps(steps, start_v)
-        steady = ",".join([f"FORM,{self.phases}", f"FREQ,{start_hz:.3f}"]
-                          + [f"VOLT{k + 1},{v:.2f}" for k, v in enumerate(start_v)])
+        steady = ",".join(
+            [f"FORM,{self.phases}", f"FREQ,{start_hz:.3f}"] + [f"VOLT{k + 1},{v:.2f}" for k, v in enumerate(start_v)]
+        )
         segments: list[tuple[float, tuple[float, ...], float]] = []
         for step in steps:
             target = step.voltages_v(self.phases)
@@ -121,9 +124,19 @@ class PacificAFX(ScpiGridSimulator):
                 segments.append((step.duration_s, target, step.frequency_hz))
         fields = []
         for k, (t, volts, f) in enumerate(segments, start=1):
-            fields += [f"SEG,{k}", f"FSEG,{f:.3f}"] + [f"VSEG{p + 1},{v:.2f}" for p, v in enumerate(volts)] + [f"TSEG,{t:.4f}"]
+            fields += (
+                [f"SEG,{k}", f"FSEG,{f:.3f}"]
+                + [f"VSEG{p + 1},{v:.2f}" for p, v in enumerate(volts)]
+                + [f"TSEG,{t:.4f}"]
+            )
         self._profile_length_s = sum(t for t, _, _ in segments)
-        return [f"PROG:NAME {PROGRAM}", "PROG:DEL", f"PROG:DEF {steady}", f"PROG:DEF {','.join(fields)},LAST", "PROG:EXEC"]
+        return [
+            f"PROG:NAME {PROGRAM}",
+            "PROG:DEL",
+            f"PROG:DEF {steady}",
+            f"PROG:DEF {','.join(fields)},LAST",
+            "PROG:EXEC",
+        ]
 
     def load_profile(self, steps: Sequence[ProfileStep]) -> None:
         with self.lock:

@@ -9,6 +9,7 @@ GridSimulator.check_profile before any command is rendered.
 Timeouts, lost connections and threads: see transports.visa (a driver holds
 ``lock`` across select-then-act sequences).
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -98,8 +99,9 @@ def csv(values: list[float], fmt: str) -> str:
     return ",".join(format(v, fmt) for v in values)
 
 
-def step_targets(steps: list[ProfileStep], phases: int, start_v: tuple[float, ...], start_hz: float
-                 ) -> list[tuple[ProfileStep, tuple[float, ...], tuple[float, ...], float, float]]:
+def step_targets(
+    steps: list[ProfileStep], phases: int, start_v: tuple[float, ...], start_hz: float
+) -> list[tuple[ProfileStep, tuple[float, ...], tuple[float, ...], float, float]]:
     """Each step with its start and target voltages and frequencies (start = previous target)."""
     out = []
     previous_v, previous_f = start_v, start_hz

@@ -32,10 +32,12 @@ WMaxRtg, else 121 WMax, else 120 WRtg) and checked against
 SafetyLimits.power_max_w before anything is written. Timeouts, reconnection,
 exception responses and threads: see transports.modbus.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..roles import DER, DERMeasurement, Identity, InstrumentError, Nameplate
 from ..sunspec.device import ModelLocation, SunSpecModbusDevice
@@ -92,11 +94,15 @@ class SunSpecDER(SunSpecModbusDevice, DER):
             w, va, var = plate.get("WRtg"), plate.get("VARtg"), plate.get("VArRtgQ1")
             where = "model 120 does not implement WRtg and VARtg"
         else:
-            raise InstrumentError("the device has neither model 702 nor model 120: no nameplate ratings", address=self.address)
+            raise InstrumentError(
+                "the device has neither model 702 nor model 120: no nameplate ratings", address=self.address
+            )
         if w is None or va is None:
             raise InstrumentError(where, address=self.address)
         return Nameplate(
-            max_power_w=float(w), max_apparent_power_va=float(va), max_reactive_power_var=None if var is None else float(var)
+            max_power_w=float(w),
+            max_apparent_power_va=float(va),
+            max_reactive_power_var=None if var is None else float(var),
         )
 
     def measure(self) -> DERMeasurement:
@@ -104,7 +110,9 @@ class SunSpecDER(SunSpecModbusDevice, DER):
             return self._measure_701()
         legacy = self.first_model(*LEGACY_INVERTERS)
         if legacy is None:
-            raise InstrumentError("the device has neither model 701 nor a legacy inverter model (101-103)", address=self.address)
+            raise InstrumentError(
+                "the device has neither model 701 nor a legacy inverter model (101-103)", address=self.address
+            )
         return self._measure_legacy(legacy)
 
     def _measure_701(self) -> DERMeasurement:
@@ -122,8 +130,11 @@ class SunSpecDER(SunSpecModbusDevice, DER):
 
     def _measure_legacy(self, model_id: int) -> DERMeasurement:
         inv = self.read_model(model_id)
-        phases = [float(v) for name in ("PhVphA", "PhVphB", "PhVphC") if name in inv.layout.points
-                  and (v := inv.get(name)) is not None]
+        phases = [
+            float(v)
+            for name in ("PhVphA", "PhVphB", "PhVphC")
+            if name in inv.layout.points and (v := inv.get(name)) is not None
+        ]
         return DERMeasurement(
             power_w=_number(inv, "W"),
             reactive_power_var=_number(inv, "VAr"),
@@ -135,7 +146,9 @@ class SunSpecDER(SunSpecModbusDevice, DER):
     def _controls(self) -> int:
         model = self.first_model(704, 123)
         if model is None:
-            raise InstrumentError("the device has neither model 704 nor model 123: no power limit control", address=self.address)
+            raise InstrumentError(
+                "the device has neither model 704 nor model 123: no power limit control", address=self.address
+            )
         return model
 
     def set_active_power_limit_pct(self, limit_pct: float | None) -> None:
@@ -225,7 +238,8 @@ class SunSpecDER(SunSpecModbusDevice, DER):
                 raise InstrumentError(
                     f"the device did not adopt volt-var curve {curve}: AdptCrvRslt = {result} "
                     f"({ADOPT_RESULTS.get(result, 'unknown')})",
-                    address=self.address, command="write 705 AdptCrvReq",
+                    address=self.address,
+                    command="write 705 AdptCrvReq",
                 )
             self.write_point(705, "Ena", 1 if enable else 0)
 
@@ -255,8 +269,16 @@ class SunSpecDER(SunSpecModbusDevice, DER):
                 snap["rated_reactive_power_var"] = plate.max_reactive_power_var
             if 704 in self.models:
                 controls = self.read_model(704)
-                for name in ("WMaxLimPctEna", "WMaxLimPct", "WMaxLimPctRvrt", "WMaxLimPctEnaRvrt", "WMaxLimPctRvrtTms",
-                             "WSetEna", "WSet", "WRmp"):
+                for name in (
+                    "WMaxLimPctEna",
+                    "WMaxLimPct",
+                    "WMaxLimPctRvrt",
+                    "WMaxLimPctEnaRvrt",
+                    "WMaxLimPctRvrtTms",
+                    "WSetEna",
+                    "WSet",
+                    "WRmp",
+                ):
                     snap[f"704.{name}"] = controls.get(name)
             if 123 in self.models:
                 controls = self.read_model(123)

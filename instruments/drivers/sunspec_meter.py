@@ -28,6 +28,7 @@ the SunSpec meter models' convention. A meter only measures: no safety limits
 apply. Timeouts, reconnection, exception responses and threads: see
 transports.modbus.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,9 @@ class SunSpecMeter(SunSpecModbusDevice, Meter):
         self.init_sunspec(address, self.options)
         model = self.options.get("meter_model")
         if model is not None and model not in METER_MODELS:
-            raise ValueError(f"option meter_model must be one of {', '.join(map(str, sorted(METER_MODELS)))}, got {model!r}")
+            raise ValueError(
+                f"option meter_model must be one of {', '.join(map(str, sorted(METER_MODELS)))}, got {model!r}"
+            )
         instance = self.options.get("meter_instance", 0)
         if not isinstance(instance, int) or isinstance(instance, bool) or instance < 0:
             raise ValueError(f"option meter_instance must be a non-negative integer, got {instance!r}")
@@ -72,8 +75,9 @@ class SunSpecMeter(SunSpecModbusDevice, Meter):
         model = self.first_model(*METER_MODELS)
         if model is None:
             present = ", ".join(str(m) for m in sorted(self.models)) or "none"
-            raise InstrumentError(f"the device has no SunSpec meter model (201-204, 211-214; present: {present})",
-                                  address=self.address)
+            raise InstrumentError(
+                f"the device has no SunSpec meter model (201-204, 211-214; present: {present})", address=self.address
+            )
         return model
 
     def identity(self) -> Identity:

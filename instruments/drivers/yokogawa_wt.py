@@ -28,6 +28,7 @@ numeric data carry no instrument time stamp: instrument_time_s is None.
 A power analyzer only measures: no setpoints, so no safety limits apply.
 Timeouts, lost connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -71,7 +72,9 @@ class YokogawaWTNumeric(ScpiInstrument, PowerAnalyzer):
         period = self.options.get("update_period_s")
         if period is not None and not any(abs(float(period) - p) < 1e-9 for p in self.update_periods_s):
             allowed = ", ".join(f"{p:g}" for p in self.update_periods_s)
-            raise ValueError(f"option update_period_s: {period!r} is not an update rate of the {self.model} ({allowed} s)")
+            raise ValueError(
+                f"option update_period_s: {period!r} is not an update rate of the {self.model} ({allowed} s)"
+            )
         self.update_period_s: float | None = None if period is None else float(period)
 
     def item_list(self) -> list[str]:
@@ -103,12 +106,16 @@ class YokogawaWTNumeric(ScpiInstrument, PowerAnalyzer):
         expected = len(self.elements) * len(FUNCTIONS)
         if len(fields) != expected:
             raise InstrumentError(
-                f"expected {expected} values, got {len(fields)} in {reply[:80]!r}", address=self.address, command=command
+                f"expected {expected} values, got {len(fields)} in {reply[:80]!r}",
+                address=self.address,
+                command=command,
             )
         try:
             values = [parse_float(f) for f in fields]
         except ValueError:
-            raise InstrumentError(f"unreadable numeric reply {reply[:80]!r}", address=self.address, command=command) from None
+            raise InstrumentError(
+                f"unreadable numeric reply {reply[:80]!r}", address=self.address, command=command
+            ) from None
         readings: dict[int, ElementReading] = {}
         n = len(FUNCTIONS)
         for i, element in enumerate(self.elements):

@@ -10,6 +10,7 @@ see instruments.drivers.yokogawa_wt. A power analyzer only measures: no
 setpoints, so no safety limits apply. Timeouts, lost connections and
 threads: see transports.visa.
 """
+
 from __future__ import annotations
 
 from .yokogawa_wt import FUNCTIONS, YokogawaWTNumeric

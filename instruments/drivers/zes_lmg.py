@@ -30,9 +30,10 @@ successive cycles and each carries the instrument's own time stamp
 A power analyzer only measures: no safety limits apply. Timeouts, lost
 connections and threads: see transports.visa.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..roles import AnalyzerReading, ElementReading, InstrumentError, PowerAnalyzer
@@ -55,7 +56,7 @@ def parse_timestamp(text: str) -> float:
     """Seconds since the epoch from an LMG time stamp such as 2025:11:03D12:34:56.123456789 (UTC)."""
     date, _, clock = text.strip().partition("D")
     whole, _, fraction = clock.partition(".")
-    moment = datetime.strptime(f"{date} {whole}", "%Y:%m:%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(f"{date} {whole}", "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
     return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
 
 
@@ -99,8 +100,11 @@ class ZesLMG(ScpiInstrument, PowerAnalyzer):
         fields = reply.split(";")
         expected = 1 + len(self.elements) * len(QUANTITIES)
         if len(fields) != expected:
-            raise InstrumentError(f"expected {expected} values, got {len(fields)} in {reply[:80]!r}",
-                                  address=self.address, command=command)
+            raise InstrumentError(
+                f"expected {expected} values, got {len(fields)} in {reply[:80]!r}",
+                address=self.address,
+                command=command,
+            )
         try:
             stamp = parse_timestamp(fields[0])
             values = [parse_float(f) for f in fields[1:]]

@@ -10,6 +10,7 @@ Modbus emulators take ``link="rtu"`` to serve on a virtual serial pair
 engine), modbus_server (pymodbus servers), sunspec_device (SunSpec maps),
 regmap_device (any register map).
 """
+
 from __future__ import annotations
 
 from .ametek_ci import AmetekMXEmulator, AmetekRSEmulator
@@ -18,10 +19,10 @@ from .chroma_62000h import Chroma62000HEmulator
 from .chroma_63800 import Chroma63800Emulator
 from .keysight_e4360 import KeysightE4360Emulator
 from .modbus_meter import ModbusMeterEmulator
-from .regmap_device import RegisterMapEmulator
 from .modbus_pcs import ModbusPCSEmulator
 from .nhr_9410 import NHR9410Emulator
 from .pacific_afx import PacificAFXEmulator
+from .regmap_device import RegisterMapEmulator
 from .sunspec_der import SunSpecDEREmulator
 from .sunspec_meter import SunSpecMeterEmulator
 from .yokogawa_wt1800 import YokogawaWT3000Emulator, YokogawaWT5000Emulator, YokogawaWTEmulator

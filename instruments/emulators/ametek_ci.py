@@ -11,6 +11,7 @@ frequency at its slews (``MAX``: at once) and holds until its dwell has passed.
 
 Hooks for the virtual lab: see grid_base.GridEmulator.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class _CIEmulator(GridEmulator):
     voltage_range_v = (0.0, 300.0)
     frequency_range_hz = (16.0, 500.0)
 
-    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "CI0000001", firmware: str = "4.20") -> None:
+    def __init__(
+        self, phases: int = 3, clock: Clock | None = None, *, serial: str = "CI0000001", firmware: str = "4.20"
+    ) -> None:
         super().__init__(phases, clock, serial=serial, firmware=firmware)
 
     def _reset_state(self) -> None:
@@ -133,11 +136,15 @@ class _CIEmulator(GridEmulator):
     # -- list (transient) mode ---------------------------------------------------------------
     @scpi("[SOURce:]VOLTage:MODE")
     def _vmode(self, args, sfx) -> None:
-        self.voltage_mode = choice_arg(args, {"FIXED": "FIXED", "FIX": "FIXED", "LIST": "LIST", "STEP": "STEP", "PULSE": "PULSE", "PULS": "PULSE"})
+        self.voltage_mode = choice_arg(
+            args, {"FIXED": "FIXED", "FIX": "FIXED", "LIST": "LIST", "STEP": "STEP", "PULSE": "PULSE", "PULS": "PULSE"}
+        )
 
     @scpi("[SOURce:]FREQuency:MODE")
     def _fmode(self, args, sfx) -> None:
-        self.frequency_mode = choice_arg(args, {"FIXED": "FIXED", "FIX": "FIXED", "LIST": "LIST", "STEP": "STEP", "PULSE": "PULSE", "PULS": "PULSE"})
+        self.frequency_mode = choice_arg(
+            args, {"FIXED": "FIXED", "FIX": "FIXED", "LIST": "LIST", "STEP": "STEP", "PULSE": "PULSE", "PULS": "PULSE"}
+        )
 
     @scpi("TRIGger:TRANsient:SOURce")
     def _trig_source(self, args, sfx) -> None:
@@ -181,8 +188,13 @@ class _CIEmulator(GridEmulator):
         volts, freq = self.steady_values()
         try:
             segments = slewed_segments(
-                self.list_dwell_s, [self.list_voltage_v.get(k, []) for k in range(self.phases)],
-                self.list_voltage_slew.get(0, []), self.list_frequency_hz, self.list_frequency_slew, volts, freq,
+                self.list_dwell_s,
+                [self.list_voltage_v.get(k, []) for k in range(self.phases)],
+                self.list_voltage_slew.get(0, []),
+                self.list_frequency_hz,
+                self.list_frequency_slew,
+                volts,
+                freq,
             )
         except ValueError:
             raise ScpiError(221) from None

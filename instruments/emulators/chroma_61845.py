@@ -14,6 +14,7 @@ Hooks for the virtual lab (see grid_base.GridEmulator): ``output_on``,
 ``voltage_v`` (per phase), ``frequency_hz``, ``phase_angle_deg``,
 ``measurement_source``, ``on_change``, ``responding``.
 """
+
 from __future__ import annotations
 
 from .grid_base import GridEmulator, Segment
@@ -48,7 +49,9 @@ class ChromaGridEmulator(GridEmulator):
     manufacturer = "Chroma ATE"
     model = "61845"
 
-    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "618450000001", firmware: str = "1.00") -> None:
+    def __init__(
+        self, phases: int = 3, clock: Clock | None = None, *, serial: str = "618450000001", firmware: str = "1.00"
+    ) -> None:
         super().__init__(phases, clock, serial=serial, firmware=firmware)
 
     def _reset_state(self) -> None:
@@ -229,15 +232,17 @@ class ChromaGridEmulator(GridEmulator):
         segments = []
         for i in range(n):
             duration = self.list_dwell_ms[i] / 1000.0
-            segments.append(Segment(
-                duration_s=duration,
-                voltage_from_v=tuple(self.list_voltage_start_v[k][i] for k in range(self.phases)),
-                voltage_to_v=tuple(self.list_voltage_end_v[k][i] for k in range(self.phases)),
-                voltage_ramp_s=duration,
-                frequency_from_hz=self.list_frequency_start_hz[i],
-                frequency_to_hz=self.list_frequency_end_hz[i],
-                frequency_ramp_s=duration,
-            ))
+            segments.append(
+                Segment(
+                    duration_s=duration,
+                    voltage_from_v=tuple(self.list_voltage_start_v[k][i] for k in range(self.phases)),
+                    voltage_to_v=tuple(self.list_voltage_end_v[k][i] for k in range(self.phases)),
+                    voltage_ramp_s=duration,
+                    frequency_from_hz=self.list_frequency_start_hz[i],
+                    frequency_to_hz=self.list_frequency_end_hz[i],
+                    frequency_ramp_s=duration,
+                )
+            )
         return segments * self.list_count
 
     @scpi("TRIGger[:STATe]")

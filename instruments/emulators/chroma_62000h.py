@@ -20,9 +20,10 @@ Hooks for the virtual lab:
 - ``on_change``: called (without the lock held) after any change of curve or output;
 - ``responding``: False makes it hang like a dead instrument.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..roles import DCReading, IVCurve
 from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, format_number, in_range, number_arg, scpi
@@ -51,7 +52,12 @@ class Chroma62000HEmulator(ScpiEmulator):
     manufacturer = "Chroma ATE"
 
     def __init__(
-        self, clock: Clock | None = None, *, model: str = "62150H-1000S", serial: str = "621500000001", firmware: str = "1.20"
+        self,
+        clock: Clock | None = None,
+        *,
+        model: str = "62150H-1000S",
+        serial: str = "621500000001",
+        firmware: str = "1.20",
     ) -> None:
         if model not in RATINGS:
             raise ValueError(f"unknown 62000H model {model!r}; known: {', '.join(sorted(RATINGS))}")
@@ -80,9 +86,11 @@ class Chroma62000HEmulator(ScpiEmulator):
                 values = {field: getattr(self.curve, field) for field in _FIELDS.values()}
                 values.update(staged)
                 candidate = IVCurve(**values)
-                if (0.0 < candidate.max_power_voltage_v < candidate.open_circuit_voltage_v
-                        and 0.0 < candidate.max_power_current_a < candidate.short_circuit_current_a
-                        and candidate.max_power_w <= self.rated_power_w):
+                if (
+                    0.0 < candidate.max_power_voltage_v < candidate.open_circuit_voltage_v
+                    and 0.0 < candidate.max_power_current_a < candidate.short_circuit_current_a
+                    and candidate.max_power_w <= self.rated_power_w
+                ):
                     self.curve = candidate
                     self._changed = True
                 else:

@@ -17,9 +17,10 @@ Hooks for the virtual lab:
 - ``on_change``: called (without the lock held) after any change of mode, level or input;
 - ``responding``: False makes it hang like a dead instrument.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..roles import PhaseReading
 from .scpi_server import Clock, ScpiEmulator, bool_arg, choice_arg, format_number, in_range, number_arg, scpi
@@ -31,8 +32,17 @@ RATINGS: dict[str, tuple[float, float, float]] = {
     "63804": (45.0, 4500.0, 135.0),
 }
 RESISTANCE_RANGE_OHM = (1.0, 2500.0)
-_MODES = {"CURR": "current", "CURRENT": "current", "0": "current", "POW": "power", "POWER": "power", "1": "power",
-          "RES": "resistance", "RESISTANCE": "resistance", "3": "resistance"}
+_MODES = {
+    "CURR": "current",
+    "CURRENT": "current",
+    "0": "current",
+    "POW": "power",
+    "POWER": "power",
+    "1": "power",
+    "RES": "resistance",
+    "RESISTANCE": "resistance",
+    "3": "resistance",
+}
 _MODE_TOKENS = {"current": "CURR", "power": "POW", "resistance": "RES"}
 
 
@@ -71,7 +81,9 @@ class Chroma63800Emulator(ScpiEmulator):
 
     @setpoint.setter
     def setpoint(self, value: float) -> None:
-        setattr(self, {"current": "current_a", "power": "power_w", "resistance": "resistance_ohm"}[self.mode], float(value))
+        setattr(
+            self, {"current": "current_a", "power": "power_w", "resistance": "resistance_ohm"}[self.mode], float(value)
+        )
 
     def after_message(self) -> None:
         if self._changed:

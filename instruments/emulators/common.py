@@ -1,10 +1,12 @@
 """What every emulator shares: an injectable clock and a log of what clients sent."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):

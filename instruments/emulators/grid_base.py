@@ -21,11 +21,12 @@ ramp time, then hold until the segment's duration has passed. When the last
 segment ends the output holds its values (or, where the instrument restores
 its steady state after a transient, returns to the setpoints).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from ..roles import PhaseReading
 from .scpi_server import Clock, ScpiEmulator, bool_arg, scpi
@@ -80,8 +81,11 @@ def slewed_segments(
         dv = max(abs(a - b) for a, b in zip(volts, target))
         v_ramp = 0.0 if math.isinf(voltage_slews[i]) else dv / voltage_slews[i]
         f_ramp = 0.0 if math.isinf(frequency_slews[i]) else abs(frequencies_hz[i] - freq) / frequency_slews[i]
-        segments.append(Segment(dwell_s[i], volts, target, min(v_ramp, dwell_s[i]), freq, frequencies_hz[i],
-                                min(f_ramp, dwell_s[i])))
+        segments.append(
+            Segment(
+                dwell_s[i], volts, target, min(v_ramp, dwell_s[i]), freq, frequencies_hz[i], min(f_ramp, dwell_s[i])
+            )
+        )
         volts, freq = target, frequencies_hz[i]
     return segments
 
@@ -94,7 +98,9 @@ class GridEmulator(ScpiEmulator):
     default_phase_angles_deg = (0.0, 120.0, 240.0)
     restores_after_profile = False  # True: the output returns to the setpoints when a profile ends
 
-    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "", firmware: str = "1.00") -> None:
+    def __init__(
+        self, phases: int = 3, clock: Clock | None = None, *, serial: str = "", firmware: str = "1.00"
+    ) -> None:
         if phases not in (1, 3):
             raise ValueError(f"phases must be 1 or 3, got {phases!r}")
         self.phases = phases
@@ -255,7 +261,10 @@ class GridEmulator(ScpiEmulator):
         with self.lock:
             on = self.output_on
         return PhaseReading(
-            voltage_v=self.voltage_v[index] if on else 0.0, current_a=0.0, power_w=0.0, reactive_power_var=0.0,
+            voltage_v=self.voltage_v[index] if on else 0.0,
+            current_a=0.0,
+            power_w=0.0,
+            reactive_power_var=0.0,
             frequency_hz=self.frequency_hz,
         )
 

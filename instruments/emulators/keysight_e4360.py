@@ -16,21 +16,27 @@ Hooks for the virtual lab (per output, index 0 for channel 1): ``output_on``,
 channel number, returning a DCReading; None reads Voc and no current while on),
 ``on_change``, ``responding``.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..roles import DCReading, IVCurve
 from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, format_number, in_range, number_arg, scpi
 
 RATED_VOLTAGE_V = 65.0
 RATED_CURRENT_A = 8.5
-DEFAULT_CURVE = IVCurve(open_circuit_voltage_v=60.0, short_circuit_current_a=8.0, max_power_voltage_v=50.0,
-                        max_power_current_a=7.5)
+DEFAULT_CURVE = IVCurve(
+    open_circuit_voltage_v=60.0, short_circuit_current_a=8.0, max_power_voltage_v=50.0, max_power_current_a=7.5
+)
 _CHANNELS = re.compile(r",?\s*\(@([12])\)\s*$")
-_FIELDS = {"ISC": "short_circuit_current_a", "IMP": "max_power_current_a", "VOC": "open_circuit_voltage_v",
-           "VMP": "max_power_voltage_v"}
+_FIELDS = {
+    "ISC": "short_circuit_current_a",
+    "IMP": "max_power_current_a",
+    "VOC": "open_circuit_voltage_v",
+    "VMP": "max_power_voltage_v",
+}
 
 
 class KeysightE4360Emulator(ScpiEmulator):
@@ -102,7 +108,9 @@ class KeysightE4360Emulator(ScpiEmulator):
     @scpi("[SOURce:]CURRent:MODE")
     def _mode(self, args, sfx) -> None:
         params, index = self._channel(args)
-        self.mode[index] = choice_arg(params, {"FIX": "FIX", "FIXED": "FIX", "SAS": "SAS", "TABL": "TABL", "TABLE": "TABL"})
+        self.mode[index] = choice_arg(
+            params, {"FIX": "FIX", "FIXED": "FIX", "SAS": "SAS", "TABL": "TABL", "TABLE": "TABL"}
+        )
 
     @scpi("[SOURce:]CURRent:MODE?", takes_args=True)
     def _mode_q(self, args, sfx) -> str:

@@ -6,19 +6,33 @@ Hooks for the virtual lab, beyond RegisterMapEmulator's ``get``/``set``/``on_wri
   MeterReading whose values are written to the map's meter points (those of
   instruments.drivers.modbus_meter); None leaves the points as last set.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..regmap.spec import RegisterMap
 from ..roles import MeterReading
 from .common import Clock
 from .regmap_device import RegisterMapEmulator
 
-_PHASE_FIELDS = (("voltage", "v", "voltage_v"), ("current", "a", "current_a"), ("power", "w", "power_w"),
-                 ("reactive_power", "var", "reactive_power_var"))
-_TOTALS = ("power_w", "reactive_power_var", "voltage_v", "current_a", "frequency_hz", "energy_import_wh", "energy_export_wh")
+_PHASE_FIELDS = (
+    ("voltage", "v", "voltage_v"),
+    ("current", "a", "current_a"),
+    ("power", "w", "power_w"),
+    ("reactive_power", "var", "reactive_power_var"),
+)
+_TOTALS = (
+    "power_w",
+    "reactive_power_var",
+    "voltage_v",
+    "current_a",
+    "frequency_hz",
+    "energy_import_wh",
+    "energy_export_wh",
+)
 
 
 class ModbusMeterEmulator(RegisterMapEmulator):

@@ -8,6 +8,7 @@ Hooks for the virtual lab: `settings()` returns what the PCS has been told
 (mode, export_limit_w, import_limit_w, current_limit_a) and
 `publish_state(...)` sets what it reports.
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -21,22 +22,28 @@ from .modbus_server import ModbusEmulator
 
 
 class ModbusPCSEmulator(ModbusEmulator):
-    def __init__(self, clock: Clock | None = None, *, identity: dict[str, str] | None = None, unit_id: int = 1,
-                 link: str = "tcp") -> None:
+    def __init__(
+        self, clock: Clock | None = None, *, identity: dict[str, str] | None = None, unit_id: int = 1, link: str = "tcp"
+    ) -> None:
         super().__init__(unit_id=unit_id, clock=clock, link=link)
         self.registers = [0] * reg.REGISTER_COUNT
         self.registers[1:5] = reg.u32(reg.NONE_U32) + reg.u32(reg.NONE_U32)
         self.registers[reg.CURRENT_LIMIT] = reg.NONE_U16
-        ident = {"manufacturer": "flexbench", "model": "Virtual PCS", "serial": "VPCS-0001", "firmware": "1.0.0",
-                 **(identity or {})}
+        ident = {
+            "manufacturer": "flexbench",
+            "model": "Virtual PCS",
+            "serial": "VPCS-0001",
+            "firmware": "1.0.0",
+            **(identity or {}),
+        }
         for name, (start, n) in reg.IDENTITY.items():
-            self.registers[start:start + n] = reg.encode_string(ident[name], n)
+            self.registers[start : start + n] = reg.encode_string(ident[name], n)
 
     def read_registers(self, table: str, address: int, count: int) -> list[int] | ExcCodes:
         if table != "holding" or address + count > reg.REGISTER_COUNT:
             return ExcCodes.ILLEGAL_ADDRESS
         with self.lock:
-            return self.registers[address:address + count]
+            return self.registers[address : address + count]
 
     def write_registers(self, address: int, values: list[int]) -> ExcCodes | None:
         end = address + len(values)
@@ -70,5 +77,5 @@ class ModbusPCSEmulator(ModbusEmulator):
     def publish_state(self, *, fail_safe: bool, pcc_import_w: float, busbar_current_a: float) -> None:
         with self.lock:
             self.registers[reg.FAIL_SAFE] = int(fail_safe)
-            self.registers[reg.PCC_IMPORT:reg.PCC_IMPORT + 2] = reg.i32(round(pcc_import_w))
+            self.registers[reg.PCC_IMPORT : reg.PCC_IMPORT + 2] = reg.i32(round(pcc_import_w))
             self.registers[reg.BUSBAR_CURRENT] = max(0, min(0xFFFE, round(busbar_current_a * 10)))

@@ -32,13 +32,15 @@ Shared behaviour:
 - ``listen``: (host, port) the TCP server binds, ("127.0.0.1", 0) by default
   (a port chosen at start); set it before start() to serve a fixed address.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
@@ -91,7 +93,7 @@ class ModbusExchange:
 
 
 class _DeviceContext(ModbusBaseDeviceContext):
-    def __init__(self, emulator: "ModbusEmulator") -> None:
+    def __init__(self, emulator: ModbusEmulator) -> None:
         self.emulator = emulator
 
     def reset(self) -> None:
@@ -156,21 +158,46 @@ class ModbusEmulator:
         return ExcCodes.ILLEGAL_ADDRESS
 
     # -- request gate and exchange report ---------------------------------------------------
-    def _exchange(self, function_code: int, operation: str, address: int, count: int, result: Any,
-                  written: list[int] | None = None, answered: bool = True) -> None:
+    def _exchange(
+        self,
+        function_code: int,
+        operation: str,
+        address: int,
+        count: int,
+        result: Any,
+        written: list[int] | None = None,
+        answered: bool = True,
+    ) -> None:
         hook = self.on_exchange
         if hook is None:
             return
         refused = isinstance(result, ExcCodes)
         values = tuple(written or ()) if operation == "write" else (() if refused or result is None else tuple(result))
         try:
-            hook(ModbusExchange(self.clock.now(), function_code, self.unit_id, operation, address, count, values,
-                                int(result) if refused else None, answered))
+            hook(
+                ModbusExchange(
+                    self.clock.now(),
+                    function_code,
+                    self.unit_id,
+                    operation,
+                    address,
+                    count,
+                    values,
+                    int(result) if refused else None,
+                    answered,
+                )
+            )
         except Exception:  # an observer must never change what the device answers
             log.exception("Modbus emulator: on_exchange hook failed")
 
-    async def _gate(self, function_code: int = 0, operation: str = "read", address: int = 0, count: int = 0,
-                    written: list[int] | None = None) -> None:
+    async def _gate(
+        self,
+        function_code: int = 0,
+        operation: str = "read",
+        address: int = 0,
+        count: int = 0,
+        written: list[int] | None = None,
+    ) -> None:
         """Hold a request that arrived while the device hangs, until the server stops."""
         if self.responding:
             return
@@ -184,7 +211,9 @@ class ModbusEmulator:
             function_code = int(pdu.function_code)
             values: tuple[int, ...] = ()
             if function_code in WRITE_FUNCTIONS:
-                values = tuple(int(v) for v in (getattr(pdu, "registers", None) or getattr(pdu, "write_registers", None) or ()))
+                values = tuple(
+                    int(v) for v in (getattr(pdu, "registers", None) or getattr(pdu, "write_registers", None) or ())
+                )
             address = getattr(pdu, "address", None)
             if address is None:
                 address = getattr(pdu, "write_address", getattr(pdu, "read_address", 0))
@@ -227,7 +256,7 @@ class ModbusEmulator:
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self) -> "ModbusEmulator":
+    def start(self) -> ModbusEmulator:
         if self._thread is not None:
             return self
         ready = threading.Event()
@@ -262,8 +291,12 @@ class ModbusEmulator:
         context = ModbusServerContext(devices={self.unit_id: _DeviceContext(self)}, single=False)
         if self._serial is not None:
             server = ModbusSerialServer(
-                context, framer=FramerType.RTU, port=self._serial.device_b, baudrate=self.baud,
-                ignore_missing_devices=True, trace_pdu=self._trace_pdu,
+                context,
+                framer=FramerType.RTU,
+                port=self._serial.device_b,
+                baudrate=self.baud,
+                ignore_missing_devices=True,
+                trace_pdu=self._trace_pdu,
             )
             await server.serve_forever(background=True)
         else:

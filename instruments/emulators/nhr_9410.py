@@ -10,6 +10,7 @@ Ranges: 0-350 V, 30-90 Hz, 0-360 degrees; -113 for unknown headers.
 
 Hooks for the virtual lab: see grid_base.GridEmulator.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,9 @@ class NHR9410Emulator(GridEmulator):
     manufacturer = "NH Research"
     model = "9410-480-3"
 
-    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "94100001", firmware: str = "3.2.1") -> None:
+    def __init__(
+        self, phases: int = 3, clock: Clock | None = None, *, serial: str = "94100001", firmware: str = "3.2.1"
+    ) -> None:
         super().__init__(phases, clock, serial=serial, firmware=firmware)
 
     def _reset_state(self) -> None:
@@ -162,8 +165,10 @@ class NHR9410Emulator(GridEmulator):
         parts = [p.strip() for p in params.split(",")]
         if parts == [""]:
             raise ScpiError(109)
-        out = [math.inf if allow_max and p.upper() in ("MAX", "MAXIMUM") else in_range(number_arg(p), low, high)
-               for p in parts]
+        out = [
+            math.inf if allow_max and p.upper() in ("MAX", "MAXIMUM") else in_range(number_arg(p), low, high)
+            for p in parts
+        ]
         if len(out) > MAX_LIST_POINTS:
             raise ScpiError(222)
         return out
@@ -216,8 +221,13 @@ class NHR9410Emulator(GridEmulator):
             volts, freq = self.steady_values()
             try:
                 segments = slewed_segments(
-                    self.list_dwell_s, [self.list_voltage_v.get(k, []) for k in range(self.phases)],
-                    self.list_voltage_slew.get(0, []), self.list_frequency_hz, self.list_frequency_slew, volts, freq,
+                    self.list_dwell_s,
+                    [self.list_voltage_v.get(k, []) for k in range(self.phases)],
+                    self.list_voltage_slew.get(0, []),
+                    self.list_frequency_hz,
+                    self.list_frequency_slew,
+                    volts,
+                    freq,
                 )
             except ValueError:
                 raise ScpiError(221) from None

@@ -14,6 +14,7 @@ state returns.
 
 Hooks for the virtual lab: see grid_base.GridEmulator.
 """
+
 from __future__ import annotations
 
 from .grid_base import GridEmulator, Segment
@@ -31,7 +32,9 @@ class PacificAFXEmulator(GridEmulator):
     model = "AFX-3150"
     restores_after_profile = True
 
-    def __init__(self, phases: int = 3, clock: Clock | None = None, *, serial: str = "AFX00001", firmware: str = "2.05") -> None:
+    def __init__(
+        self, phases: int = 3, clock: Clock | None = None, *, serial: str = "AFX00001", firmware: str = "2.05"
+    ) -> None:
         super().__init__(phases, clock, serial=serial, firmware=firmware)
 
     def _reset_state(self) -> None:

@@ -22,12 +22,14 @@ access and range: the plant writes measurements), ``values()``; plus
 ModbusEmulator's ``responding``, ``command_log``, ``drop_connections()``,
 ``link`` ("tcp" or "rtu"), ``address``.
 """
+
 from __future__ import annotations
 
 import bisect
 import logging
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pymodbus.constants import ExcCodes
 

@@ -14,6 +14,7 @@ Every message received is kept in `command_log` with the clock's timestamp,
 so tests can assert what a driver sent. `responding = False` makes the
 instrument hang: it keeps reading and logging but neither acts nor answers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,10 +24,10 @@ import socket
 import socketserver
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .common import Clock, CommandLog, CommandRecord, WallClock
-
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class ScpiError(Exception):
 
 
 # -- header matching -------------------------------------------------------------
+
 
 def _mnemonic_regex(mnemonic: str) -> str:
     suffix = mnemonic.endswith("#")
@@ -127,6 +129,7 @@ def scpi(pattern: str, *, takes_args: bool | None = None) -> Callable[[Callable[
 
 # -- parameter helpers -------------------------------------------------------------
 
+
 def number_arg(args: str) -> float:
     text = args.strip()
     if not text:
@@ -184,6 +187,7 @@ def format_number(value: float) -> str:
 
 
 # -- the server --------------------------------------------------------------------
+
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
@@ -309,7 +313,7 @@ class ScpiEmulator:
         as lenient instruments do. Common commands (``*...``) leave the path alone.
         """
         header = unit.split(None, 1)[0]
-        rest = unit[len(header):]
+        rest = unit[len(header) :]
         if header.startswith("*"):
             return unit, path
         full = header.lstrip(":")
@@ -369,7 +373,7 @@ class ScpiEmulator:
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self) -> "ScpiEmulator":
+    def start(self) -> ScpiEmulator:
         if self._server is not None:
             return self
         server = _Server(("127.0.0.1", 0), _Handler)
@@ -410,7 +414,7 @@ class ScpiEmulator:
         with self._conn_lock:
             self._connections.discard(conn)
 
-    def __enter__(self) -> "ScpiEmulator":
+    def __enter__(self) -> ScpiEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ Alternatives that were weighed: pyserial's ``loop://`` URL echoes back into
 the same port (one end only), and ``socket://`` carries RTU frames over TCP,
 which pymodbus also accepts, but exercises no serial device at all.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,7 +81,7 @@ class VirtualSerialPair:
             except OSError:
                 pass
 
-    def __enter__(self) -> "VirtualSerialPair":
+    def __enter__(self) -> VirtualSerialPair:
         return self
 
     def __exit__(self, *exc: object) -> None:

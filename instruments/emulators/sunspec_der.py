@@ -23,9 +23,11 @@ Hooks for the virtual lab:
 - ``responding``: False accepts connections and requests but never replies;
 - ``drop_connections()``: close every client connection, as a device that reboots would.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .common import Clock
 from .modbus_server import ModbusRequestRecord
@@ -95,7 +97,7 @@ def _nameplate(given: Mapping[str, Any]) -> dict[str, Any]:
 def _exponent_for(value: float, limit: int) -> int:
     """Smallest scale-factor exponent (>= 0) at which 1.2 x value fits the register."""
     exponent = 0
-    while abs(value) * 1.2 / (10.0 ** exponent) > limit and exponent < 10:
+    while abs(value) * 1.2 / (10.0**exponent) > limit and exponent < 10:
         exponent += 1
     return exponent
 
@@ -137,29 +139,76 @@ class SunSpecDEREmulator(SunSpecEmulator):
         a_sf = -2 + _exponent_for(rated_va, 32767)
         if 701 in b:
             m = b[701]
-            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("A_SF", a_sf),
-                              ("V_SF", -1), ("Hz_SF", -2), ("TotWh_SF", 0), ("TotVarh_SF", 0), ("Tmp_SF", -1)):
+            for sf, value in (
+                ("W_SF", w_sf),
+                ("VA_SF", w_sf),
+                ("Var_SF", w_sf),
+                ("PF_SF", -3),
+                ("A_SF", a_sf),
+                ("V_SF", -1),
+                ("Hz_SF", -2),
+                ("TotWh_SF", 0),
+                ("TotVarh_SF", 0),
+                ("Tmp_SF", -1),
+            ):
                 m.set_raw(sf, value)
-            for point, value in (("ACType", 2), ("St", 1), ("InvSt", 3), ("ConnSt", 1), ("W", 0.0), ("VA", 0.0),
-                                 ("Var", 0.0), ("PF", 1.0), ("A", 0.0), ("LLV", 0.0), ("LNV", 0.0), ("Hz", 0.0),
-                                 ("TotWhInj", 0), ("TotWhAbs", 0)):
+            for point, value in (
+                ("ACType", 2),
+                ("St", 1),
+                ("InvSt", 3),
+                ("ConnSt", 1),
+                ("W", 0.0),
+                ("VA", 0.0),
+                ("Var", 0.0),
+                ("PF", 1.0),
+                ("A", 0.0),
+                ("LLV", 0.0),
+                ("LNV", 0.0),
+                ("Hz", 0.0),
+                ("TotWhInj", 0),
+                ("TotWhAbs", 0),
+            ):
                 m.set(point, value)
         if 702 in b:
             m = b[702]
-            for sf, value in (("W_SF", w_sf), ("VA_SF", w_sf), ("Var_SF", w_sf), ("PF_SF", -3), ("V_SF", -1), ("A_SF", a_sf)):
+            for sf, value in (
+                ("W_SF", w_sf),
+                ("VA_SF", w_sf),
+                ("Var_SF", w_sf),
+                ("PF_SF", -3),
+                ("V_SF", -1),
+                ("A_SF", a_sf),
+            ):
                 m.set_raw(sf, value)
             for key, value in nameplate.items():
                 for point in _NAMEPLATE_POINTS.get(key, (key,)):
                     m.set(point, value)
         if 704 in b:
             m = b[704]
-            for sf, value in (("PF_SF", -3), ("WMaxLimPct_SF", -1), ("WSet_SF", w_sf), ("WSetPct_SF", -1),
-                              ("VarSet_SF", w_sf), ("VarSetPct_SF", -1)):
+            for sf, value in (
+                ("PF_SF", -3),
+                ("WMaxLimPct_SF", -1),
+                ("WSet_SF", w_sf),
+                ("WSetPct_SF", -1),
+                ("VarSet_SF", w_sf),
+                ("VarSetPct_SF", -1),
+            ):
                 m.set_raw(sf, value)
-            for point, value in (("WMaxLimPctEna", 0), ("WMaxLimPct", 100.0), ("WMaxLimPctRvrt", 100.0),
-                                 ("WMaxLimPctEnaRvrt", 0), ("WMaxLimPctRvrtTms", 0), ("WMaxLimPctRvrtRem", 0),
-                                 ("WSetEna", 0), ("WSetMod", 0), ("WSet", 0.0), ("WSetPct", 0.0), ("VarSetEna", 0),
-                                 ("WRmp", 0), ("WRmpRef", 1)):
+            for point, value in (
+                ("WMaxLimPctEna", 0),
+                ("WMaxLimPct", 100.0),
+                ("WMaxLimPctRvrt", 100.0),
+                ("WMaxLimPctEnaRvrt", 0),
+                ("WMaxLimPctRvrtTms", 0),
+                ("WMaxLimPctRvrtRem", 0),
+                ("WSetEna", 0),
+                ("WSetMod", 0),
+                ("WSet", 0.0),
+                ("WSetPct", 0.0),
+                ("VarSetEna", 0),
+                ("WRmp", 0),
+                ("WRmpRef", 1),
+            ):
                 m.set(point, value)
         if 705 in b:
             self._populate_705(b[705])
@@ -168,38 +217,90 @@ class SunSpecDEREmulator(SunSpecEmulator):
                 self._populate_inverter(b[legacy], w_sf, a_sf)
         if 120 in b:
             m = b[120]
-            for sf, value in (("WRtg_SF", w_sf), ("VARtg_SF", w_sf), ("VArRtg_SF", w_sf), ("ARtg_SF", -1), ("PFRtg_SF", -3)):
+            for sf, value in (
+                ("WRtg_SF", w_sf),
+                ("VARtg_SF", w_sf),
+                ("VArRtg_SF", w_sf),
+                ("ARtg_SF", -1),
+                ("PFRtg_SF", -3),
+            ):
                 m.set_raw(sf, value)
             m.set("DERTyp", 4)  # PV
-            for point, value in (("WRtg", rated_w), ("VARtg", rated_va), ("VArRtgQ1", rated_var), ("VArRtgQ2", rated_var),
-                                 ("VArRtgQ3", -rated_var), ("VArRtgQ4", -rated_var),
-                                 ("ARtg", rated_va / nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)),
-                                 ("PFRtgQ1", -0.9), ("PFRtgQ4", 0.9)):
+            for point, value in (
+                ("WRtg", rated_w),
+                ("VARtg", rated_va),
+                ("VArRtgQ1", rated_var),
+                ("VArRtgQ2", rated_var),
+                ("VArRtgQ3", -rated_var),
+                ("VArRtgQ4", -rated_var),
+                ("ARtg", rated_va / nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)),
+                ("PFRtgQ1", -0.9),
+                ("PFRtgQ4", 0.9),
+            ):
                 m.set(point, value)
         if 121 in b:
             m = b[121]
-            for sf, value in (("WMax_SF", w_sf), ("VRef_SF", -1), ("VRefOfs_SF", -1), ("VMinMax_SF", -1),
-                              ("VAMax_SF", w_sf), ("VArMax_SF", w_sf), ("WGra_SF", -1), ("PFMin_SF", -3),
-                              ("MaxRmpRte_SF", 0), ("ECPNomHz_SF", -2)):
+            for sf, value in (
+                ("WMax_SF", w_sf),
+                ("VRef_SF", -1),
+                ("VRefOfs_SF", -1),
+                ("VMinMax_SF", -1),
+                ("VAMax_SF", w_sf),
+                ("VArMax_SF", w_sf),
+                ("WGra_SF", -1),
+                ("PFMin_SF", -3),
+                ("MaxRmpRte_SF", 0),
+                ("ECPNomHz_SF", -2),
+            ):
                 m.set_raw(sf, value)
             nominal_v = nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)
-            for point, value in (("WMax", rated_w), ("VRef", nominal_v), ("VRefOfs", 0.0), ("VMax", 1.1 * nominal_v),
-                                 ("VMin", 0.88 * nominal_v), ("VAMax", rated_va), ("VArMaxQ1", rated_var),
-                                 ("VArMaxQ4", -rated_var), ("ECPNomHz", 60.0)):
+            for point, value in (
+                ("WMax", rated_w),
+                ("VRef", nominal_v),
+                ("VRefOfs", 0.0),
+                ("VMax", 1.1 * nominal_v),
+                ("VMin", 0.88 * nominal_v),
+                ("VAMax", rated_va),
+                ("VArMaxQ1", rated_var),
+                ("VArMaxQ4", -rated_var),
+                ("ECPNomHz", 60.0),
+            ):
                 m.set(point, value)
         if 123 in b:
             m = b[123]
             for sf, value in (("WMaxLimPct_SF", -1), ("OutPFSet_SF", -3), ("VArPct_SF", -1)):
                 m.set_raw(sf, value)
-            for point, value in (("Conn", 1), ("WMaxLimPct", 100.0), ("WMaxLim_Ena", 0), ("OutPFSet", 1.0),
-                                 ("OutPFSet_Ena", 0), ("VArPct_Ena", 0), ("Conn_WinTms", 0), ("Conn_RvrtTms", 0),
-                                 ("WMaxLimPct_WinTms", 0), ("WMaxLimPct_RvrtTms", 0), ("WMaxLimPct_RmpTms", 0)):
+            for point, value in (
+                ("Conn", 1),
+                ("WMaxLimPct", 100.0),
+                ("WMaxLim_Ena", 0),
+                ("OutPFSet", 1.0),
+                ("OutPFSet_Ena", 0),
+                ("VArPct_Ena", 0),
+                ("Conn_WinTms", 0),
+                ("Conn_RvrtTms", 0),
+                ("WMaxLimPct_WinTms", 0),
+                ("WMaxLimPct_RvrtTms", 0),
+                ("WMaxLimPct_RmpTms", 0),
+            ):
                 m.set(point, value)
 
     def _populate_inverter(self, m, w_sf: int, a_sf: int) -> None:
         """Legacy 101/102/103 inverter measurements: zeros, with temperatures other than the cabinet's unimplemented."""
-        for sf, value in (("A_SF", a_sf), ("V_SF", -1), ("W_SF", w_sf), ("Hz_SF", -2), ("VA_SF", w_sf), ("VAr_SF", w_sf),
-                          ("PF_SF", -1), ("WH_SF", 0), ("DCA_SF", -2), ("DCV_SF", -1), ("DCW_SF", w_sf), ("Tmp_SF", -1)):
+        for sf, value in (
+            ("A_SF", a_sf),
+            ("V_SF", -1),
+            ("W_SF", w_sf),
+            ("Hz_SF", -2),
+            ("VA_SF", w_sf),
+            ("VAr_SF", w_sf),
+            ("PF_SF", -1),
+            ("WH_SF", 0),
+            ("DCA_SF", -2),
+            ("DCV_SF", -1),
+            ("DCW_SF", w_sf),
+            ("Tmp_SF", -1),
+        ):
             m.set_raw(sf, value)
         for point in m.layout.points:
             if point in ("A", "W", "VA", "VAr", "Hz", "DCA", "DCV", "DCW") or point.startswith(("Aph", "PhV", "PPV")):
@@ -243,6 +344,6 @@ class SunSpecDEREmulator(SunSpecEmulator):
             source, target = f"Crv[{requested - 1}].", "Crv[0]."
             for name, spec in m.layout.points.items():
                 if name.startswith(source) and not name.endswith(".ReadOnly"):
-                    other = m.layout.point(target + name[len(source):])
+                    other = m.layout.point(target + name[len(source) :])
                     m.registers[other.offset : other.end] = m.registers[spec.offset : spec.end]
             m.set("AdptCrvRslt", 1)  # COMPLETED

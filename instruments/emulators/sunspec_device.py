@@ -27,10 +27,12 @@ engineering units (None for, or to make, an unimplemented point);
 point a client wrote; plus ModbusEmulator's ``responding``, ``command_log``,
 ``drop_connections()``, ``link`` ("tcp" or "rtu").
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable, ClassVar, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
 
 from pymodbus.constants import ExcCodes
 
@@ -186,7 +188,7 @@ class SunSpecEmulator(ModbusEmulator):
                     return ExcCodes.ILLEGAL_VALUE
                 regs = staged.setdefault(block.model_id, list(block.registers))
                 regs[spec.offset : spec.end] = values[first - address : last - address]
-            for start, block, spec in touched.values():
+            for _start, block, spec in touched.values():
                 trial = ModelBlock(block.layout, staged[block.model_id])
                 raw = decode(spec, trial.registers)
                 if spec.type in ENUM_TYPES and raw is not None and spec.symbols and raw not in spec.symbols.values():
@@ -197,7 +199,7 @@ class SunSpecEmulator(ModbusEmulator):
                     return ExcCodes.ILLEGAL_VALUE
             for model_id, regs in staged.items():
                 self.blocks[model_id].registers[:] = regs
-            for start, block, spec in touched.values():
+            for _start, block, spec in touched.values():
                 self.after_write(block.model_id, spec.name)
                 events.append((block.model_id, spec.name, block.get(spec.name)))
         callback = self.on_write

@@ -13,10 +13,11 @@ Hooks for the virtual lab, beyond SunSpecEmulator's ``get``/``set``:
   MeterReading (positive power = import) that is written to the meter model;
   None leaves the points as last set.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from ..roles import MeterReading
 from .common import Clock
@@ -53,23 +54,47 @@ class SunSpecMeterEmulator(SunSpecEmulator):
             phases = len(PHASES[model])
             w_sf = _exponent_for(rated_power_w, 32767)
             a_sf = -2 + _exponent_for(100.0 * rated_power_w / (phases * NOMINAL_VOLTAGE_V), 32767)
-            for sf, value in (("A_SF", a_sf), ("V_SF", -1), ("Hz_SF", -2), ("W_SF", w_sf), ("VA_SF", w_sf),
-                              ("VAR_SF", w_sf), ("PF_SF", -3), ("TotWh_SF", 0), ("TotVAh_SF", 0), ("TotVArh_SF", 0)):
+            for sf, value in (
+                ("A_SF", a_sf),
+                ("V_SF", -1),
+                ("Hz_SF", -2),
+                ("W_SF", w_sf),
+                ("VA_SF", w_sf),
+                ("VAR_SF", w_sf),
+                ("PF_SF", -3),
+                ("TotWh_SF", 0),
+                ("TotVAh_SF", 0),
+                ("TotVArh_SF", 0),
+            ):
                 m.set_raw(sf, value)
         common = self.blocks[1]
         for point, value in dict(DEFAULT_IDENTITY, **(identity or {})).items():
             common.set(point, value)
         common.set("DA", unit_id)
-        self.publish(MeterReading(phases=(), power_w=0.0, reactive_power_var=0.0, voltage_v=0.0, current_a=0.0,
-                                  frequency_hz=60.0, energy_import_wh=1.0, energy_export_wh=1.0))
+        self.publish(
+            MeterReading(
+                phases=(),
+                power_w=0.0,
+                reactive_power_var=0.0,
+                voltage_v=0.0,
+                current_a=0.0,
+                frequency_hz=60.0,
+                energy_import_wh=1.0,
+                energy_export_wh=1.0,
+            )
+        )
 
     def publish(self, reading: MeterReading) -> None:
         """Write a reading into the meter model (NaN leaves a point as it was)."""
         letters = PHASES[self.meter_model]
         delta = self.meter_model in (204, 214)
         updates: dict[str, float] = {
-            "W": reading.power_w, "VAR": reading.reactive_power_var, "A": reading.current_a, "Hz": reading.frequency_hz,
-            "TotWhImp": reading.energy_import_wh, "TotWhExp": reading.energy_export_wh,
+            "W": reading.power_w,
+            "VAR": reading.reactive_power_var,
+            "A": reading.current_a,
+            "Hz": reading.frequency_hz,
+            "TotWhImp": reading.energy_import_wh,
+            "TotWhExp": reading.energy_export_wh,
             "PPV" if delta else "PhV": reading.voltage_v,
         }
         for letter, phase in zip(letters, reading.phases):

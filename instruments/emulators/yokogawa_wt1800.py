@@ -21,13 +21,15 @@ Hooks for the virtual lab:
   None reads zeros (and NaN frequency: nothing to lock onto).
 - ``responding``: False makes it hang like a dead instrument.
 """
+
 from __future__ import annotations
 
 import math
 import re
 import struct
 import time
-from typing import Callable, ClassVar, Iterable
+from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 from ..roles import ElementReading
 from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, int_arg, scpi
@@ -65,7 +67,14 @@ class YokogawaWTEmulator(ScpiEmulator):
     max_elements: ClassVar[int] = 6
     update_periods_s: ClassVar[tuple[float, ...]] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
-    def __init__(self, elements: Iterable[int] = (1, 2), clock: Clock | None = None, *, serial: str = "91M000001", firmware: str = "F1.01") -> None:
+    def __init__(
+        self,
+        elements: Iterable[int] = (1, 2),
+        clock: Clock | None = None,
+        *,
+        serial: str = "91M000001",
+        firmware: str = "F1.01",
+    ) -> None:
         self.elements = tuple(int(e) for e in elements)
         if not self.elements or any(not 1 <= e <= self.max_elements for e in self.elements):
             raise ValueError(f"elements must be numbers 1..{self.max_elements}, got {elements!r}")
@@ -228,9 +237,11 @@ class YokogawaWTEmulator(ScpiEmulator):
         with self.lock:
             items = [self.items.get(k) for k in range(1, self.number + 1)]
         source = self.source
-        readings = source() if source is not None else {
-            e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements
-        }
+        readings = (
+            source()
+            if source is not None
+            else {e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
+        )
         values = []
         for item in items:
             if item is None or item[1] not in readings:

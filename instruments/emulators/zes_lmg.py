@@ -14,22 +14,40 @@ Hooks for the virtual lab:
   None reads zeros (and NaN frequency);
 - ``responding``: False makes it hang like a dead instrument.
 """
+
 from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from ..roles import ElementReading
-from .scpi_server import ERROR_TEXT, Clock, ScpiEmulator, ScpiError, choice_arg, format_number, in_range, number_arg, scpi
+from .scpi_server import (
+    ERROR_TEXT,
+    Clock,
+    ScpiEmulator,
+    ScpiError,
+    choice_arg,
+    format_number,
+    in_range,
+    number_arg,
+    scpi,
+)
 
-FIELDS = {"UTRMS": "voltage_v", "ITRMS": "current_a", "P": "power_w", "Q": "reactive_power_var",
-          "S": "apparent_power_va", "PF": "power_factor", "FCYC": "frequency_hz"}
+FIELDS = {
+    "UTRMS": "voltage_v",
+    "ITRMS": "current_a",
+    "P": "power_w",
+    "Q": "reactive_power_var",
+    "S": "apparent_power_va",
+    "PF": "power_factor",
+    "FCYC": "frequency_hz",
+}
 
 
 def format_timestamp(t_s: float) -> str:
-    moment = datetime.fromtimestamp(int(t_s), tz=timezone.utc)
+    moment = datetime.fromtimestamp(int(t_s), tz=UTC)
     nanos = int(round((t_s - int(t_s)) * 1e9))
     return moment.strftime("%Y:%m:%dD%H:%M:%S") + f".{nanos:09d}"
 
@@ -40,8 +58,14 @@ class ZesLMGEmulator(ScpiEmulator):
     manufacturer = "ZES ZIMMER"
     model = "LMG670"
 
-    def __init__(self, elements: Iterable[int] = (1, 2), clock: Clock | None = None, *, serial: str = "LMG0001",
-                 firmware: str = "2.0.56") -> None:
+    def __init__(
+        self,
+        elements: Iterable[int] = (1, 2),
+        clock: Clock | None = None,
+        *,
+        serial: str = "LMG0001",
+        firmware: str = "2.0.56",
+    ) -> None:
         self.elements = tuple(int(e) for e in elements)
         if not self.elements or any(not 1 <= e <= 7 for e in self.elements):
             raise ValueError(f"elements must be channel numbers 1..7, got {elements!r}")
@@ -89,7 +113,9 @@ class ZesLMGEmulator(ScpiEmulator):
 
     @scpi("FRMT")
     def _frmt(self, args, sfx) -> None:
-        self.ascii_format = choice_arg(args, {"ASCII": "ASCII", "ASC": "ASCII", "PACKED": "PACKED", "PACK": "PACKED"}) == "ASCII"
+        self.ascii_format = (
+            choice_arg(args, {"ASCII": "ASCII", "ASC": "ASCII", "PACKED": "PACKED", "PACK": "PACKED"}) == "ASCII"
+        )
 
     @scpi("CYCL")
     def _cycl(self, args, sfx) -> None:
@@ -109,8 +135,11 @@ class ZesLMGEmulator(ScpiEmulator):
 
     def _latch(self, at_s: float) -> None:
         source = self.source
-        readings = source() if source is not None else {
-            e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
+        readings = (
+            source()
+            if source is not None
+            else {e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
+        )
         with self.lock:
             self._latched, self._latched_at_s = readings, at_s
 

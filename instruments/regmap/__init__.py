@@ -7,6 +7,7 @@
 
 The emulator that serves any map is instruments.emulators.regmap_device.RegisterMapEmulator.
 """
+
 from .client import RegisterMapClient
 from .device import RegisterMapDevice
 from .maps import MAPS, bundled_map, load_map

@@ -11,9 +11,11 @@ the point's range; a refusal is a RegisterMapError naming the point, its
 range and the map file. Timeouts, reconnection, exception responses and
 threads are the transport's (transports.modbus).
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..transports.modbus import ModbusTransport
 from .spec import Point, RegisterMap, RegisterMapError

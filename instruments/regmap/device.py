@@ -13,9 +13,11 @@ firmware read from the map's ``serial_point`` and ``firmware_point`` where it
 names them. Timeouts, reconnection, exception responses and threads: see
 transports.modbus.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..addresses import ModbusRtuAddress, ModbusTcpAddress, parse_address
 from ..roles import Identity, Instrument, SafetyLimits
@@ -42,7 +44,9 @@ class RegisterMapDevice(Instrument):
         super().__init__(address, safety=safety, options=options, timeout_s=timeout_s)
         parsed = parse_address(address)
         if not isinstance(parsed, (ModbusTcpAddress, ModbusRtuAddress)):
-            raise ValueError(f"{type(self).__name__} is reached over Modbus: give modbus+tcp://host:port/unit, not {address!r}")
+            raise ValueError(
+                f"{type(self).__name__} is reached over Modbus: give modbus+tcp://host:port/unit, not {address!r}"
+            )
         if register_map is None:
             name = self.options.get("map")
             if not isinstance(name, str) or not name:

@@ -35,14 +35,16 @@ Per point, ``table``, ``word_order`` override the device's defaults;
 overlapping points, a scale register that is not an integer point) raises
 RegisterMapError naming the file and the point.
 """
+
 from __future__ import annotations
 
 import math
 import struct
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 TYPES: Mapping[str, tuple[int, str]] = {
     # type: (registers, struct format of the big-endian bytes)
@@ -54,10 +56,34 @@ TYPES: Mapping[str, tuple[int, str]] = {
 }
 TABLES = ("holding", "input")
 WORD_ORDERS = ("big", "little")
-_DEVICE_KEYS = {"manufacturer", "model", "source", "table", "word_order", "max_registers_per_read",
-                "max_gap_registers", "write_function", "serial_point", "firmware_point", "description"}
-_POINT_KEYS = {"address", "type", "table", "word_order", "scale", "scale_register", "units", "access", "range",
-               "registers", "default", "none_value", "description"}
+_DEVICE_KEYS = {
+    "manufacturer",
+    "model",
+    "source",
+    "table",
+    "word_order",
+    "max_registers_per_read",
+    "max_gap_registers",
+    "write_function",
+    "serial_point",
+    "firmware_point",
+    "description",
+}
+_POINT_KEYS = {
+    "address",
+    "type",
+    "table",
+    "word_order",
+    "scale",
+    "scale_register",
+    "units",
+    "access",
+    "range",
+    "registers",
+    "default",
+    "none_value",
+    "description",
+}
 
 
 class RegisterMapError(ValueError):
@@ -122,7 +148,7 @@ class RegisterMap:
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | Path) -> "RegisterMap":
+    def from_file(cls, path: str | Path) -> RegisterMap:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -131,7 +157,7 @@ class RegisterMap:
         return cls.from_toml(text, origin=str(path), name=path.stem.replace("_", "-"))
 
     @classmethod
-    def from_toml(cls, text: str, *, origin: str = "<register map>", name: str = "") -> "RegisterMap":
+    def from_toml(cls, text: str, *, origin: str = "<register map>", name: str = "") -> RegisterMap:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -139,7 +165,7 @@ class RegisterMap:
         return cls.from_dict(data, origin=origin, name=name)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "<register map>", name: str = "") -> "RegisterMap":
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "<register map>", name: str = "") -> RegisterMap:
         def fail(where: str, reason: str) -> RegisterMapError:
             return RegisterMapError(f"{origin}: {where}: {reason}")
 
@@ -149,11 +175,17 @@ class RegisterMap:
         device = dict(data.get("device", {}))
         bad = set(device) - _DEVICE_KEYS
         if bad:
-            raise fail("[device]", f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(_DEVICE_KEYS))})")
+            raise fail(
+                "[device]", f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(_DEVICE_KEYS))})"
+            )
         for key in ("manufacturer", "model", "source"):
             if not isinstance(device.get(key), str) or not device[key].strip():
-                raise fail("[device]", f"{key} is required: say which device the map describes and where its addresses come from"
-                           if key == "source" else f"{key} is required")
+                raise fail(
+                    "[device]",
+                    f"{key} is required: say which device the map describes and where its addresses come from"
+                    if key == "source"
+                    else f"{key} is required",
+                )
         table = device.get("table", "holding")
         word_order = device.get("word_order", "big")
         if table not in TABLES:
@@ -180,7 +212,9 @@ class RegisterMap:
                 raise fail(where, "must be a table")
             bad = set(entry) - _POINT_KEYS
             if bad:
-                raise fail(where, f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(_POINT_KEYS))})")
+                raise fail(
+                    where, f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(_POINT_KEYS))})"
+                )
             address = entry.get("address")
             if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= 0xFFFF:
                 raise fail(where, f"address must be a register number 0..65535, got {address!r}")
@@ -211,23 +245,40 @@ class RegisterMap:
                 raise fail(where, f"scale must be a non-zero number, got {scale!r}")
             bounds = entry.get("range")
             if bounds is not None:
-                if (not isinstance(bounds, list) or len(bounds) != 2
-                        or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
-                        or bounds[0] > bounds[1]):
+                if (
+                    not isinstance(bounds, list)
+                    or len(bounds) != 2
+                    or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+                    or bounds[0] > bounds[1]
+                ):
                     raise fail(where, f"range must be [low, high], got {bounds!r}")
                 bounds = (float(bounds[0]), float(bounds[1]))
             none_value = entry.get("none_value")
-            if none_value is not None and (ptype not in TYPES or ptype == "float32" or not isinstance(none_value, int)
-                                           or isinstance(none_value, bool)):
+            if none_value is not None and (
+                ptype not in TYPES
+                or ptype == "float32"
+                or not isinstance(none_value, int)
+                or isinstance(none_value, bool)
+            ):
                 raise fail(where, f"none_value must be an integer raw value of an integer point, got {none_value!r}")
             if none_value is not None and ptype in ("int16", "int32"):
                 bits = 16 * size
                 if none_value >= 1 << (bits - 1):  # written as the register pattern, e.g. 0x8000
                     none_value -= 1 << bits
             points[pname] = Point(
-                name=pname, address=address, type=ptype, table=ptable, word_order=porder, scale=float(scale),
-                scale_register=entry.get("scale_register"), units=str(entry.get("units", "")), access=access,
-                range=bounds, size=size, default=entry.get("default"), none_value=none_value,
+                name=pname,
+                address=address,
+                type=ptype,
+                table=ptable,
+                word_order=porder,
+                scale=float(scale),
+                scale_register=entry.get("scale_register"),
+                units=str(entry.get("units", "")),
+                access=access,
+                range=bounds,
+                size=size,
+                default=entry.get("default"),
+                none_value=none_value,
                 description=str(entry.get("description", "")),
             )
         by_address: dict[tuple[str, int], Point] = {}
@@ -235,23 +286,37 @@ class RegisterMap:
             if point.scale_register is not None:
                 ref = points.get(point.scale_register)
                 if ref is None:
-                    raise fail(f"[points.{point.name}]", f"scale_register {point.scale_register!r} is not a point of the map")
+                    raise fail(
+                        f"[points.{point.name}]", f"scale_register {point.scale_register!r} is not a point of the map"
+                    )
                 if ref.type not in ("int16", "uint16") or ref.scale != 1.0:
-                    raise fail(f"[points.{point.name}]", f"scale_register {ref.name!r} must be an unscaled int16 or uint16")
+                    raise fail(
+                        f"[points.{point.name}]", f"scale_register {ref.name!r} must be an unscaled int16 or uint16"
+                    )
             for register in range(point.address, point.end):
                 other = by_address.get((point.table, register))
                 if other is not None:
-                    raise fail(f"[points.{point.name}]", f"overlaps point {other.name!r} at {point.table} register {register}")
+                    raise fail(
+                        f"[points.{point.name}]", f"overlaps point {other.name!r} at {point.table} register {register}"
+                    )
                 by_address[(point.table, register)] = point
         for key in ("serial_point", "firmware_point"):
             ref = device.get(key)
             if ref is not None and ref not in points:
                 raise fail(f"[device] {key}", f"{ref!r} is not a point of the map")
         return cls(
-            name=name or device["model"], manufacturer=device["manufacturer"], model=device["model"],
-            source=device["source"], points=points, max_registers_per_read=max_read, max_gap_registers=max_gap,
-            write_function=write_function, serial_point=device.get("serial_point"),
-            firmware_point=device.get("firmware_point"), origin=origin, description=str(device.get("description", "")),
+            name=name or device["model"],
+            manufacturer=device["manufacturer"],
+            model=device["model"],
+            source=device["source"],
+            points=points,
+            max_registers_per_read=max_read,
+            max_gap_registers=max_gap,
+            write_function=write_function,
+            serial_point=device.get("serial_point"),
+            firmware_point=device.get("firmware_point"),
+            origin=origin,
+            description=str(device.get("description", "")),
             _by_address=by_address,
         )
 
@@ -342,7 +407,7 @@ class RegisterMap:
             return raw
         if point.scale == 1.0 and exponent == 0 and point.type != "float32":
             return int(raw)
-        return float(raw) * point.scale * (10.0 ** exponent)
+        return float(raw) * point.scale * (10.0**exponent)
 
     def to_raw(self, point: Point, value: int | float | str | None, exponent: int = 0) -> int | float | str:
         """Raw value for an engineering value (rounded to the point's resolution); None is the point's none_value."""
@@ -352,7 +417,7 @@ class RegisterMap:
             return point.none_value
         if point.type == "string":
             return str(value)
-        raw = float(value) / (point.scale * (10.0 ** exponent))
+        raw = float(value) / (point.scale * (10.0**exponent))
         if point.type == "float32":
             return raw
         return int(round(raw))
@@ -371,8 +436,10 @@ class RegisterMap:
             raise RegisterMapError(f"{point.name}: {value!r} is not a finite number")
         if point.range is not None and not point.range[0] <= value <= point.range[1]:
             lo, hi = point.range
-            raise RegisterMapError(f"{point.name} = {value:g} {point.units}".rstrip()
-                                   + f" is outside its range {lo:g}..{hi:g} ({self.model} map)")
+            raise RegisterMapError(
+                f"{point.name} = {value:g} {point.units}".rstrip()
+                + f" is outside its range {lo:g}..{hi:g} ({self.model} map)"
+            )
 
     def raw_values(self, block: Block, registers: list[int]) -> dict[str, int | float | str]:
         """Raw values of every point of a block from the registers read for it."""
@@ -382,7 +449,9 @@ class RegisterMap:
             raw_of[point.name] = self.decode_raw(point, registers[offset : offset + point.size])
         return raw_of
 
-    def engineering(self, raw_of: Mapping[str, int | float | str], names: Iterable[str]) -> dict[str, int | float | str | None]:
+    def engineering(
+        self, raw_of: Mapping[str, int | float | str], names: Iterable[str]
+    ) -> dict[str, int | float | str | None]:
         """Engineering values of `names` from raw values (which include their scale registers)."""
         out: dict[str, int | float | str | None] = {}
         for name in names:

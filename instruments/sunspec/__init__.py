@@ -1,4 +1,5 @@
 """SunSpec Modbus information models: register layouts shared by drivers and emulators."""
+
 from .layout import (
     BASE_ADDRESSES,
     END_MODEL_ID,

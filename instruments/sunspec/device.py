@@ -13,15 +13,27 @@ requires, at 125 registers), so a value and its scale factor agree.
 Timeouts, reconnection (a dropped TCP connection is reopened once and the
 request repeated), exception responses and threads: see transports.modbus.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..addresses import ModbusRtuAddress, ModbusTcpAddress, parse_address
 from ..roles import Identity, InstrumentError
 from ..transports.modbus import ModbusExceptionResponse, ModbusTransport
-from .layout import BASE_ADDRESSES, END_MODEL_ID, SUNS_MARKER, LayoutError, ModelBlock, ModelLayout, build_layout, decode, fixed_layout
+from .layout import (
+    BASE_ADDRESSES,
+    END_MODEL_ID,
+    SUNS_MARKER,
+    LayoutError,
+    ModelBlock,
+    ModelLayout,
+    build_layout,
+    decode,
+    fixed_layout,
+)
 
 MAX_MODELS = 256
 
@@ -47,7 +59,9 @@ class SunSpecModbusDevice:
     def init_sunspec(self, address: str, options: Mapping[str, Any]) -> None:
         parsed = parse_address(address)
         if not isinstance(parsed, (ModbusTcpAddress, ModbusRtuAddress)):
-            raise ValueError(f"a SunSpec device is reached over Modbus: give modbus+tcp://host:port/unit, not {address!r}")
+            raise ValueError(
+                f"a SunSpec device is reached over Modbus: give modbus+tcp://host:port/unit, not {address!r}"
+            )
         base = options.get("base_address")
         if base is not None and (not isinstance(base, int) or not 0 <= base <= 65533):
             raise ValueError(f"option base_address must be a register number 0..65533, got {base!r}")
@@ -91,7 +105,9 @@ class SunSpecModbusDevice:
                 if register > 0xFFFF:
                     raise InstrumentError("SunSpec model chain runs past the register space", address=self.address)
             else:
-                raise InstrumentError(f"SunSpec model chain has no end model after {MAX_MODELS} models", address=self.address)
+                raise InstrumentError(
+                    f"SunSpec model chain has no end model after {MAX_MODELS} models", address=self.address
+                )
             self.base_address = base
             self.models = models
             return models
@@ -109,7 +125,9 @@ class SunSpecModbusDevice:
         found = self.models.get(model_id, [])
         if instance >= len(found):
             present = ", ".join(str(m) for m in sorted(self.models)) or "none"
-            raise InstrumentError(f"the device has no SunSpec model {model_id} (models present: {present})", address=self.address)
+            raise InstrumentError(
+                f"the device has no SunSpec model {model_id} (models present: {present})", address=self.address
+            )
         return found[instance]
 
     # -- generic point access -----------------------------------------------------------
@@ -171,14 +189,18 @@ class SunSpecModbusDevice:
             registers = [0] * layout.size
             for sf in {spec.sf for spec in specs if isinstance(spec.sf, str)}:
                 sf_spec = layout.point(sf)
-                registers[sf_spec.offset : sf_spec.end] = self.transport.read_holding_registers(loc.start + sf_spec.offset, sf_spec.size)
+                registers[sf_spec.offset : sf_spec.end] = self.transport.read_holding_registers(
+                    loc.start + sf_spec.offset, sf_spec.size
+                )
             block = ModelBlock(layout, registers)
             requests = []
             for spec, value in zip(specs, values.values()):
                 try:
                     requests.append((loc.start + spec.offset, block.encode_value(spec.name, value)))
                 except ValueError as exc:
-                    raise InstrumentError(f"cannot write model {model_id} {spec.name} = {value!r}: {exc}", address=self.address) from None
+                    raise InstrumentError(
+                        f"cannot write model {model_id} {spec.name} = {value!r}: {exc}", address=self.address
+                    ) from None
             for register, words in requests:
                 self.transport.write_registers(register, words)
 
@@ -195,4 +217,8 @@ class SunSpecModbusDevice:
         return self._identity
 
     def model_list(self) -> list[dict[str, int]]:
-        return [{"id": loc.model_id, "start": loc.start, "length": loc.length} for locs in self.models.values() for loc in locs]
+        return [
+            {"id": loc.model_id, "start": loc.start, "length": loc.length}
+            for locs in self.models.values()
+            for loc in locs
+        ]

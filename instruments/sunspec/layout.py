@@ -19,14 +19,16 @@ pysunspec2's) reads as None. Engineering value = raw x 10^sf where the point
 has a scale factor; a point whose scale factor is itself unimplemented reads
 as None because it cannot be interpreted.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
 
 import sunspec2
 from sunspec2 import mb, mdef
@@ -56,8 +58,16 @@ _INT_TYPES = {
     mdef.TYPE_ACC64: (False, 4),
 }
 _SCALABLE = {
-    mdef.TYPE_INT16, mdef.TYPE_UINT16, mdef.TYPE_ACC16, mdef.TYPE_INT32, mdef.TYPE_UINT32,
-    mdef.TYPE_ACC32, mdef.TYPE_INT64, mdef.TYPE_UINT64, mdef.TYPE_ACC64, mdef.TYPE_COUNT,
+    mdef.TYPE_INT16,
+    mdef.TYPE_UINT16,
+    mdef.TYPE_ACC16,
+    mdef.TYPE_INT32,
+    mdef.TYPE_UINT32,
+    mdef.TYPE_ACC32,
+    mdef.TYPE_INT64,
+    mdef.TYPE_UINT64,
+    mdef.TYPE_ACC64,
+    mdef.TYPE_COUNT,
 }
 
 
@@ -119,7 +129,7 @@ def definitions_dir() -> str:
     return os.path.join(os.path.dirname(sunspec2.__file__), "models", "json")
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_definition(model_id: int) -> Mapping[str, Any]:
     """The pysunspec2 definition of a model (KeyError when it ships none)."""
     path = os.path.join(definitions_dir(), mdef.to_json_filename(model_id))
@@ -149,7 +159,9 @@ def _group_fixed_size(g: Mapping[str, Any]) -> int:
         elif isinstance(count, int) and count > 0:
             total += count * _group_fixed_size(sub)
         else:
-            raise LayoutError(f"group {sub.get(mdef.NAME)!r} has a variable count inside a group that repeats by length")
+            raise LayoutError(
+                f"group {sub.get(mdef.NAME)!r} has a variable count inside a group that repeats by length"
+            )
     return total
 
 
@@ -236,13 +248,14 @@ def build_layout(
     return ModelLayout(model_id=model_id, name=top[mdef.NAME], points=points, length=total - 2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def fixed_layout(model_id: int) -> ModelLayout:
     """The layout of a model without variable groups (cached): 1, 701, 702, 704..."""
     return build_layout(model_id)
 
 
 # -- register codec -----------------------------------------------------------
+
 
 def _sentinel(ptype: str) -> Any:
     return mb.unimpl_value.get(ptype)
@@ -324,11 +337,11 @@ def encode(spec: PointSpec, raw: int | float | str | None) -> list[int]:
 
 
 def scaled(raw: int, exponent: int) -> float:
-    return raw * (10.0 ** exponent) if exponent >= 0 else raw / (10.0 ** -exponent)
+    return raw * (10.0**exponent) if exponent >= 0 else raw / (10.0**-exponent)
 
 
 def unscaled(value: float, exponent: int) -> int:
-    return int(round(value / (10.0 ** exponent))) if exponent >= 0 else int(round(value * (10.0 ** -exponent)))
+    return int(round(value / (10.0**exponent))) if exponent >= 0 else int(round(value * (10.0**-exponent)))
 
 
 class ModelBlock:

@@ -1,4 +1,5 @@
 """Byte-level links to instruments: VISA message sessions and Modbus register access."""
+
 from .modbus import ModbusExceptionResponse, ModbusTransport
 from .visa import VisaTransport
 

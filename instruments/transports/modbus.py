@@ -24,6 +24,7 @@ Policy, stated once for every Modbus driver built on it:
   uses one client and one lock (a port opens exclusively), and each request
   runs with its own transport's timeout.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,7 +64,9 @@ class ModbusExceptionResponse(InstrumentError):
         self.exception_code = exception_code
         self.register = register
         name = EXCEPTION_NAMES.get(exception_code, "unknown exception")
-        super().__init__(f"Modbus exception code {exception_code} ({name}) at register {register}", address=address, command=command)
+        super().__init__(
+            f"Modbus exception code {exception_code} ({name}) at register {register}", address=address, command=command
+        )
 
 
 class _Dropped(Exception):
@@ -88,7 +91,13 @@ def _serial_port(a: ModbusRtuAddress, timeout_s: float) -> _SerialPort:
         port = _PORTS.get(key)
         if port is None:
             client = ModbusSerialClient(
-                a.device, baudrate=a.baud, parity=a.parity, stopbits=a.stopbits, bytesize=8, timeout=timeout_s, retries=0
+                a.device,
+                baudrate=a.baud,
+                parity=a.parity,
+                stopbits=a.stopbits,
+                bytesize=8,
+                timeout=timeout_s,
+                retries=0,
             )
             port = _PORTS[key] = _SerialPort(client)
         return port
@@ -97,7 +106,9 @@ def _serial_port(a: ModbusRtuAddress, timeout_s: float) -> _SerialPort:
 class ModbusTransport:
     """Read and write the registers of one unit over TCP or a serial line."""
 
-    def __init__(self, address: ModbusTcpAddress | ModbusRtuAddress, *, timeout_s: float = 2.0, label: str | None = None) -> None:
+    def __init__(
+        self, address: ModbusTcpAddress | ModbusRtuAddress, *, timeout_s: float = 2.0, label: str | None = None
+    ) -> None:
         self.address = address
         self.label = label or str(address)  # how errors name the device: the address as the bench file wrote it
         self.unit = address.unit
@@ -235,7 +246,9 @@ class ModbusTransport:
         self.close()
         text = _first_line(exc)
         if "No response" in text or "retries" in text:
-            raise InstrumentTimeout(f"timed out: no answer within {self.timeout_s:g} s", address=self.label, command=command) from exc
+            raise InstrumentTimeout(
+                f"timed out: no answer within {self.timeout_s:g} s", address=self.label, command=command
+            ) from exc
         raise InstrumentError(f"Modbus I/O failure: {text}", address=self.label, command=command) from exc
 
 

@@ -18,6 +18,7 @@ Policy, stated once for every SCPI driver built on it:
   phase, then query it) so the recorder polling from one thread and a test
   plan writing from another never interleave.
 """
+
 from __future__ import annotations
 
 import socket
@@ -125,7 +126,9 @@ class VisaTransport:
             self.open()
         if self._peer_closed():
             self._drop_session()
-            raise InstrumentError("connection lost (the instrument closed it)", address=str(self.address), command=command)
+            raise InstrumentError(
+                "connection lost (the instrument closed it)", address=str(self.address), command=command
+            )
         return self._resource
 
     def _fail(self, exc: Exception, command: str) -> NoReturn:
@@ -134,8 +137,12 @@ class VisaTransport:
             closed = self._peer_closed()
             self._drop_session()
             if closed:
-                raise InstrumentError("connection lost (the instrument closed it)", address=address, command=command) from exc
-            raise InstrumentTimeout(f"timed out: no answer within {self.timeout_s:g} s", address=address, command=command) from exc
+                raise InstrumentError(
+                    "connection lost (the instrument closed it)", address=address, command=command
+                ) from exc
+            raise InstrumentTimeout(
+                f"timed out: no answer within {self.timeout_s:g} s", address=address, command=command
+            ) from exc
         self._drop_session()
         if isinstance(exc, (OSError, errors.VisaIOError)):
             raise InstrumentError(f"connection lost: {_reason(exc)}", address=address, command=command) from exc

@@ -1,4 +1,5 @@
 """`flexbench certs`: the test PKI for IEEE 2030.5 (CA, server, operator and device certificates)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     init = actions.add_parser("init", help="create a test CA, the server certificate and an operator certificate")
     init.add_argument("directory", metavar="DIR")
-    init.add_argument("--host", action="append", dest="hosts", metavar="NAME",
-                      help="server name or IP in its certificate (repeatable; default localhost, 127.0.0.1, ::1)")
+    init.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="NAME",
+        help="server name or IP in its certificate (repeatable; default localhost, 127.0.0.1, ::1)",
+    )
     init.add_argument("--force", action="store_true", help="replace an existing PKI in DIR")
     init.set_defaults(func=_init)
 
@@ -28,8 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _init(args: argparse.Namespace) -> int:
     pki = TestPKI(args.directory)
     try:
-        pki.init(server_hosts=tuple(args.hosts) if args.hosts else ("localhost", "127.0.0.1", "::1"),
-                 overwrite=args.force)
+        pki.init(
+            server_hosts=tuple(args.hosts) if args.hosts else ("localhost", "127.0.0.1", "::1"), overwrite=args.force
+        )
     except FileExistsError as exc:
         raise UserError(f"{exc} (use --force to replace it)") from None
     except OSError as exc:

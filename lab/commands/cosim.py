@@ -9,6 +9,7 @@ events.jsonl, station.json and summary.json, and prints the summary: rate,
 jitter p50/p99 and the largest |V_set - V_twin|. It exits 1 when the guard
 stopped the loop (the grid simulator is then off and the samples are kept).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("loop settings (override the bench file's [cosim])")
     for flag, kind, text in _SETTING_FLAGS:
         group.add_argument(flag, type=kind, help=text)
-    group.add_argument("--realtime", action="store_true", default=None,
-                       help="run the loop thread at real-time priority (SCHED_FIFO, needs CAP_SYS_NICE)")
+    group.add_argument(
+        "--realtime",
+        action="store_true",
+        default=None,
+        help="run the loop thread at real-time priority (SCHED_FIFO, needs CAP_SYS_NICE)",
+    )
     p.add_argument("--start-broker", action="store_true", help="start the HELICS broker in this process")
 
 
@@ -58,8 +63,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--duration", type=float, required=True, metavar="S", help="bench seconds to run")
     run.add_argument("--time-scale", type=float, default=1.0, help="bench time speed-up (virtual bench only)")
     run.add_argument("--dut-profile", default="healthy", help="behaviour of the virtual DUT (virtual bench only)")
-    run.add_argument("--federated", action="store_true",
-                     help="the twin is a HELICS federate (`flexbench cosim twin`), here or on another host")
+    run.add_argument(
+        "--federated",
+        action="store_true",
+        help="the twin is a HELICS federate (`flexbench cosim twin`), here or on another host",
+    )
     run.add_argument("--out", help="run folder (default: reports/<date-time>-cosim)")
     run.set_defaults(func=run_lab)
     twin = sub.add_parser("twin", help="serve the twin as a HELICS federate until the lab federate leaves")
@@ -73,8 +81,10 @@ def _settings(args: argparse.Namespace):
 
     config = load_bench(args.bench)
     base = settings_for_bench(config)
-    flags = {flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
-             for flag, _, _ in _SETTING_FLAGS}
+    flags = {
+        flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
+        for flag, _, _ in _SETTING_FLAGS
+    }
     flags["realtime"] = args.realtime
     settings = with_flags(base, **flags)
     check_for_bench(settings, config)
@@ -95,11 +105,22 @@ def run_lab(args: argparse.Namespace) -> int:
         raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {args.time_scale:g})")
     run_dir = Path(args.out) if args.out else Path("reports") / f"{dt.datetime.now():%Y%m%d-%H%M%S}-cosim"
     where = "over HELICS at " + settings.helics.broker if args.federated else "in one process"
-    print(f"PHIL loop: {settings.feeder} bus {settings.bus} at {settings.rate_hz:g} Hz, {where}, "
-          f"{args.duration:g} s -> {run_dir}", file=sys.stderr)
-    summary = run_cosim(config, settings, run_dir, args.duration, time_scale=args.time_scale,
-                        federated=args.federated, start_own_broker=args.start_broker, dut_profile=args.dut_profile,
-                        on_step=_progress(settings.rate_hz, args.duration))
+    print(
+        f"PHIL loop: {settings.feeder} bus {settings.bus} at {settings.rate_hz:g} Hz, {where}, "
+        f"{args.duration:g} s -> {run_dir}",
+        file=sys.stderr,
+    )
+    summary = run_cosim(
+        config,
+        settings,
+        run_dir,
+        args.duration,
+        time_scale=args.time_scale,
+        federated=args.federated,
+        start_own_broker=args.start_broker,
+        dut_profile=args.dut_profile,
+        on_step=_progress(settings.rate_hz, args.duration),
+    )
     figures = {k: v for k, v in summary.items() if k != "settings"}
     print(json.dumps(figures, indent=1))
     if summary.get("stopped"):
@@ -116,8 +137,12 @@ def _progress(rate_hz: float, duration_s: float, every_s: float = 5.0):
     def show(sample) -> None:
         if sample.k % every == 0 and sample.k:
             volts = "/".join(f"{v:.1f}" for v in sample.set_v)
-            print(f"  step {sample.k}/{total}: P {sum(sample.injected_w) / 1000:.1f} kW into the twin, "
-                  f"grid simulator {volts} V", file=sys.stderr, flush=True)
+            print(
+                f"  step {sample.k}/{total}: P {sum(sample.injected_w) / 1000:.1f} kW into the twin, "
+                f"grid simulator {volts} V",
+                file=sys.stderr,
+                flush=True,
+            )
 
     return show
 
@@ -126,9 +151,16 @@ def run_twin(args: argparse.Namespace) -> int:
     from flexbench.lab.cosim.federation import run_twin_federate
 
     _, settings = _settings(args)
-    print(f"twin federate {settings.helics.twin_name!r}: {settings.feeder} bus {settings.bus}, broker "
-          f"{settings.helics.broker} ({settings.helics.core})", file=sys.stderr, flush=True)
-    steps = run_twin_federate(settings, start_own_broker=args.start_broker,
-                              on_ready=lambda: print("twin federate ready", file=sys.stderr, flush=True))
+    print(
+        f"twin federate {settings.helics.twin_name!r}: {settings.feeder} bus {settings.bus}, broker "
+        f"{settings.helics.broker} ({settings.helics.core})",
+        file=sys.stderr,
+        flush=True,
+    )
+    steps = run_twin_federate(
+        settings,
+        start_own_broker=args.start_broker,
+        on_ready=lambda: print("twin federate ready", file=sys.stderr, flush=True),
+    )
     print(f"twin federate: served {steps} steps", file=sys.stderr)
     return 0

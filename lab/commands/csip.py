@@ -1,4 +1,5 @@
 """`flexbench csip`: run the IEEE 2030.5 head-end, and act as the utility operator against one."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,21 +33,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--certs", required=True, metavar="DIR", help="test PKI directory (flexbench certs init)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    serve.add_argument("--ciphers", default=CSIP_CIPHERS,
-                       help=f"OpenSSL cipher list (default CSIP-strict {CSIP_CIPHERS})")
-    serve.add_argument("--interop", action="store_true",
-                       help=f"also accept AES-128-GCM for TLS stacks without CCM-8 ({INTEROP_CIPHERS})")
+    serve.add_argument(
+        "--ciphers", default=CSIP_CIPHERS, help=f"OpenSSL cipher list (default CSIP-strict {CSIP_CIPHERS})"
+    )
+    serve.add_argument(
+        "--interop",
+        action="store_true",
+        help=f"also accept AES-128-GCM for TLS stacks without CCM-8 ({INTEROP_CIPHERS})",
+    )
     serve.add_argument("--allow-in-band", action="store_true", help="let unknown certificates register themselves")
     serve.add_argument("--poll-rate-s", type=int, default=900, help="pollRate announced to clients")
-    serve.add_argument("--csipaus-version", choices=("1.2", "1.3"), default="1.3",
-                       help="CSIP-AUS namespace for devices without their own setting")
+    serve.add_argument(
+        "--csipaus-version",
+        choices=("1.2", "1.3"),
+        default="1.3",
+        help="CSIP-AUS namespace for devices without their own setting",
+    )
     serve.set_defaults(func=_serve)
 
     def operator(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text)
         sub.add_argument("--server", required=True, metavar="URL", help="https://host:port of the head-end")
-        sub.add_argument("--certs", default=os.environ.get(CERTS_ENV, "certs"), metavar="DIR",
-                         help=f"test PKI with operator.crt (default ${CERTS_ENV} or ./certs)")
+        sub.add_argument(
+            "--certs",
+            default=os.environ.get(CERTS_ENV, "certs"),
+            metavar="DIR",
+            help=f"test PKI with operator.crt (default ${CERTS_ENV} or ./certs)",
+        )
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         return sub
 
@@ -62,8 +75,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     publish = operator("publish", "publish an envelope file (CSV or JSON) as a DERControl schedule")
     publish.add_argument("--site", required=True, metavar="LFDI", help="the site's EndDevice LFDI")
-    publish.add_argument("envelope", metavar="ENVELOPE_FILE",
-                         help="columns start, duration_s, import_limit_w, export_limit_w (and site if several)")
+    publish.add_argument(
+        "envelope",
+        metavar="ENVELOPE_FILE",
+        help="columns start, duration_s, import_limit_w, export_limit_w (and site if several)",
+    )
     publish.add_argument("--envelope-site", metavar="ID", help="rows of this site only, when the file holds several")
     publish.add_argument("--mode", choices=("site", "max_w"), help="default: from the device's DERCapability")
     publish.add_argument("--program", default="envelope")
@@ -108,8 +124,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 # Serve -----------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
-    config = HeadEndConfig(poll_rate_s=args.poll_rate_s, allow_in_band_registration=args.allow_in_band,
-                           csipaus_version=args.csipaus_version)
+    config = HeadEndConfig(
+        poll_rate_s=args.poll_rate_s,
+        allow_in_band_registration=args.allow_in_band,
+        csipaus_version=args.csipaus_version,
+    )
     ciphers = INTEROP_CIPHERS if args.interop else args.ciphers
     try:
         server = CsipServer(args.db, args.certs, host=args.host, port=args.port, ciphers=ciphers, config=config)
@@ -168,8 +187,17 @@ def _print(args: argparse.Namespace, result: Any, lines: list[str] | None = None
 
 
 def _register(args: argparse.Namespace) -> int:
-    result = _call(args, _client(args).register_device, args.lfdi, kind=args.kind, aggregator_lfdi=args.aggregator,
-                   limit_mode=args.limit_mode, rated_w=args.rated_w, pin=args.pin, connection_point_id=args.nmi)
+    result = _call(
+        args,
+        _client(args).register_device,
+        args.lfdi,
+        kind=args.kind,
+        aggregator_lfdi=args.aggregator,
+        limit_mode=args.limit_mode,
+        rated_w=args.rated_w,
+        pin=args.pin,
+        connection_point_id=args.nmi,
+    )
     return _print(args, result, [f"registered {result['lfdi']} as EndDevice /edev/{result['id']}"])
 
 
@@ -181,12 +209,17 @@ def _publish(args: argparse.Namespace) -> int:
     client = _client(args)
     result = _call(args, client.publish_envelope, args.site, intervals, program=args.program, mode=args.mode)
     if args.firm_import_w is not None or args.firm_export_w is not None:
-        result["default"] = _call(args, client.set_default_control, args.site, args.firm_import_w,
-                                  args.firm_export_w, program=args.program)
-    return _print(args, result, [
-        f"published {len(result['mrids'])} DERControls ({result['mode']} limits) to {args.site}",
-        f"superseded {len(result['superseded'])} earlier controls",
-    ])
+        result["default"] = _call(
+            args, client.set_default_control, args.site, args.firm_import_w, args.firm_export_w, program=args.program
+        )
+    return _print(
+        args,
+        result,
+        [
+            f"published {len(result['mrids'])} DERControls ({result['mode']} limits) to {args.site}",
+            f"superseded {len(result['superseded'])} earlier controls",
+        ],
+    )
 
 
 def _default(args: argparse.Namespace) -> int:
@@ -207,8 +240,15 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _supersede(args: argparse.Namespace) -> int:
-    values = {k: v for k, v in (("import_limit_w", args.import_w), ("export_limit_w", args.export_w),
-                                ("max_limit_pct", args.max_limit_pct)) if v is not None}
+    values = {
+        k: v
+        for k, v in (
+            ("import_limit_w", args.import_w),
+            ("export_limit_w", args.export_w),
+            ("max_limit_pct", args.max_limit_pct),
+        )
+        if v is not None
+    }
     if not values:
         raise UserError("give the new values: --import-w, --export-w or --max-limit-pct")
     result = _call(args, _client(args).supersede_control, args.mrid, values)
@@ -217,16 +257,21 @@ def _supersede(args: argparse.Namespace) -> int:
 
 def _controls(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).controls, args.site)
-    return _print(args, result, [
-        f"{c['mrid']} {c['program']:<9} start {c['start_s']} {c['duration_s']:>6} s status {c['status']} {c['values']}"
-        for c in result
-    ])
+    return _print(
+        args,
+        result,
+        [
+            f"{c['mrid']} {c['program']:<9} start {c['start_s']} {c['duration_s']:>6} s status {c['status']} {c['values']}"
+            for c in result
+        ],
+    )
 
 
 def _responses(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).responses, args.site)
-    return _print(args, result, [f"{r['lfdi']} {r['subject']} status {r['status']} at {r['created_s']}"
-                                 for r in result])
+    return _print(
+        args, result, [f"{r['lfdi']} {r['subject']} status {r['status']} at {r['created_s']}" for r in result]
+    )
 
 
 def _telemetry(args: argparse.Namespace) -> int:

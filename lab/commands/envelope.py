@@ -1,4 +1,5 @@
 """`flexbench envelope`: operating envelopes for the customer locations of a feeder."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,22 +20,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "on a feeder model, keeping voltages within ANSI C84.1 range A and conductors within their "
         "ratings; every published limit is checked by full power flow.",
     )
-    p.add_argument("--feeder", required=True, metavar="NAME|MASTER.dss",
-                   help="embedded feeder (ieee13, ieee123, ieee8500) or an OpenDSS master file")
-    p.add_argument("--kind", choices=("static", "variable", "dynamic"), default="variable",
-                   help="static: month x hour profile from a year; variable: day-ahead schedule; "
-                   "dynamic: one near-real-time interval (default: variable)")
+    p.add_argument(
+        "--feeder",
+        required=True,
+        metavar="NAME|MASTER.dss",
+        help="embedded feeder (ieee13, ieee123, ieee8500) or an OpenDSS master file",
+    )
+    p.add_argument(
+        "--kind",
+        choices=("static", "variable", "dynamic"),
+        default="variable",
+        help="static: month x hour profile from a year; variable: day-ahead schedule; "
+        "dynamic: one near-real-time interval (default: variable)",
+    )
     p.add_argument("--sites", metavar="ID,...", help="customer locations (load names; default: all)")
     p.add_argument("--horizon", default="72h", help="length of a variable envelope (default: 72h)")
-    p.add_argument("--resolution", choices=("15min", "1h"),
-                   help="interval length (default: 1h; 15min for dynamic)")
-    p.add_argument("--allocation", choices=("equal", "proportional", "max-total"), default="equal",
-                   help="how sites sharing a constraint share it (default: equal)")
-    p.add_argument("--method", choices=("fast", "reference"), default="fast",
-                   help="fast: sensitivities with power-flow checks; reference: bisection with full "
-                   "power flows (slow)")
-    p.add_argument("--profiles", metavar="FILE",
-                   help="AMI/SCADA history, CSV or Parquet (default: synthetic daily and seasonal shapes)")
+    p.add_argument("--resolution", choices=("15min", "1h"), help="interval length (default: 1h; 15min for dynamic)")
+    p.add_argument(
+        "--allocation",
+        choices=("equal", "proportional", "max-total"),
+        default="equal",
+        help="how sites sharing a constraint share it (default: equal)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("fast", "reference"),
+        default="fast",
+        help="fast: sensitivities with power-flow checks; reference: bisection with full power flows (slow)",
+    )
+    p.add_argument(
+        "--profiles",
+        metavar="FILE",
+        help="AMI/SCADA history, CSV or Parquet (default: synthetic daily and seasonal shapes)",
+    )
     p.add_argument("--start", help="first interval, ISO time (default: next midnight UTC)")
     p.add_argument("--vmin", type=float, default=0.95, help="lower voltage limit, pu (default: 0.95)")
     p.add_argument("--vmax", type=float, default=1.05, help="upper voltage limit, pu (default: 1.05)")
@@ -65,9 +83,18 @@ def run(args: argparse.Namespace) -> int:
         bar = ProgressBar(f"{args.kind} envelope, {twin.name}")
         started = time.monotonic()
         env = compute_envelope(
-            twin, args.kind, sites=sites, profiles=profiles, start=args.start, horizon=args.horizon,
-            resolution=resolution, allocation=args.allocation, method=args.method, limits=limits,
-            workers=args.workers, progress=bar,
+            twin,
+            args.kind,
+            sites=sites,
+            profiles=profiles,
+            start=args.start,
+            horizon=args.horizon,
+            resolution=resolution,
+            allocation=args.allocation,
+            method=args.method,
+            limits=limits,
+            workers=args.workers,
+            progress=bar,
         )
         bar.close()
         env.save(out)
@@ -119,15 +146,26 @@ def add_distributed_options(p: argparse.ArgumentParser) -> None:
         if action.dest == "feeder":
             action.required = False  # either --feeder or --feeders
     group = p.add_argument_group("many feeders on Dask (with --feeders, --out is a folder)")
-    group.add_argument("--feeders", metavar="DIR|MANIFEST",
-                       help="feeder manifest (JSON, see twin/synthetic.py), a folder holding manifest.json, "
-                       "or a folder of OpenDSS master files")
-    group.add_argument("--scheduler", default="local", metavar="local|ADDRESS",
-                       help="local: start a LocalCluster (default); or a Dask scheduler address (tcp://host:8786)")
-    group.add_argument("--dask-workers", type=int, metavar="N",
-                       help="workers of the local cluster (default: number of cores)")
-    group.add_argument("--fresh", action="store_true",
-                       help="recompute every feeder (default: resume, skipping feeders already in --out)")
+    group.add_argument(
+        "--feeders",
+        metavar="DIR|MANIFEST",
+        help="feeder manifest (JSON, see twin/synthetic.py), a folder holding manifest.json, "
+        "or a folder of OpenDSS master files",
+    )
+    group.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="local|ADDRESS",
+        help="local: start a LocalCluster (default); or a Dask scheduler address (tcp://host:8786)",
+    )
+    group.add_argument(
+        "--dask-workers", type=int, metavar="N", help="workers of the local cluster (default: number of cores)"
+    )
+    group.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every feeder (default: resume, skipping feeders already in --out)",
+    )
     p.set_defaults(func=run_any)
 
 
@@ -161,14 +199,22 @@ def run_distributed(args: argparse.Namespace) -> int:
         raise UserError(f"--dask-workers must be at least 1, got {args.dask_workers}")
     try:
         instances = load_instances(args.feeders)
-        settings = EnvelopeSettings(limits=Limits(vmin_pu=args.vmin, vmax_pu=args.vmax), method=args.method,
-                                    allocation=args.allocation)
+        settings = EnvelopeSettings(
+            limits=Limits(vmin_pu=args.vmin, vmax_pu=args.vmax), method=args.method, allocation=args.allocation
+        )
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bar = FeederProgress(f"envelopes of {len(instances)} feeders")
     try:
-        summary = run_feeders(instances, out, scheduler=args.scheduler, workers=args.dask_workers,
-                              settings=settings, progress=bar, resume=not args.fresh)
+        summary = run_feeders(
+            instances,
+            out,
+            scheduler=args.scheduler,
+            workers=args.dask_workers,
+            settings=settings,
+            progress=bar,
+            resume=not args.fresh,
+        )
     except OSError as exc:
         raise UserError(f"scheduler {args.scheduler}: {exc}") from None
     bar.close()
@@ -194,8 +240,9 @@ class FeederProgress:
         self.last = tenth
         width = 30
         filled = width * done // max(total, 1)
-        line = (f"{self.label}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} feeders"
-                + (f", {failed} failed" if failed else ""))
+        line = f"{self.label}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} feeders" + (
+            f", {failed} failed" if failed else ""
+        )
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 

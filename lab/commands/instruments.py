@@ -1,4 +1,5 @@
 """`flexbench instruments list | probe BENCH`: supported models, and what a bench's instruments say."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def list_models(args: argparse.Namespace) -> int:
     rows = sorted(
-        ([cls.role, name, getattr(cls, "model", ""), (cls.__doc__ or "").strip().splitlines()[0]]
-         for name, cls in DRIVERS.items()),
+        (
+            [cls.role, name, getattr(cls, "model", ""), (cls.__doc__ or "").strip().splitlines()[0]]
+            for name, cls in DRIVERS.items()
+        ),
         key=lambda r: (r[0], r[1]),
     )
     print(_table(["role", "driver", "model", "about"], rows))
@@ -45,22 +48,34 @@ _IDENTITY_KEYS = {"driver", "address", "manufacturer", "model", "serial", "firmw
 
 def _state(settings: dict[str, Any]) -> str:
     """Settings worth a glance: everything the identity columns do not already show."""
-    return ", ".join(f"{k}={v}" for k, v in settings.items()
-                     if k not in _IDENTITY_KEYS and not isinstance(v, dict))[:100]
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if k not in _IDENTITY_KEYS and not isinstance(v, dict))[
+        :100
+    ]
 
 
 def probe_bench(args: argparse.Namespace) -> int:
     rows: list[list[str]] = []
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="flexbench-probe-") as work_dir, \
-            Bench.open(args.bench, ScaledClock(1.0), work_dir=Path(work_dir)) as bench:
+    with (
+        tempfile.TemporaryDirectory(prefix="flexbench-probe-") as work_dir,
+        Bench.open(args.bench, ScaledClock(1.0), work_dir=Path(work_dir)) as bench,
+    ):
         for name, driver in bench.instruments.items():
             conf = bench.config.instruments[name]
             try:
                 ident = driver.identity()
                 settings = driver.snapshot()
-                rows.append([name, conf.role, driver.address, f"{ident.manufacturer} {ident.model}",
-                             ident.serial, ident.firmware, _state(settings)])
+                rows.append(
+                    [
+                        name,
+                        conf.role,
+                        driver.address,
+                        f"{ident.manufacturer} {ident.model}",
+                        ident.serial,
+                        ident.firmware,
+                        _state(settings),
+                    ]
+                )
             except InstrumentError as exc:
                 failures += 1
                 rows.append([name, conf.role, driver.address, "ERROR", "", "", str(exc)])

@@ -4,6 +4,7 @@
 are the operator's remote tools against a running server. Client actions log
 in as the PKI's `operator` account unless told otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,9 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from asyncua import ua
 
@@ -43,34 +45,57 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     certs.add_argument("dir", metavar="DIR", help="PKI directory")
     _site_arguments(certs)
     certs.add_argument("--viewer", action="append", default=[], metavar="NAME", help="a read-only account")
-    certs.add_argument("--host", action="append", default=[], metavar="HOST",
-                       help="host name or IP for the server certificate (default: localhost, 127.0.0.1, this host)")
+    certs.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="host name or IP for the server certificate (default: localhost, 127.0.0.1, this host)",
+    )
     certs.set_defaults(func=make_certs)
 
     serve = sub.add_parser("serve", help="run the envelope server until interrupted")
-    serve.add_argument("--endpoint", default=DEFAULT_ENDPOINT,
-                       help=f"opc.tcp URL to listen on; port 0 picks a free port (default: {DEFAULT_ENDPOINT})")
-    serve.add_argument("--certs", required=True, metavar="DIR",
-                       help="OPC-UA PKI directory; created with an account per site when it holds none")
+    serve.add_argument(
+        "--endpoint",
+        default=DEFAULT_ENDPOINT,
+        help=f"opc.tcp URL to listen on; port 0 picks a free port (default: {DEFAULT_ENDPOINT})",
+    )
+    serve.add_argument(
+        "--certs",
+        required=True,
+        metavar="DIR",
+        help="OPC-UA PKI directory; created with an account per site when it holds none",
+    )
     _site_arguments(serve)
     serve.add_argument("--rated-import-w", type=float, default=100_000.0, help="physical import range per site, W")
     serve.add_argument("--rated-export-w", type=float, default=100_000.0, help="physical export range per site, W")
     serve.add_argument("--firm-import-w", type=float, help="firm import limit, W (default: the rated import)")
     serve.add_argument("--firm-export-w", type=float, help="firm export limit, W (default: the rated export)")
-    serve.add_argument("--site-file", metavar="FILE",
-                       help="JSON list of sites: name, rated_import_w, rated_export_w, firm_import_limit_w, "
-                       "firm_export_limit_w (replaces --site/--sites and the rating options)")
+    serve.add_argument(
+        "--site-file",
+        metavar="FILE",
+        help="JSON list of sites: name, rated_import_w, rated_export_w, firm_import_limit_w, "
+        "firm_export_limit_w (replaces --site/--sites and the rating options)",
+    )
     serve.add_argument("--heartbeat-s", type=float, default=5.0, help="heartbeat interval, s (default 5)")
-    serve.add_argument("--security-mode", action="append", choices=sorted(MODES), metavar="MODE",
-                       help="sign or sign-encrypt; repeat for both (default: both)")
+    serve.add_argument(
+        "--security-mode",
+        action="append",
+        choices=sorted(MODES),
+        metavar="MODE",
+        help="sign or sign-encrypt; repeat for both (default: both)",
+    )
     serve.add_argument("--allow-anonymous", action="store_true", help="let anonymous clients read (never write)")
     serve.set_defaults(func=serve_command)
 
     publish = sub.add_parser("publish", help="publish an envelope (CSV or JSON) to a site")
     _client_arguments(publish)
     publish.add_argument("--site", required=True, help="site name")
-    publish.add_argument("envelope", metavar="ENVELOPE_FILE",
-                         help="CSV or JSON with start, duration_s, import_limit_w, export_limit_w (and optional site)")
+    publish.add_argument(
+        "envelope",
+        metavar="ENVELOPE_FILE",
+        help="CSV or JSON with start, duration_s, import_limit_w, export_limit_w (and optional site)",
+    )
     publish.set_defaults(func=publish_command)
 
     abnormal = sub.add_parser("signal-abnormal", help="signal abnormal operation: cap the sites' import")
@@ -99,8 +124,12 @@ def _site_arguments(p: argparse.ArgumentParser) -> None:
 
 def _client_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint", required=True, help="the envelope server's opc.tcp URL")
-    p.add_argument("--certs", required=True, metavar="DIR", help="OPC-UA PKI directory holding the client's certificate")
-    p.add_argument("--user", default=OPERATOR_ACCOUNT, help=f"account and client certificate name (default {OPERATOR_ACCOUNT})")
+    p.add_argument(
+        "--certs", required=True, metavar="DIR", help="OPC-UA PKI directory holding the client's certificate"
+    )
+    p.add_argument(
+        "--user", default=OPERATOR_ACCOUNT, help=f"account and client certificate name (default {OPERATOR_ACCOUNT})"
+    )
     p.add_argument("--password-file", metavar="FILE", help="file holding the password (default: the PKI's)")
     p.add_argument("--policy", default="Basic256Sha256", choices=sorted(POLICIES), help="security policy")
     p.add_argument("--mode", default="sign-encrypt", choices=sorted(MODES), help="security mode")
@@ -162,8 +191,11 @@ def serve_command(args: argparse.Namespace) -> int:
     accounts = AccountStore.load(pki.directory / USERS_FILE)
     missing = [s.name for s in sites if accounts.get(s.name) is None]
     if missing:
-        print(f"warning: no account for site(s) {', '.join(missing)}; run `flexbench opcua certs {args.certs} "
-              f"--site NAME` to add them", file=sys.stderr)
+        print(
+            f"warning: no account for site(s) {', '.join(missing)}; run `flexbench opcua certs {args.certs} "
+            f"--site NAME` to add them",
+            file=sys.stderr,
+        )
     try:
         config = EnvelopeServerConfig(
             sites=sites,
@@ -198,8 +230,10 @@ async def _serve(config: EnvelopeServerConfig) -> int:
     _quiet_asyncua(logging.ERROR)
     try:
         print(f"endpoint: {server.endpoint}", flush=True)
-        print(f"namespace: {server.namespace_index} ({NAMESPACE_URI}); "
-              f"{len(config.sites)} site(s); Ctrl-C to stop", flush=True)
+        print(
+            f"namespace: {server.namespace_index} ({NAMESPACE_URI}); {len(config.sites)} site(s); Ctrl-C to stop",
+            flush=True,
+        )
         await stop.wait()
     finally:
         await server.stop()
@@ -209,8 +243,9 @@ async def _serve(config: EnvelopeServerConfig) -> int:
 # operator tools ----------------------------------------------------------------------
 def _security(args: argparse.Namespace) -> ClientSecurity:
     try:
-        security = ClientSecurity.from_pki(args.certs, args.user, args.policy, args.mode,
-                                           login=args.password_file is None)
+        security = ClientSecurity.from_pki(
+            args.certs, args.user, args.policy, args.mode, login=args.password_file is None
+        )
         if args.password_file is not None:
             security = security.with_login(args.user, Path(args.password_file).read_text().strip())
     except (FileNotFoundError, ValueError) as exc:
@@ -240,7 +275,7 @@ def _with_operator(args: argparse.Namespace, action: Callable[[OperatorClient], 
         raise UserError(f"{args.endpoint}: {exc}") from exc
     except (EnvelopeError, LookupError) as exc:
         raise UserError(str(exc).strip("'\"")) from exc
-    except (OSError, asyncio.TimeoutError, ua.UaError) as exc:
+    except (TimeoutError, OSError, ua.UaError) as exc:
         raise UserError(f"{args.endpoint}: {exc or type(exc).__name__}") from exc
 
 

@@ -1,4 +1,5 @@
 """`flexbench replay EVENT_FILE`: play a field event on a bench and score the lab against the field trace."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("event", metavar="EVENT_FILE", help="field event file, e.g. testplans/events/abnormal-import.toml")
     p.add_argument("--bench", help="bench file (default: the event's bench, else the embedded virtual PCS bench)")
-    p.add_argument("--dut-profile", default="healthy", choices=fault_names(),
-                   help="behaviour of the virtual DUT (virtual bench only)")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="run bench time this many times faster than wall time (virtual bench only)")
+    p.add_argument(
+        "--dut-profile",
+        default="healthy",
+        choices=fault_names(),
+        help="behaviour of the virtual DUT (virtual bench only)",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run bench time this many times faster than wall time (virtual bench only)",
+    )
     p.add_argument("--out", help="run folder (default: reports/<date-time>-replay-<event>)")
     p.set_defaults(func=replay)
 
@@ -47,8 +56,14 @@ def replay(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.event), args.dut_profile)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        results = run_replay(event, run_dir=run_dir, bench_path=bench, dut_profile=args.dut_profile,
-                             time_scale=args.time_scale, progress=lambda text: print(text, flush=True))
+        results = run_replay(
+            event,
+            run_dir=run_dir,
+            bench_path=bench,
+            dut_profile=args.dut_profile,
+            time_scale=args.time_scale,
+            progress=lambda text: print(text, flush=True),
+        )
     except TwinError as exc:
         raise UserError(str(exc)) from None
     finally:

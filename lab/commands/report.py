@@ -1,4 +1,5 @@
 """`flexbench report RUN_DIR`: rebuild the report of a run from its folder (even one killed mid-run)."""
+
 from __future__ import annotations
 
 import argparse

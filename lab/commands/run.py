@@ -1,4 +1,5 @@
 """`flexbench run PLAN...`: run test plans on a bench and write the run folder and its report."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("plans", nargs="+", metavar="PLAN", help="test plan file or folder, e.g. testplans/ieee1547")
     p.add_argument("--bench", help="bench file (default: the embedded virtual bench)")
     p.add_argument("--profile", help="requirement profile file (default: each plan's own)")
-    p.add_argument("--dut-profile", default="healthy", choices=fault_names(),
-                   help="behaviour of the virtual DUT (virtual bench only)")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="run bench time this many times faster than wall time (virtual bench only)")
+    p.add_argument(
+        "--dut-profile",
+        default="healthy",
+        choices=fault_names(),
+        help="behaviour of the virtual DUT (virtual bench only)",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run bench time this many times faster than wall time (virtual bench only)",
+    )
     p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
     p.add_argument("--out", help="run folder (default: reports/<date-time>-<plan>)")
     p.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
@@ -51,15 +60,23 @@ def run(args: argparse.Namespace) -> int:
 
     pytest_args = [
         *args.plans,
-        "--run-dir", str(run_dir),
-        "--dut-profile", args.dut_profile,
-        "--time-scale", str(args.time_scale),
-        "--html", str(run_dir / "report.html"),
+        "--run-dir",
+        str(run_dir),
+        "--dut-profile",
+        args.dut_profile,
+        "--time-scale",
+        str(args.time_scale),
+        "--html",
+        str(run_dir / "report.html"),
         "--self-contained-html",
-        "--junitxml", str(run_dir / "junit.xml"),
-        "-o", "timeout=0",
-        "-o", "junit_family=xunit2",
-        "-p", "no:cacheprovider",
+        "--junitxml",
+        str(run_dir / "junit.xml"),
+        "-o",
+        "timeout=0",
+        "-o",
+        "junit_family=xunit2",
+        "-p",
+        "no:cacheprovider",
         "-q",
     ]
     if args.bench:
@@ -106,8 +123,10 @@ def _print_summary(run_dir: Path) -> None:
         print()
         for row in results.get("matrix", []):
             worst = row.get("worst") or {}
-            print(f"  {row['requirement_id']:<10} {row['verdict'].upper():<6} "
-                  f"{row['passed']}/{row['checks']} passed   {worst.get('message', '') if row['verdict'] != 'pass' else ''}")
+            print(
+                f"  {row['requirement_id']:<10} {row['verdict'].upper():<6} "
+                f"{row['passed']}/{row['checks']} passed   {worst.get('message', '') if row['verdict'] != 'pass' else ''}"
+            )
         if results["summary"].get("aborted"):
             print(f"  {results['summary']['aborted']}")
     print(f"\nreport: {run_dir / 'report.html'}")

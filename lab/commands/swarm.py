@@ -1,4 +1,5 @@
 """`flexbench swarm`: N simulated CSIP sites against a 2030.5 server, to size what it can serve."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,8 @@ STARTUP_MARGIN_S = 5.0
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "swarm", help="simulated CSIP sites polling a 2030.5 server: requests/s, latency, errors, stale sites",
+        "swarm",
+        help="simulated CSIP sites polling a 2030.5 server: requests/s, latency, errors, stale sites",
         description="Run N simulated IEEE 2030.5 sites (each with its own device certificate and mutual-TLS "
         "connection) against a server: discovery, polling at the server's pollRate, Responses and "
         "MirrorUsagePoint telemetry. Certificates are made in the test PKI (reused when present) and "
@@ -31,26 +33,52 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--server", required=True, metavar="URL", help="https://host:port of the 2030.5 server")
     p.add_argument("--clients", required=True, type=int, metavar="N", help="number of simulated sites")
     p.add_argument("--certs", required=True, metavar="DIR", help="test PKI (flexbench certs init) with operator.crt")
-    p.add_argument("--duration", type=float, default=60.0, metavar="S",
-                   help="measured window after the ramp, seconds (default 60)")
-    p.add_argument("--ramp", type=float, metavar="S",
-                   help="sites start at a random time within this many seconds (default: min(60, poll rate))")
+    p.add_argument(
+        "--duration", type=float, default=60.0, metavar="S", help="measured window after the ramp, seconds (default 60)"
+    )
+    p.add_argument(
+        "--ramp",
+        type=float,
+        metavar="S",
+        help="sites start at a random time within this many seconds (default: min(60, poll rate))",
+    )
     p.add_argument("--poll-rate", type=float, metavar="S", help="poll every S seconds (default: the server's pollRate)")
-    p.add_argument("--processes", type=int, metavar="P",
-                   help=f"event-loop processes sharing the sites (default: one per {SITES_PER_PROCESS} sites, "
-                   "at most the number of cores)")
-    p.add_argument("--register", choices=("operator", "in-band", "none"), default="operator",
-                   help="operator: register over the operator API (default); in-band: sites POST their own "
-                   "EndDevice (server must allow it); none: already registered")
-    p.add_argument("--no-envelope", action="store_true",
-                   help="do not publish a short envelope to every site before the run (no Responses then)")
-    p.add_argument("--randomize", type=int, default=0, metavar="S",
-                   help="randomizeStart/randomizeDuration of the published controls, seconds (default 0: every "
-                   "site posts its Responses at the same interval boundary)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        metavar="P",
+        help=f"event-loop processes sharing the sites (default: one per {SITES_PER_PROCESS} sites, "
+        "at most the number of cores)",
+    )
+    p.add_argument(
+        "--register",
+        choices=("operator", "in-band", "none"),
+        default="operator",
+        help="operator: register over the operator API (default); in-band: sites POST their own "
+        "EndDevice (server must allow it); none: already registered",
+    )
+    p.add_argument(
+        "--no-envelope",
+        action="store_true",
+        help="do not publish a short envelope to every site before the run (no Responses then)",
+    )
+    p.add_argument(
+        "--randomize",
+        type=int,
+        default=0,
+        metavar="S",
+        help="randomizeStart/randomizeDuration of the published controls, seconds (default 0: every "
+        "site posts its Responses at the same interval boundary)",
+    )
     p.add_argument("--no-telemetry", action="store_true", help="do not mirror meter readings")
     p.add_argument("--interop", action="store_true", help="also offer AES-128-GCM (servers without CCM-8)")
-    p.add_argument("--handshakes", type=int, default=32, metavar="K",
-                   help="concurrent TLS handshakes per process while sites come up (default 32)")
+    p.add_argument(
+        "--handshakes",
+        type=int,
+        default=32,
+        metavar="K",
+        help="concurrent TLS handshakes per process while sites come up (default 32)",
+    )
     p.add_argument("--prefix", default="swarm", help="device certificate names PREFIX-000000... (default swarm)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE.json", help="also write the report here")
@@ -79,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.exists():
         raise UserError(f"--out {out}: folder {out.parent} does not exist")
     processes = args.processes or max(1, min(os.cpu_count() or 1, math.ceil(args.clients / SITES_PER_PROCESS)))
-    say = (lambda text: print(text, file=sys.stderr, flush=True))
+
+    def say(text):
+        return print(text, file=sys.stderr, flush=True)
 
     def progress(stage: str, done: int, total: int) -> None:
         say(f"{stage}: {done}/{total}")
@@ -87,25 +117,40 @@ def run(args: argparse.Namespace) -> int:
     sites = site_certificates(args.certs, args.clients, prefix=args.prefix, progress=progress)
     ramp_s = args.ramp if args.ramp is not None else min(60.0, args.poll_rate or 60.0)
     if args.register == "operator":
-        plan = None if args.no_envelope else EnvelopePlan(
-            start_s=int(time.time() + STARTUP_MARGIN_S + ramp_s / 2),
-            interval_s=max(60, int(args.duration / 3)), randomize_s=args.randomize,
+        plan = (
+            None
+            if args.no_envelope
+            else EnvelopePlan(
+                start_s=int(time.time() + STARTUP_MARGIN_S + ramp_s / 2),
+                interval_s=max(60, int(args.duration / 3)),
+                randomize_s=args.randomize,
+            )
         )
         try:
             setup = asyncio.run(register_sites(args.server, args.certs, sites, plan, progress=progress))
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise UserError(f"cannot reach {args.server} with the operator certificate: {exc}") from None
         except RuntimeError as exc:
             raise UserError(str(exc)) from None
         say(f"registered {setup['sites']} sites ({setup['newly_registered']} new) in {setup['seconds']} s")
     config = SwarmConfig(
-        server_url=args.server, ca_cert=str(pki.ca_cert_path), duration_s=args.duration,
-        poll_rate_s=args.poll_rate, ramp_s=args.ramp, processes=processes, telemetry=not args.no_telemetry,
-        handshake_concurrency=args.handshakes, ciphers=INTEROP_CIPHERS if args.interop else CSIP_CIPHERS,
-        register_in_band=args.register == "in-band", seed=args.seed, progress=not args.json,
+        server_url=args.server,
+        ca_cert=str(pki.ca_cert_path),
+        duration_s=args.duration,
+        poll_rate_s=args.poll_rate,
+        ramp_s=args.ramp,
+        processes=processes,
+        telemetry=not args.no_telemetry,
+        handshake_concurrency=args.handshakes,
+        ciphers=INTEROP_CIPHERS if args.interop else CSIP_CIPHERS,
+        register_in_band=args.register == "in-band",
+        seed=args.seed,
+        progress=not args.json,
     )
-    say(f"swarm: {args.clients} sites in {processes} process(es), ramp {config.ramp():g} s, "
-        f"measuring {args.duration:g} s")
+    say(
+        f"swarm: {args.clients} sites in {processes} process(es), ramp {config.ramp():g} s, "
+        f"measuring {args.duration:g} s"
+    )
     report = run_swarm(config, sites)
     text = json.dumps(report, indent=1)
     if out is not None:

@@ -6,6 +6,7 @@ Called by lab.bench.Bench: `csip_config_for` before the 2030.5 server starts
 bench's instruments connect (the `pcs` instrument at address "controller"
 is the controller's local API).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,12 @@ def _utility(bench: Any) -> dict[str, Any] | None:
     ctl = bench.config.controller
     if bench.csip is None or ctl.csip_device is None:
         return None
-    utility: dict[str, Any] = {"url": bench.csip.url, "ca": str(bench.csip.pki.ca_cert_path), "ciphers": ctl.ciphers,
-                               "lfdi": bench.csip.lfdis[ctl.csip_device]}
+    utility: dict[str, Any] = {
+        "url": bench.csip.url,
+        "ca": str(bench.csip.pki.ca_cert_path),
+        "ciphers": ctl.ciphers,
+        "lfdi": bench.csip.lfdis[ctl.csip_device],
+    }
     try:
         ident = bench.csip.identity(ctl.csip_device)
         utility.update(cert=str(ident.cert_path), key=str(ident.key_path))
@@ -47,8 +52,9 @@ def start_controller(bench: Any, addresses: dict[str, str]) -> ControllerSupervi
         raise BenchError(f"{config.path}: [controller] needs a run folder for its site file and log")
     site = getattr(bench.virtual_lab, "site", None)
     site_map = site.site_map() if site is not None and hasattr(site, "site_map") else {"meter": None, "inverters": []}
-    supervisor = ControllerSupervisor(config.controller, bench.work_dir, bench.clock, bench.dut_profile,
-                                      bench._on_event, config.path)
+    supervisor = ControllerSupervisor(
+        config.controller, bench.work_dir, bench.clock, bench.dut_profile, bench._on_event, config.path
+    )
     supervisor.write_site_file(site_map, _utility(bench))
     supervisor.start()
     for name, inst in config.instruments.items():

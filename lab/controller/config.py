@@ -18,6 +18,7 @@
 
 Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,11 +29,29 @@ from typing import Any
 
 PLACEHOLDERS = ("site_file", "run_dir", "dut_profile", "python")
 CONTROLLER_ADDRESS = "controller"  # an instrument at the controller's local API
-REFERENCE_COMMAND = ("{python}", "-m", "flexbench.lab.virtual.reference_controller", "{site_file}",
-                     "--fault", "{dut_profile}")
-_KEYS = {"command": list, "env": dict, "cwd": str, "ciphers": str, "csip_device": str, "lfdi": str, "cert": str,
-         "local_api": str, "firm_export_limit_w": (int, float), "firm_import_limit_w": (int, float),
-         "telemetry_tolerance_w": (int, float), "start_timeout_s": (int, float), "declaration": str}
+REFERENCE_COMMAND = (
+    "{python}",
+    "-m",
+    "flexbench.lab.virtual.reference_controller",
+    "{site_file}",
+    "--fault",
+    "{dut_profile}",
+)
+_KEYS = {
+    "command": list,
+    "env": dict,
+    "cwd": str,
+    "ciphers": str,
+    "csip_device": str,
+    "lfdi": str,
+    "cert": str,
+    "local_api": str,
+    "firm_export_limit_w": (int, float),
+    "firm_import_limit_w": (int, float),
+    "telemetry_tolerance_w": (int, float),
+    "start_timeout_s": (int, float),
+    "declaration": str,
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +97,11 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
             raise reader.error("controller", "command", "expected a non-empty list of strings")
         for arg in command:
             if (bad := _placeholders_ok(arg)) is not None:
-                raise reader.error("controller", "command",
-                                   f"unknown placeholder {{{bad}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+                raise reader.error(
+                    "controller",
+                    "command",
+                    f"unknown placeholder {{{bad}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
+                )
     elif is_virtual:
         command = list(REFERENCE_COMMAND)
     env = table.get("env", {})
@@ -95,15 +117,21 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(ciphers)
     except ssl.SSLError:
-        raise reader.error("controller", "ciphers", f"no usable cipher suite in {ciphers!r} "
-                                                   "(use strict, interop or an OpenSSL cipher list)") from None
+        raise reader.error(
+            "controller",
+            "ciphers",
+            f"no usable cipher suite in {ciphers!r} (use strict, interop or an OpenSSL cipher list)",
+        ) from None
     devices = list(csip.devices) if csip is not None else []
     csip_device = table.get("csip_device")
     if csip_device is None and len(devices) == 1:
         csip_device = devices[0]
     if csip_device is not None and csip_device not in devices:
-        raise reader.error("controller", "csip_device",
-                           f"names no [signals.csip.devices.{csip_device}] (devices: {', '.join(devices) or 'none'})")
+        raise reader.error(
+            "controller",
+            "csip_device",
+            f"names no [signals.csip.devices.{csip_device}] (devices: {', '.join(devices) or 'none'})",
+        )
     if csip is not None and csip_device is None:
         raise reader.error("controller", None, "several [signals.csip.devices]: set csip_device to the controller's")
     lfdi = table.get("lfdi")
@@ -118,7 +146,7 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     local_api = table.get("local_api", "127.0.0.1:0")
     match = re.fullmatch(r"([^:\s]+):(\d{1,5})", local_api)
     if match is None or int(match.group(2)) > 65535:
-        raise reader.error("controller", "local_api", f"expected \"host:port\", got {local_api!r}")
+        raise reader.error("controller", "local_api", f'expected "host:port", got {local_api!r}')
     if not is_virtual and command is None and int(match.group(2)) == 0:
         raise reader.error("controller", "local_api", "a controller the bench does not start needs its real port")
     numbers = {}
@@ -139,11 +167,20 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     elif declaration is not None and not re.fullmatch(r"[\w.-]+", declaration):
         raise reader.error("controller", "declaration", "expected a declaration name or a .toml file")
     return ControllerConfig(
-        command=tuple(command) if command is not None else None, env=dict(env), cwd=cwd, ciphers=ciphers,
-        csip_device=csip_device, lfdi=lfdi.upper() if lfdi else None, cert=cert,
-        local_api=(match.group(1), int(match.group(2))), firm_export_limit_w=numbers["firm_export_limit_w"],
-        firm_import_limit_w=numbers["firm_import_limit_w"], telemetry_tolerance_w=tolerance,
-        start_timeout_s=start_timeout, base_dir=reader.path.parent, declaration=declaration,
+        command=tuple(command) if command is not None else None,
+        env=dict(env),
+        cwd=cwd,
+        ciphers=ciphers,
+        csip_device=csip_device,
+        lfdi=lfdi.upper() if lfdi else None,
+        cert=cert,
+        local_api=(match.group(1), int(match.group(2))),
+        firm_export_limit_w=numbers["firm_export_limit_w"],
+        firm_import_limit_w=numbers["firm_import_limit_w"],
+        telemetry_tolerance_w=tolerance,
+        start_timeout_s=start_timeout,
+        base_dir=reader.path.parent,
+        declaration=declaration,
     )
 
 

@@ -11,11 +11,10 @@
   posted, and reflects a meter reading taken some control periods before:
   late is tolerated, wrong or stale for longer is not).
 """
+
 from __future__ import annotations
 
 from typing import Any
-
-import numpy as np
 
 from flexbench.lab.evaluate import FAIL, PASS, Result
 
@@ -28,12 +27,21 @@ def restarted(supervisor: Any) -> Result | None:
     """CTL-ALIVE for each restart not yet reported; None when there is none."""
     if supervisor is None or len(supervisor.restarts) <= supervisor.restarts_reported:
         return None
-    new = supervisor.restarts[supervisor.restarts_reported:]
+    new = supervisor.restarts[supervisor.restarts_reported :]
     supervisor.restarts_reported = len(supervisor.restarts)
     spans = ", ".join(f"{r['down_s']:.1f}-{r['up_s']:.1f} s" for r in new)
-    return Result("CTL-ALIVE", "the controller runs until the bench stops it", float(len(new)), 0.0, "restarts",
-                  None, FAIL, f"the controller restarted: its local API was away at bench time {spans}; its log "
-                              f"({supervisor.log_file.name}) ends: {new[-1]['log_tail']}", details={"restarts": new})
+    return Result(
+        "CTL-ALIVE",
+        "the controller runs until the bench stops it",
+        float(len(new)),
+        0.0,
+        "restarts",
+        None,
+        FAIL,
+        f"the controller restarted: its local API was away at bench time {spans}; its log "
+        f"({supervisor.log_file.name}) ends: {new[-1]['log_tail']}",
+        details={"restarts": new},
+    )
 
 
 def alive(supervisor: Any) -> Result | None:
@@ -42,10 +50,18 @@ def alive(supervisor: Any) -> Result | None:
         return None
     supervisor.reported = True
     e = supervisor.exit
-    return Result("CTL-ALIVE", "the controller runs until the bench stops it", float(e["returncode"]), None, "",
-                  None, FAIL, f"the controller crashed: exited with code {e['returncode']} at bench time "
-                              f"{e['t_s']:.1f} s; its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
-                  details={"exit": e})
+    return Result(
+        "CTL-ALIVE",
+        "the controller runs until the bench stops it",
+        float(e["returncode"]),
+        None,
+        "",
+        None,
+        FAIL,
+        f"the controller crashed: exited with code {e['returncode']} at bench time "
+        f"{e['t_s']:.1f} s; its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
+        details={"exit": e},
+    )
 
 
 def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result | None:
@@ -54,8 +70,11 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
     if ctl is None or bench.csip is None or ctl.csip_device is None:
         return None
     try:
-        readings = [r for r in bench.csip.headend.telemetry(bench.csip.lfdis[ctl.csip_device], since=int(start_s))
-                    if r["description"] == SITE_POWER and start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s]
+        readings = [
+            r
+            for r in bench.csip.headend.telemetry(bench.csip.lfdis[ctl.csip_device], since=int(start_s))
+            if r["description"] == SITE_POWER and start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s
+        ]
     except Exception:
         return None
     t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + 1.0)
@@ -74,14 +93,22 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
     if worst is None:
         return None
     ok = worst_w <= tolerance_w
-    return Result("CTL-TELEM", f"mirrored PCC power within {tolerance_w:g} W of the plant's", worst_w, tolerance_w,
-                  "W", tolerance_w - worst_w, PASS if ok else FAIL,
-                  f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
-                  f"is {worst_w:.0f} W from the plant's PCC power")
+    return Result(
+        "CTL-TELEM",
+        f"mirrored PCC power within {tolerance_w:g} W of the plant's",
+        worst_w,
+        tolerance_w,
+        "W",
+        tolerance_w - worst_w,
+        PASS if ok else FAIL,
+        f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
+        f"is {worst_w:.0f} W from the plant's PCC power",
+    )
 
 
 def truth_source(site: Any) -> Any:
     """A recorder source sampling the plant's PCC power (and each device's output) from the virtual site."""
+
     def read() -> dict[str, float]:
         truth = site.truth()
         values = {TRUTH_CHANNEL: float(truth["pcc_p_w"])}
@@ -90,4 +117,5 @@ def truth_source(site: Any) -> Any:
             if isinstance(p_w, (int, float)):
                 values[f"truth.{name}.p_w"] = float(p_w)
         return values
+
     return read

@@ -1,4 +1,5 @@
 """What test plans ask about controller mode, at collection time (before any bench opens)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,9 @@ def controller_bench(config: pytest.Config) -> bool:
         return False  # the bench's own error is reported when it opens
 
 
-def skip_in_controller_mode(config: pytest.Config, items: list[Any], folder: str | Path, requirement_id: str,
-                            reason: str) -> None:
+def skip_in_controller_mode(
+    config: pytest.Config, items: list[Any], folder: str | Path, requirement_id: str, reason: str
+) -> None:
     """Mark the tests of `folder` that check `requirement_id` as skipped, with the reason, on a controller bench."""
     if not controller_bench(config):
         return

@@ -7,6 +7,7 @@ certificate, firm limits and where to serve its local API. The reference
 controller reads it (lab.virtual.reference_controller.site_file); a
 third-party controller's wrapper can translate it into its own configuration.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,14 @@ def _table(lines: list[str], header: str, table: dict[str, Any]) -> None:
     lines.append("")
 
 
-def site_file_text(*, clock: dict[str, float], site_map: dict[str, Any], utility: dict[str, Any] | None,
-                   firm: dict[str, float | None], local_api: str) -> str:
+def site_file_text(
+    *,
+    clock: dict[str, float],
+    site_map: dict[str, Any],
+    utility: dict[str, Any] | None,
+    firm: dict[str, float | None],
+    local_api: str,
+) -> str:
     lines = ["# Written by the bench for the controller under test; regenerated every run.", ""]
     _table(lines, "[clock]", clock)
     if site_map.get("meter"):

@@ -11,6 +11,7 @@ comes back has restarted (a wrapper or a box's watchdog brought it back),
 which is a finding too, and the run goes on. At bench close the controller is
 asked to stop (SIGTERM), and killed if it does not.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flexbench.lab.bench_config import BenchError
 from flexbench.lab.controller.config import ControllerConfig
@@ -50,8 +52,15 @@ def free_port(host: str) -> int:
 
 
 class ControllerSupervisor:
-    def __init__(self, config: ControllerConfig, run_dir: Path, clock: Any, dut_profile: str,
-                 on_event: Callable[[str, dict[str, Any]], None], bench_file: Path) -> None:
+    def __init__(
+        self,
+        config: ControllerConfig,
+        run_dir: Path,
+        clock: Any,
+        dut_profile: str,
+        on_event: Callable[[str, dict[str, Any]], None],
+        bench_file: Path,
+    ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.clock = clock
@@ -87,14 +96,19 @@ class ControllerSupervisor:
         return write_site_file(
             self.site_file,
             clock={"time_scale": self.clock.time_scale, "bench_s": self.clock.now(), "wall_s": now_wall},
-            site_map=site_map, utility=utility,
+            site_map=site_map,
+            utility=utility,
             firm={"export_limit_w": self.config.firm_export_limit_w, "import_limit_w": self.config.firm_import_limit_w},
             local_api=f"{self.api_address[0]}:{self.api_address[1]}",
         )
 
     def _fill(self, text: str) -> str:
-        values = {"site_file": str(self.site_file), "run_dir": str(self.run_dir), "dut_profile": self.dut_profile,
-                  "python": sys.executable}
+        values = {
+            "site_file": str(self.site_file),
+            "run_dir": str(self.run_dir),
+            "dut_profile": self.dut_profile,
+            "python": sys.executable,
+        }
         for key, value in values.items():
             text = text.replace("{" + key + "}", value)
         return text
@@ -115,15 +129,32 @@ class ControllerSupervisor:
                 raise BenchError(f"{self.bench_file}: controller.cwd: no folder {cwd}")
         self._log = open(self.log_file, "ab", buffering=0)
         try:
-            self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=env, cwd=cwd, start_new_session=True,
-                                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            self.process = subprocess.Popen(
+                argv,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         except OSError as exc:
             self._log.close()
-            raise BenchError(f"{self.bench_file}: controller.command: cannot start {argv[0]!r}: {exc.strerror}") from None
-        self.on_event("controller_started", {"pid": self.process.pid, "command": argv, "cwd": cwd,
-                                             "site_file": str(self.site_file), "local_api": self.api_text,
-                                             "log": str(self.log_file)})
+            raise BenchError(
+                f"{self.bench_file}: controller.command: cannot start {argv[0]!r}: {exc.strerror}"
+            ) from None
+        self.on_event(
+            "controller_started",
+            {
+                "pid": self.process.pid,
+                "command": argv,
+                "cwd": cwd,
+                "site_file": str(self.site_file),
+                "local_api": self.api_text,
+                "log": str(self.log_file),
+            },
+        )
         try:
             self._wait_for_api(self.process)
         except BaseException:
@@ -145,15 +176,19 @@ class ControllerSupervisor:
         deadline = time.monotonic() + self.config.start_timeout_s
         while True:
             if process is not None and process.poll() is not None:
-                raise BenchError(f"{self.bench_file}: the controller exited with code {process.returncode} "
-                                 f"before its local API answered; its log ({self.log_file}) ends: {self.log_tail()}")
+                raise BenchError(
+                    f"{self.bench_file}: the controller exited with code {process.returncode} "
+                    f"before its local API answered; its log ({self.log_file}) ends: {self.log_tail()}"
+                )
             try:
                 with socket.create_connection(self.api_address, timeout=0.5):
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise BenchError(f"{self.bench_file}: the controller's local API at {self.api_text} did not answer "
-                                     f"within {self.config.start_timeout_s:g} s; log: {self.log_tail()}") from None
+                    raise BenchError(
+                        f"{self.bench_file}: the controller's local API at {self.api_text} did not answer "
+                        f"within {self.config.start_timeout_s:g} s; log: {self.log_tail()}"
+                    ) from None
                 time.sleep(0.1)
 
     # -- watch --------------------------------------------------------------------------
@@ -213,8 +248,9 @@ class ControllerSupervisor:
                     process.wait(STOP_WAIT_S)
             except OSError:
                 pass
-            self.on_event("controller_stopped", {"pid": process.pid, "returncode": process.returncode,
-                                                 "reason": reason})
+            self.on_event(
+                "controller_stopped", {"pid": process.pid, "returncode": process.returncode, "reason": reason}
+            )
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -13,10 +13,20 @@ Across machines the twin runs as a HELICS federate (`federation.run_twin_federat
 and the lab uses `federation.HelicsTwinLink` in place of the PhilBus.
 `runner.run_cosim` does all of it on a bench and writes a run folder.
 """
+
 from flexbench.lab.cosim.config import CosimError, CosimSettings, GuardSettings, HelicsSettings, settings_for_bench
 from flexbench.lab.cosim.loop import LoopResult, LoopStopped, PhilLoop, StepSample, TwinLink, grid_targets
 
 __all__ = [
-    "CosimError", "CosimSettings", "GuardSettings", "HelicsSettings", "LoopResult", "LoopStopped", "PhilLoop",
-    "StepSample", "TwinLink", "grid_targets", "settings_for_bench",
+    "CosimError",
+    "CosimSettings",
+    "GuardSettings",
+    "HelicsSettings",
+    "LoopResult",
+    "LoopStopped",
+    "PhilLoop",
+    "StepSample",
+    "TwinLink",
+    "grid_targets",
+    "settings_for_bench",
 ]

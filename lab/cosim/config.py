@@ -31,12 +31,14 @@ timeout_s = 30.0              # how long a federate waits for the other before g
 interface = ""                # this host's address as the other hosts reach it (separate hosts)
 ```
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flexbench.lab.errors import UserError
 
@@ -95,13 +97,21 @@ class CosimSettings:
         return CosimError(f"{place}: cosim.{key}: {reason}" if place else f"cosim.{key}: {reason}")
 
 
-_TOP = {"feeder": str, "bus": str, "rate_hz": (int, float), "nominal_voltage_v": (int, float),
-        "measure": (str, list), "measure_sign": str, "power_scale": (int, float), "controls": bool,
-        "realtime": bool,
-        "guard": dict, "helics": dict}
+_TOP = {
+    "feeder": str,
+    "bus": str,
+    "rate_hz": (int, float),
+    "nominal_voltage_v": (int, float),
+    "measure": (str, list),
+    "measure_sign": str,
+    "power_scale": (int, float),
+    "controls": bool,
+    "realtime": bool,
+    "guard": dict,
+    "helics": dict,
+}
 _GUARD = {f.name: (int, float) for f in fields(GuardSettings)}
-_HELICS = {"broker": str, "core": str, "lab_name": str, "twin_name": str, "timeout_s": (int, float),
-           "interface": str}
+_HELICS = {"broker": str, "core": str, "lab_name": str, "twin_name": str, "timeout_s": (int, float), "interface": str}
 
 
 def problem(settings: CosimSettings) -> tuple[str, str] | None:
@@ -111,9 +121,14 @@ def problem(settings: CosimSettings) -> tuple[str, str] | None:
     reader and the command line can each say where the value came from.
     """
     s, g, h = settings, settings.guard, settings.helics
-    positive = {"rate_hz": s.rate_hz, "nominal_voltage_v": s.nominal_voltage_v,
-                "guard.max_step_v": g.max_step_v, "guard.max_ramp_v_per_s": g.max_ramp_v_per_s,
-                "guard.voltage_max_pu": g.voltage_max_pu, "helics.timeout_s": h.timeout_s}
+    positive = {
+        "rate_hz": s.rate_hz,
+        "nominal_voltage_v": s.nominal_voltage_v,
+        "guard.max_step_v": g.max_step_v,
+        "guard.max_ramp_v_per_s": g.max_ramp_v_per_s,
+        "guard.voltage_max_pu": g.voltage_max_pu,
+        "helics.timeout_s": h.timeout_s,
+    }
     for key, value in positive.items():
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             return key, f"must be a positive number, got {value!r}"
@@ -124,8 +139,9 @@ def problem(settings: CosimSettings) -> tuple[str, str] | None:
     if not (math.isfinite(g.filter_time_constant_s) and g.filter_time_constant_s >= 0):
         return "guard.filter_time_constant_s", f"must be zero or positive, got {g.filter_time_constant_s!r}"
     if not 0 <= g.voltage_min_pu < g.voltage_max_pu:
-        return "guard.voltage_min_pu", (f"must satisfy 0 <= voltage_min_pu < voltage_max_pu, "
-                                        f"got {g.voltage_min_pu:g} and {g.voltage_max_pu:g}")
+        return "guard.voltage_min_pu", (
+            f"must satisfy 0 <= voltage_min_pu < voltage_max_pu, got {g.voltage_min_pu:g} and {g.voltage_max_pu:g}"
+        )
     if g.diverge_steps != int(g.diverge_steps) or g.diverge_steps < 1:
         return "guard.diverge_steps", f"must be a whole number of steps, at least 1, got {g.diverge_steps!r}"
     if s.measure_sign not in ("import", "export"):
@@ -197,7 +213,9 @@ def parse_cosim(reader: Any, table: Any, instruments: Mapping[str, Any]) -> Cosi
             power_scale=float(table.get("power_scale", 1.0)),
             controls=bool(table.get("controls", False)),
             realtime=bool(table.get("realtime", False)),
-            guard=GuardSettings(**{k: (int(v) if k == "diverge_steps" and v == int(v) else v) for k, v in guard.items()}),
+            guard=GuardSettings(
+                **{k: (int(v) if k == "diverge_steps" and v == int(v) else v) for k, v in guard.items()}
+            ),
             helics=replace(HelicsSettings(), **helics),
             where=where,
         )
@@ -218,8 +236,9 @@ def _check_bench(reader: Any, settings: CosimSettings, instruments: Mapping[str,
     """The bench must have a grid simulator and an analyzer measuring the named points."""
     roles = {inst.role for inst in instruments.values()}
     if "grid_simulator" not in roles:
-        raise reader.error("cosim", None, "the PHIL loop needs a grid simulator: add an instrument with "
-                           "role = \"grid_simulator\"")
+        raise reader.error(
+            "cosim", None, 'the PHIL loop needs a grid simulator: add an instrument with role = "grid_simulator"'
+        )
     analyzers = [inst for inst in instruments.values() if inst.role == "power_analyzer"]
     points = {p for inst in analyzers for p in inst.measures}
     for point in settings.measure:
@@ -257,8 +276,9 @@ def with_flags(settings: CosimSettings, **flags: Any) -> CosimSettings:
         where[f"guard.{key}"] = f"--{key.replace('_', '-')}"
     for key in helics:
         where[f"helics.{key}"] = f"--{key.replace('_', '-')}"
-    out = replace(settings, **top, guard=replace(settings.guard, **guard),
-                  helics=replace(settings.helics, **helics), where=where)
+    out = replace(
+        settings, **top, guard=replace(settings.guard, **guard), helics=replace(settings.helics, **helics), where=where
+    )
     found = problem(out)
     if found is not None:
         raise out.located(*found)

@@ -13,10 +13,12 @@ Addresses come from settings ([cosim.helics] or flags): broker host:port,
 core type, federate names. Either command may start the broker
 (`start_broker`), which then waits for the two federates.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from flexbench.lab.cosim.config import CosimError, CosimSettings, HelicsSettings, broker_host_port
 from flexbench.twin.phil import BusVoltages
@@ -82,8 +84,9 @@ def _federate(settings: HelicsSettings, name: str, *, wait_for_current_time: boo
     try:
         fed = h.helicsCreateValueFederate(name, fi)
     except h.HelicsException as exc:
-        raise CosimError(f"federate {name!r} cannot join the HELICS broker at {host}:{port} "
-                         f"({settings.core}): {exc}") from None
+        raise CosimError(
+            f"federate {name!r} cannot join the HELICS broker at {host}:{port} ({settings.core}): {exc}"
+        ) from None
     finally:
         h.helicsFederateInfoFree(fi)
     return fed
@@ -95,8 +98,10 @@ def _enter(fed: Any, name: str, settings: HelicsSettings) -> None:
         h.helicsFederateEnterExecutingMode(fed)
     except h.HelicsException as exc:
         _free(fed)
-        raise CosimError(f"federate {name!r}: the federation did not start within {settings.timeout_s:g} s "
-                         f"(is the other federate running against {settings.broker}?): {exc}") from None
+        raise CosimError(
+            f"federate {name!r}: the federation did not start within {settings.timeout_s:g} s "
+            f"(is the other federate running against {settings.broker}?): {exc}"
+        ) from None
 
 
 def _free(fed: Any) -> None:
@@ -117,7 +122,8 @@ class HelicsTwinLink:
         self.settings = hs
         self._fed = _federate(hs, hs.lab_name, wait_for_current_time=False)
         self._pub = h.helicsFederateRegisterGlobalPublication(
-            self._fed, f"{hs.lab_name}/{PQ_KEY}", h.helics_data_type_vector, "")
+            self._fed, f"{hs.lab_name}/{PQ_KEY}", h.helics_data_type_vector, ""
+        )
         self._sub = h.helicsFederateRegisterSubscription(self._fed, f"{hs.twin_name}/{BUS_KEY}", "")
         _enter(self._fed, hs.lab_name, hs)
         self._k = 0
@@ -144,9 +150,13 @@ class HelicsTwinLink:
             _free(self._fed)
 
 
-def run_twin_federate(settings: CosimSettings, *, start_own_broker: bool = False,
-                      make_bus: Callable[[], Any] | None = None, on_ready: Callable[[], None] | None = None,
-                      ) -> int:
+def run_twin_federate(
+    settings: CosimSettings,
+    *,
+    start_own_broker: bool = False,
+    make_bus: Callable[[], Any] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
     """The twin's side: answer every step of the lab federate until it leaves; returns the steps served.
 
     The PhilBus is made here, on this thread (OpenDSS is used on the thread that

@@ -7,11 +7,12 @@ it reaches the twin, bounds the voltage setpoint and limits how fast it may
 move, and counts steps in which the twin is out of bounds: too many in a row
 and the loop stops.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from flexbench.instruments.roles import SafetyLimits
 from flexbench.lab.cosim.config import CosimError, GuardSettings
@@ -53,8 +54,10 @@ class Bounds:
             hi = min(hi, safety.voltage_max_v)
         if not lo < hi:
             where = f" ({safety.source})" if safety.source else ""
-            raise CosimError(f"the loop's voltage bounds {guard.voltage_min_pu:g}-{guard.voltage_max_pu:g} pu of "
-                             f"{nominal_voltage_v:g} V leave nothing inside the grid simulator's safety limits{where}")
+            raise CosimError(
+                f"the loop's voltage bounds {guard.voltage_min_pu:g}-{guard.voltage_max_pu:g} pu of "
+                f"{nominal_voltage_v:g} V leave nothing inside the grid simulator's safety limits{where}"
+            )
         f_lo = safety.frequency_min_hz if safety.frequency_min_hz is not None else -math.inf
         f_hi = safety.frequency_max_hz if safety.frequency_max_hz is not None else math.inf
         return cls(lo, hi, f_lo, f_hi)
@@ -84,7 +87,7 @@ class VoltageGuard:
         else:
             for k, v in enumerate(target_v):
                 if not b.voltage_min_v <= v <= b.voltage_max_v:
-                    reason = (f"phase {k + 1} at {v:.1f} V is outside {b.voltage_min_v:.1f}-{b.voltage_max_v:.1f} V")
+                    reason = f"phase {k + 1} at {v:.1f} V is outside {b.voltage_min_v:.1f}-{b.voltage_max_v:.1f} V"
                     break
             else:
                 if not b.frequency_min_hz <= frequency_hz <= b.frequency_max_hz:

@@ -31,6 +31,7 @@ or opening a switch through `loop.twin.twin`, the Twin behind the PhilBus)
 calls `loop.start()` once and then `loop.step()` at its own pace, or runs
 `loop.run(duration_s=...)` in slices between its changes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,9 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -67,20 +69,20 @@ class StepSample:
     """One step of the loop: what was measured, injected, computed and sent."""
 
     k: int
-    t_s: float                          # bench time at the start of the step
-    period_s: float                     # since the previous step's start (NaN for the first)
-    compute_s: float                    # from the start of the step to the last command sent
-    measured_w: tuple[float, ...]       # per measured point, twin sign and scale, before the filter
+    t_s: float  # bench time at the start of the step
+    period_s: float  # since the previous step's start (NaN for the first)
+    compute_s: float  # from the start of the step to the last command sent
+    measured_w: tuple[float, ...]  # per measured point, twin sign and scale, before the filter
     measured_var: tuple[float, ...]
-    injected_w: tuple[float, ...]       # what went to the twin (filtered)
+    injected_w: tuple[float, ...]  # what went to the twin (filtered)
     injected_var: tuple[float, ...]
     twin: BusVoltages
-    target_v: tuple[float, ...]         # per grid phase: twin pu x nominal voltage
-    set_v: tuple[float, ...]            # per grid phase: the setpoint after the guard
-    set_angle_deg: tuple[float, ...]    # per grid phase (phase 1 = 0)
+    target_v: tuple[float, ...]  # per grid phase: twin pu x nominal voltage
+    set_v: tuple[float, ...]  # per grid phase: the setpoint after the guard
+    set_angle_deg: tuple[float, ...]  # per grid phase (phase 1 = 0)
     set_frequency_hz: float
-    limited: bool                       # the guard changed the setpoint
-    out_of_bounds: str | None           # why the twin was out of bounds this step
+    limited: bool  # the guard changed the setpoint
+    out_of_bounds: str | None  # why the twin was out of bounds this step
 
     def jitter_s(self, period_s: float) -> float:
         return abs(self.period_s - period_s) if math.isfinite(self.period_s) else math.nan
@@ -251,16 +253,28 @@ class PhilLoop:
             angles = list(self._sent.get("a", STANDARD_ANGLES_DEG[: self.phases]))
             frequency, limited = self._sent.get("f", state.frequency_hz), True
         sample = StepSample(
-            k=self._k, t_s=t, period_s=period, compute_s=math.nan,
-            measured_w=tuple(measured_w), measured_var=tuple(measured_var),
-            injected_w=tuple(injected_w), injected_var=tuple(injected_var), twin=state,
-            target_v=tuple(target_v), set_v=tuple(set_v), set_angle_deg=tuple(angles),
-            set_frequency_hz=frequency, limited=limited, out_of_bounds=reason,
+            k=self._k,
+            t_s=t,
+            period_s=period,
+            compute_s=math.nan,
+            measured_w=tuple(measured_w),
+            measured_var=tuple(measured_var),
+            injected_w=tuple(injected_w),
+            injected_var=tuple(injected_var),
+            twin=state,
+            target_v=tuple(target_v),
+            set_v=tuple(set_v),
+            set_angle_deg=tuple(angles),
+            set_frequency_hz=frequency,
+            limited=limited,
+            out_of_bounds=reason,
         )
         if self.guard.diverged:
             self._finish(sample, t)
-            self._stop(f"the twin was out of bounds for {self.guard.bad_steps} steps in a row at bus "
-                       f"{self.settings.bus}: {reason}")
+            self._stop(
+                f"the twin was out of bounds for {self.guard.bad_steps} steps in a row at bus "
+                f"{self.settings.bus}: {reason}"
+            )
         if usable:
             self._send(set_v, angles, frequency)
             if self._energize and reason is None:
@@ -362,8 +376,13 @@ class PhilLoop:
         self._started = True
         return sample
 
-    def run(self, duration_s: float | None = None, steps: int | None = None,
-            stop: threading.Event | None = None, energize: bool = True) -> LoopResult:
+    def run(
+        self,
+        duration_s: float | None = None,
+        steps: int | None = None,
+        stop: threading.Event | None = None,
+        energize: bool = True,
+    ) -> LoopResult:
         """Run for `duration_s` of bench time or `steps` steps (counted in this call), or until `stop` is set.
 
         Steps start on a fixed schedule of 1/rate_hz (bench time); a step that
@@ -407,8 +426,9 @@ class PhilLoop:
             self.recorder.event("cosim_realtime", ok=True, priority=REALTIME_PRIORITY)
         return lambda: os.sched_setscheduler(0, policy, param)
 
-    def _run(self, period: float, duration_s: float | None, steps: int | None, stop: threading.Event | None,
-             energize: bool) -> LoopResult:
+    def _run(
+        self, period: float, duration_s: float | None, steps: int | None, stop: threading.Event | None, energize: bool
+    ) -> LoopResult:
         first = self.result.steps
         if not self._started:
             self.start(energize)

@@ -5,12 +5,14 @@ station.json) and summary.json: the settings, the rate achieved, jitter
 p50/p99, the largest |V_set - V_twin|, and why the loop stopped if it did.
 The bench is closed (every instrument to its safe state) whatever happens.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flexbench.lab.bench import Bench
 from flexbench.lab.clock import ScaledClock
@@ -65,8 +67,13 @@ def run_cosim(
         recorder.event("cosim_settings", settings=_plain(settings), federated=federated)
         if not federated:  # build the twin first: a bad feeder or bus fails before the bench is energized
             link = make_twin(settings)
-        bench = Bench(config, clock, dut_profile=dut_profile, on_event=lambda kind, data: recorder.event(kind, **data),
-                      work_dir=run_dir)
+        bench = Bench(
+            config,
+            clock,
+            dut_profile=dut_profile,
+            on_event=lambda kind, data: recorder.event(kind, **data),
+            work_dir=run_dir,
+        )
         bench.connect()
         try:
             (run_dir / STATION_FILE).write_text(json.dumps(bench.snapshot(), indent=1, default=str))

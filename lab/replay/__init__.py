@@ -12,6 +12,7 @@ operator signals and the field measurements. The replay
 3. scores the lab against the field trace (score.py) and writes the run folder:
    report.html with the overlay, results.json, samples (report.py).
 """
+
 from flexbench.lab.replay.run import replay
 
 __all__ = ["replay"]

@@ -5,6 +5,7 @@ generic report from the folder (the field trace is in the samples, in bench
 units, as `field.<column>`); report.html adds the overlay in field units, the
 timeline with what the twin computed and what was sent, and the mapping.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,50 +17,73 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result  # noqa: E402
-from flexbench.lab.recorder import load_samples  # noqa: E402
-from flexbench.lab.replay.score import Score  # noqa: E402
-from flexbench.lab.replay.steps import BenchSettings, Step, envelope_limits_w  # noqa: E402
-from flexbench.lab.report import STYLE, png_img, results_table_html, run_header_html  # noqa: E402
-from flexbench.lab.results import RESULTS_FILE, STATION_FILE, append_test, assemble, write_json  # noqa: E402
-from flexbench.twin.events import FieldEvent  # noqa: E402
+from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
+from flexbench.lab.recorder import load_samples
+from flexbench.lab.replay.score import Score
+from flexbench.lab.replay.steps import BenchSettings, Step, envelope_limits_w
+from flexbench.lab.report import STYLE, png_img, results_table_html, run_header_html
+from flexbench.lab.results import RESULTS_FILE, STATION_FILE, append_test, assemble, write_json
+from flexbench.twin.events import FieldEvent
 
 REPORT_FILE = "report.html"
 OVERLAY_FILE = "overlay.png"
 
 
-def write_outputs(run_dir: Path, event: FieldEvent, steps: list[Step], result: Score | None, t0: float,
-                  aborted: str | None, settings: BenchSettings) -> dict[str, Any]:
-    results = result.results if result is not None else [
-        Result.error(rid, "match with the field trace", aborted or "the replay did not start")
-        for rid in ("REPLAY-NRMSE", "REPLAY-RT")]
+def write_outputs(
+    run_dir: Path,
+    event: FieldEvent,
+    steps: list[Step],
+    result: Score | None,
+    t0: float,
+    aborted: str | None,
+    settings: BenchSettings,
+) -> dict[str, Any]:
+    results = (
+        result.results
+        if result is not None
+        else [
+            Result.error(rid, "match with the field trace", aborted or "the replay did not start")
+            for rid in ("REPLAY-NRMSE", "REPLAY-RT")
+        ]
+    )
     verdict = result.verdict if result is not None else ERROR
     replay = {
-        "event": str(event.path), "name": event.name, "feeder": event.feeder,
-        "site": {"element": event.site.element, "bus": event.site.bus, "rating_w": event.site.rating_w,
-                 "bench_ratio": event.site.bench_ratio},
+        "event": str(event.path),
+        "name": event.name,
+        "feeder": event.feeder,
+        "site": {
+            "element": event.site.element,
+            "bus": event.site.bus,
+            "rating_w": event.site.rating_w,
+            "bench_ratio": event.site.bench_ratio,
+        },
         "score": result.as_dict() if result is not None else {"verdict": ERROR},
-        "pass_band": {"nrmse_max": event.score.nrmse_max,
-                      "response_time_tolerance_s": event.score.response_time_tolerance_s},
+        "pass_band": {
+            "nrmse_max": event.score.nrmse_max,
+            "response_time_tolerance_s": event.score.response_time_tolerance_s,
+        },
         "t0_s": t0 if np.isfinite(t0) else None,
         "aborted": aborted,
         "timeline": [_step_row(event, s) for s in steps],
     }
     end_s = t0 + event.duration_s if np.isfinite(t0) else None
-    append_test(run_dir, {
-        "nodeid": f"replay::{event.path.name}",
-        "outcome": {PASS: "passed", FAIL: "failed"}.get(verdict, "error"),
-        "duration_s": event.duration_s,
-        "message": aborted or "",
-        "requirements": [r.to_dict() for r in results],
-        "evidence": _evidence(event, t0, end_s) if end_s is not None else None,
-        "start_s": t0 if np.isfinite(t0) else None,
-        "end_s": end_s,
-        "replay": replay,
-    })
+    append_test(
+        run_dir,
+        {
+            "nodeid": f"replay::{event.path.name}",
+            "outcome": {PASS: "passed", FAIL: "failed"}.get(verdict, "error"),
+            "duration_s": event.duration_s,
+            "message": aborted or "",
+            "requirements": [r.to_dict() for r in results],
+            "evidence": _evidence(event, t0, end_s) if end_s is not None else None,
+            "start_s": t0 if np.isfinite(t0) else None,
+            "end_s": end_s,
+            "replay": replay,
+        },
+    )
     out = assemble(run_dir)
     if aborted:
         out["summary"]["aborted"] = aborted
@@ -75,25 +99,41 @@ def write_outputs(run_dir: Path, event: FieldEvent, steps: list[Step], result: S
 def _step_row(event: FieldEvent, step: Step) -> dict[str, Any]:
     tw = step.twin
     row: dict[str, Any] = {
-        "t_s": step.t_s, "entry": step.entry.number if step.entry else 0,
+        "t_s": step.t_s,
+        "entry": step.entry.number if step.entry else 0,
         "action": step.entry.action if step.entry else "start",
         "values": dict(step.entry.values) if step.entry else {},
-        "twin": {"pcc_voltage_pu": tw.pcc_voltage_pu, "import_limit_w": tw.import_limit_w,
-                 "export_limit_w": tw.export_limit_w, "binding_import": tw.binding_import,
-                 "binding_export": tw.binding_export, "switches": list(tw.switches)},
-        "bench": {"load_w": step.conditions.load_w, "ev_w": step.conditions.ev_w,
-                  "pv_dc_w": step.conditions.pv_dc_w, "battery_w": step.conditions.battery_w,
-                  "voltage_v": step.conditions.voltage_v},
+        "twin": {
+            "pcc_voltage_pu": tw.pcc_voltage_pu,
+            "import_limit_w": tw.import_limit_w,
+            "export_limit_w": tw.export_limit_w,
+            "binding_import": tw.binding_import,
+            "binding_export": tw.binding_export,
+            "switches": list(tw.switches),
+        },
+        "bench": {
+            "load_w": step.conditions.load_w,
+            "ev_w": step.conditions.ev_w,
+            "pv_dc_w": step.conditions.pv_dc_w,
+            "battery_w": step.conditions.battery_w,
+            "voltage_v": step.conditions.voltage_v,
+        },
     }
     if step.entry is not None and step.entry.action == "envelope":
         imp, exp = envelope_limits_w(event, tw)
-        row["envelope_sent_w"] = {"import_limit_w": imp, "export_limit_w": exp,
-                                  "nonfirm_import_w": imp - event.site.firm_import_w,
-                                  "nonfirm_export_w": exp - event.site.firm_export_w}
+        row["envelope_sent_w"] = {
+            "import_limit_w": imp,
+            "export_limit_w": exp,
+            "nonfirm_import_w": imp - event.site.firm_import_w,
+            "nonfirm_export_w": exp - event.site.firm_export_w,
+        }
     if step.signal is not None:
         s = step.signal
-        row["signal"] = {k: v for k, v in s.__dict__.items()
-                         if v is not None and (k != "target" or s.kind == "cancel") and (k != "duration_s" or v)}
+        row["signal"] = {
+            k: v
+            for k, v in s.__dict__.items()
+            if v is not None and (k != "target" or s.kind == "cancel") and (k != "duration_s" or v)
+        }
     return row
 
 
@@ -102,7 +142,9 @@ def _evidence(event: FieldEvent, t0: float, end_s: float) -> dict[str, Any]:
     channel = event.score.channel
     return {
         "title": f"Replay of {event.name}: lab and field (field scaled to the bench)",
-        "t_cmd_s": t0, "start_s": t0, "end_s": end_s,
+        "t_cmd_s": t0,
+        "start_s": t0,
+        "end_s": end_s,
         "channels": {"pcc.p_w": "lab PCC (analyzer)", f"field.{channel}": f"field {channel} x ratio"},
         "steps": {"limit.pcc_min_w": "-export limit sent", "limit.pcc_max_w": "import limit sent"},
         "xlabel": "time from the event start (s, bench time)",
@@ -127,8 +169,10 @@ def overlay_png(run_dir: Path, event: FieldEvent, steps: list[Step], t0: float, 
         t, y = lab("pcc.p_w")
         keep = (t >= -5) & (t <= end + 5)
         ax.plot(t[keep], y[keep] / ratio / 1000.0, color="tab:blue", lw=1.2, label="lab PCC (analyzer) / ratio")
-        for name, label, style in (("limit.pcc_max_w", "import limit sent", "-"),
-                                   ("limit.pcc_min_w", "-export limit sent", "--")):
+        for name, label, style in (
+            ("limit.pcc_max_w", "import limit sent", "-"),
+            ("limit.pcc_min_w", "-export limit sent", "--"),
+        ):
             t, y = lab(name)
             if len(t):
                 t = np.append(t, end)
@@ -140,13 +184,25 @@ def overlay_png(run_dir: Path, event: FieldEvent, steps: list[Step], t0: float, 
                 ax.plot(f["time_s"], sign * f[col] / 1000.0, color="gray", lw=0.8, ls=":", label=label)
         trigger = event.trigger_entry()
         if trigger is not None:
-            ax.axvspan(trigger.t_s, trigger.t_s + event.score.response_window_s, color="tab:red", alpha=0.07,
-                       label=f"response window {event.score.response_window_s:g} s")
+            ax.axvspan(
+                trigger.t_s,
+                trigger.t_s + event.score.response_window_s,
+                color="tab:red",
+                alpha=0.07,
+                label=f"response window {event.score.response_window_s:g} s",
+            )
         for s in steps[1:]:
             for a in (ax, axv):
                 a.axvline(s.t_s, color="gray", lw=0.6, alpha=0.6)
-            ax.annotate(str(s.entry.number), (s.t_s, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
-                        ha="left", va="top", color="dimgray")
+            ax.annotate(
+                str(s.entry.number),
+                (s.t_s, 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                ha="left",
+                va="top",
+                color="dimgray",
+            )
         ax.set_ylabel("PCC power, import + (kW, field)")
         ax.set_title(f"{event.name}: lab vs field", fontsize=10)
         ax.grid(alpha=0.3)
@@ -156,8 +212,13 @@ def overlay_png(run_dir: Path, event: FieldEvent, steps: list[Step], t0: float, 
         t, y = lab("grid.v1_v")
         keep = (t >= -5) & (t <= end + 5)
         if keep.any():
-            axv.plot(t[keep], y[keep] / settings.nominal_voltage_v, color="tab:blue", lw=1.0,
-                     label="lab grid simulator / nominal")
+            axv.plot(
+                t[keep],
+                y[keep] / settings.nominal_voltage_v,
+                color="tab:blue",
+                lw=1.0,
+                label="lab grid simulator / nominal",
+            )
         ts = [s.t_s for s in steps] + [end]
         vs = [s.twin.pcc_voltage_pu for s in steps]
         axv.step(ts, vs + vs[-1:], where="post", color="black", lw=0.8, ls="--", label="twin PCC voltage")
@@ -178,22 +239,38 @@ def _kw(value: float | None) -> str:
     return "&mdash;" if value is None or not np.isfinite(value) else f"{value / 1000.0:,.1f} kW"
 
 
-def _html(run_dir: Path, event: FieldEvent, out: dict[str, Any], replay: dict[str, Any], results: list[Result],
-          png: bytes | None) -> str:
+def _html(
+    run_dir: Path,
+    event: FieldEvent,
+    out: dict[str, Any],
+    replay: dict[str, Any],
+    results: list[Result],
+    png: bytes | None,
+) -> str:
     site = event.site
     verdict = replay["score"].get("verdict", ERROR)
     meta = [
-        ("Event", event.name), ("File", str(event.path)), ("Description", " ".join(event.description.split())),
-        ("Feeder", event.feeder), ("Site", f"{site.element} at bus {site.bus}, rating {site.rating_w / 1000:g} kW"),
-        ("Mapping", f"bench W = field W x {site.bench_ratio:g} (load, EV, PV, battery, limits); "
-                    "PCC voltage in pu x the bench's nominal"),
+        ("Event", event.name),
+        ("File", str(event.path)),
+        ("Description", " ".join(event.description.split())),
+        ("Feeder", event.feeder),
+        ("Site", f"{site.element} at bus {site.bus}, rating {site.rating_w / 1000:g} kW"),
+        (
+            "Mapping",
+            f"bench W = field W x {site.bench_ratio:g} (load, EV, PV, battery, limits); "
+            "PCC voltage in pu x the bench's nominal",
+        ),
         ("Field trace", str(event.field_path)),
-        ("Pass band", f"NRMSE <= {event.score.nrmse_max:g}; response time within "
-                      f"{event.score.response_time_tolerance_s:g} s of the field's"),
+        (
+            "Pass band",
+            f"NRMSE <= {event.score.nrmse_max:g}; response time within "
+            f"{event.score.response_time_tolerance_s:g} s of the field's",
+        ),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in meta)
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench replay</title>", STYLE,
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench replay</title>",
+        STYLE,
         "</head><body style='font-family: sans-serif'>",
         f"<h1>Field event replay: {escape(event.name)}</h1>",
         run_header_html(out["run"], run_dir),
@@ -208,16 +285,20 @@ def _html(run_dir: Path, event: FieldEvent, out: dict[str, Any], replay: dict[st
     parts.append("<h2>Timeline</h2>" + _timeline_html(replay["timeline"]))
     station = Path(run_dir) / STATION_FILE
     if station.exists():
-        parts.append("<details><summary>Station</summary><pre>"
-                     + escape(json.dumps(json.loads(station.read_text(encoding="utf-8")), indent=2))
-                     + "</pre></details>")
+        parts.append(
+            "<details><summary>Station</summary><pre>"
+            + escape(json.dumps(json.loads(station.read_text(encoding="utf-8")), indent=2))
+            + "</pre></details>"
+        )
     parts.append("</body></html>")
     return "".join(parts)
 
 
 def _timeline_html(rows: list[dict[str, Any]]) -> str:
-    head = ("<tr><th>t (s)</th><th>#</th><th>action</th><th>values</th><th>twin PCC V (pu)</th>"
-            "<th>twin envelope import / export</th><th>sent to the bench</th></tr>")
+    head = (
+        "<tr><th>t (s)</th><th>#</th><th>action</th><th>values</th><th>twin PCC V (pu)</th>"
+        "<th>twin envelope import / export</th><th>sent to the bench</th></tr>"
+    )
     body = []
     for r in rows:
         tw = r["twin"]
@@ -225,14 +306,18 @@ def _timeline_html(rows: list[dict[str, Any]]) -> str:
         sent = ""
         if "envelope_sent_w" in r:
             e = r["envelope_sent_w"]
-            sent = (f"import {_kw(e['import_limit_w'])} (non-firm {_kw(e['nonfirm_import_w'])}), "
-                    f"export {_kw(e['export_limit_w'])} (non-firm {_kw(e['nonfirm_export_w'])}); ")
+            sent = (
+                f"import {_kw(e['import_limit_w'])} (non-firm {_kw(e['nonfirm_import_w'])}), "
+                f"export {_kw(e['export_limit_w'])} (non-firm {_kw(e['nonfirm_export_w'])}); "
+            )
         if "signal" in r:
-            sent += "bench: " + ", ".join(f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in r["signal"].items())
+            sent += "bench: " + ", ".join(
+                f"{k}={v:.0f}" if isinstance(v, float) else f"{k}={v}" for k, v in r["signal"].items()
+            )
         body.append(
             f"<tr><td>{r['t_s']:g}</td><td>{r['entry']}</td><td>{escape(r['action'])}</td><td>{escape(values)}</td>"
             f"<td>{tw['pcc_voltage_pu']:.4f}</td><td>{_kw(tw['import_limit_w'])} / {_kw(tw['export_limit_w'])}"
             f"<br><small>{escape(tw['binding_import'])} / {escape(tw['binding_export'])}</small></td>"
-            f"<td>{escape(sent) or '&mdash;'}</td></tr>")
+            f"<td>{escape(sent) or '&mdash;'}</td></tr>"
+        )
     return f'<table class="fb-matrix">{head}{"".join(body)}</table>'

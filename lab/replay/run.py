@@ -5,12 +5,14 @@ recorder sources), so whatever ends the replay (an instrument that stops
 answering, Ctrl-C) drives every instrument to its safe state and the samples
 recorded so far are kept in the run folder.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +34,9 @@ CLIENT_WAIT_S = 30.0  # wall seconds the DUT's 2030.5 client may take to show up
 class Replayer:
     """Executes planned steps on an open bench, keeping track of the signals in force."""
 
-    def __init__(self, event: FieldEvent, bench: Any, recorder: Any, clock: ScaledClock,
-                 settings: BenchSettings) -> None:
+    def __init__(
+        self, event: FieldEvent, bench: Any, recorder: Any, clock: ScaledClock, settings: BenchSettings
+    ) -> None:
         from flexbench.lab.site_control import SiteControl
 
         self.event = event
@@ -41,10 +44,16 @@ class Replayer:
         self.recorder = recorder
         self.clock = clock
         self.settings = settings
-        plan = Section(event.path, "replay", {
-            "nominal_voltage_v": settings.nominal_voltage_v, "nominal_frequency_hz": settings.nominal_frequency_hz,
-            "pv_mpp_voltage_v": settings.pv_mpp_voltage_v, "pv_fill_factor": settings.pv_fill_factor,
-        })
+        plan = Section(
+            event.path,
+            "replay",
+            {
+                "nominal_voltage_v": settings.nominal_voltage_v,
+                "nominal_frequency_hz": settings.nominal_frequency_hz,
+                "pv_mpp_voltage_v": settings.pv_mpp_voltage_v,
+                "pv_fill_factor": settings.pv_fill_factor,
+            },
+        )
         self.site = SiteControl(bench, plan, recorder, clock, settings.phases, 0.0)
         self.mrids: dict[str, list[str]] = {"limits": [], "envelope": [], "abnormal": []}
         self.bounds: dict[str, tuple[float | None, float | None]] = {}
@@ -75,23 +84,36 @@ class Replayer:
     def step(self, step: Step) -> None:
         self.conditions(step.conditions)
         t = self.clock.now()
-        self.recorder.record_many({"twin.pcc_v_pu": step.twin.pcc_voltage_pu,
-                                   "twin.import_limit_w": step.twin.import_limit_w,
-                                   "twin.export_limit_w": step.twin.export_limit_w}, t)
+        self.recorder.record_many(
+            {
+                "twin.pcc_v_pu": step.twin.pcc_voltage_pu,
+                "twin.import_limit_w": step.twin.import_limit_w,
+                "twin.export_limit_w": step.twin.export_limit_w,
+            },
+            t,
+        )
         if step.signal is not None:
             self.signal(step.signal, step)
 
     def signal(self, s: Signal, step: Step) -> None:
         if self.lfdi is None:
-            raise UserError(f"{self.bench.config.path}: timeline entry {step.entry.number if step.entry else 0} "
-                            "sends an operator signal, but the bench has no 2030.5 server ([signals.csip])")
+            raise UserError(
+                f"{self.bench.config.path}: timeline entry {step.entry.number if step.entry else 0} "
+                "sends an operator signal, but the bench has no 2030.5 server ([signals.csip])"
+            )
         from flexbench.signals.csip.controls import ControlValues
 
         headend = self.bench.csip.headend
         if s.kind in ("limits", "envelope"):
             values = ControlValues(import_limit_w=round(s.import_limit_w), export_limit_w=round(s.export_limit_w))
-            out = headend.publish_control(self.lfdi, None, s.duration_s, values, program="envelope",
-                                          description=f"field event replay: {step.label()}")
+            out = headend.publish_control(
+                self.lfdi,
+                None,
+                s.duration_s,
+                values,
+                program="envelope",
+                description=f"field event replay: {step.label()}",
+            )
             self.mrids[s.kind].append(out["mrid"])
             self.bounds["envelope"] = (s.import_limit_w, s.export_limit_w)
         elif s.kind == "abnormal":
@@ -108,18 +130,32 @@ class Replayer:
                         pass  # already over
                 self.mrids[kind] = []
                 self.bounds.pop("abnormal" if kind == "abnormal" else "envelope", None)
-        self.recorder.event("operator_signal", signal=s.kind, import_limit_w=s.import_limit_w,
-                            export_limit_w=s.export_limit_w, duration_s=s.duration_s, target=s.target,
-                            entry=step.entry.number if step.entry else 0)
+        self.recorder.event(
+            "operator_signal",
+            signal=s.kind,
+            import_limit_w=s.import_limit_w,
+            export_limit_w=s.export_limit_w,
+            duration_s=s.duration_s,
+            target=s.target,
+            entry=step.entry.number if step.entry else 0,
+        )
         imports = [b[0] for b in self.bounds.values() if b[0] is not None]
         exports = [b[1] for b in self.bounds.values() if b[1] is not None]
-        self.site.record_limit(export_limit_w=min(exports) if exports else None,
-                               import_limit_w=min(imports) if imports else None)
+        self.site.record_limit(
+            export_limit_w=min(exports) if exports else None, import_limit_w=min(imports) if imports else None
+        )
 
 
-def replay(event: FieldEvent, *, run_dir: Path, bench_path: str | Path | None, dut_profile: str = "healthy",
-           time_scale: float = 1.0, settings: BenchSettings | None = None,
-           progress: Progress | None = None) -> dict[str, Any]:
+def replay(
+    event: FieldEvent,
+    *,
+    run_dir: Path,
+    bench_path: str | Path | None,
+    dut_profile: str = "healthy",
+    time_scale: float = 1.0,
+    settings: BenchSettings | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Replay an event on a bench; returns the results written to results.json."""
     from flexbench.lab.bench import Bench
     from flexbench.lab.pytest_plugin import RunState
@@ -132,33 +168,49 @@ def replay(event: FieldEvent, *, run_dir: Path, bench_path: str | Path | None, d
         raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {time_scale:g})")
     signals = [e for e in event.timeline if e.action in SIGNAL_ACTIONS]
     if signals and config.csip is None:
-        raise UserError(f"{config.path}: timeline entry {signals[0].number} of {event.path} sends an operator "
-                        "signal over 2030.5, but the bench has no [signals.csip] server")
-    say(f"twin: {event.feeder}, site {event.site.element} (bus {event.site.bus}), "
-        f"{len(event.timeline)} timeline entries")
+        raise UserError(
+            f"{config.path}: timeline entry {signals[0].number} of {event.path} sends an operator "
+            "signal over 2030.5, but the bench has no [signals.csip] server"
+        )
+    say(
+        f"twin: {event.feeder}, site {event.site.element} (bus {event.site.bus}), "
+        f"{len(event.timeline)} timeline entries"
+    )
     states = twin_states(event)  # every power flow before bench time starts, in this thread
     steps = plan_steps(event, states, settings)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = ScaledClock(time_scale)
-    write_json(run_dir / RUN_FILE, {
-        "plans": [str(event.path)], "event": str(event.path), "bench_file": str(config.path),
-        "bench_name": config.name, "dut_profile": dut_profile, "profile": None, "time_scale": time_scale,
-        "started": dt.datetime.now().isoformat(timespec="seconds"), "run_dir": str(run_dir),
-    })
+    write_json(
+        run_dir / RUN_FILE,
+        {
+            "plans": [str(event.path)],
+            "event": str(event.path),
+            "bench_file": str(config.path),
+            "bench_name": config.name,
+            "dut_profile": dut_profile,
+            "profile": None,
+            "time_scale": time_scale,
+            "started": dt.datetime.now().isoformat(timespec="seconds"),
+            "run_dir": str(run_dir),
+        },
+    )
     recorder = Recorder(run_dir, clock)
     bench = None
     aborted: str | None = None
     t0 = float("nan")
     try:
-        bench = Bench.open(config.path, clock, dut_profile,
-                           on_event=lambda kind, data: recorder.event(kind, **data), work_dir=run_dir)
+        bench = Bench.open(
+            config.path, clock, dut_profile, on_event=lambda kind, data: recorder.event(kind, **data), work_dir=run_dir
+        )
         write_json(run_dir / STATION_FILE, bench.snapshot())
         RunState._add_sources(bench, recorder)
         player = Replayer(event, bench, recorder, clock, settings)
         player.start(steps[0])
-        say(f"bench: {config.name}, DUT profile {dut_profile}, time scale {time_scale:g}x; "
-            f"pre-roll {settings.preroll_s:g} s")
+        say(
+            f"bench: {config.name}, DUT profile {dut_profile}, time scale {time_scale:g}x; "
+            f"pre-roll {settings.preroll_s:g} s"
+        )
         clock.sleep(settings.preroll_s)
         player.wait_for_client()
         t0 = clock.now()

@@ -14,6 +14,7 @@ ratio) on the field's time grid, time 0 being the event's start.
 Each is a Result with criterion, measured value, limit and margin, named
 REPLAY-NRMSE and REPLAY-RT.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ import numpy as np
 from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
 from flexbench.twin.events import FieldEvent
 
-LEVEL_S = 10.0          # seconds averaged for a level before the trigger and at the end of the window
-STEP_FRACTION = 0.9     # response: this share of the field's step covered
+LEVEL_S = 10.0  # seconds averaged for a level before the trigger and at the end of the window
+STEP_FRACTION = 0.9  # response: this share of the field's step covered
 MIN_STEP_FRACTION = 0.05  # a field step smaller than this share of its range cannot be timed
 
 
@@ -45,9 +46,13 @@ class Score:
 
     def as_dict(self) -> dict:
         return {
-            "verdict": self.verdict, "nrmse": self.nrmse, "field_response_s": self.field_response_s,
-            "lab_response_s": self.lab_response_s, "response_diff_s": self.response_diff_s,
-            "field_step": self.field_step, "trigger_t_s": self.trigger_t_s,
+            "verdict": self.verdict,
+            "nrmse": self.nrmse,
+            "field_response_s": self.field_response_s,
+            "lab_response_s": self.lab_response_s,
+            "response_diff_s": self.response_diff_s,
+            "field_step": self.field_step,
+            "trigger_t_s": self.trigger_t_s,
         }
 
 
@@ -104,9 +109,18 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
         results.append(Result.error("REPLAY-NRMSE", criterion, "no lab samples over the field record"))
     else:
         ok = err <= spec.nrmse_max
-        results.append(Result("REPLAY-NRMSE", criterion, err, spec.nrmse_max, "", spec.nrmse_max - err,
-                              PASS if ok else FAIL,
-                              f"NRMSE {err:.3f}" + ("" if ok else f", {err - spec.nrmse_max:.3f} above the band")))
+        results.append(
+            Result(
+                "REPLAY-NRMSE",
+                criterion,
+                err,
+                spec.nrmse_max,
+                "",
+                spec.nrmse_max - err,
+                PASS if ok else FAIL,
+                f"NRMSE {err:.3f}" + ("" if ok else f", {err - spec.nrmse_max:.3f} above the band"),
+            )
+        )
 
     trigger = event.trigger_entry()
     field_rt = lab_rt = diff = step = t0 = None
@@ -116,13 +130,17 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
     else:
         t0 = trigger.t_s
         window = spec.response_window_s
-        criterion = (f"lab response time within {tol:g} s of the field's ({STEP_FRACTION:.0%} of the field's step "
-                     f"after entry {trigger.number}, {trigger.action} at {t0:g} s)")
+        criterion = (
+            f"lab response time within {tol:g} s of the field's ({STEP_FRACTION:.0%} of the field's step "
+            f"after entry {trigger.number}, {trigger.action} at {t0:g} s)"
+        )
         before = _mean(field_t, field_y, t0 - LEVEL_S, t0)
         after = _mean(field_t, field_y, t0 + window - LEVEL_S, t0 + window)
         span = float(np.nanpercentile(field_y, 98) - np.nanpercentile(field_y, 2))
         if before is None or after is None or abs(after - before) < MIN_STEP_FRACTION * max(span, 1e-9):
-            results.append(Result.error("REPLAY-RT", criterion, "the field trace has no step to time after the trigger"))
+            results.append(
+                Result.error("REPLAY-RT", criterion, "the field trace has no step to time after the trigger")
+            )
         else:
             step = after - before
             field_rt = response_s(field_t, field_y, t0, window, step)
@@ -130,13 +148,33 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
             if field_rt is None:
                 results.append(Result.error("REPLAY-RT", criterion, "the field trace never covers its own step"))
             elif lab_rt is None:
-                results.append(Result("REPLAY-RT", criterion, None, tol, "s", None, FAIL,
-                                      f"the lab never covered {STEP_FRACTION:.0%} of the field's step in the "
-                                      f"{window:g} s window (field: {field_rt:.1f} s)"))
+                results.append(
+                    Result(
+                        "REPLAY-RT",
+                        criterion,
+                        None,
+                        tol,
+                        "s",
+                        None,
+                        FAIL,
+                        f"the lab never covered {STEP_FRACTION:.0%} of the field's step in the "
+                        f"{window:g} s window (field: {field_rt:.1f} s)",
+                    )
+                )
             else:
                 diff = lab_rt - field_rt
                 ok = abs(diff) <= tol
-                results.append(Result("REPLAY-RT", criterion, diff, tol, "s", tol - abs(diff), PASS if ok else FAIL,
-                                      f"lab {lab_rt:.1f} s, field {field_rt:.1f} s: {diff:+.1f} s"
-                                      + ("" if ok else f", {abs(diff) - tol:.1f} s outside the band")))
+                results.append(
+                    Result(
+                        "REPLAY-RT",
+                        criterion,
+                        diff,
+                        tol,
+                        "s",
+                        tol - abs(diff),
+                        PASS if ok else FAIL,
+                        f"lab {lab_rt:.1f} s, field {field_rt:.1f} s: {diff:+.1f} s"
+                        + ("" if ok else f", {abs(diff) - tol:.1f} s outside the band"),
+                    )
+                )
     return Score(err, field_rt, lab_rt, diff, step, t0, results)

@@ -13,6 +13,7 @@ thread). Field powers are multiplied by the event's bench ratio:
   limit the entry does not give is the site's rating), abnormal operation as a
   maximum import, cancel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,12 +28,12 @@ class BenchSettings:
 
     nominal_voltage_v: float = 240.0
     nominal_frequency_hz: float = 60.0
-    pv_mpp_voltage_v: float = 750.0   # PV simulator curve: Vmp fixed, Imp scaled to the wanted power
+    pv_mpp_voltage_v: float = 750.0  # PV simulator curve: Vmp fixed, Imp scaled to the wanted power
     pv_fill_factor: float = 0.8
     pv_inverter_efficiency: float = 0.97  # the bench PV inverter's: field PV (AC) / this = PV simulator power (DC)
-    phases: int = 3                    # the AC loads are per-phase units programmed alike
-    preroll_s: float = 20.0            # conditions set, before the event's time 0
-    default_signal_s: float = 60.0     # a signal without duration lasts to the event's end plus this
+    phases: int = 3  # the AC loads are per-phase units programmed alike
+    preroll_s: float = 20.0  # conditions set, before the event's time 0
+    default_signal_s: float = 60.0  # a signal without duration lasts to the event's end plus this
 
 
 @dataclass(frozen=True)
@@ -50,17 +51,17 @@ class Conditions:
 class Signal:
     """An operator signal in bench units."""
 
-    kind: str                               # limits | envelope | abnormal | cancel
+    kind: str  # limits | envelope | abnormal | cancel
     import_limit_w: float | None = None
     export_limit_w: float | None = None
     duration_s: int = 0
-    target: str = "all"                     # for cancel
+    target: str = "all"  # for cancel
 
 
 @dataclass(frozen=True)
 class Step:
     t_s: float
-    entry: Entry | None                     # None: the start
+    entry: Entry | None  # None: the start
     conditions: Conditions
     signal: Signal | None
     twin: TwinState
@@ -86,8 +87,9 @@ def signal_of(event: FieldEvent, entry: Entry, state: TwinState, settings: Bench
     v = entry.values
     duration = int(round(v.get("duration_s", event.duration_s - entry.t_s + settings.default_signal_s)))
     if entry.action == "site_limits":
-        return Signal("limits", v.get("import_limit_w", site.rating_w) * r, v.get("export_limit_w", site.rating_w) * r,
-                      duration)
+        return Signal(
+            "limits", v.get("import_limit_w", site.rating_w) * r, v.get("export_limit_w", site.rating_w) * r, duration
+        )
     if entry.action == "envelope":
         imp, exp = envelope_limits_w(event, state)
         return Signal("envelope", imp * r, exp * r, duration)
@@ -111,6 +113,9 @@ def plan_steps(event: FieldEvent, states: list[TwinState], settings: BenchSettin
     steps = [Step(0.0, None, conditions_of(event, states[0], settings), None, states[0])]
     for entry in event.timeline:
         state = state_at(states, entry.t_s)
-        steps.append(Step(entry.t_s, entry, conditions_of(event, state, settings),
-                          signal_of(event, entry, state, settings), state))
+        steps.append(
+            Step(
+                entry.t_s, entry, conditions_of(event, state, settings), signal_of(event, entry, state, settings), state
+            )
+        )
     return steps

@@ -5,9 +5,11 @@ change of the active control to the site, posts the site's PCC power as
 telemetry, and carries the fault profiles that concern 2030.5 behaviour
 (never posting Responses, dropping the cached schedule on a lost server).
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flexbench.signals.csip.client import CsipClient
 from flexbench.signals.csip.client_thread import ClientThread
@@ -27,9 +29,18 @@ class CsipLink(ClientThread):
     telemetry_period_s = TELEMETRY_PERIOD_S
     retry_s = RETRY_S
 
-    def __init__(self, csip: Any, device: str, clock: Any, on_change: Callable[[Any], None],
-                 read_pcc_import_w: Callable[[], float], *, silent: bool = False,
-                 comm_loss_timeout_s: float | None = None, poll_rate_s: float | None = None) -> None:
+    def __init__(
+        self,
+        csip: Any,
+        device: str,
+        clock: Any,
+        on_change: Callable[[Any], None],
+        read_pcc_import_w: Callable[[], float],
+        *,
+        silent: bool = False,
+        comm_loss_timeout_s: float | None = None,
+        poll_rate_s: float | None = None,
+    ) -> None:
         super().__init__(clock, f"csip-{device}")
         self.csip = csip
         self.device = device
@@ -42,9 +53,17 @@ class CsipLink(ClientThread):
     def make_client(self) -> CsipClient:
         ident = self.csip.identity(self.device)
         cls = _SilentClient if self.silent else CsipClient
-        return cls(self.csip.url, self.csip.pki.ca_cert_path, ident.cert_path, ident.key_path,
-                   clock=self.clock, on_change=self.on_change, retry_interval_s=RETRY_S,
-                   comm_loss_timeout_s=self.comm_loss_timeout_s, poll_rate_s=self.poll_rate_s)
+        return cls(
+            self.csip.url,
+            self.csip.pki.ca_cert_path,
+            ident.cert_path,
+            ident.key_path,
+            clock=self.clock,
+            on_change=self.on_change,
+            retry_interval_s=RETRY_S,
+            comm_loss_timeout_s=self.comm_loss_timeout_s,
+            poll_rate_s=self.poll_rate_s,
+        )
 
     def readings(self) -> dict[str, float]:
         return {"site_active_power_w": self.read_pcc_import_w()}

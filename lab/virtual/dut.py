@@ -5,6 +5,7 @@ as a damped second-order system (critically damped with time constant tau by
 default), bounded by a ramp rate, with a steady-state error. It trips when the
 grid is gone and comes back after a reconnect delay.
 """
+
 from __future__ import annotations
 
 from collections import deque

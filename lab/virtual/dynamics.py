@@ -3,6 +3,7 @@
 Critically damped with natural frequency 1/tau it is a smooth first-order-like
 response; lightly damped it overshoots and rings (the `overshoot` faults).
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Grid simulator setpoints feed the plant; the analyzer reads the DUT terminals
 and the PCC; the DUT's SunSpec registers carry its measurements out and limit
 commands in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,8 +77,9 @@ class InverterBench:
                 "VAMax": p.rated_apparent_power_va,
                 "VNomRtg": self.plant.params.nominal_voltage_v,
             }
-            emu = emulator_cls(models=(1, 701, 702, 704), nameplate=nameplate, identity=self.dut_identity or None,
-                               clock=self.clock)
+            emu = emulator_cls(
+                models=(1, 701, 702, 704), nameplate=nameplate, identity=self.dut_identity or None, clock=self.clock
+            )
             emu.on_write = self._on_der_write
             self.der_emulator = emu
         else:

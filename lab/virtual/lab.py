@@ -10,6 +10,7 @@ port chosen at run time; a plant thread steps the physics and copies state
 between the plant and the emulators, so the instruments measure what the DUT
 does and the DUT obeys what reaches it over its own interface.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,15 +53,21 @@ def site_parameters(cls: type, table: dict[str, Any], where: str) -> Any:
 
 def fault_names() -> list[str]:
     """Every DUT profile of every virtual site kind."""
-    from flexbench.lab.virtual.faults import FAULT_PROFILES
     from flexbench.lab.virtual.controller_site import controller_fault_names
+    from flexbench.lab.virtual.faults import FAULT_PROFILES
     from flexbench.lab.virtual.pcs_site import PCS_FAULTS
 
     return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS) | set(controller_fault_names()))
 
 
-def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: Any = None,
-              opcua: Any = None, work_dir: Path | None = None) -> VirtualSite:
+def make_site(
+    config: BenchConfig,
+    clock: ScaledClock,
+    dut_profile: str,
+    csip: Any = None,
+    opcua: Any = None,
+    work_dir: Path | None = None,
+) -> VirtualSite:
     virtual = dict(config.virtual or {})
     kind = virtual.pop("site", "inverter")
     if kind == "inverter":
@@ -79,8 +86,15 @@ def make_site(config: BenchConfig, clock: ScaledClock, dut_profile: str, csip: A
 
 
 class VirtualLab:
-    def __init__(self, config: BenchConfig, clock: ScaledClock, dut_profile: str = "healthy", csip: Any = None,
-                 opcua: Any = None, work_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: BenchConfig,
+        clock: ScaledClock,
+        dut_profile: str = "healthy",
+        csip: Any = None,
+        opcua: Any = None,
+        work_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.site = make_site(config, clock, dut_profile, csip, opcua, work_dir)
@@ -144,7 +158,9 @@ class VirtualLab:
 
     def emulator(self, role: str) -> Any:
         """The emulator of the one virtual instrument with this role (for tests)."""
-        found = [self.emulators[n] for n, c in self.config.instruments.items() if c.role == role and n in self.emulators]
+        found = [
+            self.emulators[n] for n, c in self.config.instruments.items() if c.role == role and n in self.emulators
+        ]
         if len(found) != 1:
             raise KeyError(f"{len(found)} virtual instruments with role {role!r}")
         return found[0]

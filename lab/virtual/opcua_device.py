@@ -16,12 +16,14 @@ Kilowatts on purpose: the bench's node map must carry its scale. Written
 limits go to the PCS controller as one more utility channel, so the fault
 profiles (ignores-utility, slow, ...) act on them as on the other channels.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from asyncua import ua
 
@@ -60,15 +62,22 @@ def node_id(point: str) -> str:
 class OpcuaDeviceServer:
     """Serves the virtual PCS's points; `apply(import_w, export_w)` gets the limits clients write."""
 
-    def __init__(self, name: str, clock: Any, apply: Callable[[float | None, float | None], None],
-                 read_state: Callable[[], dict[str, Any]], security: DeviceServerSecurity | None = None,
-                 thread: LoopThread | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        clock: Any,
+        apply: Callable[[float | None, float | None], None],
+        read_state: Callable[[], dict[str, Any]],
+        security: DeviceServerSecurity | None = None,
+        thread: LoopThread | None = None,
+    ) -> None:
         self.name = name
         self.clock = clock
         self.apply = apply
         self.read_state = read_state
-        self.server = DevicePointServer(POINTS, prefix=PREFIX, namespace_uri=NAMESPACE_URI, security=security,
-                                        on_write=self._written)
+        self.server = DevicePointServer(
+            POINTS, prefix=PREFIX, namespace_uri=NAMESPACE_URI, security=security, on_write=self._written
+        )
         self._written_values: dict[str, Any] = {p.name: p.initial for p in POINTS if p.name in _LIMIT_POINTS}
         self._own_thread = thread is None
         self._thread = thread or LoopThread(f"opcua-device-{name}")

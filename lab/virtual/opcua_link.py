@@ -7,14 +7,15 @@ heartbeat stops changing and writes back the PCC measurement and the limits
 applied. Heartbeat age is measured in bench time. Several links may share one
 loop thread (the latency benchmark runs a hundred sites).
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from flexbench.signals.opcua import ClientSecurity, LoopThread, SiteClient, SiteClientThread
-from flexbench.signals.opcua import model
+from flexbench.signals.opcua import ClientSecurity, LoopThread, SiteClient, SiteClientThread, model
 
 log = logging.getLogger(__name__)
 POLL_WALL_S = 0.05
@@ -24,9 +25,17 @@ Limits = tuple[float | None, float | None]
 
 
 class OpcuaLink:
-    def __init__(self, opcua: Any, site: str, clock: Any, apply: Callable[[float | None, float | None], None],
-                 read_pcc_import_w: Callable[[], float], *, ignores_heartbeat: bool = False,
-                 thread: LoopThread | None = None) -> None:
+    def __init__(
+        self,
+        opcua: Any,
+        site: str,
+        clock: Any,
+        apply: Callable[[float | None, float | None], None],
+        read_pcc_import_w: Callable[[], float],
+        *,
+        ignores_heartbeat: bool = False,
+        thread: LoopThread | None = None,
+    ) -> None:
         self.opcua = opcua
         self.site = site
         self.clock = clock
@@ -41,8 +50,10 @@ class OpcuaLink:
 
     def start(self) -> None:
         security = ClientSecurity.from_pki(self.opcua.pki_dir, self.site)
-        self.client = SiteClientThread(SiteClient(self.opcua.endpoint, self.site, security, on_change=self._changed,
-                                                  monotonic=self.clock.elapsed), self._thread)
+        self.client = SiteClientThread(
+            SiteClient(self.opcua.endpoint, self.site, security, on_change=self._changed, monotonic=self.clock.elapsed),
+            self._thread,
+        )
         self._thread.start()
         self.client.connect()
         self._watcher = self._thread.call_sync(lambda: asyncio.ensure_future(self._watch()))

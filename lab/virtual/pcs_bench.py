@@ -8,6 +8,7 @@ request through model 704 WSet; the PCS takes its settings through its own
 register map. `[virtual.connections]` names which instrument is which part of
 the site (defaults: load, ev, battery).
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,31 +36,42 @@ def ac_load_power_w(emu: Any, phases: int, voltage_v: float) -> float:
     return phases * voltage_v**2 / emu.setpoint if emu.setpoint > 0 else 0.0
 
 
-def element_reading(voltage_v: float, power_w: float, frequency_hz: float, phases: int,
-                    current_a: float | None = None) -> ElementReading:
+def element_reading(
+    voltage_v: float, power_w: float, frequency_hz: float, phases: int, current_a: float | None = None
+) -> ElementReading:
     """An analyzer element at a point of the site carrying power_w (current from power when not given)."""
     v = voltage_v
     current = current_a if current_a is not None else (abs(power_w) / (phases * v) if v else 0.0)
-    return ElementReading(v, current, power_w, 0.0, abs(power_w), 1.0 if power_w >= 0 else -1.0,
-                          frequency_hz if v else float("nan"))
+    return ElementReading(
+        v, current, power_w, 0.0, abs(power_w), 1.0 if power_w >= 0 else -1.0, frequency_hz if v else float("nan")
+    )
 
 
 _ACTIONS = ("disconnect-pcs-sensor", "reconnect-pcs-sensor")
 
 
 class PCSBench:
-    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str,
-                 csip: Any = None, opcua: Any = None) -> None:
+    def __init__(
+        self,
+        config: BenchConfig,
+        virtual: dict[str, Any],
+        clock: ScaledClock,
+        dut_profile: str,
+        csip: Any = None,
+        opcua: Any = None,
+    ) -> None:
         where = f"{config.path} [virtual"
         unknown = set(virtual) - {"pcs", "connections"}
         if unknown:
             raise BenchError(f"{where}]: unknown table(s) {', '.join(sorted(unknown))} (known: pcs, connections)")
         if dut_profile not in PCS_FAULTS:
-            raise BenchError(f"{config.path}: unknown DUT profile {dut_profile!r} for a PCS site "
-                             f"(known: {', '.join(PCS_FAULTS)})")
+            raise BenchError(
+                f"{config.path}: unknown DUT profile {dut_profile!r} for a PCS site (known: {', '.join(PCS_FAULTS)})"
+            )
         pcs_table = dict(virtual.get("pcs", {}))
-        self.identity = {k: str(pcs_table.pop(k)) for k in ("manufacturer", "model", "serial", "firmware")
-                         if k in pcs_table}
+        self.identity = {
+            k: str(pcs_table.pop(k)) for k in ("manufacturer", "model", "serial", "firmware") if k in pcs_table
+        }
         self.params: PCSSiteParameters = site_parameters(PCSSiteParameters, pcs_table, where + ".pcs]")
         self.connections = {**_CONNECTIONS, **virtual.get("connections", {})}
         for part, name in self.connections.items():
@@ -72,10 +84,17 @@ class PCSBench:
         self.csip_device = next((n for n in pcs_names if csip is not None and n in csip.lfdis), None)
         self.opcua = opcua
         # a PCS named in [signals.opcua.devices] with endpoint "virtual" serves its own OPC-UA server instead
-        self.opcua_device = next((n for n in pcs_names if opcua is not None and n in opcua.config.devices
-                                  and opcua.config.devices[n].endpoint == "virtual"), None)
-        self.opcua_site = next((n for n in pcs_names if opcua is not None and n in opcua.config.sites
-                                and n != self.opcua_device), None)
+        self.opcua_device = next(
+            (
+                n
+                for n in pcs_names
+                if opcua is not None and n in opcua.config.devices and opcua.config.devices[n].endpoint == "virtual"
+            ),
+            None,
+        )
+        self.opcua_site = next(
+            (n for n in pcs_names if opcua is not None and n in opcua.config.sites and n != self.opcua_device), None
+        )
         self.links: list[Any] = []
         self.emulators: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -94,8 +113,9 @@ class PCSBench:
         elif inst.role == "power_analyzer":
             measures = inst.measures or {"pcc": 1, "busbar": 2}
             emu = emulator_cls(elements=tuple(sorted(measures.values())), clock=self.clock)
-            emu.source = lambda: {e: r for point, e in measures.items()
-                                  if (r := self._locked(self._element)(point)) is not None}
+            emu.source = lambda: {
+                e: r for point, e in measures.items() if (r := self._locked(self._element)(point)) is not None
+            }
         elif inst.role == "pv_simulator":
             emu = emulator_cls(clock=self.clock)
             emu.measurement_source = self._locked(self._pv_reading)
@@ -104,16 +124,24 @@ class PCSBench:
             emu.measurement_source = self._locked(lambda part=part: self._load_reading(part))
         elif inst.role == "der" and part == "battery":
             rated = self.params.battery_rated_power_w
-            emu = emulator_cls(models=(1, 701, 702, 704), clock=self.clock,
-                               nameplate={"WMaxRtg": rated, "VAMaxRtg": rated, "WMax": rated,
-                                          "VNomRtg": self.params.nominal_voltage_v},
-                               identity={"Mn": "flexbench", "Md": "Virtual battery inverter", "SN": "VBAT-0001",
-                                         "Vr": "1.0.0"})
+            emu = emulator_cls(
+                models=(1, 701, 702, 704),
+                clock=self.clock,
+                nameplate={
+                    "WMaxRtg": rated,
+                    "VAMaxRtg": rated,
+                    "WMax": rated,
+                    "VNomRtg": self.params.nominal_voltage_v,
+                },
+                identity={"Mn": "flexbench", "Md": "Virtual battery inverter", "SN": "VBAT-0001", "Vr": "1.0.0"},
+            )
         elif inst.role == "pcs":
             emu = emulator_cls(clock=self.clock, identity=self.identity or None)
         else:
-            raise BenchError(f"{inst.name}: the PCS site has no virtual {inst.role} "
-                             f"(connections: {', '.join(f'{k}={v}' for k, v in self.connections.items())})")
+            raise BenchError(
+                f"{inst.name}: the PCS site has no virtual {inst.role} "
+                f"(connections: {', '.join(f'{k}={v}' for k, v in self.connections.items())})"
+            )
         self.emulators[part or inst.role] = emu
         return emu
 
@@ -133,8 +161,12 @@ class PCSBench:
     def _grid_phases(self) -> list[PhaseReading]:
         v = self._voltage_v()
         per_phase_w = self.site.pcc_import_w() / self.params.phases
-        return [PhaseReading(v, abs(per_phase_w) / v if v else 0.0, per_phase_w if v else 0.0, 0.0,
-                             self.site.conditions.frequency_hz) for _ in range(self.params.phases)]
+        return [
+            PhaseReading(
+                v, abs(per_phase_w) / v if v else 0.0, per_phase_w if v else 0.0, 0.0, self.site.conditions.frequency_hz
+            )
+            for _ in range(self.params.phases)
+        ]
 
     def _element(self, point: str) -> ElementReading | None:
         v = self._voltage_v()
@@ -193,9 +225,11 @@ class PCSBench:
             battery.set(701, "Hz", round(self.site.conditions.frequency_hz, 3))
         pcs = self.emulators.get("pcs")
         if pcs is not None:
-            pcs.publish_state(fail_safe=self.site.controller.fail_safe,
-                              pcc_import_w=self.site.pcc_import_w(),
-                              busbar_current_a=self.site.busbar_current_a())
+            pcs.publish_state(
+                fail_safe=self.site.controller.fail_safe,
+                pcc_import_w=self.site.pcc_import_w(),
+                busbar_current_a=self.site.busbar_current_a(),
+            )
 
     def step(self, now_s: float, dt_s: float) -> None:
         with self._lock:
@@ -214,25 +248,45 @@ class PCSBench:
             from flexbench.lab.virtual.csip_link import CsipLink
 
             slow = fault.poll_rate_multiple
-            self.links.append(CsipLink(
-                self.csip, self.csip_device, self.clock,
-                lambda active: self._utility_limits("csip", active.values.import_limit_w, active.values.export_limit_w),
-                self._locked(self.site.pcc_import_w), silent=fault.posts_no_responses,
-                comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
-                poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None))
+            self.links.append(
+                CsipLink(
+                    self.csip,
+                    self.csip_device,
+                    self.clock,
+                    lambda active: self._utility_limits(
+                        "csip", active.values.import_limit_w, active.values.export_limit_w
+                    ),
+                    self._locked(self.site.pcc_import_w),
+                    silent=fault.posts_no_responses,
+                    comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
+                    poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None,
+                )
+            )
         if self.opcua_site is not None:
             from flexbench.lab.virtual.opcua_link import OpcuaLink
 
-            self.links.append(OpcuaLink(self.opcua, self.opcua_site, self.clock,
-                                        lambda i, e: self._utility_limits("opcua", i, e),
-                                        self._locked(self.site.pcc_import_w),
-                                        ignores_heartbeat=fault.ignores_heartbeat))
+            self.links.append(
+                OpcuaLink(
+                    self.opcua,
+                    self.opcua_site,
+                    self.clock,
+                    lambda i, e: self._utility_limits("opcua", i, e),
+                    self._locked(self.site.pcc_import_w),
+                    ignores_heartbeat=fault.ignores_heartbeat,
+                )
+            )
         if self.opcua_device is not None:
             from flexbench.lab.virtual.opcua_device import OpcuaDeviceServer
 
-            self.links.append(OpcuaDeviceServer(
-                self.opcua_device, self.clock, lambda i, e: self._utility_limits("opcua-device", i, e),
-                self._locked(self._device_state), self.opcua.device_server_security(self.opcua_device)))
+            self.links.append(
+                OpcuaDeviceServer(
+                    self.opcua_device,
+                    self.clock,
+                    lambda i, e: self._utility_limits("opcua-device", i, e),
+                    self._locked(self._device_state),
+                    self.opcua.device_server_security(self.opcua_device),
+                )
+            )
         for link in self.links:
             link.start()
 
@@ -243,9 +297,13 @@ class PCSBench:
     def _device_state(self) -> dict[str, float | bool | None]:
         """What the virtual PCS shows on its own OPC-UA server."""
         limits = self.site.controller.utility_limits.get("opcua-device", (None, None))
-        return {"pcc_import_w": self.site.pcc_import_w(), "pcc_reactive_var": 0.0,
-                "applied_import_limit_w": limits[0], "applied_export_limit_w": limits[1],
-                "fail_safe": self.site.controller.fail_safe}
+        return {
+            "pcc_import_w": self.site.pcc_import_w(),
+            "pcc_reactive_var": 0.0,
+            "applied_import_limit_w": limits[0],
+            "applied_export_limit_w": limits[1],
+            "fail_safe": self.site.controller.fail_safe,
+        }
 
     def stop_links(self) -> None:
         for link in self.links:

@@ -11,6 +11,7 @@ site energy manager would write it).
 
 Sign conventions: PCC power positive = import; battery power positive = discharge.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,16 +42,23 @@ PCS_FAULTS: dict[str, PCSFault] = {
     for f in (
         PCSFault("healthy", "limits within the declared response time and accuracy"),
         PCSFault("slow", "every command reaches the devices 15 s late", extra_delay_s=15.0),
-        PCSFault("overshoot", "controlled sources ring around their commands (the fail-safe trip does not)",
-                 damping_ratio=0.05,
-                 natural_frequency_rad_s=1.5),
-        PCSFault("sensor-lost", "keeps acting on its last PCC reading when the sensor is lost",
-                 ignores_sensor_loss=True),
+        PCSFault(
+            "overshoot",
+            "controlled sources ring around their commands (the fail-safe trip does not)",
+            damping_ratio=0.05,
+            natural_frequency_rad_s=1.5,
+        ),
+        PCSFault(
+            "sensor-lost", "keeps acting on its last PCC reading when the sensor is lost", ignores_sensor_loss=True
+        ),
         PCSFault("ignores-battery", "never commands the battery inverter", ignored_source="battery"),
         PCSFault("ignores-utility", "reads the utility's 2030.5 limits and never applies them", ignores_utility=True),
         PCSFault("no-responses", "applies 2030.5 controls but never posts Responses", posts_no_responses=True),
-        PCSFault("drops-schedule", "on losing the 2030.5 server, drops its cached schedule for the defaults",
-                 drops_schedule_on_loss_s=12.0),
+        PCSFault(
+            "drops-schedule",
+            "on losing the 2030.5 server, drops its cached schedule for the defaults",
+            drops_schedule_on_loss_s=12.0,
+        ),
         PCSFault("slow-poll", "polls the 2030.5 server four times slower than its pollRate", poll_rate_multiple=4.0),
         PCSFault("ignores-heartbeat", "keeps its last OPC-UA limits when the heartbeat stops", ignores_heartbeat=True),
     )
@@ -127,16 +135,21 @@ class PCSController:
             self._last_reading = latest
         return self._last_reading
 
-    def commands(self, t_s: float, c: Conditions, pv_w: float, battery_w: float, ev_w: float,
-                 pv_available_ac_w: float) -> dict[str, float]:
+    def commands(
+        self, t_s: float, c: Conditions, pv_w: float, battery_w: float, ev_w: float, pv_available_ac_w: float
+    ) -> dict[str, float]:
         """Limits for the devices: pv_max_w, ev_max_w, and a battery range [battery_min_w, battery_max_w].
 
         Devices follow their own requests within these limits, so a step in conditions shows
         at the PCC at once and the PCS catches up at its next control period, as on hardware.
         """
         p = self.params
-        free = {"pv_max_w": math.inf, "ev_max_w": math.inf,
-                "battery_min_w": -p.battery_rated_power_w, "battery_max_w": p.battery_rated_power_w}
+        free = {
+            "pv_max_w": math.inf,
+            "ev_max_w": math.inf,
+            "battery_min_w": -p.battery_rated_power_w,
+            "battery_max_w": p.battery_rated_power_w,
+        }
         reading = self._reading(t_s)
         stale = reading is None or t_s - reading[0] > p.sensor_timeout_s
         self.fail_safe = stale and not (self.fault.ignores_sensor_loss and reading is not None)
@@ -226,8 +239,11 @@ class PCSSite:
     def grid_ok(self) -> bool:
         c = self.conditions
         nominal = self.params.nominal_voltage_v
-        return c.grid_on and 0.88 * nominal <= c.voltage_v <= 1.10 * nominal and \
-            abs(c.frequency_hz - self.params.nominal_frequency_hz) <= 1.2
+        return (
+            c.grid_on
+            and 0.88 * nominal <= c.voltage_v <= 1.10 * nominal
+            and abs(c.frequency_hz - self.params.nominal_frequency_hz) <= 1.2
+        )
 
     def step(self, t_s: float, dt_s: float) -> None:
         p = self.params
@@ -239,8 +255,9 @@ class PCSSite:
         self.controller.sense(t_s, self.pcc_import_w())
         if t_s >= self._next_control_s:
             self._next_control_s = t_s + p.control_period_s
-            commands = self.controller.commands(t_s, self.conditions, self.pv.value, self.battery.value,
-                                                self.ev.value, self.pv_available_ac_w())
+            commands = self.controller.commands(
+                t_s, self.conditions, self.pv.value, self.battery.value, self.ev.value, self.pv_available_ac_w()
+            )
             self._pending.append((t_s + self.fault.extra_delay_s, commands))
         while self._pending and self._pending[0][0] <= t_s:
             self._limits = self._pending.popleft()[1]
@@ -253,7 +270,9 @@ class PCSSite:
         self.pv.step(min(available, lim["pv_max_w"]), dt_s, lower=0.0, upper=available * 1.2 + 1.0)
         battery_target = min(max(c.battery_request_w, lim["battery_min_w"]), lim["battery_max_w"])
         battery_target = max(-p.battery_rated_power_w, min(p.battery_rated_power_w, battery_target))
-        self.battery.step(battery_target, dt_s, lower=-p.battery_rated_power_w * 1.2, upper=p.battery_rated_power_w * 1.2)
+        self.battery.step(
+            battery_target, dt_s, lower=-p.battery_rated_power_w * 1.2, upper=p.battery_rated_power_w * 1.2
+        )
         ev_target = min(c.ev_demand_w, lim["ev_max_w"], p.ev_rated_power_w)
         self.ev.step(ev_target, dt_s, lower=0.0, upper=p.ev_rated_power_w * 1.2)
 

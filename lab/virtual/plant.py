@@ -3,6 +3,7 @@
 Pure physics, no threads or sockets: the virtual lab steps it and copies its
 state to and from the emulated instruments.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Server: `CsipServer` (asyncio) / `ServerThread` (own thread), state in SQLite.
 Operator: `HeadEnd` in process (server.headend) or `OperatorClient` over HTTPS.
 DER side: `CsipClient`, with the event rules in `events`.
 """
+
 from flexbench.signals.csip.client import CsipClient, CsipClientError, RegistrationError
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.envelopes import Interval, as_intervals, read_envelope_file

@@ -13,6 +13,7 @@ The virtual DUT embeds it; a lab can point it at a utility's server.
     async with CsipClient(url, ca, cert, key, on_change=apply) as client:
         ...  # client.active is what to apply now
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,9 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 from envoy_schema.server.schema.sep2.der_control_types import ApparentPower
@@ -133,7 +135,7 @@ class CsipClient:
     async def _sleep(self, bench_s: float) -> None:
         try:
             await asyncio.wait_for(self._wake.wait(), max(bench_s, 0.0) / self.time_scale)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         self._wake.clear()
 
@@ -145,8 +147,9 @@ class CsipClient:
     async def _session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
             connector = aiohttp.TCPConnector(ssl=self.ssl, limit=4, keepalive_timeout=300)
-            self.session = aiohttp.ClientSession(connector=connector,
-                                                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+            self.session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+            )
         return self.session
 
     def _url(self, href: str) -> str:
@@ -166,8 +169,7 @@ class CsipClient:
     async def send(self, method: str, href: str, resource: Any) -> aiohttp.ClientResponse:
         session = await self._session()
         body = to_xml(resource, self.csipaus_version)
-        async with session.request(method, self._url(href), data=body,
-                                   headers={"Content-Type": MEDIA_TYPE}) as resp:
+        async with session.request(method, self._url(href), data=body, headers={"Content-Type": MEDIA_TYPE}) as resp:
             await resp.read()
             if resp.status >= 300:
                 raise CsipClientError(f"{method} {href}: HTTP {resp.status}")
@@ -258,13 +260,22 @@ class CsipClient:
         events: list[EventInfo] = []
         if prog.DERControlListLink is not None:
             for ctl in await self.get_list(prog.DERControlListLink.href, m.DERControlList, "DERControl"):
-                events.append(EventInfo(
-                    mrid=ctl.mRID.upper(), program=prog.href or prog.mRID, primacy=int(prog.primacy),
-                    creation_s=ctl.creationTime, start_s=ctl.interval.start, duration_s=ctl.interval.duration,
-                    status=int(ctl.EventStatus_.currentStatus), values=decode(ctl.DERControlBase_),
-                    randomize_start_s=ctl.randomizeStart or 0, randomize_duration_s=ctl.randomizeDuration or 0,
-                    reply_to=ctl.replyTo, response_required=int(ctl.responseRequired or "0", 16),
-                ))
+                events.append(
+                    EventInfo(
+                        mrid=ctl.mRID.upper(),
+                        program=prog.href or prog.mRID,
+                        primacy=int(prog.primacy),
+                        creation_s=ctl.creationTime,
+                        start_s=ctl.interval.start,
+                        duration_s=ctl.interval.duration,
+                        status=int(ctl.EventStatus_.currentStatus),
+                        values=decode(ctl.DERControlBase_),
+                        randomize_start_s=ctl.randomizeStart or 0,
+                        randomize_duration_s=ctl.randomizeDuration or 0,
+                        reply_to=ctl.replyTo,
+                        response_required=int(ctl.responseRequired or "0", 16),
+                    )
+                )
         default = None
         if prog.DefaultDERControlLink is not None:
             try:
@@ -290,8 +301,11 @@ class CsipClient:
         """Step the scheduler to server time now; call on_change when the applied values change."""
         now_s = self.server_now()
         active = self.scheduler.step(now_s)
-        if (self.comm_loss_timeout_s is not None and self.last_poll_ok_s is not None
-                and now_s - self.last_poll_ok_s > self.comm_loss_timeout_s):
+        if (
+            self.comm_loss_timeout_s is not None
+            and self.last_poll_ok_s is not None
+            and now_s - self.last_poll_ok_s > self.comm_loss_timeout_s
+        ):
             active = self.scheduler.default_only()
         if active != self.active:
             self.active = active
@@ -302,12 +316,16 @@ class CsipClient:
     async def flush_responses(self) -> None:
         pending = self.scheduler.take_responses()
         for i, response in enumerate(pending):
-            model = m.DERControlResponseModel(createdDateTime=response.time_s, endDeviceLFDI=self.lfdi,
-                                              status=response.status, subject=response.subject)
+            model = m.DERControlResponseModel(
+                createdDateTime=response.time_s,
+                endDeviceLFDI=self.lfdi,
+                status=response.status,
+                subject=response.subject,
+            )
             try:
                 await self.send("POST", response.reply_to, model)
                 self.responses_sent.append((response.subject, response.status))
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 self.scheduler.requeue(pending[i:])
                 return
             except CsipClientError as exc:
@@ -322,7 +340,7 @@ class CsipClient:
                 try:
                     await self.poll()
                     next_poll_s = self.server_now() + (self.poll_rate_override_s or self.poll_rate_s)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, CsipClientError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, CsipClientError) as exc:
                     self.poll_failures += 1
                     log.info("poll failed (%s); keeping the cached schedule", exc)
                     retry = min(self.retry_interval_s, self.poll_rate_override_s or self.poll_rate_s)
@@ -359,7 +377,7 @@ class CsipClient:
             await self.session.close()
             self.session = None
 
-    async def __aenter__(self) -> "CsipClient":
+    async def __aenter__(self) -> CsipClient:
         await self.start()
         return self
 
@@ -372,36 +390,53 @@ class CsipClient:
             raise CsipClientError("discover() first: no DERListLink known")
         return f"{self.links['der']}/1/{suffix}"
 
-    async def put_der_capability(self, rated_w: float, modes_supported: int = 0x00100000,
-                                 doe_modes_supported: int | None = 0x03, der_type: int = 4,
-                                 rated_va: float | None = None) -> None:
+    async def put_der_capability(
+        self,
+        rated_w: float,
+        modes_supported: int = 0x00100000,
+        doe_modes_supported: int | None = 0x03,
+        der_type: int = 4,
+        rated_va: float | None = None,
+    ) -> None:
         """DERCapability: nameplate; modes_supported bit 20 is opModMaxLimW, doe bits 0/1 export/import limits."""
         value, mult = active_power(rated_w)
         cap = m.DERCapability(
-            modesSupported=f"{modes_supported:08X}", rtgMaxW=m.ActivePower(value=value, multiplier=mult),
-            type_=der_type, doeModesSupported=None if doe_modes_supported is None else f"{doe_modes_supported:02X}",
+            modesSupported=f"{modes_supported:08X}",
+            rtgMaxW=m.ActivePower(value=value, multiplier=mult),
+            type_=der_type,
+            doeModesSupported=None if doe_modes_supported is None else f"{doe_modes_supported:02X}",
         )
         if rated_va is not None:
             va, va_mult = active_power(rated_va)
             cap.rtgMaxVA = ApparentPower(value=va, multiplier=va_mult)
         await self.send("PUT", self._der_href("dercap"), cap)
 
-    async def put_der_settings(self, set_max_w: float, set_grad_w: int = 0, modes_enabled: int = 0x00100000,
-                               doe_modes_enabled: int | None = 0x03) -> None:
+    async def put_der_settings(
+        self,
+        set_max_w: float,
+        set_grad_w: int = 0,
+        modes_enabled: int = 0x00100000,
+        doe_modes_enabled: int | None = 0x03,
+    ) -> None:
         """DERSettings: setMaxW (the base of opModMaxLimW), ramp rate, enabled modes."""
         value, mult = active_power(set_max_w)
         settings = m.DERSettings(
-            setMaxW=m.ActivePower(value=value, multiplier=mult), setGradW=set_grad_w,
-            modesEnabled=f"{modes_enabled:08X}", updatedTime=int(self.server_now()),
+            setMaxW=m.ActivePower(value=value, multiplier=mult),
+            setGradW=set_grad_w,
+            modesEnabled=f"{modes_enabled:08X}",
+            updatedTime=int(self.server_now()),
             doeModesEnabled=None if doe_modes_enabled is None else f"{doe_modes_enabled:02X}",
         )
         await self.send("PUT", self._der_href("derg"), settings)
 
-    async def put_der_status(self, connected: bool = True, inverter_status: int = 4,
-                             operational_mode: int = 2) -> None:
+    async def put_der_status(self, connected: bool = True, inverter_status: int = 4, operational_mode: int = 2) -> None:
         """DERStatus: connection, inverter and operational mode status at the time of reading."""
-        from envoy_schema.server.schema.sep2.der import (ConnectStatusTypeValue, InverterStatusTypeValue,
-                                                         OperationalModeStatusTypeValue)
+        from envoy_schema.server.schema.sep2.der import (
+            ConnectStatusTypeValue,
+            InverterStatusTypeValue,
+            OperationalModeStatusTypeValue,
+        )
+
         now_s = int(self.server_now())
         status = m.DERStatus(
             readingTime=now_s,
@@ -413,8 +448,11 @@ class CsipClient:
 
     async def put_der_availability(self, available_w: float, duration_s: int | None = None) -> None:
         value, mult = active_power(available_w)
-        availability = m.DERAvailability(readingTime=int(self.server_now()), availabilityDuration=duration_s,
-                                         statWAvail=m.ActivePower(value=value, multiplier=mult))
+        availability = m.DERAvailability(
+            readingTime=int(self.server_now()),
+            availabilityDuration=duration_s,
+            statWAvail=m.ActivePower(value=value, multiplier=mult),
+        )
         await self.send("PUT", self._der_href("dera"), availability)
 
     # Telemetry ---------------------------------------------------------------------------------
@@ -429,22 +467,34 @@ class CsipClient:
         readings = []
         for name, value in values.items():
             q = QUANTITIES[name]
-            readings.append(m.MirrorMeterReadingRequest(
-                mRID=self._mmr_mrid(name), description=q.description,
-                readingType=None if name in self._mmr_created else self._reading_type(q),
-                lastUpdateTime=stamp,
-                reading=m.Reading(value=round(value / 10.0**q.power_of_ten),
-                                  timePeriod=m.DateTimeIntervalType(start=stamp, duration=0)),
-            ))
+            readings.append(
+                m.MirrorMeterReadingRequest(
+                    mRID=self._mmr_mrid(name),
+                    description=q.description,
+                    readingType=None if name in self._mmr_created else self._reading_type(q),
+                    lastUpdateTime=stamp,
+                    reading=m.Reading(
+                        value=round(value / 10.0**q.power_of_ten),
+                        timePeriod=m.DateTimeIntervalType(start=stamp, duration=0),
+                    ),
+                )
+            )
         assert self._mup_href is not None
         await self.send("POST", self._mup_href, m.MirrorMeterReadingListRequest(mirrorMeterReadings=readings))
         self._mmr_created.update(values)
 
     @staticmethod
     def _reading_type(q: Quantity) -> m.ReadingType:
-        return m.ReadingType(uom=q.uom, kind=q.kind, powerOfTenMultiplier=q.power_of_ten,
-                             flowDirection=q.flow_direction, accumulationBehaviour=12, commodity=1,
-                             dataQualifier=0, phase=0)
+        return m.ReadingType(
+            uom=q.uom,
+            kind=q.kind,
+            powerOfTenMultiplier=q.power_of_ten,
+            flowDirection=q.flow_direction,
+            accumulationBehaviour=12,
+            commodity=1,
+            dataQualifier=0,
+            phase=0,
+        )
 
     def _mmr_mrid(self, name: str) -> str:
         index = sorted(QUANTITIES).index(name) + 1
@@ -454,17 +504,25 @@ class CsipClient:
         if not self.links.get("mup"):
             raise CsipClientError("the server offers no MirrorUsagePointListLink")
         mup = m.MirrorUsagePoint(
-            mRID=f"{self.lfdi[:28]}0000", description="site meter", roleFlags="03", serviceCategoryKind=0,
-            status=1, deviceLFDI=self.lfdi,
+            mRID=f"{self.lfdi[:28]}0000",
+            description="site meter",
+            roleFlags="03",
+            serviceCategoryKind=0,
+            status=1,
+            deviceLFDI=self.lfdi,
             mirrorMeterReadings=[
-                m.MirrorMeterReading(mRID=self._mmr_mrid(n), description=QUANTITIES[n].description,
-                                     readingType=self._reading_type(QUANTITIES[n]))
+                m.MirrorMeterReading(
+                    mRID=self._mmr_mrid(n),
+                    description=QUANTITIES[n].description,
+                    readingType=self._reading_type(QUANTITIES[n]),
+                )
                 for n in names
             ],
         )
         session = await self._session()
-        async with session.post(self._url(self.links["mup"]), data=to_xml(mup, self.csipaus_version),
-                                headers={"Content-Type": MEDIA_TYPE}) as resp:
+        async with session.post(
+            self._url(self.links["mup"]), data=to_xml(mup, self.csipaus_version), headers={"Content-Type": MEDIA_TYPE}
+        ) as resp:
             await resp.read()
             if resp.status != 201 or "Location" not in resp.headers:
                 raise CsipClientError(f"POST MirrorUsagePoint: HTTP {resp.status}")
@@ -476,11 +534,17 @@ class CsipClient:
         """Ask the server to POST Notifications of `resource_href` to `notification_uri`; returns the href."""
         if not self.links.get("sub"):
             raise CsipClientError("the EndDevice has no SubscriptionListLink")
-        sub = m.Subscription(subscribedResource=resource_href, encoding=m.SubscriptionEncoding.XML, level="+S1",
-                             limit=limit, notificationURI=notification_uri)
+        sub = m.Subscription(
+            subscribedResource=resource_href,
+            encoding=m.SubscriptionEncoding.XML,
+            level="+S1",
+            limit=limit,
+            notificationURI=notification_uri,
+        )
         session = await self._session()
-        async with session.post(self._url(self.links["sub"]), data=to_xml(sub, self.csipaus_version),
-                                headers={"Content-Type": MEDIA_TYPE}) as resp:
+        async with session.post(
+            self._url(self.links["sub"]), data=to_xml(sub, self.csipaus_version), headers={"Content-Type": MEDIA_TYPE}
+        ) as resp:
             await resp.read()
             if resp.status != 201:
                 raise CsipClientError(f"POST Subscription: HTTP {resp.status}")

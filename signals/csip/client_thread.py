@@ -5,6 +5,7 @@ be away), then mirrors its readings every telemetry period until stopped.
 Subclasses say how to make their client and what to mirror; sleeps are in the
 client clock's time (`time_scale` bench seconds per wall second).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,7 +65,7 @@ class ClientThread:
         try:
             await asyncio.wait_for(self._stop.wait(), clock_s / getattr(self.clock, "time_scale", 1.0))
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def _main(self) -> None:

@@ -5,6 +5,7 @@ The operator thinks in watts and percent; 2030.5 carries ActivePower as a
 ramp times in hundredths of a second. Encoding here is the single place those
 conversions happen, so what is published is what a client decodes.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -41,12 +42,12 @@ class ControlValues:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
-    def merged_over(self, fallback: "ControlValues") -> "ControlValues":
+    def merged_over(self, fallback: ControlValues) -> ControlValues:
         """These values, with absent elements taken from `fallback`."""
         return ControlValues(**{**fallback.as_dict(), **self.as_dict()})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ControlValues":
+    def from_dict(cls, data: dict[str, Any]) -> ControlValues:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -140,7 +141,7 @@ def decode(base: DERControlBase) -> ControlValues:
 def wire_values(base: DERControlBase) -> dict[str, Any]:
     """The raw wire values of a DERControlBase: ActivePower as (value, multiplier)."""
     out: dict[str, Any] = {}
-    for name, element in ELEMENT_NAMES.items():
+    for _name, element in ELEMENT_NAMES.items():
         raw = getattr(base, element)
         if raw is None:
             continue

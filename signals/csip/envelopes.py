@@ -5,6 +5,7 @@ export_limit_w) tuples, dicts with those keys, or objects with those
 attributes. `start` is epoch seconds, an aware datetime (naive means UTC) or
 an ISO 8601 string. Files (CSV or JSON) use the same column names.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,7 +38,7 @@ def to_epoch_s(value: Any) -> int:
     """Epoch seconds from a number, a datetime or an ISO 8601 string."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp())
     if isinstance(value, (int, float)):
         return int(value)

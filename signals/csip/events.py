@@ -13,6 +13,7 @@ network and keeps working on the cached schedule when the server is gone:
 - Responses: 1 received, 2 started, 3 completed, 6 cancelled, 7 superseded,
   253 invalid, 254 received after it ended (as responseRequired asks).
 """
+
 from __future__ import annotations
 
 import random
@@ -124,15 +125,20 @@ class EventScheduler:
                     tracked.info = info
         for mrid, tracked in self.events.items():
             nominal_end_s = tracked.info.start_s + tracked.info.duration_s
-            if mrid not in seen and tracked.state != "done" and tracked.cancel_at_s is None \
-                    and now_s < nominal_end_s - VANISH_TOLERANCE_S:
+            if (
+                mrid not in seen
+                and tracked.state != "done"
+                and tracked.cancel_at_s is None
+                and now_s < nominal_end_s - VANISH_TOLERANCE_S
+            ):
                 # Removed from the server before its end: treat as cancelled. (Ended events leave the list.)
                 tracked.cancel_at_s = now_s
         self._apply_server_status(now_s)
 
     def _new(self, info: EventInfo, now_s: float) -> None:
-        tracked = _Tracked(info, _random_offset(self.rng, info.randomize_start_s),
-                           _random_offset(self.rng, info.randomize_duration_s))
+        tracked = _Tracked(
+            info, _random_offset(self.rng, info.randomize_start_s), _random_offset(self.rng, info.randomize_duration_s)
+        )
         self.events[info.mrid] = tracked
         if info.status in (STATUS_CANCELLED, STATUS_CANCELLED_RANDOM, STATUS_SUPERSEDED):
             tracked.state = "done"  # first seen already withdrawn: nothing to do or say
@@ -177,7 +183,9 @@ class EventScheduler:
                         continue
                     if new.info.values.elements() != old.info.values.elements():
                         continue
-                    if not (new.effective_start_s < old.effective_end_s and old.effective_start_s < new.effective_end_s):
+                    if not (
+                        new.effective_start_s < old.effective_end_s and old.effective_start_s < new.effective_end_s
+                    ):
                         continue
                     at = max(new.effective_start_s, old.effective_start_s)
                     if old.superseded_at_s is None or at < old.superseded_at_s:
@@ -195,8 +203,11 @@ class EventScheduler:
                 tracked.state = "done"
                 self._respond(tracked, CANCELLED, now_s)
                 continue
-            if (tracked.superseded_at_s is not None and now_s >= tracked.superseded_at_s
-                    and tracked.superseded_at_s < end_s):
+            if (
+                tracked.superseded_at_s is not None
+                and now_s >= tracked.superseded_at_s
+                and tracked.superseded_at_s < end_s
+            ):
                 tracked.state = "done"
                 self._respond(tracked, SUPERSEDED, now_s)
                 continue

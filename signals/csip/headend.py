@@ -4,13 +4,15 @@
 offers the same calls over HTTPS). Every method is thread-safe, so a bench can
 publish from its own thread while the server runs in another.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 
@@ -40,7 +42,7 @@ class HeadEndConfig:
 
 def _locked(method: F) -> F:
     @functools.wraps(method)
-    def wrapper(self: "HeadEnd", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: HeadEnd, *args: Any, **kwargs: Any) -> Any:
         with self.store.lock:
             return method(self, *args, **kwargs)
 
@@ -98,9 +100,17 @@ class HeadEnd:
     ) -> dict[str, Any]:
         """Register a device (or an aggregator) ahead of time; idempotent, updates what is given."""
         device, _ = self.registry.register(
-            lfdi, self.now_s(), sfdi=sfdi, kind=kind, aggregator_lfdi=aggregator_lfdi,
-            pin=pin if pin is not None else self.config.default_pin, limit_mode=limit_mode, rated_w=rated_w,
-            connection_point_id=connection_point_id, csipaus_version=csipaus_version, post_rate_s=post_rate_s,
+            lfdi,
+            self.now_s(),
+            sfdi=sfdi,
+            kind=kind,
+            aggregator_lfdi=aggregator_lfdi,
+            pin=pin if pin is not None else self.config.default_pin,
+            limit_mode=limit_mode,
+            rated_w=rated_w,
+            connection_point_id=connection_point_id,
+            csipaus_version=csipaus_version,
+            post_rate_s=post_rate_s,
             description=description,
         )
         self.book.ensure_programs(device.id, self.config.program_primacies)
@@ -185,9 +195,14 @@ class HeadEnd:
         with self.store.transaction():
             for interval, value in zip(items, values):
                 control, gone = self.book.add_control(
-                    prog, interval.start_s, interval.duration_s, value, now_s,
+                    prog,
+                    interval.start_s,
+                    interval.duration_s,
+                    value,
+                    now_s,
                     description=f"envelope interval {interval.start_s}",
-                    randomize_start_s=randomize_start_s, randomize_duration_s=randomize_duration_s,
+                    randomize_start_s=randomize_start_s,
+                    randomize_duration_s=randomize_duration_s,
                     response_required=response_required,
                 )
                 mrids.append(control.mrid)
@@ -216,8 +231,14 @@ class HeadEnd:
         prog = self.book.program_by_name(device.id, program)
         start_s = self.now_s() if start is None else to_epoch_s(start)
         control, gone = self.book.add_control(
-            prog, start_s, int(duration_s), values, self.now_s(), description=description,
-            randomize_start_s=randomize_start_s, randomize_duration_s=randomize_duration_s,
+            prog,
+            start_s,
+            int(duration_s),
+            values,
+            self.now_s(),
+            description=description,
+            randomize_start_s=randomize_start_s,
+            randomize_duration_s=randomize_duration_s,
             response_required=response_required,
         )
         self._changed_program(device.id, prog)
@@ -240,9 +261,13 @@ class HeadEnd:
             )
         device, prog = self._owner(old)
         return self.publish_control(
-            device.lfdi, old.start_s if start is None else start,
-            old.duration_s if duration_s is None else duration_s, values, program=prog.name,
-            randomize_start_s=old.randomize_start_s, randomize_duration_s=old.randomize_duration_s,
+            device.lfdi,
+            old.start_s if start is None else start,
+            old.duration_s if duration_s is None else duration_s,
+            values,
+            program=prog.name,
+            randomize_start_s=old.randomize_start_s,
+            randomize_duration_s=old.randomize_duration_s,
             response_required=old.response_required,
         )
 
@@ -274,8 +299,12 @@ class HeadEnd:
         prog = self.book.program_by_name(device.id, program)
         default = self.book.set_default(prog.id, values, self.now_s())
         self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
-        return {"mrid": default.mrid, "values": default.values.as_dict(),
-                "wire": wire_values(encode(default.values)), "program": program}
+        return {
+            "mrid": default.mrid,
+            "values": default.values.as_dict(),
+            "wire": wire_values(encode(default.values)),
+            "program": program,
+        }
 
     @_locked
     def signal_abnormal(
@@ -358,11 +387,19 @@ class HeadEnd:
     def _control_dict(self, control: Control, prog: Program) -> dict[str, Any]:
         status, status_s = control.status(self.clock())
         return {
-            "mrid": control.mrid, "program": prog.name, "primacy": prog.primacy,
-            "start_s": control.start_s, "duration_s": control.duration_s, "creation_s": control.creation_s,
-            "status": status, "status_s": status_s, "values": control.values.as_dict(),
-            "wire": wire_values(encode(control.values)), "superseded_by": control.superseded_by,
-            "randomize_start_s": control.randomize_start_s, "randomize_duration_s": control.randomize_duration_s,
+            "mrid": control.mrid,
+            "program": prog.name,
+            "primacy": prog.primacy,
+            "start_s": control.start_s,
+            "duration_s": control.duration_s,
+            "creation_s": control.creation_s,
+            "status": status,
+            "status_s": status_s,
+            "values": control.values.as_dict(),
+            "wire": wire_values(encode(control.values)),
+            "superseded_by": control.superseded_by,
+            "randomize_start_s": control.randomize_start_s,
+            "randomize_duration_s": control.randomize_duration_s,
         }
 
     def _changed_program(self, edev_id: int, prog: Program) -> None:

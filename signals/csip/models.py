@@ -5,6 +5,7 @@ CSIP-AUS extensions, maintained for a production CSIP-AUS server); this module
 names the ones used here and adjusts the few that are CSIP-AUS-only where the
 US CSIP profile differs (DERCapability without doeModesSupported).
 """
+
 from __future__ import annotations
 
 from envoy_schema.server.schema.csip_aus.connection_point import (
@@ -13,29 +14,49 @@ from envoy_schema.server.schema.csip_aus.connection_point import (
     ConnectionPointResponse,
 )
 from envoy_schema.server.schema.sep2 import primitive_types
-from envoy_schema.server.schema.sep2.der import DER, DERAvailability, DERControlBase
+from envoy_schema.server.schema.sep2.der import (
+    DER,
+    DefaultDERControl,
+    DERAvailability,
+    DERControlBase,
+    DERSettings,
+    DERStatus,
+)
 from envoy_schema.server.schema.sep2.der import DERCapability as _EnvoyDERCapability
 from envoy_schema.server.schema.sep2.der import (
     DERControlListResponse as DERControlList,
+)
+from envoy_schema.server.schema.sep2.der import (
     DERControlResponse as DERControl,
+)
+from envoy_schema.server.schema.sep2.der import (
     DERListResponse as DERList,
+)
+from envoy_schema.server.schema.sep2.der import (
     DERProgramListResponse as DERProgramList,
+)
+from envoy_schema.server.schema.sep2.der import (
     DERProgramResponse as DERProgram,
-    DERSettings,
-    DERStatus,
-    DefaultDERControl,
 )
 from envoy_schema.server.schema.sep2.der_control_types import ActivePower
 from envoy_schema.server.schema.sep2.device_capability import DeviceCapabilityResponse as DeviceCapability
 from envoy_schema.server.schema.sep2.end_device import (
     EndDeviceListResponse as EndDeviceList,
+)
+from envoy_schema.server.schema.sep2.end_device import (
     EndDeviceRequest,
+)
+from envoy_schema.server.schema.sep2.end_device import (
     EndDeviceResponse as EndDevice,
+)
+from envoy_schema.server.schema.sep2.end_device import (
     RegistrationResponse as Registration,
 )
 from envoy_schema.server.schema.sep2.event import EventStatus
 from envoy_schema.server.schema.sep2.function_set_assignments import (
     FunctionSetAssignmentsListResponse as FunctionSetAssignmentsList,
+)
+from envoy_schema.server.schema.sep2.function_set_assignments import (
     FunctionSetAssignmentsResponse as FunctionSetAssignments,
 )
 from envoy_schema.server.schema.sep2.identification import Link, ListLink
@@ -46,21 +67,31 @@ from envoy_schema.server.schema.sep2.metering_mirror import (
     MirrorMeterReadingListRequest,
     MirrorMeterReadingRequest,
     MirrorReadingSet,
+)
+from envoy_schema.server.schema.sep2.metering_mirror import (
     MirrorUsagePointListResponse as MirrorUsagePointList,
+)
+from envoy_schema.server.schema.sep2.metering_mirror import (
     MirrorUsagePointRequest as MirrorUsagePoint,
 )
 from envoy_schema.server.schema.sep2.pub_sub import (
     Notification,
     Subscription,
     SubscriptionEncoding,
+)
+from envoy_schema.server.schema.sep2.pub_sub import (
     SubscriptionListResponse as SubscriptionList,
 )
 from envoy_schema.server.schema.sep2.response import (
     DERControlResponse as DERControlResponseModel,
+)
+from envoy_schema.server.schema.sep2.response import (
     Response,
-    ResponseListResponse as ResponseList,
     ResponseSet,
     ResponseSetList,
+)
+from envoy_schema.server.schema.sep2.response import (
+    ResponseListResponse as ResponseList,
 )
 from envoy_schema.server.schema.sep2.time import TimeResponse as Time
 from envoy_schema.server.schema.sep2.types import DateTimeIntervalType

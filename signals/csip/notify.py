@@ -5,6 +5,7 @@ its own certificate and checking the client's against the CA (not its host
 name: device certificates carry none). Delivery is best effort, as in 2030.5:
 a client that misses a notification still sees the change at its next poll.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,7 +41,7 @@ def notification_xml(subscribed: str, subscription_href: str, resource_xml: byte
 
 
 class Notifier:
-    def __init__(self, app: "CsipApp", ssl_context: ssl.SSLContext, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, app: CsipApp, ssl_context: ssl.SSLContext, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
         self.ssl_context = ssl_context
         self.loop = loop
@@ -67,18 +68,23 @@ class Notifier:
             return
         with self.app.headend.store.lock:
             rendered = self.app.render_path(device, sub["resource"].split("?")[0], Page(limit=sub["list_limit"]))
-        body = notification_xml(sub["resource"], f"/edev/{edev_id}/sub/{sub['id']}",
-                                rendered[0] if rendered else None, status=0 if rendered else 4)
+        body = notification_xml(
+            sub["resource"],
+            f"/edev/{edev_id}/sub/{sub['id']}",
+            rendered[0] if rendered else None,
+            status=0 if rendered else 4,
+        )
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_S))
         try:
-            async with self.session.post(sub["notification_uri"], data=body, ssl=self.ssl_context,
-                                         headers={"Content-Type": MEDIA_TYPE}) as response:
+            async with self.session.post(
+                sub["notification_uri"], data=body, ssl=self.ssl_context, headers={"Content-Type": MEDIA_TYPE}
+            ) as response:
                 await response.read()
                 if response.status >= 300:
                     raise aiohttp.ClientError(f"HTTP {response.status}")
             self.sent += 1
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.failed += 1
             log.info("notification to %s failed: %s", sub["notification_uri"], exc)
 

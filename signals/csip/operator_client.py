@@ -4,6 +4,7 @@ Authenticated by the operator certificate of the test PKI (mutual TLS); the
 server runs the call on its `HeadEnd` and answers JSON. Synchronous on purpose:
 the CLI and scripts call it one request at a time.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -26,8 +27,15 @@ class OperatorError(Exception):
 class OperatorClient:
     """Remote operator: register devices, publish envelopes and controls, read back what devices sent."""
 
-    def __init__(self, server_url: str, ca_cert: PathLike, cert: PathLike, key: PathLike,
-                 ciphers: str = INTEROP_CIPHERS, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        ca_cert: PathLike,
+        cert: PathLike,
+        key: PathLike,
+        ciphers: str = INTEROP_CIPHERS,
+        timeout_s: float = 30.0,
+    ) -> None:
         parts = urlsplit(server_url)
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError(f"server URL must be https://host:port, got {server_url!r}")
@@ -37,7 +45,7 @@ class OperatorClient:
         self.timeout_s = timeout_s
 
     @classmethod
-    def from_certs_dir(cls, server_url: str, certs_dir: PathLike, **kwargs: Any) -> "OperatorClient":
+    def from_certs_dir(cls, server_url: str, certs_dir: PathLike, **kwargs: Any) -> OperatorClient:
         from flexbench.signals.pki.authority import TestPKI
 
         pki = TestPKI(certs_dir)
@@ -70,12 +78,20 @@ class OperatorClient:
 
     def publish_envelope(self, lfdi: str, intervals: Any, **kwargs: Any) -> dict[str, Any]:
         rows = [i.__dict__ for i in as_intervals(intervals)]
-        plain = [{"start": r["start_s"], "duration_s": r["duration_s"], "import_limit_w": r["import_limit_w"],
-                  "export_limit_w": r["export_limit_w"]} for r in rows]
+        plain = [
+            {
+                "start": r["start_s"],
+                "duration_s": r["duration_s"],
+                "import_limit_w": r["import_limit_w"],
+                "export_limit_w": r["export_limit_w"],
+            }
+            for r in rows
+        ]
         return self.call("publish_envelope", lfdi=lfdi, intervals=plain, **kwargs)
 
-    def publish_control(self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any],
-                        **kwargs: Any) -> dict[str, Any]:
+    def publish_control(
+        self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
         if isinstance(values, ControlValues):
             values = values.as_dict()
         return self.call("publish_control", lfdi=lfdi, start=start, duration_s=duration_s, values=values, **kwargs)
@@ -88,15 +104,17 @@ class OperatorClient:
     def cancel_control(self, mrid: str, randomized: bool = False) -> dict[str, Any]:
         return self.call("cancel_control", mrid=mrid, randomized=randomized)
 
-    def set_default_control(self, lfdi: str, import_limit_w: float | None = None,
-                            export_limit_w: float | None = None, **kwargs: Any) -> dict[str, Any]:
-        return self.call("set_default_control", lfdi=lfdi, import_limit_w=import_limit_w,
-                         export_limit_w=export_limit_w, **kwargs)
+    def set_default_control(
+        self, lfdi: str, import_limit_w: float | None = None, export_limit_w: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self.call(
+            "set_default_control", lfdi=lfdi, import_limit_w=import_limit_w, export_limit_w=export_limit_w, **kwargs
+        )
 
-    def signal_abnormal(self, lfdis: str | list[str], max_import_w: float, duration_s: int = 3600,
-                        start: Any = None) -> dict[str, str]:
-        return self.call("signal_abnormal", lfdis=lfdis, max_import_w=max_import_w, duration_s=duration_s,
-                         start=start)
+    def signal_abnormal(
+        self, lfdis: str | list[str], max_import_w: float, duration_s: int = 3600, start: Any = None
+    ) -> dict[str, str]:
+        return self.call("signal_abnormal", lfdis=lfdis, max_import_w=max_import_w, duration_s=duration_s, start=start)
 
     def controls(self, lfdi: str, **kwargs: Any) -> list[dict[str, Any]]:
         return self.call("controls", lfdi=lfdi, **kwargs)

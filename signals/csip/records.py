@@ -3,6 +3,7 @@
 Each is checked against its model before it is stored, and stored in one
 transaction, so a rejected request changes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,14 @@ class Records:
     def add_response(self, edev_id: int, response: m.Response, now_s: int) -> int:
         return self.store.run(
             "INSERT INTO responses (edev_id, lfdi, subject, status, created_s, received_s) VALUES (?,?,?,?,?,?)",
-            (edev_id, response.endDeviceLFDI.upper(), response.subject.upper(),
-             int(response.status) if response.status is not None else None,
-             response.createdDateTime, now_s),
+            (
+                edev_id,
+                response.endDeviceLFDI.upper(),
+                response.subject.upper(),
+                int(response.status) if response.status is not None else None,
+                response.createdDateTime,
+                now_s,
+            ),
         )
 
     def responses(self, edev_ids: list[int] | None = None, subject: str | None = None) -> list[dict[str, Any]]:
@@ -46,8 +52,15 @@ class Records:
             sql += " WHERE " + " AND ".join(clauses)
         rows = self.store.all(sql + " ORDER BY id", params)
         return [
-            {"id": r["id"], "edev_id": r["edev_id"], "lfdi": r["lfdi"], "subject": r["subject"],
-             "status": r["status"], "created_s": r["created_s"], "received_s": r["received_s"]}
+            {
+                "id": r["id"],
+                "edev_id": r["edev_id"],
+                "lfdi": r["lfdi"],
+                "subject": r["subject"],
+                "status": r["status"],
+                "created_s": r["created_s"],
+                "received_s": r["received_s"],
+            }
             for r in rows
         ]
 
@@ -62,22 +75,29 @@ class Records:
         )
 
     def der_document(self, edev_id: int, kind: str) -> tuple[bytes, dict[str, Any]] | None:
-        row = self.store.one("SELECT xml, summary_json FROM der_documents WHERE edev_id=? AND kind=?",
-                             (edev_id, kind))
+        row = self.store.one("SELECT xml, summary_json FROM der_documents WHERE edev_id=? AND kind=?", (edev_id, kind))
         return (bytes(row["xml"]), json.loads(row["summary_json"])) if row else None
 
     # Mirror usage points -------------------------------------------------------------
     def upsert_mirror_usage_point(self, edev_id: int, mup: m.MirrorUsagePoint, now_s: int) -> tuple[int, bool]:
         """Create or update a MirrorUsagePoint (keyed by mRID per device); returns (id, created)."""
         with self.store.transaction():
-            row = self.store.one("SELECT id FROM mirror_usage_points WHERE edev_id=? AND mrid=?",
-                                 (edev_id, mup.mRID.upper()))
+            row = self.store.one(
+                "SELECT id FROM mirror_usage_points WHERE edev_id=? AND mrid=?", (edev_id, mup.mRID.upper())
+            )
             if row is None:
                 mup_id = self.store.run(
                     "INSERT INTO mirror_usage_points (edev_id, mrid, description, role_flags, service_category,"
                     " status, post_rate_s) VALUES (?,?,?,?,?,?,?)",
-                    (edev_id, mup.mRID.upper(), mup.description, str(mup.roleFlags), int(mup.serviceCategoryKind),
-                     mup.status, mup.postRate),
+                    (
+                        edev_id,
+                        mup.mRID.upper(),
+                        mup.description,
+                        str(mup.roleFlags),
+                        int(mup.serviceCategoryKind),
+                        mup.status,
+                        mup.postRate,
+                    ),
                 )
                 created = True
             else:
@@ -85,8 +105,14 @@ class Records:
                 self.store.run(
                     "UPDATE mirror_usage_points SET description=?, role_flags=?, service_category=?, status=?,"
                     " post_rate_s=? WHERE id=?",
-                    (mup.description, str(mup.roleFlags), int(mup.serviceCategoryKind), mup.status, mup.postRate,
-                     mup_id),
+                    (
+                        mup.description,
+                        str(mup.roleFlags),
+                        int(mup.serviceCategoryKind),
+                        mup.status,
+                        mup.postRate,
+                        mup_id,
+                    ),
                 )
                 created = False
             for mmr in mup.mirrorMeterReadings or []:
@@ -120,8 +146,10 @@ class Records:
     def add_meter_reading(self, mup_id: int, mmr: m.MirrorMeterReading, now_s: int) -> bool:
         """Store a MirrorMeterReading and its readings; returns True if the MMR is new."""
         with self.store.transaction():
-            row = self.store.one("SELECT id, reading_type_json FROM mirror_meter_readings WHERE mup_id=? AND mrid=?",
-                                 (mup_id, mmr.mRID.upper()))
+            row = self.store.one(
+                "SELECT id, reading_type_json FROM mirror_meter_readings WHERE mup_id=? AND mrid=?",
+                (mup_id, mmr.mRID.upper()),
+            )
             reading_type = (
                 mmr.readingType.model_dump(mode="json", exclude_none=True) if mmr.readingType is not None else None
             )
@@ -129,16 +157,17 @@ class Records:
                 if reading_type is None:
                     raise ValueError("a new MirrorMeterReading needs its ReadingType")
                 mmr_id = self.store.run(
-                    "INSERT INTO mirror_meter_readings (mup_id, mrid, description, reading_type_json)"
-                    " VALUES (?,?,?,?)",
+                    "INSERT INTO mirror_meter_readings (mup_id, mrid, description, reading_type_json) VALUES (?,?,?,?)",
                     (mup_id, mmr.mRID.upper(), mmr.description, json.dumps(reading_type)),
                 )
                 created = True
             else:
                 mmr_id = row["id"]
                 if reading_type is not None:
-                    self.store.run("UPDATE mirror_meter_readings SET reading_type_json=? WHERE id=?",
-                                   (json.dumps(reading_type), mmr_id))
+                    self.store.run(
+                        "UPDATE mirror_meter_readings SET reading_type_json=? WHERE id=?",
+                        (json.dumps(reading_type), mmr_id),
+                    )
                 created = False
             default_time = mmr.lastUpdateTime if mmr.lastUpdateTime is not None else now_s
             samples: list[tuple[m.Reading, int]] = []
@@ -154,8 +183,14 @@ class Records:
                 self.store.run(
                     "INSERT INTO readings (mmr_id, time_s, duration_s, value, quality_flags, received_s)"
                     " VALUES (?,?,?,?,?,?)",
-                    (mmr_id, period.start if period else fallback_s, period.duration if period else None,
-                     reading.value, str(reading.qualityFlags) if reading.qualityFlags is not None else None, now_s),
+                    (
+                        mmr_id,
+                        period.start if period else fallback_s,
+                        period.duration if period else None,
+                        reading.value,
+                        str(reading.qualityFlags) if reading.qualityFlags is not None else None,
+                        now_s,
+                    ),
                 )
         return created
 
@@ -176,15 +211,25 @@ class Records:
         for row in self.store.all(sql + " ORDER BY r.time_s, r.id", params):
             reading_type = json.loads(row["reading_type_json"])
             multiplier = int(reading_type.get("powerOfTenMultiplier") or 0)
-            out.append({
-                "edev_id": row["edev_id"], "mup_mrid": row["mup_mrid"], "mmr_mrid": row["mmr_mrid"],
-                "description": row["description"], "uom": reading_type.get("uom"),
-                "flow_direction": reading_type.get("flowDirection"), "kind": reading_type.get("kind"),
-                "time_s": row["time_s"], "duration_s": row["duration_s"], "value": row["value"],
-                "multiplier": multiplier,
-                "scaled_value": row["value"] * 10**multiplier if multiplier >= 0 else row["value"] / 10**-multiplier,
-                "received_s": row["received_s"],
-            })
+            out.append(
+                {
+                    "edev_id": row["edev_id"],
+                    "mup_mrid": row["mup_mrid"],
+                    "mmr_mrid": row["mmr_mrid"],
+                    "description": row["description"],
+                    "uom": reading_type.get("uom"),
+                    "flow_direction": reading_type.get("flowDirection"),
+                    "kind": reading_type.get("kind"),
+                    "time_s": row["time_s"],
+                    "duration_s": row["duration_s"],
+                    "value": row["value"],
+                    "multiplier": multiplier,
+                    "scaled_value": row["value"] * 10**multiplier
+                    if multiplier >= 0
+                    else row["value"] / 10**-multiplier,
+                    "received_s": row["received_s"],
+                }
+            )
         return out
 
     # Log events ----------------------------------------------------------------------------
@@ -192,13 +237,27 @@ class Records:
         return self.store.run(
             "INSERT INTO log_events (edev_id, created_s, function_set, log_event_code, log_event_id,"
             " log_event_pen, profile_id, details, extended_data, received_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (edev_id, event.createdDateTime, int(event.functionSet), event.logEventCode, event.logEventID,
-             event.logEventPEN, int(event.profileID), event.details, event.extendedData, now_s),
+            (
+                edev_id,
+                event.createdDateTime,
+                int(event.functionSet),
+                event.logEventCode,
+                event.logEventID,
+                event.logEventPEN,
+                int(event.profileID),
+                event.details,
+                event.extendedData,
+                now_s,
+            ),
         )
 
     def log_events(self, edev_id: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.store.all(
-            "SELECT * FROM log_events WHERE edev_id=? ORDER BY created_s DESC, id DESC", (edev_id,))]
+        return [
+            dict(r)
+            for r in self.store.all(
+                "SELECT * FROM log_events WHERE edev_id=? ORDER BY created_s DESC, id DESC", (edev_id,)
+            )
+        ]
 
     # Subscriptions ------------------------------------------------------------------------------
     def add_subscription(self, edev_id: int, sub: m.Subscription, now_s: int) -> int:
@@ -211,8 +270,7 @@ class Records:
     def subscriptions(self, edev_id: int | None = None) -> list[dict[str, Any]]:
         if edev_id is None:
             return [dict(r) for r in self.store.all("SELECT * FROM subscriptions ORDER BY id")]
-        return [dict(r) for r in self.store.all("SELECT * FROM subscriptions WHERE edev_id=? ORDER BY id",
-                                                (edev_id,))]
+        return [dict(r) for r in self.store.all("SELECT * FROM subscriptions WHERE edev_id=? ORDER BY id", (edev_id,))]
 
     def delete_subscription(self, edev_id: int, sub_id: int) -> bool:
         found = self.store.one("SELECT id FROM subscriptions WHERE edev_id=? AND id=?", (edev_id, sub_id))

@@ -4,6 +4,7 @@ Every request is tied to the LFDI of the client certificate. A device sees its
 own EndDevice tree; an aggregator sees the devices registered to it (and its
 own). Lookups are cached in memory because every request makes one.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -39,7 +40,7 @@ class Device:
     description: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Device":
+    def from_row(cls, row: sqlite3.Row) -> Device:
         return cls(
             id=row["id"],
             lfdi=row["lfdi"],
@@ -155,8 +156,21 @@ class Registry:
                     "INSERT INTO end_devices (lfdi, sfdi, kind, aggregator_id, pin, registered_s, changed_s,"
                     " csipaus_version, post_rate_s, connection_point_id, limit_mode, rated_w, description)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (lfdi, sfdi, kind, aggregator_id, pin if pin is not None else DEFAULT_PIN, now_s, now_s,
-                     csipaus_version, post_rate_s, connection_point_id, limit_mode, rated_w, description),
+                    (
+                        lfdi,
+                        sfdi,
+                        kind,
+                        aggregator_id,
+                        pin if pin is not None else DEFAULT_PIN,
+                        now_s,
+                        now_s,
+                        csipaus_version,
+                        post_rate_s,
+                        connection_point_id,
+                        limit_mode,
+                        rated_w,
+                        description,
+                    ),
                 )
             else:
                 edev_id = existing.id
@@ -164,8 +178,20 @@ class Registry:
                     "UPDATE end_devices SET sfdi=?, kind=?, aggregator_id=?, pin=?, changed_s=?, csipaus_version=?,"
                     " post_rate_s=?, connection_point_id=COALESCE(?, connection_point_id), limit_mode=?,"
                     " rated_w=COALESCE(?, rated_w), description=COALESCE(?, description) WHERE id=?",
-                    (sfdi, kind, aggregator_id, pin if pin is not None else existing.pin, now_s, csipaus_version,
-                     post_rate_s, connection_point_id, limit_mode, rated_w, description, edev_id),
+                    (
+                        sfdi,
+                        kind,
+                        aggregator_id,
+                        pin if pin is not None else existing.pin,
+                        now_s,
+                        csipaus_version,
+                        post_rate_s,
+                        connection_point_id,
+                        limit_mode,
+                        rated_w,
+                        description,
+                        edev_id,
+                    ),
                 )
         self.refresh(edev_id)
         device = self._by_id[edev_id]

@@ -3,6 +3,7 @@
 Each builder returns the resource model and the server time until which it is
 valid (event statuses change with time), so the server can cache the bytes.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapabi
 
 def time_resource(headend: HeadEnd) -> m.Time:
     now_s = headend.now_s()
-    return m.Time(href="/tm", currentTime=now_s, dstEndTime=0, dstOffset=0, dstStartTime=0, localTime=now_s,
-                  quality=4, tzOffset=0)
+    return m.Time(
+        href="/tm", currentTime=now_s, dstEndTime=0, dstOffset=0, dstStartTime=0, localTime=now_s, quality=4, tzOffset=0
+    )
 
 
 def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
@@ -87,15 +89,24 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
     items = [d for d in devices if d is not None]
     if page.after_s is not None:
         items = [d for d in items if d.changed_s >= page.after_s]
-    chosen = items[page.start: page.start + page.limit]
-    return m.EndDeviceList(href="/edev", all_=len(items), results=len(chosen), subscribable=0,
-                           pollRate=headend.config.poll_rate_s,
-                           EndDevice=[end_device(headend, d) for d in chosen] or None)
+    chosen = items[page.start : page.start + page.limit]
+    return m.EndDeviceList(
+        href="/edev",
+        all_=len(items),
+        results=len(chosen),
+        subscribable=0,
+        pollRate=headend.config.poll_rate_s,
+        EndDevice=[end_device(headend, d) for d in chosen] or None,
+    )
 
 
 def registration(headend: HeadEnd, device: Device) -> m.Registration:
-    return m.Registration(href=f"{edev_href(device.id)}/rg", pollRate=headend.config.poll_rate_s,
-                          dateTimeRegistered=device.registered_s, pIN=device.pin)
+    return m.Registration(
+        href=f"{edev_href(device.id)}/rg",
+        pollRate=headend.config.poll_rate_s,
+        dateTimeRegistered=device.registered_s,
+        pIN=device.pin,
+    )
 
 
 def connection_point(device: Device) -> m.ConnectionPointResponse:
@@ -105,16 +116,25 @@ def connection_point(device: Device) -> m.ConnectionPointResponse:
 def function_set_assignments(device: Device) -> m.FunctionSetAssignments:
     base = f"{edev_href(device.id)}/fsa/{FSA_ID}"
     return m.FunctionSetAssignments(
-        href=base, mRID=fixed_mrid("F5A", device.id), description="DER programs", subscribable=0,
-        DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None), TimeLink=m.Link(href="/tm"),
+        href=base,
+        mRID=fixed_mrid("F5A", device.id),
+        description="DER programs",
+        subscribable=0,
+        DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
+        TimeLink=m.Link(href="/tm"),
     )
 
 
 def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssignmentsList:
-    items = [function_set_assignments(device)][page.start: page.start + page.limit]
-    return m.FunctionSetAssignmentsList(href=f"{edev_href(device.id)}/fsa", all_=1, results=len(items),
-                                        subscribable=1, pollRate=headend.config.poll_rate_s,
-                                        FunctionSetAssignments=items or None)
+    items = [function_set_assignments(device)][page.start : page.start + page.limit]
+    return m.FunctionSetAssignmentsList(
+        href=f"{edev_href(device.id)}/fsa",
+        all_=1,
+        results=len(items),
+        subscribable=1,
+        pollRate=headend.config.poll_rate_s,
+        FunctionSetAssignments=items or None,
+    )
 
 
 def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -> m.DERProgram:
@@ -123,7 +143,11 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
     active = [c for c in listed if c.is_active(now_s)]
     default = headend.book.default(prog.id)
     return m.DERProgram(
-        href=base, mRID=prog.mrid, description=prog.description, version=prog.version, primacy=prog.primacy,
+        href=base,
+        mRID=prog.mrid,
+        description=prog.description,
+        version=prog.version,
+        primacy=prog.primacy,
         subscribable=0,
         ActiveDERControlListLink=m.ListLink(href=f"{base}/actderc", all_=len(active)),
         DefaultDERControlLink=m.Link(href=f"{base}/dderc") if default else None,
@@ -133,10 +157,13 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
 
 def der_program_list(headend: HeadEnd, device: Device, page: Page, now_s: float) -> tuple[m.DERProgramList, float]:
     programs = headend.book.programs(device.id)
-    chosen = programs[page.start: page.start + page.limit]
+    chosen = programs[page.start : page.start + page.limit]
     expires = min([headend.book.next_boundary_s(p.id, now_s) for p in programs] or [FOREVER])
     resource = m.DERProgramList(
-        href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp", all_=len(programs), results=len(chosen), subscribable=1,
+        href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp",
+        all_=len(programs),
+        results=len(chosen),
+        subscribable=1,
         pollRate=headend.config.poll_rate_s,
         DERProgram=[der_program(headend, device, p, now_s) for p in chosen] or None,
     )
@@ -175,11 +202,14 @@ def der_control_list(
         controls = [c for c in controls if c.is_active(now_s)]
     if page.after_s is not None:
         controls = [c for c in controls if c.start_s >= page.after_s]
-    chosen = controls[page.start: page.start + page.limit]
+    chosen = controls[page.start : page.start + page.limit]
     suffix = "actderc" if active_only else "derc"
     resource = m.DERControlList(
-        href=f"{program_href(device.id, prog.id)}/{suffix}", all_=len(controls), results=len(chosen),
-        subscribable=1, DERControl=[der_control(headend, device, prog, c, now_s) for c in chosen] or None,
+        href=f"{program_href(device.id, prog.id)}/{suffix}",
+        all_=len(controls),
+        results=len(chosen),
+        subscribable=1,
+        DERControl=[der_control(headend, device, prog, c, now_s) for c in chosen] or None,
     )
     return resource, headend.book.next_boundary_s(prog.id, now_s)
 
@@ -188,8 +218,13 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
     default = headend.book.default(prog.id)
     if default is None:
         return None
-    return m.DefaultDERControl(href=f"{program_href(device.id, prog.id)}/dderc", mRID=default.mrid,
-                               version=default.version, subscribable=1, DERControlBase_=encode(default.values))
+    return m.DefaultDERControl(
+        href=f"{program_href(device.id, prog.id)}/dderc",
+        mRID=default.mrid,
+        version=default.version,
+        subscribable=1,
+        DERControlBase_=encode(default.values),
+    )
 
 
 def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
@@ -200,9 +235,11 @@ def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
             current = m.Link(href=program_href(device.id, prog.id))
             break
     return m.DER(
-        href=base, subscribable=0,
-        AssociatedDERProgramListLink=m.ListLink(href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp",
-                                                all_=len(headend.book.programs(device.id))),
+        href=base,
+        subscribable=0,
+        AssociatedDERProgramListLink=m.ListLink(
+            href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp", all_=len(headend.book.programs(device.id))
+        ),
         CurrentDERProgramLink=current,
         DERAvailabilityLink=m.Link(href=f"{base}/dera"),
         DERCapabilityLink=m.Link(href=f"{base}/dercap"),
@@ -212,9 +249,14 @@ def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
 
 
 def der_list(device: Device, headend: HeadEnd, page: Page, now_s: float) -> m.DERList:
-    items = [der(device, headend, now_s)][page.start: page.start + page.limit]
-    return m.DERList(href=f"{edev_href(device.id)}/der", all_=1, results=len(items), pollRate=headend.config.poll_rate_s,
-                     DER_=items or None)
+    items = [der(device, headend, now_s)][page.start : page.start + page.limit]
+    return m.DERList(
+        href=f"{edev_href(device.id)}/der",
+        all_=1,
+        results=len(items),
+        pollRate=headend.config.poll_rate_s,
+        DER_=items or None,
+    )
 
 
 def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.ResponseList:
@@ -222,15 +264,23 @@ def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.Respon
     if page.after_s is not None:
         rows = [r for r in rows if (r["created_s"] or r["received_s"]) >= page.after_s]
     rows.sort(key=lambda r: (-(r["created_s"] or r["received_s"]), -r["id"]))
-    chosen = rows[page.start: page.start + page.limit]
+    chosen = rows[page.start : page.start + page.limit]
     href = response_list_href(headend)
     return m.ResponseList(
-        href=href, all_=len(rows), results=len(chosen),
+        href=href,
+        all_=len(rows),
+        results=len(chosen),
         Response_=[
-            m.Response(href=f"{href}/{r['id']}", createdDateTime=r["created_s"], endDeviceLFDI=r["lfdi"],
-                       status=r["status"], subject=r["subject"])
+            m.Response(
+                href=f"{href}/{r['id']}",
+                createdDateTime=r["created_s"],
+                endDeviceLFDI=r["lfdi"],
+                status=r["status"],
+                subject=r["subject"],
+            )
             for r in chosen
-        ] or None,
+        ]
+        or None,
     )
 
 
@@ -239,49 +289,81 @@ def mirror_usage_point(headend: HeadEnd, row: dict) -> m.MirrorUsagePoint:
     assert device is not None
     readings = []
     for mmr in headend.records.meter_readings(row["id"]):
-        readings.append(m.MirrorMeterReading(mRID=mmr["mrid"], description=mmr["description"],
-                                             readingType=m.ReadingType(**mmr["reading_type"])))
+        readings.append(
+            m.MirrorMeterReading(
+                mRID=mmr["mrid"], description=mmr["description"], readingType=m.ReadingType(**mmr["reading_type"])
+            )
+        )
     return m.MirrorUsagePoint(
-        href=f"/mup/{row['id']}", mRID=row["mrid"], description=row["description"], roleFlags=row["role_flags"],
-        serviceCategoryKind=row["service_category"], status=row["status"], deviceLFDI=device.lfdi,
-        postRate=row["post_rate_s"], mirrorMeterReadings=readings or None,
+        href=f"/mup/{row['id']}",
+        mRID=row["mrid"],
+        description=row["description"],
+        roleFlags=row["role_flags"],
+        serviceCategoryKind=row["service_category"],
+        status=row["status"],
+        deviceLFDI=device.lfdi,
+        postRate=row["post_rate_s"],
+        mirrorMeterReadings=readings or None,
     )
 
 
 def mirror_usage_point_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.MirrorUsagePointList:
     rows = headend.records.mirror_usage_points(edev_ids) if edev_ids else []
-    chosen = rows[page.start: page.start + page.limit]
-    return m.MirrorUsagePointList(href="/mup", all_=len(rows), results=len(chosen),
-                                  pollRate=headend.config.poll_rate_s,
-                                  mirrorUsagePoints=[mirror_usage_point(headend, r) for r in chosen])
+    chosen = rows[page.start : page.start + page.limit]
+    return m.MirrorUsagePointList(
+        href="/mup",
+        all_=len(rows),
+        results=len(chosen),
+        pollRate=headend.config.poll_rate_s,
+        mirrorUsagePoints=[mirror_usage_point(headend, r) for r in chosen],
+    )
 
 
 def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.SubscriptionList:
     rows = headend.records.subscriptions(device.id)
-    chosen = rows[page.start: page.start + page.limit]
-    return m.SubscriptionList(href=f"{edev_href(device.id)}/sub", all_=len(rows), results=len(chosen),
-                              subscriptions=[subscription(device, r) for r in chosen] or None)
+    chosen = rows[page.start : page.start + page.limit]
+    return m.SubscriptionList(
+        href=f"{edev_href(device.id)}/sub",
+        all_=len(rows),
+        results=len(chosen),
+        subscriptions=[subscription(device, r) for r in chosen] or None,
+    )
 
 
 def subscription(device: Device, row: dict) -> m.Subscription:
-    return m.Subscription(href=f"{edev_href(device.id)}/sub/{row['id']}", subscribedResource=row["resource"],
-                          encoding=m.SubscriptionEncoding.XML, level=row["level"], limit=row["list_limit"],
-                          notificationURI=row["notification_uri"])
+    return m.Subscription(
+        href=f"{edev_href(device.id)}/sub/{row['id']}",
+        subscribedResource=row["resource"],
+        encoding=m.SubscriptionEncoding.XML,
+        level=row["level"],
+        limit=row["list_limit"],
+        notificationURI=row["notification_uri"],
+    )
 
 
 def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventList:
     rows = headend.records.log_events(device.id)
     if page.after_s is not None:
         rows = [r for r in rows if r["created_s"] >= page.after_s]
-    chosen = rows[page.start: page.start + page.limit]
+    chosen = rows[page.start : page.start + page.limit]
     return m.LogEventList(
-        href=f"{edev_href(device.id)}/lel", all_=len(rows), results=len(chosen),
+        href=f"{edev_href(device.id)}/lel",
+        all_=len(rows),
+        results=len(chosen),
         pollRate=headend.config.poll_rate_s,
         LogEvent_=[
-            m.LogEvent(href=f"{edev_href(device.id)}/lel/{r['id']}", createdDateTime=r["created_s"],
-                       details=r["details"], extendedData=r["extended_data"], functionSet=r["function_set"],
-                       logEventCode=r["log_event_code"], logEventID=r["log_event_id"],
-                       logEventPEN=r["log_event_pen"], profileID=r["profile_id"])
+            m.LogEvent(
+                href=f"{edev_href(device.id)}/lel/{r['id']}",
+                createdDateTime=r["created_s"],
+                details=r["details"],
+                extendedData=r["extended_data"],
+                functionSet=r["function_set"],
+                logEventCode=r["log_event_code"],
+                logEventID=r["log_event_id"],
+                logEventPEN=r["log_event_pen"],
+                profileID=r["profile_id"],
+            )
             for r in chosen
-        ] or None,
+        ]
+        or None,
     )

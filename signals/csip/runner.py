@@ -8,6 +8,7 @@ port and get its URL back:
     with ServerThread(db_path, certs_dir) as server:        # from synchronous code
         server.headend.publish_envelope(lfdi, intervals)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,14 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def _config_from(certs_dir: PathLike | None, ca_cert: PathLike | None, cert: PathLike | None,
-                 key: PathLike | None, operator_lfdis: set[str] | None, **kwargs: Any) -> ServerConfig:
+def _config_from(
+    certs_dir: PathLike | None,
+    ca_cert: PathLike | None,
+    cert: PathLike | None,
+    key: PathLike | None,
+    operator_lfdis: set[str] | None,
+    **kwargs: Any,
+) -> ServerConfig:
     operators = set(operator_lfdis or ())
     if certs_dir is not None:
         pki = TestPKI(certs_dir)
@@ -62,8 +69,9 @@ def _config_from(certs_dir: PathLike | None, ca_cert: PathLike | None, cert: Pat
             operators.add(pki.operator.lfdi)
     if ca_cert is None or cert is None or key is None:
         raise ValueError("give certs_dir, or ca_cert, cert and key")
-    return ServerConfig(ca_cert=os.fspath(ca_cert), cert=os.fspath(cert), key=os.fspath(key),
-                        operator_lfdis=operators, **kwargs)
+    return ServerConfig(
+        ca_cert=os.fspath(ca_cert), cert=os.fspath(cert), key=os.fspath(key), operator_lfdis=operators, **kwargs
+    )
 
 
 class CsipServer:
@@ -87,8 +95,17 @@ class CsipServer:
         headend: HeadEnd | None = None,
         keepalive_timeout_s: float | None = None,
     ) -> None:
-        self.server_config = _config_from(certs_dir, ca_cert, cert, key, operator_lfdis, host=host, port=port,
-                                          ciphers=ciphers, default_list_limit=default_list_limit)
+        self.server_config = _config_from(
+            certs_dir,
+            ca_cert,
+            cert,
+            key,
+            operator_lfdis,
+            host=host,
+            port=port,
+            ciphers=ciphers,
+            default_list_limit=default_list_limit,
+        )
         self.headend = headend or HeadEnd(db_path, config, clock)
         self._owns_headend = headend is None
         self.app = CsipApp(self.headend, self.server_config)
@@ -96,8 +113,9 @@ class CsipServer:
         self._notifier: Notifier | None = None
         self.port: int | None = None
         poll_rate_s = float(self.headend.config.poll_rate_s)
-        self.keepalive_timeout_s = (keepalive_timeout_s if keepalive_timeout_s is not None
-                                    else max(75.0, poll_rate_s + KEEPALIVE_MARGIN_S))
+        self.keepalive_timeout_s = (
+            keepalive_timeout_s if keepalive_timeout_s is not None else max(75.0, poll_rate_s + KEEPALIVE_MARGIN_S)
+        )
 
     @property
     def url(self) -> str:
@@ -114,8 +132,9 @@ class CsipServer:
         self._notifier = Notifier(self.app, notify_tls, asyncio.get_running_loop())
         self.headend.listeners.append(self._notifier.on_change)
         raise_open_file_limit()
-        self._runner = web.AppRunner(self.app.build(), access_log=None, handle_signals=False,
-                                     keepalive_timeout=self.keepalive_timeout_s)
+        self._runner = web.AppRunner(
+            self.app.build(), access_log=None, handle_signals=False, keepalive_timeout=self.keepalive_timeout_s
+        )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -138,7 +157,7 @@ class CsipServer:
         if self._owns_headend:
             self.headend.close()
 
-    async def __aenter__(self) -> "CsipServer":
+    async def __aenter__(self) -> CsipServer:
         await self.start()
         return self
 
@@ -197,7 +216,7 @@ class ServerThread:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.start()
         return self
 

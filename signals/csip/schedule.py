@@ -6,6 +6,7 @@ the same schedule. A new control supersedes the controls of the same program
 that overlap it in time and carry the same control elements; it takes effect at
 the new control's start, as IEEE 2030.5 prescribes.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,7 @@ class Control:
         return out
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Control":
+    def from_row(cls, row: sqlite3.Row) -> Control:
         return cls(
             id=row["id"],
             program_id=row["program_id"],
@@ -113,8 +114,9 @@ class DefaultControl:
 
 
 def _program(row: sqlite3.Row) -> Program:
-    return Program(row["id"], row["edev_id"], row["name"], row["mrid"], row["primacy"], row["description"],
-                   row["version"])
+    return Program(
+        row["id"], row["edev_id"], row["name"], row["mrid"], row["primacy"], row["description"], row["version"]
+    )
 
 
 class ScheduleBook:
@@ -202,9 +204,19 @@ class ScheduleBook:
                 "INSERT INTO controls (program_id, mrid, description, creation_s, start_s, duration_s,"
                 " randomize_start_s, randomize_duration_s, response_required, values_json, elements)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (program.id, mrid, description, now_s, start_s, duration_s, randomize_start_s,
-                 randomize_duration_s, response_required, json.dumps(values.as_dict()),
-                 ",".join(sorted(elements))),
+                (
+                    program.id,
+                    mrid,
+                    description,
+                    now_s,
+                    start_s,
+                    duration_s,
+                    randomize_start_s,
+                    randomize_duration_s,
+                    response_required,
+                    json.dumps(values.as_dict()),
+                    ",".join(sorted(elements)),
+                ),
             )
             self.store.run("UPDATE programs SET version=version+1 WHERE id=?", (program.id,))
         control = self.control(mrid)
@@ -234,8 +246,13 @@ class ScheduleBook:
         row = self.store.one("SELECT * FROM default_controls WHERE program_id=?", (program_id,))
         if row is None:
             return None
-        return DefaultControl(row["program_id"], row["mrid"], ControlValues.from_dict(json.loads(row["values_json"])),
-                              row["updated_s"], row["version"])
+        return DefaultControl(
+            row["program_id"],
+            row["mrid"],
+            ControlValues.from_dict(json.loads(row["values_json"])),
+            row["updated_s"],
+            row["version"],
+        )
 
     def set_default(self, program_id: int, values: ControlValues, now_s: int) -> DefaultControl:
         existing = self.default(program_id)

@@ -1,12 +1,14 @@
 """The IEEE 2030.5 head-end over aiohttp: mutual TLS, identity from the client certificate,
 access control, the function sets, list paging, and cached renderings for polling at scale.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,15 +19,36 @@ from flexbench.signals.csip.records import DER_DOCUMENT_MODELS
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
 from flexbench.signals.csip.tls import CSIP_CIPHERS, peer_lfdi
-from flexbench.signals.csip.xmlio import MAX_DOCUMENT_BYTES, MEDIA_TYPE, XmlError, parse_model, parse_tree, to_xml
-from flexbench.signals.csip.xmlio import local_name, model_from_tree
+from flexbench.signals.csip.xmlio import (
+    MAX_DOCUMENT_BYTES,
+    MEDIA_TYPE,
+    XmlError,
+    local_name,
+    model_from_tree,
+    parse_model,
+    parse_tree,
+    to_xml,
+)
 from flexbench.signals.pki.identity import normalize_lfdi, sfdi_from_lfdi
 
-ADMIN_METHODS = frozenset({
-    "register_device", "devices", "publish_envelope", "publish_control", "supersede_control", "cancel_control",
-    "set_default_control", "signal_abnormal", "controls", "default_control", "responses", "telemetry",
-    "der_reports", "limit_mode",
-})
+ADMIN_METHODS = frozenset(
+    {
+        "register_device",
+        "devices",
+        "publish_envelope",
+        "publish_control",
+        "supersede_control",
+        "cancel_control",
+        "set_default_control",
+        "signal_abnormal",
+        "controls",
+        "default_control",
+        "responses",
+        "telemetry",
+        "der_reports",
+        "limit_mode",
+    }
+)
 CACHE_MAX_ENTRIES = 100_000
 LFDI_KEY = web.RequestKey("lfdi", str)
 CALLER_KEY = web.RequestKey("caller", object)
@@ -72,21 +95,42 @@ class CsipApp:
         self._cache: dict[tuple[int, str, str], tuple[int, float, bytes]] = {}
         self._tree: list[tuple[re.Pattern[str], Builder]] = [
             (re.compile(r"^/edev/(\d+)$"), lambda d, mt, p, t: (render.end_device(self.headend, d), render.FOREVER)),
-            (re.compile(r"^/edev/(\d+)/rg$"), lambda d, mt, p, t: (render.registration(self.headend, d), render.FOREVER)),
+            (
+                re.compile(r"^/edev/(\d+)/rg$"),
+                lambda d, mt, p, t: (render.registration(self.headend, d), render.FOREVER),
+            ),
             (re.compile(r"^/edev/(\d+)/cp$"), lambda d, mt, p, t: (render.connection_point(d), render.FOREVER)),
-            (re.compile(r"^/edev/(\d+)/fsa$"), lambda d, mt, p, t: (render.fsa_list(self.headend, d, p), render.FOREVER)),
-            (re.compile(r"^/edev/(\d+)/fsa/1$"), lambda d, mt, p, t: (render.function_set_assignments(d), render.FOREVER)),
-            (re.compile(r"^/edev/(\d+)/fsa/1/derp$"), lambda d, mt, p, t: render.der_program_list(self.headend, d, p, t)),
+            (
+                re.compile(r"^/edev/(\d+)/fsa$"),
+                lambda d, mt, p, t: (render.fsa_list(self.headend, d, p), render.FOREVER),
+            ),
+            (
+                re.compile(r"^/edev/(\d+)/fsa/1$"),
+                lambda d, mt, p, t: (render.function_set_assignments(d), render.FOREVER),
+            ),
+            (
+                re.compile(r"^/edev/(\d+)/fsa/1/derp$"),
+                lambda d, mt, p, t: render.der_program_list(self.headend, d, p, t),
+            ),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)$"), self._program),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)/derc$"), self._control_list),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)/actderc$"), self._active_list),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)/derc/(\d+)$"), self._control),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)/dderc$"), self._default),
-            (re.compile(r"^/edev/(\d+)/der$"), lambda d, mt, p, t: (render.der_list(d, self.headend, p, t), render.FOREVER)),
+            (
+                re.compile(r"^/edev/(\d+)/der$"),
+                lambda d, mt, p, t: (render.der_list(d, self.headend, p, t), render.FOREVER),
+            ),
             (re.compile(r"^/edev/(\d+)/der/1$"), lambda d, mt, p, t: (render.der(d, self.headend, t), render.FOREVER)),
-            (re.compile(r"^/edev/(\d+)/sub$"), lambda d, mt, p, t: (render.subscription_list(self.headend, d, p), render.FOREVER)),
+            (
+                re.compile(r"^/edev/(\d+)/sub$"),
+                lambda d, mt, p, t: (render.subscription_list(self.headend, d, p), render.FOREVER),
+            ),
             (re.compile(r"^/edev/(\d+)/sub/(\d+)$"), self._subscription),
-            (re.compile(r"^/edev/(\d+)/lel$"), lambda d, mt, p, t: (render.log_event_list(self.headend, d, p), render.FOREVER)),
+            (
+                re.compile(r"^/edev/(\d+)/lel$"),
+                lambda d, mt, p, t: (render.log_event_list(self.headend, d, p), render.FOREVER),
+            ),
         ]
 
     # Application -----------------------------------------------------------------------
@@ -117,8 +161,9 @@ class CsipApp:
         return app
 
     @web.middleware
-    async def _identify(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                        ) -> web.StreamResponse:
+    async def _identify(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         transport = request.transport
         lfdi = peer_lfdi(transport.get_extra_info("ssl_object")) if transport is not None else None
         if lfdi is None:
@@ -218,34 +263,36 @@ class CsipApp:
         self._cache[key] = (generation, expires, body)
         return web.Response(body=body, content_type=MEDIA_TYPE)
 
-    def _program_of(self, device: Device, match: "re.Match[str]") -> Any:
+    def _program_of(self, device: Device, match: re.Match[str]) -> Any:
         prog = self.headend.book.program(device.id, int(match.group(2)))
         if prog is None:
             raise HttpError(404, f"no DERProgram {match.group(2)}")
         return prog
 
-    def _program(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _program(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         prog = self._program_of(device, match)
         return render.der_program(self.headend, device, prog, now_s), self.headend.book.next_boundary_s(prog.id, now_s)
 
-    def _control_list(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _control_list(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         return render.der_control_list(self.headend, device, self._program_of(device, match), page, now_s)
 
-    def _active_list(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _active_list(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         return render.der_control_list(self.headend, device, self._program_of(device, match), page, now_s, True)
 
-    def _control(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _control(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         prog = self._program_of(device, match)
         control = self.headend.book.control_by_id(prog.id, int(match.group(3)))
         if control is None:
             return None, render.FOREVER
-        return (render.der_control(self.headend, device, prog, control, now_s),
-                self.headend.book.next_boundary_s(prog.id, now_s))
+        return (
+            render.der_control(self.headend, device, prog, control, now_s),
+            self.headend.book.next_boundary_s(prog.id, now_s),
+        )
 
-    def _default(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _default(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         return render.default_der_control(device, self._program_of(device, match), self.headend), render.FOREVER
 
-    def _subscription(self, device: Device, match: "re.Match[str]", page: Page, now_s: float) -> tuple[Any, float]:
+    def _subscription(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         rows = [r for r in self.headend.records.subscriptions(device.id) if r["id"] == int(match.group(2))]
         return (render.subscription(device, rows[0]) if rows else None), render.FOREVER
 
@@ -354,10 +401,17 @@ class CsipApp:
         self._caller(request)
         rs_id = self.headend.config.response_set_id
         resource = m.ResponseSetList(
-            href="/rsps", all_=1, results=1,
-            ResponseSet_=[m.ResponseSet(href=f"/rsps/{rs_id}", mRID=render.fixed_mrid("AE5", rs_id),
-                                        description="DERControl responses",
-                                        ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"))],
+            href="/rsps",
+            all_=1,
+            results=1,
+            ResponseSet_=[
+                m.ResponseSet(
+                    href=f"/rsps/{rs_id}",
+                    mRID=render.fixed_mrid("AE5", rs_id),
+                    description="DERControl responses",
+                    ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"),
+                )
+            ],
         )
         return self._xml(resource, request[CALLER_KEY])
 
@@ -365,9 +419,12 @@ class CsipApp:
         self._caller(request)
         self._response_set(request)
         rs_id = self.headend.config.response_set_id
-        resource = m.ResponseSet(href=f"/rsps/{rs_id}", mRID=render.fixed_mrid("AE5", rs_id),
-                                 description="DERControl responses",
-                                 ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"))
+        resource = m.ResponseSet(
+            href=f"/rsps/{rs_id}",
+            mRID=render.fixed_mrid("AE5", rs_id),
+            description="DERControl responses",
+            ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"),
+        )
         return self._xml(resource, request[CALLER_KEY])
 
     async def get_responses(self, request: web.Request) -> web.Response:
@@ -391,7 +448,9 @@ class CsipApp:
         if control is None or self.headend.book.program(device.id, control.program_id) is None:
             raise HttpError(400, f"subject {response.subject} is not a DERControl of this device")
         response_id = self.headend.records.add_response(device.id, response, self.headend.now_s())
-        return web.Response(status=201, headers={"Location": f"{render.response_list_href(self.headend)}/{response_id}"})
+        return web.Response(
+            status=201, headers={"Location": f"{render.response_list_href(self.headend)}/{response_id}"}
+        )
 
     # Mirror usage points --------------------------------------------------------------------
     def _mup(self, request: web.Request) -> dict[str, Any]:

@@ -3,13 +3,15 @@
 Plain SQL over the standard library's sqlite3: the state is small, writes are
 short transactions, and WAL lets an operator read while the server writes.
 """
+
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -183,7 +185,7 @@ class Store:
         with self.lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         """`with store.transaction():` groups writes so a failure changes nothing."""
         return _Transaction(self)
 

@@ -18,6 +18,7 @@ the client `loop_lag_ms` beside it tells the server's queue from the swarm's own
 
     report = run_swarm(SwarmConfig(url, ca_cert, duration_s=60), sites)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,15 +54,15 @@ class SwarmConfig:
     server_url: str
     ca_cert: str
     duration_s: float = 60.0
-    poll_rate_s: float | None = None          # None: the server's pollRate
-    ramp_s: float | None = None               # None: min(60 s, poll period) (server's rate assumed 60 s)
+    poll_rate_s: float | None = None  # None: the server's pollRate
+    ramp_s: float | None = None  # None: min(60 s, poll period) (server's rate assumed 60 s)
     processes: int = 1
     telemetry: bool = True
-    handshake_concurrency: int = 32           # per process: TLS handshakes + discovery at once
+    handshake_concurrency: int = 32  # per process: TLS handshakes + discovery at once
     ciphers: str = CSIP_CIPHERS
     register_in_band: bool = False
     check_hostname: bool = True
-    stale_grace_s: float | None = None        # None: max(5 s, 10 % of the poll period)
+    stale_grace_s: float | None = None  # None: max(5 s, 10 % of the poll period)
     retry_interval_s: float = 10.0
     request_timeout_s: float = 20.0
     seed: int = 0
@@ -92,7 +93,7 @@ class _Stats:
         self.stale = 0
         self.discovered = 0
         self.periods: list[float] = []
-        self.timeline: list[tuple[float, float]] = []   # (start, latency ms) of every request
+        self.timeline: list[tuple[float, float]] = []  # (start, latency ms) of every request
 
     def request(self, method: str, started_wall: float, elapsed_s: float) -> None:
         (self.latency_ms if started_wall >= self.steady_from else self.ramp_latency_ms).append(elapsed_s * 1e3)
@@ -145,8 +146,9 @@ class SwarmSite(CsipClient):
         if self.session is None or self.session.closed:
             # one kept-alive connection per site, as a device has
             connector = aiohttp.TCPConnector(ssl=self.ssl, limit=1, keepalive_timeout=3600)
-            self.session = aiohttp.ClientSession(connector=connector,
-                                                 timeout=aiohttp.ClientTimeout(total=self.request_timeout_s))
+            self.session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.request_timeout_s)
+            )
         return self.session
 
 
@@ -159,13 +161,30 @@ async def _sleep_until(wall_s: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def _run_site(config: SwarmConfig, spec: SiteSpec, stats: _Stats, start_at: float, stop_at: float,
-                    handshakes: asyncio.Semaphore, rng: random.Random) -> None:
+async def _run_site(
+    config: SwarmConfig,
+    spec: SiteSpec,
+    stats: _Stats,
+    start_at: float,
+    stop_at: float,
+    handshakes: asyncio.Semaphore,
+    rng: random.Random,
+) -> None:
     await _sleep_until(start_at)
-    client = SwarmSite(config.server_url, config.ca_cert, spec.cert_path, spec.key_path, ciphers=config.ciphers,
-                       poll_rate_s=config.poll_rate_s, register_in_band=config.register_in_band,
-                       retry_interval_s=config.retry_interval_s, check_hostname=config.check_hostname,
-                       rng=rng, stats=stats, request_timeout_s=config.request_timeout_s)
+    client = SwarmSite(
+        config.server_url,
+        config.ca_cert,
+        spec.cert_path,
+        spec.key_path,
+        ciphers=config.ciphers,
+        poll_rate_s=config.poll_rate_s,
+        register_in_band=config.register_in_band,
+        retry_interval_s=config.retry_interval_s,
+        check_hostname=config.check_hostname,
+        rng=rng,
+        stats=stats,
+        request_timeout_s=config.request_timeout_s,
+    )
     last_ok: float | None = None
     period = config.poll_rate_s or 0.0
     try:
@@ -228,8 +247,12 @@ async def _loop_lag(stats: _Stats, stop_at: float) -> None:
 async def _report_progress(stats: _Stats, index: int, sites: int, t0: float, stop_at: float) -> None:
     while time.time() < stop_at:
         await asyncio.sleep(10.0)
-        print(f"swarm[{index}] {time.time() - t0:5.0f} s: {stats.discovered}/{sites} sites up, "
-              f"{stats.polls_ok} polls, {sum(stats.errors.values())} errors", file=sys.stderr, flush=True)
+        print(
+            f"swarm[{index}] {time.time() - t0:5.0f} s: {stats.discovered}/{sites} sites up, "
+            f"{stats.polls_ok} polls, {sum(stats.errors.values())} errors",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _run_process(config: SwarmConfig, sites: list[SiteSpec], t0: float, index: int) -> dict[str, Any]:
@@ -242,9 +265,14 @@ async def _run_process(config: SwarmConfig, sites: list[SiteSpec], t0: float, in
     helpers = [asyncio.create_task(_loop_lag(stats, stop_at))]
     if config.progress:
         helpers.append(asyncio.create_task(_report_progress(stats, index, len(sites), t0, stop_at)))
-    tasks = [asyncio.create_task(_run_site(config, spec, stats, t0 + rng.uniform(0, ramp_s), stop_at, handshakes,
-                                           random.Random(rng.random())))
-             for spec in sites]
+    tasks = [
+        asyncio.create_task(
+            _run_site(
+                config, spec, stats, t0 + rng.uniform(0, ramp_s), stop_at, handshakes, random.Random(rng.random())
+            )
+        )
+        for spec in sites
+    ]
     # sites finish their last request after stop_at; give them one request timeout
     _, pending = await asyncio.wait(tasks, timeout=max(1.0, stop_at - time.time()) + config.request_timeout_s + 5)
     for task in pending:
@@ -305,8 +333,9 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(ordered[-1], 2)}
 
 
-def summarize(config: SwarmConfig, clients: int, processes: int, parts: list[dict[str, Any]],
-              wall_s: float) -> dict[str, Any]:
+def summarize(
+    config: SwarmConfig, clients: int, processes: int, parts: list[dict[str, Any]], wall_s: float
+) -> dict[str, Any]:
     """Merge the processes' counters into the report."""
     merged: dict[str, Any] = {}
     for key in ("latency_ms", "ramp_latency_ms", "discovery_ms", "periods"):
@@ -323,8 +352,10 @@ def summarize(config: SwarmConfig, clients: int, processes: int, parts: list[dic
     for p in parts:
         for started, ms in p["timeline"]:
             buckets.setdefault(int((started - t0) // TIMELINE_STEP_S), []).append(ms)
-    timeline = [{"t_s": k * TIMELINE_STEP_S, "requests": len(v), **{q: _percentiles(v)[q] for q in ("p50", "p99")}}
-                for k, v in sorted(buckets.items())]
+    timeline = [
+        {"t_s": k * TIMELINE_STEP_S, "requests": len(v), **{q: _percentiles(v)[q] for q in ("p50", "p99")}}
+        for k, v in sorted(buckets.items())
+    ]
     stale = total("stale")
     steady = len(merged["latency_ms"])
     return {
@@ -367,8 +398,12 @@ def summarize(config: SwarmConfig, clients: int, processes: int, parts: list[dic
 
 def held(report: dict[str, Any]) -> bool:
     """True when every site came up, nothing failed and no site was stale at the end."""
-    return (report["errors"] == 0 and report["stale_sites"] == 0
-            and report["sites_discovered"] == report["clients"] and report["unfinished_sites"] == 0)
+    return (
+        report["errors"] == 0
+        and report["stale_sites"] == 0
+        and report["sites_discovered"] == report["clients"]
+        and report["unfinished_sites"] == 0
+    )
 
 
 __all__ = ["SwarmConfig", "SwarmSite", "held", "raise_open_file_limit", "run_swarm", "summarize"]

@@ -7,14 +7,16 @@ N EndDevices on the server. Certificates already in the PKI folder are reused
 once on kept-alive connections, because one HTTPS connection per call makes
 setting up 10,000 sites slower than the run itself.
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
@@ -56,13 +58,20 @@ class EnvelopePlan:
     randomize_s: int = 0
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"start": self.start_s + k * self.interval_s, "duration_s": self.interval_s,
-                 "import_limit_w": self.import_limit_w - 100.0 * k,
-                 "export_limit_w": self.export_limit_w - 100.0 * k} for k in range(self.intervals)]
+        return [
+            {
+                "start": self.start_s + k * self.interval_s,
+                "duration_s": self.interval_s,
+                "import_limit_w": self.import_limit_w - 100.0 * k,
+                "export_limit_w": self.export_limit_w - 100.0 * k,
+            }
+            for k in range(self.intervals)
+        ]
 
 
-def site_certificates(certs_dir: PathLike, count: int, prefix: str = "swarm",
-                      progress: Progress | None = None) -> list[SiteSpec]:
+def site_certificates(
+    certs_dir: PathLike, count: int, prefix: str = "swarm", progress: Progress | None = None
+) -> list[SiteSpec]:
     """`count` device certificates named PREFIX-000000...; existing ones are reused."""
     pki = TestPKI(certs_dir)
     if not pki.exists():
@@ -82,8 +91,7 @@ def site_certificates(certs_dir: PathLike, count: int, prefix: str = "swarm",
 class OperatorPool:
     """Operator API calls over a few kept-alive mutual-TLS connections (async)."""
 
-    def __init__(self, server_url: str, certs_dir: PathLike, connections: int = 8,
-                 timeout_s: float = 60.0) -> None:
+    def __init__(self, server_url: str, certs_dir: PathLike, connections: int = 8, timeout_s: float = 60.0) -> None:
         pki = TestPKI(certs_dir)
         operator = pki.operator
         if not Path(operator.cert_path).is_file():
@@ -94,10 +102,9 @@ class OperatorPool:
         self.timeout_s = timeout_s
         self.session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "OperatorPool":
+    async def __aenter__(self) -> OperatorPool:
         connector = aiohttp.TCPConnector(ssl=self.ssl, limit=self.connections)
-        self.session = aiohttp.ClientSession(connector=connector,
-                                             timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -116,9 +123,14 @@ class OperatorPool:
             return payload["result"]
 
 
-async def register_sites(server_url: str, certs_dir: PathLike, sites: list[SiteSpec],
-                         envelope: EnvelopePlan | None = None, connections: int = 8,
-                         progress: Progress | None = None) -> dict[str, Any]:
+async def register_sites(
+    server_url: str,
+    certs_dir: PathLike,
+    sites: list[SiteSpec],
+    envelope: EnvelopePlan | None = None,
+    connections: int = 8,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Register every site (idempotent) and publish its envelope and firm limits; returns counts and time."""
     t0 = time.perf_counter()
     done = 0
@@ -135,11 +147,20 @@ async def register_sites(server_url: str, certs_dir: PathLike, sites: list[SiteS
                 if site.lfdi not in known:
                     await pool.call("register_device", lfdi=site.lfdi, description=site.name)
                 if envelope is not None:
-                    await pool.call("set_default_control", lfdi=site.lfdi, import_limit_w=envelope.firm_import_w,
-                                    export_limit_w=envelope.firm_export_w)
+                    await pool.call(
+                        "set_default_control",
+                        lfdi=site.lfdi,
+                        import_limit_w=envelope.firm_import_w,
+                        export_limit_w=envelope.firm_export_w,
+                    )
                     randomize = envelope.randomize_s or None
-                    await pool.call("publish_envelope", lfdi=site.lfdi, intervals=envelope.rows(),
-                                    randomize_start_s=randomize, randomize_duration_s=randomize)
+                    await pool.call(
+                        "publish_envelope",
+                        lfdi=site.lfdi,
+                        intervals=envelope.rows(),
+                        randomize_start_s=randomize,
+                        randomize_duration_s=randomize,
+                    )
                 done += 1
                 if progress and done % 500 == 0:
                     progress("registration", done, len(sites))
@@ -147,6 +168,9 @@ async def register_sites(server_url: str, certs_dir: PathLike, sites: list[SiteS
         await asyncio.gather(*(worker() for _ in range(connections)))
     if progress:
         progress("registration", len(sites), len(sites))
-    return {"sites": len(sites), "newly_registered": len([s for s in sites if s.lfdi not in known]),
-            "envelopes_published": len(sites) if envelope is not None else 0,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "sites": len(sites),
+        "newly_registered": len([s for s in sites if s.lfdi not in known]),
+        "envelopes_published": len(sites) if envelope is not None else 0,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }

@@ -4,6 +4,7 @@ The server's cipher list is CSIP-strict (AES-128-CCM-8 only) by default;
 `INTEROP_CIPHERS` adds AES-128-GCM for clients whose TLS stack cannot do CCM-8
 (Node.js, Go's standard library).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,9 +30,7 @@ def _restrict(context: ssl.SSLContext, ciphers: str) -> ssl.SSLContext:
     return context
 
 
-def server_context(
-    ca_cert: PathLike, cert: PathLike, key: PathLike, ciphers: str = CSIP_CIPHERS
-) -> ssl.SSLContext:
+def server_context(ca_cert: PathLike, cert: PathLike, key: PathLike, ciphers: str = CSIP_CIPHERS) -> ssl.SSLContext:
     """Server side: our certificate, client certificates required and checked against the CA."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(os.fspath(cert), os.fspath(key))

@@ -5,6 +5,7 @@ network access and oversized documents before any model sees the data. The
 resource models carry the CSIP-AUS v1.3 namespace; documents in the v1.2
 namespace are mapped on the way in and out, so one set of models serves both.
 """
+
 from __future__ import annotations
 
 from typing import TypeVar
@@ -68,10 +69,10 @@ def _to_v13(root: etree._Element) -> None:
     for node in root.iter(tag=etree.Element):
         tag = node.tag
         if isinstance(tag, str) and tag.startswith(_V12_PREFIX):
-            node.tag = _V13_PREFIX + tag[len(_V12_PREFIX):]
+            node.tag = _V13_PREFIX + tag[len(_V12_PREFIX) :]
         for name in list(node.attrib):
             if name.startswith(_V12_PREFIX):
-                node.attrib[_V13_PREFIX + name[len(_V12_PREFIX):]] = node.attrib.pop(name)
+                node.attrib[_V13_PREFIX + name[len(_V12_PREFIX) :]] = node.attrib.pop(name)
 
 
 def local_name(root: etree._Element) -> str:

@@ -7,6 +7,7 @@
   `DevicePointServer`: such a device server, for the virtual DUT and tests.
 - `provision`, `OpcuaPKI`, `ClientSecurity`: certificates, accounts, logins.
 """
+
 from flexbench.signals.opcua.accounts import Account, AccountStore
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
 from flexbench.signals.opcua.device_client import DeviceClient, Measurement, Point

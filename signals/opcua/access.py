@@ -12,11 +12,13 @@
    must own the variable, the type must match and the value must lie in the
    site's physical range, else the item gets a Bad status and nothing changes.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from asyncua import ua
 from asyncua.common.utils import Buffer
@@ -47,7 +49,7 @@ class SiteScope:
         if nodeid.NamespaceIndex != self.namespace_index or not isinstance(nodeid.Identifier, str):
             return None
         ident = nodeid.Identifier
-        name = ident[len("Sites/"):] if ident.startswith("Sites/") else ident.split(".", 1)[0]
+        name = ident[len("Sites/") :] if ident.startswith("Sites/") else ident.split(".", 1)[0]
         return name if name in self.sites else None
 
     def requested_nodes(self, action_type_id: ua.NodeId, body: Buffer) -> list[ua.NodeId]:
@@ -179,7 +181,7 @@ class GuardedAttributeService(AttributeService):
         self.policy = policy
         self.on_written = on_written
 
-    async def write(self, params: ua.WriteParameters, user: User = User(role=UserRole.Admin)) -> list[ua.StatusCode]:
+    async def write(self, params: ua.WriteParameters, user: User = User(role=UserRole.Admin)) -> list[ua.StatusCode]:  # noqa: B008 (an immutable default user)
         if user.role == UserRole.Admin:  # the server's own session
             return await super().write(params, user)
         results: list[ua.StatusCode] = []

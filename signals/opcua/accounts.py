@@ -6,6 +6,7 @@ as salted scrypt hashes in `users.json`; an account may also be pinned to the
 SHA-256 fingerprints of the client certificates it must connect with, so a
 stolen password is useless without the site's key.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,8 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    return "scrypt${}${}${}${}${}".format(
-        SCRYPT_N, SCRYPT_R, SCRYPT_P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return (
+        f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
     )
 
 
@@ -81,7 +82,7 @@ class AccountStore:
             self.put(account)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "AccountStore":
+    def load(cls, path: str | os.PathLike[str]) -> AccountStore:
         path = Path(path)
         if not path.is_file():
             return cls(path=path)

@@ -5,10 +5,12 @@ and EngineeringUnits, so generic OPC-UA clients show units and ranges; the
 operating mode is a MultiStateDiscrete with EnumStrings. Nodes are added in
 one batch per site, which keeps start-up short for hundreds of sites.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from asyncua import Server, ua
 
@@ -101,7 +103,9 @@ def _variable(parent: ua.NodeId, site: SiteSpec, var: VariableDef, value: Any) -
         items.append(_property(nodeid, f"{ident}.EURange", "EURange", rng, ua.ObjectIds.Range))
     if var.unit is not None:
         unit = ua.Variant(var.unit, ua.VariantType.ExtensionObject)
-        items.append(_property(nodeid, f"{ident}.EngineeringUnits", "EngineeringUnits", unit, ua.ObjectIds.EUInformation))
+        items.append(
+            _property(nodeid, f"{ident}.EngineeringUnits", "EngineeringUnits", unit, ua.ObjectIds.EUInformation)
+        )
     if var.name == model.OPERATING_MODE:
         names = [ua.LocalizedText(m.name.capitalize()) for m in model.OperatingMode]
         enum = ua.Variant(names, ua.VariantType.LocalizedText, is_array=True)
@@ -175,4 +179,4 @@ async def build(
 
 
 def as_datetime(unix_s: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(unix_s, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(unix_s, dt.UTC)

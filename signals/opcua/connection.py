@@ -5,6 +5,7 @@ device client. `from_pki` reads a bench client's certificate and password from
 the test PKI; `insecure` is for device servers on a lab network that offer
 only the None policy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ class ClientSecurity:
         policy: str = "Basic256Sha256",
         mode: str = "sign-encrypt",
         login: bool = True,
-    ) -> "ClientSecurity":
+    ) -> ClientSecurity:
         """The bench client NAME of the PKI in `directory`: its certificate, and its password when `login`."""
         pki = OpcuaPKI(directory)
         cert = pki.client(name)
@@ -60,13 +61,19 @@ class ClientSecurity:
         )
 
     @classmethod
-    def insecure(cls, username: str | None = None, password: str | None = None) -> "ClientSecurity":
+    def insecure(cls, username: str | None = None, password: str | None = None) -> ClientSecurity:
         return cls(policy=NO_SECURITY, mode="none", username=username, password=password)
 
-    def with_login(self, username: str | None, password: str | None) -> "ClientSecurity":
+    def with_login(self, username: str | None, password: str | None) -> ClientSecurity:
         return ClientSecurity(
-            self.policy, self.mode, self.certificate, self.private_key, self.application_uri,
-            username, password, self.trust_dir,
+            self.policy,
+            self.mode,
+            self.certificate,
+            self.private_key,
+            self.application_uri,
+            username,
+            password,
+            self.trust_dir,
         )
 
 

@@ -14,6 +14,7 @@ it, an enable flag written in the same request:
 Values are coerced to each node's declared data type (read at connect), since
 OPC-UA servers refuse a Double written to a Float or Int32 node.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,9 @@ import inspect
 import logging
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from asyncua import Client, Node, ua
 
@@ -31,8 +33,14 @@ from flexbench.signals.opcua.site_client import write_values
 
 _log = logging.getLogger(__name__)
 _INTEGER_TYPES = {
-    ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16, ua.VariantType.UInt16,
-    ua.VariantType.Int32, ua.VariantType.UInt32, ua.VariantType.Int64, ua.VariantType.UInt64,
+    ua.VariantType.SByte,
+    ua.VariantType.Byte,
+    ua.VariantType.Int16,
+    ua.VariantType.UInt16,
+    ua.VariantType.Int32,
+    ua.VariantType.UInt32,
+    ua.VariantType.Int64,
+    ua.VariantType.UInt64,
 }
 
 
@@ -47,7 +55,7 @@ class Point:
     enable_value: Any = True
 
     @classmethod
-    def parse(cls, name: str, spec: "str | Mapping[str, Any] | Point") -> "Point":
+    def parse(cls, name: str, spec: str | Mapping[str, Any] | Point) -> Point:
         if isinstance(spec, Point):
             return spec
         if isinstance(spec, str):
@@ -110,14 +118,14 @@ class DeviceClient:
     @classmethod
     def from_mapping(
         cls, endpoint: str, mapping: Mapping[str, Any], security: ClientSecurity | None = None, **kwargs: Any
-    ) -> "DeviceClient":
+    ) -> DeviceClient:
         """From a bench-file table with `setpoints` and `measurements` sub-tables."""
         unknown = set(mapping) - {"setpoints", "measurements"}
         if unknown:
             raise ValueError(f"unknown keys in the OPC-UA node mapping: {', '.join(sorted(unknown))}")
         return cls(endpoint, mapping.get("setpoints", {}), mapping.get("measurements", {}), security, **kwargs)
 
-    async def __aenter__(self) -> "DeviceClient":
+    async def __aenter__(self) -> DeviceClient:
         await self.connect()
         return self
 
@@ -178,8 +186,9 @@ class DeviceClient:
             items.append((self._resolved[point.node], name, coerce(point.to_device(float(si_value)), vtype), vtype))
             if point.enable_node:
                 etype = self._types[point.enable_node]
-                enables.append((self._resolved[point.enable_node], f"{name} enable",
-                                coerce(point.enable_value, etype), etype))
+                enables.append(
+                    (self._resolved[point.enable_node], f"{name} enable", coerce(point.enable_value, etype), etype)
+                )
         if items:
             await write_values(self.client, items + enables)
 
@@ -212,7 +221,7 @@ class DeviceClient:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def datachange_notification(self, node: Node, value: Any, data: Any) -> None:

@@ -6,13 +6,15 @@ same way. Writable points call `on_write(name, value)` right after a client's
 write lands. It speaks the None policy with anonymous access by default (as
 many devices on a lab network do), or Basic256Sha256 when given a certificate.
 """
+
 from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlparse
 
 from asyncua import Server, ua
@@ -75,7 +77,7 @@ class DevicePointServer:
         self._ns = 0
         self._name_by_node: dict[ua.NodeId, str] = {}
 
-    async def __aenter__(self) -> "DevicePointServer":
+    async def __aenter__(self) -> DevicePointServer:
         await self.start()
         return self
 

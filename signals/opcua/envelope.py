@@ -5,6 +5,7 @@ intervals, rows of a CSV — as long as each item has `start` (datetime or Unix
 seconds), `duration_s`, `import_limit_w` and `export_limit_w`, so signals/ needs
 nothing from the twin.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -12,13 +13,14 @@ import csv
 import datetime as dt
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from asyncua import ua
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FIELDS = ("start", "duration_s", "import_limit_w", "export_limit_w")
 
 

@@ -5,6 +5,7 @@ Every site is an object `Sites/<site>` whose variables have string node IDs
 can be configured from this table without browsing. Sign convention at the
 PCC: active power is positive when the site imports from the grid.
 """
+
 from __future__ import annotations
 
 import math
@@ -162,8 +163,18 @@ VARIABLES: tuple[VariableDef, ...] = (
 VARIABLES_BY_NAME = {v.name: v for v in VARIABLES}
 # Variables a site watches by subscription.
 SIGNALS = (
-    IMPORT_LIMIT, EXPORT_LIMIT, FIRM_IMPORT_LIMIT, FIRM_EXPORT_LIMIT, LIMIT_SOURCE, ENVELOPE_VERSION,
-    VALID_UNTIL, HEARTBEAT, HEARTBEAT_INTERVAL, OPERATING_MODE, ABNORMAL_IMPORT_LIMIT, ABNORMAL_UNTIL,
+    IMPORT_LIMIT,
+    EXPORT_LIMIT,
+    FIRM_IMPORT_LIMIT,
+    FIRM_EXPORT_LIMIT,
+    LIMIT_SOURCE,
+    ENVELOPE_VERSION,
+    VALID_UNTIL,
+    HEARTBEAT,
+    HEARTBEAT_INTERVAL,
+    OPERATING_MODE,
+    ABNORMAL_IMPORT_LIMIT,
+    ABNORMAL_UNTIL,
 )
 WRITE_BACK = (MEASURED_P, MEASURED_Q, APPLIED_IMPORT_LIMIT, APPLIED_EXPORT_LIMIT, MEASUREMENT_TIME)
 

@@ -3,11 +3,13 @@
 The CLI's `opcua publish` and `opcua signal-abnormal` use it; so can a SCADA
 bridge. It calls the server's methods, so the server checks the operator role.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from asyncua import Client, ua
 
@@ -31,7 +33,7 @@ class OperatorClient:
         self._client: Client | None = None
         self._ns = 0
 
-    async def __aenter__(self) -> "OperatorClient":
+    async def __aenter__(self) -> OperatorClient:
         await self.connect()
         return self
 
@@ -86,12 +88,16 @@ class OperatorClient:
 
     async def signal_abnormal(self, site: str, max_import_w: float, duration_s: float = 0.0) -> None:
         D = ua.VariantType.Double
-        await self._call(site, model.SIGNAL_ABNORMAL, ua.Variant(float(max_import_w), D), ua.Variant(float(duration_s), D))
+        await self._call(
+            site, model.SIGNAL_ABNORMAL, ua.Variant(float(max_import_w), D), ua.Variant(float(duration_s), D)
+        )
 
     async def clear_abnormal(self, site: str) -> None:
         await self._call(site, model.CLEAR_ABNORMAL)
 
-    async def set_limits(self, site: str, import_limit_w: float | None = None, export_limit_w: float | None = None) -> None:
+    async def set_limits(
+        self, site: str, import_limit_w: float | None = None, export_limit_w: float | None = None
+    ) -> None:
         """Write ImportLimitW/ExportLimitW (a dynamic update); raises WriteRefused."""
         items = []
         for name, value in ((model.IMPORT_LIMIT, import_limit_w), (model.EXPORT_LIMIT, export_limit_w)):

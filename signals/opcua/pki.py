@@ -12,6 +12,7 @@ envelope server (`--certs DIR`) and the clients:
     DIR/server.der  server.key.pem      the envelope server
     DIR/clients/NAME.der  NAME.key.pem  clients: the operator, each site, tools
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,7 +49,7 @@ class AppCertificate:
     application_uri: str
 
     @classmethod
-    def load(cls, name: str, cert_path: Path, key_path: Path) -> "AppCertificate":
+    def load(cls, name: str, cert_path: Path, key_path: Path) -> AppCertificate:
         cert = load_certificate(cert_path)
         uris = certificate_uris(cert)
         return cls(name, cert_path, key_path, uris[0] if uris else "")
@@ -70,7 +71,7 @@ def certificate_uris(cert: x509.Certificate) -> list[str]:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -164,10 +165,12 @@ class OpcuaPKI:
         self.ca_key_path.parent.mkdir(exist_ok=True, mode=0o700)
         (self.directory / "clients").mkdir(exist_ok=True)
         ca_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
-        ca_name = x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench test PKI"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "flexbench OPC-UA test CA"),
-        ])
+        ca_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench test PKI"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "flexbench OPC-UA test CA"),
+            ]
+        )
         now = _now()
         ca_cert = (
             x509.CertificateBuilder()
@@ -178,17 +181,20 @@ class OpcuaPKI:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=validity_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         _write_private(self.ca_key_path, _key_pem(ca_key))
         self.ca_cert_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.DER))
         return self._issue(
-            "server", self.directory, "flexbench envelope server", server_uri, hosts,
-            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], validity_days,
+            "server",
+            self.directory,
+            "flexbench envelope server",
+            server_uri,
+            hosts,
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+            validity_days,
         )
 
     def issue_client(
@@ -209,8 +215,13 @@ class OpcuaPKI:
         if (folder / f"{name}.der").exists() and not overwrite:
             return self.client(name)
         return self._issue(
-            name, folder, f"flexbench {name}", application_uri or client_application_uri(name), hosts,
-            [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH], validity_days,
+            name,
+            folder,
+            f"flexbench {name}",
+            application_uri or client_application_uri(name),
+            hosts,
+            [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+            validity_days,
         )
 
     def _issue(
@@ -230,10 +241,14 @@ class OpcuaPKI:
         now = _now()
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]))
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                    ]
+                )
+            )
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

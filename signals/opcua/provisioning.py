@@ -5,14 +5,15 @@ useless on another client. Passwords of the bench's own clients are kept in
 DIR/private/passwords/NAME (mode 0600) so the lab's clients and the CLI can
 log in without prompting; a real deployment hands them out and deletes them.
 """
+
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from flexbench.signals.opcua.accounts import OPERATOR, SITE, VIEWER, AccountStore
 from flexbench.signals.opcua.pki import DEFAULT_HOSTS, OpcuaPKI

@@ -4,6 +4,7 @@ Only RSA policies that OPC-UA still recommends are offered: Basic256Sha256,
 Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss, in Sign or SignAndEncrypt mode.
 The None policy is never offered by the envelope server.
 """
+
 from __future__ import annotations
 
 from asyncua import ua

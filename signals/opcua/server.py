@@ -14,6 +14,7 @@ changing has lost communication and falls back to its firm limits. Sites write
 their measurements back; listeners registered with `add_report_listener` hear
 each write-back.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,10 @@ import datetime as dt
 import inspect
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlparse
 
 from asyncua import Server, ua
@@ -137,9 +139,7 @@ class EnvelopeServer:
     def __init__(self, config: EnvelopeServerConfig) -> None:
         self.config = config
         self._clock = config.clock
-        self._sites = {
-            s.name: _SiteState(s, s.firm_import_w, s.firm_export_w) for s in config.sites
-        }
+        self._sites = {s.name: _SiteState(s, s.firm_import_w, s.firm_export_w) for s in config.sites}
         self._server: Server | None = None
         self._ns = 0
         self._site_by_node: dict[ua.NodeId, str] = {}
@@ -150,7 +150,7 @@ class EnvelopeServer:
         self._lock = asyncio.Lock()
 
     # Lifecycle -----------------------------------------------------------------
-    async def __aenter__(self) -> "EnvelopeServer":
+    async def __aenter__(self) -> EnvelopeServer:
         await self.start()
         return self
 
@@ -176,8 +176,16 @@ class EnvelopeServer:
         server = Server(user_manager=AccountUserManager(accounts, trust, self.config.allow_anonymous))
         await server.init()
         try:
-            await self._configure(server, server_cert.application_uri, server_cert.cert_path,
-                                  server_cert.key_path, host, url.port or 0, accounts, trust)
+            await self._configure(
+                server,
+                server_cert.application_uri,
+                server_cert.cert_path,
+                server_cert.key_path,
+                host,
+                url.port or 0,
+                accounts,
+                trust,
+            )
             await server.start()
         except BaseException:
             try:
@@ -196,8 +204,15 @@ class EnvelopeServer:
         self._task = asyncio.create_task(self._run(), name="opcua-envelope-server")
 
     async def _configure(
-        self, server: Server, application_uri: str, cert_path: Path, key_path: Path, host: str, port: int,
-        accounts: AccountStore, trust: TrustList,
+        self,
+        server: Server,
+        application_uri: str,
+        cert_path: Path,
+        key_path: Path,
+        host: str,
+        port: int,
+        accounts: AccountStore,
+        trust: TrustList,
     ) -> None:
         """Identity, endpoints, security, the address space and the write guard, before listening."""
         server.set_server_name("flexbench envelope server")
@@ -327,8 +342,9 @@ class EnvelopeServer:
             ("export", export_limit_w, state.spec.rated_export_w),
         ):
             if value is not None and not (0 <= value <= high):
-                raise EnvelopeError(f"site {site}: {label} limit {value} W outside [0, {high}] W",
-                                    ua.StatusCodes.BadOutOfRange)
+                raise EnvelopeError(
+                    f"site {site}: {label} limit {value} W outside [0, {high}] W", ua.StatusCodes.BadOutOfRange
+                )
         async with self._lock:
             self._set_override(state, import_limit_w, export_limit_w)
             await self._refresh(site)
@@ -402,7 +418,7 @@ class EnvelopeServer:
         return dv.Value.Value if dv.Value is not None else None
 
     async def _write(self, site: str, variable: str, value: Any, vtype: ua.VariantType, array: bool = False) -> None:
-        now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         dv = ua.DataValue(ua.Variant(value, vtype, is_array=array), SourceTimestamp=now, ServerTimestamp=now)
         await self._require_server().write_attribute_value(model.node_id(site, variable, self._ns), dv)
 
@@ -488,8 +504,7 @@ class EnvelopeServer:
                     now_s = self._clock()
                     beat = now_s >= self._next_heartbeat_s
                     if beat:
-                        self._next_heartbeat_s = max(self._next_heartbeat_s + self.config.heartbeat_interval_s,
-                                                     now_s)
+                        self._next_heartbeat_s = max(self._next_heartbeat_s + self.config.heartbeat_interval_s, now_s)
                     for name, state in self._sites.items():
                         if beat and not state.heartbeat_paused:
                             state.heartbeat = (state.heartbeat + 1) & 0xFFFFFFFF

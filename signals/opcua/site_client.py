@@ -6,6 +6,7 @@ heartbeat last changed (by the local monotonic clock, so the operator's clock
 does not matter), and writes its measurements and applied limits in one
 request.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,9 @@ import datetime as dt
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from asyncua import Client, Node, ua
 
@@ -100,7 +102,7 @@ class SiteClient:
         self._names_by_node: dict[ua.NodeId, str] = {}
         self._changed = asyncio.Event()
 
-    async def __aenter__(self) -> "SiteClient":
+    async def __aenter__(self) -> SiteClient:
         await self.connect()
         return self
 
@@ -114,8 +116,9 @@ class SiteClient:
         return self._client
 
     async def connect(self) -> None:
-        self._client = await open_client(self.endpoint, self.security, self.timeout_s, f"flexbench site {self.site}",
-                                         self.auto_reconnect)
+        self._client = await open_client(
+            self.endpoint, self.security, self.timeout_s, f"flexbench site {self.site}", self.auto_reconnect
+        )
         try:
             self._ns = await self._client.get_namespace_index(model.NAMESPACE_URI)
             nodes = [self._node(name) for name in model.SIGNALS]
@@ -185,18 +188,22 @@ class SiteClient:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self.signals
 
     async def read_envelope(self) -> list[Interval]:
         """The published envelope, read consistently: retried if the version moves while reading."""
-        names = [model.ENVELOPE_VERSION, model.ENVELOPE_START, model.ENVELOPE_DURATION,
-                 model.ENVELOPE_IMPORT, model.ENVELOPE_EXPORT, model.ENVELOPE_VERSION]
+        names = [
+            model.ENVELOPE_VERSION,
+            model.ENVELOPE_START,
+            model.ENVELOPE_DURATION,
+            model.ENVELOPE_IMPORT,
+            model.ENVELOPE_EXPORT,
+            model.ENVELOPE_VERSION,
+        ]
         for _ in range(5):
-            v0, starts, durations, imports, exports, v1 = await self.client.read_values(
-                [self._node(n) for n in names]
-            )
+            v0, starts, durations, imports, exports, v1 = await self.client.read_values([self._node(n) for n in names])
             if v0 == v1:
                 return [
                     Interval(to_unix_s(s), float(d), float(i), float(e))
@@ -215,7 +222,7 @@ class SiteClient:
         """Write measurements at the PCC (P positive importing) and the limits applied, in one request."""
         when = measurement_time if measurement_time is not None else time.time()
         if not isinstance(when, dt.datetime):
-            when = dt.datetime.fromtimestamp(float(when), dt.timezone.utc)
+            when = dt.datetime.fromtimestamp(float(when), dt.UTC)
         values: list[tuple[str, Any, ua.VariantType]] = [
             (model.MEASURED_P, float(measured_p_w), ua.VariantType.Double),
             (model.MEASURED_Q, float(measured_q_var), ua.VariantType.Double),

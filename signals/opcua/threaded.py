@@ -4,12 +4,14 @@ Test plans, the lab's instruments and pytest fixtures are synchronous; they
 drive the envelope server and the site client through these wrappers, whose
 methods block until the coroutine has run on the loop thread.
 """
+
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from flexbench.signals.opcua.device_client import DeviceClient
 from flexbench.signals.opcua.envelope import Interval
@@ -49,7 +51,7 @@ class LoopThread:
             raise RuntimeError("the loop thread is not running")
         return self._loop
 
-    def submit(self, coro: Awaitable[T]) -> "Future[T]":
+    def submit(self, coro: Awaitable[T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
 
     def call(self, coro: Awaitable[T], timeout_s: float | None = 30.0) -> T:
@@ -80,7 +82,7 @@ class EnvelopeServerThread:
         self._thread = LoopThread("opcua-envelope-server")
         self._start_timeout_s = start_timeout_s
 
-    def __enter__(self) -> "EnvelopeServerThread":
+    def __enter__(self) -> EnvelopeServerThread:
         self.start()
         return self
 
@@ -186,7 +188,6 @@ class SiteClientThread(_ClientOnLoop):
     def __init__(self, client: SiteClient, thread: LoopThread | None = None) -> None:
         super().__init__(client, thread, f"opcua-site-{client.site}")
 
-
     def signals(self) -> SiteSignals:
         """A copy of the latest signals, taken on the loop thread."""
         return self._thread.call_sync(self.client.snapshot)
@@ -203,11 +204,19 @@ class SiteClientThread(_ClientOnLoop):
     def read_envelope(self) -> list[Interval]:
         return self._thread.call(self.client.read_envelope())
 
-    def report(self, measured_p_w: float, measured_q_var: float, applied_import_limit_w: float | None = None,
-               applied_export_limit_w: float | None = None, measurement_time: Any = None) -> None:
-        self._thread.call(self.client.report(
-            measured_p_w, measured_q_var, applied_import_limit_w, applied_export_limit_w, measurement_time
-        ))
+    def report(
+        self,
+        measured_p_w: float,
+        measured_q_var: float,
+        applied_import_limit_w: float | None = None,
+        applied_export_limit_w: float | None = None,
+        measurement_time: Any = None,
+    ) -> None:
+        self._thread.call(
+            self.client.report(
+                measured_p_w, measured_q_var, applied_import_limit_w, applied_export_limit_w, measurement_time
+            )
+        )
 
 
 class DeviceClientThread(_ClientOnLoop):
@@ -215,7 +224,6 @@ class DeviceClientThread(_ClientOnLoop):
 
     def __init__(self, client: DeviceClient, thread: LoopThread | None = None) -> None:
         super().__init__(client, thread, "opcua-device-client")
-
 
     def write(self, **si_values: float) -> None:
         self._thread.call(self.client.write(**si_values))
@@ -228,4 +236,3 @@ class DeviceClientThread(_ClientOnLoop):
 
     def latest(self) -> dict[str, Any]:
         return self._thread.call_sync(lambda: dict(self.client.latest))
-

@@ -5,6 +5,7 @@ CreateSession (and again at ActivateSession, where a client that left its
 certificate out of CreateSession cannot slip past), and the bench's clients
 refuse a server whose certificate the trust list does not vouch for.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,7 @@ class TrustList:
         )
 
     @classmethod
-    def from_dir(cls, directory: str | Path) -> "TrustList":
+    def from_dir(cls, directory: str | Path) -> TrustList:
         folder = Path(directory)
         if not folder.is_dir():
             raise FileNotFoundError(f"no trust list folder {folder}")
@@ -66,7 +67,7 @@ class TrustList:
             return False
         return True
 
-    def validator(self, peer: str) -> "PeerValidator":
+    def validator(self, peer: str) -> PeerValidator:
         """A CreateSession hook for asyncua: `peer` is 'client' (server side) or 'server' (client side)."""
         return PeerValidator(self, peer)
 

@@ -1,4 +1,5 @@
 """Test PKI for IEEE 2030.5: P-256 certificates and the LFDI/SFDI identifiers derived from them."""
+
 from flexbench.signals.pki.authority import Identity, TestPKI
 from flexbench.signals.pki.identity import (
     lfdi_from_der,

@@ -9,6 +9,7 @@ subjectAltName holding a hardwareModuleName (RFC 4108), no expiry
     DIR/ca.crt  ca.key  server.crt  server.key  operator.crt  operator.key
     DIR/devices/NAME.crt  NAME.key
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,7 +31,7 @@ from flexbench.signals.pki.identity import lfdi_from_der, sfdi_from_lfdi
 HARDWARE_MODULE_NAME_OID = ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 # hwType for test devices: under PEN 32473, which IANA reserves for documentation (RFC 5612).
 TEST_HW_TYPE_OID = "1.3.6.1.4.1.32473.1.1"
-NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -72,7 +73,7 @@ def hardware_module_name(hw_type_oid: str, serial: bytes) -> bytes:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -131,10 +132,12 @@ class TestPKI:
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "devices").mkdir(exist_ok=True)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench test PKI"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "flexbench test CA"),
-        ])
+        ca_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flexbench test PKI"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "flexbench test CA"),
+            ]
+        )
         now = _now()
         ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
         ca_cert = (
@@ -146,9 +149,7 @@ class TestPKI:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(NO_EXPIRY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
             .add_extension(ski, critical=False)
             .sign(ca_key, hashes.SHA256())
         )
@@ -239,12 +240,8 @@ class TestPKI:
             .not_valid_before(_now() - dt.timedelta(days=1))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, True, False, False, False, False), critical=True
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.KeyUsage(True, False, False, False, True, False, False, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if san is not None:
             builder = builder.add_extension(san, critical=san_critical)

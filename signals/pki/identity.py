@@ -3,6 +3,7 @@
 The server identifies every client by its certificate, so these two numbers are
 the key of every registration and access-control decision.
 """
+
 from __future__ import annotations
 
 import hashlib

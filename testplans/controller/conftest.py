@@ -5,15 +5,16 @@ lab/benches/virtual-controller.toml) and an emulated site that can make its
 devices fail (the virtual controller site's operator actions; on a real bench
 the operator is asked to, e.g., unplug the meter's link).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from flexbench.lab.site_control import SiteControl
 from flexbench.lab.errors import UserError
+from flexbench.lab.site_control import SiteControl
 
 PLAN = "controller"
 
@@ -45,8 +46,10 @@ class ControllerSite(SiteControl):
 @pytest.fixture(scope="module")
 def site(bench, requirements, recorder, clock) -> ControllerSite:
     if bench.controller is None:
-        raise UserError(f"{bench.config.path}: the controller plans need a controller under test: add a [controller] "
-                        "table (see lab/benches/virtual-controller.toml)")
+        raise UserError(
+            f"{bench.config.path}: the controller plans need a controller under test: add a [controller] "
+            "table (see lab/benches/virtual-controller.toml)"
+        )
     s = ControllerSite(bench, requirements, recorder, clock)
     s.energize()
     s.program("unrestricted")

@@ -6,6 +6,7 @@ window the PCC import must be at or below the limit + accuracy until the
 control ends. (The CSIP plan's CSIP-LOA-01 steps an EV charger a controller
 site does not have.)
 """
+
 import pytest
 
 PROFILE = "controller"
@@ -28,9 +29,16 @@ def test_import_limit_held_with_the_battery(site, csip, verdicts, clock):
     clock.sleep_until(t0 + duration)
     site.record_limit()
     step = site.hold(start_s, float(t0), hold_s=0)
-    site.held(verdicts, "CTL-IMP", step, start_s=t0 + window_s, end_s=t0 + duration - plan.number("end_guard_s"),
-              limit_w=limit_w + r.number("accuracy_w"), export=False,
-              label="PCC import: limit + accuracy after the soft-limit window,")
+    site.held(
+        verdicts,
+        "CTL-IMP",
+        step,
+        start_s=t0 + window_s,
+        end_s=t0 + duration - plan.number("end_guard_s"),
+        limit_w=limit_w + r.number("accuracy_w"),
+        export=False,
+        label="PCC import: limit + accuracy after the soft-limit window,",
+    )
     site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
     site.response_time_s = window_s
     site.evidence(verdicts, step, f"Import limit {limit_w:.0f} W via 2030.5, held by the battery")

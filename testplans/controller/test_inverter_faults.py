@@ -10,6 +10,7 @@
 The PCC export must be at or below the setting + accuracy within the response
 time and stay there.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -19,12 +20,30 @@ PROFILE = "controller"
 
 def _held(site, verdicts, requirement_id, step, limit_w, response_time_s, what):
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    verdicts.check(evaluate.settles_within(
-        requirement_id, t, export_w, t_step_s=step.t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=response_time_s, label=f"PCC export, {what}: setting + accuracy,"))
-    verdicts.check(evaluate.stays_at_or_below(
-        requirement_id, t, export_w, start_s=step.t_step_s + response_time_s, end_s=step.end_s, limit=limit_w,
-        t_cmd_s=step.t_step_s, label=f"PCC export held, {what}:"))
+    verdicts.check(
+        evaluate.settles_within(
+            requirement_id,
+            t,
+            export_w,
+            t_step_s=step.t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=response_time_s,
+            label=f"PCC export, {what}: setting + accuracy,",
+        )
+    )
+    verdicts.check(
+        evaluate.stays_at_or_below(
+            requirement_id,
+            t,
+            export_w,
+            start_s=step.t_step_s + response_time_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            t_cmd_s=step.t_step_s,
+            label=f"PCC export held, {what}:",
+        )
+    )
 
 
 @pytest.mark.requirement("CTL-INV")
@@ -36,15 +55,25 @@ def test_silent_inverter_the_others_hold_the_limit(site, verdicts, clock):
     site.program("unrestricted", export_limit_w=export_limit_w)
     site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("heavy_load_w"))
     start_s = site.settle()
-    with site.fault(f"inverter-silent:{name}", f"inverter-restore:{name}",
-                    f"Disconnect inverter {name}'s Modbus link from the controller."):
+    with site.fault(
+        f"inverter-silent:{name}",
+        f"inverter-restore:{name}",
+        f"Disconnect inverter {name}'s Modbus link from the controller.",
+    ):
         clock.sleep(plan.number("precondition_s") / 2)  # the controller finds out the inverter is gone
         t_step_s = clock.now()
         site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
         step = site.hold(start_s, t_step_s)
     site.recover()
-    _held(site, verdicts, "CTL-INV", step, export_limit_w + r.number("accuracy_w"), r.number("response_time_s"),
-          f"{name} silent, load dropped")
+    _held(
+        site,
+        verdicts,
+        "CTL-INV",
+        step,
+        export_limit_w + r.number("accuracy_w"),
+        r.number("response_time_s"),
+        f"{name} silent, load dropped",
+    )
     site.response_time_s = r.number("response_time_s")
     site.evidence(verdicts, step, f"Inverter {name} silent: export setting {export_limit_w:.0f} W")
 
@@ -57,13 +86,23 @@ def test_inverter_ignoring_writes_the_others_hold_the_limit(site, verdicts, cloc
     export_limit_w = plan.number("export_limit_w")
     site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
     start_s = site.settle()
-    with site.fault(f"inverter-ignores-writes:{name}", f"inverter-obeys-writes:{name}",
-                    f"Set inverter {name} to ignore its power limit (acknowledge writes, keep producing)."):
+    with site.fault(
+        f"inverter-ignores-writes:{name}",
+        f"inverter-obeys-writes:{name}",
+        f"Set inverter {name} to ignore its power limit (acknowledge writes, keep producing).",
+    ):
         t_step_s = clock.now()
         site.program("unrestricted", export_limit_w=export_limit_w)
         step = site.hold(start_s, t_step_s)
     site.recover()
-    _held(site, verdicts, "CTL-IGN", step, export_limit_w + r.number("accuracy_w"), r.number("response_time_s"),
-          f"{name} ignoring its cap")
+    _held(
+        site,
+        verdicts,
+        "CTL-IGN",
+        step,
+        export_limit_w + r.number("accuracy_w"),
+        r.number("response_time_s"),
+        f"{name} ignoring its cap",
+    )
     site.response_time_s = r.number("response_time_s")
     site.evidence(verdicts, step, f"Inverter {name} ignores writes: export setting {export_limit_w:.0f} W")

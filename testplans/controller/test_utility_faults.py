@@ -7,6 +7,7 @@
   the cached schedule, and once the schedule has no event left applies the
   firm (DefaultDERControl) limits, each within the declared window.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -39,9 +40,16 @@ def test_skewed_time_is_flagged_and_the_schedule_kept_on_time(site, csip, verdic
         clock.sleep_until(t0 + duration)
         site.record_limit()
         step = site.hold(start_s, float(t0), hold_s=0)
-    site.held(verdicts, "CTL-TIME", step, start_s=t0 + window_s, end_s=t0 + duration - plan.number("end_guard_s"),
-              limit_w=limit_w + r.number("accuracy_w"), export=True,
-              label=f"server Time {r.number('skew_s'):+.0f} s: PCC export")
+    site.held(
+        verdicts,
+        "CTL-TIME",
+        step,
+        start_s=t0 + window_s,
+        end_s=t0 + duration - plan.number("end_guard_s"),
+        limit_w=limit_w + r.number("accuracy_w"),
+        export=True,
+        label=f"server Time {r.number('skew_s'):+.0f} s: PCC export",
+    )
     site.response_time_s = window_s
     site.evidence(verdicts, step, f"2030.5 Time skewed {r.number('skew_s'):+.0f} s: {limit_w:.0f} W control")
 
@@ -71,19 +79,42 @@ def test_server_unreachable_cached_schedule_then_firm_limits(site, csip, verdict
     step = site.hold(start_s, float(t0), hold_s=0)
     end_s = step.end_s
     site.record_limit()
-    site.held(verdicts, "CTL-COMM", step, start_s=t0 + window_s, end_s=t0 + duration - guard_s,
-              limit_w=limit_w + accuracy_w, export=True, label="server away, cached control: PCC export")
-    site.held(verdicts, "CTL-COMM", step, start_s=t0 + duration + window_s, end_s=end_s - guard_s,
-              limit_w=firm_w + accuracy_w, export=True, label="server away, schedule over, firm limit: PCC export")
+    site.held(
+        verdicts,
+        "CTL-COMM",
+        step,
+        start_s=t0 + window_s,
+        end_s=t0 + duration - guard_s,
+        limit_w=limit_w + accuracy_w,
+        export=True,
+        label="server away, cached control: PCC export",
+    )
+    site.held(
+        verdicts,
+        "CTL-COMM",
+        step,
+        start_s=t0 + duration + window_s,
+        end_s=end_s - guard_s,
+        limit_w=firm_w + accuracy_w,
+        export=True,
+        label="server away, schedule over, firm limit: PCC export",
+    )
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     band_w = r.number("default_band_w")
     mask = (t >= t0 + duration + window_s) & (t <= end_s - guard_s)
     low = float(export_w[mask].min()) if mask.any() else float("nan")
-    verdicts.check(evaluate.Result(
-        "CTL-COMM", f"once the schedule is over the firm limit applies: export within {band_w:.0f} W of {firm_w:.0f} W",
-        low, firm_w - band_w, "W", low - (firm_w - band_w) if mask.any() else None,
-        evaluate.PASS if mask.any() and low >= firm_w - band_w else evaluate.FAIL,
-        f"lowest export {low:.0f} W after the schedule ended, server still away"))
+    verdicts.check(
+        evaluate.Result(
+            "CTL-COMM",
+            f"once the schedule is over the firm limit applies: export within {band_w:.0f} W of {firm_w:.0f} W",
+            low,
+            firm_w - band_w,
+            "W",
+            low - (firm_w - band_w) if mask.any() else None,
+            evaluate.PASS if mask.any() and low >= firm_w - band_w else evaluate.FAIL,
+            f"lowest export {low:.0f} W after the schedule ended, server still away",
+        )
+    )
     csip.headend.set_default_control(lfdi)  # no firm limit left behind for later plans
     site.response_time_s = window_s
     site.evidence(verdicts, step, "2030.5 server unreachable: cached control, then firm limit")

@@ -1,10 +1,11 @@
 """What the CSIP plans share: the PCS site under 2030.5 control, and the checks on its PCC."""
+
 from __future__ import annotations
 
 import pytest
 
 from flexbench.lab import evaluate
-from flexbench.lab.site_control import SiteControl, Step
+from flexbench.lab.site_control import SiteControl
 
 PLAN = "csip"
 
@@ -32,13 +33,21 @@ class CsipSite(SiteControl):
         got = self.responses(mrid)
         ok = got == expected
         return evaluate.Result(
-            "CSIP-RSP", f"Responses {', '.join(map(str, expected))} posted for the control", None, None, "", None,
+            "CSIP-RSP",
+            f"Responses {', '.join(map(str, expected))} posted for the control",
+            None,
+            None,
+            "",
+            None,
             evaluate.PASS if ok else evaluate.FAIL,
-            f"Responses {got or 'none'} posted for control {mrid}" + ("" if ok else f", expected {expected}"))
+            f"Responses {got or 'none'} posted for control {mrid}" + ("" if ok else f", expected {expected}"),
+        )
 
     def responses(self, mrid: str) -> list[int]:
-        return [r["status"] for r in sorted(self.headend.responses(self.lfdi, subject=mrid),
-                                            key=lambda r: r.get("created_s") or 0)]
+        return [
+            r["status"]
+            for r in sorted(self.headend.responses(self.lfdi, subject=mrid), key=lambda r: r.get("created_s") or 0)
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -47,4 +56,3 @@ def site(bench, requirements, recorder, clock, csip) -> CsipSite:
     s.energize()
     s.program("unrestricted")  # the PCS's own settings out of the way: the utility's limits govern
     return s
-

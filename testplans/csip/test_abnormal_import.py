@@ -5,6 +5,7 @@ operation (an immediate maximum import in the higher-priority program). The
 PCC import must be at or below the value + meter accuracy within the response
 time and stay there while the signal lasts.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -27,9 +28,18 @@ def test_abnormal_maximum_import(site, verdicts, clock):
     clock.sleep_until(t_signal + duration - plan.number("end_guard_s"))
     step = site.hold(start_s, float(t_signal), hold_s=0)
     t, import_w = site.series("pcc.p_w", step)
-    verdicts.check(evaluate.settles_within("ABN-IMP", t, import_w, t_step_s=step.t_step_s, end_s=step.end_s,
-                                           limit=limit_w, max_time_s=response_time_s,
-                                           label="PCC import: signaled maximum + meter accuracy,"))
+    verdicts.check(
+        evaluate.settles_within(
+            "ABN-IMP",
+            t,
+            import_w,
+            t_step_s=step.t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=response_time_s,
+            label="PCC import: signaled maximum + meter accuracy,",
+        )
+    )
     site.record_limit()
     site.response_time_s = response_time_s
     site.evidence(verdicts, step, f"Abnormal operation: maximum import {plan.number('abnormal_import_w'):.0f} W")

@@ -5,6 +5,7 @@ two-interval export schedule; once the first interval runs, the server goes
 away until after the schedule. The DUT must still apply the second interval
 (from its cache), then, with no event left, its default limit.
 """
+
 import pytest
 
 PROFILE = "csip-aus"
@@ -37,20 +38,43 @@ def test_cached_schedule_then_default_limits(site, csip, verdicts, clock):
     site.recorder.event("server_outage", started=False)
     step = site.hold(start_s, float(t0), hold_s=0)
     end_default_s = step.end_s
-    site.held(verdicts, "CSIP-LOSS", step, start_s=t0 + duration + window_s, end_s=t0 + 2 * duration - guard_s,
-              limit_w=second_w + accuracy_w, export=True, label="cached 2nd interval: PCC export")
-    site.held(verdicts, "CSIP-LOSS", step, start_s=t0 + 2 * duration + window_s, end_s=end_default_s - guard_s,
-              limit_w=default_w + accuracy_w, export=True, label="after the schedule, default limit: PCC export")
+    site.held(
+        verdicts,
+        "CSIP-LOSS",
+        step,
+        start_s=t0 + duration + window_s,
+        end_s=t0 + 2 * duration - guard_s,
+        limit_w=second_w + accuracy_w,
+        export=True,
+        label="cached 2nd interval: PCC export",
+    )
+    site.held(
+        verdicts,
+        "CSIP-LOSS",
+        step,
+        start_s=t0 + 2 * duration + window_s,
+        end_s=end_default_s - guard_s,
+        limit_w=default_w + accuracy_w,
+        export=True,
+        label="after the schedule, default limit: PCC export",
+    )
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     from flexbench.lab import evaluate
 
     band_w = r.number("default_band_w")
     mask = (t >= t0 + 2 * duration + window_s) & (t <= end_default_s - guard_s)
     low = float(export_w[mask].min()) if mask.any() else float("nan")
-    verdicts.check(evaluate.Result(
-        "CSIP-LOSS", f"after the schedule the default limit applies: export within {band_w:.0f} W of {default_w:.0f} W",
-        low, default_w - band_w, "W", low - (default_w - band_w) if mask.any() else None,
-        evaluate.PASS if mask.any() and low >= default_w - band_w else evaluate.FAIL,
-        f"lowest export {low:.0f} W after the schedule ended"))
+    verdicts.check(
+        evaluate.Result(
+            "CSIP-LOSS",
+            f"after the schedule the default limit applies: export within {band_w:.0f} W of {default_w:.0f} W",
+            low,
+            default_w - band_w,
+            "W",
+            low - (default_w - band_w) if mask.any() else None,
+            evaluate.PASS if mask.any() and low >= default_w - band_w else evaluate.FAIL,
+            f"lowest export {low:.0f} W after the schedule ended",
+        )
+    )
     site.response_time_s = window_s
     site.evidence(verdicts, step, "Loss of communication: cached schedule, then default")

@@ -6,6 +6,7 @@ it. After the soft-limit window the PCC must be at or below the limit plus
 meter accuracy (the lower of 4 % of the site rating or 100 W) until the control
 ends; the DUT must post Responses 1, 2 and 3 for the control (CSIP-RSP).
 """
+
 import pytest
 
 PROFILE = "csip-aus"
@@ -29,14 +30,21 @@ def _limit_step(site, verdicts, clock, requirement_id: str, *, export: bool) -> 
     site.record_limit()
     clock.sleep(2 * site.csip.config.poll_rate_s)  # the completed Response follows the event's end
     what = "PCC export" if export else "PCC import"
-    site.held(verdicts, requirement_id, step, start_s=start + r.number("soft_limit_window_s"),
-              end_s=start + duration_s - plan.number("end_guard_s"),
-              limit_w=limit_w + site.accuracy_w(requirement_id), export=export,
-              label=f"{what}: limit + meter accuracy after the soft-limit window,")
+    site.held(
+        verdicts,
+        requirement_id,
+        step,
+        start_s=start + r.number("soft_limit_window_s"),
+        end_s=start + duration_s - plan.number("end_guard_s"),
+        limit_w=limit_w + site.accuracy_w(requirement_id),
+        export=export,
+        label=f"{what}: limit + meter accuracy after the soft-limit window,",
+    )
     verdicts.check(site.response_check(mrid))
     site.response_time_s = r.number("soft_limit_window_s")
-    site.evidence(verdicts, step, f"{requirement_id}: {'export' if export else 'import'} limit {limit_w:.0f} W "
-                                  f"via 2030.5")
+    site.evidence(
+        verdicts, step, f"{requirement_id}: {'export' if export else 'import'} limit {limit_w:.0f} W via 2030.5"
+    )
 
 
 @pytest.mark.requirement("CSIP-GEN-01", "CSIP-RSP")

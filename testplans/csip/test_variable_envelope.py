@@ -4,6 +4,7 @@ The bench publishes an envelope (one DERControl per interval, CSIP-AUS
 opModExpLimW); in each interval, from the response window on, the PCC export
 must be at or below that interval's limit plus meter accuracy.
 """
+
 import pytest
 
 PROFILE = "csip-aus"
@@ -29,7 +30,15 @@ def test_variable_envelope_followed(site, verdicts, clock):
     site.record_limit()
     step = site.hold(start_s, float(t0), hold_s=0)
     for begin, duration, _, limit_w in intervals:
-        site.held(verdicts, "OE-FOLLOW", step, start_s=begin + window_s, end_s=begin + duration - plan.number("end_guard_s"),
-                  limit_w=limit_w + accuracy_w, export=True, label=f"interval at +{begin - t0:.0f} s: PCC export")
+        site.held(
+            verdicts,
+            "OE-FOLLOW",
+            step,
+            start_s=begin + window_s,
+            end_s=begin + duration - plan.number("end_guard_s"),
+            limit_w=limit_w + accuracy_w,
+            export=True,
+            label=f"interval at +{begin - t0:.0f} s: PCC export",
+        )
     site.response_time_s = window_s
     site.evidence(verdicts, step, f"Variable envelope: {', '.join(f'{w:.0f}' for w in limits_w)} W")

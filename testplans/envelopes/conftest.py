@@ -4,17 +4,20 @@ Each plan runs once per transport the profile lists and the bench has a
 server for (2030.5, OPC-UA). The envelope is computed here, on the main
 thread, once per run (cached in the run folder).
 """
+
 from __future__ import annotations
 
 import pytest
 
-from flexbench.lab.envelope_plan import PLAN, EnvelopePlan, EnvelopeSite, SiteEnvelope, transport as open_transport
-from flexbench.lab.envelope_plan import transports_on_bench
+from flexbench.lab.envelope_plan import PLAN, EnvelopePlan, EnvelopeSite, SiteEnvelope, transports_on_bench
+from flexbench.lab.envelope_plan import transport as open_transport
 from flexbench.lab.profile import profile_for
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requirement_by_transport(**ids): the requirement ID a test checks, by transport")
+    config.addinivalue_line(
+        "markers", "requirement_by_transport(**ids): the requirement ID a test checks, by transport"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -39,9 +42,17 @@ def plan(requirements, flexbench_run) -> EnvelopePlan:
 def envelope(plan, recorder) -> SiteEnvelope:
     """The location's variable envelope on the site's scale (computed once per run)."""
     env = plan.variable()
-    recorder.event("envelope", feeder=env.feeder, site_id=env.site_id, file=str(env.file),
-                   intervals=len(env.intervals), import_scale=env.import_scale, export_scale=env.export_scale,
-                   firm_import_w=env.firm_import_w, firm_export_w=env.firm_export_w)
+    recorder.event(
+        "envelope",
+        feeder=env.feeder,
+        site_id=env.site_id,
+        file=str(env.file),
+        intervals=len(env.intervals),
+        import_scale=env.import_scale,
+        export_scale=env.export_scale,
+        firm_import_w=env.firm_import_w,
+        firm_export_w=env.firm_export_w,
+    )
     return env
 
 
@@ -58,8 +69,9 @@ def link(transport, bench, envelope, site, recorder):
     """The transport, governing: its firm limits are the envelope's; put back as found afterwards."""
     t = open_transport(transport, bench)
     t.claim(envelope.firm_import_w, envelope.firm_export_w)
-    recorder.event("transport", name=transport, firm_import_w=envelope.firm_import_w,
-                   firm_export_w=envelope.firm_export_w)
+    recorder.event(
+        "transport", name=transport, firm_import_w=envelope.firm_import_w, firm_export_w=envelope.firm_export_w
+    )
     try:
         yield t
     finally:

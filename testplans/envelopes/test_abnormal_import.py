@@ -7,6 +7,7 @@ the operator then signals abnormal operation with a lower maximum import
 abnormal signal). The PCC import must be at or below the signaled value plus
 meter accuracy within the response time, in device seconds, and stay there.
 """
+
 import math
 
 import pytest
@@ -25,8 +26,11 @@ def test_abnormal_maximum_import(plan, envelope, site, link, verdicts, clock):
     duration_s = int(site.plan.number("abnormal_duration_s"))
     in_force = max(envelope.intervals, key=lambda i: i.import_limit_w)
     if max_import_w + accuracy_w >= in_force.import_limit_w - accuracy_w:
-        raise plan.error("abnormal_import_w", f"{max_import_w:.0f} W is not clearly below the envelope's import "
-                         f"limit {in_force.import_limit_w:.0f} W: the signal would not show")
+        raise plan.error(
+            "abnormal_import_w",
+            f"{max_import_w:.0f} W is not clearly below the envelope's import "
+            f"limit {in_force.import_limit_w:.0f} W: the signal would not show",
+        )
     if duration_s <= response_time_s:
         raise plan.error("abnormal_duration_s", f"must be longer than the {response_time_s:g} s response time")
     site.check_binds("import", in_force.import_limit_w, accuracy_w)
@@ -34,8 +38,13 @@ def test_abnormal_maximum_import(plan, envelope, site, link, verdicts, clock):
     precondition_s = site.plan.number("precondition_s")
     start_s = clock.now()
     t0 = math.ceil(start_s + site.plan.number("start_delay_s"))
-    link.publish([BenchInterval(t0, math.ceil(precondition_s + duration_s + 10.0), in_force.import_limit_w,
-                                in_force.export_limit_w)])
+    link.publish(
+        [
+            BenchInterval(
+                t0, math.ceil(precondition_s + duration_s + 10.0), in_force.import_limit_w, in_force.export_limit_w
+            )
+        ]
+    )
     clock.sleep_until(t0)
     site.record_limits(in_force)
     clock.sleep(precondition_s)
@@ -48,10 +57,23 @@ def test_abnormal_maximum_import(plan, envelope, site, link, verdicts, clock):
     link.withdraw()
     site.record_limits(None)
     t, import_w = site.flow("import", step.start_s, step.end_s)
-    verdicts.check(evaluate.settles_within(
-        "ABN-IMP", t, import_w, t_step_s=t_signal, end_s=step.end_s, limit=max_import_w + accuracy_w,
-        max_time_s=response_time_s, label="PCC import: signaled maximum + meter accuracy,"))
+    verdicts.check(
+        evaluate.settles_within(
+            "ABN-IMP",
+            t,
+            import_w,
+            t_step_s=t_signal,
+            end_s=step.end_s,
+            limit=max_import_w + accuracy_w,
+            max_time_s=response_time_s,
+            label="PCC import: signaled maximum + meter accuracy,",
+        )
+    )
     site.response_time_s = response_time_s
-    site.evidence(verdicts, step, f"{envelope.feeder} {envelope.site_id}: abnormal operation over {link.name}, "
-                                  f"maximum import {max_import_w:.0f} W under the envelope's "
-                                  f"{in_force.import_limit_w:.0f} W")
+    site.evidence(
+        verdicts,
+        step,
+        f"{envelope.feeder} {envelope.site_id}: abnormal operation over {link.name}, "
+        f"maximum import {max_import_w:.0f} W under the envelope's "
+        f"{in_force.import_limit_w:.0f} W",
+    )

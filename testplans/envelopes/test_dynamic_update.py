@@ -9,6 +9,7 @@ Conditions stress the side the updates tighten (nrt_stress). Response times
 are judged in envelope time: the typical (median) update obeyed within 15
 minutes, every update within 1 hour.
 """
+
 import math
 
 import pytest
@@ -26,9 +27,12 @@ def states(plan, envelope, requirements):
     found = plan.dynamic_updates(envelope)
     for (_, before), (load_scale, after) in zip(found, found[1:]):
         if after.limit_w(side) >= before.limit_w(side) - accuracy_w:
-            raise plan.error("nrt_load_scales", f"at load x{load_scale:g} the twin's {side} limit maps to "
-                             f"{after.limit_w(side):.0f} W, not below the {before.limit_w(side):.0f} W before it "
-                             f"by more than the meter accuracy: the update would not show")
+            raise plan.error(
+                "nrt_load_scales",
+                f"at load x{load_scale:g} the twin's {side} limit maps to "
+                f"{after.limit_w(side):.0f} W, not below the {before.limit_w(side):.0f} W before it "
+                f"by more than the meter accuracy: the update would not show",
+            )
     return found
 
 
@@ -57,16 +61,30 @@ def test_dynamic_update_obeyed_in_near_real_time(plan, envelope, states, site, l
         t_first = t_first or t_signal
         link.update(t_signal, t0 + total_s - t_signal, limits)
         site.record_limits(limits)
-        site.recorder.event("envelope_update", load_scale=load_scale, import_limit_w=limits.import_limit_w,
-                            export_limit_w=limits.export_limit_w, binding=getattr(limits, f"binding_{side}"))
+        site.recorder.event(
+            "envelope_update",
+            load_scale=load_scale,
+            import_limit_w=limits.import_limit_w,
+            export_limit_w=limits.export_limit_w,
+            binding=getattr(limits, f"binding_{side}"),
+        )
         took_s = site.watch(side, t_signal, limits.limit_w(side) + accuracy_w, hold_s, give_up_s)
         responses_s.append(None if took_s is None else plan.envelope_s(took_s))
     step = site.hold(start_s, float(t_first), hold_s=0)
     link.withdraw()
     site.record_limits(None)
-    for result in near_real_time("OE-NRT", responses_s, typical_s=r.number("typical_response_s"),
-                                 max_s=r.number("max_response_s"), bench_s_per_h=plan.bench_s_per_h):
+    for result in near_real_time(
+        "OE-NRT",
+        responses_s,
+        typical_s=r.number("typical_response_s"),
+        max_s=r.number("max_response_s"),
+        bench_s_per_h=plan.bench_s_per_h,
+    ):
         verdicts.check(result)
     site.response_time_s = plan.bench_s(r.number("typical_response_s"))
-    site.evidence(verdicts, step, f"{envelope.feeder} {envelope.site_id}: {len(updates)} dynamic updates "
-                                  f"({side}) over {link.name}; 15 min = {site.response_time_s:g} bench s")
+    site.evidence(
+        verdicts,
+        step,
+        f"{envelope.feeder} {envelope.site_id}: {len(updates)} dynamic updates "
+        f"({side}) over {link.name}; 15 min = {site.response_time_s:g} bench s",
+    )

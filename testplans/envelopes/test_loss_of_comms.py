@@ -13,6 +13,7 @@ a light load), and communication is lost in the first interval:
   site has lost communication and must be at its firm limits within the
   response window, although the server still shows the non-firm schedule.
 """
+
 import math
 
 import numpy as np
@@ -38,13 +39,16 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
     intervals = envelope.intervals
     if not 1 <= n <= len(intervals):
         raise plan.error("loss_cached_intervals", f"must be between 1 and the envelope's {len(intervals)} intervals")
-    k = max(range(len(intervals) - n + 1), key=lambda j: min(i.export_limit_w for i in intervals[j:j + n]))
-    cached = intervals[k:k + n]
+    k = max(range(len(intervals) - n + 1), key=lambda j: min(i.export_limit_w for i in intervals[j : j + n]))
+    cached = intervals[k : k + n]
     firm_w = envelope.firm_export_w
     lowest_w = min(i.export_limit_w for i in cached)
     if lowest_w - band_w <= firm_w + 2 * accuracy_w:
-        raise plan.error("site_export_w", f"the envelope's export limits ({lowest_w:.0f} W at best over "
-                         f"{n} intervals) are too close to the firm {firm_w:.0f} W to tell one from the other")
+        raise plan.error(
+            "site_export_w",
+            f"the envelope's export limits ({lowest_w:.0f} W at best over "
+            f"{n} intervals) are too close to the firm {firm_w:.0f} W to tell one from the other",
+        )
     site.check_binds("export", max(i.export_limit_w for i in cached), accuracy_w)
     site.stress("export")
     start_s = site.settle()
@@ -52,8 +56,11 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
     schedule = plan.on_bench(cached, t0)
     end_s = schedule[-1].end_s
     if not cached_mode and t0 + 2 * window_s + link.comm_loss_s + hold_s > end_s:
-        raise plan.error("loss_cached_intervals", f"the schedule ({end_s - t0} bench s) must outlast the heartbeat "
-                         f"timeout ({link.comm_loss_s:g} s), the response window and loss_hold_s")
+        raise plan.error(
+            "loss_cached_intervals",
+            f"the schedule ({end_s - t0} bench s) must outlast the heartbeat "
+            f"timeout ({link.comm_loss_s:g} s), the response window and loss_hold_s",
+        )
     link.publish(schedule)
     clock.sleep_until(t0)
     site.record_limits(schedule[0])
@@ -80,28 +87,59 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
         for number, item in enumerate(schedule):
             begin_s, stop_s = item.start_s + window_s, item.end_s - guard_s
             label = f"cached interval {number}"
-            verdicts.check(evaluate.stays_at_or_below(rid, t, export_w, start_s=begin_s, end_s=stop_s,
-                                                      limit=item.export_limit_w + accuracy_w, t_cmd_s=t_loss,
-                                                      label=f"{label}: PCC export"))
+            verdicts.check(
+                evaluate.stays_at_or_below(
+                    rid,
+                    t,
+                    export_w,
+                    start_s=begin_s,
+                    end_s=stop_s,
+                    limit=item.export_limit_w + accuracy_w,
+                    t_cmd_s=t_loss,
+                    label=f"{label}: PCC export",
+                )
+            )
             verdicts.check(_kept(rid, t, export_w, begin_s, stop_s, item.export_limit_w, band_w, firm_w, label))
-    verdicts.check(evaluate.stays_at_or_below(
-        rid, t, export_w, start_s=t_firm + window_s, end_s=step.end_s, limit=firm_w + accuracy_w, t_cmd_s=t_loss,
-        label="firm export limit + meter accuracy: PCC export"))
+    verdicts.check(
+        evaluate.stays_at_or_below(
+            rid,
+            t,
+            export_w,
+            start_s=t_firm + window_s,
+            end_s=step.end_s,
+            limit=firm_w + accuracy_w,
+            t_cmd_s=t_loss,
+            label="firm export limit + meter accuracy: PCC export",
+        )
+    )
     site.response_time_s = t_firm + window_s - t_loss
-    site.evidence(verdicts, step, f"{envelope.feeder} {envelope.site_id}: communication lost over {link.name}, "
-                                  f"firm export {firm_w:.0f} W")
+    site.evidence(
+        verdicts,
+        step,
+        f"{envelope.feeder} {envelope.site_id}: communication lost over {link.name}, firm export {firm_w:.0f} W",
+    )
 
 
-def _kept(rid: str, t, export_w, start_s: float, end_s: float, limit_w: float, band_w: float, firm_w: float,
-          label: str) -> evaluate.Result:
+def _kept(
+    rid: str, t, export_w, start_s: float, end_s: float, limit_w: float, band_w: float, firm_w: float, label: str
+) -> evaluate.Result:
     """The cached interval is used: export stays near its limit instead of dropping to the firm limit."""
-    criterion = (f"{label} kept: PCC export within {band_w:.0f} W below its {limit_w:.0f} W limit "
-                 f"(not dropped to the firm {firm_w:.0f} W)")
+    criterion = (
+        f"{label} kept: PCC export within {band_w:.0f} W below its {limit_w:.0f} W limit "
+        f"(not dropped to the firm {firm_w:.0f} W)"
+    )
     mask = (t >= start_s) & (t <= end_s) & np.isfinite(export_w)
     if not mask.any():
         return evaluate.Result.error(rid, criterion, "no samples in the interval")
     low_w = float(export_w[mask].min())
     floor_w = limit_w - band_w
-    return evaluate.Result(rid, criterion, low_w, floor_w, "W", low_w - floor_w,
-                           evaluate.PASS if low_w >= floor_w else evaluate.FAIL,
-                           f"lowest export {low_w:.0f} W in the interval")
+    return evaluate.Result(
+        rid,
+        criterion,
+        low_w,
+        floor_w,
+        "W",
+        low_w - floor_w,
+        evaluate.PASS if low_w >= floor_w else evaluate.FAIL,
+        f"lowest export {low_w:.0f} W in the interval",
+    )

@@ -9,6 +9,7 @@ end, PCC import and export must be at or below that interval's limits plus
 meter accuracy. The window runs from when both the limits and the conditions
 have changed, so a bench slow to set its instruments never cuts it short.
 """
+
 import math
 
 import pytest
@@ -24,8 +25,11 @@ def test_variable_envelope_followed(plan, envelope, site, link, verdicts, clock)
     window_s, guard_s, accuracy_w = r.number("response_window_s"), r.number("end_guard_s"), r.number("meter_accuracy_w")
     cycle = plan.stress_cycle()
     if plan.interval_bench_s <= window_s + guard_s + 1:
-        raise plan.error("bench_s_per_envelope_h", f"an interval of {plan.interval_bench_s} bench s leaves nothing "
-                         f"to judge after the {window_s:g} s response window")
+        raise plan.error(
+            "bench_s_per_envelope_h",
+            f"an interval of {plan.interval_bench_s} bench s leaves nothing "
+            f"to judge after the {window_s:g} s response window",
+        )
     for side in set(cycle):
         site.check_binds(side, plan.site_max_w[side], accuracy_w)
     site.stress(cycle[0])
@@ -44,10 +48,21 @@ def test_variable_envelope_followed(plan, envelope, site, link, verdicts, clock)
     step = site.hold(start_s, float(t0), hold_s=0)
     for side in ("import", "export"):
         t, y = site.flow(side, step.start_s, step.end_s)
-        windows = [Window(changed_s[k] + window_s, i.end_s - guard_s, i.limit_w(side) + accuracy_w,
-                          f"interval {k} (+{k * plan.resolution_h:g} h)") for k, i in enumerate(schedule)]
+        windows = [
+            Window(
+                changed_s[k] + window_s,
+                i.end_s - guard_s,
+                i.limit_w(side) + accuracy_w,
+                f"interval {k} (+{k * plan.resolution_h:g} h)",
+            )
+            for k, i in enumerate(schedule)
+        ]
         verdicts.check(follows_schedule("OE-FOLLOW", t, y, windows, side=side))
     site.response_time_s = window_s
-    site.evidence(verdicts, step, f"{envelope.feeder} {envelope.site_id}: {len(schedule)} intervals of the twin's "
-                                  f"variable envelope over {link.name} (1 h = {plan.interval_bench_s / plan.resolution_h:g} "
-                                  f"bench s)")
+    site.evidence(
+        verdicts,
+        step,
+        f"{envelope.feeder} {envelope.site_id}: {len(schedule)} intervals of the twin's "
+        f"variable envelope over {link.name} (1 h = {plan.interval_bench_s / plan.resolution_h:g} "
+        f"bench s)",
+    )

@@ -22,6 +22,7 @@ The field site model (field W, import positive):
     .venv/bin/python testplans/events/make_field_traces.py           # every event here
     .venv/bin/python testplans/events/make_field_traces.py NAME.toml # one
 """
+
 from __future__ import annotations
 
 import math
@@ -45,27 +46,30 @@ class SiteModel:
     """Field device behaviour of one event's site."""
 
     seed: int
-    latency_s: float = 8.0          # signal sent -> seen by the site controller
+    latency_s: float = 8.0  # signal sent -> seen by the site controller
     control_period_s: float = 1.0
-    margin_w: float = 2000.0        # the controller aims this far inside a limit
+    margin_w: float = 2000.0  # the controller aims this far inside a limit
     ev_ramp_w_per_s: float = 3000.0
     battery_rating_w: float = 0.0
     battery_tau_s: float = 1.5
-    pv_tau_s: float = 1.0           # PV output behind the irradiance
-    curtail_tau_s: float = 1.5      # PV curtailment setpoint response
-    noise_w: float = 600.0          # meter noise (1 sigma)
+    pv_tau_s: float = 1.0  # PV output behind the irradiance
+    curtail_tau_s: float = 1.5  # PV curtailment setpoint response
+    noise_w: float = 600.0  # meter noise (1 sigma)
     noise_v_pu: float = 0.0008
-    voltage_tau_s: float = 2.0      # PCC voltage settling after a change (regulators, other loads)
-    end_s: float = 200.0            # length of the record
+    voltage_tau_s: float = 2.0  # PCC voltage settling after a change (regulators, other loads)
+    end_s: float = 200.0  # length of the record
 
 
 MODELS: dict[str, SiteModel] = {
-    "abnormal-import": SiteModel(seed=101, latency_s=9.0, ev_ramp_w_per_s=3000.0, battery_rating_w=60000.0,
-                                 end_s=220.0),
-    "ieee123-switching": SiteModel(seed=202, latency_s=4.0, battery_rating_w=0.0, curtail_tau_s=2.0,
-                                   noise_w=1500.0, end_s=180.0),
-    "pv-cloud-transient": SiteModel(seed=303, latency_s=4.0, battery_rating_w=0.0, curtail_tau_s=1.2,
-                                    noise_w=800.0, end_s=120.0),
+    "abnormal-import": SiteModel(
+        seed=101, latency_s=9.0, ev_ramp_w_per_s=3000.0, battery_rating_w=60000.0, end_s=220.0
+    ),
+    "ieee123-switching": SiteModel(
+        seed=202, latency_s=4.0, battery_rating_w=0.0, curtail_tau_s=2.0, noise_w=1500.0, end_s=180.0
+    ),
+    "pv-cloud-transient": SiteModel(
+        seed=303, latency_s=4.0, battery_rating_w=0.0, curtail_tau_s=1.2, noise_w=800.0, end_s=120.0
+    ),
 }
 
 
@@ -101,7 +105,7 @@ def simulate(event: FieldEvent, model: SiteModel) -> pd.DataFrame:
     pv = first.site_pv_w
     ev = site.ev_w
     battery = 0.0
-    curtail = math.inf       # PV setpoint
+    curtail = math.inf  # PV setpoint
     v_now = first.pcc_voltage_pu
     ev_cmd, battery_cmd, curtail_target = ev, 0.0, math.inf
     next_control = 0.0
@@ -153,13 +157,15 @@ def simulate(event: FieldEvent, model: SiteModel) -> pd.DataFrame:
     # a meter: 1 s averages, then measurement noise
     per = int(round(1.0 / DT_S))
     seconds = np.arange(0, int(model.end_s) + 1)
-    p_avg = np.array([pcc[max(0, s * per - per + 1): s * per + 1].mean() for s in seconds])
-    v_avg = np.array([vpu[max(0, s * per - per + 1): s * per + 1].mean() for s in seconds])
-    return pd.DataFrame({
-        "time_s": seconds.astype(float),
-        "pcc_p_w": np.round(p_avg + rng.normal(0.0, model.noise_w, len(seconds)), 1),
-        "pcc_v_pu": np.round(v_avg + rng.normal(0.0, model.noise_v_pu, len(seconds)), 5),
-    })
+    p_avg = np.array([pcc[max(0, s * per - per + 1) : s * per + 1].mean() for s in seconds])
+    v_avg = np.array([vpu[max(0, s * per - per + 1) : s * per + 1].mean() for s in seconds])
+    return pd.DataFrame(
+        {
+            "time_s": seconds.astype(float),
+            "pcc_p_w": np.round(p_avg + rng.normal(0.0, model.noise_w, len(seconds)), 1),
+            "pcc_v_pu": np.round(v_avg + rng.normal(0.0, model.noise_v_pu, len(seconds)), 5),
+        }
+    )
 
 
 def make(path: Path) -> Path:

@@ -8,6 +8,7 @@ terminals with the power analyzer. Pass when the DUT reaches the limit within
 the response time (LAP-RT) and then stays at or below limit + 1.5 x MRA
 (LAP-SS). Every number comes from the requirement profile.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -69,14 +70,28 @@ def test_limit_active_power(bench, grid_at_nominal, recorder, clock, requirement
     ss_start_s = t_cmd_s + ss.number("steady_state_from_s")
     ss_end_s = t_cmd_s + ss.number("steady_state_to_s")
     t, p = recorder.series(dut_channel, start_s, end_s)
-    verdicts.check(evaluate.reaches_within(
-        "LAP-RT", t, p, t_cmd_s=t_cmd_s, target=limit_w, tolerance=tolerance_w, max_time_s=response_time_s))
-    verdicts.check(evaluate.stays_at_or_below(
-        "LAP-SS", t, p, start_s=ss_start_s, end_s=ss_end_s, limit=limit_w + tolerance_w, t_cmd_s=t_cmd_s,
-        label="limit + 1.5 x MRA:"))
+    verdicts.check(
+        evaluate.reaches_within(
+            "LAP-RT", t, p, t_cmd_s=t_cmd_s, target=limit_w, tolerance=tolerance_w, max_time_s=response_time_s
+        )
+    )
+    verdicts.check(
+        evaluate.stays_at_or_below(
+            "LAP-SS",
+            t,
+            p,
+            start_s=ss_start_s,
+            end_s=ss_end_s,
+            limit=limit_w + tolerance_w,
+            t_cmd_s=t_cmd_s,
+            label="limit + 1.5 x MRA:",
+        )
+    )
     verdicts.evidence(
         title=f"Limit {pct:g} % of {rated_w:.0f} W (run {run})",
-        t_cmd_s=t_cmd_s, start_s=start_s, end_s=end_s,
+        t_cmd_s=t_cmd_s,
+        start_s=start_s,
+        end_s=end_s,
         channels={dut_channel: "DUT active power (analyzer)", "pcc.p_w": "PCC import (analyzer)"},
         steps={"limit_w": "limit", "limit_tolerance_w": "limit + 1.5 x MRA"},
         windows=[

@@ -6,6 +6,7 @@ limits in force into the PCS's own OPC-UA server; the plans drive the
 envelope server alike, and on the device path the device's measurements are
 recorded as channels `<device>.<name>`.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """What every UL 3141 PCS plan shares: the declaration, and the site judged against it."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,9 @@ class Site(SiteControl):
     """The PCS site, with the declared values each verdict is judged against."""
 
     def __init__(self, bench, requirements, declaration: PCSDeclaration, recorder, clock) -> None:
-        super().__init__(bench, requirements.plan(PLAN), recorder, clock, declaration.phases,
-                         declaration.open_loop_response_time_s)
+        super().__init__(
+            bench, requirements.plan(PLAN), recorder, clock, declaration.phases, declaration.open_loop_response_time_s
+        )
         self.requirements = requirements
         self.declaration = declaration
 
@@ -29,8 +31,9 @@ class Site(SiteControl):
         for name in self.requirements.requirement(requirement_id).data.get("declared", []):
             attr = "modes" if name == "modes.supported" else name.split(".", 1)[-1]
             if not hasattr(self.declaration, attr):
-                raise ValueError(f"{self.requirements.path}: [requirements.{requirement_id}] declared: "
-                                 f"no declaration field {name!r}")
+                raise ValueError(
+                    f"{self.requirements.path}: [requirements.{requirement_id}] declared: no declaration field {name!r}"
+                )
             value = getattr(self.declaration, attr)
             parts.append(f"{attr} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}")
         return "; ".join(parts)
@@ -38,7 +41,6 @@ class Site(SiteControl):
     def check(self, verdicts, result):
         """Record a result with the declared values it is judged against."""
         return verdicts.check(result, declared=self.declared(result.requirement_id))
-
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +56,10 @@ def pytest_collection_modifyitems(config, items) -> None:
 
     from flexbench.lab.controller.plans import skip_in_controller_mode
 
-    skip_in_controller_mode(config, items, Path(__file__).parent, "PCS-FS",
-                            "the controller's PCC sensor is the site meter; its loss is checked by "
-                            "testplans/controller (CTL-METER)")
+    skip_in_controller_mode(
+        config,
+        items,
+        Path(__file__).parent,
+        "PCS-FS",
+        "the controller's PCC sensor is the site meter; its loss is checked by testplans/controller (CTL-METER)",
+    )

@@ -6,6 +6,7 @@ carry more than the setting; the PCS must bring the current to or below
 setting + declared accuracy within the declared open-loop response time and
 keep it there. The load is high so the PCC limits play no part.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -32,10 +33,32 @@ def test_current_limiting(site, declaration, verdicts, clock):
 
     t, current_a = site.series("busbar.i_a", step)
     limit_a = d.current_limit_a + d.current_accuracy_a
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-CUR", t, current_a, t_step_s=t_step_s, end_s=step.end_s, limit=limit_a, unit="A",
-        max_time_s=d.open_loop_response_time_s, label="busbar current: setting + declared accuracy,"))
-    site.check(verdicts, evaluate.stays_at_or_below(
-        "PCS-CUR", t, current_a, start_s=t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_a,
-        unit="A", t_cmd_s=t_step_s, label="busbar current held at steady state:"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-CUR",
+            t,
+            current_a,
+            t_step_s=t_step_s,
+            end_s=step.end_s,
+            limit=limit_a,
+            unit="A",
+            max_time_s=d.open_loop_response_time_s,
+            label="busbar current: setting + declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.stays_at_or_below(
+            "PCS-CUR",
+            t,
+            current_a,
+            start_s=t_step_s + d.open_loop_response_time_s,
+            end_s=step.end_s,
+            limit=limit_a,
+            unit="A",
+            t_cmd_s=t_step_s,
+            label="busbar current held at steady state:",
+        ),
+    )
     site.evidence(verdicts, step, f"Current limiting: setting {d.current_limit_a:g} A", current=True)

@@ -6,6 +6,7 @@ that, uncontrolled, the site would export well above the setting. The PCC
 export must be back within setting + declared accuracy within the declared
 open-loop response time and stay there.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -33,10 +34,30 @@ def test_export_limiting(site, declaration, verdicts, clock):
 
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     limit_w = d.export_limit_w + d.export_accuracy_w
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-EXP", t, export_w, t_step_s=t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=d.open_loop_response_time_s, label="PCC export: setting + declared accuracy,"))
-    site.check(verdicts, evaluate.stays_at_or_below(
-        "PCS-EXP", t, export_w, start_s=t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_w,
-        t_cmd_s=t_step_s, label="PCC export held at steady state:"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-EXP",
+            t,
+            export_w,
+            t_step_s=t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=d.open_loop_response_time_s,
+            label="PCC export: setting + declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.stays_at_or_below(
+            "PCS-EXP",
+            t,
+            export_w,
+            start_s=t_step_s + d.open_loop_response_time_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            t_cmd_s=t_step_s,
+            label="PCC export held at steady state:",
+        ),
+    )
     site.evidence(verdicts, step, f"Export limiting: setting {d.export_limit_w:.0f} W")

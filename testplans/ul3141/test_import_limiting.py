@@ -6,6 +6,7 @@ uncontrolled, the site would import well above the setting. The PCC import
 must be back within setting + declared accuracy within the declared open-loop
 response time and stay there.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -34,10 +35,30 @@ def test_import_limiting(site, declaration, verdicts, clock):
 
     t, import_w = site.series("pcc.p_w", step)
     limit_w = d.import_limit_w + d.import_accuracy_w
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-IMP", t, import_w, t_step_s=t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=d.open_loop_response_time_s, label="PCC import: setting + declared accuracy,"))
-    site.check(verdicts, evaluate.stays_at_or_below(
-        "PCS-IMP", t, import_w, start_s=t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_w,
-        t_cmd_s=t_step_s, label="PCC import held at steady state:"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-IMP",
+            t,
+            import_w,
+            t_step_s=t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=d.open_loop_response_time_s,
+            label="PCC import: setting + declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.stays_at_or_below(
+            "PCS-IMP",
+            t,
+            import_w,
+            start_s=t_step_s + d.open_loop_response_time_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            t_cmd_s=t_step_s,
+            label="PCC import held at steady state:",
+        ),
+    )
     site.evidence(verdicts, step, f"Import limiting: setting {d.import_limit_w:.0f} W")

@@ -5,6 +5,7 @@ The site exports at the declared export setting; the setting is then lowered
 must be within the new setting + declared accuracy within the declared
 open-loop response time, and stay there.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -27,10 +28,30 @@ def test_export_setting_lowered_while_running(site, declaration, verdicts, clock
 
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     limit_w = new_limit_w + d.export_accuracy_w
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-CHG", t, export_w, t_step_s=t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=d.open_loop_response_time_s, label="PCC export: new setting + declared accuracy,"))
-    site.check(verdicts, evaluate.stays_at_or_below(
-        "PCS-CHG", t, export_w, start_s=t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_w,
-        t_cmd_s=t_step_s, label="PCC export held at steady state:"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-CHG",
+            t,
+            export_w,
+            t_step_s=t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=d.open_loop_response_time_s,
+            label="PCC export: new setting + declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.stays_at_or_below(
+            "PCS-CHG",
+            t,
+            export_w,
+            start_s=t_step_s + d.open_loop_response_time_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            t_cmd_s=t_step_s,
+            label="PCC export held at steady state:",
+        ),
+    )
     site.evidence(verdicts, step, f"Export setting lowered from {d.export_limit_w:.0f} W to {new_limit_w:.0f} W")

@@ -8,6 +8,7 @@ Each forbidden flow is held to the declared accuracy, from the declared
 open-loop response time after the step to the end of the observation. A mode
 the device does not declare is skipped, with the reason in the report.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -19,12 +20,32 @@ DECLARATION = "virtual-pcs"
 def _held(verdicts, site, step, channel_scale: float, limit_w: float, what: str) -> None:
     d = site.declaration
     t, y = site.series("pcc.p_w", step, scale=channel_scale)
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-MODE", t, y, t_step_s=step.t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=d.open_loop_response_time_s, label=f"{what}: declared accuracy,"))
-    site.check(verdicts, evaluate.stays_at_or_below(
-        "PCS-MODE", t, y, start_s=step.t_step_s + d.open_loop_response_time_s, end_s=step.end_s, limit=limit_w,
-        t_cmd_s=step.t_step_s, label=f"{what} held:"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-MODE",
+            t,
+            y,
+            t_step_s=step.t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=d.open_loop_response_time_s,
+            label=f"{what}: declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.stays_at_or_below(
+            "PCS-MODE",
+            t,
+            y,
+            start_s=step.t_step_s + d.open_loop_response_time_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            t_cmd_s=step.t_step_s,
+            label=f"{what} held:",
+        ),
+    )
 
 
 @pytest.mark.requirement("PCS-MODE")

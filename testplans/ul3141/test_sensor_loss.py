@@ -6,6 +6,7 @@ asked to). Within the declared fail-safe time the PCC export must fall to the
 fail-safe export (profile) + declared accuracy, and the PCS must report its
 fail-safe state.
 """
+
 import pytest
 
 from flexbench.lab import evaluate
@@ -32,11 +33,30 @@ def test_sensor_loss_leads_to_fail_safe(bench, site, declaration, requirements, 
 
     t, export_w = site.series("pcc.p_w", step, scale=-1.0)
     limit_w = fail_safe_export_w + d.export_accuracy_w
-    site.check(verdicts, evaluate.settles_within(
-        "PCS-FS", t, export_w, t_step_s=t_step_s, end_s=step.end_s, limit=limit_w,
-        max_time_s=d.fail_safe_time_s, label="PCC export: fail-safe export + declared accuracy,"))
-    site.check(verdicts, evaluate.Result(
-        "PCS-FS", "the PCS reports its fail-safe state after the declared fail-safe time", None, None, "",
-        None, evaluate.PASS if reported else evaluate.FAIL,
-        "reports fail-safe" if reported else f"does not report fail-safe {d.fail_safe_time_s:g} s after the loss"))
+    site.check(
+        verdicts,
+        evaluate.settles_within(
+            "PCS-FS",
+            t,
+            export_w,
+            t_step_s=t_step_s,
+            end_s=step.end_s,
+            limit=limit_w,
+            max_time_s=d.fail_safe_time_s,
+            label="PCC export: fail-safe export + declared accuracy,",
+        ),
+    )
+    site.check(
+        verdicts,
+        evaluate.Result(
+            "PCS-FS",
+            "the PCS reports its fail-safe state after the declared fail-safe time",
+            None,
+            None,
+            "",
+            None,
+            evaluate.PASS if reported else evaluate.FAIL,
+            "reports fail-safe" if reported else f"does not report fail-safe {d.fail_safe_time_s:g} s after the loss",
+        ),
+    )
     site.evidence(verdicts, step, "Loss of the PCS sensor")

@@ -1,11 +1,12 @@
 """Emulators on loopback ports, drivers connected to them, and a scripted SCPI peer;
 all torn down after each test."""
+
 from __future__ import annotations
 
 import socket
 import threading
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -79,7 +80,9 @@ def der(der_emulator):
 
 
 class ScriptedScpiPeer:
-    def __init__(self, replies: dict[str, str] | None = None, *, error_query: str = "SYST:ERR?", no_error: str = '0,"No error"') -> None:
+    def __init__(
+        self, replies: dict[str, str] | None = None, *, error_query: str = "SYST:ERR?", no_error: str = '0,"No error"'
+    ) -> None:
         self.replies: dict[str, str | Callable[[], str]] = dict(replies or {})
         self.error_query = error_query
         self.no_error = no_error

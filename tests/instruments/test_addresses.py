@@ -1,4 +1,5 @@
 """Bench-file addresses: VISA resource strings, modbus+tcp and modbus+rtu URLs."""
+
 from __future__ import annotations
 
 import pytest

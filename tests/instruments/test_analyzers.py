@@ -1,5 +1,6 @@
 """Power analyzers beyond the WT1800: Yokogawa WT3000 and WT5000, ZES ZIMMER LMG600; streaming at
 10 Hz or faster, successive updates, and the instrument's own time stamps."""
+
 from __future__ import annotations
 
 import itertools
@@ -31,8 +32,10 @@ def counting_source(elements=(1, 2)):
 
 # -- Yokogawa WT3000 / WT5000 ------------------------------------------------------------------
 
-@pytest.mark.parametrize("driver_cls, emulator_cls", [(YokogawaWT3000, YokogawaWT3000Emulator),
-                                                      (YokogawaWT5000, YokogawaWT5000Emulator)])
+
+@pytest.mark.parametrize(
+    "driver_cls, emulator_cls", [(YokogawaWT3000, YokogawaWT3000Emulator), (YokogawaWT5000, YokogawaWT5000Emulator)]
+)
 def test_wt_streams_successive_updates_at_10_hz_or_faster(driver_cls, emulator_cls):
     with emulator_cls() as emulator:
         emulator.source = counting_source()
@@ -61,7 +64,10 @@ def test_wt_connect_with_an_update_rate_sends_the_sync_setup(make_peer):
     mark = len(peer.sent())
     driver.read()
     assert [c for c in peer.sent()[mark:] if c != ":STATus:ERRor?"] == [
-        ":COMMunicate:WAIT 1", ":STATus:EESR?", ":NUMeric:NORMal:VALue?"]
+        ":COMMunicate:WAIT 1",
+        ":STATus:EESR?",
+        ":NUMeric:NORMal:VALue?",
+    ]
     driver.close()
 
 
@@ -96,6 +102,7 @@ def test_a_hung_wt_times_out_while_waiting_for_an_update():
 
 # -- ZES LMG ---------------------------------------------------------------------------------------
 
+
 def test_lmg_streams_cycles_with_the_instrument_time_stamps():
     with ZesLMGEmulator(elements=(1, 2, 3)) as emulator:
         emulator.source = counting_source((1, 2, 3))
@@ -118,13 +125,20 @@ def test_lmg_streams_cycles_with_the_instrument_time_stamps():
 def test_lmg_protocol_on_connect_and_read(make_peer):
     stamp = "2025:11:03D12:34:56.250000000"
     peer = make_peer({"*IDN?": "ZES ZIMMER,LMG670,LMG0042,2.0.56"}, error_query="ERRALL?")
-    peer.replies["INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?"] = f"{stamp};230.1;4.2;960.0;-12.0;966.0;0.994;50.01"
+    peer.replies["INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?"] = (
+        f"{stamp};230.1;4.2;960.0;-12.0;966.0;0.994;50.01"
+    )
     driver = ZesLMG(peer.address, options={"elements": [1]}, timeout_s=TIMEOUT_S)
     driver.connect()
     assert peer.sent() == ["*ZLANG SHORT", "*CLS", "ERRALL?", "FRMT ASCii", "ERRALL?", "CYCL 0.05", "ERRALL?"]
     reading = driver.read()
     element = reading.elements[1]
-    assert (element.voltage_v, element.current_a, element.power_w, element.reactive_power_var) == (230.1, 4.2, 960.0, -12.0)
+    assert (element.voltage_v, element.current_a, element.power_w, element.reactive_power_var) == (
+        230.1,
+        4.2,
+        960.0,
+        -12.0,
+    )
     assert (element.power_factor, element.frequency_hz) == (0.994, 50.01)
     assert reading.instrument_time_s == parse_timestamp(stamp)
     peer.replies["INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?"] = "garbage"

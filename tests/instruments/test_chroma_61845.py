@@ -1,4 +1,5 @@
 """Chroma 61845 driver against its emulator over VISA (pyvisa-py, TCPIP SOCKET)."""
+
 from __future__ import annotations
 
 import socket
@@ -194,18 +195,41 @@ def test_driver_needs_a_visa_address_and_valid_options():
 
 # -- the emulator on bad input, as a real instrument behaves ---------------------------------------
 
+
 def test_emulator_queues_scpi_errors_for_bad_input(chroma_emulator):
     replies = raw_exchange(
         chroma_emulator,
-        ["FOO:BAR 1", "VOLT:AC abc", "VOLT:AC", "VOLT:AC 301", "FREQ 20", "INST:NSEL 4", "OUTP MAYBE", "OUTP? 1",
-         "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?",
-         "SYST:ERR?"],
+        [
+            "FOO:BAR 1",
+            "VOLT:AC abc",
+            "VOLT:AC",
+            "VOLT:AC 301",
+            "FREQ 20",
+            "INST:NSEL 4",
+            "OUTP MAYBE",
+            "OUTP? 1",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+        ],
         expect_replies=9,
     )
     assert replies == [
-        '-113,"Undefined header"', '-104,"Data type error"', '-109,"Missing parameter"', '-222,"Data out of range"',
-        '-222,"Data out of range"', '-222,"Data out of range"', '-224,"Illegal parameter value"',
-        '-108,"Parameter not allowed"', '0,"No error"',
+        '-113,"Undefined header"',
+        '-104,"Data type error"',
+        '-109,"Missing parameter"',
+        '-222,"Data out of range"',
+        '-222,"Data out of range"',
+        '-222,"Data out of range"',
+        '-224,"Illegal parameter value"',
+        '-108,"Parameter not allowed"',
+        '0,"No error"',
     ]
     assert chroma_emulator.voltage_v == [0.0, 0.0, 0.0] and chroma_emulator.frequency_hz == 60.0
 

@@ -1,5 +1,6 @@
 """Chroma 62000H solar array simulator: the exact commands the driver sends (scripted peer),
 and the driver against its emulator over VISA."""
+
 from __future__ import annotations
 
 import socket
@@ -9,12 +10,22 @@ import pytest
 
 from flexbench.instruments.drivers.chroma_62000h import Chroma62000H
 from flexbench.instruments.emulators import Chroma62000HEmulator
-from flexbench.instruments.roles import DCReading, InstrumentError, InstrumentTimeout, IVCurve, SafetyLimitError, SafetyLimits
+from flexbench.instruments.roles import (
+    DCReading,
+    InstrumentError,
+    InstrumentTimeout,
+    IVCurve,
+    SafetyLimitError,
+    SafetyLimits,
+)
 
 TIMEOUT_S = 0.4
-LIMITS = SafetyLimits(voltage_max_v=950.0, current_max_a=14.5, power_max_w=11000.0,
-                      source="lab/benches/test.toml [instruments.pv.safety]")
-CURVE = IVCurve(open_circuit_voltage_v=600.0, short_circuit_current_a=10.0, max_power_voltage_v=500.0, max_power_current_a=9.0)
+LIMITS = SafetyLimits(
+    voltage_max_v=950.0, current_max_a=14.5, power_max_w=11000.0, source="lab/benches/test.toml [instruments.pv.safety]"
+)
+CURVE = IVCurve(
+    open_circuit_voltage_v=600.0, short_circuit_current_a=10.0, max_power_voltage_v=500.0, max_power_current_a=9.0
+)
 
 
 def raw_exchange(emulator, lines: list[str], expect_replies: int) -> list[str]:
@@ -43,6 +54,7 @@ def pv(pv_emulator):
 
 # -- expected protocol ------------------------------------------------------------------------
 
+
 def test_set_curve_sends_one_coupled_message_then_trig(make_peer):
     peer = make_peer({"OUTP:MODE?": "SAS"})
     driver = Chroma62000H(peer.address, safety=LIMITS, timeout_s=TIMEOUT_S)
@@ -51,23 +63,42 @@ def test_set_curve_sends_one_coupled_message_then_trig(make_peer):
     driver.set_curve(CURVE)
     assert peer.sent()[2:] == [
         "OUTP:MODE?",
-        "SAS:VOC 600.000;:SAS:ISC 10.0000;:SAS:VMPP 500.000;:SAS:IMPP 9.0000", "SYST:ERR?",
-        "TRIG", "SYST:ERR?",
+        "SAS:VOC 600.000;:SAS:ISC 10.0000;:SAS:VMPP 500.000;:SAS:IMPP 9.0000",
+        "SYST:ERR?",
+        "TRIG",
+        "SYST:ERR?",
     ]
     driver.close()
 
 
 def test_output_on_selects_sas_mode_first_and_replies_parse(make_peer):
-    peer = make_peer({"OUTP:MODE?": "FIXED", "CONF:OUTP?": "ON", "SAS:VOC?": "6.000000e+02", "SAS:ISC?": "1.0e+01",
-                      "SAS:VMPP?": "5.0e+02", "SAS:IMPP?": "9.0e+00", "MEAS:VOLT?": "512.3", "MEAS:CURR?": "8.91",
-                      "MEAS:POW?": "4564.6"})
+    peer = make_peer(
+        {
+            "OUTP:MODE?": "FIXED",
+            "CONF:OUTP?": "ON",
+            "SAS:VOC?": "6.000000e+02",
+            "SAS:ISC?": "1.0e+01",
+            "SAS:VMPP?": "5.0e+02",
+            "SAS:IMPP?": "9.0e+00",
+            "MEAS:VOLT?": "512.3",
+            "MEAS:CURR?": "8.91",
+            "MEAS:POW?": "4564.6",
+        }
+    )
     driver = Chroma62000H(peer.address, timeout_s=TIMEOUT_S)
     driver.connect()
     mark = len(peer.sent())
     driver.set_output(True)
     driver.safe_state()
-    assert peer.sent()[mark:] == ["OUTP:MODE?", "OUTP:MODE SAS", "SYST:ERR?", "CONF:OUTP ON", "SYST:ERR?",
-                                  "CONF:OUTP OFF", "SYST:ERR?"]
+    assert peer.sent()[mark:] == [
+        "OUTP:MODE?",
+        "OUTP:MODE SAS",
+        "SYST:ERR?",
+        "CONF:OUTP ON",
+        "SYST:ERR?",
+        "CONF:OUTP OFF",
+        "SYST:ERR?",
+    ]
     assert driver.output_enabled() is True
     assert driver.curve() == CURVE
     assert driver.measure() == DCReading(512.3, 8.91, 4564.6)
@@ -108,8 +139,11 @@ def test_curves_beyond_the_safety_limits_send_nothing(make_peer, curve, match):
 
 @pytest.mark.parametrize(
     "curve, match",
-    [(IVCurve(500.0, 10.0, 600.0, 9.0), "Vmp < Voc"), (IVCurve(600.0, 9.0, 500.0, 9.5), "Imp < Isc"),
-     (IVCurve(600.0, 10.0, 0.0, 9.0), "0 < Vmp")],
+    [
+        (IVCurve(500.0, 10.0, 600.0, 9.0), "Vmp < Voc"),
+        (IVCurve(600.0, 9.0, 500.0, 9.5), "Imp < Isc"),
+        (IVCurve(600.0, 10.0, 0.0, 9.0), "0 < Vmp"),
+    ],
 )
 def test_inconsistent_curves_are_refused_before_sending(make_peer, curve, match):
     peer = make_peer({"OUTP:MODE?": "SAS"})
@@ -123,6 +157,7 @@ def test_inconsistent_curves_are_refused_before_sending(make_peer, curve, match)
 
 
 # -- against the emulator --------------------------------------------------------------------------
+
 
 def test_identity_curve_output_and_snapshot(pv, pv_emulator):
     assert pv.identity().model == "62150H-1000S"
@@ -171,12 +206,26 @@ def test_mode_change_while_the_output_is_on_is_a_settings_conflict(pv, pv_emulat
 def test_emulator_queues_errors_for_malformed_commands(pv_emulator):
     replies = raw_exchange(
         pv_emulator,
-        ["SAS:VOC abc", "SAS:ISC", "CONF:OUTP MAYBE", "SAS:FOO 1", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?", "SYST:ERR?",
-         "SYST:ERR?"],
+        [
+            "SAS:VOC abc",
+            "SAS:ISC",
+            "CONF:OUTP MAYBE",
+            "SAS:FOO 1",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+            "SYST:ERR?",
+        ],
         expect_replies=5,
     )
-    assert replies == ['-104,"Data type error"', '-109,"Missing parameter"', '-224,"Illegal parameter value"',
-                       '-113,"Undefined header"', '0,"No error"']
+    assert replies == [
+        '-104,"Data type error"',
+        '-109,"Missing parameter"',
+        '-224,"Illegal parameter value"',
+        '-113,"Undefined header"',
+        '0,"No error"',
+    ]
 
 
 def test_a_hung_instrument_times_out_naming_its_address(pv, pv_emulator):

@@ -1,5 +1,6 @@
 """Chroma 63800 AC load: the exact commands the driver sends (scripted peer),
 and the driver against its emulator over VISA."""
+
 from __future__ import annotations
 
 import socket
@@ -12,8 +13,12 @@ from flexbench.instruments.emulators import Chroma63800Emulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, PhaseReading, SafetyLimitError, SafetyLimits
 
 TIMEOUT_S = 0.4
-LIMITS = SafetyLimits(voltage_max_v=264.0, current_max_a=20.0, power_max_w=4000.0,
-                      source="lab/benches/test.toml [instruments.load.safety]")
+LIMITS = SafetyLimits(
+    voltage_max_v=264.0,
+    current_max_a=20.0,
+    power_max_w=4000.0,
+    source="lab/benches/test.toml [instruments.load.safety]",
+)
 
 
 @pytest.fixture
@@ -33,6 +38,7 @@ def load(load_emulator):
 
 # -- expected protocol ------------------------------------------------------------------------
 
+
 def test_each_mode_writes_its_level_then_the_mode(make_peer):
     peer = make_peer()
     driver = Chroma63800(peer.address, safety=LIMITS, timeout_s=TIMEOUT_S)
@@ -44,17 +50,38 @@ def test_each_mode_writes_its_level_then_the_mode(make_peer):
     driver.set_input(True)
     driver.safe_state()
     assert peer.sent()[mark:] == [
-        "CURR 12.500", "SYST:ERR?", "MODE CURR", "SYST:ERR?",
-        "POW 2500.0", "SYST:ERR?", "MODE POW", "SYST:ERR?",
-        "RES 28.800", "SYST:ERR?", "MODE RES", "SYST:ERR?",
-        "LOAD ON", "SYST:ERR?", "LOAD OFF", "SYST:ERR?",
+        "CURR 12.500",
+        "SYST:ERR?",
+        "MODE CURR",
+        "SYST:ERR?",
+        "POW 2500.0",
+        "SYST:ERR?",
+        "MODE POW",
+        "SYST:ERR?",
+        "RES 28.800",
+        "SYST:ERR?",
+        "MODE RES",
+        "SYST:ERR?",
+        "LOAD ON",
+        "SYST:ERR?",
+        "LOAD OFF",
+        "SYST:ERR?",
     ]
     driver.close()
 
 
 def test_replies_are_parsed(make_peer):
-    peer = make_peer({"LOAD?": "1", "MODE?": "POW", "MEAS:VOLT?": "239.8", "MEAS:CURR?": "10.42", "MEAS:POW?": "2498.7",
-                      "MEAS:POW:REAC?": "-35.1", "MEAS:FREQ?": "60.00"})
+    peer = make_peer(
+        {
+            "LOAD?": "1",
+            "MODE?": "POW",
+            "MEAS:VOLT?": "239.8",
+            "MEAS:CURR?": "10.42",
+            "MEAS:POW?": "2498.7",
+            "MEAS:POW:REAC?": "-35.1",
+            "MEAS:FREQ?": "60.00",
+        }
+    )
     driver = Chroma63800(peer.address, timeout_s=TIMEOUT_S)
     driver.connect()
     assert driver.input_enabled() is True and driver.mode == "power"
@@ -67,7 +94,11 @@ def test_replies_are_parsed(make_peer):
     [
         ("set_current_a", 25.0, "current_max_a = 20"),
         ("set_power_w", 4500.0, "power_max_w = 4000"),
-        ("set_resistance_ohm", 3.0, "resistance 3 ohm at voltage_max_v = 264 V: current setpoint 88 a is above current_max_a"),
+        (
+            "set_resistance_ohm",
+            3.0,
+            "resistance 3 ohm at voltage_max_v = 264 V: current setpoint 88 a is above current_max_a",
+        ),
         ("set_resistance_ohm", 15.0, "power setpoint 4646.4 w is above power_max_w = 4000"),
     ],
 )
@@ -99,9 +130,12 @@ def test_an_instrument_error_names_the_command(make_peer):
 
 # -- against the emulator --------------------------------------------------------------------------
 
+
 def test_modes_levels_and_input_reach_the_emulator(load, load_emulator):
     changes = []
-    load_emulator.on_change = lambda: changes.append((load_emulator.mode, load_emulator.setpoint, load_emulator.input_on))
+    load_emulator.on_change = lambda: changes.append(
+        (load_emulator.mode, load_emulator.setpoint, load_emulator.input_on)
+    )
     load.set_power_w(1500.0)
     load.set_input(True)
     assert (load_emulator.mode, load_emulator.setpoint, load_emulator.input_on) == ("power", 1500.0, True)
@@ -136,11 +170,18 @@ def test_the_emulator_refuses_levels_beyond_its_rating(load_emulator):
 
 def test_emulator_accepts_the_optional_load_root_and_rejects_malformed_commands(load_emulator):
     with socket.create_connection(("127.0.0.1", load_emulator.port), timeout=2) as sock:
-        sock.sendall(b"LOAD:CURR 3.5;:LOAD:MODE CURR;:LOAD:CURR?;:LOAD:MODE?\nPOW abc\nFOO\nSYST:ERR?\nSYST:ERR?\nSYST:ERR?\n")
+        sock.sendall(
+            b"LOAD:CURR 3.5;:LOAD:MODE CURR;:LOAD:CURR?;:LOAD:MODE?\nPOW abc\nFOO\nSYST:ERR?\nSYST:ERR?\nSYST:ERR?\n"
+        )
         data = b""
         while data.count(b"\n") < 4:
             data += sock.recv(4096)
-    assert data.decode().splitlines() == ["3.5;CURR", '-104,"Data type error"', '-113,"Undefined header"', '0,"No error"']
+    assert data.decode().splitlines() == [
+        "3.5;CURR",
+        '-104,"Data type error"',
+        '-113,"Undefined header"',
+        '0,"No error"',
+    ]
 
 
 def test_a_hung_load_times_out_naming_its_address(load, load_emulator):

@@ -1,4 +1,5 @@
 """`flexbench instruments list | probe BENCH` with every role of the driver library."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ def bench_file(tmp_path):
         "grid": (AmetekMXEmulator(), "grid_simulator", "ametek-mx", ""),
         "pv": (Chroma62000HEmulator(), "pv_simulator", "chroma-62000h", ""),
         "load": (Chroma63800Emulator(), "ac_load", "chroma-63800", ""),
-        "pcc_meter": (ModbusMeterEmulator("carlo-gavazzi-em24", link="rtu", values={"serial_number": "EM24-77"}),
-                      "meter", "modbus-meter", '[instruments.pcc_meter.options]\nmap = "carlo-gavazzi-em24"\n'),
+        "pcc_meter": (
+            ModbusMeterEmulator("carlo-gavazzi-em24", link="rtu", values={"serial_number": "EM24-77"}),
+            "meter",
+            "modbus-meter",
+            '[instruments.pcc_meter.options]\nmap = "carlo-gavazzi-em24"\n',
+        ),
         "sunspec_meter": (SunSpecMeterEmulator(203), "meter", "sunspec-meter", ""),
         "analyzer": (ZesLMGEmulator(), "power_analyzer", "zes-lmg", ""),
         "dut": (SunSpecDEREmulator(models=(1, 103, 120, 121, 123)), "der", "sunspec-der", ""),
@@ -41,8 +46,10 @@ def bench_file(tmp_path):
     lines = ['[bench]\nname = "every-role"\n']
     for name, (emulator, role, driver, extra) in emulators.items():
         emulator.start()
-        lines.append(f'[instruments.{name}]\nrole = "{role}"\ndriver = "{driver}"\naddress = "{emulator.address}"\n'
-                     f'timeout_s = 1.0\n{extra}')
+        lines.append(
+            f'[instruments.{name}]\nrole = "{role}"\ndriver = "{driver}"\naddress = "{emulator.address}"\n'
+            f"timeout_s = 1.0\n{extra}"
+        )
     path = tmp_path / "bench.toml"
     path.write_text("\n".join(lines))
     yield path, emulators
@@ -55,10 +62,15 @@ def test_probe_connects_to_every_role_and_prints_identity_and_state(bench_file, 
     assert probe_bench(argparse.Namespace(bench=str(path))) == 0
     out = capsys.readouterr().out
     assert "bench: every-role" in out
-    for name, identity in (("grid", "AMETEK Programmable Power MX45-3Pi"), ("pv", "Chroma ATE 62150H-1000S"),
-                           ("load", "Chroma ATE 63803"), ("pcc_meter", "Carlo Gavazzi EM24 DIN"),
-                           ("sunspec_meter", "flexbench Virtual meter"), ("analyzer", "ZES ZIMMER LMG670"),
-                           ("dut", "flexbench Virtual DER")):
+    for name, identity in (
+        ("grid", "AMETEK Programmable Power MX45-3Pi"),
+        ("pv", "Chroma ATE 62150H-1000S"),
+        ("load", "Chroma ATE 63803"),
+        ("pcc_meter", "Carlo Gavazzi EM24 DIN"),
+        ("sunspec_meter", "flexbench Virtual meter"),
+        ("analyzer", "ZES ZIMMER LMG670"),
+        ("dut", "flexbench Virtual DER"),
+    ):
         row = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert identity in row, row
     assert "EM24-77" in out and "open_circuit_voltage_v=900.0" in out
@@ -72,4 +84,6 @@ def test_probe_names_an_instrument_that_does_not_answer(bench_file):
     load.responding = False
     with pytest.raises(BenchError) as info:
         probe_bench(argparse.Namespace(bench=str(path)))
-    assert "[instruments.load]" in str(info.value) and "timed out" in str(info.value) and load.address in str(info.value)
+    assert (
+        "[instruments.load]" in str(info.value) and "timed out" in str(info.value) and load.address in str(info.value)
+    )

@@ -1,5 +1,6 @@
 """What every registered driver does against its emulator: connect, identify, snapshot, use its
 role, time out naming its address when the instrument hangs, and recover when it answers again."""
+
 from __future__ import annotations
 
 import time

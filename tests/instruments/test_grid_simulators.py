@@ -1,6 +1,7 @@
 """Every grid simulator (Chroma 61845, AMETEK RS and MX, NHR 9410, Pacific AFX): the role's
 behaviour against each emulator over VISA, profiles on an injected clock, and the exact
 commands each driver sends (scripted peer)."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,14 @@ from flexbench.instruments.roles import (
 )
 
 TIMEOUT_S = 0.4
-LIMITS = SafetyLimits(voltage_min_v=0.0, voltage_max_v=264.0, frequency_min_hz=57.0, frequency_max_hz=63.0,
-                      slew_max_v_per_s=100.0, source="lab/benches/test.toml [instruments.grid.safety]")
+LIMITS = SafetyLimits(
+    voltage_min_v=0.0,
+    voltage_max_v=264.0,
+    frequency_min_hz=57.0,
+    frequency_max_hz=63.0,
+    slew_max_v_per_s=100.0,
+    source="lab/benches/test.toml [instruments.grid.safety]",
+)
 MODELS = {
     "chroma-61845": (Chroma61845, ChromaGridEmulator),
     "ametek-rs": (AmetekRS, AmetekRSEmulator),
@@ -61,6 +68,7 @@ def grid(request):
 
 
 # -- the role against each emulator ---------------------------------------------------------------
+
 
 def test_voltage_frequency_output_and_snapshot(grid):
     driver, emulator, _ = grid
@@ -112,7 +120,8 @@ def test_measure_reads_the_plant(grid):
     emulator.measurement_source = lambda: plant
     readings = driver.measure()
     assert [(r.voltage_v, r.current_a, r.power_w, r.frequency_hz) for r in readings] == [
-        (p.voltage_v, p.current_a, p.power_w, p.frequency_hz) for p in plant]
+        (p.voltage_v, p.current_a, p.power_w, p.frequency_hz) for p in plant
+    ]
     if isinstance(driver, PacificAFX):
         assert all(math.isnan(r.reactive_power_var) for r in readings)
     else:
@@ -209,7 +218,11 @@ def test_profile_points_per_phase(grid):
     [
         ([ProfileStep(1.0, 270.0, 60.0)], SafetyLimitError, "voltage_max_v = 264"),
         ([ProfileStep(1.0, 240.0, 66.0)], SafetyLimitError, "frequency_max_hz = 63"),
-        ([ProfileStep(0.2, 200.0, 60.0, ramp=True)], SafetyLimitError, "slew setpoint 200 v_per_s is above slew_max_v_per_s"),
+        (
+            [ProfileStep(0.2, 200.0, 60.0, ramp=True)],
+            SafetyLimitError,
+            "slew setpoint 200 v_per_s is above slew_max_v_per_s",
+        ),
         ([ProfileStep(0.0, 240.0, 60.0)], ValueError, "duration_s must be positive"),
         ([ProfileStep(1.0, (240.0, 240.0), 60.0)], ValueError, "2 voltages for 3 phases"),
         ([], ValueError, "at least one step"),
@@ -247,6 +260,7 @@ def test_drivers_without_profiles_in_their_role_say_so():
 
 # -- expected protocol per model ----------------------------------------------------------------------------
 
+
 def _connect(cls, peer, **kwargs):
     driver = cls(peer.address, timeout_s=TIMEOUT_S, **kwargs)
     driver.connect()
@@ -258,27 +272,58 @@ def sent_commands(peer, since: int) -> list[str]:
 
 
 def test_ametek_protocol(make_peer):
-    peer = make_peer({"MEAS:VOLT:AC?": "240.1", "MEAS:CURR:AC?": "1.5", "MEAS:POW:AC?": "360.2",
-                      "MEAS:POW:AC:REAC?": "-3.0", "MEAS:FREQ?": "60.00", "TRIG:STAT?": "BUSY",
-                      "VOLT:AC?": "240.00", "FREQ?": "60.000"})
+    peer = make_peer(
+        {
+            "MEAS:VOLT:AC?": "240.1",
+            "MEAS:CURR:AC?": "1.5",
+            "MEAS:POW:AC?": "360.2",
+            "MEAS:POW:AC:REAC?": "-3.0",
+            "MEAS:FREQ?": "60.00",
+            "TRIG:STAT?": "BUSY",
+            "VOLT:AC?": "240.00",
+            "FREQ?": "60.000",
+        }
+    )
     driver = _connect(AmetekRS, peer)
     assert peer.sent() == ["*CLS", "SYST:ERR?"]
     mark = len(peer.sent())
     driver.set_voltage(230.0, phase=2)
     driver.set_phase_angle(240.0, phase=3)
-    assert sent_commands(peer, mark) == ["INST:COUP NONE", "INST:NSEL 2", "VOLT:AC 230.00",
-                                         "INST:COUP NONE", "INST:NSEL 3", "PHAS 240.00"]
+    assert sent_commands(peer, mark) == [
+        "INST:COUP NONE",
+        "INST:NSEL 2",
+        "VOLT:AC 230.00",
+        "INST:COUP NONE",
+        "INST:NSEL 3",
+        "PHAS 240.00",
+    ]
     mark = len(peer.sent())
     reading = driver.measure()[0]
     assert (reading.voltage_v, reading.reactive_power_var) == (240.1, -3.0)
-    assert sent_commands(peer, mark)[:6] == ["INST:NSEL 1", "MEAS:VOLT:AC?", "MEAS:CURR:AC?", "MEAS:POW:AC?",
-                                             "MEAS:POW:AC:REAC?", "MEAS:FREQ?"]
+    assert sent_commands(peer, mark)[:6] == [
+        "INST:NSEL 1",
+        "MEAS:VOLT:AC?",
+        "MEAS:CURR:AC?",
+        "MEAS:POW:AC?",
+        "MEAS:POW:AC:REAC?",
+        "MEAS:FREQ?",
+    ]
     mark = len(peer.sent())
     driver.load_profile([ProfileStep(0.5, 200.0, 60.0), ProfileStep(2.0, 240.0, 61.0, ramp=True)])
     assert [c for c in sent_commands(peer, mark) if "?" not in c and not c.startswith("INST:NSEL")] == [
-        "ABOR", "TRIG:TRAN:SOUR IMM", "LIST:STEP AUTO", "LIST:COUN 1", "FREQ:MODE LIST", "VOLT:MODE LIST",
-        "LIST:DWEL 0.500,2.000", "LIST:FREQ 60.000,61.000", "LIST:FREQ:SLEW MAX,0.500", "INST:COUP ALL",
-        "LIST:VOLT 200.00,240.00", "LIST:VOLT:SLEW MAX,20.000"]
+        "ABOR",
+        "TRIG:TRAN:SOUR IMM",
+        "LIST:STEP AUTO",
+        "LIST:COUN 1",
+        "FREQ:MODE LIST",
+        "VOLT:MODE LIST",
+        "LIST:DWEL 0.500,2.000",
+        "LIST:FREQ 60.000,61.000",
+        "LIST:FREQ:SLEW MAX,0.500",
+        "INST:COUP ALL",
+        "LIST:VOLT 200.00,240.00",
+        "LIST:VOLT:SLEW MAX,20.000",
+    ]
     driver.start_profile()
     assert driver.profile_running() is True
     assert sent_commands(peer, len(peer.sent()) - 3) == ["INIT", "TRIG:STAT?"]
@@ -296,13 +341,33 @@ def test_chroma_protocol_for_phase_angles_and_lists(make_peer):
     mark = len(peer.sent())
     driver.load_profile([ProfileStep(0.5, 200.0, 60.0), ProfileStep(2.0, (240.0, 230.0, 240.0), 60.0, ramp=True)])
     assert [c for c in sent_commands(peer, mark) if "?" not in c][:7] == [
-        "INST:NSEL 1", "INST:NSEL 2", "INST:NSEL 3", "TRIG OFF", "OUTP:MODE FIXED", "LIST:COUP NONE", "LIST:COUN 1"]
+        "INST:NSEL 1",
+        "INST:NSEL 2",
+        "INST:NSEL 3",
+        "TRIG OFF",
+        "OUTP:MODE FIXED",
+        "LIST:COUP NONE",
+        "LIST:COUN 1",
+    ]
     tail = [c for c in sent_commands(peer, mark) if "?" not in c][7:]
-    assert tail == ["LIST:BASE TIME", "LIST:DWEL 500.0,2000.0", "LIST:SHAP A,A", "INST:COUP NONE",
-                    "INST:NSEL 1", "LIST:VOLT:AC:STAR 200.00,200.00", "LIST:VOLT:AC:END 200.00,240.00",
-                    "INST:NSEL 2", "LIST:VOLT:AC:STAR 200.00,200.00", "LIST:VOLT:AC:END 200.00,230.00",
-                    "INST:NSEL 3", "LIST:VOLT:AC:STAR 200.00,200.00", "LIST:VOLT:AC:END 200.00,240.00",
-                    "LIST:FREQ:STAR 60.000,60.000", "LIST:FREQ:END 60.000,60.000", "OUTP:MODE LIST"]
+    assert tail == [
+        "LIST:BASE TIME",
+        "LIST:DWEL 500.0,2000.0",
+        "LIST:SHAP A,A",
+        "INST:COUP NONE",
+        "INST:NSEL 1",
+        "LIST:VOLT:AC:STAR 200.00,200.00",
+        "LIST:VOLT:AC:END 200.00,240.00",
+        "INST:NSEL 2",
+        "LIST:VOLT:AC:STAR 200.00,200.00",
+        "LIST:VOLT:AC:END 200.00,230.00",
+        "INST:NSEL 3",
+        "LIST:VOLT:AC:STAR 200.00,200.00",
+        "LIST:VOLT:AC:END 200.00,240.00",
+        "LIST:FREQ:STAR 60.000,60.000",
+        "LIST:FREQ:END 60.000,60.000",
+        "OUTP:MODE LIST",
+    ]
     driver.start_profile()
     assert driver.profile_running() is True
     driver.stop_profile()
@@ -311,11 +376,22 @@ def test_chroma_protocol_for_phase_angles_and_lists(make_peer):
 
 
 def test_nhr_protocol_uses_channel_lists_and_one_acquisition(make_peer):
-    replies = {"MEAS:VOLT? (@1)": "240.5", "FETC:CURR? (@1)": "2.5", "FETC:POW? (@1)": "601.0",
-               "FETC:POW:REAC? (@1)": "4.0", "FETC:FREQ?": "60.01"}
+    replies = {
+        "MEAS:VOLT? (@1)": "240.5",
+        "FETC:CURR? (@1)": "2.5",
+        "FETC:POW? (@1)": "601.0",
+        "FETC:POW:REAC? (@1)": "4.0",
+        "FETC:FREQ?": "60.01",
+    }
     for n in (2, 3):
-        replies.update({f"MEAS:VOLT? (@{n})": "239.0", f"FETC:CURR? (@{n})": "0", f"FETC:POW? (@{n})": "0",
-                        f"FETC:POW:REAC? (@{n})": "0"})
+        replies.update(
+            {
+                f"MEAS:VOLT? (@{n})": "239.0",
+                f"FETC:CURR? (@{n})": "0",
+                f"FETC:POW? (@{n})": "0",
+                f"FETC:POW:REAC? (@{n})": "0",
+            }
+        )
     peer = make_peer(replies)
     driver = _connect(NHR9410, peer)
     mark = len(peer.sent())
@@ -326,9 +402,19 @@ def test_nhr_protocol_uses_channel_lists_and_one_acquisition(make_peer):
     mark = len(peer.sent())
     first = driver.measure()[0]
     assert (first.voltage_v, first.current_a, first.power_w, first.reactive_power_var, first.frequency_hz) == (
-        240.5, 2.5, 601.0, 4.0, 60.01)
-    assert sent_commands(peer, mark)[:5] == ["MEAS:VOLT? (@1)", "FETC:CURR? (@1)", "FETC:POW? (@1)",
-                                             "FETC:POW:REAC? (@1)", "FETC:FREQ?"]
+        240.5,
+        2.5,
+        601.0,
+        4.0,
+        60.01,
+    )
+    assert sent_commands(peer, mark)[:5] == [
+        "MEAS:VOLT? (@1)",
+        "FETC:CURR? (@1)",
+        "FETC:POW? (@1)",
+        "FETC:POW:REAC? (@1)",
+        "FETC:FREQ?",
+    ]
     driver.close()
 
 
@@ -345,8 +431,9 @@ def test_nhr_emulator_refuses_fetch_before_measure_and_bad_channels():
 
 
 def test_pacific_protocol_numbers_phases_and_programs_transients(make_peer):
-    peer = make_peer({"VOLT1?": "240.00", "VOLT2?": "240.00", "VOLT3?": "240.00", "FREQ?": "60.000",
-                      "MEAS:FREQ?": "60.0"})
+    peer = make_peer(
+        {"VOLT1?": "240.00", "VOLT2?": "240.00", "VOLT3?": "240.00", "FREQ?": "60.000", "MEAS:FREQ?": "60.0"}
+    )
     for n in (1, 2, 3):
         peer.replies.update({f"MEAS:VOLT{n}?": "240.2", f"MEAS:CURR{n}?": "3.0", f"MEAS:POW{n}?": "720.0"})
     driver = _connect(PacificAFX, peer)
@@ -359,11 +446,14 @@ def test_pacific_protocol_numbers_phases_and_programs_transients(make_peer):
     driver.load_profile([ProfileStep(0.5, 200.0, 60.0), ProfileStep(2.0, 240.0, 60.0, ramp=True)])
     program = [c for c in sent_commands(peer, mark) if "?" not in c]
     assert program == [
-        "PROG:NAME 1", "PROG:DEL", "PROG:DEF FORM,3,FREQ,60.000,VOLT1,240.00,VOLT2,240.00,VOLT3,240.00",
+        "PROG:NAME 1",
+        "PROG:DEL",
+        "PROG:DEF FORM,3,FREQ,60.000,VOLT1,240.00,VOLT2,240.00,VOLT3,240.00",
         "PROG:DEF SEG,1,FSEG,60.000,VSEG1,200.00,VSEG2,200.00,VSEG3,200.00,TSEG,0.0000,"
         "SEG,2,FSEG,60.000,VSEG1,200.00,VSEG2,200.00,VSEG3,200.00,TSEG,0.5000,"
         "SEG,3,FSEG,60.000,VSEG1,240.00,VSEG2,240.00,VSEG3,240.00,TSEG,2.0000,LAST",
-        "PROG:EXEC"]
+        "PROG:EXEC",
+    ]
     driver.start_profile()
     assert driver.profile_running() is True  # its own clock: 2.5 s of program
     reading = driver.measure()[0]

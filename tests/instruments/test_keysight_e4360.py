@@ -1,5 +1,6 @@
 """Keysight E4360 solar array simulator: the exact commands the driver sends (scripted peer),
 and the driver against its emulator over VISA."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,12 @@ from flexbench.instruments.emulators import KeysightE4360Emulator
 from flexbench.instruments.roles import DCReading, InstrumentError, IVCurve, SafetyLimitError, SafetyLimits
 
 TIMEOUT_S = 0.4
-LIMITS = SafetyLimits(voltage_max_v=60.0, current_max_a=8.0, power_max_w=400.0,
-                      source="lab/benches/test.toml [instruments.pv.safety]")
-CURVE = IVCurve(open_circuit_voltage_v=48.0, short_circuit_current_a=7.0, max_power_voltage_v=40.0, max_power_current_a=6.5)
+LIMITS = SafetyLimits(
+    voltage_max_v=60.0, current_max_a=8.0, power_max_w=400.0, source="lab/benches/test.toml [instruments.pv.safety]"
+)
+CURVE = IVCurve(
+    open_circuit_voltage_v=48.0, short_circuit_current_a=7.0, max_power_voltage_v=40.0, max_power_current_a=6.5
+)
 
 
 @pytest.fixture
@@ -31,8 +35,11 @@ def test_set_curve_is_one_coupled_message_on_the_channel(make_peer):
     mark = len(peer.sent())
     driver.set_curve(CURVE)
     assert peer.sent()[mark:] == [
-        "CURR:MODE? (@1)", "CURR:MODE SAS,(@1)", "SYST:ERR?",
-        "CURR:SAS:ISC 7.0000,(@1);IMP 6.5000,(@1);:VOLT:SAS:VOC 48.000,(@1);VMP 40.000,(@1)", "SYST:ERR?",
+        "CURR:MODE? (@1)",
+        "CURR:MODE SAS,(@1)",
+        "SYST:ERR?",
+        "CURR:SAS:ISC 7.0000,(@1);IMP 6.5000,(@1);:VOLT:SAS:VOC 48.000,(@1);VMP 40.000,(@1)",
+        "SYST:ERR?",
     ]
     driver.close()
 
@@ -69,11 +76,11 @@ def test_the_emulator_checks_coupled_parameters_with_device_errors(sas):
     with pytest.raises(InstrumentError, match=r'320,"Vmp must be less than Voc"') as info:
         driver.write("VOLT:SAS:VMP 50,(@2)")
     assert info.value.command == "VOLT:SAS:VMP 50,(@2)" and emulator.curves[1] == CURVE
-    with pytest.raises(InstrumentError, match=r'-222'):
+    with pytest.raises(InstrumentError, match=r"-222"):
         driver.write("VOLT:SAS:VOC 80,(@2)")  # beyond the module's 65 V
-    with pytest.raises(InstrumentError, match=r'-109'):
+    with pytest.raises(InstrumentError, match=r"-109"):
         driver.write("OUTP ON")  # no channel list
-    with pytest.raises(InstrumentError, match=r'-222'):
+    with pytest.raises(InstrumentError, match=r"-222"):
         driver.write("OUTP ON,(@3)")
 
 

@@ -1,5 +1,6 @@
 """The generic Modbus meter with the bundled maps (Eastron SDM630, Carlo Gavazzi EM24),
 against the map-driven emulator over Modbus TCP and RTU on a virtual serial pair."""
+
 from __future__ import annotations
 
 import math
@@ -13,15 +14,30 @@ from flexbench.instruments.roles import InstrumentTimeout, MeterReading, PhaseRe
 
 TIMEOUT_S = 0.4
 READING = MeterReading(
-    phases=(PhaseReading(240.5, 10.0, 2300.0, -150.0, 59.9), PhaseReading(239.5, 11.0, 2500.0, -120.0, 59.9),
-            PhaseReading(241.0, 9.0, 2100.0, -90.0, 59.9)),
-    power_w=6900.0, reactive_power_var=-360.0, voltage_v=240.3, current_a=30.0, frequency_hz=59.9,
-    energy_import_wh=12_345_600.0, energy_export_wh=234_500.0,
+    phases=(
+        PhaseReading(240.5, 10.0, 2300.0, -150.0, 59.9),
+        PhaseReading(239.5, 11.0, 2500.0, -120.0, 59.9),
+        PhaseReading(241.0, 9.0, 2100.0, -90.0, 59.9),
+    ),
+    power_w=6900.0,
+    reactive_power_var=-360.0,
+    voltage_v=240.3,
+    current_a=30.0,
+    frequency_hz=59.9,
+    energy_import_wh=12_345_600.0,
+    energy_export_wh=234_500.0,
 )
 
 
-@pytest.fixture(params=[("eastron-sdm630", "tcp"), ("carlo-gavazzi-em24", "tcp"), ("eastron-sdm630", "rtu"),
-                        ("carlo-gavazzi-em24", "rtu")], ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(
+    params=[
+        ("eastron-sdm630", "tcp"),
+        ("carlo-gavazzi-em24", "tcp"),
+        ("eastron-sdm630", "rtu"),
+        ("carlo-gavazzi-em24", "rtu"),
+    ],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def meter(request):
     name, link = request.param
     emulator = ModbusMeterEmulator(name, link=link, values={"serial_number": "EM24X0042"} if "em24" in name else None)
@@ -82,8 +98,13 @@ def test_em24_int32_words_go_low_word_first():
 
 
 def test_totals_are_derived_from_the_phases_when_the_map_has_none(tmp_path):
-    lines = ['[device]', 'manufacturer = "Acme"', 'model = "M1"', 'source = "Acme M1 manual, table 2"',
-             'table = "input"']
+    lines = [
+        "[device]",
+        'manufacturer = "Acme"',
+        'model = "M1"',
+        'source = "Acme M1 manual, table 2"',
+        'table = "input"',
+    ]
     for n, base in ((1, 0), (2, 10), (3, 20)):
         for offset, (q, u) in enumerate((("voltage", "v"), ("current", "a"), ("power", "w"))):
             lines += [f"[points.{q}_l{n}_{u}]", f"address = {base + offset}", 'type = "int16"']
@@ -102,8 +123,10 @@ def test_totals_are_derived_from_the_phases_when_the_map_has_none(tmp_path):
 
 def test_a_map_without_power_points_is_not_a_meter(tmp_path):
     path = tmp_path / "thermo.toml"
-    path.write_text('[device]\nmanufacturer = "A"\nmodel = "T"\nsource = "A T manual"\n'
-                    '[points.temperature_c]\naddress = 0\ntype = "int16"\n')
+    path.write_text(
+        '[device]\nmanufacturer = "A"\nmodel = "T"\nsource = "A T manual"\n'
+        '[points.temperature_c]\naddress = 0\ntype = "int16"\n'
+    )
     with pytest.raises(ValueError, match="neither power_w nor per-phase power points"):
         ModbusMeter("modbus+tcp://127.0.0.1:502/1", options={"map": str(path)})
     with pytest.raises(ValueError, match="option map"):
@@ -117,8 +140,9 @@ def test_units_on_one_serial_bus_share_the_port():
     with ModbusMeterEmulator("eastron-sdm630", link="rtu") as emulator:
         emulator.measurement_source = lambda: READING
         present = ModbusMeter(emulator.address, options={"map": "eastron-sdm630"}, timeout_s=TIMEOUT_S)
-        absent = ModbusMeter(emulator.address.replace("unit=1", "unit=2"), options={"map": "eastron-sdm630"},
-                             timeout_s=0.2)
+        absent = ModbusMeter(
+            emulator.address.replace("unit=1", "unit=2"), options={"map": "eastron-sdm630"}, timeout_s=0.2
+        )
         present.connect()
         absent.connect()
         assert present.lock is absent.lock

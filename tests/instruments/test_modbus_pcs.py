@@ -1,11 +1,12 @@
 """The PCS settings driver against its emulator, over Modbus TCP."""
+
 import pytest
 
+from flexbench.instruments.addresses import parse_address
 from flexbench.instruments.drivers.modbus_pcs import ModbusPCS
 from flexbench.instruments.emulators.modbus_pcs import ModbusPCSEmulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, SafetyLimitError, SafetyLimits
 from flexbench.instruments.transports.modbus import ModbusTransport
-from flexbench.instruments.addresses import parse_address
 
 
 @pytest.fixture
@@ -17,8 +18,9 @@ def emulator():
 
 @pytest.fixture
 def pcs(emulator):
-    driver = ModbusPCS(emulator.address, safety=SafetyLimits(power_max_w=20_000, current_max_a=60, source="bench.toml"),
-                       timeout_s=0.5)
+    driver = ModbusPCS(
+        emulator.address, safety=SafetyLimits(power_max_w=20_000, current_max_a=60, source="bench.toml"), timeout_s=0.5
+    )
     driver.connect()
     yield driver
     driver.close()
@@ -30,8 +32,12 @@ def test_settings_round_trip_and_reach_the_device(pcs, emulator):
     pcs.set_import_limit_w(None)
     pcs.set_current_limit_a(18.5)
     status = pcs.status()
-    assert (status.mode, status.export_limit_w, status.import_limit_w, status.current_limit_a) == \
-        ("import-only", 3000.0, None, 18.5)
+    assert (status.mode, status.export_limit_w, status.import_limit_w, status.current_limit_a) == (
+        "import-only",
+        3000.0,
+        None,
+        18.5,
+    )
     s = emulator.settings()
     assert s.mode == "import-only" and s.export_limit_w == 3000.0 and s.current_limit_a == 18.5
     emulator.publish_state(fail_safe=True, pcc_import_w=-1234, busbar_current_a=10)

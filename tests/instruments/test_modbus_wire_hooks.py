@@ -1,4 +1,5 @@
 """Modbus emulators as a controller meets them: whole-model block writes, the exchange hook, a fixed address."""
+
 from __future__ import annotations
 
 import socket
@@ -50,10 +51,14 @@ def test_every_exchange_is_reported_with_its_answer(der):
     client.read_holding_registers(40000, count=4, device_id=1)
     client.write_register(start + 5, 500, device_id=1)  # function 6: one exchange, not a write and a read
     client.write_registers(start + 5, [5000], device_id=1)  # 500 %: exception 3
-    assert [(e.function_code, e.operation, e.address, e.count, e.values[:1], e.exception_code, e.answered)
-            for e in exchanges] == [(3, "read", 40000, 4, (0x5375,), None, True),
-                                    (6, "write", start + 5, 1, (500,), None, True),
-                                    (16, "write", start + 5, 1, (5000,), 3, True)]
+    assert [
+        (e.function_code, e.operation, e.address, e.count, e.values[:1], e.exception_code, e.answered)
+        for e in exchanges
+    ] == [
+        (3, "read", 40000, 4, (0x5375,), None, True),
+        (6, "write", start + 5, 1, (500,), None, True),
+        (16, "write", start + 5, 1, (5000,), 3, True),
+    ]
     assert all(e.unit == 1 and e.time_s > 0 for e in exchanges)
     emulator.responding = False
     try:
@@ -98,4 +103,3 @@ def test_a_fixed_listen_address():
         assert client.connect()
         assert client.read_holding_registers(40000, count=2, device_id=1).registers == [0x5375, 0x6E53]
         client.close()
-

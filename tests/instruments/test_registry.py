@@ -1,4 +1,5 @@
 """The explicit driver registry, the emulator table, and the layer rules of instruments/."""
+
 from __future__ import annotations
 
 import ast
@@ -65,7 +66,9 @@ def test_models_by_role_for_the_instruments_list_command():
     assert set(grouped) == set(EXPECTED.values())
     rows = list_drivers()
     assert all(row.model and row.summary for row in rows)
-    assert [r.name for r in grouped["grid_simulator"]] == sorted(n for n, r in EXPECTED.items() if r == "grid_simulator")
+    assert [r.name for r in grouped["grid_simulator"]] == sorted(
+        n for n, r in EXPECTED.items() if r == "grid_simulator"
+    )
 
 
 def test_every_driver_has_an_emulator_and_implements_its_role():

@@ -1,5 +1,6 @@
 """Register maps as data: loading and its errors, block reads, the codec, the client's
 checked writes, and the generic emulator answering like a device (TCP and RTU)."""
+
 from __future__ import annotations
 
 import math
@@ -117,6 +118,7 @@ def requests(emulator, since: int = 0) -> list[tuple[int, int, int, tuple[int, .
 
 # -- loading -------------------------------------------------------------------------------------
 
+
 def test_bundled_maps_load_and_cite_their_source():
     for name in MAPS:
         m = bundled_map(name)
@@ -138,10 +140,10 @@ def test_bundled_maps_load_and_cite_their_source():
         (('scale_register = "power_sf"', 'scale_register = "nope"'), "scale_register 'nope' is not a point"),
         (('scale_register = "power_sf"', 'scale_register = "site_power_w"'), "must be an unscaled int16"),
         (("range = [0, 3]", "range = [3, 0]"), r"range must be \[low, high\]"),
-        (('registers = 4', ''), "a string point needs registers"),
+        (("registers = 4", ""), "a string point needs registers"),
         (('word_order = "little"', 'word_order = "middle"'), r"\[device\] word_order: must be one of big, little"),
-        (('[points.mode]', '[points.mode]\ntable = "input"'), "input registers are read-only"),
-        (('write_function = 6', 'write_function = 5'), "write_function: must be 6 or 16"),
+        (("[points.mode]", '[points.mode]\ntable = "input"'), "input registers are read-only"),
+        (("write_function = 6", "write_function = 5"), "write_function: must be 6 or 16"),
     ],
 )
 def test_map_errors_name_the_file_and_the_point(change, message):
@@ -163,20 +165,32 @@ def test_map_file_errors(tmp_path):
 
 # -- blocks and codec --------------------------------------------------------------------------------
 
+
 def test_blocks_group_contiguous_points_and_follow_scale_registers(settings_map):
     blocks = settings_map.blocks()
-    assert [(b.table, b.start, b.count) for b in blocks] == [("holding", 100, 7), ("holding", 110, 2), ("holding", 120, 3),
-                                                             ("holding", 200, 6)]
+    assert [(b.table, b.start, b.count) for b in blocks] == [
+        ("holding", 100, 7),
+        ("holding", 110, 2),
+        ("holding", 120, 3),
+        ("holding", 200, 6),
+    ]
     # A point with a scale register brings it along.
     assert [(b.start, b.count) for b in settings_map.blocks(["export_limit_w"])] == [(101, 2)]
     sdm = bundled_map("eastron-sdm630")
     assert [(b.table, b.start, b.count) for b in sdm.blocks(["power_w", "voltage_l1_v", "frequency_hz"])] == [
-        ("input", 0, 2), ("input", 0x34, 2), ("input", 0x46, 2)]
+        ("input", 0, 2),
+        ("input", 0x34, 2),
+        ("input", 0x46, 2),
+    ]
     # Gaps of at most max_gap_registers (12) are bridged: 0x34..0x3D in one read.
     assert [(b.start, b.count) for b in sdm.blocks(["power_w", "reactive_power_var"])] == [(0x34, 10)]
-    gapless = RegisterMap.from_toml(SETTINGS_MAP.replace('write_function = 6', 'write_function = 6\nmax_registers_per_read = 3'))
+    gapless = RegisterMap.from_toml(
+        SETTINGS_MAP.replace("write_function = 6", "write_function = 6\nmax_registers_per_read = 3")
+    )
     assert [(b.start, b.count) for b in gapless.blocks(["mode", "export_limit_w", "power_sf", "site_power_w"])] == [
-        (100, 3), (103, 2)]
+        (100, 3),
+        (103, 2),
+    ]
 
 
 def test_codec_word_order_types_and_scaling(settings_map):
@@ -198,6 +212,7 @@ def test_codec_word_order_types_and_scaling(settings_map):
 
 
 # -- the client against the emulator (TCP and RTU) -----------------------------------------------------
+
 
 def test_read_by_name_in_block_reads(device):
     driver, emulator = device
@@ -225,8 +240,13 @@ def test_writes_use_the_scale_register_and_the_map_write_function(device):
     assert requests(emulator, mark) == [(16, 110, 2, (0xEE90, 0xFFFE))]
     assert driver.read_point("limit_32_w") == -70000
     snap = driver.snapshot()
-    assert snap["settings"] == {"mode": 2, "export_limit_w": 12340.0, "limit_32_w": -70000, "import_limit_w": None,
-                                "trim_pct": 0.0}
+    assert snap["settings"] == {
+        "mode": 2,
+        "export_limit_w": 12340.0,
+        "limit_32_w": -70000,
+        "import_limit_w": None,
+        "trim_pct": 0.0,
+    }
     assert snap["register_map"] == "acme_pcs1.toml"
 
 

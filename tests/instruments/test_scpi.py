@@ -1,5 +1,6 @@
 """The SCPI layer: header matching, reply parsing, declarative settings, and the
 exact commands each SCPI driver sends (against a scripted peer)."""
+
 from __future__ import annotations
 
 import math
@@ -21,6 +22,7 @@ def peer(make_peer):
 
 
 # -- parsing ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("reply", ["NAN", "nan", "INF", "-INF", "9.9E+37", "-9.91E+37", "9.9100E+37"])
 def test_no_data_and_overrange_markers_read_as_nan(reply):
@@ -61,6 +63,7 @@ def test_headers_match_long_short_optional_and_suffixed_forms(pattern, header, m
 
 # -- expected protocol: Chroma 61845 ---------------------------------------------------------
 
+
 def _chroma(peer, safety=None, phases=3):
     driver = Chroma61845(peer.address, safety=safety, options={"phases": phases}, timeout_s=TIMEOUT_S)
     driver.connect()
@@ -79,8 +82,16 @@ def test_chroma_all_phase_and_single_phase_voltage_commands(peer):
     driver.set_voltage(240.0)
     driver.set_voltage(230.5, phase=2)
     assert peer.sent()[mark:] == [
-        "INST:COUP ALL", "SYST:ERR?", "VOLT:AC 240.00", "SYST:ERR?",
-        "INST:COUP NONE", "SYST:ERR?", "INST:NSEL 2", "SYST:ERR?", "VOLT:AC 230.50", "SYST:ERR?",
+        "INST:COUP ALL",
+        "SYST:ERR?",
+        "VOLT:AC 240.00",
+        "SYST:ERR?",
+        "INST:COUP NONE",
+        "SYST:ERR?",
+        "INST:NSEL 2",
+        "SYST:ERR?",
+        "VOLT:AC 230.50",
+        "SYST:ERR?",
     ]
     driver.close()
 
@@ -95,15 +106,27 @@ def test_chroma_frequency_output_and_their_replies(peer):
     assert driver.output_enabled() is True
     assert driver.frequency_hz == 60.0
     assert peer.sent()[mark:] == [
-        "FREQ 59.500", "SYST:ERR?", "OUTP ON", "SYST:ERR?", "OUTP OFF", "SYST:ERR?", "OUTP?", "FREQ?",
+        "FREQ 59.500",
+        "SYST:ERR?",
+        "OUTP ON",
+        "SYST:ERR?",
+        "OUTP OFF",
+        "SYST:ERR?",
+        "OUTP?",
+        "FREQ?",
     ]
     driver.close()
 
 
 def test_chroma_measure_selects_each_phase_then_reads_v_i_p_q_f(peer):
     peer.replies.update(
-        {"MEAS:VOLT:AC?": "239.98", "MEAS:CURR:AC?": "10.5", "MEAS:POW:AC?": "2519.8",
-         "MEAS:POW:AC:REAC?": "-12.0", "MEAS:FREQ?": "60.001"}
+        {
+            "MEAS:VOLT:AC?": "239.98",
+            "MEAS:CURR:AC?": "10.5",
+            "MEAS:POW:AC?": "2519.8",
+            "MEAS:POW:AC:REAC?": "-12.0",
+            "MEAS:FREQ?": "60.001",
+        }
     )
     driver = _chroma(peer)
     mark = len(peer.sent())
@@ -122,7 +145,12 @@ def test_chroma_measure_selects_each_phase_then_reads_v_i_p_q_f(peer):
 def test_chroma_identity_from_idn(peer):
     driver = _chroma(peer)
     ident = driver.identity()
-    assert (ident.manufacturer, ident.model, ident.serial, ident.firmware) == ("Chroma ATE", "61845", "618450000123", "1.02")
+    assert (ident.manufacturer, ident.model, ident.serial, ident.firmware) == (
+        "Chroma ATE",
+        "61845",
+        "618450000123",
+        "1.02",
+    )
     driver.close()
 
 
@@ -143,7 +171,7 @@ def test_every_queued_error_is_reported(peer):
 
     peer.replies["FREQ 61.000"] = two_errors  # type: ignore[assignment]
     driver = _chroma(peer)
-    with pytest.raises(InstrumentError, match=r'-222.*and 1 more.*-221'):
+    with pytest.raises(InstrumentError, match=r"-222.*and 1 more.*-221"):
         driver.set_frequency(61.0)
     driver.close()
 
@@ -173,8 +201,15 @@ def test_a_bad_phase_sends_nothing(peer):
 
 
 def test_single_phase_model_never_selects_a_phase(peer):
-    peer.replies.update({"MEAS:VOLT:AC?": "120", "MEAS:CURR:AC?": "1", "MEAS:POW:AC?": "120",
-                         "MEAS:POW:AC:REAC?": "0", "MEAS:FREQ?": "60"})
+    peer.replies.update(
+        {
+            "MEAS:VOLT:AC?": "120",
+            "MEAS:CURR:AC?": "1",
+            "MEAS:POW:AC?": "120",
+            "MEAS:POW:AC:REAC?": "0",
+            "MEAS:FREQ?": "60",
+        }
+    )
     driver = _chroma(peer, phases=1)
     mark = len(peer.sent())
     driver.set_voltage(120.0)
@@ -184,6 +219,7 @@ def test_single_phase_model_never_selects_a_phase(peer):
 
 
 # -- expected protocol: Yokogawa WT1800 ---------------------------------------------------------
+
 
 def test_wt1800_configures_items_once_then_reads_with_one_query(make_peer):
     peer = make_peer({"*IDN?": "YOKOGAWA,WT1804E,91M000123,F2.01"}, error_query=":STATus:ERRor?")

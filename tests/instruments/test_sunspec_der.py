@@ -1,4 +1,5 @@
 """SunSpec DER driver against its emulator over Modbus TCP (pymodbus on both ends)."""
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,12 @@ def test_a_device_without_sunspec_is_reported(der_emulator):
 
 def test_identity_nameplate_and_measurement(der, der_emulator):
     ident = der.identity()
-    assert (ident.manufacturer, ident.model, ident.serial, ident.firmware) == ("flexbench", "Virtual DER", "EMU-0001", "1.0.0")
+    assert (ident.manufacturer, ident.model, ident.serial, ident.firmware) == (
+        "flexbench",
+        "Virtual DER",
+        "EMU-0001",
+        "1.0.0",
+    )
     plate = der.nameplate()
     assert (plate.max_power_w, plate.max_apparent_power_va, plate.max_reactive_power_var) == (10000.0, 10000.0, 4400.0)
     der_emulator.set(701, "W", 6543.0)

@@ -1,4 +1,5 @@
 """SunSpec layouts from pysunspec2's definitions: offsets, types, sentinels, scale factors."""
+
 from __future__ import annotations
 
 import math
@@ -91,8 +92,15 @@ def test_sentinels_read_as_none_and_none_writes_the_sentinel(ptype, words):
 
 
 def test_signed_and_wide_values_round_trip():
-    cases = [("int16", 1, -1234), ("int32", 2, -70000), ("uint32", 2, 4_000_000_000), ("int64", 4, -(2**40)),
-             ("uint64", 4, 2**50), ("float32", 2, 1.5), ("string", 4, "abc")]
+    cases = [
+        ("int16", 1, -1234),
+        ("int32", 2, -70000),
+        ("uint32", 2, 4_000_000_000),
+        ("int64", 4, -(2**40)),
+        ("uint64", 4, 2**50),
+        ("float32", 2, 1.5),
+        ("string", 4, "abc"),
+    ]
     for ptype, size, value in cases:
         spec = PointSpec(name="X", offset=0, type=ptype, size=size, sf=None, access="RW")
         assert decode(spec, encode(spec, value)) == value

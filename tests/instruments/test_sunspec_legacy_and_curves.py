@@ -1,5 +1,6 @@
 """The SunSpec DER driver on equipment that speaks only the legacy models (103, 120, 121, 123),
 on model 705 volt-var curves, and over Modbus RTU on a virtual serial pair."""
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,9 @@ def writes(emulator, since: int = 0) -> list[tuple[int, list[int]]]:
 
 @pytest.fixture
 def legacy():
-    emulator = SunSpecDEREmulator(models=LEGACY, nameplate={"max_power_w": 60000.0, "max_apparent_power_va": 66000.0}).start()
+    emulator = SunSpecDEREmulator(
+        models=LEGACY, nameplate={"max_power_w": 60000.0, "max_apparent_power_va": 66000.0}
+    ).start()
     driver = connect(emulator, safety=LIMITS)
     yield driver, emulator
     driver.close()
@@ -38,6 +41,7 @@ def legacy():
 
 
 # -- legacy models ------------------------------------------------------------------------------
+
 
 def test_legacy_nameplate_and_measurement_with_scale_factors(legacy):
     driver, emulator = legacy
@@ -63,8 +67,10 @@ def test_legacy_power_limit_through_model_123(legacy):
     driver.set_active_power_limit_pct(12.5)  # of WMax (121) = 60 kW: 7.5 kW, under power_max_w
     # WMaxLimPct_SF = -1: 12.5 % goes out as 125, then WMaxLim_Ena = 1 (ENABLED).
     layout = driver.read_model(123).layout
-    assert writes(emulator, mark) == [(start + layout.point("WMaxLimPct").offset, [125]),
-                                      (start + layout.point("WMaxLim_Ena").offset, [1])]
+    assert writes(emulator, mark) == [
+        (start + layout.point("WMaxLimPct").offset, [125]),
+        (start + layout.point("WMaxLim_Ena").offset, [1]),
+    ]
     assert driver.active_power_limit_pct() == 12.5 and emulator.get(123, "WMaxLim_Ena") == 1
     driver.safe_state()
     assert driver.active_power_limit_pct() is None and emulator.get(123, "WMaxLim_Ena") == 0
@@ -117,6 +123,7 @@ def test_a_device_without_power_controls_says_so():
 
 
 # -- model 705 volt-var ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def volt_var():
@@ -177,6 +184,7 @@ def test_a_failed_adoption_is_an_instrument_error(volt_var, monkeypatch):
 
 
 # -- RTU --------------------------------------------------------------------------------------------------
+
 
 def test_the_der_over_rtu_with_exceptions_and_timeouts():
     with SunSpecDEREmulator(link="rtu", unit_id=2) as emulator:

@@ -1,4 +1,5 @@
 """SunSpec meters (201-204, 211-214) against their emulator over Modbus TCP and RTU."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,16 @@ from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, Mete
 
 TIMEOUT_S = 0.4
 PHASE = PhaseReading(240.5, 10.25, 2300.0, -150.0, 59.98)
-READING = MeterReading(phases=(PHASE, PHASE, PHASE), power_w=6900.0, reactive_power_var=-450.0, voltage_v=240.5,
-                       current_a=30.75, frequency_hz=59.98, energy_import_wh=12345.0, energy_export_wh=678.0)
+READING = MeterReading(
+    phases=(PHASE, PHASE, PHASE),
+    power_w=6900.0,
+    reactive_power_var=-450.0,
+    voltage_v=240.5,
+    current_a=30.75,
+    frequency_hz=59.98,
+    energy_import_wh=12345.0,
+    energy_export_wh=678.0,
+)
 
 
 def meter_for(emulator: SunSpecMeterEmulator, **options) -> SunSpecMeter:
@@ -59,7 +68,9 @@ def test_discovery_then_one_request_per_reading():
 
 def test_large_ratings_use_scale_factors():
     with SunSpecMeterEmulator(203, rated_power_w=500_000.0) as emulator:
-        emulator.measurement_source = lambda: MeterReading((PHASE,) * 3, 412_340.0, -20_000.0, 277.0, 1500.0, 60.0, 1e9, 5.0)
+        emulator.measurement_source = lambda: MeterReading(
+            (PHASE,) * 3, 412_340.0, -20_000.0, 277.0, 1500.0, 60.0, 1e9, 5.0
+        )
         driver = meter_for(emulator)
         assert driver.read_point(203, "W_SF") == 2
         assert driver.read().power_w == 412_300.0  # hundreds of watts

@@ -1,4 +1,5 @@
 """Yokogawa WT1800 driver against its emulator over VISA (pyvisa-py, TCPIP SOCKET)."""
+
 from __future__ import annotations
 
 import math
@@ -99,6 +100,7 @@ def test_bad_element_options_are_refused(elements):
 
 # -- the emulator on its own ----------------------------------------------------------------------
 
+
 def test_emulator_starts_with_headers_on_like_the_instrument(yokogawa_emulator):
     replies = raw_exchange(
         yokogawa_emulator,
@@ -111,18 +113,32 @@ def test_emulator_starts_with_headers_on_like_the_instrument(yokogawa_emulator):
 def test_emulator_queues_yokogawa_errors(yokogawa_emulator):
     replies = raw_exchange(
         yokogawa_emulator,
-        [":COMM:HEAD OFF", ":NUM:NORM:ITEM1 X,1", ":NUM:NORM:ITEM1 U", ":NUM:NORM:NUMB 0", ":FOO",
-         ":NUM:NORM:ITEM300 U,1"] + [":STAT:ERR?"] * 6,
+        [
+            ":COMM:HEAD OFF",
+            ":NUM:NORM:ITEM1 X,1",
+            ":NUM:NORM:ITEM1 U",
+            ":NUM:NORM:NUMB 0",
+            ":FOO",
+            ":NUM:NORM:ITEM300 U,1",
+        ]
+        + [":STAT:ERR?"] * 6,
         expect_replies=6,
     )
     assert replies == [
-        '224,"Illegal parameter value"', '109,"Missing parameter"', '222,"Data out of range"',
-        '113,"Undefined header"', '114,"Header suffix out of range"', '0,"No error"',
+        '224,"Illegal parameter value"',
+        '109,"Missing parameter"',
+        '222,"Data out of range"',
+        '113,"Undefined header"',
+        '114,"Header suffix out of range"',
+        '0,"No error"',
     ]
 
 
 def test_emulator_float_format_returns_a_binary_block(yokogawa_emulator):
-    yokogawa_emulator.source = lambda: {1: ElementReading(1.5, 0, 0, 0, 0, 0, 0), 2: ElementReading(0, 0, 0, 0, 0, 0, 0)}
+    yokogawa_emulator.source = lambda: {
+        1: ElementReading(1.5, 0, 0, 0, 0, 0, 0),
+        2: ElementReading(0, 0, 0, 0, 0, 0, 0),
+    }
     with socket.create_connection(("127.0.0.1", yokogawa_emulator.port), timeout=2) as sock:
         sock.sendall(b":COMM:HEAD OFF\n:NUM:FORM FLO\n:NUM:NORM:NUMB 1\n:NUM:NORM:ITEM1 U,1\n:NUM:NORM:VAL?\n")
         data = b""

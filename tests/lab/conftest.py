@@ -1,4 +1,5 @@
 """Running a plan as a user does (`flexbench run` in a subprocess) and reading its verdicts."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class PlanRunner:
-    def run(self, plan: str, bench: str, time_scale: float, run_dir: Path, *extra: str,
-            timeout_s: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
+    def run(
+        self, plan: str, bench: str, time_scale: float, run_dir: Path, *extra: str, timeout_s: float = 300
+    ) -> tuple[subprocess.CompletedProcess, dict]:
         proc = subprocess.run(
-            [sys.executable, "-m", "flexbench.lab.cli", "run", plan, "--bench", bench, "--time-scale", str(time_scale),
-             "--out", str(run_dir), *extra],
-            cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
+            [
+                sys.executable,
+                "-m",
+                "flexbench.lab.cli",
+                "run",
+                plan,
+                "--bench",
+                bench,
+                "--time-scale",
+                str(time_scale),
+                "--out",
+                str(run_dir),
+                *extra,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
         )
         path = run_dir / "results.json"
         return proc, json.loads(path.read_text()) if path.exists() else {}
@@ -29,8 +46,12 @@ class PlanRunner:
     @staticmethod
     def why(results: dict) -> str:
         """The failing checks, for an assertion message."""
-        return "\n".join(f"{r['requirement_id']} {t['nodeid']}: {r['message']}" for t in results.get("tests", [])
-                         for r in t["requirements"] if r["verdict"] != "pass")
+        return "\n".join(
+            f"{r['requirement_id']} {t['nodeid']}: {r['message']}"
+            for t in results.get("tests", [])
+            for r in t["requirements"]
+            if r["verdict"] != "pass"
+        )
 
 
 @pytest.fixture(scope="session")

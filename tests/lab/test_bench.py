@@ -1,4 +1,5 @@
 """The virtual bench assembled from the embedded bench file, talking over its real wire protocols."""
+
 import time
 
 import pytest

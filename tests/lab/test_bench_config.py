@@ -48,11 +48,19 @@ def test_a_real_bench_file_loads_with_its_safety_limits(tmp_path):
 @pytest.mark.parametrize(
     "old, new, key, reason",
     [
-        ('address = "TCPIP0::127.0.0.1::5025::SOCKET"', 'adress = "TCPIP0::127.0.0.1::5025::SOCKET"',
-         "adress", "did you mean 'address'"),
+        (
+            'address = "TCPIP0::127.0.0.1::5025::SOCKET"',
+            'adress = "TCPIP0::127.0.0.1::5025::SOCKET"',
+            "adress",
+            "did you mean 'address'",
+        ),
         ("voltage_max_v = 264.0", 'voltage_max_v = "high"', "voltage_max_v", "expected a number"),
-        ('address = "modbus+tcp://127.0.0.1:502/1"', 'address = "modbus+tcp://127.0.0.1:port/1"',
-         "address", "invalid address"),
+        (
+            'address = "modbus+tcp://127.0.0.1:502/1"',
+            'address = "modbus+tcp://127.0.0.1:port/1"',
+            "address",
+            "invalid address",
+        ),
         ('driver = "chroma-61845"', 'driver = "chroma-61854"', "driver", "did you mean 'chroma-61845'"),
         ('role = "der"', 'role = "inverter"', "role", "unknown role"),
         ('driver = "sunspec-der"', 'driver = "chroma-61845"', "driver", "is a grid_simulator, not a der"),
@@ -89,7 +97,10 @@ def test_cli_reports_a_bad_bench_in_one_line_without_traceback(tmp_path):
     path = write(tmp_path, GOOD.replace("driver = ", "drivr = ", 1))
     proc = subprocess.run(
         [sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ieee1547", "--bench", str(path)],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -1,4 +1,5 @@
 """The bench file's [controller] table, the controller's site file, and the cipher list it sets on the server."""
+
 from __future__ import annotations
 
 import socket
@@ -20,7 +21,7 @@ BENCH = ROOT / "lab/benches/virtual-controller.toml"
 def _bench(tmp_path: Path, controller: str) -> Path:
     text = BENCH.read_text()
     head, _, tail = text.partition("[controller]")
-    rest = tail[tail.index("\n[instruments.pcs]"):]
+    rest = tail[tail.index("\n[instruments.pcs]") :]
     path = tmp_path / "bench.toml"
     path.write_text(head + "[controller]\n" + controller + "\n" + rest)
     return path
@@ -42,13 +43,19 @@ def test_the_reference_controllers_declaration_leaves_current_limiting_out(tmp_p
     d = load_pcs_declaration(ROOT / "testplans/declarations/reference-controller.toml")
     assert d.ev_rated_power_w == 0.0 and d.pv_rated_power_w == 10000.0 and d.battery_rated_power_w == 5000.0
     assert not_applicable(d, "export-limiting") is None and "not applicable" in not_applicable(d, "current-limiting")
-    assert not_applicable(load_pcs_declaration(ROOT / "testplans/declarations/virtual-pcs.toml"),
-                          "current-limiting") is None  # no [functions]: every function declared
+    assert (
+        not_applicable(load_pcs_declaration(ROOT / "testplans/declarations/virtual-pcs.toml"), "current-limiting")
+        is None
+    )  # no [functions]: every function declared
     text = (ROOT / "testplans/declarations/reference-controller.toml").read_text()
     for old, new, message in (
-            ('"export-limiting", "import-limiting"', '"export-limiting", "busbar"', r"unknown function 'busbar'"),
-            ('"import-limiting", "modes"]', '"import-limiting", "modes", "current-limiting"]',
-             r"\[settings\] current_limit_a: missing")):
+        ('"export-limiting", "import-limiting"', '"export-limiting", "busbar"', r"unknown function 'busbar'"),
+        (
+            '"import-limiting", "modes"]',
+            '"import-limiting", "modes", "current-limiting"]',
+            r"\[settings\] current_limit_a: missing",
+        ),
+    ):
         path = tmp_path / "declaration.toml"
         path.write_text(text.replace(old, new))
         with pytest.raises(DeclarationError, match=rf"declaration.toml: .*{message}"):
@@ -69,25 +76,28 @@ def test_a_profile_sets_values_for_one_bench_by_its_name(tmp_path):
         Profile.load(path).for_bench("b")
 
 
-@pytest.mark.parametrize("table, key, message", [
-    ('command = ["{python}", "{sitefile}"]', "command", "unknown placeholder {sitefile}"),
-    ("command = []", "command", "non-empty list"),
-    ('ciphers = "NOT-A-CIPHER"', "ciphers", "no usable cipher suite"),
-    ('csip_device = "gateway"', "csip_device", "names no [signals.csip.devices.gateway]"),
-    ('lfdi = "12AB"', "lfdi", "40 hexadecimal digits"),
-    ('local_api = "localhost"', "local_api", "host:port"),
-    ("telemetry_tolerance_w = 0", "telemetry_tolerance_w", "must be positive"),
-    ('env = { A = 1 }', "env", "expected a string"),
-    ('comand = ["x"]', "comand", "did you mean 'command'"),
-    ('declaration = "nowhere.toml"', "declaration", "no declaration file at"),
-    ('declaration = "my declaration"', "declaration", "a declaration name or a .toml file"),
-])
+@pytest.mark.parametrize(
+    "table, key, message",
+    [
+        ('command = ["{python}", "{sitefile}"]', "command", "unknown placeholder {sitefile}"),
+        ("command = []", "command", "non-empty list"),
+        ('ciphers = "NOT-A-CIPHER"', "ciphers", "no usable cipher suite"),
+        ('csip_device = "gateway"', "csip_device", "names no [signals.csip.devices.gateway]"),
+        ('lfdi = "12AB"', "lfdi", "40 hexadecimal digits"),
+        ('local_api = "localhost"', "local_api", "host:port"),
+        ("telemetry_tolerance_w = 0", "telemetry_tolerance_w", "must be positive"),
+        ("env = { A = 1 }", "env", "expected a string"),
+        ('comand = ["x"]', "comand", "did you mean 'command'"),
+        ('declaration = "nowhere.toml"', "declaration", "no declaration file at"),
+        ('declaration = "my declaration"', "declaration", "a declaration name or a .toml file"),
+    ],
+)
 def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, message):
     path = _bench(tmp_path, table)
     with pytest.raises(BenchError) as exc:
         load_bench(path)
     text = str(exc.value)
-    line = next(n for n, l in enumerate(path.read_text().splitlines(), 1) if l.startswith(table.split(" ")[0]))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(table.split(" ")[0]))
     assert text.startswith(f"{path}:{line}: controller.{key}") and message in text, text
 
 
@@ -95,7 +105,7 @@ def test_an_instrument_at_the_controller_needs_a_controller_table(tmp_path):
     text = BENCH.read_text()
     head, _, tail = text.partition("[controller]")
     path = tmp_path / "bench.toml"
-    path.write_text(head + tail[tail.index("\n[instruments.pcs]"):])
+    path.write_text(head + tail[tail.index("\n[instruments.pcs]") :])
     with pytest.raises(BenchError, match=r"instruments\.pcs\.address: 'controller' needs a \[controller\] table"):
         load_bench(path)
 
@@ -108,15 +118,43 @@ def test_interop_and_explicit_cipher_lists():
 
 
 def test_site_file_round_trip(tmp_path):
-    site_map = {"meter": {"name": "meter", "address": "127.0.0.1:1502", "transport": "tcp", "unit_id": 1,
-                          "family": "sunspec", "model": 203},
-                "inverters": [{"name": "pv1", "address": "127.0.0.1:1503", "transport": "tcp", "unit_id": 2,
-                               "family": "sunspec-legacy", "kind": "pv", "rated_w": 6000.0}]}
+    site_map = {
+        "meter": {
+            "name": "meter",
+            "address": "127.0.0.1:1502",
+            "transport": "tcp",
+            "unit_id": 1,
+            "family": "sunspec",
+            "model": 203,
+        },
+        "inverters": [
+            {
+                "name": "pv1",
+                "address": "127.0.0.1:1503",
+                "transport": "tcp",
+                "unit_id": 2,
+                "family": "sunspec-legacy",
+                "kind": "pv",
+                "rated_w": 6000.0,
+            }
+        ],
+    }
     path = tmp_path / "controller-site.toml"
-    path.write_text(site_file_text(clock={"time_scale": 20.0, "bench_s": 100.0, "wall_s": 50.0}, site_map=site_map,
-                                   utility={"url": "https://127.0.0.1:8443", "ca": "ca.pem", "cert": "c.pem",
-                                            "key": "k.pem", "ciphers": CSIP_CIPHERS},
-                                   firm={"export_limit_w": 5000.0, "import_limit_w": None}, local_api="127.0.0.1:1600"))
+    path.write_text(
+        site_file_text(
+            clock={"time_scale": 20.0, "bench_s": 100.0, "wall_s": 50.0},
+            site_map=site_map,
+            utility={
+                "url": "https://127.0.0.1:8443",
+                "ca": "ca.pem",
+                "cert": "c.pem",
+                "key": "k.pem",
+                "ciphers": CSIP_CIPHERS,
+            },
+            firm={"export_limit_w": 5000.0, "import_limit_w": None},
+            local_api="127.0.0.1:1600",
+        )
+    )
     site = load_site_file(path)
     assert site.time_scale == 20.0 and site.meter.options == {"meter_model": 203}
     assert site.inverters[0].family == "sunspec-legacy" and site.inverters[0].unit_id == 2
@@ -132,8 +170,10 @@ def _gcm_only_handshake(port: int, ca: Path, cert: Path, key: Path) -> bool:
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")  # a Node.js or Go client: no CCM-8
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-                ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1"),
+        ):
             return True
     except ssl.SSLError:
         return False
@@ -143,9 +183,9 @@ def _gcm_only_handshake(port: int, ca: Path, cert: Path, key: Path) -> bool:
 def test_the_server_offers_the_controllers_cipher_list(tmp_path, choice, accepted):
     """The bench's 2030.5 server, as [controller] ciphers sets it, with the controller's own certificate."""
     from flexbench.lab.bench_config import load_bench as load
+    from flexbench.lab.clock import ScaledClock
     from flexbench.lab.controller.bench import csip_config_for
     from flexbench.lab.csip_bench import BenchCsip
-    from flexbench.lab.clock import ScaledClock
 
     config = load(_bench(tmp_path, f'ciphers = "{choice}"\ncsip_device = "controller"'))
     csip = BenchCsip(csip_config_for(config), tmp_path, ScaledClock(1.0), ciphers=config.controller.ciphers)

@@ -7,6 +7,7 @@ envelope and controller plans (the site's battery asking for its rating on its
 own request); each fault variant fails the requirement it breaks; each
 site-side fault injection is exercised; a crash leaves its evidence.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,18 +24,41 @@ BENCH = "lab/benches/virtual-controller.toml"
 CONTROLLER_PLANS = {"CTL-METER", "CTL-INV", "CTL-IGN", "CTL-TIME", "CTL-COMM", "CTL-IMP", "CTL-TELEM"}
 
 
-def _run(plan_paths: list[str], time_scale: float, run_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+def _run(
+    plan_paths: list[str], time_scale: float, run_dir: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess, dict]:
     """`flexbench run` with several plans at once, as a user types it."""
-    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", *plan_paths, "--bench", BENCH,
-                           "--time-scale", str(time_scale), "--out", str(run_dir), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "run",
+            *plan_paths,
+            "--bench",
+            BENCH,
+            "--time-scale",
+            str(time_scale),
+            "--out",
+            str(run_dir),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     path = run_dir / "results.json"
     return proc, json.loads(path.read_text()) if path.exists() else {}
 
 
 def _why(results: dict) -> str:
-    return "\n".join(f"{r['requirement_id']} {t['nodeid']}: {r['message']}" for t in results.get("tests", [])
-                     for r in t["requirements"] if r["verdict"] != "pass")
+    return "\n".join(
+        f"{r['requirement_id']} {t['nodeid']}: {r['message']}"
+        for t in results.get("tests", [])
+        for r in t["requirements"]
+        if r["verdict"] != "pass"
+    )
 
 
 def _events(run_dir: Path) -> list[dict]:
@@ -61,8 +85,9 @@ def test_reference_controller_passes_the_controller_plans_and_every_site_fault_i
     assert {"meter-silent", "inverter-silent:pv2", "inverter-ignores-writes:pv1"} <= set(faults)
     events = _events(run_dir)
     assert any(e["kind"] == "controller_started" for e in events)
-    assert any(e["kind"] == "controller_stopped" for e in events) and not any(e["kind"] == "controller_exit"
-                                                                               for e in events)
+    assert any(e["kind"] == "controller_stopped" for e in events) and not any(
+        e["kind"] == "controller_exit" for e in events
+    )
     site_file = tomllib.loads((run_dir / "controller-site.toml").read_text())
     assert {i["family"] for i in site_file["inverters"]} == {"sunspec-7xx", "sunspec-legacy"}
     assert site_file["utility"]["url"].startswith("https://127.0.0.1:")
@@ -75,21 +100,39 @@ def test_reference_controller_passes_the_controller_plans_and_every_site_fault_i
 
 def test_reference_controller_passes_the_csip_ul3141_and_envelope_plans(tmp_path, plans):
     run_dir = tmp_path / "healthy-plans"
-    proc, results = _run(["testplans/csip/test_site_limits.py", "testplans/csip/test_loss_of_comms.py",
-                          "testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py",
-                          "testplans/ul3141/test_sensor_loss.py", "testplans/envelopes/test_loss_of_comms.py"], 20,
-                         run_dir)
+    proc, results = _run(
+        [
+            "testplans/csip/test_site_limits.py",
+            "testplans/csip/test_loss_of_comms.py",
+            "testplans/ul3141/test_limit_change.py",
+            "testplans/ul3141/test_modes.py",
+            "testplans/ul3141/test_sensor_loss.py",
+            "testplans/envelopes/test_loss_of_comms.py",
+        ],
+        20,
+        run_dir,
+    )
     assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert {row["requirement_id"] for row in results["matrix"]} == {
-        "CSIP-GEN-01", "CSIP-LOA-01", "CSIP-RSP", "CSIP-LOSS", "PCS-CHG", "PCS-MODE", "CTL-TELEM"}
+        "CSIP-GEN-01",
+        "CSIP-LOA-01",
+        "CSIP-RSP",
+        "CSIP-LOSS",
+        "PCS-CHG",
+        "PCS-MODE",
+        "CTL-TELEM",
+    }
     skipped = {t["nodeid"].split("::")[-1]: t["message"] for t in results["tests"] if t["outcome"] == "skipped"}
     assert "test_import_limit" not in skipped  # the battery's own request stands in for the EV
     assert "test_mode_forbids_its_direction[export-only]" not in skipped  # the battery's own request charges
     assert "CTL-METER" in skipped["test_sensor_loss_leads_to_fail_safe"]
 
 
-UL3141_LIMITING = ["testplans/ul3141/test_export_limiting.py", "testplans/ul3141/test_import_limiting.py",
-                   "testplans/ul3141/test_current_limiting.py"]
+UL3141_LIMITING = [
+    "testplans/ul3141/test_export_limiting.py",
+    "testplans/ul3141/test_import_limiting.py",
+    "testplans/ul3141/test_current_limiting.py",
+]
 
 
 def _battery_writes(run_dir: Path) -> dict[str, list]:
@@ -131,8 +174,14 @@ def test_a_slow_controller_fails_ul3141_export_and_import(tmp_path, plans):
     assert len(failed) == 4  # late (response time) and not held at steady state, on each side
 
 
-ENVELOPES_SHORT = {"horizon_h": 2, "precondition_s": 10.0, "loss_hold_s": 10.0, "abnormal_duration_s": 45.0,
-                   "nrt_load_scales": [1.1, 1.3], "loss_cached_intervals": 1}
+ENVELOPES_SHORT = {
+    "horizon_h": 2,
+    "precondition_s": 10.0,
+    "loss_hold_s": 10.0,
+    "abnormal_duration_s": 45.0,
+    "nrt_load_scales": [1.1, 1.3],
+    "loss_cached_intervals": 1,
+}
 ENVELOPE_PLANS = {"OE-FOLLOW", "OE-NRT", "ABN-IMP", "CSIP-LOSS"}
 
 
@@ -154,8 +203,9 @@ def test_envelope_plans_in_controller_mode(tmp_path, plans, envelopes_short, fau
     """OE-FOLLOW (export and import intervals), OE-NRT, ABN-IMP and loss of comms over 2030.5: the import
     stress is the battery charging on its own request, held by the controller; one ignoring limits fails all."""
     run_dir = tmp_path / fault
-    proc, results = plans.run("testplans/envelopes", BENCH, 20, run_dir, "--profile", str(envelopes_short),
-                              "--dut-profile", fault)
+    proc, results = plans.run(
+        "testplans/envelopes", BENCH, 20, run_dir, "--profile", str(envelopes_short), "--dut-profile", fault
+    )
     assert proc.returncode == (1 if broken else 0), plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert {row["requirement_id"] for row in results["matrix"]} == ENVELOPE_PLANS | {"CTL-TELEM"}
     assert plans.failing(results) == broken, plans.why(results)
@@ -182,8 +232,9 @@ def test_envelope_plans_in_controller_mode(tmp_path, plans, envelopes_short, fau
         ("bad-telemetry", "testplans/controller", "ignoring", {"CTL-TELEM"}),
     ],
 )
-def test_each_fault_variant_fails_the_requirement_it_breaks(tmp_path, plans, short_profile, fault, plan, select,
-                                                            broken):
+def test_each_fault_variant_fails_the_requirement_it_breaks(
+    tmp_path, plans, short_profile, fault, plan, select, broken
+):
     extra = ["--dut-profile", fault] + (["-k", select] if select else [])
     if plan == "testplans/controller":
         extra += ["--profile", str(short_profile)]
@@ -194,8 +245,13 @@ def test_each_fault_variant_fails_the_requirement_it_breaks(tmp_path, plans, sho
 
 def test_a_controller_that_crashes_mid_plan_leaves_its_log_samples_and_a_finding(tmp_path, plans):
     run_dir = tmp_path / "crash"
-    proc, results = _run(["testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py"], 20, run_dir,
-                         "--dut-profile", "crash")
+    proc, results = _run(
+        ["testplans/ul3141/test_limit_change.py", "testplans/ul3141/test_modes.py"],
+        20,
+        run_dir,
+        "--dut-profile",
+        "crash",
+    )
     assert proc.returncode != 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # the run is cut short, like an abort
     crash = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-ALIVE"]
     assert len(crash) == 1 and crash[0]["verdict"] == "fail" and "crashed" in crash[0]["message"]
@@ -214,14 +270,34 @@ def test_a_controller_that_crashes_mid_plan_leaves_its_log_samples_and_a_finding
 def test_a_controller_brought_back_by_a_wrapper_is_recorded_as_restarted(tmp_path):
     """The supervised command is a wrapper that restarts the controller: the run goes on, the restart is a finding."""
     text = (ROOT / BENCH).read_text()
-    wrapper = ('command = ["/bin/sh", "-c", "while true; do {python} -m flexbench.lab.virtual.reference_controller '
-               '{site_file} --fault {dut_profile}; sleep 0.2; done"]')
+    wrapper = (
+        'command = ["/bin/sh", "-c", "while true; do {python} -m flexbench.lab.virtual.reference_controller '
+        '{site_file} --fault {dut_profile}; sleep 0.2; done"]'
+    )
     bench = tmp_path / "bench.toml"
-    bench.write_text(text.replace(next(l for l in text.splitlines() if l.startswith("command = ")), wrapper))
+    bench.write_text(text.replace(next(line for line in text.splitlines() if line.startswith("command = ")), wrapper))
     run_dir = tmp_path / "restart"
-    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ul3141/test_limit_change.py",
-                           "--bench", str(bench), "--time-scale", "20", "--out", str(run_dir), "--dut-profile", "crash"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "run",
+            "testplans/ul3141/test_limit_change.py",
+            "--bench",
+            str(bench),
+            "--time-scale",
+            "20",
+            "--out",
+            str(run_dir),
+            "--dut-profile",
+            "crash",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     results = json.loads((run_dir / "results.json").read_text())
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     alive = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-ALIVE"]
@@ -240,9 +316,27 @@ def test_a_legacy_battery_is_commanded_through_model_124(tmp_path):
     bench = tmp_path / "bench.toml"
     bench.write_text(text.replace(battery, battery.replace("sunspec-7xx", "sunspec-legacy")))
     run_dir = tmp_path / "legacy-battery"
-    proc = subprocess.run([sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/controller", "-k", "import",
-                           "--bench", str(bench), "--time-scale", "10", "--out", str(run_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "run",
+            "testplans/controller",
+            "-k",
+            "import",
+            "--bench",
+            str(bench),
+            "--time-scale",
+            "10",
+            "--out",
+            str(run_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]
     rates = [w["points"]["124.OutWRte"] for w in writes if "124.OutWRte" in w.get("points", {})]

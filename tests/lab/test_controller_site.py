@@ -5,14 +5,16 @@ simulator and AC load emulated), energizes the site, and talks to the site's
 inverters and meter over Modbus like a site controller; what the meter reports
 and the analyzer measures at the PCC is then judged in bench time.
 """
+
 from __future__ import annotations
 
 import re
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -339,9 +341,11 @@ def test_out_of_range_setpoints_get_exception_3_and_change_nothing(site, clock):
     assert not pv1.write(start + offset(704, "WMaxLimPctEna"), [1, 500]).isError()
     clock.sleep(1.0)
     before = pv1.read(start, 60)
-    for address, values in ((start + offset(704, "WMaxLimPct"), [1500]),  # 150 %
-                            (start + offset(704, "WMaxLimPctEna"), [1, 1500]),  # the enable with it: all or nothing
-                            (start + offset(704, "WMaxLimPctEna"), [2])):  # not an enumerated value
+    for address, values in (
+        (start + offset(704, "WMaxLimPct"), [1500]),  # 150 %
+        (start + offset(704, "WMaxLimPctEna"), [1, 1500]),  # the enable with it: all or nothing
+        (start + offset(704, "WMaxLimPctEna"), [2]),
+    ):  # not an enumerated value
         response = pv1.write(address, values)
         assert response.isError() and response.exception_code == 3, (address, values)
     battery = dev["battery"]
@@ -378,8 +382,11 @@ def test_meter_silent_then_restored(site, clock):
 def test_an_inverter_stops_answering_and_comes_back(site, clock):
     bench, s, dev = site
     bench.operator_action("inverter-silent:pv2", "")
-    assert no_answer(lambda: dev["pv2"].client.write_registers(dev["pv2"].starts[123] + offset(123, "WMaxLimPct"),
-                                                               [100], device_id=dev["pv2"].unit))
+    assert no_answer(
+        lambda: dev["pv2"].client.write_registers(
+            dev["pv2"].starts[123] + offset(123, "WMaxLimPct"), [100], device_id=dev["pv2"].unit
+        )
+    )
     assert dev["pv1"].read(40000, 2) == [0x5375, 0x6E53]  # the others answer
     bench.operator_action("inverter-restore:pv2", "")
     fresh = Device(s.site_map()["inverters"][1]["address"], dev["pv2"].unit)
@@ -437,8 +444,10 @@ def test_the_wire_log_records_every_write_with_its_time_and_the_report_summarise
 
 def test_without_pv_simulator_or_loads_the_site_follows_its_profiles(tmp_path):
     text = without_tables(bench_text(), "instruments.pv", "instruments.load")
-    text = text.replace("# irradiance_pu = [[0, 0.2], [600, 1.0]]\n# load_w = 3000.0",
-                        "irradiance_pu = [[0, 0.5], [20, 1.0]]\nload_w = 2000.0")
+    text = text.replace(
+        "# irradiance_pu = [[0, 0.2], [600, 1.0]]\n# load_w = 3000.0",
+        "irradiance_pu = [[0, 0.5], [20, 1.0]]\nload_w = 2000.0",
+    )
     path = tmp_path / "bench.toml"
     path.write_text(text)
     clock = ScaledClock(10.0)
@@ -470,14 +479,22 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_rtu_legacy_battery_and_a_register_map_meter(tmp_path, clock):
-    path = _variant(tmp_path, '''family = "sunspec-7xx"            # WSet in 704; "sunspec-legacy" adds model 124 (storage)
+    path = _variant(
+        tmp_path,
+        """family = "sunspec-7xx"            # WSet in 704; "sunspec-legacy" adds model 124 (storage)
 rated_w = 5000.0
-unit_id = 13''', '''family = "sunspec-legacy"
+unit_id = 13""",
+        '''family = "sunspec-legacy"
 rated_w = 5000.0
 unit_id = 3
-transport = "rtu"''')
-    path.write_text(path.read_text().replace('family = "sunspec"                # or "regmap" with map = "eastron-sdm630"\nmodel = 203',
-                                             'family = "regmap"\nmap = "eastron-sdm630"'))
+transport = "rtu"''',
+    )
+    path.write_text(
+        path.read_text().replace(
+            'family = "sunspec"                # or "regmap" with map = "eastron-sdm630"\nmodel = 203',
+            'family = "regmap"\nmap = "eastron-sdm630"',
+        )
+    )
     bench = open_bench(path, clock, tmp_path / "run")
     try:
         energize(bench)
@@ -519,14 +536,23 @@ transport = "rtu"''')
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ('kind = "pv"\nfamily = "sunspec-7xx"', 'kind = "pv"\nfamily = "sunspec-8xx"',
-         r"site_devices.pv1\]: family for a pv must be one of sunspec-7xx, sunspec-legacy"),
-        ('rated_w = 6000.0', 'rated_w = 6000.0\nspeed = 3', r"site_devices.pv1\]: unknown key\(s\) speed"),
-        ('kind = "battery"\nfamily = "sunspec-7xx"', 'kind = "meter"\nfamily = "sunspec"',
-         r"exactly one meter at the PCC \(found 2: battery, meter\)"),
-        ('listen = "127.0.0.1:0"\n\n[virtual.site_devices.pv2]', 'listen = "localhost"\n\n[virtual.site_devices.pv2]',
-         r"site_devices.pv1\]: listen: expected \"host:port\""),
-        ('device_time_constant_s = 0.3', 'device_time_constant_s = -1', r"\[virtual.plant\]: device_time_constant_s"),
+        (
+            'kind = "pv"\nfamily = "sunspec-7xx"',
+            'kind = "pv"\nfamily = "sunspec-8xx"',
+            r"site_devices.pv1\]: family for a pv must be one of sunspec-7xx, sunspec-legacy",
+        ),
+        ("rated_w = 6000.0", "rated_w = 6000.0\nspeed = 3", r"site_devices.pv1\]: unknown key\(s\) speed"),
+        (
+            'kind = "battery"\nfamily = "sunspec-7xx"',
+            'kind = "meter"\nfamily = "sunspec"',
+            r"exactly one meter at the PCC \(found 2: battery, meter\)",
+        ),
+        (
+            'listen = "127.0.0.1:0"\n\n[virtual.site_devices.pv2]',
+            'listen = "localhost"\n\n[virtual.site_devices.pv2]',
+            r"site_devices.pv1\]: listen: expected \"host:port\"",
+        ),
+        ("device_time_constant_s = 0.3", "device_time_constant_s = -1", r"\[virtual.plant\]: device_time_constant_s"),
     ],
 )
 def test_bench_file_mistakes_name_the_table_and_key(tmp_path, clock, old, new, message):
@@ -539,8 +565,11 @@ def test_an_address_already_taken_is_a_clear_error(tmp_path, clock):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        path = _variant(tmp_path, 'listen = "127.0.0.1:0"\n\n[virtual.site_devices.battery]',
-                        f'listen = "127.0.0.1:{port}"\n\n[virtual.site_devices.battery]')
+        path = _variant(
+            tmp_path,
+            'listen = "127.0.0.1:0"\n\n[virtual.site_devices.battery]',
+            f'listen = "127.0.0.1:{port}"\n\n[virtual.site_devices.battery]',
+        )
         with pytest.raises(BenchError, match=rf"site_devices.pv2\]: cannot serve on 127.0.0.1:{port} \(tcp\)"):
             open_bench(path, clock, tmp_path / "run")
 
@@ -549,8 +578,11 @@ def test_a_fixed_listen_address_is_served(tmp_path, clock):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    path = _variant(tmp_path, 'listen = "127.0.0.1:0"\n\n[virtual.site_devices.pv2]',
-                    f'listen = "127.0.0.1:{port}"\n\n[virtual.site_devices.pv2]')
+    path = _variant(
+        tmp_path,
+        'listen = "127.0.0.1:0"\n\n[virtual.site_devices.pv2]',
+        f'listen = "127.0.0.1:{port}"\n\n[virtual.site_devices.pv2]',
+    )
     bench = open_bench(path, clock, tmp_path / "run")
     try:
         assert bench.virtual_lab.site.site_map()["inverters"][0]["address"] == f"127.0.0.1:{port}"

@@ -1,4 +1,5 @@
 """CSIP plans on the virtual PCS site over real mutual-TLS 2030.5: healthy passes, each fault fails its IDs."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,8 @@ def test_csip_fault_fails_exactly_what_it_breaks(tmp_path, plans, profile, broke
 
 def test_slow_polling_fails_poll_rate_compliance(tmp_path, plans):
     """Polling four times too slowly also delays when controls are seen, so more may fail; CSIP-POLL must."""
-    proc, results = plans.run("testplans/csip", BENCH, 20, tmp_path / "slow-poll", "--dut-profile", "slow-poll",
-                              "-k", "poll or export_limit")
+    proc, results = plans.run(
+        "testplans/csip", BENCH, 20, tmp_path / "slow-poll", "--dut-profile", "slow-poll", "-k", "poll or export_limit"
+    )
     assert proc.returncode == 1
     assert "CSIP-POLL" in plans.failing(results)

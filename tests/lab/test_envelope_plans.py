@@ -5,6 +5,7 @@ shortened copy of the shipped profile (2 hours of envelope, shorter holds);
 the healthy site passes every plan over both transports, and each fault
 profile fails exactly the requirement IDs it breaks.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ SHIPPED = ROOT / "testplans" / "profiles" / "envelopes.toml"
 PLANS = "testplans/envelopes"
 BENCH = "lab/benches/virtual-pcs.toml"
 ALL = {"OE-FOLLOW", "OE-NRT", "ABN-IMP", "CSIP-LOSS", "OPC-LOSS"}
-SHORT = {"horizon_h": 2, "precondition_s": 10.0, "loss_hold_s": 10.0, "abnormal_duration_s": 45.0,
-         "nrt_load_scales": [1.1, 1.3], "loss_cached_intervals": 1}
+SHORT = {
+    "horizon_h": 2,
+    "precondition_s": 10.0,
+    "loss_hold_s": 10.0,
+    "abnormal_duration_s": 45.0,
+    "nrt_load_scales": [1.1, 1.3],
+    "loss_cached_intervals": 1,
+}
 
 
 def profile_file(tmp_path: Path, name: str = "envelopes-test", **overrides) -> Path:
@@ -41,8 +48,9 @@ def profile_file(tmp_path: Path, name: str = "envelopes-test", **overrides) -> P
 
 def run(plans, tmp_path: Path, dut_profile: str, *extra: str, **overrides):
     profile = profile_file(tmp_path, f"profile-{dut_profile}", **{**SHORT, **overrides})
-    return plans.run(PLANS, BENCH, 20, tmp_path / dut_profile, "--profile", str(profile),
-                     "--dut-profile", dut_profile, *extra)
+    return plans.run(
+        PLANS, BENCH, 20, tmp_path / dut_profile, "--profile", str(profile), "--dut-profile", dut_profile, *extra
+    )
 
 
 # -- on the virtual PCS bench, through the wire protocols -----------------------------------
@@ -101,8 +109,17 @@ def test_a_site_ignoring_the_heartbeat_fails_opc_loss(tmp_path, plans):
 
 def test_single_phase_site_of_ieee8500_as_the_location(tmp_path, plans):
     """The option the shipped profile documents: a single-phase customer, its updates tightening export."""
-    proc, results = run(plans, tmp_path, "healthy", "-k", "csip and (variable or dynamic)", feeder="ieee8500",
-                        site_id="138236b0", nrt_stress="export", nrt_load_scales=[1.2, 1.3])
+    proc, results = run(
+        plans,
+        tmp_path,
+        "healthy",
+        "-k",
+        "csip and (variable or dynamic)",
+        feeder="ieee8500",
+        site_id="138236b0",
+        nrt_stress="export",
+        nrt_load_scales=[1.2, 1.3],
+    )
     assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert {row["requirement_id"] for row in results["matrix"]} == {"OE-FOLLOW", "OE-NRT"}
     events = [json.loads(line) for line in (tmp_path / "healthy" / "events.jsonl").read_text().splitlines()]

@@ -20,10 +20,12 @@ def test_response_time_of_first_order_step_matches_analytic_value():
 
 
 def test_reaches_within_passes_fast_and_fails_slow_response_with_margin():
-    fast = evaluate.reaches_within("LAP-RT", T, first_order(T, 10.0, 10_000, 6_600, 2.0),
-                                   t_cmd_s=10.0, target=6_600, tolerance=750, max_time_s=30)
-    slow = evaluate.reaches_within("LAP-RT", T, first_order(T, 10.0, 10_000, 6_600, 25.0),
-                                   t_cmd_s=10.0, target=6_600, tolerance=750, max_time_s=30)
+    fast = evaluate.reaches_within(
+        "LAP-RT", T, first_order(T, 10.0, 10_000, 6_600, 2.0), t_cmd_s=10.0, target=6_600, tolerance=750, max_time_s=30
+    )
+    slow = evaluate.reaches_within(
+        "LAP-RT", T, first_order(T, 10.0, 10_000, 6_600, 25.0), t_cmd_s=10.0, target=6_600, tolerance=750, max_time_s=30
+    )
     assert fast.verdict == "pass" and fast.margin > 0 and fast.unit == "s"
     assert slow.verdict == "fail" and slow.margin < 0
     assert "late" in slow.message and slow.requirement_id == "LAP-RT"
@@ -72,8 +74,9 @@ def test_settles_within_measures_last_exceedance():
     y = np.where(t < 3.0, 5_000.0, 2_800.0)
     ok = evaluate.settles_within("PCS-EXP", t, y, t_step_s=0.0, end_s=60, limit=3_250, max_time_s=5)
     assert ok.verdict == "pass" and ok.measured == pytest.approx(3.0, abs=0.11)
-    late = evaluate.settles_within("PCS-EXP", t, np.where(t < 8.0, 5_000.0, 2_800.0), t_step_s=0.0, end_s=60,
-                                   limit=3_250, max_time_s=5)
+    late = evaluate.settles_within(
+        "PCS-EXP", t, np.where(t < 8.0, 5_000.0, 2_800.0), t_step_s=0.0, end_s=60, limit=3_250, max_time_s=5
+    )
     assert late.verdict == "fail" and late.margin == pytest.approx(-3.0, abs=0.11)
     ringing = 3_000 + 600 * np.sin(t)
     never = evaluate.settles_within("PCS-EXP", t, ringing, t_step_s=0.0, end_s=60, limit=3_250, max_time_s=5)

@@ -1,4 +1,5 @@
 """OPC-UA envelope plans: the virtual PCS as a secured OPC-UA site of the bench's envelope server."""
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,10 @@ def test_healthy_pcs_passes_when_limits_are_written_into_its_own_server(tmp_path
 
 @pytest.mark.parametrize(
     "profile, time_scale, keyword, broken",
-    [("ignores-utility", 50, None, DEVICE_PATH),  # every check; OE-NRT watches its whole 900 s budget
-     ("slow", 20, "test_schedule_followed", {"OE-FOLLOW"})],  # 15 s late: outside the schedule's window
+    [
+        ("ignores-utility", 50, None, DEVICE_PATH),  # every check; OE-NRT watches its whole 900 s budget
+        ("slow", 20, "test_schedule_followed", {"OE-FOLLOW"}),
+    ],  # 15 s late: outside the schedule's window
 )
 def test_device_path_fault_fails_what_it_breaks(tmp_path, plans, profile, time_scale, keyword, broken):
     extra = ["--dut-profile", profile] + (["-k", keyword] if keyword else [])

@@ -1,4 +1,5 @@
 """UL 3141 PCS plans on the virtual PCS site: the healthy PCS passes, each fault fails what it breaks."""
+
 from __future__ import annotations
 
 from pathlib import Path

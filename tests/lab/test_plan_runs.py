@@ -3,6 +3,7 @@
 Each fault profile must fail exactly the requirements it breaks; the healthy DUT
 must pass them all. Runs go through `flexbench run` in a subprocess, as a user would.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ TIME_SCALE = "50"
 
 
 def flexbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     html = (run_dir / "report.html").read_text()
     assert "Requirement matrix" in html and "50x" in html and html.count("data:image/png;base64") >= 9
     samples = pd.read_parquet(run_dir / "samples.parquet")
-    assert {"dut.p_w", "pcc.p_w", "limit_w", "dut.p_w"} <= set(samples["channel"])
+    assert {"dut.p_w", "pcc.p_w", "limit_w"} <= set(samples["channel"])
     station = json.loads((run_dir / "station.json").read_text())
     assert station["instruments"]["dut"]["identity"]["serial"] == "VDUT-0001"
     junit = (run_dir / "junit.xml").read_text()
@@ -72,8 +74,18 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
 )
 def test_fault_profile_fails_exactly_the_requirements_it_breaks(tmp_path, one_repeat_profile, dut_profile, expected):
     run_dir = tmp_path / dut_profile
-    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--profile", str(one_repeat_profile),
-                     "--dut-profile", dut_profile, "--out", str(run_dir))
+    proc = flexbench(
+        "run",
+        PLAN,
+        "--time-scale",
+        TIME_SCALE,
+        "--profile",
+        str(one_repeat_profile),
+        "--dut-profile",
+        dut_profile,
+        "--out",
+        str(run_dir),
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert verdicts(run_dir) == expected
     results = json.loads((run_dir / "results.json").read_text())
@@ -84,8 +96,18 @@ def test_fault_profile_fails_exactly_the_requirements_it_breaks(tmp_path, one_re
 
 def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_path, one_repeat_profile):
     run_dir = tmp_path / "drops"
-    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--profile", str(one_repeat_profile),
-                     "--dut-profile", "drops-comms", "--out", str(run_dir))
+    proc = flexbench(
+        "run",
+        PLAN,
+        "--time-scale",
+        TIME_SCALE,
+        "--profile",
+        str(one_repeat_profile),
+        "--dut-profile",
+        "drops-comms",
+        "--out",
+        str(run_dir),
+    )
     assert proc.returncode != 0
     results = json.loads((run_dir / "results.json").read_text())
     aborted = results["summary"]["aborted"]
@@ -104,8 +126,12 @@ def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_pat
 
 def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "flexbench.lab.cli", "run", PLAN, "--time-scale", TIME_SCALE,
-                             "--out", str(run_dir)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flexbench.lab.cli", "run", PLAN, "--time-scale", TIME_SCALE, "--out", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         tests_file = run_dir / "tests.jsonl"

@@ -6,7 +6,6 @@ import textwrap
 import time
 
 import numpy as np
-import pytest
 
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.recorder import Recorder, consolidate, load_events, load_samples

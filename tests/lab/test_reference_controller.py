@@ -5,6 +5,7 @@ available up to the cap the controller wrote (704 or legacy 123), the battery
 follows 704 WSet, and the meter reports load minus generation. The controller
 is judged by the meter, as the bench judges it by the PCC.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -41,8 +42,15 @@ class MiniSite:
         self.pcc_w = 0.0
         self._stop = threading.Event()
         self.meter.measurement_source = lambda: MeterReading(
-            phases=(), power_w=self.pcc_w, reactive_power_var=0.0, voltage_v=240.0, current_a=0.0,
-            frequency_hz=60.0, energy_import_wh=1.0, energy_export_wh=1.0)
+            phases=(),
+            power_w=self.pcc_w,
+            reactive_power_var=0.0,
+            voltage_v=240.0,
+            current_a=0.0,
+            frequency_hz=60.0,
+            energy_import_wh=1.0,
+            energy_export_wh=1.0,
+        )
 
     def devices(self):
         return (self.pv7, self.pvl, self.bat, self.meter)
@@ -76,11 +84,23 @@ class MiniSite:
 
     def site_map(self) -> dict:
         def entry(emu, name, kind):
-            return {"name": name, "address": f"127.0.0.1:{emu.port}", "unit_id": 1, "kind": kind,
-                    "family": "sunspec-7xx", "rated_w": RATED_W}
-        return {"meter": {"address": f"127.0.0.1:{self.meter.port}", "unit_id": 1, "family": "sunspec"},
-                "inverters": [entry(self.pv7, "pv7", "pv"), entry(self.pvl, "pvl", "pv"),
-                              entry(self.bat, "battery", "battery")]}
+            return {
+                "name": name,
+                "address": f"127.0.0.1:{emu.port}",
+                "unit_id": 1,
+                "kind": kind,
+                "family": "sunspec-7xx",
+                "rated_w": RATED_W,
+            }
+
+        return {
+            "meter": {"address": f"127.0.0.1:{self.meter.port}", "unit_id": 1, "family": "sunspec"},
+            "inverters": [
+                entry(self.pv7, "pv7", "pv"),
+                entry(self.pvl, "pvl", "pv"),
+                entry(self.bat, "battery", "battery"),
+            ],
+        }
 
 
 def _free_port() -> int:
@@ -99,12 +119,21 @@ def running(tmp_path, request):
     site.start()
     port = _free_port()
     now = time.time()
-    path = write_site_file(tmp_path / "controller-site.toml",
-                           clock={"time_scale": TIME_SCALE, "bench_s": now, "wall_s": now},
-                           site_map=site.site_map(), utility=None, firm={}, local_api=f"127.0.0.1:{port}")
+    path = write_site_file(
+        tmp_path / "controller-site.toml",
+        clock={"time_scale": TIME_SCALE, "bench_s": now, "wall_s": now},
+        site_map=site.site_map(),
+        utility=None,
+        firm={},
+        local_api=f"127.0.0.1:{port}",
+    )
     log = open(tmp_path / "controller.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "flexbench.lab.virtual.reference_controller", str(path),
-                             "--fault", fault], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flexbench.lab.virtual.reference_controller", str(path), "--fault", fault],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     api = ModbusPCS(f"modbus+tcp://127.0.0.1:{port}/1", timeout_s=2.0)
     deadline = time.monotonic() + 20
     while True:
@@ -114,7 +143,7 @@ def running(tmp_path, request):
             break
         except Exception:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError((tmp_path / "controller.log").read_text())
+                raise AssertionError((tmp_path / "controller.log").read_text()) from None
             time.sleep(0.1)
     try:
         yield site, api, proc
@@ -175,8 +204,11 @@ def test_no_failsafe_variant_keeps_exporting(running):
 
 def test_an_inverter_that_ignores_its_cap_is_made_up_for_by_the_others():
     """The law alone: a disobeying inverter counts as uncontrolled, the battery absorbs the rest."""
-    views = [DeviceView("a", "pv", 5000.0, 5000.0, obeys=False), DeviceView("b", "pv", 5000.0, 1250.0),
-             DeviceView("bat", "battery", 5000.0, 0.0)]
+    views = [
+        DeviceView("a", "pv", 5000.0, 5000.0, obeys=False),
+        DeviceView("b", "pv", 5000.0, 1250.0),
+        DeviceView("bat", "battery", 5000.0, 0.0),
+    ]
     c = dispatch(500.0 - 6250.0, views, export_limit_w=2000.0, import_limit_w=None, margin_w=100.0)
     assert c.pv_cap_pct == 0.0 and c.battery_max_w["bat"] == pytest.approx(-2600.0)  # made to charge
     trusting = [DeviceView(v.name, v.kind, v.rated_w, v.output_w) for v in views]
@@ -200,6 +232,7 @@ def test_a_battery_with_a_request_of_its_own_is_capped_after_pv_on_export_and_ch
     assert c.battery_min_w["bat"] == pytest.approx(100.0) and c.battery_max_w["bat"] == 5000.0  # made to discharge
     c = dispatch(3000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=3000.0, margin_w=100.0)
     assert c.battery_min_w["bat"] == pytest.approx(-900.0)  # its charging capped, no more
-    c = dispatch(3000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=None, margin_w=100.0,
-                 grid_charging=False)  # export-only: charge from the PV surplus alone (none here)
+    c = dispatch(
+        3000.0 - 1000.0 + 5000.0, views, export_limit_w=None, import_limit_w=None, margin_w=100.0, grid_charging=False
+    )  # export-only: charge from the PV surplus alone (none here)
     assert c.battery_min_w["bat"] == 0.0

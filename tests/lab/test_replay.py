@@ -1,5 +1,6 @@
 """`flexbench replay` on the virtual PCS bench: each shipped event replays with an overlay and a score,
 a DUT that ignores the utility scores clearly worse, bad event files are one-line errors (exit 2)."""
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,13 @@ TIME_SCALE = "20"
 
 
 def flexbench(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def replay(event: str, run_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = flexbench("replay", str(EVENTS / f"{event}.toml"), "--time-scale", TIME_SCALE, "--out", str(run_dir),
-                     *extra)
+    proc = flexbench("replay", str(EVENTS / f"{event}.toml"), "--time-scale", TIME_SCALE, "--out", str(run_dir), *extra)
     path = run_dir / "results.json"
     return proc, json.loads(path.read_text()) if path.exists() else {}
 
@@ -145,12 +146,21 @@ def bad_copy(tmp_path: Path, name: str, old: str, new: str, csv: bool = False) -
 @pytest.mark.parametrize(
     "name, old, new, csv, expected",
     [
-        ("ieee123-switching", 'element = "Line.Sw3"', 'element = "Line.Sw9"', False,
-         "timeline entry 2 (switch): element 'Line.Sw9' is not a line or switch of feeder ieee123"),
-        ("abnormal-import", "t_s = 150.0", "t_s = 10.0", False,
-         "timeline entry 2 (cancel): t_s = 10 comes before entry 1's t_s = 30 (time going backwards)"),
-        ("pv-cloud-transient", "time_s,pcc_p_w,pcc_v_pu", "time_s,pcc_v_pu,pcc_kw", True,
-         "missing column 'pcc_p_w'"),
+        (
+            "ieee123-switching",
+            'element = "Line.Sw3"',
+            'element = "Line.Sw9"',
+            False,
+            "timeline entry 2 (switch): element 'Line.Sw9' is not a line or switch of feeder ieee123",
+        ),
+        (
+            "abnormal-import",
+            "t_s = 150.0",
+            "t_s = 10.0",
+            False,
+            "timeline entry 2 (cancel): t_s = 10 comes before entry 1's t_s = 30 (time going backwards)",
+        ),
+        ("pv-cloud-transient", "time_s,pcc_p_w,pcc_v_pu", "time_s,pcc_v_pu,pcc_kw", True, "missing column 'pcc_p_w'"),
     ],
 )
 def test_bad_event_files_are_one_line_errors(tmp_path, name, old, new, csv, expected):
@@ -165,9 +175,23 @@ def test_bad_event_files_are_one_line_errors(tmp_path, name, old, new, csv, expe
 
 def test_a_replay_stopped_midway_leaves_the_bench_safe_and_keeps_its_samples(tmp_path):
     run_dir = tmp_path / "stopped"
-    proc = subprocess.Popen([sys.executable, "-m", "flexbench.lab.cli", "replay", str(EVENTS / "abnormal-import.toml"),
-                             "--time-scale", TIME_SCALE, "--out", str(run_dir)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "replay",
+            str(EVENTS / "abnormal-import.toml"),
+            "--time-scale",
+            TIME_SCALE,
+            "--out",
+            str(run_dir),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stdout:  # stop it once the abnormal signal has been sent
             if "abnormal_import(" in line:

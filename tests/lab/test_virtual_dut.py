@@ -1,9 +1,10 @@
 """Physics of the virtual DUT, stepped directly (no sockets)."""
+
+import pytest
+
 from flexbench.lab.virtual.dut import DUTParameters, VirtualDUT
 from flexbench.lab.virtual.faults import FAULT_PROFILES, fault_profile
 from flexbench.lab.virtual.plant import Plant, PlantParameters
-
-import pytest
 
 
 def simulate(profile: str, limit_pct: float = 33.0, until_s: float = 120.0, dt_s: float = 0.02):

@@ -1,4 +1,5 @@
 """Shared fixtures: one test PKI per session, a second CA whose certificates the server must refuse."""
+
 from __future__ import annotations
 
 import http.client
@@ -91,5 +92,7 @@ def device_paths(pki: TestPKI) -> dict[str, Path]:
 
 
 # An XML bomb that hides its entities in an attribute value.
-BOMB_PUT = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-            b'<DERSettings xmlns="urn:ieee:std:2030.5:ns" x="&b;"><setGradW>1</setGradW></DERSettings>')
+BOMB_PUT = (
+    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    b'<DERSettings xmlns="urn:ieee:std:2030.5:ns" x="&b;"><setGradW>1</setGradW></DERSettings>'
+)

@@ -1,5 +1,6 @@
 """The DER client against the head-end over TLS: schedules read back value for value, the
 response lifecycle, supersede/cancel/abnormal, telemetry, notifications, paging and loss of communication."""
+
 from __future__ import annotations
 
 import asyncio
@@ -141,9 +142,13 @@ def test_lifecycle_supersede_cancel_abnormal_and_default(server: ServerThread, p
             await wait_for(lambda: client.active.values.export_limit_w == 5000)  # back to the firm limits
             assert client.active.source == "default"
             h.cancel_control(cancel_me)
-            await wait_for(lambda: (cancel_me, 6) in client.responses_sent or
-                           client.scheduler.events.get(cancel_me) is not None and
-                           client.scheduler.events[cancel_me].state == "done")
+            await wait_for(
+                lambda: (
+                    (cancel_me, 6) in client.responses_sent
+                    or client.scheduler.events.get(cancel_me) is not None
+                    and client.scheduler.events[cancel_me].state == "done"
+                )
+            )
             await wait_for(lambda: (abnormal, 3) in client.responses_sent)
         return seen
 
@@ -242,8 +247,9 @@ def test_telemetry_and_der_reports_reach_the_operator(server: ServerThread, pki:
 def test_list_paging_s_a_l(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("dev-a").lfdi
     base = bench_now() + 10 * 86400
-    server.headend.publish_envelope(lfdi, [(base + i * 60, 60, 1000 + i, 2000 + i) for i in range(5)],
-                                    program="abnormal")
+    server.headend.publish_envelope(
+        lfdi, [(base + i * 60, 60, 1000 + i, 2000 + i) for i in range(5)], program="abnormal"
+    )
     h = http_for(server.url, pki, pki.device_identity("dev-a"))
     path = program_href(server, lfdi, "abnormal") + "/derc"
 
@@ -273,8 +279,9 @@ def test_subscription_notifications_are_posted_over_tls(server: ServerThread, pk
         app.router.add_post("/note", notify)
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0,
-                           ssl_context=server_context(pki.ca_cert_path, identity.cert_path, identity.key_path))
+        site = web.TCPSite(
+            runner, "127.0.0.1", 0, ssl_context=server_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
+        )
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         client = make_client(server, pki, "dev-a")
@@ -289,5 +296,7 @@ def test_subscription_notifications_are_posted_over_tls(server: ServerThread, pk
     asyncio.run(go())
     root = parse_tree(received[0])
     assert root.tag.endswith("Notification")
-    assert root.find("{urn:ieee:std:2030.5:ns}Resource").get(
-        "{http://www.w3.org/2001/XMLSchema-instance}type") == "DERControlList"
+    assert (
+        root.find("{urn:ieee:std:2030.5:ns}Resource").get("{http://www.w3.org/2001/XMLSchema-instance}type")
+        == "DERControlList"
+    )

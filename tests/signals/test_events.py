@@ -1,26 +1,54 @@
 """The client's event rules, without a network: responses, supersede, cancel, primacy, defaults."""
+
 from __future__ import annotations
 
 import random
 
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.events import (
-    CANCELLED, COMPLETED, INVALID, LATE, RECEIVED, STARTED, SUPERSEDED, EventInfo, EventScheduler, ProgramSnapshot,
+    CANCELLED,
+    COMPLETED,
+    INVALID,
+    LATE,
+    RECEIVED,
+    STARTED,
+    SUPERSEDED,
+    EventInfo,
+    EventScheduler,
+    ProgramSnapshot,
 )
 
 ENVELOPE = "/edev/1/derp/2"
 ABNORMAL = "/edev/1/derp/1"
 
 
-def event(mrid: str, start_s: int, duration_s: int, program: str = ENVELOPE, primacy: int = 2, creation_s: int = 0,
-          status: int = 0, **values: float) -> EventInfo:
-    return EventInfo(mrid=mrid, program=program, primacy=primacy, creation_s=creation_s, start_s=start_s,
-                     duration_s=duration_s, status=status, values=ControlValues(**values),
-                     reply_to="/rsps/1/rsp", response_required=3)
+def event(
+    mrid: str,
+    start_s: int,
+    duration_s: int,
+    program: str = ENVELOPE,
+    primacy: int = 2,
+    creation_s: int = 0,
+    status: int = 0,
+    **values: float,
+) -> EventInfo:
+    return EventInfo(
+        mrid=mrid,
+        program=program,
+        primacy=primacy,
+        creation_s=creation_s,
+        start_s=start_s,
+        duration_s=duration_s,
+        status=status,
+        values=ControlValues(**values),
+        reply_to="/rsps/1/rsp",
+        response_required=3,
+    )
 
 
-def snapshot(*events: EventInfo, default: ControlValues | None = None, program: str = ENVELOPE,
-             primacy: int = 2) -> ProgramSnapshot:
+def snapshot(
+    *events: EventInfo, default: ControlValues | None = None, program: str = ENVELOPE, primacy: int = 2
+) -> ProgramSnapshot:
     return ProgramSnapshot(program, primacy, tuple(events), default)
 
 
@@ -48,8 +76,14 @@ def test_server_superseded_event_stops_with_response_7() -> None:
     s.update([snapshot(event("A", 0, 100, export_limit_w=500))], now_s=10)
     s.step(10)
     s.take_responses()
-    s.update([snapshot(event("A", 0, 100, status=4, export_limit_w=500),
-                       event("B", 20, 100, creation_s=15, export_limit_w=300))], now_s=15)
+    s.update(
+        [
+            snapshot(
+                event("A", 0, 100, status=4, export_limit_w=500), event("B", 20, 100, creation_s=15, export_limit_w=300)
+            )
+        ],
+        now_s=15,
+    )
     s.step(15)
     assert ("A", SUPERSEDED) in statuses(s)
 
@@ -67,8 +101,15 @@ def test_newer_overlapping_event_in_same_program_supersedes_at_its_start() -> No
 
 def test_different_elements_do_not_supersede() -> None:
     s = EventScheduler()
-    s.update([snapshot(event("EXP", 0, 100, creation_s=0, export_limit_w=500),
-                       event("IMP", 10, 100, creation_s=5, import_limit_w=700))], now_s=20)
+    s.update(
+        [
+            snapshot(
+                event("EXP", 0, 100, creation_s=0, export_limit_w=500),
+                event("IMP", 10, 100, creation_s=5, import_limit_w=700),
+            )
+        ],
+        now_s=20,
+    )
     active = s.step(20)
     assert active.values.export_limit_w == 500 and active.values.import_limit_w == 700
 
@@ -76,8 +117,9 @@ def test_different_elements_do_not_supersede() -> None:
 def test_lower_primacy_number_wins_per_element_across_programs() -> None:
     s = EventScheduler()
     envelope = snapshot(event("ENV", 0, 1000, import_limit_w=8000, export_limit_w=5000))
-    abnormal = snapshot(event("ABN", 100, 60, program=ABNORMAL, primacy=1, import_limit_w=2000),
-                        program=ABNORMAL, primacy=1)
+    abnormal = snapshot(
+        event("ABN", 100, 60, program=ABNORMAL, primacy=1, import_limit_w=2000), program=ABNORMAL, primacy=1
+    )
     s.update([envelope, abnormal], now_s=0)
     assert s.step(50).values.import_limit_w == 8000
     active = s.step(120)

@@ -1,4 +1,5 @@
 """LFDI/SFDI as IEEE 2030.5 defines them, and certificates in the CSIP device profile."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from flexbench.signals.pki import TestPKI, lfdi_from_der, normalize_lfdi, pin_with_check_digit, sfdi_from_lfdi
-from flexbench.signals.pki import sfdi_is_valid
+from flexbench.signals.pki import (
+    TestPKI,
+    lfdi_from_der,
+    normalize_lfdi,
+    pin_with_check_digit,
+    sfdi_from_lfdi,
+    sfdi_is_valid,
+)
 from flexbench.signals.pki.authority import HARDWARE_MODULE_NAME_OID
 
 

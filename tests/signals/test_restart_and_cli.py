@@ -1,4 +1,5 @@
 """State survives a restart; in-band registration; the command line and the remote operator API."""
+
 from __future__ import annotations
 
 import os
@@ -26,16 +27,26 @@ def test_restart_keeps_registrations_controls_and_responses(pki: TestPKI, tmp_pa
         first.headend.set_default_control(lfdi, 9000, 5000)
         mrids = first.headend.publish_envelope(lfdi, [(now + 600, 900, 4000, 2000), (now + 1500, 900, 3000, 1000)])
         mrid = mrids["mrids"][0]
-        body = (f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>{now}</createdDateTime>'
-                f"<endDeviceLFDI>{lfdi}</endDeviceLFDI><status>1</status><subject>{mrid}</subject>"
-                "</DERControlResponse>").encode()
+        body = (
+            f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>{now}</createdDateTime>'
+            f"<endDeviceLFDI>{lfdi}</endDeviceLFDI><status>1</status><subject>{mrid}</subject>"
+            "</DERControlResponse>"
+        ).encode()
         assert http_for(first.url, pki, pki.device_identity("dev-a")).post("/rsps/1/rsp", body).status == 201
-        before = (first.headend.devices(), first.headend.controls(lfdi), first.headend.responses(),
-                  first.headend.default_control(lfdi))
+        before = (
+            first.headend.devices(),
+            first.headend.controls(lfdi),
+            first.headend.responses(),
+            first.headend.default_control(lfdi),
+        )
         old_port = first.server.port
     with ServerThread(db, pki.directory) as second:
-        after = (second.headend.devices(), second.headend.controls(lfdi), second.headend.responses(),
-                 second.headend.default_control(lfdi))
+        after = (
+            second.headend.devices(),
+            second.headend.controls(lfdi),
+            second.headend.responses(),
+            second.headend.default_control(lfdi),
+        )
         assert after == before
         a = http_for(second.url, pki, pki.device_identity("dev-a"))
         assert a.get(f"/edev/{before[0][0]['id']}").status == 200
@@ -48,8 +59,9 @@ def test_in_band_registration_when_allowed(pki: TestPKI, tmp_path: Path) -> None
 
     identity = pki.device_identity("unregistered")
     other = pki.device_identity("dev-b")
-    with ServerThread(tmp_path / "inband.db", pki.directory,
-                      config=HeadEndConfig(allow_in_band_registration=True)) as srv:
+    with ServerThread(
+        tmp_path / "inband.db", pki.directory, config=HeadEndConfig(allow_in_band_registration=True)
+    ) as srv:
         h = http_for(srv.url, pki, identity)
         assert h.get("/dcap").status == 200
         assert h.get("/edev/1").status == 403
@@ -71,8 +83,9 @@ def test_remote_operator_api(pki: TestPKI, tmp_path: Path) -> None:
         op = OperatorClient.from_certs_dir(srv.url, pki.directory)
         op.register_device(lfdi)
         start = int(time.time()) + 3600
-        result = op.publish_envelope(lfdi, [{"start": start, "duration_s": 900, "import_limit_w": 1e5,
-                                             "export_limit_w": 0}])
+        result = op.publish_envelope(
+            lfdi, [{"start": start, "duration_s": 900, "import_limit_w": 1e5, "export_limit_w": 0}]
+        )
         assert op.controls(lfdi)[0]["wire"] == {"opModImpLimW": [10000, 1], "opModExpLimW": [0, 0]}
         new = op.supersede_control(result["mrids"][0], {"import_limit_w": 5000, "export_limit_w": 10})
         assert new["superseded"] == result["mrids"]
@@ -84,8 +97,9 @@ def test_remote_operator_api(pki: TestPKI, tmp_path: Path) -> None:
 
 
 def flexbench(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flexbench.lab.cli", *args], capture_output=True, text=True,
-                          timeout=60, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(
+        [sys.executable, "-m", "flexbench.lab.cli", *args], capture_output=True, text=True, timeout=60, **kwargs
+    )  # type: ignore[call-overload]
 
 
 def test_command_line(tmp_path: Path) -> None:
@@ -101,19 +115,47 @@ def test_command_line(tmp_path: Path) -> None:
 
     assert sfdi == sfdi_from_lfdi(lfdi)
     envelope = tmp_path / "env.csv"
-    envelope.write_text("start,duration_s,import_limit_w,export_limit_w\n"
-                        "2031-01-01T00:00:00Z,900,5000,3000\n2031-01-01T00:15:00Z,900,125000,1500.5\n")
-    serve = subprocess.Popen([sys.executable, "-m", "flexbench.lab.cli", "csip", "serve", "--db",
-                              str(tmp_path / "s.db"), "--certs", str(certs), "--port", "0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    envelope.write_text(
+        "start,duration_s,import_limit_w,export_limit_w\n"
+        "2031-01-01T00:00:00Z,900,5000,3000\n2031-01-01T00:15:00Z,900,125000,1500.5\n"
+    )
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flexbench.lab.cli",
+            "csip",
+            "serve",
+            "--db",
+            str(tmp_path / "s.db"),
+            "--certs",
+            str(certs),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert serve.stdout is not None
         url = serve.stdout.readline().split()[-1]
         assert url.startswith("https://127.0.0.1:")
         common = ["--server", url, "--certs", str(certs)]
         assert flexbench("csip", "register", *common, lfdi).returncode == 0
-        published = flexbench("csip", "publish", *common, "--site", lfdi, str(envelope), "--firm-import-w", "9000",
-                              "--firm-export-w", "5000", "--json")
+        published = flexbench(
+            "csip",
+            "publish",
+            *common,
+            "--site",
+            lfdi,
+            str(envelope),
+            "--firm-import-w",
+            "9000",
+            "--firm-export-w",
+            "5000",
+            "--json",
+        )
         assert published.returncode == 0, published.stderr
         listed = flexbench("csip", "controls", *common, "--site", lfdi)
         assert listed.returncode == 0 and "1500.5" in listed.stdout

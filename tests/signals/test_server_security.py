@@ -1,4 +1,5 @@
 """Over real TLS on loopback: who is refused, who sees what, and bad XML changing nothing."""
+
 from __future__ import annotations
 
 import ssl
@@ -14,10 +15,13 @@ from flexbench.signals.pki import TestPKI
 from .conftest import BOMB_PUT, Http, http_for
 from .test_xml_and_values import BOMB, XXE
 
-SETTINGS = (b'<DERSettings xmlns="urn:ieee:std:2030.5:ns"><setGradW>100</setGradW><setMaxW><multiplier>0</multiplier>'
-            b"<value>5000</value></setMaxW><updatedTime>1</updatedTime></DERSettings>")
-SETTINGS_MISSING = (b'<DERSettings xmlns="urn:ieee:std:2030.5:ns"><setGradW>100</setGradW>'
-                    b"<updatedTime>1</updatedTime></DERSettings>")
+SETTINGS = (
+    b'<DERSettings xmlns="urn:ieee:std:2030.5:ns"><setGradW>100</setGradW><setMaxW><multiplier>0</multiplier>'
+    b"<value>5000</value></setMaxW><updatedTime>1</updatedTime></DERSettings>"
+)
+SETTINGS_MISSING = (
+    b'<DERSettings xmlns="urn:ieee:std:2030.5:ns"><setGradW>100</setGradW><updatedTime>1</updatedTime></DERSettings>'
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +68,9 @@ def test_certificate_from_another_ca_is_refused(server: ServerThread, pki: TestP
         Http(server.url, context).get("/dcap")
 
 
-@pytest.mark.parametrize("ciphers", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-                                     "ECDHE-ECDSA-CHACHA20-POLY1305"])
+@pytest.mark.parametrize(
+    "ciphers", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]
+)
 def test_other_cipher_suites_are_refused(server: ServerThread, pki: TestPKI, ciphers: str) -> None:
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         http_for(server.url, pki, pki.device_identity("dev-a"), ciphers=ciphers).get("/dcap")
@@ -100,15 +105,24 @@ def test_unregistered_certificate_gets_403(server: ServerThread, pki: TestPKI) -
 def test_device_a_cannot_see_or_change_device_b(server: ServerThread, pki: TestPKI) -> None:
     a = client(server, pki, "dev-a")
     b = edev_id(server, pki, "dev-b")
-    for path in (f"/edev/{b}", f"/edev/{b}/fsa", f"/edev/{b}/fsa/1/derp", f"/edev/{b}/derp/2/derc",
-                 f"/edev/{b}/derp/2/dderc", f"/edev/{b}/der/1/derg", f"/edev/{b}/rg"):
+    for path in (
+        f"/edev/{b}",
+        f"/edev/{b}/fsa",
+        f"/edev/{b}/fsa/1/derp",
+        f"/edev/{b}/derp/2/derc",
+        f"/edev/{b}/derp/2/dderc",
+        f"/edev/{b}/der/1/derg",
+        f"/edev/{b}/rg",
+    ):
         assert a.get(path).status in (403, 404), path
     assert a.put(f"/edev/{b}/der/1/derg", SETTINGS).status in (403, 404)
     assert server.headend.der_reports(pki.device_identity("dev-b").lfdi)["settings"] is None
     control = server.headend.controls(pki.device_identity("dev-b").lfdi)[0]["mrid"]
-    response = (f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>1</createdDateTime>'
-                f"<endDeviceLFDI>{pki.device_identity('dev-b').lfdi}</endDeviceLFDI><status>1</status>"
-                f"<subject>{control}</subject></DERControlResponse>").encode()
+    response = (
+        f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>1</createdDateTime>'
+        f"<endDeviceLFDI>{pki.device_identity('dev-b').lfdi}</endDeviceLFDI><status>1</status>"
+        f"<subject>{control}</subject></DERControlResponse>"
+    ).encode()
     assert a.post("/rsps/1/rsp", response).status == 403
     assert server.headend.responses(pki.device_identity("dev-b").lfdi) == []
 
@@ -125,8 +139,11 @@ def test_aggregator_sees_its_devices_only(server: ServerThread, pki: TestPKI) ->
     assert site.get(f"/edev/{edev_id(server, pki, 'agg-site-2')}").status == 403
 
 
-@pytest.mark.parametrize("body", [b"<DERSettings", BOMB, XXE, BOMB_PUT, SETTINGS_MISSING, b""],
-                         ids=["malformed", "bomb", "xxe", "bomb-attr", "missing-required", "empty"])
+@pytest.mark.parametrize(
+    "body",
+    [b"<DERSettings", BOMB, XXE, BOMB_PUT, SETTINGS_MISSING, b""],
+    ids=["malformed", "bomb", "xxe", "bomb-attr", "missing-required", "empty"],
+)
 def test_bad_xml_gets_400_and_changes_nothing(server: ServerThread, pki: TestPKI, body: bytes) -> None:
     a = client(server, pki, "dev-a")
     me = edev_id(server, pki, "dev-a")

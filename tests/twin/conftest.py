@@ -1,4 +1,5 @@
 """Shared twins and small feeders for the twin tests (built once per test run)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Allocation semantics on small linear problems (no feeder needed)."""
+
 from __future__ import annotations
 
 import numpy as np

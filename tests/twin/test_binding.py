@@ -1,4 +1,5 @@
 """The binding constraint is reported correctly on feeders built to be voltage- or thermal-bound."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """`flexbench envelope` on the command line: files, progress, one-line errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,23 @@ from flexbench.twin import Envelope
 
 def test_variable_envelope_to_csv(tmp_path, capsys):
     out = tmp_path / "env.csv"
-    code = main(["envelope", "--feeder", "ieee13", "--kind", "variable", "--horizon", "6h",
-                 "--resolution", "1h", "--allocation", "proportional", "--out", str(out)])
+    code = main(
+        [
+            "envelope",
+            "--feeder",
+            "ieee13",
+            "--kind",
+            "variable",
+            "--horizon",
+            "6h",
+            "--resolution",
+            "1h",
+            "--allocation",
+            "proportional",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     env = Envelope.read(out)
     assert env.shape == (15, 6) and env.allocation == "proportional"
@@ -20,8 +36,7 @@ def test_variable_envelope_to_csv(tmp_path, capsys):
 
 def test_sites_dynamic_to_json(tmp_path):
     out = tmp_path / "env.json"
-    assert main(["envelope", "--feeder", "ieee123", "--kind", "dynamic", "--sites", "s1a,s47",
-                 "--out", str(out)]) == 0
+    assert main(["envelope", "--feeder", "ieee123", "--kind", "dynamic", "--sites", "s1a,s47", "--out", str(out)]) == 0
     env = Envelope.read(out)
     assert env.site_ids == ["s1a", "s47"] and env.intervals["duration_s"][0] == 900
 

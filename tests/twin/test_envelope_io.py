@@ -1,10 +1,10 @@
 """Envelope objects: table form and CSV / Parquet / JSON round trips; plots."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from flexbench.twin import Envelope, SiteError, compute_envelope
@@ -35,8 +35,15 @@ def test_round_trip(env, tmp_path, suffix):
 def test_table_and_json_shapes(env, tmp_path):
     frame = env.to_frame()
     assert len(frame) == 15 * 12
-    assert {"site_id", "start", "import_limit_w", "export_limit_w", "firm_import_w",
-            "nonfirm_export_w", "binding_import"} <= set(frame.columns)
+    assert {
+        "site_id",
+        "start",
+        "import_limit_w",
+        "export_limit_w",
+        "firm_import_w",
+        "nonfirm_export_w",
+        "binding_import",
+    } <= set(frame.columns)
     assert frame["start"].dt.tz is not None
     data = json.loads(env.to_json(tmp_path / "e.json").read_text())
     assert data["schema"] == "flexbench-envelope/1" and len(data["sites"]) == 15

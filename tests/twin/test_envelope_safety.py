@@ -1,4 +1,5 @@
 """Safety: with every site at its allocated limit at once, a full power flow finds no violation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,15 @@ START = "2025-07-14"
 def _run(twin, allocation, hours, sites=None, seed=3, pv_share=0.4, method="fast"):
     prof = synthetic_profiles(twin.sites, START, hours, "1h", seed=seed, pv_share=pv_share)
     env = compute_envelope(
-        twin, "variable", sites=sites, profiles=prof, start=START, horizon=f"{hours}h",
-        resolution="1h", allocation=allocation, method=method,
+        twin,
+        "variable",
+        sites=sites,
+        profiles=prof,
+        start=START,
+        horizon=f"{hours}h",
+        resolution="1h",
+        allocation=allocation,
+        method=method,
     )
     report = check_envelope(twin, env, prof.load_w.to_numpy(), prof.pv_w.to_numpy())
     return env, report

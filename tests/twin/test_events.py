@@ -1,4 +1,5 @@
 """Field event files: the shipped events parse and drive the twin; bad files get errors naming file, entry, field."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -56,8 +57,9 @@ def test_switching_cuts_the_sites_nonfirm_export_and_raises_its_voltage(twin):
     site = event.site
     # the site exports more than the new envelope lets it, and less than the old one did
     assert after.export_limit_w < -after.site_net_w < min(before.export_limit_w, site.rating_w)
-    assert after.export_limit_w - site.firm_export_w < 0.5 * (min(before.export_limit_w, site.rating_w)
-                                                              - site.firm_export_w)
+    assert after.export_limit_w - site.firm_export_w < 0.5 * (
+        min(before.export_limit_w, site.rating_w) - site.firm_export_w
+    )
     assert after.pcc_voltage_pu > before.pcc_voltage_pu + 0.01
 
 
@@ -140,11 +142,14 @@ def test_missing_column_and_csv_time_backwards_are_named(tmp_path, twin):
     "old, new, parts",
     [
         ('action = "cancel"', 'action = "trip"', ("timeline entry 2", "unknown action 'trip'", "actions: load")),
-        ('max_import_w = 25000.0', 'max_import_kw = 25.0', ("timeline entry 1 (abnormal_import)",
-                                                            "unknown key 'max_import_kw'")),
+        (
+            "max_import_w = 25000.0",
+            "max_import_kw = 25.0",
+            ("timeline entry 1 (abnormal_import)", "unknown key 'max_import_kw'"),
+        ),
         ('target = "abnormal"', 'target = "everything"', ("timeline entry 2 (cancel)", "target")),
-        ('bench_ratio = 0.08', 'bench_ratio = -1.0', ("[site]", "bench_ratio", "positive")),
-        ('trigger = 1', 'trigger = 7', ("[score] trigger", "1..2")),
+        ("bench_ratio = 0.08", "bench_ratio = -1.0", ("[site]", "bench_ratio", "positive")),
+        ("trigger = 1", "trigger = 7", ("[score] trigger", "1..2")),
         ('bus = "47"', 'bus = "48"', ("[site] bus", "bus 47")),
     ],
 )

@@ -1,4 +1,5 @@
 """Feeders: embedded by name, any master file by path, independent engines, clear errors."""
+
 from __future__ import annotations
 
 import numpy as np

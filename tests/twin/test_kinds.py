@@ -1,4 +1,5 @@
 """Static (month x hour), variable (day-ahead) and dynamic (measured state) envelopes."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ def test_static_envelope_is_month_by_hour_and_safe(ieee13):
 
 
 def test_variable_envelope_covers_72_hours_and_firm_below_all(ieee123):
-    env = compute_envelope(ieee123, "variable", start="2025-07-14", horizon="72h", resolution="1h",
-                           sites=["s1a", "s47", "s65a", "s76a"])
+    env = compute_envelope(
+        ieee123, "variable", start="2025-07-14", horizon="72h", resolution="1h", sites=["s1a", "s47", "s65a", "s76a"]
+    )
     assert env.shape == (4, 72)
     assert (env.intervals["start"].diff().dropna() == np.timedelta64(3600, "s")).all()
     assert np.all(env.import_limit_w >= env.firm_import_w[:, None] - 1e-6)
@@ -51,7 +53,9 @@ def test_dynamic_envelope_follows_the_measured_state(ieee123):
     quiet = compute_envelope(ieee123, "dynamic", measured=low, sites=sites)
     elapsed = time.monotonic() - started
     busy = compute_envelope(
-        ieee123, "dynamic", sites=sites,
+        ieee123,
+        "dynamic",
+        sites=sites,
         measured=MeasuredState("2025-07-14 18:00", {"s47": 300_000.0}, source_voltage_pu=1.0),
     )
     assert quiet.shape == (2, 1) and quiet.intervals["duration_s"][0] == 900

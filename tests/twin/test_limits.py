@@ -1,4 +1,5 @@
 """The crossing of a linearized phasor with its limit, against brute force."""
+
 from __future__ import annotations
 
 import numpy as np

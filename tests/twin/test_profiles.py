@@ -1,4 +1,5 @@
 """Time series: synthetic shapes, AMI/SCADA import with validation, forecasts, QSTS."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,10 +1,10 @@
 """Tightness: single-site limits of the fast method against bisection with full power flows."""
+
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from flexbench.twin import Limits, synthetic_profiles
+from flexbench.twin import synthetic_profiles
 from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
 
 START = "2025-07-14 06:00"

@@ -1,4 +1,5 @@
 """Small synthetic utilities for the utility-scale tests (IEEE 13 instances, short horizons)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Envelopes of many feeders on Dask: same values as one process, failures reported, resume, lost workers."""
+
 from __future__ import annotations
 
 import os
@@ -71,7 +72,8 @@ def test_resume_skips_complete_feeders(tmp_path: Path, small_instances, cluster_
     second = run_feeders(small_instances, tmp_path, client=cluster_client)
     assert sorted(second.skipped) == sorted([small_instances[0].instance_id, small_instances[2].instance_id])
     assert sorted(d["instance_id"] for d in second.done) == sorted(
-        [small_instances[1].instance_id, small_instances[3].instance_id])
+        [small_instances[1].instance_id, small_instances[3].instance_id]
+    )
 
 
 def test_killed_worker_feeder_is_retried(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """The client swarm against the project's own 2030.5 server, on loopback."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,9 @@ def test_swarm_of_50_holds_with_a_sane_report(pki: TestPKI, server) -> None:
 def test_swarm_counts_errors_and_stale_sites(pki: TestPKI, server) -> None:
     """Sites the server does not know: discovery fails with 403, every one is stale, the run did not hold."""
     sites = site_certificates(pki.directory, 5, prefix="unregistered")
-    report = run_swarm(SwarmConfig(server.url, str(pki.ca_cert_path), duration_s=1.0, ramp_s=0.2,
-                                   retry_interval_s=0.5), sites)
+    report = run_swarm(
+        SwarmConfig(server.url, str(pki.ca_cert_path), duration_s=1.0, ramp_s=0.2, retry_interval_s=0.5), sites
+    )
     assert not held(report)
     assert report["errors"] >= 5 and "GET HTTP 403" in report["errors_by_kind"]
     assert report["stale_sites"] == 5 and report["sites_discovered"] == 0
@@ -57,8 +59,26 @@ def test_swarm_counts_errors_and_stale_sites(pki: TestPKI, server) -> None:
 
 def test_cli_swarm_json(pki: TestPKI, server, tmp_path: Path, capsys) -> None:
     out = tmp_path / "swarm.json"
-    code = main(["swarm", "--server", server.url, "--clients", "10", "--certs", str(pki.directory),
-                 "--duration", "2", "--ramp", "0.5", "--prefix", "cli", "--json", "--out", str(out)])
+    code = main(
+        [
+            "swarm",
+            "--server",
+            server.url,
+            "--clients",
+            "10",
+            "--certs",
+            str(pki.directory),
+            "--duration",
+            "2",
+            "--ramp",
+            "0.5",
+            "--prefix",
+            "cli",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     printed = json.loads(capsys.readouterr().out)
     assert code == 0, printed
     assert printed == json.loads(out.read_text())

@@ -1,4 +1,5 @@
 """Synthetic feeder instances: drawn from a seed, listed in a manifest, rebuilt the same way."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def test_manifest_round_trip_and_folder(tmp_path) -> None:
 
 def test_bad_manifest_names_file_and_instance(tmp_path) -> None:
     path = tmp_path / "bad.json"
-    doc = {"format": "flexbench-feeder-manifest", "version": 1,
-           "instances": [{"instance_id": "a", "base": "ieee13", "seed": 1, "pv_share": 3}]}
+    doc = {
+        "format": "flexbench-feeder-manifest",
+        "version": 1,
+        "instances": [{"instance_id": "a", "base": "ieee13", "seed": 1, "pv_share": 3}],
+    }
     path.write_text(json.dumps(doc))
     with pytest.raises(TwinError, match=r"bad.json instance 0.*pv_share"):
         read_manifest(path)

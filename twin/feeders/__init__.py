@@ -4,6 +4,7 @@ The OpenDSS files are the electricdss-tst versions, unmodified (BSD-3-Clause,
 see LICENSE-electricdss-tst.txt and README.md in this folder). A feeder is named
 by its short name ("ieee13") or given as a path to any OpenDSS master file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,8 +39,13 @@ _EMBEDDED: dict[str, FeederSource] = {
         tuple(
             f"RegControl.{reg}.maxtapchange=1 Delay={delay}"
             for reg, delay in (
-                ("creg1a", 15), ("creg2a", 30), ("creg3a", 30), ("creg4a", 30),
-                ("creg3c", 30), ("creg4b", 30), ("creg4c", 30),
+                ("creg1a", 15),
+                ("creg2a", 30),
+                ("creg3a", 30),
+                ("creg4a", 30),
+                ("creg3c", 30),
+                ("creg4b", 30),
+                ("creg4c", 30),
             )
         ),
     ),

@@ -4,9 +4,10 @@ Each TOML file cites the document its addresses come from. A lab with
 another device writes its own map file and names it by path in the bench
 file's ``map`` option.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +19,7 @@ MAPS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundled_map(name: str) -> RegisterMap:
     """A shipped map by name; RegisterMapError lists the known names."""
     try:

@@ -7,6 +7,7 @@ own addresses (devices.py), the physics and the bench's instruments
 (wire_log.py). The site object is ``bench.virtual_lab.site``
 (site.ControllerSiteBench); this module stays light, for the command line.
 """
+
 from __future__ import annotations
 
 import importlib

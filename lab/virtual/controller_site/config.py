@@ -3,6 +3,7 @@
 Every mistake names the table and key, so an operator can fix the file
 without reading code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -57,11 +58,12 @@ def _where(path: Any, name: str, key: str | None = None) -> str:
 
 def parse_listen(text: Any, where: str) -> tuple[str, int]:
     if not isinstance(text, str) or text.count(":") != 1:
-        raise BenchError(f"{where}: expected \"host:port\" (e.g. \"127.0.0.1:0\" for a port chosen at run time), "
-                         f"got {text!r}")
+        raise BenchError(
+            f'{where}: expected "host:port" (e.g. "127.0.0.1:0" for a port chosen at run time), got {text!r}'
+        )
     host, port = text.rsplit(":", 1)
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise BenchError(f"{where}: expected \"host:port\" with a port 0-65535, got {text!r}")
+        raise BenchError(f'{where}: expected "host:port" with a port 0-65535, got {text!r}')
     return host, int(port)
 
 
@@ -70,16 +72,19 @@ def parse_device(path: Any, name: str, table: Any) -> DeviceSpec:
         raise BenchError(f"{_where(path, name)}: must be a table")
     unknown = set(table) - _DEVICE_KEYS
     if unknown:
-        raise BenchError(f"{_where(path, name)}: unknown key(s) {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(sorted(_DEVICE_KEYS))})")
+        raise BenchError(
+            f"{_where(path, name)}: unknown key(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(_DEVICE_KEYS))})"
+        )
     kind = table.get("kind")
     if kind not in KINDS:
         raise BenchError(f"{_where(path, name, 'kind')} must be one of {', '.join(KINDS)}, got {kind!r}")
     families = METER_FAMILIES if kind == "meter" else INVERTER_FAMILIES
     family = table.get("family", families[0])
     if family not in families:
-        raise BenchError(f"{_where(path, name, 'family')} for a {kind} must be one of {', '.join(families)}, "
-                         f"got {family!r}")
+        raise BenchError(
+            f"{_where(path, name, 'family')} for a {kind} must be one of {', '.join(families)}, got {family!r}"
+        )
     rated = table.get("rated_w", 20000.0 if kind == "meter" else None)
     if isinstance(rated, bool) or not isinstance(rated, (int, float)) or rated <= 0:
         raise BenchError(f"{_where(path, name, 'rated_w')} must be a positive number of watts, got {rated!r}")
@@ -97,8 +102,9 @@ def parse_device(path: Any, name: str, table: Any) -> DeviceSpec:
         if "model" in table:
             raise BenchError(f"{_where(path, name, 'model')} applies to a SunSpec meter only")
     elif model not in SUNSPEC_METER_MODELS:
-        raise BenchError(f"{_where(path, name, 'model')} must be one of "
-                         f"{', '.join(map(str, SUNSPEC_METER_MODELS))}, got {model!r}")
+        raise BenchError(
+            f"{_where(path, name, 'model')} must be one of {', '.join(map(str, SUNSPEC_METER_MODELS))}, got {model!r}"
+        )
     if "map" in table and (kind != "meter" or family != "regmap"):
         raise BenchError(f"{_where(path, name, 'map')} applies to a register-map meter only")
     register_map = table.get("map", "eastron-sdm630")
@@ -110,15 +116,21 @@ def parse_device(path: Any, name: str, table: Any) -> DeviceSpec:
 
 def parse_devices(path: Any, tables: Any) -> dict[str, DeviceSpec]:
     if not isinstance(tables, dict) or not tables:
-        raise BenchError(f"{path} [virtual.site_devices]: the controller site needs devices: "
-                         "[virtual.site_devices.NAME] with kind = \"pv\" | \"battery\" | \"meter\"")
+        raise BenchError(
+            f"{path} [virtual.site_devices]: the controller site needs devices: "
+            '[virtual.site_devices.NAME] with kind = "pv" | "battery" | "meter"'
+        )
     devices = {name: parse_device(path, name, table) for name, table in tables.items()}
     meters = [d.name for d in devices.values() if d.kind == "meter"]
     if len(meters) != 1:
-        raise BenchError(f"{path} [virtual.site_devices]: the site needs exactly one meter at the PCC "
-                         f"(found {len(meters)}: {', '.join(meters) or 'none'})")
+        raise BenchError(
+            f"{path} [virtual.site_devices]: the site needs exactly one meter at the PCC "
+            f"(found {len(meters)}: {', '.join(meters) or 'none'})"
+        )
     if not any(d.kind != "meter" for d in devices.values()):
-        raise BenchError(f"{path} [virtual.site_devices]: the site needs at least one inverter (kind = \"pv\" or \"battery\")")
+        raise BenchError(
+            f'{path} [virtual.site_devices]: the site needs at least one inverter (kind = "pv" or "battery")'
+        )
     fixed: dict[tuple[str, int], str] = {}
     for d in devices.values():
         if d.transport == "tcp" and d.listen[1] != 0:
@@ -146,17 +158,22 @@ def parse_plant(path: Any, table: Any) -> ControllerPlantParameters:
     known = {f.name for f in fields(ControllerPlantParameters)}
     unknown = set(table) - known
     if unknown:
-        raise BenchError(f"{path} [virtual.plant]: unknown key(s) {', '.join(sorted(unknown))} "
-                         f"(known: {', '.join(sorted(known))})")
+        raise BenchError(
+            f"{path} [virtual.plant]: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+        )
     for key in ("irradiance_pu", "load_w"):
         value = table.get(key)
         if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
             continue
-        ok = isinstance(value, list) and value and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(x, (int, float)) for x in p) for p in value)
+        ok = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, (int, float)) for x in p) for p in value)
+        )
         if not ok or any(b[0] < a[0] for a, b in zip(value, value[1:])):
-            raise BenchError(f"{path} [virtual.plant]: {key} must be a number or [[t_s, value], ...] "
-                             "with t_s increasing")
+            raise BenchError(
+                f"{path} [virtual.plant]: {key} must be a number or [[t_s, value], ...] with t_s increasing"
+            )
     for key in known - {"irradiance_pu", "load_w"}:
         value = table.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):

@@ -35,6 +35,7 @@ Faults the bench injects: ``ignores_writes`` (writes are acknowledged and read
 back, the device acts on none of them: its output keeps the state it had) and
 the emulator's ``responding`` (the device stops answering).
 """
+
 from __future__ import annotations
 
 import math
@@ -69,15 +70,30 @@ class SiteInverter:
         self.models = inverter_models(spec, params.phases)
         rated = spec.rated_w
         self.emulator = SunSpecDEREmulator(
-            self.models, spec.unit_id, clock=clock, link=spec.transport, baud=spec.baud,
+            self.models,
+            spec.unit_id,
+            clock=clock,
+            link=spec.transport,
+            baud=spec.baud,
             nameplate={"rated_power_w": rated, "nominal_voltage_v": params.nominal_voltage_v},
-            identity={"manufacturer": "flexbench", "model": f"Virtual {spec.kind} inverter",
-                      "serial": f"{spec.name.upper()}-{spec.unit_id:04d}"})
+            identity={
+                "manufacturer": "flexbench",
+                "model": f"Virtual {spec.kind} inverter",
+                "serial": f"{spec.name.upper()}-{spec.unit_id:04d}",
+            },
+        )
         self.emulator.listen = spec.listen
-        self.emulator.value_ranges = {**VALUE_RANGES, (704, "WSet"): (-rated, rated), (704, "WSetRvrt"): (-rated, rated),
-                                      (121, "WMax"): (0.0, rated), (124, "WChaMax"): (0.0, rated),
-                                      (702, "WChaRteMax"): (0.0, rated), (702, "WDisChaRteMax"): (0.0, rated),
-                                      (124, "InWRte"): (-100.0, 100.0), (124, "OutWRte"): (-100.0, 100.0)}
+        self.emulator.value_ranges = {
+            **VALUE_RANGES,
+            (704, "WSet"): (-rated, rated),
+            (704, "WSetRvrt"): (-rated, rated),
+            (121, "WMax"): (0.0, rated),
+            (124, "WChaMax"): (0.0, rated),
+            (702, "WChaRteMax"): (0.0, rated),
+            (702, "WDisChaRteMax"): (0.0, rated),
+            (124, "InWRte"): (-100.0, 100.0),
+            (124, "OutWRte"): (-100.0, 100.0),
+        }
         self.emulator.on_write = self._written
         self._populate()
         self.ignores_writes = False
@@ -102,9 +118,17 @@ class SiteInverter:
         if 703 in self.models:
             emu.set_raw(703, "V_SF", -1)
             emu.set_raw(703, "Hz_SF", -2)
-            for point, value in (("ES", 1), ("ESVHi", 105.0), ("ESVLo", 91.7), ("ESHzHi", p.nominal_frequency_hz + 0.1),
-                                 ("ESHzLo", p.nominal_frequency_hz - 0.5), ("ESDlyTms", 0), ("ESRndTms", 0),
-                                 ("ESRmpTms", 0), ("ESDlyRemTms", 0)):
+            for point, value in (
+                ("ES", 1),
+                ("ESVHi", 105.0),
+                ("ESVLo", 91.7),
+                ("ESHzHi", p.nominal_frequency_hz + 0.1),
+                ("ESHzLo", p.nominal_frequency_hz - 0.5),
+                ("ESDlyTms", 0),
+                ("ESRndTms", 0),
+                ("ESRmpTms", 0),
+                ("ESDlyRemTms", 0),
+            ):
                 emu.set(703, point, value)
         if 120 in self.models and self.spec.kind == "battery":
             emu.set(120, "DERTyp", 82)  # PV_STOR
@@ -114,14 +138,33 @@ class SiteInverter:
         if 122 in self.models:
             emu.set(122, "ECPConn", 1)
         if 124 in self.models:
-            for sf, value in (("WChaMax_SF", emu.blocks[121].raw("WMax_SF")), ("WChaDisChaGra_SF", 0),
-                              ("VAChaMax_SF", emu.blocks[121].raw("WMax_SF")), ("MinRsvPct_SF", 0),
-                              ("ChaState_SF", 0), ("StorAval_SF", 0), ("InBatV_SF", -1), ("InOutWRte_SF", -1)):
+            for sf, value in (
+                ("WChaMax_SF", emu.blocks[121].raw("WMax_SF")),
+                ("WChaDisChaGra_SF", 0),
+                ("VAChaMax_SF", emu.blocks[121].raw("WMax_SF")),
+                ("MinRsvPct_SF", 0),
+                ("ChaState_SF", 0),
+                ("StorAval_SF", 0),
+                ("InBatV_SF", -1),
+                ("InOutWRte_SF", -1),
+            ):
                 emu.set_raw(124, sf, value)
-            for point, value in (("WChaMax", self.spec.rated_w), ("WChaGra", 100), ("WDisChaGra", 100), ("StorCtl_Mod", 0),
-                                 ("VAChaMax", self.spec.rated_w), ("MinRsvPct", 10), ("ChaState", p.battery_soc_pct),
-                                 ("InBatV", 400.0), ("ChaSt", 6), ("OutWRte", 0.0), ("InWRte", 0.0),
-                                 ("InOutWRte_WinTms", 0), ("InOutWRte_RvrtTms", 0), ("InOutWRte_RmpTms", 0)):
+            for point, value in (
+                ("WChaMax", self.spec.rated_w),
+                ("WChaGra", 100),
+                ("WDisChaGra", 100),
+                ("StorCtl_Mod", 0),
+                ("VAChaMax", self.spec.rated_w),
+                ("MinRsvPct", 10),
+                ("ChaState", p.battery_soc_pct),
+                ("InBatV", 400.0),
+                ("ChaSt", 6),
+                ("OutWRte", 0.0),
+                ("InWRte", 0.0),
+                ("InOutWRte_WinTms", 0),
+                ("InOutWRte_RvrtTms", 0),
+                ("InOutWRte_RmpTms", 0),
+            ):
                 emu.set(124, point, value)
 
     def _written(self, model_id: int, point: str, value: object) -> None:
@@ -140,21 +183,31 @@ class SiteInverter:
     def _read_controls(self) -> dict[str, float]:
         g = self._get
         if self.legacy:
-            controls = {"limit_enabled": g(123, "WMaxLim_Ena"), "limit_pct": g(123, "WMaxLimPct", 100.0),
-                        "ramp_time_s": g(123, "WMaxLimPct_RmpTms"), "connected": g(123, "Conn", 1.0),
-                        "wmax_w": self.wmax_w()}
+            controls = {
+                "limit_enabled": g(123, "WMaxLim_Ena"),
+                "limit_pct": g(123, "WMaxLimPct", 100.0),
+                "ramp_time_s": g(123, "WMaxLimPct_RmpTms"),
+                "connected": g(123, "Conn", 1.0),
+                "wmax_w": self.wmax_w(),
+            }
             if 124 in self.models:
                 mode = int(g(124, "StorCtl_Mod"))
                 full_w = g(124, "WChaMax", self.spec.rated_w)
                 controls["battery_max_w"] = g(124, "OutWRte") / 100.0 * full_w if mode & 2 else math.inf  # DISCHARGE
                 controls["battery_min_w"] = -g(124, "InWRte") / 100.0 * full_w if mode & 1 else -math.inf  # CHARGE
             return controls
-        controls = {"limit_enabled": g(704, "WMaxLimPctEna"), "limit_pct": g(704, "WMaxLimPct", 100.0),
-                    "ramp_pct_s": g(704, "WRmp"), "connected": g(703, "ES", 1.0), "wmax_w": self.wmax_w()}
+        controls = {
+            "limit_enabled": g(704, "WMaxLimPctEna"),
+            "limit_pct": g(704, "WMaxLimPct", 100.0),
+            "ramp_pct_s": g(704, "WRmp"),
+            "connected": g(703, "ES", 1.0),
+            "wmax_w": self.wmax_w(),
+        }
         if self.spec.kind == "battery":
             if g(704, "WSetEna") == 1:
-                controls["battery_setpoint_w"] = g(704, "WSet") if g(704, "WSetMod") == 1 else \
-                    g(704, "WSetPct") / 100.0 * controls["wmax_w"]
+                controls["battery_setpoint_w"] = (
+                    g(704, "WSet") if g(704, "WSetMod") == 1 else g(704, "WSetPct") / 100.0 * controls["wmax_w"]
+                )
             controls["battery_min_w"] = -g(702, "WChaRteMax", self.spec.rated_w)
         return controls
 
@@ -175,25 +228,38 @@ class SiteInverter:
         emu, g = self.emulator, self._get
         if self.legacy:
             timeout_s = g(123, "WMaxLimPct_RvrtTms")
-            if timeout_s > 0 and g(123, "WMaxLim_Ena") == 1 and \
-                    self._since_write(now_s, "123.WMaxLimPct", "123.WMaxLim_Ena", "123.WMaxLimPct_RvrtTms") >= timeout_s:
+            if (
+                timeout_s > 0
+                and g(123, "WMaxLim_Ena") == 1
+                and self._since_write(now_s, "123.WMaxLimPct", "123.WMaxLim_Ena", "123.WMaxLimPct_RvrtTms") >= timeout_s
+            ):
                 emu.set(123, "WMaxLim_Ena", 0)
             timeout_s = g(123, "Conn_RvrtTms")
-            if timeout_s > 0 and g(123, "Conn", 1) == 0 and \
-                    self._since_write(now_s, "123.Conn", "123.Conn_RvrtTms") >= timeout_s:
+            if (
+                timeout_s > 0
+                and g(123, "Conn", 1) == 0
+                and self._since_write(now_s, "123.Conn", "123.Conn_RvrtTms") >= timeout_s
+            ):
                 emu.set(123, "Conn", 1)
             if 124 in self.models:
                 timeout_s = g(124, "InOutWRte_RvrtTms")
-                if timeout_s > 0 and g(124, "StorCtl_Mod") != 0 and self._since_write(
-                        now_s, "124.StorCtl_Mod", "124.InWRte", "124.OutWRte", "124.InOutWRte_RvrtTms") >= timeout_s:
+                if (
+                    timeout_s > 0
+                    and g(124, "StorCtl_Mod") != 0
+                    and self._since_write(
+                        now_s, "124.StorCtl_Mod", "124.InWRte", "124.OutWRte", "124.InOutWRte_RvrtTms"
+                    )
+                    >= timeout_s
+                ):
                     emu.set(124, "StorCtl_Mod", 0)
             return
         for prefix, values in (("WMaxLimPct", ("WMaxLimPct",)), ("WSet", ("WSet", "WSetPct"))):
             enable, timeout_s = f"{prefix}Ena", g(704, f"{prefix}RvrtTms")
             remaining_s = 0.0
             if timeout_s > 0 and g(704, enable) == 1:
-                elapsed_s = self._since_write(now_s, *(f"704.{v}" for v in values), f"704.{enable}",
-                                              f"704.{prefix}RvrtTms")
+                elapsed_s = self._since_write(
+                    now_s, *(f"704.{v}" for v in values), f"704.{enable}", f"704.{prefix}RvrtTms"
+                )
                 remaining_s = timeout_s - elapsed_s
                 if remaining_s <= 0:
                     for v in values:
@@ -247,18 +313,34 @@ class SiteInverter:
         current_a = abs(p_w) / (phases * voltage_v) if voltage_v > 0 else 0.0
         throttled = self.applied_limit_pct < 100.0
         if not self.legacy:
-            for point, value in (("W", p_w), ("VA", abs(p_w)), ("Var", 0.0), ("PF", 1.0), ("A", current_a * phases),
-                                 ("LNV", voltage_v), ("LLV", voltage_v * (math.sqrt(3) if phases == 3 else 1.0)),
-                                 ("Hz", frequency_hz), ("ConnSt", int(connected)), ("St", int(connected)),
-                                 ("InvSt", (4 if throttled else 3) if connected else 7),
-                                 ("TotWhInj", max(1, round(self.energy_out_wh))),
-                                 ("TotWhAbs", max(1, round(self.energy_in_wh)))):
+            for point, value in (
+                ("W", p_w),
+                ("VA", abs(p_w)),
+                ("Var", 0.0),
+                ("PF", 1.0),
+                ("A", current_a * phases),
+                ("LNV", voltage_v),
+                ("LLV", voltage_v * (math.sqrt(3) if phases == 3 else 1.0)),
+                ("Hz", frequency_hz),
+                ("ConnSt", int(connected)),
+                ("St", int(connected)),
+                ("InvSt", (4 if throttled else 3) if connected else 7),
+                ("TotWhInj", max(1, round(self.energy_out_wh))),
+                ("TotWhAbs", max(1, round(self.energy_in_wh))),
+            ):
                 emu.set(701, point, value)
             return
         model = LEGACY_MEASUREMENT_MODEL[phases]
-        updates: dict[str, float] = {"W": p_w, "VA": abs(p_w), "VAr": 0.0, "PF": 100.0, "A": current_a * phases,
-                                     "Hz": frequency_hz, "WH": max(1, round(self.energy_out_wh)),
-                                     "St": (5 if throttled else 4) if connected else 8}
+        updates: dict[str, float] = {
+            "W": p_w,
+            "VA": abs(p_w),
+            "VAr": 0.0,
+            "PF": 100.0,
+            "A": current_a * phases,
+            "Hz": frequency_hz,
+            "WH": max(1, round(self.energy_out_wh)),
+            "St": (5 if throttled else 4) if connected else 8,
+        }
         for letter in LEGACY_PHASES[model]:
             updates[f"Aph{letter}"] = current_a
             updates[f"PhVph{letter}"] = voltage_v
@@ -289,9 +371,15 @@ class SiteInverter:
 def make_meter(spec: DeviceSpec, clock: ScaledClock) -> Any:
     """The PCC meter's emulator: a SunSpec 201-204 meter or a register-map meter."""
     if spec.family == "sunspec":
-        emu: Any = SunSpecMeterEmulator(spec.model, spec.unit_id, clock, rated_power_w=spec.rated_w,
-                                        identity={"SN": f"{spec.name.upper()}-{spec.unit_id:04d}"},
-                                        link=spec.transport, baud=spec.baud)
+        emu: Any = SunSpecMeterEmulator(
+            spec.model,
+            spec.unit_id,
+            clock,
+            rated_power_w=spec.rated_w,
+            identity={"SN": f"{spec.name.upper()}-{spec.unit_id:04d}"},
+            link=spec.transport,
+            baud=spec.baud,
+        )
     else:
         emu = ModbusMeterEmulator(spec.register_map, spec.unit_id, clock, link=spec.transport, baud=spec.baud)
     emu.listen = spec.listen

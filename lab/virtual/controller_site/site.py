@@ -28,6 +28,7 @@ meter-restore, inverter-silent:NAME, inverter-restore:NAME,
 inverter-ignores-writes:NAME, inverter-obeys-writes:NAME), and the wire log
 (wire_log.py) in the run folder.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,23 +48,39 @@ from flexbench.lab.virtual.controller_site.wire_log import WireLog
 from flexbench.lab.virtual.dynamics import substeps
 from flexbench.lab.virtual.pcs_bench import ac_load_power_w, element_reading
 
-SITE_ACTIONS = ("meter-silent", "meter-restore", "inverter-silent:NAME", "inverter-restore:NAME",
-                "inverter-ignores-writes:NAME", "inverter-obeys-writes:NAME")
+SITE_ACTIONS = (
+    "meter-silent",
+    "meter-restore",
+    "inverter-silent:NAME",
+    "inverter-restore:NAME",
+    "inverter-ignores-writes:NAME",
+    "inverter-obeys-writes:NAME",
+)
 
 
 class ControllerSiteBench:
     """The virtual lab's site kind "controller"."""
 
-    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str,
-                 work_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: BenchConfig,
+        virtual: dict[str, Any],
+        clock: ScaledClock,
+        dut_profile: str,
+        work_dir: Path | None = None,
+    ) -> None:
         unknown = set(virtual) - {"plant", "site_devices"}
         if unknown:
-            raise BenchError(f"{config.path} [virtual]: unknown table(s) {', '.join(sorted(unknown))} "
-                             "(known for site = \"controller\": plant, site_devices)")
+            raise BenchError(
+                f"{config.path} [virtual]: unknown table(s) {', '.join(sorted(unknown))} "
+                '(known for site = "controller": plant, site_devices)'
+            )
         known_profiles = controller_fault_names()
         if dut_profile not in known_profiles:
-            raise BenchError(f"{config.path}: unknown DUT profile {dut_profile!r} for a controller site "
-                             f"(known: {', '.join(known_profiles)})")
+            raise BenchError(
+                f"{config.path}: unknown DUT profile {dut_profile!r} for a controller site "
+                f"(known: {', '.join(known_profiles)})"
+            )
         self.config = config
         self.clock = clock
         self.dut_profile = dut_profile
@@ -112,8 +129,9 @@ class ControllerSiteBench:
         elif inst.role == "power_analyzer":
             measures = inst.measures or {"pcc": 1, "busbar": 2}
             emu = emulator_cls(elements=tuple(sorted(measures.values())), clock=self.clock)
-            emu.source = self._locked(lambda: {e: r for point, e in measures.items()
-                                               if (r := self._element(point)) is not None})
+            emu.source = self._locked(
+                lambda: {e: r for point, e in measures.items() if (r := self._element(point)) is not None}
+            )
         elif inst.role == "pv_simulator":
             emu = emulator_cls(clock=self.clock)
             emu.measurement_source = self._locked(self._pv_reading)
@@ -125,16 +143,24 @@ class ControllerSiteBench:
         elif inst.role == "der":
             battery = self._battery_for(inst.name)
             rated = battery.spec.rated_w
-            emu = emulator_cls(models=(1, 701, 702, 704), clock=self.clock,
-                               nameplate={"WMaxRtg": rated, "VAMaxRtg": rated, "WMax": rated,
-                                          "VNomRtg": p.nominal_voltage_v},
-                               identity={"Mn": "flexbench", "Md": "Battery dispatch (own request)",
-                                         "SN": f"{battery.name.upper()}-EMS", "Vr": "1.0.0"})
+            emu = emulator_cls(
+                models=(1, 701, 702, 704),
+                clock=self.clock,
+                nameplate={"WMaxRtg": rated, "VAMaxRtg": rated, "WMax": rated, "VNomRtg": p.nominal_voltage_v},
+                identity={
+                    "Mn": "flexbench",
+                    "Md": "Battery dispatch (own request)",
+                    "SN": f"{battery.name.upper()}-EMS",
+                    "Vr": "1.0.0",
+                },
+            )
             self.request_ports[battery.name] = emu
             return emu
         else:
-            raise BenchError(f"{self.config.path} [instruments.{inst.name}]: the controller site has no virtual "
-                             f"{inst.role}: the site's devices are [virtual.site_devices.NAME] tables")
+            raise BenchError(
+                f"{self.config.path} [instruments.{inst.name}]: the controller site has no virtual "
+                f"{inst.role}: the site's devices are [virtual.site_devices.NAME] tables"
+            )
         self.emulators[inst.role] = emu
         return emu
 
@@ -145,8 +171,10 @@ class ControllerSiteBench:
             return batteries[name]
         if len(batteries) == 1:
             return next(iter(batteries.values()))
-        raise BenchError(f"{self.config.path} [instruments.{name}]: a \"der\" instrument sets a battery's own "
-                         f"request: name it after one of the site's batteries ({', '.join(batteries) or 'none'})")
+        raise BenchError(
+            f'{self.config.path} [instruments.{name}]: a "der" instrument sets a battery\'s own '
+            f"request: name it after one of the site's batteries ({', '.join(batteries) or 'none'})"
+        )
 
     def _voltage(self) -> float:
         return self.voltage_v if self.grid_on else 0.0
@@ -154,8 +182,10 @@ class ControllerSiteBench:
     def _grid_phases(self) -> list[PhaseReading]:
         v, phases = self._voltage(), self.params.phases
         per_phase_w = self.pcc_import_w() / phases if v else 0.0
-        return [PhaseReading(v, abs(per_phase_w) / v if v else 0.0, per_phase_w, 0.0, self.frequency_hz)
-                for _ in range(phases)]
+        return [
+            PhaseReading(v, abs(per_phase_w) / v if v else 0.0, per_phase_w, 0.0, self.frequency_hz)
+            for _ in range(phases)
+        ]
 
     def _element(self, point: str) -> Any:
         if point == "pcc":
@@ -168,7 +198,10 @@ class ControllerSiteBench:
 
     def _pv_reading(self) -> DCReading:
         emu = self.emulators["pv_simulator"]
-        dc_w = sum(i.output.value for i in self.inverters.values() if i.spec.kind == "pv") / self.params.inverter_efficiency
+        dc_w = (
+            sum(i.output.value for i in self.inverters.values() if i.spec.kind == "pv")
+            / self.params.inverter_efficiency
+        )
         v = emu.curve.max_power_voltage_v if emu.output_on else 0.0
         return DCReading(v, dc_w / v if v else 0.0, dc_w if v else 0.0)
 
@@ -181,8 +214,9 @@ class ControllerSiteBench:
         v, f, phases = self._voltage(), self.frequency_hz, self.params.phases
         p_w = self.pcc_import_w()
         per = [PhaseReading(v, abs(p_w) / phases / v if v else 0.0, p_w / phases, 0.0, f) for _ in range(phases)]
-        return MeterReading(tuple(per), p_w, 0.0, v, sum(ph.current_a for ph in per), f,
-                            self.energy_import_wh, self.energy_export_wh)
+        return MeterReading(
+            tuple(per), p_w, 0.0, v, sum(ph.current_a for ph in per), f, self.energy_import_wh, self.energy_export_wh
+        )
 
     # -- physics --------------------------------------------------------------------------------
     def pcc_import_w(self) -> float:
@@ -190,8 +224,11 @@ class ControllerSiteBench:
 
     def _grid_ok(self) -> bool:
         nominal = self.params.nominal_voltage_v
-        return self.grid_on and 0.88 * nominal <= self.voltage_v <= 1.10 * nominal and \
-            abs(self.frequency_hz - self.params.nominal_frequency_hz) <= 1.2
+        return (
+            self.grid_on
+            and 0.88 * nominal <= self.voltage_v <= 1.10 * nominal
+            and abs(self.frequency_hz - self.params.nominal_frequency_hz) <= 1.2
+        )
 
     def _sync(self, now_s: float) -> None:
         p = self.params
@@ -248,8 +285,10 @@ class ControllerSiteBench:
                 emu.start()
             except (RuntimeError, OSError) as exc:
                 spec = self.specs[name]
-                raise BenchError(f"{self.config.path} [virtual.site_devices.{name}]: cannot serve on "
-                                 f"{spec.listen[0]}:{spec.listen[1]} ({spec.transport}): {exc}") from None
+                raise BenchError(
+                    f"{self.config.path} [virtual.site_devices.{name}]: cannot serve on "
+                    f"{spec.listen[0]}:{spec.listen[1]} ({spec.transport}): {exc}"
+                ) from None
             self._started.append(emu)
 
     def stop_links(self) -> None:
@@ -260,8 +299,15 @@ class ControllerSiteBench:
 
     def _log(self, device: str, emu: Any, ex: ModbusExchange) -> None:
         record: dict[str, Any] = {
-            "t_s": ex.time_s, "device": device, "unit": ex.unit, "fc": ex.function_code, "op": ex.operation,
-            "address": ex.address, "count": ex.count, "values": list(ex.values), "exception": ex.exception_code,
+            "t_s": ex.time_s,
+            "device": device,
+            "unit": ex.unit,
+            "fc": ex.function_code,
+            "op": ex.operation,
+            "address": ex.address,
+            "count": ex.count,
+            "values": list(ex.values),
+            "exception": ex.exception_code,
             "answered": ex.answered,
         }
         written = ex.operation == "write" and ex.answered and ex.exception_code is None
@@ -270,8 +316,11 @@ class ControllerSiteBench:
             covered = emu.points_at(ex.address, ex.count)
             record["models"] = sorted({model_id for model_id, _ in covered})
             if written:
-                points = {f"{m}.{spec.name}": emu.get(m, spec.name) for m, spec in covered
-                          if emu.writable(emu.blocks[m], spec)}
+                points = {
+                    f"{m}.{spec.name}": emu.get(m, spec.name)
+                    for m, spec in covered
+                    if emu.writable(emu.blocks[m], spec)
+                }
         else:
             table = "input" if ex.function_code == 4 else "holding"
             names = []
@@ -299,8 +348,17 @@ class ControllerSiteBench:
         m = self.meter_spec
         meter = {"name": m.name, **self._address(m.name), "unit_id": m.unit_id, "family": m.family}
         meter.update({"model": m.model} if m.family == "sunspec" else {"map": m.register_map})
-        inverters = [{"name": n, **self._address(n), "unit_id": inv.spec.unit_id, "family": inv.spec.family,
-                      "kind": inv.spec.kind, "rated_w": inv.spec.rated_w} for n, inv in self.inverters.items()]
+        inverters = [
+            {
+                "name": n,
+                **self._address(n),
+                "unit_id": inv.spec.unit_id,
+                "family": inv.spec.family,
+                "kind": inv.spec.kind,
+                "rated_w": inv.spec.rated_w,
+            }
+            for n, inv in self.inverters.items()
+        ]
         return {"meter": meter, "inverters": inverters}
 
     def truth(self) -> dict[str, Any]:
@@ -330,8 +388,10 @@ class ControllerSiteBench:
             if verb in ("inverter-ignores-writes", "inverter-obeys-writes") and inverter is not None:
                 inverter.ignores_writes = verb == "inverter-ignores-writes"
                 return
-        raise BenchError(f"the controller site has no operator action {action!r} (actions: {', '.join(SITE_ACTIONS)}; "
-                         f"inverters: {', '.join(self.inverters)})")
+        raise BenchError(
+            f"the controller site has no operator action {action!r} (actions: {', '.join(SITE_ACTIONS)}; "
+            f"inverters: {', '.join(self.inverters)})"
+        )
 
     def final_state(self) -> dict[str, Any]:
         grid = self.emulators.get("grid_simulator")

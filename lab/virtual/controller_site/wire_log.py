@@ -13,6 +13,7 @@ not listed); ``models`` the SunSpec models (or map points) a request touched.
 ``summarize`` and ``summary_html`` turn the file into the report's table:
 per device and point, reads, writes, write rate, first/last/min/max value.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,14 +72,29 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def row(device: str, what: str) -> dict[str, Any]:
-        return rows.setdefault((device, what), {"device": device, "point": what, "reads": 0, "writes": 0,
-                                                "refused": 0, "unanswered": 0, "first_t_s": None, "last_t_s": None,
-                                                "first": None, "last": None, "min": None, "max": None})
+        return rows.setdefault(
+            (device, what),
+            {
+                "device": device,
+                "point": what,
+                "reads": 0,
+                "writes": 0,
+                "refused": 0,
+                "unanswered": 0,
+                "first_t_s": None,
+                "last_t_s": None,
+                "first": None,
+                "last": None,
+                "min": None,
+                "max": None,
+            },
+        )
 
     for r in records:
         if r["op"] == "read" or not r.get("points"):
-            targets = [str(m) if isinstance(m, str) else f"model {m}" for m in r.get("models") or []] \
-                or [f"register {r['address']}"]
+            targets = [str(m) if isinstance(m, str) else f"model {m}" for m in r.get("models") or []] or [
+                f"register {r['address']}"
+            ]
             for what in targets:
                 entry = row(r["device"], what)
                 if r["op"] == "read":
@@ -119,13 +135,18 @@ def summary_html(run_dir: Path) -> str:
         return ""
     records = read_wire_log(path)
     rows = summarize(records)
-    head = ("<tr><th>Device</th><th>Point / model</th><th>Reads</th><th>Writes</th><th>Writes/min</th>"
-            "<th>Refused</th><th>Unanswered</th><th>First</th><th>Last</th><th>Min</th><th>Max</th></tr>")
+    head = (
+        "<tr><th>Device</th><th>Point / model</th><th>Reads</th><th>Writes</th><th>Writes/min</th>"
+        "<th>Refused</th><th>Unanswered</th><th>First</th><th>Last</th><th>Min</th><th>Max</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{escape(r['device'])}</td><td>{escape(r['point'])}</td><td>{r['reads']}</td><td>{r['writes']}</td>"
         f"<td>{_cell(r['writes_per_min'])}</td><td>{r['refused']}</td><td>{r['unanswered']}</td>"
         f"<td>{_cell(r['first'])}</td><td>{_cell(r['last'])}</td><td>{_cell(r['min'])}</td><td>{_cell(r['max'])}</td></tr>"
-        for r in rows)
-    return (f"<h2>Wire log</h2><p>{len(records)} Modbus requests to the site's devices "
-            f"({escape(WIRE_LOG_FILE)}, bench time); write rate over the whole log.</p>"
-            f'<table class="fb-matrix">{head}{body}</table>')
+        for r in rows
+    )
+    return (
+        f"<h2>Wire log</h2><p>{len(records)} Modbus requests to the site's devices "
+        f"({escape(WIRE_LOG_FILE)}, bench time); write rate over the whole log.</p>"
+        f'<table class="fb-matrix">{head}{body}</table>'
+    )

@@ -31,6 +31,7 @@ Declared behaviour (the numbers the controller-mode profile checks against):
   site file's firm limits; a Time skewed by over 60 s is flagged and the
   controller keeps to its own clock).
 """
+
 from __future__ import annotations
 
 CONTROL_PERIOD_S = 1.0

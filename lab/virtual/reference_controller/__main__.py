@@ -1,4 +1,5 @@
 """python -m flexbench.lab.virtual.reference_controller SITE_FILE [--fault NAME]"""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,10 @@ from .site_file import SiteFileError, load_site_file
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flexbench.lab.virtual.reference_controller",
-                                     description="Reference site controller: export/import limiter over SunSpec "
-                                                 "Modbus, envelope over IEEE 2030.5.")
+    parser = argparse.ArgumentParser(
+        prog="python -m flexbench.lab.virtual.reference_controller",
+        description="Reference site controller: export/import limiter over SunSpec Modbus, envelope over IEEE 2030.5.",
+    )
     parser.add_argument("site_file", help="controller-site.toml written by the bench")
     parser.add_argument("--fault", default="healthy", help=f"fault variant: {', '.join(FAULTS)}")
     args = parser.parse_args(argv)

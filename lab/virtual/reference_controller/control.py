@@ -19,6 +19,7 @@ import side the battery's charging is capped first, then it is made to
 discharge, never beyond the export bound. Without grid charging (mode
 export-only) the battery charges from the PV surplus alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,14 +47,24 @@ def _or_inf(value: float | None) -> float:
     return math.inf if value is None else value
 
 
-def dispatch(pcc_import_w: float, devices: list[DeviceView], export_limit_w: float | None,
-             import_limit_w: float | None, margin_w: float, *, grid_charging: bool = True) -> Commands:
+def dispatch(
+    pcc_import_w: float,
+    devices: list[DeviceView],
+    export_limit_w: float | None,
+    import_limit_w: float | None,
+    margin_w: float,
+    *,
+    grid_charging: bool = True,
+) -> Commands:
     controlled = [d for d in devices if d.output_w is not None and d.obeys]
     uncontrolled_load_w = pcc_import_w + sum(d.output_w or 0.0 for d in controlled)
     # what silent devices could add to the export without a word: PV up to its rating, a battery back to idle
-    reserve_w = sum(max(d.rated_w - d.last_w, 0.0) if d.kind == "pv" else max(-d.last_w, 0.0)
-                    for d in devices if d.output_w is None)
-    gen_max = uncontrolled_load_w + _or_inf(export_limit_w) - (margin_w + reserve_w if export_limit_w is not None else 0.0)
+    reserve_w = sum(
+        max(d.rated_w - d.last_w, 0.0) if d.kind == "pv" else max(-d.last_w, 0.0) for d in devices if d.output_w is None
+    )
+    gen_max = (
+        uncontrolled_load_w + _or_inf(export_limit_w) - (margin_w + reserve_w if export_limit_w is not None else 0.0)
+    )
     gen_min = uncontrolled_load_w - _or_inf(import_limit_w) + (margin_w if import_limit_w is not None else 0.0)
     if gen_min > gen_max:  # no exchange wanted (or limits that cross): aim at zero exchange
         gen_min = gen_max = uncontrolled_load_w
@@ -74,8 +85,9 @@ def dispatch(pcc_import_w: float, devices: list[DeviceView], export_limit_w: flo
     pv_cap_w = max(gen_max - max(min(battery_w, battery_max_w), battery_min_w, 0.0), 0.0)
     pv_cap_pct = 100.0 if pv_rated_w <= 0 or math.isinf(pv_cap_w) else min(100.0, 100.0 * pv_cap_w / pv_rated_w)
     shares = {d.name: d.rated_w / battery_rated_w for d in batteries} if batteries else {}
-    return Commands(pv_cap_pct, {n: battery_min_w * k for n, k in shares.items()},
-                    {n: battery_max_w * k for n, k in shares.items()})
+    return Commands(
+        pv_cap_pct, {n: battery_min_w * k for n, k in shares.items()}, {n: battery_max_w * k for n, k in shares.items()}
+    )
 
 
 def fail_safe(devices: list[DeviceView]) -> Commands:

@@ -1,4 +1,5 @@
 """The reference controller's main loop: meter in, caps and setpoints out, once a control period."""
+
 from __future__ import annotations
 
 import logging
@@ -36,13 +37,28 @@ class ReferenceController:
         timeout_s = max(MIN_WALL_TIMEOUT_S, MODBUS_TIMEOUT_S / site.time_scale)
         self.meter = SiteMeter(site.meter, timeout_s)
         self.inverters = [Inverter(e, timeout_s, REVERT_S) for e in site.inverters]
-        self.api = ModbusPCSEmulator(clock=self.clock, identity={
-            "manufacturer": "flexbench", "model": "Reference controller", "serial": "REF-0001",
-            "firmware": f"1.0.0{'-' + fault.name if fault.name != 'healthy' else ''}"[:8]})
+        self.api = ModbusPCSEmulator(
+            clock=self.clock,
+            identity={
+                "manufacturer": "flexbench",
+                "model": "Reference controller",
+                "serial": "REF-0001",
+                "firmware": f"1.0.0{'-' + fault.name if fault.name != 'healthy' else ''}"[:8],
+            },
+        )
         self.api.listen = (site.api_host, site.api_port)
         rated_w = sum(e.rated_w for e in site.inverters)
-        self.utility = UtilityLink(site.utility, self.clock, trusts_time=fault.trusts_time,
-                                   freezes_on_loss=fault.freezes_on_loss, rated_w=rated_w) if site.utility else None
+        self.utility = (
+            UtilityLink(
+                site.utility,
+                self.clock,
+                trusts_time=fault.trusts_time,
+                freezes_on_loss=fault.freezes_on_loss,
+                rated_w=rated_w,
+            )
+            if site.utility
+            else None
+        )
         self._stop = threading.Event()
         self._last_meter: tuple[float, float] | None = None
         self._meter_failures = 0
@@ -65,8 +81,10 @@ class ReferenceController:
         if self.utility is not None:
             self.utility.start()
         self._started_s = self.clock.now()
-        say(f"reference controller ({self.fault.name}) up: local API {self.api.address}, "
-            f"{len(self.inverters)} inverters, meter {self.site.meter.host}:{self.site.meter.port}")
+        say(
+            f"reference controller ({self.fault.name}) up: local API {self.api.address}, "
+            f"{len(self.inverters)} inverters, meter {self.site.meter.host}:{self.site.meter.port}"
+        )
         try:
             next_s = self.clock.now()
             while not self._stop.is_set():
@@ -106,7 +124,8 @@ class ReferenceController:
             return  # fault halts-on-silent
         now_s = self.clock.now()  # reads may have waited for a silent device
         meter_ok = self._last_meter is not None and (
-            self._meter_failures < METER_FAILURES or now_s - self._last_meter[0] <= METER_TIMEOUT_S)
+            self._meter_failures < METER_FAILURES or now_s - self._last_meter[0] <= METER_TIMEOUT_S
+        )
         if not meter_ok and self.fault.no_fail_safe:
             self._publish()  # keeps its last commands, and does not say it is in fail-safe
             return
@@ -152,8 +171,16 @@ class ReferenceController:
             if output is not None:
                 self._last_w[inv.name] = output
             self._outputs[inv.name] = output
-            views.append(DeviceView(inv.name, inv.kind, inv.rated_w, output, self._obeys(inv, output, now_s),
-                                    self._last_w.get(inv.name, 0.0)))
+            views.append(
+                DeviceView(
+                    inv.name,
+                    inv.kind,
+                    inv.rated_w,
+                    output,
+                    self._obeys(inv, output, now_s),
+                    self._last_w.get(inv.name, 0.0),
+                )
+            )
         return views
 
     def _retry(self, inv: Inverter) -> None:
@@ -187,8 +214,10 @@ class ReferenceController:
         since = self._over_cap_since.setdefault(inv.name, now_s)
         if now_s - since >= OBEY_DETECT_S and inv.name not in self._disobeying:
             self._disobeying.add(inv.name)
-            say(f"inverter {inv.name} does not follow its cap ({output_w:.0f} W over {cap_pct:.1f} %): "
-                "counted as uncontrolled")
+            say(
+                f"inverter {inv.name} does not follow its cap ({output_w:.0f} W over {cap_pct:.1f} %): "
+                "counted as uncontrolled"
+            )
         return inv.name not in self._disobeying
 
     def limits(self) -> tuple[float | None, float | None]:

@@ -22,6 +22,7 @@ device reports (instruments.sunspec reads them before each write). Every
 write is sent only when the value changed or its revert timer is half gone,
 so a controller's traffic stays proportionate.
 """
+
 from __future__ import annotations
 
 import math
@@ -125,12 +126,14 @@ class Inverter:
 
     def output_w(self) -> float:
         """Present AC output, W (battery: + discharge)."""
+
         def read() -> float:
             model = 701 if 701 in self.link.models else self.link.first_model(*LEGACY_MEASUREMENTS)
             if model is None:
                 raise DeviceSilent(f"{self.name}: no measurement model (701, 101-103)")
             value = self.link.read_point(model, "W")
             return float(value) if value is not None else math.nan
+
         return self._guard("read output", read)
 
     def _due(self, what: str, value: Any, now_s: float) -> bool:
@@ -146,10 +149,19 @@ class Inverter:
         def write() -> None:
             tms = max(1, round(self.revert_s))
             if self.family == "7xx":
-                self.link.write_points(704, {"WMaxLimPctRvrtTms": tms, "WMaxLimPctRvrt": 0.0,
-                                             "WMaxLimPctEnaRvrt": 1, "WMaxLimPct": pct, "WMaxLimPctEna": 1})
+                self.link.write_points(
+                    704,
+                    {
+                        "WMaxLimPctRvrtTms": tms,
+                        "WMaxLimPctRvrt": 0.0,
+                        "WMaxLimPctEnaRvrt": 1,
+                        "WMaxLimPct": pct,
+                        "WMaxLimPctEna": 1,
+                    },
+                )
             else:
                 self.link.write_points(123, {"WMaxLimPct_RvrtTms": tms, "WMaxLimPct": pct, "WMaxLim_Ena": 1})
+
         self._guard("write cap", write)
         self._written["cap"] = (pct, now_s)
         return True
@@ -164,16 +176,30 @@ class Inverter:
             window = (round(100.0 * max_w / self.cha_max_w, 1), round(-100.0 * min_w / self.cha_max_w, 1))
             if not self._due("battery", window, now_s):
                 return False
-            self._guard("write rates", lambda: self.link.write_points(
-                124, {"InOutWRte_RvrtTms": tms, "OutWRte": window[0], "InWRte": window[1], "StorCtl_Mod": 3}))
+            self._guard(
+                "write rates",
+                lambda: self.link.write_points(
+                    124, {"InOutWRte_RvrtTms": tms, "OutWRte": window[0], "InWRte": window[1], "StorCtl_Mod": 3}
+                ),
+            )
             self._written["battery"] = (window, now_s)
             return True
         sent = False
         discharge_pct = round(100.0 * max(max_w, 0) / rated, 1)
         if self._due("cap", discharge_pct, now_s):
-            self._guard("write discharge cap", lambda: self.link.write_points(704, {
-                "WMaxLimPctRvrtTms": tms, "WMaxLimPctRvrt": 0.0, "WMaxLimPctEnaRvrt": 1,
-                "WMaxLimPct": discharge_pct, "WMaxLimPctEna": 1}))
+            self._guard(
+                "write discharge cap",
+                lambda: self.link.write_points(
+                    704,
+                    {
+                        "WMaxLimPctRvrtTms": tms,
+                        "WMaxLimPctRvrt": 0.0,
+                        "WMaxLimPctEnaRvrt": 1,
+                        "WMaxLimPct": discharge_pct,
+                        "WMaxLimPctEna": 1,
+                    },
+                ),
+            )
             self._written["cap"] = (discharge_pct, now_s)
             sent = True
         charge_w = float(max(-min_w, 0))
@@ -183,8 +209,11 @@ class Inverter:
             sent = True
         setpoint = min_w if min_w > 0 else max_w if max_w < 0 else None
         if self._due("setpoint", setpoint, now_s):
-            points = {"WSetEna": 0} if setpoint is None else {
-                "WSetRvrtTms": tms, "WSetRvrt": 0, "WSetEnaRvrt": 1, "WSetMod": 1, "WSet": setpoint, "WSetEna": 1}
+            points = (
+                {"WSetEna": 0}
+                if setpoint is None
+                else {"WSetRvrtTms": tms, "WSetRvrt": 0, "WSetEnaRvrt": 1, "WSetMod": 1, "WSet": setpoint, "WSetEna": 1}
+            )
             self._guard("write setpoint", lambda: self.link.write_points(704, points))
             self._written["setpoint"] = (setpoint, now_s)
             sent = True

@@ -4,6 +4,7 @@ Chosen with --fault (the bench passes its --dut-profile). They exist so every
 check of the controller-mode plans is shown to fail on a controller that is
 wrong in that one way.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

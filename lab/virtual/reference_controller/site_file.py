@@ -6,6 +6,7 @@ controller on a faster-than-real-time bench runs in step with it), [meter],
 [[inverters]], [utility] (the 2030.5 server and the controller's identity),
 [firm] (limits used before any DefaultDERControl is known), [local_api].
 """
+
 from __future__ import annotations
 
 import time
@@ -107,9 +108,14 @@ def _device(path: Path, where: str, table: Any, kind: str | None) -> DeviceEntry
     if kind not in ("meter", "pv", "battery"):
         raise SiteFileError(f"{path}: {where}.kind: expected 'pv' or 'battery', got {kind!r}")
     return DeviceEntry(
-        name=str(table.get("name", kind)), host=host, port=port, unit_id=int(table.get("unit_id", 1)),
-        family=str(table.get("family", "sunspec")), kind=kind,
-        rated_w=_number(path, where, table, "rated_w", 0.0), options=options,
+        name=str(table.get("name", kind)),
+        host=host,
+        port=port,
+        unit_id=int(table.get("unit_id", 1)),
+        family=str(table.get("family", "sunspec")),
+        kind=kind,
+        rated_w=_number(path, where, table, "rated_w", 0.0),
+        options=options,
     )
 
 
@@ -136,8 +142,14 @@ def load_site_file(path: str | Path) -> SiteFile:
             if not isinstance(u.get(key), str):
                 raise SiteFileError(f"{path}: utility.{key}: missing")
         base = path.parent
-        utility = Utility(u["url"], base / u["ca"], base / u["cert"], base / u["key"], str(u.get("ciphers", "")),
-                          _number(path, "utility", u, "poll_rate_s", None))
+        utility = Utility(
+            u["url"],
+            base / u["ca"],
+            base / u["cert"],
+            base / u["key"],
+            str(u.get("ciphers", "")),
+            _number(path, "utility", u, "poll_rate_s", None),
+        )
     firm = data.get("firm", {})
     api_host, api_port = _host_port(path, "local_api.listen", data.get("local_api", {}).get("listen", "127.0.0.1:0"))
     return SiteFile(
@@ -145,8 +157,11 @@ def load_site_file(path: str | Path) -> SiteFile:
         time_scale=_number(path, "clock", clock, "time_scale", 1.0),
         bench_s=_number(path, "clock", clock, "bench_s", time.time()),
         wall_s=_number(path, "clock", clock, "wall_s", time.time()),
-        meter=meter, inverters=inverters, utility=utility,
+        meter=meter,
+        inverters=inverters,
+        utility=utility,
         firm_export_limit_w=_number(path, "firm", firm, "export_limit_w", None),
         firm_import_limit_w=_number(path, "firm", firm, "import_limit_w", None),
-        api_host=api_host, api_port=api_port,
+        api_host=api_host,
+        api_port=api_port,
     )

@@ -12,6 +12,7 @@ behaviour:
 - the controller's meter reading and its inverters' total output are
   mirrored to the server (MirrorUsagePoint) every TELEMETRY_PERIOD_S.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,9 +53,12 @@ class _Client(CsipClient):
         skewed = abs(skew_s) > MAX_TIME_SKEW_S
         if skewed != self.time_skewed:
             self.time_skewed = skewed
-            print(f"2030.5 Time {'skewed' if skewed else 'agrees again'}: server - own clock = {skew_s:+.0f} s"
-                  + ("; keeping to the own clock" if skewed and not self.trusts_time else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"2030.5 Time {'skewed' if skewed else 'agrees again'}: server - own clock = {skew_s:+.0f} s"
+                + ("; keeping to the own clock" if skewed and not self.trusts_time else ""),
+                file=sys.stderr,
+                flush=True,
+            )
         self.time_offset_s = skew_s if (self.trusts_time or not skewed) else 0.0
 
     async def poll(self) -> None:
@@ -69,8 +73,15 @@ class UtilityLink(ClientThread):
     retry_s = RETRY_S
     telemetry_period_s = TELEMETRY_PERIOD_S
 
-    def __init__(self, utility: Utility, clock: BenchTime, *, trusts_time: bool = False,
-                 freezes_on_loss: bool = False, rated_w: float = 0.0) -> None:
+    def __init__(
+        self,
+        utility: Utility,
+        clock: BenchTime,
+        *,
+        trusts_time: bool = False,
+        freezes_on_loss: bool = False,
+        rated_w: float = 0.0,
+    ) -> None:
         super().__init__(clock, "csip-client")
         self.utility = utility
         self.trusts_time = trusts_time
@@ -87,8 +98,11 @@ class UtilityLink(ClientThread):
 
     def connected(self) -> bool:
         c = self.client
-        return c is not None and c.last_poll_ok_s is not None and \
-            c.server_now() - c.last_poll_ok_s <= 2 * (c.poll_rate_override_s or c.poll_rate_s)
+        return (
+            c is not None
+            and c.last_poll_ok_s is not None
+            and c.server_now() - c.last_poll_ok_s <= 2 * (c.poll_rate_override_s or c.poll_rate_s)
+        )
 
     def report(self, readings: dict[str, float] | None) -> None:
         """The latest readings, mirrored at the next telemetry period (None: nothing to mirror)."""
@@ -104,9 +118,17 @@ class UtilityLink(ClientThread):
     # -- the client ----------------------------------------------------------------------
     def make_client(self) -> CsipClient:
         u = self.utility
-        client = _Client(u.url, u.ca, u.cert, u.key, ciphers=u.ciphers or _default_ciphers(),
-                         clock=self.clock, on_change=self._on_change, retry_interval_s=RETRY_S,
-                         poll_rate_s=u.poll_rate_s)
+        client = _Client(
+            u.url,
+            u.ca,
+            u.cert,
+            u.key,
+            ciphers=u.ciphers or _default_ciphers(),
+            clock=self.clock,
+            on_change=self._on_change,
+            retry_interval_s=RETRY_S,
+            poll_rate_s=u.poll_rate_s,
+        )
         client.trusts_time = self.trusts_time
         return client
 

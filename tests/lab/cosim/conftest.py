@@ -1,4 +1,5 @@
 """Helpers of the PHIL loop tests: the PHIL virtual bench with a known power program at the PCC."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +7,8 @@ import math
 import socket
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from flexbench.instruments.roles import ElementReading
 from flexbench.lab.bench import Bench
@@ -47,16 +48,25 @@ def swinging_import_w(steps: int, amplitude_w: float = 400e3, period_steps: int 
 def loop_settings(**guard: float) -> CosimSettings:
     """IEEE 123 bus 48 at 50 Hz; guard limits wide enough that the setpoint is the twin's own value."""
     limits = {"max_step_v": 20.0, "max_ramp_v_per_s": 2000.0, **guard}
-    return CosimSettings(feeder="ieee123", bus="48", rate_hz=50.0, nominal_voltage_v=240.0, measure=("pcc",),
-                         guard=GuardSettings(**limits))
+    return CosimSettings(
+        feeder="ieee123",
+        bus="48",
+        rate_hz=50.0,
+        nominal_voltage_v=240.0,
+        measure=("pcc",),
+        guard=GuardSettings(**limits),
+    )
 
 
 GRID_DRIVERS = ("chroma-61845", "ametek-rs", "nhr-9410", "pacific-afx")
 
 
 @contextlib.contextmanager
-def phil_bench(program: Callable[[], dict[int, ElementReading]], grid_driver: str = "chroma-61845",
-               measures: str = "{ dut = 1, pcc = 2 }") -> Iterator[Bench]:
+def phil_bench(
+    program: Callable[[], dict[int, ElementReading]],
+    grid_driver: str = "chroma-61845",
+    measures: str = "{ dut = 1, pcc = 2 }",
+) -> Iterator[Bench]:
     """The virtual PHIL bench, connected, with the analyzer reporting `program` at the PCC."""
     text = PHIL_BENCH.read_text().replace('driver = "chroma-61845"', f'driver = "{grid_driver}"')
     text = text.replace("measures = { dut = 1, pcc = 2 }", f"measures = {measures}")

@@ -1,4 +1,5 @@
 """The [cosim] table and `flexbench cosim run`: clear errors for bad input, a run folder for a stopped loop."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,12 @@ def test_the_shipped_phil_bench_is_valid() -> None:
         ('measure = "pcc"', 'measure = "busbar"', "cosim.measure", "no power analyzer measures 'busbar'"),
         ('measure_sign = "import"', 'measure_sign = "in"', "cosim.measure_sign", "'import' or 'export'"),
         ('feeder = "ieee123"', 'feeder = "ieee124"', "cosim.feeder", "unknown feeder 'ieee124'"),
-        ("voltage_min_pu = 0.8", "voltage_min_pu = 1.3", "cosim.guard.voltage_min_pu", "voltage_min_pu < voltage_max_pu"),
+        (
+            "voltage_min_pu = 0.8",
+            "voltage_min_pu = 1.3",
+            "cosim.guard.voltage_min_pu",
+            "voltage_min_pu < voltage_max_pu",
+        ),
         ("diverge_steps = 5", "diverge_steps = 2.5", "cosim.guard.diverge_steps", "whole number"),
         ("max_step_v = 5.0", "max_stepv = 5.0", "cosim.guard.max_stepv", "did you mean 'max_step_v'"),
         ('core = "zmq"', 'core = "carrier-pigeon"', "cosim.helics.core", "unknown core type"),
@@ -68,14 +74,24 @@ def test_flags_are_checked_and_named() -> None:
 
 def test_an_unknown_bus_is_a_one_line_error_naming_the_key(tmp_path) -> None:
     path, line = bench_with(tmp_path, 'bus = "48"', 'bus = "4800"')
-    proc = subprocess.run([*CLI, "cosim", "run", "--bench", str(path), "--duration", "1", "--out", str(tmp_path / "run")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*CLI, "cosim", "run", "--bench", str(path), "--duration", "1", "--out", str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"flexbench cosim: {path}:{line}: cosim.bus: bus '4800' is not on feeder ieee123")
     assert "Traceback" not in proc.stderr
-    proc = subprocess.run([*CLI, "cosim", "run", "--bus", "nowhere", "--duration", "1", "--out", str(tmp_path / "r2")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*CLI, "cosim", "run", "--bus", "nowhere", "--duration", "1", "--out", str(tmp_path / "r2")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "--bus: bus 'nowhere' is not on feeder" in proc.stderr, proc.stderr
 
 
@@ -87,9 +103,23 @@ def test_cosim_run_stops_a_diverging_loop_and_keeps_the_run_folder(tmp_path) -> 
     """
     run_dir = tmp_path / "run"
     proc = subprocess.run(
-        [*CLI, "cosim", "run", "--bench", str(PHIL_BENCH), "--duration", "5", "--power-scale", "20000",
-         "--out", str(run_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [
+            *CLI,
+            "cosim",
+            "run",
+            "--bench",
+            str(PHIL_BENCH),
+            "--duration",
+            "5",
+            "--power-scale",
+            "20000",
+            "--out",
+            str(run_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 1, proc.stderr
     assert re.search(r"PHIL loop stopped: the twin was out of bounds for 5 steps in a row at bus 48", proc.stderr)

@@ -7,6 +7,7 @@ same PCC power program, so their grid simulator setpoints must agree step by
 step within the stated tolerance: 0.01 V and 0.01 degree, the grid
 simulator's setpoint resolution.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -33,8 +34,13 @@ def run_loop(twin, program: PowerProgram, settings) -> list[StepSample]:
         grid = bench.virtual_lab.emulator("grid_simulator")
 
         def arrived(sample: StepSample) -> None:
-            steps.append(replace(sample, set_v=tuple(grid.setpoint_v(k) for k in range(3)),
-                                 set_angle_deg=(0.0, grid.phase_angle_deg[1], grid.phase_angle_deg[2])))
+            steps.append(
+                replace(
+                    sample,
+                    set_v=tuple(grid.setpoint_v(k) for k in range(3)),
+                    set_angle_deg=(0.0, grid.phase_angle_deg[1], grid.phase_angle_deg[2]),
+                )
+            )
 
         PhilLoop.on_bench(bench, settings, twin, on_step=arrived).run(steps=STEPS)
     return steps
@@ -42,16 +48,37 @@ def run_loop(twin, program: PowerProgram, settings) -> list[StepSample]:
 
 def test_federated_loop_sets_the_grid_simulator_as_the_in_process_loop_does(tmp_path) -> None:
     port = free_port()
-    helics = HelicsSettings(broker=f"127.0.0.1:{port}", core="zmq", lab_name="lab-t", twin_name="twin-t", timeout_s=60.0)
+    helics = HelicsSettings(
+        broker=f"127.0.0.1:{port}", core="zmq", lab_name="lab-t", twin_name="twin-t", timeout_s=60.0
+    )
     settings = replace(loop_settings(), helics=helics)
     power = swinging_import_w(STEPS)
 
     local = run_loop(PhilBus(Twin.from_name("ieee123"), "48"), PowerProgram(power), settings)
 
     twin_proc = subprocess.Popen(
-        [*CLI, "cosim", "twin", "--bench", str(PHIL_BENCH), "--broker", helics.broker, "--core", helics.core,
-         "--lab-name", helics.lab_name, "--twin-name", helics.twin_name, "--timeout-s", "60", "--start-broker"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *CLI,
+            "cosim",
+            "twin",
+            "--bench",
+            str(PHIL_BENCH),
+            "--broker",
+            helics.broker,
+            "--core",
+            helics.core,
+            "--lab-name",
+            helics.lab_name,
+            "--twin-name",
+            helics.twin_name,
+            "--timeout-s",
+            "60",
+            "--start-broker",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert wait_for_port("127.0.0.1", port, 60.0), "the twin federate's broker did not start"

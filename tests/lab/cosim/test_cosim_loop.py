@@ -4,13 +4,13 @@ The loop and the twin run on the test's own thread (OpenDSS is used on the
 thread that created it). The grid simulator's state is read from its
 emulator, i.e. what arrived over SCPI, after every step.
 """
+
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
-
-from dataclasses import replace
 
 from flexbench.instruments.roles import ElementReading
 from flexbench.lab.cosim import LoopStopped, PhilLoop, StepSample

@@ -1,12 +1,15 @@
 """OPC-UA fixtures: one PKI and one envelope server per session (asyncua's start-up takes seconds)."""
+
 from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
+
 from flexbench.signals.opcua import (
     ClientSecurity,
     EnvelopeServerConfig,
@@ -16,8 +19,13 @@ from flexbench.signals.opcua import (
     provision,
 )
 
-SITE_A = SiteSpec("site-a", rated_import_w=100_000.0, rated_export_w=50_000.0,
-                  firm_import_limit_w=60_000.0, firm_export_limit_w=20_000.0)
+SITE_A = SiteSpec(
+    "site-a",
+    rated_import_w=100_000.0,
+    rated_export_w=50_000.0,
+    firm_import_limit_w=60_000.0,
+    firm_export_limit_w=20_000.0,
+)
 SITE_B = SiteSpec("site-b", rated_import_w=10_000.0, rated_export_w=10_000.0)
 HEARTBEAT_S = 0.2
 
@@ -93,4 +101,3 @@ def run() -> Callable[[Awaitable[Any]], Any]:
         return asyncio.run(guarded())
 
     return runner
-

@@ -1,4 +1,5 @@
 """Who may connect and what each role may write: the envelope server's security, tested over the wire."""
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,16 @@ def test_password_only_works_with_the_accounts_own_certificate(envelope_server, 
 
 def test_untrusted_client_certificate_is_refused(envelope_server, opcua_rogue_dir, run):
     rogue = ClientSecurity.from_pki(opcua_rogue_dir, SITE_A)  # right name and password, wrong CA
-    rogue = ClientSecurity(rogue.policy, rogue.mode, rogue.certificate, rogue.private_key, rogue.application_uri,
-                           rogue.username, rogue.password, trust_dir=None)
+    rogue = ClientSecurity(
+        rogue.policy,
+        rogue.mode,
+        rogue.certificate,
+        rogue.private_key,
+        rogue.application_uri,
+        rogue.username,
+        rogue.password,
+        trust_dir=None,
+    )
     with pytest.raises(ua.UaStatusCodeError) as refused:
         run(open_client(envelope_server.endpoint, rogue))
     assert status_name(refused.value) == "BadCertificateUntrusted"
@@ -61,9 +70,16 @@ def test_untrusted_client_certificate_is_refused(envelope_server, opcua_rogue_di
 
 def test_client_refuses_a_server_its_trust_list_does_not_vouch_for(envelope_server, opcua_rogue_dir, security, run):
     site_a = security(SITE_A)
-    wrong_trust = ClientSecurity(site_a.policy, site_a.mode, site_a.certificate, site_a.private_key,
-                                 site_a.application_uri, site_a.username, site_a.password,
-                                 trust_dir=opcua_rogue_dir / "trust")
+    wrong_trust = ClientSecurity(
+        site_a.policy,
+        site_a.mode,
+        site_a.certificate,
+        site_a.private_key,
+        site_a.application_uri,
+        site_a.username,
+        site_a.password,
+        trust_dir=opcua_rogue_dir / "trust",
+    )
     with pytest.raises(ua.UaStatusCodeError) as refused:
         run(open_client(envelope_server.endpoint, wrong_trust))
     assert status_name(refused.value) == "BadCertificateUntrusted"
@@ -79,15 +95,19 @@ def test_unsecured_channel_cannot_activate_a_session(envelope_server, run):
             await client.send_hello()
             await client.open_secure_channel()
             params = ua.CreateSessionParameters(
-                ClientNonce=create_nonce(32), EndpointUrl=envelope_server.endpoint, SessionName="probe",
+                ClientNonce=create_nonce(32),
+                EndpointUrl=envelope_server.endpoint,
+                SessionName="probe",
                 RequestedSessionTimeout=10_000,
-                ClientDescription=ua.ApplicationDescription(ApplicationUri="urn:probe",
-                                                            ApplicationType=ua.ApplicationType.Client),
+                ClientDescription=ua.ApplicationDescription(
+                    ApplicationUri="urn:probe", ApplicationType=ua.ApplicationType.Client
+                ),
             )
             await client.uaclient.create_session(params)
             activate = ua.ActivateSessionParameters()
-            activate.UserIdentityToken = ua.UserNameIdentityToken(PolicyId="username", UserName="operator",
-                                                                  Password=b"guess")
+            activate.UserIdentityToken = ua.UserNameIdentityToken(
+                PolicyId="username", UserName="operator", Password=b"guess"
+            )
             await client.uaclient.activate_session(activate)
         finally:
             client.disconnect_socket()
@@ -148,8 +168,9 @@ def test_site_cannot_call_operator_methods(envelope_server, security, run):
     async def attempt() -> None:
         op = OperatorClient(envelope_server.endpoint, security(SITE_A))  # site credentials, operator's tool
         async with op:
-            await op.publish_envelope(SITE_A, [{"start": 0, "duration_s": 1e10, "import_limit_w": 0.0,
-                                                "export_limit_w": 0.0}])
+            await op.publish_envelope(
+                SITE_A, [{"start": 0, "duration_s": 1e10, "import_limit_w": 0.0, "export_limit_w": 0.0}]
+            )
 
     with pytest.raises(ua.UaStatusCodeError) as refused:
         run(attempt())

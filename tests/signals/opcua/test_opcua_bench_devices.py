@@ -1,4 +1,5 @@
 """Devices reached through their own OPC-UA server: the virtual PCS's server, the bench file's node maps."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,10 @@ MAPPING = {
         "export_limit_w": {"node": node_id("ExportLimitKW"), "scale": 0.001, "enable_node": node_id("LimitEnable")},
         "import_limit_w": {"node": node_id("ImportLimitKW"), "scale": 0.001},
     },
-    "measurements": {"active_power_w": {"node": node_id("PccActivePowerKW"), "scale": 0.001},
-                     "applied_export_limit_w": {"node": node_id("AppliedExportLimitKW"), "scale": 0.001}},
+    "measurements": {
+        "active_power_w": {"node": node_id("PccActivePowerKW"), "scale": 0.001},
+        "applied_export_limit_w": {"node": node_id("AppliedExportLimitKW"), "scale": 0.001},
+    },
 }
 
 
@@ -69,12 +72,17 @@ def _wait(predicate, timeout_s: float = 10.0) -> bool:
 
 def test_limits_written_in_kw_are_in_force_in_watts_and_read_back(device_servers):
     server, controller = device_servers["healthy"]
-    with DeviceClientThread(DeviceClient.from_mapping(server.endpoint, MAPPING, ClientSecurity.insecure(),
-                                                      publishing_interval_ms=20)) as client:
+    with DeviceClientThread(
+        DeviceClient.from_mapping(server.endpoint, MAPPING, ClientSecurity.insecure(), publishing_interval_ms=20)
+    ) as client:
         client.write_limits(import_limit_w=9_000.0, export_limit_w=2_500.0)
         assert controller.site.controller.utility_limits["opcua-device"] == pytest.approx((9_000.0, 2_500.0))
-        assert _wait(lambda: client.latest().get("applied_export_limit_w") is not None
-                     and client.latest()["applied_export_limit_w"].value == pytest.approx(2_500.0))
+        assert _wait(
+            lambda: (
+                client.latest().get("applied_export_limit_w") is not None
+                and client.latest()["applied_export_limit_w"].value == pytest.approx(2_500.0)
+            )
+        )
         assert client.latest()["active_power_w"].value == pytest.approx(-3_456.0)
 
 
@@ -104,18 +112,30 @@ def _bench_file(tmp_path: Path, old: str, new: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ('endpoint = "virtual"', 'endpoint = "http://pcs:4840"', r"devices\.pcs\.endpoint: expected opc\.tcp://"),
-    ('site = "pcs"                    # whose', 'site = "north" # whose',
-     r"devices\.pcs\.site: names no \[signals\.opcua\.sites\.north\]"),
-    ('security = "sign-encrypt"', 'security = "tls"', r"devices\.pcs\.security: must be one of"),
-    ("export_limit_w = { node", "export_w = { node", r"setpoints\.export_w: unknown setpoint"),
-    ('scale = 0.001, enable_node', 'scale = 0, enable_node', r"setpoints\.export_limit_w: scale must not be zero"),
-    ('active_power_w = { node = "nsu', 'active_power_w = { node = "PCS.P", x = "nsu',
-     r"measurements\.active_power_w: unknown key 'x'"),
-    ('reactive_power_var = { node = "nsu=urn:flexbench:virtual-pcs;s=PCS.PccReactivePowerKVar"',
-     'reactive_power_var = { node = "PCS.Q"', r"measurements\.reactive_power_var: not an OPC-UA node ID: 'PCS\.Q'"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('endpoint = "virtual"', 'endpoint = "http://pcs:4840"', r"devices\.pcs\.endpoint: expected opc\.tcp://"),
+        (
+            'site = "pcs"                    # whose',
+            'site = "north" # whose',
+            r"devices\.pcs\.site: names no \[signals\.opcua\.sites\.north\]",
+        ),
+        ('security = "sign-encrypt"', 'security = "tls"', r"devices\.pcs\.security: must be one of"),
+        ("export_limit_w = { node", "export_w = { node", r"setpoints\.export_w: unknown setpoint"),
+        ("scale = 0.001, enable_node", "scale = 0, enable_node", r"setpoints\.export_limit_w: scale must not be zero"),
+        (
+            'active_power_w = { node = "nsu',
+            'active_power_w = { node = "PCS.P", x = "nsu',
+            r"measurements\.active_power_w: unknown key 'x'",
+        ),
+        (
+            'reactive_power_var = { node = "nsu=urn:flexbench:virtual-pcs;s=PCS.PccReactivePowerKVar"',
+            'reactive_power_var = { node = "PCS.Q"',
+            r"measurements\.reactive_power_var: not an OPC-UA node ID: 'PCS\.Q'",
+        ),
+    ],
+)
 def test_device_tables_name_file_line_and_key(tmp_path, old, new, message):
     path = _bench_file(tmp_path, old, new)
     with pytest.raises(BenchError, match=message) as error:

@@ -1,4 +1,5 @@
 """`flexbench opcua ...`: certs, serve on a free port, and the operator's tools against a server."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def test_certs_creates_accounts_and_is_idempotent(tmp_path: Path, capsys):
 def test_publish_signal_and_read_against_a_running_server(envelope_server, opcua_pki_dir: Path, tmp_path: Path, capsys):
     envelope = tmp_path / "envelope.csv"
     start = int(time.time()) - 30
-    envelope.write_text("start,duration_s,import_limit_w,export_limit_w\n"
-                        f"{start},600,45000,15000\n{start + 600},600,35000,5000\n")
+    envelope.write_text(
+        f"start,duration_s,import_limit_w,export_limit_w\n{start},600,45000,15000\n{start + 600},600,35000,5000\n"
+    )
     common = ["--endpoint", envelope_server.endpoint, "--certs", str(opcua_pki_dir)]
     assert main(["opcua", "publish", *common, "--site", "site-a", str(envelope)]) == 0
     assert [i.import_limit_w for i in envelope_server.read("site-a").envelope] == [45_000.0, 35_000.0]
@@ -47,9 +49,21 @@ def test_refusals_print_one_line_and_exit_non_zero(envelope_server, opcua_pki_di
 
 
 def test_serve_on_port_zero_prints_the_endpoint_and_stops_cleanly(tmp_path: Path):
-    command = [sys.executable, "-c", "import sys; from flexbench.lab.cli import main; sys.exit(main())",
-               "opcua", "serve", "--certs", str(tmp_path / "pki"), "--site", "north",
-               "--endpoint", "opc.tcp://127.0.0.1:0/flexbench/cli-test", "--heartbeat-s", "0.5"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from flexbench.lab.cli import main; sys.exit(main())",
+        "opcua",
+        "serve",
+        "--certs",
+        str(tmp_path / "pki"),
+        "--site",
+        "north",
+        "--endpoint",
+        "opc.tcp://127.0.0.1:0/flexbench/cli-test",
+        "--heartbeat-s",
+        "0.5",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         endpoint = None

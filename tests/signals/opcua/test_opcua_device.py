@@ -1,9 +1,11 @@
 """The bench's client of a device's own OPC-UA server: mapped node IDs, unit scaling, type coercion."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from asyncua import ua
@@ -49,8 +51,9 @@ class Device:
 def device(opcua_pki_dir: Path) -> Iterator[Device]:
     pki = OpcuaPKI(opcua_pki_dir)
     cert = pki.issue_client("pcs-1", application_uri="urn:vendor:pcs-1")
-    security = DeviceServerSecurity(cert.cert_path, cert.key_path, cert.application_uri, pki.trust_dir,
-                                    modes=("sign-encrypt", "none"))
+    security = DeviceServerSecurity(
+        cert.cert_path, cert.key_path, cert.application_uri, pki.trust_dir, modes=("sign-encrypt", "none")
+    )
     thread = LoopThread("device-under-test")
     thread.start()
     server = DevicePointServer(POINTS, prefix="PCS", namespace_uri="urn:vendor:pcs", security=security)
@@ -66,8 +69,12 @@ def mapping(device: Device) -> dict[str, Any]:
     ids = device.server.node_ids()
     return {
         "setpoints": {
-            "export_limit_w": {"node": ids["ExportLimitKW"], "scale": 0.001,
-                               "enable_node": ids["LimitEnable"], "enable_value": True},
+            "export_limit_w": {
+                "node": ids["ExportLimitKW"],
+                "scale": 0.001,
+                "enable_node": ids["LimitEnable"],
+                "enable_value": True,
+            },
             "import_limit_w": {"node": ids["ImportLimitKW"], "scale": 0.001},
             "mode": ids["Mode"],
         },
@@ -93,12 +100,13 @@ def test_limits_land_in_the_devices_units_and_types_over_a_secure_channel(device
 
 def test_measurements_arrive_by_subscription_in_si_units(device, run):
     async def watch() -> tuple[float, float]:
-        async with DeviceClient.from_mapping(device.server.endpoint, mapping(device), ClientSecurity.insecure(),
-                                             publishing_interval_ms=20) as dev:
+        async with DeviceClient.from_mapping(
+            device.server.endpoint, mapping(device), ClientSecurity.insecure(), publishing_interval_ms=20
+        ) as dev:
             await asyncio.to_thread(device.set, "PKW", 7.25)
             await asyncio.to_thread(device.set, "QKVar", -1.5)
             p = await dev.wait_for("active_power_w", lambda w: w == pytest.approx(7_250.0), timeout_s=5)
-            q = await dev.wait_for("reactive_power_var", lambda v: v == pytest.approx(-1_500.0), timeout_s=5)
+            await dev.wait_for("reactive_power_var", lambda v: v == pytest.approx(-1_500.0), timeout_s=5)
             return p.value, (await dev.read_measurements())["reactive_power_var"]
 
     p_w, q_var = run(watch())

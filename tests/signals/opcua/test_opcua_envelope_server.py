@@ -1,4 +1,5 @@
 """The envelope server's behaviour as a site sees it: envelope, limits in force, heartbeat, write-back."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,7 @@ from flexbench.signals.opcua import OperatingMode, OperatorClient, SiteClient
 from flexbench.signals.opcua.model import NAMESPACE_URI
 
 SITE_A, SITE_B = "site-a", "site-b"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def whole_second(offset_s: float) -> dt.datetime:
@@ -28,8 +29,10 @@ def test_published_envelope_reads_back_value_for_value(envelope_server, security
     ]
 
     async def publish_and_read():
-        async with OperatorClient(envelope_server.endpoint, security("operator")) as op, \
-                SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site:
+        async with (
+            OperatorClient(envelope_server.endpoint, security("operator")) as op,
+            SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site,
+        ):
             version = await op.publish_envelope(SITE_A, envelope)
             signals = await site.wait_for(lambda s: s.envelope_version == version, timeout_s=5)
             return version, await site.read_envelope(), signals
@@ -44,21 +47,27 @@ def test_published_envelope_reads_back_value_for_value(envelope_server, security
 
 
 def test_envelope_outside_the_site_range_is_refused_and_nothing_changes(envelope_server, security, run):
-    envelope_server.publish_envelope(SITE_B, [{"start": whole_second(-10), "duration_s": 600,
-                                               "import_limit_w": 5_000.0, "export_limit_w": 5_000.0}])
+    envelope_server.publish_envelope(
+        SITE_B, [{"start": whole_second(-10), "duration_s": 600, "import_limit_w": 5_000.0, "export_limit_w": 5_000.0}]
+    )
     before = envelope_server.read(SITE_B)
 
     async def publish_too_much() -> None:
         async with OperatorClient(envelope_server.endpoint, security("operator")) as op:
-            await op.publish_envelope(SITE_B, [{"start": whole_second(0), "duration_s": 600,
-                                                "import_limit_w": 10_001.0, "export_limit_w": 0.0}])
+            await op.publish_envelope(
+                SITE_B,
+                [{"start": whole_second(0), "duration_s": 600, "import_limit_w": 10_001.0, "export_limit_w": 0.0}],
+            )
 
     with pytest.raises(ua.UaStatusCodeError) as refused:
         run(publish_too_much())
     assert ua.StatusCode(refused.value.code).name == "BadOutOfRange"
     after = envelope_server.read(SITE_B)
     assert (after.envelope_version, after.envelope, after.import_limit_w) == (
-        before.envelope_version, before.envelope, before.import_limit_w)
+        before.envelope_version,
+        before.envelope,
+        before.import_limit_w,
+    )
 
 
 def test_heartbeat_changes_and_its_loss_is_seen(envelope_server, security, run):
@@ -87,17 +96,26 @@ def test_heartbeat_changes_and_its_loss_is_seen(envelope_server, security, run):
 def test_limits_in_force_follow_envelope_operator_abnormal_and_firm(envelope_server, security, run):
     async def scenario():
         steps = []
-        async with SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site, \
-                OperatorClient(envelope_server.endpoint, security("operator")) as op:
+        async with (
+            SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site,
+            OperatorClient(envelope_server.endpoint, security("operator")) as op,
+        ):
 
             async def seen(import_w, export_w, source, mode=OperatingMode.NORMAL):
-                await site.wait_for(lambda s: (s.import_limit_w, s.export_limit_w, s.limit_source,
-                                               s.operating_mode) == (import_w, export_w, source, mode), 5.0)
+                await site.wait_for(
+                    lambda s: (
+                        (s.import_limit_w, s.export_limit_w, s.limit_source, s.operating_mode)
+                        == (import_w, export_w, source, mode)
+                    ),
+                    5.0,
+                )
                 steps.append(source)
 
             await seen(60_000.0, 20_000.0, "firm")
-            await op.publish_envelope(SITE_A, [{"start": time.time() - 1, "duration_s": 1.5,
-                                                "import_limit_w": 30_000.0, "export_limit_w": 5_000.0}])
+            await op.publish_envelope(
+                SITE_A,
+                [{"start": time.time() - 1, "duration_s": 1.5, "import_limit_w": 30_000.0, "export_limit_w": 5_000.0}],
+            )
             await seen(30_000.0, 5_000.0, "envelope")
             await op.set_limits(SITE_A, export_limit_w=7_000.0)
             await seen(30_000.0, 7_000.0, "operator")
@@ -121,7 +139,10 @@ def test_abnormal_operation_ends_after_its_duration(envelope_server):
         time.sleep(0.05)
     snapshot = envelope_server.read(SITE_B)
     assert (snapshot.operating_mode, snapshot.import_limit_w, snapshot.limit_source) == (
-        OperatingMode.NORMAL, 10_000.0, "firm")
+        OperatingMode.NORMAL,
+        10_000.0,
+        "firm",
+    )
 
 
 def test_site_write_back_reaches_the_server_and_its_listeners(envelope_server, security, run):
@@ -129,18 +150,29 @@ def test_site_write_back_reaches_the_server_and_its_listeners(envelope_server, s
     envelope_server.add_report_listener(reports.put)
     when = whole_second(0)
     try:
+
         async def report() -> None:
             async with SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site:
-                await site.report(-12_000.0, 3_000.0, applied_import_limit_w=60_000.0,
-                                  applied_export_limit_w=20_000.0, measurement_time=when)
+                await site.report(
+                    -12_000.0,
+                    3_000.0,
+                    applied_import_limit_w=60_000.0,
+                    applied_export_limit_w=20_000.0,
+                    measurement_time=when,
+                )
 
         run(report())
         received = reports.get(timeout=5)
     finally:
         envelope_server.remove_report_listener(reports.put)
-    assert (received.site, received.measured_p_w, received.measured_q_var, received.applied_import_limit_w,
-            received.applied_export_limit_w, received.measurement_time) == (
-        SITE_A, -12_000.0, 3_000.0, 60_000.0, 20_000.0, when)
+    assert (
+        received.site,
+        received.measured_p_w,
+        received.measured_q_var,
+        received.applied_import_limit_w,
+        received.applied_export_limit_w,
+        received.measurement_time,
+    ) == (SITE_A, -12_000.0, 3_000.0, 60_000.0, 20_000.0, when)
     assert envelope_server.read(SITE_A).measured_p_w == -12_000.0
 
 
@@ -151,10 +183,12 @@ def test_variables_carry_units_and_the_sites_physical_range(envelope_server, sec
             node = op.client.get_node(ua.NodeId("site-a.ImportLimitW", ns))
             eu_range = await (await node.get_child("0:EURange")).read_value()
             unit = await (await node.get_child("0:EngineeringUnits")).read_value()
-            q_range = await (await op.client.get_node(ua.NodeId("site-a.MeasuredQVar", ns))
-                             .get_child("0:EURange")).read_value()
-            p_range = await (await op.client.get_node(ua.NodeId("site-a.MeasuredPW", ns))
-                             .get_child("0:EURange")).read_value()
+            q_range = await (
+                await op.client.get_node(ua.NodeId("site-a.MeasuredQVar", ns)).get_child("0:EURange")
+            ).read_value()
+            p_range = await (
+                await op.client.get_node(ua.NodeId("site-a.MeasuredPW", ns)).get_child("0:EURange")
+            ).read_value()
             type_definition = await node.read_type_definition()
             return eu_range, unit, q_range, p_range, type_definition
 
@@ -170,8 +204,13 @@ def test_site_client_notices_a_lost_server_and_resumes_when_it_returns(opcua_pki
     from flexbench.signals.opcua import EnvelopeServer, EnvelopeServerConfig, SiteSpec
 
     def config(endpoint: str) -> EnvelopeServerConfig:
-        return EnvelopeServerConfig([SiteSpec(SITE_B, 10_000.0, 10_000.0)], opcua_pki_dir, endpoint=endpoint,
-                                    heartbeat_interval_s=0.2, tick_s=0.05)
+        return EnvelopeServerConfig(
+            [SiteSpec(SITE_B, 10_000.0, 10_000.0)],
+            opcua_pki_dir,
+            endpoint=endpoint,
+            heartbeat_interval_s=0.2,
+            tick_s=0.05,
+        )
 
     async def scenario():
         first = EnvelopeServer(config("opc.tcp://127.0.0.1:0/flexbench/restart"))
@@ -184,8 +223,10 @@ def test_site_client_notices_a_lost_server_and_resumes_when_it_returns(opcua_pki
             second = EnvelopeServer(config(first.endpoint))  # same port
             await second.start()
             try:
-                await second.publish_envelope(SITE_B, [{"start": time.time() - 1, "duration_s": 60,
-                                                        "import_limit_w": 1_234.0, "export_limit_w": 0.0}])
+                await second.publish_envelope(
+                    SITE_B,
+                    [{"start": time.time() - 1, "duration_s": 60, "import_limit_w": 1_234.0, "export_limit_w": 0.0}],
+                )
                 await site.wait_for(lambda s: s.import_limit_w == 1_234.0, timeout_s=20)
                 beat = site.signals.heartbeat
                 await site.wait_for(lambda s: s.heartbeat != beat, timeout_s=5)
@@ -200,8 +241,9 @@ def test_site_client_notices_a_lost_server_and_resumes_when_it_returns(opcua_pki
 def test_synchronous_site_client_for_threaded_callers(envelope_server, security):
     from flexbench.signals.opcua import SiteClientThread
 
-    envelope_server.publish_envelope(SITE_B, [{"start": time.time() - 5, "duration_s": 600,
-                                               "import_limit_w": 8_000.0, "export_limit_w": 2_000.0}])
+    envelope_server.publish_envelope(
+        SITE_B, [{"start": time.time() - 5, "duration_s": 600, "import_limit_w": 8_000.0, "export_limit_w": 2_000.0}]
+    )
     with SiteClientThread(SiteClient(envelope_server.endpoint, SITE_B, security(SITE_B))) as site:
         signals = site.wait_for(lambda s: s.import_limit_w == 8_000.0, timeout_s=5)
         assert (signals.export_limit_w, signals.limit_source) == (2_000.0, "envelope")

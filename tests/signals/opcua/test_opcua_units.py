@@ -1,4 +1,5 @@
 """Pieces of the OPC-UA side that need no network: envelopes, accounts, trust, access decisions."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +17,7 @@ from flexbench.signals.opcua.envelope import active_index, check_within, load_en
 from flexbench.signals.opcua.pki import certificate_uris, load_certificate
 from flexbench.signals.opcua.trust import TrustList
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass
@@ -30,12 +31,14 @@ class TwinInterval:  # what a twin Envelope's interval looks like to signals/: a
 # Envelopes -----------------------------------------------------------------------------------
 def test_intervals_from_dicts_objects_seconds_and_iso_strings():
     t0 = dt.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
-    intervals = to_intervals([
-        TwinInterval(t0 + dt.timedelta(minutes=15), 900, 40e3, 5e3),
-        {"start": t0.timestamp(), "duration_s": 900, "import_limit_w": 50e3, "export_limit_w": 0},
-        {"start": "2026-07-01T12:30:00Z", "duration_s": "900", "import_limit_w": "30000", "export_limit_w": 1},
-        {"start": dt.datetime(2026, 7, 1, 12, 45), "duration_s": 900, "import_limit_w": 1, "export_limit_w": 1},
-    ])
+    intervals = to_intervals(
+        [
+            TwinInterval(t0 + dt.timedelta(minutes=15), 900, 40e3, 5e3),
+            {"start": t0.timestamp(), "duration_s": 900, "import_limit_w": 50e3, "export_limit_w": 0},
+            {"start": "2026-07-01T12:30:00Z", "duration_s": "900", "import_limit_w": "30000", "export_limit_w": 1},
+            {"start": dt.datetime(2026, 7, 1, 12, 45), "duration_s": 900, "import_limit_w": 1, "export_limit_w": 1},
+        ]
+    )
     assert [i.start for i in intervals] == [t0 + dt.timedelta(minutes=15 * k) for k in range(4)]
     assert intervals[0] == Interval(t0.timestamp(), 900.0, 50e3, 0.0)
     assert active_index(intervals, t0.timestamp() + 1000) == 1
@@ -46,12 +49,19 @@ def test_intervals_from_dicts_objects_seconds_and_iso_strings():
 @pytest.mark.parametrize(
     "rows, status",
     [
-        ([{"start": 0, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1},
-          {"start": 5, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1}], ua.StatusCodes.BadInvalidArgument),
+        (
+            [
+                {"start": 0, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1},
+                {"start": 5, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1},
+            ],
+            ua.StatusCodes.BadInvalidArgument,
+        ),
         ([{"start": 0, "duration_s": 0, "import_limit_w": 1, "export_limit_w": 1}], ua.StatusCodes.BadOutOfRange),
         ([{"start": 0, "duration_s": 10, "import_limit_w": -1, "export_limit_w": 1}], ua.StatusCodes.BadOutOfRange),
-        ([{"start": 0, "duration_s": 10, "import_limit_w": float("nan"), "export_limit_w": 1}],
-         ua.StatusCodes.BadOutOfRange),
+        (
+            [{"start": 0, "duration_s": 10, "import_limit_w": float("nan"), "export_limit_w": 1}],
+            ua.StatusCodes.BadOutOfRange,
+        ),
         ([{"start": 0, "duration_s": 10, "import_limit_w": 1}], ua.StatusCodes.BadInvalidArgument),
     ],
 )
@@ -70,8 +80,10 @@ def test_envelope_beyond_the_site_range_is_out_of_range():
 
 def test_envelope_files_csv_and_json_with_a_site_column(tmp_path: Path):
     csv_path = tmp_path / "e.csv"
-    csv_path.write_text("site,start,duration_s,import_limit_w,export_limit_w\n"
-                        "a,2026-07-01T00:00:00Z,3600,10,20\nb,2026-07-01T00:00:00Z,3600,30,40\n")
+    csv_path.write_text(
+        "site,start,duration_s,import_limit_w,export_limit_w\n"
+        "a,2026-07-01T00:00:00Z,3600,10,20\nb,2026-07-01T00:00:00Z,3600,30,40\n"
+    )
     json_path = tmp_path / "e.json"
     json_path.write_text('{"intervals": [{"start": 0, "duration_s": 60, "import_limit_w": 1, "export_limit_w": 2}]}')
     assert [(i.import_limit_w, i.export_limit_w) for i in load_envelope_file(csv_path, site="b")] == [(30, 40)]
@@ -149,8 +161,12 @@ def test_roles_decide_request_types():
     add_nodes = ua.NodeId(ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary)
     allowed = {
         name: [rules.check_validity(User(role=role, name=name), t, None) for t in (read, write, call, add_nodes)]
-        for name, role in (("op", UserRole.User), ("s1", UserRole.User), ("v", UserRole.User),
-                           (None, UserRole.Anonymous))
+        for name, role in (
+            ("op", UserRole.User),
+            ("s1", UserRole.User),
+            ("v", UserRole.User),
+            (None, UserRole.Anonymous),
+        )
     }
     assert allowed == {
         "op": [True, True, True, False],
@@ -168,8 +184,12 @@ def test_write_policy_checks_owner_type_and_range():
     policy = WritePolicy(accounts, {node: WriteRule("s1", "MeasuredPW", "site", ua.VariantType.Double, -5.0, 10.0)})
 
     def refusal(user: str, value, vtype=ua.VariantType.Double, nodeid=node, index_range=None):
-        item = ua.WriteValue(NodeId=nodeid, AttributeId=ua.AttributeIds.Value,
-                             Value=ua.DataValue(ua.Variant(value, vtype)), IndexRange=index_range)
+        item = ua.WriteValue(
+            NodeId=nodeid,
+            AttributeId=ua.AttributeIds.Value,
+            Value=ua.DataValue(ua.Variant(value, vtype)),
+            IndexRange=index_range,
+        )
         status = policy.refuse(User(role=UserRole.User, name=user), item)
         return None if status is None else status.name
 

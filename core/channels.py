@@ -1,0 +1,53 @@
+"""Names of recorded channels: ``<source>.<quantity>_<unit>``, one name per meaning.
+
+Power channels are import-positive watts at the PCC (see flexbench.core); a
+channel of a device's own output (``dut.p_w``) is that device's output,
+export-positive, as its driver reports it, and says so here.
+"""
+
+from __future__ import annotations
+
+PCC_P_W = "pcc.p_w"
+"""Active power at the PCC, import-positive (analyzer or meter)."""
+PCC_Q_VAR = "pcc.q_var"
+DUT_P_W = "dut.p_w"
+"""Active power at the DUT's terminals, as the analyzer measures it (output-positive)."""
+BUSBAR_I_A = "busbar.i_a"
+BUSBAR_P_W = "busbar.p_w"
+TRUTH_PCC_P_W = "truth.pcc_p_w"
+"""The virtual plant's own PCC power (not a measurement): for checks of what devices report."""
+
+LIMIT_W = "limit_w"
+"""The limit a plan commands (the DUT's own power limit)."""
+LIMIT_TOLERANCE_W = "limit_tolerance_w"
+LIMIT_PCC_MAX_W = "limit.pcc_max_w"
+"""The import limit in force at the PCC (NaN: none)."""
+LIMIT_PCC_MIN_W = "limit.pcc_min_w"
+"""Minus the export limit in force at the PCC (NaN: none)."""
+LIMIT_BUSBAR_A = "limit.busbar_a"
+
+COND_VOLTAGE_V = "cond.voltage_v"
+COND_PV_DC_W = "cond.pv_dc_w"
+COND_LOAD_W = "cond.load_w"
+COND_EV_W = "cond.ev_w"
+COND_BATTERY_W = "cond.battery_w"
+
+TWIN_PCC_V_PU = "twin.pcc_v_pu"
+TWIN_IMPORT_LIMIT_W = "twin.import_limit_w"
+TWIN_EXPORT_LIMIT_W = "twin.export_limit_w"
+
+
+def element(name: str, quantity: str) -> str:
+    """The channel of one analyzer element or instrument reading: ``<name>.<quantity>``."""
+    if not name or "." in name:
+        raise ValueError(f"channel source must be a plain name, got {name!r}")
+    return f"{name}.{quantity}"
+
+
+def limit_of(side: str) -> str:
+    """The channel of the PCC limit of one side ('import' or 'export')."""
+    if side == "import":
+        return LIMIT_PCC_MAX_W
+    if side == "export":
+        return LIMIT_PCC_MIN_W
+    raise ValueError(f"side must be 'import' or 'export', got {side!r}")
