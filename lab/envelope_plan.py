@@ -697,14 +697,14 @@ def follows_schedule(
             f"peak {peaks[worst]:.0f} W, {-excess[worst]:.0f} W below {w.limit_w:.0f} W"
         )
     return evaluate.Result(
-        requirement_id,
-        criterion,
-        excess[worst],
-        0.0,
-        "W",
-        -excess[worst],
-        evaluate.FAIL if over else evaluate.PASS,
-        message,
+        requirement_id=requirement_id,
+        criterion=criterion,
+        measured=excess[worst],
+        limit=0.0,
+        unit="W",
+        margin=-excess[worst],
+        verdict=evaluate.FAIL if over else evaluate.PASS,
+        message=message,
         details=details,
     )
 
@@ -727,14 +727,14 @@ def near_real_time(
         ok = measured <= limit
         finite = math.isfinite(measured)
         return evaluate.Result(
-            requirement_id,
-            f"{label} obeyed within {limit:g} s ({limit / 60:g} min) of the signal ({scale})",
-            measured if finite else None,
-            limit,
-            "s",
-            (limit - measured) if finite else None,
-            evaluate.PASS if ok else evaluate.FAIL,
-            f"{label}: {'never obeyed' if not finite else f'{measured / 60:.1f} min'} "
+            requirement_id=requirement_id,
+            criterion=f"{label} obeyed within {limit:g} s ({limit / 60:g} min) of the signal ({scale})",
+            measured=measured if finite else None,
+            limit=limit,
+            unit="s",
+            margin=(limit - measured) if finite else None,
+            verdict=evaluate.PASS if ok else evaluate.FAIL,
+            message=f"{label}: {'never obeyed' if not finite else f'{measured / 60:.1f} min'} "
             f"({len(responses_s)} updates: {listing})",
             details={"responses_s": responses_s},
         )

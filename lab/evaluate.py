@@ -7,38 +7,13 @@ means room to spare) and the verdict, so a report can say why a device failed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 import numpy as np
 
-PASS, FAIL, ERROR = "pass", "fail", "error"
+from flexbench.core import Result, Verdict
+from flexbench.core import worst as core_worst
 
-
-@dataclass
-class Result:
-    requirement_id: str
-    criterion: str
-    measured: float | None
-    limit: float | None
-    unit: str
-    margin: float | None
-    verdict: str
-    message: str
-    test: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-    declared: str = ""  # the device's declared values this check was judged against, if any
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASS
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def error(cls, requirement_id: str, criterion: str, message: str, test: str = "") -> Result:
-        return cls(requirement_id, criterion, None, None, "", None, ERROR, message, test)
+PASS, FAIL, ERROR = Verdict.PASS, Verdict.FAIL, Verdict.ERROR
+__all__ = ["ERROR", "FAIL", "PASS", "Result", "Verdict"]
 
 
 # -- measures -------------------------------------------------------------------
@@ -126,14 +101,14 @@ def reaches_within(
     if rt is None:
         observed = float(np.asarray(t).max() - t_cmd_s)
         return Result(
-            requirement_id,
-            criterion,
-            None,
-            max_time_s,
-            "s",
-            None,
-            FAIL,
-            f"never reached the limit in the {observed:.1f} s observed after the command",
+            requirement_id=requirement_id,
+            criterion=criterion,
+            measured=None,
+            limit=max_time_s,
+            unit="s",
+            margin=None,
+            verdict=FAIL,
+            message=f"never reached the limit in the {observed:.1f} s observed after the command",
         )
     verdict = PASS if rt <= max_time_s else FAIL
     message = (
@@ -141,7 +116,16 @@ def reaches_within(
         if verdict == PASS
         else f"too slow: reached the limit {rt:.1f} s after the command, {rt - max_time_s:.1f} s late"
     )
-    return Result(requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message)
+    return Result(
+        requirement_id=requirement_id,
+        criterion=criterion,
+        measured=rt,
+        limit=max_time_s,
+        unit="s",
+        margin=max_time_s - rt,
+        verdict=verdict,
+        message=message,
+    )
 
 
 def settles_within(
@@ -177,14 +161,14 @@ def settles_within(
         rt = 0.0
     elif above[-1] + 1 >= tt.size:
         return Result(
-            requirement_id,
-            criterion,
-            None,
-            max_time_s,
-            "s",
-            None,
-            FAIL,
-            f"still above the limit at the end of the observation ({yy[-1]:.5g} {unit}, "
+            requirement_id=requirement_id,
+            criterion=criterion,
+            measured=None,
+            limit=max_time_s,
+            unit="s",
+            margin=None,
+            verdict=FAIL,
+            message=f"still above the limit at the end of the observation ({yy[-1]:.5g} {unit}, "
             f"{tt[-1] - t_step_s:.1f} s after the step)",
             details={"peak": peak},
         )
@@ -198,7 +182,15 @@ def settles_within(
         f"(peak {peak:.5g} {unit})"
     )
     return Result(
-        requirement_id, criterion, rt, max_time_s, "s", max_time_s - rt, verdict, message, details={"peak": peak}
+        requirement_id=requirement_id,
+        criterion=criterion,
+        measured=rt,
+        limit=max_time_s,
+        unit="s",
+        margin=max_time_s - rt,
+        verdict=verdict,
+        message=message,
+        details={"peak": peak},
     )
 
 
@@ -238,23 +230,18 @@ def stays_at_or_below(
         else f"exceeded the limit by {-margin:.4g} {unit} (peak {peak:.5g} {unit}, {energy:.2f} Wh above the limit)"
     )
     return Result(
-        requirement_id,
-        criterion,
-        peak,
-        limit,
-        unit,
-        margin,
-        verdict,
-        message,
+        requirement_id=requirement_id,
+        criterion=criterion,
+        measured=peak,
+        limit=limit,
+        unit=unit,
+        margin=margin,
+        verdict=verdict,
+        message=message,
         details={"energy_above_limit_wh": energy, "samples": int(mask.sum())},
     )
 
 
 def worst(results: list[Result]) -> str:
-    """The verdict of a set of results: error over fail over pass."""
-    verdicts = {r.verdict for r in results}
-    if ERROR in verdicts:
-        return ERROR
-    if FAIL in verdicts:
-        return FAIL
-    return PASS
+    """The verdict of a set of results: the worst of theirs (PASS for none)."""
+    return core_worst([r.verdict for r in results])

@@ -31,14 +31,14 @@ def restarted(supervisor: Any) -> Result | None:
     supervisor.restarts_reported = len(supervisor.restarts)
     spans = ", ".join(f"{r['down_s']:.1f}-{r['up_s']:.1f} s" for r in new)
     return Result(
-        "CTL-ALIVE",
-        "the controller runs until the bench stops it",
-        float(len(new)),
-        0.0,
-        "restarts",
-        None,
-        FAIL,
-        f"the controller restarted: its local API was away at bench time {spans}; its log "
+        requirement_id="CTL-ALIVE",
+        criterion="the controller runs until the bench stops it",
+        measured=float(len(new)),
+        limit=0.0,
+        unit="restarts",
+        margin=None,
+        verdict=FAIL,
+        message=f"the controller restarted: its local API was away at bench time {spans}; its log "
         f"({supervisor.log_file.name}) ends: {new[-1]['log_tail']}",
         details={"restarts": new},
     )
@@ -51,14 +51,14 @@ def alive(supervisor: Any) -> Result | None:
     supervisor.reported = True
     e = supervisor.exit
     return Result(
-        "CTL-ALIVE",
-        "the controller runs until the bench stops it",
-        float(e["returncode"]),
-        None,
-        "",
-        None,
-        FAIL,
-        f"the controller crashed: exited with code {e['returncode']} at bench time "
+        requirement_id="CTL-ALIVE",
+        criterion="the controller runs until the bench stops it",
+        measured=float(e["returncode"]),
+        limit=None,
+        unit="",
+        margin=None,
+        verdict=FAIL,
+        message=f"the controller crashed: exited with code {e['returncode']} at bench time "
         f"{e['t_s']:.1f} s; its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
         details={"exit": e},
     )
@@ -94,14 +94,14 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
         return None
     ok = worst_w <= tolerance_w
     return Result(
-        "CTL-TELEM",
-        f"mirrored PCC power within {tolerance_w:g} W of the plant's",
-        worst_w,
-        tolerance_w,
-        "W",
-        tolerance_w - worst_w,
-        PASS if ok else FAIL,
-        f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
+        requirement_id="CTL-TELEM",
+        criterion=f"mirrored PCC power within {tolerance_w:g} W of the plant's",
+        measured=worst_w,
+        limit=tolerance_w,
+        unit="W",
+        margin=tolerance_w - worst_w,
+        verdict=PASS if ok else FAIL,
+        message=f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
         f"is {worst_w:.0f} W from the plant's PCC power",
     )
 

@@ -111,14 +111,14 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
         ok = err <= spec.nrmse_max
         results.append(
             Result(
-                "REPLAY-NRMSE",
-                criterion,
-                err,
-                spec.nrmse_max,
-                "",
-                spec.nrmse_max - err,
-                PASS if ok else FAIL,
-                f"NRMSE {err:.3f}" + ("" if ok else f", {err - spec.nrmse_max:.3f} above the band"),
+                requirement_id="REPLAY-NRMSE",
+                criterion=criterion,
+                measured=err,
+                limit=spec.nrmse_max,
+                unit="",
+                margin=spec.nrmse_max - err,
+                verdict=PASS if ok else FAIL,
+                message=f"NRMSE {err:.3f}" + ("" if ok else f", {err - spec.nrmse_max:.3f} above the band"),
             )
         )
 
@@ -150,14 +150,14 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
             elif lab_rt is None:
                 results.append(
                     Result(
-                        "REPLAY-RT",
-                        criterion,
-                        None,
-                        tol,
-                        "s",
-                        None,
-                        FAIL,
-                        f"the lab never covered {STEP_FRACTION:.0%} of the field's step in the "
+                        requirement_id="REPLAY-RT",
+                        criterion=criterion,
+                        measured=None,
+                        limit=tol,
+                        unit="s",
+                        margin=None,
+                        verdict=FAIL,
+                        message=f"the lab never covered {STEP_FRACTION:.0%} of the field's step in the "
                         f"{window:g} s window (field: {field_rt:.1f} s)",
                     )
                 )
@@ -166,14 +166,14 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
                 ok = abs(diff) <= tol
                 results.append(
                     Result(
-                        "REPLAY-RT",
-                        criterion,
-                        diff,
-                        tol,
-                        "s",
-                        tol - abs(diff),
-                        PASS if ok else FAIL,
-                        f"lab {lab_rt:.1f} s, field {field_rt:.1f} s: {diff:+.1f} s"
+                        requirement_id="REPLAY-RT",
+                        criterion=criterion,
+                        measured=diff,
+                        limit=tol,
+                        unit="s",
+                        margin=tol - abs(diff),
+                        verdict=PASS if ok else FAIL,
+                        message=f"lab {lab_rt:.1f} s, field {field_rt:.1f} s: {diff:+.1f} s"
                         + ("" if ok else f", {abs(diff) - tol:.1f} s outside the band"),
                     )
                 )

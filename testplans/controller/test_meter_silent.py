@@ -44,14 +44,14 @@ def test_meter_silent_leads_to_fail_safe(site, verdicts, clock):
     )
     verdicts.check(
         evaluate.Result(
-            "CTL-METER",
-            "the controller reports its fail-safe state after the declared time",
-            None,
-            None,
-            "",
-            None,
-            evaluate.PASS if reported else evaluate.FAIL,
-            "reports fail-safe"
+            requirement_id="CTL-METER",
+            criterion="the controller reports its fail-safe state after the declared time",
+            measured=None,
+            limit=None,
+            unit="",
+            margin=None,
+            verdict=evaluate.PASS if reported else evaluate.FAIL,
+            message="reports fail-safe"
             if reported
             else f"does not report fail-safe {fail_safe_time_s:g} s after the meter stopped",
         )

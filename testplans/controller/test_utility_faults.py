@@ -105,14 +105,14 @@ def test_server_unreachable_cached_schedule_then_firm_limits(site, csip, verdict
     low = float(export_w[mask].min()) if mask.any() else float("nan")
     verdicts.check(
         evaluate.Result(
-            "CTL-COMM",
-            f"once the schedule is over the firm limit applies: export within {band_w:.0f} W of {firm_w:.0f} W",
-            low,
-            firm_w - band_w,
-            "W",
-            low - (firm_w - band_w) if mask.any() else None,
-            evaluate.PASS if mask.any() and low >= firm_w - band_w else evaluate.FAIL,
-            f"lowest export {low:.0f} W after the schedule ended, server still away",
+            requirement_id="CTL-COMM",
+            criterion=f"once the schedule is over the firm limit applies: export within {band_w:.0f} W of {firm_w:.0f} W",
+            measured=low,
+            limit=firm_w - band_w,
+            unit="W",
+            margin=low - (firm_w - band_w) if mask.any() else None,
+            verdict=evaluate.PASS if mask.any() and low >= firm_w - band_w else evaluate.FAIL,
+            message=f"lowest export {low:.0f} W after the schedule ended, server still away",
         )
     )
     csip.headend.set_default_control(lfdi)  # no firm limit left behind for later plans

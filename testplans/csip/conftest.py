@@ -33,14 +33,14 @@ class CsipSite(SiteControl):
         got = self.responses(mrid)
         ok = got == expected
         return evaluate.Result(
-            "CSIP-RSP",
-            f"Responses {', '.join(map(str, expected))} posted for the control",
-            None,
-            None,
-            "",
-            None,
-            evaluate.PASS if ok else evaluate.FAIL,
-            f"Responses {got or 'none'} posted for control {mrid}" + ("" if ok else f", expected {expected}"),
+            requirement_id="CSIP-RSP",
+            criterion=f"Responses {', '.join(map(str, expected))} posted for the control",
+            measured=None,
+            limit=None,
+            unit="",
+            margin=None,
+            verdict=evaluate.PASS if ok else evaluate.FAIL,
+            message=f"Responses {got or 'none'} posted for control {mrid}" + ("" if ok else f", expected {expected}"),
         )
 
     def responses(self, mrid: str) -> list[int]:

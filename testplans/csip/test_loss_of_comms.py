@@ -66,14 +66,14 @@ def test_cached_schedule_then_default_limits(site, csip, verdicts, clock):
     low = float(export_w[mask].min()) if mask.any() else float("nan")
     verdicts.check(
         evaluate.Result(
-            "CSIP-LOSS",
-            f"after the schedule the default limit applies: export within {band_w:.0f} W of {default_w:.0f} W",
-            low,
-            default_w - band_w,
-            "W",
-            low - (default_w - band_w) if mask.any() else None,
-            evaluate.PASS if mask.any() and low >= default_w - band_w else evaluate.FAIL,
-            f"lowest export {low:.0f} W after the schedule ended",
+            requirement_id="CSIP-LOSS",
+            criterion=f"after the schedule the default limit applies: export within {band_w:.0f} W of {default_w:.0f} W",
+            measured=low,
+            limit=default_w - band_w,
+            unit="W",
+            margin=low - (default_w - band_w) if mask.any() else None,
+            verdict=evaluate.PASS if mask.any() and low >= default_w - band_w else evaluate.FAIL,
+            message=f"lowest export {low:.0f} W after the schedule ended",
         )
     )
     site.response_time_s = window_s

@@ -26,14 +26,14 @@ def test_dut_polls_at_the_server_poll_rate(site, csip, verdicts, clock):
     if len(reads) < 2:
         verdicts.check(
             evaluate.Result(
-                "CSIP-POLL",
-                criterion,
-                None,
-                limit_s,
-                "s",
-                None,
-                evaluate.FAIL,
-                f"{len(reads)} DERControlList reads in {clock.now() - start_s:.0f} s",
+                requirement_id="CSIP-POLL",
+                criterion=criterion,
+                measured=None,
+                limit=limit_s,
+                unit="s",
+                margin=None,
+                verdict=evaluate.FAIL,
+                message=f"{len(reads)} DERControlList reads in {clock.now() - start_s:.0f} s",
             )
         )
         return
@@ -41,13 +41,13 @@ def test_dut_polls_at_the_server_poll_rate(site, csip, verdicts, clock):
     worst = max(gaps + [reads[0] - start_s])
     verdicts.check(
         evaluate.Result(
-            "CSIP-POLL",
-            criterion,
-            worst,
-            limit_s,
-            "s",
-            limit_s - worst,
-            evaluate.PASS if worst <= limit_s else evaluate.FAIL,
-            f"{len(reads)} reads, longest gap {worst:.1f} s",
+            requirement_id="CSIP-POLL",
+            criterion=criterion,
+            measured=worst,
+            limit=limit_s,
+            unit="s",
+            margin=limit_s - worst,
+            verdict=evaluate.PASS if worst <= limit_s else evaluate.FAIL,
+            message=f"{len(reads)} reads, longest gap {worst:.1f} s",
         )
     )

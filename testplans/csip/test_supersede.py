@@ -46,14 +46,14 @@ def test_newer_control_supersedes_older(site, verdicts, clock):
     statuses = site.responses(a)
     verdicts.check(
         evaluate.Result(
-            "CSIP-SUP",
-            "Response 7 (superseded) posted for the older control",
-            None,
-            None,
-            "",
-            None,
-            evaluate.PASS if 7 in statuses else evaluate.FAIL,
-            f"Responses {statuses or 'none'} for the older control",
+            requirement_id="CSIP-SUP",
+            criterion="Response 7 (superseded) posted for the older control",
+            measured=None,
+            limit=None,
+            unit="",
+            margin=None,
+            verdict=evaluate.PASS if 7 in statuses else evaluate.FAIL,
+            message=f"Responses {statuses or 'none'} for the older control",
         )
     )
     site.response_time_s = window_s
@@ -83,14 +83,14 @@ def test_cancelled_control_is_released_with_response_6(site, verdicts, clock):
     statuses = site.responses(mrid)
     verdicts.check(
         evaluate.Result(
-            "CSIP-SUP",
-            "a cancelled control: Response 6 posted and the limit released",
-            None,
-            None,
-            "",
-            None,
-            evaluate.PASS if 6 in statuses and released else evaluate.FAIL,
-            f"Responses {statuses or 'none'}; export after the cancel "
+            requirement_id="CSIP-SUP",
+            criterion="a cancelled control: Response 6 posted and the limit released",
+            measured=None,
+            limit=None,
+            unit="",
+            margin=None,
+            verdict=evaluate.PASS if 6 in statuses and released else evaluate.FAIL,
+            message=f"Responses {statuses or 'none'}; export after the cancel "
             f"{'above' if released else 'still at or below'} the cancelled limit",
         )
     )

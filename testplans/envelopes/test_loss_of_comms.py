@@ -134,12 +134,12 @@ def _kept(
     low_w = float(export_w[mask].min())
     floor_w = limit_w - band_w
     return evaluate.Result(
-        rid,
-        criterion,
-        low_w,
-        floor_w,
-        "W",
-        low_w - floor_w,
-        evaluate.PASS if low_w >= floor_w else evaluate.FAIL,
-        f"lowest export {low_w:.0f} W in the interval",
+        requirement_id=rid,
+        criterion=criterion,
+        measured=low_w,
+        limit=floor_w,
+        unit="W",
+        margin=low_w - floor_w,
+        verdict=evaluate.PASS if low_w >= floor_w else evaluate.FAIL,
+        message=f"lowest export {low_w:.0f} W in the interval",
     )

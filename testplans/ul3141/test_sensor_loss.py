@@ -49,14 +49,16 @@ def test_sensor_loss_leads_to_fail_safe(bench, site, declaration, requirements, 
     site.check(
         verdicts,
         evaluate.Result(
-            "PCS-FS",
-            "the PCS reports its fail-safe state after the declared fail-safe time",
-            None,
-            None,
-            "",
-            None,
-            evaluate.PASS if reported else evaluate.FAIL,
-            "reports fail-safe" if reported else f"does not report fail-safe {d.fail_safe_time_s:g} s after the loss",
+            requirement_id="PCS-FS",
+            criterion="the PCS reports its fail-safe state after the declared fail-safe time",
+            measured=None,
+            limit=None,
+            unit="",
+            margin=None,
+            verdict=evaluate.PASS if reported else evaluate.FAIL,
+            message="reports fail-safe"
+            if reported
+            else f"does not report fail-safe {d.fail_safe_time_s:g} s after the loss",
         ),
     )
     site.evidence(verdicts, step, "Loss of the PCS sensor")

@@ -63,7 +63,11 @@ def test_settling_overshoot_and_steady_state_error():
 
 
 def test_worst_verdict_order():
-    mk = lambda v: evaluate.Result("X", "", None, None, "", None, v, "")  # noqa: E731
+    def mk(v):
+        return evaluate.Result(
+            requirement_id="X", criterion="", measured=None, limit=None, unit="", margin=None, verdict=v, message=""
+        )
+
     assert evaluate.worst([mk("pass"), mk("fail")]) == "fail"
     assert evaluate.worst([mk("fail"), mk("error")]) == "error"
     assert evaluate.worst([mk("pass")]) == "pass"
