@@ -19,6 +19,7 @@ from flexbench.instruments.addresses import parse_address
 from flexbench.instruments.registry import DRIVERS
 from flexbench.instruments.roles import SafetyLimits
 from flexbench.lab.errors import UserError
+from flexbench.lab.toml_lines import line_of
 
 VIRTUAL_ADDRESS = "virtual"
 ROLES = tuple(sorted({cls.role for cls in DRIVERS.values()}))
@@ -159,28 +160,7 @@ class _Reader:
 
     def line_of(self, table: str, key: str | None = None) -> int | None:
         """Best-effort line number of `key` inside `[table]` (or of the table header)."""
-        header = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
-        start = None
-        for no, line in enumerate(self.lines, 1):
-            if header.match(line):
-                start = no
-                break
-        if start is None:
-            # the table may be written inline or dotted inside its parent: search the key alone
-            if key is None:
-                return None
-            pattern = re.compile(r"^\s*(?:[\w.-]+\.)?" + re.escape(key) + r"\s*=")
-            return next((n for n, text in enumerate(self.lines, 1) if pattern.match(text)), None)
-        if key is None:
-            return start
-        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-        for no in range(start, len(self.lines)):
-            line = self.lines[no]
-            if re.match(r"^\s*\[", line):
-                break
-            if pattern.match(line):
-                return no + 1
-        return start
+        return line_of(self.lines, table, key)
 
     def error(self, table: str, key: str | None, reason: str) -> BenchError:
         line = self.line_of(table, key)

@@ -12,12 +12,14 @@ settings and accuracies of that function may be left out.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated
+
+from pydantic import Field, field_validator
 
 from flexbench.instruments.roles import PCS_MODES
+from flexbench.lab.config_errors import Locator, Table, load_toml, validate
 from flexbench.lab.errors import UserError
 
 
@@ -26,7 +28,9 @@ class DeclarationError(UserError):
 
 
 FUNCTIONS = ("export-limiting", "import-limiting", "current-limiting", "modes")
-_FUNCTION_FIELDS = {"current-limiting": ("current_limit_a", "current_accuracy_a")}  # needed only when declared
+_FUNCTION_FIELDS = {  # needed only when the function is declared
+    "current-limiting": (("settings", "current_limit_a"), ("declared", "current_accuracy_a"))
+}
 
 
 @dataclass(frozen=True)
@@ -66,87 +70,100 @@ class PCSDeclaration:
         return [(f.name, str(getattr(self, f.name))) for f in fields(self) if f.name != "path"]
 
 
-_LAYOUT: dict[str, dict[str, type]] = {
-    "device": {"manufacturer": str, "model": str, "serial": str, "firmware": str},
-    "ratings": {
-        "pv_rated_power_w": float,
-        "battery_rated_power_w": float,
-        "ev_rated_power_w": float,
-        "nominal_voltage_v": float,
-        "phases": int,
-    },
-    "modes": {"supported": list},
-    "settings": {"export_limit_w": float, "import_limit_w": float, "current_limit_a": float},
-    "declared": {
-        "open_loop_response_time_s": float,
-        "export_accuracy_w": float,
-        "import_accuracy_w": float,
-        "current_accuracy_a": float,
-        "fail_safe_time_s": float,
-    },
-}
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Device(Table):
+    manufacturer: str
+    model: str
+    serial: str
+    firmware: str
+
+
+class _Ratings(Table):
+    pv_rated_power_w: NonNegative
+    battery_rated_power_w: NonNegative
+    ev_rated_power_w: NonNegative
+    nominal_voltage_v: NonNegative
+    phases: int
+
+    @field_validator("phases")
+    @classmethod
+    def _single_or_three(cls, phases: int) -> int:
+        if phases not in (1, 3):
+            raise ValueError(f"expected 1 or 3, got {phases}")
+        return phases
+
+
+class _Functions(Table):
+    declared: list[str]
+
+    @field_validator("declared")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in FUNCTIONS:
+                raise ValueError(f"unknown function {name!r} (functions: {', '.join(FUNCTIONS)})")
+        return names
+
+
+class _Modes(Table):
+    supported: list[str] = Field(min_length=1)
+
+    @field_validator("supported")
+    @classmethod
+    def _known(cls, modes: list[str]) -> list[str]:
+        for mode in modes:
+            if mode not in PCS_MODES:
+                raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(PCS_MODES)})")
+        return modes
+
+
+class _Settings(Table):
+    export_limit_w: NonNegative
+    import_limit_w: NonNegative
+    current_limit_a: NonNegative | None = None  # needed only when current-limiting is declared
+
+
+class _Declared(Table):
+    open_loop_response_time_s: Annotated[float, Field(gt=0)]
+    export_accuracy_w: NonNegative
+    import_accuracy_w: NonNegative
+    current_accuracy_a: NonNegative | None = None  # needed only when current-limiting is declared
+    fail_safe_time_s: NonNegative
+
+
+class _DeclarationFile(Table):
+    """The tables of a declaration file; [functions] may be left out (every function declared)."""
+
+    device: _Device
+    ratings: _Ratings
+    functions: _Functions = _Functions(declared=list(FUNCTIONS))
+    modes: _Modes
+    settings: _Settings
+    declared: _Declared
 
 
 def load_pcs_declaration(path: str | Path) -> PCSDeclaration:
-    """Read and check a PCS declaration file; every problem names the file, table and field."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DeclarationError(f"{path}: declaration file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DeclarationError(f"{path}: not valid TOML: {exc}") from None
-    functions = _functions(path, data.get("functions", {"declared": list(FUNCTIONS)}))
-    optional = {f for fn, names in _FUNCTION_FIELDS.items() if fn not in functions for f in names}
-    values: dict[str, Any] = {}
-    for table, layout in _LAYOUT.items():
-        section = data.get(table)
-        if not isinstance(section, dict):
-            raise DeclarationError(f"{path}: missing table [{table}]")
-        for key in section:
-            if key not in layout:
-                raise DeclarationError(f"{path}: [{table}] {key}: unknown field (fields: {', '.join(layout)})")
-        for key, kind in layout.items():
-            if key not in section and key in optional:
-                values[key] = 0.0  # the function is not declared: its plan is not applicable
-                continue
-            if key not in section:
-                raise DeclarationError(f"{path}: [{table}] {key}: missing")
-            value = section[key]
-            if kind is float:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise DeclarationError(f"{path}: [{table}] {key}: expected a number, got {value!r}")
-                if value < 0:
-                    raise DeclarationError(f"{path}: [{table}] {key}: must not be negative, got {value}")
-                value = float(value)
-            elif kind is int and (isinstance(value, bool) or not isinstance(value, int) or value not in (1, 3)):
-                raise DeclarationError(f"{path}: [{table}] {key}: expected 1 or 3, got {value!r}")
-            elif kind is str and not isinstance(value, str):
-                raise DeclarationError(f"{path}: [{table}] {key}: expected a string, got {value!r}")
-            values["modes" if table == "modes" else key] = value
-    modes = values.pop("modes")
-    if not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes):
-        raise DeclarationError(f"{path}: [modes] supported: expected a non-empty list of mode names")
-    for mode in modes:
-        if mode not in PCS_MODES:
-            raise DeclarationError(f"{path}: [modes] supported: unknown mode {mode!r} (modes: {', '.join(PCS_MODES)})")
-    declaration = PCSDeclaration(path=path, modes=tuple(modes), functions=functions, **values)
-    _check_consistency(declaration)
+    """Read and check a PCS declaration file; every problem is one line naming the file, line and key."""
+    data, locate = load_toml(path, DeclarationError, "declaration file")
+    file = validate(_DeclarationFile, data, locate, DeclarationError)
+    functions = tuple(file.functions.declared)
+    for function, names in _FUNCTION_FIELDS.items():
+        for table, key in names:
+            if function in functions and getattr(getattr(file, table), key) is None:
+                raise locate.error(table, key, f"missing (the device declares {function})", DeclarationError)
+    declaration = PCSDeclaration(
+        path=locate.path,
+        **file.device.model_dump(),
+        **file.ratings.model_dump(),
+        modes=tuple(file.modes.supported),
+        **{k: v or 0.0 for k, v in file.settings.model_dump().items()},  # 0: the function is not declared
+        **{k: v or 0.0 for k, v in file.declared.model_dump().items()},
+        functions=functions,
+    )
+    _check_consistency(declaration, locate)
     return declaration
-
-
-def _functions(path: Path, table: Any) -> tuple[str, ...]:
-    if not isinstance(table, dict) or set(table) != {"declared"}:
-        raise DeclarationError(f"{path}: [functions]: expected one key, declared = [...] (of {', '.join(FUNCTIONS)})")
-    names = table["declared"]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise DeclarationError(f"{path}: [functions] declared: expected a list of function names")
-    for name in names:
-        if name not in FUNCTIONS:
-            raise DeclarationError(
-                f"{path}: [functions] declared: unknown function {name!r} (functions: {', '.join(FUNCTIONS)})"
-            )
-    return tuple(names)
 
 
 def not_applicable(d: PCSDeclaration, function: str) -> str | None:
@@ -156,25 +173,31 @@ def not_applicable(d: PCSDeclaration, function: str) -> str | None:
     return f"not applicable: {d.path.name} does not declare {function} ([functions] declared)"
 
 
-def _check_consistency(d: PCSDeclaration) -> None:
-    if d.export_limit_w > d.max_export_w:
-        raise DeclarationError(
-            f"{d.path}: [settings] export_limit_w: {d.export_limit_w:g} W is above what the sources can export "
-            f"(pv_rated_power_w + battery_rated_power_w = {d.max_export_w:g} W)"
-        )
+def _check_consistency(d: PCSDeclaration, locate: Locator) -> None:
+    """Declared settings the declared ratings cannot reach."""
     max_import_w = d.ev_rated_power_w + d.battery_rated_power_w
-    if d.import_limit_w > max_import_w:
-        raise DeclarationError(
-            f"{d.path}: [settings] import_limit_w: {d.import_limit_w:g} W is above what the controlled loads "
-            f"can draw (ev_rated_power_w + battery_rated_power_w = {max_import_w:g} W)"
-        )
-    if "current-limiting" in d.functions and d.current_limit_a > d.max_busbar_current_a:
-        raise DeclarationError(
-            f"{d.path}: [settings] current_limit_a: {d.current_limit_a:g} A is above what the sources can feed "
-            f"({d.max_busbar_current_a:.1f} A)"
-        )
-    if d.open_loop_response_time_s <= 0:
-        raise DeclarationError(f"{d.path}: [declared] open_loop_response_time_s: must be positive")
+    problems = [
+        (
+            d.export_limit_w > d.max_export_w,
+            "export_limit_w",
+            f"{d.export_limit_w:g} W is above what the sources can export "
+            f"(pv_rated_power_w + battery_rated_power_w = {d.max_export_w:g} W)",
+        ),
+        (
+            d.import_limit_w > max_import_w,
+            "import_limit_w",
+            f"{d.import_limit_w:g} W is above what the controlled loads can draw "
+            f"(ev_rated_power_w + battery_rated_power_w = {max_import_w:g} W)",
+        ),
+        (
+            "current-limiting" in d.functions and d.current_limit_a > d.max_busbar_current_a,
+            "current_limit_a",
+            f"{d.current_limit_a:g} A is above what the sources can feed ({d.max_busbar_current_a:.1f} A)",
+        ),
+    ]
+    for wrong, key, reason in problems:
+        if wrong:
+            raise locate.error("settings", key, reason, DeclarationError)
 
 
 def require_mode(d: PCSDeclaration, mode: str) -> None:

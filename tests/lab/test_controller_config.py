@@ -53,12 +53,12 @@ def test_the_reference_controllers_declaration_leaves_current_limiting_out(tmp_p
         (
             '"import-limiting", "modes"]',
             '"import-limiting", "modes", "current-limiting"]',
-            r"\[settings\] current_limit_a: missing",
+            r"settings.current_limit_a: missing",
         ),
     ):
         path = tmp_path / "declaration.toml"
         path.write_text(text.replace(old, new))
-        with pytest.raises(DeclarationError, match=rf"declaration.toml: .*{message}"):
+        with pytest.raises(DeclarationError, match=rf"declaration.toml:\d+: .*{message}"):
             load_pcs_declaration(path)
 
 
