@@ -174,5 +174,5 @@ def _parse_modbus_rtu(text: str) -> ModbusRtuAddress:
         if raw not in ("1", "2"):
             raise ValueError(f"modbus+rtu address {text!r}: stopbits {raw!r} must be 1 or 2")
         stopbits = int(raw)
-    unit = _unit(get("unit"), text) if get("unit") is not None else 1
+    unit = _unit(raw, text) if (raw := get("unit")) is not None else 1
     return ModbusRtuAddress(device=device, baud=baud, parity=parity, stopbits=stopbits, unit=unit)

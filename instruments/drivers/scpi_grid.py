@@ -65,10 +65,10 @@ class ScpiGridSimulator(ScpiInstrument, GridSimulator):
 
     # -- GridSimulator -----------------------------------------------------------------------
     def set_output(self, enabled: bool) -> None:
-        self.output_on = bool(enabled)  # type: ignore[attr-defined]
+        self.output_on = bool(enabled)
 
     def output_enabled(self) -> bool:
-        return self.output_on  # type: ignore[attr-defined]
+        return self.output_on
 
     def measure(self) -> list[PhaseReading]:
         with self.lock:

@@ -48,7 +48,7 @@ __all__ = ["ModelLocation", "SunSpecDER"]
 MEASUREMENT_EXTRAS = ("VA", "PF", "A", "LLV", "LNV", "WL1", "WL2", "WL3", "VL1", "VL2", "VL3", "TmpAmb")
 LEGACY_EXTRAS = ("VA", "PF", "A", "PhVphA", "PhVphB", "PhVphC", "DCV", "DCA", "DCW", "TmpCab")
 LEGACY_INVERTERS = (103, 102, 101)
-ADOPT_RESULTS = {0: "in progress", 1: "completed", 2: "failed"}
+ADOPT_RESULTS: dict[object, str] = {0: "in progress", 1: "completed", 2: "failed"}
 
 
 class SunSpecDER(SunSpecModbusDevice, DER):

@@ -40,7 +40,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
@@ -102,6 +102,7 @@ class _DeviceContext(ModbusBaseDeviceContext):
     async def async_getValues(self, func_code: int, address: int, count: int = 1):
         emulator = self.emulator
         await emulator._gate(func_code, "read", address, count)
+        result: list[int] | ExcCodes
         if func_code not in emulator.read_functions and func_code not in WRITE_FUNCTIONS:
             result = ExcCodes.ILLEGAL_FUNCTION
         elif count < 1:
@@ -116,6 +117,7 @@ class _DeviceContext(ModbusBaseDeviceContext):
         emulator = self.emulator
         registers = [int(v) for v in values]
         await emulator._gate(func_code, "write", address, len(registers), registers)
+        result: ExcCodes | None
         if func_code not in emulator.write_functions:
             result = ExcCodes.ILLEGAL_FUNCTION
         else:
@@ -289,6 +291,7 @@ class ModbusEmulator:
     async def _serve(self, ready: threading.Event) -> None:
         self._stop_event = asyncio.Event()
         context = ModbusServerContext(devices={self.unit_id: _DeviceContext(self)}, single=False)
+        server: ModbusSerialServer | ModbusTcpServer
         if self._serial is not None:
             server = ModbusSerialServer(
                 context,
@@ -302,7 +305,8 @@ class ModbusEmulator:
         else:
             server = ModbusTcpServer(context, address=self.listen, trace_pdu=self._trace_pdu)
             await server.serve_forever(background=True)
-            self._port = server.transport.sockets[0].getsockname()[1]
+            listener = cast(asyncio.Server, server.transport)  # pymodbus types a listener's transport as BaseTransport
+            self._port = listener.sockets[0].getsockname()[1]
         self._server = server
         ready.set()
         await self._stop_event.wait()

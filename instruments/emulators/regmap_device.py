@@ -124,7 +124,7 @@ class RegisterMapEmulator(ModbusEmulator):
         return gap > 0 and 0 < i < len(mapped) and register - mapped[i - 1] <= gap and mapped[i] - register <= gap
 
     def write_registers(self, address: int, values: list[int]):
-        events: list[tuple[str, object]] = []
+        events: list[tuple[str, int | float | str | None]] = []
         with self.lock:
             touched: dict[str, Point] = {}
             for register in range(address, address + len(values)):

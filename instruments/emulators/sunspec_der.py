@@ -336,7 +336,7 @@ class SunSpecDEREmulator(SunSpecEmulator):
     def after_write(self, model_id: int, point: str) -> None:
         if model_id == 705 and point == "AdptCrvReq":
             m = self.blocks[705]
-            requested = m.raw("AdptCrvReq") or 0
+            requested = int(m.raw("AdptCrvReq") or 0)
             curves = int(m.raw("NCrv") or 0)
             if not 1 <= requested <= curves:
                 m.set("AdptCrvRslt", 2)  # FAILED

@@ -162,7 +162,7 @@ class SunSpecEmulator(ModbusEmulator):
         """Device behaviour that follows a client's write, with the lock held (subclasses act here)."""
 
     def write_registers(self, address: int, values: list[int]):
-        events: list[tuple[int, str, object]] = []
+        events: list[tuple[int, str, int | float | str | None]] = []
         with self.lock:
             touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
             read_only = False

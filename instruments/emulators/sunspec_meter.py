@@ -68,8 +68,8 @@ class SunSpecMeterEmulator(SunSpecEmulator):
             ):
                 m.set_raw(sf, value)
         common = self.blocks[1]
-        for point, value in dict(DEFAULT_IDENTITY, **(identity or {})).items():
-            common.set(point, value)
+        for point, text in dict(DEFAULT_IDENTITY, **(identity or {})).items():
+            common.set(point, text)
         common.set("DA", unit_id)
         self.publish(
             MeterReading(

@@ -219,16 +219,16 @@ class RegisterMap:
             if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address <= 0xFFFF:
                 raise fail(where, f"address must be a register number 0..65535, got {address!r}")
             ptype = entry.get("type")
+            if not isinstance(ptype, str) or (ptype != "string" and ptype not in TYPES):
+                raise fail(where, f"type must be one of {', '.join([*TYPES, 'string'])}, got {ptype!r}")
             if ptype == "string":
                 size = entry.get("registers")
                 if not isinstance(size, int) or size < 1:
                     raise fail(where, "a string point needs registers = N (its length in registers)")
-            elif ptype in TYPES:
+            else:
                 size = TYPES[ptype][0]
                 if "registers" in entry:
                     raise fail(where, f"registers applies to strings only, not {ptype}")
-            else:
-                raise fail(where, f"type must be one of {', '.join([*TYPES, 'string'])}, got {ptype!r}")
             ptable = entry.get("table", table)
             if ptable not in TABLES:
                 raise fail(where, f"table must be one of {', '.join(TABLES)}, got {ptable!r}")

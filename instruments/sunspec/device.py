@@ -138,7 +138,9 @@ class SunSpecModbusDevice:
                 return layout
             if registers is None:
                 registers = self.transport.read_holding_registers(loc.start, loc.size)
-            return build_layout(loc.model_id, count_of=lambda spec: decode(spec, registers) or 0, length=loc.length)
+            return build_layout(
+                loc.model_id, count_of=lambda spec: int(decode(spec, registers) or 0), length=loc.length
+            )
         except KeyError as exc:
             raise InstrumentError(str(exc.args[0]), address=self.address) from None
         except LayoutError as exc:

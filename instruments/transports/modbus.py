@@ -119,12 +119,13 @@ class ModbusTransport:
 
     def _make_client(self) -> ModbusTcpClient | ModbusSerialClient:
         a = self.address
-        if self._port is not None:
-            return self._port.client
-        return ModbusTcpClient(a.host, port=a.port, timeout=self.timeout_s, retries=0)
+        if isinstance(a, ModbusTcpAddress):
+            return ModbusTcpClient(a.host, port=a.port, timeout=self.timeout_s, retries=0)
+        assert self._port is not None  # set in __init__ for every serial address
+        return self._port.client
 
     def _use_own_timeout(self, client: ModbusTcpClient | ModbusSerialClient) -> None:
-        if self._port is None:
+        if self._port is None or not isinstance(client, ModbusSerialClient):
             return
         client.comm_params.timeout_connect = self.timeout_s
         if client.socket is not None:
@@ -216,6 +217,8 @@ class ModbusTransport:
                 response = client.read_holding_registers(register, count=count, device_id=self.unit)
             elif kind == "read input":
                 response = client.read_input_registers(register, count=count, device_id=self.unit)
+            elif values is None:
+                raise ValueError(f"{kind} needs values")
             elif kind == "write single":
                 response = client.write_register(register, values[0], device_id=self.unit)
             else:
