@@ -38,7 +38,7 @@ class Engine:
         self._load_kw = np.zeros(0)  # a command may edit loads
         try:
             return self.dss.Text.Command(text) or ""
-        except odd.DSSException as exc:  # type: ignore[attr-defined]
+        except odd.DSSException as exc:
             raise FeederError(f"OpenDSS rejected {text!r}: {_message(exc)}") from None
 
     def compile(self, source: FeederSource) -> None:
@@ -49,7 +49,7 @@ class Engine:
             raise FeederError(f"feeder file not found: {master}")
         try:
             self.dss.Text.Command(f'compile "{master}"')
-        except odd.DSSException as exc:  # type: ignore[attr-defined]
+        except odd.DSSException as exc:
             raise FeederError(f"{master}: does not compile: {_message(exc)}") from None
         if not self.dss.Circuit.Name():
             raise FeederError(f"{master}: defines no circuit (missing 'New Circuit.<name>')")
@@ -73,7 +73,7 @@ class Engine:
                 sol.Solve()
             else:
                 sol.SolveNoControl()
-        except odd.DSSException:  # type: ignore[attr-defined]
+        except odd.DSSException:
             return False
         return bool(sol.Converged())
 
@@ -150,7 +150,7 @@ class Engine:
 
 def _message(exc: Exception) -> str:
     """The text of an OpenDSS error without its numeric code tuple."""
-    args = getattr(exc, "args", ())
+    args = exc.args
     if len(args) >= 2 and isinstance(args[1], str):
         return args[1].replace("\n", " ")
     return str(exc).replace("\n", " ")

@@ -292,7 +292,7 @@ class Envelope:
             meta = json.loads((table.schema.metadata or {}).get(b"flexbench", b"{}"))
             return cls.from_frame(table.to_pandas(), meta)
         if suffix == ".csv":
-            meta: dict = {}
+            meta = {}
             with path.open() as fh:
                 for line in fh:
                     if not line.startswith("# "):

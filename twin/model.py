@@ -192,9 +192,9 @@ def extract(engine: Engine) -> FeederModel:
     thermal, rating, bmat = _thermal_rows(engine, node_index)
     control_elements, control_nodes = _control_nodes(engine, node_index)
     by_element: dict[str, list[int]] = {}
-    for r, row in enumerate(thermal):
+    for k, row in enumerate(thermal):
         if row.element.lower() in control_elements:
-            by_element.setdefault(row.element, []).append(r)
+            by_element.setdefault(row.element, []).append(k)
     control_thermal = [(el, np.array(rows, dtype=int)) for el, rows in by_element.items()]
 
     q_ratio = np.array([r["kvar"] / r["kw"] if r["kw"] else 0.0 for r in raw_loads])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -319,7 +319,7 @@ def run_intervals(
     *,
     workers: int = 1,
     progress: Progress | None = None,
-    directions: list[tuple[str, ...]] | None = None,
+    directions: Sequence[tuple[str, ...]] | None = None,
 ) -> list[IntervalResult]:
     """Compute every interval (rows of loads_w/pvs_w over all sites), in order."""
     total = len(loads_w)
@@ -355,11 +355,11 @@ def run_intervals(
         )
         futures = [pool.submit(_run_chunk, c) for c in chunks]
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
             else:
-                os.environ[k] = v
+                os.environ[var] = value
     with pool:
         for fut in as_completed(futures):
             for k, res in fut.result():

@@ -56,19 +56,21 @@ def parse_duration(text: str) -> pd.Timedelta:
     )
 
 
-@dataclass
+@dataclass(init=False)
 class Profiles:
-    """Per-site load and PV power (W) on a regular UTC time index."""
+    """Per-site load and PV power (W) on a regular UTC time index; no PV is zero PV."""
 
     load_w: pd.DataFrame
-    pv_w: pd.DataFrame | None = None
-    source: str = "synthetic"
+    pv_w: pd.DataFrame
+    source: str
 
-    def __post_init__(self) -> None:
-        if self.pv_w is None:
-            self.pv_w = pd.DataFrame(0.0, index=self.load_w.index, columns=self.load_w.columns)
+    def __init__(self, load_w: pd.DataFrame, pv_w: pd.DataFrame | None = None, source: str = "synthetic") -> None:
+        self.load_w = load_w
+        if pv_w is None:
+            self.pv_w = pd.DataFrame(0.0, index=load_w.index, columns=load_w.columns)
         else:
-            self.pv_w = self.pv_w.reindex(index=self.load_w.index, columns=self.load_w.columns).fillna(0.0)
+            self.pv_w = pv_w.reindex(index=load_w.index, columns=load_w.columns).fillna(0.0)
+        self.source = source
 
     @property
     def index(self) -> pd.DatetimeIndex:

@@ -33,9 +33,9 @@ class TreeIndex:
         self.nbus = nb
         parent = np.full(nb, -1, dtype=int)
         joining: list[list[str]] = [[] for _ in range(nb)]
-        for b, (p, el) in model.bus_parent.items():
-            parent[bid[b]] = bid[p]
-            joining[bid[b]] = model.bus_elements.get(b, [el])
+        for bus, (p, el) in model.bus_parent.items():
+            parent[bid[bus]] = bid[p]
+            joining[bid[bus]] = model.bus_elements.get(bus, [el])
         depth = np.zeros(nb, dtype=int)
         for i in range(1, nb):
             chain = []

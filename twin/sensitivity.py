@@ -137,7 +137,8 @@ class LinearModel:
         m = self.model
         if not m.control_thermal:
             return None
-        rows_out, r_idx, c_idx, vals = [], [], [], []
+        rows_out: list[int] = []
+        r_idx, c_idx, vals = [], [], []
         for element, rows in m.control_thermal:
             idx, prim = self._element_prim(element)
             for _k, r in enumerate(rows):
@@ -177,7 +178,7 @@ class IntervalSensitivity:
         a = self.a[:, positions].toarray()
         out = self.linear.zs @ a.astype(np.complex64)
         out = out.astype(np.complex128)
-        if self.zu is not None:
+        if self.zu is not None and self.wv is not None:
             out -= self.zu @ self.wv[:, positions]
         return out
 
@@ -225,7 +226,7 @@ class IntervalSensitivity:
         exact=False leaves out the tap correction: good enough to rank candidates.
         """
         out = self.dv_gathered(self.gather(nodes, positions), len(nodes))
-        if exact and self.zu is not None:
+        if exact and self.zu is not None and self.wv is not None:
             out -= np.einsum("ij,ji->i", self.zu[nodes], self.wv[:, positions])
         return out
 

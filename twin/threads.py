@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _SYMBOLS = (
     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
@@ -20,9 +20,13 @@ _SYMBOLS = (
 )
 
 
-def _controls() -> list[tuple[object, object]]:
+_Getter = Callable[[], int]
+_Setter = Callable[[int], object]
+
+
+def _controls() -> list[tuple[_Getter, _Setter]]:
     """(get, set) functions of every OpenBLAS loaded in this process."""
-    found = []
+    found: list[tuple[_Getter, _Setter]] = []
     try:
         with open("/proc/self/maps") as fh:
             paths = {line.split()[-1] for line in fh if "openblas" in line.lower()}
@@ -43,7 +47,7 @@ def _controls() -> list[tuple[object, object]]:
     return found
 
 
-def set_blas_threads(n: int) -> list[tuple[object, int]]:
+def set_blas_threads(n: int) -> list[tuple[_Setter, int]]:
     """Set every loaded OpenBLAS to n threads; return what to restore."""
     controls = _controls()
     saved = [(setter, int(getter())) for getter, setter in controls]

@@ -65,7 +65,7 @@ def check_envelope(
     export_pv_w = pv_w if export_pv_w is None else export_pv_w
     nt = env.shape[1]
     worst = {"import": np.zeros(nt), "export": np.zeros(nt)}
-    names = {"import": [], "export": []}
+    names: dict[str, list[str]] = {"import": [], "export": []}
     converged = True
     for direction, loads, pvs in (("import", load_w, pv_w), ("export", export_load_w, export_pv_w)):
         for t in range(nt):
