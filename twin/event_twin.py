@@ -1,7 +1,7 @@
 """The twin through a field event: each timeline change applied, the site's state recomputed.
 
 The event file is read and checked by flexbench.twin.events; this module
-replays its twin changes on the feeder (OpenDSS in the calling thread) and
+replays its feeder changes (load, switching, irradiance) on the feeder (OpenDSS in the calling thread) and
 gives the site's PCC voltage and envelope after each.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from flexbench.twin.errors import TwinError
-from flexbench.twin.events import TWIN_ACTIONS, Entry, EventError, FieldEvent
+from flexbench.twin.events import TWIN_ACTIONS, Entry, FieldEvent
 from flexbench.twin.limits import binding_name
 
 
@@ -96,7 +96,7 @@ class EventTwin:
         try:
             self.twin.engine.command(cmd)
         except TwinError as exc:
-            raise EventError(f"{self.event.path}: timeline entry {entry.number} ({entry.action}): {exc}") from None
+            raise self.event.error_at(entry.number, f"timeline entry {entry.number} ({entry.action}): {exc}") from None
 
     def _rebuild(self, entry: Entry) -> None:
         from dataclasses import replace
@@ -105,8 +105,8 @@ class EventTwin:
         try:
             self.twin = self._Twin(source)
         except TwinError as exc:
-            raise EventError(
-                f"{self.event.path}: timeline entry {entry.number} ({entry.action}): the feeder after switching: {exc}"
+            raise self.event.error_at(
+                entry.number, f"timeline entry {entry.number} ({entry.action}): the feeder after switching: {exc}"
             ) from None
         for cmd in self.pvsystem_commands.values():
             self._command(entry, cmd)
@@ -141,7 +141,7 @@ class EventTwin:
         try:
             state = tw.solve_forecast(f"after timeline entry {entry}")
         except TwinError as exc:
-            raise EventError(f"{self.event.path}: timeline entry {entry}: {exc}") from None
+            raise self.event.error_at(entry, f"timeline entry {entry}: {exc}" if entry else str(exc)) from None
         m = tw.model
         pos = tw.site_numbers([site.element])
         s = m.sites[int(pos[0])]

@@ -1,31 +1,28 @@
-"""Field events: a timeline of twin changes and operator signals, with the field measurements.
+"""Field events: a feeder's timeline (twin changes and operator signals) and the field measurements.
 
 A field event file (TOML) describes something that happened on a feeder (a
-curtailment, a switching operation, a cloud passing) so that it can be replayed
-on a lab bench and the lab's response compared with what the field recorded.
-Times are seconds from the start of the event; powers are in W at the field
-site, import positive. Every power is mapped to the bench's (smaller) site by
-the ratio the file declares.
+curtailment, a switching operation, a cloud passing). This module reads what
+the twin needs of it: the feeder, the field site's place and uncontrolled
+conditions, the other customers, the timeline and the field record. Times are
+seconds from the start of the event; powers are W at the field site, import
+positive. How the event maps to a lab bench and how a replay is scored are the
+lab's (flexbench.lab.replay.event); their keys live in the same file, and this
+reader leaves them to it (`others`).
 
     [event]
     name = "..."                      # short title
     description = "..."               # what happened, where the traces come from
     feeder = "ieee123"                # embedded feeder name or OpenDSS master path
-    bench = "lab/benches/virtual-pcs.toml"   # the bench file the event expects
     field = "event.csv"               # field measurements, relative to this file
 
     [site]                            # the field site
     element = "s47"                   # its load on the feeder (the twin's customer location)
     bus = "47"                        # optional: checked against the feeder
-    rating_w = 150000.0               # its connection rating (limits sent are capped at it)
-    bench_ratio = 0.08                # bench W per field W
-    load_w = 70000.0                  # uncontrolled load at scale 1 (the bench's AC load)
-    ev_w = 0.0                        # controllable load, EV charging (the bench's EV load)
-    pv_rating_w = 0.0                 # PV at 1000 W/m2 (the bench's PV simulator)
+    load_w = 70000.0                  # uncontrolled load at scale 1
+    ev_w = 0.0                        # controllable load, EV charging
+    pv_rating_w = 0.0                 # PV at 1000 W/m2
     irradiance_w_m2 = 0.0             # irradiance at the start
     battery_w = 0.0                   # the battery's own request, + discharge
-    firm_import_w = 0.0               # optional: firm (contracted) import and export;
-    firm_export_w = 0.0               #   a twin envelope is never sent below them
 
     [twin]
     load_scale = 0.6                  # every other load, fraction of its nominal kW, at the start
@@ -35,13 +32,6 @@ the ratio the file declares.
     t_s = 30.0
     action = "abnormal_import"
     max_import_w = 25000.0
-
-    [score]                           # optional: how the lab's response is judged
-    channel = "pcc_p_w"               # the field column compared with the lab's PCC power
-    trigger = 1                       # timeline entry whose response is timed (default: the first after t = 0)
-    nrmse_max = 0.2                   # pass band: RMSE / field range ...
-    response_time_tolerance_s = 10.0  # ... and |lab - field| response time
-    response_window_s = 60.0          # the response is looked for this long after the trigger
 
 Actions (twin changes, then operator signals):
 
@@ -57,16 +47,20 @@ Actions (twin changes, then operator signals):
 
 The field CSV has a `time_s` column (increasing) and one column per measured
 quantity, each name ending in its unit (`pcc_p_w`, `pcc_q_var`, `pcc_v_pu`,
-`export_limit_w`, ...); the score channel must be there.
+`export_limit_w`, ...).
 
-Bad input raises EventError naming the file, the timeline entry and the field.
+Bad input raises EventError, one line naming the file, the line and the key
+(`path:line: [site] load_w: expected a number, got 'x'`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,28 +86,21 @@ _ACTION_KEYS: dict[str, dict[str, bool]] = {
     "abnormal_import": {"max_import_w": True, "duration_s": False},
     "cancel": {"target": False},
 }
-_EVENT_KEYS = {"name": True, "description": False, "feeder": True, "bench": False, "field": True}
-_SITE_KEYS = {
-    "element": True,
-    "bus": False,
-    "rating_w": True,
-    "bench_ratio": True,
-    "load_w": True,
-    "ev_w": False,
-    "pv_rating_w": False,
-    "irradiance_w_m2": False,
-    "battery_w": False,
-    "firm_import_w": False,
-    "firm_export_w": False,
+# keys of each table: name -> required
+_TABLES: dict[str, dict[str, bool]] = {
+    "event": {"name": True, "description": False, "feeder": True, "field": True},
+    "site": {
+        "element": True,
+        "bus": False,
+        "load_w": True,
+        "ev_w": False,
+        "pv_rating_w": False,
+        "irradiance_w_m2": False,
+        "battery_w": False,
+    },
+    "twin": {"load_scale": False, "pv_systems": False},
 }
-_TWIN_KEYS = {"load_scale": False, "pv_systems": False}
-_SCORE_KEYS = {
-    "channel": False,
-    "trigger": False,
-    "nrmse_max": False,
-    "response_time_tolerance_s": False,
-    "response_window_s": False,
-}
+Others = Mapping[str, Collection[str] | None]  # table -> keys another reader takes (None: the whole table)
 
 
 class EventError(TwinError):
@@ -121,20 +108,104 @@ class EventError(TwinError):
 
 
 @dataclass(frozen=True)
-class SiteSpec:
-    """The field site, and how its powers map to the bench's site."""
+class EventFile:
+    """An event file's tables and its text, so that every error names the line of its key."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: str | Path) -> EventFile:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise EventError(f"{path}: event file not found") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise EventError(f"{path}: not valid TOML: {exc}") from None
+        return cls(path, data, tuple(text.splitlines()))
+
+    def line_of(self, table: str, key: str | None = None, entry: int | None = None) -> int | None:
+        """Line of `key` in [table] (in the entry-th [[table]], from 1), else of the table's header.
+
+        None when the table is not written out with a header (inline, dotted) and the key is nowhere.
+        """
+        header = re.compile(r"^\s*\[\[?\s*" + re.escape(table) + r"\s*\]\]?\s*(#.*)?$")
+        starts = [n for n, text in enumerate(self.lines) if header.match(text)]
+        if entry is not None:
+            starts = starts[entry - 1 : entry]
+        if not starts:
+            if key is None:
+                return None
+            anywhere = re.compile(r"^\s*(?:[\w.\"-]+\.)?\"?" + re.escape(key) + r"\"?\s*=")
+            return next((n + 1 for n, text in enumerate(self.lines) if anywhere.match(text)), None)
+        start = starts[0]
+        if key is not None:
+            pattern = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
+            for n in range(start + 1, len(self.lines)):
+                if re.match(r"^\s*\[", self.lines[n]):
+                    break
+                if pattern.match(self.lines[n]):
+                    return n + 1
+        return start + 1
+
+    def error(self, message: str, table: str, key: str | None = None, entry: int | None = None) -> EventError:
+        """An EventError: `path:line: message`, the line where the key is (or its table begins)."""
+        line = self.line_of(table, key, entry)
+        return EventError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A table of an event file (or one timeline entry), read with errors naming file, line and key."""
+
+    file: EventFile
+    table: str
+    label: str  # "[site]", "timeline entry 2 (switch)"
+    values: Mapping[str, Any]
+    entry: int | None = None
+
+    def error(self, key: str | None, text: str) -> EventError:
+        sep = " " if self.label.endswith("]") else ": "
+        return self.file.error(f"{self.label}{sep}{text}", self.table, key, self.entry)
+
+    def text(self, key: str) -> str:
+        value = self.values[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"{key}: expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def number(
+        self, key: str, default: float | None = None, *, minimum: float | None = None, positive: bool = False
+    ) -> float:
+        if key not in self.values:
+            if default is None:
+                raise self.error(None, f"missing key '{key}'")
+            return default
+        value = self.values[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(key, f"{key}: expected a number, got {value!r}")
+        if positive and value <= 0:
+            raise self.error(key, f"{key}: must be positive, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"{key}: must be at least {minimum:g}, got {value!r}")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class FieldSite:
+    """The field site: its place on the feeder and its uncontrolled conditions (field W)."""
 
     element: str
     bus: str
-    rating_w: float
-    bench_ratio: float
     load_w: float
     ev_w: float = 0.0
     pv_rating_w: float = 0.0
     irradiance_w_m2: float = 0.0
     battery_w: float = 0.0
-    firm_import_w: float = 0.0
-    firm_export_w: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,112 +226,104 @@ class Entry:
         return f"{self.action}({shown})"
 
 
-@dataclass(frozen=True)
-class ScoreSpec:
-    """How the replay is judged (defaults apply where the file says nothing)."""
-
-    channel: str = "pcc_p_w"
-    trigger: int | None = None
-    nrmse_max: float = 0.2
-    response_time_tolerance_s: float = 10.0
-    response_window_s: float = 60.0
-
-
 @dataclass
 class FieldEvent:
-    """A parsed, validated field event."""
+    """A parsed, validated field event (what the twin needs of it)."""
 
     path: Path
     name: str
     description: str
     feeder: str
-    bench: str | None
-    site: SiteSpec
+    site: FieldSite
     load_scale: float
     pv_systems: dict[str, float]
     timeline: list[Entry]
-    score: ScoreSpec
     field_path: Path
-    field: pd.DataFrame = field(repr=False)
+    field: pd.DataFrame = dataclasses.field(repr=False)
+    source: EventFile | None = dataclasses.field(default=None, repr=False)
 
     @property
     def duration_s(self) -> float:
         return float(self.field["time_s"].iloc[-1])
 
-    def trigger_entry(self) -> Entry | None:
-        """The entry whose response is timed: the score's, else the first after the start."""
-        if self.score.trigger is not None:
-            return self.timeline[self.score.trigger - 1]
-        return next((e for e in self.timeline if e.t_s > 0), None)
+    def error_at(self, entry: int, text: str) -> EventError:
+        """An error about timeline entry `entry` (0: the start, the [site] and [twin] tables), naming its line."""
+        if self.source is None:
+            return EventError(f"{self.path}: {text}")
+        if entry == 0:
+            return self.source.error(text, "site")
+        return self.source.error(text, "timeline", None, entry)
 
 
 # -- reading ----------------------------------------------------------------------------
 
 
-def read_event(path: str | Path, twin: Any = None, with_field: bool = True) -> FieldEvent:
+def read_event(
+    source: str | Path | EventFile, twin: Any = None, *, with_field: bool = True, others: Others | None = None
+) -> FieldEvent:
     """Parse and validate an event file against its feeder (a Twin, loaded when None).
 
+    others: keys of the file another reader takes (the lab's bench mapping and
+    score), table -> keys or None for a whole table; they are not unknown here.
     with_field=False skips the field CSV (used by the script that makes it).
     """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EventError(f"{path}: event file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise EventError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"event", "site", "twin", "timeline", "score"}
+    f = source if isinstance(source, EventFile) else EventFile.load(source)
+    others = others or {}
+    path = f.path
+    known = sorted(set(_TABLES) | {"timeline"} | set(others))
+    unknown = sorted(set(f.data) - set(known))
     if unknown:
-        raise EventError(
-            f"{path}: unknown table(s) {', '.join(sorted(unknown))} (known: event, site, twin, timeline, score)"
+        raise f.error(
+            f"unknown table [{unknown[0]}]{suggest(unknown[0], known)} (known: {', '.join(known)})", unknown[0]
         )
-    event = _table(path, data, "event", _EVENT_KEYS)
-    site_t = _table(path, data, "site", _SITE_KEYS)
-    twin_t = _table(path, data, "twin", _TWIN_KEYS, required=False)
-    score_t = _table(path, data, "score", _SCORE_KEYS, required=False)
+    event, site_t, twin_t = (_table(f, name, others) for name in ("event", "site", "twin"))
 
     if twin is None:
         from flexbench.twin.twin import Twin
 
         try:
-            twin = Twin.load(_text(path, "event", event, "feeder"))
+            twin = Twin.load(event.text("feeder"))
         except TwinError as exc:
-            raise EventError(f"{path}: [event] feeder: {exc}") from None
+            raise event.error("feeder", f"feeder: {exc}") from None
     elements = FeederElements.of(twin)
 
-    site = _site(path, site_t, elements)
-    pv_systems = _pv_systems(path, twin_t.get("pv_systems", {}), elements)
+    site = _site(site_t, elements)
+    pv_systems = _pv_systems(twin_t, elements)
     if site.pv_rating_w > 0:
         pv_systems[site.element] = site.pv_rating_w
-    load_scale = _number(path, "[twin]", twin_t, "load_scale", 0.6, minimum=0.0)
-    timeline = _timeline(path, data.get("timeline", []), elements, site, pv_systems)
-    score = _score(path, score_t, len(timeline))
-    field_path = (path.parent / _text(path, "event", event, "field")).resolve()
-    field_df = read_field(field_path, score.channel) if with_field else pd.DataFrame({"time_s": [0.0]})
+    load_scale = twin_t.number("load_scale", 0.6, minimum=0.0)
+    timeline = _timeline(f, elements, pv_systems)
+    field_path = (path.parent / event.text("field")).resolve()
+    field_df = read_field(field_path) if with_field else pd.DataFrame({"time_s": [0.0]})
     if with_field and timeline and timeline[-1].t_s > float(field_df["time_s"].iloc[-1]):
         last = timeline[-1]
-        raise EventError(
-            f"{path}: timeline entry {last.number} ({last.action}): t_s = {last.t_s:g} is after the "
-            f"end of the field record ({float(field_df['time_s'].iloc[-1]):g} s in {field_path.name})"
+        raise f.error(
+            f"timeline entry {last.number} ({last.action}): t_s = {last.t_s:g} is after the end of the "
+            f"field record ({float(field_df['time_s'].iloc[-1]):g} s in {field_path.name})",
+            "timeline",
+            "t_s",
+            last.number,
         )
     return FieldEvent(
         path=path,
-        name=_text(path, "event", event, "name"),
-        description=str(event.get("description", "")),
-        feeder=_text(path, "event", event, "feeder"),
-        bench=_text(path, "event", event, "bench") if "bench" in event else None,
+        name=event.text("name"),
+        description=str(event.values.get("description", "")),
+        feeder=event.text("feeder"),
         site=site,
         load_scale=load_scale,
         pv_systems=pv_systems,
         timeline=timeline,
-        score=score,
         field_path=field_path,
         field=field_df,
+        source=f,
     )
 
 
-def read_field(path: Path, channel: str = "pcc_p_w") -> pd.DataFrame:
-    """The field measurements: time_s increasing, every column named with its unit, all numbers."""
+def read_field(path: Path, columns: Collection[str] = ()) -> pd.DataFrame:
+    """The field measurements: time_s increasing, every column named with its unit, all numbers.
+
+    columns: more columns that must be there (a replay's score channel).
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             head = 0  # comment lines before the header: line numbers in messages count them
@@ -273,17 +336,19 @@ def read_field(path: Path, channel: str = "pcc_p_w") -> pd.DataFrame:
         raise EventError(f"{path}: field measurements not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise EventError(f"{path}: not a CSV file: {str(exc).splitlines()[0]}") from None
-    columns = [str(c).strip() for c in df.columns]
-    df.columns = columns
-    for required in ("time_s", channel):
-        if required not in columns:
+    names = [str(c).strip() for c in df.columns]
+    df.columns = pd.Index(names)
+    for required in ("time_s", *columns):
+        if required not in names:
             raise EventError(
-                f"{path}: missing column '{required}'{suggest(required, columns)} (columns: {', '.join(columns)})"
+                f"{path}:{head + 1}: missing column '{required}'{suggest(required, names)} "
+                f"(columns: {', '.join(names)})"
             )
-    for col in columns:
+    for col in names:
         if not col.endswith(UNIT_SUFFIXES):
             raise EventError(
-                f"{path}: column '{col}' does not name its unit (end it with one of {', '.join(UNIT_SUFFIXES)})"
+                f"{path}:{head + 1}: column '{col}' does not name its unit "
+                f"(end it with one of {', '.join(UNIT_SUFFIXES)})"
             )
         values = pd.to_numeric(df[col], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
@@ -349,151 +414,116 @@ class FeederElements:
 # -- pieces -----------------------------------------------------------------------------
 
 
-def _table(path: Path, data: dict, name: str, keys: dict[str, bool], required: bool = True) -> dict[str, Any]:
-    if name not in data:
+def _table(f: EventFile, name: str, others: Others) -> Place:
+    """[name] with its keys checked: the twin's, plus those another reader takes; the twin's required ones there."""
+    keys = _TABLES[name]
+    required = any(keys.values())
+    label = f"[{name}]"
+    if name not in f.data:
         if required:
-            raise EventError(f"{path}: missing table [{name}]")
-        return {}
-    table = data[name]
+            raise f.error(f"missing table [{name}]", name)
+        return Place(f, name, label, {})
+    table = f.data[name]
     if not isinstance(table, dict):
-        raise EventError(f"{path}: [{name}] must be a table")
-    unknown = set(table) - set(keys)
+        raise f.error(f"{label} must be a table", name)
+    theirs = set(others.get(name) or ())
+    known = list(keys) + sorted(theirs - set(keys))
+    unknown = [k for k in table if k not in known]
     if unknown:
-        bad = sorted(unknown)[0]
-        raise EventError(f"{path}: [{name}] unknown key '{bad}'{suggest(bad, keys)} (known: {', '.join(keys)})")
+        bad = unknown[0]
+        raise f.error(f"{label} unknown key '{bad}'{suggest(bad, known)} (known: {', '.join(known)})", name, bad)
     for key, needed in keys.items():
         if needed and key not in table:
-            raise EventError(f"{path}: [{name}] missing key '{key}'")
-    return table
+            raise f.error(f"{label} missing key '{key}'", name)
+    return Place(f, name, label, {k: v for k, v in table.items() if k in keys})
 
 
-def _text(path: Path, where: str, table: dict, key: str) -> str:
-    value = table[key]
-    if not isinstance(value, str) or not value.strip():
-        raise EventError(f"{path}: [{where}] {key}: expected a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _number(
-    path: Path,
-    where: str,
-    table: dict,
-    key: str,
-    default: float | None = None,
-    *,
-    minimum: float | None = None,
-    positive: bool = False,
-) -> float:
-    if key not in table:
-        if default is None:
-            raise EventError(f"{path}: {where}: missing key '{key}'")
-        return default
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise EventError(f"{path}: {where}: {key}: expected a number, got {value!r}")
-    if positive and value <= 0:
-        raise EventError(f"{path}: {where}: {key}: must be positive, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise EventError(f"{path}: {where}: {key}: must be at least {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _site(path: Path, t: dict, elements: FeederElements) -> SiteSpec:
-    where = "[site]"
-    element = elements.load(_text(path, "site", t, "element"))
+def _site(t: Place, elements: FeederElements) -> FieldSite:
+    element = elements.load(t.text("element"))
     if element is None:
-        raise EventError(
-            f"{path}: [site] element: '{t['element']}' is not a load of feeder {elements.feeder}"
-            f"{suggest(str(t['element']).lower(), elements.loads)}"
+        raise t.error(
+            "element",
+            f"element: '{t.values['element']}' is not a load of feeder {elements.feeder}"
+            f"{suggest(str(t.values['element']).lower(), elements.loads)}",
         )
     bus = elements.load_bus[element]
-    if "bus" in t and str(t["bus"]).strip().lower() != bus:
-        raise EventError(f"{path}: [site] bus: '{t['bus']}' is not where {element} connects (bus {bus})")
-    return SiteSpec(
+    if "bus" in t.values and str(t.values["bus"]).strip().lower() != bus:
+        raise t.error("bus", f"bus: '{t.values['bus']}' is not where {element} connects (bus {bus})")
+    return FieldSite(
         element=element,
         bus=bus,
-        rating_w=_number(path, where, t, "rating_w", positive=True),
-        bench_ratio=_number(path, where, t, "bench_ratio", positive=True),
-        load_w=_number(path, where, t, "load_w", minimum=0.0),
-        ev_w=_number(path, where, t, "ev_w", 0.0, minimum=0.0),
-        pv_rating_w=_number(path, where, t, "pv_rating_w", 0.0, minimum=0.0),
-        irradiance_w_m2=_irradiance(path, where, t),
-        battery_w=_number(path, where, t, "battery_w", 0.0),
-        firm_import_w=_number(path, where, t, "firm_import_w", 0.0, minimum=0.0),
-        firm_export_w=_number(path, where, t, "firm_export_w", 0.0, minimum=0.0),
+        load_w=t.number("load_w", minimum=0.0),
+        ev_w=t.number("ev_w", 0.0, minimum=0.0),
+        pv_rating_w=t.number("pv_rating_w", 0.0, minimum=0.0),
+        irradiance_w_m2=_irradiance(t),
+        battery_w=t.number("battery_w", 0.0),
     )
 
 
-def _irradiance(path: Path, where: str, t: dict) -> float:
-    value = _number(path, where, t, "irradiance_w_m2", 0.0, minimum=0.0)
+def _irradiance(t: Place) -> float:
+    value = t.number("irradiance_w_m2", 0.0, minimum=0.0)
     if value > MAX_IRRADIANCE_W_M2:
-        raise EventError(f"{path}: {where}: irradiance_w_m2: {value:g} is above {MAX_IRRADIANCE_W_M2:g} W/m2")
+        raise t.error("irradiance_w_m2", f"irradiance_w_m2: {value:g} is above {MAX_IRRADIANCE_W_M2:g} W/m2")
     return value
 
 
-def _pv_systems(path: Path, table: Any, elements: FeederElements) -> dict[str, float]:
+def _pv_systems(t: Place, elements: FeederElements) -> dict[str, float]:
+    table = t.values.get("pv_systems", {})
     if not isinstance(table, dict):
-        raise EventError(f"{path}: [twin] pv_systems: expected a table of load = W at 1000 W/m2")
+        raise t.error("pv_systems", "pv_systems: expected a table of load = W at 1000 W/m2")
+    place = Place(t.file, t.table, "[twin] pv_systems", table)
     out: dict[str, float] = {}
     for name in table:
         load = elements.load(name)
         if load is None:
-            raise EventError(
-                f"{path}: [twin] pv_systems: '{name}' is not a load of feeder {elements.feeder}"
-                f"{suggest(name.lower(), elements.loads)}"
+            raise t.error(
+                "pv_systems",
+                f"pv_systems: '{name}' is not a load of feeder {elements.feeder}{suggest(name.lower(), elements.loads)}",
             )
-        out[load] = _number(path, "[twin] pv_systems", table, name, positive=True)
+        out[load] = place.number(name, positive=True)
     return out
 
 
-def _timeline(
-    path: Path, raw: Any, elements: FeederElements, site: SiteSpec, pv_systems: dict[str, float]
-) -> list[Entry]:
+def _timeline(f: EventFile, elements: FeederElements, pv_systems: dict[str, float]) -> list[Entry]:
+    raw = f.data.get("timeline", [])
     if not isinstance(raw, list):
-        raise EventError(f"{path}: timeline must be an array of tables ([[timeline]])")
+        raise f.error("timeline must be an array of tables ([[timeline]])", "timeline")
     entries: list[Entry] = []
     for number, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
-            raise EventError(f"{path}: timeline entry {number}: must be a table")
+            raise f.error(f"timeline entry {number}: must be a table", "timeline", entry=number)
         action = item.get("action")
-        where = f"timeline entry {number}"
+        place = Place(f, "timeline", f"timeline entry {number}", item, number)
         if not isinstance(action, str):
-            raise EventError(f"{path}: {where}: missing key 'action' (actions: {', '.join(ACTIONS)})")
+            raise place.error(None, f"missing key 'action' (actions: {', '.join(ACTIONS)})")
         if action not in _ACTION_KEYS:
-            raise EventError(
-                f"{path}: {where}: unknown action '{action}'{suggest(action, ACTIONS)} (actions: {', '.join(ACTIONS)})"
+            raise place.error(
+                "action", f"unknown action '{action}'{suggest(action, ACTIONS)} (actions: {', '.join(ACTIONS)})"
             )
-        where = f"timeline entry {number} ({action})"
-        t_s = _number(path, where, item, "t_s", minimum=0.0)
+        place = Place(f, "timeline", f"timeline entry {number} ({action})", item, number)
+        t_s = place.number("t_s", minimum=0.0)
         if entries and t_s < entries[-1].t_s:
-            raise EventError(
-                f"{path}: {where}: t_s = {t_s:g} comes before entry {entries[-1].number}'s "
-                f"t_s = {entries[-1].t_s:g} (time going backwards)"
+            raise place.error(
+                "t_s",
+                f"t_s = {t_s:g} comes before entry {entries[-1].number}'s t_s = {entries[-1].t_s:g} "
+                "(time going backwards)",
             )
         keys = _ACTION_KEYS[action]
-        unknown = set(item) - set(keys) - {"t_s", "action"}
+        unknown = [k for k in item if k not in keys and k not in ("t_s", "action")]
         if unknown:
-            bad = sorted(unknown)[0]
-            raise EventError(
-                f"{path}: {where}: unknown key '{bad}'{suggest(bad, keys)} (keys of {action}: t_s, {', '.join(keys)})"
+            bad = unknown[0]
+            raise place.error(
+                bad, f"unknown key '{bad}'{suggest(bad, keys)} (keys of {action}: t_s, {', '.join(keys)})"
             )
         for key, needed in keys.items():
             if needed and key not in item:
-                raise EventError(f"{path}: {where}: missing key '{key}'")
-        values = _entry_values(path, where, action, item, elements, site, pv_systems)
-        entries.append(Entry(number, t_s, action, values))
+                raise place.error(None, f"missing key '{key}'")
+        entries.append(Entry(number, t_s, action, _entry_values(place, action, elements, pv_systems)))
     return entries
 
 
-def _entry_values(
-    path: Path,
-    where: str,
-    action: str,
-    item: dict,
-    elements: FeederElements,
-    site: SiteSpec,
-    pv_systems: dict[str, float],
-) -> dict[str, Any]:
+def _entry_values(place: Place, action: str, elements: FeederElements, pv_systems: dict[str, float]) -> dict[str, Any]:
+    item = place.values
     values: dict[str, Any] = {}
     if action == "load":
         name = str(item["element"])
@@ -502,32 +532,34 @@ def _entry_values(
         else:
             load = elements.load(name)
             if load is None:
-                raise EventError(
-                    f"{path}: {where}: element '{name}' is not a load of feeder {elements.feeder}"
-                    f"{suggest(name.lower(), elements.loads)}"
+                raise place.error(
+                    "element",
+                    f"element '{name}' is not a load of feeder {elements.feeder}{suggest(name.lower(), elements.loads)}",
                 )
             values["element"] = load
-        values["scale"] = _number(path, where, item, "scale", minimum=0.0)
+        values["scale"] = place.number("scale", minimum=0.0)
     elif action == "switch":
         name = str(item["element"])
         line = elements.line(name)
         if line is None:
-            raise EventError(
-                f"{path}: {where}: element '{name}' is not a line or switch of feeder "
-                f"{elements.feeder}{suggest(name, [f'Line.{n}' for n in sorted(elements.lines)])}"
+            raise place.error(
+                "element",
+                f"element '{name}' is not a line or switch of feeder "
+                f"{elements.feeder}{suggest(name, [f'Line.{n}' for n in sorted(elements.lines)])}",
             )
         state = item["state"]
         if state not in ("open", "closed"):
-            raise EventError(f"{path}: {where}: state: expected 'open' or 'closed', got {state!r}")
+            raise place.error("state", f"state: expected 'open' or 'closed', got {state!r}")
         values.update(element=f"Line.{line}", state=state)
         if "bus2" in item:
             if state != "closed":
-                raise EventError(f"{path}: {where}: bus2 is only for closing a tie, not with state = 'open'")
+                raise place.error("bus2", "bus2 is only for closing a tie, not with state = 'open'")
             bus = str(item["bus2"]).strip().lower()
             if bus.split(".")[0] not in elements.buses:
-                raise EventError(
-                    f"{path}: {where}: bus2: '{bus}' is not a bus of feeder {elements.feeder}"
-                    f"{suggest(bus.split('.')[0], elements.buses)}"
+                raise place.error(
+                    "bus2",
+                    f"bus2: '{bus}' is not a bus of feeder {elements.feeder}"
+                    f"{suggest(bus.split('.')[0], elements.buses)}",
                 )
             values["bus2"] = bus
     elif action == "irradiance":
@@ -540,45 +572,25 @@ def _entry_values(
             values["element"] = f"PVSystem.{pv}"
         else:
             known = sorted(pv_systems) + [f"PVSystem.{p}" for p in sorted(elements.pv_systems)]
-            raise EventError(
-                f"{path}: {where}: element '{name}' is not a PV system of feeder {elements.feeder} "
-                f"nor a load with PV (PV: {', '.join(known) or 'none declared'})"
+            raise place.error(
+                "element",
+                f"element '{name}' is not a PV system of feeder {elements.feeder} "
+                f"nor a load with PV (PV: {', '.join(known) or 'none declared'})",
             )
-        values["irradiance_w_m2"] = _irradiance(path, where, item)
+        values["irradiance_w_m2"] = _irradiance(place)
     elif action == "site_limits":
         if "import_limit_w" not in item and "export_limit_w" not in item:
-            raise EventError(f"{path}: {where}: give import_limit_w, export_limit_w or both")
+            raise place.error(None, "give import_limit_w, export_limit_w or both")
         for key in ("import_limit_w", "export_limit_w"):
             if key in item:
-                values[key] = _number(path, where, item, key, minimum=0.0)
+                values[key] = place.number(key, minimum=0.0)
     elif action == "abnormal_import":
-        values["max_import_w"] = _number(path, where, item, "max_import_w", minimum=0.0)
+        values["max_import_w"] = place.number("max_import_w", minimum=0.0)
     elif action == "cancel":
         target = item.get("target", "all")
         if target not in CANCEL_TARGETS:
-            raise EventError(f"{path}: {where}: target: expected one of {', '.join(CANCEL_TARGETS)}, got {target!r}")
+            raise place.error("target", f"target: expected one of {', '.join(CANCEL_TARGETS)}, got {target!r}")
         values["target"] = target
     if "duration_s" in item:
-        values["duration_s"] = _number(path, where, item, "duration_s", positive=True)
+        values["duration_s"] = place.number("duration_s", positive=True)
     return values
-
-
-def _score(path: Path, t: dict, entries: int) -> ScoreSpec:
-    where = "[score]"
-    channel = t.get("channel", "pcc_p_w")
-    if not isinstance(channel, str) or not channel:
-        raise EventError(f"{path}: [score] channel: expected a column name, got {channel!r}")
-    trigger = t.get("trigger")
-    if trigger is not None and (
-        isinstance(trigger, bool) or not isinstance(trigger, int) or not 1 <= trigger <= entries
-    ):
-        raise EventError(f"{path}: [score] trigger: expected a timeline entry number 1..{entries}, got {trigger!r}")
-    return ScoreSpec(
-        channel=channel,
-        trigger=trigger,
-        nrmse_max=_number(path, where, t, "nrmse_max", ScoreSpec.nrmse_max, positive=True),
-        response_time_tolerance_s=_number(
-            path, where, t, "response_time_tolerance_s", ScoreSpec.response_time_tolerance_s, positive=True
-        ),
-        response_window_s=_number(path, where, t, "response_window_s", ScoreSpec.response_window_s, positive=True),
-    )

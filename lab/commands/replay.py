@@ -42,14 +42,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
+    from flexbench.lab.replay import read_replay_event
     from flexbench.lab.replay import replay as run_replay
     from flexbench.twin import TwinError
-    from flexbench.twin.events import read_event
 
     if args.time_scale <= 0:
         raise UserError(f"--time-scale must be positive, got {args.time_scale}")
     try:
-        event = read_event(args.event)
+        event = read_replay_event(args.event)
     except TwinError as exc:
         raise UserError(str(exc)) from None
     bench = _bench_path(args.bench, event.bench, Path(args.event))

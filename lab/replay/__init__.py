@@ -1,7 +1,8 @@
 """Field-event replay: a recorded (or reference) field event run again on a lab bench.
 
-The event file (flexbench.twin.events) gives a timeline of twin changes and
-operator signals and the field measurements. The replay
+The event file gives a timeline of twin changes and operator signals and the
+field measurements (read by flexbench.twin.events), and how the field site maps
+to the bench's and how the match is scored (read by event.py). The replay
 
 1. runs the twin through the timeline first, in the calling thread (OpenDSS):
    the site's PCC voltage and envelope after every change (steps.py);
@@ -13,6 +14,7 @@ operator signals and the field measurements. The replay
    report.html with the overlay, results.json, samples (report.py).
 """
 
+from flexbench.lab.replay.event import ReplayEvent, read_replay_event
 from flexbench.lab.replay.run import replay
 
-__all__ = ["replay"]
+__all__ = ["ReplayEvent", "read_replay_event", "replay"]

@@ -22,11 +22,11 @@ import numpy as np
 
 from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
 from flexbench.lab.recorder import load_samples
+from flexbench.lab.replay.event import ReplayEvent
 from flexbench.lab.replay.score import Score
-from flexbench.lab.replay.steps import BenchSettings, Step, envelope_limits_w
+from flexbench.lab.replay.steps import BenchSettings, Step
 from flexbench.lab.report import STYLE, png_img, results_table_html, run_header_html
 from flexbench.lab.results import RESULTS_FILE, STATION_FILE, append_test, assemble, write_json
-from flexbench.twin.events import FieldEvent
 
 REPORT_FILE = "report.html"
 OVERLAY_FILE = "overlay.png"
@@ -34,7 +34,7 @@ OVERLAY_FILE = "overlay.png"
 
 def write_outputs(
     run_dir: Path,
-    event: FieldEvent,
+    replay_event: ReplayEvent,
     steps: list[Step],
     result: Score | None,
     t0: float,
@@ -50,6 +50,7 @@ def write_outputs(
         ]
     )
     verdict = result.verdict if result is not None else ERROR
+    event, mapping, band = replay_event.event, replay_event.mapping, replay_event.score
     replay = {
         "event": str(event.path),
         "name": event.name,
@@ -57,17 +58,17 @@ def write_outputs(
         "site": {
             "element": event.site.element,
             "bus": event.site.bus,
-            "rating_w": event.site.rating_w,
-            "bench_ratio": event.site.bench_ratio,
+            "rating_w": mapping.rating_w,
+            "bench_ratio": mapping.bench_ratio,
         },
         "score": result.as_dict() if result is not None else {"verdict": ERROR},
         "pass_band": {
-            "nrmse_max": event.score.nrmse_max,
-            "response_time_tolerance_s": event.score.response_time_tolerance_s,
+            "nrmse_max": band.nrmse_max,
+            "response_time_tolerance_s": band.response_time_tolerance_s,
         },
         "t0_s": t0 if np.isfinite(t0) else None,
         "aborted": aborted,
-        "timeline": [_step_row(event, s) for s in steps],
+        "timeline": [_step_row(replay_event, s) for s in steps],
     }
     end_s = t0 + event.duration_s if np.isfinite(t0) else None
     append_test(
@@ -78,7 +79,7 @@ def write_outputs(
             "duration_s": event.duration_s,
             "message": aborted or "",
             "requirements": [r.to_dict() for r in results],
-            "evidence": _evidence(event, t0, end_s) if end_s is not None else None,
+            "evidence": _evidence(replay_event, t0, end_s) if end_s is not None else None,
             "start_s": t0 if np.isfinite(t0) else None,
             "end_s": end_s,
             "replay": replay,
@@ -89,14 +90,14 @@ def write_outputs(
         out["summary"]["aborted"] = aborted
     out["replay"] = replay
     write_json(run_dir / RESULTS_FILE, out)
-    png = overlay_png(run_dir, event, steps, t0, settings) if np.isfinite(t0) else None
+    png = overlay_png(run_dir, replay_event, steps, t0, settings) if np.isfinite(t0) else None
     if png is not None:
         (run_dir / OVERLAY_FILE).write_bytes(png)
-    (run_dir / REPORT_FILE).write_text(_html(run_dir, event, out, replay, results, png), encoding="utf-8")
+    (run_dir / REPORT_FILE).write_text(_html(run_dir, replay_event, out, replay, results, png), encoding="utf-8")
     return out
 
 
-def _step_row(event: FieldEvent, step: Step) -> dict[str, Any]:
+def _step_row(replay_event: ReplayEvent, step: Step) -> dict[str, Any]:
     tw = step.twin
     row: dict[str, Any] = {
         "t_s": step.t_s,
@@ -120,28 +121,31 @@ def _step_row(event: FieldEvent, step: Step) -> dict[str, Any]:
         },
     }
     if step.entry is not None and step.entry.action == "envelope":
-        imp, exp = envelope_limits_w(event, tw)
+        mapping = replay_event.mapping
+        sent = mapping.envelope(tw.import_limit_w, tw.export_limit_w)
+        imp, exp = sent.import_limit_w or 0.0, sent.export_limit_w or 0.0
         row["envelope_sent_w"] = {
             "import_limit_w": imp,
             "export_limit_w": exp,
-            "nonfirm_import_w": imp - event.site.firm_import_w,
-            "nonfirm_export_w": exp - event.site.firm_export_w,
+            "nonfirm_import_w": imp - mapping.firm_import_w,
+            "nonfirm_export_w": exp - mapping.firm_export_w,
         }
     if step.signal is not None:
         s = step.signal
         row["signal"] = {
-            k: v
-            for k, v in s.__dict__.items()
-            if v is not None and (k != "target" or s.kind == "cancel") and (k != "duration_s" or v)
+            "kind": s.kind,
+            **s.limits.as_dict(),
+            **({"duration_s": s.duration_s} if s.duration_s else {}),
+            **({"target": s.target} if s.kind == "cancel" else {}),
         }
     return row
 
 
-def _evidence(event: FieldEvent, t0: float, end_s: float) -> dict[str, Any]:
+def _evidence(replay_event: ReplayEvent, t0: float, end_s: float) -> dict[str, Any]:
     """The generic evidence plot (bench units), for `flexbench report`."""
-    channel = event.score.channel
+    channel = replay_event.score.channel
     return {
-        "title": f"Replay of {event.name}: lab and field (field scaled to the bench)",
+        "title": f"Replay of {replay_event.event.name}: lab and field (field scaled to the bench)",
         "t_cmd_s": t0,
         "start_s": t0,
         "end_s": end_s,
@@ -151,11 +155,14 @@ def _evidence(event: FieldEvent, t0: float, end_s: float) -> dict[str, Any]:
     }
 
 
-def overlay_png(run_dir: Path, event: FieldEvent, steps: list[Step], t0: float, settings: BenchSettings) -> bytes:
+def overlay_png(
+    run_dir: Path, replay_event: ReplayEvent, steps: list[Step], t0: float, settings: BenchSettings
+) -> bytes:
     """Lab and field traces in field units, limits sent, timeline marks; PCC voltage below."""
     samples = load_samples(run_dir)
-    ratio = event.site.bench_ratio
-    channel = event.score.channel
+    event, band = replay_event.event, replay_event.score
+    ratio = replay_event.mapping.bench_ratio
+    channel = band.channel
 
     def lab(name: str) -> tuple[np.ndarray, np.ndarray]:
         rows = samples[samples["channel"] == name]
@@ -182,14 +189,14 @@ def overlay_png(run_dir: Path, event: FieldEvent, steps: list[Step], t0: float, 
             if col in f.columns:
                 sign = -1.0 if col.startswith("export") else 1.0
                 ax.plot(f["time_s"], sign * f[col] / 1000.0, color="gray", lw=0.8, ls=":", label=label)
-        trigger = event.trigger_entry()
+        trigger = replay_event.trigger_entry()
         if trigger is not None:
             ax.axvspan(
                 trigger.t_s,
-                trigger.t_s + event.score.response_window_s,
+                trigger.t_s + band.response_window_s,
                 color="tab:red",
                 alpha=0.07,
-                label=f"response window {event.score.response_window_s:g} s",
+                label=f"response window {band.response_window_s:g} s",
             )
         for s in steps[1:]:
             for a in (ax, axv):
@@ -241,12 +248,13 @@ def _kw(value: float | None) -> str:
 
 def _html(
     run_dir: Path,
-    event: FieldEvent,
+    replay_event: ReplayEvent,
     out: dict[str, Any],
     replay: dict[str, Any],
     results: list[Result],
     png: bytes | None,
 ) -> str:
+    event, mapping, band = replay_event.event, replay_event.mapping, replay_event.score
     site = event.site
     verdict = replay["score"].get("verdict", ERROR)
     meta = [
@@ -254,17 +262,16 @@ def _html(
         ("File", str(event.path)),
         ("Description", " ".join(event.description.split())),
         ("Feeder", event.feeder),
-        ("Site", f"{site.element} at bus {site.bus}, rating {site.rating_w / 1000:g} kW"),
+        ("Site", f"{site.element} at bus {site.bus}, rating {mapping.rating_w / 1000:g} kW"),
         (
             "Mapping",
-            f"bench W = field W x {site.bench_ratio:g} (load, EV, PV, battery, limits); "
+            f"bench W = field W x {mapping.bench_ratio:g} (load, EV, PV, battery, limits); "
             "PCC voltage in pu x the bench's nominal",
         ),
         ("Field trace", str(event.field_path)),
         (
             "Pass band",
-            f"NRMSE <= {event.score.nrmse_max:g}; response time within "
-            f"{event.score.response_time_tolerance_s:g} s of the field's",
+            f"NRMSE <= {band.nrmse_max:g}; response time within {band.response_time_tolerance_s:g} s of the field's",
         ),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in meta)

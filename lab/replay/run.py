@@ -16,16 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from flexbench.core import SiteLimits
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.errors import UserError
 from flexbench.lab.profile import Section
+from flexbench.lab.replay.event import ReplayEvent
 from flexbench.lab.replay.score import score
 from flexbench.lab.replay.steps import BenchSettings, Conditions, Signal, Step, plan_steps
 from flexbench.lab.results import RUN_FILE, STATION_FILE, write_json
 from flexbench.twin.event_twin import twin_states
-from flexbench.twin.events import SIGNAL_ACTIONS, FieldEvent
+from flexbench.twin.events import SIGNAL_ACTIONS
 
 Progress = Callable[[str], None]
 CLIENT_WAIT_S = 30.0  # wall seconds the DUT's 2030.5 client may take to show up
@@ -35,17 +37,17 @@ class Replayer:
     """Executes planned steps on an open bench, keeping track of the signals in force."""
 
     def __init__(
-        self, event: FieldEvent, bench: Any, recorder: Any, clock: ScaledClock, settings: BenchSettings
+        self, replay: ReplayEvent, bench: Any, recorder: Any, clock: ScaledClock, settings: BenchSettings
     ) -> None:
         from flexbench.lab.site_control import SiteControl
 
-        self.event = event
+        self.replay = replay
         self.bench = bench
         self.recorder = recorder
         self.clock = clock
         self.settings = settings
         plan = Section(
-            event.path,
+            replay.event.path,
             "replay",
             {
                 "nominal_voltage_v": settings.nominal_voltage_v,
@@ -56,7 +58,7 @@ class Replayer:
         )
         self.site = SiteControl(bench, plan, recorder, clock, settings.phases, 0.0)
         self.mrids: dict[str, list[str]] = {"limits": [], "envelope": [], "abnormal": []}
-        self.bounds: dict[str, tuple[float | None, float | None]] = {}
+        self.bounds: dict[str, SiteLimits] = {}  # in force, by kind: the strictest side of each governs
         self.lfdi: str | None = None
         if bench.csip is not None and bench.csip.lfdis:
             self.lfdi = next(iter(bench.csip.lfdis.values()))
@@ -104,8 +106,11 @@ class Replayer:
         from flexbench.signals.csip.controls import ControlValues
 
         headend = self.bench.csip.headend
+        limits = s.limits
         if s.kind in ("limits", "envelope"):
-            values = ControlValues(import_limit_w=round(s.import_limit_w), export_limit_w=round(s.export_limit_w))
+            values = ControlValues(
+                import_limit_w=round(limits.import_limit_w or 0.0), export_limit_w=round(limits.export_limit_w or 0.0)
+            )
             out = headend.publish_control(
                 self.lfdi,
                 None,
@@ -115,11 +120,11 @@ class Replayer:
                 description=f"field event replay: {step.label()}",
             )
             self.mrids[s.kind].append(out["mrid"])
-            self.bounds["envelope"] = (s.import_limit_w, s.export_limit_w)
+            self.bounds["envelope"] = limits
         elif s.kind == "abnormal":
-            out = headend.signal_abnormal(self.lfdi, round(s.import_limit_w), duration_s=s.duration_s)
+            out = headend.signal_abnormal(self.lfdi, round(limits.import_limit_w or 0.0), duration_s=s.duration_s)
             self.mrids["abnormal"].extend(out.values())
-            self.bounds["abnormal"] = (s.import_limit_w, None)
+            self.bounds["abnormal"] = limits
         elif s.kind == "cancel":
             kinds = ("limits", "envelope", "abnormal") if s.target == "all" else (s.target,)
             for kind in kinds:
@@ -133,21 +138,21 @@ class Replayer:
         self.recorder.event(
             "operator_signal",
             signal=s.kind,
-            import_limit_w=s.import_limit_w,
-            export_limit_w=s.export_limit_w,
+            import_limit_w=limits.import_limit_w,
+            export_limit_w=limits.export_limit_w,
             duration_s=s.duration_s,
             target=s.target,
             entry=step.entry.number if step.entry else 0,
         )
-        imports = [b[0] for b in self.bounds.values() if b[0] is not None]
-        exports = [b[1] for b in self.bounds.values() if b[1] is not None]
+        imports = [b.import_limit_w for b in self.bounds.values() if b.import_limit_w is not None]
+        exports = [b.export_limit_w for b in self.bounds.values() if b.export_limit_w is not None]
         self.site.record_limit(
             export_limit_w=min(exports) if exports else None, import_limit_w=min(imports) if imports else None
         )
 
 
 def replay(
-    event: FieldEvent,
+    replay_event: ReplayEvent,
     *,
     run_dir: Path,
     bench_path: str | Path | None,
@@ -161,6 +166,7 @@ def replay(
     from flexbench.lab.pytest_plugin import RunState
     from flexbench.lab.recorder import Recorder
 
+    event = replay_event.event
     settings = settings or BenchSettings()
     say = progress or (lambda text: None)
     config = load_bench(bench_path)
@@ -177,7 +183,7 @@ def replay(
         f"{len(event.timeline)} timeline entries"
     )
     states = twin_states(event)  # every power flow before bench time starts, in this thread
-    steps = plan_steps(event, states, settings)
+    steps = plan_steps(replay_event, states, settings)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = ScaledClock(time_scale)
@@ -205,7 +211,7 @@ def replay(
         )
         write_json(run_dir / STATION_FILE, bench.snapshot())
         RunState._add_sources(bench, recorder)
-        player = Replayer(event, bench, recorder, clock, settings)
+        player = Replayer(replay_event, bench, recorder, clock, settings)
         player.start(steps[0])
         say(
             f"bench: {config.name}, DUT profile {dut_profile}, time scale {time_scale:g}x; "
@@ -232,27 +238,28 @@ def replay(
         if bench is not None:
             bench.close()
         if np.isfinite(t0):
-            _record_field(event, recorder, t0)
+            _record_field(replay_event, recorder, t0)
         recorder.close()
     from flexbench.lab.replay.report import write_outputs
 
-    lab_t, lab_y = _lab_trace(run_dir, event, t0)
-    result = score(event, lab_t, lab_y) if np.isfinite(t0) and not aborted else None
-    return write_outputs(run_dir, event, steps, result, t0, aborted, settings)
+    lab_t, lab_y = _lab_trace(run_dir, replay_event, t0)
+    result = score(replay_event, lab_t, lab_y) if np.isfinite(t0) and not aborted else None
+    return write_outputs(run_dir, replay_event, steps, result, t0, aborted, settings)
 
 
-def _record_field(event: FieldEvent, recorder: Any, t0: float) -> None:
+def _record_field(replay: ReplayEvent, recorder: Any, t0: float) -> None:
     """The field trace into the samples, at bench times, powers in bench W: the report can be rebuilt."""
-    t = event.field["time_s"].to_numpy(float) + t0
-    for col in event.field.columns:
+    field = replay.event.field
+    t = field["time_s"].to_numpy(float) + t0
+    for col in field.columns:
         if col == "time_s":
             continue
-        scale = event.site.bench_ratio if col.endswith("_w") or col.endswith("_var") else 1.0
-        for ti, v in zip(t, event.field[col].to_numpy(float) * scale):
+        scale = replay.mapping.bench_ratio if col.endswith("_w") or col.endswith("_var") else 1.0
+        for ti, v in zip(t, field[col].to_numpy(float) * scale):
             recorder.record(f"field.{col}", v, ti)
 
 
-def _lab_trace(run_dir: Path, event: FieldEvent, t0: float) -> tuple[np.ndarray, np.ndarray]:
+def _lab_trace(run_dir: Path, replay: ReplayEvent, t0: float) -> tuple[np.ndarray, np.ndarray]:
     """The lab's PCC power (analyzer), times from the event start, in field units."""
     from flexbench.lab.recorder import load_samples
 
@@ -260,4 +267,4 @@ def _lab_trace(run_dir: Path, event: FieldEvent, t0: float) -> tuple[np.ndarray,
         return np.empty(0), np.empty(0)
     samples = load_samples(run_dir)
     rows = samples[samples["channel"] == "pcc.p_w"]
-    return rows["t_s"].to_numpy(float) - t0, rows["value"].to_numpy(float) / event.site.bench_ratio
+    return rows["t_s"].to_numpy(float) - t0, rows["value"].to_numpy(float) / replay.mapping.bench_ratio

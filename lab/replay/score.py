@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
-from flexbench.twin.events import FieldEvent
+from flexbench.lab.replay.event import ReplayEvent
 
 LEVEL_S = 10.0  # seconds averaged for a level before the trigger and at the end of the window
 STEP_FRACTION = 0.9  # response: this share of the field's step covered
@@ -94,12 +94,13 @@ def response_s(t: np.ndarray, y: np.ndarray, t0_s: float, window_s: float, step:
     return float(tt[hit[0]] - t0_s) if hit.size else None
 
 
-def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -> Score:
+def score(replay: ReplayEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -> Score:
     """Score the lab trace (times from the event start, field units) against the field trace."""
-    spec = event.score
+    spec = replay.score
     channel = spec.channel
-    field_t = event.field["time_s"].to_numpy(float)
-    field_y = event.field[channel].to_numpy(float)
+    field = replay.event.field
+    field_t = field["time_s"].to_numpy(float)
+    field_y = field[channel].to_numpy(float)
     lab_y = lab_on_field_grid(field_t, np.asarray(lab_t_s, float), np.asarray(lab_field_units, float))
     results: list[Result] = []
 
@@ -122,7 +123,7 @@ def score(event: FieldEvent, lab_t_s: np.ndarray, lab_field_units: np.ndarray) -
             )
         )
 
-    trigger = event.trigger_entry()
+    trigger = replay.trigger_entry()
     field_rt = lab_rt = diff = step = t0 = None
     tol = spec.response_time_tolerance_s
     if trigger is None:

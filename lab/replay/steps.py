@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flexbench.core import SiteLimits
+from flexbench.lab.replay.event import ReplayEvent
 from flexbench.twin.event_twin import TwinState, state_at
-from flexbench.twin.events import Entry, FieldEvent
+from flexbench.twin.events import Entry
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,7 @@ class Signal:
     """An operator signal in bench units."""
 
     kind: str  # limits | envelope | abnormal | cancel
-    import_limit_w: float | None = None
-    export_limit_w: float | None = None
+    limits: SiteLimits = SiteLimits()  # abnormal: the maximum import alone
     duration_s: int = 0
     target: str = "all"  # for cancel
 
@@ -70,52 +71,51 @@ class Step:
         return "start" if self.entry is None else f"{self.entry.number}: {self.entry.describe()}"
 
 
-def conditions_of(event: FieldEvent, state: TwinState, settings: BenchSettings) -> Conditions:
-    r = event.site.bench_ratio
+def conditions_of(replay: ReplayEvent, state: TwinState, settings: BenchSettings) -> Conditions:
+    bench_w = replay.mapping.to_bench
+    site = replay.event.site
     return Conditions(
-        load_w=state.site_load_w * r,
-        ev_w=event.site.ev_w * r,
-        pv_dc_w=state.site_pv_w * r / settings.pv_inverter_efficiency,
-        battery_w=event.site.battery_w * r,
+        load_w=bench_w(state.site_load_w),
+        ev_w=bench_w(site.ev_w),
+        pv_dc_w=bench_w(state.site_pv_w) / settings.pv_inverter_efficiency,
+        battery_w=bench_w(site.battery_w),
         voltage_v=state.pcc_voltage_pu * settings.nominal_voltage_v,
     )
 
 
-def signal_of(event: FieldEvent, entry: Entry, state: TwinState, settings: BenchSettings) -> Signal | None:
-    site = event.site
-    r = site.bench_ratio
+def signal_of(replay: ReplayEvent, entry: Entry, state: TwinState, settings: BenchSettings) -> Signal | None:
+    mapping = replay.mapping
+    ratio = mapping.bench_ratio
     v = entry.values
-    duration = int(round(v.get("duration_s", event.duration_s - entry.t_s + settings.default_signal_s)))
+    duration = int(round(v.get("duration_s", replay.event.duration_s - entry.t_s + settings.default_signal_s)))
     if entry.action == "site_limits":
-        return Signal(
-            "limits", v.get("import_limit_w", site.rating_w) * r, v.get("export_limit_w", site.rating_w) * r, duration
+        field = SiteLimits(
+            import_limit_w=v.get("import_limit_w", mapping.rating_w),
+            export_limit_w=v.get("export_limit_w", mapping.rating_w),
         )
+        return Signal("limits", field.scaled(ratio, ratio), duration)
     if entry.action == "envelope":
-        imp, exp = envelope_limits_w(event, state)
-        return Signal("envelope", imp * r, exp * r, duration)
+        sent = mapping.envelope(state.import_limit_w, state.export_limit_w)
+        return Signal("envelope", sent.scaled(ratio, ratio), duration)
     if entry.action == "abnormal_import":
-        return Signal("abnormal", v["max_import_w"] * r, None, duration)
+        return Signal("abnormal", SiteLimits(import_limit_w=v["max_import_w"] * ratio), duration)
     if entry.action == "cancel":
         return Signal("cancel", target=v["target"])
     return None
 
 
-def envelope_limits_w(event: FieldEvent, state: TwinState) -> tuple[float, float]:
-    """The site's limits from the twin's envelope (field W): at least firm, at most the rating."""
-    site = event.site
-    imp = min(max(state.import_limit_w, site.firm_import_w), site.rating_w)
-    exp = min(max(state.export_limit_w, site.firm_export_w), site.rating_w)
-    return imp, exp
-
-
-def plan_steps(event: FieldEvent, states: list[TwinState], settings: BenchSettings) -> list[Step]:
+def plan_steps(replay: ReplayEvent, states: list[TwinState], settings: BenchSettings) -> list[Step]:
     """The start, then one step per timeline entry, in time order."""
-    steps = [Step(0.0, None, conditions_of(event, states[0], settings), None, states[0])]
-    for entry in event.timeline:
+    steps = [Step(0.0, None, conditions_of(replay, states[0], settings), None, states[0])]
+    for entry in replay.event.timeline:
         state = state_at(states, entry.t_s)
         steps.append(
             Step(
-                entry.t_s, entry, conditions_of(event, state, settings), signal_of(event, entry, state, settings), state
+                entry.t_s,
+                entry,
+                conditions_of(replay, state, settings),
+                signal_of(replay, entry, state, settings),
+                state,
             )
         )
     return steps

@@ -33,9 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flexbench.lab.replay.steps import envelope_limits_w
+from flexbench.lab.replay.event import ReplayEvent, read_replay_event
 from flexbench.twin.event_twin import state_at, twin_states
-from flexbench.twin.events import FieldEvent, read_event
 
 HERE = Path(__file__).resolve().parent
 DT_S = 0.05  # simulation step
@@ -73,16 +72,17 @@ MODELS: dict[str, SiteModel] = {
 }
 
 
-def signals(event: FieldEvent, states) -> list[tuple[float, str, float | None, float | None]]:
+def signals(replay: ReplayEvent, states) -> list[tuple[float, str, float | None, float | None]]:
     """(time seen by the site, kind, import limit, export limit) of each operator signal, field W."""
     out = []
-    for e in event.timeline:
+    for e in replay.event.timeline:
         v = e.values
         if e.action == "site_limits":
             out.append((e.t_s, "envelope", v.get("import_limit_w"), v.get("export_limit_w")))
         elif e.action == "envelope":
-            imp, exp = envelope_limits_w(event, state_at(states, e.t_s))
-            out.append((e.t_s, "envelope", imp, exp))
+            state = state_at(states, e.t_s)
+            sent = replay.mapping.envelope(state.import_limit_w, state.export_limit_w)
+            out.append((e.t_s, "envelope", sent.import_limit_w, sent.export_limit_w))
         elif e.action == "abnormal_import":
             out.append((e.t_s, "abnormal", v["max_import_w"], None))
         elif e.action == "cancel":
@@ -90,10 +90,10 @@ def signals(event: FieldEvent, states) -> list[tuple[float, str, float | None, f
     return out
 
 
-def simulate(event: FieldEvent, model: SiteModel) -> pd.DataFrame:
-    states = twin_states(event)
-    site = event.site
-    sent = signals(event, states)
+def simulate(replay: ReplayEvent, model: SiteModel) -> pd.DataFrame:
+    states = twin_states(replay.event)
+    site = replay.event.site
+    sent = signals(replay, states)
     rng = np.random.default_rng(model.seed)
     n = int(round(model.end_s / DT_S)) + 1
     t = np.arange(n) * DT_S
@@ -169,10 +169,10 @@ def simulate(event: FieldEvent, model: SiteModel) -> pd.DataFrame:
 
 
 def make(path: Path) -> Path:
-    event = read_event(path, with_field=False)
+    replay = read_replay_event(path, with_field=False)
     model = MODELS[path.stem]
-    frame = simulate(event, model)
-    out = event.field_path
+    frame = simulate(replay, model)
+    out = replay.event.field_path
     with open(out, "w", encoding="utf-8", newline="") as fh:
         fh.write(f"# synthetic reference trace made by make_field_traces.py (seed {model.seed}); not a recording\n")
         frame.to_csv(fh, index=False)

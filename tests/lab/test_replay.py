@@ -1,5 +1,6 @@
 """`flexbench replay` on the virtual PCS bench: each shipped event replays with an overlay and a score,
-a DUT that ignores the utility scores clearly worse, bad event files are one-line errors (exit 2)."""
+a DUT that ignores the utility scores clearly worse, bad event files are one-line errors naming file, line and
+key before anything runs (exit 2)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flexbench.lab.replay.event import read_replay_event
 from flexbench.lab.replay.score import score
-from flexbench.twin.events import read_event
+from flexbench.twin.events import EventError
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "testplans" / "events"
@@ -119,9 +121,9 @@ def test_report_rebuilds_from_the_replay_folder(healthy_abnormal):
 
 
 def test_score_passes_the_field_itself_and_fails_a_lab_that_never_moves():
-    event = read_event(EVENTS / "abnormal-import.toml")
-    t = event.field["time_s"].to_numpy(float)
-    y = event.field["pcc_p_w"].to_numpy(float)
+    event = read_replay_event(EVENTS / "abnormal-import.toml")
+    t = event.event.field["time_s"].to_numpy(float)
+    y = event.event.field["pcc_p_w"].to_numpy(float)
     same = score(event, t, y)
     assert same.verdict == "pass" and same.nrmse == pytest.approx(0.0) and same.response_diff_s == 0.0
     flat = score(event, t, np.full(len(t), y[0]))
@@ -160,7 +162,19 @@ def bad_copy(tmp_path: Path, name: str, old: str, new: str, csv: bool = False) -
             False,
             "timeline entry 2 (cancel): t_s = 10 comes before entry 1's t_s = 30 (time going backwards)",
         ),
-        ("pv-cloud-transient", "time_s,pcc_p_w,pcc_v_pu", "time_s,pcc_v_pu,pcc_kw", True, "missing column 'pcc_p_w'"),
+        (
+            "pv-cloud-transient",
+            "time_s,pcc_p_w,pcc_v_pu",
+            "time_s,pcc_v_pu,pcc_q_var",
+            True,
+            "[score] channel: missing column 'pcc_p_w'",
+        ),
+        # the lab's part: a typo, a wrong type, a missing key, each with its line
+        ("abnormal-import", "nrmse_max = 0.4", "nrmse_mx = 0.4", False, ":44: [score] unknown key 'nrmse_mx'"),
+        ("abnormal-import", "bench_ratio = 0.08", 'bench_ratio = "8 %"', False, ":22: [site] bench_ratio: "),
+        ("abnormal-import", "rating_w = 150000.0", "", False, ":18: [site] missing key 'rating_w'"),
+        # and the twin's
+        ("abnormal-import", "ev_w = 55000.0", "ev_kw = 55.0", False, ":24: [site] unknown key 'ev_kw'"),
     ],
 )
 def test_bad_event_files_are_one_line_errors(tmp_path, name, old, new, csv, expected):
@@ -171,6 +185,45 @@ def test_bad_event_files_are_one_line_errors(tmp_path, name, old, new, csv, expe
     assert len(lines) == 1 and lines[0].startswith("flexbench replay: "), proc.stderr
     assert expected in lines[0] and name in lines[0]
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        # a typo: unknown key, the nearest known one suggested
+        (
+            "bench_ratio = 0.08",
+            "bench_ration = 0.08",
+            ":22: [site] unknown key 'bench_ration' (did you mean bench_ratio",
+        ),
+        ("trigger = 1", "triger = 1", ":43: [score] unknown key 'triger' (did you mean trigger?"),
+        # a wrong type
+        ("bench_ratio = 0.08", 'bench_ratio = "0.08"', ":22: [site] bench_ratio: input should be a valid number"),
+        ("trigger = 1", "trigger = 1.5", ":43: [score] trigger: input should be a valid integer"),
+        ("nrmse_max = 0.4", "nrmse_max = true", ":44: [score] nrmse_max: input should be a valid number"),
+        ('bench = "lab/benches/virtual-pcs.toml"', "bench = 3", ":15: [event] bench: expected a bench file name"),
+        # out of range
+        ("bench_ratio = 0.08", "bench_ratio = -1.0", ":22: [site] bench_ratio: input should be greater than 0"),
+        ("trigger = 1", "trigger = 7", ":43: [score] trigger: expected a timeline entry number 1..2, got 7"),
+        # a missing key: the line of its table
+        ("bench_ratio = 0.08", "", ":18: [site] missing key 'bench_ratio'"),
+    ],
+)
+def test_the_labs_part_of_an_event_file_names_file_line_and_key(tmp_path, old, new, expected):
+    path = bad_copy(tmp_path, "abnormal-import", old, new)
+    with pytest.raises(EventError) as exc:
+        read_replay_event(path)
+    message = str(exc.value)
+    assert "\n" not in message and message.startswith(f"{path}{expected}"), message
+
+
+def test_the_score_settings_default_when_the_file_has_none(tmp_path):
+    path = bad_copy(tmp_path, "abnormal-import", "[score]", "[ignored]")
+    path.write_text(path.read_text().split("[ignored]")[0])
+    event = read_replay_event(path)
+    assert (event.score.channel, event.score.nrmse_max, event.score.response_window_s) == ("pcc_p_w", 0.2, 60.0)
+    assert event.trigger_entry() is event.event.timeline[0]  # the first entry after the start
+    assert event.mapping.firm_export_w == 0.0 and event.mapping.envelope(500000.0, -10.0).export_limit_w == 0.0
 
 
 def test_a_replay_stopped_midway_leaves_the_bench_safe_and_keeps_its_samples(tmp_path):
