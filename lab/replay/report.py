@@ -202,7 +202,7 @@ def overlay_png(
             for a in (ax, axv):
                 a.axvline(s.t_s, color="gray", lw=0.6, alpha=0.6)
             ax.annotate(
-                str(s.entry.number),
+                s.label().split(":")[0],
                 (s.t_s, 1.0),
                 xycoords=("data", "axes fraction"),
                 fontsize=7,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flexbench.core import Verdict
 from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
 from flexbench.lab.replay.event import ReplayEvent
 
@@ -40,7 +41,7 @@ class Score:
     results: list[Result]
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         verdicts = {r.verdict for r in self.results}
         return ERROR if ERROR in verdicts else FAIL if FAIL in verdicts else PASS
 
