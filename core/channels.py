@@ -1,19 +1,33 @@
 """Names of recorded channels: ``<source>.<quantity>_<unit>``, one name per meaning.
 
-Power channels are import-positive watts at the PCC (see flexbench.core); a
-channel of a device's own output (``dut.p_w``) is that device's output,
-export-positive, as its driver reports it, and says so here.
+Signs: power at the PCC (``pcc.p_w``, a meter's ``<meter>.p_w``) is
+import-positive watts, the one convention of flexbench.core. A device's own
+terminal output is output-positive by its nature, and only two kinds of
+channel carry it: a DER's own report (``<der>.p_w``, from the driver's
+DERMeasurement) and an analyzer element wired at a device's terminals
+(``dut.p_w``). Nothing above the drivers flips a sign: a channel's sign is
+the one stated here for its kind.
 """
 
 from __future__ import annotations
+
+# quantities: the part of a channel name after its source
+P_W = "p_w"
+"""Active power; its sign is its source's (see the module docstring)."""
+Q_VAR = "q_var"
+V_V = "v_v"
+I_A = "i_a"
+F_HZ = "f_hz"
 
 PCC_P_W = "pcc.p_w"
 """Active power at the PCC, import-positive (analyzer or meter)."""
 PCC_Q_VAR = "pcc.q_var"
 DUT_P_W = "dut.p_w"
-"""Active power at the DUT's terminals, as the analyzer measures it (output-positive)."""
+"""Active power at the DUT's terminals, as the analyzer measures it: the DUT's output, export-positive."""
 BUSBAR_I_A = "busbar.i_a"
 BUSBAR_P_W = "busbar.p_w"
+TRUTH = "truth"
+"""Source name of the virtual plant's own values."""
 TRUTH_PCC_P_W = "truth.pcc_p_w"
 """The virtual plant's own PCC power (not a measurement): for checks of what devices report."""
 
@@ -42,6 +56,13 @@ def element(name: str, quantity: str) -> str:
     if not name or "." in name:
         raise ValueError(f"channel source must be a plain name, got {name!r}")
     return f"{name}.{quantity}"
+
+
+def phase_voltage(phase: int) -> str:
+    """The quantity of one phase's voltage (phase 1, 2, 3): ``v1_v``."""
+    if phase < 1:
+        raise ValueError(f"phases count from 1, got {phase}")
+    return f"v{phase}_v"
 
 
 def limit_of(side: str) -> str:

@@ -1,8 +1,11 @@
-"""A bench assembled from its file: drivers by role, connected, with a safe state for every exit.
+"""A bench assembled from its file: a station of components, with a safe state for every exit.
 
-Whatever ends a run (a failed check, an instrument that stops answering,
-Ctrl-C), `close` drives every instrument to its safe state before
-disconnecting; each step is attempted even when an earlier one fails.
+The bench holds its parts as lab.station components (instruments, servers,
+the virtual lab, a controller under test) and treats them alike: start in
+order, safe state, close in reverse, snapshot, channels. Whatever ends a run
+(a failed check, an instrument that stops answering, Ctrl-C), `close` drives
+every component to its safe state before closing; each step is attempted even
+when an earlier one fails.
 """
 
 from __future__ import annotations
@@ -10,20 +13,20 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from flexbench.instruments.registry import DRIVERS
-from flexbench.instruments.roles import DER, GridSimulator, Instrument, InstrumentError, PowerAnalyzer
-from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, load_bench
+from flexbench.instruments.roles import DER, GridSimulator, Instrument, PowerAnalyzer
+from flexbench.lab import station
+from flexbench.lab.bench_config import BenchConfig, BenchError, load_bench
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.station import Channels, Component, InstrumentComponent
 
 log = logging.getLogger(__name__)
 
 
 class Bench:
-    """Connected instruments of one bench, reachable by name and by role."""
+    """The components of one bench (lab.station), started in order; instruments reachable by name and role."""
 
     def __init__(
         self,
@@ -35,13 +38,9 @@ class Bench:
     ) -> None:
         self.config = config
         self.work_dir = work_dir  # where bench state (2030.5 database, test PKI) is kept: the run folder
-        self.csip: Any = None
-        self.opcua: Any = None
-        self.controller: Any = None  # lab.controller.supervisor.ControllerSupervisor: the controller under test
         self.clock = clock
         self.dut_profile = dut_profile
-        self.instruments: dict[str, Instrument] = {}
-        self.virtual_lab: Any = None
+        self.components: list[Component] = []  # in start order
         self._on_event = on_event or (lambda kind, data: None)
         self._closed = False
 
@@ -59,74 +58,65 @@ class Bench:
         return bench
 
     def connect(self) -> None:
-        addresses: dict[str, str] = {}
+        """Build and start every component, kind by kind in the registry's order."""
         try:
-            if self.config.csip is not None:
-                from flexbench.lab.csip_bench import BenchCsip
-
-                if self.work_dir is None:
-                    raise BenchError(f"{self.config.path}: [signals.csip] needs a run folder for its state")
-                ctl = self.config.controller
-                if ctl is not None:
-                    from flexbench.lab.controller.bench import csip_config_for
-
-                    self.csip = BenchCsip(csip_config_for(self.config), self.work_dir, self.clock, ciphers=ctl.ciphers)
-                else:
-                    self.csip = BenchCsip(self.config.csip, self.work_dir, self.clock)
-                self._on_event("csip_server", {"url": self.csip.start(), "devices": self.csip.lfdis})
-            if self.config.opcua is not None:
-                from flexbench.lab.opcua_bench import BenchOpcua
-
-                if self.work_dir is None:
-                    raise BenchError(f"{self.config.path}: [signals.opcua] needs a run folder for its state")
-                self.opcua = BenchOpcua(self.config.opcua, self.work_dir, self.clock)
-                self._on_event("opcua_server", {"endpoint": self.opcua.start(), "sites": list(self.config.opcua.sites)})
-            if self.config.virtual is not None:
-                from flexbench.lab.virtual.lab import VirtualLab
-
-                self.virtual_lab = VirtualLab(
-                    self.config, self.clock, self.dut_profile, csip=self.csip, opcua=self.opcua, work_dir=self.work_dir
-                )
-                addresses = self.virtual_lab.start()
-            elif self.dut_profile != "healthy":
+            if self.config.virtual is None and self.dut_profile != "healthy":
                 raise BenchError(
                     f"{self.config.path}: --dut-profile {self.dut_profile!r} selects a fault of the virtual DUT; "
                     "this bench is a real one"
                 )
-            if self.config.controller is not None:  # after the site serves its devices, before the bench connects
-                from flexbench.lab.controller.bench import start_controller
-
-                self.controller = start_controller(self, addresses)
-            for name, inst in self.config.instruments.items():
-                address = addresses[name] if inst.address in (VIRTUAL_ADDRESS, "controller") else inst.address
-                driver = DRIVERS[inst.driver](
-                    address, safety=inst.safety, options=self._driver_options(inst), timeout_s=inst.timeout_s
-                )
-                try:
-                    driver.connect()
-                except InstrumentError as exc:
-                    raise BenchError(f"{self.config.path} [instruments.{name}]: cannot connect: {exc}") from None
-                self.instruments[name] = driver
-            if self.opcua is not None and self.config.opcua.devices:  # devices reached through their own server
-                served = getattr(getattr(self.virtual_lab, "site", None), "opcua_endpoints", dict)()
-                self.opcua.connect_devices(served, self._on_event, self.config.path)
+            for _kind, factory in station.factories():
+                for component in factory(self):
+                    component.start()
+                    self.components.append(component)
         except BaseException:
             self.close()
             raise
 
-    @staticmethod
-    def _driver_options(inst: Any) -> dict[str, Any]:
-        options = dict(inst.options)
-        if inst.role == "power_analyzer" and inst.measures and "elements" not in options:
-            options["elements"] = sorted(inst.measures.values())
-        return options
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Where components report what they did (the run's events.jsonl)."""
+        self._on_event(kind, data)
+
+    # -- components -------------------------------------------------------------
+
+    def component(self, kind: str) -> Any:
+        """The one component of a kind (csip, opcua, virtual_lab, controller), or None."""
+        return next((c for c in self.components if c.kind == kind), None)
+
+    @property
+    def csip(self) -> Any:
+        """The bench's 2030.5 server (lab.csip_bench.BenchCsip), or None."""
+        return self.component("csip")
+
+    @property
+    def opcua(self) -> Any:
+        """The bench's OPC-UA envelope server (lab.opcua_bench.BenchOpcua), or None."""
+        return self.component("opcua")
+
+    @property
+    def virtual_lab(self) -> Any:
+        """The virtual lab (lab.virtual.lab.VirtualLab) on a virtual bench, else None."""
+        return self.component("virtual_lab")
+
+    @property
+    def controller(self) -> Any:
+        """The controller under test (lab.controller.supervisor.ControllerSupervisor), or None."""
+        return self.component("controller")
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        """Connected drivers by the bench file's names."""
+        return {c.name: c.driver for c in self.components if isinstance(c, InstrumentComponent)}
+
+    def channels(self) -> list[Channels]:
+        """What the recorder polls: every component's channels."""
+        return [group for c in self.components for group in c.channels()]
 
     # -- roles ------------------------------------------------------------------
 
     def one(self, role: str) -> Any:
-        found = [
-            self.instruments[n] for n, c in self.config.instruments.items() if c.role == role and n in self.instruments
-        ]
+        instruments = self.instruments
+        found = [instruments[n] for n, c in self.config.instruments.items() if c.role == role and n in instruments]
         if not found:
             raise BenchError(
                 f"{self.config.path}: the bench has no {role} (add an [instruments.NAME] with role = {role!r})"
@@ -140,12 +130,12 @@ class Bench:
 
     def named(self, name: str) -> Any:
         """The instrument the bench file calls `name`."""
-        if name not in self.instruments:
+        instruments = self.instruments
+        if name not in instruments:
             raise BenchError(
-                f"{self.config.path}: no instrument named {name!r} "
-                f"(instruments: {', '.join(self.instruments) or 'none'})"
+                f"{self.config.path}: no instrument named {name!r} (instruments: {', '.join(instruments) or 'none'})"
             )
-        return self.instruments[name]
+        return instruments[name]
 
     @property
     def grid(self) -> GridSimulator:
@@ -189,72 +179,52 @@ class Bench:
     # -- records ----------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The station snapshot saved with a run: identity and settings of every instrument."""
+        """The station snapshot saved with a run: every component's identity and settings."""
         station: dict[str, Any] = {
             "bench": {"name": self.config.name, "file": str(self.config.path), "description": self.config.description},
             "dut_profile": self.dut_profile if self.virtual_lab else None,
             "time_scale": self.clock.time_scale,
             "host": {"python": platform.python_version(), "platform": platform.platform()},
             "instruments": {},
+            "components": {},
         }
-        for name, driver in self.instruments.items():
-            conf = self.config.instruments[name]
-            entry: dict[str, Any] = {
-                "role": conf.role,
-                "driver": conf.driver,
-                "address": driver.address,
-                "safety": {k: v for k, v in asdict(conf.safety).items() if v is not None},
-            }
+        for c in self.components:
             try:
-                entry["identity"] = asdict(driver.identity())
-                entry["settings"] = driver.snapshot()
-            except InstrumentError as exc:
-                entry["error"] = str(exc)
-            station["instruments"][name] = entry
+                entry = c.snapshot()
+            except Exception as exc:  # a snapshot never stops a run: the error is the entry
+                entry = {"error": str(exc)}
+            group = "instruments" if c.kind == "instrument" else "components"
+            station[group][c.name] = entry if group == "instruments" else {"kind": c.kind, **entry}
         return station
 
     # -- ending -----------------------------------------------------------------
 
     def safe_state(self, reason: str = "") -> list[str]:
-        """Drive every instrument to its safe state, grid simulators first; returns the failures."""
+        """Make every component safe, the controller first, then grid simulators; returns the failures."""
         failures: list[str] = []
-        order = sorted(self.instruments.items(), key=lambda kv: kv[1].role != "grid_simulator")
-        for name, driver in order:
+        for c in sorted(self.components, key=lambda c: c.safe_rank):
             try:
-                driver.safe_state()
-                self._on_event("safe_state", {"instrument": name, "ok": True, "reason": reason})
-            except Exception as exc:  # every instrument gets its chance, whatever the others do
-                failures.append(f"{name}: {exc}")
-                self._on_event("safe_state", {"instrument": name, "ok": False, "error": str(exc), "reason": reason})
-                log.error("safe state of %s failed: %s", name, exc)
+                c.safe_state()
+                self._on_event("safe_state", {"instrument": c.name, "ok": True, "reason": reason})
+            except Exception as exc:  # every component gets its chance, whatever the others do
+                failures.append(f"{c.name}: {exc}")
+                self._on_event("safe_state", {"instrument": c.name, "ok": False, "error": str(exc), "reason": reason})
+                log.error("safe state of %s failed: %s", c.name, exc)
         return failures
 
     def close(self) -> None:
+        """Safe state first, then every component closes in reverse start order, each whatever the others do."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self.controller is not None:  # the controller stops first: nothing writes to the site while it shuts
-                try:
-                    self.controller.stop()
-                except Exception as exc:  # the instruments still go to their safe state
-                    log.warning("stopping the controller failed: %s", exc)
             self.safe_state("bench closed")
         finally:
-            for driver in self.instruments.values():
+            for c in reversed(self.components):
                 try:
-                    driver.close()
+                    c.close()
                 except Exception as exc:
-                    log.warning("closing %s failed: %s", driver.address, exc)
-            if self.opcua is not None:
-                self.opcua.close_devices()  # the bench's writes stop before the devices do
-            if self.virtual_lab is not None:
-                self.virtual_lab.stop()
-                self._on_event("virtual_lab_stopped", self.virtual_lab.final_state())
-            if self.csip is not None:
-                self.csip.close()
-            if self.opcua is not None:
-                self.opcua.close()
+                    log.warning("closing %s failed: %s", c.name, exc)
 
     def __enter__(self) -> Bench:
         return self

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flexbench.instruments.addresses import parse_address
-from flexbench.instruments.registry import DRIVERS
+from flexbench.instruments.registry import DRIVERS, driver_class, is_import_path
 from flexbench.instruments.roles import SafetyLimits
 from flexbench.lab.errors import UserError
 from flexbench.lab.toml_lines import line_of
@@ -392,19 +392,29 @@ def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> Ins
     if not isinstance(entry, dict):
         raise reader.error(table, None, "must be a table")
     reader.check_keys(table, entry, _INSTRUMENT_KEYS)
-    for required in ("role", "driver", "address"):
+    driver = entry.get("driver")
+    own = isinstance(driver, str) and is_import_path(driver)  # a lab's own driver, named by where it lives
+    for required in ("driver", "address") if own else ("role", "driver", "address"):
         if required not in entry:
             raise reader.error(table, None, f"missing key '{required}'")
-    role = entry["role"]
-    if role not in ROLES:
-        raise reader.error(table, "role", f"unknown role {role!r} (known roles: {', '.join(ROLES)})")
-    driver = entry["driver"]
-    if driver not in DRIVERS:
-        hint = difflib.get_close_matches(driver, list(DRIVERS), n=1)
-        known = f"did you mean {hint[0]!r}?" if hint else f"known drivers: {', '.join(sorted(DRIVERS))}"
-        raise reader.error(table, "driver", f"unknown driver {driver!r} ({known})")
-    if DRIVERS[driver].role != role:
-        raise reader.error(table, "driver", f"driver {driver!r} is a {DRIVERS[driver].role}, not a {role}")
+    if own:
+        try:
+            cls = driver_class(driver, reader.path.parent)
+        except ValueError as exc:
+            raise reader.error(table, "driver", str(exc)) from None
+        role = entry.get("role", cls.role)
+        if role != cls.role:
+            raise reader.error(table, "role", f"driver {driver!r} is a {cls.role}, not a {role}")
+    else:
+        role = entry["role"]
+        if role not in ROLES:
+            raise reader.error(table, "role", f"unknown role {role!r} (known roles: {', '.join(ROLES)})")
+        if driver not in DRIVERS:
+            hint = difflib.get_close_matches(driver, list(DRIVERS), n=1)
+            known = f"did you mean {hint[0]!r}?" if hint else f"known drivers: {', '.join(sorted(DRIVERS))}"
+            raise reader.error(table, "driver", f"unknown driver {driver!r} ({known})")
+        if DRIVERS[driver].role != role:
+            raise reader.error(table, "driver", f"driver {driver!r} is a {DRIVERS[driver].role}, not a {role}")
     address = entry["address"]
     if address == "controller":  # the local API of the controller under test ([controller])
         pass

@@ -13,18 +13,39 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flexbench.lab.bench_config import CsipConfig
+from flexbench.lab.bench_config import BenchError, CsipConfig
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.station import SAFE_LAST, Channels
 from flexbench.signals.csip.headend import HeadEndConfig
 from flexbench.signals.csip.runner import ServerThread
 from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
 from flexbench.signals.pki import TestPKI
 
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
+
 log = logging.getLogger(__name__)
+
+
+def components(bench: Bench) -> list[BenchCsip]:
+    """The bench's 2030.5 server when its file has [signals.csip] (a controller's identity and ciphers applied)."""
+    config = bench.config
+    if config.csip is None:
+        return []
+    if bench.work_dir is None:
+        raise BenchError(f"{config.path}: [signals.csip] needs a run folder for its state")
+    if config.controller is not None:
+        from flexbench.lab.controller.bench import csip_config_for
+
+        csip = csip_config_for(config)
+        return [
+            BenchCsip(csip, bench.work_dir, bench.clock, ciphers=config.controller.ciphers, on_event=bench.on_event)
+        ]
+    return [BenchCsip(config.csip, bench.work_dir, bench.clock, on_event=bench.on_event)]
 
 
 class _ServerClock:
@@ -40,8 +61,21 @@ class _ServerClock:
 
 
 class BenchCsip:
-    def __init__(self, config: CsipConfig, work_dir: Path, clock: ScaledClock, ciphers: str | None = None) -> None:
+    """The 2030.5 head-end as a component of the bench (lab.station)."""
+
+    name = kind = "csip"
+    safe_rank = SAFE_LAST
+
+    def __init__(
+        self,
+        config: CsipConfig,
+        work_dir: Path,
+        clock: ScaledClock,
+        ciphers: str | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.config = config
+        self.on_event = on_event or (lambda kind, data: None)
         self.clock = clock
         self.ciphers = ciphers  # an OpenSSL cipher list set for the DUT (a controller's [controller] ciphers)
         self.server_clock = _ServerClock(clock)
@@ -93,7 +127,7 @@ class BenchCsip:
         with self._requests_lock:
             return [(t, m, p) for t, who, m, p in self._requests if who == lfdi and t >= since_s]
 
-    def start(self) -> str:
+    def start(self) -> None:
         self._server = self._make_server()
         self.url = self._server.start()
         self.port = self._server.server.port or self.port
@@ -101,7 +135,26 @@ class BenchCsip:
             self.headend.register_device(
                 self.lfdis[name], limit_mode=device.limit_mode, rated_w=device.rated_w, description=f"bench DUT {name}"
             )
-        return self.url
+        self.on_event("csip_server", {"url": self.url, "devices": self.lfdis})
+
+    def safe_state(self) -> None:
+        """A server sends nothing on its own: nothing to make safe."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "poll_rate_s": self.config.poll_rate_s,
+            "ciphers": self.ciphers or self.config.ciphers,
+            "database": str(self.db_path),
+            "pki": str(self.pki.directory),
+            "devices": {
+                name: {"lfdi": self.lfdis[name], "limit_mode": d.limit_mode, "rated_w": d.rated_w}
+                for name, d in self.config.devices.items()
+            },
+        }
+
+    def channels(self) -> list[Channels]:
+        return []
 
     @property
     def headend(self) -> Any:

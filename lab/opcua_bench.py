@@ -20,10 +20,11 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexbench.lab.bench_config import BenchError, OpcuaConfig, OpcuaDevice
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.station import SAFE_LAST, Channels
 from flexbench.signals.opcua import (
     ClientSecurity,
     DeviceClient,
@@ -40,6 +41,9 @@ from flexbench.signals.opcua import (
 )
 from flexbench.signals.opcua.provisioning import default_hosts
 
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
+
 log = logging.getLogger(__name__)
 MeasurementListener = Callable[[str, float, float], None]  # channel, value (SI), bench time s
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -47,9 +51,36 @@ REPORT_PERIOD_S = 2.0  # bench seconds between write-backs of a device's PCC pow
 _LIMIT_SIGNALS = {model.IMPORT_LIMIT, model.EXPORT_LIMIT}
 
 
+def components(bench: Bench) -> list[BenchOpcua]:
+    """The bench's OPC-UA envelope server when its file has [signals.opcua]."""
+    config = bench.config
+    if config.opcua is None:
+        return []
+    if bench.work_dir is None:
+        raise BenchError(f"{config.path}: [signals.opcua] needs a run folder for its state")
+    return [BenchOpcua(config.opcua, bench.work_dir, bench.clock, on_event=bench.on_event)]
+
+
+def device_components(bench: Bench) -> list[OpcuaDevices]:
+    """The relays into devices reached through their own OPC-UA server ([signals.opcua.devices])."""
+    opcua = bench.opcua
+    if opcua is None or not opcua.config.devices:
+        return []
+    served = getattr(getattr(bench.virtual_lab, "site", None), "opcua_endpoints", dict)()
+    return [OpcuaDevices(opcua, served, bench.on_event, bench.config.path)]
+
+
 class BenchOpcua:
-    def __init__(self, config: OpcuaConfig, work_dir: Path, clock: ScaledClock) -> None:
+    """The OPC-UA envelope server as a component of the bench (lab.station)."""
+
+    name = kind = "opcua"
+    safe_rank = SAFE_LAST
+
+    def __init__(
+        self, config: OpcuaConfig, work_dir: Path, clock: ScaledClock, on_event: EventSink | None = None
+    ) -> None:
         self.config = config
+        self.on_event = on_event or (lambda kind, data: None)
         self.clock = clock
         self.pki_dir = Path(work_dir) / "opcua-pki"
         provision(self.pki_dir, list(config.sites))
@@ -67,9 +98,24 @@ class BenchOpcua:
         self.relays: dict[str, DeviceRelay] = {}
         self._listeners: list[MeasurementListener] = []
 
-    def start(self) -> str:
+    def start(self) -> None:
         self.server.start()
-        return self.endpoint
+        self.on_event("opcua_server", {"endpoint": self.endpoint, "sites": list(self.config.sites)})
+
+    def safe_state(self) -> None:
+        """The server only publishes what plans set: nothing to make safe."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "heartbeat_interval_s": self.config.heartbeat_interval_s,
+            "comm_loss_s": self.config.comm_loss_s,
+            "sites": self.config.sites,
+            "pki": str(self.pki_dir),
+        }
+
+    def channels(self) -> list[Channels]:
+        return []
 
     @property
     def endpoint(self) -> str:
@@ -77,7 +123,7 @@ class BenchOpcua:
 
     def __getattr__(self, name: str) -> Any:
         """Operator calls (publish_envelope, set_limits, signal_abnormal, pause_heartbeat...) go to the server."""
-        if name in ("server", "relays", "_listeners"):
+        if name in ("server", "relays", "_listeners", "on_event"):
             raise AttributeError(name)
         return getattr(self.server, name)
 
@@ -145,11 +191,43 @@ class BenchOpcua:
             self.server.stop()
 
 
+class OpcuaDevices:
+    """The bench as gateway of the devices reached through their own OPC-UA servers: one component for all."""
+
+    name = kind = "opcua_devices"
+    safe_rank = SAFE_LAST
+
+    def __init__(self, opcua: BenchOpcua, served: dict[str, str], on_event: EventSink, bench_path: Path) -> None:
+        self.opcua = opcua
+        self.served = served  # endpoints of virtual devices' servers
+        self.on_event = on_event
+        self.bench_path = bench_path
+
+    def start(self) -> None:
+        self.opcua.connect_devices(self.served, self.on_event, self.bench_path)
+
+    def close(self) -> None:
+        self.opcua.close_devices()  # the bench's writes stop before the devices do
+
+    def safe_state(self) -> None:
+        """The relays only pass on the limits in force: nothing to make safe."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            name: {"endpoint": relay.endpoint, "site": relay.device.site, "security": relay.device.security}
+            for name, relay in self.opcua.relays.items()
+        }
+
+    def channels(self) -> list[Channels]:
+        return []
+
+
 class DeviceRelay:
     """The gateway of one device: site limits in force -> the device's setpoints; its measurements -> listeners."""
 
     def __init__(self, device: OpcuaDevice, endpoint: str, opcua: BenchOpcua, on_event: EventSink) -> None:
         self.device = device
+        self.endpoint = endpoint
         self.opcua = opcua
         self.clock = opcua.clock
         self.on_event = on_event

@@ -168,52 +168,8 @@ class RunState:
 
     @staticmethod
     def _add_sources(bench: Bench, recorder: Recorder) -> None:
-        period_s = bench.config.sample_period_s
-        site = getattr(bench.virtual_lab, "site", None)
-        if bench.controller is not None and hasattr(site, "truth"):  # the plant's truth, to judge the controller by
-            from flexbench.lab.controller.findings import truth_source
-
-            recorder.add_source("truth", truth_source(site), period_s)
-        for name, conf in bench.config.instruments.items():
-            driver = bench.instruments[name]
-            if conf.role == "power_analyzer" and conf.measures:
-
-                def read_analyzer(
-                    driver: Any = driver,
-                    measures: dict[str, int] = dict(conf.measures),  # noqa: B006 (bound per loop)
-                ) -> dict[str, float]:
-                    reading = driver.read()
-                    values: dict[str, float] = {}
-                    for point, element in measures.items():
-                        e = reading.elements[element]
-                        values.update(
-                            {
-                                f"{point}.p_w": e.power_w,
-                                f"{point}.q_var": e.reactive_power_var,
-                                f"{point}.v_v": e.voltage_v,
-                                f"{point}.i_a": e.current_a,
-                                f"{point}.f_hz": e.frequency_hz,
-                            }
-                        )
-                    return values
-
-                recorder.add_source(name, read_analyzer, period_s)
-            elif conf.role == "der":
-
-                def read_der(driver: Any = driver, name: str = name) -> dict[str, float]:
-                    m = driver.measure()
-                    return {f"{name}.p_w": m.power_w, f"{name}.q_var": m.reactive_power_var}
-
-                recorder.add_source(name, read_der, period_s)
-            elif conf.role == "grid_simulator":
-
-                def read_grid(driver: Any = driver, name: str = name) -> dict[str, float]:
-                    phases = driver.measure()
-                    values = {f"{name}.v{i + 1}_v": p.voltage_v for i, p in enumerate(phases)}
-                    values[f"{name}.f_hz"] = phases[0].frequency_hz if phases else float("nan")
-                    return values
-
-                recorder.add_source(name, read_grid, period_s * 10)
+        """The recorder polls what every component of the bench names (lab.station)."""
+        recorder.add_channels(bench.channels())
 
     def abort(self, item: pytest.Item, exc: BaseException) -> None:
         """An instrument failed: safe state now, record why, and stop the session."""
@@ -496,7 +452,7 @@ class HtmlHooks:
         report.title = "flexbench report"
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        from flexbench.lab.report import matrix_html, run_header_html, wire_log_html
+        from flexbench.lab.report import component_sections_html, matrix_html, run_header_html
 
         if self.state._run_dir is None:
             return
@@ -505,7 +461,7 @@ class HtmlHooks:
         if self.state.abort_reason:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
         prefix.append(matrix_html(results["matrix"], results["tests"]))
-        prefix.append(wire_log_html(self.state.run_dir))
+        prefix.append(component_sections_html(self.state.run_dir))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[pytest.TestReport]:

@@ -16,9 +16,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flexbench.lab.clock import ScaledClock
+
+if TYPE_CHECKING:
+    from flexbench.lab.station import Channels
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,11 @@ class Recorder:
         thread = threading.Thread(target=self._poll, args=(source,), name=f"recorder-{name}", daemon=True)
         self._pollers.append(thread)
         thread.start()
+
+    def add_channels(self, groups: Iterable[Channels]) -> None:
+        """Poll the channels components name (lab.station.Component.channels), each group in its thread."""
+        for group in groups:
+            self.add_source(group.source, group.read, group.period_s)
 
     def _poll(self, source: Source) -> None:
         next_s = self.clock.now()

@@ -117,13 +117,46 @@ def results_table_html(results: list[dict[str, Any]]) -> str:
     )
 
 
-def wire_log_html(run_dir: Path | None) -> str:
-    """Summary of the wire log (what a controller under test read and wrote), when the run has one."""
+def component_sections_html(run_dir: Path | None) -> str:
+    """The sections the bench's components add to the report (their snapshots' "report_sections").
+
+    Each names a flexbench function of the run folder that returns HTML (the
+    wire log of a controller site, say); the station snapshot in the run folder
+    says which, so a rebuilt report has them too. A section that cannot be made
+    says so in its place: a report is never lost to one of its parts.
+    """
     if run_dir is None:
         return ""
-    from flexbench.lab.virtual.controller_site.wire_log import summary_html
+    station = _station(Path(run_dir))
+    parts = []
+    for group in ("components", "instruments"):
+        for name, snapshot in (station.get(group) or {}).items():
+            for target in snapshot.get("report_sections", []) if isinstance(snapshot, dict) else []:
+                parts.append(_section(str(target), name, Path(run_dir)))
+    return "".join(parts)
 
-    return summary_html(Path(run_dir))
+
+def _section(target: str, component: str, run_dir: Path) -> str:
+    if not target.startswith("flexbench."):  # a run folder names code to run: only flexbench's own
+        return f"<p class='fb-error'>{escape(component)}: report section {escape(target)} not made: not flexbench's</p>"
+    from flexbench.lab.station import resolve
+
+    try:
+        return str(resolve(target)(run_dir))
+    except Exception as exc:
+        return (
+            f"<p class='fb-error'>{escape(component)}: report section {escape(target)} failed: {escape(str(exc))}</p>"
+        )
+
+
+def _station(run_dir: Path) -> dict[str, Any]:
+    """The run's station snapshot (station.json), or {} when it has none or it cannot be read."""
+    path = run_dir / STATION_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def png_img(png: bytes, alt: str) -> str:
@@ -137,9 +170,7 @@ def build_report(run_dir: Path) -> Path:
     results = assemble(run_dir, not_run=_previous_not_run(run_dir))
     write_json(run_dir / RESULTS_FILE, results)
     samples = load_samples(run_dir)
-    station = {}
-    if (run_dir / STATION_FILE).exists():
-        station = json.loads((run_dir / STATION_FILE).read_text(encoding="utf-8"))
+    station = _station(run_dir)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench report</title>",
         STYLE,
@@ -162,7 +193,7 @@ def build_report(run_dir: Path) -> Path:
         parts.append(results_table_html(test.get("requirements", [])))
         if test.get("evidence") and not samples.empty:
             parts.append(png_img(render_evidence_png(samples, test["evidence"]), test["nodeid"]))
-    parts.append(wire_log_html(run_dir))
+    parts.append(component_sections_html(run_dir))
     if station:
         parts.append("<h2>Station</h2><pre>" + escape(json.dumps(station, indent=2)) + "</pre>")
     parts.append("</body></html>")

@@ -1,20 +1,23 @@
-"""The bench's side of controller mode: identity on the 2030.5 server, site file, start.
+"""The bench's side of controller mode: identity on the 2030.5 server, site file, the component.
 
-Called by lab.bench.Bench: `csip_config_for` before the 2030.5 server starts
-(a real controller's certificate LFDI replaces its device's), and
-`start_controller` once the virtual site serves its devices and before the
-bench's instruments connect (the `pcs` instrument at address "controller"
-is the controller's local API).
+`csip_config_for` is used before the 2030.5 server starts (a real
+controller's certificate LFDI replaces its device's); `components` makes
+the controller's component (lab.station) once the virtual site serves its
+devices and before the bench's instruments connect (the `pcs` instrument at
+address "controller" is the controller's local API).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexbench.lab.bench_config import BenchConfig, BenchError
 from flexbench.lab.controller.config import CONTROLLER_ADDRESS
 from flexbench.lab.controller.supervisor import ControllerSupervisor
+
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
 
 
 def csip_config_for(config: BenchConfig) -> Any:
@@ -45,19 +48,29 @@ def _utility(bench: Any) -> dict[str, Any] | None:
     return utility
 
 
-def start_controller(bench: Any, addresses: dict[str, str]) -> ControllerSupervisor:
-    """Write the site file, start the controller, and point the instruments at its local API."""
+def components(bench: Bench) -> list[ControllerSupervisor]:
+    """The controller under test when the bench file has [controller]: its site file written, ready to start.
+
+    It starts after the virtual site serves its devices and before the bench's
+    instruments connect (an instrument at address "controller" is its local API).
+    """
     config: BenchConfig = bench.config
+    if config.controller is None:
+        return []
     if bench.work_dir is None:
         raise BenchError(f"{config.path}: [controller] needs a run folder for its site file and log")
     site = getattr(bench.virtual_lab, "site", None)
     site_map = site.site_map() if site is not None and hasattr(site, "site_map") else {"meter": None, "inverters": []}
     supervisor = ControllerSupervisor(
-        config.controller, bench.work_dir, bench.clock, bench.dut_profile, bench._on_event, config.path
+        config.controller,
+        bench.work_dir,
+        bench.clock,
+        bench.dut_profile,
+        bench.on_event,
+        config.path,
+        served=[name for name, inst in config.instruments.items() if inst.address == CONTROLLER_ADDRESS],
+        truth=site if hasattr(site, "truth") else None,
+        sample_period_s=config.sample_period_s,
     )
     supervisor.write_site_file(site_map, _utility(bench))
-    supervisor.start()
-    for name, inst in config.instruments.items():
-        if inst.address == CONTROLLER_ADDRESS:
-            addresses[name] = supervisor.api_modbus_address
-    return supervisor
+    return [supervisor]

@@ -27,6 +27,7 @@ from typing import Any
 from flexbench.lab.bench_config import BenchError
 from flexbench.lab.controller.config import ControllerConfig
 from flexbench.lab.controller.site_file import write_site_file
+from flexbench.lab.station import SAFE_FIRST, Channels
 
 SITE_FILE = "controller-site.toml"
 LOG_FILE = "controller.log"
@@ -52,6 +53,17 @@ def free_port(host: str) -> int:
 
 
 class ControllerSupervisor:
+    """The controller under test as a component of the bench (lab.station).
+
+    Its safe state is stopped: a controller that keeps writing to the site
+    while the bench makes its instruments safe is not safe. It serves the
+    instruments named in `served` (its local API); on a virtual site it
+    records the plant's truth (`truth.*`) to judge what it reports by.
+    """
+
+    name = kind = "controller"
+    safe_rank = SAFE_FIRST
+
     def __init__(
         self,
         config: ControllerConfig,
@@ -60,8 +72,14 @@ class ControllerSupervisor:
         dut_profile: str,
         on_event: Callable[[str, dict[str, Any]], None],
         bench_file: Path,
+        served: list[str] | None = None,
+        truth: Any = None,
+        sample_period_s: float = 0.5,
     ) -> None:
         self.config = config
+        self.served = list(served or [])
+        self.truth_site = truth  # a virtual site with truth(), or None
+        self.sample_period_s = sample_period_s
         self.run_dir = Path(run_dir)
         self.clock = clock
         self.dut_profile = dut_profile
@@ -76,6 +94,7 @@ class ControllerSupervisor:
         host, port = config.local_api
         self.api_address = (host, port)
         self._stopping = False
+        self._exit_lock = threading.Lock()
         self._log: Any = None
         self._watcher: threading.Thread | None = None
 
@@ -195,10 +214,15 @@ class ControllerSupervisor:
     def _watch(self) -> None:
         process = self.process
         assert process is not None
-        code = process.wait()
-        if self._stopping:
-            return
-        self.exit = {"returncode": code, "t_s": self.clock.now(), "log_tail": self.log_tail()}
+        process.wait()
+        self._ended_on_its_own(process)
+
+    def _ended_on_its_own(self, process: subprocess.Popen[bytes]) -> None:
+        """Record an exit the bench did not ask for, once (the watcher, or a stop that finds it dead)."""
+        with self._exit_lock:
+            if self._stopping or self.exit is not None or process.returncode is None:
+                return
+            self.exit = {"returncode": process.returncode, "t_s": self.clock.now(), "log_tail": self.log_tail()}
         self.on_event("controller_exit", {"pid": process.pid, **self.exit})
 
     def _api_answers(self) -> bool:
@@ -233,11 +257,43 @@ class ControllerSupervisor:
             return ""
         return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
+    # -- component ----------------------------------------------------------------------
+    @property
+    def addresses(self) -> dict[str, str]:
+        """Where the bench reaches the instruments the controller serves (its local API)."""
+        return {name: self.api_modbus_address for name in self.served}
+
+    def safe_state(self) -> None:
+        self.stop("safe state")
+
+    def close(self) -> None:
+        self.stop()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "command": list(self.config.command) if self.config.command is not None else None,
+            "pid": self.process.pid if self.process is not None else None,
+            "site_file": str(self.site_file),
+            "log": str(self.log_file),
+            "local_api": self.api_text,
+            "dut_profile": self.dut_profile,
+        }
+
+    def channels(self) -> list[Channels]:
+        if self.truth_site is None:
+            return []
+        from flexbench.lab.controller.findings import truth_source
+
+        return [Channels("truth", truth_source(self.truth_site), self.sample_period_s)]
+
     # -- stop ---------------------------------------------------------------------------
     def stop(self, reason: str = "bench closed") -> None:
-        self._stopping = True
-        self._stop_watching.set()
         process = self.process
+        if process is not None and process.poll() is not None:
+            self._ended_on_its_own(process)  # a crash is a crash, even when the bench stops first
+        with self._exit_lock:
+            self._stopping = True
+        self._stop_watching.set()
         if process is not None and process.poll() is None:
             try:
                 process.terminate()

@@ -16,12 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.station import SAFE_LAST, Channels
+
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,26 @@ class VirtualSite(Protocol):
 
     def step(self, now_s: float, dt_s: float) -> None:
         """Read the emulators' setpoints, advance the physics, publish measurements."""
+
+    def close(self) -> None:
+        self.stop()
+        self.on_event("virtual_lab_stopped", self.final_state())
+
+    def safe_state(self) -> None:
+        """The plant follows the instruments: making them safe makes it safe."""
+
+    def snapshot(self) -> dict[str, Any]:
+        virtual = dict(self.config.virtual or {})
+        return {
+            "site": virtual.pop("site", "inverter"),
+            "dut_profile": self.dut_profile,
+            "parameters": virtual,
+            "emulators": dict(self.addresses),
+            "report_sections": list(getattr(self.site, "report_sections", ())),
+        }
+
+    def channels(self) -> list[Channels]:
+        return []
 
     def final_state(self) -> dict[str, Any]: ...
 
@@ -85,7 +110,32 @@ def make_site(
     raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs, controller)")
 
 
+def components(bench: Bench) -> list[VirtualLab]:
+    """The virtual lab when the bench file has a [virtual] table (after the servers its DUT talks to)."""
+    if bench.config.virtual is None:
+        return []
+    return [
+        VirtualLab(
+            bench.config,
+            bench.clock,
+            bench.dut_profile,
+            csip=bench.csip,
+            opcua=bench.opcua,
+            work_dir=bench.work_dir,
+            on_event=bench.on_event,
+        )
+    ]
+
+
 class VirtualLab:
+    """The virtual site and its emulators, as a component of the bench (lab.station).
+
+    `addresses` tells the bench where each emulated instrument listens.
+    """
+
+    name = kind = "virtual_lab"
+    safe_rank = SAFE_LAST
+
     def __init__(
         self,
         config: BenchConfig,
@@ -94,9 +144,12 @@ class VirtualLab:
         csip: Any = None,
         opcua: Any = None,
         work_dir: Path | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.dut_profile = dut_profile
+        self.on_event = on_event or (lambda kind, data: None)
         self.site = make_site(config, clock, dut_profile, csip, opcua, work_dir)
         self.emulators: dict[str, Any] = {}
         self.addresses: dict[str, str] = {}
@@ -104,8 +157,8 @@ class VirtualLab:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> dict[str, str]:
-        """Start every emulator and the plant thread; returns instrument name -> address."""
+    def start(self) -> None:
+        """Start every emulator and the plant thread; `addresses` then holds instrument name -> address."""
         try:
             for name, inst in self.config.instruments.items():
                 if inst.address != VIRTUAL_ADDRESS:
@@ -122,7 +175,6 @@ class VirtualLab:
         except BaseException:
             self.stop()
             raise
-        return dict(self.addresses)
 
     def _run(self) -> None:
         last_s = self.clock.now()
@@ -151,6 +203,26 @@ class VirtualLab:
                 emu.stop()
             except Exception:
                 log.exception("stopping emulator failed")
+
+    def close(self) -> None:
+        self.stop()
+        self.on_event("virtual_lab_stopped", self.final_state())
+
+    def safe_state(self) -> None:
+        """The plant follows the instruments: making them safe makes it safe."""
+
+    def snapshot(self) -> dict[str, Any]:
+        virtual = dict(self.config.virtual or {})
+        return {
+            "site": virtual.pop("site", "inverter"),
+            "dut_profile": self.dut_profile,
+            "parameters": virtual,
+            "emulators": dict(self.addresses),
+            "report_sections": list(getattr(self.site, "report_sections", ())),
+        }
+
+    def channels(self) -> list[Channels]:
+        return []
 
     def final_state(self) -> dict[str, Any]:
         """What the plant ended in: evidence that the bench was left safe."""

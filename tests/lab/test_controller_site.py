@@ -26,6 +26,7 @@ from flexbench.lab.bench import Bench
 from flexbench.lab.bench_config import BenchError
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.report import build_report
+from flexbench.lab.results import STATION_FILE, write_json
 from flexbench.lab.virtual.controller_site.wire_log import WIRE_LOG_FILE, read_wire_log, summarize, summary_html
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -423,6 +424,7 @@ def test_the_wire_log_records_every_write_with_its_time_and_the_report_summarise
         times.append((t0, clock.now()))
         clock.sleep(1.0)
     assert pv1.write(start + offset(704, "WMaxLimPct"), [2000]).exception_code == 3
+    write_json(bench.work_dir / STATION_FILE, bench.snapshot())  # as a run saves it: the site names its section
     bench.close()  # the log is complete once the site stops
     log = read_wire_log(bench.work_dir / WIRE_LOG_FILE)
     writes = [r for r in log if r["device"] == "pv1" and r["op"] == "write"]
@@ -440,6 +442,8 @@ def test_the_wire_log_records_every_write_with_its_time_and_the_report_summarise
     assert "Wire log" in html and "704.WMaxLimPct" in html and "meter" in html
     report = build_report(bench.work_dir).read_text()  # the report rebuilt from the run folder has it too
     assert "<h2>Wire log</h2>" in report and "704.WMaxLimPct" in report
+    (bench.work_dir / STATION_FILE).unlink()  # the report knows of no wire log but through the station
+    assert "<h2>Wire log</h2>" not in build_report(bench.work_dir).read_text()
 
 
 def test_without_pv_simulator_or_loads_the_site_follows_its_profiles(tmp_path):

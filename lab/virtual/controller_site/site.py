@@ -61,6 +61,9 @@ SITE_ACTIONS = (
 class ControllerSiteBench:
     """The virtual lab's site kind "controller"."""
 
+    # the report's table of what the controller read and wrote (a function of the run folder)
+    report_sections = ("flexbench.lab.virtual.controller_site.wire_log:summary_html",)
+
     def __init__(
         self,
         config: BenchConfig,

@@ -1,0 +1,248 @@
+"""The bench as a station of components: each part the bench holds answers the same five questions.
+
+Every part (an instrument, the 2030.5 head-end, the OPC-UA server, the
+virtual lab, a controller under test) is a `Component`: the bench starts
+them in order, makes them safe, closes them in reverse, saves their
+snapshots with a run (station.json) and lets the recorder poll the channels
+they name. The bench knows no kind of component by name: factories, one per
+kind and listed in `FACTORIES` in start order, build the components from the
+bench file. A new kind of component is one more factory (`register`), with
+no change to the bench or to any other component.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from flexbench.core import channels
+from flexbench.instruments.registry import driver_class
+from flexbench.instruments.roles import DER, GridSimulator, Instrument, InstrumentError, PowerAnalyzer
+
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
+    from flexbench.lab.bench_config import InstrumentConfig
+
+# The order in which the bench makes its parts safe (lower first): a controller under test stops
+# writing to the site, then the grid simulator's output goes off, then every other instrument.
+SAFE_FIRST = 0
+SAFE_SOURCE = 10
+SAFE_INSTRUMENT = 20
+SAFE_LAST = 30  # servers and the virtual lab: nothing to make safe, but they are asked all the same
+
+
+@dataclass(frozen=True)
+class Channels:
+    """A group of channels a component records: one poll of `read` gives channel -> value."""
+
+    source: str  # the recorder's name for the poll (its thread, its errors)
+    read: Callable[[], dict[str, float]]
+    period_s: float  # bench seconds between polls
+
+
+@runtime_checkable
+class Component(Protocol):
+    """What the bench asks of each of its parts."""
+
+    name: str  # the bench file's name for it (an instrument's NAME, "csip", "virtual_lab")
+    kind: str  # the factory that made it (a key of FACTORIES)
+    safe_rank: int  # SAFE_FIRST .. SAFE_LAST: lower is made safe first
+
+    def start(self) -> None:
+        """Connect or serve; the bench closes whatever started when a later part fails to."""
+
+    def close(self) -> None:
+        """Stop and disconnect; called once, after safe_state, in reverse start order."""
+
+    def safe_state(self) -> None:
+        """Leave the bench safe to touch; raises when it cannot be confirmed."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Identity, firmware and settings, saved with the run; "error" when they could not be read.
+
+        A "report_sections" list of "module:function" names adds sections to the
+        report: each function takes the run folder and returns HTML.
+        """
+
+    def channels(self) -> list[Channels]:
+        """What the recorder polls from this part (none is fine)."""
+
+
+Factory = Callable[["Bench"], Iterable[Component]]
+
+# Every kind of component, in start order, as "module:function" (imported only when a bench is opened).
+FACTORIES: dict[str, Factory | str] = {
+    "csip": "flexbench.lab.csip_bench:components",
+    "opcua": "flexbench.lab.opcua_bench:components",
+    "virtual_lab": "flexbench.lab.virtual.lab:components",
+    "controller": "flexbench.lab.controller.bench:components",
+    "instrument": "flexbench.lab.station:instrument_components",
+    "opcua_devices": "flexbench.lab.opcua_bench:device_components",
+}
+
+
+def register(kind: str, factory: Factory | str, *, before: str | None = None) -> None:
+    """Add a kind of component (at the end of the start order, or before another kind)."""
+    if kind in FACTORIES:
+        raise ValueError(f"a component kind {kind!r} is registered already")
+    if before is None:
+        FACTORIES[kind] = factory
+        return
+    if before not in FACTORIES:
+        raise ValueError(f"no component kind {before!r} to register {kind!r} before")
+    items = list(FACTORIES.items())
+    at = next(k for k, (name, _) in enumerate(items) if name == before)
+    items.insert(at, (kind, factory))
+    FACTORIES.clear()
+    FACTORIES.update(items)
+
+
+def unregister(kind: str) -> None:
+    FACTORIES.pop(kind, None)
+
+
+def resolve(target: str) -> Any:
+    """The object a "package.module:name" string names."""
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def factories() -> list[tuple[str, Factory]]:
+    """The registered factories in start order, resolved."""
+    return [(kind, resolve(f) if isinstance(f, str) else f) for kind, f in list(FACTORIES.items())]
+
+
+# -- instruments ------------------------------------------------------------------------------
+
+
+class InstrumentComponent:
+    """One instrument of the bench file: its driver, connected, with what the bench records from it."""
+
+    kind = "instrument"
+
+    def __init__(self, config: InstrumentConfig, driver: Instrument, sample_period_s: float, config_path: Any) -> None:
+        self.name = config.name
+        self.config_path = config_path  # the bench file, for errors
+        self.config = config
+        self.driver = driver
+        self.sample_period_s = sample_period_s
+        self.safe_rank = SAFE_SOURCE if isinstance(driver, GridSimulator) else SAFE_INSTRUMENT
+
+    def start(self) -> None:
+        from flexbench.lab.bench_config import BenchError
+
+        try:
+            self.driver.connect()
+        except InstrumentError as exc:
+            raise BenchError(f"{self.config_path} [instruments.{self.name}]: cannot connect: {exc}") from None
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def safe_state(self) -> None:
+        self.driver.safe_state()
+
+    def snapshot(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "role": self.config.role,
+            "driver": self.config.driver,
+            "address": self.driver.address,
+            "safety": {k: v for k, v in asdict(self.config.safety).items() if v is not None},
+        }
+        try:
+            entry["identity"] = asdict(self.driver.identity())
+            entry["settings"] = self.driver.snapshot()
+        except InstrumentError as exc:
+            entry["error"] = str(exc)
+        return entry
+
+    def channels(self) -> list[Channels]:
+        read = _reader(self.driver, self.name, self.config.measures)
+        if read is None:
+            return []
+        period_s = self.sample_period_s * (10 if isinstance(self.driver, GridSimulator) else 1)
+        return [Channels(self.name, read, period_s)]
+
+
+def _reader(driver: Instrument, name: str, measures: Mapping[str, int]) -> Callable[[], dict[str, float]] | None:
+    """How an instrument's readings become channels: by its role, or by the driver's own `record()`."""
+    own = getattr(driver, "record", None)
+    if callable(own):  # a driver (of a role flexbench does not know) that names what to record
+
+        def read_own() -> dict[str, float]:
+            return {channels.element(name, quantity): float(v) for quantity, v in own().items()}
+
+        return read_own
+    if isinstance(driver, PowerAnalyzer):
+        if not measures:
+            return None
+        points = dict(measures)
+        analyzer = driver
+
+        def read_analyzer() -> dict[str, float]:
+            reading = analyzer.read()
+            values: dict[str, float] = {}
+            for point, element in points.items():
+                e = reading.elements[element]
+                values[channels.element(point, channels.P_W)] = e.power_w
+                values[channels.element(point, channels.Q_VAR)] = e.reactive_power_var
+                values[channels.element(point, channels.V_V)] = e.voltage_v
+                values[channels.element(point, channels.I_A)] = e.current_a
+                values[channels.element(point, channels.F_HZ)] = e.frequency_hz
+            return values
+
+        return read_analyzer
+    if isinstance(driver, DER):
+        der = driver
+
+        def read_der() -> dict[str, float]:
+            m = der.measure()
+            return {
+                channels.element(name, channels.P_W): m.power_w,
+                channels.element(name, channels.Q_VAR): m.reactive_power_var,
+            }
+
+        return read_der
+    if isinstance(driver, GridSimulator):
+        grid = driver
+
+        def read_grid() -> dict[str, float]:
+            phases = grid.measure()
+            values = {channels.element(name, channels.phase_voltage(k + 1)): p.voltage_v for k, p in enumerate(phases)}
+            values[channels.element(name, channels.F_HZ)] = phases[0].frequency_hz if phases else float("nan")
+            return values
+
+        return read_grid
+    return None
+
+
+def instrument_components(bench: Bench) -> list[Component]:
+    """A component per [instruments.NAME]: its driver at the address the bench file gives, or the one a
+    component that serves it (the virtual lab, the controller's local API) reports."""
+    from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchError
+
+    served: dict[str, str] = {}
+    for component in bench.components:
+        served.update(getattr(component, "addresses", None) or {})
+    made: list[Component] = []
+    for name, inst in bench.config.instruments.items():
+        address = served.get(name, inst.address)
+        if address in (VIRTUAL_ADDRESS, "controller"):
+            raise BenchError(
+                f"{bench.config.path} [instruments.{name}]: nothing on this bench serves address {address!r}"
+            )
+        options = dict(inst.options)
+        if inst.measures and "elements" not in options and inst.role == PowerAnalyzer.role:
+            options["elements"] = sorted(inst.measures.values())
+        cls = driver_class(inst.driver, bench.config.path.parent)
+        try:
+            driver = cls(address, safety=inst.safety, options=options, timeout_s=inst.timeout_s)
+        except (InstrumentError, ValueError) as exc:
+            raise BenchError(f"{bench.config.path} [instruments.{name}]: {exc}") from None
+        made.append(InstrumentComponent(inst, driver, bench.config.sample_period_s, bench.config.path))
+    return made
