@@ -319,7 +319,7 @@ class CsipClient:
             model = m.DERControlResponseModel(
                 createdDateTime=response.time_s,
                 endDeviceLFDI=self.lfdi,
-                status=response.status,
+                status=m.ResponseType(response.status),
                 subject=response.subject,
             )
             try:
@@ -403,7 +403,7 @@ class CsipClient:
         cap = m.DERCapability(
             modesSupported=f"{modes_supported:08X}",
             rtgMaxW=m.ActivePower(value=value, multiplier=mult),
-            type_=der_type,
+            type_=m.DERType(der_type),
             doeModesSupported=None if doe_modes_supported is None else f"{doe_modes_supported:02X}",
         )
         if rated_va is not None:
@@ -441,8 +441,10 @@ class CsipClient:
         status = m.DERStatus(
             readingTime=now_s,
             genConnectStatus=ConnectStatusTypeValue(dateTime=now_s, value="07" if connected else "00"),
-            inverterStatus=InverterStatusTypeValue(dateTime=now_s, value=inverter_status),
-            operationalModeStatus=OperationalModeStatusTypeValue(dateTime=now_s, value=operational_mode),
+            inverterStatus=InverterStatusTypeValue(dateTime=now_s, value=m.InverterStatusType(inverter_status)),
+            operationalModeStatus=OperationalModeStatusTypeValue(
+                dateTime=now_s, value=m.OperationalModeStatusType(operational_mode)
+            ),
         )
         await self.send("PUT", self._der_href("ders"), status)
 
@@ -464,7 +466,7 @@ class CsipClient:
         stamp = int(self.server_now() if time_s is None else time_s)
         if self._mup_href is None:
             await self._create_mup(list(values))
-        readings = []
+        readings: list[m.MirrorMeterReading] = []
         for name, value in values.items():
             q = QUANTITIES[name]
             readings.append(
@@ -486,14 +488,14 @@ class CsipClient:
     @staticmethod
     def _reading_type(q: Quantity) -> m.ReadingType:
         return m.ReadingType(
-            uom=q.uom,
-            kind=q.kind,
+            uom=m.UomType(q.uom),
+            kind=m.KindType(q.kind),
             powerOfTenMultiplier=q.power_of_ten,
-            flowDirection=q.flow_direction,
-            accumulationBehaviour=12,
-            commodity=1,
-            dataQualifier=0,
-            phase=0,
+            flowDirection=m.FlowDirectionType(q.flow_direction),
+            accumulationBehaviour=m.AccumulationBehaviourType.INSTANTANEOUS,
+            commodity=m.CommodityType.ELECTRICITY_SECONDARY_METERED_VALUE,
+            dataQualifier=m.DataQualifierType.NOT_APPLICABLE,
+            phase=m.PhaseCode.NOT_APPLICABLE,
         )
 
     def _mmr_mrid(self, name: str) -> str:
@@ -507,7 +509,7 @@ class CsipClient:
             mRID=f"{self.lfdi[:28]}0000",
             description="site meter",
             roleFlags="03",
-            serviceCategoryKind=0,
+            serviceCategoryKind=m.ServiceKind.ELECTRICITY,
             status=1,
             deviceLFDI=self.lfdi,
             mirrorMeterReadings=[

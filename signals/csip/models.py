@@ -21,6 +21,9 @@ from envoy_schema.server.schema.sep2.der import (
     DERControlBase,
     DERSettings,
     DERStatus,
+    DERType,
+    InverterStatusType,
+    OperationalModeStatusType,
 )
 from envoy_schema.server.schema.sep2.der import DERCapability as _EnvoyDERCapability
 from envoy_schema.server.schema.sep2.der import (
@@ -89,23 +92,39 @@ from envoy_schema.server.schema.sep2.response import (
     Response,
     ResponseSet,
     ResponseSetList,
+    ResponseType,
 )
 from envoy_schema.server.schema.sep2.response import (
     ResponseListResponse as ResponseList,
 )
 from envoy_schema.server.schema.sep2.time import TimeResponse as Time
-from envoy_schema.server.schema.sep2.types import DateTimeIntervalType
+from envoy_schema.server.schema.sep2.types import (
+    AccumulationBehaviourType,
+    CommodityType,
+    DataQualifierType,
+    DateTimeIntervalType,
+    FlowDirectionType,
+    KindType,
+    PhaseCode,
+    ServiceKind,
+    SubscribableType,
+    TimeQualityType,
+    UomType,
+)
 from pydantic_xml import element
 
 
 class DERCapability(_EnvoyDERCapability, tag="DERCapability"):
     """DERCapability whose CSIP-AUS doeModesSupported is optional, so US CSIP devices can PUT theirs."""
 
-    doeModesSupported: primitive_types.HexBinary8 | None = element(ns="csipaus", default=None)
+    # Widened on purpose: mypy sees a required field made optional, pydantic a new field definition.
+    doeModesSupported: primitive_types.HexBinary8 | None = element(ns="csipaus", default=None)  # type: ignore[assignment]
 
 
 __all__ = [
+    "AccumulationBehaviourType",
     "ActivePower",
+    "CommodityType",
     "ConnectionPointLink",
     "ConnectionPointRequest",
     "ConnectionPointResponse",
@@ -121,6 +140,8 @@ __all__ = [
     "DERProgramList",
     "DERSettings",
     "DERStatus",
+    "DERType",
+    "DataQualifierType",
     "DateTimeIntervalType",
     "DefaultDERControl",
     "DeviceCapability",
@@ -128,8 +149,11 @@ __all__ = [
     "EndDeviceList",
     "EndDeviceRequest",
     "EventStatus",
+    "FlowDirectionType",
     "FunctionSetAssignments",
     "FunctionSetAssignmentsList",
+    "InverterStatusType",
+    "KindType",
     "Link",
     "ListLink",
     "LogEvent",
@@ -141,6 +165,8 @@ __all__ = [
     "MirrorUsagePoint",
     "MirrorUsagePointList",
     "Notification",
+    "OperationalModeStatusType",
+    "PhaseCode",
     "Reading",
     "ReadingType",
     "Registration",
@@ -148,8 +174,13 @@ __all__ = [
     "ResponseList",
     "ResponseSet",
     "ResponseSetList",
+    "ResponseType",
+    "ServiceKind",
+    "SubscribableType",
     "Subscription",
     "SubscriptionEncoding",
     "SubscriptionList",
     "Time",
+    "TimeQualityType",
+    "UomType",
 ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic_xml import BaseXmlModel
+
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.store import Store
 
-DER_DOCUMENT_MODELS: dict[str, type] = {
+DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
     "dercap": m.DERCapability,
     "derg": m.DERSettings,
     "ders": m.DERStatus,

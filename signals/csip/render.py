@@ -18,6 +18,8 @@ from flexbench.signals.csip.schedule import Control, Program
 FOREVER = math.inf
 FSA_ID = 1
 DER_ID = 1
+_NOT_SUBSCRIBABLE = m.SubscribableType.resource_does_not_support_subscriptions
+_SUBSCRIBABLE = m.SubscribableType.resource_supports_non_conditional_subscriptions
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,14 @@ def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapabi
 def time_resource(headend: HeadEnd) -> m.Time:
     now_s = headend.now_s()
     return m.Time(
-        href="/tm", currentTime=now_s, dstEndTime=0, dstOffset=0, dstStartTime=0, localTime=now_s, quality=4, tzOffset=0
+        href="/tm",
+        currentTime=now_s,
+        dstEndTime=0,
+        dstOffset=0,
+        dstStartTime=0,
+        localTime=now_s,
+        quality=m.TimeQualityType.level_3_source,
+        tzOffset=0,
     )
 
 
@@ -69,7 +78,7 @@ def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
     base = edev_href(device.id)
     return m.EndDevice(
         href=base,
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         lFDI=device.lfdi,
         sFDI=device.sfdi,
         changedTime=device.changed_s,
@@ -94,7 +103,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
         href="/edev",
         all_=len(items),
         results=len(chosen),
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         pollRate=headend.config.poll_rate_s,
         EndDevice=[end_device(headend, d) for d in chosen] or None,
     )
@@ -119,7 +128,7 @@ def function_set_assignments(device: Device) -> m.FunctionSetAssignments:
         href=base,
         mRID=fixed_mrid("F5A", device.id),
         description="DER programs",
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
         TimeLink=m.Link(href="/tm"),
     )
@@ -131,7 +140,7 @@ def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssig
         href=f"{edev_href(device.id)}/fsa",
         all_=1,
         results=len(items),
-        subscribable=1,
+        subscribable=_SUBSCRIBABLE,
         pollRate=headend.config.poll_rate_s,
         FunctionSetAssignments=items or None,
     )
@@ -148,7 +157,7 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
         description=prog.description,
         version=prog.version,
         primacy=prog.primacy,
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         ActiveDERControlListLink=m.ListLink(href=f"{base}/actderc", all_=len(active)),
         DefaultDERControlLink=m.Link(href=f"{base}/dderc") if default else None,
         DERControlListLink=m.ListLink(href=f"{base}/derc", all_=len(listed)),
@@ -163,7 +172,7 @@ def der_program_list(headend: HeadEnd, device: Device, page: Page, now_s: float)
         href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp",
         all_=len(programs),
         results=len(chosen),
-        subscribable=1,
+        subscribable=_SUBSCRIBABLE,
         pollRate=headend.config.poll_rate_s,
         DERProgram=[der_program(headend, device, p, now_s) for p in chosen] or None,
     )
@@ -177,7 +186,7 @@ def der_control(headend: HeadEnd, device: Device, prog: Program, control: Contro
         mRID=control.mrid,
         description=control.description,
         version=control.version,
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         replyTo=response_list_href(headend),
         responseRequired=control.response_required,
         creationTime=control.creation_s,
@@ -208,7 +217,7 @@ def der_control_list(
         href=f"{program_href(device.id, prog.id)}/{suffix}",
         all_=len(controls),
         results=len(chosen),
-        subscribable=1,
+        subscribable=_SUBSCRIBABLE,
         DERControl=[der_control(headend, device, prog, c, now_s) for c in chosen] or None,
     )
     return resource, headend.book.next_boundary_s(prog.id, now_s)
@@ -222,7 +231,7 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
         href=f"{program_href(device.id, prog.id)}/dderc",
         mRID=default.mrid,
         version=default.version,
-        subscribable=1,
+        subscribable=_SUBSCRIBABLE,
         DERControlBase_=encode(default.values),
     )
 
@@ -236,7 +245,7 @@ def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
             break
     return m.DER(
         href=base,
-        subscribable=0,
+        subscribable=_NOT_SUBSCRIBABLE,
         AssociatedDERProgramListLink=m.ListLink(
             href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp", all_=len(headend.book.programs(device.id))
         ),

@@ -51,7 +51,7 @@ ADMIN_METHODS = frozenset(
 )
 CACHE_MAX_ENTRIES = 100_000
 LFDI_KEY = web.RequestKey("lfdi", str)
-CALLER_KEY = web.RequestKey("caller", object)
+CALLER_KEY = web.RequestKey[Device | None]("caller")
 
 Builder = Callable[[Device, "re.Match[str]", Page, float], tuple[Any, float]]
 
@@ -488,7 +488,7 @@ class CsipApp:
         root = parse_tree(await self._body(request))
         name = local_name(root)
         if name == "MirrorMeterReading":
-            readings = [model_from_tree(root, m.MirrorMeterReadingRequest)]
+            readings: list[m.MirrorMeterReading] = [model_from_tree(root, m.MirrorMeterReadingRequest)]
         elif name == "MirrorMeterReadingList":
             readings = model_from_tree(root, m.MirrorMeterReadingListRequest).mirrorMeterReadings or []
         else:

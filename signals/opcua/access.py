@@ -26,16 +26,17 @@ from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User,
 from asyncua.server.address_space import AddressSpace, AttributeService
 
 from flexbench.signals.opcua.accounts import OPERATOR, SITE, AccountStore
+from flexbench.signals.opcua.ids import ua_node_id, ua_status
 from flexbench.signals.opcua.trust import TrustList
 
-_USER_TYPE_IDS = {ua.NodeId(t) for t in USER_TYPES}
-_CALL = ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
-_WRITE = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+_USER_TYPE_IDS = {ua_node_id(t) for t in USER_TYPES}
+_CALL = ua_node_id(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
+_WRITE = ua_node_id(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
 _READ_ONLY_TYPE_IDS = _USER_TYPE_IDS - {_CALL, _WRITE}
 _SITE_TYPE_IDS = _USER_TYPE_IDS - {_CALL}
-_READ = ua.NodeId(ua.ObjectIds.ReadRequest_Encoding_DefaultBinary)
-_MONITOR = ua.NodeId(ua.ObjectIds.CreateMonitoredItemsRequest_Encoding_DefaultBinary)
-_HISTORY_READ = ua.NodeId(ua.ObjectIds.HistoryReadRequest_Encoding_DefaultBinary)
+_READ = ua_node_id(ua.ObjectIds.ReadRequest_Encoding_DefaultBinary)
+_MONITOR = ua_node_id(ua.ObjectIds.CreateMonitoredItemsRequest_Encoding_DefaultBinary)
+_HISTORY_READ = ua_node_id(ua.ObjectIds.HistoryReadRequest_Encoding_DefaultBinary)
 
 
 class SiteScope:
@@ -136,7 +137,7 @@ class WriteRule:
 
 
 def _status(code: int) -> ua.StatusCode:
-    return ua.StatusCode(code)
+    return ua_status(code)
 
 
 class WritePolicy:

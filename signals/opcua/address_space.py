@@ -16,6 +16,7 @@ from asyncua import Server, ua
 
 from flexbench.signals.opcua import model
 from flexbench.signals.opcua.access import WriteRule
+from flexbench.signals.opcua.ids import ua_node_id
 from flexbench.signals.opcua.model import SiteSpec, VariableDef, Writer
 
 NO_TIME = ua.get_win_epoch()  # OPC-UA DateTime minimum: "never"
@@ -47,19 +48,19 @@ def initial_value(var: VariableDef, site: SiteSpec, heartbeat_interval_s: float)
 
 def _property(parent: ua.NodeId, ident: str, name: str, variant: ua.Variant, datatype: int) -> ua.AddNodesItem:
     item = ua.AddNodesItem()
-    item.RequestedNewNodeId = ua.NodeId(ident, parent.NamespaceIndex)
+    item.RequestedNewNodeId = ua_node_id(ident, parent.NamespaceIndex)
     item.BrowseName = ua.QualifiedName(name, 0)
     item.NodeClass = ua.NodeClass.Variable
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    item.ReferenceTypeId = ua_node_id(ua.ObjectIds.HasProperty)
+    item.TypeDefinition = ua_node_id(ua.ObjectIds.PropertyType)
     attrs = ua.VariableAttributes()
     attrs.DisplayName = ua.LocalizedText(name)
     attrs.Description = ua.LocalizedText(name)
-    attrs.DataType = ua.NodeId(datatype)
+    attrs.DataType = ua_node_id(datatype)
     attrs.Value = variant
     attrs.ValueRank = ua.ValueRank.OneDimension if variant.is_array else ua.ValueRank.Scalar
-    attrs.ArrayDimensions = [0] if variant.is_array else None
+    attrs.ArrayDimensions = [0] if variant.is_array else None  # type: ignore[assignment]  # a null array, as asyncua writes it
     attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
     item.NodeAttributes = attrs
     return item
@@ -73,20 +74,20 @@ def _variable(parent: ua.NodeId, site: SiteSpec, var: VariableDef, value: Any) -
     item.BrowseName = ua.QualifiedName(var.name, ns)
     item.NodeClass = ua.NodeClass.Variable
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
+    item.ReferenceTypeId = ua_node_id(ua.ObjectIds.HasComponent)
     if var.analog:
-        item.TypeDefinition = ua.NodeId(ua.ObjectIds.AnalogItemType)
+        item.TypeDefinition = ua_node_id(ua.ObjectIds.AnalogItemType)
     elif var.name == model.OPERATING_MODE:
-        item.TypeDefinition = ua.NodeId(ua.ObjectIds.MultiStateDiscreteType)
+        item.TypeDefinition = ua_node_id(ua.ObjectIds.MultiStateDiscreteType)
     else:
-        item.TypeDefinition = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
+        item.TypeDefinition = ua_node_id(ua.ObjectIds.BaseDataVariableType)
     attrs = ua.VariableAttributes()
     attrs.DisplayName = ua.LocalizedText(var.name)
     attrs.Description = ua.LocalizedText(var.name)
-    attrs.DataType = ua.NodeId(var.variant_type.value)
+    attrs.DataType = ua_node_id(var.variant_type.value)
     attrs.Value = ua.Variant(value, var.variant_type, is_array=var.array)
     attrs.ValueRank = ua.ValueRank.OneDimension if var.array else ua.ValueRank.Scalar
-    attrs.ArrayDimensions = [0] if var.array else None
+    attrs.ArrayDimensions = [0] if var.array else None  # type: ignore[assignment]  # a null array, as asyncua writes it
     access = ua.AccessLevel.CurrentRead.mask
     if var.writer != Writer.NOBODY:
         access |= ua.AccessLevel.CurrentWrite.mask
@@ -116,7 +117,7 @@ def _variable(parent: ua.NodeId, site: SiteSpec, var: VariableDef, value: Any) -
 def _argument(name: str, vtype: ua.VariantType, description: str, array: bool = False) -> ua.Argument:
     arg = ua.Argument()
     arg.Name = name
-    arg.DataType = ua.NodeId(vtype.value)
+    arg.DataType = ua_node_id(vtype.value)
     arg.ValueRank = ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar
     arg.ArrayDimensions = [0] if array else []
     arg.Description = ua.LocalizedText(description)
@@ -155,7 +156,7 @@ async def build(
     handlers: dict[str, MethodHandler],
 ) -> dict[ua.NodeId, WriteRule]:
     """Add the Sites folder, the site objects, their variables and methods; returns the write rules."""
-    folder = await server.nodes.objects.add_folder(ua.NodeId("Sites", ns), ua.QualifiedName("Sites", ns))
+    folder = await server.nodes.objects.add_folder(ua_node_id("Sites", ns), ua.QualifiedName("Sites", ns))
     rules: dict[ua.NodeId, WriteRule] = {}
     session = server.iserver.isession
     for site in sites:

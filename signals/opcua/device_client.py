@@ -29,6 +29,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
+from flexbench.signals.opcua.ids import ua_node_id
 from flexbench.signals.opcua.site_client import write_values
 
 _log = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ class DeviceClient:
             for text, dv in zip(ordered, datatypes):
                 if dv.StatusCode is not None and not dv.StatusCode.is_good():
                     raise ValueError(f"device node {text}: {dv.StatusCode.name}")
+                if dv.Value is None:
+                    raise ValueError(f"device node {text}: the server gave no data type")
                 self._types[text] = variant_type_of(dv.Value.Value)
             if self.measurements:
                 nodes = [self._client.get_node(self._resolved[p.node]) for p in self.measurements.values()]
@@ -172,7 +175,7 @@ class DeviceClient:
                 _log.debug("disconnect from %s: %s", self.endpoint, exc)
 
     # Writing ---------------------------------------------------------------------
-    async def write(self, **si_values: float) -> None:
+    async def write(self, **si_values: float | None) -> None:
         """Write setpoints by their bench names (SI units) in one request; raises WriteRefused."""
         items: list[tuple[ua.NodeId, str, Any, ua.VariantType]] = []
         enables: list[tuple[ua.NodeId, str, Any, ua.VariantType]] = []
@@ -253,7 +256,7 @@ def resolve_node_id(text: str, namespaces: list[str]) -> ua.NodeId:
     if uri:
         if uri not in namespaces:
             raise ValueError(f"node ID {text!r}: the server has no namespace {uri!r}")
-        return ua.NodeId(parsed.Identifier, namespaces.index(uri))
+        return ua_node_id(parsed.Identifier, namespaces.index(uri))
     return parsed
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 
+from flexbench.signals.opcua.ids import ua_node_id
 from flexbench.signals.opcua.security import server_policies
 from flexbench.signals.opcua.trust import TrustList
 
@@ -105,13 +106,13 @@ class DevicePointServer:
             server.set_identity_tokens([ua.AnonymousIdentityToken])
             server.set_certificate_validator(TrustList.from_dir(self.security.trust_dir).validator("client"))
         self._ns = await server.register_namespace(self.namespace_uri)
-        folder = await server.nodes.objects.add_object(ua.NodeId(self.prefix, self._ns), self.prefix)
+        folder = await server.nodes.objects.add_object(ua_node_id(self.prefix, self._ns), self.prefix)
         for point in self.points.values():
             node = await folder.add_variable(
-                ua.NodeId(f"{self.prefix}.{point.name}", self._ns),
+                ua_node_id(f"{self.prefix}.{point.name}", self._ns),
                 ua.QualifiedName(point.name, self._ns),
                 ua.Variant(point.initial, point.variant_type),
-                datatype=ua.NodeId(point.variant_type.value),
+                datatype=ua_node_id(point.variant_type.value),
             )
             if point.writable:
                 await node.set_writable()
@@ -146,7 +147,7 @@ class DevicePointServer:
     def value(self, name: str) -> Any:
         if self._server is None:
             raise RuntimeError("the device server is not running")
-        dv = self._server.read_attribute_value(ua.NodeId(f"{self.prefix}.{name}", self._ns))
+        dv = self._server.read_attribute_value(ua_node_id(f"{self.prefix}.{name}", self._ns))
         return dv.Value.Value if dv.Value is not None else None
 
     async def set(self, name: str, value: Any) -> None:
@@ -155,7 +156,7 @@ class DevicePointServer:
             raise RuntimeError("the device server is not running")
         point = self.points[name]
         await self._server.write_attribute_value(
-            ua.NodeId(f"{self.prefix}.{name}", self._ns), ua.DataValue(ua.Variant(value, point.variant_type))
+            ua_node_id(f"{self.prefix}.{name}", self._ns), ua.DataValue(ua.Variant(value, point.variant_type))
         )
 
     async def _post_write(self, event: ServerItemCallback, _dispatcher: Any) -> None:

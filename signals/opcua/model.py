@@ -15,6 +15,8 @@ from enum import IntEnum
 
 from asyncua import ua
 
+from flexbench.signals.opcua.ids import ua_node_id
+
 NAMESPACE_URI = "urn:flexbench:opcua:envelopes"
 SITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 UNECE_UNITS_URI = "http://www.opcfoundation.org/UA/units/un/cefact"
@@ -74,12 +76,12 @@ class SiteSpec:
         for label, value in (("rated_import_w", self.rated_import_w), ("rated_export_w", self.rated_export_w)):
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"site {self.name}: {label} must be a finite number >= 0, got {value}")
-        for label, value, high in (
+        for label, limit, high in (
             ("firm_import_limit_w", self.firm_import_limit_w, self.rated_import_w),
             ("firm_export_limit_w", self.firm_export_limit_w, self.rated_export_w),
         ):
-            if value is not None and not (math.isfinite(value) and 0 <= value <= high):
-                raise ValueError(f"site {self.name}: {label} must lie in [0, {high}], got {value}")
+            if limit is not None and not (math.isfinite(limit) and 0 <= limit <= high):
+                raise ValueError(f"site {self.name}: {label} must lie in [0, {high}], got {limit}")
 
     @property
     def firm_import_w(self) -> float:
@@ -202,8 +204,8 @@ def node_id_string(site: str, name: str) -> str:
 
 
 def node_id(site: str, name: str, ns: int) -> ua.NodeId:
-    return ua.NodeId(node_id_string(site, name), ns)
+    return ua_node_id(node_id_string(site, name), ns)
 
 
 def site_node_id(site: str, ns: int) -> ua.NodeId:
-    return ua.NodeId(f"Sites/{site}", ns)
+    return ua_node_id(f"Sites/{site}", ns)

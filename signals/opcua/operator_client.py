@@ -114,7 +114,7 @@ class OperatorClient:
             raise LookupError(f"no site {site!r} on {self.endpoint} ({datavalues[0].StatusCode.name})")
         out: dict[str, Any] = {}
         for name, dv in zip(READ_VARIABLES, datavalues):
-            value = dv.Value.Value if dv.Value is not None else None
+            value: Any = dv.Value.Value if dv.Value is not None else None
             if name == model.OPERATING_MODE:
                 value = model.OperatingMode(value).name.lower()
             elif isinstance(value, dt.datetime) and value <= ua.get_win_epoch():

@@ -42,6 +42,7 @@ from flexbench.signals.opcua.access import (
 )
 from flexbench.signals.opcua.accounts import AccountStore
 from flexbench.signals.opcua.envelope import EnvelopeError, Interval, active_index, check_within, to_intervals
+from flexbench.signals.opcua.ids import ua_status
 from flexbench.signals.opcua.model import OperatingMode, SiteSpec, Writer
 from flexbench.signals.opcua.pki import OpcuaPKI
 from flexbench.signals.opcua.security import server_policies
@@ -173,7 +174,9 @@ class EnvelopeServer:
             raise ValueError(f"endpoint {self.config.endpoint!r}: expected opc.tcp://HOST:PORT/PATH")
         host = "127.0.0.1" if url.hostname == "localhost" and not url.port else url.hostname
 
-        server = Server(user_manager=AccountUserManager(accounts, trust, self.config.allow_anonymous))
+        # asyncua's user_manager and ruleset parameters name its own classes, though it calls only get_user and
+        # check_validity (its PermissiveUserManager is no UserManager either).
+        server = Server(user_manager=AccountUserManager(accounts, trust, self.config.allow_anonymous))  # type: ignore[arg-type]
         await server.init()
         try:
             await self._configure(
@@ -226,7 +229,8 @@ class EnvelopeServer:
         self._ns = await server.register_namespace(model.NAMESPACE_URI)
         scope = SiteScope(self._ns, list(self._sites))
         server.set_security_policy(
-            server_policies(self.config.policies, self.config.security_modes), RolePermissions(accounts, scope)
+            server_policies(self.config.policies, self.config.security_modes),
+            RolePermissions(accounts, scope),  # type: ignore[arg-type]  # see Server() above
         )
         tokens: list[type] = [ua.UserNameIdentityToken]
         if self.config.allow_anonymous:
@@ -419,7 +423,9 @@ class EnvelopeServer:
 
     async def _write(self, site: str, variable: str, value: Any, vtype: ua.VariantType, array: bool = False) -> None:
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        dv = ua.DataValue(ua.Variant(value, vtype, is_array=array), SourceTimestamp=now, ServerTimestamp=now)
+        variant = ua.Variant(value, vtype, is_array=array)
+        # asyncua annotates timestamps with its datetime subclass, and itself passes plain datetimes
+        dv = ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now)  # type: ignore[arg-type]
         await self._require_server().write_attribute_value(model.node_id(site, variable, self._ns), dv)
 
     async def _write_envelope(self, site: str, state: _SiteState) -> None:
@@ -435,7 +441,7 @@ class EnvelopeServer:
 
     async def _write_abnormal(self, site: str, state: _SiteState) -> None:
         active = state.abnormal_import_w is not None
-        cap = state.abnormal_import_w if active else state.spec.rated_import_w
+        cap = state.abnormal_import_w if state.abnormal_import_w is not None else state.spec.rated_import_w
         until = address_space.as_datetime(state.abnormal_until_s) if state.abnormal_until_s else address_space.NO_TIME
         await self._write(site, model.ABNORMAL_IMPORT_LIMIT, float(cap), ua.VariantType.Double)
         await self._write(site, model.ABNORMAL_UNTIL, until, ua.VariantType.DateTime)
@@ -572,10 +578,10 @@ class EnvelopeServer:
 
     async def _method_publish(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         if len(args) != 4:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+            return ua_status(ua.StatusCodes.BadArgumentsMissing)
         starts, durations, imports, exports = (list(a.Value or []) for a in args)
         if not len(starts) == len(durations) == len(imports) == len(exports):
-            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+            return ua_status(ua.StatusCodes.BadInvalidArgument)
         rows = [
             {"start": s, "duration_s": d, "import_limit_w": i, "export_limit_w": e}
             for s, d, i, e in zip(starts, durations, imports, exports)
@@ -584,18 +590,18 @@ class EnvelopeServer:
             version = await self.publish_envelope(self._site_of(parent), rows)
         except EnvelopeError as exc:
             _log.info("PublishEnvelope refused: %s", exc)
-            return ua.StatusCode(exc.status)
+            return ua_status(exc.status)
         return [ua.Variant(version, ua.VariantType.UInt32)]
 
     async def _method_signal_abnormal(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         if len(args) != 2:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+            return ua_status(ua.StatusCodes.BadArgumentsMissing)
         try:
             max_import_w, duration_s = float(args[0].Value), float(args[1].Value)
             await self.signal_abnormal(max_import_w, duration_s or None, [self._site_of(parent)])
         except (TypeError, ValueError) as exc:
             _log.info("SignalAbnormal refused: %s", exc)
-            return ua.StatusCode(getattr(exc, "status", ua.StatusCodes.BadInvalidArgument))
+            return ua_status(getattr(exc, "status", ua.StatusCodes.BadInvalidArgument))
         return []
 
     async def _method_clear_abnormal(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
