@@ -10,16 +10,23 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import create_model
 
 from flexbench.instruments.addresses import parse_address
 from flexbench.instruments.registry import DRIVERS, driver_class, is_import_path
 from flexbench.instruments.roles import SafetyLimits
+from flexbench.lab.config_errors import Locator, Table, validate
 from flexbench.lab.errors import UserError
 from flexbench.lab.toml_lines import line_of
+from flexbench.lab.virtual.dut import DUTParameters
+from flexbench.lab.virtual.pcs_site import PCSSiteParameters
+from flexbench.lab.virtual.plant import PlantParameters
 
 VIRTUAL_ADDRESS = "virtual"
 ROLES = tuple(sorted({cls.role for cls in DRIVERS.values()}))
@@ -157,6 +164,7 @@ class _Reader:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
+        self.locator = Locator(path, self.lines)
 
     def line_of(self, table: str, key: str | None = None) -> int | None:
         """Best-effort line number of `key` inside `[table]` (or of the table header)."""
@@ -230,6 +238,8 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
     instruments = {
         name: _instrument(reader, name, entry, virtual is not None) for name, entry in instruments_data.items()
     }
+    if virtual is not None:
+        _virtual(reader, virtual, instruments)
     csip = _csip(reader, data.get("signals", {}), virtual is not None)
     opcua = _opcua(reader, data.get("signals", {}).get("opcua"), virtual is not None)
     cosim = None
@@ -257,6 +267,79 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
         controller=controller,
         cosim=cosim,
     )
+
+
+VIRTUAL_SITES = ("inverter", "pcs", "controller")
+_IDENTITY_KEYS = ("manufacturer", "model", "serial", "firmware")  # the virtual DUT's nameplate, as strings
+
+
+class _Connections(Table):
+    """[virtual.connections] of a PCS site: which instrument is which part of the site."""
+
+    load: str = "load"
+    ev: str = "ev"
+    battery: str = "battery"
+
+
+class _SiteDevice(Table):
+    """[virtual.site_devices.NAME]: one device of the emulated site of a controller under test."""
+
+    kind: Literal["pv", "battery", "meter"]
+    family: str | None = None
+    rated_w: float | None = None  # needed for an inverter
+    unit_id: int = 1
+    listen: str = "127.0.0.1:0"
+    transport: str = "tcp"
+    baud: int = 115200
+    model: int | None = None
+    map: str | None = None
+
+
+def _virtual(reader: _Reader, table: dict[str, Any], instruments: dict[str, InstrumentConfig]) -> None:
+    """The [virtual] tables checked when the bench file is read, before anything starts.
+
+    The virtual lab builds its site from the same tables when the bench
+    starts; the tables' models are made from the parameters of each site's
+    physics (lab.virtual), so a new parameter is known here at once.
+    """
+    site = table.get("site", "inverter")
+    if site not in VIRTUAL_SITES:
+        raise reader.error("virtual", "site", f"unknown site {site!r} (sites: {', '.join(VIRTUAL_SITES)})")
+    checked: Any = validate(_virtual_model(site), table, reader.locator, BenchError, table="virtual")
+    if site == "pcs":
+        for part, name in checked.connections.model_dump().items():
+            if name not in instruments:
+                raise reader.error("virtual.connections", part, f"{name!r} names no instrument of the bench")
+    if site == "controller":
+        from flexbench.lab.virtual.controller_site.config import parse_devices, parse_plant
+
+        for name, device in checked.site_devices.items():
+            if device.kind != "meter" and device.rated_w is None:
+                raise reader.error(f"virtual.site_devices.{name}", "rated_w", f"missing (the {device.kind}'s rating)")
+        parse_plant(reader.path, table.get("plant", {}))  # the site's own checks of values
+        parse_devices(reader.path, table["site_devices"])
+
+
+def _virtual_model(site: str) -> type[Table]:
+    """The model of a [virtual] table whose `site` is this kind."""
+    models: dict[str, Any]
+    if site == "inverter":
+        models = {"plant": (_table_of(PlantParameters), None), "dut": (_table_of(DUTParameters, _IDENTITY_KEYS), None)}
+    elif site == "pcs":
+        models = {"pcs": (_table_of(PCSSiteParameters, _IDENTITY_KEYS), None), "connections": (_Connections, None)}
+    else:
+        from flexbench.lab.virtual.controller_site.config import ControllerPlantParameters
+
+        models = {"plant": (_table_of(ControllerPlantParameters), None), "site_devices": (dict[str, _SiteDevice], ...)}
+    return create_model(f"Virtual{site.title()}", __base__=Table, site=(str, site), **models)
+
+
+def _table_of(cls: type, strings: tuple[str, ...] = ()) -> type[Table]:
+    """The model of a table that sets the parameters dataclass `cls` (and the optional string keys `strings`)."""
+    hints = typing.get_type_hints(cls)
+    keys: dict[str, Any] = {f.name: (hints[f.name], ... if f.default is MISSING else f.default) for f in fields(cls)}
+    keys.update({key: (str | None, None) for key in strings})
+    return create_model(f"{cls.__name__}Table", __base__=Table, **keys)
 
 
 def _opcua(reader: _Reader, table: Any, is_virtual: bool = False) -> OpcuaConfig | None:

@@ -82,13 +82,14 @@ def validate(model: type[M], data: Any, locator: Locator, error: type[UserError]
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [(_data_path(data, p["loc"]), p) for p in exc.errors()]
+        # a union reports each alternative: the one that went deepest into the value is the one meant
+        problems = sorted(((_data_path(data, p["loc"]), p) for p in exc.errors()), key=lambda e: -len(e[1]["loc"]))
         typos = {tuple(path[:-1]) + (hint,) for path, p in problems for hint in _hint(model, path, p)}
         found: dict[str, str] = {}
         for path, problem in problems:
             dotted = ".".join(part for part in (table, *path) if part)
             if dotted in found or (problem["type"] == "missing" and tuple(path) in typos):
-                continue  # one line per key (a union reports each alternative); a typo's key is not missing too
+                continue  # one line per key; a typo's key is not reported missing too
             parent = ".".join(part for part in (table, *path[:-1]) if part)
             key = path[-1] if path else None
             found[dotted] = f"{locator.where(parent, key)}: {dotted or '(file)'}: {_reason(problem, model, path)}"

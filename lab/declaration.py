@@ -153,13 +153,27 @@ def load_pcs_declaration(path: str | Path) -> PCSDeclaration:
         for table, key in names:
             if function in functions and getattr(getattr(file, table), key) is None:
                 raise locate.error(table, key, f"missing (the device declares {function})", DeclarationError)
+    device, ratings, settings, declared = file.device, file.ratings, file.settings, file.declared
     declaration = PCSDeclaration(
         path=locate.path,
-        **file.device.model_dump(),
-        **file.ratings.model_dump(),
+        manufacturer=device.manufacturer,
+        model=device.model,
+        serial=device.serial,
+        firmware=device.firmware,
+        pv_rated_power_w=ratings.pv_rated_power_w,
+        battery_rated_power_w=ratings.battery_rated_power_w,
+        ev_rated_power_w=ratings.ev_rated_power_w,
+        nominal_voltage_v=ratings.nominal_voltage_v,
+        phases=ratings.phases,
         modes=tuple(file.modes.supported),
-        **{k: v or 0.0 for k, v in file.settings.model_dump().items()},  # 0: the function is not declared
-        **{k: v or 0.0 for k, v in file.declared.model_dump().items()},
+        export_limit_w=settings.export_limit_w,
+        import_limit_w=settings.import_limit_w,
+        current_limit_a=settings.current_limit_a or 0.0,  # 0: the function is not declared
+        open_loop_response_time_s=declared.open_loop_response_time_s,
+        export_accuracy_w=declared.export_accuracy_w,
+        import_accuracy_w=declared.import_accuracy_w,
+        current_accuracy_a=declared.current_accuracy_a or 0.0,
+        fail_safe_time_s=declared.fail_safe_time_s,
         functions=functions,
     )
     _check_consistency(declaration, locate)

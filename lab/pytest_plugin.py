@@ -258,28 +258,55 @@ def requirements(request: pytest.FixtureRequest) -> Profile:
 
 @pytest.fixture(scope="module")
 def declaration_file(request: pytest.FixtureRequest, flexbench_run: RunState) -> Path:
-    """The device declaration: --declaration, else the bench's controller's ([controller] declaration:
-    a file, or a name as a plan's), else the plan's DECLARATION, a name in testplans/declarations/.
+    """The device declaration the plan judges against (see `declaration_path`).
 
     A copy goes into the run folder, so the report shows what the device was judged against.
     """
-    path = request.config.getoption("--declaration")
-    name = getattr(request.module, "DECLARATION", None)
-    if path is None and flexbench_run.bench_path:
+    path = declaration_path(request.config, request.module)
+    (flexbench_run.run_dir / DECLARATION_FILE).write_bytes(path.read_bytes())
+    return path
+
+
+def declaration_path(config: pytest.Config, module: Any) -> Path:
+    """--declaration, else the bench's controller's ([controller] declaration: a file, or a name as a
+    plan's), else the plan module's DECLARATION, a name in testplans/declarations/."""
+    path = config.getoption("--declaration")
+    name = getattr(module, "DECLARATION", None)
+    bench_path = config.getoption("--bench")
+    if path is None and bench_path:
         from flexbench.lab.bench_config import load_bench
 
-        controller = load_bench(flexbench_run.bench_path).controller
+        controller = load_bench(bench_path).controller
         declared = controller.declaration if controller is not None else None
         path, name = (declared, name) if isinstance(declared, Path) else (None, declared or name)
     if path is None:
         if name is None:
-            raise UserError(f"{request.module.__file__}: set DECLARATION = '<name>' or pass --declaration FILE")
-        path = Path(request.module.__file__).resolve().parents[1] / "declarations" / f"{name}.toml"
+            raise UserError(f"{module.__file__}: set DECLARATION = '<name>' or pass --declaration FILE")
+        path = Path(module.__file__).resolve().parents[1] / "declarations" / f"{name}.toml"
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: declaration file not found")
-    (flexbench_run.run_dir / DECLARATION_FILE).write_bytes(path.read_bytes())
     return path
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every declaration the collected plans judge against is read now: a mistake in one is a
+    configuration error before any test runs, never a failure of the device."""
+    from flexbench.lab.declaration import load_pcs_declaration
+
+    modules = {
+        getattr(item, "module", None)
+        for item in session.items
+        if "declaration_file" in getattr(item, "fixturenames", ())
+    }
+    paths: set[Path] = set()
+    try:
+        for module in modules - {None}:
+            paths.add(declaration_path(session.config, module))
+        for path in sorted(paths):
+            load_pcs_declaration(path)
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture

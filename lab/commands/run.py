@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 from flexbench.lab.bench_config import load_bench
+from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.errors import UserError
 from flexbench.lab.results import RESULTS_FILE
 from flexbench.lab.virtual.lab import fault_names
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {args.time_scale:g})")
     if args.profile and not Path(args.profile).exists():
         raise UserError(f"requirement profile not found: {args.profile}")
+    if args.declaration:
+        load_pcs_declaration(args.declaration)  # a mistake in it stops the run here, before any test
     run_dir = Path(args.out) if args.out else _default_run_dir(args.plans, args.dut_profile)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -84,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         pytest_args += ["--profile", args.profile]
     if args.declaration:
-        if not Path(args.declaration).exists():
-            raise UserError(f"declaration file not found: {args.declaration}")
         pytest_args += ["--declaration", args.declaration]
     if args.keyword:
         pytest_args += ["-k", args.keyword]

@@ -1,5 +1,9 @@
 """Settings of the PHIL loop: the bench file's [cosim] table, or command-line flags.
 
+A [cosim] table names the feeder and the device's bus on it; every other key
+has the default shown. An unknown key, a wrong type or a missing key is one
+line naming the file, line and key, found when the bench file is read.
+
 ```toml
 [cosim]
 feeder = "ieee123"            # embedded feeder or an OpenDSS master file (relative to the bench file)
@@ -40,6 +44,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from flexbench.lab.bench_config import BenchError
+from flexbench.lab.config_errors import Table, validate
 from flexbench.lab.errors import UserError
 
 HELICS_CORES = ("zmq", "zmq_ss", "tcp", "tcp_ss", "udp", "ipc", "inproc", "test")
@@ -97,21 +103,42 @@ class CosimSettings:
         return CosimError(f"{place}: cosim.{key}: {reason}" if place else f"cosim.{key}: {reason}")
 
 
-_TOP = {
-    "feeder": str,
-    "bus": str,
-    "rate_hz": (int, float),
-    "nominal_voltage_v": (int, float),
-    "measure": (str, list),
-    "measure_sign": str,
-    "power_scale": (int, float),
-    "controls": bool,
-    "realtime": bool,
-    "guard": dict,
-    "helics": dict,
-}
-_GUARD = {f.name: (int, float) for f in fields(GuardSettings)}
-_HELICS = {"broker": str, "core": str, "lab_name": str, "twin_name": str, "timeout_s": (int, float), "interface": str}
+class _GuardTable(Table):
+    filter_time_constant_s: float = GuardSettings.filter_time_constant_s
+    max_step_v: float = GuardSettings.max_step_v
+    max_ramp_v_per_s: float = GuardSettings.max_ramp_v_per_s
+    voltage_min_pu: float = GuardSettings.voltage_min_pu
+    voltage_max_pu: float = GuardSettings.voltage_max_pu
+    diverge_steps: float = GuardSettings.diverge_steps  # a whole number, checked with the other values
+
+
+class _HelicsTable(Table):
+    broker: str = HelicsSettings.broker
+    core: str = HelicsSettings.core
+    lab_name: str = HelicsSettings.lab_name
+    twin_name: str = HelicsSettings.twin_name
+    timeout_s: float = HelicsSettings.timeout_s
+    interface: str = HelicsSettings.interface
+
+
+class _CosimTable(Table):
+    """A bench file's [cosim] table: the feeder and the device's bus on it must be said; the rest has defaults."""
+
+    feeder: str
+    bus: str
+    rate_hz: float = CosimSettings.rate_hz
+    nominal_voltage_v: float = CosimSettings.nominal_voltage_v
+    measure: str | list[str] = CosimSettings.measure[0]
+    measure_sign: str = CosimSettings.measure_sign
+    power_scale: float = CosimSettings.power_scale
+    controls: bool = CosimSettings.controls
+    realtime: bool = CosimSettings.realtime
+    guard: _GuardTable = _GuardTable()
+    helics: _HelicsTable = _HelicsTable()
+
+
+_GUARD = {f.name for f in fields(GuardSettings)}
+_HELICS = {f.name for f in fields(HelicsSettings)}
 
 
 def problem(settings: CosimSettings) -> tuple[str, str] | None:
@@ -183,44 +210,35 @@ def parse_cosim(reader: Any, table: Any, instruments: Mapping[str, Any]) -> Cosi
     """Validate a bench file's [cosim] table (reader: bench_config's, for file and line)."""
     if not isinstance(table, dict):
         raise reader.error("cosim", None, "must be a table")
-    reader.check_keys("cosim", table, _TOP)
-    guard = table.get("guard", {})
-    reader.check_keys("cosim.guard", guard, _GUARD)
-    helics = table.get("helics", {})
-    reader.check_keys("cosim.helics", helics, _HELICS)
+    checked = validate(_CosimTable, table, reader.locator, BenchError, table="cosim")
 
     where: dict[str, str] = {}
     for key in table:
-        line = reader.line_of("cosim", key)
-        where[key] = f"{reader.path}:{line}" if line else str(reader.path)
-    for sub, data in (("guard", guard), ("helics", helics)):
-        for key in data:
-            line = reader.line_of(f"cosim.{sub}", key)
-            where[f"{sub}.{key}"] = f"{reader.path}:{line}" if line else str(reader.path)
+        where[key] = reader.locator.where("cosim", key)
+    for sub in ("guard", "helics"):
+        for key in table.get(sub, {}):
+            where[f"{sub}.{key}"] = reader.locator.where(f"cosim.{sub}", key)
 
-    measure = table.get("measure", "pcc")
-    feeder = table.get("feeder", CosimSettings.feeder)
+    feeder = checked.feeder
     if feeder.lower().endswith(".dss") and not Path(feeder).is_absolute():
         feeder = str(Path(reader.path).parent / feeder)
-    try:
-        settings = CosimSettings(
-            feeder=feeder,
-            bus=str(table.get("bus", CosimSettings.bus)),
-            rate_hz=float(table.get("rate_hz", CosimSettings.rate_hz)),
-            nominal_voltage_v=float(table.get("nominal_voltage_v", CosimSettings.nominal_voltage_v)),
-            measure=(measure,) if isinstance(measure, str) else tuple(measure),
-            measure_sign=table.get("measure_sign", "import"),
-            power_scale=float(table.get("power_scale", 1.0)),
-            controls=bool(table.get("controls", False)),
-            realtime=bool(table.get("realtime", False)),
-            guard=GuardSettings(
-                **{k: (int(v) if k == "diverge_steps" and v == int(v) else v) for k, v in guard.items()}
-            ),
-            helics=replace(HelicsSettings(), **helics),
-            where=where,
-        )
-    except (TypeError, ValueError) as exc:
-        raise reader.error("cosim", None, str(exc)) from None
+    guard = checked.guard.model_dump()
+    if guard["diverge_steps"] == int(guard["diverge_steps"]):
+        guard["diverge_steps"] = int(guard["diverge_steps"])
+    settings = CosimSettings(
+        feeder=feeder,
+        bus=checked.bus,
+        rate_hz=checked.rate_hz,
+        nominal_voltage_v=checked.nominal_voltage_v,
+        measure=(checked.measure,) if isinstance(checked.measure, str) else tuple(checked.measure),
+        measure_sign=checked.measure_sign,
+        power_scale=checked.power_scale,
+        controls=checked.controls,
+        realtime=checked.realtime,
+        guard=GuardSettings(**guard),
+        helics=HelicsSettings(**checked.helics.model_dump()),
+        where=where,
+    )
 
     found = problem(settings)
     if found is not None:
