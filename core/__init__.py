@@ -14,6 +14,7 @@ outside, so the twin, the instruments, the signals and the lab can all share it.
 """
 
 from flexbench.core import channels
+from flexbench.core.clock import TimeSource
 from flexbench.core.limits import Envelope, Interval, IntervalError, SiteLimits, to_epoch_s
 from flexbench.core.results import Criterion, Result, Verdict, worst
 
@@ -24,6 +25,7 @@ __all__ = [
     "IntervalError",
     "Result",
     "SiteLimits",
+    "TimeSource",
     "Verdict",
     "channels",
     "to_epoch_s",

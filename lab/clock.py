@@ -4,12 +4,44 @@ At time scale X, one second of bench time passes in 1/X seconds of wall time,
 so the virtual bench can run a 30 s response window in a fraction of that.
 Real benches run at scale 1. Bench time starts at the wall time the clock was
 made, so samples carry meaningful timestamps.
+
+Components, plans and the recorder take a `Clock` (the protocol), so a test
+can hand them a clock of its own; ScaledClock is the bench's.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol
+
+from flexbench.core import TimeSource
+
+
+class Clock(TimeSource, Protocol):
+    """Bench time as the lab's parts use it: read it, sleep in it, wait on an event in it."""
+
+    time_scale: float  # bench seconds per wall second
+
+    def now(self) -> float:
+        """Bench time in seconds since the Unix epoch."""
+        ...
+
+    def elapsed(self) -> float:
+        """Bench seconds since the clock started."""
+        ...
+
+    def sleep(self, duration_s: float) -> None:
+        """Sleep for `duration_s` of bench time (not at all when it is not positive)."""
+        ...
+
+    def sleep_until(self, t_s: float) -> None:
+        """Sleep until bench time `t_s` (at once when it has passed)."""
+        ...
+
+    def wait(self, event: threading.Event, timeout_s: float) -> bool:
+        """Wait on `event` for at most `timeout_s` of bench time; True when it was set."""
+        ...
 
 
 class ScaledClock:

@@ -18,14 +18,14 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 
 if TYPE_CHECKING:
     from flexbench.lab.station import Channels
@@ -36,6 +36,32 @@ SCHEMA = pa.schema([("t_s", pa.float64()), ("channel", pa.string()), ("value", p
 SAMPLES_FILE = "samples.parquet"
 PARTS_DIR = "samples"
 EVENTS_FILE = "events.jsonl"
+
+
+class SampleLog(Protocol):
+    """The recorder as a test plan sees it: write samples and events, read back what was recorded."""
+
+    def record(self, channel: str, value: float, t_s: float | None = None) -> None:
+        """One sample, at `t_s` or now (bench time)."""
+        ...
+
+    def record_many(self, values: dict[str, float], t_s: float | None = None) -> None:
+        """Samples of several channels at one time."""
+        ...
+
+    def event(self, kind: str, **data: Any) -> None:
+        """An event line (a command sent, a step taken), kept even if the run dies."""
+        ...
+
+    def series(
+        self, channel: str, start_s: float | None = None, end_s: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Times and values of one channel so far, optionally within [start_s, end_s]."""
+        ...
+
+    def frame(self, start_s: float | None = None, end_s: float | None = None) -> pd.DataFrame:
+        """Every channel so far as a long table (t_s, channel, value)."""
+        ...
 
 
 class Source:
@@ -49,7 +75,7 @@ class Source:
 
 
 class Recorder:
-    def __init__(self, run_dir: Path, clock: ScaledClock, flush_interval_s: float = 1.0) -> None:
+    def __init__(self, run_dir: Path, clock: Clock, flush_interval_s: float = 1.0) -> None:
         self.run_dir = Path(run_dir)
         self.clock = clock
         self.flush_interval_s = flush_interval_s

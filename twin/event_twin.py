@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flexbench.twin.errors import TwinError
 from flexbench.twin.events import TWIN_ACTIONS, Entry, FieldEvent
 from flexbench.twin.limits import binding_name
+
+if TYPE_CHECKING:
+    from flexbench.twin.twin import Twin
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class EventTwin:
     thread.
     """
 
-    def __init__(self, event: FieldEvent, twin: Any = None) -> None:
+    def __init__(self, event: FieldEvent, twin: Twin | None = None) -> None:
         from flexbench.twin.compute import EnvelopeSettings
         from flexbench.twin.feeders import resolve_feeder
         from flexbench.twin.twin import Twin
@@ -171,7 +174,7 @@ class EventTwin:
         )
 
 
-def twin_states(event: FieldEvent, twin: Any = None) -> list[TwinState]:
+def twin_states(event: FieldEvent, twin: Twin | None = None) -> list[TwinState]:
     """The twin's state at the start and after each timeline entry that changes the feeder.
 
     Entries at the same time are applied together; signals get the state in force.

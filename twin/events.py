@@ -62,12 +62,15 @@ import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from flexbench.twin.errors import TwinError, suggest
+
+if TYPE_CHECKING:
+    from flexbench.twin.twin import Twin
 
 TWIN_ACTIONS = ("load", "switch", "irradiance")
 SIGNAL_ACTIONS = ("site_limits", "envelope", "abnormal_import", "cancel")
@@ -259,7 +262,7 @@ class FieldEvent:
 
 
 def read_event(
-    source: str | Path | EventFile, twin: Any = None, *, with_field: bool = True, others: Others | None = None
+    source: str | Path | EventFile, twin: Twin | None = None, *, with_field: bool = True, others: Others | None = None
 ) -> FieldEvent:
     """Parse and validate an event file against its feeder (a Twin, loaded when None).
 
@@ -384,7 +387,7 @@ class FeederElements:
     buses: frozenset[str]
 
     @classmethod
-    def of(cls, twin: Any) -> FeederElements:
+    def of(cls, twin: Twin) -> FeederElements:
         dss = twin.engine.dss
         return cls(
             feeder=twin.name,

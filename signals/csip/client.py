@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 from envoy_schema.server.schema.sep2.der_control_types import ApparentPower
 
+from flexbench.core import TimeSource
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import ControlValues, active_power, decode
 from flexbench.signals.csip.events import ActiveControl, EventInfo, EventScheduler, ProgramSnapshot
@@ -81,7 +82,7 @@ class CsipClient:
         key: PathLike,
         *,
         ciphers: str = CSIP_CIPHERS,
-        clock: Any = time.time,
+        clock: TimeSource | Callable[[], float] = time.time,
         pin: int | None = None,
         poll_rate_s: float | None = None,
         comm_loss_timeout_s: float | None = None,
@@ -101,7 +102,7 @@ class CsipClient:
         der = x509.load_pem_x509_certificate(open(cert, "rb").read()).public_bytes(Encoding.DER)
         self.lfdi = lfdi_from_der(der)
         self.sfdi = sfdi_from_lfdi(self.lfdi)
-        self._now = clock.now if hasattr(clock, "now") else clock
+        self._now = clock.now if isinstance(clock, TimeSource) else clock
         self.time_scale = float(getattr(clock, "time_scale", 1.0))
         self.pin = pin
         self.poll_rate_override_s = poll_rate_s

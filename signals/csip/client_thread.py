@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
 
+from flexbench.core import TimeSource
 from flexbench.signals.csip.client import CsipClient
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class ClientThread:
     retry_s: float = 2.0
     telemetry_period_s: float = 10.0
 
-    def __init__(self, clock: Any, name: str) -> None:
+    def __init__(self, clock: TimeSource, name: str) -> None:
         self.clock = clock
         self.name = name
         self.client: CsipClient | None = None

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 
+from flexbench.core import TimeSource
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
 from flexbench.signals.csip.envelopes import as_intervals, to_epoch_s
 from flexbench.signals.csip.records import Records
@@ -56,10 +57,10 @@ class HeadEnd:
         self,
         db_path: str | os.PathLike[str],
         config: HeadEndConfig | None = None,
-        clock: Clock | Any = time.time,
+        clock: TimeSource | Clock = time.time,
     ) -> None:
         self.config = config or HeadEndConfig()
-        self.clock: Clock = clock.now if hasattr(clock, "now") else clock
+        self.clock: Clock = clock.now if isinstance(clock, TimeSource) else clock
         self.time_scale = float(getattr(clock, "time_scale", 1.0))
         self.store = Store(db_path)
         self.registry = Registry(self.store)

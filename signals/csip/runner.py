@@ -17,11 +17,13 @@ import resource
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from flexbench.core import TimeSource
 from flexbench.signals.csip.headend import HeadEnd, HeadEndConfig
 from flexbench.signals.csip.notify import Notifier
 from flexbench.signals.csip.server import CsipApp, ServerConfig
@@ -89,7 +91,7 @@ class CsipServer:
         port: int = 0,
         ciphers: str = CSIP_CIPHERS,
         config: HeadEndConfig | None = None,
-        clock: Any = time.time,
+        clock: TimeSource | Callable[[], float] = time.time,
         operator_lfdis: set[str] | None = None,
         default_list_limit: int = 1,
         headend: HeadEnd | None = None,
