@@ -23,7 +23,6 @@ from flexbench.instruments.registry import DRIVERS, driver_class, is_import_path
 from flexbench.instruments.roles import SafetyLimits
 from flexbench.lab.config_errors import Locator, Table, validate
 from flexbench.lab.errors import UserError
-from flexbench.lab.toml_lines import line_of
 from flexbench.lab.virtual.dut import DUTParameters
 from flexbench.lab.virtual.pcs_site import PCSSiteParameters
 from flexbench.lab.virtual.plant import PlantParameters
@@ -166,15 +165,9 @@ class _Reader:
         self.lines = text.splitlines()
         self.locator = Locator(path, self.lines)
 
-    def line_of(self, table: str, key: str | None = None) -> int | None:
-        """Best-effort line number of `key` inside `[table]` (or of the table header)."""
-        return line_of(self.lines, table, key)
-
     def error(self, table: str, key: str | None, reason: str) -> BenchError:
-        line = self.line_of(table, key)
-        where = f"{self.path}:{line}" if line else str(self.path)
-        dotted = f"{table}.{key}" if key else table
-        return BenchError(f"{where}: {dotted}: {reason}" if key else f"{where}: [{table}]: {reason}")
+        where = self.locator.where(table, key)
+        return BenchError(f"{where}: {table}.{key}: {reason}" if key else f"{where}: [{table}]: {reason}")
 
     def check_keys(self, table: str, data: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
         for key in data:
