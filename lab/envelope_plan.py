@@ -21,13 +21,14 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from flexbench.core import Envelope, Interval, SiteLimits, to_epoch_s
 from flexbench.lab import evaluate
 from flexbench.lab.errors import UserError
 from flexbench.lab.profile import Section
@@ -82,48 +83,51 @@ def transports_on_bench(plan: Section, bench_path: str | None) -> list[str]:
 
 
 @dataclass(frozen=True)
-class SiteInterval:
-    """One interval of the location's envelope, mapped to the site; offset and duration in envelope seconds."""
-
-    offset_s: float
-    duration_s: float
-    import_limit_w: float
-    export_limit_w: float
-    twin_import_w: float
-    twin_export_w: float
-    binding_import: str
-    binding_export: str
-
-
-@dataclass(frozen=True)
 class SiteEnvelope:
-    """The location's variable envelope on the site's scale, with the ratios that map it."""
+    """The location's variable envelope on the site's scale, with the ratios that map it.
+
+    `envelope` is the site's: intervals in envelope time (epoch seconds),
+    limits and firm limits in site W. The twin's own values per interval
+    (feeder W, negative where the location must keep importing or exporting)
+    are kept beside it, with the file they were read from.
+    """
 
     feeder: str
-    site_id: str
-    intervals: list[SiteInterval]
-    firm_import_w: float
-    firm_export_w: float
+    envelope: Envelope
     import_scale: float  # site W per feeder-location W
     export_scale: float
+    twin_import_w: tuple[float, ...]
+    twin_export_w: tuple[float, ...]
     file: Path
+
+    @property
+    def site_id(self) -> str:
+        return self.envelope.site_id
+
+    @property
+    def intervals(self) -> tuple[Interval, ...]:
+        return self.envelope.intervals
+
+    @property
+    def firm(self) -> SiteLimits:
+        return self.envelope.firm
 
 
 @dataclass(frozen=True)
-class BenchInterval:
-    """An interval as sent: bench-time epoch seconds (whole, as 2030.5 carries them), site W."""
+class Update:
+    """A dynamic envelope update: the site's limits after a change on the feeder, and what binds them."""
 
-    start_s: int
-    duration_s: int
-    import_limit_w: float
-    export_limit_w: float
+    load_scale: float  # every other customer's load, times its value in the base state
+    limits: SiteLimits
+    binding: dict[str, str]  # side -> the constraint the twin found binding
 
-    @property
-    def end_s(self) -> int:
-        return self.start_s + self.duration_s
 
-    def limit_w(self, side: str) -> float:
-        return self.import_limit_w if side == "import" else self.export_limit_w
+def limit_w(limits: SiteLimits, side: str) -> float:
+    """One side of limits every side of which is set (an envelope mapped to the site)."""
+    value = limits.limit_w(side)
+    if value is None:
+        raise ValueError(f"no {side} limit in {limits}")
+    return value
 
 
 class EnvelopePlan:
@@ -184,15 +188,17 @@ class EnvelopePlan:
         """Envelope seconds for a span of bench time."""
         return bench_s * ENVELOPE_H_S / self.bench_s_per_h
 
-    def on_bench(self, intervals: list[SiteInterval], t0_s: int) -> list[BenchInterval]:
-        """The intervals as sent: the first starts at t0_s, each lasts its compressed duration."""
-        base = intervals[0].offset_s
+    def on_bench(self, intervals: Sequence[Interval], t0_s: int) -> list[Interval]:
+        """The intervals as sent: the first starts at t0_s (bench time), each lasts its compressed duration.
+
+        Starts and durations are whole seconds, as 2030.5 carries them.
+        """
+        base = intervals[0].start_s
         return [
-            BenchInterval(
-                t0_s + int(round(self.bench_s(i.offset_s - base))),
-                int(round(self.bench_s(i.duration_s))),
-                i.import_limit_w,
-                i.export_limit_w,
+            Interval(
+                start_s=t0_s + round(self.bench_s(i.start_s - base)),
+                duration_s=round(self.bench_s(i.duration_s)),
+                limits=i.limits,
             )
             for i in intervals
         ]
@@ -285,37 +291,39 @@ class EnvelopePlan:
                     f"capacity over the horizon (largest {side} limit {values.max():.0f} W)"
                 )
             scales[side] = self.site_max_w[side] / float(values.max())
-        offsets = (env.intervals["start"] - env.intervals["start"].iloc[0]).dt.total_seconds().to_numpy()
+        starts = [to_epoch_s(t) for t in env.intervals["start"]]
         intervals = [
-            SiteInterval(
-                float(offsets[k]),
-                float(env.intervals["duration_s"].iloc[k]),
-                self.to_site("import", imp[k], scales),
-                self.to_site("export", exp[k], scales),
-                float(imp[k]),
-                float(exp[k]),
-                str(env.binding_import[i, k]),
-                str(env.binding_export[i, k]),
+            Interval(
+                start_s=starts[k],
+                duration_s=float(env.intervals["duration_s"].iloc[k]),
+                limits=self.to_site(float(imp[k]), float(exp[k]), scales),
             )
-            for k in range(len(offsets))
+            for k in range(len(starts))
         ]
         return SiteEnvelope(
-            self.feeder,
-            self.site_id,
-            intervals,
-            self.to_site("import", env.firm_import_w[i], scales),
-            self.to_site("export", env.firm_export_w[i], scales),
-            scales["import"],
-            scales["export"],
-            path,
+            feeder=self.feeder,
+            envelope=Envelope(
+                site_id=self.site_id,
+                intervals=tuple(intervals),
+                firm=self.to_site(float(env.firm_import_w[i]), float(env.firm_export_w[i]), scales),
+            ),
+            import_scale=scales["import"],
+            export_scale=scales["export"],
+            twin_import_w=tuple(float(v) for v in imp),
+            twin_export_w=tuple(float(v) for v in exp),
+            file=path,
         )
 
-    def to_site(self, side: str, twin_w: float, scales: dict[str, float]) -> float:
-        """A location's limit on the site's scale, whole watts, within [0, the site's maximum]."""
-        return float(round(min(max(float(twin_w) * scales[side], 0.0), self.site_max_w[side])))
+    def to_site(self, import_w: float, export_w: float, scales: dict[str, float]) -> SiteLimits:
+        """A location's limits on the site's scale, whole watts, each within [0, the site's maximum]."""
 
-    def dynamic_updates(self, variable: SiteEnvelope) -> list[tuple[float, BenchLimits]]:
-        """(load scale, limits) of the dynamic envelope at nrt_time: the base state first, then each change."""
+        def side_w(side: str, twin_w: float) -> float:
+            return float(round(min(max(twin_w * scales[side], 0.0), self.site_max_w[side])))
+
+        return SiteLimits(import_limit_w=side_w("import", import_w), export_limit_w=side_w("export", export_w))
+
+    def dynamic_updates(self, variable: SiteEnvelope) -> list[Update]:
+        """The dynamic envelope at nrt_time: the base state (load scale 1) first, then after each change."""
         import pandas as pd
 
         from flexbench.twin import MeasuredState, Profiles, compute_envelope, synthetic_profiles
@@ -348,30 +356,13 @@ class EnvelopePlan:
             env, _ = self._cached("dynamic", {"time": ts.isoformat(), "load_scale": load_scale}, compute)
             i = env.site_ids.index(self.site_id)
             out.append(
-                (
-                    load_scale,
-                    BenchLimits(
-                        self.to_site("import", env.import_limit_w[i, 0], scales),
-                        self.to_site("export", env.export_limit_w[i, 0], scales),
-                        str(env.binding_import[i, 0]),
-                        str(env.binding_export[i, 0]),
-                    ),
+                Update(
+                    load_scale=load_scale,
+                    limits=self.to_site(float(env.import_limit_w[i, 0]), float(env.export_limit_w[i, 0]), scales),
+                    binding={"import": str(env.binding_import[i, 0]), "export": str(env.binding_export[i, 0])},
                 )
             )
         return out
-
-
-@dataclass(frozen=True)
-class BenchLimits:
-    """Limits on the site's scale, with the constraint the twin found binding."""
-
-    import_limit_w: float
-    export_limit_w: float
-    binding_import: str = ""
-    binding_export: str = ""
-
-    def limit_w(self, side: str) -> float:
-        return self.import_limit_w if side == "import" else self.export_limit_w
 
 
 # -- the site ---------------------------------------------------------------------------------
@@ -411,8 +402,8 @@ class EnvelopeSite(SiteControl):
                 f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)"
             )
 
-    def record_limits(self, limits: Any | None) -> None:
-        """The limits in force (anything with import_limit_w / export_limit_w), for the evidence plot."""
+    def record_limits(self, limits: SiteLimits | None) -> None:
+        """The limits in force, for the evidence plot (None: no limit)."""
         if limits is None:
             self.record_limit()
         else:
@@ -456,13 +447,13 @@ class Transport:
     own: Any = None  # this channel, with what it held before the plan claimed it
     other: Any = None  # the other channel, lifted out of the way (None: the bench has no other)
 
-    def claim(self, firm_import_w: float, firm_export_w: float) -> None:
+    def claim(self, firm: SiteLimits) -> None:
         """Save this channel's firm limits, set the envelope's, and lift the other channel."""
-        self.own.saved = self._set_firm(firm_import_w, firm_export_w)
+        self.own.saved = self._set_firm(firm)
         if self.other is not None:
             self.other.lift()
 
-    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+    def _set_firm(self, firm: SiteLimits) -> Any:
         """Set this channel's firm limits; returns what it held before."""
         raise NotImplementedError
 
@@ -472,11 +463,21 @@ class Transport:
         if self.other is not None:
             self.other.restore()
 
-    def publish(self, intervals: list[BenchInterval]) -> None: ...
-    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None: ...
-    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None: ...
-    def withdraw(self) -> None: ...
-    def lost(self) -> contextlib.AbstractContextManager[None]: ...
+    def publish(self, schedule: Sequence[Interval]) -> None:
+        """Send a schedule (bench time, whole seconds)."""
+
+    def update(self, interval: Interval) -> None:
+        """New limits in force at once, for the rest of the interval."""
+
+    def abnormal(self, interval: Interval) -> None:
+        """Abnormal operation: the interval's import limit is the signaled maximum import."""
+
+    def withdraw(self) -> None:
+        """Take back what this plan sent that is still in force or to come."""
+
+    def lost(self) -> contextlib.AbstractContextManager[None]:
+        """Communication lost for the block."""
+        raise NotImplementedError
 
 
 class _QuietOpcua:
@@ -486,11 +487,11 @@ class _QuietOpcua:
         self.opcua = opcua
         self.site = next(iter(opcua.config.sites))
         self.rated = opcua.config.sites[self.site]
-        self.saved: tuple[float, float] | None = None
+        self.saved: SiteLimits | None = None
 
-    def firm(self) -> tuple[float, float]:
+    def firm(self) -> SiteLimits:
         snap = self.opcua.read(self.site)
-        return snap.firm_import_limit_w, snap.firm_export_limit_w
+        return SiteLimits(import_limit_w=snap.firm_import_limit_w, export_limit_w=snap.firm_export_limit_w)
 
     def lift(self) -> None:
         self.saved = self.firm()
@@ -499,7 +500,7 @@ class _QuietOpcua:
 
     def restore(self) -> None:
         if self.saved is not None:
-            self.opcua.set_firm_limits(self.site, *self.saved)
+            self.opcua.set_firm_limits(self.site, self.saved.import_limit_w, self.saved.export_limit_w)
 
 
 class _QuietCsip:
@@ -536,30 +537,34 @@ class CsipTransport(Transport):
         self.other = _QuietOpcua(opcua) if opcua is not None and opcua.config.sites else None
         self.mrids: list[str] = []
 
-    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+    def _set_firm(self, firm: SiteLimits) -> Any:
         saved = self.own.default()
-        self.csip.headend.set_default_control(self.lfdi, import_limit_w=firm_import_w, export_limit_w=firm_export_w)
+        self.csip.headend.set_default_control(
+            self.lfdi, import_limit_w=firm.import_limit_w, export_limit_w=firm.export_limit_w
+        )
         return saved
 
-    def publish(self, intervals: list[BenchInterval]) -> None:
+    def publish(self, schedule: Sequence[Interval]) -> None:
         self.mrids += self.csip.headend.publish_envelope(
-            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in intervals]
+            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in schedule]
         )["mrids"]
 
-    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
+    def update(self, interval: Interval) -> None:
         """A new control over the rest of the period: it supersedes the one in force (same program and elements)."""
         self.mrids.append(
             self.csip.headend.publish_control(
-                self.lfdi,
-                start_s,
-                duration_s,
-                {"import_limit_w": limits.import_limit_w, "export_limit_w": limits.export_limit_w},
+                self.lfdi, round(interval.start_s), round(interval.duration_s), interval.limits.as_dict()
             )["mrid"]
         )
 
-    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None:
+    def abnormal(self, interval: Interval) -> None:
         self.mrids += list(
-            self.csip.headend.signal_abnormal(self.lfdi, max_import_w, duration_s=duration_s, start=start_s).values()
+            self.csip.headend.signal_abnormal(
+                self.lfdi,
+                limit_w(interval.limits, "import"),
+                duration_s=round(interval.duration_s),
+                start=round(interval.start_s),
+            ).values()
         )
 
     def withdraw(self) -> None:
@@ -595,13 +600,13 @@ class OpcuaTransport(Transport):
         finder = getattr(opcua, "device_for_site", None)
         self.through_device = finder is not None and finder(self.site) is not None
 
-    def _set_firm(self, firm_import_w: float, firm_export_w: float) -> Any:
+    def _set_firm(self, firm: SiteLimits) -> Any:
         saved = self.own.firm()
         self.opcua.publish_envelope(self.site, [])
-        self.opcua.set_firm_limits(self.site, firm_import_w, firm_export_w)
+        self.opcua.set_firm_limits(self.site, firm.import_limit_w, firm.export_limit_w)
         return saved
 
-    def publish(self, intervals: list[BenchInterval]) -> None:
+    def publish(self, schedule: Sequence[Interval]) -> None:
         self.opcua.publish_envelope(
             self.site,
             [
@@ -611,16 +616,17 @@ class OpcuaTransport(Transport):
                     "import_limit_w": i.import_limit_w,
                     "export_limit_w": i.export_limit_w,
                 }
-                for i in intervals
+                for i in schedule
             ],
         )
 
-    def update(self, start_s: int, duration_s: int, limits: BenchLimits) -> None:
+    def update(self, interval: Interval) -> None:
         """An operator write of the limits in force: holds for the rest of the interval."""
+        limits = interval.limits
         self.opcua.set_limits(self.site, import_limit_w=limits.import_limit_w, export_limit_w=limits.export_limit_w)
 
-    def abnormal(self, max_import_w: float, start_s: int, duration_s: int) -> None:
-        self.opcua.signal_abnormal(max_import_w, duration_s, [self.site])
+    def abnormal(self, interval: Interval) -> None:
+        self.opcua.signal_abnormal(limit_w(interval.limits, "import"), interval.duration_s, [self.site])
 
     def withdraw(self) -> None:
         self.opcua.clear_abnormal([self.site])
@@ -717,9 +723,8 @@ def near_real_time(
     The typical response (the median) within typical_s, and every response within max_s.
     """
     scale = f"envelope time; 1 h = {bench_s_per_h:g} bench s"
-    never = sum(r is None for r in responses_s)
-    worst = math.inf if never else max(responses_s)  # type: ignore[type-var]
     ordered = sorted(math.inf if r is None else r for r in responses_s)
+    worst = ordered[-1] if ordered else math.inf
     median = float(np.median(ordered)) if ordered else math.inf
     listing = ", ".join("never" if r is None else f"{r / 60:.1f} min" for r in responses_s)
 

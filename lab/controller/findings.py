@@ -9,7 +9,12 @@
   telemetry_tolerance_w, at some instant within TELEMETRY_WINDOW_S before
   the reading's time stamp (a reading is stamped in whole seconds when it is
   posted, and reflects a meter reading taken some control periods before:
-  late is tolerated, wrong or stale for longer is not).
+  late is tolerated, wrong or stale for longer is not). While the bench
+  keeps the site meter from the controller (METER_SILENT_CHANNEL at 1), the
+  controller has no reading to mirror: one stamped more than
+  TELEMETRY_WINDOW_S after the meter went silent is stale by construction,
+  and a failure whatever its value (a controller that keeps going without its
+  meter mirrors its last reading as if it were current).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from flexbench.lab.evaluate import FAIL, PASS, Result
 
 TRUTH_CHANNEL = "truth.pcc_p_w"
+METER_SILENT_CHANNEL = "fault.meter_silent"  # 1 while the bench keeps the site meter from the controller
 TELEMETRY_WINDOW_S = 10.0
 SITE_POWER = "Site active power (import positive)"
 
@@ -81,6 +87,25 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
     if not readings or t.size == 0:
         return None
     tolerance_w = ctl.telemetry_tolerance_w
+    criterion = (
+        f"mirrored PCC power within {tolerance_w:g} W of the plant's, never a reading its silent meter cannot give"
+    )
+    silent_since = _meter_silent_since(recorder, start_s, end_s)
+    stale = [r for r in readings if _stale(r["time_s"], silent_since)]
+    if stale:
+        first = stale[0]
+        return Result(
+            requirement_id="CTL-TELEM",
+            criterion=criterion,
+            measured=float(len(stale)),
+            limit=0.0,
+            unit="readings",
+            margin=None,
+            verdict=FAIL,
+            message=f"{len(stale)} of {len(readings)} readings mirrored while the site meter had been silent for "
+            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['scaled_value']:.0f} W at bench time "
+            f"{first['time_s']}",
+        )
     worst_w, worst = 0.0, None
     for r in readings:
         mask = (t >= r["time_s"] - TELEMETRY_WINDOW_S) & (t <= r["time_s"] + 1.0)
@@ -95,7 +120,7 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
     ok = worst_w <= tolerance_w
     return Result(
         requirement_id="CTL-TELEM",
-        criterion=f"mirrored PCC power within {tolerance_w:g} W of the plant's",
+        criterion=criterion,
         measured=worst_w,
         limit=tolerance_w,
         unit="W",
@@ -104,6 +129,27 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
         message=f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
         f"is {worst_w:.0f} W from the plant's PCC power",
     )
+
+
+def _meter_silent_since(recorder: Any, start_s: float, end_s: float) -> list[tuple[float, float]]:
+    """Spans (silent from, silent until) of the site meter as the bench recorded them, over the test."""
+    t, state = recorder.series(METER_SILENT_CHANNEL, 0.0, end_s + 1.0)
+    spans: list[tuple[float, float]] = []
+    began: float | None = None
+    for ti, on in zip(t, state):
+        if on > 0.5 and began is None:
+            began = float(ti)
+        elif on <= 0.5 and began is not None:
+            spans.append((began, float(ti)))
+            began = None
+    if began is not None:
+        spans.append((began, end_s + 1.0))
+    return [(a, b) for a, b in spans if b >= start_s]
+
+
+def _stale(time_s: float, spans: list[tuple[float, float]]) -> bool:
+    """A reading stamped over TELEMETRY_WINDOW_S into a span of meter silence: none could have been taken."""
+    return any(a + TELEMETRY_WINDOW_S < time_s <= b for a, b in spans)
 
 
 def truth_source(site: Any) -> Any:

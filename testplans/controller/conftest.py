@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flexbench.lab.controller.findings import METER_SILENT_CHANNEL
 from flexbench.lab.errors import UserError
 from flexbench.lab.site_control import SiteControl
 
@@ -31,11 +32,16 @@ class ControllerSite(SiteControl):
         t_s = self.clock.now()
         self.bench.operator_action(action, instruction)
         self.recorder.event("site_fault", action=action)
+        meter = action == "meter-silent"
+        if meter:
+            self.recorder.record(METER_SILENT_CHANNEL, 1.0, t_s)  # CTL-TELEM: no reading to mirror from here
         try:
             yield t_s
         finally:
             self.bench.operator_action(restore, f"Undo: {instruction}")
             self.recorder.event("site_fault", action=restore)
+            if meter:
+                self.recorder.record(METER_SILENT_CHANNEL, 0.0)
 
     def recover(self) -> None:
         """Back to unrestricted and let the controller settle before the next plan."""

@@ -50,8 +50,8 @@ def envelope(plan, recorder) -> SiteEnvelope:
         intervals=len(env.intervals),
         import_scale=env.import_scale,
         export_scale=env.export_scale,
-        firm_import_w=env.firm_import_w,
-        firm_export_w=env.firm_export_w,
+        firm_import_w=env.firm.import_limit_w,
+        firm_export_w=env.firm.export_limit_w,
     )
     return env
 
@@ -68,10 +68,8 @@ def site(bench, requirements, recorder, clock) -> EnvelopeSite:
 def link(transport, bench, envelope, site, recorder):
     """The transport, governing: its firm limits are the envelope's; put back as found afterwards."""
     t = open_transport(transport, bench)
-    t.claim(envelope.firm_import_w, envelope.firm_export_w)
-    recorder.event(
-        "transport", name=transport, firm_import_w=envelope.firm_import_w, firm_export_w=envelope.firm_export_w
-    )
+    t.claim(envelope.firm)
+    recorder.event("transport", name=transport, **{f"firm_{k}": v for k, v in envelope.firm.as_dict().items()})
     try:
         yield t
     finally:

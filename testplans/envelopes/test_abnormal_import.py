@@ -12,8 +12,8 @@ import math
 
 import pytest
 
+from flexbench.core import Interval, SiteLimits
 from flexbench.lab import evaluate
-from flexbench.lab.envelope_plan import BenchInterval
 
 PROFILE = "envelopes"
 
@@ -39,18 +39,14 @@ def test_abnormal_maximum_import(plan, envelope, site, link, verdicts, clock):
     start_s = clock.now()
     t0 = math.ceil(start_s + site.plan.number("start_delay_s"))
     link.publish(
-        [
-            BenchInterval(
-                t0, math.ceil(precondition_s + duration_s + 10.0), in_force.import_limit_w, in_force.export_limit_w
-            )
-        ]
+        [Interval(start_s=t0, duration_s=math.ceil(precondition_s + duration_s + 10.0), limits=in_force.limits)]
     )
     clock.sleep_until(t0)
-    site.record_limits(in_force)
+    site.record_limits(in_force.limits)
     clock.sleep(precondition_s)
     t_signal = math.ceil(clock.now())
     clock.sleep_until(t_signal)
-    link.abnormal(max_import_w, t_signal, duration_s)
+    link.abnormal(Interval(start_s=t_signal, duration_s=duration_s, limits=SiteLimits(import_limit_w=max_import_w)))
     site.record_limit(import_limit_w=max_import_w, export_limit_w=in_force.export_limit_w)
     clock.sleep_until(t_signal + duration_s - r.number("end_guard_s"))
     step = site.hold(start_s, float(t_signal), hold_s=0)

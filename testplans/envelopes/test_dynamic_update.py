@@ -14,7 +14,8 @@ import math
 
 import pytest
 
-from flexbench.lab.envelope_plan import BenchInterval, near_real_time
+from flexbench.core import Interval
+from flexbench.lab.envelope_plan import limit_w, near_real_time
 
 PROFILE = "envelopes"
 
@@ -25,13 +26,13 @@ def states(plan, envelope, requirements):
     accuracy_w = requirements.requirement("OE-NRT").number("meter_accuracy_w")
     side = plan.nrt_stress()
     found = plan.dynamic_updates(envelope)
-    for (_, before), (load_scale, after) in zip(found, found[1:]):
-        if after.limit_w(side) >= before.limit_w(side) - accuracy_w:
+    for before, after in zip(found, found[1:]):
+        before_w, after_w = limit_w(before.limits, side), limit_w(after.limits, side)
+        if after_w >= before_w - accuracy_w:
             raise plan.error(
                 "nrt_load_scales",
-                f"at load x{load_scale:g} the twin's {side} limit maps to "
-                f"{after.limit_w(side):.0f} W, not below the {before.limit_w(side):.0f} W before it "
-                f"by more than the meter accuracy: the update would not show",
+                f"at load x{after.load_scale:g} the twin's {side} limit maps to {after_w:.0f} W, not below "
+                f"the {before_w:.0f} W before it by more than the meter accuracy: the update would not show",
             )
     return found
 
@@ -41,34 +42,30 @@ def test_dynamic_update_obeyed_in_near_real_time(plan, envelope, states, site, l
     r = site.requirements.requirement("OE-NRT")
     accuracy_w, hold_s = r.number("meter_accuracy_w"), r.number("settled_hold_s")
     side = plan.nrt_stress()
-    (_, base), *updates = states
-    site.check_binds(side, base.limit_w(side), accuracy_w)
+    base, *updates = states
+    site.check_binds(side, limit_w(base.limits, side), accuracy_w)
     give_up_s = plan.bench_s(r.number("max_response_s")) + hold_s
     precondition_s = site.plan.number("precondition_s")
     site.stress(side)
     start_s = clock.now()
     t0 = math.ceil(start_s + site.plan.number("start_delay_s"))
     total_s = math.ceil(precondition_s + len(updates) * (give_up_s + 2.0) + 10.0)
-    link.publish([BenchInterval(t0, total_s, base.import_limit_w, base.export_limit_w)])
+    link.publish([Interval(start_s=t0, duration_s=total_s, limits=base.limits)])
     clock.sleep_until(t0)
-    site.record_limits(base)
+    site.record_limits(base.limits)
     clock.sleep(precondition_s)
     responses_s: list[float | None] = []
     t_first = None
-    for load_scale, limits in updates:
+    for update in updates:
         t_signal = math.ceil(clock.now())
         clock.sleep_until(t_signal)
         t_first = t_first or t_signal
-        link.update(t_signal, t0 + total_s - t_signal, limits)
-        site.record_limits(limits)
+        link.update(Interval(start_s=t_signal, duration_s=t0 + total_s - t_signal, limits=update.limits))
+        site.record_limits(update.limits)
         site.recorder.event(
-            "envelope_update",
-            load_scale=load_scale,
-            import_limit_w=limits.import_limit_w,
-            export_limit_w=limits.export_limit_w,
-            binding=getattr(limits, f"binding_{side}"),
+            "envelope_update", load_scale=update.load_scale, **update.limits.as_dict(), binding=update.binding[side]
         )
-        took_s = site.watch(side, t_signal, limits.limit_w(side) + accuracy_w, hold_s, give_up_s)
+        took_s = site.watch(side, t_signal, limit_w(update.limits, side) + accuracy_w, hold_s, give_up_s)
         responses_s.append(None if took_s is None else plan.envelope_s(took_s))
     step = site.hold(start_s, float(t_first), hold_s=0)
     link.withdraw()

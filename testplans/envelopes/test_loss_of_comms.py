@@ -41,7 +41,7 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
         raise plan.error("loss_cached_intervals", f"must be between 1 and the envelope's {len(intervals)} intervals")
     k = max(range(len(intervals) - n + 1), key=lambda j: min(i.export_limit_w for i in intervals[j : j + n]))
     cached = intervals[k : k + n]
-    firm_w = envelope.firm_export_w
+    firm_w = envelope.firm.export_limit_w
     lowest_w = min(i.export_limit_w for i in cached)
     if lowest_w - band_w <= firm_w + 2 * accuracy_w:
         raise plan.error(
@@ -63,7 +63,7 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
         )
     link.publish(schedule)
     clock.sleep_until(t0)
-    site.record_limits(schedule[0])
+    site.record_limits(schedule[0].limits)
     clock.sleep_until(t0 + window_s)
     t_loss = clock.now()
     site.recorder.event("communication_lost", transport=link.name)
@@ -71,12 +71,12 @@ def test_firm_limits_on_loss_of_communication(plan, envelope, site, link, verdic
         if cached_mode:
             for item in schedule[1:]:
                 clock.sleep_until(item.start_s)
-                site.record_limits(item)
+                site.record_limits(item.limits)
             t_firm = float(end_s)
         else:
             t_firm = t_loss + link.comm_loss_s
         clock.sleep_until(t_firm)
-        site.record_limit(export_limit_w=firm_w, import_limit_w=envelope.firm_import_w)
+        site.record_limits(envelope.firm)
         clock.sleep(window_s + hold_s)
     site.recorder.event("communication_restored", transport=link.name)
     step = site.hold(start_s, t_loss, hold_s=0)

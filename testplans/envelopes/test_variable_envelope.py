@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-from flexbench.lab.envelope_plan import Window, follows_schedule
+from flexbench.lab.envelope_plan import Window, follows_schedule, limit_w
 
 PROFILE = "envelopes"
 
@@ -41,7 +41,7 @@ def test_variable_envelope_followed(plan, envelope, site, link, verdicts, clock)
     for k, item in enumerate(schedule):
         clock.sleep_until(item.start_s)
         site.stress(cycle[k % len(cycle)])
-        site.record_limits(item)
+        site.record_limits(item.limits)
         changed_s.append(max(clock.now(), item.start_s))
     clock.sleep_until(schedule[-1].end_s)
     site.record_limits(None)
@@ -52,7 +52,7 @@ def test_variable_envelope_followed(plan, envelope, site, link, verdicts, clock)
             Window(
                 changed_s[k] + window_s,
                 i.end_s - guard_s,
-                i.limit_w(side) + accuracy_w,
+                limit_w(i.limits, side) + accuracy_w,
                 f"interval {k} (+{k * plan.resolution_h:g} h)",
             )
             for k, i in enumerate(schedule)

@@ -223,7 +223,8 @@ def test_envelope_plans_in_controller_mode(tmp_path, plans, envelopes_short, fau
         ("slow", "testplans/csip/test_site_limits.py", "export", {"CSIP-GEN-01"}),
         ("ignores-limit", "testplans/ul3141/test_limit_change.py", "", {"PCS-CHG"}),
         ("ignores-limit", "testplans/controller", "import", {"CTL-IMP"}),
-        ("no-failsafe", "testplans/controller", "meter", {"CTL-METER"}),
+        # without its meter it also keeps mirroring its last reading as current: stale by construction
+        ("no-failsafe", "testplans/controller", "meter", {"CTL-METER", "CTL-TELEM"}),
         # halted, it also keeps mirroring its last, stale, readings
         ("halts-on-silent", "testplans/controller", "silent_inverter", {"CTL-INV", "CTL-TELEM"}),
         ("trusts-inverters", "testplans/controller", "ignoring", {"CTL-IGN"}),
@@ -341,3 +342,50 @@ def test_a_legacy_battery_is_commanded_through_model_124(tmp_path):
     writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]
     rates = [w["points"]["124.OutWRte"] for w in writes if "124.OutWRte" in w.get("points", {})]
     assert rates and max(rates) > 10.0  # discharging to hold the import limit
+
+
+class _Recorder:
+    """The recorder's series, from lists: the plant's PCC power and the meter's silence."""
+
+    def __init__(self, channels: dict[str, list[tuple[float, float]]]) -> None:
+        self.channels = channels
+
+    def series(self, channel: str, start_s: float, end_s: float):
+        import numpy as np
+
+        points = [(t, v) for t, v in self.channels.get(channel, []) if start_s <= t <= end_s]
+        return np.array([t for t, _ in points], float), np.array([v for _, v in points], float)
+
+
+class _Bench:
+    """A controller bench whose 2030.5 server holds these mirrored readings."""
+
+    def __init__(self, readings: list[tuple[int, float]]) -> None:
+        from types import SimpleNamespace
+
+        rows = [
+            {"description": "Site active power (import positive)", "time_s": t, "scaled_value": w} for t, w in readings
+        ]
+        self.config = SimpleNamespace(controller=SimpleNamespace(csip_device="ctl", telemetry_tolerance_w=300.0))
+        self.csip = SimpleNamespace(
+            lfdis={"ctl": "LFDI"},
+            headend=SimpleNamespace(telemetry=lambda lfdi, since: [r for r in rows if r["time_s"] >= since]),
+        )
+
+
+def test_telemetry_mirrored_while_the_meter_is_silent_is_stale_whatever_its_value():
+    """CTL-TELEM: a reading stamped over 10 s into the meter's silence fails even when it equals the plant's power;
+    one within the first 10 s (a reading taken just before) and those after the meter is back are judged by value."""
+    from flexbench.lab.controller.findings import METER_SILENT_CHANNEL, TRUTH_CHANNEL, telemetry
+
+    truth = [(float(t), -3000.0) for t in range(0, 101)]
+    silent = {METER_SILENT_CHANNEL: [(40.0, 1.0), (70.0, 0.0)], TRUTH_CHANNEL: truth}
+    fresh = [(30, -3000.0), (45, -3000.0), (75, -3000.0), (90, -3000.0)]
+    ok = telemetry(_Bench(fresh), _Recorder(silent), 0.0, 100.0)
+    assert ok is not None and ok.verdict == "pass"
+    stale = telemetry(_Bench(fresh + [(55, -3000.0), (65, -3000.0)]), _Recorder(silent), 0.0, 100.0)
+    assert stale is not None and stale.verdict == "fail" and stale.measured == 2.0 and "stale" in stale.message
+    no_fault = telemetry(_Bench(fresh + [(55, -3000.0)]), _Recorder({TRUTH_CHANNEL: truth}), 0.0, 100.0)
+    assert no_fault is not None and no_fault.verdict == "pass"
+    wrong = telemetry(_Bench([(30, 3000.0)]), _Recorder({TRUTH_CHANNEL: truth}), 0.0, 100.0)
+    assert wrong is not None and wrong.verdict == "fail" and wrong.measured == 6000.0

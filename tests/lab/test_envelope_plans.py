@@ -159,9 +159,10 @@ def test_envelope_is_mapped_to_the_site_and_cached(tmp_path):
     assert len(env.intervals) == 6
     assert max(i.import_limit_w for i in env.intervals) == 8000.0
     assert max(i.export_limit_w for i in env.intervals) == 8000.0
-    for i in env.intervals:  # one ratio per direction, whole watts
-        assert i.import_limit_w == pytest.approx(i.twin_import_w * env.import_scale, abs=0.5)
-    assert env.firm_export_w == min(i.export_limit_w for i in env.intervals)
+    for i, twin_w in zip(env.intervals, env.twin_import_w):  # one ratio per direction, whole watts
+        assert i.import_limit_w == pytest.approx(max(twin_w * env.import_scale, 0.0), abs=0.5)
+    assert env.firm.export_limit_w == min(i.export_limit_w for i in env.intervals)
+    assert env.envelope.site_id == "s47" and env.intervals[1].start_s - env.intervals[0].start_s == 3600.0
     schedule = plan.on_bench(env.intervals[2:4], 1000)
     assert [(b.start_s, b.duration_s) for b in schedule] == [(1000, 60), (1060, 60)]
     mtime = env.file.stat().st_mtime_ns
