@@ -545,9 +545,7 @@ class CsipTransport(Transport):
         return saved
 
     def publish(self, schedule: Sequence[Interval]) -> None:
-        self.mrids += self.csip.headend.publish_envelope(
-            self.lfdi, [(i.start_s, i.duration_s, i.import_limit_w, i.export_limit_w) for i in schedule]
-        )["mrids"]
+        self.mrids += self.csip.headend.publish_envelope(self.lfdi, list(schedule))["mrids"]
 
     def update(self, interval: Interval) -> None:
         """A new control over the rest of the period: it supersedes the one in force (same program and elements)."""
@@ -607,18 +605,7 @@ class OpcuaTransport(Transport):
         return saved
 
     def publish(self, schedule: Sequence[Interval]) -> None:
-        self.opcua.publish_envelope(
-            self.site,
-            [
-                {
-                    "start": i.start_s,
-                    "duration_s": i.duration_s,
-                    "import_limit_w": i.import_limit_w,
-                    "export_limit_w": i.export_limit_w,
-                }
-                for i in schedule
-            ],
-        )
+        self.opcua.publish_envelope(self.site, list(schedule))
 
     def update(self, interval: Interval) -> None:
         """An operator write of the limits in force: holds for the rest of the interval."""
