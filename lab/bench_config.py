@@ -14,9 +14,9 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import create_model
+from pydantic import Field, create_model
 
 from flexbench.instruments.addresses import parse_address
 from flexbench.instruments.registry import DRIVERS, driver_class, is_import_path
@@ -278,12 +278,12 @@ class _SiteDevice(Table):
     """[virtual.site_devices.NAME]: one device of the emulated site of a controller under test."""
 
     kind: Literal["pv", "battery", "meter"]
-    family: str | None = None
-    rated_w: float | None = None  # needed for an inverter
-    unit_id: int = 1
+    family: str | None = None  # which families fit which kind: lab.virtual.controller_site.config
+    rated_w: Annotated[float, Field(gt=0)] | None = None  # needed for an inverter
+    unit_id: Annotated[int, Field(ge=1, le=247)] = 1
     listen: str = "127.0.0.1:0"
-    transport: str = "tcp"
-    baud: int = 115200
+    transport: Literal["tcp", "rtu"] = "tcp"
+    baud: Annotated[int, Field(gt=0)] = 115200
     model: int | None = None
     map: str | None = None
 

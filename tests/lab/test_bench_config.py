@@ -106,3 +106,35 @@ def test_cli_reports_a_bad_bench_in_one_line_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "drivr" in lines[0] and str(path) in lines[0]
+
+
+BENCHES = Path(__file__).resolve().parents[2] / "lab" / "benches"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BENCHES.glob("*.toml")))
+def test_every_shipped_bench_file_loads(name):
+    assert load_bench(BENCHES / name).instruments
+
+
+@pytest.mark.parametrize(
+    "bench, old, new, at, key, reason",
+    [
+        ("virtual.toml", "[virtual.plant]", '[virtual]\nsite = "pv"\n[virtual.plant]', 'site = "pv"', "virtual.site", "unknown site 'pv'"),
+        ("virtual.toml", 'serial = "VDUT-0001"', "serial = 1", "serial = 1", "virtual.dut.serial", "expected a string, got an integer 1"),
+        ("virtual-pcs.toml", 'battery = "battery"', 'battery = "batt"', 'battery = "batt"', "virtual.connections.battery", "'batt' names no instrument"),
+        ("virtual-pcs.toml", "sensor_timeout_s = 2.0", "sensor_timeout = 2.0", "sensor_timeout = 2.0", "virtual.pcs.sensor_timeout", "did you mean 'sensor_timeout_s'"),
+        ("virtual-controller.toml", "phases = 3", "phases = 3.0", "phases = 3.0", "virtual.plant.phases", "expected an integer, got a number 3.0"),
+        ("virtual-controller.toml", "unit_id = 1", "unit_id = 300", "unit_id = 300", "virtual.site_devices.pv1.unit_id", "must be <= 247"),
+        ("virtual-controller.toml", "rated_w = 6000.0", "rated_w = 6000.0\ntransport = 'udp'", "transport = 'udp'", "virtual.site_devices.pv1.transport", "must be one of 'tcp' or 'rtu'"),
+    ],
+)  # fmt: skip
+def test_a_bad_virtual_table_names_file_line_and_key(tmp_path, bench, old, new, at, key, reason):
+    text = (BENCHES / bench).read_text()
+    assert old in text
+    text = text.replace(old, new, 1)
+    path = write(tmp_path, text)
+    line = text[: text.index(at)].count("\n") + 1
+    with pytest.raises(BenchError) as err:
+        load_bench(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}: {key}: ") and reason in message and "\n" not in message, message

@@ -545,7 +545,7 @@ transport = "rtu"''',
             'kind = "pv"\nfamily = "sunspec-8xx"',
             r"site_devices.pv1\]: family for a pv must be one of sunspec-7xx, sunspec-legacy",
         ),
-        ("rated_w = 6000.0", "rated_w = 6000.0\nspeed = 3", r"site_devices.pv1\]: unknown key\(s\) speed"),
+        ("rated_w = 6000.0", "rated_w = 6000.0\nspeed = 3", r"toml:33: virtual.site_devices.pv1.speed: unknown key"),
         (
             'kind = "battery"\nfamily = "sunspec-7xx"',
             'kind = "meter"\nfamily = "sunspec"',
