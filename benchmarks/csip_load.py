@@ -34,6 +34,7 @@ from pathlib import Path
 
 import aiohttp
 
+from flexbench.core import Envelope
 from flexbench.signals.csip import HeadEnd
 from flexbench.signals.csip.tls import client_context
 from flexbench.signals.pki import TestPKI
@@ -59,7 +60,7 @@ def prepare(workdir: Path, clients: int) -> tuple[TestPKI, list[tuple[str, int, 
         identity = pki.device(f"site{i:05d}")
         device = headend.register_device(identity.lfdi)
         headend.set_default_control(identity.lfdi, 9000, 5000)
-        headend.publish_envelope(identity.lfdi, envelope)
+        headend.publish_envelope(identity.lfdi, Envelope.of(envelope))
         program = headend.book.program_by_name(int(device["id"]), "envelope")
         sites.append((identity.name, int(device["id"]), program.id))
     headend.close()

@@ -15,7 +15,8 @@ outside, so the twin, the instruments, the signals and the lab can all share it.
 
 from flexbench.core import channels
 from flexbench.core.clock import TimeSource
-from flexbench.core.limits import Envelope, Interval, IntervalError, SiteLimits, to_epoch_s
+from flexbench.core.envelope_files import read_envelope_file, read_envelopes
+from flexbench.core.limits import Envelope, Interval, IntervalError, SiteLimits, to_envelope, to_epoch_s
 from flexbench.core.results import Criterion, Result, Verdict, worst
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "TimeSource",
     "Verdict",
     "channels",
+    "read_envelope_file",
+    "read_envelopes",
+    "to_envelope",
     "to_epoch_s",
     "worst",
 ]

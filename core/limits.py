@@ -248,6 +248,10 @@ class Envelope:
             return self.firm
         return self.intervals[k].limits.or_else(self.firm)
 
+    def with_firm(self, firm: SiteLimits) -> Envelope:
+        """The same schedule with other firm limits."""
+        return Envelope(site_id=self.site_id, intervals=self.intervals, firm=firm)
+
     def shifted(self, offset_s: float) -> Envelope:
         """The same schedule moved in time by offset_s."""
         return Envelope(
@@ -257,3 +261,19 @@ class Envelope:
             ),
             firm=self.firm,
         )
+
+
+def to_envelope(value: Envelope | Iterable[Interval]) -> Envelope:
+    """An Envelope, or Interval objects made one (sorted, overlaps refused); rows of other kinds are refused.
+
+    What publishers take: read rows (files, CLI, JSON) with Envelope.of or Interval.parse first.
+    """
+    if isinstance(value, Envelope):
+        return value
+    items = tuple(value)
+    for n, item in enumerate(items):
+        if not isinstance(item, Interval):
+            raise TypeError(
+                f"interval {n} is a {type(item).__name__}, not a flexbench.core.Interval: read rows with Envelope.of"
+            )
+    return Envelope(intervals=items)

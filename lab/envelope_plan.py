@@ -228,7 +228,7 @@ class EnvelopePlan:
 
     def _cached(self, name: str, params: dict[str, Any], compute: Callable[[], Any]) -> tuple[Any, Path]:
         """An envelope from the run folder's cache, else computed here (main thread) and cached."""
-        from flexbench.twin import Envelope, TwinError
+        from flexbench.twin import EnvelopeSet, TwinError
 
         key = json.dumps(
             {
@@ -246,7 +246,7 @@ class EnvelopePlan:
         )
         path = self.cache_dir / f"{name}-{self.site_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
         if path.exists():
-            return Envelope.read(path), path
+            return EnvelopeSet.read(path), path
         try:
             env = compute()
         except (TwinError, ValueError) as exc:
@@ -258,7 +258,7 @@ class EnvelopePlan:
         tmp = path.with_name(f".tmp-{path.name}")
         env.save(tmp)
         os.replace(tmp, path)  # a run killed mid-write leaves no half file in the cache
-        return Envelope.read(path), path  # exactly what the run folder keeps, computed or cached
+        return EnvelopeSet.read(path), path  # exactly what the run folder keeps, computed or cached
 
     def variable(self) -> SiteEnvelope:
         """The location's variable envelope over the horizon, mapped to the site."""

@@ -11,7 +11,7 @@ constraints extracted from them, load/PV time series, and operating envelopes
 """
 
 from flexbench.twin.compute import EnvelopeSettings
-from flexbench.twin.envelope import Envelope
+from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import FeederError, ProfileError, SiteError, TwinError
 from flexbench.twin.feeders import feeder_names, resolve_feeder
 from flexbench.twin.model import Site
@@ -26,7 +26,7 @@ from flexbench.twin.profiles import Profiles, forecast, read_profiles, synthetic
 from flexbench.twin.twin import Limits, Twin
 
 __all__ = [
-    "Envelope",
+    "EnvelopeSet",
     "EnvelopeSettings",
     "FeederError",
     "Limits",

@@ -1,7 +1,9 @@
-"""The Envelope: import and export limits per site and interval, firm and non-firm.
+"""The EnvelopeSet: import and export limits of many sites over the same intervals, firm and non-firm.
 
-This is what the lab and the IEEE 2030.5 / OPC-UA side consume, so it is a plain
-container of numpy arrays with documented units and a flat table form:
+An ``Envelope`` (flexbench.core) is one site's schedule; the twin computes many
+sites at once, so it holds them as a table: numpy arrays with documented units
+and a flat table form. ``EnvelopeSet.envelope(site_id)`` gives one site's core
+Envelope, what the lab and the IEEE 2030.5 / OPC-UA side publish.
 
 - ``import_limit_w`` / ``export_limit_w`` (sites x intervals, W): the most the
   site may import / export at its connection point in that interval (firm +
@@ -24,7 +26,8 @@ container of numpy arrays with documented units and a flat table form:
 
 Files: CSV and Parquet hold the long table (one row per site and interval);
 JSON holds one record per site with arrays over the intervals. All three read
-back with ``Envelope.read``.
+back with ``EnvelopeSet.read``; CSV and JSON are also what
+``flexbench.core.read_envelope_file`` (the publish commands) reads.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from flexbench.core import Envelope, Interval, SiteLimits
 
 SCHEMA = "flexbench-envelope/1"
 KINDS = ("static", "variable", "dynamic")
@@ -50,7 +55,7 @@ VALUE_COLUMNS = (
 
 
 @dataclass
-class Envelope:
+class EnvelopeSet:
     """Operating envelopes of a set of sites over a set of intervals (see module doc)."""
 
     feeder: str
@@ -99,13 +104,42 @@ class Envelope:
         }
 
     def site(self, site_id: str) -> pd.DataFrame:
-        """One site's envelope over the intervals (a schedule for one device)."""
+        """One site's rows of the table over the intervals (all columns; `envelope` gives the schedule)."""
+        self._index(site_id)
+        frame = self.to_frame()
+        return frame[frame["site_id"] == site_id].reset_index(drop=True)
+
+    def envelope(self, site_id: str) -> Envelope:
+        """One site's schedule as a core Envelope, its firm limits as `firm`.
+
+        Limits are magnitudes there: a negative limit here (the site must keep importing,
+        or exporting, that much) goes out as 0, the tightest a site limit can say.
+        Static envelopes (month x hour values, no times) have no schedule to give.
+        """
+        i = self._index(site_id)
+        starts = pd.to_datetime(self.intervals["start"], utc=True)
+        if starts.isna().any():
+            raise ValueError(f"site {site_id}: a {self.kind} envelope has no start times (month x hour values)")
+        intervals = tuple(
+            Interval(
+                start_s=pd.Timestamp(start).timestamp(),
+                duration_s=float(duration),
+                limits=SiteLimits(
+                    import_limit_w=max(float(self.import_limit_w[i, k]), 0.0),
+                    export_limit_w=max(float(self.export_limit_w[i, k]), 0.0),
+                ),
+            )
+            for k, (start, duration) in enumerate(zip(starts, self.intervals["duration_s"]))
+        )
+        firm = SiteLimits(import_limit_w=float(self.firm_import_w[i]), export_limit_w=float(self.firm_export_w[i]))
+        return Envelope(site_id=site_id, intervals=intervals, firm=firm)
+
+    def _index(self, site_id: str) -> int:
         if site_id not in self.site_ids:
             from flexbench.twin.errors import SiteError, suggest
 
             raise SiteError(f"site {site_id!r} is not in this envelope{suggest(site_id, self.site_ids)}")
-        frame = self.to_frame()
-        return frame[frame["site_id"] == site_id].reset_index(drop=True)
+        return self.site_ids.index(site_id)
 
     # -- table form ------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -134,7 +168,7 @@ class Envelope:
         return frame
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, meta: dict) -> Envelope:
+    def from_frame(cls, frame: pd.DataFrame, meta: dict) -> EnvelopeSet:
         """Rebuild from the long table and the meta dict (inverse of to_frame)."""
         missing = [c for c in ("site_id", "interval", *VALUE_COLUMNS[:2]) if c not in frame.columns]
         if missing:
@@ -248,7 +282,7 @@ class Envelope:
         return path
 
     @classmethod
-    def from_dict(cls, data: dict) -> Envelope:
+    def from_dict(cls, data: dict) -> EnvelopeSet:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a flexbench envelope (schema {data.get('schema')!r})")
         iv = pd.DataFrame(data["intervals"])
@@ -279,7 +313,7 @@ class Envelope:
         )
 
     @classmethod
-    def read(cls, path: str | Path) -> Envelope:
+    def read(cls, path: str | Path) -> EnvelopeSet:
         """Read an envelope written by save()."""
         path = Path(path)
         suffix = path.suffix.lower()

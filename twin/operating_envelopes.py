@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from flexbench.twin.compute import EnvelopeSettings, IntervalEngine, IntervalResult
-from flexbench.twin.envelope import Envelope
+from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import ProfileError, TwinError
 from flexbench.twin.feeders import FeederSource
 from flexbench.twin.limits import EXPORT, IMPORT, binding_name
@@ -75,7 +75,7 @@ def compute_envelope(
     workers: int = 1,
     progress: Progress | None = None,
     seed: int = 0,
-) -> Envelope:
+) -> EnvelopeSet:
     """Envelopes of the given sites (all by default) of a twin.
 
     profiles: measured/forecast load and PV (W) per site; synthetic shapes when
@@ -141,7 +141,7 @@ def variable_envelope(
     workers: int = 1,
     progress: Progress | None = None,
     seed: int = 0,
-) -> Envelope:
+) -> EnvelopeSet:
     """A day-ahead style schedule of limits over the horizon."""
     settings = settings or EnvelopeSettings()
     res = parse_resolution(resolution)
@@ -174,7 +174,7 @@ def static_envelope(
     workers: int = 1,
     progress: Progress | None = None,
     seed: int = 0,
-) -> Envelope:
+) -> EnvelopeSet:
     """A month x hour profile of limits from the worst cases of a year."""
     settings = settings or EnvelopeSettings()
     if profiles is None:
@@ -226,7 +226,7 @@ def dynamic_envelope(
     firm_export_w=None,
     progress: Progress | None = None,
     seed: int = 0,
-) -> Envelope:
+) -> EnvelopeSet:
     """One near-real-time interval from a measured state (default: the profile at now)."""
     settings = settings or EnvelopeSettings()
     res = parse_resolution(resolution)
@@ -379,7 +379,7 @@ def assemble(
     results: list[IntervalResult],
     firm_import_w=None,
     firm_export_w=None,
-) -> Envelope:
+) -> EnvelopeSet:
     """Turn interval headroom into absolute limits, firm and non-firm parts."""
     m = twin.model
     forecast_w = np.column_stack([r.forecast_net_w for r in results])
@@ -404,7 +404,7 @@ def assemble(
     firm_e = np.maximum(np.minimum(firm_e, exp.min(axis=1)), 0.0)
     intervals = intervals.reset_index(drop=True)
     intervals["start"] = pd.to_datetime(intervals["start"], utc=True)
-    return Envelope(
+    return EnvelopeSet(
         feeder=twin.name,
         kind=kind,
         method=settings.method,

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from flexbench.twin.envelope import Envelope
+from flexbench.twin.envelope import EnvelopeSet
 
 WIDTH, HEIGHT, PAD = 820, 420, 60
 
@@ -39,7 +39,7 @@ def _area(xs, top, bottom, color: str, opacity: float) -> str:
     return f'<polygon points="{" ".join(pts)}" fill="{color}" fill-opacity="{opacity}" stroke="none"/>'
 
 
-def band_svg(env: Envelope, site_id: str, path: str | Path) -> Path:
+def band_svg(env: EnvelopeSet, site_id: str, path: str | Path) -> Path:
     """The envelope of one site over the intervals (kW), written to path."""
     if site_id not in env.site_ids:
         env.site(site_id)  # raises SiteError naming the near ids
@@ -91,14 +91,14 @@ def band_svg(env: Envelope, site_id: str, path: str | Path) -> Path:
     return path
 
 
-def _interval_labels(env: Envelope) -> list[str]:
+def _interval_labels(env: EnvelopeSet) -> list[str]:
     iv = env.intervals
     if env.kind == "static":
         return [f"M{m} {h:02d}h" for m, h in zip(iv["month"], iv["hour"])]
     return [s.strftime("%d %H:%M") if s is not None and s == s else "" for s in iv["start"]]
 
 
-def headroom_map_svg(env: Envelope, twin, interval: int, path: str | Path, direction: str = "import") -> Path:
+def headroom_map_svg(env: EnvelopeSet, twin, interval: int, path: str | Path, direction: str = "import") -> Path:
     """Sites at their bus coordinates, coloured by headroom beyond forecast (kW)."""
     sites = {s.site_id: s for s in twin.sites}
     idx = [k for k, sid in enumerate(env.site_ids) if sites[sid].x is not None]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from flexbench.twin.compute import EnvelopeSettings
-from flexbench.twin.envelope import Envelope
+from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import TwinError
 from flexbench.twin.feeders import resolve_feeder
 from flexbench.twin.operating_envelopes import variable_envelope
@@ -221,7 +221,7 @@ def instance_profiles(instance: FeederInstance, twin: Twin) -> Profiles:
 
 def instance_envelope(
     instance: FeederInstance, twin: Twin | None = None, settings: EnvelopeSettings | None = None
-) -> Envelope:
+) -> EnvelopeSet:
     """Day-ahead (variable) envelope of the instance's sites; a fresh twin unless one of its base is given."""
     twin = twin or Twin.load(instance.base)
     return variable_envelope(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flexbench.twin.envelope import Envelope
+from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.limits import CHECK_TOL_PU, binding_name, usage
 from flexbench.twin.operating_envelopes import BLOCK_INTERVALS
 from flexbench.twin.twin import EffectiveLimits, Limits, Twin
@@ -46,7 +46,7 @@ class CheckReport:
 
 def check_envelope(
     twin: Twin,
-    env: Envelope,
+    env: EnvelopeSet,
     load_w: np.ndarray,
     pv_w: np.ndarray,
     export_load_w: np.ndarray | None = None,

@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from flexbench.core import IntervalError, read_envelope_file
 from flexbench.lab.errors import UserError
 from flexbench.signals.csip import (
     CSIP_CIPHERS,
@@ -18,7 +19,6 @@ from flexbench.signals.csip import (
     HeadEndConfig,
     OperatorClient,
     OperatorError,
-    read_envelope_file,
 )
 
 CERTS_ENV = "FLEXBENCH_CERTS"
@@ -78,9 +78,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "envelope",
         metavar="ENVELOPE_FILE",
-        help="columns start, duration_s, import_limit_w, export_limit_w (and site if several)",
+        help="columns start, duration_s, import_limit_w, export_limit_w (and site_id if several); "
+        "what `flexbench envelope --out` writes",
     )
-    publish.add_argument("--envelope-site", metavar="ID", help="rows of this site only, when the file holds several")
+    publish.add_argument("--envelope-site", metavar="ID", help="that site's rows, when the file holds several")
     publish.add_argument("--mode", choices=("site", "max_w"), help="default: from the device's DERCapability")
     publish.add_argument("--program", default="envelope")
     publish.add_argument("--firm-import-w", type=float, help="also set DefaultDERControl import limit (firm)")
@@ -203,11 +204,11 @@ def _register(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     try:
-        intervals = read_envelope_file(args.envelope, site=args.envelope_site)
-    except (FileNotFoundError, ValueError) as exc:
+        envelope = read_envelope_file(args.envelope, site=args.envelope_site)
+    except IntervalError as exc:
         raise UserError(str(exc)) from None
     client = _client(args)
-    result = _call(args, client.publish_envelope, args.site, intervals, program=args.program, mode=args.mode)
+    result = _call(args, client.publish_envelope, args.site, envelope, program=args.program, mode=args.mode)
     if args.firm_import_w is not None or args.firm_export_w is not None:
         result["default"] = _call(
             args, client.set_default_control, args.site, args.firm_import_w, args.firm_export_w, program=args.program

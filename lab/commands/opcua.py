@@ -19,10 +19,11 @@ from typing import Any
 
 from asyncua import ua
 
+from flexbench.core import IntervalError, read_envelope_file
 from flexbench.lab.errors import UserError
 from flexbench.signals.opcua.accounts import AccountStore
 from flexbench.signals.opcua.connection import ClientSecurity
-from flexbench.signals.opcua.envelope import EnvelopeError, load_envelope_file
+from flexbench.signals.opcua.envelope import EnvelopeError
 from flexbench.signals.opcua.model import NAMESPACE_URI, SiteSpec
 from flexbench.signals.opcua.operator_client import OperatorClient
 from flexbench.signals.opcua.pki import OpcuaPKI
@@ -94,7 +95,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "envelope",
         metavar="ENVELOPE_FILE",
-        help="CSV or JSON with start, duration_s, import_limit_w, export_limit_w (and optional site)",
+        help="CSV or JSON with start, duration_s, import_limit_w, export_limit_w (and optional site_id); "
+        "what `flexbench envelope --out` writes",
+    )
+    publish.add_argument(
+        "--envelope-site",
+        metavar="ID",
+        help="the file's site to publish (default: the one named like --site, or the file's only site)",
     )
     publish.set_defaults(func=publish_command)
 
@@ -281,13 +288,11 @@ def _with_operator(args: argparse.Namespace, action: Callable[[OperatorClient], 
 
 def publish_command(args: argparse.Namespace) -> int:
     try:
-        intervals = load_envelope_file(args.envelope, site=args.site)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{args.envelope}: {exc}") from exc
-    if not intervals:
-        raise UserError(f"{args.envelope}: no intervals for site {args.site}")
-    version = _with_operator(args, lambda c: c.publish_envelope(args.site, intervals))
-    print(f"site {args.site}: published {len(intervals)} interval(s), envelope version {version}")
+        envelope = read_envelope_file(args.envelope, args.envelope_site, default_site=args.site)
+    except IntervalError as exc:
+        raise UserError(str(exc)) from None
+    version = _with_operator(args, lambda c: c.publish_envelope(args.site, envelope))
+    print(f"site {args.site}: published {len(envelope)} interval(s), envelope version {version}")
     return 0
 
 

@@ -103,13 +103,17 @@ class Replayer:
                 f"{self.bench.config.path}: timeline entry {step.entry.number if step.entry else 0} "
                 "sends an operator signal, but the bench has no 2030.5 server ([signals.csip])"
             )
+        from flexbench.core import SiteLimits
         from flexbench.signals.csip.controls import ControlValues
 
         headend = self.bench.csip.headend
         limits = s.limits
         if s.kind in ("limits", "envelope"):
             values = ControlValues(
-                import_limit_w=round(limits.import_limit_w or 0.0), export_limit_w=round(limits.export_limit_w or 0.0)
+                limits=SiteLimits(
+                    import_limit_w=round(limits.import_limit_w or 0.0),
+                    export_limit_w=round(limits.export_limit_w or 0.0),
+                )
             )
             out = headend.publish_control(
                 self.lfdi,

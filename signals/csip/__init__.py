@@ -7,7 +7,6 @@ DER side: `CsipClient`, with the event rules in `events`.
 
 from flexbench.signals.csip.client import CsipClient, CsipClientError, RegistrationError
 from flexbench.signals.csip.controls import ControlValues
-from flexbench.signals.csip.envelopes import Interval, as_intervals, read_envelope_file
 from flexbench.signals.csip.events import ActiveControl, EventScheduler
 from flexbench.signals.csip.headend import HeadEnd, HeadEndConfig
 from flexbench.signals.csip.operator_client import OperatorClient, OperatorError
@@ -25,11 +24,8 @@ __all__ = [
     "EventScheduler",
     "HeadEnd",
     "HeadEndConfig",
-    "Interval",
     "OperatorClient",
     "OperatorError",
     "RegistrationError",
     "ServerThread",
-    "as_intervals",
-    "read_envelope_file",
 ]

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from envoy_schema.server.schema.sep2.der_control_types import ApparentPower
 
-from flexbench.core import TimeSource
+from flexbench.core import IntervalError, TimeSource
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import ControlValues, active_power, decode
 from flexbench.signals.csip.events import ActiveControl, EventInfo, EventScheduler, ProgramSnapshot
@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 DEFAULT_POLL_RATE_S = 900
 REQUEST_TIMEOUT_S = 20.0
+
+
+def _applicable(base: m.DERControlBase) -> ControlValues:
+    """The values of a control; none (an invalid control, answered with Response 253) for a negative site limit."""
+    try:
+        return decode(base)
+    except IntervalError:
+        return ControlValues()
 
 
 class CsipClientError(Exception):
@@ -270,7 +278,7 @@ class CsipClient:
                         start_s=ctl.interval.start,
                         duration_s=ctl.interval.duration,
                         status=int(ctl.EventStatus_.currentStatus),
-                        values=decode(ctl.DERControlBase_),
+                        values=_applicable(ctl.DERControlBase_),
                         randomize_start_s=ctl.randomizeStart or 0,
                         randomize_duration_s=ctl.randomizeDuration or 0,
                         reply_to=ctl.replyTo,
@@ -281,7 +289,7 @@ class CsipClient:
         if prog.DefaultDERControlLink is not None:
             try:
                 dderc = await self.get(prog.DefaultDERControlLink.href, m.DefaultDERControl)
-                default = decode(dderc.DERControlBase_)
+                default = _applicable(dderc.DERControlBase_)
             except CsipClientError:
                 default = None
         return ProgramSnapshot(prog.href or prog.mRID, int(prog.primacy), tuple(events), default)

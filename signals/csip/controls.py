@@ -8,21 +8,26 @@ conversions happen, so what is published is what a client decodes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from flexbench.core import SiteLimits
 from flexbench.signals.csip.models import ActivePower, DERControlBase
 
 INT16_MAX = 32767
 MULTIPLIER_RANGE = range(-3, 10)
+SITE_SIDES = ("import_limit_w", "export_limit_w")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ControlValues:
-    """One DERControlBase, in engineering units; None means the element is absent."""
+    """One DERControlBase, in engineering units; None means the element is absent.
 
-    import_limit_w: float | None = None  # csipaus:opModImpLimW, site import at the connection point
-    export_limit_w: float | None = None  # csipaus:opModExpLimW, site export at the connection point
+    The flat form (as_dict / from_dict: import_limit_w, export_limit_w, generation_limit_w, ...)
+    is what the operator API and the head-end's JSON carry.
+    """
+
+    limits: SiteLimits = field(default_factory=SiteLimits)  # csipaus:opModImpLimW / opModExpLimW, at the PCC
     generation_limit_w: float | None = None  # csipaus:opModGenLimW
     load_limit_w: float | None = None  # csipaus:opModLoadLimW
     max_limit_pct: float | None = None  # opModMaxLimW, percent of the DER's setMaxW
@@ -32,27 +37,42 @@ class ControlValues:
     energize: bool | None = None  # opModEnergize
     ramp_time_s: float | None = None  # rampTms
 
+    @property
+    def import_limit_w(self) -> float | None:
+        return self.limits.import_limit_w
+
+    @property
+    def export_limit_w(self) -> float | None:
+        return self.limits.export_limit_w
+
     def elements(self) -> frozenset[str]:
         """Names of the 2030.5 elements present: what supersede compares."""
-        return frozenset(ELEMENT_NAMES[f.name] for f in fields(self) if getattr(self, f.name) is not None)
+        return frozenset(ELEMENT_NAMES[name] for name in self.as_dict())
 
     def is_empty(self) -> bool:
         return not self.elements()
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The elements present, flat, by field name (the site limits' two sides as their own keys)."""
+        out: dict[str, Any] = dict(self.limits.as_dict())
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "limits" and value is not None:
+                out[f.name] = value
+        return out
 
     def merged_over(self, fallback: ControlValues) -> ControlValues:
         """These values, with absent elements taken from `fallback`."""
-        return ControlValues(**{**fallback.as_dict(), **self.as_dict()})
+        return ControlValues.from_dict({**fallback.as_dict(), **self.as_dict()})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ControlValues:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        """From the flat form; unknown keys are refused, naming the known ones."""
+        unknown = set(data) - set(ELEMENT_NAMES)
         if unknown:
-            raise ValueError(f"unknown control value(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+            raise ValueError(f"unknown control value(s) {sorted(unknown)}; known: {sorted(ELEMENT_NAMES)}")
+        others = {k: v for k, v in data.items() if k not in SITE_SIDES}
+        return cls(limits=SiteLimits(**{k: v for k, v in data.items() if k in SITE_SIDES}), **others)
 
 
 ELEMENT_NAMES: dict[str, str] = {
@@ -119,7 +139,7 @@ def encode(values: ControlValues) -> DERControlBase:
 
 
 def decode(base: DERControlBase) -> ControlValues:
-    """DERControlBase -> ControlValues, the way a client applies it."""
+    """DERControlBase -> ControlValues, the way a client applies it (IntervalError for a negative site limit)."""
     kwargs: dict[str, Any] = {}
     for name in ACTIVE_POWER_FIELDS:
         power = getattr(base, ELEMENT_NAMES[name])
@@ -135,7 +155,7 @@ def decode(base: DERControlBase) -> ControlValues:
         kwargs["energize"] = base.opModEnergize
     if base.rampTms is not None:
         kwargs["ramp_time_s"] = base.rampTms / 100
-    return ControlValues(**kwargs)
+    return ControlValues.from_dict(kwargs)
 
 
 def wire_values(base: DERControlBase) -> dict[str, Any]:

@@ -17,8 +17,10 @@ network and keeps working on the cached schedule when the server is gone:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Any
 
+from flexbench.core import SiteLimits
 from flexbench.signals.csip.controls import ControlValues
 
 RECEIVED, STARTED, COMPLETED, CANCELLED, SUPERSEDED, INVALID, LATE = 1, 2, 3, 6, 7, 253, 254
@@ -74,6 +76,11 @@ class ActiveControl:
     source: str  # "event", "default", "mixed" or "none"
     event_mrids: tuple[str, ...] = ()
     default_elements: tuple[str, ...] = ()
+
+    @property
+    def limits(self) -> SiteLimits:
+        """The site's import and export limits in force (CSIP-AUS opModImpLimW / opModExpLimW)."""
+        return self.values.limits
 
 
 @dataclass
@@ -227,24 +234,22 @@ class EventScheduler:
         return self._merge(running)
 
     def _merge(self, running: list[_Tracked]) -> ActiveControl:
-        chosen: dict[str, object] = {}
+        chosen: dict[str, Any] = {}
         winners: set[str] = set()
         ranked = sorted(running, key=lambda t: (t.info.primacy, -t.info.creation_s, t.info.mrid))
         for tracked in ranked:
-            for f in fields(ControlValues):
-                value = getattr(tracked.info.values, f.name)
-                if value is not None and f.name not in chosen:
-                    chosen[f.name] = value
+            for name, value in tracked.info.values.as_dict().items():
+                if name not in chosen:
+                    chosen[name] = value
                     winners.add(tracked.info.mrid)
         default_used: list[str] = []
         for prog in sorted(self.programs.values(), key=lambda p: (p.primacy, p.href)):
             if prog.default is None:
                 continue
-            for f in fields(ControlValues):
-                value = getattr(prog.default, f.name)
-                if value is not None and f.name not in chosen:
-                    chosen[f.name] = value
-                    default_used.append(f.name)
+            for name, value in prog.default.as_dict().items():
+                if name not in chosen:
+                    chosen[name] = value
+                    default_used.append(name)
         if winners and default_used:
             source = "mixed"
         elif winners:
@@ -253,7 +258,7 @@ class EventScheduler:
             source = "default"
         else:
             source = "none"
-        return ActiveControl(ControlValues(**chosen), source, tuple(sorted(winners)), tuple(default_used))
+        return ActiveControl(ControlValues.from_dict(chosen), source, tuple(sorted(winners)), tuple(default_used))
 
     def default_only(self) -> ActiveControl:
         """What applies when the schedule is no longer trusted (communication lost too long)."""

@@ -10,15 +10,14 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 
-from flexbench.core import TimeSource
+from flexbench.core import Envelope, Interval, SiteLimits, TimeSource, to_envelope, to_epoch_s
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
-from flexbench.signals.csip.envelopes import as_intervals, to_epoch_s
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
 from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, Program, ScheduleBook
@@ -159,35 +158,39 @@ class HeadEnd:
             "it has not PUT DERSettings or DERCapability and none was registered (rated_w)"
         )
 
-    def _values_for(self, device: Device, mode: str, import_w: float | None, export_w: float | None) -> ControlValues:
+    def _values_for(self, device: Device, mode: str, limits: SiteLimits) -> ControlValues:
         if mode == "site":
-            return ControlValues(import_limit_w=import_w, export_limit_w=export_w)
-        if export_w is None:
+            return ControlValues(limits=limits)
+        if limits.export_limit_w is None:
             raise ValueError("opModMaxLimW needs an export (generation) limit")
-        pct = min(100.0, max(0.0, export_w / self._rated_w(device) * 100.0))
+        pct = min(100.0, max(0.0, limits.export_limit_w / self._rated_w(device) * 100.0))
         return ControlValues(max_limit_pct=round(pct, 2))
 
     @_locked
     def publish_envelope(
         self,
         lfdi: str,
-        intervals: Any,
+        envelope: Envelope | Sequence[Interval],
         program: str = "envelope",
         mode: str | None = None,
         randomize_start_s: int | None = None,
         randomize_duration_s: int | None = None,
         response_required: str = "03",
     ) -> dict[str, Any]:
-        """Publish an envelope as one DERControl per interval; overlapping older controls are superseded."""
+        """Publish an envelope as one DERControl per interval; overlapping older controls are superseded.
+
+        Times go out in whole seconds (2030.5 carries them so). The envelope's firm
+        limits are not sent here: set_default_control sends them.
+        """
         device = self.device(lfdi)
         mode = mode or self.limit_mode(lfdi)
         if mode not in ("site", "max_w"):
             raise ValueError(f"mode must be 'site' or 'max_w', got {mode!r}")
-        items = as_intervals(intervals)
+        items = to_envelope(envelope).intervals
         if not items:
             raise ValueError("the envelope has no intervals")
         prog = self.book.program_by_name(device.id, program)
-        values = [self._values_for(device, mode, i.import_limit_w, i.export_limit_w) for i in items]
+        values = [self._values_for(device, mode, i.limits) for i in items]
         for v in values:
             encode(v)  # refuse unencodable values before anything is stored
         mrids: list[str] = []
@@ -195,13 +198,14 @@ class HeadEnd:
         now_s = self.now_s()
         with self.store.transaction():
             for interval, value in zip(items, values):
+                start_s = int(interval.start_s)
                 control, gone = self.book.add_control(
                     prog,
-                    interval.start_s,
-                    interval.duration_s,
+                    start_s,
+                    int(interval.duration_s),
                     value,
                     now_s,
-                    description=f"envelope interval {interval.start_s}",
+                    description=f"envelope interval {start_s}",
                     randomize_start_s=randomize_start_s,
                     randomize_duration_s=randomize_duration_s,
                     response_required=response_required,
@@ -230,7 +234,7 @@ class HeadEnd:
             values = ControlValues.from_dict(values)
         encode(values)
         prog = self.book.program_by_name(device.id, program)
-        start_s = self.now_s() if start is None else to_epoch_s(start)
+        start_s = self.now_s() if start is None else int(to_epoch_s(start))
         control, gone = self.book.add_control(
             prog,
             start_s,
@@ -293,7 +297,8 @@ class HeadEnd:
         device = self.device(lfdi)
         if values is None:
             mode = self.limit_mode(lfdi)
-            values = self._values_for(device, mode, import_limit_w, export_limit_w)
+            limits = SiteLimits(import_limit_w=import_limit_w, export_limit_w=export_limit_w)
+            values = self._values_for(device, mode, limits)
         elif isinstance(values, dict):
             values = ControlValues.from_dict(values)
         encode(values)
@@ -323,7 +328,7 @@ class HeadEnd:
         for lfdi in lfdis:
             device = self.device(lfdi)
             if self.limit_mode(lfdi) == "site":
-                values = ControlValues(import_limit_w=max_import_w)
+                values = ControlValues(limits=SiteLimits(import_limit_w=max_import_w))
             else:
                 values = ControlValues(load_limit_w=max_import_w)
             out[device.lfdi] = self.publish_control(
@@ -362,7 +367,7 @@ class HeadEnd:
     @_locked
     def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]:
         """Readings the device mirrored (MirrorUsagePoint), scaled to engineering units."""
-        since_s = None if since is None else to_epoch_s(since)
+        since_s = None if since is None else int(to_epoch_s(since))
         return self.records.telemetry([self.device(lfdi).id], since_s)
 
     @_locked

@@ -10,11 +10,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from flexbench.core import Envelope, Interval, to_envelope
 from flexbench.signals.csip.controls import ControlValues
-from flexbench.signals.csip.envelopes import as_intervals
 from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
 
 PathLike = str | os.PathLike[str]
@@ -76,18 +77,17 @@ class OperatorClient:
     def devices(self) -> list[dict[str, Any]]:
         return self.call("devices")
 
-    def publish_envelope(self, lfdi: str, intervals: Any, **kwargs: Any) -> dict[str, Any]:
-        rows = [i.__dict__ for i in as_intervals(intervals)]
-        plain = [
+    def publish_envelope(self, lfdi: str, envelope: Envelope | Sequence[Interval], **kwargs: Any) -> dict[str, Any]:
+        rows = [
             {
-                "start": r["start_s"],
-                "duration_s": r["duration_s"],
-                "import_limit_w": r["import_limit_w"],
-                "export_limit_w": r["export_limit_w"],
+                "start": i.start_s,
+                "duration_s": i.duration_s,
+                "import_limit_w": i.import_limit_w,
+                "export_limit_w": i.export_limit_w,
             }
-            for r in rows
+            for i in to_envelope(envelope)
         ]
-        return self.call("publish_envelope", lfdi=lfdi, intervals=plain, **kwargs)
+        return self.call("publish_envelope", lfdi=lfdi, intervals=rows, **kwargs)
 
     def publish_control(
         self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any], **kwargs: Any

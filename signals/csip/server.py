@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from flexbench.core import Envelope
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip import render
 from flexbench.signals.csip.headend import HeadEnd
@@ -518,6 +519,8 @@ class CsipApp:
             kwargs = json.loads(await request.read() or b"{}")
             if not isinstance(kwargs, dict):
                 raise ValueError("the body is a JSON object of keyword arguments")
+            if method == "publish_envelope" and "intervals" in kwargs:  # JSON rows: read them here, at the edge
+                kwargs["envelope"] = Envelope.of(kwargs.pop("intervals"))
             result = getattr(self.headend, method)(**kwargs)
         except KeyError as exc:
             return web.json_response({"error": str(exc.args[0]) if exc.args else "not found"}, status=404)

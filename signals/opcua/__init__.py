@@ -12,7 +12,7 @@ from flexbench.signals.opcua.accounts import Account, AccountStore
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
 from flexbench.signals.opcua.device_client import DeviceClient, Measurement, Point
 from flexbench.signals.opcua.device_server import DevicePoint, DevicePointServer, DeviceServerSecurity
-from flexbench.signals.opcua.envelope import EnvelopeError, Interval, load_envelope_file, to_intervals
+from flexbench.signals.opcua.envelope import EnvelopeError
 from flexbench.signals.opcua.model import NAMESPACE_URI, OperatingMode, SiteSpec
 from flexbench.signals.opcua.operator_client import OperatorClient
 from flexbench.signals.opcua.pki import OpcuaPKI
@@ -34,7 +34,6 @@ __all__ = [
     "EnvelopeServer",
     "EnvelopeServerConfig",
     "EnvelopeServerThread",
-    "Interval",
     "LoopThread",
     "Measurement",
     "NAMESPACE_URI",
@@ -49,9 +48,7 @@ __all__ = [
     "SiteSnapshot",
     "SiteSpec",
     "WriteRefused",
-    "load_envelope_file",
     "open_client",
     "provision",
     "read_password",
-    "to_intervals",
 ]

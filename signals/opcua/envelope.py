@@ -1,26 +1,21 @@
-"""Operating envelopes as plain data: intervals of import and export limits.
+"""Envelopes on OPC-UA: core Envelopes checked with the status codes a method call returns.
 
-The publish API takes whatever the caller has — dicts, a twin Envelope's
-intervals, rows of a CSV — as long as each item has `start` (datetime or Unix
-seconds), `duration_s`, `import_limit_w` and `export_limit_w`, so signals/ needs
-nothing from the twin.
+The address space holds every interval's two limits as Doubles, so a limit of
+None (not limited by this interval) is resolved before publishing: it takes the
+envelope's firm limit, else the site's firm limit (on the server). Rows from a
+PublishEnvelope call are read here, at the edge, with the call's statuses.
 """
 
 from __future__ import annotations
 
-import bisect
-import csv
-import datetime as dt
-import json
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from asyncua import ua
 
-UTC = dt.UTC
+from flexbench.core import Envelope, Interval, IntervalError, SiteLimits, to_envelope, to_epoch_s
+
 FIELDS = ("start", "duration_s", "import_limit_w", "export_limit_w")
 
 
@@ -32,114 +27,60 @@ class EnvelopeError(ValueError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Interval:
-    """One envelope interval: limits in W from start_s (Unix seconds) for duration_s."""
+def checked(envelope: Envelope | Sequence[Interval], firm: SiteLimits | None = None) -> Envelope:
+    """The envelope with every limit set (None sides from its firm limits, then from `firm`).
 
-    start_s: float
-    duration_s: float
-    import_limit_w: float
-    export_limit_w: float
+    Overlapping intervals are BadInvalidArgument; a side left unset by both is too.
+    """
+    try:
+        env = to_envelope(envelope)
+    except IntervalError as exc:
+        raise EnvelopeError(f"envelope: {exc}") from None
+    fallback = env.firm.or_else(firm or SiteLimits())
+    intervals = []
+    for n, interval in enumerate(env.intervals):
+        limits = interval.limits.or_else(fallback)
+        if limits.import_limit_w is None or limits.export_limit_w is None:
+            raise EnvelopeError(f"envelope interval {n}: both limits are needed (no firm limit to take one from)")
+        intervals.append(Interval(start_s=interval.start_s, duration_s=interval.duration_s, limits=limits))
+    return Envelope(site_id=env.site_id, intervals=tuple(intervals), firm=env.firm)
 
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.duration_s
 
-    @property
-    def start(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.start_s, UTC)
+def from_rows(rows: Iterable[Mapping[str, Any]]) -> Envelope:
+    """An envelope from PublishEnvelope's rows: every field present and finite, limits >= 0, no overlaps.
 
-
-def to_unix_s(value: Any) -> float:
-    """Unix seconds from a datetime (naive means UTC), an ISO 8601 string, or a number (or its text)."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.timestamp()
-    if isinstance(value, str):
-        text = value.strip()
+    A missing field or an overlap is BadInvalidArgument; a value out of range is BadOutOfRange.
+    """
+    intervals = []
+    for n, row in enumerate(rows):
+        missing = [k for k in FIELDS if row.get(k) is None]
+        if missing:
+            raise EnvelopeError(f"envelope interval {n}: missing {', '.join(missing)}")
         try:
-            return float(text)
-        except ValueError:
-            return to_unix_s(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
-    if hasattr(value, "to_pydatetime"):  # pandas Timestamp, without importing pandas
-        return to_unix_s(value.to_pydatetime())
-    return float(value)
-
-
-def _field(item: Any, name: str) -> Any:
-    if isinstance(item, dict):
-        if name not in item:
-            raise EnvelopeError(f"envelope interval {item!r} has no {name!r}")
-        return item[name]
-    if not hasattr(item, name):
-        raise EnvelopeError(f"envelope interval {item!r} has no attribute {name!r}")
-    return getattr(item, name)
-
-
-def to_intervals(items: Iterable[Any]) -> list[Interval]:
-    """Intervals sorted by start; refuses non-finite numbers, negative limits, empty or overlapping intervals."""
-    out: list[Interval] = []
-    for item in items:
-        if isinstance(item, Interval):
-            out.append(item)
-            continue
-        try:
-            values = [to_unix_s(_field(item, "start"))] + [float(_field(item, f)) for f in FIELDS[1:]]
+            start_s = to_epoch_s(row["start"])
+            duration_s, import_w, export_w = (float(row[k]) for k in FIELDS[1:])
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, EnvelopeError):
-                raise
-            raise EnvelopeError(f"envelope interval {item!r}: {exc}") from exc
-        out.append(Interval(*values))
-    out.sort(key=lambda i: i.start_s)
-    for i, interval in enumerate(out):
-        numbers = (interval.start_s, interval.duration_s, interval.import_limit_w, interval.export_limit_w)
-        if not all(math.isfinite(x) for x in numbers):
-            raise EnvelopeError(f"envelope interval {i}: every number must be finite", ua.StatusCodes.BadOutOfRange)
-        if interval.duration_s <= 0:
-            raise EnvelopeError(f"envelope interval {i}: duration_s must be > 0", ua.StatusCodes.BadOutOfRange)
-        if interval.import_limit_w < 0 or interval.export_limit_w < 0:
-            raise EnvelopeError(f"envelope interval {i}: limits are magnitudes (>= 0 W)", ua.StatusCodes.BadOutOfRange)
-        if i and out[i - 1].end_s > interval.start_s + 1e-6:
-            raise EnvelopeError(f"envelope intervals {i - 1} and {i} overlap")
-    return out
+            raise EnvelopeError(f"envelope interval {n}: {exc}") from None
+        if not all(math.isfinite(x) for x in (start_s, duration_s, import_w, export_w)):
+            raise EnvelopeError(f"envelope interval {n}: every number must be finite", ua.StatusCodes.BadOutOfRange)
+        try:
+            limits = SiteLimits(import_limit_w=import_w, export_limit_w=export_w)
+            intervals.append(Interval(start_s=start_s, duration_s=duration_s, limits=limits))
+        except IntervalError as exc:
+            raise EnvelopeError(f"envelope interval {n}: {exc}", ua.StatusCodes.BadOutOfRange) from None
+    try:
+        return Envelope(intervals=tuple(intervals))
+    except IntervalError as exc:
+        raise EnvelopeError(f"envelope: {exc}") from None
 
 
-def check_within(intervals: list[Interval], max_import_w: float, max_export_w: float, site: str) -> None:
+def check_within(envelope: Envelope, max_import_w: float, max_export_w: float, site: str) -> None:
     """Refuse limits outside the site's physical range (BadOutOfRange)."""
-    for i, interval in enumerate(intervals):
-        if interval.import_limit_w > max_import_w or interval.export_limit_w > max_export_w:
+    for i, interval in enumerate(envelope.intervals):
+        imp, exp = interval.import_limit_w or 0.0, interval.export_limit_w or 0.0
+        if imp > max_import_w or exp > max_export_w:
             raise EnvelopeError(
-                f"site {site}, envelope interval {i}: limits {interval.import_limit_w} W import, "
-                f"{interval.export_limit_w} W export exceed the site's range "
+                f"site {site}, envelope interval {i}: limits {imp} W import, {exp} W export exceed the site's range "
                 f"({max_import_w} W import, {max_export_w} W export)",
                 ua.StatusCodes.BadOutOfRange,
             )
-
-
-def active_index(intervals: list[Interval], now_s: float) -> int | None:
-    """Index of the interval containing now_s (start inclusive, end exclusive), or None."""
-    starts = [i.start_s for i in intervals]
-    k = bisect.bisect_right(starts, now_s) - 1
-    if k >= 0 and now_s < intervals[k].end_s:
-        return k
-    return None
-
-
-def load_envelope_file(path: str | Path, site: str | None = None) -> list[Interval]:
-    """Intervals from CSV (header with the four fields) or JSON (a list of objects, or {"intervals": [...]}).
-
-    A `site` column or key, when present, selects the rows for `site`.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text())
-        rows = data.get("intervals", []) if isinstance(data, dict) else data
-    elif path.suffix.lower() == ".csv":
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    else:
-        raise EnvelopeError(f"{path}: envelope files are .csv or .json")
-    if site is not None and rows and isinstance(rows[0], dict) and "site" in rows[0]:
-        rows = [r for r in rows if str(r["site"]) == site]
-    return to_intervals(rows)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from asyncua import Client, ua
 
+from flexbench.core import Envelope, Interval
 from flexbench.signals.opcua import model
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
-from flexbench.signals.opcua.envelope import to_intervals
+from flexbench.signals.opcua.envelope import checked
 from flexbench.signals.opcua.site_client import write_values
 
 _log = logging.getLogger(__name__)
@@ -72,9 +73,13 @@ class OperatorClient:
             return []
         return result if isinstance(result, list) else [result]
 
-    async def publish_envelope(self, site: str, intervals: Iterable[Any]) -> int:
-        """Call PublishEnvelope; returns the envelope version. Raises asyncua's status error if refused."""
-        parsed = to_intervals(intervals)
+    async def publish_envelope(self, site: str, envelope: Envelope | Sequence[Interval]) -> int:
+        """Call PublishEnvelope; returns the envelope version. Raises asyncua's status error if refused.
+
+        A limit of None takes the envelope's firm limit (EnvelopeError when it has none):
+        the call carries numbers only.
+        """
+        parsed = checked(envelope).intervals
         D = ua.VariantType.Double
         (version,) = await self._call(
             site,

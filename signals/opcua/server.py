@@ -22,7 +22,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User
 
+from flexbench.core import Envelope, Interval, SiteLimits
 from flexbench.signals.opcua import address_space, model
 from flexbench.signals.opcua.access import (
     AccountUserManager,
@@ -41,7 +42,7 @@ from flexbench.signals.opcua.access import (
     WriteRule,
 )
 from flexbench.signals.opcua.accounts import AccountStore
-from flexbench.signals.opcua.envelope import EnvelopeError, Interval, active_index, check_within, to_intervals
+from flexbench.signals.opcua.envelope import EnvelopeError, check_within, checked, from_rows
 from flexbench.signals.opcua.ids import ua_status
 from flexbench.signals.opcua.model import OperatingMode, SiteSpec, Writer
 from flexbench.signals.opcua.pki import OpcuaPKI
@@ -105,7 +106,7 @@ class SiteSnapshot:
     abnormal_import_limit_w: float
     heartbeat: int
     envelope_version: int
-    envelope: list[Interval]
+    envelope: Envelope
     valid_until: dt.datetime
     measured_p_w: float
     measured_q_var: float
@@ -119,7 +120,7 @@ class _SiteState:
     spec: SiteSpec
     firm_import_w: float
     firm_export_w: float
-    intervals: list[Interval] = field(default_factory=list)
+    envelope: Envelope = field(default_factory=Envelope)  # every limit set (signals.opcua.envelope.checked)
     version: int = 0
     override_import_w: float | None = None
     override_export_w: float | None = None
@@ -287,17 +288,19 @@ class EnvelopeServer:
         return model.node_id(site, variable, self._ns)
 
     # Operator API -----------------------------------------------------------
-    async def publish_envelope(self, site: str, intervals: Iterable[Any]) -> int:
+    async def publish_envelope(self, site: str, envelope: Envelope | Sequence[Interval]) -> int:
         """Replace the site's envelope (an empty one withdraws it); returns its version.
 
+        A limit of None takes the envelope's firm limit, else the site's firm limit now.
         Raises EnvelopeError (with the OPC-UA status a method call would return) and changes nothing
-        when an interval is malformed, overlaps another or exceeds the site's physical range.
+        when intervals overlap or a limit exceeds the site's physical range.
         """
         state = self._state(site)
-        parsed = to_intervals(intervals)
+        firm = SiteLimits(import_limit_w=state.firm_import_w, export_limit_w=state.firm_export_w)
+        parsed = checked(envelope, firm)
         check_within(parsed, state.spec.rated_import_w, state.spec.rated_export_w, site)
         async with self._lock:
-            state.intervals = parsed
+            state.envelope = parsed
             state.version += 1
             state.override_import_w = state.override_export_w = None
             state.override_key = None
@@ -396,7 +399,7 @@ class EnvelopeServer:
             abnormal_import_limit_w=v(site, model.ABNORMAL_IMPORT_LIMIT),
             heartbeat=v(site, model.HEARTBEAT),
             envelope_version=v(site, model.ENVELOPE_VERSION),
-            envelope=list(state.intervals),
+            envelope=state.envelope,
             valid_until=v(site, model.VALID_UNTIL),
             measured_p_w=v(site, model.MEASURED_P),
             measured_q_var=v(site, model.MEASURED_Q),
@@ -430,11 +433,12 @@ class EnvelopeServer:
 
     async def _write_envelope(self, site: str, state: _SiteState) -> None:
         D, T = ua.VariantType.Double, ua.VariantType.DateTime
-        await self._write(site, model.ENVELOPE_START, [i.start for i in state.intervals], T, array=True)
-        await self._write(site, model.ENVELOPE_DURATION, [i.duration_s for i in state.intervals], D, array=True)
-        await self._write(site, model.ENVELOPE_IMPORT, [i.import_limit_w for i in state.intervals], D, array=True)
-        await self._write(site, model.ENVELOPE_EXPORT, [i.export_limit_w for i in state.intervals], D, array=True)
-        valid_until = address_space.as_datetime(state.intervals[-1].end_s) if state.intervals else address_space.NO_TIME
+        intervals = state.envelope.intervals
+        await self._write(site, model.ENVELOPE_START, [i.start for i in intervals], T, array=True)
+        await self._write(site, model.ENVELOPE_DURATION, [i.duration_s for i in intervals], D, array=True)
+        await self._write(site, model.ENVELOPE_IMPORT, [i.import_limit_w for i in intervals], D, array=True)
+        await self._write(site, model.ENVELOPE_EXPORT, [i.export_limit_w for i in intervals], D, array=True)
+        valid_until = address_space.as_datetime(intervals[-1].end_s) if intervals else address_space.NO_TIME
         await self._write(site, model.VALID_UNTIL, valid_until, T)
         # The version last: a site that watches it reads a complete envelope.
         await self._write(site, model.ENVELOPE_VERSION, state.version, ua.VariantType.UInt32)
@@ -449,7 +453,7 @@ class EnvelopeServer:
         await self._write(site, model.OPERATING_MODE, int(mode), ua.VariantType.UInt32)
 
     def _interval_key(self, state: _SiteState) -> tuple[int, int | None]:
-        return state.version, active_index(state.intervals, self._clock())
+        return state.version, state.envelope.index_at(self._clock())
 
     def _set_override(self, state: _SiteState, import_w: float | None, export_w: float | None) -> None:
         key = self._interval_key(state)
@@ -469,8 +473,8 @@ class EnvelopeServer:
         key = self._interval_key(state)
         k = key[1]
         if k is not None:
-            interval = state.intervals[k]
-            import_w, export_w, source = interval.import_limit_w, interval.export_limit_w, "envelope"
+            interval = state.envelope.intervals[k]
+            import_w, export_w, source = interval.import_limit_w or 0.0, interval.export_limit_w or 0.0, "envelope"
         else:
             import_w, export_w, source = state.firm_import_w, state.firm_export_w, "firm"
         if state.override_key is not None and state.override_key != key:
@@ -587,7 +591,7 @@ class EnvelopeServer:
             for s, d, i, e in zip(starts, durations, imports, exports)
         ]
         try:
-            version = await self.publish_envelope(self._site_of(parent), rows)
+            version = await self.publish_envelope(self._site_of(parent), from_rows(rows))
         except EnvelopeError as exc:
             _log.info("PublishEnvelope refused: %s", exc)
             return ua_status(exc.status)

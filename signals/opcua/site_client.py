@@ -20,9 +20,9 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 
+from flexbench.core import Envelope
 from flexbench.signals.opcua import model
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
-from flexbench.signals.opcua.envelope import Interval, to_unix_s
 from flexbench.signals.opcua.model import OperatingMode
 
 _log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class SiteClient:
                 pass
         return self.signals
 
-    async def read_envelope(self) -> list[Interval]:
+    async def read_envelope(self) -> Envelope:
         """The published envelope, read consistently: retried if the version moves while reading."""
         names = [
             model.ENVELOPE_VERSION,
@@ -205,10 +205,8 @@ class SiteClient:
         for _ in range(5):
             v0, starts, durations, imports, exports, v1 = await self.client.read_values([self._node(n) for n in names])
             if v0 == v1:
-                return [
-                    Interval(to_unix_s(s), float(d), float(i), float(e))
-                    for s, d, i, e in zip(starts or [], durations or [], imports or [], exports or [])
-                ]
+                rows = zip(starts or [], durations or [], imports or [], exports or [])
+                return Envelope.of(rows, site_id=self.site)
         raise RuntimeError(f"site {self.site}: the envelope kept changing while being read")
 
     async def report(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from flexbench.core import Envelope, Interval
 from flexbench.signals.opcua.device_client import DeviceClient
-from flexbench.signals.opcua.envelope import Interval
 from flexbench.signals.opcua.server import EnvelopeServer, EnvelopeServerConfig, ReportListener, SiteSnapshot
 from flexbench.signals.opcua.site_client import SiteClient, SiteSignals
 
@@ -114,8 +114,8 @@ class EnvelopeServerThread:
     def node_id(self, site: str, variable: str) -> Any:
         return self.server.node_id(site, variable)
 
-    def publish_envelope(self, site: str, intervals: Iterable[Any]) -> int:
-        return self._thread.call(self.server.publish_envelope(site, list(intervals)))
+    def publish_envelope(self, site: str, envelope: Envelope | Sequence[Interval]) -> int:
+        return self._thread.call(self.server.publish_envelope(site, envelope))
 
     def signal_abnormal(
         self, max_import_w: float, duration_s: float | None = None, sites: Iterable[str] | None = None
@@ -201,7 +201,7 @@ class SiteClientThread(_ClientOnLoop):
     def wait_for(self, predicate: Callable[[SiteSignals], bool], timeout_s: float) -> SiteSignals:
         return self._thread.call(self.client.wait_for(predicate, timeout_s), timeout_s + 5.0)
 
-    def read_envelope(self) -> list[Interval]:
+    def read_envelope(self) -> Envelope:
         return self._thread.call(self.client.read_envelope())
 
     def report(

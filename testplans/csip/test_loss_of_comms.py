@@ -8,6 +8,8 @@ away until after the schedule. The DUT must still apply the second interval
 
 import pytest
 
+from flexbench.core import Envelope
+
 PROFILE = "csip-aus"
 
 
@@ -25,7 +27,9 @@ def test_cached_schedule_then_default_limits(site, csip, verdicts, clock):
     site.stress("export")
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
-    site.headend.publish_envelope(site.lfdi, [(t0, duration, None, first_w), (t0 + duration, duration, None, second_w)])
+    site.headend.publish_envelope(
+        site.lfdi, Envelope.of([(t0, duration, None, first_w), (t0 + duration, duration, None, second_w)])
+    )
     clock.sleep_until(t0 + window_s)
     site.record_limit(export_limit_w=first_w)
     with csip.outage():

@@ -7,6 +7,8 @@ must be at or below that interval's limit plus meter accuracy.
 
 import pytest
 
+from flexbench.core import Envelope
+
 PROFILE = "csip-aus"
 
 
@@ -22,7 +24,7 @@ def test_variable_envelope_followed(site, verdicts, clock):
     start_s = site.settle()
     t0 = round(clock.now() + plan.number("start_delay_s"))
     intervals = [(t0 + k * interval_s, interval_s, None, limit_w) for k, limit_w in enumerate(limits_w)]
-    site.headend.publish_envelope(site.lfdi, intervals)
+    site.headend.publish_envelope(site.lfdi, Envelope.of(intervals))
     for begin, _, _, limit_w in intervals:
         clock.sleep_until(begin)
         site.record_limit(export_limit_w=limit_w)

@@ -3,6 +3,7 @@ heartbeat (OPC-LOSS) and the abnormal-operation signal (ABN-IMP), each judged at
 
 import pytest
 
+from flexbench.core import Envelope
 from flexbench.lab import evaluate
 
 PROFILE = "opcua"
@@ -67,7 +68,7 @@ def test_schedule_followed(site, verdicts, clock):
         }
         for k, w in enumerate(limits_w)
     ]
-    site.opcua.publish_envelope(site.name, intervals)
+    site.opcua.publish_envelope(site.name, Envelope.of(intervals))
     for item in intervals:
         clock.sleep_until(item["start"])
         site.record_limit(export_limit_w=item["export_limit_w"])

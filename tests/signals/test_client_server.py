@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from flexbench.core import Envelope
 from flexbench.signals.csip import CsipClient, RegistrationError, ServerThread
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import decode, wire_values
@@ -72,7 +73,7 @@ def test_published_schedule_is_read_back_value_for_value(server: ServerThread, p
     start = bench_now() + 3600
     limits = [(125000, 1500.5), (0, 32767), (40000, 1.5e6), (7300, 9999.9)] * 80  # 320 intervals: several pages
     intervals = [(start + i * 900, 900, imp, exp) for i, (imp, exp) in enumerate(limits)]
-    published = server.headend.publish_envelope(lfdi, intervals)
+    published = server.headend.publish_envelope(lfdi, Envelope.of(intervals))
     assert published["mode"] == "site" and len(published["mrids"]) == len(intervals)
     stored = {c["mrid"]: c for c in server.headend.controls(lfdi)}
     read = asyncio.run(read_schedule(make_client(server, pki, name, list_limit=100)))
@@ -110,7 +111,7 @@ def test_max_w_mode_for_devices_without_site_limits(server: ServerThread, pki: T
     asyncio.run(report())
     assert server.headend.limit_mode(lfdi) == "max_w"
     start = bench_now() + 3600
-    result = server.headend.publish_envelope(lfdi, [(start, 900, 5000, 2000)])
+    result = server.headend.publish_envelope(lfdi, Envelope.of([(start, 900, 5000, 2000)]))
     assert result["mode"] == "max_w"
     read = asyncio.run(read_schedule(make_client(server, pki, "maxw")))
     control = next(c for c in read if c.mRID == result["mrids"][0])
@@ -123,7 +124,7 @@ def test_lifecycle_supersede_cancel_abnormal_and_default(server: ServerThread, p
     h = server.headend
     h.set_default_control(lfdi, import_limit_w=9000, export_limit_w=5000)
     t0 = bench_now()
-    env = h.publish_envelope(lfdi, [(t0 + 4, 6, 8000, 3000), (t0 + 10, 40, 7000, 2500)])["mrids"]
+    env = h.publish_envelope(lfdi, Envelope.of([(t0 + 4, 6, 8000, 3000), (t0 + 10, 40, 7000, 2500)]))["mrids"]
     cancel_me = h.publish_control(lfdi, t0 + 60, 20, {"export_limit_w": 100}, program="abnormal")["mrid"]
 
     async def scenario() -> list[Any]:
@@ -174,7 +175,7 @@ def test_loss_of_communication_keeps_schedule_then_default(pki: TestPKI, tmp_pat
             srv.headend.register_device(lfdi)
             srv.headend.set_default_control(lfdi, 9000, 5000)
             t0 = bench_now()
-            srv.headend.publish_envelope(lfdi, [(t0, 30, 8000, 1234)])
+            srv.headend.publish_envelope(lfdi, Envelope.of([(t0, 30, 8000, 1234)]))
             client = make_client(srv, pki, "dev-a", poll_rate_s=2, retry_interval_s=2)
             async with client:
                 await wait_for(lambda: client.active.values.export_limit_w == 1234)
@@ -197,7 +198,7 @@ def test_comm_loss_timeout_falls_back_at_once(pki: TestPKI, tmp_path: Any) -> No
         with ServerThread(tmp_path / "loss2.db", pki.directory, clock=CLOCK) as srv:
             srv.headend.register_device(lfdi)
             srv.headend.set_default_control(lfdi, 9000, 5000)
-            srv.headend.publish_envelope(lfdi, [(bench_now(), 3600, 8000, 1234)])
+            srv.headend.publish_envelope(lfdi, Envelope.of([(bench_now(), 3600, 8000, 1234)]))
             client = make_client(srv, pki, "dev-a", poll_rate_s=2, retry_interval_s=2, comm_loss_timeout_s=10)
             async with client:
                 await wait_for(lambda: client.active.values.export_limit_w == 1234)
@@ -248,7 +249,7 @@ def test_list_paging_s_a_l(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("dev-a").lfdi
     base = bench_now() + 10 * 86400
     server.headend.publish_envelope(
-        lfdi, [(base + i * 60, 60, 1000 + i, 2000 + i) for i in range(5)], program="abnormal"
+        lfdi, Envelope.of([(base + i * 60, 60, 1000 + i, 2000 + i) for i in range(5)]), program="abnormal"
     )
     h = http_for(server.url, pki, pki.device_identity("dev-a"))
     path = program_href(server, lfdi, "abnormal") + "/derc"
@@ -288,7 +289,7 @@ def test_subscription_notifications_are_posted_over_tls(server: ServerThread, pk
         await client.discover()
         resource = program_href(server, lfdi, "envelope") + "/derc"
         await client.subscribe(resource, f"https://127.0.0.1:{port}/note", limit=10)
-        server.headend.publish_envelope(lfdi, [(bench_now() + 20 * 86400, 900, 1, 2)])
+        server.headend.publish_envelope(lfdi, Envelope.of([(bench_now() + 20 * 86400, 900, 1, 2)]))
         await wait_for(lambda: bool(received))
         await client.stop()
         await runner.cleanup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from flexbench.core import SiteLimits
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.events import (
     CANCELLED,
@@ -40,7 +41,7 @@ def event(
         start_s=start_s,
         duration_s=duration_s,
         status=status,
-        values=ControlValues(**values),
+        values=ControlValues.from_dict(values),
         reply_to="/rsps/1/rsp",
         response_required=3,
     )
@@ -58,7 +59,7 @@ def statuses(scheduler: EventScheduler) -> list[tuple[str, int]]:
 
 def test_lifecycle_received_started_completed_then_default() -> None:
     s = EventScheduler()
-    firm = ControlValues(import_limit_w=1000, export_limit_w=2000)
+    firm = ControlValues(limits=SiteLimits(import_limit_w=1000, export_limit_w=2000))
     s.update([snapshot(event("A", 100, 50, export_limit_w=500), default=firm)], now_s=90)
     assert statuses(s) == [("A", RECEIVED)]
     assert s.step(95).values == firm
@@ -129,7 +130,7 @@ def test_lower_primacy_number_wins_per_element_across_programs() -> None:
 
 def test_cancelled_event_reports_6_and_falls_back() -> None:
     s = EventScheduler()
-    firm = ControlValues(export_limit_w=2000)
+    firm = ControlValues(limits=SiteLimits(export_limit_w=2000))
     s.update([snapshot(event("A", 0, 100, export_limit_w=500), default=firm)], now_s=10)
     s.step(10)
     s.take_responses()
@@ -157,7 +158,9 @@ def test_late_and_invalid_events() -> None:
 
 def test_randomized_start_is_within_bounds_and_kept() -> None:
     s = EventScheduler(random.Random(4))
-    info = EventInfo("R", ENVELOPE, 2, 0, 100, 60, 0, ControlValues(export_limit_w=1), 30, 0, "/r", 3)
+    info = EventInfo(
+        "R", ENVELOPE, 2, 0, 100, 60, 0, ControlValues(limits=SiteLimits(export_limit_w=1)), 30, 0, "/r", 3
+    )
     s.update([snapshot(info)], now_s=0)
     start = s.events["R"].effective_start_s
     assert 100 <= start <= 130
@@ -167,7 +170,7 @@ def test_randomized_start_is_within_bounds_and_kept() -> None:
 
 def test_cached_schedule_keeps_running_and_default_only_on_request() -> None:
     s = EventScheduler()
-    firm = ControlValues(export_limit_w=2000)
+    firm = ControlValues(limits=SiteLimits(export_limit_w=2000))
     s.update([snapshot(event("A", 0, 100, export_limit_w=500), default=firm)], now_s=0)
     assert s.step(50).values.export_limit_w == 500  # no update since: still the cached schedule
     assert s.default_only().values == firm
@@ -175,7 +178,7 @@ def test_cached_schedule_keeps_running_and_default_only_on_request() -> None:
 
 def test_no_responses_when_not_required() -> None:
     s = EventScheduler()
-    info = EventInfo("Q", ENVELOPE, 2, 0, 0, 10, 0, ControlValues(export_limit_w=1), 0, 0, "/r", 0)
+    info = EventInfo("Q", ENVELOPE, 2, 0, 0, 10, 0, ControlValues(limits=SiteLimits(export_limit_w=1)), 0, 0, "/r", 0)
     s.update([snapshot(info)], now_s=0)
     s.step(5)
     s.step(20)

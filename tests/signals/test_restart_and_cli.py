@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flexbench.core import Envelope
 from flexbench.signals.csip import OperatorClient, OperatorError, ServerThread
 from flexbench.signals.pki import TestPKI
 
@@ -25,7 +26,9 @@ def test_restart_keeps_registrations_controls_and_responses(pki: TestPKI, tmp_pa
     with ServerThread(db, pki.directory) as first:
         first.headend.register_device(lfdi, connection_point_id="NMI-1")
         first.headend.set_default_control(lfdi, 9000, 5000)
-        mrids = first.headend.publish_envelope(lfdi, [(now + 600, 900, 4000, 2000), (now + 1500, 900, 3000, 1000)])
+        mrids = first.headend.publish_envelope(
+            lfdi, Envelope.of([(now + 600, 900, 4000, 2000), (now + 1500, 900, 3000, 1000)])
+        )
         mrid = mrids["mrids"][0]
         body = (
             f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>{now}</createdDateTime>'
@@ -84,14 +87,14 @@ def test_remote_operator_api(pki: TestPKI, tmp_path: Path) -> None:
         op.register_device(lfdi)
         start = int(time.time()) + 3600
         result = op.publish_envelope(
-            lfdi, [{"start": start, "duration_s": 900, "import_limit_w": 1e5, "export_limit_w": 0}]
+            lfdi, Envelope.of([{"start": start, "duration_s": 900, "import_limit_w": 1e5, "export_limit_w": 0}])
         )
         assert op.controls(lfdi)[0]["wire"] == {"opModImpLimW": [10000, 1], "opModExpLimW": [0, 0]}
         new = op.supersede_control(result["mrids"][0], {"import_limit_w": 5000, "export_limit_w": 10})
         assert new["superseded"] == result["mrids"]
         assert op.cancel_control(new["mrid"])["status"] == 2
         with pytest.raises(OperatorError, match="no device"):
-            op.publish_envelope("AB" * 20, [(start, 900, 1, 1)])
+            op.publish_envelope("AB" * 20, Envelope.of([(start, 900, 1, 1)]))
         device_http = http_for(srv.url, pki, pki.device_identity("dev-a"))
         assert device_http.post("/admin/call/devices", b"{}").status == 403
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flexbench.core import Envelope
 from flexbench.signals.csip import ServerThread
 from flexbench.signals.csip.tls import client_context
 from flexbench.signals.pki import TestPKI
@@ -34,7 +35,7 @@ def server(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         for name in ("agg-site-1", "agg-site-2"):
             h.register_device(pki.device_identity(name).lfdi, aggregator_lfdi=pki.device_identity("aggregator").lfdi)
         now = int(time.time())
-        h.publish_envelope(pki.device_identity("dev-b").lfdi, [(now, 3600, 4000, 2000)])
+        h.publish_envelope(pki.device_identity("dev-b").lfdi, Envelope.of([(now, 3600, 4000, 2000)]))
         yield srv
 
 

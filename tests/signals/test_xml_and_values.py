@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from flexbench.core import SiteLimits
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import ControlValues, active_power, decode, encode
 from flexbench.signals.csip.xmlio import CSIPAUS_NS_V12, CSIPAUS_NS_V13, XmlError, parse_model, to_xml
@@ -58,7 +59,9 @@ def test_both_csipaus_namespaces_parse(namespace: str) -> None:
 
 
 def test_serialized_namespace_follows_the_version() -> None:
-    resource = m.DefaultDERControl(mRID="AB", DERControlBase_=encode(ControlValues(export_limit_w=1)))
+    resource = m.DefaultDERControl(
+        mRID="AB", DERControlBase_=encode(ControlValues(limits=SiteLimits(export_limit_w=1)))
+    )
     assert CSIPAUS_NS_V13.encode() in to_xml(resource, "1.3")
     v12 = to_xml(resource, "1.2")
     assert f'"{CSIPAUS_NS_V12}"'.encode() in v12 and CSIPAUS_NS_V13.encode() not in v12
@@ -87,8 +90,19 @@ def test_active_power_rounds_when_it_must() -> None:
 
 def test_encode_decode_round_trip() -> None:
     values = ControlValues(
-        import_limit_w=125000, export_limit_w=1500.5, max_limit_pct=33.33, ramp_time_s=1.5, connect=True
+        limits=SiteLimits(import_limit_w=125000, export_limit_w=1500.5),
+        max_limit_pct=33.33,
+        ramp_time_s=1.5,
+        connect=True,
     )
     assert decode(encode(values)) == values
+    assert ControlValues.from_dict(values.as_dict()) == values
+    assert values.as_dict() == {
+        "import_limit_w": 125000,
+        "export_limit_w": 1500.5,
+        "max_limit_pct": 33.33,
+        "connect": True,
+        "ramp_time_s": 1.5,
+    }
     with pytest.raises(ValueError):
         encode(ControlValues(max_limit_pct=120))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flexbench.lab.cli import main
-from flexbench.twin import Envelope
+from flexbench.twin import EnvelopeSet
 
 
 def test_variable_envelope_to_csv(tmp_path, capsys):
@@ -28,7 +28,7 @@ def test_variable_envelope_to_csv(tmp_path, capsys):
         ]
     )
     assert code == 0
-    env = Envelope.read(out)
+    env = EnvelopeSet.read(out)
     assert env.shape == (15, 6) and env.allocation == "proportional"
     captured = capsys.readouterr()
     assert "6/6 intervals" in captured.err and "wrote" in captured.out
@@ -37,7 +37,7 @@ def test_variable_envelope_to_csv(tmp_path, capsys):
 def test_sites_dynamic_to_json(tmp_path):
     out = tmp_path / "env.json"
     assert main(["envelope", "--feeder", "ieee123", "--kind", "dynamic", "--sites", "s1a,s47", "--out", str(out)]) == 0
-    env = Envelope.read(out)
+    env = EnvelopeSet.read(out)
     assert env.site_ids == ["s1a", "s47"] and env.intervals["duration_s"][0] == 900
 
 

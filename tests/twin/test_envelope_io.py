@@ -1,4 +1,4 @@
-"""Envelope objects: table form and CSV / Parquet / JSON round trips; plots."""
+"""EnvelopeSet objects: table form, CSV / Parquet / JSON round trips, one site's core Envelope; plots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from flexbench.twin import Envelope, SiteError, compute_envelope
+from flexbench.core import Envelope, SiteLimits, read_envelope_file, read_envelopes
+from flexbench.twin import EnvelopeSet, SiteError, compute_envelope
 from flexbench.twin.plots import band_svg, headroom_map_svg
 
 
@@ -16,7 +17,7 @@ def env(ieee13):
     return compute_envelope(ieee13, "variable", start="2025-07-14", horizon="12h", resolution="1h")
 
 
-def _same(a: Envelope, b: Envelope) -> None:
+def _same(a: EnvelopeSet, b: EnvelopeSet) -> None:
     assert a.site_ids == b.site_ids and a.meta()["kind"] == b.meta()["kind"]
     for name in ("import_limit_w", "export_limit_w", "firm_import_w", "firm_export_w", "forecast_import_w"):
         assert np.allclose(getattr(a, name), getattr(b, name), atol=1e-3), name
@@ -29,7 +30,7 @@ def _same(a: Envelope, b: Envelope) -> None:
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
 def test_round_trip(env, tmp_path, suffix):
     path = env.save(tmp_path / f"env{suffix}")
-    _same(env, Envelope.read(path))
+    _same(env, EnvelopeSet.read(path))
 
 
 def test_table_and_json_shapes(env, tmp_path):
@@ -52,6 +53,35 @@ def test_table_and_json_shapes(env, tmp_path):
     assert len(one) == 12 and (one["site_id"] == "671").all()
     with pytest.raises(SiteError, match="671"):
         env.site("67l")
+
+
+def test_one_site_as_a_core_envelope(env):
+    i = env.site_ids.index("671")
+    one = env.envelope("671")
+    assert isinstance(one, Envelope) and one.site_id == "671" and len(one) == 12
+    assert one.firm == SiteLimits(import_limit_w=env.firm_import_w[i], export_limit_w=env.firm_export_w[i])
+    starts = env.intervals["start"]
+    assert one[0].start_s == starts.iloc[0].timestamp() and one[-1].end_s == starts.iloc[-1].timestamp() + 3600
+    assert [x.import_limit_w for x in one] == pytest.approx(np.maximum(env.import_limit_w[i], 0))
+    assert [x.export_limit_w for x in one] == pytest.approx(np.maximum(env.export_limit_w[i], 0))
+    with pytest.raises(SiteError, match="671"):
+        env.envelope("67l")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_the_twins_files_are_what_the_publish_commands_read(env, tmp_path, suffix):
+    """`flexbench envelope --out` files, meta data lines and all, read as the twin's own Envelopes."""
+    assert (env.export_limit_w < 0).any()  # the twin's signed limits are in the file: read as 0
+    path = env.save(tmp_path / f"env{suffix}")
+    read = read_envelopes(path)
+    assert list(read) == env.site_ids
+    for site_id in env.site_ids:
+        expected, got = env.envelope(site_id), read[site_id]
+        assert [(x.start_s, x.duration_s) for x in got] == [(x.start_s, x.duration_s) for x in expected]
+        for side in ("import_limit_w", "export_limit_w"):
+            assert [getattr(x, side) for x in got] == pytest.approx([getattr(x, side) for x in expected], abs=1e-3)
+            assert getattr(got.firm, side) == pytest.approx(getattr(expected.firm, side), abs=1e-3)
+    assert read_envelope_file(path, "671").site_id == "671"
 
 
 def test_unknown_format_is_refused(env, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from asyncua import Client, ua
 from asyncua.common.utils import create_nonce
 
+from flexbench.core import Envelope
 from flexbench.signals.opcua import ClientSecurity, OperatorClient, SiteClient, WriteRefused, open_client
 from flexbench.signals.opcua.model import IMPORT_LIMIT, MEASURED_P
 
@@ -169,7 +170,7 @@ def test_site_cannot_call_operator_methods(envelope_server, security, run):
         op = OperatorClient(envelope_server.endpoint, security(SITE_A))  # site credentials, operator's tool
         async with op:
             await op.publish_envelope(
-                SITE_A, [{"start": 0, "duration_s": 1e10, "import_limit_w": 0.0, "export_limit_w": 0.0}]
+                SITE_A, Envelope.of([{"start": 0, "duration_s": 1e10, "import_limit_w": 0.0, "export_limit_w": 0.0}])
             )
 
     with pytest.raises(ua.UaStatusCodeError) as refused:

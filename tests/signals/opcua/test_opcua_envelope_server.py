@@ -10,6 +10,7 @@ import time
 import pytest
 from asyncua import ua
 
+from flexbench.core import Envelope
 from flexbench.signals.opcua import OperatingMode, OperatorClient, SiteClient
 from flexbench.signals.opcua.model import NAMESPACE_URI
 
@@ -33,7 +34,7 @@ def test_published_envelope_reads_back_value_for_value(envelope_server, security
             OperatorClient(envelope_server.endpoint, security("operator")) as op,
             SiteClient(envelope_server.endpoint, SITE_A, security(SITE_A)) as site,
         ):
-            version = await op.publish_envelope(SITE_A, envelope)
+            version = await op.publish_envelope(SITE_A, Envelope.of(envelope))
             signals = await site.wait_for(lambda s: s.envelope_version == version, timeout_s=5)
             return version, await site.read_envelope(), signals
 
@@ -48,7 +49,10 @@ def test_published_envelope_reads_back_value_for_value(envelope_server, security
 
 def test_envelope_outside_the_site_range_is_refused_and_nothing_changes(envelope_server, security, run):
     envelope_server.publish_envelope(
-        SITE_B, [{"start": whole_second(-10), "duration_s": 600, "import_limit_w": 5_000.0, "export_limit_w": 5_000.0}]
+        SITE_B,
+        Envelope.of(
+            [{"start": whole_second(-10), "duration_s": 600, "import_limit_w": 5_000.0, "export_limit_w": 5_000.0}]
+        ),
     )
     before = envelope_server.read(SITE_B)
 
@@ -56,7 +60,9 @@ def test_envelope_outside_the_site_range_is_refused_and_nothing_changes(envelope
         async with OperatorClient(envelope_server.endpoint, security("operator")) as op:
             await op.publish_envelope(
                 SITE_B,
-                [{"start": whole_second(0), "duration_s": 600, "import_limit_w": 10_001.0, "export_limit_w": 0.0}],
+                Envelope.of(
+                    [{"start": whole_second(0), "duration_s": 600, "import_limit_w": 10_001.0, "export_limit_w": 0.0}]
+                ),
             )
 
     with pytest.raises(ua.UaStatusCodeError) as refused:
@@ -114,7 +120,16 @@ def test_limits_in_force_follow_envelope_operator_abnormal_and_firm(envelope_ser
             await seen(60_000.0, 20_000.0, "firm")
             await op.publish_envelope(
                 SITE_A,
-                [{"start": time.time() - 1, "duration_s": 1.5, "import_limit_w": 30_000.0, "export_limit_w": 5_000.0}],
+                Envelope.of(
+                    [
+                        {
+                            "start": time.time() - 1,
+                            "duration_s": 1.5,
+                            "import_limit_w": 30_000.0,
+                            "export_limit_w": 5_000.0,
+                        }
+                    ]
+                ),
             )
             await seen(30_000.0, 5_000.0, "envelope")
             await op.set_limits(SITE_A, export_limit_w=7_000.0)
@@ -225,7 +240,9 @@ def test_site_client_notices_a_lost_server_and_resumes_when_it_returns(opcua_pki
             try:
                 await second.publish_envelope(
                     SITE_B,
-                    [{"start": time.time() - 1, "duration_s": 60, "import_limit_w": 1_234.0, "export_limit_w": 0.0}],
+                    Envelope.of(
+                        [{"start": time.time() - 1, "duration_s": 60, "import_limit_w": 1_234.0, "export_limit_w": 0.0}]
+                    ),
                 )
                 await site.wait_for(lambda s: s.import_limit_w == 1_234.0, timeout_s=20)
                 beat = site.signals.heartbeat
@@ -242,7 +259,10 @@ def test_synchronous_site_client_for_threaded_callers(envelope_server, security)
     from flexbench.signals.opcua import SiteClientThread
 
     envelope_server.publish_envelope(
-        SITE_B, [{"start": time.time() - 5, "duration_s": 600, "import_limit_w": 8_000.0, "export_limit_w": 2_000.0}]
+        SITE_B,
+        Envelope.of(
+            [{"start": time.time() - 5, "duration_s": 600, "import_limit_w": 8_000.0, "export_limit_w": 2_000.0}]
+        ),
     )
     with SiteClientThread(SiteClient(envelope_server.endpoint, SITE_B, security(SITE_B))) as site:
         signals = site.wait_for(lambda s: s.import_limit_w == 8_000.0, timeout_s=5)

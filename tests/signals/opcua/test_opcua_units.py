@@ -3,47 +3,55 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from flexbench.signals.opcua import AccountStore, EnvelopeError, Interval, OpcuaPKI, SiteSpec, to_intervals
+from flexbench.core import Envelope, Interval, SiteLimits
+from flexbench.signals.opcua import AccountStore, EnvelopeError, OpcuaPKI, SiteSpec
 from flexbench.signals.opcua.access import AccountUserManager, RolePermissions, WritePolicy, WriteRule
 from flexbench.signals.opcua.accounts import hash_password, password_matches
-from flexbench.signals.opcua.envelope import active_index, check_within, load_envelope_file
+from flexbench.signals.opcua.envelope import check_within, checked, from_rows
 from flexbench.signals.opcua.pki import certificate_uris, load_certificate
 from flexbench.signals.opcua.trust import TrustList
 
 UTC = dt.UTC
 
 
-@dataclass
-class TwinInterval:  # what a twin Envelope's interval looks like to signals/: attributes, no import needed
-    start: dt.datetime
-    duration_s: float
-    import_limit_w: float
-    export_limit_w: float
-
-
 # Envelopes -----------------------------------------------------------------------------------
-def test_intervals_from_dicts_objects_seconds_and_iso_strings():
+def test_rows_from_a_method_call_and_core_intervals_publish_alike():
     t0 = dt.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
-    intervals = to_intervals(
-        [
-            TwinInterval(t0 + dt.timedelta(minutes=15), 900, 40e3, 5e3),
-            {"start": t0.timestamp(), "duration_s": 900, "import_limit_w": 50e3, "export_limit_w": 0},
-            {"start": "2026-07-01T12:30:00Z", "duration_s": "900", "import_limit_w": "30000", "export_limit_w": 1},
-            {"start": dt.datetime(2026, 7, 1, 12, 45), "duration_s": 900, "import_limit_w": 1, "export_limit_w": 1},
-        ]
+    rows = [
+        {"start": t0 + dt.timedelta(minutes=15), "duration_s": 900, "import_limit_w": 40e3, "export_limit_w": 5e3},
+        {"start": t0.timestamp(), "duration_s": 900.0, "import_limit_w": 50e3, "export_limit_w": 0.0},
+    ]
+    envelope = from_rows(rows)
+    assert [i.start for i in envelope] == [t0, t0 + dt.timedelta(minutes=15)]
+    assert envelope[0] == Interval(
+        start_s=t0.timestamp(), duration_s=900.0, limits=SiteLimits(import_limit_w=50e3, export_limit_w=0)
     )
-    assert [i.start for i in intervals] == [t0 + dt.timedelta(minutes=15 * k) for k in range(4)]
-    assert intervals[0] == Interval(t0.timestamp(), 900.0, 50e3, 0.0)
-    assert active_index(intervals, t0.timestamp() + 1000) == 1
-    assert active_index(intervals, t0.timestamp() - 1) is None
-    assert active_index(intervals, t0.timestamp() + 3600) is None
+    assert checked(envelope) == envelope
+    assert envelope.index_at(t0.timestamp() + 1000) == 1
+    assert envelope.index_at(t0.timestamp() - 1) is None
+    assert envelope.index_at(t0.timestamp() + 1800) is None
+
+
+def test_a_limit_left_unset_takes_the_firm_limit_and_is_refused_without_one():
+    interval = Interval(start_s=0, duration_s=60, limits=SiteLimits(export_limit_w=500))
+    own_firm = Envelope(intervals=(interval,), firm=SiteLimits(import_limit_w=7_000))
+    assert checked(own_firm)[0].limits == SiteLimits(import_limit_w=7_000, export_limit_w=500)
+    site_firm = checked([interval], SiteLimits(import_limit_w=9_000, export_limit_w=1))
+    assert site_firm[0].limits == SiteLimits(import_limit_w=9_000, export_limit_w=500)
+    with pytest.raises(EnvelopeError) as refused:
+        checked([interval])
+    assert refused.value.status == ua.StatusCodes.BadInvalidArgument
+
+
+def test_rows_that_are_not_core_intervals_are_refused():
+    with pytest.raises(TypeError, match="Envelope.of"):
+        checked([{"start": 0, "duration_s": 10, "import_limit_w": 1, "export_limit_w": 1}])
 
 
 @pytest.mark.parametrize(
@@ -67,27 +75,15 @@ def test_intervals_from_dicts_objects_seconds_and_iso_strings():
 )
 def test_bad_envelopes_are_refused_with_a_status(rows, status):
     with pytest.raises(EnvelopeError) as refused:
-        to_intervals(rows)
+        from_rows(rows)
     assert refused.value.status == status
 
 
 def test_envelope_beyond_the_site_range_is_out_of_range():
-    intervals = to_intervals([{"start": 0, "duration_s": 10, "import_limit_w": 11, "export_limit_w": 1}])
+    envelope = from_rows([{"start": 0, "duration_s": 10, "import_limit_w": 11, "export_limit_w": 1}])
     with pytest.raises(EnvelopeError) as refused:
-        check_within(intervals, 10, 10, "s")
+        check_within(envelope, 10, 10, "s")
     assert refused.value.status == ua.StatusCodes.BadOutOfRange
-
-
-def test_envelope_files_csv_and_json_with_a_site_column(tmp_path: Path):
-    csv_path = tmp_path / "e.csv"
-    csv_path.write_text(
-        "site,start,duration_s,import_limit_w,export_limit_w\n"
-        "a,2026-07-01T00:00:00Z,3600,10,20\nb,2026-07-01T00:00:00Z,3600,30,40\n"
-    )
-    json_path = tmp_path / "e.json"
-    json_path.write_text('{"intervals": [{"start": 0, "duration_s": 60, "import_limit_w": 1, "export_limit_w": 2}]}')
-    assert [(i.import_limit_w, i.export_limit_w) for i in load_envelope_file(csv_path, site="b")] == [(30, 40)]
-    assert load_envelope_file(json_path) == [Interval(0.0, 60.0, 1.0, 2.0)]
 
 
 def test_site_spec_refuses_firm_limits_outside_its_range():
