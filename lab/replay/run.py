@@ -103,7 +103,6 @@ class Replayer:
                 f"{self.bench.config.path}: timeline entry {step.entry.number if step.entry else 0} "
                 "sends an operator signal, but the bench has no 2030.5 server ([signals.csip])"
             )
-        from flexbench.core import SiteLimits
         from flexbench.signals.csip.controls import ControlValues
 
         headend = self.bench.csip.headend
