@@ -11,7 +11,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class InstrumentError(Exception):
@@ -170,7 +170,7 @@ class Instrument(ABC):
     def safe_state(self) -> None:
         """Drive the instrument to the state in which the bench is safe to touch."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.connect()
         return self
 

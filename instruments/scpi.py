@@ -18,6 +18,7 @@ Transport policy (timeouts, lost connections, threads) is VisaTransport's.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -151,7 +152,7 @@ class ScpiInstrument(Instrument):
         self._identity: Identity | None = None
 
     @property
-    def lock(self):
+    def lock(self) -> threading.RLock:
         """Hold across a sequence of commands that must not interleave with another thread's."""
         return self.transport.lock
 

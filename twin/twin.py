@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from flexbench.twin.engine import Engine
 from flexbench.twin.errors import FeederError, SiteError, suggest
 from flexbench.twin.feeders import FeederSource, resolve_feeder
 from flexbench.twin.model import FeederModel, Site, extract
+
+if TYPE_CHECKING:
+    from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
 
 TYPICAL_LOAD_FRACTION = 0.5
 
@@ -104,7 +108,7 @@ class Twin:
         self.engine = Engine()
         self.engine.compile(source)
         self.model: FeederModel = extract(self.engine)
-        self._engines: dict = {}
+        self._engines: dict[tuple[tuple[int, ...], EnvelopeSettings], IntervalEngine] = {}
         n = len(self.model.sites)
         self._load_w = np.array([s.nominal_w for s in self.model.sites])
         self._pv_w = np.zeros(n)
@@ -292,7 +296,7 @@ class Twin:
         """Set the substation source voltage (pu), e.g. from a SCADA measurement."""
         self.engine.set_source_pu(pu)
 
-    def envelope_engine(self, positions: np.ndarray, settings):
+    def envelope_engine(self, positions: np.ndarray, settings: EnvelopeSettings) -> IntervalEngine:
         """The interval engine for these sites and settings, kept between calls.
 
         Its sensitivities (one sparse factorization and the site columns) depend

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,7 @@ class AccountStore:
     def get(self, name: str | None) -> Account | None:
         return self._accounts.get(name) if name else None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Account]:
         return iter(sorted(self._accounts.values(), key=lambda a: a.name))
 
     def __len__(self) -> int:

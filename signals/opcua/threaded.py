@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from flexbench.core import Envelope, Interval
 from flexbench.signals.opcua.device_client import DeviceClient
@@ -158,7 +158,7 @@ class _ClientOnLoop:
         self._own_thread = thread is None
         self._thread = thread or LoopThread(thread_name)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
