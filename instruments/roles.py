@@ -3,6 +3,18 @@
 A test plan talks to roles, never to vendor drivers, so a lab can swap a
 Chroma for an AMETEK by editing its bench file. Every setpoint passes the
 instrument's SafetyLimits before a byte is sent.
+
+Signs (flexbench.core states the convention; each driver converts its
+instrument's own to the one its role states here, and nothing above the
+drivers flips a sign):
+
+- power at the PCC, as a meter or a grid simulator sees it: import-positive
+  (MeterReading, PhaseReading of a GridSimulator: the power it sources);
+- a DER's own output: export-positive (DERMeasurement, set_active_power_w),
+  as a generator states it; this is the device's terminal power, not the PCC's;
+- an analyzer element: positive into the side wired as load; a bench wires
+  the PCC element with the site as load (import-positive) and the DUT's
+  element with the grid as load (the DUT's output, export-positive).
 """
 
 from __future__ import annotations
@@ -86,7 +98,7 @@ class Identity:
 
 @dataclass(frozen=True)
 class PhaseReading:
-    """One output phase of a grid simulator as it measures itself."""
+    """One phase as an instrument measures it; power is what the grid side delivers (import-positive)."""
 
     voltage_v: float
     current_a: float
@@ -97,7 +109,7 @@ class PhaseReading:
 
 @dataclass(frozen=True)
 class ElementReading:
-    """One input element of a power analyzer (sign: positive = power flowing into the load side)."""
+    """One input element of a power analyzer (sign: positive = power flowing into the side wired as load)."""
 
     voltage_v: float
     current_a: float
@@ -125,7 +137,12 @@ class Nameplate:
 
 @dataclass(frozen=True)
 class DERMeasurement:
-    """What a DER reports about its own output (SunSpec 701 / 103). Positive power = export."""
+    """What a DER reports about its own output (SunSpec 701 / 103).
+
+    Positive power = export: the device's terminal output, generator sign, by
+    its nature (a battery charging is negative). The DER's channel
+    ``<name>.p_w`` keeps this sign; the PCC's power is import-positive.
+    """
 
     power_w: float
     reactive_power_var: float

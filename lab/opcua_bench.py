@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flexbench.core import channels
 from flexbench.lab.bench_config import BenchError, OpcuaConfig, OpcuaDevice
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.station import SAFE_LAST, Channels
@@ -294,7 +295,7 @@ class DeviceRelay:
     def _measured(self, m: Measurement) -> None:
         now_s = self.clock.now()
         for listener in self.opcua._listeners:
-            listener(f"{self.device.name}.{m.name}", m.value, now_s)
+            listener(channels.element(self.device.name, m.name), m.value, now_s)
         if m.name == "active_power_w" and now_s >= self._next_report_s:
             self._next_report_s = now_s + REPORT_PERIOD_S
             asyncio.ensure_future(self._report(m.value))

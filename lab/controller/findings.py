@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flexbench.core import channels
 from flexbench.lab.evaluate import FAIL, PASS, Result
 
-TRUTH_CHANNEL = "truth.pcc_p_w"
+TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
 METER_SILENT_CHANNEL = "fault.meter_silent"  # 1 while the bench keeps the site meter from the controller
 TELEMETRY_WINDOW_S = 10.0
 SITE_POWER = "Site active power (import positive)"
@@ -161,7 +162,7 @@ def truth_source(site: Any) -> Any:
         for name, device in truth.get("devices", {}).items():
             p_w = device.get("p_w") if isinstance(device, dict) else None
             if isinstance(p_w, (int, float)):
-                values[f"truth.{name}.p_w"] = float(p_w)
+                values[f"{channels.TRUTH}.{name}.{channels.P_W}"] = float(p_w)
         return values
 
     return read

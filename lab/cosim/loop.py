@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from flexbench.core import channels
 from flexbench.instruments.roles import GridSimulator, PowerAnalyzer
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.cosim.config import CosimSettings
@@ -329,28 +330,29 @@ class PhilLoop:
 
     def _channels(self, s: StepSample) -> dict[str, float]:
         values: dict[str, float] = {
-            "cosim.period_s": s.period_s,
-            "cosim.jitter_s": s.jitter_s(self.settings.period_s),
-            "cosim.compute_s": s.compute_s,
-            "cosim.p_w": float(sum(s.injected_w)),
-            "cosim.q_var": float(sum(s.injected_var)),
-            "cosim.p_measured_w": float(sum(s.measured_w)),
-            "cosim.twin_f_hz": s.twin.frequency_hz,
-            "cosim.twin_converged": 1.0 if s.twin.converged else 0.0,
-            "cosim.set_f_hz": s.set_frequency_hz,
-            "cosim.limited": 1.0 if s.limited else 0.0,
+            channels.COSIM_PERIOD_S: s.period_s,
+            channels.COSIM_JITTER_S: s.jitter_s(self.settings.period_s),
+            channels.COSIM_COMPUTE_S: s.compute_s,
+            channels.COSIM_P_W: float(sum(s.injected_w)),
+            channels.COSIM_Q_VAR: float(sum(s.injected_var)),
+            channels.COSIM_P_MEASURED_W: float(sum(s.measured_w)),
+            channels.COSIM_TWIN_F_HZ: s.twin.frequency_hz,
+            channels.COSIM_TWIN_CONVERGED: 1.0 if s.twin.converged else 0.0,
+            channels.COSIM_SET_F_HZ: s.set_frequency_hz,
+            channels.COSIM_LIMITED: 1.0 if s.limited else 0.0,
         }
+        cosim = channels.COSIM
         for k in range(len(s.injected_w)):
-            values[f"cosim.p{k + 1}_w"] = s.injected_w[k]
-            values[f"cosim.q{k + 1}_var"] = s.injected_var[k]
+            values[f"{cosim}.p{k + 1}_w"] = s.injected_w[k]
+            values[f"{cosim}.q{k + 1}_var"] = s.injected_var[k]
         for k, node in enumerate(s.twin.nodes):
-            values[f"cosim.twin_v{node}_pu"] = s.twin.magnitude_pu[k]
-            values[f"cosim.twin_v{node}_v"] = s.twin.magnitude_v[k]
-            values[f"cosim.twin_a{node}_deg"] = s.twin.angle_deg[k]
+            values[f"{cosim}.twin_v{node}_pu"] = s.twin.magnitude_pu[k]
+            values[f"{cosim}.twin_v{node}_v"] = s.twin.magnitude_v[k]
+            values[f"{cosim}.twin_a{node}_deg"] = s.twin.angle_deg[k]
         for k in range(len(s.set_v)):
-            values[f"cosim.target_v{k + 1}_v"] = s.target_v[k]
-            values[f"cosim.set_v{k + 1}_v"] = s.set_v[k]
-            values[f"cosim.set_a{k + 1}_deg"] = s.set_angle_deg[k]
+            values[f"{cosim}.target_v{k + 1}_v"] = s.target_v[k]
+            values[f"{cosim}.set_v{k + 1}_v"] = s.set_v[k]
+            values[f"{cosim}.set_a{k + 1}_deg"] = s.set_angle_deg[k]
         return values
 
     # -- starting, running, stopping ---------------------------------------------------------

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from flexbench.core import channels
 from flexbench.lab.evaluate import ERROR, FAIL, PASS, Result
 from flexbench.lab.recorder import load_samples
 from flexbench.lab.replay.event import ReplayEvent
@@ -149,8 +150,8 @@ def _evidence(replay_event: ReplayEvent, t0: float, end_s: float) -> dict[str, A
         "t_cmd_s": t0,
         "start_s": t0,
         "end_s": end_s,
-        "channels": {"pcc.p_w": "lab PCC (analyzer)", f"field.{channel}": f"field {channel} x ratio"},
-        "steps": {"limit.pcc_min_w": "-export limit sent", "limit.pcc_max_w": "import limit sent"},
+        "channels": {channels.PCC_P_W: "lab PCC (analyzer)", f"{channels.FIELD}.{channel}": f"field {channel} x ratio"},
+        "steps": {channels.LIMIT_PCC_MIN_W: "-export limit sent", channels.LIMIT_PCC_MAX_W: "import limit sent"},
         "xlabel": "time from the event start (s, bench time)",
     }
 
@@ -173,12 +174,12 @@ def overlay_png(
         f = event.field
         end = event.duration_s
         ax.plot(f["time_s"], f[channel] / 1000.0, color="tab:orange", lw=1.2, label=f"field {channel}")
-        t, y = lab("pcc.p_w")
+        t, y = lab(channels.PCC_P_W)
         keep = (t >= -5) & (t <= end + 5)
         ax.plot(t[keep], y[keep] / ratio / 1000.0, color="tab:blue", lw=1.2, label="lab PCC (analyzer) / ratio")
         for name, label, style in (
-            ("limit.pcc_max_w", "import limit sent", "-"),
-            ("limit.pcc_min_w", "-export limit sent", "--"),
+            (channels.LIMIT_PCC_MAX_W, "import limit sent", "-"),
+            (channels.LIMIT_PCC_MIN_W, "-export limit sent", "--"),
         ):
             t, y = lab(name)
             if len(t):

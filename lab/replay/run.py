@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flexbench.core import SiteLimits
+from flexbench.core import SiteLimits, channels
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import ScaledClock
@@ -81,16 +81,16 @@ class Replayer:
     def conditions(self, c: Conditions) -> None:
         self.bench.grid.set_voltage(c.voltage_v)
         self.site.conditions(pv_dc_w=c.pv_dc_w, load_w=c.load_w, ev_w=c.ev_w, battery_w=c.battery_w)
-        self.recorder.record("cond.voltage_v", c.voltage_v)
+        self.recorder.record(channels.COND_VOLTAGE_V, c.voltage_v)
 
     def step(self, step: Step) -> None:
         self.conditions(step.conditions)
         t = self.clock.now()
         self.recorder.record_many(
             {
-                "twin.pcc_v_pu": step.twin.pcc_voltage_pu,
-                "twin.import_limit_w": step.twin.import_limit_w,
-                "twin.export_limit_w": step.twin.export_limit_w,
+                channels.TWIN_PCC_V_PU: step.twin.pcc_voltage_pu,
+                channels.TWIN_IMPORT_LIMIT_W: step.twin.import_limit_w,
+                channels.TWIN_EXPORT_LIMIT_W: step.twin.export_limit_w,
             },
             t,
         )
@@ -259,7 +259,7 @@ def _record_field(replay: ReplayEvent, recorder: Any, t0: float) -> None:
             continue
         scale = replay.mapping.bench_ratio if col.endswith("_w") or col.endswith("_var") else 1.0
         for ti, v in zip(t, field[col].to_numpy(float) * scale):
-            recorder.record(f"field.{col}", v, ti)
+            recorder.record(f"{channels.FIELD}.{col}", v, ti)
 
 
 def _lab_trace(run_dir: Path, replay: ReplayEvent, t0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -269,5 +269,5 @@ def _lab_trace(run_dir: Path, replay: ReplayEvent, t0: float) -> tuple[np.ndarra
     if not np.isfinite(t0):
         return np.empty(0), np.empty(0)
     samples = load_samples(run_dir)
-    rows = samples[samples["channel"] == "pcc.p_w"]
+    rows = samples[samples["channel"] == channels.PCC_P_W]
     return rows["t_s"].to_numpy(float) - t0, rows["value"].to_numpy(float) / replay.mapping.bench_ratio

@@ -138,3 +138,75 @@ def test_a_bad_virtual_table_names_file_line_and_key(tmp_path, bench, old, new, 
         load_bench(path)
     message = str(err.value)
     assert message.startswith(f"{path}:{line}: {key}: ") and reason in message and "\n" not in message, message
+
+
+# -- a lab's own driver, named by where it lives ---------------------------------------------------
+
+LAB_METER = '''\
+"""A lab's meter: a new model of a role flexbench has."""
+from flexbench.instruments.roles import Identity, Meter, MeterReading
+
+
+class LabMeter(Meter):
+    model = "Lab meter"
+
+    def connect(self): ...
+    def close(self): ...
+    def identity(self): return Identity("Lab", "M-1", "7", "0.1")
+    def snapshot(self): return {}
+    def read(self): return MeterReading((), 1500.0, 0.0, 230.0, 6.5, 50.0, 0.0, 0.0)
+
+
+class HalfMeter(Meter):
+    model = "Half meter"
+
+    def connect(self): ...
+
+
+NOT_A_DRIVER = 42
+'''
+
+OWN = """\
+[instruments.site_meter]
+driver = "{driver}"
+address = "modbus+tcp://127.0.0.1:502/1"
+{extra}"""
+
+
+def own_bench(tmp_path: Path, driver: str, extra: str = "") -> Path:
+    (tmp_path / "lab_meter.py").write_text(LAB_METER)
+    return write(tmp_path, OWN.format(driver=driver, extra=extra))
+
+
+def test_a_lab_driver_in_a_file_beside_the_bench_file_takes_its_role_from_the_class(tmp_path):
+    config = load_bench(own_bench(tmp_path, "lab_meter.py:LabMeter"))
+    meter = config.instruments["site_meter"]
+    assert meter.role == "meter" and meter.driver == "lab_meter.py:LabMeter"
+    config = load_bench(own_bench(tmp_path, "lab_meter.py:LabMeter", 'role = "meter"\n'))
+    assert config.instruments["site_meter"].role == "meter"
+
+
+def test_a_lab_driver_from_an_importable_module(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = load_bench(own_bench(tmp_path, "lab_meter:LabMeter"))
+    assert config.instruments["site_meter"].role == "meter"
+
+
+@pytest.mark.parametrize(
+    "driver, extra, key, reason",
+    [
+        ("lab_meter.py:LabMeter", 'role = "der"\n', "role", "is a meter, not a der"),
+        ("lab_meter.py:HalfMeter", "", "driver", "does not implement close, identity, read, snapshot"),
+        ("lab_meter.py:NOT_A_DRIVER", "", "driver", "is not a driver"),
+        ("lab_meter.py:Missing", "", "driver", "has no 'Missing'"),
+        ("no_such_file.py:LabMeter", "", "driver", "no driver file"),
+        ("no_such_module_anywhere:LabMeter", "", "driver", "cannot import no_such_module_anywhere"),
+    ],
+)
+def test_a_lab_driver_that_cannot_be_used_is_the_bench_files_error_with_its_line(tmp_path, driver, extra, key, reason):
+    path = own_bench(tmp_path, driver, extra)
+    with pytest.raises(BenchError) as err:
+        load_bench(path)
+    message = str(err.value)
+    line = 4 if key == "role" else 2
+    assert message.startswith(f"{path}:{line}: instruments.site_meter.{key}: ") and reason in message, message

@@ -9,6 +9,7 @@ import numpy as np
 
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.recorder import Recorder, consolidate, load_events, load_samples
+from flexbench.lab.station import Channels
 
 
 def test_samples_and_events_round_trip_through_parquet(tmp_path):
@@ -61,6 +62,21 @@ CHILD = textwrap.dedent(
         time.sleep(0.01)
     """
 )
+
+
+def test_the_recorder_polls_each_group_of_channels_a_component_names_at_its_own_period(tmp_path):
+    clock = ScaledClock(10.0)
+    rec = Recorder(tmp_path, clock, flush_interval_s=0.05)
+    fast = Channels("meter", lambda: {"meter.p_w": 1200.0, "meter.v_v": 230.0}, 0.5)
+    slow = Channels("grid", lambda: {"grid.f_hz": 50.0}, 5.0)
+    rec.add_channels([fast, slow])
+    clock.sleep(20.0)
+    rec.close()
+    df = load_samples(tmp_path)
+    counts = df["channel"].value_counts()
+    assert set(counts.index) == {"meter.p_w", "meter.v_v", "grid.f_hz"}
+    assert counts["meter.p_w"] == counts["meter.v_v"] > 2 * counts["grid.f_hz"] > 0
+    assert not [e for e in load_events(tmp_path) if e["kind"] == "source_error"]
 
 
 def test_sigkill_keeps_every_sample_up_to_the_last_second(tmp_path):
