@@ -5,9 +5,13 @@ watts at the point of common coupling (PCC), import-positive**. A site that
 draws 3 kW from the grid is at +3000 W; one that exports 2 kW is at -2000 W.
 Limits are magnitudes (>= 0 W): ``import_limit_w`` bounds the import
 (P <= import_limit_w) and ``export_limit_w`` bounds the export
-(-P <= export_limit_w). A device that reports its output export-positive
-(an inverter's AC power) is converted at its driver, which says so in its
-docstring; nothing above the drivers flips signs.
+(-P <= export_limit_w). Each driver converts its instrument's own sign to
+the one its role states (flexbench.instruments.roles): power at the PCC, from
+a meter, a grid simulator or the analyzer's PCC element, is import-positive;
+a device's own terminal output (a DER's measurement, the analyzer element at
+its terminals) is export-positive by its nature, and its channels are named
+for the device, never for the PCC (flexbench.core.channels). Nothing above
+the drivers flips a sign.
 
 This package imports nothing of flexbench and only numpy and pydantic from
 outside, so the twin, the instruments, the signals and the lab can all share it.

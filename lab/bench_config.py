@@ -468,11 +468,12 @@ def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> Ins
     if not isinstance(entry, dict):
         raise reader.error(table, None, "must be a table")
     reader.check_keys(table, entry, _INSTRUMENT_KEYS)
-    driver = entry.get("driver")
-    own = isinstance(driver, str) and is_import_path(driver)  # a lab's own driver, named by where it lives
+    named = entry.get("driver")
+    own = isinstance(named, str) and is_import_path(named)  # a lab's own driver, named by where it lives
     for required in ("driver", "address") if own else ("role", "driver", "address"):
         if required not in entry:
             raise reader.error(table, None, f"missing key '{required}'")
+    driver: str = entry["driver"]
     if own:
         try:
             cls = driver_class(driver, reader.path.parent)
