@@ -248,10 +248,6 @@ class Envelope:
             return self.firm
         return self.intervals[k].limits.or_else(self.firm)
 
-    def with_firm(self, firm: SiteLimits) -> Envelope:
-        """The same schedule with other firm limits."""
-        return Envelope(site_id=self.site_id, intervals=self.intervals, firm=firm)
-
     def shifted(self, offset_s: float) -> Envelope:
         """The same schedule moved in time by offset_s."""
         return Envelope(

@@ -26,7 +26,7 @@ TYPICAL_LOAD_FRACTION = 0.5
 
 @dataclass(frozen=True)
 class Limits:
-    """Operating limits the envelopes respect.
+    """Operating limits the envelopes respect: feeder voltage and thermal, not a site's (core.SiteLimits).
 
     ANSI C84.1 range A by default. A constraint already outside its limit at the
     forecast operating point may not be worsened by more than the tolerances.
@@ -58,7 +58,7 @@ class State:
 
 @dataclass
 class EffectiveLimits:
-    """Per-constraint limits of one interval.
+    """Per-constraint (voltage node, conductor) limits of one interval; not a site's (core.SiteLimits).
 
     A constraint already outside its limit at the forecast may not get worse by
     more than the tolerance. And a direction that moves a voltage the other way

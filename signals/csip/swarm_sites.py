@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from flexbench.core import SiteLimits
 from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
 from flexbench.signals.pki.authority import TestPKI
 
@@ -42,8 +43,8 @@ class SiteSpec:
 class EnvelopePlan:
     """The envelope published to every site before a run, so sites post Responses while it runs.
 
-    `interval_s` long intervals from `start_s`; limits in W. DefaultDERControl
-    carries the firm limits. `randomize_s` sets randomizeStart and
+    `interval_s` long intervals from `start_s`: `limits` first, each next interval
+    100 W lower on both sides. DefaultDERControl carries the firm limits. `randomize_s` sets randomizeStart and
     randomizeDuration of every control: the sites' Responses at an interval
     boundary then spread over that many seconds instead of arriving at once.
     """
@@ -51,22 +52,19 @@ class EnvelopePlan:
     start_s: int
     intervals: int = 4
     interval_s: int = 300
-    import_limit_w: float = 7000.0
-    export_limit_w: float = 5000.0
-    firm_import_w: float = 5000.0
-    firm_export_w: float = 3000.0
+    limits: SiteLimits = SiteLimits(import_limit_w=7000.0, export_limit_w=5000.0)
+    firm: SiteLimits = SiteLimits(import_limit_w=5000.0, export_limit_w=3000.0)
     randomize_s: int = 0
 
     def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "start": self.start_s + k * self.interval_s,
-                "duration_s": self.interval_s,
-                "import_limit_w": self.import_limit_w - 100.0 * k,
-                "export_limit_w": self.export_limit_w - 100.0 * k,
-            }
-            for k in range(self.intervals)
-        ]
+        """The intervals as the operator API's JSON rows."""
+        out = []
+        for k in range(self.intervals):
+            row: dict[str, Any] = {"start": self.start_s + k * self.interval_s, "duration_s": self.interval_s}
+            for side, limit_w in self.limits.as_dict().items():
+                row[side] = max(limit_w - 100.0 * k, 0.0)
+            out.append(row)
+        return out
 
 
 def site_certificates(
@@ -150,8 +148,8 @@ async def register_sites(
                     await pool.call(
                         "set_default_control",
                         lfdi=site.lfdi,
-                        import_limit_w=envelope.firm_import_w,
-                        export_limit_w=envelope.firm_export_w,
+                        import_limit_w=envelope.firm.import_limit_w,
+                        export_limit_w=envelope.firm.export_limit_w,
                     )
                     randomize = envelope.randomize_s or None
                     await pool.call(

@@ -106,3 +106,12 @@ def test_encode_decode_round_trip() -> None:
     }
     with pytest.raises(ValueError):
         encode(ControlValues(max_limit_pct=120))
+
+
+def test_a_negative_site_limit_makes_the_control_invalid_for_the_client() -> None:
+    from flexbench.signals.csip.client import _applicable
+
+    base = m.DERControlBase(opModExpLimW=m.ActivePower(value=-5, multiplier=0))
+    with pytest.raises(ValueError, match="export_limit_w"):
+        decode(base)
+    assert _applicable(base).is_empty()  # an invalid control: the scheduler answers it with Response 253
