@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from flexbench.lab.commands import COMMANDS
-from flexbench.lab.errors import UserError
+from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"flexbench {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return CONFIGURATION_ERROR
     except KeyboardInterrupt:
         print(f"flexbench {args.command}: interrupted", file=sys.stderr)
         return 130

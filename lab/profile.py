@@ -79,16 +79,19 @@ class Section:
 
 
 class Profile:
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, data: dict[str, Any], lines: list[str] | None = None, bench: str | None = None):
         self.path = path
         self.data = data
+        self.lines = lines or []  # the file's text, to name the line of a key in an error
+        self.bench = bench  # the bench whose [benches.BENCH] values are in place (None: the shared ones)
         self.name = str(data.get("profile", {}).get("name", path.stem))
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except FileNotFoundError:
             raise ProfileError(f"{path}: requirement profile not found") from None
         except tomllib.TOMLDecodeError as exc:
@@ -96,7 +99,7 @@ class Profile:
         for table in ("requirements", "plans", "benches"):
             if table in data and not isinstance(data[table], dict):
                 raise ProfileError(f"{path}: [{table}] must be a table")
-        return cls(path, data)
+        return cls(path, data, text.splitlines())
 
     def for_bench(self, bench_name: str | None) -> Profile:
         """This profile with the [benches.<bench_name>] values in place of the shared ones."""
@@ -119,7 +122,15 @@ class Profile:
                         "table to replace values of"
                     )
                 data[kind][name] = {**base, **values}
-        return Profile(self.path, data)
+        return Profile(self.path, data, self.lines, bench_name)
+
+    def origin(self, kind: str, name: str, key: str) -> str:
+        """The table a value comes from: `benches.BENCH.kind.name` when the bench's table sets it."""
+        if self.bench is not None:
+            override = self.data.get("benches", {}).get(self.bench, {}).get(kind, {}).get(name, {})
+            if isinstance(override, dict) and key in override:
+                return f"benches.{self.bench}.{kind}.{name}"
+        return f"{kind}.{name}"
 
     def requirement(self, requirement_id: str) -> Section:
         reqs = self.data.get("requirements", {})

@@ -54,10 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--declaration", default=None, help="device declaration file for plans that judge against declared values"
     )
+    group.addoption(
+        "--req", action="append", default=[], metavar="ID", help="only the tests of this requirement ID (repeatable)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): requirement IDs the test checks")
+    if not config.pluginmanager.has_plugin("flexbench.lab.plan.plugin"):  # profiles checked at collection, --req
+        config.pluginmanager.import_plugin("flexbench.lab.plan.plugin")
     # frame dumps of every Modbus request would bury a failure's story in its report
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
     state = RunState(config)

@@ -8,6 +8,7 @@ set is visible in one place and only the command being run is imported.
 
 COMMANDS: dict[str, str] = {
     "run": "run test plans and write a report",
+    "plans": "list test plans, their tests and the requirements they check",
     "report": "rebuild a run's report from its folder",
     "instruments": "list supported instruments or probe a bench",
     "certs": "test PKI: CA, server and device certificates (P-256)",

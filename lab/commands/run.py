@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.declaration import load_pcs_declaration
-from flexbench.lab.errors import UserError
+from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
 from flexbench.lab.results import RESULTS_FILE
 from flexbench.lab.virtual.lab import fault_names
 
@@ -39,7 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
     p.add_argument("--out", help="run folder (default: reports/<date-time>-<plan>)")
+    p.add_argument(
+        "--req",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only the tests of this requirement ID, e.g. LAP-SS (repeatable; `flexbench plans` lists them)",
+    )
     p.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each step and check of the plans as they run")
     p.set_defaults(func=run)
 
 
@@ -90,12 +98,18 @@ def run(args: argparse.Namespace) -> int:
         pytest_args += ["--declaration", args.declaration]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
+    for rid in args.req:
+        pytest_args += ["--req", rid]
+    if args.verbose:
+        pytest_args += ["-o", "log_cli=true", "--log-cli-level=INFO", "--log-cli-format=%(message)s"]
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         code = int(pytest.main(pytest_args))
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return CONFIGURATION_ERROR  # a profile or plan the user must fix, printed by pytest; nothing ran
     _print_summary(run_dir)
     return code
 

@@ -1,58 +1,104 @@
-"""What the CSIP plans share: the PCS site under 2030.5 control, and the checks on its PCC."""
+"""CSIP / CSIP-AUS site limits over IEEE 2030.5: what every file of this plan shares.
+
+The PCS site under the utility's control: the bench's 2030.5 head-end sends
+the limits (DERControls to the DUT's EndDevice), the PCS's own settings are
+out of the way, and the site is judged at its PCC within meter accuracy.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from flexbench.lab import evaluate
-from flexbench.lab.site_control import SiteControl
-
-PLAN = "csip"
+from flexbench.lab.plan import Csip, Plan, RequirementParams, Site, StressParams
 
 
-class CsipSite(SiteControl):
-    def __init__(self, bench, requirements, recorder, clock, csip) -> None:
-        plan = requirements.plan(PLAN)
-        super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
-        self.requirements = requirements
-        self.csip = csip
-        self.lfdi = next(iter(csip.lfdis.values()))
-        self.headend = csip.headend
+class CsipPlan(StressParams):
+    """[plans.csip]"""
 
-    def accuracy_w(self, requirement_id: str) -> float:
-        """Meter accuracy: the lower of a share of the site rating and a fixed watts figure."""
-        r = self.requirements.requirement(requirement_id)
-        max_w = r.number("meter_accuracy_max_w")
-        if "meter_accuracy_pct_of_rating" in r.data:
-            return min(max_w, r.number("meter_accuracy_pct_of_rating") / 100.0 * self.plan.number("site_rating_w"))
-        return max_w
+    site_rating_w: float
+    """Site rating for the accuracy rule (PV rating of the virtual site)."""
+    phases: int
+    """The AC loads are per-phase units programmed alike."""
+    start_delay_s: float
+    """A control starts this long after it is published."""
+    control_duration_s: float
+    end_guard_s: float
+    """Checks stop this long before a control ends: server and DUT clocks agree to the second."""
+    export_limit_w: float
+    import_limit_w: float
+    abnormal_import_w: float
+    default_export_limit_w: float
+    """Firm (DefaultDERControl) export limit."""
 
-    def response_check(self, mrid: str) -> evaluate.Result:
-        """CSIP-RSP: the control's Responses, in order, are exactly the profile's statuses."""
-        expected = [int(s) for s in self.requirements.requirement("CSIP-RSP").numbers("statuses")]
-        got = self.responses(mrid)
-        ok = got == expected
-        return evaluate.Result(
-            requirement_id="CSIP-RSP",
-            criterion=f"Responses {', '.join(map(str, expected))} posted for the control",
-            measured=None,
-            limit=None,
-            unit="",
-            margin=None,
-            verdict=evaluate.PASS if ok else evaluate.FAIL,
-            message=f"Responses {got or 'none'} posted for control {mrid}" + ("" if ok else f", expected {expected}"),
-        )
 
-    def responses(self, mrid: str) -> list[int]:
-        return [
-            r["status"]
-            for r in sorted(self.headend.responses(self.lfdi, subject=mrid), key=lambda r: r.get("created_s") or 0)
-        ]
+class MeterAccuracy(RequirementParams):
+    """Accuracy of the site meter: the lower of a share of the site rating (when given) and a fixed figure."""
+
+    meter_accuracy_max_w: float
+    meter_accuracy_pct_of_rating: float | None = None
+
+    def accuracy_w(self, site_rating_w: float) -> float:
+        if self.meter_accuracy_pct_of_rating is None:
+            return self.meter_accuracy_max_w
+        return min(self.meter_accuracy_max_w, self.meter_accuracy_pct_of_rating / 100.0 * site_rating_w)
+
+
+class SoftLimit(MeterAccuracy):
+    soft_limit_window_s: float
+    """The site may exceed a new limit for this long after the control starts."""
+
+
+class Responses(RequirementParams):
+    statuses: list[int]
+
+
+class LossOfComms(SoftLimit):
+    default_band_w: float
+    """Export within this of the default limit shows the default is applied."""
+
+
+class Polling(RequirementParams):
+    polls_observed: int
+    interval_tolerance_pct: float
+
+
+class EnvelopeFollowed(MeterAccuracy):
+    response_window_s: float
+    interval_s: float
+    export_limits_w: list[float]
+
+
+class AbnormalImport(MeterAccuracy):
+    response_time_s: float
+
+
+PLAN = Plan(
+    "csip",
+    CsipPlan,
+    profile="csip-aus",
+    requirements={
+        "CSIP-GEN-01": SoftLimit,
+        "CSIP-LOA-01": SoftLimit,
+        "CSIP-RSP": Responses,
+        "CSIP-LOSS": LossOfComms,
+        "CSIP-SUP": SoftLimit,
+        "CSIP-POLL": Polling,
+        "OE-FOLLOW": EnvelopeFollowed,
+        "ABN-IMP": AbnormalImport,
+    },
+)
 
 
 @pytest.fixture(scope="module")
-def site(bench, requirements, recorder, clock, csip) -> CsipSite:
-    s = CsipSite(bench, requirements, recorder, clock, csip)
+def site(bench, recorder, clock, parameters) -> Site:
+    """The PCS site at nominal grid, its own settings out of the way: the utility's limits govern."""
+    s = Site(bench, recorder, clock, parameters.plan, phases=parameters.plan.phases)
     s.energize()
-    s.program("unrestricted")  # the PCS's own settings out of the way: the utility's limits govern
+    s.program("unrestricted")
     return s
+
+
+@pytest.fixture(scope="module")
+def headend(csip, recorder) -> Csip:
+    """The bench's 2030.5 head-end, addressing the DUT."""
+    return Csip(csip, recorder)

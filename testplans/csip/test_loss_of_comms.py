@@ -1,4 +1,5 @@
-"""CSIP loss of communication: the cached schedule is kept, then the default (firm) limits apply.
+"""CSIP loss of communication (and the ruling's firm limits): the cached schedule is kept, then the
+default (firm) limits apply.
 
 The server sets DefaultDERControl to the firm export limit and publishes a
 two-interval export schedule; once the first interval runs, the server goes
@@ -8,77 +9,82 @@ away until after the schedule. The DUT must still apply the second interval
 
 import pytest
 
-from flexbench.core import Envelope
+from flexbench.core import Interval, SiteLimits
+from flexbench.lab.plan import PCC_EXPORT, response_window
 
-PROFILE = "csip-aus"
+INTERVAL_S = 40
 
 
 @pytest.mark.requirement("CSIP-LOSS")
-def test_cached_schedule_then_default_limits(site, csip, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CSIP-LOSS")
-    window_s = r.number("soft_limit_window_s")
-    accuracy_w = site.accuracy_w("CSIP-LOSS")
-    guard_s = plan.number("end_guard_s")
-    default_w = plan.number("default_export_limit_w")
-    first_w, second_w = plan.number("export_limit_w"), 0.6 * default_w
-    duration = 40
-    site.headend.set_default_control(site.lfdi, export_limit_w=default_w)
-    site.stress("export")
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    site.headend.publish_envelope(
-        site.lfdi, Envelope.of([(t0, duration, None, first_w), (t0 + duration, duration, None, second_w)])
+def test_cached_schedule_then_default_limits(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CSIP-LOSS")
+    accuracy_w, window_s = r.accuracy_w(p.site_rating_w), r.soft_limit_window_s
+    firm = SiteLimits(export_limit_w=p.default_export_limit_w)
+    first, second = (
+        SiteLimits(export_limit_w=p.export_limit_w),
+        SiteLimits(export_limit_w=0.6 * p.default_export_limit_w),
     )
-    clock.sleep_until(t0 + window_s)
-    site.record_limit(export_limit_w=first_w)
-    with csip.outage():
-        site.recorder.event("server_outage", started=True)
-        clock.sleep_until(t0 + duration)
-        site.record_limit(export_limit_w=second_w)
-        clock.sleep_until(t0 + 2 * duration)
-        site.record_limit(export_limit_w=default_w)
-        clock.sleep(window_s + 20)
-    site.recorder.event("server_outage", started=False)
-    step = site.hold(start_s, float(t0), hold_s=0)
-    end_default_s = step.end_s
-    site.held(
-        verdicts,
+
+    procedure.step(f"DefaultDERControl: export limit {firm.export_limit_w:.0f} W (firm)", clause="CSIP loss of comms")
+    headend.default_control(firm)
+    site.stress("export")
+    procedure.wait(p.precondition_s)
+
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step("a two-interval export schedule", start_s=t0_s)
+    headend.schedule(
+        [
+            Interval(start_s=t0_s, duration_s=INTERVAL_S, limits=first),
+            Interval(start_s=t0_s + INTERVAL_S, duration_s=INTERVAL_S, limits=second),
+        ]
+    )
+    procedure.wait_until(t0_s + window_s)
+    site.show_limit(first)
+    procedure.step("the server goes away until after the schedule")
+    with headend.outage():
+        procedure.wait_until(t0_s + INTERVAL_S)
+        site.show_limit(second)
+        procedure.wait_until(t0_s + 2 * INTERVAL_S)
+        site.show_limit(firm)
+        end_s = procedure.wait(window_s + 20)
+
+    procedure.expect_at_or_below(
         "CSIP-LOSS",
-        step,
-        start_s=t0 + duration + window_s,
-        end_s=t0 + 2 * duration - guard_s,
-        limit_w=second_w + accuracy_w,
-        export=True,
+        PCC_EXPORT,
+        limit=second.export_limit_w + accuracy_w,
+        start_s=t0_s + INTERVAL_S + window_s,
+        end_s=t0_s + 2 * INTERVAL_S - p.end_guard_s,
+        t_cmd_s=float(t0_s),
         label="cached 2nd interval: PCC export",
     )
-    site.held(
-        verdicts,
+    default_from_s, default_to_s = t0_s + 2 * INTERVAL_S + window_s, end_s - p.end_guard_s
+    procedure.expect_at_or_below(
         "CSIP-LOSS",
-        step,
-        start_s=t0 + 2 * duration + window_s,
-        end_s=end_default_s - guard_s,
-        limit_w=default_w + accuracy_w,
-        export=True,
+        PCC_EXPORT,
+        limit=firm.export_limit_w + accuracy_w,
+        start_s=default_from_s,
+        end_s=default_to_s,
+        t_cmd_s=float(t0_s),
         label="after the schedule, default limit: PCC export",
     )
-    t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    from flexbench.lab import evaluate
-
-    band_w = r.number("default_band_w")
-    mask = (t >= t0 + 2 * duration + window_s) & (t <= end_default_s - guard_s)
-    low = float(export_w[mask].min()) if mask.any() else float("nan")
-    verdicts.check(
-        evaluate.Result(
-            requirement_id="CSIP-LOSS",
-            criterion=f"after the schedule the default limit applies: export within {band_w:.0f} W of {default_w:.0f} W",
-            measured=low,
-            limit=default_w - band_w,
-            unit="W",
-            margin=low - (default_w - band_w) if mask.any() else None,
-            verdict=evaluate.PASS if mask.any() and low >= default_w - band_w else evaluate.FAIL,
-            message=f"lowest export {low:.0f} W after the schedule ended",
-        )
+    t, export_w = procedure.series(PCC_EXPORT, end_s=end_s)
+    in_default = export_w[(t >= default_from_s) & (t <= default_to_s)]
+    lowest_w = float(in_default.min()) if in_default.size else float("nan")
+    floor_w = firm.export_limit_w - r.default_band_w
+    procedure.expect(
+        "CSIP-LOSS",
+        criterion=f"after the schedule the default limit applies: export within {r.default_band_w:.0f} W "
+        f"of {firm.export_limit_w:.0f} W",
+        passed=bool(in_default.size) and lowest_w >= floor_w,
+        message=f"lowest export {lowest_w:.0f} W after the schedule ended",
+        measured=lowest_w,
+        limit=floor_w,
+        unit="W",
+        margin=lowest_w - floor_w if in_default.size else None,
     )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, "Loss of communication: cached schedule, then default")
+    procedure.evidence(
+        "Loss of communication: cached schedule, then default",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(t0_s, window_s)],
+    )

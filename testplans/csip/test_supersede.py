@@ -1,127 +1,129 @@
-"""IEEE 2030.5 event rules: a newer control supersedes an older one (same program, overlap, same elements).
+"""IEEE 2030.5 event rules: supersede (same program, overlapping, same elements), cancel, and primacy.
 
-Control A (export limit) runs; the operator supersedes it with B (a lower
-export limit over the rest of A's period). The DUT must apply B within the
-soft-limit window and post Response 7 (superseded) for A.
+- A running control A is superseded by B (a lower export limit over the rest
+  of A's period): the DUT applies B within the soft-limit window and posts
+  Response 7 (superseded) for A.
+- A running control is cancelled: the DUT posts Response 6 and releases the limit.
+- Two programs at once: the lower primacy number (abnormal over envelope) wins.
 """
 
 import pytest
 
-from flexbench.lab import evaluate
-
-PROFILE = "csip-aus"
+from flexbench.core import SiteLimits
+from flexbench.lab.plan import PCC_EXPORT, response_window
 
 
 @pytest.mark.requirement("CSIP-SUP")
-def test_newer_control_supersedes_older(site, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CSIP-SUP")
-    window_s = r.number("soft_limit_window_s")
-    accuracy_w = site.accuracy_w("CSIP-SUP")
-    a_w = plan.number("default_export_limit_w")
-    b_w = plan.number("export_limit_w")
-    duration = int(plan.number("control_duration_s"))
+def test_newer_control_supersedes_older(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CSIP-SUP")
+    a, b = SiteLimits(export_limit_w=p.default_export_limit_w), SiteLimits(export_limit_w=p.export_limit_w)
+    duration_s = int(p.control_duration_s)
+    procedure.step("conditions that take the site far past both limits", clause="2030.5 event rules: supersede")
     site.stress("export")
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    a = site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": a_w})["mrid"]
-    clock.sleep_until(t0 + window_s)
-    site.record_limit(export_limit_w=a_w)
-    t_sup = round(clock.now())
-    site.headend.publish_control(site.lfdi, t_sup, t0 + duration - t_sup, {"export_limit_w": b_w})
-    site.record_limit(export_limit_w=b_w)
-    clock.sleep_until(t0 + duration)
-    step = site.hold(start_s, float(t_sup), hold_s=2 * site.csip.config.poll_rate_s)
-    site.record_limit()
-    site.held(
-        verdicts,
+    procedure.wait(p.precondition_s)
+
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step(f"control A: export limit {a.export_limit_w:.0f} W", start_s=t0_s)
+    mrid_a = headend.control(a, start_s=t0_s, duration_s=duration_s)
+    procedure.wait_until(t0_s + r.soft_limit_window_s)
+    site.show_limit(a)
+    t_sup_s = round(procedure.now())
+    procedure.step(f"control B supersedes A for the rest of its period: {b.export_limit_w:.0f} W")
+    headend.control(b, start_s=t_sup_s, duration_s=t0_s + duration_s - t_sup_s)
+    site.show_limit(b)
+    procedure.wait_until(t0_s + duration_s)
+    end_s = procedure.wait(2 * headend.poll_rate_s)
+    site.show_limit(None)
+
+    procedure.expect_at_or_below(
         "CSIP-SUP",
-        step,
-        start_s=t_sup + window_s,
-        end_s=t0 + duration - plan.number("end_guard_s"),
-        limit_w=b_w + accuracy_w,
-        export=True,
+        PCC_EXPORT,
+        limit=b.export_limit_w + r.accuracy_w(p.site_rating_w),
+        start_s=t_sup_s + r.soft_limit_window_s,
+        end_s=t0_s + duration_s - p.end_guard_s,
+        t_cmd_s=float(t_sup_s),
         label="the superseding control: PCC export",
     )
-    statuses = site.responses(a)
-    verdicts.check(
-        evaluate.Result(
-            requirement_id="CSIP-SUP",
-            criterion="Response 7 (superseded) posted for the older control",
-            measured=None,
-            limit=None,
-            unit="",
-            margin=None,
-            verdict=evaluate.PASS if 7 in statuses else evaluate.FAIL,
-            message=f"Responses {statuses or 'none'} for the older control",
-        )
+    procedure.expect_response(
+        "CSIP-SUP", subject="the older control", got=headend.responses(mrid_a), status=7, what="superseded"
     )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"Supersede: {a_w:.0f} W replaced by {b_w:.0f} W")
+    procedure.evidence(
+        f"Supersede: {a.export_limit_w:.0f} W replaced by {b.export_limit_w:.0f} W",
+        t_step_s=float(t_sup_s),
+        end_s=end_s,
+        windows=[response_window(t_sup_s, r.soft_limit_window_s)],
+    )
 
 
 @pytest.mark.requirement("CSIP-SUP")
-def test_cancelled_control_is_released_with_response_6(site, verdicts, clock):
-    plan = site.plan
-    window_s = site.requirements.requirement("CSIP-SUP").number("soft_limit_window_s")
-    limit_w = plan.number("export_limit_w")
+def test_cancelled_control_is_released_with_response_6(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CSIP-SUP")
+    limits = SiteLimits(export_limit_w=p.export_limit_w)
+    procedure.step("conditions that take the site far past the limit", clause="2030.5 event rules: cancel")
     site.stress("export")
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    mrid = site.headend.publish_control(
-        site.lfdi, t0, int(plan.number("control_duration_s")), {"export_limit_w": limit_w}
-    )["mrid"]
-    clock.sleep_until(t0 + window_s)
-    site.record_limit(export_limit_w=limit_w)
-    t_cancel = clock.now()
-    site.headend.cancel_control(mrid)
-    site.record_limit()
-    step = site.hold(start_s, t_cancel, hold_s=window_s + 2 * site.csip.config.poll_rate_s)
-    t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    after = export_w[t >= t_cancel + window_s]
-    released = bool(after.size) and float(after.min()) > limit_w + site.accuracy_w("CSIP-SUP")
-    statuses = site.responses(mrid)
-    verdicts.check(
-        evaluate.Result(
-            requirement_id="CSIP-SUP",
-            criterion="a cancelled control: Response 6 posted and the limit released",
-            measured=None,
-            limit=None,
-            unit="",
-            margin=None,
-            verdict=evaluate.PASS if 6 in statuses and released else evaluate.FAIL,
-            message=f"Responses {statuses or 'none'}; export after the cancel "
-            f"{'above' if released else 'still at or below'} the cancelled limit",
-        )
-    )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"Cancel: {limit_w:.0f} W control cancelled")
+    procedure.wait(p.precondition_s)
 
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step(f"a control: export limit {p.export_limit_w:.0f} W", start_s=t0_s)
+    mrid = headend.control(limits, start_s=t0_s, duration_s=int(p.control_duration_s))
+    procedure.wait_until(t0_s + r.soft_limit_window_s)
+    site.show_limit(limits)
+    t_cancel_s = procedure.step("the operator cancels the control")
+    headend.cancel(mrid)
+    site.show_limit(None)
+    procedure.wait(r.soft_limit_window_s + 2 * headend.poll_rate_s)
 
-@pytest.mark.requirement("CSIP-SUP")
-def test_lower_primacy_number_wins_across_programs(site, verdicts, clock):
-    plan = site.plan
-    window_s = site.requirements.requirement("CSIP-SUP").number("soft_limit_window_s")
-    low_w, high_w = plan.number("export_limit_w"), plan.number("default_export_limit_w")
-    duration = int(plan.number("control_duration_s"))
-    site.stress("export")
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": high_w}, program="envelope")
-    site.headend.publish_control(site.lfdi, t0, duration, {"export_limit_w": low_w}, program="abnormal")
-    site.record_limit(export_limit_w=low_w)
-    clock.sleep_until(t0 + duration)
-    step = site.hold(start_s, float(t0), hold_s=0)
-    site.record_limit()
-    site.held(
-        verdicts,
+    t, export_w = procedure.series(PCC_EXPORT, end_s=procedure.now())
+    after = export_w[t >= t_cancel_s + r.soft_limit_window_s]
+    released = bool(after.size) and float(after.min()) > p.export_limit_w + r.accuracy_w(p.site_rating_w)
+    statuses = headend.responses(mrid)
+    procedure.expect(
         "CSIP-SUP",
-        step,
-        start_s=t0 + window_s,
-        end_s=t0 + duration - plan.number("end_guard_s"),
-        limit_w=low_w + site.accuracy_w("CSIP-SUP"),
-        export=True,
+        criterion="a cancelled control: Response 6 posted and the limit released",
+        passed=6 in statuses and released,
+        message=f"Responses {statuses or 'none'}; export after the cancel "
+        f"{'above' if released else 'still at or below'} the cancelled limit",
+    )
+    procedure.evidence(
+        f"Cancel: {p.export_limit_w:.0f} W control cancelled",
+        t_step_s=t_cancel_s,
+        windows=[response_window(t_cancel_s, r.soft_limit_window_s)],
+    )
+
+
+@pytest.mark.requirement("CSIP-SUP")
+def test_lower_primacy_number_wins_across_programs(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CSIP-SUP")
+    low, high = SiteLimits(export_limit_w=p.export_limit_w), SiteLimits(export_limit_w=p.default_export_limit_w)
+    duration_s = int(p.control_duration_s)
+    procedure.step("conditions that take the site far past both limits", clause="2030.5 event rules: primacy")
+    site.stress("export")
+    procedure.wait(p.precondition_s)
+
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step(
+        f"two controls at once: {high.export_limit_w:.0f} W (envelope program), "
+        f"{low.export_limit_w:.0f} W (abnormal program, lower primacy number)",
+        start_s=t0_s,
+    )
+    headend.control(high, start_s=t0_s, duration_s=duration_s, program="envelope")
+    headend.control(low, start_s=t0_s, duration_s=duration_s, program="abnormal")
+    site.show_limit(low)
+    end_s = procedure.wait_until(t0_s + duration_s)
+    site.show_limit(None)
+
+    procedure.expect_at_or_below(
+        "CSIP-SUP",
+        PCC_EXPORT,
+        limit=low.export_limit_w + r.accuracy_w(p.site_rating_w),
+        start_s=t0_s + r.soft_limit_window_s,
+        end_s=t0_s + duration_s - p.end_guard_s,
+        t_cmd_s=float(t0_s),
         label="primacy 1 program over primacy 2: PCC export",
     )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"Primacy: {low_w:.0f} W (abnormal program) over {high_w:.0f} W (envelope)")
+    procedure.evidence(
+        f"Primacy: {low.export_limit_w:.0f} W (abnormal program) over {high.export_limit_w:.0f} W (envelope)",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(t0_s, r.soft_limit_window_s)],
+    )

@@ -1,4 +1,5 @@
-"""A variable envelope end to end: a schedule of export limits published as DERControls, followed.
+"""A variable envelope end to end (CPUC R.21-06-017 ruling; PG&E FlexConnect): a schedule of export
+limits published as 2030.5 DERControls, followed.
 
 The bench publishes an envelope (one DERControl per interval, CSIP-AUS
 opModExpLimW); in each interval, from the response window on, the PCC export
@@ -7,40 +8,43 @@ must be at or below that interval's limit plus meter accuracy.
 
 import pytest
 
-from flexbench.core import Envelope
-
-PROFILE = "csip-aus"
+from flexbench.core import Interval, SiteLimits
+from flexbench.lab.plan import PCC_EXPORT, response_window
 
 
 @pytest.mark.requirement("OE-FOLLOW")
-def test_variable_envelope_followed(site, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("OE-FOLLOW")
-    window_s = r.number("response_window_s")
-    interval_s = int(r.number("interval_s"))
-    limits_w = r.numbers("export_limits_w")
-    accuracy_w = site.accuracy_w("OE-FOLLOW")
+def test_variable_envelope_followed(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("OE-FOLLOW")
+    procedure.step("conditions that take the site far past every export limit", clause="ruling: variable envelope")
     site.stress("export")
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    intervals = [(t0 + k * interval_s, interval_s, None, limit_w) for k, limit_w in enumerate(limits_w)]
-    site.headend.publish_envelope(site.lfdi, Envelope.of(intervals))
-    for begin, _, _, limit_w in intervals:
-        clock.sleep_until(begin)
-        site.record_limit(export_limit_w=limit_w)
-    clock.sleep_until(t0 + len(limits_w) * interval_s)
-    site.record_limit()
-    step = site.hold(start_s, float(t0), hold_s=0)
-    for begin, duration, _, limit_w in intervals:
-        site.held(
-            verdicts,
+    procedure.wait(p.precondition_s)
+
+    t0_s = round(procedure.now() + p.start_delay_s)
+    schedule = [
+        Interval(start_s=t0_s + k * r.interval_s, duration_s=r.interval_s, limits=SiteLimits(export_limit_w=w))
+        for k, w in enumerate(r.export_limits_w)
+    ]
+    procedure.step(f"the server publishes an envelope of {len(schedule)} intervals", start_s=t0_s)
+    headend.schedule(schedule)
+    for interval in schedule:
+        procedure.wait_until(interval.start_s)
+        site.show_limit(interval.limits)
+    end_s = procedure.wait_until(t0_s + len(schedule) * r.interval_s)
+    site.show_limit(None)
+
+    for interval in schedule:
+        procedure.expect_at_or_below(
             "OE-FOLLOW",
-            step,
-            start_s=begin + window_s,
-            end_s=begin + duration - plan.number("end_guard_s"),
-            limit_w=limit_w + accuracy_w,
-            export=True,
-            label=f"interval at +{begin - t0:.0f} s: PCC export",
+            PCC_EXPORT,
+            limit=interval.export_limit_w + r.accuracy_w(p.site_rating_w),
+            start_s=interval.start_s + r.response_window_s,
+            end_s=interval.end_s - p.end_guard_s,
+            t_cmd_s=t0_s,
+            label=f"interval at +{interval.start_s - t0_s:.0f} s: PCC export",
         )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"Variable envelope: {', '.join(f'{w:.0f}' for w in limits_w)} W")
+    procedure.evidence(
+        f"Variable envelope: {', '.join(f'{w:.0f}' for w in r.export_limits_w)} W",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(t0_s, r.response_window_s)],
+    )

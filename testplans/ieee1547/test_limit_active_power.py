@@ -1,4 +1,4 @@
-"""IEEE 1547.1-2020 clause 5.13: limit maximum active power.
+"""IEEE 1547.1-2020 clause 5.13: limit maximum active power (IEEE 1547-2018 clause 4.6.2).
 
 For each test point (a limit as a percent of rated power, repeated), with the
 grid simulator at nominal: lift any limit and let the DUT settle at its
@@ -13,89 +13,102 @@ from __future__ import annotations
 
 import pytest
 
-from flexbench.lab import evaluate
-from flexbench.lab.profile import profile_for
+from flexbench.lab.plan import (
+    DUT_POWER,
+    DutPowerLimit,
+    Plan,
+    PlanParams,
+    RequirementParams,
+    Window,
+    response_window,
+)
 
-PROFILE = "ieee1547-2018"
-PLAN = "limit_active_power"
+
+class LimitActivePower(PlanParams):
+    """[plans.limit_active_power]"""
+
+    limits_pct: list[float]
+    """Limits as percent of rated active power (LAP-PTS)."""
+    repeats: int
+    nominal_voltage_v: float
+    nominal_frequency_hz: float
+    precondition_s: float
+    """Limit lifted: the output settles at available power before each step."""
+    hold_s: float
+    """Observation after each command."""
+
+
+class ReachTheLimit(RequirementParams):
+    response_time_s: float
+
+
+class SteadyState(RequirementParams):
+    mra_pct_of_rated_va: float
+    mra_multiple: float
+    steady_state_from_s: float
+    steady_state_to_s: float
+
+
+PLAN = Plan(
+    "limit_active_power",
+    LimitActivePower,
+    profile="ieee1547-2018",
+    requirements={"LAP-RT": ReachTheLimit, "LAP-SS": SteadyState},
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """LAP-PTS: each limit of the profile, repeated."""
     if "test_point" not in metafunc.fixturenames:
         return
-    plan = profile_for(metafunc.config, __file__, PROFILE).plan(PLAN)
-    points = [(pct, run) for run in range(1, plan.integer("repeats") + 1) for pct in plan.numbers("limits_pct")]
+    p = PLAN.params(metafunc.config)
+    points = [(pct, run) for run in range(1, p.repeats + 1) for pct in p.limits_pct]
     metafunc.parametrize("test_point", points, ids=[f"{pct:g}pct-run{run}" for pct, run in points])
 
 
 @pytest.fixture(scope="module")
-def grid_at_nominal(bench, requirements):
-    plan = requirements.plan(PLAN)
-    grid = bench.grid
-    grid.set_voltage(plan.number("nominal_voltage_v"))
-    grid.set_frequency(plan.number("nominal_frequency_hz"))
-    grid.set_output(True)
-    return grid
+def dut_limit(bench, recorder, clock, parameters) -> DutPowerLimit:
+    """5.13: the DUT at nominal voltage and frequency, its limit sent through SunSpec model 704."""
+    p = parameters.plan
+    bench.grid.set_voltage(p.nominal_voltage_v)
+    bench.grid.set_frequency(p.nominal_frequency_hz)
+    bench.grid.set_output(True)
+    bench.element("dut")  # the analyzer must measure the DUT terminals: a clear error otherwise
+    return DutPowerLimit(bench, recorder, clock)
 
 
 @pytest.mark.requirement("LAP-RT", "LAP-SS")
-def test_limit_active_power(bench, grid_at_nominal, recorder, clock, requirements, verdicts, test_point):
+def test_limit_active_power(procedure, dut_limit, test_point):
     pct, run = test_point
-    plan = requirements.plan(PLAN)
-    rt = requirements.requirement("LAP-RT")
-    ss = requirements.requirement("LAP-SS")
-    der = bench.der
-    nameplate = der.nameplate()
-    rated_w = nameplate.max_power_w
-    tolerance_w = ss.number("mra_multiple") * ss.number("mra_pct_of_rated_va") / 100.0 * nameplate.max_apparent_power_va
-    bench.element("dut")  # the analyzer must measure the DUT terminals: a clear error otherwise
-    dut_channel = "dut.p_w"
+    p, rt, ss = procedure.params, procedure.requirement("LAP-RT"), procedure.requirement("LAP-SS")
+    mra_w = ss.mra_pct_of_rated_va / 100.0 * dut_limit.rated_va
+    tolerance_w = ss.mra_multiple * mra_w
 
-    start_s = clock.now()
-    der.set_active_power_limit_pct(None)
-    recorder.record("limit_w", rated_w, start_s)
-    recorder.record("limit_tolerance_w", float("nan"), start_s)  # no tolerance band while the limit is lifted
-    clock.sleep(plan.number("precondition_s"))
+    procedure.step("limit lifted; the DUT settles at its available power", clause="IEEE 1547.1 5.13")
+    dut_limit.send_pct(None)
+    procedure.wait(p.precondition_s)
 
-    limit_w = pct / 100.0 * rated_w
-    t_cmd_s = clock.now()
-    der.set_active_power_limit_pct(pct)
-    recorder.record("limit_w", limit_w, t_cmd_s)
-    recorder.record("limit_tolerance_w", limit_w + tolerance_w, t_cmd_s)
-    recorder.event("command", test=verdicts.nodeid, limit_pct=pct, limit_w=limit_w, run=run)
-    clock.sleep(plan.number("hold_s"))
-    end_s = clock.now()
+    t_cmd_s = procedure.step(f"limit set to {pct:g} % of rated power (run {run})", clause="IEEE 1547.1 5.13")
+    limit_w = dut_limit.send_pct(pct, tolerance_w=tolerance_w)
+    procedure.wait(p.hold_s)
 
-    response_time_s = rt.number("response_time_s")
-    ss_start_s = t_cmd_s + ss.number("steady_state_from_s")
-    ss_end_s = t_cmd_s + ss.number("steady_state_to_s")
-    t, p = recorder.series(dut_channel, start_s, end_s)
-    verdicts.check(
-        evaluate.reaches_within(
-            "LAP-RT", t, p, t_cmd_s=t_cmd_s, target=limit_w, tolerance=tolerance_w, max_time_s=response_time_s
-        )
+    procedure.expect_reaches(
+        "LAP-RT", DUT_POWER, target=limit_w, tolerance=tolerance_w, within_s=rt.response_time_s, t_cmd_s=t_cmd_s
     )
-    verdicts.check(
-        evaluate.stays_at_or_below(
-            "LAP-SS",
-            t,
-            p,
-            start_s=ss_start_s,
-            end_s=ss_end_s,
-            limit=limit_w + tolerance_w,
-            t_cmd_s=t_cmd_s,
-            label="limit + 1.5 x MRA:",
-        )
-    )
-    verdicts.evidence(
-        title=f"Limit {pct:g} % of {rated_w:.0f} W (run {run})",
+    ss_window = Window(t_cmd_s + ss.steady_state_from_s, t_cmd_s + ss.steady_state_to_s, "steady-state window")
+    procedure.expect_at_or_below(
+        "LAP-SS",
+        DUT_POWER,
+        limit=limit_w + tolerance_w,
+        start_s=ss_window.start_s,
+        end_s=ss_window.end_s,
         t_cmd_s=t_cmd_s,
-        start_s=start_s,
-        end_s=end_s,
-        channels={dut_channel: "DUT active power (analyzer)", "pcc.p_w": "PCC import (analyzer)"},
-        steps={"limit_w": "limit", "limit_tolerance_w": "limit + 1.5 x MRA"},
-        windows=[
-            {"start_s": t_cmd_s, "end_s": t_cmd_s + response_time_s, "label": f"response window {response_time_s:g} s"},
-            {"start_s": ss_start_s, "end_s": ss_end_s, "label": "steady-state window"},
-        ],
+        label=f"limit + {ss.mra_multiple:g} x MRA:",
+    )
+    procedure.evidence(
+        f"Limit {pct:g} % of {dut_limit.rated_w:.0f} W (run {run})",
+        t_step_s=t_cmd_s,
+        channels={DUT_POWER.channel: "DUT active power (analyzer)", "pcc.p_w": "PCC import (analyzer)"},
+        steps={"limit_w": "limit", "limit_tolerance_w": f"limit + {ss.mra_multiple:g} x MRA"},
+        windows=[response_window(t_cmd_s, rt.response_time_s), ss_window],
     )

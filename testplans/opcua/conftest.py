@@ -1,37 +1,83 @@
-"""What the OPC-UA plans share: the PCS site, reached through the bench's envelope server.
+"""Operating envelopes over OPC-UA: what the plan's files share.
 
-Either the PCS is a site (a client) of the envelope server, or, when the bench
-file names it under [signals.opcua.devices], the bench writes the site's
-limits in force into the PCS's own OPC-UA server; the plans drive the
-envelope server alike, and on the device path the device's measurements are
-recorded as channels `<device>.<name>`.
+The PCS site, reached through the bench's OPC-UA envelope server. Either the
+PCS is a site (a client) of the envelope server, or, when the bench file names
+it under [signals.opcua.devices], the bench writes the site's limits in force
+into the PCS's own OPC-UA server; the plan drives the envelope server alike,
+and on the device path the device's measurements are recorded as channels
+`<device>.<name>`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from flexbench.lab.site_control import SiteControl
-
-PLAN = "opcua"
+from flexbench.lab.plan import Opcua, Plan, RequirementParams, Site, StressParams
 
 
-class OpcuaSite(SiteControl):
-    def __init__(self, bench, requirements, recorder, clock, opcua) -> None:
-        plan = requirements.plan(PLAN)
-        super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
-        self.requirements = requirements
-        self.opcua = opcua
-        self.name = next(iter(opcua.config.sites))
-        self.rated = opcua.config.sites[self.name]
-        self.device = opcua.device_for_site(self.name)  # None: the PCS is a client of the envelope server
+class OpcuaPlan(StressParams):
+    """[plans.opcua]"""
+
+    phases: int
+    limit_step_export_w: float
+    """OE-NRT: the new export limit."""
+
+
+class NearRealTime(RequirementParams):
+    response_time_s: float
+    settled_hold_s: float
+    """The plan stops watching once the site has been within the limit this long."""
+    meter_accuracy_w: float
+
+
+class ScheduleFollowed(RequirementParams):
+    response_window_s: float
+    meter_accuracy_w: float
+    interval_s: float
+    export_limits_w: list[float]
+
+
+class HeartbeatLoss(RequirementParams):
+    response_window_s: float
+    """After the site's heartbeat timeout."""
+    meter_accuracy_w: float
+    non_firm_export_w: float
+    """The operator's limit before the loss (above the firm limit)."""
+
+
+class AbnormalImport(RequirementParams):
+    response_time_s: float
+    meter_accuracy_w: float
+    max_import_w: float
+    duration_s: float
+
+
+PLAN = Plan(
+    "opcua",
+    OpcuaPlan,
+    profile="opcua",
+    requirements={
+        "OE-NRT": NearRealTime,
+        "OE-FOLLOW": ScheduleFollowed,
+        "OPC-LOSS": HeartbeatLoss,
+        "ABN-IMP": AbnormalImport,
+    },
+)
 
 
 @pytest.fixture(scope="module")
-def site(bench, requirements, recorder, clock, opcua) -> OpcuaSite:
-    s = OpcuaSite(bench, requirements, recorder, clock, opcua)
-    if s.device is not None:
+def envelope_server(opcua, recorder) -> Opcua:
+    """The bench's OPC-UA envelope server, for the site of the PCS."""
+    server = Opcua(opcua, recorder)
+    if server.device is not None:
         opcua.add_measurement_listener(recorder.record)
+    return server
+
+
+@pytest.fixture(scope="module")
+def site(bench, recorder, clock, parameters, envelope_server) -> Site:
+    """The PCS site at nominal grid, its own settings out of the way: the utility's limits govern."""
+    s = Site(bench, recorder, clock, parameters.plan, phases=parameters.plan.phases)
     s.energize()
-    s.program("unrestricted")  # the PCS's own settings out of the way: the utility's limits govern
+    s.program("unrestricted")
     return s

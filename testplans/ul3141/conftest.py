@@ -1,13 +1,58 @@
-"""What every UL 3141 PCS plan shares: the declaration, and the site judged against it."""
+"""UL 3141 / UL 1741 PCS CRD power control system plans: what every file of this plan shares.
+
+A PCS is held to its own declared values (open-loop response time, accuracy,
+settings: the device declaration, --declaration); the profile's [plans.pcs]
+table holds the procedure's numbers (how long to settle, how hard to step,
+how long to hold), and each [requirements.ID] table lists the declaration
+fields its verdicts are judged against, printed beside each verdict.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from flexbench.lab.declaration import PCSDeclaration, load_pcs_declaration
-from flexbench.lab.site_control import SiteControl
+from flexbench.lab.errors import UserError
+from flexbench.lab.plan import Plan, RequirementParams, Site, SiteParams
 
-PLAN = "pcs"
+
+class Pcs(SiteParams):
+    """[plans.pcs]"""
+
+    hold_s: float
+    """Observation after each step; steady state from the declared response time on."""
+    light_load_w: float
+    """The "load stepped down" value."""
+    changed_export_fraction: float
+    """Limit-change test: the new export setting as a fraction of the declared one."""
+
+
+class Declared(RequirementParams):
+    """A requirement judged against the device's declaration: `declared` names the fields."""
+
+    declared: list[str]
+
+
+class FailSafe(Declared):
+    fail_safe_export_w: float
+    """In its fail-safe state the site exports nothing (plus declared accuracy)."""
+
+
+PLAN = Plan(
+    "pcs",
+    Pcs,
+    profile="ul3141",
+    requirements={
+        "PCS-EXP": Declared,
+        "PCS-IMP": Declared,
+        "PCS-CUR": Declared,
+        "PCS-MODE": Declared,
+        "PCS-CHG": Declared,
+        "PCS-FS": FailSafe,
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,45 +60,35 @@ def declaration(declaration_file) -> PCSDeclaration:
     return load_pcs_declaration(declaration_file)
 
 
-class Site(SiteControl):
-    """The PCS site, with the declared values each verdict is judged against."""
-
-    def __init__(self, bench, requirements, declaration: PCSDeclaration, recorder, clock) -> None:
-        super().__init__(
-            bench, requirements.plan(PLAN), recorder, clock, declaration.phases, declaration.open_loop_response_time_s
-        )
-        self.requirements = requirements
-        self.declaration = declaration
-
-    def declared(self, requirement_id: str) -> str:
-        """The declaration fields the profile lists for a requirement, with this device's values."""
-        parts = []
-        for name in self.requirements.requirement(requirement_id).data.get("declared", []):
-            attr = "modes" if name == "modes.supported" else name.split(".", 1)[-1]
-            if not hasattr(self.declaration, attr):
-                raise ValueError(
-                    f"{self.requirements.path}: [requirements.{requirement_id}] declared: no declaration field {name!r}"
-                )
-            value = getattr(self.declaration, attr)
-            parts.append(f"{attr} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}")
-        return "; ".join(parts)
-
-    def check(self, verdicts, result):
-        """Record a result with the declared values it is judged against."""
-        return verdicts.check(result, declared=self.declared(result.requirement_id))
-
-
 @pytest.fixture(scope="module")
-def site(bench, requirements, declaration, recorder, clock) -> Site:
-    s = Site(bench, requirements, declaration, recorder, clock)
+def site(bench, recorder, clock, parameters, declaration) -> Site:
+    """The PCS site at nominal grid voltage and frequency."""
+    s = Site(bench, recorder, clock, parameters.plan, phases=declaration.phases)
     s.energize()
     return s
 
 
+@pytest.fixture
+def declared_values(parameters, declaration):
+    """The declaration fields the profile lists for a requirement, with this device's values."""
+
+    def declared(requirement_id: str) -> str:
+        parts = []
+        for name in parameters.requirement(requirement_id).declared:
+            attr = "modes" if name == "modes.supported" else name.split(".", 1)[-1]
+            if not hasattr(declaration, attr):
+                raise UserError(
+                    f"{parameters.profile.path}: requirements.{requirement_id}.declared: no declaration field {name!r}"
+                )
+            value = getattr(declaration, attr)
+            parts.append(f"{attr} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}")
+        return "; ".join(parts)
+
+    return declared
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """In controller mode the PCS's own sensor is the site meter: its loss is a controller plan."""
-    from pathlib import Path
-
     from flexbench.lab.controller.plans import skip_in_controller_mode
 
     skip_in_controller_mode(

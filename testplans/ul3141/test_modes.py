@@ -11,66 +11,57 @@ the device does not declare is skipped, with the reason in the report.
 
 import pytest
 
-from flexbench.lab import evaluate
+from flexbench.lab.plan import PCC_EXPORT, PCC_IMPORT, Conditions, Quantity, response_window
 
-PROFILE = "ul3141"
 DECLARATION = "virtual-pcs"
 
 
-def _held(verdicts, site, step, channel_scale: float, limit_w: float, what: str) -> None:
-    d = site.declaration
-    t, y = site.series("pcc.p_w", step, scale=channel_scale)
-    site.check(
-        verdicts,
-        evaluate.settles_within(
-            "PCS-MODE",
-            t,
-            y,
-            t_step_s=step.t_step_s,
-            end_s=step.end_s,
-            limit=limit_w,
-            max_time_s=d.open_loop_response_time_s,
-            label=f"{what}: declared accuracy,",
-        ),
+def expect_forbidden_flow_held(procedure, quantity: Quantity, t_step_s: float, accuracy_w: float, response_s: float):
+    """The forbidden flow within the declared accuracy from the response time on."""
+    procedure.expect_settles(
+        "PCS-MODE",
+        quantity,
+        at_or_below=accuracy_w,
+        within_s=response_s,
+        t_step_s=t_step_s,
+        label=f"{quantity.name}: declared accuracy,",
     )
-    site.check(
-        verdicts,
-        evaluate.stays_at_or_below(
-            "PCS-MODE",
-            t,
-            y,
-            start_s=step.t_step_s + d.open_loop_response_time_s,
-            end_s=step.end_s,
-            limit=limit_w,
-            t_cmd_s=step.t_step_s,
-            label=f"{what} held:",
-        ),
+    procedure.expect_at_or_below(
+        "PCS-MODE",
+        quantity,
+        limit=accuracy_w,
+        start_s=t_step_s + response_s,
+        end_s=procedure.now(),
+        t_cmd_s=t_step_s,
+        label=f"{quantity.name} held:",
     )
 
 
 @pytest.mark.requirement("PCS-MODE")
 @pytest.mark.parametrize("mode", ["import-only", "export-only", "no-exchange"])
-def test_mode_forbids_its_direction(site, declaration, verdicts, clock, mode):
-    d = declaration
+def test_mode_forbids_its_direction(procedure, site, declaration, mode):
+    d, p = declaration, procedure.params
     if mode not in d.modes:
         pytest.skip(f"mode {mode!r} is not declared in {d.path}")
+    response_s = d.open_loop_response_time_s
+    procedure.step(f"PCS in mode {mode}", clause="UL 1741 PCS CRD operating modes")
     site.program(mode)
-    light_load_w = site.plan.number("light_load_w")
     if mode == "export-only":
         pv_dc_w = 0.4 * d.pv_rated_power_w
-        site.conditions(pv_dc_w=pv_dc_w, load_w=light_load_w)
-        start_s = site.settle()
-        t_step_s = clock.now()  # the battery asks to charge beyond the PV surplus
-        site.conditions(pv_dc_w=pv_dc_w, load_w=light_load_w, battery_w=-d.battery_rated_power_w)
-        step = site.hold(start_s, t_step_s)
-        _held(verdicts, site, step, 1.0, d.import_accuracy_w, "PCC import caused by storage")
+        site.set_conditions(Conditions(pv_dc_w=pv_dc_w, load_w=p.light_load_w))
+        procedure.wait(p.precondition_s)
+        t_step_s = procedure.step("the battery asks to charge beyond the PV surplus")
+        site.set_conditions(Conditions(pv_dc_w=pv_dc_w, load_w=p.light_load_w, battery_w=-d.battery_rated_power_w))
+        procedure.wait(p.hold_s)
+        storage_import = Quantity(PCC_IMPORT.channel, PCC_IMPORT.scale, "W", "PCC import caused by storage")
+        expect_forbidden_flow_held(procedure, storage_import, t_step_s, d.import_accuracy_w, response_s)
     else:
-        site.conditions(pv_dc_w=0.3 * d.pv_rated_power_w, load_w=0.4 * d.pv_rated_power_w)
-        start_s = site.settle()
-        t_step_s = clock.now()  # PV to its rating, the load drops: a large surplus
-        site.conditions(pv_dc_w=d.pv_rated_power_w * 1.05, load_w=light_load_w)
-        step = site.hold(start_s, t_step_s)
-        _held(verdicts, site, step, -1.0, d.export_accuracy_w, "PCC export")
+        site.set_conditions(Conditions(pv_dc_w=0.3 * d.pv_rated_power_w, load_w=0.4 * d.pv_rated_power_w))
+        procedure.wait(p.precondition_s)
+        t_step_s = procedure.step("PV to its rating, the load drops: a large surplus")
+        site.set_conditions(Conditions(pv_dc_w=d.pv_rated_power_w * 1.05, load_w=p.light_load_w))
+        procedure.wait(p.hold_s)
+        expect_forbidden_flow_held(procedure, PCC_EXPORT, t_step_s, d.export_accuracy_w, response_s)
         if mode == "no-exchange":
-            _held(verdicts, site, step, 1.0, d.import_accuracy_w, "PCC import")
-    site.evidence(verdicts, step, f"Mode {mode}")
+            expect_forbidden_flow_held(procedure, PCC_IMPORT, t_step_s, d.import_accuracy_w, response_s)
+    procedure.evidence(f"Mode {mode}", t_step_s=t_step_s, windows=[response_window(t_step_s, response_s)])
