@@ -165,6 +165,8 @@ def profile_for(config: Any, plan_file: str, default_name: str | None) -> Profil
         if default_name is None:
             raise ProfileError(f"{plan_file}: set PROFILE = '<name>' in the plan or pass --profile FILE")
         path = Path(plan_file).resolve().parents[1] / "profiles" / f"{default_name}.toml"
+        if path.is_relative_to(Path.cwd()):
+            path = path.relative_to(Path.cwd())  # errors name the file as the user sees it
     cache = config.stash.setdefault(_CACHE_KEY, {})
     key = str(Path(path).resolve())
     if key not in cache:

@@ -9,12 +9,13 @@ fields its verdicts are judged against, printed beside each verdict.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from pydantic import field_validator
 
 from flexbench.lab.declaration import PCSDeclaration, load_pcs_declaration
-from flexbench.lab.errors import UserError
 from flexbench.lab.plan import Plan, RequirementParams, Site, SiteParams
 
 
@@ -29,10 +30,24 @@ class Pcs(SiteParams):
     """Limit-change test: the new export setting as a fraction of the declared one."""
 
 
+def declaration_field(name: str) -> str:
+    """The PCSDeclaration attribute of a declaration field as the profile names it ("settings.export_limit_w")."""
+    return "modes" if name == "modes.supported" else name.split(".", 1)[-1]
+
+
 class Declared(RequirementParams):
     """A requirement judged against the device's declaration: `declared` names the fields."""
 
     declared: list[str]
+
+    @field_validator("declared")
+    @classmethod
+    def _fields_of_a_declaration(cls, names: list[str]) -> list[str]:
+        known = {f.name for f in fields(PCSDeclaration)}
+        for name in names:
+            if declaration_field(name) not in known:
+                raise ValueError(f"no declaration field {name!r} (fields: {', '.join(sorted(known - {'path'}))})")
+        return names
 
 
 class FailSafe(Declared):
@@ -75,13 +90,10 @@ def declared_values(parameters, declaration):
     def declared(requirement_id: str) -> str:
         parts = []
         for name in parameters.requirement(requirement_id).declared:
-            attr = "modes" if name == "modes.supported" else name.split(".", 1)[-1]
-            if not hasattr(declaration, attr):
-                raise UserError(
-                    f"{parameters.profile.path}: requirements.{requirement_id}.declared: no declaration field {name!r}"
-                )
-            value = getattr(declaration, attr)
-            parts.append(f"{attr} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}")
+            value = getattr(declaration, declaration_field(name))
+            parts.append(
+                f"{declaration_field(name)} = {', '.join(value) if isinstance(value, tuple) else f'{value:g}'}"
+            )
         return "; ".join(parts)
 
     return declared

@@ -21,7 +21,9 @@ def test_example_plan_passes_a_healthy_pcs(tmp_path, plans):
     assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert [row["requirement_id"] for row in results["matrix"]] == ["EX-1"]
     assert results["matrix"][0]["verdict"] == "pass" and results["matrix"][0]["checks"] == 2
-    steps = [line for line in (tmp_path / "healthy" / "events.jsonl").read_text().splitlines() if '"kind": "step"' in line]
+    steps = [
+        line for line in (tmp_path / "healthy" / "events.jsonl").read_text().splitlines() if '"kind": "step"' in line
+    ]
     assert len(steps) == 3 and '"clause": "EX 2"' in steps[1]
 
 

@@ -57,7 +57,7 @@ def write_profile(tmp_path: Path, text: str) -> Path:
     "old, new, line, expected",
     [
         ("hold_s = 10.0", "hold_secs = 10.0", 8, "plans.p.hold_secs: unknown key (did you mean 'hold_s'?)"),
-        ("hold_s = 10.0", "hold_s = 'ten'", 8, "plans.p.hold_s: expected a number, got 'ten'"),
+        ("hold_s = 10.0", "hold_s = 'ten'", 8, "plans.p.hold_s: expected a number, got a string 'ten'"),
         ("hold_s = 10.0", "", 7, "plans.p.hold_s: missing"),
     ],
 )
@@ -73,13 +73,13 @@ def test_a_bench_table_error_names_the_bench_table(tmp_path):
     path = write_profile(tmp_path, PROFILE.replace("hold_s = 20.0", "hold_s = true"))
     profile = Profile.load(path)
     assert validate_table(profile, "plans", "p", Hold).hold_s == 10.0
-    with pytest.raises(ProfileError, match=rf"^{path}:11: benches\.slow\.plans\.p\.hold_s: expected a number"):
+    with pytest.raises(ProfileError, match=rf"^{path}:11: plans\.p\.hold_s: expected a number"):
         validate_table(profile.for_bench("slow"), "plans", "p", Hold)
 
 
 def test_bench_values_replace_the_shared_ones_and_integers_are_not_numbers_of_another_kind(tmp_path):
     path = write_profile(tmp_path, PROFILE.replace("hold_s = 10.0", "hold_s = 10\nrepeats = 2.5"))
-    with pytest.raises(ProfileError, match="plans.p.repeats: expected an integer, got 2.5"):
+    with pytest.raises(ProfileError, match="plans.p.repeats: expected an integer, got a number 2.5"):
         validate_table(Profile.load(path), "plans", "p", Hold)
     good = write_profile(tmp_path, PROFILE)
     assert validate_table(Profile.load(good).for_bench("slow"), "plans", "p", Hold).hold_s == 20.0
@@ -91,7 +91,7 @@ def test_bench_values_replace_the_shared_ones_and_integers_are_not_numbers_of_an
     "old, new, expected",
     [
         ("hold_s = 90.0", "hold_secs = 90.0", "plans.limit_active_power.hold_secs: unknown key"),
-        ("hold_s = 90.0", 'hold_s = "ten"', "plans.limit_active_power.hold_s: expected a number, got 'ten'"),
+        ("hold_s = 90.0", 'hold_s = "ten"', "plans.limit_active_power.hold_s: expected a number, got a string 'ten'"),
         ("response_time_s = 30.0", "", "requirements.LAP-RT.response_time_s: missing"),
     ],
 )
@@ -126,7 +126,7 @@ def test_plans_reports_a_profile_mistake_as_a_configuration_error(tmp_path):
     path = write_profile(tmp_path, IEEE1547.read_text().replace("repeats = 3", "repeats = 'three'"))
     proc = flexbench("plans", "testplans/ieee1547", "--profile", str(path))
     assert proc.returncode == 2
-    assert "plans.limit_active_power.repeats: expected an integer, got 'three'" in proc.stderr
+    assert "plans.limit_active_power.repeats: expected an integer, got a string 'three'" in proc.stderr
 
 
 def test_run_req_selects_the_tests_of_one_requirement(tmp_path):
