@@ -484,7 +484,7 @@ class HtmlHooks:
         report.title = "flexbench report"
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        from flexbench.lab.report import component_sections_html, matrix_html, run_header_html
+        from flexbench.lab.report import component_sections_html, matrix_html, run_header_html, station_html
 
         if self.state._run_dir is None:
             return
@@ -494,6 +494,7 @@ class HtmlHooks:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
         prefix.append(matrix_html(results["matrix"], results["tests"]))
         prefix.append(component_sections_html(self.state.run_dir))
+        prefix.append(station_html(self.state.run_dir))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[pytest.TestReport]:

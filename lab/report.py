@@ -136,6 +136,41 @@ def component_sections_html(run_dir: Path | None) -> str:
     return "".join(parts)
 
 
+def station_html(run_dir: Path | None) -> str:
+    """The station: identity of every instrument and what each other component is, from station.json."""
+    station = _station(Path(run_dir)) if run_dir is not None else {}
+    if not station:
+        return ""
+    rows = []
+    for name, entry in (station.get("instruments") or {}).items():
+        ident = entry.get("identity") or {}
+        rows.append(
+            (
+                name,
+                entry.get("role", ""),
+                entry.get("driver", ""),
+                entry.get("address", ""),
+                f"{ident.get('manufacturer', '')} {ident.get('model', '')}".strip(),
+                ident.get("serial", ""),
+                ident.get("firmware", ""),
+                entry.get("error", ""),
+            )
+        )
+    for name, entry in (station.get("components") or {}).items():
+        where = entry.get("url") or entry.get("endpoint") or entry.get("local_api") or entry.get("site") or ""
+        rows.append((name, entry.get("kind", ""), "", str(where), "", "", "", entry.get("error", "")))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Name", "Role / kind", "Driver", "Address", "Identity", "Serial", "Firmware", "Error")
+    )
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return (
+        f'<h2>Station</h2><table class="fb-matrix"><tr>{head}</tr>{body}</table>'
+        "<details><summary>Every setting (station.json)</summary><pre>"
+        + escape(json.dumps(station, indent=2))
+        + "</pre></details>"
+    )
+
+
 def _section(target: str, component: str, run_dir: Path) -> str:
     if not target.startswith("flexbench."):  # a run folder names code to run: only flexbench's own
         return f"<p class='fb-error'>{escape(component)}: report section {escape(target)} not made: not flexbench's</p>"
@@ -170,7 +205,6 @@ def build_report(run_dir: Path) -> Path:
     results = assemble(run_dir, not_run=_previous_not_run(run_dir))
     write_json(run_dir / RESULTS_FILE, results)
     samples = load_samples(run_dir)
-    station = _station(run_dir)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench report</title>",
         STYLE,
@@ -194,8 +228,7 @@ def build_report(run_dir: Path) -> Path:
         if test.get("evidence") and not samples.empty:
             parts.append(png_img(render_evidence_png(samples, test["evidence"]), test["nodeid"]))
     parts.append(component_sections_html(run_dir))
-    if station:
-        parts.append("<h2>Station</h2><pre>" + escape(json.dumps(station, indent=2)) + "</pre>")
+    parts.append(station_html(run_dir))
     parts.append("</body></html>")
     target = run_dir / "report.html"
     if target.exists():

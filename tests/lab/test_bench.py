@@ -12,6 +12,8 @@ from flexbench.lab.bench import Bench
 from flexbench.lab.bench_config import BenchError
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.recorder import Recorder
+from flexbench.lab.report import build_report
+from flexbench.lab.results import STATION_FILE, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,3 +203,12 @@ def test_every_part_of_a_virtual_pcs_bench_is_a_component(tmp_path):
         assert sources == {"analyzer", "battery", "grid"}  # points of the analyzer, the DER, the grid simulator
     finally:
         bench.close()
+
+
+def test_the_report_shows_the_station_from_the_components_snapshots(tmp_path):
+    with Bench.open(None, ScaledClock(20.0), work_dir=tmp_path) as bench:
+        write_json(tmp_path / STATION_FILE, bench.snapshot())
+        serial = bench.der.identity().serial
+    report = build_report(tmp_path).read_text()
+    station = report[report.index("<h2>Station</h2>") :]
+    assert serial in station and "virtual_lab" in station and "sunspec-der" in station
