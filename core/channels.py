@@ -46,6 +46,9 @@ COND_LOAD_W = "cond.load_w"
 COND_EV_W = "cond.ev_w"
 COND_BATTERY_W = "cond.battery_w"
 
+FAULT_METER_SILENT = "fault.meter_silent"
+"""1 while the bench keeps a site's meter from the controller under test, 0 after."""
+
 COSIM = "cosim"
 """Source of the PHIL loop's channels (lab.cosim); per phase or node: ``cosim.p1_w``, ``cosim.twin_v48.1_pu``."""
 COSIM_PERIOD_S = "cosim.period_s"

@@ -25,7 +25,7 @@ from flexbench.core import channels
 from flexbench.lab.evaluate import FAIL, PASS, Result
 
 TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
-METER_SILENT_CHANNEL = "fault.meter_silent"  # 1 while the bench keeps the site meter from the controller
+METER_SILENT_CHANNEL = channels.FAULT_METER_SILENT
 TELEMETRY_WINDOW_S = 10.0
 SITE_POWER = "Site active power (import positive)"
 
