@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="compute static, variable or dynamic operating envelopes",
         description="Compute import/export limits (firm and non-firm) per customer location and interval "
         "on a feeder model, keeping voltages within ANSI C84.1 range A and conductors within their "
-        "ratings; every published limit is checked by full power flow.",
+        "ratings; every published limit is checked by full power flow. The CSV and JSON files go to a "
+        "site as they are: `flexbench csip publish` / `flexbench opcua publish --envelope-site ID FILE`.",
     )
     p.add_argument(
         "--feeder",

@@ -6,7 +6,7 @@ port and get its URL back:
     async with CsipServer(db_path, certs_dir) as server:   # server.url, server.headend
         ...
     with ServerThread(db_path, certs_dir) as server:        # from synchronous code
-        server.headend.publish_envelope(lfdi, intervals)
+        server.headend.publish_envelope(lfdi, envelope)  # a flexbench.core.Envelope
 """
 
 from __future__ import annotations
