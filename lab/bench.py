@@ -19,7 +19,7 @@ from typing import Any
 from flexbench.instruments.roles import DER, GridSimulator, Instrument, PowerAnalyzer
 from flexbench.lab import station
 from flexbench.lab.bench_config import BenchConfig, BenchError, load_bench
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.station import Channels, Component, InstrumentComponent
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Bench:
     def __init__(
         self,
         config: BenchConfig,
-        clock: ScaledClock,
+        clock: Clock,
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         work_dir: Path | None = None,
@@ -48,7 +48,7 @@ class Bench:
     def open(
         cls,
         path: str | Path | None,
-        clock: ScaledClock,
+        clock: Clock,
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         work_dir: Path | None = None,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flexbench.lab.bench_config import BenchError, CsipConfig
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.station import SAFE_LAST, Channels
 from flexbench.signals.csip.headend import HeadEndConfig
 from flexbench.signals.csip.runner import ServerThread
@@ -51,7 +51,7 @@ def components(bench: Bench) -> list[BenchCsip]:
 class _ServerClock:
     """The server's clock: bench time, plus a skew the bench can inject (a utility whose clock is wrong)."""
 
-    def __init__(self, clock: ScaledClock) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.time_scale = clock.time_scale
         self.skew_s = 0.0
@@ -70,7 +70,7 @@ class BenchCsip:
         self,
         config: CsipConfig,
         work_dir: Path,
-        clock: ScaledClock,
+        clock: Clock,
         ciphers: str | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from flexbench.core import channels
 from flexbench.lab.bench_config import BenchError, OpcuaConfig, OpcuaDevice
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.station import SAFE_LAST, Channels
 from flexbench.signals.opcua import (
     ClientSecurity,
@@ -67,7 +67,7 @@ def device_components(bench: Bench) -> list[OpcuaDevices]:
     opcua = bench.opcua
     if opcua is None or not opcua.config.devices:
         return []
-    served = getattr(getattr(bench.virtual_lab, "site", None), "opcua_endpoints", dict)()
+    served: dict[str, str] = getattr(getattr(bench.virtual_lab, "site", None), "opcua_endpoints", dict)()
     return [OpcuaDevices(opcua, served, bench.on_event, bench.config.path)]
 
 
@@ -77,9 +77,7 @@ class BenchOpcua:
     name = kind = "opcua"
     safe_rank = SAFE_LAST
 
-    def __init__(
-        self, config: OpcuaConfig, work_dir: Path, clock: ScaledClock, on_event: EventSink | None = None
-    ) -> None:
+    def __init__(self, config: OpcuaConfig, work_dir: Path, clock: Clock, on_event: EventSink | None = None) -> None:
         self.config = config
         self.on_event = on_event or (lambda kind, data: None)
         self.clock = clock

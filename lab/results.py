@@ -74,7 +74,8 @@ def matrix(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _rank(verdict: str) -> int:
-    return {PASS: 0, FAIL: 1, ERROR: 2}.get(verdict, 2)
+    ranks: dict[str, int] = {PASS: 0, FAIL: 1, ERROR: 2}
+    return ranks.get(verdict, 2)
 
 
 def _is_worse(result: dict[str, Any], current: dict[str, Any] | None) -> bool:

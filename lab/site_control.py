@@ -10,13 +10,17 @@ busbar is the reference the site is judged by.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from flexbench.instruments.roles import IVCurve
 from flexbench.lab import evaluate
+from flexbench.lab.clock import Clock
 from flexbench.lab.profile import Section
+
+if TYPE_CHECKING:
+    from flexbench.lab.recorder import SampleLog
 
 
 @dataclass
@@ -36,7 +40,7 @@ class SiteControl:
     """
 
     def __init__(
-        self, bench: Any, plan: Section, recorder: Any, clock: Any, phases: int, response_time_s: float
+        self, bench: Any, plan: Section, recorder: SampleLog, clock: Clock, phases: int, response_time_s: float
     ) -> None:
         self.bench = bench
         self.plan = plan

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import ClassVar
 
 from pymodbus.constants import ExcCodes
 
@@ -54,7 +53,7 @@ class SunSpecEmulator(ModbusEmulator):
 
     read_functions = (3,)
     # Engineering ranges the device enforces on writes: (model, point) -> (low, high).
-    value_ranges: ClassVar[Mapping[tuple[int, str], tuple[float, float]]] = {}
+    value_ranges: Mapping[tuple[int, str], tuple[float, float]] = {}  # a device may set its own
 
     def __init__(
         self,

@@ -159,12 +159,14 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     for key, value in (("telemetry_tolerance_w", tolerance), ("start_timeout_s", start_timeout)):
         if value <= 0:
             raise reader.error("controller", key, "must be positive")
-    declaration: str | Path | None = table.get("declaration")
-    if declaration is not None and (declaration.endswith(".toml") or "/" in declaration):
-        declaration = (reader.path.parent / declaration).resolve()
-        if not declaration.is_file():
-            raise reader.error("controller", "declaration", f"no declaration file at {declaration}")
-    elif declaration is not None and not re.fullmatch(r"[\w.-]+", declaration):
+    name: str | None = table.get("declaration")  # a string: the bench file's types are checked first
+    declaration: str | Path | None = name
+    if name is not None and (name.endswith(".toml") or "/" in name):
+        path: Path = (reader.path.parent / name).resolve()
+        if not path.is_file():
+            raise reader.error("controller", "declaration", f"no declaration file at {path}")
+        declaration = path
+    elif name is not None and not re.fullmatch(r"[\w.-]+", name):
         raise reader.error("controller", "declaration", "expected a declaration name or a .toml file")
     return ControllerConfig(
         command=tuple(command) if command is not None else None,

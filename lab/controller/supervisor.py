@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flexbench.lab.bench_config import BenchError
+from flexbench.lab.clock import Clock
 from flexbench.lab.controller.config import ControllerConfig
 from flexbench.lab.controller.site_file import write_site_file
 from flexbench.lab.station import SAFE_FIRST, Channels
@@ -68,7 +69,7 @@ class ControllerSupervisor:
         self,
         config: ControllerConfig,
         run_dir: Path,
-        clock: Any,
+        clock: Clock,
         dut_profile: str,
         on_event: Callable[[str, dict[str, Any]], None],
         bench_file: Path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flexbench.lab.clock import Clock
 from flexbench.signals.csip.client import CsipClient
 from flexbench.signals.csip.client_thread import ClientThread
 
@@ -33,7 +34,7 @@ class CsipLink(ClientThread):
         self,
         csip: Any,
         device: str,
-        clock: Any,
+        clock: Clock,
         on_change: Callable[[Any], None],
         read_pcc_import_w: Callable[[], float],
         *,

@@ -13,7 +13,7 @@ from typing import Any
 
 from flexbench.instruments.emulators import EMULATORS
 from flexbench.lab.bench_config import BenchConfig, BenchError, InstrumentConfig
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.virtual.dut import DUTParameters, VirtualDUT
 from flexbench.lab.virtual.faults import FaultProfile, fault_profile
 from flexbench.lab.virtual.lab import site_parameters
@@ -25,7 +25,7 @@ _DUT_IDENTITY_KEYS = {"manufacturer": "Mn", "model": "Md", "serial": "SN", "firm
 
 
 class InverterBench:
-    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: ScaledClock, dut_profile: str) -> None:
+    def __init__(self, config: BenchConfig, virtual: dict[str, Any], clock: Clock, dut_profile: str) -> None:
         where = f"{config.path} [virtual"
         unknown = set(virtual) - {"plant", "dut"}
         if unknown:

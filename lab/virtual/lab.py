@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.station import SAFE_LAST, Channels
 
 if TYPE_CHECKING:
@@ -40,26 +40,6 @@ class VirtualSite(Protocol):
 
     def step(self, now_s: float, dt_s: float) -> None:
         """Read the emulators' setpoints, advance the physics, publish measurements."""
-
-    def close(self) -> None:
-        self.stop()
-        self.on_event("virtual_lab_stopped", self.final_state())
-
-    def safe_state(self) -> None:
-        """The plant follows the instruments: making them safe makes it safe."""
-
-    def snapshot(self) -> dict[str, Any]:
-        virtual = dict(self.config.virtual or {})
-        return {
-            "site": virtual.pop("site", "inverter"),
-            "dut_profile": self.dut_profile,
-            "parameters": virtual,
-            "emulators": dict(self.addresses),
-            "report_sections": list(getattr(self.site, "report_sections", ())),
-        }
-
-    def channels(self) -> list[Channels]:
-        return []
 
     def final_state(self) -> dict[str, Any]: ...
 
@@ -87,7 +67,7 @@ def fault_names() -> list[str]:
 
 def make_site(
     config: BenchConfig,
-    clock: ScaledClock,
+    clock: Clock,
     dut_profile: str,
     csip: Any = None,
     opcua: Any = None,
@@ -139,7 +119,7 @@ class VirtualLab:
     def __init__(
         self,
         config: BenchConfig,
-        clock: ScaledClock,
+        clock: Clock,
         dut_profile: str = "healthy",
         csip: Any = None,
         opcua: Any = None,

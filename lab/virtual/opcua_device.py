@@ -27,6 +27,7 @@ from typing import Any
 
 from asyncua import ua
 
+from flexbench.lab.clock import Clock
 from flexbench.signals.opcua import DevicePoint, DevicePointServer, DeviceServerSecurity, LoopThread
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class OpcuaDeviceServer:
     def __init__(
         self,
         name: str,
-        clock: Any,
+        clock: Clock,
         apply: Callable[[float | None, float | None], None],
         read_state: Callable[[], dict[str, Any]],
         security: DeviceServerSecurity | None = None,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from flexbench.lab.clock import Clock
 from flexbench.signals.opcua import ClientSecurity, LoopThread, SiteClient, SiteClientThread, model
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class OpcuaLink:
         self,
         opcua: Any,
         site: str,
-        clock: Any,
+        clock: Clock,
         apply: Callable[[float | None, float | None], None],
         read_pcc_import_w: Callable[[], float],
         *,

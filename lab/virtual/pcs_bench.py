@@ -17,7 +17,7 @@ from typing import Any
 from flexbench.instruments.emulators import EMULATORS
 from flexbench.instruments.roles import DCReading, ElementReading, PhaseReading
 from flexbench.lab.bench_config import BenchConfig, BenchError, InstrumentConfig
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.virtual.dynamics import substeps
 from flexbench.lab.virtual.lab import site_parameters
 from flexbench.lab.virtual.pcs_site import PCS_FAULTS, PCSSite, PCSSiteParameters
@@ -55,7 +55,7 @@ class PCSBench:
         self,
         config: BenchConfig,
         virtual: dict[str, Any],
-        clock: ScaledClock,
+        clock: Clock,
         dut_profile: str,
         csip: Any = None,
         opcua: Any = None,

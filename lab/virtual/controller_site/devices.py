@@ -44,7 +44,7 @@ from typing import Any
 from flexbench.instruments.emulators.modbus_meter import ModbusMeterEmulator
 from flexbench.instruments.emulators.sunspec_der import VALUE_RANGES, SunSpecDEREmulator
 from flexbench.instruments.emulators.sunspec_meter import SunSpecMeterEmulator
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.virtual.controller_site.config import ControllerPlantParameters, DeviceSpec
 from flexbench.lab.virtual.dynamics import SecondOrder
 
@@ -62,7 +62,7 @@ def inverter_models(spec: DeviceSpec, phases: int) -> tuple[int, ...]:
 class SiteInverter:
     """One inverter: its SunSpec map, what it makes of the controller's writes, and its output power."""
 
-    def __init__(self, spec: DeviceSpec, params: ControllerPlantParameters, clock: ScaledClock) -> None:
+    def __init__(self, spec: DeviceSpec, params: ControllerPlantParameters, clock: Clock) -> None:
         self.spec = spec
         self.params = params
         self.clock = clock
@@ -138,7 +138,7 @@ class SiteInverter:
         if 122 in self.models:
             emu.set(122, "ECPConn", 1)
         if 124 in self.models:
-            for sf, value in (
+            for sf, exponent in (
                 ("WChaMax_SF", emu.blocks[121].raw("WMax_SF")),
                 ("WChaDisChaGra_SF", 0),
                 ("VAChaMax_SF", emu.blocks[121].raw("WMax_SF")),
@@ -148,7 +148,7 @@ class SiteInverter:
                 ("InBatV_SF", -1),
                 ("InOutWRte_SF", -1),
             ):
-                emu.set_raw(124, sf, value)
+                emu.set_raw(124, sf, exponent)
             for point, value in (
                 ("WChaMax", self.spec.rated_w),
                 ("WChaGra", 100),
@@ -368,7 +368,7 @@ class SiteInverter:
         }
 
 
-def make_meter(spec: DeviceSpec, clock: ScaledClock) -> Any:
+def make_meter(spec: DeviceSpec, clock: Clock) -> Any:
     """The PCC meter's emulator: a SunSpec 201-204 meter or a register-map meter."""
     if spec.family == "sunspec":
         emu: Any = SunSpecMeterEmulator(

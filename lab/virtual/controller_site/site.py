@@ -40,7 +40,7 @@ from flexbench.instruments.emulators.modbus_server import ModbusExchange
 from flexbench.instruments.emulators.sunspec_device import SunSpecEmulator
 from flexbench.instruments.roles import DCReading, MeterReading, PhaseReading
 from flexbench.lab.bench_config import BenchConfig, BenchError, InstrumentConfig
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.virtual.controller_site import controller_fault_names
 from flexbench.lab.virtual.controller_site.config import parse_devices, parse_plant, profile_value
 from flexbench.lab.virtual.controller_site.devices import SiteInverter, make_meter
@@ -68,7 +68,7 @@ class ControllerSiteBench:
         self,
         config: BenchConfig,
         virtual: dict[str, Any],
-        clock: ScaledClock,
+        clock: Clock,
         dut_profile: str,
         work_dir: Path | None = None,
     ) -> None:

@@ -29,6 +29,7 @@ import math
 from typing import Any
 
 from flexbench.instruments.registry import DRIVERS
+from flexbench.instruments.roles import Meter
 from flexbench.instruments.sunspec.device import SunSpecModbusDevice
 
 from .site_file import DeviceEntry
@@ -50,7 +51,9 @@ class SiteMeter:
     def __init__(self, entry: DeviceEntry, timeout_s: float) -> None:
         driver = "modbus-meter" if entry.family == "regmap" else "sunspec-meter"
         self.entry = entry
-        self.driver = DRIVERS[driver](_modbus_address(entry), options=dict(entry.options), timeout_s=timeout_s)
+        meter = DRIVERS[driver](_modbus_address(entry), options=dict(entry.options), timeout_s=timeout_s)
+        assert isinstance(meter, Meter)  # both drivers are meters
+        self.driver = meter
         self.connected = False
 
     def read_import_w(self) -> float:
