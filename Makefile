@@ -23,7 +23,7 @@ test: lint
 # Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one
 # namespace `flexbench` through a tree of links, as the installed package maps it.
 IMPORTS := build/imports/flexbench
-MYPY_PACKAGES := -p flexbench.core -p flexbench.instruments -p flexbench.twin -p flexbench.signals
+MYPY_PACKAGES := -p flexbench.core -p flexbench.instruments -p flexbench.twin -p flexbench.signals -p flexbench.lab
 lint: $(STAMP)
 	mkdir -p $(IMPORTS) && touch $(IMPORTS)/__init__.py
 	for d in core twin instruments signals lab; do ln -sfn ../../../$$d $(IMPORTS)/$$d; done

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +134,7 @@ class RunState:
         except UserError:
             bench_name = bench_file.stem
         write_json(
-            self._run_dir / RUN_FILE,
+            self.run_dir / RUN_FILE,
             {
                 "plans": [str(a) for a in self.config.args],
                 "bench_file": str(bench_file),
@@ -326,7 +326,7 @@ def verdicts(request: pytest.FixtureRequest, clock: ScaledClock) -> Verdicts:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state: RunState = item.config.stash[STATE_KEY]
     try:
         result = yield
@@ -353,7 +353,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if call.excinfo is not None and isinstance(call.excinfo.value, UserError):
         report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the user's to fix: no traceback
@@ -497,7 +499,9 @@ class HtmlHooks:
         prefix.append(station_html(self.state.run_dir))
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Iterator[pytest.TestReport]:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: Any
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
         record = getattr(report, "flexbench", None)
         if record is None:
@@ -516,5 +520,5 @@ class HtmlHooks:
             plots.mkdir(exist_ok=True)
             (plots / (re.sub(r"[^\w.-]+", "_", item.nodeid) + ".png")).write_bytes(png)
             extras.append(pytest_html.extras.html(png_img(png, item.nodeid)))
-        report.extras = extras
+        report.extras = extras  # type: ignore[attr-defined]  # pytest-html's attribute
         return report
