@@ -19,10 +19,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexbench.core import channels
 from flexbench.lab.evaluate import FAIL, PASS, Result
+
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
+    from flexbench.lab.recorder import SampleLog
 
 TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
 METER_SILENT_CHANNEL = channels.FAULT_METER_SILENT
@@ -71,7 +75,7 @@ def alive(supervisor: Any) -> Result | None:
     )
 
 
-def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result | None:
+def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -> Result | None:
     """CTL-TELEM for the readings mirrored in [start_s, end_s]; None when there are none to judge."""
     ctl = bench.config.controller
     if ctl is None or bench.csip is None or ctl.csip_device is None:
@@ -132,7 +136,7 @@ def telemetry(bench: Any, recorder: Any, start_s: float, end_s: float) -> Result
     )
 
 
-def _meter_silent_since(recorder: Any, start_s: float, end_s: float) -> list[tuple[float, float]]:
+def _meter_silent_since(recorder: SampleLog, start_s: float, end_s: float) -> list[tuple[float, float]]:
     """Spans (silent from, silent until) of the site meter as the bench recorded them, over the test."""
     t, state = recorder.series(METER_SILENT_CHANNEL, 0.0, end_s + 1.0)
     spans: list[tuple[float, float]] = []

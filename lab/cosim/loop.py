@@ -42,16 +42,19 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from flexbench.core import channels
 from flexbench.instruments.roles import GridSimulator, PowerAnalyzer
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock
 from flexbench.lab.cosim.config import CosimSettings
 from flexbench.lab.cosim.guard import Bounds, PowerFilter, VoltageGuard
 from flexbench.twin.phil import BusVoltages
+
+if TYPE_CHECKING:
+    from flexbench.lab.recorder import SampleLog
 
 STANDARD_ANGLES_DEG = (0.0, 120.0, 240.0)
 REALTIME_PRIORITY = 10  # SCHED_FIFO, low among real-time threads: above every normal one
@@ -186,9 +189,9 @@ class PhilLoop:
         elements: Sequence[int],
         twin: TwinLink,
         settings: CosimSettings,
-        clock: ScaledClock,
+        clock: Clock,
         *,
-        recorder: Any = None,
+        recorder: SampleLog | None = None,
         on_step: Callable[[StepSample], None] | None = None,
         keep_samples: bool = True,
     ) -> None:

@@ -12,14 +12,14 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flexbench.core import SiteLimits, channels
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.bench_config import load_bench
-from flexbench.lab.clock import ScaledClock
+from flexbench.lab.clock import Clock, ScaledClock
 from flexbench.lab.errors import UserError
 from flexbench.lab.profile import Section
 from flexbench.lab.replay.event import ReplayEvent
@@ -29,6 +29,10 @@ from flexbench.lab.results import RUN_FILE, STATION_FILE, write_json
 from flexbench.twin.event_twin import twin_states
 from flexbench.twin.events import SIGNAL_ACTIONS
 
+if TYPE_CHECKING:
+    from flexbench.lab.bench import Bench
+    from flexbench.lab.recorder import SampleLog
+
 Progress = Callable[[str], None]
 CLIENT_WAIT_S = 30.0  # wall seconds the DUT's 2030.5 client may take to show up
 
@@ -37,7 +41,7 @@ class Replayer:
     """Executes planned steps on an open bench, keeping track of the signals in force."""
 
     def __init__(
-        self, replay: ReplayEvent, bench: Any, recorder: Any, clock: ScaledClock, settings: BenchSettings
+        self, replay: ReplayEvent, bench: Bench, recorder: SampleLog, clock: Clock, settings: BenchSettings
     ) -> None:
         from flexbench.lab.site_control import SiteControl
 
@@ -250,7 +254,7 @@ def replay(
     return write_outputs(run_dir, replay_event, steps, result, t0, aborted, settings)
 
 
-def _record_field(replay: ReplayEvent, recorder: Any, t0: float) -> None:
+def _record_field(replay: ReplayEvent, recorder: SampleLog, t0: float) -> None:
     """The field trace into the samples, at bench times, powers in bench W: the report can be rebuilt."""
     field = replay.event.field
     t = field["time_s"].to_numpy(float) + t0
