@@ -22,7 +22,14 @@ Declare (in the plan's file, or in the conftest.py of a plan folder whose files 
 (`--profile FILE` replaces it; `[benches.BENCH.plans.NAME]` tables override per
 bench). `PLAN.params(config)` gives the plan table at collection (to parametrize).
 
-Write the test with the fixtures `procedure` (per test) and `parameters` (per module)::
+Fixtures (from the flexbench pytest plugin): `parameters` (per module: the validated
+`Parameters`, `.plan` and `.requirement(ID)`), `procedure` (per test: a `Procedure` on the
+bench's recorder and clock), `declared_values` (override it in a plan's conftest to print,
+per requirement ID, the device's declared values beside each verdict, as testplans/ul3141
+does). A plan's conftest builds the module-scoped objects it needs from them, e.g.
+`Site(bench, recorder, clock, parameters.plan, phases=3)` or `Csip(csip, recorder)`.
+
+Write the test::
 
     @pytest.mark.requirement("EXP-1")
     def test_export_limit(procedure, site):
