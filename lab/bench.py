@@ -14,9 +14,18 @@ import logging
 import platform
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
-from flexbench.instruments.roles import DER, GridSimulator, Instrument, PowerAnalyzer
+from flexbench.instruments.roles import (
+    DER,
+    ACLoad,
+    GridSimulator,
+    Instrument,
+    Meter,
+    PowerAnalyzer,
+    PowerControlSystem,
+    PVSimulator,
+)
 from flexbench.lab import station
 from flexbench.lab.bench_config import BenchConfig, BenchError, load_bench
 from flexbench.lab.clock import Clock
@@ -114,7 +123,24 @@ class Bench:
 
     # -- roles ------------------------------------------------------------------
 
-    def one(self, role: str) -> Any:
+    @overload
+    def one(self, role: Literal["grid_simulator"]) -> GridSimulator: ...
+    @overload
+    def one(self, role: Literal["power_analyzer"]) -> PowerAnalyzer: ...
+    @overload
+    def one(self, role: Literal["der"]) -> DER: ...
+    @overload
+    def one(self, role: Literal["pv_simulator"]) -> PVSimulator: ...
+    @overload
+    def one(self, role: Literal["ac_load"]) -> ACLoad: ...
+    @overload
+    def one(self, role: Literal["meter"]) -> Meter: ...
+    @overload
+    def one(self, role: Literal["pcs"]) -> PowerControlSystem: ...
+    @overload
+    def one(self, role: str) -> Instrument: ...
+    def one(self, role: str) -> Instrument:
+        """The one instrument with this role, typed by its role's interface."""
         instruments = self.instruments
         found = [instruments[n] for n, c in self.config.instruments.items() if c.role == role and n in instruments]
         if not found:
