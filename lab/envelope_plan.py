@@ -4,9 +4,9 @@ The plans in testplans/envelopes share this. The twin computes the operating
 envelope of one customer location of a feeder (variable over a horizon,
 dynamic after a change on the feeder); the values are mapped to the site on
 the bench by one documented ratio per direction and the envelope's clock is
-compressed to bench time; a transport (IEEE 2030.5 or OPC-UA, through the
-bench's utility-side servers) carries the limits; the site is judged at its
-PCC by the bench's analyzer.
+compressed to bench time; a link (IEEE 2030.5 or OPC-UA, through the bench's
+utility-side servers) carries the limits; the site is judged at its PCC by
+the bench's analyzer.
 
 Envelopes are computed on the calling (main) thread, because the OpenDSS
 engine must not run in worker threads, and cached in the run folder, so a
@@ -17,6 +17,7 @@ exact values sent.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import math
@@ -24,45 +25,98 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, PositiveFloat, field_validator
 
 from flexbench.core import Envelope, Interval, SiteLimits, to_epoch_s
 from flexbench.lab import evaluate
 from flexbench.lab.errors import UserError
-from flexbench.lab.profile import Section
-from flexbench.lab.site_control import SiteControl
+from flexbench.lab.plan import Procedure, StressParams, pcc
+from flexbench.lab.profile import Profile, ProfileError
+from flexbench.lab.toml_lines import where
 
-PLAN = "envelopes"
-TRANSPORTS = ("csip", "opcua")
-SIDES = ("import", "export")
+Side = Literal["import", "export"]
 ENVELOPE_H_S = 3600.0
+RESOLUTION_S = {"15min": 900.0, "1h": 3600.0}
 _TWINS: dict[str, Any] = {}  # one twin per feeder per process: the 8500 model takes a second to compile
 
 
 # -- the plan table -------------------------------------------------------------------------
 
 
-def texts(plan: Section, key: str, allowed: tuple[str, ...]) -> list[str]:
-    """A non-empty list of strings from `allowed`, or an error naming file, table and key."""
-    value = plan.data.get(key)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in allowed for v in value):
-        raise UserError(
-            f"{plan.path}: [{plan.name}] {key}: expected a non-empty list of "
-            f"{', '.join(repr(a) for a in allowed)}, got {value!r}"
-        )
-    return list(value)
+class EnvelopeParams(StressParams):
+    """[plans.envelopes]: where the DUT is on a feeder, how its envelope maps to the site, how time compresses."""
+
+    transports: list[Literal["csip", "opcua"]] = Field(min_length=1)
+    """Each plan runs over each of these the bench has a server for."""
+    feeder: str
+    """ieee13, ieee123, ieee8500 or an OpenDSS master file."""
+    site_id: str
+    """The load name of the DUT's location on the feeder."""
+    allocation: Literal["equal", "proportional", "max-total"]
+    method: Literal["fast", "reference"]
+    envelope_start: str
+    """First interval of the variable envelope: an ISO time with its zone."""
+    horizon_h: PositiveFloat
+    resolution: Literal["15min", "1h"]
+    seed: int
+    site_import_w: PositiveFloat
+    """The largest import limit of the variable envelope maps to this; every value scales alike."""
+    site_export_w: PositiveFloat
+    bench_s_per_envelope_h: PositiveFloat
+    """Time compression: each hour of envelope time lasts this many bench seconds (3600 on hardware)."""
+    phases: int
+    start_delay_s: float
+    """A schedule starts this long after it is sent."""
+    stress_cycle: list[Side] = Field(min_length=1)
+    """OE-FOLLOW: the conditions of interval k stress stress_cycle[k % len]."""
+    nrt_time: str
+    """OE-NRT: the feeder state the updates start from."""
+    nrt_stress: Side
+    nrt_load_scales: list[float] = Field(min_length=1)
+    abnormal_import_w: float
+    abnormal_duration_s: float
+    loss_cached_intervals: int
+    loss_hold_s: float
+
+    @field_validator("envelope_start", "nrt_time")
+    @classmethod
+    def _aware_time(cls, value: str) -> str:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"an ISO time with a zone (e.g. 2026-07-01T00:00:00Z), got {value!r}") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"the time needs its zone (e.g. 2026-07-01T00:00:00Z), got {value!r}")
+        return value
+
+    @field_validator("bench_s_per_envelope_h")
+    @classmethod
+    def _whole_seconds(cls, value: float, info: Any) -> float:
+        resolution = info.data.get("resolution")
+        if resolution is not None:
+            interval_s = RESOLUTION_S[resolution] * value / ENVELOPE_H_S
+            if interval_s < 1 or abs(interval_s - round(interval_s)) > 1e-6:
+                raise ValueError(
+                    f"{value:g} makes a {resolution} interval last {interval_s:g} bench s: 2030.5 times are "
+                    "whole seconds"
+                )
+        return value
+
+    def site_max_w(self, side: str) -> float:
+        return self.site_import_w if side == "import" else self.site_export_w
+
+    def uncontrolled_w(self, side: str) -> float:
+        """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
+        c = self.stress(side)
+        if side == "export":
+            return c.pv_dc_w - c.load_w + c.battery_w
+        return c.load_w + c.ev_w - c.pv_dc_w - c.battery_w
 
 
-def choice(plan: Section, key: str, allowed: tuple[str, ...]) -> str:
-    value = plan.text(key)
-    if value not in allowed:
-        raise UserError(f"{plan.path}: [{plan.name}] {key}: expected one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def transports_on_bench(plan: Section, bench_path: str | None) -> list[str]:
+def transports_on_bench(params: EnvelopeParams, bench_path: str | None) -> list[str]:
     """The profile's transports that the bench has a server for (OPC-UA only where the bench has it).
 
     With none (or a bench file that does not load), all of them: opening the bench or the
@@ -70,7 +124,7 @@ def transports_on_bench(plan: Section, bench_path: str | None) -> list[str]:
     """
     from flexbench.lab.bench_config import load_bench
 
-    wanted = texts(plan, "transports", TRANSPORTS)
+    wanted: list[str] = list(params.transports)
     try:
         config = load_bench(bench_path)
     except UserError:
@@ -131,62 +185,43 @@ def limit_w(limits: SiteLimits, side: str) -> float:
 
 
 class EnvelopePlan:
-    """What [plans.envelopes] says: where the DUT is, how its envelope maps to the site, how time compresses."""
+    """The twin's side of the plans: the location's envelopes, mapped to the site, in bench time."""
 
-    def __init__(self, plan: Section, run_dir: Path) -> None:
+    def __init__(self, params: EnvelopeParams, profile: Profile, run_dir: Path) -> None:
         import pandas as pd
 
-        self.plan = plan
+        self.params = params
+        self.profile = profile
         self.cache_dir = Path(run_dir) / "envelopes"
-        self.feeder = plan.text("feeder")
-        self.site_id = plan.text("site_id")
-        self.allocation = choice(plan, "allocation", ("equal", "proportional", "max-total"))
-        self.method = choice(plan, "method", ("fast", "reference"))
-        self.resolution = choice(plan, "resolution", ("15min", "1h"))
-        self.seed = plan.integer("seed")
-        self.horizon_h = plan.number("horizon_h")
-        self.site_max_w = {"import": plan.number("site_import_w"), "export": plan.number("site_export_w")}
-        self.bench_s_per_h = plan.number("bench_s_per_envelope_h")
-        try:
-            self.start = pd.Timestamp(plan.text("envelope_start")).tz_convert("UTC")
-            self.nrt_time = pd.Timestamp(plan.text("nrt_time")).tz_convert("UTC")
-        except (ValueError, TypeError) as exc:
-            raise UserError(
-                f"{plan.path}: [{plan.name}] envelope_start / nrt_time: an ISO time with a zone "
-                f"(e.g. 2026-07-01T00:00:00Z): {exc}"
-            ) from None
-        if min(self.site_max_w.values()) <= 0 or self.bench_s_per_h <= 0 or self.horizon_h <= 0:
-            raise UserError(
-                f"{plan.path}: [{plan.name}] site_import_w, site_export_w, bench_s_per_envelope_h "
-                "and horizon_h must be positive"
+        self.start = pd.Timestamp(params.envelope_start).tz_convert("UTC")
+        self.nrt_time = pd.Timestamp(params.nrt_time).tz_convert("UTC")
+        self.interval_bench_s = int(round(self.bench_s(RESOLUTION_S[params.resolution])))
+        self.resolution_h = RESOLUTION_S[params.resolution] / ENVELOPE_H_S
+
+    def error(self, key: str, message: str) -> ProfileError:
+        """A value of the plan table that cannot work: one line naming file, line and key."""
+        table = self.profile.origin("plans", "envelopes", key)
+        return ProfileError(f"{where(self.profile.path, self.profile.lines, table, key)}: {table}.{key}: {message}")
+
+    def check_binds(self, side: str, limit_w: float, accuracy_w: float) -> None:
+        """Refuse conditions under which a DUT ignoring the limit could still pass."""
+        flow_w = self.params.uncontrolled_w(side)
+        if flow_w < 1.05 * (limit_w + accuracy_w):
+            raise self.error(
+                f"{side}_stress_load_w" if side == "import" else f"{side}_stress_pv_dc_w",
+                f"the site would {side} {flow_w:.0f} W uncontrolled, not clearly above the {side} limit "
+                f"{limit_w:.0f} W + {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise "
+                "the stress)",
             )
-        interval_s = self.bench_s(pd.Timedelta(self.resolution).total_seconds())
-        if interval_s < 1 or abs(interval_s - round(interval_s)) > 1e-6:
-            raise UserError(
-                f"{plan.path}: [{plan.name}] bench_s_per_envelope_h = {self.bench_s_per_h:g} makes a "
-                f"{self.resolution} interval last {interval_s:g} bench s: 2030.5 times are whole seconds"
-            )
-        self.interval_bench_s = int(round(interval_s))
-        self.resolution_h = pd.Timedelta(self.resolution).total_seconds() / ENVELOPE_H_S
-
-    def error(self, key: str, message: str) -> UserError:
-        """A mistake in the plan table, naming file, table and key."""
-        return UserError(f"{self.plan.path}: [{self.plan.name}] {key}: {message}")
-
-    def stress_cycle(self) -> list[str]:
-        return texts(self.plan, "stress_cycle", SIDES)
-
-    def nrt_stress(self) -> str:
-        return choice(self.plan, "nrt_stress", SIDES)
 
     # -- time -------------------------------------------------------------------------------
     def bench_s(self, envelope_s: float) -> float:
         """Bench seconds for a span of envelope time."""
-        return envelope_s * self.bench_s_per_h / ENVELOPE_H_S
+        return envelope_s * self.params.bench_s_per_envelope_h / ENVELOPE_H_S
 
     def envelope_s(self, bench_s: float) -> float:
         """Envelope seconds for a span of bench time."""
-        return bench_s * ENVELOPE_H_S / self.bench_s_per_h
+        return bench_s * ENVELOPE_H_S / self.params.bench_s_per_envelope_h
 
     def on_bench(self, intervals: Sequence[Interval], t0_s: int) -> list[Interval]:
         """The intervals as sent: the first starts at t0_s (bench time), each lasts its compressed duration.
@@ -205,23 +240,25 @@ class EnvelopePlan:
 
     # -- the twin ---------------------------------------------------------------------------
     def _twin(self) -> Any:
+        p = self.params
         from flexbench.twin import Twin, TwinError
 
-        if self.feeder not in _TWINS:
+        if p.feeder not in _TWINS:
             try:
-                _TWINS[self.feeder] = Twin.load(self.feeder)
+                _TWINS[p.feeder] = Twin.load(p.feeder)
             except (TwinError, ValueError, OSError) as exc:
-                raise UserError(f"{self.plan.path}: [{self.plan.name}] feeder: {exc}") from None
-        return _TWINS[self.feeder]
+                raise self.error("feeder", str(exc)) from None
+        return _TWINS[p.feeder]
 
     def _sites(self, twin: Any) -> list[str]:
         """The DUT's location and the customers sharing its service transformer (the allocation's neighbours)."""
+        p = self.params
         from flexbench.twin import TwinError
 
         try:
-            site = twin.site(self.site_id)
+            site = twin.site(p.site_id)
         except TwinError as exc:
-            raise UserError(f"{self.plan.path}: [{self.plan.name}] site_id: {exc}") from None
+            raise self.error("site_id", str(exc)) from None
         if site.service_transformer is None:
             return [site.site_id]
         return [s.site_id for s in twin.sites if s.service_transformer == site.service_transformer]
@@ -230,29 +267,30 @@ class EnvelopePlan:
         """An envelope from the run folder's cache, else computed here (main thread) and cached."""
         from flexbench.twin import EnvelopeSet, TwinError
 
+        p = self.params
+
         key = json.dumps(
             {
                 "name": name,
-                "feeder": self.feeder,
-                "site": self.site_id,
-                "allocation": self.allocation,
-                "method": self.method,
-                "resolution": self.resolution,
-                "seed": self.seed,
+                "feeder": p.feeder,
+                "site": p.site_id,
+                "allocation": p.allocation,
+                "method": p.method,
+                "resolution": p.resolution,
+                "seed": p.seed,
                 **params,
             },
             sort_keys=True,
             default=str,
         )
-        path = self.cache_dir / f"{name}-{self.site_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
+        path = self.cache_dir / f"{name}-{p.site_id}-{hashlib.sha256(key.encode()).hexdigest()[:10]}.json"
         if path.exists():
             return EnvelopeSet.read(path), path
         try:
             env = compute()
         except (TwinError, ValueError) as exc:
-            raise UserError(
-                f"{self.plan.path}: [{self.plan.name}]: the twin cannot compute the {name} envelope "
-                f"of {self.site_id} on {self.feeder}: {exc}"
+            raise self.error(
+                "site_id", f"the twin cannot compute the {name} envelope of {p.site_id} on {p.feeder}: {exc}"
             ) from None
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{path.name}")
@@ -262,35 +300,36 @@ class EnvelopePlan:
 
     def variable(self) -> SiteEnvelope:
         """The location's variable envelope over the horizon, mapped to the site."""
+        p = self.params
         from flexbench.twin import compute_envelope
 
         twin = self._twin()
         sites = self._sites(twin)
         env, path = self._cached(
             "variable",
-            {"start": self.start.isoformat(), "horizon_h": self.horizon_h},
+            {"start": self.start.isoformat(), "horizon_h": p.horizon_h},
             lambda: compute_envelope(
                 twin,
                 "variable",
                 sites=sites,
                 start=self.start,
-                horizon=f"{self.horizon_h:g}h",
-                resolution=self.resolution,
-                allocation=self.allocation,
-                method=self.method,
-                seed=self.seed,
+                horizon=f"{p.horizon_h:g}h",
+                resolution=p.resolution,
+                allocation=p.allocation,
+                method=p.method,
+                seed=p.seed,
             ),
         )
-        i = env.site_ids.index(self.site_id)
+        i = env.site_ids.index(p.site_id)
         imp, exp = env.import_limit_w[i], env.export_limit_w[i]
         scales = {}
         for side, values in (("import", imp), ("export", exp)):
             if not values.max() > 0:
-                raise UserError(
-                    f"{self.plan.path}: [{self.plan.name}] site_id: {self.site_id} has no {side} "
-                    f"capacity over the horizon (largest {side} limit {values.max():.0f} W)"
+                raise self.error(
+                    "site_id",
+                    f"{p.site_id} has no {side} capacity over the horizon (largest {side} limit {values.max():.0f} W)",
                 )
-            scales[side] = self.site_max_w[side] / float(values.max())
+            scales[side] = p.site_max_w(side) / float(values.max())
         starts = [to_epoch_s(t) for t in env.intervals["start"]]
         intervals = [
             Interval(
@@ -301,9 +340,9 @@ class EnvelopePlan:
             for k in range(len(starts))
         ]
         return SiteEnvelope(
-            feeder=self.feeder,
+            feeder=p.feeder,
             envelope=Envelope(
-                site_id=self.site_id,
+                site_id=p.site_id,
                 intervals=tuple(intervals),
                 firm=self.to_site(float(env.firm_import_w[i]), float(env.firm_export_w[i]), scales),
             ),
@@ -318,23 +357,24 @@ class EnvelopePlan:
         """A location's limits on the site's scale, whole watts, each within [0, the site's maximum]."""
 
         def side_w(side: str, twin_w: float) -> float:
-            return float(round(min(max(twin_w * scales[side], 0.0), self.site_max_w[side])))
+            return float(round(min(max(twin_w * scales[side], 0.0), self.params.site_max_w(side))))
 
         return SiteLimits(import_limit_w=side_w("import", import_w), export_limit_w=side_w("export", export_w))
 
     def dynamic_updates(self, variable: SiteEnvelope) -> list[Update]:
         """The dynamic envelope at nrt_time: the base state (load scale 1) first, then after each change."""
+        p = self.params
         import pandas as pd
 
         from flexbench.twin import MeasuredState, Profiles, compute_envelope, synthetic_profiles
 
         twin = self._twin()
         sites = self._sites(twin)
-        ts = self.nrt_time.floor(pd.Timedelta(self.resolution))
-        prior = synthetic_profiles(twin.sites, ts, 1, self.resolution, seed=self.seed)
+        ts = self.nrt_time.floor(pd.Timedelta(p.resolution))
+        prior = synthetic_profiles(twin.sites, ts, 1, p.resolution, seed=p.seed)
         scales = {"import": variable.import_scale, "export": variable.export_scale}
         out = []
-        for load_scale in [1.0] + self.plan.numbers("nrt_load_scales"):
+        for load_scale in [1.0, *p.nrt_load_scales]:
 
             def compute(load_scale: float = load_scale) -> Any:
                 load = prior.load_w.copy()
@@ -347,14 +387,14 @@ class EnvelopePlan:
                     sites=sites,
                     profiles=profiles,
                     measured=MeasuredState(ts),
-                    resolution=self.resolution,
-                    allocation=self.allocation,
-                    method=self.method,
-                    seed=self.seed,
+                    resolution=p.resolution,
+                    allocation=p.allocation,
+                    method=p.method,
+                    seed=p.seed,
                 )
 
             env, _ = self._cached("dynamic", {"time": ts.isoformat(), "load_scale": load_scale}, compute)
-            i = env.site_ids.index(self.site_id)
+            i = env.site_ids.index(p.site_id)
             out.append(
                 Update(
                     load_scale=load_scale,
@@ -365,74 +405,7 @@ class EnvelopePlan:
         return out
 
 
-# -- the site ---------------------------------------------------------------------------------
-
-
-class EnvelopeSite(SiteControl):
-    """The PCS site, with conditions that make an import or an export limit bind."""
-
-    def __init__(self, bench: Any, requirements: Any, recorder: Any, clock: Any) -> None:
-        plan = requirements.plan(PLAN)
-        super().__init__(bench, plan, recorder, clock, plan.integer("phases"), 0.0)
-        self.requirements = requirements
-
-    def uncontrolled_w(self, side: str) -> float:
-        """The flow the stress conditions make with no limit (nominal: before inverter losses)."""
-        p = self.plan
-        if side == "export":
-            return (
-                p.number("export_stress_pv_dc_w")
-                - p.number("export_stress_load_w")
-                + self._optional("export_stress_battery_w")
-            )
-        return (
-            p.number("import_stress_load_w")
-            + self._optional("import_stress_ev_w")
-            - p.number("import_stress_pv_dc_w")
-            - self._optional("import_stress_battery_w")
-        )
-
-    def check_binds(self, side: str, limit_w: float, accuracy_w: float) -> None:
-        """Refuse conditions under which a DUT ignoring the limit could still pass."""
-        flow_w = self.uncontrolled_w(side)
-        if flow_w < 1.05 * (limit_w + accuracy_w):
-            raise UserError(
-                f"{self.plan.path}: [{self.plan.name}] {side}_stress_*: the site would {side} "
-                f"{flow_w:.0f} W uncontrolled, not clearly above the {side} limit {limit_w:.0f} W "
-                f"+ {accuracy_w:.0f} W: the limit would not bind (lower site_{side}_w or raise the stress)"
-            )
-
-    def record_limits(self, limits: SiteLimits | None) -> None:
-        """The limits in force, for the evidence plot (None: no limit)."""
-        if limits is None:
-            self.record_limit()
-        else:
-            self.record_limit(export_limit_w=limits.export_limit_w, import_limit_w=limits.import_limit_w)
-
-    def flow(self, side: str, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """PCC import (or export) in W over [start_s, end_s], bench time."""
-        t, p = self.recorder.series("pcc.p_w", start_s, end_s)
-        return t, (p if side == "import" else -p)
-
-    def watch(self, side: str, t_signal_s: float, bound_w: float, hold_s: float, give_up_s: float) -> float | None:
-        """Bench seconds from the signal until the flow is at or below bound_w for good (None: not by give_up_s).
-
-        Watches until the flow has stayed at or below the bound for hold_s, or give_up_s has passed.
-        """
-        while True:
-            self.clock.sleep(0.5)
-            now_s = self.clock.now()
-            t, y = self.flow(side, t_signal_s, now_s)
-            above = t[y > bound_w]
-            since_s = float(above[-1]) if above.size else t_signal_s
-            if (t.size and now_s - since_s >= hold_s) or now_s - t_signal_s >= give_up_s:
-                break
-        return evaluate.settles_within(
-            "", t, y, t_step_s=t_signal_s, end_s=now_s, limit=bound_w, max_time_s=give_up_s
-        ).measured
-
-
-# -- transports -------------------------------------------------------------------------------
+# -- links -------------------------------------------------------------------------------------
 
 
 class Transport:
@@ -444,6 +417,7 @@ class Transport:
 
     name = ""
     loss_requirement = ""
+    through_device = False  # OPC-UA: the PCS written through its own server (never sees the heartbeat)
     own: Any = None  # this channel, with what it held before the plan claimed it
     other: Any = None  # the other channel, lifted out of the way (None: the bench has no other)
 
@@ -644,7 +618,7 @@ def transport(name: str, bench: Any) -> Transport:
 
 
 @dataclass(frozen=True)
-class Window:
+class IntervalWindow:
     """A span the site is judged over: [start_s, end_s] at or below limit_w (accuracy included)."""
 
     start_s: float
@@ -654,7 +628,7 @@ class Window:
 
 
 def follows_schedule(
-    requirement_id: str, t: np.ndarray, y: np.ndarray, windows: list[Window], *, side: str
+    requirement_id: str, t: np.ndarray, y: np.ndarray, windows: list[IntervalWindow], *, side: str
 ) -> evaluate.Result:
     """Pass when the flow is at or below each window's limit throughout the window.
 
@@ -732,3 +706,22 @@ def near_real_time(
         )
 
     return [result("typical (median) update", median, typical_s), result("every update", worst, max_s)]
+
+
+def watch(
+    procedure: Procedure, side: str, t_signal_s: float, bound_w: float, hold_s: float, give_up_s: float
+) -> float | None:
+    """Bench seconds from the signal until the PCC flow is at or below bound_w for good (None: not by give_up_s).
+
+    Watches until the flow has stayed at or below the bound for hold_s, or give_up_s has passed.
+    """
+    while True:
+        now_s = procedure.wait(0.5)
+        t, y = procedure.series(pcc(side), t_signal_s, now_s)
+        above = t[y > bound_w]
+        since_s = float(above[-1]) if above.size else t_signal_s
+        if (t.size and now_s - since_s >= hold_s) or now_s - t_signal_s >= give_up_s:
+            break
+    return evaluate.settles_within(
+        "", t, y, t_step_s=t_signal_s, end_s=now_s, limit=bound_w, max_time_s=give_up_s
+    ).measured

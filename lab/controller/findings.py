@@ -9,12 +9,14 @@
   telemetry_tolerance_w, at some instant within TELEMETRY_WINDOW_S before
   the reading's time stamp (a reading is stamped in whole seconds when it is
   posted, and reflects a meter reading taken some control periods before:
-  late is tolerated, wrong or stale for longer is not). While the bench
-  keeps the site meter from the controller (METER_SILENT_CHANNEL at 1), the
-  controller has no reading to mirror: one stamped more than
-  TELEMETRY_WINDOW_S after the meter went silent is stale by construction,
-  and a failure whatever its value (a controller that keeps going without its
-  meter mirrors its last reading as if it were current).
+  late is tolerated, wrong or stale for longer is not). Once the bench
+  has kept the site meter from the controller for the controller's declared
+  fail-safe time (METER_SILENT_CHANNEL at 1 from then), the controller has no
+  reading it may mirror: one stamped more than TELEMETRY_WINDOW_S later is
+  stale by construction, and a failure whatever its value (a controller that
+  keeps going without its meter mirrors its last reading as if it were
+  current). Tied to the declared time, the rule never fails a controller that
+  goes to its fail-safe as CTL-METER requires, however slow its host.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import Clock, ScaledClock
 from flexbench.lab.errors import UserError
-from flexbench.lab.profile import Section
 from flexbench.lab.replay.event import ReplayEvent
 from flexbench.lab.replay.score import score
 from flexbench.lab.replay.steps import BenchSettings, Conditions, Signal, Step, plan_steps
@@ -43,24 +42,14 @@ class Replayer:
     def __init__(
         self, replay: ReplayEvent, bench: Bench, recorder: SampleLog, clock: Clock, settings: BenchSettings
     ) -> None:
-        from flexbench.lab.site_control import SiteControl
+        from flexbench.lab.plan import Site
 
         self.replay = replay
         self.bench = bench
         self.recorder = recorder
         self.clock = clock
         self.settings = settings
-        plan = Section(
-            replay.event.path,
-            "replay",
-            {
-                "nominal_voltage_v": settings.nominal_voltage_v,
-                "nominal_frequency_hz": settings.nominal_frequency_hz,
-                "pv_mpp_voltage_v": settings.pv_mpp_voltage_v,
-                "pv_fill_factor": settings.pv_fill_factor,
-            },
-        )
-        self.site = SiteControl(bench, plan, recorder, clock, settings.phases, 0.0)
+        self.site = Site(bench, recorder, clock, settings, phases=settings.phases)
         self.mrids: dict[str, list[str]] = {"limits": [], "envelope": [], "abnormal": []}
         self.bounds: dict[str, SiteLimits] = {}  # in force, by kind: the strictest side of each governs
         self.lfdi: str | None = None
@@ -83,8 +72,9 @@ class Replayer:
         raise InstrumentError(f"the DUT ({self.lfdi[:12]}...) never polled the bench's 2030.5 server")
 
     def conditions(self, c: Conditions) -> None:
-        self.bench.grid.set_voltage(c.voltage_v)
-        self.site.conditions(pv_dc_w=c.pv_dc_w, load_w=c.load_w, ev_w=c.ev_w, battery_w=c.battery_w)
+        """The grid at the twin's PCC voltage, the site's uncontrolled conditions."""
+        self.site.set_grid(voltage_v=c.voltage_v, frequency_hz=self.settings.nominal_frequency_hz)
+        self.site.set_conditions(c.site())
         self.recorder.record(channels.COND_VOLTAGE_V, c.voltage_v)
 
     def step(self, step: Step) -> None:
@@ -153,8 +143,10 @@ class Replayer:
         )
         imports = [b.import_limit_w for b in self.bounds.values() if b.import_limit_w is not None]
         exports = [b.export_limit_w for b in self.bounds.values() if b.export_limit_w is not None]
-        self.site.record_limit(
-            export_limit_w=min(exports) if exports else None, import_limit_w=min(imports) if imports else None
+        self.site.show_limit(
+            SiteLimits(
+                import_limit_w=min(imports) if imports else None, export_limit_w=min(exports) if exports else None
+            )
         )
 
 
@@ -222,9 +214,9 @@ def replay(
         player.start(steps[0])
         say(
             f"bench: {config.name}, DUT profile {dut_profile}, time scale {time_scale:g}x; "
-            f"pre-roll {settings.preroll_s:g} s"
+            f"pre-roll {settings.precondition_s:g} s"
         )
-        clock.sleep(settings.preroll_s)
+        clock.sleep(settings.precondition_s)
         player.wait_for_client()
         t0 = clock.now()
         recorder.event("replay_start", event=event.name, t0_s=t0)

@@ -19,23 +19,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flexbench.core import SiteLimits
+from flexbench.lab.plan import Conditions as SiteConditions
+from flexbench.lab.plan import SiteParams
 from flexbench.lab.replay.event import ReplayEvent
 from flexbench.twin.event_twin import TwinState, state_at
 from flexbench.twin.events import Entry
 
 
-@dataclass(frozen=True)
-class BenchSettings:
+class BenchSettings(SiteParams):
     """How the bench's site is driven (the bench's own numbers, not the field's)."""
 
     nominal_voltage_v: float = 240.0
     nominal_frequency_hz: float = 60.0
-    pv_mpp_voltage_v: float = 750.0  # PV simulator curve: Vmp fixed, Imp scaled to the wanted power
+    precondition_s: float = 20.0
+    """Pre-roll: the start's conditions set, before the event's time 0."""
+    pv_mpp_voltage_v: float = 750.0
     pv_fill_factor: float = 0.8
-    pv_inverter_efficiency: float = 0.97  # the bench PV inverter's: field PV (AC) / this = PV simulator power (DC)
-    phases: int = 3  # the AC loads are per-phase units programmed alike
-    preroll_s: float = 20.0  # conditions set, before the event's time 0
-    default_signal_s: float = 60.0  # a signal without duration lasts to the event's end plus this
+    pv_inverter_efficiency: float = 0.97
+    """The bench PV inverter's: field PV (AC) / this = PV simulator power (DC)."""
+    phases: int = 3
+    """The AC loads are per-phase units programmed alike."""
+    default_signal_s: float = 60.0
+    """A signal without duration lasts to the event's end plus this."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class Conditions:
     pv_dc_w: float
     battery_w: float
     voltage_v: float
+
+    def site(self) -> SiteConditions:
+        """What the site would do uncontrolled, as the plan vocabulary sets it."""
+        return SiteConditions(pv_dc_w=self.pv_dc_w, load_w=self.load_w, ev_w=self.ev_w, battery_w=self.battery_w)
 
 
 @dataclass(frozen=True)

@@ -9,36 +9,40 @@ site does not have.)
 
 import pytest
 
-PROFILE = "controller"
+from flexbench.core import SiteLimits
+from flexbench.lab.plan import PCC_IMPORT, Conditions, response_window
 
 
 @pytest.mark.requirement("CTL-IMP")
-def test_import_limit_held_with_the_battery(site, csip, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-IMP")
-    window_s = r.number("soft_limit_window_s")
-    limit_w = plan.number("import_limit_w")
-    duration = int(plan.number("control_duration_s"))
-    lfdi = csip.lfdis[site.bench.config.controller.csip_device]
-    site.conditions(pv_dc_w=plan.number("import_pv_dc_w"), load_w=plan.number("import_load_w"))
-    start_s = site.settle()
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    csip.headend.publish_control(lfdi, t0, duration, {"import_limit_w": limit_w})
-    clock.sleep_until(t0)
-    site.record_limit(import_limit_w=limit_w)
-    clock.sleep_until(t0 + duration)
-    site.record_limit()
-    step = site.hold(start_s, float(t0), hold_s=0)
-    site.held(
-        verdicts,
+def test_import_limit_held_with_the_battery(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CTL-IMP")
+    limit = SiteLimits(import_limit_w=p.import_limit_w)
+
+    procedure.step("a heavy load and little PV: the site imports well above the limit", clause="CSIP-AUS LOA-01")
+    site.set_conditions(Conditions(pv_dc_w=p.import_pv_dc_w, load_w=p.import_load_w))
+    procedure.wait(p.precondition_s)
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step(f"import limit {p.import_limit_w:.0f} W published over 2030.5", start_s=t0_s)
+    headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s)
+    procedure.wait_until(t0_s)
+    site.show_limit(limit)
+    end_s = procedure.wait_until(t0_s + p.control_duration_s)
+    site.show_limit(None)
+
+    procedure.expect_at_or_below(
         "CTL-IMP",
-        step,
-        start_s=t0 + window_s,
-        end_s=t0 + duration - plan.number("end_guard_s"),
-        limit_w=limit_w + r.number("accuracy_w"),
-        export=False,
+        PCC_IMPORT,
+        limit=p.import_limit_w + r.accuracy_w,
+        start_s=t0_s + r.soft_limit_window_s,
+        end_s=t0_s + p.control_duration_s - p.end_guard_s,
+        t_cmd_s=float(t0_s),
         label="PCC import: limit + accuracy after the soft-limit window,",
     )
-    site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"Import limit {limit_w:.0f} W via 2030.5, held by the battery")
+    procedure.step("back to PV at its rating and a light load")
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+    procedure.evidence(
+        f"Import limit {p.import_limit_w:.0f} W via 2030.5, held by the battery",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(float(t0_s), r.soft_limit_window_s)],
+    )

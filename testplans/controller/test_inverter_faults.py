@@ -13,96 +13,97 @@ time and stay there.
 
 import pytest
 
-from flexbench.lab import evaluate
+from flexbench.core import SiteLimits
+from flexbench.lab.plan import PCC_EXPORT, Conditions, response_window
 
-PROFILE = "controller"
 
-
-def _held(site, verdicts, requirement_id, step, limit_w, response_time_s, what):
-    t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    verdicts.check(
-        evaluate.settles_within(
-            requirement_id,
-            t,
-            export_w,
-            t_step_s=step.t_step_s,
-            end_s=step.end_s,
-            limit=limit_w,
-            max_time_s=response_time_s,
-            label=f"PCC export, {what}: setting + accuracy,",
-        )
+def expect_held(procedure, requirement_id, *, t_step_s, end_s, limit_w, response_time_s, what):
+    """PCC export at or below the setting + accuracy within the response time, and held to the end."""
+    procedure.expect_settles(
+        requirement_id,
+        PCC_EXPORT,
+        at_or_below=limit_w,
+        within_s=response_time_s,
+        t_step_s=t_step_s,
+        end_s=end_s,
+        label=f"PCC export, {what}: setting + accuracy,",
     )
-    verdicts.check(
-        evaluate.stays_at_or_below(
-            requirement_id,
-            t,
-            export_w,
-            start_s=step.t_step_s + response_time_s,
-            end_s=step.end_s,
-            limit=limit_w,
-            t_cmd_s=step.t_step_s,
-            label=f"PCC export held, {what}:",
-        )
+    procedure.expect_at_or_below(
+        requirement_id,
+        PCC_EXPORT,
+        limit=limit_w,
+        start_s=t_step_s + response_time_s,
+        end_s=end_s,
+        t_cmd_s=t_step_s,
+        label=f"PCC export held, {what}:",
     )
 
 
 @pytest.mark.requirement("CTL-INV")
-def test_silent_inverter_the_others_hold_the_limit(site, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-INV")
-    name = plan.text("silent_inverter")
-    export_limit_w = plan.number("export_limit_w")
-    site.program("unrestricted", export_limit_w=export_limit_w)
-    site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("heavy_load_w"))
-    start_s = site.settle()
-    with site.fault(
-        f"inverter-silent:{name}",
-        f"inverter-restore:{name}",
-        f"Disconnect inverter {name}'s Modbus link from the controller.",
-    ):
-        clock.sleep(plan.number("precondition_s") / 2)  # the controller finds out the inverter is gone
-        t_step_s = clock.now()
-        site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
-        step = site.hold(start_s, t_step_s)
-    site.recover()
-    _held(
-        site,
-        verdicts,
+def test_silent_inverter_the_others_hold_the_limit(procedure, site, faults):
+    p, r = procedure.params, procedure.requirement("CTL-INV")
+    name = p.silent_inverter
+
+    procedure.step(f"export setting {p.export_limit_w:.0f} W; PV at its rating under a heavy load")
+    site.program("unrestricted", SiteLimits(export_limit_w=p.export_limit_w))
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.heavy_load_w))
+    procedure.wait(p.precondition_s)
+    procedure.step(f"inverter {name} stops answering the controller")
+    with faults.inverter_silent(name):
+        procedure.wait(p.precondition_s / 2)  # the controller finds out the inverter is gone
+        t_step_s = procedure.step("the load drops: the inverters still answering must be curtailed")
+        site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+        end_s = procedure.wait(p.hold_s)
+    procedure.step(f"inverter {name} answers again; the controller settles before the next plan")
+    site.program("unrestricted")
+    procedure.wait(p.precondition_s / 2)
+
+    expect_held(
+        procedure,
         "CTL-INV",
-        step,
-        export_limit_w + r.number("accuracy_w"),
-        r.number("response_time_s"),
-        f"{name} silent, load dropped",
+        t_step_s=t_step_s,
+        end_s=end_s,
+        limit_w=p.export_limit_w + r.accuracy_w,
+        response_time_s=r.response_time_s,
+        what=f"{name} silent, load dropped",
     )
-    site.response_time_s = r.number("response_time_s")
-    site.evidence(verdicts, step, f"Inverter {name} silent: export setting {export_limit_w:.0f} W")
+    procedure.evidence(
+        f"Inverter {name} silent: export setting {p.export_limit_w:.0f} W",
+        t_step_s=t_step_s,
+        end_s=end_s,
+        windows=[response_window(t_step_s, r.response_time_s)],
+    )
 
 
 @pytest.mark.requirement("CTL-IGN")
-def test_inverter_ignoring_writes_the_others_hold_the_limit(site, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-IGN")
-    name = plan.text("ignoring_inverter")
-    export_limit_w = plan.number("export_limit_w")
-    site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
-    start_s = site.settle()
-    with site.fault(
-        f"inverter-ignores-writes:{name}",
-        f"inverter-obeys-writes:{name}",
-        f"Set inverter {name} to ignore its power limit (acknowledge writes, keep producing).",
-    ):
-        t_step_s = clock.now()
-        site.program("unrestricted", export_limit_w=export_limit_w)
-        step = site.hold(start_s, t_step_s)
-    site.recover()
-    _held(
-        site,
-        verdicts,
+def test_inverter_ignoring_writes_the_others_hold_the_limit(procedure, site, faults):
+    p, r = procedure.params, procedure.requirement("CTL-IGN")
+    name = p.ignoring_inverter
+
+    procedure.step("PV at its rating, a light load, no limit")
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+    procedure.wait(p.precondition_s)
+    procedure.step(f"inverter {name} acknowledges writes and ignores them")
+    with faults.inverter_ignores_writes(name):
+        t_step_s = procedure.step(f"export setting {p.export_limit_w:.0f} W applied")
+        site.program("unrestricted", SiteLimits(export_limit_w=p.export_limit_w))
+        end_s = procedure.wait(p.hold_s)
+    procedure.step(f"inverter {name} obeys again; the controller settles before the next plan")
+    site.program("unrestricted")
+    procedure.wait(p.precondition_s / 2)
+
+    expect_held(
+        procedure,
         "CTL-IGN",
-        step,
-        export_limit_w + r.number("accuracy_w"),
-        r.number("response_time_s"),
-        f"{name} ignoring its cap",
+        t_step_s=t_step_s,
+        end_s=end_s,
+        limit_w=p.export_limit_w + r.accuracy_w,
+        response_time_s=r.response_time_s,
+        what=f"{name} ignoring its cap",
     )
-    site.response_time_s = r.number("response_time_s")
-    site.evidence(verdicts, step, f"Inverter {name} ignores writes: export setting {export_limit_w:.0f} W")
+    procedure.evidence(
+        f"Inverter {name} ignores writes: export setting {p.export_limit_w:.0f} W",
+        t_step_s=t_step_s,
+        end_s=end_s,
+        windows=[response_window(t_step_s, r.response_time_s)],
+    )

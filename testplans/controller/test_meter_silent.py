@@ -9,52 +9,45 @@ is silent, and the controller must report its fail-safe state on its local API.
 
 import pytest
 
-from flexbench.lab import evaluate
-
-PROFILE = "controller"
+from flexbench.lab.plan import PCC_EXPORT, Conditions, response_window
 
 
 @pytest.mark.requirement("CTL-METER")
-def test_meter_silent_leads_to_fail_safe(site, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-METER")
-    fail_safe_time_s = r.number("fail_safe_time_s")
-    limit_w = r.number("fail_safe_export_w") + r.number("accuracy_w")
-    site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
-    start_s = site.settle()
-    with site.fault(
-        "meter-silent", "meter-restore", "Disconnect the site meter's Modbus link from the controller."
-    ) as t_fault_s:
-        clock.sleep(fail_safe_time_s)
+def test_meter_silent_leads_to_fail_safe(procedure, site, faults):
+    p, r = procedure.params, procedure.requirement("CTL-METER")
+
+    procedure.step("PV at its rating, a light load, no limit: the site exports freely", clause="UL 3141 fail-safe")
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+    procedure.wait(p.precondition_s)
+    procedure.step("the site meter stops answering the controller")
+    with faults.meter_silent(r.fail_safe_time_s) as t_fault_s:
+        procedure.wait(r.fail_safe_time_s)
         reported = site.pcs.status().fail_safe
-        step = site.hold(start_s, t_fault_s)
-    site.recover()
-    t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    verdicts.check(
-        evaluate.settles_within(
-            "CTL-METER",
-            t,
-            export_w,
-            t_step_s=t_fault_s,
-            end_s=step.end_s,
-            limit=limit_w,
-            max_time_s=fail_safe_time_s,
-            label="PCC export: declared fail-safe export + accuracy,",
-        )
+        end_s = procedure.wait(p.hold_s)
+    procedure.step("the meter answers again; the controller settles before the next plan")
+    site.program("unrestricted")
+    procedure.wait(p.precondition_s / 2)
+
+    procedure.expect_settles(
+        "CTL-METER",
+        PCC_EXPORT,
+        at_or_below=r.fail_safe_export_w + r.accuracy_w,
+        within_s=r.fail_safe_time_s,
+        t_step_s=t_fault_s,
+        end_s=end_s,
+        label="PCC export: declared fail-safe export + accuracy,",
     )
-    verdicts.check(
-        evaluate.Result(
-            requirement_id="CTL-METER",
-            criterion="the controller reports its fail-safe state after the declared time",
-            measured=None,
-            limit=None,
-            unit="",
-            margin=None,
-            verdict=evaluate.PASS if reported else evaluate.FAIL,
-            message="reports fail-safe"
-            if reported
-            else f"does not report fail-safe {fail_safe_time_s:g} s after the meter stopped",
-        )
+    procedure.expect(
+        "CTL-METER",
+        criterion="the controller reports its fail-safe state after the declared time",
+        passed=bool(reported),
+        message="reports fail-safe"
+        if reported
+        else f"does not report fail-safe {r.fail_safe_time_s:g} s after the meter stopped",
     )
-    site.response_time_s = fail_safe_time_s
-    site.evidence(verdicts, step, "Site meter silent: fail-safe")
+    procedure.evidence(
+        "Site meter silent: fail-safe",
+        t_step_s=t_fault_s,
+        end_s=end_s,
+        windows=[response_window(t_fault_s, r.fail_safe_time_s)],
+    )

@@ -10,111 +10,106 @@
 
 import pytest
 
-from flexbench.lab import evaluate
-
-PROFILE = "controller"
-
-
-def _publish_condition(site, clock):
-    plan = site.plan
-    site.conditions(pv_dc_w=plan.number("pv_dc_w"), load_w=plan.number("light_load_w"))
-    return site.settle()
+from flexbench.core import SiteLimits
+from flexbench.lab.plan import PCC_EXPORT, Conditions, response_window
 
 
 @pytest.mark.requirement("CTL-TIME")
-def test_skewed_time_is_flagged_and_the_schedule_kept_on_time(site, csip, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-TIME")
-    window_s = r.number("soft_limit_window_s")
-    limit_w = plan.number("export_limit_w")
-    duration = int(plan.number("control_duration_s"))
-    lfdi = csip.lfdis[site.bench.config.controller.csip_device]
-    start_s = _publish_condition(site, clock)
-    with csip.time_skew(r.number("skew_s")):
-        site.recorder.event("server_time_skew", skew_s=r.number("skew_s"))
-        clock.sleep(2 * csip.config.poll_rate_s)  # the controller reads the skewed Time at its next polls
-        t0 = round(clock.now() + plan.number("start_delay_s"))
-        csip.headend.publish_control(lfdi, t0, duration, {"export_limit_w": limit_w})
-        clock.sleep_until(t0)
-        site.record_limit(export_limit_w=limit_w)
-        clock.sleep_until(t0 + duration)
-        site.record_limit()
-        step = site.hold(start_s, float(t0), hold_s=0)
-    site.held(
-        verdicts,
+def test_skewed_time_is_flagged_and_the_schedule_kept_on_time(procedure, site, headend, csip):
+    p, r = procedure.params, procedure.requirement("CTL-TIME")
+    limit = SiteLimits(export_limit_w=p.export_limit_w)
+
+    procedure.step("PV at its rating, a light load: the site exports freely", clause="IEEE 2030.5 Time")
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+    procedure.wait(p.precondition_s)
+    procedure.step(f"the server's Time resource {r.skew_s:+.0f} s off true time", skew_s=r.skew_s)
+    with csip.time_skew(r.skew_s):
+        procedure.wait(2 * headend.poll_rate_s)  # the controller reads the skewed Time at its next polls
+        t0_s = round(procedure.now() + p.start_delay_s)
+        procedure.step(f"export limit {p.export_limit_w:.0f} W published for true time", start_s=t0_s)
+        headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s)
+        procedure.wait_until(t0_s)
+        site.show_limit(limit)
+        end_s = procedure.wait_until(t0_s + p.control_duration_s)
+        site.show_limit(None)
+
+    procedure.expect_at_or_below(
         "CTL-TIME",
-        step,
-        start_s=t0 + window_s,
-        end_s=t0 + duration - plan.number("end_guard_s"),
-        limit_w=limit_w + r.number("accuracy_w"),
-        export=True,
-        label=f"server Time {r.number('skew_s'):+.0f} s: PCC export",
+        PCC_EXPORT,
+        limit=p.export_limit_w + r.accuracy_w,
+        start_s=t0_s + r.soft_limit_window_s,
+        end_s=t0_s + p.control_duration_s - p.end_guard_s,
+        t_cmd_s=float(t0_s),
+        label=f"server Time {r.skew_s:+.0f} s: PCC export",
     )
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, f"2030.5 Time skewed {r.number('skew_s'):+.0f} s: {limit_w:.0f} W control")
+    procedure.evidence(
+        f"2030.5 Time skewed {r.skew_s:+.0f} s: {p.export_limit_w:.0f} W control",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(float(t0_s), r.soft_limit_window_s)],
+    )
 
 
 @pytest.mark.requirement("CTL-COMM")
-def test_server_unreachable_cached_schedule_then_firm_limits(site, csip, verdicts, clock):
-    plan = site.plan
-    r = site.requirements.requirement("CTL-COMM")
-    window_s = r.number("soft_limit_window_s")
-    accuracy_w = r.number("accuracy_w")
-    guard_s = plan.number("end_guard_s")
-    limit_w, firm_w = plan.number("export_limit_w"), plan.number("firm_export_limit_w")
-    duration = int(plan.number("control_duration_s"))
-    lfdi = csip.lfdis[site.bench.config.controller.csip_device]
-    csip.headend.set_default_control(lfdi, export_limit_w=firm_w)
-    start_s = _publish_condition(site, clock)
-    t0 = round(clock.now() + plan.number("start_delay_s"))
-    csip.headend.publish_control(lfdi, t0, duration, {"export_limit_w": limit_w})
-    clock.sleep_until(t0 + window_s)
-    site.record_limit(export_limit_w=limit_w)
-    with csip.outage():
-        site.recorder.event("server_outage", started=True)
-        clock.sleep_until(t0 + duration)
-        site.record_limit(export_limit_w=firm_w)
-        clock.sleep(max(window_s + 10.0, r.number("outage_poll_periods") * csip.config.poll_rate_s))
-    site.recorder.event("server_outage", started=False)
-    step = site.hold(start_s, float(t0), hold_s=0)
-    end_s = step.end_s
-    site.record_limit()
-    site.held(
-        verdicts,
+def test_server_unreachable_cached_schedule_then_firm_limits(procedure, site, headend):
+    p, r = procedure.params, procedure.requirement("CTL-COMM")
+    window_s, accuracy_w, guard_s = r.soft_limit_window_s, r.accuracy_w, p.end_guard_s
+    control, firm = SiteLimits(export_limit_w=p.export_limit_w), SiteLimits(export_limit_w=p.firm_export_limit_w)
+
+    procedure.step(f"DefaultDERControl: export limit {p.firm_export_limit_w:.0f} W (firm)", clause="CSIP loss of comms")
+    headend.default_control(firm)
+    site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
+    procedure.wait(p.precondition_s)
+    t0_s = round(procedure.now() + p.start_delay_s)
+    procedure.step(f"export limit {p.export_limit_w:.0f} W published", start_s=t0_s)
+    headend.control(control, start_s=t0_s, duration_s=p.control_duration_s)
+    procedure.wait_until(t0_s + window_s)
+    site.show_limit(control)
+    procedure.step("the server goes away beyond the control's end")
+    with headend.outage():
+        procedure.wait_until(t0_s + p.control_duration_s)
+        site.show_limit(firm)
+        end_s = procedure.wait(max(window_s + 10.0, r.outage_poll_periods * headend.poll_rate_s))
+    site.show_limit(None)
+
+    procedure.expect_at_or_below(
         "CTL-COMM",
-        step,
-        start_s=t0 + window_s,
-        end_s=t0 + duration - guard_s,
-        limit_w=limit_w + accuracy_w,
-        export=True,
+        PCC_EXPORT,
+        limit=p.export_limit_w + accuracy_w,
+        start_s=t0_s + window_s,
+        end_s=t0_s + p.control_duration_s - guard_s,
+        t_cmd_s=float(t0_s),
         label="server away, cached control: PCC export",
     )
-    site.held(
-        verdicts,
+    firm_from_s, firm_to_s = t0_s + p.control_duration_s + window_s, end_s - guard_s
+    procedure.expect_at_or_below(
         "CTL-COMM",
-        step,
-        start_s=t0 + duration + window_s,
-        end_s=end_s - guard_s,
-        limit_w=firm_w + accuracy_w,
-        export=True,
+        PCC_EXPORT,
+        limit=p.firm_export_limit_w + accuracy_w,
+        start_s=firm_from_s,
+        end_s=firm_to_s,
+        t_cmd_s=float(t0_s),
         label="server away, schedule over, firm limit: PCC export",
     )
-    t, export_w = site.series("pcc.p_w", step, scale=-1.0)
-    band_w = r.number("default_band_w")
-    mask = (t >= t0 + duration + window_s) & (t <= end_s - guard_s)
-    low = float(export_w[mask].min()) if mask.any() else float("nan")
-    verdicts.check(
-        evaluate.Result(
-            requirement_id="CTL-COMM",
-            criterion=f"once the schedule is over the firm limit applies: export within {band_w:.0f} W of {firm_w:.0f} W",
-            measured=low,
-            limit=firm_w - band_w,
-            unit="W",
-            margin=low - (firm_w - band_w) if mask.any() else None,
-            verdict=evaluate.PASS if mask.any() and low >= firm_w - band_w else evaluate.FAIL,
-            message=f"lowest export {low:.0f} W after the schedule ended, server still away",
-        )
+    t, export_w = procedure.series(PCC_EXPORT, end_s=end_s)
+    in_firm = export_w[(t >= firm_from_s) & (t <= firm_to_s)]
+    low_w = float(in_firm.min()) if in_firm.size else float("nan")
+    floor_w = p.firm_export_limit_w - r.default_band_w
+    procedure.expect(
+        "CTL-COMM",
+        criterion=f"once the schedule is over the firm limit applies: export within {r.default_band_w:.0f} W of "
+        f"{p.firm_export_limit_w:.0f} W",
+        passed=bool(in_firm.size) and low_w >= floor_w,
+        message=f"lowest export {low_w:.0f} W after the schedule ended, server still away",
+        measured=low_w,
+        limit=floor_w,
+        unit="W",
+        margin=low_w - floor_w if in_firm.size else None,
     )
-    csip.headend.set_default_control(lfdi)  # no firm limit left behind for later plans
-    site.response_time_s = window_s
-    site.evidence(verdicts, step, "2030.5 server unreachable: cached control, then firm limit")
+    headend.default_control(SiteLimits())  # no firm limit left behind for later plans
+    procedure.evidence(
+        "2030.5 server unreachable: cached control, then firm limit",
+        t_step_s=float(t0_s),
+        end_s=end_s,
+        windows=[response_window(float(t0_s), window_s)],
+    )

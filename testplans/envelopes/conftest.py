@@ -1,17 +1,81 @@
-"""What the envelope plans share: the twin's envelope for the DUT's location, the site, and the transport.
+"""Operating envelopes from the feeder twin, sent to the site: what every file of this plan shares.
 
-Each plan runs once per transport the profile lists and the bench has a
-server for (2030.5, OPC-UA). The envelope is computed here, on the main
-thread, once per run (cached in the run folder).
+The twin computes the operating envelope of the DUT's location on a feeder
+(flexbench.lab.envelope_plan), once per run, on the main thread; it is mapped
+to the site on the bench and sent over each transport the profile lists and
+the bench has a server for (IEEE 2030.5, OPC-UA): every plan runs once per
+transport. The site is judged at its PCC by the bench's analyzer.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from flexbench.lab.envelope_plan import PLAN, EnvelopePlan, EnvelopeSite, SiteEnvelope, transports_on_bench
+from flexbench.lab.envelope_plan import EnvelopeParams, EnvelopePlan, SiteEnvelope, Transport, transports_on_bench
 from flexbench.lab.envelope_plan import transport as open_transport
-from flexbench.lab.profile import profile_for
+from flexbench.lab.plan import Plan, RequirementParams, Site
+
+
+class Accuracy(RequirementParams):
+    meter_accuracy_w: float
+
+
+class Followed(Accuracy):
+    """OE-FOLLOW"""
+
+    response_window_s: float
+    """Device seconds: each interval's limits may be exceeded this long after it starts."""
+    end_guard_s: float
+    """Checks stop this long before an interval ends (server and DUT clocks agree to the second)."""
+
+
+class NearRealTime(Accuracy):
+    """OE-NRT"""
+
+    typical_response_s: float
+    """Envelope time: the median update is obeyed within this."""
+    max_response_s: float
+    """Envelope time: every update is obeyed within this."""
+    settled_hold_s: float
+    """Device seconds: an update counts as obeyed once the site stayed within it this long."""
+
+
+class AbnormalImport(Accuracy):
+    """ABN-IMP"""
+
+    response_time_s: float
+    end_guard_s: float
+
+
+class CachedThenFirm(Accuracy):
+    """CSIP-LOSS"""
+
+    response_window_s: float
+    """Device seconds, after the cached schedule ends."""
+    cached_band_w: float
+    """Export within this of a cached interval's limit: the schedule is kept, not dropped."""
+    end_guard_s: float
+
+
+class FirmOnHeartbeatLoss(Accuracy):
+    """OPC-LOSS"""
+
+    response_window_s: float
+    """Device seconds, after the site's heartbeat timeout (the bench's comm_loss_s)."""
+
+
+PLAN = Plan(
+    "envelopes",
+    EnvelopeParams,
+    profile="envelopes",
+    requirements={
+        "OE-FOLLOW": Followed,
+        "OE-NRT": NearRealTime,
+        "ABN-IMP": AbnormalImport,
+        "CSIP-LOSS": CachedThenFirm,
+        "OPC-LOSS": FirmOnHeartbeatLoss,
+    },
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,10 +85,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per transport the profile lists and the bench has a server for."""
     if "transport" not in metafunc.fixturenames:
         return
-    profile = profile_for(metafunc.config, metafunc.module.__file__, getattr(metafunc.module, "PROFILE", None))
-    names = transports_on_bench(profile.plan(PLAN), metafunc.config.getoption("--bench"))
+    names = transports_on_bench(PLAN.params(metafunc.config), metafunc.config.getoption("--bench"))
     by_transport = metafunc.definition.get_closest_marker("requirement_by_transport")
     params = []
     for name in names:
@@ -34,14 +98,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def plan(requirements, flexbench_run) -> EnvelopePlan:
-    return EnvelopePlan(requirements.plan(PLAN), flexbench_run.run_dir)
+def twin_plan(parameters, flexbench_run) -> EnvelopePlan:
+    """The twin's envelopes for the DUT's location, cached in the run folder."""
+    return EnvelopePlan(parameters.plan, parameters.profile, flexbench_run.run_dir)
 
 
 @pytest.fixture(scope="module")
-def envelope(plan, recorder) -> SiteEnvelope:
+def envelope(twin_plan, recorder) -> SiteEnvelope:
     """The location's variable envelope on the site's scale (computed once per run)."""
-    env = plan.variable()
+    env = twin_plan.variable()
     recorder.event(
         "envelope",
         feeder=env.feeder,
@@ -57,15 +122,16 @@ def envelope(plan, recorder) -> SiteEnvelope:
 
 
 @pytest.fixture(scope="module")
-def site(bench, requirements, recorder, clock) -> EnvelopeSite:
-    s = EnvelopeSite(bench, requirements, recorder, clock)
+def site(bench, recorder, clock, parameters) -> Site:
+    """The PCS site at nominal grid, its own settings out of the way: the utility's limits govern."""
+    s = Site(bench, recorder, clock, parameters.plan, phases=parameters.plan.phases)
     s.energize()
-    s.program("unrestricted")  # the PCS's own settings out of the way: the utility's limits govern
+    s.program("unrestricted")
     return s
 
 
 @pytest.fixture
-def link(transport, bench, envelope, site, recorder):
+def link(transport, bench, envelope, site, recorder) -> Transport:
     """The transport, governing: its firm limits are the envelope's; put back as found afterwards."""
     t = open_transport(transport, bench)
     t.claim(envelope.firm)
@@ -74,4 +140,4 @@ def link(transport, bench, envelope, site, recorder):
         yield t
     finally:
         t.release()
-        site.record_limit()
+        site.show_limit(None)

@@ -13,63 +13,73 @@ import math
 import pytest
 
 from flexbench.core import Interval, SiteLimits
-from flexbench.lab import evaluate
-
-PROFILE = "envelopes"
+from flexbench.lab.envelope_plan import limit_w
+from flexbench.lab.plan import PCC_IMPORT, response_window
 
 
 @pytest.mark.requirement("ABN-IMP")
-def test_abnormal_maximum_import(plan, envelope, site, link, verdicts, clock):
-    r = site.requirements.requirement("ABN-IMP")
-    accuracy_w, response_time_s = r.number("meter_accuracy_w"), r.number("response_time_s")
-    max_import_w = site.plan.number("abnormal_import_w")
-    duration_s = int(site.plan.number("abnormal_duration_s"))
-    in_force = max(envelope.intervals, key=lambda i: i.import_limit_w)
-    if max_import_w + accuracy_w >= in_force.import_limit_w - accuracy_w:
-        raise plan.error(
+def test_abnormal_maximum_import(procedure, twin_plan, envelope, site, link):
+    p, r = procedure.params, procedure.requirement("ABN-IMP")
+    accuracy_w = r.meter_accuracy_w
+    in_force = max(envelope.intervals, key=lambda i: limit_w(i.limits, "import"))
+    envelope_import_w = limit_w(in_force.limits, "import")
+    if p.abnormal_import_w + accuracy_w >= envelope_import_w - accuracy_w:
+        raise twin_plan.error(
             "abnormal_import_w",
-            f"{max_import_w:.0f} W is not clearly below the envelope's import "
-            f"limit {in_force.import_limit_w:.0f} W: the signal would not show",
+            f"{p.abnormal_import_w:.0f} W is not clearly below the envelope's import limit "
+            f"{envelope_import_w:.0f} W: the signal would not show",
         )
-    if duration_s <= response_time_s:
-        raise plan.error("abnormal_duration_s", f"must be longer than the {response_time_s:g} s response time")
-    site.check_binds("import", in_force.import_limit_w, accuracy_w)
+    if p.abnormal_duration_s <= r.response_time_s:
+        raise twin_plan.error("abnormal_duration_s", f"must be longer than the {r.response_time_s:g} s response time")
+    twin_plan.check_binds("import", envelope_import_w, accuracy_w)
+
+    procedure.step(
+        f"the envelope's interval with the largest import limit ({envelope_import_w:.0f} W) in force over "
+        f"{link.name}; the site importing past it",
+        clause="CPUC R.21-06-017, abnormal operation",
+    )
     site.stress("import")
-    precondition_s = site.plan.number("precondition_s")
-    start_s = clock.now()
-    t0 = math.ceil(start_s + site.plan.number("start_delay_s"))
+    t0_s = math.ceil(procedure.now() + p.start_delay_s)
     link.publish(
-        [Interval(start_s=t0, duration_s=math.ceil(precondition_s + duration_s + 10.0), limits=in_force.limits)]
+        [
+            Interval(
+                start_s=t0_s,
+                duration_s=math.ceil(p.precondition_s + p.abnormal_duration_s + 10.0),
+                limits=in_force.limits,
+            )
+        ]
     )
-    clock.sleep_until(t0)
-    site.record_limits(in_force.limits)
-    clock.sleep(precondition_s)
-    t_signal = math.ceil(clock.now())
-    clock.sleep_until(t_signal)
-    link.abnormal(Interval(start_s=t_signal, duration_s=duration_s, limits=SiteLimits(import_limit_w=max_import_w)))
-    site.record_limit(import_limit_w=max_import_w, export_limit_w=in_force.export_limit_w)
-    clock.sleep_until(t_signal + duration_s - r.number("end_guard_s"))
-    step = site.hold(start_s, float(t_signal), hold_s=0)
-    link.withdraw()
-    site.record_limits(None)
-    t, import_w = site.flow("import", step.start_s, step.end_s)
-    verdicts.check(
-        evaluate.settles_within(
-            "ABN-IMP",
-            t,
-            import_w,
-            t_step_s=t_signal,
-            end_s=step.end_s,
-            limit=max_import_w + accuracy_w,
-            max_time_s=response_time_s,
-            label="PCC import: signaled maximum + meter accuracy,",
+    procedure.wait_until(t0_s)
+    site.show_limit(in_force.limits)
+    procedure.wait(p.precondition_s)
+
+    t_signal_s = math.ceil(procedure.now())
+    procedure.wait_until(t_signal_s)
+    procedure.step(f"abnormal operation signaled: maximum import {p.abnormal_import_w:.0f} W")
+    link.abnormal(
+        Interval(
+            start_s=t_signal_s,
+            duration_s=p.abnormal_duration_s,
+            limits=SiteLimits(import_limit_w=p.abnormal_import_w),
         )
     )
-    site.response_time_s = response_time_s
-    site.evidence(
-        verdicts,
-        step,
-        f"{envelope.feeder} {envelope.site_id}: abnormal operation over {link.name}, "
-        f"maximum import {max_import_w:.0f} W under the envelope's "
-        f"{in_force.import_limit_w:.0f} W",
+    site.show_limit(SiteLimits(import_limit_w=p.abnormal_import_w, export_limit_w=in_force.export_limit_w))
+    end_s = procedure.wait_until(t_signal_s + p.abnormal_duration_s - r.end_guard_s)
+    link.withdraw()
+    site.show_limit(None)
+
+    procedure.expect_settles(
+        "ABN-IMP",
+        PCC_IMPORT,
+        at_or_below=p.abnormal_import_w + accuracy_w,
+        within_s=r.response_time_s,
+        t_step_s=t_signal_s,
+        end_s=end_s,
+        label="PCC import: signaled maximum + meter accuracy,",
+    )
+    procedure.evidence(
+        f"{envelope.feeder} {envelope.site_id}: abnormal operation over {link.name}, maximum import "
+        f"{p.abnormal_import_w:.0f} W under the envelope's {envelope_import_w:.0f} W",
+        t_step_s=t_signal_s,
+        windows=[response_window(t_signal_s, r.response_time_s)],
     )

@@ -15,21 +15,20 @@ import math
 import pytest
 
 from flexbench.core import Interval
-from flexbench.lab.envelope_plan import limit_w, near_real_time
-
-PROFILE = "envelopes"
+from flexbench.lab.envelope_plan import limit_w, near_real_time, watch
+from flexbench.lab.plan import response_window
 
 
 @pytest.fixture(scope="module")
-def states(plan, envelope, requirements):
+def updates(parameters, twin_plan, envelope):
     """The location's dynamic envelope before the change, then after each step (computed once per run)."""
-    accuracy_w = requirements.requirement("OE-NRT").number("meter_accuracy_w")
-    side = plan.nrt_stress()
-    found = plan.dynamic_updates(envelope)
+    accuracy_w = parameters.requirement("OE-NRT").meter_accuracy_w
+    side = parameters.plan.nrt_stress
+    found = twin_plan.dynamic_updates(envelope)
     for before, after in zip(found, found[1:]):
         before_w, after_w = limit_w(before.limits, side), limit_w(after.limits, side)
         if after_w >= before_w - accuracy_w:
-            raise plan.error(
+            raise twin_plan.error(
                 "nrt_load_scales",
                 f"at load x{after.load_scale:g} the twin's {side} limit maps to {after_w:.0f} W, not below "
                 f"the {before_w:.0f} W before it by more than the meter accuracy: the update would not show",
@@ -38,50 +37,56 @@ def states(plan, envelope, requirements):
 
 
 @pytest.mark.requirement("OE-NRT")
-def test_dynamic_update_obeyed_in_near_real_time(plan, envelope, states, site, link, verdicts, clock):
-    r = site.requirements.requirement("OE-NRT")
-    accuracy_w, hold_s = r.number("meter_accuracy_w"), r.number("settled_hold_s")
-    side = plan.nrt_stress()
-    base, *updates = states
-    site.check_binds(side, limit_w(base.limits, side), accuracy_w)
-    give_up_s = plan.bench_s(r.number("max_response_s")) + hold_s
-    precondition_s = site.plan.number("precondition_s")
+def test_dynamic_update_obeyed_in_near_real_time(procedure, twin_plan, envelope, updates, site, link):
+    p, r = procedure.params, procedure.requirement("OE-NRT")
+    accuracy_w, hold_s = r.meter_accuracy_w, r.settled_hold_s
+    side = p.nrt_stress
+    base, *steps = updates
+    twin_plan.check_binds(side, limit_w(base.limits, side), accuracy_w)
+    give_up_s = twin_plan.bench_s(r.max_response_s) + hold_s
+
+    procedure.step(
+        f"the site under {side} stress, the location's dynamic envelope in force",
+        clause="CPUC R.21-06-017, dynamic envelope",
+    )
     site.stress(side)
-    start_s = clock.now()
-    t0 = math.ceil(start_s + site.plan.number("start_delay_s"))
-    total_s = math.ceil(precondition_s + len(updates) * (give_up_s + 2.0) + 10.0)
-    link.publish([Interval(start_s=t0, duration_s=total_s, limits=base.limits)])
-    clock.sleep_until(t0)
-    site.record_limits(base.limits)
-    clock.sleep(precondition_s)
+    t0_s = math.ceil(procedure.now() + p.start_delay_s)
+    total_s = math.ceil(p.precondition_s + len(steps) * (give_up_s + 2.0) + 10.0)
+    link.publish([Interval(start_s=t0_s, duration_s=total_s, limits=base.limits)])
+    procedure.wait_until(t0_s)
+    site.show_limit(base.limits)
+    procedure.wait(p.precondition_s)
+
     responses_s: list[float | None] = []
-    t_first = None
-    for update in updates:
-        t_signal = math.ceil(clock.now())
-        clock.sleep_until(t_signal)
-        t_first = t_first or t_signal
-        link.update(Interval(start_s=t_signal, duration_s=t0 + total_s - t_signal, limits=update.limits))
-        site.record_limits(update.limits)
-        site.recorder.event(
-            "envelope_update", load_scale=update.load_scale, **update.limits.as_dict(), binding=update.binding[side]
+    t_first_s = None
+    for update in steps:
+        t_signal_s = math.ceil(procedure.now())
+        procedure.wait_until(t_signal_s)
+        t_first_s = t_first_s or t_signal_s
+        procedure.step(
+            f"every other customer's load x{update.load_scale:g}: the twin's update sent over {link.name}",
+            binding=update.binding[side],
+            **update.limits.as_dict(),
         )
-        took_s = site.watch(side, t_signal, limit_w(update.limits, side) + accuracy_w, hold_s, give_up_s)
-        responses_s.append(None if took_s is None else plan.envelope_s(took_s))
-    step = site.hold(start_s, float(t_first), hold_s=0)
+        link.update(Interval(start_s=t_signal_s, duration_s=t0_s + total_s - t_signal_s, limits=update.limits))
+        site.show_limit(update.limits)
+        took_s = watch(procedure, side, t_signal_s, limit_w(update.limits, side) + accuracy_w, hold_s, give_up_s)
+        responses_s.append(None if took_s is None else twin_plan.envelope_s(took_s))
     link.withdraw()
-    site.record_limits(None)
+    site.show_limit(None)
+
     for result in near_real_time(
         "OE-NRT",
         responses_s,
-        typical_s=r.number("typical_response_s"),
-        max_s=r.number("max_response_s"),
-        bench_s_per_h=plan.bench_s_per_h,
+        typical_s=r.typical_response_s,
+        max_s=r.max_response_s,
+        bench_s_per_h=p.bench_s_per_envelope_h,
     ):
-        verdicts.check(result)
-    site.response_time_s = plan.bench_s(r.number("typical_response_s"))
-    site.evidence(
-        verdicts,
-        step,
-        f"{envelope.feeder} {envelope.site_id}: {len(updates)} dynamic updates "
-        f"({side}) over {link.name}; 15 min = {site.response_time_s:g} bench s",
+        procedure.record(result)
+    typical_bench_s = twin_plan.bench_s(r.typical_response_s)
+    procedure.evidence(
+        f"{envelope.feeder} {envelope.site_id}: {len(steps)} dynamic updates ({side}) over {link.name}; "
+        f"15 min = {typical_bench_s:g} bench s",
+        t_step_s=float(t_first_s),
+        windows=[response_window(float(t_first_s), typical_bench_s)],
     )

@@ -14,55 +14,55 @@ import math
 
 import pytest
 
-from flexbench.lab.envelope_plan import Window, follows_schedule, limit_w
-
-PROFILE = "envelopes"
+from flexbench.lab.envelope_plan import IntervalWindow, follows_schedule, limit_w
+from flexbench.lab.plan import pcc, response_window
 
 
 @pytest.mark.requirement("OE-FOLLOW")
-def test_variable_envelope_followed(plan, envelope, site, link, verdicts, clock):
-    r = site.requirements.requirement("OE-FOLLOW")
-    window_s, guard_s, accuracy_w = r.number("response_window_s"), r.number("end_guard_s"), r.number("meter_accuracy_w")
-    cycle = plan.stress_cycle()
-    if plan.interval_bench_s <= window_s + guard_s + 1:
-        raise plan.error(
+def test_variable_envelope_followed(procedure, twin_plan, envelope, site, link):
+    p, r = procedure.params, procedure.requirement("OE-FOLLOW")
+    window_s, guard_s, accuracy_w = r.response_window_s, r.end_guard_s, r.meter_accuracy_w
+    cycle = p.stress_cycle
+    if twin_plan.interval_bench_s <= window_s + guard_s + 1:
+        raise twin_plan.error(
             "bench_s_per_envelope_h",
-            f"an interval of {plan.interval_bench_s} bench s leaves nothing "
-            f"to judge after the {window_s:g} s response window",
+            f"an interval of {twin_plan.interval_bench_s} bench s leaves nothing to judge after the "
+            f"{window_s:g} s response window",
         )
     for side in set(cycle):
-        site.check_binds(side, plan.site_max_w[side], accuracy_w)
+        twin_plan.check_binds(side, p.site_max_w(side), accuracy_w)
+
+    procedure.step(f"the site under {cycle[0]} stress", clause="CPUC R.21-06-017, variable envelope")
     site.stress(cycle[0])
-    start_s = site.settle()
-    t0 = math.ceil(clock.now() + site.plan.number("start_delay_s"))
-    schedule = plan.on_bench(envelope.intervals, t0)
+    procedure.wait(p.precondition_s)
+    t0_s = math.ceil(procedure.now() + p.start_delay_s)
+    schedule = twin_plan.on_bench(envelope.intervals, t0_s)
+    procedure.step(f"the twin's variable envelope sent over {link.name}: {len(schedule)} intervals", start_s=t0_s)
     link.publish(schedule)
     changed_s = []  # when each interval's conditions were in place: the response window runs from then
     for k, item in enumerate(schedule):
-        clock.sleep_until(item.start_s)
+        procedure.wait_until(item.start_s)
         site.stress(cycle[k % len(cycle)])
-        site.record_limits(item.limits)
-        changed_s.append(max(clock.now(), item.start_s))
-    clock.sleep_until(schedule[-1].end_s)
-    site.record_limits(None)
-    step = site.hold(start_s, float(t0), hold_s=0)
+        site.show_limit(item.limits)
+        changed_s.append(max(procedure.now(), item.start_s))
+    end_s = procedure.wait_until(schedule[-1].end_s)
+    site.show_limit(None)
+
     for side in ("import", "export"):
-        t, y = site.flow(side, step.start_s, step.end_s)
+        t, y = procedure.series(pcc(side), end_s=end_s)
         windows = [
-            Window(
+            IntervalWindow(
                 changed_s[k] + window_s,
                 i.end_s - guard_s,
                 limit_w(i.limits, side) + accuracy_w,
-                f"interval {k} (+{k * plan.resolution_h:g} h)",
+                f"interval {k} (+{k * twin_plan.resolution_h:g} h)",
             )
             for k, i in enumerate(schedule)
         ]
-        verdicts.check(follows_schedule("OE-FOLLOW", t, y, windows, side=side))
-    site.response_time_s = window_s
-    site.evidence(
-        verdicts,
-        step,
-        f"{envelope.feeder} {envelope.site_id}: {len(schedule)} intervals of the twin's "
-        f"variable envelope over {link.name} (1 h = {plan.interval_bench_s / plan.resolution_h:g} "
-        f"bench s)",
+        procedure.record(follows_schedule("OE-FOLLOW", t, y, windows, side=side))
+    procedure.evidence(
+        f"{envelope.feeder} {envelope.site_id}: {len(schedule)} intervals of the twin's variable envelope over "
+        f"{link.name} (1 h = {twin_plan.interval_bench_s / twin_plan.resolution_h:g} bench s)",
+        t_step_s=float(t0_s),
+        windows=[response_window(float(t0_s), window_s)],
     )

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flexbench.lab.envelope_plan import EnvelopePlan, Window, follows_schedule, near_real_time
+from flexbench.lab.envelope_plan import EnvelopeParams, EnvelopePlan, IntervalWindow, follows_schedule, near_real_time
 from flexbench.lab.errors import UserError
 from flexbench.lab.evaluate import ERROR, FAIL, PASS
+from flexbench.lab.plan.params import validate_table
 from flexbench.lab.profile import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,23 +133,37 @@ def test_single_phase_site_of_ieee8500_as_the_location(tmp_path, plans):
 
 def _plan(tmp_path: Path, **overrides) -> EnvelopePlan:
     profile = Profile.load(profile_file(tmp_path, **overrides))
-    return EnvelopePlan(profile.plan("envelopes"), tmp_path / "run")
+    params = validate_table(profile, "plans", "envelopes", EnvelopeParams)
+    return EnvelopePlan(params, profile, tmp_path / "run")
 
 
-def test_bad_plan_settings_are_clear_errors_naming_the_key(tmp_path):
-    with pytest.raises(UserError, match=r"envelopes-test.toml: \[plans.envelopes\] site_id: .*s999"):
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("resolution", "5min", r":\d+: plans.envelopes.resolution: must be one of '15min' or '1h', got '5min'"),
+        (
+            "stress_cycle",
+            ["sideways"],
+            r":\d+: plans.envelopes.stress_cycle: must be one of 'import' or 'export', got 'sideways'",
+        ),
+        ("bench_s_per_envelope_h", 30.5, r":\d+: plans.envelopes.bench_s_per_envelope_h: .* whole seconds"),
+        ("envelope_start", "2026-07-01T00:00:00", r":\d+: plans.envelopes.envelope_start: .* needs its zone"),
+        ("horizon_h", "72 h", r":\d+: plans.envelopes.horizon_h: expected a number, got a string '72 h'"),
+    ],
+)
+def test_bad_plan_settings_are_one_line_errors_naming_the_key(tmp_path, key, value, expected):
+    with pytest.raises(UserError, match=r"envelopes-test.toml" + expected):
+        _plan(tmp_path, **{key: value})
+
+
+def test_a_location_the_twin_cannot_use_names_the_key(tmp_path):
+    with pytest.raises(UserError, match=r"envelopes-test.toml:\d+: plans.envelopes.site_id: .*s999"):
         _plan(tmp_path, site_id="s999").variable()
-    with pytest.raises(UserError, match=r"\[plans.envelopes\] feeder: "):
+    with pytest.raises(UserError, match=r"envelopes-test.toml:\d+: plans.envelopes.feeder: "):
         _plan(tmp_path, feeder="ieee9999").variable()
-    with pytest.raises(UserError, match=r"\[plans.envelopes\] resolution: expected one of 15min, 1h"):
-        _plan(tmp_path, resolution="5min")
-    with pytest.raises(UserError, match=r"\[plans.envelopes\] stress_cycle: expected a non-empty list"):
-        _plan(tmp_path, stress_cycle=["sideways"]).stress_cycle()
 
 
-def test_compression_must_give_whole_bench_seconds_per_interval(tmp_path):
-    with pytest.raises(UserError, match=r"\[plans.envelopes\] bench_s_per_envelope_h .* whole seconds"):
-        _plan(tmp_path, bench_s_per_envelope_h=30.5)
+def test_compression_gives_whole_bench_seconds_per_interval(tmp_path):
     plan = _plan(tmp_path, bench_s_per_envelope_h=60.0)
     assert plan.bench_s(900.0) == 15.0 and plan.envelope_s(15.0) == 900.0 and plan.interval_bench_s == 60
 
@@ -172,13 +187,13 @@ def test_envelope_is_mapped_to_the_site_and_cached(tmp_path):
 def test_follows_schedule_judges_each_window():
     t = np.arange(0.0, 100.0, 0.5)
     y = np.where(t < 50, 900.0, 1500.0)
-    windows = [Window(10, 48, 1000.0, "interval 0"), Window(60, 98, 1400.0, "interval 1")]
+    windows = [IntervalWindow(10, 48, 1000.0, "interval 0"), IntervalWindow(60, 98, 1400.0, "interval 1")]
     result = follows_schedule("OE-FOLLOW", t, y, windows, side="export")
     assert result.verdict == FAIL and result.measured == pytest.approx(100.0) and "1 of 2" in result.message
-    windows[1] = Window(60, 98, 1600.0, "interval 1")
+    windows[1] = IntervalWindow(60, 98, 1600.0, "interval 1")
     result = follows_schedule("OE-FOLLOW", t, y, windows, side="export")
     assert result.verdict == PASS and result.margin == pytest.approx(100.0)
-    assert follows_schedule("OE-FOLLOW", t, y, [Window(200, 210, 1.0, "late")], side="export").verdict == ERROR
+    assert follows_schedule("OE-FOLLOW", t, y, [IntervalWindow(200, 210, 1.0, "late")], side="export").verdict == ERROR
 
 
 def test_near_real_time_typical_and_outer_bound():
