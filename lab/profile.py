@@ -1,7 +1,8 @@
 """Requirement profiles: every number a test plan uses, in a TOML file a lab can edit.
 
-A plan never hard-codes a criterion; it asks the profile, and a missing or
-mistyped number is an error naming the file and key.
+A plan never hard-codes a criterion: its typed parameters (lab.plan) are read
+from the profile when pytest collects it, and a missing or mistyped number is
+an error naming the file, line and key.
 
 Per-bench values: a table [benches.BENCH.plans.PLAN] (or .requirements.ID)
 sets those keys of [plans.PLAN] (of [requirements.ID]) when the run's
@@ -12,7 +13,6 @@ sites differ (conditions a controller site can make, ...) without a copy.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,56 +26,6 @@ class ProfileError(UserError):
 
 
 _CACHE_KEY = pytest.StashKey[dict]()  # profiles loaded in one pytest session, by resolved path
-
-
-@dataclass(frozen=True)
-class Requirement:
-    id: str
-    title: str
-    source: str
-    values: dict[str, Any]
-
-
-class Section:
-    """One table of a profile, with typed look-ups that name file and key on error."""
-
-    def __init__(self, path: Path, name: str, data: dict[str, Any]) -> None:
-        self.path = path
-        self.name = name
-        self.data = data
-
-    def _get(self, key: str) -> Any:
-        if key not in self.data:
-            raise ProfileError(f"{self.path}: [{self.name}] missing key '{key}'")
-        return self.data[key]
-
-    def number(self, key: str) -> float:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a number, got {value!r}")
-        return float(value)
-
-    def integer(self, key: str) -> int:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected an integer, got {value!r}")
-        return value
-
-    def numbers(self, key: str) -> list[float]:
-        value = self._get(key)
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        ):
-            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a non-empty list of numbers, got {value!r}")
-        return [float(v) for v in value]
-
-    def text(self, key: str) -> str:
-        value = self._get(key)
-        if not isinstance(value, str):
-            raise ProfileError(f"{self.path}: [{self.name}] {key}: expected a string, got {value!r}")
-        return value
 
 
 class Profile:
@@ -131,28 +81,6 @@ class Profile:
             if isinstance(override, dict) and key in override:
                 return f"benches.{self.bench}.{kind}.{name}"
         return f"{kind}.{name}"
-
-    def requirement(self, requirement_id: str) -> Section:
-        reqs = self.data.get("requirements", {})
-        if requirement_id not in reqs:
-            known = ", ".join(reqs) or "none"
-            raise ProfileError(f"{self.path}: no [requirements.{requirement_id}] (defined: {known})")
-        return Section(self.path, f"requirements.{requirement_id}", reqs[requirement_id])
-
-    def describe(self, requirement_id: str) -> Requirement:
-        section = self.requirement(requirement_id)
-        return Requirement(
-            requirement_id,
-            str(section.data.get("title", requirement_id)),
-            str(section.data.get("source", "")),
-            dict(section.data),
-        )
-
-    def plan(self, name: str) -> Section:
-        plans = self.data.get("plans", {})
-        if name not in plans:
-            raise ProfileError(f"{self.path}: no [plans.{name}] table (defined: {', '.join(plans) or 'none'})")
-        return Section(self.path, f"plans.{name}", plans[name])
 
 
 def profile_for(config: Any, plan_file: str, default_name: str | None) -> Profile:

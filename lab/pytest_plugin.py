@@ -11,8 +11,10 @@ state and stops the session with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import re
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,6 @@ from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.errors import UserError
 from flexbench.lab.evaluate import ERROR, PASS, Result
-from flexbench.lab.profile import Profile, profile_for
 from flexbench.lab.results import (
     DECLARATION_FILE,
     RESULTS_FILE,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the bench, recorder and plots load only when a test asks fo
 
 STATE_KEY = pytest.StashKey["RunState"]()
 ITEM_KEY = pytest.StashKey["Verdicts"]()
+SWITCH_INTERVAL_S = 0.0005  # GIL hand-off while the bench runs (Python's default: 5 ms)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -169,6 +171,7 @@ class RunState:
             self.bench = bench
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
+            _keep_servers_responsive()
         return self.bench
 
     @staticmethod
@@ -224,6 +227,18 @@ def flexbench_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
     state.close()
 
 
+def _keep_servers_responsive() -> None:
+    """The bench's emulators and servers answer from threads of this process, beside the recorder.
+
+    A device under test times them out after a fraction of a second of wall time at a high time
+    scale: keep the collector from walking the long-lived heap (tens of milliseconds per full
+    pass) and a waking server thread from waiting the default 5 ms for the GIL at each hand-off.
+    """
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+
+
 @pytest.fixture(scope="session")
 def clock(flexbench_run: RunState) -> ScaledClock:
     return flexbench_run.clock
@@ -253,12 +268,6 @@ def opcua(bench: Bench) -> Any:
     if bench.opcua is None:
         raise UserError(f"{bench.config.path}: this plan needs an OPC-UA server: add a [signals.opcua] table")
     return bench.opcua
-
-
-@pytest.fixture(scope="module")
-def requirements(request: pytest.FixtureRequest) -> Profile:
-    """The requirement profile: --profile, else the plan module's PROFILE from testplans/profiles/."""
-    return profile_for(request.config, request.module.__file__, getattr(request.module, "PROFILE", None))
 
 
 @pytest.fixture(scope="module")

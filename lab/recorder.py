@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -133,6 +134,7 @@ class Recorder:
         next_s = self.clock.now()
         while not self._stop_polling.is_set():
             t = self.clock.now()
+            read_started = time.perf_counter()
             try:
                 values = source.read()
             except Exception as exc:  # recorded and retried: a test plan decides whether to abort
@@ -145,11 +147,13 @@ class Recorder:
                 source.failing = False
                 self.record_many(values, t)
             next_s += source.period_s
-            delay_s = next_s - self.clock.now()
-            if delay_s < 0:
+            wait_s = (next_s - self.clock.now()) / self.clock.time_scale
+            if wait_s < 0:
+                # behind: never poll back to back, so the emulated devices and the device under
+                # test in this process keep at least half the time a slow source would take
                 next_s = self.clock.now()
-            else:
-                self._stop_polling.wait(delay_s / self.clock.time_scale)
+                wait_s = time.perf_counter() - read_started
+            self._stop_polling.wait(wait_s)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval_s):

@@ -66,10 +66,10 @@ def test_a_profile_sets_values_for_one_bench_by_its_name(tmp_path):
     from flexbench.lab.profile import Profile, ProfileError
 
     shipped = Profile.load(ROOT / "testplans/profiles/envelopes.toml")
-    plan = shipped.for_bench("virtual-controller").plan("envelopes")
-    assert plan.number("import_stress_ev_w") == 0.0 and plan.number("import_stress_battery_w") == -5000.0
-    assert plan.number("import_stress_load_w") == shipped.plan("envelopes").number("import_stress_load_w")
-    assert shipped.for_bench("virtual-pcs").plan("envelopes").number("import_stress_ev_w") == 4500.0
+    plan = shipped.for_bench("virtual-controller").data["plans"]["envelopes"]
+    assert plan["import_stress_ev_w"] == 0.0 and plan["import_stress_battery_w"] == -5000.0
+    assert plan["import_stress_load_w"] == shipped.data["plans"]["envelopes"]["import_stress_load_w"]
+    assert shipped.for_bench("virtual-pcs").data["plans"]["envelopes"]["import_stress_ev_w"] == 4500.0
     path = tmp_path / "p.toml"
     path.write_text("[plans.a]\nx = 1\n[benches.b.plans.c]\nx = 2\n")
     with pytest.raises(ProfileError, match=r"p.toml: \[benches.b.plans.c\]: no \[plans.c\] table"):

@@ -286,11 +286,14 @@ class SiteInverter:
         else:
             self.applied_limit_pct += math.copysign(step, commanded - self.applied_limit_pct)
 
-    def step(self, now_s: float, dt_s: float, available_w: float, grid_ok: bool) -> None:
-        """Advance by dt_s: revert timers, the limit's ramp, then the output toward its target."""
+    def sync(self, now_s: float) -> None:
+        """Revert timers, then what the controller wrote: once a plant step, before its integration substeps."""
         if not self.ignores_writes:
             self._revert(now_s)
             self.controls = self._read_controls()
+
+    def step(self, dt_s: float, available_w: float, grid_ok: bool) -> None:
+        """Advance by dt_s: the limit's ramp, then the output toward its target (controls as of the last sync)."""
         self._ramp(dt_s)
         c = self.controls
         if not grid_ok or c["connected"] == 0:

@@ -263,12 +263,13 @@ class ControllerSiteBench:
         with self._lock:
             self._sync(now_s)
             grid_ok = self._grid_ok()
+            for inv in self.inverters.values():
+                inv.sync(now_s)
             n, h = substeps(dt_s)
-            for k in range(n):
-                t_s = now_s - dt_s + (k + 1) * h
+            for _ in range(n):
                 for inv in self.inverters.values():
                     share = inv.spec.rated_w / self._pv_rated_w if inv.spec.kind == "pv" and self._pv_rated_w else 0.0
-                    inv.step(t_s, h, min(self.pv_available_w * share, inv.spec.rated_w), grid_ok)
+                    inv.step(h, min(self.pv_available_w * share, inv.spec.rated_w), grid_ok)
                 pcc_w = self.pcc_import_w()
                 self.energy_import_wh += max(pcc_w, 0.0) * h / 3600.0
                 self.energy_export_wh += max(-pcc_w, 0.0) * h / 3600.0
