@@ -32,6 +32,7 @@ from flexbench.lab.results import (
     STATION_FILE,
     append_test,
     assemble,
+    holds_run,
     write_json,
 )
 
@@ -67,6 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("flexbench.lab.plan.plugin")
     # frame dumps of every Modbus request would bury a failure's story in its report
     logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    run_dir = config.getoption("--run-dir")
+    if run_dir and holds_run(Path(run_dir)) and not config.getoption("collectonly"):
+        raise pytest.UsageError(f"--run-dir {run_dir}: holds a run already; a second run would merge with it")
     state = RunState(config)
     config.stash[STATE_KEY] = state
     if config.pluginmanager.hasplugin("html"):
@@ -113,7 +117,10 @@ class RunState:
         self.recorder: Recorder | None = None
         self.bench: Bench | None = None
         self.abort_reason: str | None = None
+        self.bench_fault = False  # an instrument or the bench's own server failed: the run's verdict is ERROR
         self.finished: set[str] = set()
+        self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
+        self.results: dict[str, Any] | None = None  # results.json once the session ended
 
     @property
     def run_dir(self) -> Path:
@@ -146,6 +153,7 @@ class RunState:
                 "time_scale": self.time_scale,
                 "started": dt.datetime.now().isoformat(timespec="seconds"),
                 "run_dir": str(self._run_dir),
+                "selected": self.selected,
             },
         )
 
@@ -183,6 +191,7 @@ class RunState:
         """An instrument failed: safe state now, record why, and stop the session."""
         reason = f"aborted in {item.nodeid}: {exc}"
         self.abort_reason = reason
+        self.bench_fault = True
         if self.recorder is not None:
             self.recorder.event("abort", test=item.nodeid, error=str(exc))
         if self.bench is not None:
@@ -308,6 +317,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     configuration error before any test runs, never a failure of the device."""
     from flexbench.lab.declaration import load_pcs_declaration
 
+    state: RunState = session.config.stash[STATE_KEY]
+    state.selected = [item.nodeid for item in session.items if _requirement_ids(item)]
+    if state._run_dir is not None:
+        state._write_run_file()
     modules = {
         getattr(item, "module", None)
         for item in session.items
@@ -448,6 +461,7 @@ def _short(report: pytest.TestReport) -> str:
     return text.strip()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that shows the verdict
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: RunState = session.config.stash[STATE_KEY]
     if state._run_dir is None:
@@ -479,10 +493,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             )
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    results = assemble(state.run_dir, not_run=not_run)
+    results = assemble(
+        state.run_dir,
+        not_run=not_run,
+        interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED,
+        bench_fault=state.bench_fault,
+    )
     if state.abort_reason:
         results["summary"]["aborted"] = state.abort_reason
     write_json(state.run_dir / RESULTS_FILE, results)
+    state.results = results
 
 
 class HtmlHooks:
@@ -495,11 +515,18 @@ class HtmlHooks:
         report.title = "flexbench report"
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
-        from flexbench.lab.report import component_sections_html, matrix_html, run_header_html, station_html
+        from flexbench.lab.report import (
+            component_sections_html,
+            matrix_html,
+            overall_html,
+            run_header_html,
+            station_html,
+        )
 
         if self.state._run_dir is None:
             return
-        results = assemble(self.state.run_dir)
+        results = self.state.results or assemble(self.state.run_dir, ended=False)
+        prefix.append(overall_html(results))
         prefix.append(run_header_html(results["run"], self.state.run_dir))
         if self.state.abort_reason:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")

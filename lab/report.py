@@ -14,7 +14,7 @@ from typing import Any
 
 from flexbench.lab.plots import render_evidence_png
 from flexbench.lab.recorder import consolidate, load_samples
-from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, write_json
+from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, verdict_line, write_json
 
 STYLE = """
 <style>
@@ -25,6 +25,8 @@ STYLE = """
 .fb-fail { color: #cf222e; font-weight: bold; }
 .fb-error { color: #9a6700; font-weight: bold; }
 .fb-run { font-size: 13px; margin: 0.5em 0; }
+.fb-incomplete { color: #9a6700; font-weight: bold; }
+.fb-overall { font-size: 18px; margin: 0.5em 0; }
 </style>
 """
 
@@ -41,6 +43,18 @@ def _fmt(value: Any, unit: str = "") -> str:
 
 def _verdict(verdict: str) -> str:
     return f'<span class="fb-{escape(verdict)}">{escape(verdict.upper())}</span>'
+
+
+def overall_html(results: dict[str, Any]) -> str:
+    """The run's overall verdict first, with the tests that did not run named: what a lab signs."""
+    summary = results["summary"]
+    parts = [f"<p class='fb-overall'>Overall verdict: {_verdict(results['verdict'])} &mdash; "]
+    parts.append(escape(verdict_line(results).split(" (", 1)[1].rstrip(")")))
+    parts.append("</p>")
+    if summary["not_run"]:
+        items = "".join(f"<li>{escape(nodeid)}</li>" for nodeid in summary["not_run"])
+        parts.append(f"<p>Selected but not run:</p><ul>{items}</ul>")
+    return STYLE + "".join(parts)
 
 
 def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
@@ -202,7 +216,7 @@ def build_report(run_dir: Path) -> Path:
     """Rebuild a standalone report (and results.json) from a run folder, even one cut short."""
     run_dir = Path(run_dir)
     consolidate(run_dir)
-    results = assemble(run_dir, not_run=_previous_not_run(run_dir))
+    results = _reassemble(run_dir)
     write_json(run_dir / RESULTS_FILE, results)
     samples = load_samples(run_dir)
     parts = [
@@ -212,13 +226,7 @@ def build_report(run_dir: Path) -> Path:
         "<h1>flexbench report</h1>",
         run_header_html(results["run"], run_dir),
     ]
-    summary = results["summary"]
-    parts.append(
-        f"<p>Overall: {_verdict(summary['verdict'])} &mdash; {summary['tests']} tests: {summary['passed']} passed, "
-        f"{summary['failed']} failed, {summary['errors']} errors"
-        + (f"; not run: {len(summary['not_run'])}" if summary["not_run"] else "")
-        + "</p>"
-    )
+    parts.insert(4, overall_html(results))
     parts.append(matrix_html(results["matrix"], results["tests"]))
     for test in results["tests"]:
         parts.append(f"<h3>{escape(test['nodeid'])} &mdash; {escape(test['outcome'])}</h3>")
@@ -237,11 +245,24 @@ def build_report(run_dir: Path) -> Path:
     return target
 
 
-def _previous_not_run(run_dir: Path) -> list[str]:
+def _reassemble(run_dir: Path) -> dict[str, Any]:
+    """results.json again from the folder: as the run ended it, or, for a run that never ended
+    (killed, crashed), INCOMPLETE with the selected tests tests.jsonl does not hold as not run."""
     path = run_dir / RESULTS_FILE
-    if not path.exists():
-        return []
     try:
-        return list(json.loads(path.read_text(encoding="utf-8")).get("summary", {}).get("not_run", []))
-    except (json.JSONDecodeError, AttributeError):
-        return []
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    except json.JSONDecodeError:
+        previous = None
+    if not isinstance(previous, dict) or "summary" not in previous:
+        return assemble(run_dir, ended=False)
+    summary = previous["summary"]
+    results = assemble(
+        run_dir,
+        not_run=list(summary.get("not_run", [])),
+        ended=bool(summary.get("ended", True)),
+        interrupted=bool(summary.get("interrupted", False)),
+        bench_fault=previous.get("verdict") == "error",
+    )
+    if summary.get("aborted"):
+        results["summary"]["aborted"] = summary["aborted"]
+    return results

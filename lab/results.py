@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from flexbench.core.results import Verdict
 from flexbench.lab.evaluate import ERROR, FAIL, PASS
 
 TESTS_FILE = "tests.jsonl"
@@ -16,6 +17,38 @@ RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
 STATION_FILE = "station.json"
 DECLARATION_FILE = "declaration.toml"
+RUN_MARKERS = (RUN_FILE, TESTS_FILE, RESULTS_FILE)  # a folder holding any of these holds a run
+
+EXIT_CODES: dict[Verdict, int] = {
+    Verdict.PASS: 0,
+    Verdict.FAIL: 1,
+    Verdict.ERROR: 2,  # also every configuration error: nothing was judged
+    Verdict.INCOMPLETE: 3,
+}
+"""Exit code of `flexbench run` for the run's overall verdict."""
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether a folder already holds a run: a second run into it would merge with the first."""
+    return any((Path(folder) / name).exists() for name in RUN_MARKERS)
+
+
+def overall_verdict(tests: list[dict[str, Any]], not_run: list[str], *, ended: bool, bench_fault: bool) -> Verdict:
+    """The run's one verdict, never more than was tested.
+
+    ERROR: the bench or its configuration failed (an instrument, a file, a test that broke
+    without a check failing); INCOMPLETE: interrupted, killed, or tests did not run; FAIL: the
+    device failed a requirement; PASS: every selected test ran to its end and passed.
+    """
+    checks = [r["verdict"] for t in tests for r in t.get("requirements", [])]
+    broke = any(
+        t["outcome"] == "failed" and FAIL not in [r["verdict"] for r in t.get("requirements", [])] for t in tests
+    )
+    if bench_fault or broke or ERROR in checks or any(t["outcome"] == "error" for t in tests):
+        return Verdict.ERROR
+    if not ended or not_run or not tests:
+        return Verdict.INCOMPLETE
+    return Verdict.FAIL if FAIL in checks else Verdict.PASS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -89,23 +122,58 @@ def _is_worse(result: dict[str, Any], current: dict[str, Any] | None) -> bool:
     return margin < cur
 
 
-def assemble(run_dir: Path, not_run: list[str] | None = None) -> dict[str, Any]:
-    """results.json content from what the run folder holds."""
+def assemble(
+    run_dir: Path,
+    not_run: list[str] | None = None,
+    *,
+    ended: bool = True,
+    interrupted: bool = False,
+    bench_fault: bool = False,
+) -> dict[str, Any]:
+    """results.json content from what the run folder holds.
+
+    `not_run` None: the tests the run selected (run.json) that tests.jsonl does not hold.
+    """
     run_dir = Path(run_dir)
     run = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")) if (run_dir / RUN_FILE).exists() else {}
     tests = load_tests(run_dir)
-    rows = matrix(tests)
-    verdicts = [row["verdict"] for row in rows]
+    if not_run is None:
+        done = {t["nodeid"] for t in tests}
+        not_run = [nodeid for nodeid in run.get("selected", []) if nodeid not in done]
+    verdict = overall_verdict(tests, not_run, ended=ended and not interrupted, bench_fault=bench_fault)
     return {
+        "verdict": str(verdict),
         "run": run,
         "summary": {
+            "verdict": str(verdict),
             "tests": len(tests),
             "passed": sum(t["outcome"] == "passed" for t in tests),
             "failed": sum(t["outcome"] == "failed" for t in tests),
             "errors": sum(t["outcome"] == "error" for t in tests),
-            "not_run": list(not_run or []),
-            "verdict": ERROR if ERROR in verdicts else FAIL if FAIL in verdicts else PASS if verdicts else "none",
+            "skipped": sum(t["outcome"] == "skipped" for t in tests),
+            "not_run": list(not_run),
+            "ended": ended,
+            "interrupted": interrupted,
         },
-        "matrix": rows,
+        "matrix": matrix(tests),
         "tests": tests,
     }
+
+
+def verdict_line(results: dict[str, Any]) -> str:
+    """The run's last console line: its overall verdict and what it rests on."""
+    s = results["summary"]
+    verdict = str(results["verdict"]).upper()
+    ran = f"{s['tests']} tests: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors"
+    if s.get("skipped"):
+        ran += f", {s['skipped']} not applicable"
+    why = []
+    if s.get("interrupted"):
+        why.append("interrupted")
+    elif not s.get("ended", True):
+        why.append("the run did not end (killed?)")
+    if s["not_run"]:
+        why.append(f"{len(s['not_run'])} selected tests did not run")
+    if s.get("aborted"):
+        why.append(f"aborted: {s['aborted']}")
+    return f"verdict: {verdict} ({ran}{'; ' + '; '.join(why) if why else ''})"

@@ -8,10 +8,11 @@ import json
 import signal
 from pathlib import Path
 
+from flexbench.core.results import Verdict
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
-from flexbench.lab.results import RESULTS_FILE
+from flexbench.lab.results import EXIT_CODES, RESULTS_FILE, RUN_MARKERS, holds_run, verdict_line
 from flexbench.lab.virtual.lab import fault_names
 
 
@@ -21,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run test plans and write a report",
         description="Run test plans (pytest files or folders) on a bench; writes report.html, results.json, "
         "junit.xml and the samples to the run folder.",
+        epilog="Exit codes (the run's overall verdict): 0 PASS, every selected test ran to its end and passed; "
+        "1 FAIL, the device failed a requirement; 2 ERROR, the bench or its configuration failed (nothing "
+        "blamed on the device); 3 INCOMPLETE, interrupted or tests did not run.",
     )
     p.add_argument("plans", nargs="+", metavar="PLAN", help="test plan file or folder, e.g. testplans/ieee1547")
     p.add_argument("--bench", help="bench file (default: the embedded virtual bench)")
@@ -38,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run bench time this many times faster than wall time (virtual bench only)",
     )
     p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
-    p.add_argument("--out", help="run folder (default: reports/<date-time>-<plan>)")
+    p.add_argument("--out", help="run folder, new or empty (default: reports/<date-time>-<plan>)")
     p.add_argument(
         "--req",
         action="append",
@@ -67,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if args.declaration:
         load_pcs_declaration(args.declaration)  # a mistake in it stops the run here, before any test
     run_dir = Path(args.out) if args.out else _default_run_dir(args.plans, args.dut_profile)
+    if holds_run(run_dir):
+        found = next(name for name in RUN_MARKERS if (run_dir / name).exists())
+        raise UserError(
+            f"--out {run_dir}: holds a run already ({found}); a second run would merge with it: "
+            "give a new folder, or leave --out out for a fresh one under reports/"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
 
     pytest_args = [
@@ -110,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     if code == pytest.ExitCode.USAGE_ERROR:
         return CONFIGURATION_ERROR  # a profile or plan the user must fix, printed by pytest; nothing ran
-    _print_summary(run_dir)
-    return code
+    return _print_summary(run_dir, code)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -131,17 +140,25 @@ def _default_run_dir(plans: list[str], dut_profile: str) -> Path:
     return path
 
 
-def _print_summary(run_dir: Path) -> None:
+def _print_summary(run_dir: Path, pytest_code: int) -> int:
+    """The requirement matrix, the report's path and, last, the overall verdict; its exit code."""
     results_path = run_dir / RESULTS_FILE
-    if results_path.exists():
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-        print()
-        for row in results.get("matrix", []):
-            worst = row.get("worst") or {}
-            print(
-                f"  {row['requirement_id']:<10} {row['verdict'].upper():<6} "
-                f"{row['passed']}/{row['checks']} passed   {worst.get('message', '') if row['verdict'] != 'pass' else ''}"
-            )
-        if results["summary"].get("aborted"):
-            print(f"  {results['summary']['aborted']}")
+    if not results_path.exists():
+        print(f"\nno results in {run_dir}: no test ran")
+        return pytest_code or EXIT_CODES[Verdict.INCOMPLETE]
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    rows = results.get("matrix", [])
+    width = max((len(row["requirement_id"]) for row in rows), default=10)
+    print()
+    for row in rows:
+        worst = row.get("worst") or {}
+        note = worst.get("message", "") if row["verdict"] != "pass" else ""
+        print(
+            f"  {row['requirement_id']:<{width}}  {row['verdict'].upper():<6} {row['passed']}/{row['checks']} passed   {note}"
+        )
+    if results["summary"].get("aborted"):
+        print(f"  {results['summary']['aborted']}")
     print(f"\nreport: {run_dir / 'report.html'}")
+    verdict = Verdict(results["verdict"])
+    print(verdict_line(results))
+    return EXIT_CODES[verdict]

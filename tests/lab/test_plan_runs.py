@@ -52,10 +52,13 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
         assert (run_dir / name).exists(), name
     results = json.loads((run_dir / "results.json").read_text())
     assert results["summary"]["tests"] == 9 and results["summary"]["passed"] == 9
+    assert results["verdict"] == "pass" and results["summary"]["not_run"] == []
+    assert proc.stdout.strip().splitlines()[-1].startswith("verdict: PASS (9 tests: 9 passed")
     assert verdicts(run_dir) == {"LAP-RT": "pass", "LAP-SS": "pass"}
     assert results["run"]["time_scale"] == 50.0
     html = (run_dir / "report.html").read_text()
     assert "Requirement matrix" in html and "50x" in html and html.count("data:image/png;base64") >= 9
+    assert html.index("Overall verdict") < html.index("Requirement matrix")
     samples = pd.read_parquet(run_dir / "samples.parquet")
     assert {"dut.p_w", "pcc.p_w", "limit_w"} <= set(samples["channel"])
     station = json.loads((run_dir / "station.json").read_text())
@@ -108,8 +111,9 @@ def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_pat
         "--out",
         str(run_dir),
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 2, proc.stdout[-2000:]  # ERROR: the run could not judge the device
     results = json.loads((run_dir / "results.json").read_text())
+    assert results["verdict"] == "error" and proc.stdout.strip().splitlines()[-1].startswith("verdict: ERROR")
     aborted = results["summary"]["aborted"]
     assert "did not answer" in aborted or "timed out" in aborted.lower() or "timeout" in aborted.lower()
     assert "modbus+tcp://127.0.0.1:" in aborted
@@ -156,7 +160,67 @@ def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
     assert report.exists() and f"report: {report}" in rebuilt.stdout
     results = json.loads((run_dir / "results.json").read_text())
     assert results["summary"]["tests"] >= 2
+    assert results["verdict"] == "incomplete" and results["summary"]["ended"] is False
+    assert len(results["summary"]["not_run"]) == 9 - results["summary"]["tests"]  # the selected tests it lacks
+    assert "Overall verdict" in report.read_text() and results["summary"]["not_run"][-1] in report.read_text()
     samples = pd.read_parquet(run_dir / "samples.parquet")
     finished = max(t["end_s"] for t in results["tests"])
     assert samples["t_s"].max() > finished  # samples after the last finished test were kept too
     assert "data:image/png;base64" in report.read_text()
+
+
+def _run_until_tests(run_dir: Path, count: int, *extra: str) -> subprocess.Popen:
+    """`flexbench run` of the shipped plan, returned once `count` tests have finished."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flexbench.lab.cli", "run", PLAN, "--time-scale", TIME_SCALE, "--out", str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    tests_file = run_dir / "tests.jsonl"
+    while time.monotonic() < deadline:
+        if tests_file.exists() and len(tests_file.read_text().splitlines()) >= count:
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"the run never finished {count} tests")
+
+
+def test_a_run_interrupted_with_ctrl_c_is_incomplete_and_names_what_did_not_run(tmp_path):
+    run_dir = tmp_path / "interrupted"
+    proc = _run_until_tests(run_dir, 3)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out[-2000:] + err[-2000:]  # INCOMPLETE
+    results = json.loads((run_dir / "results.json").read_text())
+    done = results["summary"]["tests"]
+    assert results["verdict"] == "incomplete" and results["summary"]["interrupted"] is True
+    assert 3 <= done < 9 and len(results["summary"]["not_run"]) == 9 - done
+    assert verdicts(run_dir) == {"LAP-RT": "pass", "LAP-SS": "pass"}  # what ran passed: the run still is not a PASS
+    assert out.strip().splitlines()[-1].startswith("verdict: INCOMPLETE")
+    html = (run_dir / "report.html").read_text()
+    assert "INCOMPLETE" in html and "Selected but not run" in html and results["summary"]["not_run"][0] in html
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    run_dir = tmp_path / "once"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("{}")
+    proc = flexbench("run", PLAN, "--time-scale", TIME_SCALE, "--out", str(run_dir), timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"--out {run_dir}: holds a run already (run.json)" in proc.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]  # nothing written into it
+    direct = subprocess.run(
+        [sys.executable, "-m", "pytest", PLAN, "-p", "no:cacheprovider", "--run-dir", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert direct.returncode == pytest.ExitCode.USAGE_ERROR and "holds a run already" in direct.stderr
