@@ -153,7 +153,9 @@ _INSTRUMENT_KEYS = {
     "safety": dict,
     "options": dict,
     "measures": dict,
+    "without_safety_limits": bool,
 }
+ENERGY_SOURCES = ("grid_simulator", "pv_simulator", "ac_load")  # what a real bench may not run unbounded
 _SAFETY_KEYS = {f.name for f in fields(SafetyLimits) if f.name != "source"}
 
 
@@ -508,6 +510,16 @@ def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> Ins
         raise reader.error(table, "timeout_s", "must be positive")
 
     safety_data = entry.get("safety", {})
+    real = address not in (VIRTUAL_ADDRESS, "controller")
+    if real and role in ENERGY_SOURCES and not safety_data and not entry.get("without_safety_limits", False):
+        raise reader.error(
+            table,
+            None,
+            f"a {role} on a real bench needs its safety limits: add an [{table}.safety] table "
+            "(or without_safety_limits = true to run it without, stated on purpose)",
+        )
+    if safety_data and entry.get("without_safety_limits", False):
+        raise reader.error(table, "without_safety_limits", f"contradicts the [{table}.safety] table: keep one")
     reader.check_keys(f"{table}.safety", safety_data, {k: (int, float) for k in _SAFETY_KEYS})
     safety = SafetyLimits(
         **{k: float(v) for k, v in safety_data.items()},

@@ -30,9 +30,19 @@ def test_list_shows_every_model_by_role(capsys):
 @pytest.fixture
 def bench_file(tmp_path):
     emulators = {
-        "grid": (AmetekMXEmulator(), "grid_simulator", "ametek-mx", ""),
-        "pv": (Chroma62000HEmulator(), "pv_simulator", "chroma-62000h", ""),
-        "load": (Chroma63800Emulator(), "ac_load", "chroma-63800", ""),
+        "grid": (
+            AmetekMXEmulator(),
+            "grid_simulator",
+            "ametek-mx",
+            "[instruments.grid.safety]\nvoltage_max_v = 300.0\n",
+        ),
+        "pv": (
+            Chroma62000HEmulator(),
+            "pv_simulator",
+            "chroma-62000h",
+            "[instruments.pv.safety]\npower_max_w = 9000.0\n",
+        ),
+        "load": (Chroma63800Emulator(), "ac_load", "chroma-63800", "without_safety_limits = true\n"),
         "pcc_meter": (
             ModbusMeterEmulator("carlo-gavazzi-em24", link="rtu", values={"serial_number": "EM24-77"}),
             "meter",

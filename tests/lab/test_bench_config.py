@@ -210,3 +210,29 @@ def test_a_lab_driver_that_cannot_be_used_is_the_bench_files_error_with_its_line
     message = str(err.value)
     line = 4 if key == "role" else 2
     assert message.startswith(f"{path}:{line}: instruments.site_meter.{key}: ") and reason in message, message
+
+
+PV = """
+[instruments.pv]
+role = "pv_simulator"
+driver = "chroma-62000h"
+address = "TCPIP0::127.0.0.1::5026::SOCKET"
+"""
+
+
+def test_a_real_energy_source_without_safety_limits_is_refused_unless_stated(tmp_path):
+    path = write(tmp_path, GOOD + PV)
+    with pytest.raises(BenchError) as err:
+        load_bench(path)
+    line = (GOOD + PV).splitlines().index("[instruments.pv]") + 1
+    assert f"{path}:{line}: [instruments.pv]" in str(err.value) and "needs its safety limits" in str(err.value)
+    no_grid_limits = GOOD.replace("[instruments.grid.safety]\nvoltage_max_v = 264.0\n", "")
+    with pytest.raises(BenchError, match=r"\[instruments.grid\].*a grid_simulator on a real bench"):
+        load_bench(write(tmp_path, no_grid_limits))
+    stated = load_bench(write(tmp_path, GOOD + PV + "without_safety_limits = true\n"))
+    assert stated.instruments["pv"].safety.power_max_w is None
+    both = GOOD.replace("voltage_max_v = 264.0\n", "voltage_max_v = 264.0\n").replace(
+        "[instruments.grid.safety]", "without_safety_limits = true\n[instruments.grid.safety]"
+    )
+    with pytest.raises(BenchError, match="without_safety_limits: contradicts"):
+        load_bench(write(tmp_path, both))
