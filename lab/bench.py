@@ -52,6 +52,7 @@ class Bench:
         self.components: list[Component] = []  # in start order
         self._on_event = on_event or (lambda kind, data: None)
         self._closed = False
+        self.unconfirmed: dict[str, str] = {}  # component -> why its last safe state failed (it may be energized)
 
     @classmethod
     def open(
@@ -231,8 +232,10 @@ class Bench:
         for c in sorted(self.components, key=lambda c: c.safe_rank):
             try:
                 c.safe_state()
+                self.unconfirmed.pop(c.name, None)
                 self._on_event("safe_state", {"instrument": c.name, "ok": True, "reason": reason})
             except Exception as exc:  # every component gets its chance, whatever the others do
+                self.unconfirmed[c.name] = str(exc)
                 failures.append(f"{c.name}: {exc}")
                 self._on_event("safe_state", {"instrument": c.name, "ok": False, "error": str(exc), "reason": reason})
                 log.error("safe state of %s failed: %s", c.name, exc)

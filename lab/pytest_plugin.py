@@ -60,6 +60,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--req", action="append", default=[], metavar="ID", help="only the tests of this requirement ID (repeatable)"
     )
+    group.addoption(
+        "--bench-fault",
+        action="append",
+        default=[],
+        metavar="NAME:MODE[@S]",
+        help="virtual bench: instrument NAME fails (silent, gone) S bench seconds after the bench started",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,6 +128,9 @@ class RunState:
         self.finished: set[str] = set()
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
         self.results: dict[str, Any] | None = None  # results.json once the session ended
+        self.faults_seen = 0  # the recorder's source failures already judged
+        self.polled: set[str] = set()  # the recorder's sources (component names)
+        self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
 
     @property
     def run_dir(self) -> Path:
@@ -179,13 +189,51 @@ class RunState:
             self.bench = bench
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
+            self._inject_bench_faults(bench)
             _keep_servers_responsive()
         return self.bench
 
-    @staticmethod
-    def _add_sources(bench: Bench, recorder: Recorder) -> None:
+    def _inject_bench_faults(self, bench: Bench) -> None:
+        from flexbench.lab.virtual.bench_faults import BenchFault, inject
+
+        faults = [BenchFault.parse(text) for text in self.config.getoption("--bench-fault")]
+        lab = bench.component("virtual_lab")
+        for fault in faults:
+            emulator = getattr(lab, "emulators", {}).get(fault.instrument)
+            if emulator is None:
+                known = ", ".join(getattr(lab, "emulators", {})) or "none: this bench is a real one"
+                raise UserError(f"--bench-fault {fault.instrument}: no emulated instrument of that name ({known})")
+            inject(fault, emulator, self.clock, bench.on_event)
+
+    def instrument_faults(self) -> list[str]:
+        """Bench instruments whose reads began failing since the last call: each is the run's end."""
+        if self.recorder is None or self.bench is None:
+            return []
+        watched = {
+            name: inst
+            for name, inst in self.bench.config.instruments.items()
+            if inst.role in BENCH_INSTRUMENT_ROLES and name in self.polled
+        }
+        timeout_s = 2 * max((inst.timeout_s for inst in watched.values()), default=0.0) + 1.0
+        silent = self.recorder.await_reads(watched, self.clock.now(), timeout_s)
+        failures = self.recorder.source_failures()
+        new, self.faults_seen = failures[self.faults_seen :], len(failures)
+        faults = [
+            f"{source} ({watched[source].role} at {watched[source].address}) failed: {error}"
+            for _t, source, error in new
+            if source in watched
+        ]
+        named = {f.split(" ", 1)[0] for f in faults}
+        faults += [
+            f"{name} ({watched[name].role}) did not answer after the test" for name in silent if name not in named
+        ]
+        return faults
+
+    def _add_sources(self, bench: Bench, recorder: Recorder) -> None:
         """The recorder polls what every component of the bench names (lab.station)."""
-        recorder.add_channels(bench.channels())
+        groups = bench.channels()
+        self.polled = {group.source for group in groups}
+        recorder.add_channels(groups)
 
     def abort(self, item: pytest.Item, exc: BaseException) -> None:
         """An instrument failed: safe state now, record why, and stop the session."""
@@ -210,9 +258,27 @@ class RunState:
                 self.recorder.stop_polling()  # no reads of instruments that are about to close
             if self.bench is not None:
                 self.bench.close()
+                self.unsafe = [_unconfirmed(self.bench, name, why) for name, why in self.bench.unconfirmed.items()]
         finally:
             if self.recorder is not None:
                 self.recorder.close()
+
+
+BENCH_INSTRUMENT_ROLES = ("grid_simulator", "pv_simulator", "ac_load", "power_analyzer", "meter")
+"""The bench's own instruments: a failure of one is the bench's (ERROR); the DUT's links are judged by plans."""
+ENERGIZED = {
+    "grid_simulator": "output may still be ON",
+    "pv_simulator": "output may still be ON",
+    "ac_load": "input may still be ON",
+}
+
+
+def _unconfirmed(bench: Bench, name: str, why: str) -> str:
+    """A component whose safe state failed, as the console and the report print it."""
+    inst = bench.config.instruments.get(name)
+    role = inst.role if inst is not None else name
+    what = ENERGIZED.get(role, "state unknown")
+    return f"{name} ({role}): safe state not confirmed, {what}: check it by hand ({why})"
 
 
 def _requirement_ids(item: pytest.Item) -> list[str]:
@@ -364,6 +430,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if marked and unmarked:
             raise UserError(f"{item.nodeid}: checks {sorted(unmarked)} not listed in its requirement mark")
     _controller_findings(state, item)
+    faults = state.instrument_faults()
+    if faults:  # the checks may have read a dead instrument's last values: none of them stands
+        verdicts = item.stash.setdefault(ITEM_KEY, verdicts or Verdicts(item.nodeid))
+        for rid in _requirement_ids(item):
+            verdicts.check(Result.error(rid, "not evaluated: a bench instrument failed", "; ".join(faults)))
+        error = InstrumentError("; ".join(faults))
+        state.abort(item, error)
+        raise error
     if verdicts is not None:
         failures = verdicts.failures()
         if failures:
@@ -496,11 +570,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     results = assemble(
         state.run_dir,
         not_run=not_run,
-        interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED,
+        interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED and not state.abort_reason,  # Ctrl-C, SIGTERM
         bench_fault=state.bench_fault,
     )
     if state.abort_reason:
         results["summary"]["aborted"] = state.abort_reason
+    results["summary"]["unsafe"] = state.unsafe
     write_json(state.run_dir / RESULTS_FILE, results)
     state.results = results
 

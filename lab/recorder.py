@@ -87,6 +87,9 @@ class Recorder:
         self._part = len(list((self.run_dir / PARTS_DIR).glob("part-*.parquet")))
         self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
         self._sources: list[Source] = []
+        self._source_failures: list[tuple[float, str, str]] = []  # (bench time, source, error), first of each run
+        self._reads = threading.Condition()  # notified at the end of every poll
+        self._last_read: dict[str, tuple[float, bool]] = {}  # source -> (bench time its last poll began, answered)
         self._stop = threading.Event()
         self._stop_polling = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="recorder-flush", daemon=True)
@@ -125,6 +128,31 @@ class Recorder:
         self._pollers.append(thread)
         thread.start()
 
+    def await_reads(self, names: Iterable[str], after_s: float, timeout_s: float) -> list[str]:
+        """Wait (at most timeout_s of wall time) until each named source has answered a poll begun at
+        or after `after_s`; the names of those that did not, failing or silent: what was measured
+        until `after_s` stands only if every instrument still answered after it."""
+        deadline = time.monotonic() + timeout_s
+        pending = set(names)
+        with self._reads:
+            while True:
+                answered = {
+                    n for n in pending if (r := self._last_read.get(n)) is not None and r[0] >= after_s and r[1]
+                }
+                failed = {
+                    n for n in pending if (r := self._last_read.get(n)) is not None and r[0] >= after_s and not r[1]
+                }
+                pending -= answered
+                left_s = deadline - time.monotonic()
+                if pending <= failed or left_s <= 0:
+                    return sorted(pending)
+                self._reads.wait(left_s)
+
+    def source_failures(self) -> list[tuple[float, str, str]]:
+        """Every time a source began failing: (bench time, source name, error), oldest first."""
+        with self._lock:
+            return list(self._source_failures)
+
     def add_channels(self, groups: Iterable[Channels]) -> None:
         """Poll the channels components name (lab.station.Component.channels), each group in its thread."""
         for group in groups:
@@ -137,15 +165,20 @@ class Recorder:
             read_started = time.perf_counter()
             try:
                 values = source.read()
-            except Exception as exc:  # recorded and retried: a test plan decides whether to abort
+            except Exception as exc:  # recorded and retried: the run decides whether to abort (source_failures)
                 if not source.failing:
                     self.event("source_error", source=source.name, error=str(exc))
+                    with self._lock:
+                        self._source_failures.append((t, source.name, str(exc)))
                 source.failing = True
             else:
                 if source.failing:
                     self.event("source_recovered", source=source.name)
                 source.failing = False
                 self.record_many(values, t)
+            with self._reads:
+                self._last_read[source.name] = (t, not source.failing)
+                self._reads.notify_all()
             next_s += source.period_s
             wait_s = (next_s - self.clock.now()) / self.clock.time_scale
             if wait_s < 0:

@@ -51,6 +51,8 @@ def overall_html(results: dict[str, Any]) -> str:
     parts = [f"<p class='fb-overall'>Overall verdict: {_verdict(results['verdict'])} &mdash; "]
     parts.append(escape(verdict_line(results).split(" (", 1)[1].rstrip(")")))
     parts.append("</p>")
+    for line in summary.get("unsafe", []):
+        parts.append(f"<p class='fb-fail'>WARNING: {escape(line)}</p>")
     if summary["not_run"]:
         items = "".join(f"<li>{escape(nodeid)}</li>" for nodeid in summary["not_run"])
         parts.append(f"<p>Selected but not run:</p><ul>{items}</ul>")
@@ -263,6 +265,7 @@ def _reassemble(run_dir: Path) -> dict[str, Any]:
         interrupted=bool(summary.get("interrupted", False)),
         bench_fault=previous.get("verdict") == "error",
     )
-    if summary.get("aborted"):
-        results["summary"]["aborted"] = summary["aborted"]
+    for key in ("aborted", "unsafe"):
+        if summary.get(key):
+            results["summary"][key] = summary[key]
     return results

@@ -175,5 +175,7 @@ def verdict_line(results: dict[str, Any]) -> str:
     if s["not_run"]:
         why.append(f"{len(s['not_run'])} selected tests did not run")
     if s.get("aborted"):
-        why.append(f"aborted: {s['aborted']}")
+        why.append("stopped: " + ("a bench instrument failed" if results["verdict"] == ERROR else "see above"))
+    if s.get("unsafe"):
+        why.append(f"{len(s['unsafe'])} instruments not confirmed safe")
     return f"verdict: {verdict} ({ran}{'; ' + '; '.join(why) if why else ''})"

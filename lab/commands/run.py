@@ -13,6 +13,7 @@ from flexbench.lab.bench_config import load_bench
 from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
 from flexbench.lab.results import EXIT_CODES, RESULTS_FILE, RUN_MARKERS, holds_run, verdict_line
+from flexbench.lab.virtual.bench_faults import BenchFault
 from flexbench.lab.virtual.lab import fault_names
 
 
@@ -40,6 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=1.0,
         help="run bench time this many times faster than wall time (virtual bench only)",
+    )
+    p.add_argument(
+        "--bench-fault",
+        action="append",
+        default=[],
+        metavar="NAME:MODE[@S]",
+        help="virtual bench only: the instrument NAME fails S bench seconds after the bench started "
+        "(MODE silent: never answers; gone: connection closed), to see the run end as ERROR",
     )
     p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
     p.add_argument("--out", help="run folder, new or empty (default: reports/<date-time>-<plan>)")
@@ -70,6 +79,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"requirement profile not found: {args.profile}")
     if args.declaration:
         load_pcs_declaration(args.declaration)  # a mistake in it stops the run here, before any test
+    for text in args.bench_fault:
+        fault = BenchFault.parse(text)
+        if config.virtual is None:
+            raise UserError(f"{config.path}: --bench-fault makes an emulated instrument fail: this bench is a real one")
+        if fault.instrument not in config.instruments:
+            raise UserError(
+                f"--bench-fault {fault.instrument}: no instrument of that name in {config.path} "
+                f"({', '.join(config.instruments)})"
+            )
     run_dir = Path(args.out) if args.out else _default_run_dir(args.plans, args.dut_profile)
     if holds_run(run_dir):
         found = next(name for name in RUN_MARKERS if (run_dir / name).exists())
@@ -110,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         pytest_args += ["-k", args.keyword]
     for rid in args.req:
         pytest_args += ["--req", rid]
+    for text in args.bench_fault:
+        pytest_args += ["--bench-fault", text]
     if args.verbose:
         pytest_args += ["-o", "log_cli=true", "--log-cli-level=INFO", "--log-cli-format=%(message)s"]
 
@@ -158,6 +178,8 @@ def _print_summary(run_dir: Path, pytest_code: int) -> int:
         )
     if results["summary"].get("aborted"):
         print(f"  {results['summary']['aborted']}")
+    for line in results["summary"].get("unsafe", []):
+        print(f"\nWARNING: {line}")
     print(f"\nreport: {run_dir / 'report.html'}")
     verdict = Verdict(results["verdict"])
     print(verdict_line(results))

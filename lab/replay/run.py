@@ -162,7 +162,6 @@ def replay(
 ) -> dict[str, Any]:
     """Replay an event on a bench; returns the results written to results.json."""
     from flexbench.lab.bench import Bench
-    from flexbench.lab.pytest_plugin import RunState
     from flexbench.lab.recorder import Recorder
 
     event = replay_event.event
@@ -209,7 +208,7 @@ def replay(
             config.path, clock, dut_profile, on_event=lambda kind, data: recorder.event(kind, **data), work_dir=run_dir
         )
         write_json(run_dir / STATION_FILE, bench.snapshot())
-        RunState._add_sources(bench, recorder)
+        recorder.add_channels(bench.channels())
         player = Replayer(replay_event, bench, recorder, clock, settings)
         player.start(steps[0])
         say(
