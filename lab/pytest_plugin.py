@@ -130,6 +130,7 @@ class RunState:
         self.results: dict[str, Any] | None = None  # results.json once the session ended
         self.faults_seen = 0  # the recorder's source failures already judged
         self.polled: set[str] = set()  # the recorder's sources (component names)
+        self._switch_interval_s: float | None = None  # the process's own, while the bench runs
         self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
 
     @property
@@ -190,7 +191,7 @@ class RunState:
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
             self._inject_bench_faults(bench)
-            _keep_servers_responsive()
+            self._switch_interval_s = _keep_servers_responsive()
         return self.bench
 
     def _inject_bench_faults(self, bench: Bench) -> None:
@@ -262,6 +263,10 @@ class RunState:
         finally:
             if self.recorder is not None:
                 self.recorder.close()
+            if self._switch_interval_s is not None:  # the process as it was before the bench
+                sys.setswitchinterval(self._switch_interval_s)
+                gc.unfreeze()
+                self._switch_interval_s = None
 
 
 BENCH_INSTRUMENT_ROLES = ("grid_simulator", "pv_simulator", "ac_load", "power_analyzer", "meter")
@@ -302,16 +307,19 @@ def flexbench_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
     state.close()
 
 
-def _keep_servers_responsive() -> None:
+def _keep_servers_responsive() -> float:
     """The bench's emulators and servers answer from threads of this process, beside the recorder.
 
     A device under test times them out after a fraction of a second of wall time at a high time
     scale: keep the collector from walking the long-lived heap (tens of milliseconds per full
     pass) and a waking server thread from waiting the default 5 ms for the GIL at each hand-off.
+    Returns the switch interval to restore when the bench closes.
     """
     gc.collect()
     gc.freeze()
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+    previous_s = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous_s, SWITCH_INTERVAL_S))
+    return previous_s
 
 
 @pytest.fixture(scope="session")
