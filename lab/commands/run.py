@@ -164,8 +164,8 @@ def _print_summary(run_dir: Path, pytest_code: int) -> int:
     """The requirement matrix, the report's path and, last, the overall verdict; its exit code."""
     results_path = run_dir / RESULTS_FILE
     if not results_path.exists():
-        print(f"\nno results in {run_dir}: no test ran")
-        return pytest_code or EXIT_CODES[Verdict.INCOMPLETE]
+        print(f"\nno results in {run_dir}: no test ran (pytest exit code {pytest_code})")
+        return EXIT_CODES[Verdict.INCOMPLETE]  # nothing was judged
     results = json.loads(results_path.read_text(encoding="utf-8"))
     rows = results.get("matrix", [])
     width = max((len(row["requirement_id"]) for row in rows), default=10)
