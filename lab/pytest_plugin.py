@@ -38,6 +38,7 @@ from flexbench.lab.results import (
 
 if TYPE_CHECKING:  # the bench, recorder and plots load only when a test asks for them
     from flexbench.lab.bench import Bench
+    from flexbench.lab.bench_config import InstrumentConfig
     from flexbench.lab.recorder import Recorder
 
 STATE_KEY = pytest.StashKey["RunState"]()
@@ -129,7 +130,7 @@ class RunState:
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
         self.results: dict[str, Any] | None = None  # results.json once the session ended
         self.faults_seen = 0  # the recorder's source failures already judged
-        self.polled: set[str] = set()  # the recorder's sources (component names)
+        self.watched: dict[str, InstrumentConfig] = {}  # bench instruments the recorder polls, by name
         self._switch_interval_s: float | None = None  # the process's own, while the bench runs
         self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
 
@@ -208,32 +209,29 @@ class RunState:
 
     def instrument_faults(self) -> list[str]:
         """Bench instruments whose reads began failing since the last call: each is the run's end."""
-        if self.recorder is None or self.bench is None:
+        watched = self.watched
+        if self.recorder is None or not watched:
             return []
-        watched = {
-            name: inst
-            for name, inst in self.bench.config.instruments.items()
-            if inst.role in BENCH_INSTRUMENT_ROLES and name in self.polled
-        }
-        timeout_s = 2 * max((inst.timeout_s for inst in watched.values()), default=0.0) + 1.0
+        timeout_s = 2 * max(inst.timeout_s for inst in watched.values()) + 1.0
         silent = self.recorder.await_reads(watched, self.clock.now(), timeout_s)
         failures = self.recorder.source_failures()
         new, self.faults_seen = failures[self.faults_seen :], len(failures)
-        faults = [
-            f"{source} ({watched[source].role} at {watched[source].address}) failed: {error}"
-            for _t, source, error in new
-            if source in watched
+        failed = {source: error for _t, source, error in new if source in watched}
+        return [
+            f"{name} ({watched[name].role} at {watched[name].address}) "
+            + (f"failed: {failed[name]}" if name in failed else "did not answer after the test")
+            for name in sorted(set(failed) | set(silent))
         ]
-        named = {f.split(" ", 1)[0] for f in faults}
-        faults += [
-            f"{name} ({watched[name].role}) did not answer after the test" for name in silent if name not in named
-        ]
-        return faults
 
     def _add_sources(self, bench: Bench, recorder: Recorder) -> None:
         """The recorder polls what every component of the bench names (lab.station)."""
         groups = bench.channels()
-        self.polled = {group.source for group in groups}
+        polled = {group.source for group in groups}
+        self.watched = {
+            name: inst
+            for name, inst in bench.config.instruments.items()
+            if inst.role in BENCH_INSTRUMENT_ROLES and name in polled
+        }
         recorder.add_channels(groups)
 
     def abort(self, item: pytest.Item, exc: BaseException) -> None:

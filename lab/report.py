@@ -14,7 +14,7 @@ from typing import Any
 
 from flexbench.lab.plots import render_evidence_png
 from flexbench.lab.recorder import consolidate, load_samples
-from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, verdict_line, write_json
+from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, verdict_basis, write_json
 
 STYLE = """
 <style>
@@ -49,7 +49,7 @@ def overall_html(results: dict[str, Any]) -> str:
     """The run's overall verdict first, with the tests that did not run named: what a lab signs."""
     summary = results["summary"]
     parts = [f"<p class='fb-overall'>Overall verdict: {_verdict(results['verdict'])} &mdash; "]
-    parts.append(escape(verdict_line(results).split(" (", 1)[1].rstrip(")")))
+    parts.append(escape(verdict_basis(results)))
     parts.append("</p>")
     for line in summary.get("unsafe", []):
         parts.append(f"<p class='fb-fail'>WARNING: {escape(line)}</p>")

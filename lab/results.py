@@ -40,10 +40,9 @@ def overall_verdict(tests: list[dict[str, Any]], not_run: list[str], *, ended: b
     without a check failing); INCOMPLETE: interrupted, killed, or tests did not run; FAIL: the
     device failed a requirement; PASS: every selected test ran to its end and passed.
     """
-    checks = [r["verdict"] for t in tests for r in t.get("requirements", [])]
-    broke = any(
-        t["outcome"] == "failed" and FAIL not in [r["verdict"] for r in t.get("requirements", [])] for t in tests
-    )
+    per_test = [[r["verdict"] for r in t.get("requirements", [])] for t in tests]
+    checks = [v for verdicts in per_test for v in verdicts]
+    broke = any(t["outcome"] == "failed" and FAIL not in v for t, v in zip(tests, per_test))
     if bench_fault or broke or ERROR in checks or any(t["outcome"] == "error" for t in tests):
         return Verdict.ERROR
     if not ended or not_run or not tests:
@@ -160,22 +159,25 @@ def assemble(
     }
 
 
+def verdict_basis(results: dict[str, Any]) -> str:
+    """What the overall verdict rests on: the tests' outcomes, and why the run is not whole."""
+    s = results["summary"]
+    basis = [f"{s['tests']} tests: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors"]
+    if s.get("skipped"):
+        basis[0] += f", {s['skipped']} not applicable"
+    if s.get("interrupted"):
+        basis.append("interrupted")
+    elif not s.get("ended", True):
+        basis.append("the run did not end (killed?)")
+    if s["not_run"]:
+        basis.append(f"{len(s['not_run'])} selected tests did not run")
+    if s.get("aborted"):
+        basis.append("stopped: " + ("a bench instrument failed" if results["verdict"] == ERROR else "see above"))
+    if s.get("unsafe"):
+        basis.append(f"{len(s['unsafe'])} instruments not confirmed safe")
+    return "; ".join(basis)
+
+
 def verdict_line(results: dict[str, Any]) -> str:
     """The run's last console line: its overall verdict and what it rests on."""
-    s = results["summary"]
-    verdict = str(results["verdict"]).upper()
-    ran = f"{s['tests']} tests: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors"
-    if s.get("skipped"):
-        ran += f", {s['skipped']} not applicable"
-    why = []
-    if s.get("interrupted"):
-        why.append("interrupted")
-    elif not s.get("ended", True):
-        why.append("the run did not end (killed?)")
-    if s["not_run"]:
-        why.append(f"{len(s['not_run'])} selected tests did not run")
-    if s.get("aborted"):
-        why.append("stopped: " + ("a bench instrument failed" if results["verdict"] == ERROR else "see above"))
-    if s.get("unsafe"):
-        why.append(f"{len(s['unsafe'])} instruments not confirmed safe")
-    return f"verdict: {verdict} ({ran}{'; ' + '; '.join(why) if why else ''})"
+    return f"verdict: {str(results['verdict']).upper()} ({verdict_basis(results)})"
