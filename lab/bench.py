@@ -44,8 +44,11 @@ class Bench:
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         work_dir: Path | None = None,
+        guarded: bool = False,
     ) -> None:
         self.config = config
+        # a guardian process watches the run, and a virtual lab runs in a process of its own (lab.guardian)
+        self.guarded = guarded
         self.work_dir = work_dir  # where bench state (2030.5 database, test PKI) is kept: the run folder
         self.clock = clock
         self.dut_profile = dut_profile
@@ -62,8 +65,9 @@ class Bench:
         dut_profile: str = "healthy",
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         work_dir: Path | None = None,
+        guarded: bool = False,
     ) -> Bench:
-        bench = cls(load_bench(path), clock, dut_profile, on_event, work_dir)
+        bench = cls(load_bench(path), clock, dut_profile, on_event, work_dir, guarded)
         bench.connect()
         return bench
 

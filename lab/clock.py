@@ -54,6 +54,18 @@ class ScaledClock:
         self._epoch_s = time.time()
         self._start_mono = time.monotonic()
 
+    def state(self) -> dict[str, float]:
+        """What another process on this host needs to keep the same bench time (`resume`)."""
+        return {"time_scale": self.time_scale, "epoch_s": self._epoch_s, "start_mono": self._start_mono}
+
+    @classmethod
+    def resume(cls, state: dict[str, float]) -> ScaledClock:
+        """The clock `state()` describes: the monotonic clock is one per host, so both processes agree."""
+        clock = cls(state["time_scale"])
+        clock._epoch_s = float(state["epoch_s"])
+        clock._start_mono = float(state["start_mono"])
+        return clock
+
     def now(self) -> float:
         """Bench time in seconds since the Unix epoch."""
         return self._epoch_s + (time.monotonic() - self._start_mono) * self.time_scale

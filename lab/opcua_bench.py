@@ -71,6 +71,19 @@ def device_components(bench: Bench) -> list[OpcuaDevices]:
     return [OpcuaDevices(opcua, served, bench.on_event, bench.config.path)]
 
 
+def device_server_security(config: OpcuaConfig, pki_dir: Path, name: str) -> DeviceServerSecurity | None:
+    """A certificate from the run's PKI for a virtual device's server (None with security 'none')."""
+    device = config.devices[name]
+    if device.security == "none":
+        return None
+    cert = OpcuaPKI(pki_dir).issue_client(
+        f"{name}-device", application_uri=f"urn:flexbench:device:{name}", hosts=default_hosts()
+    )
+    return DeviceServerSecurity(
+        cert.cert_path, cert.key_path, cert.application_uri, OpcuaPKI(pki_dir).trust_dir, modes=(device.security,)
+    )
+
+
 class BenchOpcua:
     """The OPC-UA envelope server as a component of the bench (lab.station)."""
 
@@ -133,20 +146,7 @@ class BenchOpcua:
         return next((d for d in self.config.devices.values() if d.site == site), None)
 
     def device_server_security(self, name: str) -> DeviceServerSecurity | None:
-        """A certificate from the run's PKI for a virtual device's server (None with security 'none')."""
-        device = self.config.devices[name]
-        if device.security == "none":
-            return None
-        cert = OpcuaPKI(self.pki_dir).issue_client(
-            f"{name}-device", application_uri=f"urn:flexbench:device:{name}", hosts=default_hosts()
-        )
-        return DeviceServerSecurity(
-            cert.cert_path,
-            cert.key_path,
-            cert.application_uri,
-            OpcuaPKI(self.pki_dir).trust_dir,
-            modes=(device.security,),
-        )
+        return device_server_security(self.config, self.pki_dir, name)
 
     def add_measurement_listener(self, listener: MeasurementListener) -> None:
         self._listeners.append(listener)

@@ -66,7 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME:MODE[@S]",
-        help="virtual bench: instrument NAME fails (silent, gone) S bench seconds after the bench started",
+        help="virtual bench: instrument NAME fails (silent, gone, errors) S bench seconds after the bench started",
     )
 
 
@@ -187,6 +187,7 @@ class RunState:
                 self.dut_profile,
                 on_event=lambda kind, data: recorder.event(kind, **data),
                 work_dir=self.run_dir,
+                guarded=True,
             )
             self.bench = bench
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
@@ -196,16 +197,16 @@ class RunState:
         return self.bench
 
     def _inject_bench_faults(self, bench: Bench) -> None:
-        from flexbench.lab.virtual.bench_faults import BenchFault, inject
+        from flexbench.lab.virtual.bench_faults import BenchFault
 
         faults = [BenchFault.parse(text) for text in self.config.getoption("--bench-fault")]
-        lab = bench.component("virtual_lab")
+        lab = bench.virtual_lab
         for fault in faults:
-            emulator = getattr(lab, "emulators", {}).get(fault.instrument)
-            if emulator is None:
-                known = ", ".join(getattr(lab, "emulators", {})) or "none: this bench is a real one"
-                raise UserError(f"--bench-fault {fault.instrument}: no emulated instrument of that name ({known})")
-            inject(fault, emulator, self.clock, bench.on_event)
+            if lab is None:
+                raise UserError(
+                    f"--bench-fault {fault.instrument}: this bench is a real one, with no emulated instruments"
+                )
+            lab.inject_fault(fault)
 
     def instrument_faults(self) -> list[str]:
         """Bench instruments whose reads began failing since the last call: each is the run's end."""

@@ -80,6 +80,7 @@ FACTORIES: dict[str, Factory | str] = {
     "controller": "flexbench.lab.controller.bench:components",
     "instrument": "flexbench.lab.station:instrument_components",
     "opcua_devices": "flexbench.lab.opcua_bench:device_components",
+    "guardian": "flexbench.lab.guardian:components",
 }
 
 

@@ -23,6 +23,8 @@ Shared behaviour:
   does; over TCP they answer exception 11 (gateway target failed to respond);
 - ``responding = False``: requests are received and logged but never
   answered, not even after ``responding`` is set back, like a hung device;
+- ``failing = True``: every request is answered with exception 4 (server
+  device failure), like a device in a fault state;
 - ``command_log`` records every request (ModbusRequestRecord) with the clock's time;
 - ``on_exchange``: if set, called (in the server thread) with a ModbusExchange for
   every read or write that reached the device, once its answer is known: the
@@ -103,7 +105,9 @@ class _DeviceContext(ModbusBaseDeviceContext):
         emulator = self.emulator
         await emulator._gate(func_code, "read", address, count)
         result: list[int] | ExcCodes
-        if func_code not in emulator.read_functions and func_code not in WRITE_FUNCTIONS:
+        if emulator.failing:
+            result = ExcCodes.DEVICE_FAILURE
+        elif func_code not in emulator.read_functions and func_code not in WRITE_FUNCTIONS:
             result = ExcCodes.ILLEGAL_FUNCTION
         elif count < 1:
             result = ExcCodes.ILLEGAL_VALUE
@@ -118,7 +122,9 @@ class _DeviceContext(ModbusBaseDeviceContext):
         registers = [int(v) for v in values]
         await emulator._gate(func_code, "write", address, len(registers), registers)
         result: ExcCodes | None
-        if func_code not in emulator.write_functions:
+        if emulator.failing:
+            result = ExcCodes.DEVICE_FAILURE
+        elif func_code not in emulator.write_functions:
             result = ExcCodes.ILLEGAL_FUNCTION
         else:
             result = emulator.write_registers(address, registers)
@@ -141,6 +147,7 @@ class ModbusEmulator:
         self.clock: Clock = clock or WallClock()
         self.lock = threading.RLock()
         self.responding = True
+        self.failing = False
         self.command_log = CommandLog()
         self.on_exchange: Callable[[ModbusExchange], None] | None = None
         self.listen: tuple[str, int] = ("127.0.0.1", 0)

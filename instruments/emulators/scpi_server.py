@@ -13,6 +13,9 @@ gets no reply at all, so the client times out.
 Every message received is kept in `command_log` with the clock's timestamp,
 so tests can assert what a driver sent. `responding = False` makes the
 instrument hang: it keeps reading and logging but neither acts nor answers.
+`failing = True` puts it in a fault state (an interlock, an over-temperature):
+it refuses every command and query but the error query with "Hardware error"
+(240) in its queue, so a query gets no reply and a command's check fails.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ ERROR_TEXT = {
     222: "Data out of range",
     224: "Illegal parameter value",
     230: "Data corrupt or stale",
+    240: "Hardware error",
     300: "Device-specific error",
     350: "Queue overflow",
 }
@@ -233,6 +237,7 @@ class ScpiEmulator:
         self.clock: Clock = clock or WallClock()
         self.lock = threading.RLock()
         self.responding = True
+        self.failing = False
         self.command_log = CommandLog()
         self._errors: deque[tuple[int, str]] = deque()
         self._handlers: list[tuple[re.Pattern[str], bool, bool, Callable[..., Any]]] = []
@@ -331,6 +336,9 @@ class ScpiEmulator:
             match = regex.match(header)
             if match is None:
                 continue
+            if self.failing and handler != self._error_query:
+                self.push_error(240)
+                return None
             if not wants_args and args.strip():
                 self.push_error(108)
                 return None

@@ -48,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="NAME:MODE[@S]",
         help="virtual bench only: the instrument NAME fails S bench seconds after the bench started "
-        "(MODE silent: never answers; gone: connection closed), to see the run end as ERROR",
+        "(MODE silent: never answers; gone: connection closed; errors: refuses every request), "
+        "to see the run end as ERROR",
     )
     p.add_argument("--declaration", help="device declaration file (plans that judge against declared values)")
     p.add_argument("--out", help="run folder, new or empty (default: reports/<date-time>-<plan>)")

@@ -73,6 +73,7 @@ def run_cosim(
             dut_profile=dut_profile,
             on_event=lambda kind, data: recorder.event(kind, **data),
             work_dir=run_dir,
+            guarded=True,
         )
         bench.connect()
         try:

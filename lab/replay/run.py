@@ -205,7 +205,12 @@ def replay(
     t0 = float("nan")
     try:
         bench = Bench.open(
-            config.path, clock, dut_profile, on_event=lambda kind, data: recorder.event(kind, **data), work_dir=run_dir
+            config.path,
+            clock,
+            dut_profile,
+            on_event=lambda kind, data: recorder.event(kind, **data),
+            work_dir=run_dir,
+            guarded=True,
         )
         write_json(run_dir / STATION_FILE, bench.snapshot())
         recorder.add_channels(bench.channels())

@@ -7,7 +7,10 @@ must notice a failed instrument is tested on purpose:
 - ``silent``: it keeps its connections and reads requests but never answers,
   like a hung instrument (every read times out, its safe state cannot be confirmed);
 - ``gone``: its server stops: connections are closed and reconnects refused,
-  like an instrument switched off or unplugged.
+  like an instrument switched off or unplugged;
+- ``errors``: it answers, but refuses every request with an error (SCPI
+  "Hardware error" in its queue, Modbus exception 4), like an instrument in a
+  fault state (interlock open, over-temperature).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from flexbench.lab.errors import UserError
 
-MODES = ("silent", "gone")
+MODES = ("silent", "gone", "errors")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def inject(fault: BenchFault, emulator: Any, clock: Any, on_event: Any) -> threa
         on_event("bench_fault", {"instrument": fault.instrument, "mode": fault.mode})
         if fault.mode == "silent":
             emulator.responding = False
+        elif fault.mode == "errors":
+            emulator.failing = True
         else:
             emulator.stop()
 

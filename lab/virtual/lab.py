@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
 from flexbench.lab.clock import Clock
+from flexbench.lab.errors import UserError
 from flexbench.lab.station import SAFE_LAST, Channels
+from flexbench.lab.virtual.bench_faults import BenchFault, inject
 
 if TYPE_CHECKING:
     from flexbench.lab.bench import Bench
@@ -90,10 +92,18 @@ def make_site(
     raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs, controller)")
 
 
-def components(bench: Bench) -> list[VirtualLab]:
-    """The virtual lab when the bench file has a [virtual] table (after the servers its DUT talks to)."""
+def components(bench: Bench) -> list[Any]:
+    """The virtual lab when the bench file has a [virtual] table (after the servers its DUT talks to).
+
+    On a guarded bench it runs in a process of its own (lab.virtual.hosted), as
+    hardware runs outside the run, so the guardian can make it safe when the run dies.
+    """
     if bench.config.virtual is None:
         return []
+    if bench.guarded:
+        from flexbench.lab.virtual.hosted import HostedLab
+
+        return [HostedLab(bench)]
     return [
         VirtualLab(
             bench.config,
@@ -169,6 +179,25 @@ class VirtualLab:
 
     def operator_action(self, action: str) -> None:
         self.site.operator_action(action)
+
+    def inject_fault(self, fault: BenchFault) -> None:
+        """Make one emulated instrument fail as `fault` says (lab.virtual.bench_faults)."""
+        emulator = self.emulators.get(fault.instrument)
+        if emulator is None:
+            known = ", ".join(self.emulators) or "none"
+            raise UserError(f"--bench-fault {fault.instrument}: no emulated instrument of that name ({known})")
+        inject(fault, emulator, self.clock, self.on_event)
+
+    def outputs(self) -> dict[str, bool]:
+        """Whether each emulated source's output (a load's input) is on: the energy the bench holds."""
+        states: dict[str, bool] = {}
+        for name, emu in self.emulators.items():
+            value = getattr(emu, "output_on", getattr(emu, "input_on", None))
+            if isinstance(value, bool):
+                states[name] = value
+            elif isinstance(value, list):  # one per channel
+                states[name] = any(bool(v) for v in value)
+        return states
 
     def stop(self) -> None:
         stop_links = getattr(self.site, "stop_links", None)

@@ -25,7 +25,7 @@ def flexbench(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("mode", ["silent", "gone"])
+@pytest.mark.parametrize("mode", ["silent", "gone", "errors"])
 def test_a_grid_simulator_that_fails_mid_test_ends_the_run_as_error(tmp_path, mode):
     run_dir = tmp_path / mode
     proc = flexbench(
@@ -54,7 +54,7 @@ def test_a_grid_simulator_that_fails_mid_test_ends_the_run_as_error(tmp_path, mo
 
 def test_a_bench_fault_names_an_instrument_of_a_virtual_bench(tmp_path):
     for fault, message in (
-        ("grid:asleep", "expected NAME:MODE[@BENCH_S] with MODE one of silent, gone"),
+        ("grid:asleep", "expected NAME:MODE[@BENCH_S] with MODE one of silent, gone, errors"),
         ("grid:silent@soon", "'soon' is not a number of bench seconds"),
         ("gird:silent", "--bench-fault gird: no instrument of that name"),
     ):

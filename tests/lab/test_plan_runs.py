@@ -65,6 +65,12 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     assert station["instruments"]["dut"]["identity"]["serial"] == "VDUT-0001"
     junit = (run_dir / "junit.xml").read_text()
     assert junit.count("<testcase") == 9 and "requirement:LAP-RT" in junit
+    # a clean end stands the guardian down and stops the virtual lab's process: neither is left running
+    kinds = [e["kind"] for e in events(run_dir)]
+    assert "guardian_started" in kinds and not any(k.startswith("guardian_") and k != "guardian_started" for k in kinds)
+    assert kinds.count("virtual_lab_stopped") == 1
+    assert not _alive(station["components"]["guardian"]["pid"])
+    assert not _alive(station["components"]["virtual_lab"]["pid"])
 
 
 @pytest.mark.parametrize(
@@ -146,11 +152,23 @@ def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
         else:
             pytest.fail("the run never finished two tests")
         time.sleep(1.5)
+        killed_wall_s = time.time()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        lab_stopped = wait_for_event(run_dir, "guardian_lab_stopped", timeout_s=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    # the guardian saw the run die and turned the emulated grid simulator off over SCPI, then stopped the lab
+    kinds = [e["kind"] for e in events(run_dir)]
+    assert kinds.index("guardian_triggered") < kinds.index("guardian_safe_state") < kinds.index("virtual_lab_stopped")
+    safe = next(e for e in events(run_dir) if e["kind"] == "guardian_safe_state")
+    assert safe["instrument"] == "grid" and safe["ok"] is True
+    stopped = next(e for e in events(run_dir) if e["kind"] == "virtual_lab_stopped")
+    grid = stopped["outputs"]["grid"]
+    assert stopped["by"] == "the guardian" and grid["output_on"] is False and stopped["grid_output_on"] is False
+    assert 0 < grid["changed_wall_s"] - killed_wall_s < 2.0
+    assert lab_stopped["stopped"] is True and not _alive(lab_stopped["pid"])
     assert not (run_dir / "results.json").exists()
     parts = list((run_dir / "samples").glob("part-*.parquet"))
     assert parts
@@ -167,6 +185,29 @@ def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
     finished = max(t["end_s"] for t in results["tests"])
     assert samples["t_s"].max() > finished  # samples after the last finished test were kept too
     assert "data:image/png;base64" in report.read_text()
+
+
+def events(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for_event(run_dir: Path, kind: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [e for e in events(run_dir) if e["kind"] == kind]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    pytest.fail(f"no {kind} event in {timeout_s} s: {[e['kind'] for e in events(run_dir)][-10:]}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def _run_until_tests(run_dir: Path, count: int, *extra: str) -> subprocess.Popen:
