@@ -75,7 +75,7 @@ class Guardian:
     safe_rank = SAFE_LAST
 
     def __init__(self, bench: Bench) -> None:
-        from flexbench.lab.recorder import EVENTS_FILE
+        from flexbench.lab.results import EVENTS_FILE
 
         if bench.work_dir is None:
             raise ValueError("a guarded bench needs a run folder")

@@ -33,6 +33,7 @@ from flexbench.lab.results import (
     append_test,
     assemble,
     holds_run,
+    unconfirmed,
     write_json,
 )
 
@@ -270,19 +271,11 @@ class RunState:
 
 BENCH_INSTRUMENT_ROLES = ("grid_simulator", "pv_simulator", "ac_load", "power_analyzer", "meter")
 """The bench's own instruments: a failure of one is the bench's (ERROR); the DUT's links are judged by plans."""
-ENERGIZED = {
-    "grid_simulator": "output may still be ON",
-    "pv_simulator": "output may still be ON",
-    "ac_load": "input may still be ON",
-}
 
 
 def _unconfirmed(bench: Bench, name: str, why: str) -> str:
-    """A component whose safe state failed, as the console and the report print it."""
     inst = bench.config.instruments.get(name)
-    role = inst.role if inst is not None else name
-    what = ENERGIZED.get(role, "state unknown")
-    return f"{name} ({role}): safe state not confirmed, {what}: check it by hand ({why})"
+    return unconfirmed(name, inst.role if inst is not None else name, why)
 
 
 def _requirement_ids(item: pytest.Item) -> list[str]:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flexbench.lab.clock import Clock
+from flexbench.lab.results import EVENTS_FILE
 
 if TYPE_CHECKING:
     from flexbench.lab.station import Channels
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("t_s", pa.float64()), ("channel", pa.string()), ("value", pa.float64())])
 SAMPLES_FILE = "samples.parquet"
 PARTS_DIR = "samples"
-EVENTS_FILE = "events.jsonl"
 
 
 class SampleLog(Protocol):

@@ -14,7 +14,15 @@ from typing import Any
 
 from flexbench.lab.plots import render_evidence_png
 from flexbench.lab.recorder import consolidate, load_samples
-from flexbench.lab.results import DECLARATION_FILE, RESULTS_FILE, STATION_FILE, assemble, verdict_basis, write_json
+from flexbench.lab.results import (
+    DECLARATION_FILE,
+    RESULTS_FILE,
+    STATION_FILE,
+    assemble,
+    guardian_findings,
+    verdict_basis,
+    write_json,
+)
 
 STYLE = """
 <style>
@@ -53,6 +61,8 @@ def overall_html(results: dict[str, Any]) -> str:
     parts.append("</p>")
     for line in summary.get("unsafe", []):
         parts.append(f"<p class='fb-fail'>WARNING: {escape(line)}</p>")
+    for line in summary.get("guardian", []):
+        parts.append(f"<p>{escape(line)}</p>")
     if summary["not_run"]:
         items = "".join(f"<li>{escape(nodeid)}</li>" for nodeid in summary["not_run"])
         parts.append(f"<p>Selected but not run:</p><ul>{items}</ul>")
@@ -256,7 +266,9 @@ def _reassemble(run_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError:
         previous = None
     if not isinstance(previous, dict) or "summary" not in previous:
-        return assemble(run_dir, ended=False)
+        results = assemble(run_dir, ended=False)
+        results["summary"]["guardian"], results["summary"]["unsafe"] = guardian_findings(run_dir)
+        return results
     summary = previous["summary"]
     results = assemble(
         run_dir,

@@ -17,6 +17,52 @@ RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
 STATION_FILE = "station.json"
 DECLARATION_FILE = "declaration.toml"
+EVENTS_FILE = "events.jsonl"
+ENERGIZED = {
+    "grid_simulator": "output may still be ON",
+    "pv_simulator": "output may still be ON",
+    "ac_load": "input may still be ON",
+}
+
+
+def unconfirmed(name: str, role: str, why: str) -> str:
+    """An instrument whose safe state was not confirmed, as the console and the report print it."""
+    return (
+        f"{name} ({role}): safe state not confirmed, {ENERGIZED.get(role, 'state unknown')}: check it by hand ({why})"
+    )
+
+
+def guardian_findings(run_dir: Path) -> tuple[list[str], list[str]]:
+    """What the guardian did for a run that did not end (lab.guardian), and the sources it left unconfirmed."""
+    run_dir = Path(run_dir)
+    try:
+        station = json.loads((run_dir / STATION_FILE).read_text(encoding="utf-8"))
+        lines = (run_dir / EVENTS_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, json.JSONDecodeError):
+        return [], []
+    sources = station.get("components", {}).get("guardian", {}).get("sources", [])
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    done = {e["instrument"]: e for e in events if e.get("kind") == "guardian_safe_state"}
+    triggered = [e.get("reason", "") for e in events if e.get("kind") == "guardian_triggered"]
+    actions = [f"the guardian acted: {triggered[0]}"] if triggered else []
+    unsafe = []
+    for name in sources:
+        role = station.get("instruments", {}).get(name, {}).get("role", name)
+        event = done.get(name)
+        if event is not None and event.get("ok"):
+            actions.append(f"{name} ({role}) driven to its safe state by the guardian")
+        elif event is not None:
+            unsafe.append(unconfirmed(name, role, f"the guardian failed: {event.get('error', '')}"))
+        else:
+            unsafe.append(unconfirmed(name, role, "the run did not end and no guardian recorded its safe state"))
+    return actions, unsafe
+
+
 RUN_MARKERS = (RUN_FILE, TESTS_FILE, RESULTS_FILE)  # a folder holding any of these holds a run
 
 EXIT_CODES: dict[Verdict, int] = {

@@ -191,7 +191,7 @@ class HostedLab:
 
 def _spec(bench: Bench) -> dict[str, Any]:
     """What the lab's process needs to build the same lab: files, bench time, the servers its DUT reaches."""
-    from flexbench.lab.recorder import EVENTS_FILE
+    from flexbench.lab.results import EVENTS_FILE
 
     clock_state = getattr(bench.clock, "state", None)
     if clock_state is None:

@@ -17,6 +17,7 @@ import pytest
 
 from flexbench.instruments.emulators import ChromaGridEmulator
 from flexbench.lab.guardian import HEARTBEAT_TIMEOUT_S
+from flexbench.lab.results import guardian_findings
 
 SAFE_WITHIN_S = 2.0
 
@@ -132,3 +133,31 @@ def test_a_source_the_guardian_cannot_reach_is_recorded_as_not_safe(tmp_path, gr
     assert proc.wait(timeout=30) == 1
     safe = [e for e in events(tmp_path) if e["kind"] == "guardian_safe_state"]
     assert len(safe) == 1 and safe[0]["ok"] is False and safe[0]["instrument"] == "grid"
+
+
+def test_a_killed_runs_folder_names_the_sources_no_guardian_confirmed_safe(tmp_path):
+    station = {
+        "instruments": {
+            "grid": {"role": "grid_simulator"},
+            "load": {"role": "ac_load"},
+            "pv": {"role": "pv_simulator"},
+        },
+        "components": {"guardian": {"sources": ["grid", "load", "pv"]}},
+    }
+    (tmp_path / "station.json").write_text(json.dumps(station))
+    lines = [
+        {"kind": "guardian_triggered", "reason": "the run process ended without stopping the bench"},
+        {"kind": "guardian_safe_state", "instrument": "grid", "ok": True},
+        {"kind": "guardian_safe_state", "instrument": "load", "ok": False, "error": "timed out"},
+    ]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n{cut by a cra")
+    actions, unsafe = guardian_findings(tmp_path)
+    assert actions == [
+        "the guardian acted: the run process ended without stopping the bench",
+        "grid (grid_simulator) driven to its safe state by the guardian",
+    ]
+    assert unsafe == [
+        "load (ac_load): safe state not confirmed, input may still be ON: check it by hand (the guardian failed: timed out)",
+        "pv (pv_simulator): safe state not confirmed, output may still be ON: check it by hand "
+        "(the run did not end and no guardian recorded its safe state)",
+    ]

@@ -179,6 +179,9 @@ def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["summary"]["tests"] >= 2
     assert results["verdict"] == "incomplete" and results["summary"]["ended"] is False
+    assert results["summary"]["unsafe"] == []  # the guardian confirmed the grid simulator safe
+    assert "grid (grid_simulator) driven to its safe state by the guardian" in results["summary"]["guardian"]
+    assert "driven to its safe state by the guardian" in report.read_text()
     assert len(results["summary"]["not_run"]) == 9 - results["summary"]["tests"]  # the selected tests it lacks
     assert "Overall verdict" in report.read_text() and results["summary"]["not_run"][-1] in report.read_text()
     samples = pd.read_parquet(run_dir / "samples.parquet")
