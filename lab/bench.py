@@ -56,6 +56,7 @@ class Bench:
         self._on_event = on_event or (lambda kind, data: None)
         self._closed = False
         self.unconfirmed: dict[str, str] = {}  # component -> why its last safe state failed (it may be energized)
+        self.unreachable: dict[str, str] = {}  # instrument -> why it could not be connected (connect's unreachable_ok)
 
     @classmethod
     def open(
@@ -71,8 +72,13 @@ class Bench:
         bench.connect()
         return bench
 
-    def connect(self) -> None:
-        """Build and start every component, kind by kind in the registry's order."""
+    def connect(self, *, unreachable_ok: bool = False) -> None:
+        """Build and start every component, kind by kind in the registry's order.
+
+        With `unreachable_ok` an instrument that cannot be connected is kept in
+        `unreachable` (name -> why) and the others still connect: a probe of the
+        bench reports them all.
+        """
         try:
             if self.config.virtual is None and self.dut_profile != "healthy":
                 raise BenchError(
@@ -81,7 +87,13 @@ class Bench:
                 )
             for _kind, factory in station.factories():
                 for component in factory(self):
-                    component.start()
+                    try:
+                        component.start()
+                    except BenchError as exc:
+                        if not (unreachable_ok and isinstance(component, InstrumentComponent)):
+                            raise
+                        self.unreachable[component.name] = str(exc)
+                        continue
                     self.components.append(component)
         except BaseException:
             self.close()

@@ -10,6 +10,7 @@ from typing import Any
 from flexbench.instruments.registry import DRIVERS
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.bench import Bench
+from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import ScaledClock
 
 
@@ -54,31 +55,30 @@ def _state(settings: dict[str, Any]) -> str:
 
 
 def probe_bench(args: argparse.Namespace) -> int:
+    """Every instrument of the bench in one table, reachable or not; exit 1 when any is not."""
     rows: list[list[str]] = []
-    failures = 0
-    with (
-        tempfile.TemporaryDirectory(prefix="flexbench-probe-") as work_dir,
-        Bench.open(args.bench, ScaledClock(1.0), work_dir=Path(work_dir)) as bench,
-    ):
-        for name, driver in bench.instruments.items():
-            conf = bench.config.instruments[name]
-            try:
-                ident = driver.identity()
-                settings = driver.snapshot()
-                rows.append(
-                    [
-                        name,
-                        conf.role,
-                        driver.address,
-                        f"{ident.manufacturer} {ident.model}",
-                        ident.serial,
-                        ident.firmware,
-                        _state(settings),
-                    ]
-                )
-            except InstrumentError as exc:
-                failures += 1
-                rows.append([name, conf.role, driver.address, "ERROR", "", "", str(exc)])
+    with tempfile.TemporaryDirectory(prefix="flexbench-probe-") as work_dir:
+        bench = Bench(load_bench(args.bench), ScaledClock(1.0), work_dir=Path(work_dir))
+        with bench:
+            bench.connect(unreachable_ok=True)
+            connected = bench.instruments
+            for name, conf in bench.config.instruments.items():
+                driver = connected.get(name)
+                if driver is None:
+                    rows.append([name, conf.role, conf.address, "UNREACHABLE", "", "", bench.unreachable.get(name, "")])
+                    continue
+                try:
+                    ident = driver.identity()
+                    settings = driver.snapshot()
+                    identity = f"{ident.manufacturer} {ident.model}"
+                    rows.append(
+                        [name, conf.role, driver.address, identity, ident.serial, ident.firmware, _state(settings)]
+                    )
+                except InstrumentError as exc:
+                    rows.append([name, conf.role, driver.address, "ERROR", "", "", str(exc)])
     print(f"bench: {bench.config.name} ({bench.config.path})")
     print(_table(["name", "role", "address", "identity", "serial", "firmware", "state"], rows))
-    return 1 if failures else 0
+    failed = [row[0] for row in rows if row[3] in ("UNREACHABLE", "ERROR")]
+    if failed:
+        print(f"not answering: {', '.join(failed)}")
+    return 1 if failed else 0

@@ -86,14 +86,16 @@ def test_probe_connects_to_every_role_and_prints_identity_and_state(bench_file, 
     assert "EM24-77" in out and "open_circuit_voltage_v=900.0" in out
 
 
-def test_probe_names_an_instrument_that_does_not_answer(bench_file):
-    from flexbench.lab.bench_config import BenchError
-
+def test_probe_reports_every_instrument_in_one_table_reachable_or_not(bench_file, capsys):
     path, emulators = bench_file
     load = emulators["load"][0]
-    load.responding = False
-    with pytest.raises(BenchError) as info:
-        probe_bench(argparse.Namespace(bench=str(path)))
-    assert (
-        "[instruments.load]" in str(info.value) and "timed out" in str(info.value) and load.address in str(info.value)
-    )
+    load.responding = False  # hung: it never answers
+    emulators["analyzer"][0].stop()  # gone: its connection is refused
+    assert probe_bench(argparse.Namespace(bench=str(path))) == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[3:] if line and not line.startswith("not answering")}
+    assert set(rows) == set(emulators)  # the ones after a failure are probed all the same
+    assert "UNREACHABLE" in rows["load"] and "timed out" in rows["load"] and load.address in rows["load"]
+    assert "UNREACHABLE" in rows["analyzer"]
+    assert "AMETEK Programmable Power MX45-3Pi" in rows["grid"] and "flexbench Virtual DER" in rows["dut"]
+    assert out.strip().splitlines()[-1] == "not answering: load, analyzer"
