@@ -65,4 +65,10 @@ def test_a_bench_fault_names_an_instrument_of_a_virtual_bench(tmp_path):
         "run", "testplans/ieee1547", "--bench", "lab/benches/example-lab.toml", "--bench-fault", "grid:silent"
     )
     assert real.returncode == 2 and "this bench is a real one" in real.stderr, real.stderr
+    profile = flexbench(
+        "run", "testplans/ieee1547", "--bench", "lab/benches/example-lab.toml", "--dut-profile", "slow",
+        "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert profile.returncode == 2 and len(profile.stderr.strip().splitlines()) == 1, profile.stderr
+    assert "--dut-profile slow selects a fault of the virtual DUT: this bench is a real one" in profile.stderr
     assert not (tmp_path / "r").exists()
