@@ -69,6 +69,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME:MODE[@S]",
         help="virtual bench: instrument NAME fails (silent, gone, errors) S bench seconds after the bench started",
     )
+    group.addoption(
+        "--fb-console",
+        action="store_true",
+        help="print each test as it starts, its steps and its verdict as it ends (what flexbench run shows)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,6 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlHooks(state), "flexbench-html")
+    if config.getoption("--fb-console"):
+        from flexbench.lab.console import Console
+
+        state.console = Console(config)
+        config.pluginmanager.register(state.console, "flexbench-console")
 
 
 class Verdicts:
@@ -126,6 +136,7 @@ class RunState:
         self.recorder: Recorder | None = None
         self.bench: Bench | None = None
         self.abort_reason: str | None = None
+        self.console: Any = None  # lab.console.Console with --fb-console
         self.bench_fault = False  # an instrument or the bench's own server failed: the run's verdict is ERROR
         self.finished: set[str] = set()
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
@@ -175,6 +186,8 @@ class RunState:
             from flexbench.lab.recorder import Recorder
 
             self.recorder = Recorder(self.run_dir, self.clock)
+            if self.console is not None:
+                self.recorder.listeners.append(self.console.on_event)
         return self.recorder
 
     def get_bench(self) -> Bench:

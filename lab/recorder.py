@@ -96,6 +96,7 @@ class Recorder:
         self._flusher.start()
         self._pollers: list[threading.Thread] = []
         self._closed = False
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every event (the console)
 
     # -- writing ----------------------------------------------------------------
 
@@ -119,6 +120,11 @@ class Recorder:
                 return
             self._events.write(line + "\n")
             self._events.flush()
+        for listener in list(self.listeners):
+            try:
+                listener(kind, data)
+            except Exception:  # what watches the run never stops it
+                log.exception("event listener failed")
 
     def add_source(self, name: str, read: Callable[[], dict[str, float]], period_s: float) -> None:
         """Poll `read` every `period_s` of bench time in a thread of its own."""

@@ -122,6 +122,13 @@ def run(args: argparse.Namespace) -> int:
         "-p",
         "no:cacheprovider",
         "-q",
+        "--fb-console",  # each test, its steps and its verdict as the run goes (lab.console)
+        "--tb=short",  # tracebacks and captured logs go to the run folder (run.log, report.html), not the console
+        "--show-capture=no",
+        "-rN",
+        "--log-file",
+        str(run_dir / "run.log"),
+        "--log-file-level=INFO",
     ]
     if args.bench:
         pytest_args += ["--bench", args.bench]
@@ -173,14 +180,16 @@ def _print_summary(run_dir: Path, pytest_code: int) -> int:
         return EXIT_CODES[Verdict.INCOMPLETE]  # nothing was judged
     results = json.loads(results_path.read_text(encoding="utf-8"))
     rows = results.get("matrix", [])
-    width = max((len(row["requirement_id"]) for row in rows), default=10)
+    words = [row["verdict"].replace("_", " ").upper() for row in rows]
+    counts = [f"{row['passed']}/{row['checks']} passed" for row in rows]
+    id_w = max((len(row["requirement_id"]) for row in rows), default=0)
+    word_w = max((len(w) for w in words), default=0)
+    count_w = max((len(c) for c in counts), default=0)
     print()
-    for row in rows:
+    for row, word, count in zip(rows, words, counts, strict=True):
         worst = row.get("worst") or {}
         note = worst.get("message", "") if row["verdict"] != "pass" else ""
-        print(
-            f"  {row['requirement_id']:<{width}}  {row['verdict'].upper():<6} {row['passed']}/{row['checks']} passed   {note}"
-        )
+        print(f"  {row['requirement_id']:<{id_w}}  {word:<{word_w}}  {count:<{count_w}}  {note}".rstrip())
     if results["summary"].get("aborted"):
         print(f"  {results['summary']['aborted']}")
     for line in results["summary"].get("unsafe", []):

@@ -102,6 +102,10 @@ class Procedure:
         log.info("%s%s", f"[{clause}] " if clause else "", text)
         return t_s
 
+    def progress(self, text: str) -> None:
+        """Where a long step is (e.g. "interval 14/72"): shown on the console, kept in events.jsonl."""
+        self.recorder.event("progress", test=self.verdicts.nodeid, text=text)
+
     def wait(self, seconds: float) -> float:
         """Let bench time pass; returns the bench time after."""
         if seconds > 0:

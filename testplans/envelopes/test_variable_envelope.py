@@ -42,6 +42,7 @@ def test_variable_envelope_followed(procedure, twin_plan, envelope, site, link):
     changed_s = []  # when each interval's conditions were in place: the response window runs from then
     for k, item in enumerate(schedule):
         procedure.wait_until(item.start_s)
+        procedure.progress(f"interval {k + 1}/{len(schedule)}")
         site.stress(cycle[k % len(cycle)])
         site.show_limit(item.limits)
         changed_s.append(max(procedure.now(), item.start_s))

@@ -73,6 +73,7 @@ def test_healthy_site_follows_the_twins_envelopes_over_both_transports(tmp_path,
     follow = next(t for t in results["tests"] if "variable" in t["nodeid"])
     limits = [i["limit_w"] for r in follow["requirements"] for i in r["details"]["intervals"]]
     assert max(limits) == pytest.approx(8100.0)  # the largest limit maps to the site's 8 kW (+ accuracy)
+    assert "interval 2/2" in proc.stdout  # the console says where the long step is
 
 
 def test_a_site_ignoring_the_utility_fails_every_plan(tmp_path, plans):

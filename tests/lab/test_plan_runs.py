@@ -65,6 +65,13 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     assert station["instruments"]["dut"]["identity"]["serial"] == "VDUT-0001"
     junit = (run_dir / "junit.xml").read_text()
     assert junit.count("<testcase") == 9 and "requirement:LAP-RT" in junit
+    # the console: each test as it starts with its requirement IDs, its steps, its verdict; no pytest dots
+    lines = proc.stdout.splitlines()
+    starts = [line for line in lines if line.startswith("[") and "/9] test_limit_active_power.py::" in line]
+    assert len(starts) == 9 and all(line.endswith("LAP-RT LAP-SS") for line in starts)
+    assert sum(line.strip().startswith("PASS  ") for line in lines) == 9
+    assert any(line.strip().endswith("limit set to 66 % of rated power (run 1)") for line in lines)
+    assert not any(set(line.strip()) <= {"."} and line.strip() for line in lines)
     # a clean end stands the guardian down and stops the virtual lab's process: neither is left running
     kinds = [e["kind"] for e in events(run_dir)]
     assert "guardian_started" in kinds and not any(k.startswith("guardian_") and k != "guardian_started" for k in kinds)
@@ -130,6 +137,11 @@ def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_pat
     abort_at = kinds.index("abort")
     grid_safe = [e for e in events[abort_at:] if e["kind"] == "safe_state" and e["instrument"] == "grid"]
     assert grid_safe and grid_safe[0]["ok"] is True
+    # the console tells the story in a few lines; library noise and tracebacks are in the run folder
+    assert len(proc.stdout.splitlines()) < 30 and "Traceback" not in proc.stdout and "pymodbus" not in proc.stdout
+    assert "      ERROR  " in proc.stdout and "abort: " in proc.stdout
+    log = (run_dir / "run.log").read_text()
+    assert "test_limit_active_power.py:" in log and "InstrumentTimeout" in log  # where it broke, kept
     final = [e for e in events if e["kind"] == "virtual_lab_stopped"][-1]
     assert final["grid_output_on"] is False
 
