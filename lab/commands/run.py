@@ -145,18 +145,20 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         pytest_args += ["-o", "log_cli=true", "--log-cli-level=INFO", "--log-cli-format=%(message)s"]
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM and SIGINT both stop a run (also when started where SIGINT is ignored, as a shell's background job)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         code = int(pytest.main(pytest_args))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if code == pytest.ExitCode.USAGE_ERROR:
         return CONFIGURATION_ERROR  # a profile or plan the user must fix, printed by pytest; nothing ran
     return _print_summary(run_dir, code)
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM ends a run like Ctrl-C: fixtures tear down and the bench goes to its safe state."""
+    """SIGTERM and SIGINT end a run as Ctrl-C does: fixtures tear down and the bench goes to its safe state."""
     raise KeyboardInterrupt
 
 
