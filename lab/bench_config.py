@@ -7,6 +7,7 @@ so an operator can fix it without reading code.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import tomllib
@@ -45,6 +46,7 @@ class InstrumentConfig:
     safety: SafetyLimits
     options: dict[str, Any]
     measures: dict[str, int] = field(default_factory=dict)  # analyzer element per measurement point
+    calibration_due: dt.date | None = None  # when its calibration runs out, for the report's equipment table
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ _INSTRUMENT_KEYS = {
     "options": dict,
     "measures": dict,
     "without_safety_limits": bool,
+    "calibration_due": dt.date,
 }
 ENERGY_SOURCES = ("grid_simulator", "pv_simulator", "ac_load")  # what a real bench may not run unbounded
 _SAFETY_KEYS = {f.name for f in fields(SafetyLimits) if f.name != "source"}
@@ -194,7 +197,8 @@ def _is_type(value: Any, expected: Any) -> bool:
 def _type_name(expected: Any) -> str:
     if expected == (int, float):
         return "a number"
-    return {str: "a string", dict: "a table", list: "a list", bool: "true or false"}.get(expected, str(expected))
+    names = {str: "a string", dict: "a table", list: "a list", bool: "true or false", dt.date: "a date (2027-03-31)"}
+    return names.get(expected, str(expected))
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:
@@ -538,4 +542,5 @@ def _instrument(reader: _Reader, name: str, entry: Any, is_virtual: bool) -> Ins
         safety=safety,
         options=dict(entry.get("options", {})),
         measures=dict(measures),
+        calibration_due=entry.get("calibration_due"),
     )

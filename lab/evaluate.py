@@ -213,7 +213,7 @@ def stays_at_or_below(
     after = " after the command" if t_cmd_s else ""
     criterion = (
         f"{label + ' ' if label else ''}at or below {limit:.5g} {unit} "
-        f"from {start_s - t_cmd_s:g} s to {end_s - t_cmd_s:g} s{after}"
+        f"from {round(start_s - t_cmd_s, 1):g} s to {round(end_s - t_cmd_s, 1):g} s{after}"
     )
     t = np.asarray(t, float)
     y = np.asarray(y, float)

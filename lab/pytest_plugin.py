@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 from collections.abc import Generator, Iterator
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -598,9 +599,15 @@ class HtmlHooks:
 
     def __init__(self, state: RunState) -> None:
         self.state = state
+        self.environment: dict[str, Any] = {}
 
     def pytest_html_report_title(self, report: Any) -> None:
+        """The title; and pytest's environment table moves from the top to the end of the report."""
         report.title = "flexbench report"
+        data = getattr(report, "_data", None)
+        if isinstance(data, dict) and isinstance(data.get("environment"), dict):
+            self.environment = dict(data["environment"])
+            report.set_data("environment", {})
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
         from flexbench.lab.report import (
@@ -615,12 +622,19 @@ class HtmlHooks:
             return
         results = self.state.results or assemble(self.state.run_dir, ended=False)
         prefix.append(overall_html(results))
-        prefix.append(run_header_html(results["run"], self.state.run_dir))
         if self.state.abort_reason:
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
+        prefix.append(run_header_html(results["run"], self.state.run_dir))
+        prefix.append(station_html(self.state.run_dir))
         prefix.append(matrix_html(results["matrix"], results["tests"]))
         prefix.append(component_sections_html(self.state.run_dir))
-        prefix.append(station_html(self.state.run_dir))
+        if self.environment:  # pytest's own table, last: the bench's identity comes first
+            rows = "".join(
+                f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in self.environment.items()
+            )
+            postfix.append(
+                f'<details><summary>Environment (pytest)</summary><table class="fb-matrix">{rows}</table></details>'
+            )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

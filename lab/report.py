@@ -17,6 +17,7 @@ from flexbench.lab.recorder import consolidate, load_samples
 from flexbench.lab.results import (
     DECLARATION_FILE,
     RESULTS_FILE,
+    RUN_FILE,
     STATION_FILE,
     assemble,
     guardian_findings,
@@ -35,6 +36,7 @@ STYLE = """
 .fb-run { font-size: 13px; margin: 0.5em 0; }
 .fb-incomplete { color: #9a6700; font-weight: bold; }
 .fb-overall { font-size: 18px; margin: 0.5em 0; }
+#environment-header, #environment { display: none; }  /* pytest's environment: shown last, by flexbench */
 </style>
 """
 
@@ -86,7 +88,7 @@ def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
     if declaration is not None and declaration.exists():
         html += (
             "<details open><summary>Device declaration (values the verdicts are judged against)</summary>"
-            f"<pre>{escape(declaration.read_text(encoding='utf-8'))}</pre></details>"
+            f"{declaration_html(declaration)}</details>"
         )
     return html
 
@@ -163,38 +165,72 @@ def component_sections_html(run_dir: Path | None) -> str:
 
 
 def station_html(run_dir: Path | None) -> str:
-    """The station: identity of every instrument and what each other component is, from station.json."""
+    """The equipment the verdicts rest on: identity, address and calibration of every instrument, and the
+    other components, from station.json. A calibration that ran out before the run is marked."""
     station = _station(Path(run_dir)) if run_dir is not None else {}
     if not station:
         return ""
+    run_date = _run_date(Path(str(run_dir)))
     rows = []
     for name, entry in (station.get("instruments") or {}).items():
         ident = entry.get("identity") or {}
+        due = entry.get("calibration_due", "")
+        lapsed = bool(due and run_date and due < run_date)
         rows.append(
             (
-                name,
-                entry.get("role", ""),
-                entry.get("driver", ""),
-                entry.get("address", ""),
-                f"{ident.get('manufacturer', '')} {ident.get('model', '')}".strip(),
-                ident.get("serial", ""),
-                ident.get("firmware", ""),
-                entry.get("error", ""),
+                escape(name),
+                escape(entry.get("role", "")),
+                escape(f"{ident.get('manufacturer', '')} {ident.get('model', '')}".strip()),
+                escape(ident.get("serial", "")),
+                escape(ident.get("firmware", "")),
+                escape(entry.get("address", "")),
+                f"<span class='fb-fail'>{escape(due)} (lapsed before the run)</span>" if lapsed else escape(due or "-"),
+                escape(entry.get("error", "")),
             )
         )
     for name, entry in (station.get("components") or {}).items():
         where = entry.get("url") or entry.get("endpoint") or entry.get("local_api") or entry.get("site") or ""
-        rows.append((name, entry.get("kind", ""), "", str(where), "", "", "", entry.get("error", "")))
-    head = "".join(
-        f"<th>{h}</th>" for h in ("Name", "Role / kind", "Driver", "Address", "Identity", "Serial", "Firmware", "Error")
-    )
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+        rows.append((escape(name), escape(entry.get("kind", "")), "", "", "", escape(str(where)), "", ""))
+    headers = ("Name", "Role / kind", "Model", "Serial", "Firmware", "Address", "Calibration due", "Error")
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in rows)
     return (
-        f'<h2>Station</h2><table class="fb-matrix"><tr>{head}</tr>{body}</table>'
+        f'<h2>Equipment</h2><table class="fb-matrix"><tr>{head}</tr>{body}</table>'
         "<details><summary>Every setting (station.json)</summary><pre>"
         + escape(json.dumps(station, indent=2))
         + "</pre></details>"
     )
+
+
+def _run_date(run_dir: Path) -> str:
+    """The day the run started (ISO), from run.json; "" when unknown."""
+    try:
+        return str(json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("started", ""))[:10]
+    except (OSError, json.JSONDecodeError):
+        return ""
+
+
+def declaration_html(path: Path) -> str:
+    """The device declaration as a table of its values, by table and key."""
+    import tomllib
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return f"<pre>{escape(text)}</pre>"
+    rows: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            rows.append((prefix, json.dumps(value) if not isinstance(value, str) else value))
+
+    walk("", data)
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="fb-matrix"><tr><th>Declared</th><th>Value</th></tr>{body}</table>'
 
 
 def _section(target: str, component: str, run_dir: Path) -> str:

@@ -155,6 +155,8 @@ class InstrumentComponent:
             "address": self.driver.address,
             "safety": {k: v for k, v in asdict(self.config.safety).items() if v is not None},
         }
+        if self.config.calibration_due is not None:
+            entry["calibration_due"] = self.config.calibration_due.isoformat()
         try:
             entry["identity"] = asdict(self.driver.identity())
             entry["settings"] = self.driver.snapshot()

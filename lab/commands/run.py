@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         "timeout=0",
         "-o",
         "junit_family=xunit2",
+        "-o",
+        "render_collapsed=none",  # every test's evidence plot open in the report
         "-p",
         "no:cacheprovider",
         "-q",

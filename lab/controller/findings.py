@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from flexbench.core import channels
@@ -36,13 +37,19 @@ TELEMETRY_WINDOW_S = 10.0
 SITE_POWER = "Site active power (import positive)"
 
 
+def bench_clock(t_s: float) -> str:
+    """A bench time as a time of day (UTC), to the tenth of a second: what a reader can place."""
+    stamp = dt.datetime.fromtimestamp(t_s, dt.UTC)
+    return stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond // 100_000}"
+
+
 def restarted(supervisor: Any) -> Result | None:
     """CTL-ALIVE for each restart not yet reported; None when there is none."""
     if supervisor is None or len(supervisor.restarts) <= supervisor.restarts_reported:
         return None
     new = supervisor.restarts[supervisor.restarts_reported :]
     supervisor.restarts_reported = len(supervisor.restarts)
-    spans = ", ".join(f"{r['down_s']:.1f}-{r['up_s']:.1f} s" for r in new)
+    spans = ", ".join(f"{bench_clock(r['down_s'])} to {bench_clock(r['up_s'])}" for r in new)
     return Result(
         requirement_id="CTL-ALIVE",
         criterion="the controller runs until the bench stops it",
@@ -51,7 +58,7 @@ def restarted(supervisor: Any) -> Result | None:
         unit="restarts",
         margin=None,
         verdict=FAIL,
-        message=f"the controller restarted: its local API was away at bench time {spans}; its log "
+        message=f"the controller restarted: its local API was away from {spans} (bench clock); its log "
         f"({supervisor.log_file.name}) ends: {new[-1]['log_tail']}",
         details={"restarts": new},
     )
@@ -71,8 +78,8 @@ def alive(supervisor: Any) -> Result | None:
         unit="",
         margin=None,
         verdict=FAIL,
-        message=f"the controller crashed: exited with code {e['returncode']} at bench time "
-        f"{e['t_s']:.1f} s; its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
+        message=f"the controller crashed: exited with code {e['returncode']} at {bench_clock(e['t_s'])} "
+        f"(bench clock); its log ({supervisor.log_file.name}) ends: {e['log_tail']}",
         details={"exit": e},
     )
 
@@ -110,8 +117,8 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
             margin=None,
             verdict=FAIL,
             message=f"{len(stale)} of {len(readings)} readings mirrored while the site meter had been silent for "
-            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['scaled_value']:.0f} W at bench time "
-            f"{first['time_s']}",
+            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['scaled_value']:.0f} W "
+            f"{first['time_s'] - start_s:.1f} s into the test",
         )
     worst_w, worst = 0.0, None
     for r in readings:
@@ -133,8 +140,8 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         unit="W",
         margin=tolerance_w - worst_w,
         verdict=PASS if ok else FAIL,
-        message=f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W at bench time {worst['time_s']} "
-        f"is {worst_w:.0f} W from the plant's PCC power",
+        message=f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W, "
+        f"{worst['time_s'] - start_s:.1f} s into the test, is {worst_w:.0f} W from the plant's PCC power",
     )
 
 

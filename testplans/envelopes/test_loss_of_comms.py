@@ -114,7 +114,9 @@ def test_firm_limits_on_loss_of_communication(procedure, twin_plan, envelope, si
     procedure.evidence(
         f"{envelope.feeder} {envelope.site_id}: communication lost over {link.name}, firm export {firm_w:.0f} W",
         t_step_s=t_loss_s,
-        windows=[Window(t_loss_s, t_firm_s + window_s, f"response window {t_firm_s + window_s - t_loss_s:g} s")],
+        windows=[
+            Window(t_loss_s, t_firm_s + window_s, f"response window {round(t_firm_s + window_s - t_loss_s, 1):g} s")
+        ],
     )
 
 

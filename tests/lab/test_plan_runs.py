@@ -58,7 +58,8 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     assert results["run"]["time_scale"] == 50.0
     html = (run_dir / "report.html").read_text()
     assert "Requirement matrix" in html and "50x" in html and html.count("data:image/png;base64") >= 9
-    assert html.index("Overall verdict") < html.index("Requirement matrix")
+    assert html.index("Overall verdict") < html.index("<h2>Equipment") < html.index("Requirement matrix")
+    assert "renderCollapsed&#34;: [&#34;none&#34;]" in html  # every test's evidence plot open, passed ones too
     samples = pd.read_parquet(run_dir / "samples.parquet")
     assert {"dut.p_w", "pcc.p_w", "limit_w"} <= set(samples["channel"])
     station = json.loads((run_dir / "station.json").read_text())
