@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/flexbench run testplans/ieee1547 --time-scale $(TIME_SCALE)
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 # Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one
 # namespace `flexbench` through a tree of links, as the installed package maps it.
