@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # the bench, recorder and plots load only when a test asks fo
 
 STATE_KEY = pytest.StashKey["RunState"]()
 ITEM_KEY = pytest.StashKey["Verdicts"]()
-SWITCH_INTERVAL_S = 0.0005  # GIL hand-off while the bench runs (Python's default: 5 ms)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -208,7 +207,9 @@ class RunState:
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
             self._inject_bench_faults(bench)
-            self._switch_interval_s = _keep_servers_responsive()
+            from flexbench.lab.station import keep_servers_responsive
+
+            self._switch_interval_s = keep_servers_responsive()
         return self.bench
 
     def _inject_bench_faults(self, bench: Bench) -> None:
@@ -311,21 +312,6 @@ def flexbench_run(request: pytest.FixtureRequest) -> Iterator[RunState]:
     state = _state(request)
     yield state
     state.close()
-
-
-def _keep_servers_responsive() -> float:
-    """The bench's emulators and servers answer from threads of this process, beside the recorder.
-
-    A device under test times them out after a fraction of a second of wall time at a high time
-    scale: keep the collector from walking the long-lived heap (tens of milliseconds per full
-    pass) and a waking server thread from waiting the default 5 ms for the GIL at each hand-off.
-    Returns the switch interval to restore when the bench closes.
-    """
-    gc.collect()
-    gc.freeze()
-    previous_s = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous_s, SWITCH_INTERVAL_S))
-    return previous_s
 
 
 @pytest.fixture(scope="session")

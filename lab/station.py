@@ -12,7 +12,9 @@ no change to the bench or to any other component.
 
 from __future__ import annotations
 
+import gc
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -116,6 +118,24 @@ def resolve(target: str) -> Any:
 def factories() -> list[tuple[str, Factory]]:
     """The registered factories in start order, resolved."""
     return [(kind, resolve(f) if isinstance(f, str) else f) for kind, f in list(FACTORIES.items())]
+
+
+SWITCH_INTERVAL_S = 0.0005  # GIL hand-off while a bench runs (Python's default: 5 ms)
+
+
+def keep_servers_responsive() -> float:
+    """A bench's emulators and servers answer from threads of this process, beside the recorder.
+
+    A device under test times them out after a fraction of a second of wall time at a high time
+    scale: keep the collector from walking the long-lived heap (tens of milliseconds per full
+    pass) and a waking server thread from waiting the default 5 ms for the GIL at each hand-off.
+    Returns the switch interval to restore when the bench closes.
+    """
+    gc.collect()
+    gc.freeze()
+    previous_s = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous_s, SWITCH_INTERVAL_S))
+    return previous_s
 
 
 # -- instruments ------------------------------------------------------------------------------

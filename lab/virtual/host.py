@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.station import keep_servers_responsive
 from flexbench.lab.virtual.bench_faults import BenchFault
 from flexbench.lab.virtual.lab import VirtualLab
 
@@ -215,6 +216,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, terminate)
     try:
         host.start()
+        keep_servers_responsive()  # the lab's emulators and its DUT answer from threads of this process
     except Exception as exc:
         log.exception("the virtual lab did not start")
         host.send({"failed": f"{type(exc).__name__}: {exc}"})
