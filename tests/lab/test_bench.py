@@ -210,5 +210,5 @@ def test_the_report_shows_the_station_from_the_components_snapshots(tmp_path):
         write_json(tmp_path / STATION_FILE, bench.snapshot())
         serial = bench.der.identity().serial
     report = build_report(tmp_path).read_text()
-    station = report[report.index("<h2>Station</h2>") :]
+    station = report[report.index("<h2>Equipment</h2>") :]
     assert serial in station and "virtual_lab" in station and "sunspec-der" in station
