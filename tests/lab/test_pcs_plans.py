@@ -21,7 +21,7 @@ def test_healthy_pcs_passes_every_plan_and_report_shows_the_declaration(tmp_path
     assert {row["requirement_id"] for row in results["matrix"]} == ALL
     assert plans.failing(results) == set(), plans.why(results)
     html = (tmp_path / "healthy" / "report.html").read_text()
-    assert "Device declaration" in html and "open_loop_response_time_s = 5.0" in html
+    assert "Device declaration" in html and "<td>declared.open_loop_response_time_s</td><td>5.0</td>" in html
     assert html.count("data:image/png;base64") >= 8
 
 
