@@ -65,6 +65,14 @@ class Console:
             return "skipped", "", ""
         return ("failed" if report.when == "call" else "error"), "", ""
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A plan that cannot be collected (a syntax error, a bad import): one line here, the whole story in run.log."""
+        if report.failed:
+            log.error("collecting %s failed:\n%s", report.nodeid, report.longreprtext)
+            errors = [line[1:].strip() for line in report.longreprtext.splitlines() if line.startswith("E ")]
+            why = errors[-1] if errors else _first_line(report)
+            self.write(f"ERROR collecting {report.nodeid or 'the plans'}: {_one_line(why)} (details in run.log)")
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.items = {item.nodeid: item for item in session.items}
         self.total = len(session.items)
@@ -98,7 +106,7 @@ class Console:
         self.write(f"      {word}  {elapsed_s:.1f} s" + (f"  {_one_line(message)}" if message else ""))
 
 
-def _first_line(report: pytest.TestReport) -> str:
+def _first_line(report: pytest.TestReport | pytest.CollectReport) -> str:
     return _one_line(str(report.longrepr or ""))
 
 

@@ -281,3 +281,15 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
         timeout=60,
     )
     assert direct.returncode == pytest.ExitCode.USAGE_ERROR and "holds a run already" in direct.stderr
+
+
+def test_a_plan_that_cannot_be_collected_is_one_console_line_with_the_story_in_run_log(tmp_path):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "test_broken.py").write_text("def test_x(:\n    pass\n")
+    run_dir = tmp_path / "run"
+    proc = flexbench("run", str(plans), "--out", str(run_dir), timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("ERROR collecting"))
+    assert "test_broken.py: SyntaxError" in line and line.endswith("(details in run.log)")
+    assert "def test_x(:" in (run_dir / "run.log").read_text()
