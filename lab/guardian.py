@@ -212,6 +212,8 @@ class Watch:
 
 
 def _kill(pid: int) -> None:
+    if pid <= 0:  # 0 and negatives name process groups: never the guardian's own
+        return
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -126,8 +126,11 @@ class Host:
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, default=str)
         with self._out_lock:
-            self.out.write(line + "\n")
-            self.out.flush()
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (OSError, ValueError):  # the run is gone: there is no one to tell
+                log.debug("not sent (the run is gone): %s", line[:200])
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.send({"event": kind, "data": data})
