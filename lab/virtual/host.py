@@ -159,8 +159,6 @@ class Host:
             return getattr(self.lab.site, args[0])(*args[1:])
         if op == "inject_fault":
             return self.lab.inject_fault(BenchFault(*args))
-        if op == "outputs":
-            return self.lab.outputs()
         if op == "stop":
             return self.stop("the run")
         raise ValueError(f"unknown request {op!r}")

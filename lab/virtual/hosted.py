@@ -149,9 +149,6 @@ class HostedLab:
             raise UserError(f"--bench-fault {fault.instrument}: no emulated instrument of that name ({known})")
         self.request("inject_fault", fault.instrument, fault.mode, fault.after_s)
 
-    def outputs(self) -> dict[str, bool]:
-        return dict(self.request("outputs"))
-
     def final_state(self) -> dict[str, Any]:
         return dict(self._final or {})
 
