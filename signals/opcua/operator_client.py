@@ -16,7 +16,7 @@ from asyncua import Client, ua
 from flexbench.core import Envelope, Interval
 from flexbench.signals.opcua import model
 from flexbench.signals.opcua.connection import ClientSecurity, open_client
-from flexbench.signals.opcua.envelope import checked
+from flexbench.signals.opcua.envelope import check_within, checked
 from flexbench.signals.opcua.site_client import write_values
 
 _log = logging.getLogger(__name__)
@@ -79,17 +79,30 @@ class OperatorClient:
         A limit of None takes the envelope's firm limit (EnvelopeError when it has none):
         the call carries numbers only.
         """
-        parsed = checked(envelope).intervals
+        parsed = checked(envelope)
         D = ua.VariantType.Double
-        (version,) = await self._call(
-            site,
-            model.PUBLISH_ENVELOPE,
-            ua.Variant([i.start for i in parsed], ua.VariantType.DateTime, is_array=True),
-            ua.Variant([i.duration_s for i in parsed], D, is_array=True),
-            ua.Variant([i.import_limit_w for i in parsed], D, is_array=True),
-            ua.Variant([i.export_limit_w for i in parsed], D, is_array=True),
-        )
+        try:
+            (version,) = await self._call(
+                site,
+                model.PUBLISH_ENVELOPE,
+                ua.Variant([i.start for i in parsed], ua.VariantType.DateTime, is_array=True),
+                ua.Variant([i.duration_s for i in parsed], D, is_array=True),
+                ua.Variant([i.import_limit_w for i in parsed], D, is_array=True),
+                ua.Variant([i.export_limit_w for i in parsed], D, is_array=True),
+            )
+        except ua.UaStatusCodeError as exc:
+            if exc.code == ua.StatusCodes.BadOutOfRange:  # the status alone does not say which limit: name it
+                check_within(parsed, *await self.rated_w(site), site)
+            raise
         return int(version)
+
+    async def rated_w(self, site: str) -> tuple[float, float]:
+        """The site's rated import and export, W: the EURange of its limits, which the server holds them to."""
+        names = (model.IMPORT_LIMIT, model.EXPORT_LIMIT)
+        ranges = await self.client.read_values(
+            [self.client.get_node(self.node_id(site, f"{n}.EURange")) for n in names]
+        )
+        return float(ranges[0].High), float(ranges[1].High)
 
     async def signal_abnormal(self, site: str, max_import_w: float, duration_s: float = 0.0) -> None:
         D = ua.VariantType.Double

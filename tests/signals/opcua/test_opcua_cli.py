@@ -45,7 +45,9 @@ def test_refusals_print_one_line_and_exit_non_zero(envelope_server, opcua_pki_di
     assert main(["opcua", "read", *common, "--site", "nowhere"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3, lines
-    assert "BadUserAccessDenied" in lines[0] and "BadOutOfRange" in lines[1] and "no site 'nowhere'" in lines[2]
+    assert "BadUserAccessDenied" in lines[0] and "no site 'nowhere'" in lines[2]
+    # out of range: the line names the interval and the site's rated range, not only the status
+    assert "envelope interval 0: limits 1000000000.0 W import" in lines[1] and "(100000.0 W import" in lines[1]
 
 
 def test_serve_on_port_zero_prints_the_endpoint_and_stops_cleanly(tmp_path: Path):
