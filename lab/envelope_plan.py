@@ -632,8 +632,9 @@ def follows_schedule(
 ) -> evaluate.Result:
     """Pass when the flow is at or below each window's limit throughout the window.
 
-    Measured: the largest excess over a window's limit (negative: the closest
-    the site came to a limit); the details list each window's peak.
+    Measured: the PCC flow's peak in the window where it came closest to (or
+    went furthest over) its limit; Limit: that window's limit; Margin: limit
+    minus peak. The details list each window's peak.
     """
     criterion = (
         f"PCC {side} at or below each interval's {side} limit + meter accuracy, from the response "
@@ -666,10 +667,10 @@ def follows_schedule(
     return evaluate.Result(
         requirement_id=requirement_id,
         criterion=criterion,
-        measured=excess[worst],
-        limit=0.0,
+        measured=peaks[worst],
+        limit=w.limit_w,
         unit="W",
-        margin=-excess[worst],
+        margin=w.limit_w - peaks[worst],  # type: ignore[operator]
         verdict=evaluate.FAIL if over else evaluate.PASS,
         message=message,
         details=details,

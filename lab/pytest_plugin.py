@@ -608,7 +608,7 @@ class HtmlHooks:
             return
         results = self.state.results or assemble(self.state.run_dir, ended=False)
         prefix.append(overall_html(results))
-        if self.state.abort_reason:
+        if self.state.abort_reason and not results["summary"].get("aborted"):  # else overall_html says it
             prefix.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {self.state.abort_reason}</p>")
         prefix.append(run_header_html(results["run"], self.state.run_dir))
         prefix.append(station_html(self.state.run_dir))

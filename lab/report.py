@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import astuple
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from flexbench.lab.plots import render_evidence_png
-from flexbench.lab.recorder import consolidate, load_samples
-from flexbench.lab.results import (
-    DECLARATION_FILE,
-    RESULTS_FILE,
-    RUN_FILE,
-    STATION_FILE,
-    assemble,
-    guardian_findings,
-    verdict_basis,
-    write_json,
+from flexbench.lab.report_rows import (
+    CHECK_HEADERS,
+    EQUIPMENT_HEADERS,
+    MATRIX_HEADERS,
+    check_rows,
+    declaration_rows,
+    equipment_rows,
+    evidence_png,
+    load_run,
+    matrix_rows,
+    overall,
+    read_station,
+    run_rows,
+    verdict_text,
 )
+from flexbench.lab.results import DECLARATION_FILE
 
 STYLE = """
 <style>
@@ -39,50 +44,38 @@ STYLE = """
 #environment-header, #environment { display: none; }  /* pytest's environment: shown last, by flexbench */
 </style>
 """
+CHECK_VERDICT = CHECK_HEADERS.index("Verdict")
+DUE = EQUIPMENT_HEADERS.index("Calibration due")
 
 
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "&mdash;"
-    if isinstance(value, float):
-        text = f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
-    else:
-        text = str(value)
-    return escape(f"{text} {unit}".strip())
+def _cells(values: tuple[str, ...] | list[str], verdict_at: int | None = None) -> str:
+    return "".join(f"<td>{_verdict(v) if i == verdict_at else escape(v)}</td>" for i, v in enumerate(values))
+
+
+def _head(headers: tuple[str, ...]) -> str:
+    return "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
 
 
 def _verdict(verdict: str) -> str:
-    return f'<span class="fb-{escape(verdict)}">{escape(verdict.upper())}</span>'
+    return f'<span class="fb-{escape(verdict)}">{escape(verdict_text(verdict))}</span>'
 
 
 def overall_html(results: dict[str, Any]) -> str:
     """The run's overall verdict first, with the tests that did not run named: what a lab signs."""
-    summary = results["summary"]
-    parts = [f"<p class='fb-overall'>Overall verdict: {_verdict(results['verdict'])} &mdash; "]
-    parts.append(escape(verdict_basis(results)))
-    parts.append("</p>")
-    for line in summary.get("unsafe", []):
-        parts.append(f"<p class='fb-fail'>WARNING: {escape(line)}</p>")
-    for line in summary.get("guardian", []):
-        parts.append(f"<p>{escape(line)}</p>")
-    if summary["not_run"]:
-        items = "".join(f"<li>{escape(nodeid)}</li>" for nodeid in summary["not_run"])
+    o = overall(results)
+    parts = [f"<p class='fb-overall'>Overall verdict: {_verdict(o.verdict)} &mdash; {escape(o.basis)}</p>"]
+    if o.aborted:
+        parts.append(f"<p class='fb-error'>Run aborted, bench driven to safe state: {escape(o.aborted)}</p>")
+    parts.extend(f"<p class='fb-fail'>WARNING: {escape(line)}</p>" for line in o.unsafe)
+    parts.extend(f"<p>{escape(line)}</p>" for line in o.guardian)
+    if o.not_run:
+        items = "".join(f"<li>{escape(nodeid)}</li>" for nodeid in o.not_run)
         parts.append(f"<p>Selected but not run:</p><ul>{items}</ul>")
     return STYLE + "".join(parts)
 
 
 def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
-    scale = run.get("time_scale", 1.0)
-    scale_note = f"{scale:g}x: bench time ran {scale:g} times faster than wall time" if scale != 1 else "1x (real time)"
-    rows = [
-        ("Plans", ", ".join(run.get("plans", [])) or "-"),
-        ("Bench", f"{run.get('bench_name', '')} ({run.get('bench_file', '')})"),
-        ("DUT profile", run.get("dut_profile") or "-"),
-        ("Time scale", scale_note),
-        ("Started", run.get("started", "")),
-        ("Run folder", run.get("run_dir", "")),
-    ]
-    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in run_rows(run))
     html = f'{STYLE}<table class="fb-matrix fb-run">{cells}</table>'
     declaration = Path(run_dir) / DECLARATION_FILE if run_dir is not None else None
     if declaration is not None and declaration.exists():
@@ -95,54 +88,30 @@ def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
 
 def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
     """Requirement matrix: a summary row per requirement, then every check."""
-    head = (
-        "<tr><th>Requirement</th><th>Criterion</th><th>Measured</th><th>Margin</th><th>Verdict</th><th>Checks</th></tr>"
-    )
     body = []
-    for row in rows:
-        worst = row["worst"] or {}
-        counts = f"{row['passed']} pass / {row['failed']} fail / {row['errors']} error"
+    for row in matrix_rows(rows):
         body.append(
-            f"<tr><td>{escape(row['requirement_id'])}</td><td>{escape(worst.get('criterion', ''))}</td>"
-            f"<td>{_fmt(worst.get('measured'), worst.get('unit', ''))}</td>"
-            f"<td>{_fmt(worst.get('margin'), worst.get('unit', ''))}</td>"
-            f"<td>{_verdict(row['verdict'])}</td><td>{counts}<br><small>worst: {escape(worst.get('test', ''))}"
-            f"<br>{escape(worst.get('message', ''))}</small></td></tr>"
+            "<tr>"
+            + _cells((row.requirement_id, row.criterion, row.measured, row.limit, row.margin))
+            + f"<td>{_verdict(row.verdict)}</td><td>{escape(row.counts)}<br><small>worst: {escape(row.worst_test)}"
+            f"<br>{escape(row.message)}</small></td></tr>"
         )
-    summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{head}{"".join(body)}</table>'
-    detail_head = (
-        "<tr><th>Test</th><th>Requirement</th><th>Criterion</th><th>Declared</th><th>Measured</th>"
-        "<th>Margin</th><th>Verdict</th><th>Why</th></tr>"
-    )
-    detail = []
-    for test in tests:
-        for r in test.get("requirements", []):
-            detail.append(
-                f"<tr><td>{escape(test['nodeid'])}</td><td>{escape(r['requirement_id'])}</td>"
-                f"<td>{escape(r['criterion'])}</td><td>{escape(r.get('declared') or '-')}</td>"
-                f"<td>{_fmt(r.get('measured'), r.get('unit', ''))}</td>"
-                f"<td>{_fmt(r.get('margin'), r.get('unit', ''))}</td><td>{_verdict(r['verdict'])}</td>"
-                f"<td>{escape(r.get('message', ''))}</td></tr>"
-            )
+    summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{_head(MATRIX_HEADERS)}{"".join(body)}</table>'
+    detail = [
+        f"<tr><td>{escape(test['nodeid'])}</td>{_cells(astuple(row), CHECK_VERDICT)}</tr>"
+        for test in tests
+        for row in check_rows(test.get("requirements", []))
+    ]
     details = (
         f'<details><summary>Every check ({len(detail)})</summary><table class="fb-matrix">'
-        f"{detail_head}{''.join(detail)}</table></details>"
+        f"{_head(('Test', *CHECK_HEADERS))}{''.join(detail)}</table></details>"
     )
     return summary + details
 
 
 def results_table_html(results: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(r['requirement_id'])}</td><td>{escape(r['criterion'])}</td>"
-        f"<td>{escape(r.get('declared') or '-')}</td>"
-        f"<td>{_fmt(r.get('measured'), r.get('unit', ''))}</td><td>{_fmt(r.get('margin'), r.get('unit', ''))}</td>"
-        f"<td>{_verdict(r['verdict'])}</td><td>{escape(r.get('message', ''))}</td></tr>"
-        for r in results
-    )
-    return (
-        f'{STYLE}<table class="fb-matrix"><tr><th>Requirement</th><th>Criterion</th><th>Declared</th>'
-        f"<th>Measured</th><th>Margin</th><th>Verdict</th><th>Why</th></tr>{rows}</table>"
-    )
+    rows = "".join(f"<tr>{_cells(astuple(row), CHECK_VERDICT)}</tr>" for row in check_rows(results))
+    return f'{STYLE}<table class="fb-matrix">{_head(CHECK_HEADERS)}{rows}</table>'
 
 
 def component_sections_html(run_dir: Path | None) -> str:
@@ -155,7 +124,7 @@ def component_sections_html(run_dir: Path | None) -> str:
     """
     if run_dir is None:
         return ""
-    station = _station(Path(run_dir))
+    station = read_station(Path(run_dir))
     parts = []
     for group in ("components", "instruments"):
         for name, snapshot in (station.get(group) or {}).items():
@@ -167,70 +136,31 @@ def component_sections_html(run_dir: Path | None) -> str:
 def station_html(run_dir: Path | None) -> str:
     """The equipment the verdicts rest on: identity, address and calibration of every instrument, and the
     other components, from station.json. A calibration that ran out before the run is marked."""
-    station = _station(Path(run_dir)) if run_dir is not None else {}
+    station = read_station(Path(run_dir)) if run_dir is not None else {}
     if not station:
         return ""
-    run_date = _run_date(Path(str(run_dir)))
-    rows = []
-    for name, entry in (station.get("instruments") or {}).items():
-        ident = entry.get("identity") or {}
-        due = entry.get("calibration_due", "")
-        lapsed = bool(due and run_date and due < run_date)
-        rows.append(
-            (
-                escape(name),
-                escape(entry.get("role", "")),
-                escape(f"{ident.get('manufacturer', '')} {ident.get('model', '')}".strip()),
-                escape(ident.get("serial", "")),
-                escape(ident.get("firmware", "")),
-                escape(entry.get("address", "")),
-                f"<span class='fb-fail'>{escape(due)} (lapsed before the run)</span>" if lapsed else escape(due or "-"),
-                escape(entry.get("error", "")),
-            )
-        )
-    for name, entry in (station.get("components") or {}).items():
-        where = entry.get("url") or entry.get("endpoint") or entry.get("local_api") or entry.get("site") or ""
-        rows.append((escape(name), escape(entry.get("kind", "")), "", "", "", escape(str(where)), "", ""))
-    headers = ("Name", "Role / kind", "Model", "Serial", "Firmware", "Address", "Calibration due", "Error")
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in rows)
+    body = []
+    for row in equipment_rows(Path(str(run_dir))):
+        cells = [f"<td>{escape(v)}</td>" for v in row.cells]
+        if row.lapsed:
+            cells[DUE] = f"<td><span class='fb-fail'>{escape(row.cells[DUE])}</span></td>"
+        body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        f'<h2>Equipment</h2><table class="fb-matrix"><tr>{head}</tr>{body}</table>'
+        f'<h2>Equipment</h2><table class="fb-matrix">{_head(EQUIPMENT_HEADERS)}{"".join(body)}</table>'
         "<details><summary>Every setting (station.json)</summary><pre>"
         + escape(json.dumps(station, indent=2))
         + "</pre></details>"
     )
 
 
-def _run_date(run_dir: Path) -> str:
-    """The day the run started (ISO), from run.json; "" when unknown."""
-    try:
-        return str(json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("started", ""))[:10]
-    except (OSError, json.JSONDecodeError):
-        return ""
-
-
 def declaration_html(path: Path) -> str:
     """The device declaration as a table of its values, by table and key."""
-    import tomllib
-
     text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    rows = declaration_rows(text)
+    if rows is None:
         return f"<pre>{escape(text)}</pre>"
-    rows: list[tuple[str, str]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, inner)
-        else:
-            rows.append((prefix, json.dumps(value) if not isinstance(value, str) else value))
-
-    walk("", data)
-    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
-    return f'<table class="fb-matrix"><tr><th>Declared</th><th>Value</th></tr>{body}</table>'
+    body = "".join(f"<tr>{_cells(row)}</tr>" for row in rows)
+    return f'<table class="fb-matrix">{_head(("Declared", "Value"))}{body}</table>'
 
 
 def _section(target: str, component: str, run_dir: Path) -> str:
@@ -246,16 +176,6 @@ def _section(target: str, component: str, run_dir: Path) -> str:
         )
 
 
-def _station(run_dir: Path) -> dict[str, Any]:
-    """The run's station snapshot (station.json), or {} when it has none or it cannot be read."""
-    path = run_dir / STATION_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def png_img(png: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
@@ -263,57 +183,29 @@ def png_img(png: bytes, alt: str) -> str:
 def build_report(run_dir: Path) -> Path:
     """Rebuild a standalone report (and results.json) from a run folder, even one cut short."""
     run_dir = Path(run_dir)
-    consolidate(run_dir)
-    results = _reassemble(run_dir)
-    write_json(run_dir / RESULTS_FILE, results)
-    samples = load_samples(run_dir)
+    results, samples = load_run(run_dir)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>flexbench report</title>",
         STYLE,
         "</head><body style='font-family: sans-serif'>",
         "<h1>flexbench report</h1>",
+        overall_html(results),
         run_header_html(results["run"], run_dir),
+        station_html(run_dir),
+        matrix_html(results["matrix"], results["tests"]),
     ]
-    parts.insert(4, overall_html(results))
-    parts.append(matrix_html(results["matrix"], results["tests"]))
     for test in results["tests"]:
         parts.append(f"<h3>{escape(test['nodeid'])} &mdash; {escape(test['outcome'])}</h3>")
         if test.get("message"):
             parts.append(f"<pre>{escape(test['message'])}</pre>")
         parts.append(results_table_html(test.get("requirements", [])))
-        if test.get("evidence") and not samples.empty:
-            parts.append(png_img(render_evidence_png(samples, test["evidence"]), test["nodeid"]))
+        png = evidence_png(samples, test)
+        if png is not None:
+            parts.append(png_img(png, test["nodeid"]))
     parts.append(component_sections_html(run_dir))
-    parts.append(station_html(run_dir))
     parts.append("</body></html>")
     target = run_dir / "report.html"
     if target.exists():
         target = run_dir / "report-rebuilt.html"
     target.write_text("".join(parts), encoding="utf-8")
     return target
-
-
-def _reassemble(run_dir: Path) -> dict[str, Any]:
-    """results.json again from the folder: as the run ended it, or, for a run that never ended
-    (killed, crashed), INCOMPLETE with the selected tests tests.jsonl does not hold as not run."""
-    path = run_dir / RESULTS_FILE
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-    except json.JSONDecodeError:
-        previous = None
-    if not isinstance(previous, dict) or "summary" not in previous:
-        results = assemble(run_dir, ended=False)
-        results["summary"]["guardian"], results["summary"]["unsafe"] = guardian_findings(run_dir)
-        return results
-    summary = previous["summary"]
-    results = assemble(
-        run_dir,
-        not_run=list(summary.get("not_run", [])),
-        ended=bool(summary.get("ended", True)),
-        interrupted=bool(summary.get("interrupted", False)),
-        bench_fault=previous.get("verdict") == "error",
-    )
-    for key in ("aborted", "unsafe"):
-        if summary.get(key):
-            results["summary"][key] = summary[key]
-    return results

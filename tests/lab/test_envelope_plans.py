@@ -73,6 +73,9 @@ def test_healthy_site_follows_the_twins_envelopes_over_both_transports(tmp_path,
     follow = next(t for t in results["tests"] if "variable" in t["nodeid"])
     limits = [i["limit_w"] for r in follow["requirements"] for i in r["details"]["intervals"]]
     assert max(limits) == pytest.approx(8100.0)  # the largest limit maps to the site's 8 kW (+ accuracy)
+    for r in follow["requirements"]:  # Measured: the PCC power at the worst interval, under its limit by Margin
+        peaks = [i["peak_w"] for i in r["details"]["intervals"]]
+        assert r["unit"] == "W" and r["measured"] in peaks and r["measured"] + r["margin"] == pytest.approx(r["limit"])
     assert "interval 2/2" in proc.stdout  # the console says where the long step is
 
 
@@ -190,10 +193,14 @@ def test_follows_schedule_judges_each_window():
     y = np.where(t < 50, 900.0, 1500.0)
     windows = [IntervalWindow(10, 48, 1000.0, "interval 0"), IntervalWindow(60, 98, 1400.0, "interval 1")]
     result = follows_schedule("OE-FOLLOW", t, y, windows, side="export")
-    assert result.verdict == FAIL and result.measured == pytest.approx(100.0) and "1 of 2" in result.message
+    assert result.verdict == FAIL and "1 of 2" in result.message
+    # Measured is the PCC power at the worst window, Limit that window's limit, Margin their difference
+    assert (result.measured, result.limit, result.margin) == pytest.approx((1500.0, 1400.0, -100.0))
     windows[1] = IntervalWindow(60, 98, 1600.0, "interval 1")
     result = follows_schedule("OE-FOLLOW", t, y, windows, side="export")
-    assert result.verdict == PASS and result.margin == pytest.approx(100.0)
+    assert result.verdict == PASS and (result.measured, result.limit, result.margin) == pytest.approx(
+        (900.0, 1000.0, 100.0)
+    )  # closest: interval 0
     assert follows_schedule("OE-FOLLOW", t, y, [IntervalWindow(200, 210, 1.0, "late")], side="export").verdict == ERROR
 
 

@@ -12,10 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pypdfium2 as pdfium
 import pytest
+
+from flexbench.lab.report_pdf import build_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = "testplans/ieee1547"
@@ -79,6 +83,25 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     assert kinds.count("virtual_lab_stopped") == 1
     assert not _alive(station["components"]["guardian"]["pid"])
     assert not _alive(station["components"]["virtual_lab"]["pid"])
+    # the report a lab signs: `flexbench report --pdf`, its pages rendered and read back
+    pdf = flexbench("report", str(run_dir), "--pdf")
+    assert pdf.returncode == 0 and f"report: {run_dir / 'report.pdf'}" in pdf.stdout, pdf.stderr
+    pages = pdf_pages(run_dir / "report.pdf")
+    assert pages[0].text.startswith("flexbench report\r\nOverall verdict: PASS \u2014 9 tests: 9 passed")
+    equipment = pages[0].text.split("\r\nEquipment\r\n", 1)[1]
+    for name, entry in station["instruments"].items():  # a row per instrument: name, role, model, serial, firmware
+        ident = entry["identity"]
+        row = f"{name} {entry['role']} {ident['manufacturer']} {ident['model']} {ident['serial']} {ident['firmware']}"
+        assert f"\r\n{row} " in equipment, (row, equipment)
+    for test in results["tests"]:  # one plot per test, on the page of its heading
+        page = next(p for p in pages if f"{test['nodeid']} \u2014 passed" in p.text)
+        assert page.images >= 1, test["nodeid"]
+    assert sum(p.images for p in pages) == 9
+    for number, page in enumerate(pages, 1):
+        assert "run healthy \u2014 overall verdict PASS" in page.text and f"page {number} of {len(pages)}" in page.text
+        assert page.inked > 0.002, f"page {number} renders blank"
+        assert page.colored >= 200 * page.images, f"page {number}: a plot renders without its coloured traces"
+    assert all(word in pages[-1].text for word in ("Sign-off", "Operator", "Reviewer", "Signature", "Date"))
 
 
 @pytest.mark.parametrize(
@@ -109,6 +132,9 @@ def test_fault_profile_fails_exactly_the_requirements_it_breaks(tmp_path, one_re
     failing = [r for t in results["tests"] for r in t["requirements"] if r["verdict"] == "fail"]
     assert failing and all(r["message"] and r["criterion"] and r["margin"] is None or r["margin"] < 0 for r in failing)
     assert "FAIL" in (run_dir / "report.html").read_text()
+    pages = pdf_pages(build_pdf(run_dir))
+    assert pages[0].text.startswith("flexbench report\r\nOverall verdict: FAIL \u2014 3 tests:")
+    assert sum(p.images for p in pages) == 3 and all(p.inked > 0.002 for p in pages)
 
 
 def test_dut_that_stops_answering_aborts_with_reason_and_bench_goes_safe(tmp_path, one_repeat_profile):
@@ -201,6 +227,33 @@ def test_run_killed_with_sigkill_keeps_samples_and_report_rebuilds(tmp_path):
     finished = max(t["end_s"] for t in results["tests"])
     assert samples["t_s"].max() > finished  # samples after the last finished test were kept too
     assert "data:image/png;base64" in report.read_text()
+
+
+@dataclass
+class PdfPage:
+    text: str
+    images: int  # image objects on the page
+    inked: float  # fraction of the rendered page that is not white
+    colored: int  # rendered pixels in colour (plots, verdicts), not grey
+
+
+def pdf_pages(path: Path) -> list[PdfPage]:
+    """Every page of a PDF as a reader sees it: rendered to pixels (PNG's RGB), its text, its images."""
+    pdf = pdfium.PdfDocument(path)
+    pages = []
+    for page in pdf:
+        pixels = page.render(scale=1.0).to_numpy().astype(int)
+        spread = pixels.max(axis=2) - pixels.min(axis=2)
+        pages.append(
+            PdfPage(
+                text=page.get_textpage().get_text_range(),
+                images=sum(1 for _ in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE])),
+                inked=float((pixels.min(axis=2) < 200).mean()),
+                colored=int((spread > 60).sum()),
+            )
+        )
+    pdf.close()
+    return pages
 
 
 def events(run_dir: Path) -> list[dict]:
