@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/flexbench run testplans/ieee1547 --time-scale $(TIME_SCALE)
 
-test: lint
+# The live view's browser test drives Debian's Chromium through its driver (CI runs as root).
+CHROMEDRIVER := /usr/bin/chromedriver
+$(CHROMEDRIVER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+test: lint $(CHROMEDRIVER)
 	$(BIN)/python -m pytest -q --durations=20
 
 # Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one

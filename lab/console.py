@@ -86,11 +86,9 @@ class Console:
         self.write(f"[{self.index:>{width}}/{self.total}] {nodeid.rsplit('/', 1)[-1]}  {' '.join(ids)}".rstrip())
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
-        if kind not in SHOWN:
-            return
-        text = data.get("text") or data.get("error") or ", ".join(f"{k}={v}" for k, v in data.items() if k != "test")
-        label = "" if kind in ("step", "progress") else f"{kind.replace('_', ' ')}: "
-        self.write(f"      {time.monotonic() - self.test_started:7.1f} s  {label}{text}")
+        text = event_text(kind, data)
+        if text is not None:
+            self.write(f"      {time.monotonic() - self.test_started:7.1f} s  {text}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:  # the whole story goes to the run's log (run.log), the console gets a line
@@ -104,6 +102,15 @@ class Console:
         elapsed_s = time.monotonic() - self.test_started
         message = record.get("message") or ""
         self.write(f"      {word}  {elapsed_s:.1f} s" + (f"  {_one_line(message)}" if message else ""))
+
+
+def event_text(kind: str, data: dict[str, Any]) -> str | None:
+    """A recorder event as the run's watchers show it (a step, progress, a fault); None for the others."""
+    if kind not in SHOWN:
+        return None
+    text = data.get("text") or data.get("error") or ", ".join(f"{k}={v}" for k, v in data.items() if k != "test")
+    label = "" if kind in ("step", "progress") else f"{kind.replace('_', ' ')}: "
+    return f"{label}{text}"
 
 
 def _first_line(report: pytest.TestReport | pytest.CollectReport) -> str:

@@ -74,6 +74,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="print each test as it starts, its steps and its verdict as it ends (what flexbench run shows)",
     )
+    group.addoption(
+        "--fb-live",
+        action="store_true",
+        help="serve a live view of the run on 127.0.0.1 (a port chosen now, its address printed first)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,6 +99,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
         state.console = Console(config)
         config.pluginmanager.register(state.console, "flexbench-console")
+    if config.getoption("--fb-live") and not config.getoption("collectonly"):
+        from flexbench.lab.bench_config import load_bench
+        from flexbench.lab.live import LiveRun, LiveView
+
+        state.live = LiveView(f"flexbench run {' '.join(str(a) for a in config.args)}")
+        try:
+            state.live.show_bench(load_bench(state.bench_path))
+        except UserError:  # the run itself says what is wrong with the bench file
+            pass
+        state.live.start()
+        config.pluginmanager.register(LiveRun(state.live, lambda: state.results), "flexbench-live")
 
 
 class Verdicts:
@@ -137,6 +153,7 @@ class RunState:
         self.bench: Bench | None = None
         self.abort_reason: str | None = None
         self.console: Any = None  # lab.console.Console with --fb-console
+        self.live: Any = None  # lab.live.LiveView with --fb-live
         self.bench_fault = False  # an instrument or the bench's own server failed: the run's verdict is ERROR
         self.finished: set[str] = set()
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
@@ -188,6 +205,8 @@ class RunState:
             self.recorder = Recorder(self.run_dir, self.clock)
             if self.console is not None:
                 self.recorder.listeners.append(self.console.on_event)
+            if self.live is not None:
+                self.live.watch(self.recorder)
         return self.recorder
 
     def get_bench(self) -> Bench:

@@ -97,6 +97,7 @@ class Recorder:
         self._pollers: list[threading.Thread] = []
         self._closed = False
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []  # told of every event (the console)
+        self.sample_listeners: list[Callable[[float, str, float], None]] = []  # told of every sample (the live view)
 
     # -- writing ----------------------------------------------------------------
 
@@ -106,6 +107,11 @@ class Recorder:
         with self._lock:
             self._pending.append((t, channel, v))
             self._history.setdefault(channel, []).append((t, v))
+        for listener in self.sample_listeners:
+            try:
+                listener(t, channel, v)
+            except Exception:  # what watches the run never stops it
+                log.exception("sample listener failed")
 
     def record_many(self, values: dict[str, float], t_s: float | None = None) -> None:
         t = self.clock.now() if t_s is None else t_s

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from flexbench.lab.errors import UserError
+from flexbench.lab.live import LiveView, add_live_option, start_live
 
 _SETTING_FLAGS = (
     ("--feeder", str, "embedded feeder (ieee13, ieee123, ieee8500) or an OpenDSS master file"),
@@ -69,6 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the twin is a HELICS federate (`flexbench cosim twin`), here or on another host",
     )
     run.add_argument("--out", help="run folder (default: reports/<date-time>-cosim)")
+    add_live_option(run)
     run.set_defaults(func=run_lab)
     twin = sub.add_parser("twin", help="serve the twin as a HELICS federate until the lab federate leaves")
     _add_settings(twin)
@@ -110,17 +112,23 @@ def run_lab(args: argparse.Namespace) -> int:
         f"{args.duration:g} s -> {run_dir}",
         file=sys.stderr,
     )
-    summary = run_cosim(
-        config,
-        settings,
-        run_dir,
-        args.duration,
-        time_scale=args.time_scale,
-        federated=args.federated,
-        start_own_broker=args.start_broker,
-        dut_profile=args.dut_profile,
-        on_step=_progress(settings.rate_hz, args.duration),
-    )
+    live = start_live(f"flexbench cosim run {settings.feeder} bus {settings.bus}", sys.stderr) if args.live else None
+    try:
+        summary = run_cosim(
+            config,
+            settings,
+            run_dir,
+            args.duration,
+            time_scale=args.time_scale,
+            federated=args.federated,
+            start_own_broker=args.start_broker,
+            dut_profile=args.dut_profile,
+            on_step=_progress(settings.rate_hz, args.duration, live),
+            live=live,
+        )
+    finally:
+        if live is not None:
+            live.close()
     figures = {k: v for k, v in summary.items() if k != "settings"}
     print(json.dumps(figures, indent=1))
     if summary.get("stopped"):
@@ -129,20 +137,19 @@ def run_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(rate_hz: float, duration_s: float, every_s: float = 5.0):
-    """A line on stderr every `every_s` bench seconds: where the loop is and what it sends."""
+def _progress(rate_hz: float, duration_s: float, live: LiveView | None, every_s: float = 5.0):
+    """A line on stderr (and the live view) every `every_s` bench seconds: where the loop is and what it sends."""
     every = max(1, round(rate_hz * every_s))
     total = round(rate_hz * duration_s)
 
     def show(sample) -> None:
         if sample.k % every == 0 and sample.k:
             volts = "/".join(f"{v:.1f}" for v in sample.set_v)
-            print(
-                f"  step {sample.k}/{total}: P {sum(sample.injected_w) / 1000:.1f} kW into the twin, "
-                f"grid simulator {volts} V",
-                file=sys.stderr,
-                flush=True,
-            )
+            power_kw = sum(sample.injected_w) / 1000
+            text = f"step {sample.k}/{total}: P {power_kw:.1f} kW into the twin, grid simulator {volts} V"
+            print(f"  {text}", file=sys.stderr, flush=True)
+            if live is not None:
+                live.step(text)
 
     return show
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import signal
+import sys
 from pathlib import Path
 
 from flexbench.lab.errors import UserError
+from flexbench.lab.live import add_live_option, start_live
 
 DEFAULT_BENCH = "virtual-pcs.toml"  # the embedded virtual PCS bench: a 2030.5 server and a PCS site
 
@@ -38,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run bench time this many times faster than wall time (virtual bench only)",
     )
     p.add_argument("--out", help="run folder (default: reports/<date-time>-replay-<event>)")
+    add_live_option(p)
     p.set_defaults(func=replay)
 
 
@@ -55,6 +58,7 @@ def replay(args: argparse.Namespace) -> int:
     bench = _bench_path(args.bench, event.bench, Path(args.event))
     run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.event), args.dut_profile)
     previous = signal.signal(signal.SIGTERM, _terminate)
+    live = start_live(f"flexbench replay {args.event}", sys.stdout) if args.live else None
     try:
         results = run_replay(
             event,
@@ -63,11 +67,14 @@ def replay(args: argparse.Namespace) -> int:
             dut_profile=args.dut_profile,
             time_scale=args.time_scale,
             progress=lambda text: print(text, flush=True),
+            live=live,
         )
     except TwinError as exc:
         raise UserError(str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if live is not None:
+            live.close()
     replay = results["replay"]
     print()
     for test in results["tests"]:

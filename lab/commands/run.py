@@ -12,6 +12,7 @@ from flexbench.core.results import Verdict
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
+from flexbench.lab.live import add_live_option
 from flexbench.lab.results import EXIT_CODES, RESULTS_FILE, RUN_MARKERS, holds_run, verdict_line
 from flexbench.lab.virtual.bench_faults import BenchFault
 from flexbench.lab.virtual.lab import fault_names
@@ -62,6 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     p.add_argument("-v", "--verbose", action="store_true", help="print each step and check of the plans as they run")
+    add_live_option(p)
     p.set_defaults(func=run)
 
 
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         pytest_args += ["--req", rid]
     for text in args.bench_fault:
         pytest_args += ["--bench-fault", text]
+    if args.live:
+        pytest_args.append("--fb-live")
     if args.verbose:
         pytest_args += ["-o", "log_cli=true", "--log-cli-level=INFO", "--log-cli-format=%(message)s"]
 

@@ -12,13 +12,16 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flexbench.lab.bench import Bench
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.cosim.config import CosimSettings
 from flexbench.lab.cosim.loop import LoopStopped, PhilLoop, StepSample
 from flexbench.lab.recorder import Recorder
+
+if TYPE_CHECKING:
+    from flexbench.lab.live import LiveView
 
 SUMMARY_FILE = "summary.json"
 STATION_FILE = "station.json"
@@ -50,16 +53,21 @@ def run_cosim(
     start_own_broker: bool = False,
     dut_profile: str = "healthy",
     on_step: Callable[[StepSample], None] | None = None,
+    live: LiveView | None = None,
 ) -> dict[str, Any]:
     """Run the loop on the bench for `duration_s` of bench time; returns the summary (also written).
 
     federated: the twin is a HELICS federate elsewhere (start_own_broker: the
-    broker runs in this process).
+    broker runs in this process). live: a live view (lab.live) that follows the run.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     clock = ScaledClock(time_scale)
     recorder = Recorder(run_dir, clock)
+    if live is not None:
+        live.show_bench(config)
+        live.watch(recorder)
+        live.test_started(f"PHIL loop: {settings.feeder} bus {settings.bus}, {duration_s:g} s")
     broker = None
     link: Any = None
     summary: dict[str, Any] = {}
@@ -102,6 +110,8 @@ def run_cosim(
         summary = {"settings": _plain(settings), "federated": federated, "time_scale": time_scale, **summary}
         (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
         recorder.close()
+        if live is not None:
+            live.finish("stopped" if summary.get("stopped") or "steps" not in summary else "complete")
     return summary
 
 

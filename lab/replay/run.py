@@ -30,6 +30,7 @@ from flexbench.twin.events import SIGNAL_ACTIONS
 
 if TYPE_CHECKING:
     from flexbench.lab.bench import Bench
+    from flexbench.lab.live import LiveView
     from flexbench.lab.recorder import SampleLog
 
 Progress = Callable[[str], None]
@@ -159,14 +160,23 @@ def replay(
     time_scale: float = 1.0,
     settings: BenchSettings | None = None,
     progress: Progress | None = None,
+    live: LiveView | None = None,
 ) -> dict[str, Any]:
-    """Replay an event on a bench; returns the results written to results.json."""
+    """Replay an event on a bench; returns the results written to results.json.
+
+    live: a live view (lab.live) that follows the replay."""
     from flexbench.lab.bench import Bench
     from flexbench.lab.recorder import Recorder
 
     event = replay_event.event
     settings = settings or BenchSettings()
-    say = progress or (lambda text: None)
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+        if live is not None:
+            live.step(text.strip())
+
     config = load_bench(bench_path)
     if config.virtual is None and time_scale != 1.0:
         raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {time_scale:g})")
@@ -200,6 +210,10 @@ def replay(
         },
     )
     recorder = Recorder(run_dir, clock)
+    if live is not None:
+        live.show_bench(config)
+        live.watch(recorder)
+        live.test_started(f"replay::{event.path.name}")
     bench = None
     aborted: str | None = None
     t0 = float("nan")
@@ -247,7 +261,12 @@ def replay(
 
     lab_t, lab_y = _lab_trace(run_dir, replay_event, t0)
     result = score(replay_event, lab_t, lab_y) if np.isfinite(t0) and not aborted else None
-    return write_outputs(run_dir, replay_event, steps, result, t0, aborted, settings)
+    results = write_outputs(run_dir, replay_event, steps, result, t0, aborted, settings)
+    if live is not None:
+        for test in results["tests"]:
+            live.test_ended(test)
+        live.finish(results["verdict"])
+    return results
 
 
 def _record_field(replay: ReplayEvent, recorder: SampleLog, t0: float) -> None:

@@ -5,6 +5,7 @@ key before anything runs (exit 2)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -92,8 +93,9 @@ def test_switching_replay_sends_the_twins_new_envelope(tmp_path):
 
 def test_cloud_transient_replays_and_matches(tmp_path):
     run_dir = tmp_path / "cloud"
-    proc, results = replay("pv-cloud-transient", run_dir)
+    proc, results = replay("pv-cloud-transient", run_dir, "--live")
     check_healthy(proc, results, run_dir)
+    assert re.match(r"live view: http://127\.0\.0\.1:\d+/\n", proc.stdout)  # what --live serves: first line
 
 
 def test_dut_ignoring_the_utility_scores_clearly_worse(tmp_path, healthy_abnormal):

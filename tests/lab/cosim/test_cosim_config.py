@@ -115,6 +115,7 @@ def test_cosim_run_stops_a_diverging_loop_and_keeps_the_run_folder(tmp_path) -> 
             "20000",
             "--out",
             str(run_dir),
+            "--live",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -124,6 +125,7 @@ def test_cosim_run_stops_a_diverging_loop_and_keeps_the_run_folder(tmp_path) -> 
     assert proc.returncode == 1, proc.stderr
     assert re.search(r"PHIL loop stopped: the twin was out of bounds for 5 steps in a row at bus 48", proc.stderr)
     assert "Traceback" not in proc.stderr
+    assert re.search(r"^live view: http://127\.0\.0\.1:\d+/$", proc.stderr, re.M)  # --live serves the run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped"] and 6 <= summary["steps"] < 20
     samples = load_samples(run_dir)
