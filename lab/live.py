@@ -177,6 +177,7 @@ class LiveView:
                 if seq > since:
                     points.setdefault(channel, []).append((round(t_s - t0, 3), value if math.isfinite(value) else None))
             current = self._current
+            panels = list(self._panels.items())  # in one go: recorder threads add channels meanwhile
             state = {
                 "title": self.title,
                 "bench": self._bench,
@@ -189,7 +190,7 @@ class LiveView:
                 },
                 "steps": [(round(s, 1), text) for s, text in self._steps] if current is not None else [],
                 "panels": [
-                    {"id": pid, "title": title, "channels": sorted(c for c, p in self._panels.items() if p == pid)}
+                    {"id": pid, "title": title, "channels": sorted(c for c, p in panels if p == pid)}
                     for pid, title in PANELS
                 ],
                 "seq": self._seq,
