@@ -227,8 +227,8 @@ def test_envelope_plans_in_controller_mode(tmp_path, plans, envelopes_short, fau
         ("slow", "testplans/csip/test_site_limits.py", "export", {"CSIP-GEN-01"}),
         ("ignores-limit", "testplans/ul3141/test_limit_change.py", "", {"PCS-CHG"}),
         ("ignores-limit", "testplans/controller", "import", {"CTL-IMP"}),
-        # without its meter it also keeps mirroring its last reading as current: stale by construction
-        ("no-failsafe", "testplans/controller", "meter", {"CTL-METER", "CTL-TELEM"}),
+        # CTL-TELEM too when one of its 5 s telemetry posts lands over 10 s into the meter's silence (see below)
+        ("no-failsafe", "testplans/controller", "meter", {"CTL-METER"}),
         # halted, it also keeps mirroring its last, stale, readings
         ("halts-on-silent", "testplans/controller", "silent_inverter", {"CTL-INV", "CTL-TELEM"}),
         ("trusts-inverters", "testplans/controller", "ignoring", {"CTL-IGN"}),
@@ -245,7 +245,15 @@ def test_each_fault_variant_fails_the_requirement_it_breaks(
         extra += ["--profile", str(short_profile)]
     proc, results = plans.run(plan, BENCH, 10 if plan == "testplans/controller" else 20, tmp_path / fault, *extra)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert plans.failing(results) == broken, plans.why(results)
+    failing = plans.failing(results)
+    if fault == "no-failsafe" and "CTL-TELEM" in failing:
+        # Without its meter the controller mirrors its last reading as current. Whether one of its posts lands
+        # in the silence beyond the tolerance (CTL-TELEM fails: stale) or none does on a busy host (nothing
+        # stale to judge) is the host's timing, not the fault; the stale rule itself is tested below.
+        telemetry = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-TELEM"]
+        assert all("stale" in r["message"] for r in telemetry if r["verdict"] != "pass"), plans.why(results)
+        failing -= {"CTL-TELEM"}
+    assert failing == broken, plans.why(results)
 
 
 def test_a_controller_that_crashes_mid_plan_leaves_its_log_samples_and_a_finding(tmp_path, plans):
