@@ -6,7 +6,8 @@ Yokogawa WT1800 on loopback) at time scale 1 for a duration, twice:
 
 - in-process: the twin (OpenDSS) in the loop's own thread;
 - HELICS: the twin as a federate in another process (`flexbench cosim twin`,
-  which starts a zmq broker on a free localhost port), the lab federate here;
+  which starts a zmq_ss broker on a free localhost port and prints it: one port
+  per federation, so other federations on the host never collide), the lab federate here;
 
 and both again with the loop thread at real-time priority (`realtime`,
 SCHED_FIFO where the host allows it: see events.jsonl's cosim_realtime). The
@@ -27,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +35,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from flexbench.lab.bench_config import load_bench
-from flexbench.lab.cosim.federation import wait_for_port
 from flexbench.lab.cosim.runner import run_cosim
 from flexbench.lab.recorder import load_events
 
@@ -57,19 +56,13 @@ FIGURES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def in_process(settings, duration_s: float, work: Path) -> dict:
     return run_cosim(load_bench(BENCH), settings, work, duration_s)
 
 
 def over_helics(settings, duration_s: float, work: Path) -> dict:
-    port = free_port()
-    settings = replace(settings, helics=replace(settings.helics, broker=f"127.0.0.1:{port}"))
+    # a free port the twin's broker takes and prints; zmq_ss: that one port, whatever else runs on this host
+    settings = replace(settings, helics=replace(settings.helics, broker="127.0.0.1:0", core="zmq_ss"))
     twin = subprocess.Popen(
         [
             sys.executable,
@@ -81,6 +74,8 @@ def over_helics(settings, duration_s: float, work: Path) -> dict:
             str(BENCH),
             "--broker",
             settings.helics.broker,
+            "--core",
+            settings.helics.core,
             "--start-broker",
         ],
         cwd=ROOT,
@@ -89,8 +84,11 @@ def over_helics(settings, duration_s: float, work: Path) -> dict:
         text=True,
     )
     try:
-        if not wait_for_port("127.0.0.1", port, 60.0):
-            raise RuntimeError("the twin federate's broker did not start")
+        assert twin.stderr is not None
+        address = next((line.split()[-1] for line in twin.stderr if line.startswith("HELICS broker at ")), None)
+        if address is None:
+            raise RuntimeError(f"the twin federate's broker did not start (exit {twin.wait()})")
+        settings = replace(settings, helics=replace(settings.helics, broker=address))
         summary = run_cosim(load_bench(BENCH), settings, work, duration_s, federated=True)
         _, err = twin.communicate(timeout=60)
         if twin.returncode != 0:
@@ -115,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         for name, case, realtime in (
             ("in_process", in_process, False),
-            ("helics_localhost_zmq", over_helics, False),
+            ("helics_localhost_zmq_ss", over_helics, False),
             ("in_process_realtime", in_process, True),
-            ("helics_localhost_zmq_realtime", over_helics, True),
+            ("helics_localhost_zmq_ss_realtime", over_helics, True),
         ):
             summary = case(replace(settings, realtime=realtime), args.duration, work / name)
             cases[name] = {k: summary.get(k) for k in FIGURES}
@@ -125,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 e["kind"] == "cosim_realtime" and e["ok"] for e in load_events(work / name)
             )
             cases[name]["load_average_1min"] = round(os.getloadavg()[0], 2)
-            print(f"{name:30s} " + "  ".join(f"{k}={cases[name][k]}" for k in FIGURES), flush=True)
+            print(f"{name:34s} " + "  ".join(f"{k}={cases[name][k]}" for k in FIGURES), flush=True)
 
     result = {
         "benchmark": "cosim_loop",

@@ -28,7 +28,7 @@ _SETTING_FLAGS = (
     ("--nominal-voltage-v", float, "bench line-to-neutral voltage that 1.0 pu at the bus maps to"),
     ("--measure", str, "analyzer point(s): one for the total, or one per phase (comma-separated)"),
     ("--power-scale", float, "twin watts per measured watt"),
-    ("--broker", str, "HELICS broker address HOST[:PORT]"),
+    ("--broker", str, "HELICS broker address HOST[:PORT]; port 0 with --start-broker: a free port (printed)"),
     ("--core", str, "HELICS core type (zmq, tcp, tcp_ss, ...)"),
     ("--lab-name", str, "name of the lab federate"),
     ("--twin-name", str, "name of the twin federate"),
@@ -124,6 +124,7 @@ def run_lab(args: argparse.Namespace) -> int:
             start_own_broker=args.start_broker,
             dut_profile=args.dut_profile,
             on_step=_progress(settings.rate_hz, args.duration, live),
+            on_broker=_say_broker,
             live=live,
         )
     finally:
@@ -154,6 +155,11 @@ def _progress(rate_hz: float, duration_s: float, live: LiveView | None, every_s:
     return show
 
 
+def _say_broker(address: str) -> None:
+    """The broker's address, for the other federate (with port 0, the port it took)."""
+    print(f"HELICS broker at {address}", file=sys.stderr, flush=True)
+
+
 def run_twin(args: argparse.Namespace) -> int:
     from flexbench.lab.cosim.federation import run_twin_federate
 
@@ -168,6 +174,7 @@ def run_twin(args: argparse.Namespace) -> int:
         settings,
         start_own_broker=args.start_broker,
         on_ready=lambda: print("twin federate ready", file=sys.stderr, flush=True),
+        on_broker=_say_broker,
     )
     print(f"twin federate: served {steps} steps", file=sys.stderr)
     return 0

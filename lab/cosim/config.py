@@ -201,8 +201,8 @@ def broker_host_port(address: str) -> tuple[str, int | None]:
         raise ValueError(f"broker address {address!r} has no host")
     if not port:
         return host, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"broker address {address!r}: port must be 1..65535")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"broker address {address!r}: port must be 0..65535 (0: a free one, where the broker starts)")
     return host, int(port)
 
 

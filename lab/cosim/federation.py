@@ -11,13 +11,17 @@ place of a `PhilBus` and sends the grid simulator the same setpoints.
 
 Addresses come from settings ([cosim.helics] or flags): broker host:port,
 core type, federate names. Either command may start the broker
-(`start_broker`), which then waits for the two federates.
+(`start_broker`), which then waits for the two federates; port 0 lets it take
+a free port and say which. A zmq broker also listens on the next port, and its
+federates on ports the broker hands out just above its own, so federations
+sharing a host (tests, benchmarks) use zmq_ss: one port each, the broker's.
 """
 
 from __future__ import annotations
 
-import time
+import socket
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from flexbench.lab.cosim.config import CosimError, CosimSettings, HelicsSettings, broker_host_port
@@ -26,6 +30,7 @@ from flexbench.twin.phil import BusVoltages
 PQ_KEY = "pq"
 BUS_KEY = "bus"
 DEFAULT_PORT = 23404  # HELICS's own default broker port
+FREE_PORT_ATTEMPTS = 5
 # HELICS grants this (or later) once every other federate has left
 END_OF_TIME_S = 1.0e9
 
@@ -40,21 +45,34 @@ def _helics() -> Any:
 
 def _address(settings: HelicsSettings) -> tuple[str, int]:
     host, port = broker_host_port(settings.broker)
-    return host, port or DEFAULT_PORT
+    return host, DEFAULT_PORT if port is None else port
 
 
-def start_broker(settings: HelicsSettings, federates: int = 2) -> Any:
-    """Start a HELICS broker in this process at settings.broker, for `federates` federates."""
+def start_broker(settings: HelicsSettings, federates: int = 2) -> tuple[Any, HelicsSettings]:
+    """Start a HELICS broker in this process at settings.broker, for `federates` federates.
+
+    Returns the broker and the settings with its address: at port 0, a port the
+    system had free (another, should it be taken before the broker binds it).
+    """
     h = _helics()
     host, port = _address(settings)
-    args = f"--federates={federates} --port={port} --local_interface={host} --loglevel=error"
-    try:
-        broker = h.helicsCreateBroker(settings.core, "", args)
-    except h.HelicsException as exc:
-        raise CosimError(f"cannot start a HELICS {settings.core} broker at {host}:{port}: {exc}") from None
-    if not h.helicsBrokerIsConnected(broker):
-        raise CosimError(f"the HELICS broker at {host}:{port} did not start")
-    return broker
+    for _ in range(FREE_PORT_ATTEMPTS if port == 0 else 1):
+        at = port or _free_port(host)
+        args = f"--federates={federates} --port={at} --local_interface={host} --loglevel=error"
+        try:
+            broker = h.helicsCreateBroker(settings.core, "", args)
+        except h.HelicsException as exc:
+            raise CosimError(f"cannot start a HELICS {settings.core} broker at {host}:{at}: {exc}") from None
+        if h.helicsBrokerIsConnected(broker):
+            return broker, replace(settings, broker=f"{host}:{at}")
+        h.helicsBrokerFree(broker)
+    raise CosimError(f"the HELICS broker at {host}:{at} did not start")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def stop_broker(broker: Any, timeout_s: float = 10.0) -> None:
@@ -70,6 +88,8 @@ def stop_broker(broker: Any, timeout_s: float = 10.0) -> None:
 def _federate(settings: HelicsSettings, name: str, *, wait_for_current_time: bool) -> Any:
     h = _helics()
     host, port = _address(settings)
+    if port == 0:
+        raise CosimError(f"broker {settings.broker}: port 0 is for the command that starts the broker (--start-broker)")
     fi = h.helicsCreateFederateInfo()
     h.helicsFederateInfoSetCoreTypeFromString(fi, settings.core)
     init = f"--federates=1 --broker_address={host}:{port} --timeout={int(settings.timeout_s * 1000)}ms"
@@ -156,11 +176,13 @@ def run_twin_federate(
     start_own_broker: bool = False,
     make_bus: Callable[[], Any] | None = None,
     on_ready: Callable[[], None] | None = None,
+    on_broker: Callable[[str], None] | None = None,
 ) -> int:
     """The twin's side: answer every step of the lab federate until it leaves; returns the steps served.
 
     The PhilBus is made here, on this thread (OpenDSS is used on the thread that
-    created it). `start_own_broker` starts the broker in this process first.
+    created it). `start_own_broker` starts the broker in this process first and
+    tells `on_broker` its address.
     """
     h = _helics()
     if make_bus is None:
@@ -176,7 +198,11 @@ def run_twin_federate(
 
     bus = make_bus()
     hs = settings.helics
-    broker = start_broker(hs) if start_own_broker else None
+    broker = None
+    if start_own_broker:
+        broker, hs = start_broker(hs)
+        if on_broker is not None:
+            on_broker(hs.broker)
     steps = 0
     try:
         fed = _federate(hs, hs.twin_name, wait_for_current_time=True)
@@ -207,17 +233,3 @@ def run_twin_federate(
         if broker is not None:
             stop_broker(broker, hs.timeout_s)
     return steps
-
-
-def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
-    """Whether something listens at host:port within timeout_s (a broker started by another process)."""
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False

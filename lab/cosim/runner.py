@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +53,14 @@ def run_cosim(
     start_own_broker: bool = False,
     dut_profile: str = "healthy",
     on_step: Callable[[StepSample], None] | None = None,
+    on_broker: Callable[[str], None] | None = None,
     live: LiveView | None = None,
 ) -> dict[str, Any]:
     """Run the loop on the bench for `duration_s` of bench time; returns the summary (also written).
 
     federated: the twin is a HELICS federate elsewhere (start_own_broker: the
-    broker runs in this process). live: a live view (lab.live) that follows the run.
+    broker runs in this process, and `on_broker` hears its address). live: a live
+    view (lab.live) that follows the run.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,11 @@ def run_cosim(
                 from flexbench.lab.cosim.federation import HelicsTwinLink, start_broker
 
                 if start_own_broker:
-                    broker = start_broker(settings.helics)
+                    broker, helics = start_broker(settings.helics)
+                    settings = replace(settings, helics=helics)
+                    recorder.event("helics_broker", address=helics.broker)
+                    if on_broker is not None:
+                        on_broker(helics.broker)
                 link = HelicsTwinLink(settings)
             loop = PhilLoop.on_bench(bench, settings, link, recorder=recorder, on_step=on_step, keep_samples=False)
             try:

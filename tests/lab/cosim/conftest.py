@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -81,9 +80,3 @@ def phil_bench(
         yield bench
     finally:
         bench.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -1,7 +1,8 @@
 """Twin and lab as two HELICS federates on localhost: the same loop gives the same setpoints as in one process.
 
 The twin federate runs in its own process (`flexbench cosim twin`, which
-also starts the broker on a port chosen here at run time); the lab federate
+also starts the broker on a free port and prints it: port 0, one port with
+the zmq_ss core, so federations on the same host never collide); the lab federate
 runs the loop in this process against the virtual bench. Both runs see the
 same PCC power program, so their grid simulator setpoints must agree step by
 step within the stated tolerance: 0.01 V and 0.01 degree, the grid
@@ -16,11 +17,11 @@ from dataclasses import replace
 import pytest
 
 from flexbench.lab.cosim import HelicsSettings, PhilLoop, StepSample
-from flexbench.lab.cosim.federation import HelicsTwinLink, wait_for_port
+from flexbench.lab.cosim.federation import HelicsTwinLink
 from flexbench.twin import Twin
 from flexbench.twin.phil import PhilBus
 
-from .conftest import CLI, PHIL_BENCH, ROOT, PowerProgram, free_port, loop_settings, phil_bench, swinging_import_w
+from .conftest import CLI, PHIL_BENCH, ROOT, PowerProgram, loop_settings, phil_bench, swinging_import_w
 
 STEPS = 50
 TOLERANCE_V = 0.01
@@ -46,11 +47,19 @@ def run_loop(twin, program: PowerProgram, settings) -> list[StepSample]:
     return steps
 
 
+def broker_address(twin_proc: subprocess.Popen) -> str:
+    """The address the twin federate's broker took, from its `HELICS broker at HOST:PORT` line."""
+    assert twin_proc.stderr is not None
+    said = []
+    for line in twin_proc.stderr:
+        if line.startswith("HELICS broker at "):
+            return line.split()[-1]
+        said.append(line)
+    raise AssertionError(f"the twin federate ended without starting its broker: {''.join(said)}")
+
+
 def test_federated_loop_sets_the_grid_simulator_as_the_in_process_loop_does(tmp_path) -> None:
-    port = free_port()
-    helics = HelicsSettings(
-        broker=f"127.0.0.1:{port}", core="zmq", lab_name="lab-t", twin_name="twin-t", timeout_s=60.0
-    )
+    helics = HelicsSettings(broker="127.0.0.1:0", core="zmq_ss", lab_name="lab-t", twin_name="twin-t", timeout_s=60.0)
     settings = replace(loop_settings(), helics=helics)
     power = swinging_import_w(STEPS)
 
@@ -81,7 +90,7 @@ def test_federated_loop_sets_the_grid_simulator_as_the_in_process_loop_does(tmp_
         text=True,
     )
     try:
-        assert wait_for_port("127.0.0.1", port, 60.0), "the twin federate's broker did not start"
+        settings = replace(settings, helics=replace(helics, broker=broker_address(twin_proc)))
         link = HelicsTwinLink(settings)
         try:
             federated = run_loop(link, PowerProgram(power), settings)
