@@ -24,7 +24,7 @@ import pytest
 from flexbench.lab.results import ERROR
 
 log = logging.getLogger("flexbench.run")
-SHOWN = {"step", "progress", "bench_fault", "abort", "guardian_lost"}
+SHOWN = {"step", "progress", "bench_fault", "bench_warning", "abort", "guardian_lost"}
 VERDICT_WORDS = {"passed": "PASS", "failed": "FAIL", ERROR: "ERROR", "skipped": "NOT APPLICABLE"}
 
 

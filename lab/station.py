@@ -146,21 +146,41 @@ class InstrumentComponent:
 
     kind = "instrument"
 
-    def __init__(self, config: InstrumentConfig, driver: Instrument, sample_period_s: float, config_path: Any) -> None:
+    def __init__(
+        self,
+        config: InstrumentConfig,
+        driver: Instrument,
+        sample_period_s: float,
+        config_path: Any,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
         self.name = config.name
         self.config_path = config_path  # the bench file, for errors
         self.config = config
         self.driver = driver
         self.sample_period_s = sample_period_s
+        self.on_event = on_event or (lambda kind, data: None)
+        self.time_scale = time_scale  # bench seconds per wall second
         self.safe_rank = SAFE_SOURCE if isinstance(driver, GridSimulator) else SAFE_INSTRUMENT
 
     def start(self) -> None:
+        """Connect, then check that a serial line can carry the recorder's polls (lab.serial_timing)."""
         from flexbench.lab.bench_config import BenchError
+        from flexbench.lab.serial_timing import check_sample_period
 
+        where = f"{self.config_path} [instruments.{self.name}]"
         try:
             self.driver.connect()
         except InstrumentError as exc:
-            raise BenchError(f"{self.config_path} [instruments.{self.name}]: cannot connect: {exc}") from None
+            raise BenchError(f"{where}: cannot connect: {exc}") from None
+        try:
+            for group in self.channels():
+                period_s = group.period_s / self.time_scale
+                check_sample_period(self.name, where, self.driver, group.read, period_s, self.on_event)
+        except BaseException:
+            self.driver.close()  # the bench closes only the parts that started
+            raise
 
     def close(self) -> None:
         self.driver.close()
@@ -267,5 +287,9 @@ def instrument_components(bench: Bench) -> list[Component]:
             driver = cls(address, safety=inst.safety, options=options, timeout_s=inst.timeout_s)
         except (InstrumentError, ValueError) as exc:
             raise BenchError(f"{bench.config.path} [instruments.{name}]: {exc}") from None
-        made.append(InstrumentComponent(inst, driver, bench.config.sample_period_s, bench.config.path))
+        made.append(
+            InstrumentComponent(
+                inst, driver, bench.config.sample_period_s, bench.config.path, bench.on_event, bench.clock.time_scale
+            )
+        )
     return made

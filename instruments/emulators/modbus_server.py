@@ -10,10 +10,11 @@ thread for every request:
 
 The server is pymodbus's ModbusTcpServer (``link="tcp"``, 127.0.0.1, a port
 chosen at start) or ModbusSerialServer on one end of a VirtualSerialPair
-(``link="rtu"``; the driver opens the other end). Its device context is our
-own: pymodbus 3.11 lets a context return an exception code from its async
-read and write hooks, which is exactly where a device checks a request, and
-lets a hung request wait without blocking other connections.
+(``link="rtu"``, 8N1 at ``baud``, with the line's timing; the driver opens
+the other end). Its device context is our own: pymodbus 3.11 lets a context
+return an exception code from its async read and write hooks, which is
+exactly where a device checks a request, and lets a hung request wait
+without blocking other connections.
 
 Shared behaviour:
 
@@ -50,6 +51,7 @@ from pymodbus.datastore.context import ModbusBaseDeviceContext
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
+from ..transports.serial_line import SerialLine
 from .common import Clock, CommandLog, WallClock
 from .serial_pair import VirtualSerialPair
 
@@ -273,7 +275,7 @@ class ModbusEmulator:
         loop = asyncio.new_event_loop()
         self._stopping = False
         if self.link == "rtu":
-            self._serial = VirtualSerialPair()
+            self._serial = VirtualSerialPair(SerialLine(self.baud))
 
         def run() -> None:
             asyncio.set_event_loop(loop)

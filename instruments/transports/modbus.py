@@ -23,12 +23,16 @@ Policy, stated once for every Modbus driver built on it:
   Units on one bus share the port: every transport on the same device path
   uses one client and one lock (a port opens exclusively), and each request
   runs with its own transport's timeout.
+- `recording()` lists the requests sent meanwhile (function code and register
+  counts), from which transports.serial_line computes their time on a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import NoReturn
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -81,6 +85,11 @@ class _SerialPort:
         self.lock = threading.RLock()
 
 
+_FUNCTION_OF_KIND = {"read": 3, "read input": 4, "write single": 6, "write": 16}
+
+# A request as recording() lists it: function code, registers read, registers written.
+Request = tuple[int, int, int]
+
 _PORTS: dict[tuple[str, int, str, int], _SerialPort] = {}
 _PORTS_LOCK = threading.Lock()
 
@@ -116,6 +125,17 @@ class ModbusTransport:
         self._port = _serial_port(address, timeout_s) if isinstance(address, ModbusRtuAddress) else None
         self.lock = self._port.lock if self._port is not None else threading.RLock()
         self._client: ModbusTcpClient | ModbusSerialClient | None = None
+        self._recorded: list[Request] | None = None
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Request]]:
+        """The requests this transport sends within the block, in order (a reconnect's repeat is not one more)."""
+        requests: list[Request] = []
+        self._recorded = requests
+        try:
+            yield requests
+        finally:
+            self._recorded = None
 
     def _make_client(self) -> ModbusTcpClient | ModbusSerialClient:
         a = self.address
@@ -193,6 +213,9 @@ class ModbusTransport:
         if kind == "write single":
             command = f"write 1 register at {register} with function 6 (unit {self.unit})"
         with self.lock:
+            if self._recorded is not None:
+                written = count if values is not None else 0
+                self._recorded.append((_FUNCTION_OF_KIND[kind], count - written, written))
             try:
                 return self._once(kind, register, count, values, command)
             except _Dropped:
