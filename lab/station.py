@@ -154,6 +154,7 @@ class InstrumentComponent:
         config_path: Any,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         time_scale: float = 1.0,
+        line_use: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.name = config.name
         self.config_path = config_path  # the bench file, for errors
@@ -162,6 +163,7 @@ class InstrumentComponent:
         self.sample_period_s = sample_period_s
         self.on_event = on_event or (lambda kind, data: None)
         self.time_scale = time_scale  # bench seconds per wall second
+        self.line_use = {} if line_use is None else line_use  # shared by the bench's instruments: serial_timing
         self.safe_rank = SAFE_SOURCE if isinstance(driver, GridSimulator) else SAFE_INSTRUMENT
 
     def start(self) -> None:
@@ -177,7 +179,7 @@ class InstrumentComponent:
         try:
             for group in self.channels():
                 period_s = group.period_s / self.time_scale
-                check_sample_period(self.name, where, self.driver, group.read, period_s, self.on_event)
+                check_sample_period(self.name, where, self.driver, group.read, period_s, self.on_event, self.line_use)
         except BaseException:
             self.driver.close()  # the bench closes only the parts that started
             raise
@@ -273,6 +275,7 @@ def instrument_components(bench: Bench) -> list[Component]:
     for component in bench.components:
         served.update(getattr(component, "addresses", None) or {})
     made: list[Component] = []
+    line_use: dict[str, dict[str, float]] = {}  # serial device -> instrument -> share of its time
     for name, inst in bench.config.instruments.items():
         address = served.get(name, inst.address)
         if address in (VIRTUAL_ADDRESS, "controller"):
@@ -289,7 +292,13 @@ def instrument_components(bench: Bench) -> list[Component]:
             raise BenchError(f"{bench.config.path} [instruments.{name}]: {exc}") from None
         made.append(
             InstrumentComponent(
-                inst, driver, bench.config.sample_period_s, bench.config.path, bench.on_event, bench.clock.time_scale
+                inst,
+                driver,
+                bench.config.sample_period_s,
+                bench.config.path,
+                bench.on_event,
+                bench.clock.time_scale,
+                line_use,
             )
         )
     return made

@@ -13,7 +13,7 @@ from flexbench.lab.bench import Bench
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.console import event_text
 from flexbench.lab.errors import UserError
-from flexbench.lab.serial_timing import WARN_FRACTION
+from flexbench.lab.serial_timing import WARN_SHARE
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,14 @@ def der_701_at_9600():
         yield emulator
 
 
-def bench_file(tmp_path, address: str, sample_period_s: float):
+def bench_file(tmp_path, address: str, sample_period_s: float, names=("dut",)):
     path = tmp_path / "rtu.toml"
-    path.write_text(
-        f'[bench]\nname = "rtu"\nsample_period_s = {sample_period_s}\n\n'
-        f'[instruments.dut]\nrole = "der"\ndriver = "sunspec-der"\naddress = "{address}"\ntimeout_s = 2.0\n'
-    )
+    text = f'[bench]\nname = "rtu"\nsample_period_s = {sample_period_s}\n'
+    for name in names:
+        text += (
+            f'\n[instruments.{name}]\nrole = "der"\ndriver = "sunspec-der"\naddress = "{address}"\ntimeout_s = 2.0\n'
+        )
+    path.write_text(text)
     return path
 
 
@@ -62,7 +64,7 @@ def test_a_poll_over_half_the_period_is_a_warning(tmp_path, der_701_at_9600):
         assert len(warnings) == 1
         warning = warnings[0]
         assert warning["instrument"] == "dut" and warning["baud"] == 9600 and warning["period_s"] == 0.6
-        assert WARN_FRACTION * 0.6 < warning["wire_s"] < 0.6
+        assert WARN_SHARE * 0.6 < warning["wire_s"] < 0.6
         assert "more than half the sample period of 0.6 s" in warning["text"]
         assert event_text("bench_warning", warning) == f"bench warning: {warning['text']}"
         assert math.isfinite(bench.der.measure().power_w)  # the bench runs
@@ -72,3 +74,15 @@ def test_a_poll_well_within_the_period_says_nothing(tmp_path, der_701_at_9600):
     bench, events = open_bench(bench_file(tmp_path, der_701_at_9600.address, 1.0))
     with bench:
         assert not [kind for kind, _ in events if kind == "bench_warning"]
+
+
+def test_units_on_one_line_share_its_time(tmp_path, der_701_at_9600):
+    # alone each would warn at 0.6 s (tested above); two polls every 0.6 s need more than the line has
+    path = bench_file(tmp_path, der_701_at_9600.address, 0.6, names=("dut", "dut_again"))
+    with pytest.raises(UserError) as info:
+        open_bench(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} [instruments.dut_again]: ") and "9600 baud" in message
+    assert f"with dut on {der_701_at_9600.serial_device}" in message and "(sample period 0.6 s)" in message
+    share = int(message.split("% of the line's time")[0].rsplit(" ", 1)[1])
+    assert 100 < share < 140
