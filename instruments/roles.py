@@ -142,6 +142,9 @@ class DERMeasurement:
     Positive power = export: the device's terminal output, generator sign, by
     its nature (a battery charging is negative). The DER's channel
     ``<name>.p_w`` keeps this sign; the PCC's power is import-positive.
+    ``extra`` holds further quantities the device reports, by its point names
+    (SunSpec: VA, A, PF, ...); ``extra["PF"]`` is cos φ (-1..1) whatever unit
+    the device's model uses.
     """
 
     power_w: float

@@ -3,7 +3,9 @@ or the legacy 101-103, 120, 121, 123.
 
 Role: DER. Address: ``modbus+tcp://host:port/unit`` or
 ``modbus+rtu:///dev/ttyUSB0?baud=...&unit=...``. Options: ``base_address``
-(skip the search for the "SunS" marker at 40000, 0, 50000).
+(skip the search for the "SunS" marker at 40000, 0, 50000),
+``adopt_timeout_s`` (how long 705 AdptCrvRslt may stay "in progress" after a
+curve adoption request; 10 s by default).
 
 Discovery, layouts, scale factors, "not implemented" sentinels (read as None)
 and reconnection: see instruments.sunspec.device. The driver uses the
@@ -23,7 +25,9 @@ volt-var curve              705 Crv[n].Pt[k].V/.Var,        (none)
                             AdptCrvReq, Ena
 ==========================  ==============================  =================================
 
-Positive power is export. read_point / write_point / write_points reach any
+Positive power is export. ``measure().extra`` holds further points by
+name in their model's units, except PF: cos φ (-1..1) on every model (the
+legacy models give percent). read_point / write_point / write_points reach any
 point of any model present, in engineering units; every point of a
 write_points call is checked before the first request.
 
@@ -36,6 +40,7 @@ exception responses and threads: see transports.modbus.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +54,8 @@ MEASUREMENT_EXTRAS = ("VA", "PF", "A", "LLV", "LNV", "WL1", "WL2", "WL3", "VL1",
 LEGACY_EXTRAS = ("VA", "PF", "A", "PhVphA", "PhVphB", "PhVphC", "DCV", "DCA", "DCW", "TmpCab")
 LEGACY_INVERTERS = (103, 102, 101)
 ADOPT_RESULTS: dict[object, str] = {0: "in progress", 1: "completed", 2: "failed"}
+ADOPT_TIMEOUT_S = 10.0  # how long a device may take to adopt a curve, unless the option says otherwise
+ADOPT_POLL_S = 0.1
 
 
 class SunSpecDER(SunSpecModbusDevice, DER):
@@ -59,6 +66,10 @@ class SunSpecDER(SunSpecModbusDevice, DER):
     def __init__(self, address: str, **kwargs: Any) -> None:
         super().__init__(address, **kwargs)
         self.init_sunspec(address, self.options)
+        timeout = self.options.get("adopt_timeout_s", ADOPT_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"option adopt_timeout_s must be a number of seconds >= 0, got {timeout!r}")
+        self.adopt_timeout_s = float(timeout)
         self._rated_power_w: float | None = None
 
     # -- connection -------------------------------------------------------------------
@@ -140,7 +151,7 @@ class SunSpecDER(SunSpecModbusDevice, DER):
             reactive_power_var=_number(inv, "VAr"),
             voltage_v=sum(phases) / len(phases) if phases else math.nan,
             frequency_hz=_number(inv, "Hz"),
-            extra=_extras(inv, LEGACY_EXTRAS),
+            extra=_extras(inv, LEGACY_EXTRAS, pf_full_scale=100.0),  # 101-103 give PF in percent
         )
 
     def _controls(self) -> int:
@@ -233,15 +244,25 @@ class SunSpecDER(SunSpecModbusDevice, DER):
         with self.lock:
             self.write_points(705, values)
             self.write_point(705, "AdptCrvReq", curve + 1)
-            result = self.read_point(705, "AdptCrvRslt")
+            result = self._adoption_result()
             if result != 1:
                 raise InstrumentError(
                     f"the device did not adopt volt-var curve {curve}: AdptCrvRslt = {result} "
-                    f"({ADOPT_RESULTS.get(result, 'unknown')})",
+                    f"({ADOPT_RESULTS.get(result, 'unknown')})"
+                    + (f" after {self.adopt_timeout_s:g} s (option adopt_timeout_s)" if result == 0 else ""),
                     address=self.address,
                     command="write 705 AdptCrvReq",
                 )
             self.write_point(705, "Ena", 1 if enable else 0)
+
+    def _adoption_result(self) -> int | float | str | None:
+        """AdptCrvRslt once it leaves 0 (in progress), or 0 when adopt_timeout_s passes first."""
+        deadline = time.monotonic() + self.adopt_timeout_s
+        while True:
+            result = self.read_point(705, "AdptCrvRslt")
+            if result != 0 or time.monotonic() >= deadline:
+                return result
+            time.sleep(ADOPT_POLL_S)
 
     def _volt_var(self) -> ModelBlock:
         if 705 not in self.models:
@@ -295,5 +316,9 @@ def _number(block: ModelBlock, name: str) -> float:
     return math.nan if value is None else float(value)
 
 
-def _extras(block: ModelBlock, names: Sequence[str]) -> dict[str, float]:
-    return {name: float(v) for name in names if name in block.layout.points and (v := block.get(name)) is not None}
+def _extras(block: ModelBlock, names: Sequence[str], pf_full_scale: float = 1.0) -> dict[str, float]:
+    """Implemented points by name; PF divided by the model's unity value, so it is cos φ on every model."""
+    extra = {name: float(v) for name in names if name in block.layout.points and (v := block.get(name)) is not None}
+    if "PF" in extra:
+        extra["PF"] /= pf_full_scale
+    return extra

@@ -12,7 +12,8 @@ Device behaviour beyond the map's checks: percentages outside 0-100 % are
 refused with exception 3 (704 WMaxLimPct, 123 WMaxLimPct, ...); writing 705
 AdptCrvReq = n copies curve n over the active curve 1 (which is read-only)
 and reports AdptCrvRslt = 1 (completed), or 2 (failed) for a curve that does
-not exist.
+not exist; with ``adopt_time_s`` > 0 it reports 0 (in progress) until the
+first read that much later, as a device that takes time to adopt a curve.
 
 Hooks for the virtual lab:
 
@@ -121,6 +122,8 @@ class SunSpecDEREmulator(SunSpecEmulator):
         baud: int = 115200,
     ) -> None:
         super().__init__(models, unit_id, clock, base_address=base_address, counts=counts, link=link, baud=baud)
+        self.adopt_time_s = 0.0  # how long a 705 curve adoption stays IN_PROGRESS
+        self._adoption: tuple[int, float] | None = None  # (curve from 1, clock time it completes)
         self._populate(_nameplate(nameplate or {}), dict(DEFAULT_IDENTITY, **(identity or {})))
 
     # -- initial content -------------------------------------------------------------
@@ -234,7 +237,9 @@ class SunSpecDEREmulator(SunSpecEmulator):
                 ("VArRtgQ3", -rated_var),
                 ("VArRtgQ4", -rated_var),
                 ("ARtg", rated_va / nameplate.get("nominal_voltage_v", DEFAULT_NOMINAL_VOLTAGE_V)),
-                ("PFRtgQ1", -0.9),
+                ("PFRtgQ1", -0.9),  # the sign follows the quadrant's reactive power
+                ("PFRtgQ2", -0.9),
+                ("PFRtgQ3", 0.9),
                 ("PFRtgQ4", 0.9),
             ):
                 m.set(point, value)
@@ -310,11 +315,13 @@ class SunSpecDEREmulator(SunSpecEmulator):
         m.set("TmpCab", 25.0)
         m.set("St", 4)  # MPPT
         m.set("Evt1", 0)
+        m.set("Evt2", 0)
 
     def _populate_705(self, m) -> None:
         for sf, value in (("V_SF", -2), ("DeptRef_SF", -2), ("RspTms_SF", 0)):
             m.set_raw(sf, value)
         m.set("Ena", 0)
+        m.set("AdptCrvReq", 0)  # no request yet
         m.set("AdptCrvRslt", 1)
         m.set("RvrtTms", 0)
         m.set("RvrtCrv", 0)
@@ -341,9 +348,25 @@ class SunSpecDEREmulator(SunSpecEmulator):
             if not 1 <= requested <= curves:
                 m.set("AdptCrvRslt", 2)  # FAILED
                 return
-            source, target = f"Crv[{requested - 1}].", "Crv[0]."
-            for name, spec in m.layout.points.items():
-                if name.startswith(source) and not name.endswith(".ReadOnly"):
-                    other = m.layout.point(target + name[len(source) :])
-                    m.registers[other.offset : other.end] = m.registers[spec.offset : spec.end]
-            m.set("AdptCrvRslt", 1)  # COMPLETED
+            if self.adopt_time_s > 0:
+                m.set("AdptCrvRslt", 0)  # IN_PROGRESS until a read after adopt_time_s
+                self._adoption = (requested, self.clock.now() + self.adopt_time_s)
+                return
+            self._adopt(requested)
+
+    def read_registers(self, table: str, address: int, count: int):
+        with self.lock:
+            if self._adoption is not None and self.clock.now() >= self._adoption[1]:
+                self._adopt(self._adoption[0])
+        return super().read_registers(table, address, count)
+
+    def _adopt(self, requested: int) -> None:
+        """Copy curve `requested` (from 1) over the active curve and report COMPLETED."""
+        m = self.blocks[705]
+        self._adoption = None
+        source, target = f"Crv[{requested - 1}].", "Crv[0]."
+        for name, spec in m.layout.points.items():
+            if name.startswith(source) and not name.endswith(".ReadOnly"):
+                other = m.layout.point(target + name[len(source) :])
+                m.registers[other.offset : other.end] = m.registers[spec.offset : spec.end]
+        m.set("AdptCrvRslt", 1)  # COMPLETED

@@ -4,8 +4,10 @@ Scale factors suit ``rated_power_w`` (W, VA, var in watts up to about 27 kW,
 tens of watts above); currents in centiamps where they fit; voltages in
 tenths of a volt; frequency in centihertz; energies in watt-hours (an
 accumulator reads "not implemented" at 0, so energies start at 1 Wh).
-Points a meter of the model does not have (L-N voltages of a delta 204, the
-quadrant var-hours) stay unimplemented.
+Line-to-line voltages and PPV follow from the phase voltages (see
+_line_to_line); every point the model's definition makes mandatory is
+implemented. Points a meter of the model does not have (L-N voltages of a
+delta 204, the quadrant var-hours) stay unimplemented.
 
 Hooks for the virtual lab, beyond SunSpecEmulator's ``get``/``set``:
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from ..roles import MeterReading
+from ..roles import MeterReading, PhaseReading
 from .common import Clock
 from .sunspec_der import _exponent_for
 from .sunspec_device import DEFAULT_BASE, SunSpecEmulator
@@ -67,13 +69,17 @@ class SunSpecMeterEmulator(SunSpecEmulator):
                 ("TotVArh_SF", 0),
             ):
                 m.set_raw(sf, value)
+        m.set("Evt", 0)  # no events
+        if model == 202:
+            m.set("AphC", 0.0)  # mandatory in 202's definition; a split-phase service has no phase C
         common = self.blocks[1]
         for point, text in dict(DEFAULT_IDENTITY, **(identity or {})).items():
             common.set(point, text)
         common.set("DA", unit_id)
+        zero = PhaseReading(voltage_v=0.0, current_a=0.0, power_w=0.0, reactive_power_var=0.0, frequency_hz=60.0)
         self.publish(
             MeterReading(
-                phases=(),
+                phases=(zero,) * len(PHASES[model]),
                 power_w=0.0,
                 reactive_power_var=0.0,
                 voltage_v=0.0,
@@ -103,6 +109,7 @@ class SunSpecMeterEmulator(SunSpecEmulator):
             updates[f"Aph{letter}"] = phase.current_a
             if not delta:
                 updates[f"PhVph{letter}"] = phase.voltage_v
+        updates.update(self._line_to_line(reading))
         with self.lock:
             m = self.blocks[self.meter_model]
             for name, value in updates.items():
@@ -111,6 +118,32 @@ class SunSpecMeterEmulator(SunSpecEmulator):
                 if name.startswith("TotWh"):
                     value = max(1.0, round(value))
                 m.set(name, value)
+
+    def _line_to_line(self, reading: MeterReading) -> dict[str, float]:
+        """Line-to-line voltages and their mean (PPV) as the meter's wiring gives them.
+
+        Delta (204, 214): the phases' voltages are the line-to-line ones the
+        meter measures (AB, BC, CA) and PPV is the reading's voltage. Wye
+        (203, 213): from the line-to-neutral voltages, 120 degrees apart.
+        Split phase (202, 212): the two halves add. Single phase: none.
+        """
+        letters = PHASES[self.meter_model]
+        prefix = "PPVph" if self.meter_model > 210 else "PhVph"
+        volts = [phase.voltage_v for phase in reading.phases[: len(letters)]]
+        if len(volts) < len(letters) or len(letters) == 1:
+            return {}
+        pairs = ("AB", "BC", "CA") if len(letters) == 3 else ("AB",)
+        if self.meter_model in (204, 214):
+            return {f"{prefix}{pair}": v for pair, v in zip(pairs, volts)}
+        if len(letters) == 2:
+            line = {"AB": volts[0] + volts[1]}
+        else:
+            line = {
+                pair: math.sqrt(a * a + b * b + a * b) for pair, (a, b) in zip(pairs, zip(volts, volts[1:] + volts[:1]))
+            }
+        result = {f"{prefix}{pair}": v for pair, v in line.items()}
+        result["PPV"] = sum(line.values()) / len(line)
+        return result
 
     def read_registers(self, table: str, address: int, count: int):
         source = self.measurement_source

@@ -16,8 +16,9 @@ Values: a point whose registers hold the type's "not implemented" sentinel
 (0x8000 int16, 0xFFFF uint16/enum16/bitfield16/count, 0x80000000 int32,
 0xFFFFFFFF uint32, 0 accumulators, NaN float32, NUL strings; the table is
 pysunspec2's) reads as None. Engineering value = raw x 10^sf where the point
-has a scale factor; a point whose scale factor is itself unimplemented reads
-as None because it cannot be interpreted.
+has a scale factor. A point whose scale factor is itself unimplemented reads
+as its raw value and refuses an engineering-unit write, as pysunspec2's
+computed values do (cvalue), so both read the same device the same way.
 """
 
 from __future__ import annotations
@@ -388,14 +389,14 @@ class ModelBlock:
         return None if value is None else int(value)
 
     def get(self, name: str) -> int | float | str | None:
-        """Engineering value: scaled float for points with a scale factor, else the raw value."""
+        """Engineering value: scaled float for points with a scale factor, else (or when that is unimplemented) the raw value."""
         spec = self.layout.point(name)
         raw = decode(spec, self.registers)
         if raw is None or spec.sf is None or spec.type not in _SCALABLE:
             return raw
         exponent = self.exponent(spec)
         if exponent is None:
-            return None
+            return raw
         return scaled(int(raw), exponent)
 
     def to_raw(self, name: str, value: int | float | str | None) -> int | float | str | None:

@@ -321,4 +321,6 @@ def test_points_past_a_short_model_read_as_not_implemented(der, der_emulator):
     block = der.read_model(704)
     assert block.get("WMaxLimPctEna") == 0  # inside the first 20 registers
     assert block.get("WSetEna") is None  # past them
-    assert block.get("WMaxLimPct") is None  # its scale factor is past them
+    assert (
+        block.get("WMaxLimPct") == block.raw("WMaxLimPct") == 1000
+    )  # its scale factor is past them: raw, as pysunspec2

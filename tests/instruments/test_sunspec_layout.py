@@ -129,10 +129,10 @@ def test_scale_factors_apply_both_ways():
     assert block.raw("W") == -2 and block.get("W") == -200.0  # rounded to the register's resolution
 
 
-def test_a_value_with_an_unimplemented_scale_factor_is_none():
+def test_a_value_with_an_unimplemented_scale_factor_reads_raw_and_refuses_writes():
     block = ModelBlock(fixed_layout(701))
     block.set_raw("W", 1000)
-    assert block.get("W") is None
+    assert block.get("W") == 1000  # as pysunspec2's cvalue
     with pytest.raises(ValueError, match="scale factor"):
         block.set("W", 5.0)
 

@@ -97,6 +97,17 @@ def test_model_123_answers_exception_codes(legacy, point, raw, code):
     assert info.value.exception_code == code
 
 
+def test_power_factor_is_cos_phi_on_legacy_and_7xx_models(legacy):
+    driver, emulator = legacy
+    emulator.set(103, "PF", -95.0)  # model 103 gives percent
+    assert driver.measure().extra["PF"] == pytest.approx(-0.95)
+    with SunSpecDEREmulator() as emulator_7xx:
+        emulator_7xx.set(701, "PF", -0.95)  # model 701 gives cos φ
+        driver_7xx = connect(emulator_7xx)
+        assert driver_7xx.measure().extra["PF"] == pytest.approx(-0.95)
+        driver_7xx.close()
+
+
 def test_pysunspec2_reads_the_legacy_emulator(legacy):
     _, emulator = legacy
     emulator.set(103, "W", 1230.0)  # tens of watts at this rating
@@ -170,6 +181,34 @@ def test_the_device_refuses_writes_to_its_read_only_curve(volt_var):
         offset = driver.read_model(705).layout.point("Crv[0].ActPt").offset
         driver.transport.write_registers(driver.models[705][0].start + offset, [5])
     assert info.value.exception_code == 2
+
+
+def test_adoption_in_progress_is_polled_to_completion(volt_var):
+    driver, emulator = volt_var
+    emulator.adopt_time_s = 0.3  # AdptCrvRslt reads 0 (in progress) for a while, then 1
+    curve = [(93.0, 20.0), (107.0, -20.0)]
+    driver.set_volt_var_curve(curve)
+    assert driver.volt_var_curve(0) == curve and driver.volt_var_enabled() is True
+    entries = emulator.command_log.entries()
+
+    def covers(record, point: str) -> bool:
+        return any(spec.name == point for _, spec in emulator.points_at(record.register, record.count))
+
+    request = max(i for i, r in enumerate(entries) if r.values and covers(r, "AdptCrvReq"))
+    polls = [r for r in entries[request + 1 :] if not r.values and covers(r, "AdptCrvRslt")]
+    assert len(polls) >= 2  # read again while it was in progress
+
+
+def test_an_adoption_still_in_progress_at_the_timeout_is_an_instrument_error(volt_var):
+    _, emulator = volt_var
+    emulator.adopt_time_s = 3600.0
+    driver = connect(emulator, options={"adopt_timeout_s": 0.3})
+    with pytest.raises(InstrumentError, match=r"AdptCrvRslt = 0 \(in progress\) after 0.3 s"):
+        driver.set_volt_var_curve([(95.0, 10.0), (105.0, -10.0)])
+    assert driver.volt_var_enabled() is False
+    driver.close()
+    with pytest.raises(ValueError, match="adopt_timeout_s"):
+        SunSpecDER(emulator.address, options={"adopt_timeout_s": "soon"})
 
 
 def test_a_failed_adoption_is_an_instrument_error(volt_var, monkeypatch):

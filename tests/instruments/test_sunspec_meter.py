@@ -52,6 +52,25 @@ def test_every_meter_model_maps_to_a_reading(model, phases):
         driver.close()
 
 
+@pytest.mark.parametrize(
+    "model, point, volts",
+    [
+        (202, "PhVphAB", 2 * 240.5),  # split phase: the halves add
+        (212, "PPVphAB", 2 * 240.5),
+        (203, "PhVphBC", math.sqrt(3) * 240.5),  # wye: 120 degrees apart
+        (213, "PPVphCA", math.sqrt(3) * 240.5),
+        (204, "PhVphAB", 240.5),  # delta: the meter measures line to line
+        (214, "PPVphBC", 240.5),
+    ],
+)
+def test_line_to_line_voltages_follow_the_wiring(model, point, volts):
+    with SunSpecMeterEmulator(model) as emulator:
+        emulator.publish(READING)
+        assert emulator.get(model, point) == pytest.approx(volts, abs=0.1)
+        assert emulator.get(model, "PPV") == pytest.approx(volts, abs=0.1)
+        assert emulator.get(model, "Evt") == 0
+
+
 def test_discovery_then_one_request_per_reading():
     with SunSpecMeterEmulator(203) as emulator:
         driver = meter_for(emulator)

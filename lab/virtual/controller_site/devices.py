@@ -137,6 +137,8 @@ class SiteInverter:
                 emu.set(702, point, self.spec.rated_w)
         if 122 in self.models:
             emu.set(122, "ECPConn", 1)
+            emu.set(122, "PVConn", 0)  # until the first publish()
+            emu.set(122, "StorConn", 0)
         if 124 in self.models:
             for sf, exponent in (
                 ("WChaMax_SF", emu.blocks[121].raw("WMax_SF")),
@@ -349,7 +351,10 @@ class SiteInverter:
             updates[f"PhVph{letter}"] = voltage_v
         for point, value in updates.items():
             emu.set(model, point, value)
-        emu.set(122, "StorConn" if self.spec.kind == "battery" else "PVConn", 7 if connected else 2)
+        state = 7 if connected else 2  # CONNECTED | AVAILABLE | OPERATING, or AVAILABLE
+        battery = self.spec.kind == "battery"
+        emu.set(122, "StorConn", state if battery else 0)  # 0: nothing of that kind connected
+        emu.set(122, "PVConn", 0 if battery else state)
         if 124 in self.models:
             emu.set(124, "ChaSt", 3 if p_w > 1.0 else 4 if p_w < -1.0 else 6)
 
