@@ -28,7 +28,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import sunspec2
@@ -111,6 +111,16 @@ class ModelLayout:
     def size(self) -> int:
         """Registers of the whole instance, ID and L included."""
         return self.length + 2
+
+    @cached_property
+    def blank(self) -> tuple[int, ...]:
+        """An instance whose every point reads "not implemented", ID and L set: built once per layout."""
+        regs = [0] * self.size
+        for spec in self.points.values():
+            regs[spec.offset : spec.end] = encode(spec, None)
+        regs[0] = self.model_id
+        regs[1] = self.length
+        return tuple(regs)
 
     def point(self, name: str) -> PointSpec:
         try:
@@ -351,7 +361,7 @@ class ModelBlock:
     def __init__(self, layout: ModelLayout, registers: Sequence[int] | None = None) -> None:
         self.layout = layout
         if registers is None:
-            self.registers = self._blank()
+            self.registers = list(layout.blank)
         else:
             if len(registers) < 2:
                 raise LayoutError(f"model {layout.model_id}: block of {len(registers)} registers")
@@ -360,14 +370,6 @@ class ModelBlock:
     @property
     def model_id(self) -> int:
         return self.layout.model_id
-
-    def _blank(self) -> list[int]:
-        regs = [0] * self.layout.size
-        for spec in self.layout.points.values():
-            regs[spec.offset : spec.end] = encode(spec, None)
-        regs[0] = self.layout.model_id
-        regs[1] = self.layout.length
-        return regs
 
     def spec(self, name: str) -> PointSpec:
         return self.layout.point(name)
