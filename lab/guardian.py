@@ -5,7 +5,8 @@ with what it needs to reach the energy sources on its own: driver, address,
 options and safety limits of every grid simulator, PV simulator and load. The
 run sends a heartbeat on the guardian's stdin every HEARTBEAT_PERIOD_S. When
 stdin closes without "stop" (the run process was killed or crashed) or no beat
-comes for HEARTBEAT_TIMEOUT_S (the run hangs, or is suspended: its process is
+comes for HEARTBEAT_TIMEOUT_S while the run's process is suspended or makes
+no progress (a hang), or for HEARTBEAT_LIMIT_S whatever it does (its process is
 then killed, so no verdict comes from a bench made safe under it), the
 guardian connects to each source, drives it to its safe state, stops the
 virtual lab's process if there is one, and appends what it did to the run's
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HEARTBEAT_PERIOD_S = 0.25  # wall seconds between the run's beats
-HEARTBEAT_TIMEOUT_S = 1.5  # wall seconds without a beat that mean the run hangs
+HEARTBEAT_TIMEOUT_S = 1.5  # wall seconds without a beat that mean a suspended or stalled run hangs
+# A run still using CPU or waiting for one is slow, not hung (a loaded machine delays its beats):
+# it is given this long before it counts as hung all the same.
+HEARTBEAT_LIMIT_S = 10.0
 LAB_STOP_TIMEOUT_S = 10.0
 LOG_FILE = "guardian.log"
 
@@ -243,13 +247,36 @@ def _stop_process(pid: int) -> bool:
     return False
 
 
+def _progress(pid: int) -> tuple[str, int] | None:
+    """The process's scheduler state letter and CPU ticks used, from /proc; None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return fields[0], int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def hangs(silent_s: float, before: tuple[str, int] | None, now: tuple[str, int] | None) -> bool:
+    """Whether a run silent this long hangs: suspended, or neither running nor waiting to run
+    while it used no CPU, after HEARTBEAT_TIMEOUT_S; after HEARTBEAT_LIMIT_S in any case."""
+    if silent_s > HEARTBEAT_LIMIT_S:
+        return True
+    if silent_s <= HEARTBEAT_TIMEOUT_S:
+        return False
+    if before is None or now is None:  # nothing to tell a slow run from a hung one
+        return True
+    state, ticks = now
+    return state in ("T", "t") or (state != "R" and ticks == before[1])
+
+
 def watch(spec: dict[str, Any], stdin_fd: int) -> int:
-    """Read beats until "stop"; act when they end or pause."""
+    """Read beats until "stop"; act when they end, or pause while the run makes no progress."""
     guard = Watch(spec)
     sys.stdout.write("watching\n")
     sys.stdout.flush()
     buffer = b""
     last_beat_s = time.monotonic()
+    at_beat = _progress(spec["run_pid"])
     while True:
         ready, _, _ = select.select([stdin_fd], [], [], 0.05)
         if ready:
@@ -262,9 +289,14 @@ def watch(spec: dict[str, Any], stdin_fd: int) -> int:
             if b"stop" in lines:
                 return 0
             last_beat_s = time.monotonic()
-        elif time.monotonic() - last_beat_s > HEARTBEAT_TIMEOUT_S:
-            guard.act(f"no heartbeat from the run for {HEARTBEAT_TIMEOUT_S:g} s", hung=True)
-            return 1
+            at_beat = _progress(spec["run_pid"])
+            continue
+        silent_s = time.monotonic() - last_beat_s
+        if silent_s > HEARTBEAT_TIMEOUT_S:
+            now = _progress(spec["run_pid"])
+            if hangs(silent_s, at_beat, now):
+                guard.act(f"no heartbeat from the run for {silent_s:.1f} s, and no progress", hung=True)
+                return 1
 
 
 def main() -> int:

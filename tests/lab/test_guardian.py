@@ -8,6 +8,7 @@ kills on a hang is a child process of the test.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from flexbench.instruments.emulators import ChromaGridEmulator
-from flexbench.lab.guardian import HEARTBEAT_TIMEOUT_S
+from flexbench.lab.guardian import HEARTBEAT_LIMIT_S, HEARTBEAT_TIMEOUT_S, hangs
 from flexbench.lab.results import guardian_findings
 
 SAFE_WITHIN_S = 2.0
@@ -112,6 +113,37 @@ def test_a_hung_run_is_killed_and_its_grid_simulator_turned_off(tmp_path, grid):
         assert kinds == ["guardian_triggered", "guardian_killed_run", "guardian_safe_state"]
     finally:
         run.kill()
+
+
+def test_a_busy_run_is_slow_not_hung_until_it_is_suspended(tmp_path, grid):
+    run = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # computing, beats delayed
+    try:
+        proc = start_guardian(tmp_path, grid, run_pid=run.pid)
+        beat(proc, 0.5)
+        time.sleep(HEARTBEAT_TIMEOUT_S + 1.5)
+        assert grid.output_on and run.poll() is None and events(tmp_path) == []
+        run.send_signal(signal.SIGSTOP)  # suspended: it cannot be making progress
+        wait_output_off(grid, SAFE_WITHIN_S)
+        assert run.wait(timeout=10) == -9
+        assert "no progress" in events(tmp_path)[0]["reason"]
+    finally:
+        run.kill()
+
+
+@pytest.mark.parametrize(
+    "silent_s, before, now, hung",
+    [
+        (1.0, ("S", 5), ("S", 5), False),  # not overdue yet
+        (2.0, ("S", 5), ("S", 5), True),  # blocked and idle: a deadlock
+        (2.0, ("S", 5), ("S", 9), False),  # used CPU since its last beat
+        (2.0, ("R", 5), ("R", 5), False),  # waiting for a CPU
+        (2.0, ("R", 5), ("T", 9), True),  # suspended
+        (2.0, None, None, True),  # no /proc: silence is all there is
+        (HEARTBEAT_LIMIT_S + 0.1, ("R", 5), ("R", 900), True),  # busy, but silent too long
+    ],
+)
+def test_what_counts_as_a_hang(silent_s, before, now, hung):
+    assert hangs(silent_s, before, now) is hung
 
 
 def test_a_clean_stop_leaves_the_bench_alone(tmp_path, grid):
