@@ -8,6 +8,8 @@ conversions happen, so what is published is what a client decodes.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -88,10 +90,12 @@ ELEMENT_NAMES: dict[str, str] = {
     "ramp_time_s": "rampTms",
 }
 ACTIVE_POWER_FIELDS = ("import_limit_w", "export_limit_w", "generation_limit_w", "load_limit_w", "target_w")
+LIMIT_FIELDS = ("import_limit_w", "export_limit_w", "generation_limit_w", "load_limit_w")
 
 
-def active_power(watts: float) -> tuple[int, int]:
-    """(value, multiplier) with value in int16: exact when possible, else the closest representable."""
+def active_power(watts: float, rounding: Callable[[float], int] = round) -> tuple[int, int]:
+    """(value, multiplier) with value in int16: exact when possible, else rounded by `rounding`
+    (the closest by default; limits pass math.trunc, so the wire never allows more than was meant)."""
     if watts != watts or watts in (float("inf"), float("-inf")):
         raise ValueError(f"power must be finite, got {watts}")
     # Exact representations, smallest magnitude of multiplier first.
@@ -100,7 +104,7 @@ def active_power(watts: float) -> tuple[int, int]:
         if abs(value) <= INT16_MAX and _decode(value, multiplier) == watts:
             return value, multiplier
     for multiplier in range(0, 10):
-        value = round(watts / 10**multiplier)
+        value = rounding(watts / 10**multiplier)
         if abs(value) <= INT16_MAX:
             return value, multiplier
     raise ValueError(f"power {watts} W does not fit a 2030.5 ActivePower")
@@ -121,7 +125,7 @@ def encode(values: ControlValues) -> DERControlBase:
     for name in ACTIVE_POWER_FIELDS:
         w = getattr(values, name)
         if w is not None:
-            value, multiplier = active_power(float(w))
+            value, multiplier = active_power(float(w), math.trunc if name in LIMIT_FIELDS else round)
             kwargs[ELEMENT_NAMES[name]] = ActivePower(value=value, multiplier=multiplier)
     if values.max_limit_pct is not None:
         if not 0 <= values.max_limit_pct <= 100:

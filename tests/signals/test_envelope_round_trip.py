@@ -141,10 +141,11 @@ def test_csip_publish_takes_the_envelope_file_as_written(envelope_files, csip_se
         if c["program"] == "envelope" and c["superseded_by"] is None
     )
     assert held == expected(path)
-    for control in controls:  # what a device reads: ActivePower, value x 10^multiplier, within half a step
+    for control in controls:  # what a device reads: ActivePower, value x 10^multiplier, never above the limit
         for key, limit_key in (("opModImpLimW", "import_limit_w"), ("opModExpLimW", "export_limit_w")):
             value, multiplier = control["wire"][key]
-            assert abs(value * 10.0**multiplier - control["values"][limit_key]) <= 10.0**multiplier / 2
+            limit_w = control["values"][limit_key]
+            assert limit_w - 10.0**multiplier < value * 10.0**multiplier <= limit_w
 
 
 @pytest.fixture(scope="module")

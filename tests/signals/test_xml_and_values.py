@@ -88,6 +88,14 @@ def test_active_power_rounds_when_it_must() -> None:
     assert active_power(99999) == (10000, 1)
 
 
+def test_a_limit_that_must_be_rounded_is_rounded_down_never_above_itself() -> None:
+    limits = SiteLimits(export_limit_w=816856.0, import_limit_w=99999.0)
+    control = encode(ControlValues(limits=limits, target_w=99999.0))
+    assert (control.opModExpLimW.value, control.opModExpLimW.multiplier) == (8168, 2)  # 816800 W, not 816900
+    assert (control.opModImpLimW.value, control.opModImpLimW.multiplier) == (9999, 1)
+    assert (control.opModTargetW.value, control.opModTargetW.multiplier) == (10000, 1)  # a target: the closest
+
+
 def test_encode_decode_round_trip() -> None:
     values = ControlValues(
         limits=SiteLimits(import_limit_w=125000, export_limit_w=1500.5),

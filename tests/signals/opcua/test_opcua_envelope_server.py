@@ -12,6 +12,7 @@ from asyncua import ua
 
 from flexbench.core import Envelope
 from flexbench.signals.opcua import OperatingMode, OperatorClient, SiteClient
+from flexbench.signals.opcua.envelope import EnvelopeError
 from flexbench.signals.opcua.model import NAMESPACE_URI
 
 SITE_A, SITE_B = "site-a", "site-b"
@@ -65,9 +66,11 @@ def test_envelope_outside_the_site_range_is_refused_and_nothing_changes(envelope
                 ),
             )
 
-    with pytest.raises(ua.UaStatusCodeError) as refused:
-        run(publish_too_much())
-    assert ua.StatusCode(refused.value.code).name == "BadOutOfRange"
+    with pytest.raises(EnvelopeError, match="interval 0: .* exceed the site's range") as refused:
+        run(publish_too_much())  # the server refused; the operator is told which interval and why
+    server_said = refused.value.__context__
+    assert isinstance(server_said, ua.UaStatusCodeError)
+    assert ua.StatusCode(server_said.code).name == "BadOutOfRange"
     after = envelope_server.read(SITE_B)
     assert (after.envelope_version, after.envelope, after.import_limit_w) == (
         before.envelope_version,
