@@ -37,18 +37,25 @@ def pytest_make_collect_report(
     collector: pytest.Collector,
 ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """A plan file's profile is validated before its tests are collected (they may be parametrized from it)."""
-    invalid = isinstance(collector, pytest.Module) and not _valid(collector)
+    failed_import: Exception | None = None
+    invalid = False
+    if isinstance(collector, pytest.Module):
+        try:
+            collector.obj  # noqa: B018 (imports the test file, which declares or finds its plan)
+        except Exception as exc:
+            failed_import = exc
+        else:
+            invalid = not _valid(collector)
     report: pytest.CollectReport = yield
+    if failed_import is not None:  # collecting imported the half-made module again: this failure is the story
+        longrepr = collector.repr_failure(pytest.ExceptionInfo.from_exception(failed_import))
+        return pytest.CollectReport(collector.nodeid, "failed", longrepr, [])
     if invalid:  # the errors are reported once, as configuration errors, when collection ends
         return pytest.CollectReport(collector.nodeid, "passed", None, [])
     return report
 
 
 def _valid(module: pytest.Module) -> bool:
-    try:
-        module.obj  # noqa: B018 (imports the test file, which declares or finds its plan)
-    except Exception:
-        return True  # pytest reports the import error itself
     plan = Plan.of(module.path)
     if plan is None:
         return True

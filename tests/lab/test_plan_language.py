@@ -153,3 +153,18 @@ def test_run_req_of_no_test_is_a_configuration_error(tmp_path):
     proc = flexbench("run", "testplans/ieee1547", "--req", "LAP-XX", "--out", str(tmp_path / "none"))
     assert proc.returncode == 2
     assert "no test checks requirement LAP-XX" in proc.stderr and "LAP-RT" in proc.stderr
+
+
+@pytest.mark.parametrize("import_mode", ["importlib", "prepend"])
+def test_a_test_file_that_fails_to_import_is_a_collection_error_not_an_empty_module(tmp_path, import_mode):
+    """flexbench's pytest plugin imports each module to find its plan; a failed import must still fail collection."""
+    (tmp_path / "test_broken.py").write_text("import no_such_module_here\n\n\ndef test_x():\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--import-mode={import_mode}", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, proc.stdout
+    assert "No module named 'no_such_module_here'" in proc.stdout
