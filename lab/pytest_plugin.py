@@ -100,14 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
         state.console = Console(config)
         config.pluginmanager.register(state.console, "flexbench-console")
     if config.getoption("--fb-live") and not config.getoption("collectonly"):
-        from flexbench.lab.bench_config import load_bench
         from flexbench.lab.live import LiveRun, LiveView
 
         state.live = LiveView(f"flexbench run {' '.join(str(a) for a in config.args)}")
-        try:
-            state.live.show_bench(load_bench(state.bench_path))
-        except UserError:  # the run itself says what is wrong with the bench file
-            pass
         state.live.start()
         config.pluginmanager.register(LiveRun(state.live, lambda: state.results), "flexbench-live")
 
@@ -223,6 +218,8 @@ class RunState:
                 guarded=True,
             )
             self.bench = bench
+            if self.live is not None:  # the page names the bench the run opened
+                self.live.show_bench(bench.config)
             write_json(self.run_dir / STATION_FILE, bench.snapshot())
             self._add_sources(bench, recorder)
             self._inject_bench_faults(bench)
