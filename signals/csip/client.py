@@ -348,7 +348,9 @@ class CsipClient:
             if now_s >= next_poll_s:
                 try:
                     await self.poll()
-                    next_poll_s = self.server_now() + (self.poll_rate_override_s or self.poll_rate_s)
+                    # polls keep to a pollRate grid: a slow poll or a late wake does not push every later poll back
+                    period_s = self.poll_rate_override_s or self.poll_rate_s
+                    next_poll_s = max(next_poll_s + period_s, self.server_now())
                 except (TimeoutError, aiohttp.ClientError, OSError, CsipClientError) as exc:
                     self.poll_failures += 1
                     log.info("poll failed (%s); keeping the cached schedule", exc)
