@@ -238,6 +238,7 @@ class ScpiEmulator:
         self.lock = threading.RLock()
         self.responding = True
         self.failing = False
+        self.listen: tuple[str, int] = ("127.0.0.1", 0)  # set before start() to serve a fixed port
         self.command_log = CommandLog()
         self._errors: deque[tuple[int, str]] = deque()
         self._handlers: list[tuple[re.Pattern[str], bool, bool, Callable[..., Any]]] = []
@@ -384,7 +385,7 @@ class ScpiEmulator:
     def start(self) -> ScpiEmulator:
         if self._server is not None:
             return self
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(self.listen, _Handler)
         server.emulator = self  # type: ignore[attr-defined]
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"{type(self).__name__}", daemon=True

@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "plans": "list test plans, their tests and the requirements they check",
     "report": "rebuild a run's report from its folder",
     "instruments": "list supported instruments or probe a bench",
+    "emulate": "serve one emulated instrument on loopback until interrupted",
     "certs": "test PKI: CA, server and device certificates (P-256)",
     "csip": "IEEE 2030.5 (CSIP, CSIP-AUS) head-end and operator actions",
     "opcua": "OPC-UA envelope server, certificates and operator actions",
