@@ -28,6 +28,11 @@ Commands used (CI SCPI, short forms):
 
 A profile step that ramps is a list point whose slew spans its dwell
 (|change| / duration); a step change uses ``MAX`` and holds for the dwell.
+Every list ends with a 1 ms point holding the last values: Series II
+controllers turn ``TRIG:STAT?`` IDLE once the last point has been executed
+(reached its end value), which for a step is the start of its dwell, so the
+manual (7003-961, TRIG:STATe?) advises a short final point to hold BUSY until
+the list's end.
 
 Safety, before anything is sent: voltages, frequency, voltage slew and every
 point of a profile (with its ramp rate) against the bench's SafetyLimits;
@@ -44,11 +49,15 @@ from ..roles import PhaseReading, ProfileStep
 from ..scpi import parse_bool, scpi_control, scpi_measurement
 from .scpi_grid import ScpiGridSimulator, csv, step_targets
 
+MAX_LIST_POINTS = 100
+FINAL_POINT_S = 0.001  # the short last point that keeps TRIG:STAT? BUSY until the list's end
+
 
 class _CaliforniaInstruments(ScpiGridSimulator):
     """California Instruments SCPI grid simulator."""
 
     error_query = "SYST:ERR?"
+    max_profile_steps = MAX_LIST_POINTS - 1  # one point is the final short one
 
     output_on = scpi_control("OUTP?", "OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
     coupling = scpi_control("INST:COUP?", "INST:COUP {}", parse=lambda r: r.strip().upper(), values={"ALL", "NONE"})
@@ -137,6 +146,8 @@ class _CaliforniaInstruments(ScpiGridSimulator):
         steps = list(steps)
         self.check_steps(steps, start_v)
         points = step_targets(steps, self.phases, start_v, start_hz)
+        _, _, end_v, _, end_hz = points[-1]
+        points.append((ProfileStep(FINAL_POINT_S, end_v, end_hz), end_v, end_v, end_hz, end_hz))
 
         def slew(change: float, step: ProfileStep) -> str:
             return f"{abs(change) / step.duration_s:.3f}" if step.ramp and change else "MAX"
@@ -151,7 +162,7 @@ class _CaliforniaInstruments(ScpiGridSimulator):
             "LIST:COUN 1",
             "FREQ:MODE LIST",
             "VOLT:MODE LIST",
-            f"LIST:DWEL {csv([s.duration_s for s in steps], '.3f')}",
+            f"LIST:DWEL {csv([s.duration_s for s, *_ in points], '.3f')}",
             f"LIST:FREQ {csv([f1 for *_, f1 in points], '.3f')}",
             f"LIST:FREQ:SLEW {f_slews}",
         ]

@@ -3,26 +3,27 @@
 Role: GridSimulator. Address: a VISA resource string (LAN socket, GPIB,
 RS-232). Options: ``phases`` (1 or 3, default 3).
 
-The UPC command set numbers its phases in the header (``VOLT2``) rather than
-selecting one, and replays events as the transient part of a stored program:
+The UPC command set numbers its phases in the header (``VOLTage2``) rather
+than selecting one, writes a setting's value after a comma (``:SOURce:VOLTage1,120``,
+as the manual's conventions show; the space form works too) and replays events
+as the transient part of a stored program. Commands start at the root (``:``):
 
-===============================  ================================================
-``*IDN?``                        ``Pacific Power Source,AFX-...,<serial>,<fw>``
-``VOLT<n> <v>`` / ``?``          line-to-neutral RMS voltage of phase n
-``FREQ <f>`` / ``?``             output frequency
-``PHAS<n> <deg>`` / ``?``        phase angle of phase 2 or 3 from phase 1
-``OUTP ON|OFF`` / ``?``          output
-``MEAS:VOLT<n>?`` ``MEAS:CURR<n>?`` ``MEAS:POW<n>?`` ``MEAS:FREQ?``
-                                 per-phase V, I, P and frequency (the UPC
-                                 reports no signed vars: reactive power is NaN)
-``PROG:NAME <p>`` ``PROG:DEL``   select and clear program p (1; 0 is manual)
-``PROG:DEF FORM,3,FREQ,f,VOLT1,v,...``  the program's steady state (the present setpoints)
-``PROG:DEF SEG,k,FSEG,f,VSEG1,v,...,TSEG,t,...,LAST``  transient segments: each
-                                 ramps to its values over TSEG seconds
-``PROG:EXEC``                    apply the program's steady state
-``PROG:EXEC:TRAN``               run the transient; at its end the steady state returns
-``SYST:ERR?``                    error queue, read after every command
-===============================  ================================================
+=====================================  ================================================
+``*IDN?``                              ``Pacific Power Source,AFX-...,<serial>,<fw>``
+``:SOUR:VOLT<n>,<v>`` / ``?``          line-to-neutral RMS voltage of phase n
+``:SOUR:FREQ,<f>`` / ``?``             output frequency
+``:SOUR:PHAS<n>,<deg>`` / ``?``        phase angle of phase 2 or 3 from phase 1
+``:OUTP ON|OFF`` / ``?``               output
+``:MEAS:VOLT<n>?`` ``:MEAS:CURR<n>?``  per-phase V, I, P and frequency (the UPC
+``:MEAS:POW<n>?`` ``:MEAS:FREQ?``      reports no signed vars: reactive power is NaN)
+``:PROG:NAME <p>`` ``:PROG:DEL``       select and clear program p (1; 0 is manual)
+``:PROG:DEF FORM,3,FREQ,f,VOLT1,v,...``  the program's steady state (the present setpoints)
+``:PROG:DEF SEG,k,FSEG,f,VSEG1,v,...,TSEG,t,...,LAST``  transient segments: each
+                                       ramps to its values over TSEG seconds
+``:PROG:EXEC <p>``                     apply program p's steady state
+``:PROG:EXEC:TRANS <p>``               run its transient; at its end the steady state returns
+``SYST:ERR?``                          error queue, read after every command
+=====================================  ================================================
 
 A profile step that holds becomes two segments (a one-cycle step, then a
 hold); one that ramps becomes one segment. The UPC gives no transient state
@@ -60,8 +61,8 @@ class PacificAFX(ScpiGridSimulator):
     error_query = "SYST:ERR?"
     max_profile_steps = MAX_SEGMENTS // 2
 
-    output_on = scpi_control("OUTP?", "OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
-    frequency_hz = scpi_control("FREQ?", "FREQ {:.3f}", safety=("frequency", "hz"))
+    output_on = scpi_control(":OUTP?", ":OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
+    frequency_hz = scpi_control(":SOUR:FREQ?", ":SOUR:FREQ,{:.3f}", safety=("frequency", "hz"))
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         super().__init__(address, **kwargs)
@@ -81,30 +82,30 @@ class PacificAFX(ScpiGridSimulator):
     def set_voltage(self, voltage_v: float, phase: int | None = None) -> None:
         self.check_voltage(voltage_v)
         phases = range(1, self.phases + 1) if phase is None else [self._phase(phase)]
-        self.write(";:".join(f"VOLT{p} {float(voltage_v):.2f}" for p in phases))
+        self.write(":SOUR:" + ";".join(f"VOLT{p},{float(voltage_v):.2f}" for p in phases))
 
     def set_frequency(self, frequency_hz: float) -> None:
         self.frequency_hz = frequency_hz
 
     def set_phase_angle(self, angle_deg: float, phase: int) -> None:
         self._angle_phase(phase)
-        self.write(f"PHAS{phase} {float(angle_deg) % 360.0:.2f}")
+        self.write(f":SOUR:PHAS{phase},{float(angle_deg) % 360.0:.2f}")
 
     def voltages_v(self) -> list[float]:
         with self.lock:
-            return [self._float(f"VOLT{p}?") for p in range(1, self.phases + 1)]
+            return [self._float(f":SOUR:VOLT{p}?") for p in range(1, self.phases + 1)]
 
     def phase_angles_deg(self) -> list[float]:
         with self.lock:
-            return [0.0] + [self._float(f"PHAS{p}?") for p in range(2, self.phases + 1)]
+            return [0.0] + [self._float(f":SOUR:PHAS{p}?") for p in range(2, self.phases + 1)]
 
     def measure_phase(self, phase: int) -> PhaseReading:
         return PhaseReading(
-            voltage_v=self._float(f"MEAS:VOLT{phase}?"),
-            current_a=self._float(f"MEAS:CURR{phase}?"),
-            power_w=self._float(f"MEAS:POW{phase}?"),
+            voltage_v=self._float(f":MEAS:VOLT{phase}?"),
+            current_a=self._float(f":MEAS:CURR{phase}?"),
+            power_w=self._float(f":MEAS:POW{phase}?"),
             reactive_power_var=math.nan,
-            frequency_hz=self._float("MEAS:FREQ?"),
+            frequency_hz=self._float(":MEAS:FREQ?"),
         )
 
     # -- programs ---------------------------------------------------------------------------
@@ -131,11 +132,11 @@ class PacificAFX(ScpiGridSimulator):
             )
         self._profile_length_s = sum(t for t, _, _ in segments)
         return [
-            f"PROG:NAME {PROGRAM}",
-            "PROG:DEL",
-            f"PROG:DEF {steady}",
-            f"PROG:DEF {','.join(fields)},LAST",
-            "PROG:EXEC",
+            f":PROG:NAME {PROGRAM}",
+            ":PROG:DEL",
+            f":PROG:DEF {steady}",
+            f":PROG:DEF {','.join(fields)},LAST",
+            f":PROG:EXEC {PROGRAM}",
         ]
 
     def load_profile(self, steps: Sequence[ProfileStep]) -> None:
@@ -144,12 +145,12 @@ class PacificAFX(ScpiGridSimulator):
                 self.write(command)
 
     def start_profile(self) -> None:
-        self.write("PROG:EXEC:TRAN")
+        self.write(f":PROG:EXEC:TRANS {PROGRAM}")
         self._profile_started = time.monotonic()
 
     def stop_profile(self) -> None:
         """Re-apply the program's steady state, which ends the transient."""
-        self.write("PROG:EXEC")
+        self.write(f":PROG:EXEC {PROGRAM}")
         self._profile_started = None
 
     def profile_running(self) -> bool:

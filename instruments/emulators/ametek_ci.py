@@ -8,6 +8,15 @@ different lengths, VOLT:MODE or FREQ:MODE not LIST, output off).
 
 List mode runs on the emulator's clock: each point moves to its voltage and
 frequency at its slews (``MAX``: at once) and holds until its dwell has passed.
+As on Series II controllers (programming manual 7003-961, TRIG:STATe?), the
+trigger state turns IDLE once the last list point has been executed, that is
+when its slew has reached the end value, not when its dwell has passed: a list
+whose last point is a step reads IDLE for all of that point's dwell.
+
+The output voltage range (``VOLT:RANG`` 150 or 300) and the current limit
+(``CURR``) are coupled as the manual describes: a current limit above the
+range's maximum queues -222, and changing the range lowers a current limit
+above the new range's maximum to that maximum.
 
 Hooks for the virtual lab: see grid_base.GridEmulator.
 """
@@ -43,6 +52,7 @@ class _CIEmulator(GridEmulator):
     manufacturer = "AMETEK Programmable Power"
     voltage_range_v = (0.0, 300.0)
     frequency_range_hz = (16.0, 500.0)
+    current_limit_max_a = {150.0: 125.0, 300.0: 62.5}  # per phase, by voltage range (the manual's example)
 
     def __init__(
         self, phases: int = 3, clock: Clock | None = None, *, serial: str = "CI0000001", firmware: str = "4.20"
@@ -61,6 +71,8 @@ class _CIEmulator(GridEmulator):
         self.list_voltage_slew: dict[int, list[float]] = {}
         self.list_frequency_hz: list[float] = []
         self.list_frequency_slew: list[float] = []
+        self.voltage_range_max_v = max(self.current_limit_max_a)
+        self.current_limit_a = self.current_limit_max_a[self.voltage_range_max_v]
 
     def _indexes(self) -> list[int]:
         return list(range(self.phases)) if self.coupled or self.phases == 1 else [self.selected_phase - 1]
@@ -86,7 +98,7 @@ class _CIEmulator(GridEmulator):
 
     @scpi("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude][:AC]")
     def _volt(self, args, sfx) -> None:
-        value = in_range(number_arg(args), *self.voltage_range_v)
+        value = in_range(number_arg(args), 0.0, self.voltage_range_max_v)
         with self.lock:
             for index in self._indexes():
                 self.set_voltage_setpoint(value, index)
@@ -94,6 +106,31 @@ class _CIEmulator(GridEmulator):
     @scpi("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude][:AC]?")
     def _volt_q(self, args, sfx) -> str:
         return format_number(self.setpoint_v(self.selected_phase - 1))
+
+    @scpi("[SOURce:]VOLTage:RANGe")
+    def _volt_range(self, args, sfx) -> None:
+        value = number_arg(args)
+        if value not in self.current_limit_max_a:
+            raise ScpiError(222)
+        with self.lock:
+            self.voltage_range_max_v = value
+            self.current_limit_a = min(self.current_limit_a, self.current_limit_max_a[value])
+            self._changed = True
+
+    @scpi("[SOURce:]VOLTage:RANGe?")
+    def _volt_range_q(self, args, sfx) -> str:
+        return format_number(self.voltage_range_max_v)
+
+    @scpi("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]")
+    def _curr(self, args, sfx) -> None:
+        value = in_range(number_arg(args), 0.0, self.current_limit_max_a[self.voltage_range_max_v])
+        with self.lock:
+            self.current_limit_a = value
+            self._changed = True
+
+    @scpi("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]?")
+    def _curr_q(self, args, sfx) -> str:
+        return format_number(self.current_limit_a)
 
     @scpi("[SOURce:]FREQuency[:IMMediate]")
     def _freq(self, args, sfx) -> None:
@@ -214,7 +251,16 @@ class _CIEmulator(GridEmulator):
 
     @scpi("TRIGger:STATe?")
     def _trig_state(self, args, sfx) -> str:
-        return "BUSY" if self.profile_running else "IDLE"
+        return "BUSY" if self._last_point_pending() else "IDLE"
+
+    def _last_point_pending(self) -> bool:
+        """True until the last list point has been executed: its slews have reached their end values."""
+        with self.lock:
+            if not self.profile_running:
+                return False
+            last = self.segments[-1]
+            executed_s = self._total_s() - last.duration_s + max(last.voltage_ramp_s, last.frequency_ramp_s)
+            return self.clock.now() - (self._profile_start_s or 0.0) < executed_s
 
     # -- measurements ----------------------------------------------------------------------------
     def _selected(self):
@@ -231,6 +277,11 @@ class _CIEmulator(GridEmulator):
     @scpi("MEASure[:SCALar]:POWer[:AC][:REAL]?")
     def _meas_p(self, args, sfx) -> str:
         return format_number(self._selected().power_w)
+
+    @scpi("MEASure[:SCALar]:POWer[:AC]:APParent?")
+    def _meas_s(self, args, sfx) -> str:
+        reading = self._selected()
+        return format_number(reading.voltage_v * reading.current_a)
 
     @scpi("MEASure[:SCALar]:POWer[:AC]:REACtive?")
     def _meas_q(self, args, sfx) -> str:

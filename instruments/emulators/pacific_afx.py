@@ -1,8 +1,12 @@
 """Emulated Pacific Power AFX grid simulator (UPC command set) on a loopback socket.
 
 It accepts the command set the driver documents (instruments.drivers.pacific_afx):
-phase numbers in the headers (``VOLT2``, ``MEAS:CURR3?``, ``PHAS2``), programs
-with a steady state and transient segments. Like the instrument, a phase
+phase numbers in the headers (``VOLT2``, ``MEAS:CURR3?``, ``PHAS2``), the
+manual's comma form of a setting (``:SOURce:VOLTage1,120``, the header and its
+value separated by a comma instead of a space), the output form
+(``:SOURce:FORM``), and programs with a steady state and transient segments,
+run by their number (``:PROG:EXEC 1``, ``:PROG:EXEC:TRANS 1``) or the selected
+one. Like the instrument, a phase
 number beyond the output's phases queues -114 "Header suffix out of range",
 values beyond 0-300 V, 45-65 Hz or 0-360 degrees queue -222, an unknown
 program field -224, segments out of order or without LAST -221, and running
@@ -41,6 +45,15 @@ class PacificAFXEmulator(GridEmulator):
         super()._reset_state()
         self.program = 0
         self.programs: dict[int, dict] = {}
+        self.form = self.phases
+
+    def _resolve(self, unit: str, path: list[str]) -> tuple[str, list[str]]:
+        """The UPC's comma form: ``:SOURce:VOLTage1,120`` is ``:SOURce:VOLTage1 120``."""
+        header = unit.split(None, 1)[0]
+        if "," in header and not header.startswith("*"):
+            head, _, first = header.partition(",")
+            unit = f"{head} {first}{unit[len(header) :]}"
+        return super()._resolve(unit, path)
 
     def _phase_index(self, sfx: tuple[str, ...], *, default_all: bool = False) -> list[int]:
         token = sfx[-1] if sfx else ""
@@ -85,6 +98,21 @@ class PacificAFXEmulator(GridEmulator):
     def _phase_q(self, args, sfx) -> str:
         return format_number(self.phase_angle_deg[self._phase_index(sfx)[0]])
 
+    def _form_arg(self, args: str) -> int:
+        """1 (one phase), 2 (split phase) or 3 (three phase); a one-phase unit has only form 1."""
+        form = int_arg(args)
+        if form not in (1, 2, 3) or (self.phases == 1 and form != 1):
+            raise ScpiError(222)
+        return form
+
+    @scpi("[SOURce:]FORM")
+    def _form(self, args, sfx) -> None:
+        self.form = self._form_arg(args)
+
+    @scpi("[SOURce:]FORM?")
+    def _form_q(self, args, sfx) -> str:
+        return str(self.form)
+
     # -- measurements ----------------------------------------------------------------------------
     @scpi("MEASure:VOLTage#?")
     def _meas_v(self, args, sfx) -> str:
@@ -106,6 +134,10 @@ class PacificAFXEmulator(GridEmulator):
     @scpi("PROGram:NAME")
     def _prog_name(self, args, sfx) -> None:
         self.program = int(in_range(int_arg(args), 0, 99))
+
+    @scpi("PROGram:NAME?")
+    def _prog_name_q(self, args, sfx) -> str:
+        return str(self.program)
 
     @scpi("PROGram:DELete")
     def _prog_del(self, args, sfx) -> None:
@@ -133,8 +165,7 @@ class PacificAFXEmulator(GridEmulator):
         steady: dict = {}
         for key, value in self._pairs(tokens):
             if key == "FORM":
-                if int_arg(value) not in (1, 3):
-                    raise ScpiError(222)
+                steady["form"] = self._form_arg(value)
             elif key == "FREQ":
                 steady["frequency_hz"] = in_range(number_arg(value), *FREQUENCY_RANGE_HZ)
             elif key.startswith("VOLT") and key[4:].isdigit() and 1 <= int(key[4:]) <= self.phases:
@@ -166,24 +197,33 @@ class PacificAFXEmulator(GridEmulator):
             raise ScpiError(221)
         return segments
 
+    def _program_to_run(self, args: str) -> dict:
+        """The program named by the optional number (which becomes the selected one), else the selected one."""
+        if args.strip():
+            self.program = int(in_range(int_arg(args), 0, 99))
+        program = self.programs.get(self.program)
+        if program is None:
+            raise ScpiError(221)
+        return program
+
     @scpi("PROGram:EXECute")
     def _prog_exec(self, args, sfx) -> None:
         with self.lock:
-            program = self.programs.get(self.program)
-            if program is None:
-                raise ScpiError(221)
+            program = self._program_to_run(args)
             self.stop_profile()
             steady = program["steady"]
+            self.form = steady.get("form", self.form)
             for index, value in steady.get("voltage_v", {}).items():
                 self.set_voltage_setpoint(value, index)
             if "frequency_hz" in steady:
                 self.set_frequency_setpoint(steady["frequency_hz"])
 
     @scpi("PROGram:EXECute:TRANsient")
+    @scpi("PROGram:EXECute:TRANS")  # the UPC's own abbreviation, as lab drivers send it
     def _prog_trans(self, args, sfx) -> None:
         with self.lock:
-            program = self.programs.get(self.program)
-            if program is None or not program["segments"] or not self.output_on:
+            program = self._program_to_run(args)
+            if not program["segments"] or not self.output_on:
                 raise ScpiError(221)
             volts, freq = self.steady_values()
             segments = []

@@ -162,7 +162,7 @@ def test_a_hung_instrument_times_out_naming_its_address(grid):
     with pytest.raises(InstrumentTimeout) as info:
         driver.output_enabled()
     assert time.monotonic() - start < TIMEOUT_S + 1.0
-    assert info.value.address == emulator.address and info.value.command == "OUTP?"
+    assert info.value.address == emulator.address and info.value.command.lstrip(":") == "OUTP?"
     emulator.responding = True
     assert driver.output_enabled() is False
 
@@ -317,17 +317,81 @@ def test_ametek_protocol(make_peer):
         "LIST:COUN 1",
         "FREQ:MODE LIST",
         "VOLT:MODE LIST",
-        "LIST:DWEL 0.500,2.000",
-        "LIST:FREQ 60.000,61.000",
-        "LIST:FREQ:SLEW MAX,0.500",
+        "LIST:DWEL 0.500,2.000,0.001",  # a short last point keeps TRIG:STAT? BUSY to the end
+        "LIST:FREQ 60.000,61.000,61.000",
+        "LIST:FREQ:SLEW MAX,0.500,MAX",
         "INST:COUP ALL",
-        "LIST:VOLT 200.00,240.00",
-        "LIST:VOLT:SLEW MAX,20.000",
+        "LIST:VOLT 200.00,240.00,240.00",
+        "LIST:VOLT:SLEW MAX,20.000,MAX",
     ]
     driver.start_profile()
     assert driver.profile_running() is True
     assert sent_commands(peer, len(peer.sent()) - 3) == ["INIT", "TRIG:STAT?"]
     driver.close()
+
+
+def test_ametek_emulator_turns_idle_when_the_last_point_is_executed_not_at_its_dwells_end():
+    clock = ManualClock()
+    with AmetekRSEmulator(clock=clock) as emulator:
+        driver = AmetekRS(emulator.address, timeout_s=TIMEOUT_S)
+        driver.connect()
+        driver.set_voltage(240.0)
+        driver.set_output(True)
+        for command in ("VOLT:MODE LIST", "FREQ:MODE LIST", "LIST:DWEL 2,3", "LIST:FREQ 60,60"):
+            driver.write(command)
+        for command in ("LIST:FREQ:SLEW MAX,MAX", "LIST:VOLT 250,230", "LIST:VOLT:SLEW MAX,MAX", "INIT"):
+            driver.write(command)
+        clock.t += 1.0
+        assert driver.query("TRIG:STAT?") == "BUSY"
+        clock.t += 1.5  # in the last point's dwell: a step, executed as it began
+        assert driver.query("TRIG:STAT?") == "IDLE" and emulator.profile_running
+        assert emulator.voltage_v == [230.0] * 3
+        driver.close()
+
+
+def test_ametek_driver_keeps_the_list_running_for_its_whole_dwell(grid_clock_ametek):
+    driver, emulator, clock = grid_clock_ametek
+    driver.set_voltage(240.0)
+    driver.set_output(True)
+    driver.load_profile([ProfileStep(2.0, 250.0, 60.0), ProfileStep(3.0, 230.0, 60.0)])
+    driver.start_profile()
+    clock.t += 2.5  # half-way through the last step's dwell
+    assert driver.profile_running() is True
+    clock.t += 2.499
+    assert driver.profile_running() is True
+    clock.t += 0.01
+    assert driver.profile_running() is False and emulator.voltage_v == [230.0] * 3
+
+
+@pytest.fixture(params=[(AmetekRS, AmetekRSEmulator), (AmetekMX, AmetekMXEmulator)])
+def grid_clock_ametek(request):
+    driver_cls, emulator_cls = request.param
+    clock = ManualClock()
+    emulator = emulator_cls(clock=clock).start()
+    driver = driver_cls(emulator.address, safety=LIMITS, timeout_s=TIMEOUT_S)
+    driver.connect()
+    yield driver, emulator, clock
+    driver.close()
+    emulator.stop()
+
+
+def test_ametek_emulator_answers_apparent_power_voltage_range_and_current_limit(grid_clock_ametek):
+    driver, emulator, _ = grid_clock_ametek
+    emulator.measurement_source = lambda: [PhaseReading(240.0, 10.0, 2000.0, 300.0, 60.0)] * 3
+    assert float(driver.query("MEAS:POW:AC:APP?")) == 2400.0
+    assert float(driver.query("VOLT:RANG?")) == 300.0
+    driver.write("VOLT:RANG 150")
+    driver.write("CURR 125")
+    assert float(driver.query("CURR?")) == 125.0
+    driver.write("VOLT:RANG 300")  # lowers the current limit to the range's maximum
+    assert float(driver.query("CURR?")) == 62.5
+    with pytest.raises(InstrumentError, match="-222"):
+        driver.write("CURR 90")  # above the 300 V range's maximum
+    with pytest.raises(InstrumentError, match="-222"):
+        driver.write("VOLT:RANG 200")
+    driver.write("VOLT:RANG 150")
+    with pytest.raises(InstrumentError, match="-222"):
+        driver.write("VOLT:AC 240")  # beyond the 150 V range
 
 
 def test_chroma_protocol_for_phase_angles_and_lists(make_peer):
@@ -432,33 +496,86 @@ def test_nhr_emulator_refuses_fetch_before_measure_and_bad_channels():
 
 def test_pacific_protocol_numbers_phases_and_programs_transients(make_peer):
     peer = make_peer(
-        {"VOLT1?": "240.00", "VOLT2?": "240.00", "VOLT3?": "240.00", "FREQ?": "60.000", "MEAS:FREQ?": "60.0"}
+        {
+            ":SOUR:VOLT1?": "240.00",
+            ":SOUR:VOLT2?": "240.00",
+            ":SOUR:VOLT3?": "240.00",
+            ":SOUR:FREQ?": "60.000",
+            ":MEAS:FREQ?": "60.0",
+        }
     )
     for n in (1, 2, 3):
-        peer.replies.update({f"MEAS:VOLT{n}?": "240.2", f"MEAS:CURR{n}?": "3.0", f"MEAS:POW{n}?": "720.0"})
+        peer.replies.update({f":MEAS:VOLT{n}?": "240.2", f":MEAS:CURR{n}?": "3.0", f":MEAS:POW{n}?": "720.0"})
     driver = _connect(PacificAFX, peer)
     mark = len(peer.sent())
     driver.set_voltage(240.0)
     driver.set_voltage(230.0, phase=3)
     driver.set_phase_angle(120.0, phase=2)
-    assert sent_commands(peer, mark) == ["VOLT1 240.00;:VOLT2 240.00;:VOLT3 240.00", "VOLT3 230.00", "PHAS2 120.00"]
+    assert sent_commands(peer, mark) == [
+        ":SOUR:VOLT1,240.00;VOLT2,240.00;VOLT3,240.00",  # the manual's comma form, one keyword path
+        ":SOUR:VOLT3,230.00",
+        ":SOUR:PHAS2,120.00",
+    ]
     mark = len(peer.sent())
     driver.load_profile([ProfileStep(0.5, 200.0, 60.0), ProfileStep(2.0, 240.0, 60.0, ramp=True)])
     program = [c for c in sent_commands(peer, mark) if "?" not in c]
     assert program == [
-        "PROG:NAME 1",
-        "PROG:DEL",
-        "PROG:DEF FORM,3,FREQ,60.000,VOLT1,240.00,VOLT2,240.00,VOLT3,240.00",
-        "PROG:DEF SEG,1,FSEG,60.000,VSEG1,200.00,VSEG2,200.00,VSEG3,200.00,TSEG,0.0000,"
+        ":PROG:NAME 1",
+        ":PROG:DEL",
+        ":PROG:DEF FORM,3,FREQ,60.000,VOLT1,240.00,VOLT2,240.00,VOLT3,240.00",
+        ":PROG:DEF SEG,1,FSEG,60.000,VSEG1,200.00,VSEG2,200.00,VSEG3,200.00,TSEG,0.0000,"
         "SEG,2,FSEG,60.000,VSEG1,200.00,VSEG2,200.00,VSEG3,200.00,TSEG,0.5000,"
         "SEG,3,FSEG,60.000,VSEG1,240.00,VSEG2,240.00,VSEG3,240.00,TSEG,2.0000,LAST",
-        "PROG:EXEC",
+        ":PROG:EXEC 1",
     ]
     driver.start_profile()
+    assert sent_commands(peer, len(peer.sent()) - 2) == [":PROG:EXEC:TRANS 1"]
     assert driver.profile_running() is True  # its own clock: 2.5 s of program
     reading = driver.measure()[0]
     assert reading.voltage_v == 240.2 and math.isnan(reading.reactive_power_var)
     driver.close()
+
+
+def test_pacific_emulator_takes_the_manuals_comma_forms_and_output_form():
+    with PacificAFXEmulator() as emulator:
+        driver = PacificAFX(emulator.address, timeout_s=TIMEOUT_S)
+        driver.connect()
+        driver.write(":SOURce:VOLTage1,120; VOLTage2,121.5; VOLTage3,122;FREQuency,59.5")
+        assert emulator.voltage_v == [120.0, 121.5, 122.0] and emulator.frequency_hz == 59.5
+        driver.write(":SOURce:PHASe2,180.0")
+        assert emulator.phase_angle_deg[1] == 180.0
+        driver.write(":SOURce:FORM,2")
+        assert driver.query(":SOURce:FORM?") == "2"
+        driver.write(":SOURce:FORM 3")
+        assert driver.query(":SOUR:FORM?") == "3"
+        with pytest.raises(InstrumentError, match="-222"):
+            driver.write(":SOURce:FORM,4")
+        assert emulator.errors() == []
+        driver.close()
+
+
+def test_pacific_emulator_runs_a_program_by_its_number():
+    clock = ManualClock()
+    with PacificAFXEmulator(clock=clock) as emulator:
+        driver = PacificAFX(emulator.address, timeout_s=TIMEOUT_S)
+        driver.connect()
+        for number, volts in ((1, 230.0), (2, 110.0)):
+            driver.write(f":PROG:NAME {number}")
+            driver.write(f":PROG:DEF FORM,3,FREQ,60,VOLT1,{volts},VOLT2,{volts},VOLT3,{volts}")
+            driver.write(f":PROG:DEF SEG,1,FSEG,60,VSEG1,{volts / 2},TSEG,2,LAST")
+        driver.write(":OUTP ON")
+        driver.write(":PROG:EXEC 1")  # program 2 is the selected one: the number chooses
+        assert emulator.voltage_v == [230.0] * 3 and driver.query(":PROG:NAME?") == "1"
+        driver.write(":PROG:EXEC:TRANS 1")
+        clock.t += 1.0
+        assert emulator.profile_running and emulator.voltage_v == [172.5, 230.0, 230.0]  # halfway down its 2 s ramp
+        clock.t += 1.5
+        assert not emulator.profile_running and emulator.voltage_v == [230.0] * 3  # the steady state returns
+        driver.write(":PROG:EXEC 2")
+        assert emulator.voltage_v == [110.0] * 3
+        with pytest.raises(InstrumentError, match="-221"):
+            driver.write(":PROG:EXEC 7")  # no such program
+        driver.close()
 
 
 def test_pacific_emulator_checks_programs_and_phase_suffixes():
