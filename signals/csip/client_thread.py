@@ -41,6 +41,10 @@ class ClientThread:
         """What to mirror now; None mirrors nothing."""
         return None
 
+    def measured(self) -> tuple[dict[str, float] | None, float | None]:
+        """What to mirror and when it was measured (client clock; None: now, the time of posting)."""
+        return self.readings(), None
+
     # -- thread ----------------------------------------------------------------------------
     def start(self) -> None:
         ready = threading.Event()
@@ -81,11 +85,12 @@ class ClientThread:
         try:
             await self.on_started(client)
             while not await self._sleep(self.telemetry_period_s):
-                readings = self.readings()
+                readings, measured_s = self.measured()
                 if readings is None:
                     continue
+                stamp_s = None if measured_s is None else measured_s + client.time_offset_s
                 try:
-                    await client.post_readings(readings)
+                    await client.post_readings(readings, stamp_s)
                 except Exception as exc:  # telemetry is best effort; control goes on
                     log.debug("telemetry of %s failed: %s", self.name, exc)
         finally:

@@ -127,7 +127,8 @@ class ReferenceController:
             self._meter_failures < METER_FAILURES or now_s - self._last_meter[0] <= METER_TIMEOUT_S
         )
         if not meter_ok and self.fault.no_fail_safe:
-            self._publish()  # keeps its last commands, and does not say it is in fail-safe
+            # keeps its last commands, does not say it is in fail-safe, and mirrors its last reading as new
+            self._publish(fresh=True)
             return
         if not meter_ok:
             if not self.fail_safe:
@@ -260,7 +261,9 @@ class ReferenceController:
                 if not self.fault.halts_on_silent:
                     self._silent_until[inv.name] = self.clock.now() + RETRY_S
 
-    def _publish(self) -> None:
+    def _publish(self, fresh: bool = False) -> None:
+        """State to the local API, readings to the utility stamped when the meter was read (`fresh`:
+        stamped when posted, as a controller that passes an old reading off as new)."""
         pcc_w = self._last_meter[1] if self._last_meter is not None else 0.0
         self.api.publish_state(fail_safe=self.fail_safe, pcc_import_w=pcc_w, busbar_current_a=0.0)
         if self.utility is None:
@@ -269,4 +272,7 @@ class ReferenceController:
             self.utility.report(None)  # nothing to mirror without a fresh PCC reading
             return
         der_w = sum(v for v in self._outputs.values() if v is not None)
-        self.utility.report({"site_active_power_w": self.fault.telemetry_sign * pcc_w, "der_active_power_w": der_w})
+        self.utility.report(
+            {"site_active_power_w": self.fault.telemetry_sign * pcc_w, "der_active_power_w": der_w},
+            None if fresh else self._last_meter[0],
+        )

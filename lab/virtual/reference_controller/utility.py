@@ -10,7 +10,8 @@ behaviour:
   controller's own clock by more than MAX_TIME_SKEW_S the controller flags it
   (a line on stderr, `time_skewed`) and keeps to its own clock;
 - the controller's meter reading and its inverters' total output are
-  mirrored to the server (MirrorUsagePoint) every TELEMETRY_PERIOD_S.
+  mirrored to the server (MirrorUsagePoint) every TELEMETRY_PERIOD_S, stamped
+  with the time the meter was read.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class UtilityLink(ClientThread):
         self._active = ActiveControl(ControlValues(), "none")
         self._lock = threading.Lock()
         self._readings: dict[str, float] | None = None
+        self._measured_s: float | None = None
 
     # -- what the controller asks --------------------------------------------------------
     def values(self) -> tuple[ControlValues, str]:
@@ -104,10 +106,12 @@ class UtilityLink(ClientThread):
             and c.server_now() - c.last_poll_ok_s <= 2 * (c.poll_rate_override_s or c.poll_rate_s)
         )
 
-    def report(self, readings: dict[str, float] | None) -> None:
-        """The latest readings, mirrored at the next telemetry period (None: nothing to mirror)."""
+    def report(self, readings: dict[str, float] | None, measured_s: float | None = None) -> None:
+        """The latest readings, mirrored at the next telemetry period (None: nothing to mirror), stamped
+        with the time they were measured (None: stamped when posted)."""
         with self._lock:
             self._readings = dict(readings) if readings is not None else None
+            self._measured_s = measured_s
 
     def _on_change(self, active: ActiveControl) -> None:
         if self.freezes_on_loss and self.client is not None and self.client.polls and not self.connected():
@@ -139,9 +143,9 @@ class UtilityLink(ClientThread):
         except Exception as exc:
             log.info("DERCapability not accepted: %s", exc)
 
-    def readings(self) -> dict[str, float] | None:
+    def measured(self) -> tuple[dict[str, float] | None, float | None]:
         with self._lock:
-            return self._readings
+            return self._readings, self._measured_s
 
 
 def _default_ciphers() -> str:
