@@ -46,6 +46,7 @@ def _numbers(args: str, low: float, high: float) -> list[float]:
 class ChromaGridEmulator(GridEmulator):
     """A Chroma 61845 as the driver sees it over TCPIP SOCKET."""
 
+    spec_name = "chroma-61845"
     manufacturer = "Chroma ATE"
     model = "61845"
 

@@ -5,10 +5,13 @@ newline-terminated program messages (several commands may be joined with
 ';', a header without a leading colon continuing from the previous one's
 node), and dispatches each to a handler by its header, matched the way SCPI
 instruments match them: long or short form of each mnemonic, any case,
-optional nodes, numeric suffixes. Like a real instrument it keeps an error
-queue: an unknown header queues "Undefined header" (113), a bad parameter
-"Data type error" (104) or "Data out of range" (222), and an unknown query
-gets no reply at all, so the client times out.
+optional nodes, numeric suffixes. Headers without a handler are served from
+the model's command specification (instruments.specs) when the emulator
+names one. Like a real instrument it keeps the IEEE 488.2 status registers
+(*ESR?, *STB?) and an error queue: an unknown header queues "Undefined
+header" (113), a bad parameter "Data type error" (104) or "Data out of
+range" (222), and an unknown query gets no reply at all, so the client
+times out.
 
 Every message received is kept in `command_log` with the clock's timestamp,
 so tests can assert what a driver sent. `responding = False` makes the
@@ -30,6 +33,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..specs import BadParameter, Spec, load_spec
+from ..specs.headers import compile_header as compile_header
+from ..specs.headers import resolve, split_units
+from ..specs.params import format_number as format_number
 from .common import Clock, CommandLog, CommandRecord, WallClock
 
 log = logging.getLogger(__name__)
@@ -62,57 +69,7 @@ class ScpiError(Exception):
         super().__init__(f"{code},{self.message}")
 
 
-# -- header matching -------------------------------------------------------------
-
-
-def _mnemonic_regex(mnemonic: str) -> str:
-    suffix = mnemonic.endswith("#")
-    word = mnemonic[:-1] if suffix else mnemonic
-    short = ""
-    for ch in word:
-        if ch.isupper() or ch.isdigit() or ch in "*_":
-            short += ch
-        else:
-            break
-    long = word.upper()
-    options = {re.escape(short), re.escape(long)} if short else {re.escape(long)}
-    body = "(?:" + "|".join(sorted(options, key=len, reverse=True)) + ")"
-    return body + (r"(\d*)" if suffix else "")
-
-
-def compile_header(pattern: str) -> re.Pattern[str]:
-    """Regex for a header pattern like '[SOURce:]VOLTage[:LEVel]:AC?' or ':NUMeric[:NORMal]:ITEM#'."""
-    query = pattern.endswith("?")
-    body = pattern[:-1] if query else pattern
-    body = body[1:] if body.startswith(":") else body  # the leading colon is always optional
-    out = []
-    i = 0
-    while i < len(body):
-        if body[i] == "[":
-            j = body.index("]", i)
-            inner = body[i + 1 : j]
-            parts = [p for p in inner.split(":") if p]
-            lead = inner.startswith(":")
-            seg = ""
-            for k, p in enumerate(parts):
-                if lead or k > 0:
-                    seg += ":"
-                seg += _mnemonic_regex(p)
-            if inner.endswith(":"):
-                seg += ":"
-            out.append(f"(?:{seg})?")
-            i = j + 1
-        elif body[i] == ":":
-            out.append(":")
-            i += 1
-        else:
-            j = i
-            while j < len(body) and body[j] not in ":[":
-                j += 1
-            out.append(_mnemonic_regex(body[i:j]))
-            i = j
-    regex = "^:?" + "".join(out) + (r"\?" if query else "") + "$"
-    return re.compile(regex, re.IGNORECASE)
+# -- handlers ------------------------------------------------------------------------
 
 
 def scpi(pattern: str, *, takes_args: bool | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -182,14 +139,6 @@ def in_range(value: float, low: float, high: float) -> float:
     return value
 
 
-def format_number(value: float) -> str:
-    if math.isnan(value):
-        return "NAN"
-    if math.isinf(value):
-        return "INF" if value > 0 else "-INF"
-    return format(value, ".9g")
-
-
 # -- the server --------------------------------------------------------------------
 
 
@@ -227,11 +176,42 @@ class _Handler(socketserver.StreamRequestHandler):
             emulator._unregister(self.connection)
 
 
-class ScpiEmulator:
-    """Base of SCPI instrument emulators: dispatch, error queue, log, and a loopback server."""
+# Standard event status register bits (IEEE 488.2 11.5.1) and the error classes that set them.
+ESR_OPC = 1
+ESR_QUERY_ERROR = 4
+ESR_DEVICE_ERROR = 8
+ESR_EXECUTION_ERROR = 16
+ESR_COMMAND_ERROR = 32
+STB_ERROR_QUEUE = 4  # SCPI: the error/event queue is not empty
+STB_ESB = 32
+STB_MSS = 64
 
-    negative_error_codes = True  # SCPI style "-113"; Yokogawa queues "113"
+
+def _esr_bit(code: int) -> int:
+    """The event status bit an error number sets (SCPI-99 21.8: -1xx command, -2xx execution, ...)."""
+    return {1: ESR_COMMAND_ERROR, 2: ESR_EXECUTION_ERROR, 3: ESR_DEVICE_ERROR, 4: ESR_QUERY_ERROR}.get(
+        code // 100, ESR_DEVICE_ERROR
+    )
+
+
+class ScpiEmulator:
+    """Base of SCPI instrument emulators: dispatch, error queue, status registers, log, a loopback server.
+
+    A message unit goes to a hand-written @scpi handler of the emulator (the
+    behaviour tests depend on) if one matches; else, when `spec_name` names
+    the model's command specification (instruments.specs), the spec serves
+    it: a setting's parameters are checked as the manual defines them and
+    kept for its query, a query answers its default; else it is an
+    undefined header (113). The IEEE 488.2 common commands are here for all.
+    """
+
+    spec_name: str | None = None  # the model's spec, e.g. "chroma-61845"
+    negative_error_codes = True  # SCPI style "-113"; Yokogawa queues "113" (a spec's `errors` decides)
     error_query_patterns: tuple[str, ...] = ("SYSTem:ERRor[:NEXT]?",)
+    manufacturer = ""
+    model = ""
+    serial = ""
+    firmware = ""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or WallClock()
@@ -240,8 +220,16 @@ class ScpiEmulator:
         self.failing = False
         self.listen: tuple[str, int] = ("127.0.0.1", 0)  # set before start() to serve a fixed port
         self.command_log = CommandLog()
+        self.spec: Spec | None = load_spec(self.spec_name) if self.spec_name else None
+        if self.spec is not None:
+            self.negative_error_codes = self.spec.manual.negative_errors
+        self._spec_settings: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
         self._errors: deque[tuple[int, str]] = deque()
+        self.event_status = 0  # standard event status register (*ESR?)
+        self.event_status_enable = 0  # *ESE
+        self.service_request_enable = 0  # *SRE
         self._handlers: list[tuple[re.Pattern[str], bool, bool, Callable[..., Any]]] = []
+        self.handler_patterns: list[str] = []  # the header patterns served by hand
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
@@ -253,12 +241,15 @@ class ScpiEmulator:
             fn = getattr(type(self), name, None)
             for pattern, wants in getattr(fn, "_scpi_patterns", []):
                 self._handlers.append((compile_header(pattern), pattern.endswith("?"), wants, getattr(self, name)))
+                self.handler_patterns.append(pattern)
         for pattern in self.error_query_patterns:
             self._handlers.append((compile_header(pattern), True, False, self._error_query))
+            self.handler_patterns.append(pattern)
 
     # -- error queue -------------------------------------------------------------
     def push_error(self, code: int, message: str | None = None) -> None:
         with self.lock:
+            self.event_status |= _esr_bit(code)
             if len(self._errors) >= ERROR_QUEUE_DEPTH:
                 self._errors.pop()
                 self._errors.append((350, ERROR_TEXT[350]))
@@ -291,10 +282,7 @@ class ScpiEmulator:
             return None
         replies: list[str] = []
         path: list[str] = []
-        for unit in line.split(";"):
-            unit = unit.strip()
-            if not unit:
-                continue
+        for unit in split_units(line):
             unit, path = self._resolve(unit, path)
             reply = self._dispatch(unit)
             if reply is not None:
@@ -311,28 +299,28 @@ class ScpiEmulator:
         """Hook run after each program message (emulators notify the plant here)."""
 
     def _resolve(self, unit: str, path: list[str]) -> tuple[str, list[str]]:
-        """Full header of a message unit, as SCPI's tree traversal reads it, and the path it leaves.
+        """Full header of a message unit and the path it leaves (specs.headers.resolve); models that read
+        headers their own way override it."""
+        return resolve(unit, path, self._knows)
 
-        A header without a leading colon continues from the node of the
-        previous unit in the same message (``CURR:SAS:ISC 5;IMP 4`` sets
-        CURR:SAS:IMP); where that names no command, it is read from the root,
-        as lenient instruments do. Common commands (``*...``) leave the path alone.
-        """
-        header = unit.split(None, 1)[0]
-        rest = unit[len(header) :]
-        if header.startswith("*"):
-            return unit, path
-        full = header.lstrip(":")
-        if path and not header.startswith(":"):
-            candidate = ":".join([*path, header])
-            if any(regex.match(candidate) for regex, *_ in self._handlers):
-                full = candidate
-        return full + rest, full.split(":")[:-1]
+    def handled_by_hand(self, header: str) -> bool:
+        """Whether a hand-written handler serves `header` ('?' for the query form), not the spec."""
+        return any(regex.match(header) for regex, *_ in self._handlers)
+
+    def _knows(self, header: str) -> bool:
+        if self.handled_by_hand(header):
+            return True
+        if self.spec is None:
+            return False
+        return self.spec.find(header) is not None or self.spec.find(header + "?") is not None
 
     def _dispatch(self, unit: str) -> str | None:
         parts = unit.split(None, 1)
         header = parts[0]
         args = parts[1] if len(parts) > 1 else ""
+        if header.upper() == "*RST" and not self.failing:
+            with self.lock:
+                self._spec_settings.clear()
         for regex, is_query, wants_args, handler in self._handlers:
             match = regex.match(header)
             if match is None:
@@ -353,18 +341,114 @@ class ScpiEmulator:
                 log.exception("%s: handler for %r failed", type(self).__name__, unit)
                 self.push_error(300)
                 return None
+            if not is_query:
+                self._remember(header, args)
             return result if is_query else None
-        self.push_error(113)
-        return None
+        return self._serve_from_spec(header, args)
 
-    # -- common commands -------------------------------------------------------------
+    def _remember(self, header: str, args: str) -> None:
+        """Keep what a hand-written setting was given, for a query form the spec serves."""
+        found = self.spec.find(header) if self.spec is not None else None
+        if found is None or found.command.kind != "setting" or not found.command.params:
+            return
+        try:
+            values = found.command.parse(args, query=False)
+        except BadParameter:
+            return
+        with self.lock:
+            self._spec_settings[(found.command.header, found.suffixes)] = values
+
+    def _serve_from_spec(self, header: str, args: str) -> str | None:
+        """A command the emulator has no handler for, served as the model's spec defines it."""
+        found = self.spec.find(header) if self.spec is not None else None
+        if found is None:
+            self.push_error(113)
+            return None
+        if self.failing:
+            self.push_error(240)
+            return None
+        command = found.command
+        try:
+            values = command.parse(args, found.query)
+        except BadParameter as exc:
+            self.push_error(exc.code)
+            return None
+        key = (command.header, found.suffixes)
+        with self.lock:
+            if not found.query:
+                if command.kind == "setting" and command.params:
+                    self._spec_settings[key] = values
+                return None
+            if values:  # MIN or MAX of a setting
+                return command.params[0].format(values[0])
+            return command.reply_text(self._spec_settings.get(key))
+
+    # -- IEEE 488.2 common commands ------------------------------------------------------
+    def identity(self) -> str:
+        return f"{self.manufacturer},{self.model},{self.serial},{self.firmware}"
+
+    @scpi("*IDN?")
+    def _idn(self, args: str, suffixes: tuple[str, ...]) -> str:
+        return self.identity()
+
+    @scpi("*RST")
+    def _rst(self, args: str, suffixes: tuple[str, ...]) -> None:
+        """Settings the spec serves go back to their defaults (in _dispatch); emulators reset their own."""
+
     @scpi("*CLS")
     def _cls(self, args: str, suffixes: tuple[str, ...]) -> None:
-        self.clear_errors()
+        with self.lock:
+            self.clear_errors()
+            self.event_status = 0
+
+    @scpi("*ESR?")
+    def _esr(self, args: str, suffixes: tuple[str, ...]) -> str:
+        with self.lock:
+            value, self.event_status = self.event_status, 0
+        return str(value)
+
+    @scpi("*ESE")
+    def _ese(self, args: str, suffixes: tuple[str, ...]) -> None:
+        self.event_status_enable = int(in_range(int_arg(args), 0, 255))
+
+    @scpi("*ESE?")
+    def _ese_q(self, args: str, suffixes: tuple[str, ...]) -> str:
+        return str(self.event_status_enable)
+
+    @scpi("*SRE")
+    def _sre(self, args: str, suffixes: tuple[str, ...]) -> None:
+        self.service_request_enable = int(in_range(int_arg(args), 0, 255))
+
+    @scpi("*SRE?")
+    def _sre_q(self, args: str, suffixes: tuple[str, ...]) -> str:
+        return str(self.service_request_enable)
+
+    @scpi("*STB?")
+    def _stb(self, args: str, suffixes: tuple[str, ...]) -> str:
+        with self.lock:
+            status = STB_ERROR_QUEUE if self._errors else 0
+            if self.event_status & self.event_status_enable:
+                status |= STB_ESB
+            if status & self.service_request_enable & ~STB_MSS:
+                status |= STB_MSS
+        return str(status)
+
+    @scpi("*OPC")
+    def _opc_set(self, args: str, suffixes: tuple[str, ...]) -> None:
+        with self.lock:
+            self.event_status |= ESR_OPC
 
     @scpi("*OPC?")
     def _opc(self, args: str, suffixes: tuple[str, ...]) -> str:
         return "1"
+
+    @scpi("*TST?")
+    def _tst(self, args: str, suffixes: tuple[str, ...]) -> str:
+        return "0"
+
+    @scpi("*WAI")
+    def _wai(self, args: str, suffixes: tuple[str, ...]) -> None:
+        """Commands run in order here, so there is nothing to wait for."""
 
     # -- server ---------------------------------------------------------------------------
     @property
