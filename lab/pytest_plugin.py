@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from flexbench.core.results import Verdict
 from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.errors import UserError
@@ -129,7 +130,7 @@ class Verdicts:
         self.evidence_spec = spec
 
     def failures(self) -> list[Result]:
-        return [r for r in self.results if r.verdict != PASS]
+        return [r for r in self.results if r.verdict not in (PASS, Verdict.NOT_APPLICABLE)]
 
 
 class RunState:

@@ -43,7 +43,7 @@ def fmt_value(value: Any, unit: str = "") -> str:
 
 
 def verdict_text(verdict: str) -> str:
-    return str(verdict).upper()
+    return str(verdict).replace("_", " ").upper()
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,8 @@ def matrix_rows(rows: list[dict[str, Any]]) -> list[MatrixRow]:
                 limit=fmt_value(worst.get("limit"), unit),
                 margin=fmt_value(worst.get("margin"), unit),
                 verdict=str(row["verdict"]),
-                counts=f"{row['passed']} pass / {row['failed']} fail / {row['errors']} error",
+                counts=f"{row['passed']} pass / {row['failed']} fail / {row['errors']} error"
+                + (f" / {row['not_applicable']} not applicable" if row.get("not_applicable") else ""),
                 worst_test=worst.get("test", ""),
                 message=worst.get("message", ""),
             )

@@ -137,17 +137,26 @@ def matrix(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "passed": 0,
                     "failed": 0,
                     "errors": 0,
+                    "not_applicable": 0,
                     "verdict": PASS,
                     "worst": None,
                 },
             )
             row["checks"] += 1
             verdict = result["verdict"]
+            if verdict == Verdict.NOT_APPLICABLE:  # says why a check could not be made; no verdict on the device
+                row["not_applicable"] += 1
+                if row["worst"] is None or row["worst"]["verdict"] == Verdict.NOT_APPLICABLE:
+                    row["worst"] = {**result, "test": test["nodeid"]}
+                continue
             row["passed" if verdict == PASS else "failed" if verdict == FAIL else "errors"] += 1
             if _rank(verdict) > _rank(row["verdict"]):
                 row["verdict"] = verdict
             if _is_worse(result, row["worst"]):
                 row["worst"] = {**result, "test": test["nodeid"]}
+    for row in rows.values():
+        if row["not_applicable"] == row["checks"]:
+            row["verdict"] = Verdict.NOT_APPLICABLE.value
     return [rows[k] for k in sorted(rows)]
 
 
@@ -157,7 +166,7 @@ def _rank(verdict: str) -> int:
 
 
 def _is_worse(result: dict[str, Any], current: dict[str, Any] | None) -> bool:
-    if current is None:
+    if current is None or current["verdict"] == Verdict.NOT_APPLICABLE:
         return True
     if _rank(result["verdict"]) != _rank(current["verdict"]):
         return _rank(result["verdict"]) > _rank(current["verdict"])

@@ -7,9 +7,14 @@
   2030.5 server during a test agrees with the plant's own PCC power (sampled
   from the virtual site as `truth.pcc_p_w`) within the bench file's
   telemetry_tolerance_w, at some instant within TELEMETRY_WINDOW_S before
-  the reading's time stamp (a reading is stamped in whole seconds when it is
-  posted, and reflects a meter reading taken some control periods before:
-  late is tolerated, wrong or stale for longer is not). Once the bench
+  the reading's time stamp (stamped in whole seconds, when the meter was read
+  or when it was posted: late is tolerated, wrong or stale for longer is not).
+  A reading is the site's active power by its meaning, whatever its
+  description: on a MirrorUsagePoint whose roleFlags mark the premises
+  aggregation point, in W (uom 38), of kind power (37), for the total of the
+  phases; export positive when its flowDirection is reverse (19). A controller
+  that mirrors readings but none of these gets NOT APPLICABLE, with what it
+  mirrored, never a silent gap in the matrix. Once the bench
   has kept the site meter from the controller for the controller's declared
   fail-safe time (METER_SILENT_CHANNEL at 1 from then), the controller has no
   reading it may mirror: one stamped more than TELEMETRY_WINDOW_S later is
@@ -25,6 +30,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from flexbench.core import channels
+from flexbench.core.results import Verdict
 from flexbench.lab.evaluate import FAIL, PASS, Result
 
 if TYPE_CHECKING:
@@ -34,7 +40,23 @@ if TYPE_CHECKING:
 TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
 METER_SILENT_CHANNEL = channels.FAULT_METER_SILENT
 TELEMETRY_WINDOW_S = 10.0
-SITE_POWER = "Site active power (import positive)"
+PREMISES_AGGREGATION_POINT = 0x02  # roleFlags bit: the MirrorUsagePoint measures the whole site
+UOM_W, KIND_POWER, FLOW_REVERSE = 38, 37, 19
+TOTAL_PHASES = {None, 0, 224}  # PhaseCode not applicable, or ABC
+
+
+def site_power_w(reading: dict[str, Any]) -> float | None:
+    """A mirrored reading as the site's import in W, or None when it is not the site's active power."""
+    try:
+        role_flags = int(str(reading.get("role_flags") or "0"), 16)
+    except ValueError:
+        return None
+    if not role_flags & PREMISES_AGGREGATION_POINT or reading.get("uom") != UOM_W:
+        return None
+    if reading.get("kind") not in (None, KIND_POWER) or reading.get("phase") not in TOTAL_PHASES:
+        return None
+    value_w = float(reading["scaled_value"])
+    return -value_w if reading.get("flow_direction") == FLOW_REVERSE else value_w
 
 
 def bench_clock(t_s: float) -> str:
@@ -90,20 +112,30 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
     if ctl is None or bench.csip is None or ctl.csip_device is None:
         return None
     try:
-        readings = [
+        mirrored = [
             r
             for r in bench.csip.headend.telemetry(bench.csip.lfdis[ctl.csip_device], since=int(start_s))
-            if r["description"] == SITE_POWER and start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s
+            if start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s
         ]
     except Exception:
-        return None
-    t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + 1.0)
-    if not readings or t.size == 0:
         return None
     tolerance_w = ctl.telemetry_tolerance_w
     criterion = (
         f"mirrored PCC power within {tolerance_w:g} W of the plant's, never a reading its silent meter cannot give"
     )
+    readings = [{**r, "site_w": w} for r in mirrored if (w := site_power_w(r)) is not None]
+    if mirrored and not readings:
+        seen = sorted({f"{r['description']!r} (roleFlags {r.get('role_flags')}, uom {r.get('uom')})" for r in mirrored})
+        return Result(
+            requirement_id="CTL-TELEM",
+            criterion=criterion,
+            verdict=Verdict.NOT_APPLICABLE,
+            message=f"{len(mirrored)} readings mirrored, none of the site's total active power in W "
+            f"(roleFlags with the premises aggregation point, uom 38, kind 37): {', '.join(seen)}",
+        )
+    t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + 1.0)
+    if not readings or t.size == 0:
+        return None
     silent_since = _meter_silent_since(recorder, start_s, end_s)
     stale = [r for r in readings if _stale(r["time_s"], silent_since)]
     if stale:
@@ -117,7 +149,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
             margin=None,
             verdict=FAIL,
             message=f"{len(stale)} of {len(readings)} readings mirrored while the site meter had been silent for "
-            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['scaled_value']:.0f} W "
+            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['site_w']:.0f} W "
             f"{first['time_s'] - start_s:.1f} s into the test",
         )
     worst_w, worst = 0.0, None
@@ -126,7 +158,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         if not mask.any():
             continue
         window = truth[mask]
-        error_w = max(float(window.min()) - r["scaled_value"], r["scaled_value"] - float(window.max()), 0.0)
+        error_w = max(float(window.min()) - r["site_w"], r["site_w"] - float(window.max()), 0.0)
         if worst is None or error_w > worst_w:
             worst_w, worst = error_w, r
     if worst is None:
@@ -140,7 +172,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         unit="W",
         margin=tolerance_w - worst_w,
         verdict=PASS if ok else FAIL,
-        message=f"{len(readings)} readings; worst {worst['scaled_value']:.0f} W, "
+        message=f"{len(readings)} readings; worst {worst['site_w']:.0f} W, "
         f"{worst['time_s'] - start_s:.1f} s into the test, is {worst_w:.0f} W from the plant's PCC power",
     )
 

@@ -200,7 +200,7 @@ class Records:
         """Every mirrored reading, scaled by its ReadingType's powerOfTenMultiplier."""
         params: list[Any] = list(edev_ids)
         sql = (
-            "SELECT u.edev_id, u.mrid AS mup_mrid, r.mmr_id, mm.mrid AS mmr_mrid, mm.description,"
+            "SELECT u.edev_id, u.mrid AS mup_mrid, u.role_flags, r.mmr_id, mm.mrid AS mmr_mrid, mm.description,"
             " mm.reading_type_json, r.time_s, r.duration_s, r.value, r.received_s"
             " FROM readings r JOIN mirror_meter_readings mm ON mm.id = r.mmr_id"
             " JOIN mirror_usage_points u ON u.id = mm.mup_id"
@@ -219,7 +219,9 @@ class Records:
                     "mup_mrid": row["mup_mrid"],
                     "mmr_mrid": row["mmr_mrid"],
                     "description": row["description"],
+                    "role_flags": row["role_flags"],
                     "uom": reading_type.get("uom"),
+                    "phase": reading_type.get("phase"),
                     "flow_direction": reading_type.get("flowDirection"),
                     "kind": reading_type.get("kind"),
                     "time_s": row["time_s"],

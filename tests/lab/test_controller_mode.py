@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -372,12 +373,11 @@ class _Recorder:
 class _Bench:
     """A controller bench whose 2030.5 server holds these mirrored readings."""
 
-    def __init__(self, readings: list[tuple[int, float]]) -> None:
+    def __init__(self, readings: list[tuple[int, float]], **reading_type: Any) -> None:
         from types import SimpleNamespace
 
-        rows = [
-            {"description": "Site active power (import positive)", "time_s": t, "scaled_value": w} for t, w in readings
-        ]
+        site = {"description": "Site active power (import positive)", "role_flags": "03", "uom": 38, "kind": 37}
+        rows = [{**site, "phase": 0, **reading_type, "time_s": t, "scaled_value": w} for t, w in readings]
         self.config = SimpleNamespace(controller=SimpleNamespace(csip_device="ctl", telemetry_tolerance_w=300.0))
         self.csip = SimpleNamespace(
             lfdis={"ctl": "LFDI"},
@@ -401,3 +401,31 @@ def test_telemetry_mirrored_while_the_meter_is_silent_is_stale_whatever_its_valu
     assert no_fault is not None and no_fault.verdict == "pass"
     wrong = telemetry(_Bench([(30, 3000.0)]), _Recorder({TRUTH_CHANNEL: truth}), 0.0, 100.0)
     assert wrong is not None and wrong.verdict == "fail" and wrong.measured == 6000.0
+
+
+def test_telemetry_is_matched_by_its_meaning_and_not_applicable_when_nothing_compares():
+    """CTL-TELEM takes the site's active power by roleFlags, uom, kind and phase, whatever the description; export
+    positive when the flow direction is reverse; readings of nothing comparable give NOT APPLICABLE with the reason."""
+    from flexbench.lab.controller.findings import TRUTH_CHANNEL, telemetry
+    from flexbench.lab.results import matrix
+
+    truth = _Recorder({TRUTH_CHANNEL: [(float(t), -3000.0) for t in range(0, 101)]})
+    net = telemetry(_Bench([(30, -3000.0)], description="Site Avg Real Power (W) - Net"), truth, 0.0, 100.0)
+    assert net is not None and net.verdict == "pass"
+    exported = telemetry(_Bench([(30, 3000.0)], flow_direction=19), truth, 0.0, 100.0)
+    assert exported is not None and exported.verdict == "pass"
+    wrong = telemetry(_Bench([(30, -3000.0)], flow_direction=1), _Recorder({TRUTH_CHANNEL: [(30.0, 3000.0)]}), 0, 100)
+    assert wrong is not None and wrong.verdict == "fail"
+    for other in ({"role_flags": "31"}, {"uom": 63}, {"kind": 12}, {"phase": 128}):  # a DER, var, energy, phase A
+        na = telemetry(_Bench([(30, -3000.0)], **other), truth, 0.0, 100.0)
+        assert na is not None and na.verdict == "not_applicable" and "1 readings mirrored" in na.message, other
+    assert telemetry(_Bench([]), truth, 0.0, 100.0) is None  # nothing mirrored in the test: no check made
+    rows = matrix(
+        [
+            {"nodeid": "a", "requirements": [na.to_dict()]},
+            {"nodeid": "b", "requirements": [net.to_dict(), {**na.to_dict(), "requirement_id": "X"}]},
+        ]
+    )
+    by_id = {row["requirement_id"]: row for row in rows}
+    assert by_id["CTL-TELEM"]["verdict"] == "pass" and by_id["CTL-TELEM"]["worst"]["test"] == "b"
+    assert by_id["X"]["verdict"] == "not_applicable" and by_id["X"]["not_applicable"] == 1
