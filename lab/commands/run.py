@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--time-scale must be positive, got {args.time_scale}")
     if config.virtual is None and args.time_scale != 1.0:
         raise UserError(f"{config.path}: a real bench runs at time scale 1 (got --time-scale {args.time_scale:g})")
+    if config.controller is not None and (why := config.controller.refuses_time_scale(args.time_scale)):
+        raise UserError(f"{config.path}: {why}")
     if config.virtual is None and args.dut_profile != "healthy":
         raise UserError(
             f"{config.path}: --dut-profile {args.dut_profile} selects a fault of the virtual DUT: this bench is a real one"

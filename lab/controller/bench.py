@@ -59,6 +59,8 @@ def components(bench: Bench) -> list[ControllerSupervisor]:
         return []
     if bench.work_dir is None:
         raise BenchError(f"{config.path}: [controller] needs a run folder for its site file and log")
+    if (why := config.controller.refuses_time_scale(bench.clock.time_scale)) is not None:
+        raise BenchError(f"{config.path}: {why}")
     site = getattr(bench.virtual_lab, "site", None)
     site_map = site.site_map() if site is not None and hasattr(site, "site_map") else {"meter": None, "inverters": []}
     supervisor = ControllerSupervisor(

@@ -15,6 +15,9 @@
     declaration = "reference-controller"  # its device declaration: a name in the plans' declarations folder
                                       # (testplans/declarations/NAME.toml) or a .toml file from the bench
                                       # file's folder; the UL 3141 plans' default when --declaration is not given
+    clock = "own"                     # own: the controller keeps its own wall clock, so the bench runs at
+                                      # --time-scale 1 only; bench: it takes bench time and scale from the site
+                                      # file ([time]) or the server's 2030.5 Time, so any time scale is meaningful
 
 Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
 """
@@ -51,7 +54,9 @@ _KEYS = {
     "telemetry_tolerance_w": (int, float),
     "start_timeout_s": (int, float),
     "declaration": str,
+    "clock": str,
 }
+CLOCKS = ("own", "bench")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,17 @@ class ControllerConfig:
     start_timeout_s: float
     base_dir: Path = field(default=Path("."))
     declaration: str | Path | None = None  # the controller's device declaration: a name, or a file
+    clock: str = "own"  # "own": its own wall clock (time scale 1 only); "bench": it follows the bench's time
+
+    def refuses_time_scale(self, time_scale: float) -> str | None:
+        """Why a run at this time scale would judge the controller on the wrong clock (None: it would not)."""
+        if self.clock == "bench" or time_scale == 1.0:
+            return None
+        return (
+            f'the controller keeps its own clock ([controller] clock = "own"): at --time-scale {time_scale:g} '
+            "the bench's time and the 2030.5 event times run ahead of it and its verdicts mean nothing; run at "
+            '--time-scale 1, or set clock = "bench" if it takes its time from the site file or the 2030.5 Time'
+        )
 
 
 def resolve_ciphers(choice: str) -> str:
@@ -168,7 +184,12 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
         declaration = path
     elif name is not None and not re.fullmatch(r"[\w.-]+", name):
         raise reader.error("controller", "declaration", "expected a declaration name or a .toml file")
+    # the reference controller reads bench time and scale from its site file; any other runs on its own clock
+    clock = table.get("clock", "bench" if command == list(REFERENCE_COMMAND) else "own")
+    if clock not in CLOCKS:
+        raise reader.error("controller", "clock", f"expected one of {', '.join(CLOCKS)}, got {clock!r}")
     return ControllerConfig(
+        clock=clock,
         command=tuple(command) if command is not None else None,
         env=dict(env),
         cwd=cwd,

@@ -90,6 +90,7 @@ def test_a_profile_sets_values_for_one_bench_by_its_name(tmp_path):
         ('comand = ["x"]', "comand", "did you mean 'command'"),
         ('declaration = "nowhere.toml"', "declaration", "no declaration file at"),
         ('declaration = "my declaration"', "declaration", "a declaration name or a .toml file"),
+        ('clock = "utc"', "clock", "expected one of own, bench"),
     ],
 )
 def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, message):
@@ -99,6 +100,33 @@ def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, me
     text = str(exc.value)
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(table.split(" ")[0]))
     assert text.startswith(f"{path}:{line}: controller.{key}") and message in text, text
+
+
+def test_a_controller_on_its_own_clock_is_run_at_time_scale_1_only(tmp_path):
+    """An external controller keeps its own clock: a faster bench would judge it on the wrong time; the reference
+    controller, which reads bench time from its site file, and one declared clock = "bench" run at any scale."""
+    import subprocess
+    import sys
+
+    assert load_bench(BENCH).controller.refuses_time_scale(10) is None  # clock = "bench"
+    assert load_bench(_bench(tmp_path, "")).controller.refuses_time_scale(10) is None  # the reference by default
+    external = load_bench(_bench(tmp_path, 'command = ["my-controller", "{site_file}"]')).controller
+    assert external.clock == "own" and external.refuses_time_scale(1.0) is None
+    assert "--time-scale 1" in external.refuses_time_scale(10)
+    declared = _bench(tmp_path, 'command = ["my-controller", "{site_file}"]\nclock = "bench"')
+    assert load_bench(declared).controller.refuses_time_scale(10) is None
+    path = _bench(tmp_path, 'command = ["my-controller", "{site_file}"]')
+    proc = subprocess.run(
+        [sys.executable, "-m", "flexbench.lab.cli", "run", "testplans/ul3141/test_limit_change.py"]
+        + ["--bench", str(path), "--time-scale", "10", "--out", str(tmp_path / "run")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if "own clock" in line]
+    assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in proc.stderr, proc.stderr[-2000:]
 
 
 def test_an_instrument_at_the_controller_needs_a_controller_table(tmp_path):
