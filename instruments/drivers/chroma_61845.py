@@ -4,15 +4,21 @@ Role: GridSimulator. Address: a VISA resource string, usually
 ``TCPIP0::<host>::<port>::SOCKET`` on the LAN option. Options: ``phases``
 (1 or 3, default 3).
 
-Commands used (Chroma 61800-series SCPI, short forms):
+Commands used (Chroma 61800-series SCPI; every one is in the model's command
+specification, instruments/specs/chroma-61845.toml, with its source):
 
 ==========================  ===================================================
 ``*IDN?``                   identity: ``Chroma ATE,61845,<serial>,<firmware>``
-``INST:COUP ALL|NONE``      program all phases together, or one at a time
+``INST:PHAS THREE|SINGLE``  output phase mode, set on connect from ``phases``
+``SOUR:PHAS:THREE INDEPEND`` three-phase independent mode, set on connect
+``INST:EDIT ALL``           program all phases together
+``INST:COUP NONE``          program one phase at a time, with
 ``INST:NSEL <n>``           select phase n for settings and measurements
 ``VOLT:AC <v>`` / ``?``     line-to-neutral RMS voltage of the selection
 ``FREQ <f>`` / ``?``        output frequency (common to all phases)
-``OUTP ON|OFF`` / ``?``     output relay and power stage
+``OUTP:RELAY ON|OFF`` / ``?`` output relay: closed before the output is turned
+                            on, opened after it is turned off
+``OUTP ON|OFF`` / ``?``     power stage
 ``OUTP:SLEW:VOLT:AC <v/s>`` voltage slew rate
 ``OUTP:SLEW:FREQ <Hz/s>``   frequency slew rate
 ``PHAS:P12`` ``PHAS:P13``   phase angle of phase 2 and 3 from phase 1, degrees
@@ -61,6 +67,7 @@ class Chroma61845(ScpiInstrument, GridSimulator):
     error_query = "SYST:ERR?"
 
     output_on = scpi_control("OUTP?", "OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
+    relay_closed = scpi_control("OUTP:RELAY?", "OUTP:RELAY {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
     coupling = scpi_control("INST:COUP?", "INST:COUP {}", parse=_parse_coupling, values={"ALL", "NONE"})
     selected_phase = scpi_control("INST:NSEL?", "INST:NSEL {:d}", parse=lambda r: int(float(r)))
     voltage_setpoint_v = scpi_control("VOLT:AC?", "VOLT:AC {:.2f}", safety=("voltage", "v"))
@@ -89,6 +96,12 @@ class Chroma61845(ScpiInstrument, GridSimulator):
 
     def on_connect(self) -> None:
         self.write("*CLS")
+        # The phase mode is programmed, never taken from the front panel (as the SVP driver does).
+        if self.phases == 3:
+            self.write("INST:PHAS THREE")
+            self.write("SOUR:PHAS:THREE INDEPEND")
+        else:
+            self.write("INST:PHAS SINGLE")
         if self.safety.slew_max_v_per_s is not None:
             self.voltage_slew_v_per_s = self.safety.slew_max_v_per_s
 
@@ -107,7 +120,7 @@ class Chroma61845(ScpiInstrument, GridSimulator):
             if self.phases == 1:
                 pass
             elif phase is None:
-                self.coupling = "ALL"
+                self.write("INST:EDIT ALL")
             else:
                 self.coupling = "NONE"
                 self.selected_phase = phase
@@ -201,10 +214,18 @@ class Chroma61845(ScpiInstrument, GridSimulator):
         return self.list_state == "RUNNING"
 
     def set_output(self, enabled: bool) -> None:
-        self.output_on = bool(enabled)
+        """On: close the output relay, then turn the power stage on; off: the reverse."""
+        with self.lock:
+            if enabled:
+                self.relay_closed = True
+                self.output_on = True
+            else:
+                self.output_on = False
+                self.relay_closed = False
 
     def output_enabled(self) -> bool:
-        return self.output_on
+        with self.lock:
+            return self.output_on and self.relay_closed
 
     def voltages_v(self) -> list[float]:
         """Voltage setpoint of each phase."""

@@ -10,6 +10,15 @@ lengths, output not in LIST mode or off, phase angles on a one-phase unit).
 List mode runs on the emulator's clock: each point goes from its start to
 its end values over its dwell time (LIST:BASE TIME, dwell in milliseconds).
 
+As on the instrument, the output terminals carry voltage only with the power
+stage on (OUTP ON) and the output relay closed (OUTP:RELAY ON); `output_on`,
+what the virtual lab reads, is both. INST:PHAS SINGLE|THREE is the output's
+phase mode: in single-phase mode there are no phase angles and no phase but
+the first to select. INST:EDIT ALL programs all phases together (as
+INST:COUP ALL). FETC queries read the last measurement like MEAS. Commands
+of the manual the emulator does not model (SOUR:CURR:LIM, VOLT:RANG, ...)
+are served from the spec (instruments/specs/chroma-61845.toml).
+
 Hooks for the virtual lab (see grid_base.GridEmulator): ``output_on``,
 ``voltage_v`` (per phase), ``frequency_hz``, ``phase_angle_deg``,
 ``measurement_source``, ``on_change``, ``responding``.
@@ -21,6 +30,7 @@ from .grid_base import GridEmulator, Segment
 from .scpi_server import (
     Clock,
     ScpiError,
+    bool_arg,
     choice_arg,
     format_number,
     in_range,
@@ -55,8 +65,25 @@ class ChromaGridEmulator(GridEmulator):
     ) -> None:
         super().__init__(phases, clock, serial=serial, firmware=firmware)
 
+    # The output is live only with the power stage on and the relay closed.
+    power_stage_on = False
+    relay_closed = False
+
+    @property
+    def output_on(self) -> bool:
+        return self.power_stage_on and self.relay_closed
+
+    @output_on.setter
+    def output_on(self, value: bool) -> None:
+        """The virtual lab's switch: on closes the relay as well, off turns the power stage off."""
+        self.power_stage_on = bool(value)
+        if value:
+            self.relay_closed = True
+
     def _reset_state(self) -> None:
         super()._reset_state()
+        self.relay_closed = False
+        self.phase_mode = "THREE" if self.phases == 3 else "SINGLE"
         self.coupled = True
         self.selected_phase = 1
         self.output_mode = "FIXED"
@@ -70,7 +97,32 @@ class ChromaGridEmulator(GridEmulator):
         self.list_frequency_start_hz: list[float] = []
         self.list_frequency_end_hz: list[float] = []
 
-    # -- common -------------------------------------------------------------------
+    # -- output -------------------------------------------------------------------
+    def _switch(self, args: str, attr: str) -> None:
+        """OUTP and OUTP:RELAY: opening either ends a running list."""
+        state = bool_arg(args)
+        with self.lock:
+            setattr(self, attr, state)
+            if not state:
+                self.stop_profile()
+            self._changed = True
+
+    @scpi("OUTPut[:STATe]")
+    def _output(self, args, sfx) -> None:
+        self._switch(args, "power_stage_on")
+
+    @scpi("OUTPut[:STATe]?")
+    def _output_q(self, args, sfx) -> str:
+        return "1" if self.power_stage_on else "0"
+
+    @scpi("OUTPut:RELay")
+    def _relay(self, args, sfx) -> None:
+        self._switch(args, "relay_closed")
+
+    @scpi("OUTPut:RELay?")
+    def _relay_q(self, args, sfx) -> str:
+        return "1" if self.relay_closed else "0"
+
     @scpi("OUTPut:SLEW:VOLTage[:AC]")
     def _slew(self, args, sfx) -> None:
         value = in_range(number_arg(args), *SLEW_RANGE_V_PER_S)
@@ -105,7 +157,33 @@ class ChromaGridEmulator(GridEmulator):
     def _mode_q(self, args, sfx) -> str:
         return self.output_mode
 
-    # -- phase selection ------------------------------------------------------------------
+    # -- phase mode and selection -----------------------------------------------------------
+    @scpi("INSTrument:PHASe")
+    def _phase_mode(self, args, sfx) -> None:
+        mode = choice_arg(args, {"SINGLE": "SINGLE", "SING": "SINGLE", "THREE": "THREE", "THRE": "THREE"})
+        with self.lock:
+            if mode == "THREE" and self.phases == 1:
+                raise ScpiError(221)
+            self.phase_mode = mode
+            if mode == "SINGLE":
+                self.selected_phase = 1
+            self._changed = True
+
+    @scpi("INSTrument:PHASe?")
+    def _phase_mode_q(self, args, sfx) -> str:
+        return self.phase_mode
+
+    @property
+    def output_phases(self) -> int:
+        """Phases the output has in its present mode."""
+        return 3 if self.phase_mode == "THREE" else 1
+
+    @scpi("INSTrument:EDIT")
+    def _edit(self, args, sfx) -> None:
+        choice_arg(args, {"ALL": "ALL"})
+        with self.lock:
+            self.coupled = True
+
     @scpi("INSTrument:COUPle")
     def _couple(self, args, sfx) -> None:
         value = choice_arg(args, {"ALL": "ALL", "NONE": "NONE"})
@@ -121,6 +199,8 @@ class ChromaGridEmulator(GridEmulator):
         phase = int_arg(args)
         if not 1 <= phase <= self.phases:
             raise ScpiError(222)
+        if phase > self.output_phases:
+            raise ScpiError(221)
         with self.lock:
             self.selected_phase = phase
 
@@ -147,7 +227,7 @@ class ChromaGridEmulator(GridEmulator):
         return format_number(self.steady_values()[1])
 
     def _phase_angle(self, index: int, args: str) -> None:
-        if self.phases == 1:
+        if self.output_phases == 1:
             raise ScpiError(221)
         value = in_range(number_arg(args), 0.0, 360.0)
         with self.lock:
@@ -267,21 +347,26 @@ class ChromaGridEmulator(GridEmulator):
         return self.reading(self.selected_phase - 1)
 
     @scpi("MEASure[:SCALar]:VOLTage[:AC]?")
+    @scpi("FETCh[:SCALar]:VOLTage[:AC]?")
     def _meas_v(self, args, sfx) -> str:
         return format_number(self._selected_reading().voltage_v)
 
     @scpi("MEASure[:SCALar]:CURRent[:AC]?")
+    @scpi("FETCh[:SCALar]:CURRent[:AC]?")
     def _meas_i(self, args, sfx) -> str:
         return format_number(self._selected_reading().current_a)
 
     @scpi("MEASure[:SCALar]:POWer[:AC][:REAL]?")
+    @scpi("FETCh[:SCALar]:POWer[:AC][:REAL]?")
     def _meas_p(self, args, sfx) -> str:
         return format_number(self._selected_reading().power_w)
 
     @scpi("MEASure[:SCALar]:POWer[:AC]:REACtive?")
+    @scpi("FETCh[:SCALar]:POWer[:AC]:REACtive?")
     def _meas_q(self, args, sfx) -> str:
         return format_number(self._selected_reading().reactive_power_var)
 
     @scpi("MEASure[:SCALar]:FREQuency?")
+    @scpi("FETCh[:SCALar]:FREQuency?")
     def _meas_f(self, args, sfx) -> str:
         return format_number(self._selected_reading().frequency_hz)

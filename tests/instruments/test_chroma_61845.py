@@ -10,7 +10,15 @@ import pytest
 
 from flexbench.instruments.drivers.chroma_61845 import Chroma61845
 from flexbench.instruments.emulators import ChromaGridEmulator
-from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, PhaseReading, SafetyLimitError, SafetyLimits
+from flexbench.instruments.roles import (
+    InstrumentError,
+    InstrumentTimeout,
+    PhaseReading,
+    ProfileStep,
+    SafetyLimitError,
+    SafetyLimits,
+)
+from flexbench.instruments.specs import check_log, load_spec
 
 
 def raw_exchange(emulator: ChromaGridEmulator, lines: list[str], expect_replies: int) -> list[str]:
@@ -75,7 +83,8 @@ def test_on_change_fires_after_each_setpoint_or_output_change(chroma, chroma_emu
     chroma.set_frequency(50.0 + 10.0)
     chroma.set_output(True)
     chroma.measure()
-    assert seen == [(False, [230.0] * 3, 60.0), (False, [230.0] * 3, 60.0), (True, [230.0] * 3, 60.0)]
+    # set_output(True): the relay closes (nothing live yet), then the power stage turns on
+    assert seen == [(False, [230.0] * 3, 60.0)] * 3 + [(True, [230.0] * 3, 60.0)]
 
 
 def test_instrument_error_surfaces_with_the_command(chroma_emulator):
@@ -283,3 +292,83 @@ def test_a_failing_plant_hook_is_a_device_error_not_a_dead_server(chroma, chroma
     chroma_emulator.measurement_source = None
     chroma_emulator.clear_errors()  # else the next command's error check reports it
     assert len(chroma.measure()) == 3
+
+
+# -- relay, phase mode and phase selection, as the instrument has them ---------------------------------
+
+
+def test_output_on_closes_the_relay_first_and_off_opens_it_after(chroma, chroma_emulator):
+    mark = len(chroma_emulator.command_log)
+    chroma.set_output(True)
+    assert chroma_emulator.relay_closed and chroma_emulator.power_stage_on and chroma_emulator.output_on
+    assert chroma.output_enabled() is True
+    chroma.safe_state()
+    assert not chroma_emulator.relay_closed and not chroma_emulator.output_on
+    sent = [c for c in chroma_emulator.command_log.since(mark) if not c.endswith("?")]
+    assert sent == ["OUTP:RELAY ON", "OUTP ON", "OUTP OFF", "OUTP:RELAY OFF"]
+
+
+def test_with_the_relay_open_the_terminals_measure_no_voltage(chroma_emulator):
+    replies = raw_exchange(
+        chroma_emulator,
+        ["VOLT:AC 120", "OUTP ON", "MEAS:VOLT:AC?", "OUTP:RELAY ON", "MEAS:VOLT:AC?", "OUTP:REL?"],
+        expect_replies=3,
+    )
+    assert replies == ["0", "120", "1"]
+    assert chroma_emulator.errors() == []
+
+
+def test_connect_programs_three_phase_independent_mode_whatever_the_front_panel_left(chroma_emulator):
+    chroma_emulator.phase_mode = "SINGLE"  # as left on the front panel
+    driver = Chroma61845(chroma_emulator.address, timeout_s=0.4)
+    driver.connect()
+    try:
+        assert chroma_emulator.phase_mode == "THREE"
+        assert raw_exchange(chroma_emulator, ["SOUR:PHAS:THREE?"], expect_replies=1) == ["INDEPEND"]
+        driver.set_voltage(230.0, phase=2)
+        driver.set_phase_angle(115.0, phase=2)
+        assert chroma_emulator.voltage_v == [0.0, 230.0, 0.0]
+    finally:
+        driver.close()
+
+
+def test_single_phase_mode_has_no_phase_angles_and_no_other_phase(chroma_emulator):
+    raw_exchange(chroma_emulator, ["INST:PHAS SINGLE", "PHAS:P12 120", "INST:NSEL 2", "*OPC?"], expect_replies=1)
+    assert [e.split(",")[0] for e in chroma_emulator.errors()] == ["-221", "-221"]
+
+
+def test_all_phases_are_programmed_together_with_inst_edit_all(chroma, chroma_emulator):
+    chroma.set_voltage(228.0, phase=3)
+    mark = len(chroma_emulator.command_log)
+    chroma.set_voltage(240.0)
+    assert chroma_emulator.command_log.since(mark)[0] == "INST:EDIT ALL"
+    assert chroma_emulator.voltage_v == [240.0] * 3
+
+
+def test_fetch_queries_and_the_current_limit_are_accepted(chroma_emulator):
+    replies = raw_exchange(
+        chroma_emulator,
+        ["VOLT:AC 120", "OUTP:REL ON;:OUTP ON", "FETC:VOLT:AC?", "SOUR:CURR:LIM 32.5", "SOUR:CURR:LIM?", "FETC:FREQ?"],
+        expect_replies=3,
+    )
+    assert replies == ["120", "32.5", "60"]
+    assert chroma_emulator.errors() == []
+
+
+def test_the_driver_sends_only_what_the_models_spec_has(chroma, chroma_emulator):
+    chroma.set_voltage(240.0)
+    chroma.set_voltage(230.0, phase=2)
+    chroma.set_frequency(60.0)
+    chroma.set_voltage_slew(50.0)
+    chroma.set_frequency_slew(2.0)
+    chroma.set_phase_angle(120.0, phase=2)
+    chroma.set_output(True)
+    chroma.load_profile([ProfileStep(0.5, 230.0, 60.0), ProfileStep(0.5, (230.0, 220.0, 230.0), 60.5, ramp=True)])
+    chroma.start_profile()
+    chroma.profile_running()
+    chroma.stop_profile()
+    chroma.measure()
+    chroma.snapshot()
+    chroma.safe_state()
+    assert chroma_emulator.errors() == []
+    assert check_log(load_spec("chroma-61845"), chroma_emulator.command_log) == []

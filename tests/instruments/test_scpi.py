@@ -70,9 +70,18 @@ def _chroma(peer, safety=None, phases=3):
     return driver
 
 
-def test_chroma_connect_clears_the_error_queue_and_programs_the_slew_limit(peer):
+def test_chroma_connect_clears_the_error_queue_sets_the_phase_mode_and_programs_the_slew_limit(peer):
     driver = _chroma(peer, safety=SafetyLimits(slew_max_v_per_s=100.0))
-    assert peer.sent() == ["*CLS", "SYST:ERR?", "OUTP:SLEW:VOLT:AC 100.000", "SYST:ERR?"]
+    assert peer.sent() == [
+        "*CLS",
+        "SYST:ERR?",
+        "INST:PHAS THREE",
+        "SYST:ERR?",
+        "SOUR:PHAS:THREE INDEPEND",
+        "SYST:ERR?",
+        "OUTP:SLEW:VOLT:AC 100.000",
+        "SYST:ERR?",
+    ]
     driver.close()
 
 
@@ -82,7 +91,7 @@ def test_chroma_all_phase_and_single_phase_voltage_commands(peer):
     driver.set_voltage(240.0)
     driver.set_voltage(230.5, phase=2)
     assert peer.sent()[mark:] == [
-        "INST:COUP ALL",
+        "INST:EDIT ALL",
         "SYST:ERR?",
         "VOLT:AC 240.00",
         "SYST:ERR?",
@@ -97,7 +106,7 @@ def test_chroma_all_phase_and_single_phase_voltage_commands(peer):
 
 
 def test_chroma_frequency_output_and_their_replies(peer):
-    peer.replies.update({"OUTP?": "ON", "FREQ?": "60.000"})
+    peer.replies.update({"OUTP?": "ON", "OUTP:RELAY?": "1", "FREQ?": "60.000"})
     driver = _chroma(peer)
     mark = len(peer.sent())
     driver.set_frequency(59.5)
@@ -108,11 +117,16 @@ def test_chroma_frequency_output_and_their_replies(peer):
     assert peer.sent()[mark:] == [
         "FREQ 59.500",
         "SYST:ERR?",
+        "OUTP:RELAY ON",
+        "SYST:ERR?",
         "OUTP ON",
         "SYST:ERR?",
         "OUTP OFF",
         "SYST:ERR?",
+        "OUTP:RELAY OFF",
+        "SYST:ERR?",
         "OUTP?",
+        "OUTP:RELAY?",
         "FREQ?",
     ]
     driver.close()
