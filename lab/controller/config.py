@@ -17,7 +17,7 @@
                                       # file's folder; the UL 3141 plans' default when --declaration is not given
     clock = "own"                     # own: the controller keeps its own wall clock, so the bench runs at
                                       # --time-scale 1 only; bench: it takes bench time and scale from the site
-                                      # file ([time]) or the server's 2030.5 Time, so any time scale is meaningful
+                                      # file ([clock]) or the server's 2030.5 Time, so any time scale is meaningful
 
 Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
 """
