@@ -49,7 +49,7 @@ from ..roles import PhaseReading, ProfileStep
 from ..scpi import parse_bool, scpi_control, scpi_measurement
 from .scpi_grid import ScpiGridSimulator, csv, step_targets
 
-MAX_LIST_POINTS = 100
+MAX_LIST_POINTS = 32  # programming manual 7003-961, 6.4.3 List Transients: up to 32 points
 FINAL_POINT_S = 0.001  # the short last point that keeps TRIG:STAT? BUSY until the list's end
 
 

@@ -4,8 +4,11 @@ Role: PVSimulator. Address: a VISA resource string (``TCPIP0::<host>::5025::SOCK
 ``TCPIP0::<host>::inst0::INSTR``, GPIB, USB). Options: ``channel`` (the
 output, 1 or 2; default 1).
 
-Commands used (E4360 programming guide; every command names its output with a
-channel list ``(@n)``):
+Commands used (every command names its output with a channel list ``(@n)``).
+The curve, output and list forms are the E4360 user's guide's (chapter 4);
+``CURR:MODE`` and ``MEAS`` are the family's forms, not on the guide's pages read
+(see instruments/specs/keysight-e4360.toml): check them against the E4360
+Programmer's Reference before first use on hardware.
 
 ==========================================  ==========================================
 ``*IDN?``                                   ``Keysight Technologies,E4360A,<serial>,<fw>``

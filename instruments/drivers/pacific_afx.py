@@ -4,15 +4,16 @@ Role: GridSimulator. Address: a VISA resource string (LAN socket, GPIB,
 RS-232). Options: ``phases`` (1 or 3, default 3).
 
 The UPC command set numbers its phases in the header (``VOLTage2``) rather
-than selecting one, writes a setting's value after a comma (``:SOURce:VOLTage1,120``,
-as the manual's conventions show; the space form works too) and replays events
-as the transient part of a stored program. Commands start at the root (``:``):
+than selecting one and replays events as the transient part of a stored
+program. Commands start at the root (``:``); settings are sent in SCPI's space
+form (``:SOUR:VOLT1 120``), as the SunSpec SVP driver does on hardware (the
+UPC also takes the comma form of its manual's examples, ``:SOURce:VOLTage1,120``):
 
 =====================================  ================================================
 ``*IDN?``                              ``Pacific Power Source,AFX-...,<serial>,<fw>``
-``:SOUR:VOLT<n>,<v>`` / ``?``          line-to-neutral RMS voltage of phase n
-``:SOUR:FREQ,<f>`` / ``?``             output frequency
-``:SOUR:PHAS<n>,<deg>`` / ``?``        phase angle of phase 2 or 3 from phase 1
+``:SOUR:VOLT<n> <v>`` / ``?``          line-to-neutral RMS voltage of phase n
+``:SOUR:FREQ <f>`` / ``?``             output frequency
+``:SOUR:PHAS<n> <deg>`` / ``?``        phase angle of phase 2 or 3 from phase 1
 ``:OUTP ON|OFF`` / ``?``               output
 ``:MEAS:VOLT<n>?`` ``:MEAS:CURR<n>?``  per-phase V, I, P and frequency (the UPC
 ``:MEAS:POW<n>?`` ``:MEAS:FREQ?``      reports no signed vars: reactive power is NaN)
@@ -62,7 +63,7 @@ class PacificAFX(ScpiGridSimulator):
     max_profile_steps = MAX_SEGMENTS // 2
 
     output_on = scpi_control(":OUTP?", ":OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
-    frequency_hz = scpi_control(":SOUR:FREQ?", ":SOUR:FREQ,{:.3f}", safety=("frequency", "hz"))
+    frequency_hz = scpi_control(":SOUR:FREQ?", ":SOUR:FREQ {:.3f}", safety=("frequency", "hz"))
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         super().__init__(address, **kwargs)
@@ -82,14 +83,14 @@ class PacificAFX(ScpiGridSimulator):
     def set_voltage(self, voltage_v: float, phase: int | None = None) -> None:
         self.check_voltage(voltage_v)
         phases = range(1, self.phases + 1) if phase is None else [self._phase(phase)]
-        self.write(":SOUR:" + ";".join(f"VOLT{p},{float(voltage_v):.2f}" for p in phases))
+        self.write(":SOUR:" + ";".join(f"VOLT{p} {float(voltage_v):.2f}" for p in phases))
 
     def set_frequency(self, frequency_hz: float) -> None:
         self.frequency_hz = frequency_hz
 
     def set_phase_angle(self, angle_deg: float, phase: int) -> None:
         self._angle_phase(phase)
-        self.write(f":SOUR:PHAS{phase},{float(angle_deg) % 360.0:.2f}")
+        self.write(f":SOUR:PHAS{phase} {float(angle_deg) % 360.0:.2f}")
 
     def voltages_v(self) -> list[float]:
         with self.lock:

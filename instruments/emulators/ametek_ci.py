@@ -1,8 +1,9 @@
 """Emulated AMETEK / California Instruments RS and MX grid simulators: SCPI on a loopback socket.
 
-It accepts the command set the driver documents (instruments.drivers.ametek_ci)
-in long or short form and keeps the family's ranges (RS: 0-300 V, 16-500 Hz;
-MX: 0-300 V, 16-1000 Hz), queueing -222 beyond them, -113 for unknown
+It accepts the commands of its spec (instruments/specs/ametek-rs.toml and
+ametek-mx.toml, from programming manual 7003-961; those without behaviour
+here are served from the spec) in long or short form and keeps the family's
+ranges (RS: 0-300 V, 16-500 Hz; MX: 0-300 V, 16-1000 Hz), queueing -222 beyond them, -113 for unknown
 headers, -224 for bad tokens, and -221 for a list that cannot run (lists of
 different lengths, VOLT:MODE or FREQ:MODE not LIST, output off).
 
@@ -28,7 +29,7 @@ import math
 from .grid_base import GridEmulator, Segment, slewed_segments
 from .scpi_server import Clock, ScpiError, choice_arg, format_number, in_range, int_arg, number_arg, scpi
 
-MAX_LIST_POINTS = 100
+MAX_LIST_POINTS = 32  # programming manual 7003-961, 6.4.3 List Transients: up to 32 points
 
 
 def _values(args: str, low: float, high: float, *, allow_max: bool = False) -> list[float]:
@@ -296,6 +297,7 @@ class AmetekRSEmulator(_CIEmulator):
     """An AMETEK RS90-3Pi."""
 
     model = "RS90-3Pi"
+    spec_name = "ametek-rs"
     frequency_range_hz = (16.0, 500.0)
 
 
@@ -303,4 +305,5 @@ class AmetekMXEmulator(_CIEmulator):
     """An AMETEK MX45-3Pi."""
 
     model = "MX45-3Pi"
+    spec_name = "ametek-mx"
     frequency_range_hz = (16.0, 1000.0)

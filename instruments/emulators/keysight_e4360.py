@@ -1,7 +1,9 @@
 """Emulated Keysight E4360 solar array simulator (two E4361A outputs): SCPI with channel lists.
 
-It accepts the command set the driver documents (instruments.drivers.keysight_e4360)
-and behaves as the instrument does where a driver could get it wrong:
+It accepts the commands of its spec (instruments/specs/keysight-e4360.toml, from
+the user's guide): the ones below by hand, the rest (the SAS list, tables) as
+the spec serves them, kept per channel list. It behaves as the instrument
+does where a driver could get it wrong:
 
 - the four SAS parameters are coupled and checked at the end of each program
   message: Vmp not below Voc queues the device error +320, Imp above Isc
@@ -44,6 +46,7 @@ class KeysightE4360Emulator(ScpiEmulator):
 
     manufacturer = "Keysight Technologies"
     model = "E4360A"
+    spec_name = "keysight-e4360"
 
     def __init__(self, clock: Clock | None = None, *, serial: str = "MY00000001", firmware: str = "A.01.04") -> None:
         self.serial = serial

@@ -1,7 +1,8 @@
 """Emulated NH Research 9410 grid simulator: SCPI with channel lists on a loopback socket.
 
-It accepts the command set the driver documents (instruments.drivers.nhr_9410)
-and behaves as the instrument does where a driver could get it wrong: a
+It accepts the commands of its spec (instruments/specs/nhr-9410.toml: the
+programming manual was not found, so these are the driver's forms) and
+behaves as the instrument does where a driver could get it wrong: a
 channel list names the phases a command applies to (none: every phase for a
 setting, phase 1 for a query); a channel outside the output queues -222;
 ``FETC`` before any ``MEAS`` queues -230 "Data corrupt or stale", and
@@ -31,6 +32,7 @@ class NHR9410Emulator(GridEmulator):
 
     manufacturer = "NH Research"
     model = "9410-480-3"
+    spec_name = "nhr-9410"
 
     def __init__(
         self, phases: int = 3, clock: Clock | None = None, *, serial: str = "94100001", firmware: str = "3.2.1"

@@ -1,14 +1,15 @@
 """Emulated Pacific Power AFX grid simulator (UPC command set) on a loopback socket.
 
-It accepts the command set the driver documents (instruments.drivers.pacific_afx):
-phase numbers in the headers (``VOLT2``, ``MEAS:CURR3?``, ``PHAS2``), the
-manual's comma form of a setting (``:SOURce:VOLTage1,120``, the header and its
-value separated by a comma instead of a space), the output form
-(``:SOURce:FORM``), and programs with a steady state and transient segments,
-run by their number (``:PROG:EXEC 1``, ``:PROG:EXEC:TRANS 1``) or the selected
-one. Like the instrument, a phase
-number beyond the output's phases queues -114 "Header suffix out of range",
-values beyond 0-300 V, 45-65 Hz or 0-360 degrees queue -222, an unknown
+It accepts the commands of its spec (instruments/specs/pacific-afx.toml, from the
+AFX and UPC manuals and the SunSpec SVP driver; those without behaviour here are
+served from the spec): phase numbers in the headers (``VOLT2``,
+``MEAS:CURR3?``, ``PHAS2``), the manual's comma form of a setting
+(``:SOURce:VOLTage1,120``, the header and its value separated by a comma
+instead of a space), the output form (``:SOURce:FORM``), and programs with a
+steady state and transient segments, run by their number (``:PROG:EXEC 1``,
+``:PROG:EXEC:TRANS 1``, ``*TRG`` for the selected one) or the selected one.
+Like the instrument, a phase number beyond the output's phases queues -114
+"Header suffix out of range", values beyond 0-300 V, 45-65 Hz or 0-360 degrees queue -222, an unknown
 program field -224, segments out of order or without LAST -221, and running
 a transient of a program that has none -221.
 
@@ -35,6 +36,8 @@ class PacificAFXEmulator(GridEmulator):
     manufacturer = "Pacific Power Source"
     model = "AFX-3150"
     restores_after_profile = True
+    spec_name = "pacific-afx"
+    error_query_patterns = ("SYSTem:ERRor?",)
 
     def __init__(
         self, phases: int = 3, clock: Clock | None = None, *, serial: str = "AFX00001", firmware: str = "2.05"
@@ -139,6 +142,24 @@ class PacificAFXEmulator(GridEmulator):
     def _prog_name_q(self, args, sfx) -> str:
         return str(self.program)
 
+    @scpi("PROGram:DEFine?")
+    def _prog_def_q(self, args, sfx) -> str:
+        """The selected program as PROG:DEF takes it: steady-state fields, then segments ending in LAST."""
+        with self.lock:
+            program = self.programs.get(self.program, {"steady": {}, "segments": []})
+            steady = program["steady"]
+            fields = [f"FORM,{steady.get('form', self.form)}"]
+            if "frequency_hz" in steady:
+                fields.append(f"FREQ,{format_number(steady['frequency_hz'])}")
+            fields += [f"VOLT{k + 1},{format_number(v)}" for k, v in sorted(steady.get("voltage_v", {}).items())]
+            for number, seg in enumerate(program["segments"], start=1):
+                fields += [f"SEG,{number}", f"FSEG,{format_number(seg['frequency_hz'])}"]
+                fields += [f"VSEG{k + 1},{format_number(v)}" for k, v in sorted(seg["voltage_v"].items())]
+                fields.append(f"TSEG,{format_number(seg['duration_s'])}")
+            if program["segments"]:
+                fields.append("LAST")
+        return ",".join(fields)
+
     @scpi("PROGram:DELete")
     def _prog_del(self, args, sfx) -> None:
         with self.lock:
@@ -220,6 +241,7 @@ class PacificAFXEmulator(GridEmulator):
 
     @scpi("PROGram:EXECute:TRANsient")
     @scpi("PROGram:EXECute:TRANS")  # the UPC's own abbreviation, as lab drivers send it
+    @scpi("*TRG")  # the same, for the selected program (SunSpec SVP driver)
     def _prog_trans(self, args, sfx) -> None:
         with self.lock:
             program = self._program_to_run(args)

@@ -223,7 +223,7 @@ class ScpiEmulator:
         self.spec: Spec | None = load_spec(self.spec_name) if self.spec_name else None
         if self.spec is not None:
             self.negative_error_codes = self.spec.manual.negative_errors
-        self._spec_settings: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
+        self._spec_settings: dict[tuple[str, tuple[str, ...], str], list[Any]] = {}  # (header, suffixes, channels)
         self._errors: deque[tuple[int, str]] = deque()
         self.event_status = 0  # standard event status register (*ESR?)
         self.event_status_enable = 0  # *ESE
@@ -356,7 +356,7 @@ class ScpiEmulator:
         except BadParameter:
             return
         with self.lock:
-            self._spec_settings[(found.command.header, found.suffixes)] = values
+            self._spec_settings[(found.command.header, found.suffixes, found.command.channel_list(args))] = values
 
     def _serve_from_spec(self, header: str, args: str) -> str | None:
         """A command the emulator has no handler for, served as the model's spec defines it."""
@@ -373,7 +373,7 @@ class ScpiEmulator:
         except BadParameter as exc:
             self.push_error(exc.code)
             return None
-        key = (command.header, found.suffixes)
+        key = (command.header, found.suffixes, command.channel_list(args))
         with self.lock:
             if not found.query:
                 if command.kind == "setting" and command.params:

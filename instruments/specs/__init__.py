@@ -25,7 +25,10 @@ Parameter types: bool, number (min, max, unit), int (min, max), choice
 (values, written as mnemonics: "INDEpendent" accepts INDE and INDEPENDENT),
 string, channels ('(@1,2)', min and max bound the channel numbers); a
 parameter may be `optional` (trailing ones only) and the last may `repeat`
-(a list of points). Emulators serve the commands they do not implement by
+(a list of points). A channels parameter last addresses the command to
+outputs: it follows the values (``LIST:DWEL 2,3,5,(@1)``, so the value
+before it may repeat), a query of the setting takes it alone
+(``CURR:SAS:ISC? (@1)``) and an emulator keeps the setting per channel list. Emulators serve the commands they do not implement by
 hand from the spec (scpi_server.ScpiEmulator.spec_name); driver tests call
 check_log() so a driver cannot send what the manual does not have.
 """
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .headers import compile_header, resolve, split_units
-from .params import PARAM_TYPES, REPLY_TYPES, BadParameter, Param, format_value, parse_params
+from .params import PARAM_TYPES, REPLY_TYPES, BadParameter, Param, format_value, parse_params, split_params
 
 __all__ = [
     "ERROR_FORMATS",
@@ -100,29 +103,60 @@ class Command:
     note: str = ""
     regex: re.Pattern[str] = field(default=re.compile(""), compare=False, repr=False)
 
+    @property
+    def channels(self) -> Param | None:
+        """The trailing channel-list parameter of a command addressed to outputs, if it has one."""
+        last = self.params[-1] if self.params else None
+        return last if last is not None and last.type == "channels" else None
+
+    @property
+    def values(self) -> tuple[Param, ...]:
+        """The parameters that carry values: all but a trailing channel list."""
+        return self.params[:-1] if self.channels is not None else self.params
+
+    def channel_list(self, args: str) -> str:
+        """The channel list that ends `args` ('' for none, or for a command not addressed to outputs)."""
+        tokens = split_params(args)
+        if self.channels is None or not tokens or not tokens[-1].strip().startswith("(@"):
+            return ""
+        return re.sub(r"\s+", "", tokens[-1])
+
     def parse(self, args: str, query: bool) -> list[Any]:
-        """The parameter values of one use of this command, or BadParameter (a query of a setting takes
-        no parameter but MIN or MAX)."""
+        """The values of one use of this command (without its channel list, which is checked), or
+        BadParameter (a query of a setting takes no value but MIN or MAX)."""
+        channel = self.channel_list(args)
+        if self.channels is not None:
+            if channel:
+                self.channels.parse(channel)
+                args = ",".join(split_params(args)[:-1])
+            elif not self.channels.optional:
+                raise BadParameter(109)
         if query and self.kind == "setting":
             token = args.strip().upper()
             if not token:
                 return []
-            first = self.params[0] if self.params else None
+            first = self.values[0] if self.values else None
             if first is not None and first.type in ("number", "int") and token in ("MIN", "MINIMUM", "MAX", "MAXIMUM"):
                 return [first.parse(token)]
             raise BadParameter(108)
-        return parse_params(self.params, args)
+        return parse_params(self.values, args)
 
     def example(self) -> str:
         """Parameters of a valid use of the command (what a test sends where the manual allows it)."""
         return ",".join(p.example() for p in self.params if not p.optional)
 
+    def query_example(self) -> str:
+        """The parameters of a valid query of a setting: its channel list where one is required."""
+        channels = self.channels
+        return channels.example() if channels is not None and not channels.optional else ""
+
     def reply_text(self, values: list[Any] | None) -> str:
         """A query's reply: a setting's stored values (or its default), or a query's default."""
-        if self.kind == "setting" and self.params:
+        params = self.values
+        if self.kind == "setting" and params:
             if values is None:
                 values = self.default
-            return ",".join(self.params[min(i, len(self.params) - 1)].format(v) for i, v in enumerate(values))
+            return ",".join(params[min(i, len(params) - 1)].format(v) for i, v in enumerate(values))
         return format_value(self.reply, self.default)
 
 
@@ -219,6 +253,8 @@ def _default(raw: Any, kind: str, params: tuple[Param, ...], reply: str, where: 
                 raise _fail(where, "key 'default': a query replying a choice needs the reply it gives")
             return "" if reply == "string" else 0
         return raw
+    if params and params[-1].type == "channels":
+        params = params[:-1]  # a setting is kept per channel list: its default is the values'
     if raw is None:
         return [p.initial() for p in params if not p.optional]
     items = raw if isinstance(raw, list) else [raw]
@@ -251,8 +287,9 @@ def _command(raw: Any, where: str) -> Command:
     if not isinstance(raw_params, list):
         raise _fail(where, "key 'params' must be a list of tables")
     params = tuple(_param(p, f"{where} params[{i}]") for i, p in enumerate(raw_params))
-    if any(p.repeat for p in params[:-1]):
-        raise _fail(where, "key 'params': only the last parameter may repeat")
+    valued = params[:-1] if params and params[-1].type == "channels" else params
+    if any(p.repeat for p in valued[:-1]) or (valued != params and params[-1].repeat):
+        raise _fail(where, "key 'params': only the last parameter (before a channel list) may repeat")
     if any(a.optional and not b.optional for a, b in zip(params, params[1:])):
         raise _fail(where, "key 'params': optional parameters come last")
     reply = raw.get("reply", "")

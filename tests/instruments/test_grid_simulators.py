@@ -28,6 +28,7 @@ from flexbench.instruments.roles import (
     SafetyLimitError,
     SafetyLimits,
 )
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.4
 LIMITS = SafetyLimits(
@@ -150,8 +151,8 @@ def test_an_instrument_error_surfaces_with_the_command(grid):
         bare.set_voltage(400.0, phase=1)
     assert "400.00" in info.value.command and info.value.address == emulator.address
     with pytest.raises(InstrumentError, match="-113") as info:
-        bare.write("VOLT:DC 10")
-    assert info.value.command == "VOLT:DC 10"
+        bare.write("FLEXbench:UNDEFined 10")  # a header no model defines
+    assert info.value.command == "FLEXbench:UNDEFined 10"
     bare.close()
 
 
@@ -236,6 +237,28 @@ def test_bad_profiles_send_nothing(grid, steps, error, match):
         driver.load_profile(steps)
     # Only what reads the present setpoints went out (queries, and phase selection where needed).
     assert all("?" in c or c.startswith("INST:NSEL") for c in emulator.command_log.since(before))
+
+
+def test_every_command_the_driver_sends_is_in_its_models_spec(grid, request):
+    driver, emulator, clock = grid
+    driver.set_voltage(240.0)
+    driver.set_voltage(230.0, phase=2)
+    driver.set_frequency(60.0)
+    driver.set_phase_angle(120.0, phase=2)
+    if not isinstance(driver, PacificAFX):
+        driver.set_voltage_slew(50.0)
+        driver.set_frequency_slew(1.0)
+    driver.set_output(True)
+    driver.measure()
+    driver.snapshot()
+    driver.load_profile([ProfileStep(1.0, 220.0, 59.5), ProfileStep(1.0, (240.0, 235.0, 240.0), 60.0, ramp=True)])
+    driver.start_profile()
+    driver.profile_running()
+    clock.t += 0.5
+    driver.stop_profile()
+    driver.safe_state()
+    name = request.node.callspec.params["grid"]
+    assert check_log(load_spec(name), emulator.command_log) == []
 
 
 def test_drivers_without_profiles_in_their_role_say_so():
@@ -512,9 +535,9 @@ def test_pacific_protocol_numbers_phases_and_programs_transients(make_peer):
     driver.set_voltage(230.0, phase=3)
     driver.set_phase_angle(120.0, phase=2)
     assert sent_commands(peer, mark) == [
-        ":SOUR:VOLT1,240.00;VOLT2,240.00;VOLT3,240.00",  # the manual's comma form, one keyword path
-        ":SOUR:VOLT3,230.00",
-        ":SOUR:PHAS2,120.00",
+        ":SOUR:VOLT1 240.00;VOLT2 240.00;VOLT3 240.00",  # one keyword path, as the UPC manual shows
+        ":SOUR:VOLT3 230.00",
+        ":SOUR:PHAS2 120.00",
     ]
     mark = len(peer.sent())
     driver.load_profile([ProfileStep(0.5, 200.0, 60.0), ProfileStep(2.0, 240.0, 60.0, ramp=True)])

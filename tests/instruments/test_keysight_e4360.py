@@ -8,6 +8,7 @@ import pytest
 from flexbench.instruments.drivers.keysight_e4360 import KeysightE4360
 from flexbench.instruments.emulators import KeysightE4360Emulator
 from flexbench.instruments.roles import DCReading, InstrumentError, IVCurve, SafetyLimitError, SafetyLimits
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.4
 LIMITS = SafetyLimits(
@@ -56,6 +57,27 @@ def test_curve_output_measure_and_snapshot_against_the_emulator(sas):
     assert driver.snapshot()["current_mode"] == "SAS"
     driver.safe_state()
     assert emulator.output_on == [False, False]
+    assert check_log(load_spec("keysight-e4360"), emulator.command_log) == []
+
+
+def test_the_emulator_takes_the_list_of_curves_as_the_users_guide_programs_it(sas):
+    driver, emulator = sas
+    driver.write("CURR:SAS:MODE LIST,(@1)")
+    for command in (
+        "LIST:SAS:VMP 45,50,50,48,45,(@1)",
+        "LIST:SAS:VOC 50,55,55,50,50,(@1)",
+        "LIST:SAS:IMP 4,3,3,3,2,(@1)",
+        "LIST:SAS:ISC 5,4,4,4,3,(@1)",
+        "LIST:DWEL 2,3,5,5,4,(@1)",
+        "LIST:STEP AUTO,(@1)",
+    ):
+        driver.write(command)
+    assert driver.query("CURR:SAS:MODE? (@1)") == "LIST" and driver.query("CURR:SAS:MODE? (@2)") == "IMM"
+    assert driver.query("LIST:SAS:IMP? (@1)") == "4,3,3,3,2"
+    with pytest.raises(InstrumentError, match="-109"):
+        driver.write("CURR:SAS:MODE LIST")  # every command names its outputs
+    with pytest.raises(InstrumentError, match="-222"):
+        driver.write("LIST:SAS:VOC 50,90,(@1)")  # beyond the E4361A's 65 V
 
 
 def test_curves_beyond_the_safety_limits_send_nothing(sas):

@@ -98,7 +98,8 @@ def test_spec_commands_the_emulator_does_not_implement_answer_as_the_manual_says
                 assert error_number(inst.query(errors)) == 0, f"{name}: {short} {args}"
                 if command.kind == "setting" and not emulator.handled_by_hand(short + "?"):
                     expected = command.reply_text(command.parse(args, query=False) if command.params else None)
-                    assert inst.query(short + "?") == expected, f"{name}: {short}?"
+                    query = f"{short}? {command.query_example()}".strip()
+                    assert inst.query(query) == expected, f"{name}: {query}"
                 checked += 1
             elif command.kind == "query" and not emulator.handled_by_hand(short + "?"):
                 reply = inst.query(f"{short}? {command.example()}".strip())
