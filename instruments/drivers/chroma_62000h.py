@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..roles import DCReading, IVCurve, PVSimulator
+from ..roles import DCReading, Instrument, IVCurve, PVSimulator
 from ..scpi import ScpiInstrument, parse_bool, scpi_control, scpi_measurement
 
 
@@ -47,6 +47,17 @@ def check_curve(curve: IVCurve) -> None:
         raise ValueError(
             f"I-V curve needs 0 < Imp < Isc, got Imp = {c.max_power_current_a:g} A, Isc = {c.short_circuit_current_a:g} A"
         )
+
+
+def check_curve_limits(driver: Instrument, curve: IVCurve) -> None:
+    """check_curve, then Voc, Isc and Vmp x Imp against the driver's safety limits: before anything is sent."""
+    check_curve(curve)
+    for quantity, value, unit in (
+        ("voltage", curve.open_circuit_voltage_v, "v"),
+        ("current", curve.short_circuit_current_a, "a"),
+        ("power", curve.max_power_w, "w"),
+    ):
+        driver.safety.check(quantity, value, unit, address=driver.address)
 
 
 class Chroma62000H(ScpiInstrument, PVSimulator):

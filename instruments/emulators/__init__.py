@@ -18,6 +18,7 @@ from .chroma_61845 import ChromaGridEmulator
 from .chroma_62000h import Chroma62000HEmulator
 from .chroma_63800 import Chroma63800Emulator
 from .keysight_e4360 import KeysightE4360Emulator
+from .keysight_n8900 import KeysightN8900Emulator
 from .modbus_meter import ModbusMeterEmulator
 from .modbus_pcs import ModbusPCSEmulator
 from .nhr_9410 import NHR9410Emulator
@@ -35,6 +36,7 @@ EMULATORS: dict[str, type] = {
     "chroma-62000h": Chroma62000HEmulator,
     "chroma-63800": Chroma63800Emulator,
     "keysight-e4360": KeysightE4360Emulator,
+    "keysight-n8900": KeysightN8900Emulator,
     "modbus-meter": ModbusMeterEmulator,
     "nhr-9410": NHR9410Emulator,
     "pacific-afx": PacificAFXEmulator,
@@ -55,6 +57,7 @@ __all__ = [
     "Chroma63800Emulator",
     "ChromaGridEmulator",
     "KeysightE4360Emulator",
+    "KeysightN8900Emulator",
     "ModbusMeterEmulator",
     "ModbusPCSEmulator",
     "NHR9410Emulator",

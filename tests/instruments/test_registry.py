@@ -26,6 +26,7 @@ EXPECTED = {
     "chroma-62000h": "pv_simulator",
     "chroma-63800": "ac_load",
     "keysight-e4360": "pv_simulator",
+    "keysight-n8900": "pv_simulator",
     "modbus-meter": "meter",
     "modbus-pcs": "pcs",
     "yokogawa-wt1800": "power_analyzer",

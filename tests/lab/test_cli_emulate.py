@@ -60,16 +60,15 @@ def _interrupt(proc: subprocess.Popen[str]) -> int:
 def test_a_scpi_model_answers_plain_pyvisa_and_exits_cleanly_on_ctrl_c(serve):
     proc, address = serve("chroma-62000h")
     assert address.startswith("TCPIP0::127.0.0.1::") and address.endswith("::SOCKET")
-    rm = pyvisa.ResourceManager("@py")
+    rm = pyvisa.ResourceManager("@py")  # not closed: that would close every pyvisa session of this process
+    session = rm.open_resource(address, read_termination="\n", write_termination="\n", timeout=5000)
     try:
-        session = rm.open_resource(address, read_termination="\n", write_termination="\n", timeout=5000)
         assert session.query("*IDN?").startswith("Chroma ATE,62150H-1000S,")
         session.write("SAS:VOC 800")
         assert float(session.query("SAS:VOC?")) == 800.0
         assert session.query("SYST:ERR?") == '0,"No error"'
-        session.close()
     finally:
-        rm.close()
+        session.close()
     assert _interrupt(proc) == 0
 
 
