@@ -49,6 +49,7 @@ _FIELDS = {
 class Chroma62000HEmulator(ScpiEmulator):
     """A Chroma 62000H in SAS mode as the driver sees it over TCPIP SOCKET."""
 
+    spec_name = "chroma-62000h"
     manufacturer = "Chroma ATE"
 
     def __init__(

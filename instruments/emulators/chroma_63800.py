@@ -49,6 +49,7 @@ _MODE_TOKENS = {"current": "CURR", "power": "POW", "resistance": "RES"}
 class Chroma63800Emulator(ScpiEmulator):
     """A Chroma 63800 as the driver sees it over TCPIP SOCKET."""
 
+    spec_name = "chroma-63800"
     manufacturer = "Chroma ATE"
 
     def __init__(
@@ -166,21 +167,26 @@ class Chroma63800Emulator(ScpiEmulator):
         return PhaseReading(voltage_v=0.0, current_a=0.0, power_w=0.0, reactive_power_var=0.0, frequency_hz=0.0)
 
     @scpi("MEASure[:SCALar]:VOLTage[:RMS]?")
+    @scpi("FETCh[:SCALar]:VOLTage[:RMS]?")
     def _meas_v(self, args, sfx) -> str:
         return format_number(self._reading().voltage_v)
 
     @scpi("MEASure[:SCALar]:CURRent[:RMS]?")
+    @scpi("FETCh[:SCALar]:CURRent[:RMS]?")
     def _meas_i(self, args, sfx) -> str:
         return format_number(self._reading().current_a)
 
     @scpi("MEASure[:SCALar]:POWer[:REAL]?")
+    @scpi("FETCh[:SCALar]:POWer[:REAL]?")
     def _meas_p(self, args, sfx) -> str:
         return format_number(self._reading().power_w)
 
     @scpi("MEASure[:SCALar]:POWer:REACtive?")
+    @scpi("FETCh[:SCALar]:POWer:REACtive?")
     def _meas_q(self, args, sfx) -> str:
         return format_number(self._reading().reactive_power_var)
 
     @scpi("MEASure[:SCALar]:FREQuency?")
+    @scpi("FETCh[:SCALar]:FREQuency?")
     def _meas_f(self, args, sfx) -> str:
         return format_number(self._reading().frequency_hz)

@@ -18,6 +18,7 @@ from flexbench.instruments.roles import (
     SafetyLimitError,
     SafetyLimits,
 )
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.4
 LIMITS = SafetyLimits(
@@ -170,8 +171,10 @@ def test_identity_curve_output_and_snapshot(pv, pv_emulator):
     assert changes == [(False, CURVE), (True, CURVE)]
     snap = pv.snapshot()
     assert snap["output_mode"] == "SAS" and snap["open_circuit_voltage_v"] == 600.0 and snap["output_enabled"] is True
+    pv.measure()
     pv.safe_state()
     assert pv_emulator.output_on is False
+    assert check_log(load_spec("chroma-62000h"), pv_emulator.command_log) == []  # all in the manual
 
 
 def test_measure_open_circuit_then_through_the_plant(pv, pv_emulator):

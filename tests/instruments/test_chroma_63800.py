@@ -11,6 +11,7 @@ import pytest
 from flexbench.instruments.drivers.chroma_63800 import Chroma63800
 from flexbench.instruments.emulators import Chroma63800Emulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, PhaseReading, SafetyLimitError, SafetyLimits
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.4
 LIMITS = SafetyLimits(
@@ -147,8 +148,10 @@ def test_modes_levels_and_input_reach_the_emulator(load, load_emulator):
     assert load.mode == "resistance" and load.input_enabled()
     snap = load.snapshot()
     assert snap["model"] == "63803" and snap["power_setpoint_w"] == 1500.0 and snap["current_setpoint_a"] == 6.25
+    load.measure()
     load.safe_state()
     assert load_emulator.input_on is False
+    assert check_log(load_spec("chroma-63800"), load_emulator.command_log) == []  # all in the manual
 
 
 def test_measure_reads_the_plant(load, load_emulator):
