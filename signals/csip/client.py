@@ -70,7 +70,7 @@ class Quantity:
 
 
 QUANTITIES: dict[str, Quantity] = {
-    "site_active_power_w": Quantity("Site active power (import positive)", 38, 37, 0, 1),
+    "site_active_power_w": Quantity("Site active power, import +", 38, 37, 0, 1),  # String32
     "site_reactive_power_var": Quantity("Site reactive power", 63, 37, 0, 1),
     "der_active_power_w": Quantity("DER active power", 38, 37, 0, 19),
     "der_reactive_power_var": Quantity("DER reactive power", 63, 37, 0, 19),

@@ -22,6 +22,15 @@ DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
 }
 
 
+STRING32_BYTES = 32  # IEEE 2030.5 String32: at most 32 bytes stored
+
+
+def string32(name: str, value: str | None) -> None:
+    """Refuse (ValueError, a 400 to the client) a String32 longer than the standard lets a server store."""
+    if value is not None and len(value.encode("utf-8")) > STRING32_BYTES:
+        raise ValueError(f"{name} is a String32 of at most {STRING32_BYTES} bytes, got {len(value.encode())}")
+
+
 class Records:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -83,6 +92,7 @@ class Records:
     # Mirror usage points -------------------------------------------------------------
     def upsert_mirror_usage_point(self, edev_id: int, mup: m.MirrorUsagePoint, now_s: int) -> tuple[int, bool]:
         """Create or update a MirrorUsagePoint (keyed by mRID per device); returns (id, created)."""
+        string32("MirrorUsagePoint description", mup.description)
         with self.store.transaction():
             row = self.store.one(
                 "SELECT id FROM mirror_usage_points WHERE edev_id=? AND mrid=?", (edev_id, mup.mRID.upper())
@@ -147,6 +157,7 @@ class Records:
 
     def add_meter_reading(self, mup_id: int, mmr: m.MirrorMeterReading, now_s: int) -> bool:
         """Store a MirrorMeterReading and its readings; returns True if the MMR is new."""
+        string32("MirrorMeterReading description", mmr.description)
         with self.store.transaction():
             row = self.store.one(
                 "SELECT id, reading_type_json FROM mirror_meter_readings WHERE mup_id=? AND mrid=?",

@@ -376,7 +376,7 @@ class _Bench:
     def __init__(self, readings: list[tuple[int, float]], **reading_type: Any) -> None:
         from types import SimpleNamespace
 
-        site = {"description": "Site active power (import positive)", "role_flags": "03", "uom": 38, "kind": 37}
+        site = {"description": "Site active power, import +", "role_flags": "03", "uom": 38, "kind": 37}
         rows = [{**site, "phase": 0, **reading_type, "time_s": t, "scaled_value": w} for t, w in readings]
         self.config = SimpleNamespace(controller=SimpleNamespace(csip_device="ctl", telemetry_tolerance_w=300.0))
         self.csip = SimpleNamespace(

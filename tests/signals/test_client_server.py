@@ -245,6 +245,33 @@ def test_telemetry_and_der_reports_reach_the_operator(server: ServerThread, pki:
     assert reports["availability"]["statWAvail"]["value"] == 3000
 
 
+def test_descriptions_are_string32_on_both_sides(server: ServerThread, pki: TestPKI, monkeypatch) -> None:
+    """The client's descriptions fit a String32; the server refuses a longer one with 400, never stores it."""
+    from flexbench.signals.csip import client as client_module
+    from flexbench.signals.csip.client import QUANTITIES, CsipClientError, Quantity
+
+    assert all(len(q.description.encode()) <= 32 for q in QUANTITIES.values())
+    lfdi = pki.device_identity("dev-b").lfdi
+    long = Quantity("Site active power (import positive)", 38, 37, 0, 1)  # 35 characters
+    monkeypatch.setitem(client_module.QUANTITIES, "site_reactive_power_var", long)
+
+    async def go() -> str:
+        client = make_client(server, pki, "dev-b")
+        await client.discover()
+        await client.post_readings({"site_active_power_w": -1000}, time_s=2000)
+        try:
+            await client.post_readings({"site_reactive_power_var": 100}, time_s=2001)
+        except CsipClientError as exc:
+            return str(exc)
+        finally:
+            await client.stop()
+        return "accepted"
+
+    refused = asyncio.run(go())
+    assert refused.endswith("HTTP 400"), refused
+    assert [r["description"] for r in server.headend.telemetry(lfdi)] == ["Site active power, import +"]
+
+
 def test_list_paging_s_a_l(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("dev-a").lfdi
     base = bench_now() + 10 * 86400
