@@ -4,10 +4,19 @@ opendssdirect's default instance is a process-wide singleton; two feeders in one
 process (or a feeder solved while another is being edited) need separate
 contexts. Everything that talks to OpenDSS goes through this class so the rest of
 the twin works on numpy arrays in the engine's node order.
+
+Each engine also has its own output folder: whatever a user's model writes
+(regulator debug traces, exports, reports) goes there, never next to the model,
+where two engines (threads or worker processes) would open the same file.
+OpenDSS's `compile` moves its data path to the model's folder, so the model is
+read with `redirect`, which keeps it.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +37,11 @@ class Engine:
         self.dss = odd.NewContext()
         # Never chdir the process: two twins (or the caller) may rely on the cwd.
         self.dss.Basic.AllowChangeDir(False)
+        # `show` commands in a model write a report; never open an editor on it
+        self.dss.Basic.AllowEditor(False)
+        self.output_dir = Path(tempfile.mkdtemp(prefix="flexbench-dss-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.output_dir, True)
+        self.dss.Basic.DataPath(str(self.output_dir))
         self.source: FeederSource | None = None
         # last kW written per load number: unchanged loads are not written again
         self._load_kw: np.ndarray = np.zeros(0)
@@ -48,9 +62,13 @@ class Engine:
         if not master.is_file():
             raise FeederError(f"feeder file not found: {master}")
         try:
-            self.dss.Text.Command(f'compile "{master}"')
+            # redirect, not compile: compile would move the output folder to the model's
+            self.dss.Text.Command(f'redirect "{master}"')
         except odd.DSSException as exc:
             raise FeederError(f"{master}: does not compile: {_message(exc)}") from None
+        finally:
+            # a `set datapath` or nested compile in the model must not move it either
+            self.dss.Basic.DataPath(str(self.output_dir))
         if not self.dss.Circuit.Name():
             raise FeederError(f"{master}: defines no circuit (missing 'New Circuit.<name>')")
         for cmd in source.setup_commands:
@@ -81,9 +99,48 @@ class Engine:
         """Solve with controls; raise FeederError naming the feeder when it fails."""
         if not self.solve(controls=True):
             name = self.source.master if self.source else "feeder"
-            raise FeederError(
-                f"{name}: power flow did not converge {what} after {self.dss.Solution.Iterations()} iterations"
-            )
+            raise FeederError(f"{name}: {self.failure(what)}")
+
+    def failure(self, what: str) -> str:
+        """Why the last solution failed, naming where: controls that never settled, or
+        the lowest node of a power flow that diverged and what is connected there."""
+        sol = self.dss.Solution
+        if sol.ControlIterations() >= sol.MaxControlIterations():
+            moving = self._controls()
+            named = f" ({', '.join(moving[:5])}{', ...' if len(moving) > 5 else ''})" if moving else ""
+            return f"controls did not settle {what} after {sol.ControlIterations()} control iterations{named}"
+        text = f"power flow did not converge {what} after {sol.Iterations()} iterations"
+        pu = np.asarray(self.dss.Circuit.AllBusMagPu(), dtype=float)
+        names = self.dss.Circuit.AllNodeNames()
+        pu = np.where(np.isfinite(pu) & (pu > 0), pu, np.inf)
+        if len(pu) and np.isfinite(pu.min()):
+            k = int(np.argmin(pu))
+            node = names[k].lower()
+            at = self._elements_at(node.split(".")[0])
+            named = f" ({', '.join(at[:3])}{', ...' if len(at) > 3 else ''})" if at else ""
+            text += f"; lowest voltage {pu[k]:.3f} pu at node {node}{named}"
+        return text
+
+    def _controls(self) -> list[str]:
+        """Regulator and capacitor controls of the model."""
+        out = []
+        for kind, coll in (("RegControl", self.dss.RegControls), ("CapControl", self.dss.CapControls)):
+            i = coll.First()
+            while i:
+                out.append(f"{kind}.{coll.Name()}")
+                i = coll.Next()
+        return out
+
+    def _elements_at(self, bus: str) -> list[str]:
+        """Loads and generators connected at a bus, largest first (what a divergence points at)."""
+        found: list[tuple[float, str]] = []
+        for kind, coll in (("Load", self.dss.Loads), ("Generator", self.dss.Generators)):
+            i = coll.First()
+            while i:
+                if self.dss.CktElement.BusNames()[0].split(".")[0].lower() == bus:
+                    found.append((abs(float(coll.kW())), f"{kind}.{coll.Name()}"))
+                i = coll.Next()
+        return [name for _, name in sorted(found, reverse=True)]
 
     # -- state ------------------------------------------------------------------
     def node_names(self) -> list[str]:

@@ -301,11 +301,18 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def _init_worker(source: FeederSource, positions: np.ndarray, settings: EnvelopeSettings) -> None:
     set_blas_threads(1)
-    twin = Twin(source)
+    try:
+        twin = Twin(source)
+    except TwinError as exc:
+        # an error in a pool initializer only breaks the pool; keep it for the first task
+        _WORKER["error"] = exc
+        return
     _WORKER["engine"] = IntervalEngine(twin, positions, settings)
 
 
 def _run_chunk(items: list[tuple[int, np.ndarray, np.ndarray, tuple[str, ...]]]):
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     engine: IntervalEngine = _WORKER["engine"]
     return [(k, engine.interval(load, pv, directions=d, reset=k % BLOCK_INTERVALS == 0)) for k, load, pv, d in items]
 
