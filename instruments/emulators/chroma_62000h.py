@@ -11,22 +11,15 @@ get it wrong:
 - changing the output mode while the output is on queues -221;
 - unknown headers queue -113, and an unknown query gets no reply.
 
-Hooks for the virtual lab:
-
-- ``output_on``, ``curve`` (the IVCurve as programmed; a 10 kW string by default),
-  ``mode`` ("SAS" or "FIXED");
-- ``measurement_source``: called on each MEAS query, returning a DCReading;
-  None reports open-circuit voltage and zero current while the output is on;
-- ``on_change``: called (without the lock held) after any change of curve or output;
-- ``responding``: False makes it hang like a dead instrument.
+Hooks for the virtual lab: those of sas_base.SasEmulator (the curve is a
+10 kW string by default), and ``mode`` ("SAS" or "FIXED").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..roles import DCReading, IVCurve
-from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, format_number, in_range, number_arg, scpi
+from ..roles import IVCurve
+from .sas_base import SasEmulator
+from .scpi_server import Clock, ScpiError, bool_arg, choice_arg, in_range, number_arg, scpi
 
 # model: (rated voltage V, rated current A, rated power W)
 RATINGS: dict[str, tuple[float, float, float]] = {
@@ -46,11 +39,12 @@ _FIELDS = {
 }
 
 
-class Chroma62000HEmulator(ScpiEmulator):
+class Chroma62000HEmulator(SasEmulator):
     """A Chroma 62000H in SAS mode as the driver sees it over TCPIP SOCKET."""
 
     spec_name = "chroma-62000h"
     manufacturer = "Chroma ATE"
+    reset_curve = DEFAULT_CURVE
 
     def __init__(
         self,
@@ -66,58 +60,20 @@ class Chroma62000HEmulator(ScpiEmulator):
         self.rated_voltage_v, self.rated_current_a, self.rated_power_w = RATINGS[model]
         self.serial = serial
         self.firmware = firmware
-        self.measurement_source: Callable[[], DCReading] | None = None
-        self.on_change: Callable[[], None] | None = None
-        self._staged: dict[str, float] = {}
-        self._changed = False
-        self._reset_state()
         super().__init__(clock)
 
     def _reset_state(self) -> None:
-        self.output_on = False
+        super()._reset_state()
         self.mode = "SAS"
-        self.curve: IVCurve = DEFAULT_CURVE
         self.triggers = 0
-        self._staged = {}
 
-    def after_message(self) -> None:
-        with self.lock:
-            staged, self._staged = self._staged, {}
-            if staged:
-                values = {field: getattr(self.curve, field) for field in _FIELDS.values()}
-                values.update(staged)
-                candidate = IVCurve(**values)
-                if (
-                    0.0 < candidate.max_power_voltage_v < candidate.open_circuit_voltage_v
-                    and 0.0 < candidate.max_power_current_a < candidate.short_circuit_current_a
-                    and candidate.max_power_w <= self.rated_power_w
-                ):
-                    self.curve = candidate
-                    self._changed = True
-                else:
-                    self.push_error(221)
-            changed, self._changed = self._changed, False
-        if changed and self.on_change is not None:
-            self.on_change()
-
-    # -- common -------------------------------------------------------------------
-    @scpi("*IDN?")
-    def _idn(self, args, sfx) -> str:
-        return f"{self.manufacturer},{self.model},{self.serial},{self.firmware}"
-
-    @scpi("*RST")
-    def _rst(self, args, sfx) -> None:
-        with self.lock:
-            self._reset_state()
-            self._changed = True
+    def curve_accepted(self, curve: IVCurve) -> bool:
+        return super().curve_accepted(curve) and curve.max_power_w <= self.rated_power_w
 
     # -- output ---------------------------------------------------------------------
     @scpi("CONFigure:OUTPut")
     def _output(self, args, sfx) -> None:
-        state = bool_arg(args)
-        with self.lock:
-            self.output_on = state
-            self._changed = True
+        self.set_output(bool_arg(args))
 
     @scpi("CONFigure:OUTPut?")
     def _output_q(self, args, sfx) -> str:
@@ -142,14 +98,10 @@ class Chroma62000HEmulator(ScpiEmulator):
 
     # -- SAS curve (staged, checked at the message terminator) -------------------------
     def _stage(self, key: str, args: str, limit: float) -> None:
-        value = in_range(number_arg(args), 0.0, limit)
-        with self.lock:
-            self._staged[_FIELDS[key]] = value
+        self.stage(_FIELDS[key], in_range(number_arg(args), 0.0, limit))
 
     def _staged_or_programmed(self, key: str) -> str:
-        with self.lock:
-            field = _FIELDS[key]
-            return format(self._staged.get(field, getattr(self.curve, field)), ".6e")
+        return format(self.programmed(_FIELDS[key]), ".6e")
 
     @scpi("[SOURce:]SAS:VOC")
     def _voc(self, args, sfx) -> None:
@@ -182,25 +134,3 @@ class Chroma62000HEmulator(ScpiEmulator):
     @scpi("[SOURce:]SAS:IMPp?")
     def _imp_q(self, args, sfx) -> str:
         return self._staged_or_programmed("IMP")
-
-    # -- measurements -------------------------------------------------------------------
-    def _reading(self) -> DCReading:
-        source = self.measurement_source
-        if source is not None:
-            return source()
-        with self.lock:
-            if not self.output_on:
-                return DCReading(0.0, 0.0, 0.0)
-            return DCReading(self.curve.open_circuit_voltage_v, 0.0, 0.0)
-
-    @scpi("MEASure[:SCALar]:VOLTage[:DC]?")
-    def _meas_v(self, args, sfx) -> str:
-        return format_number(self._reading().voltage_v)
-
-    @scpi("MEASure[:SCALar]:CURRent[:DC]?")
-    def _meas_i(self, args, sfx) -> str:
-        return format_number(self._reading().current_a)
-
-    @scpi("MEASure[:SCALar]:POWer[:DC]?")
-    def _meas_p(self, args, sfx) -> str:
-        return format_number(self._reading().power_w)
