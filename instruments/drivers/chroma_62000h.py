@@ -32,35 +32,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..roles import DCReading, Instrument, IVCurve, PVSimulator
-from ..scpi import ScpiInstrument, parse_bool, scpi_control, scpi_measurement
+from ..roles import IVCurve
+from ..scpi import parse_bool, scpi_control, scpi_measurement
+from .sas import ScpiSasSimulator, check_curve, check_curve_limits
+
+__all__ = ["Chroma62000H", "check_curve"]  # check_curve stays importable from here
 
 
-def check_curve(curve: IVCurve) -> None:
-    """Raise ValueError unless VOC > VMP > 0 and ISC > IMP > 0 (what an SAS curve model needs)."""
-    c = curve
-    if not 0.0 < c.max_power_voltage_v < c.open_circuit_voltage_v:
-        raise ValueError(
-            f"I-V curve needs 0 < Vmp < Voc, got Vmp = {c.max_power_voltage_v:g} V, Voc = {c.open_circuit_voltage_v:g} V"
-        )
-    if not 0.0 < c.max_power_current_a < c.short_circuit_current_a:
-        raise ValueError(
-            f"I-V curve needs 0 < Imp < Isc, got Imp = {c.max_power_current_a:g} A, Isc = {c.short_circuit_current_a:g} A"
-        )
-
-
-def check_curve_limits(driver: Instrument, curve: IVCurve) -> None:
-    """check_curve, then Voc, Isc and Vmp x Imp against the driver's safety limits: before anything is sent."""
-    check_curve(curve)
-    for quantity, value, unit in (
-        ("voltage", curve.open_circuit_voltage_v, "v"),
-        ("current", curve.short_circuit_current_a, "a"),
-        ("power", curve.max_power_w, "w"),
-    ):
-        driver.safety.check(quantity, value, unit, address=driver.address)
-
-
-class Chroma62000H(ScpiInstrument, PVSimulator):
+class Chroma62000H(ScpiSasSimulator):
     """Chroma 62000H solar array simulator."""
 
     model = "Chroma 62000H (SAS)"
@@ -73,19 +52,12 @@ class Chroma62000H(ScpiInstrument, PVSimulator):
     max_power_voltage_v = scpi_measurement("SAS:VMPP?")
     max_power_current_a = scpi_measurement("SAS:IMPP?")
 
-    measured_voltage_v = scpi_measurement("MEAS:VOLT?")
-    measured_current_a = scpi_measurement("MEAS:CURR?")
-    measured_power_w = scpi_measurement("MEAS:POW?")
-
     def on_connect(self) -> None:
         self.write("*CLS")
 
     def curve_message(self, curve: IVCurve) -> str:
         """The one program message that programs `curve`; checked (consistency, safety) but not sent."""
-        check_curve(curve)
-        self.check_safety("voltage", curve.open_circuit_voltage_v, "v")
-        self.check_safety("current", curve.short_circuit_current_a, "a")
-        self.check_safety("power", curve.max_power_w, "w")
+        check_curve_limits(self, curve)
         return (
             f"SAS:VOC {curve.open_circuit_voltage_v:.3f};:SAS:ISC {curve.short_circuit_current_a:.4f};"
             f":SAS:VMPP {curve.max_power_voltage_v:.3f};:SAS:IMPP {curve.max_power_current_a:.4f}"
@@ -110,21 +82,6 @@ class Chroma62000H(ScpiInstrument, PVSimulator):
                 short_circuit_current_a=self.short_circuit_current_a,
                 max_power_voltage_v=self.max_power_voltage_v,
                 max_power_current_a=self.max_power_current_a,
-            )
-
-    def set_output(self, enabled: bool) -> None:
-        with self.lock:
-            if enabled:
-                self._ensure_sas_mode()
-            self.output_on = bool(enabled)
-
-    def output_enabled(self) -> bool:
-        return self.output_on
-
-    def measure(self) -> DCReading:
-        with self.lock:
-            return DCReading(
-                voltage_v=self.measured_voltage_v, current_a=self.measured_current_a, power_w=self.measured_power_w
             )
 
     def snapshot(self) -> dict[str, Any]:

@@ -38,27 +38,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..roles import DCReading, InstrumentError, IVCurve, PVSimulator
-from ..scpi import ScpiInstrument, parse_bool, parse_float, scpi_control, scpi_measurement
-from .chroma_62000h import check_curve_limits
+from ..roles import InstrumentError, IVCurve
+from ..scpi import parse_float, scpi_control
+from .sas import ScpiSasSimulator, check_curve_limits
 
 
 def _mode(reply: str) -> str:
     return reply.strip().upper()
 
 
-class KeysightN8900(ScpiInstrument, PVSimulator):
+class KeysightN8900(ScpiSasSimulator):
     """Keysight N8900 APS (N89xxAPV) in solar array simulation mode."""
 
     model = "Keysight N8900 (SAS)"
     error_query = "SYST:ERR?"
 
-    output_on = scpi_control("OUTP?", "OUTP {}", parse=parse_bool, mapping={True: "ON", False: "OFF"})
     sas_mode = scpi_control("SAS:MODE?", "SAS:MODE {}", parse=_mode, values={"FIX", "CURV", "TABL"})
     over_voltage_protection_v = scpi_control("VOLT:PROT?", "VOLT:PROT {:.3f}", safety=("voltage", "v"))
-    measured_voltage_v = scpi_measurement("MEAS:VOLT?")
-    measured_current_a = scpi_measurement("MEAS:CURR?")
-    measured_power_w = scpi_measurement("MEAS:POW?")
 
     def on_connect(self) -> None:
         self.write("*CLS")
@@ -73,7 +69,7 @@ class KeysightN8900(ScpiInstrument, PVSimulator):
             f"VMP {curve.max_power_voltage_v:.3f};VOC {curve.open_circuit_voltage_v:.3f}"
         )
 
-    def _ensure_curve_mode(self) -> None:
+    def _ensure_sas_mode(self) -> None:
         if self.sas_mode != "CURV":
             self.sas_mode = "CURV"
 
@@ -81,7 +77,7 @@ class KeysightN8900(ScpiInstrument, PVSimulator):
     def set_curve(self, curve: IVCurve) -> None:
         message = self.curve_message(curve)  # refused curves send nothing
         with self.lock:
-            self._ensure_curve_mode()
+            self._ensure_sas_mode()
             self.write(message)
 
     def curve(self) -> IVCurve:
@@ -98,21 +94,6 @@ class KeysightN8900(ScpiInstrument, PVSimulator):
         return IVCurve(
             open_circuit_voltage_v=voc, short_circuit_current_a=isc, max_power_voltage_v=vmp, max_power_current_a=imp
         )
-
-    def set_output(self, enabled: bool) -> None:
-        with self.lock:
-            if enabled:
-                self._ensure_curve_mode()
-            self.output_on = bool(enabled)
-
-    def output_enabled(self) -> bool:
-        return self.output_on
-
-    def measure(self) -> DCReading:
-        with self.lock:
-            return DCReading(
-                voltage_v=self.measured_voltage_v, current_a=self.measured_current_a, power_w=self.measured_power_w
-            )
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
