@@ -9,7 +9,7 @@ import pyvisa
 from flexbench.instruments.drivers.keysight_n8900 import KeysightN8900
 from flexbench.instruments.emulators import KeysightN8900Emulator
 from flexbench.instruments.roles import DCReading, InstrumentError, IVCurve, SafetyLimitError, SafetyLimits
-from flexbench.instruments.specs import check_log
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.4
 LIMITS = SafetyLimits(
@@ -57,6 +57,7 @@ def test_connect_sets_the_protection_and_set_curve_is_one_message(make_peer):
         "SAS:CURV:IMP 13.5000;ISC 14.0000;VMP 760.000;VOC 900.000",
         "SYST:ERR?",
     ]
+    assert check_log(load_spec("keysight-n8900"), peer.sent()) == []
     driver.close()
 
 
