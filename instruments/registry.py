@@ -21,6 +21,7 @@ from .drivers.ametek_ci import AmetekMX, AmetekRS
 from .drivers.chroma_61845 import Chroma61845
 from .drivers.chroma_62000h import Chroma62000H
 from .drivers.chroma_63800 import Chroma63800
+from .drivers.hioki_pw3390 import HiokiPW3390
 from .drivers.keysight_e4360 import KeysightE4360
 from .drivers.keysight_n8900 import KeysightN8900
 from .drivers.modbus_meter import ModbusMeter
@@ -40,6 +41,7 @@ DRIVERS: dict[str, type[Instrument]] = {
     "chroma-61845": Chroma61845,
     "chroma-62000h": Chroma62000H,
     "chroma-63800": Chroma63800,
+    "hioki-pw3390": HiokiPW3390,
     "keysight-e4360": KeysightE4360,
     "keysight-n8900": KeysightN8900,
     "modbus-meter": ModbusMeter,

@@ -118,6 +118,8 @@ class ElementReading:
     apparent_power_va: float
     power_factor: float
     frequency_hz: float
+    voltage_thd_pct: float | None = None  # total harmonic distortion, where the driver reads harmonics
+    current_thd_pct: float | None = None
 
 
 @dataclass(frozen=True)

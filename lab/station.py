@@ -239,6 +239,12 @@ def _reader(driver: Instrument, name: str, measures: Mapping[str, int]) -> Calla
                 values[channels.element(point, channels.V_V)] = e.voltage_v
                 values[channels.element(point, channels.I_A)] = e.current_a
                 values[channels.element(point, channels.F_HZ)] = e.frequency_hz
+                if e.voltage_thd_pct is not None:
+                    values[channels.element(point, channels.THD_V_PCT)] = e.voltage_thd_pct
+                if e.current_thd_pct is not None:
+                    values[channels.element(point, channels.THD_I_PCT)] = e.current_thd_pct
+            if reading.instrument_time_s is not None:
+                values[channels.element(name, channels.INSTRUMENT_TIME_S)] = reading.instrument_time_s
             return values
 
         return read_analyzer

@@ -17,6 +17,7 @@ from .ametek_ci import AmetekMXEmulator, AmetekRSEmulator
 from .chroma_61845 import ChromaGridEmulator
 from .chroma_62000h import Chroma62000HEmulator
 from .chroma_63800 import Chroma63800Emulator
+from .hioki_pw3390 import HiokiPW3390Emulator
 from .keysight_e4360 import KeysightE4360Emulator
 from .keysight_n8900 import KeysightN8900Emulator
 from .modbus_meter import ModbusMeterEmulator
@@ -35,6 +36,7 @@ EMULATORS: dict[str, type] = {
     "chroma-61845": ChromaGridEmulator,
     "chroma-62000h": Chroma62000HEmulator,
     "chroma-63800": Chroma63800Emulator,
+    "hioki-pw3390": HiokiPW3390Emulator,
     "keysight-e4360": KeysightE4360Emulator,
     "keysight-n8900": KeysightN8900Emulator,
     "modbus-meter": ModbusMeterEmulator,
@@ -56,6 +58,7 @@ __all__ = [
     "Chroma62000HEmulator",
     "Chroma63800Emulator",
     "ChromaGridEmulator",
+    "HiokiPW3390Emulator",
     "KeysightE4360Emulator",
     "KeysightN8900Emulator",
     "ModbusMeterEmulator",

@@ -15,6 +15,14 @@ the extended event register, ``:STATus:EESR?`` reads and clears it, and
 ``:COMMunicate:WAIT 1`` holds the connection until it is set. The WT3000 and
 WT5000 emulators are this one with their model name, element count and rates.
 
+The input set-up is kept per element as on the instrument: voltage and
+current ranges (``:INPut:VOLTage:RANGe:ELEMent<x>``; setting a range turns
+its auto range off; a range the model lacks queues 222), auto ranges, the
+wiring (``:INPut:WIRing P1W2,P3W4``: a system that needs more elements than
+are installed queues 222), synchronization sources and line filters. THD
+items (UTHD, ITHD) read the plant's THD, 0 % for a plant that gives none (a
+pure sine); ``:SYSTem:DATE?`` and ``:SYSTem:TIME?`` read the emulator's clock.
+
 Hooks for the virtual lab:
 
 - ``source``: called on each ``:VALue?`` query, returning {element: ElementReading};
@@ -29,6 +37,7 @@ import re
 import struct
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from ..roles import ElementReading
@@ -46,7 +55,11 @@ FUNCTIONS = {
     "LAMBDA": ("LAMBda", "power_factor"),
     "LAMB": ("LAMBda", "power_factor"),
     "FU": ("FU", "frequency_hz"),
+    "UTHD": ("UTHD", "voltage_thd_pct"),
+    "ITHD": ("ITHD", "current_thd_pct"),
 }
+WIRING_ELEMENTS = {"P1W2": 1, "P1W3": 2, "P3W3": 2, "P3W4": 3, "V3A3": 3}  # elements each system uses
+SYNC_SOURCES = {"EXT": "EXT", "EXTERNAL": "EXT", "NONE": "NONE"}
 
 
 def _ascii(value: float) -> str:
@@ -60,12 +73,16 @@ def _ascii(value: float) -> str:
 class YokogawaWTEmulator(ScpiEmulator):
     """A WT1800 with the given input elements installed."""
 
+    spec_name: str | None = "yokogawa-wt1800"
+    session_start = (":COMMunicate:HEADer OFF",)  # a client's first message: replies without headers
     negative_error_codes = False
     error_query_patterns = (":STATus:ERRor?",)
     manufacturer = "YOKOGAWA"
     model = "WT1804E"
     max_elements: ClassVar[int] = 6
     update_periods_s: ClassVar[tuple[float, ...]] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+    voltage_ranges_v: ClassVar[tuple[float, ...]] = (1.5, 3, 6, 10, 15, 30, 60, 100, 150, 300, 600, 1000)
+    current_ranges_a: ClassVar[tuple[float, ...]] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50)
 
     def __init__(
         self,
@@ -94,6 +111,15 @@ class YokogawaWTEmulator(ScpiEmulator):
         self.filter1 = "NEVER"
         self._epoch_s: float | None = None
         self._eesr_seen_update = -1
+        self.ranges: dict[str, dict[int, float]] = {
+            "VOLTAGE": {e: max(self.voltage_ranges_v) for e in self.elements},
+            "CURRENT": {e: max(self.current_ranges_a) for e in self.elements},
+        }
+        self.auto: dict[str, dict[int, bool]] = {"VOLTAGE": dict.fromkeys(self.elements, False)}
+        self.auto["CURRENT"] = dict.fromkeys(self.elements, False)
+        self.wiring = ["P1W2"] * len(self.elements)
+        self.sync_source = {e: f"I{e}" for e in self.elements}
+        self.line_filter_hz: dict[int, float | None] = dict.fromkeys(self.elements)  # None: off
 
     # -- data updates on the clock ----------------------------------------------------------
     def update_index(self) -> int:
@@ -147,6 +173,132 @@ class YokogawaWTEmulator(ScpiEmulator):
 
     def _reply(self, header: str, body: str) -> str:
         return f"{header} {body}" if self.header_on else body
+
+    # -- input set-up ----------------------------------------------------------------------
+    def _element(self, sfx: tuple[str, ...]) -> int:
+        element = int(sfx[-1]) if sfx and sfx[-1] else 1
+        if element not in self.elements:
+            raise ScpiError(114, "Header suffix out of range")
+        return element
+
+    def _set_range(self, quantity: str, args: str, sfx: tuple[str, ...]) -> None:
+        element = self._element(sfx)
+        unit = "V" if quantity == "VOLTAGE" else "A"
+        match = re.fullmatch(r"\s*([0-9.]+(?:E[+-]?\d+)?)\s*(M?)" + unit + r"?\s*", args.upper())
+        if match is None:
+            raise ScpiError(104 if args.strip() else 109)
+        value = float(match.group(1)) / (1000.0 if match.group(2) else 1.0)
+        allowed = self.voltage_ranges_v if quantity == "VOLTAGE" else self.current_ranges_a
+        if not any(math.isclose(value, r, rel_tol=1e-9) for r in allowed):
+            raise ScpiError(222)
+        with self.lock:
+            self.ranges[quantity][element] = value
+            self.auto[quantity][element] = False
+
+    @scpi("[INPut:]VOLTage:RANGe:ELEMent#")
+    def _voltage_range(self, args, sfx) -> None:
+        self._set_range("VOLTAGE", args, sfx)
+
+    @scpi("[INPut:]CURRent:RANGe:ELEMent#")
+    def _current_range(self, args, sfx) -> None:
+        self._set_range("CURRENT", args, sfx)
+
+    @scpi("[INPut:]VOLTage:RANGe:ELEMent#?")
+    def _voltage_range_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        return self._reply(f":INP:VOLT:RANG:ELEM{e}", f"{self.ranges['VOLTAGE'][e]:.3E}")
+
+    @scpi("[INPut:]CURRent:RANGe:ELEMent#?")
+    def _current_range_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        return self._reply(f":INP:CURR:RANG:ELEM{e}", f"{self.ranges['CURRENT'][e]:.3E}")
+
+    @scpi("[INPut:]VOLTage:AUTO:ELEMent#")
+    def _voltage_auto(self, args, sfx) -> None:
+        self.auto["VOLTAGE"][self._element(sfx)] = bool_arg(args)
+
+    @scpi("[INPut:]CURRent:AUTO:ELEMent#")
+    def _current_auto(self, args, sfx) -> None:
+        self.auto["CURRENT"][self._element(sfx)] = bool_arg(args)
+
+    @scpi("[INPut:]VOLTage:AUTO:ELEMent#?")
+    def _voltage_auto_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        return self._reply(f":INP:VOLT:AUTO:ELEM{e}", "1" if self.auto["VOLTAGE"][e] else "0")
+
+    @scpi("[INPut:]CURRent:AUTO:ELEMent#?")
+    def _current_auto_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        return self._reply(f":INP:CURR:AUTO:ELEM{e}", "1" if self.auto["CURRENT"][e] else "0")
+
+    @scpi("[INPut:]WIRing")
+    def _wiring(self, args, sfx) -> None:
+        tokens = [t.strip().upper() for t in args.split(",")] if args.strip() else []
+        if not tokens:
+            raise ScpiError(109)
+        if any(t not in WIRING_ELEMENTS for t in tokens):
+            raise ScpiError(224)
+        used = sum(WIRING_ELEMENTS[t] for t in tokens)
+        if used > len(self.elements):
+            raise ScpiError(222)
+        with self.lock:
+            self.wiring = tokens + ["P1W2"] * (len(self.elements) - used)
+
+    @scpi("[INPut:]WIRing?")
+    def _wiring_q(self, args, sfx) -> str:
+        return self._reply(":INP:WIR", ",".join(self.wiring))
+
+    @scpi("[INPut:]SYNChronize:ELEMent#")
+    def _sync(self, args, sfx) -> None:
+        element = self._element(sfx)
+        token = args.strip().upper()
+        if not token:
+            raise ScpiError(109)
+        source = SYNC_SOURCES.get(token)
+        if source is None:
+            match = re.fullmatch(r"([UI])(\d)", token)
+            if match is None or int(match.group(2)) not in self.elements:
+                raise ScpiError(224)
+            source = token
+        self.sync_source[element] = source
+
+    @scpi("[INPut:]SYNChronize:ELEMent#?")
+    def _sync_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        return self._reply(f":INP:SYNC:ELEM{e}", self.sync_source[e])
+
+    @scpi("[INPut:]FILTer[:LINE]:ELEMent#")
+    def _line_filter(self, args, sfx) -> None:
+        element = self._element(sfx)
+        token = args.strip().upper()
+        if token == "OFF":
+            self.line_filter_hz[element] = None
+            return
+        match = re.fullmatch(r"([0-9.]+(?:E[+-]?\d+)?)\s*(K|M|MA)?(?:HZ)?", token)
+        if match is None:
+            raise ScpiError(104 if token else 109)
+        hz = float(match.group(1)) * {None: 1.0, "K": 1e3, "MA": 1e6, "M": 1e6}[match.group(2)]
+        if not (hz in (300e3, 1e6) or (100 <= hz <= 100e3 and math.isclose(hz % 100, 0, abs_tol=1e-6))):
+            raise ScpiError(222)
+        self.line_filter_hz[element] = hz
+
+    @scpi("[INPut:]FILTer[:LINE]:ELEMent#?")
+    def _line_filter_q(self, args, sfx) -> str:
+        e = self._element(sfx)
+        hz = self.line_filter_hz[e]
+        return self._reply(f":INP:FILT:LINE:ELEM{e}", "OFF" if hz is None else f"{hz:.1E}")
+
+    # -- the clock ---------------------------------------------------------------------------
+    def _moment(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), tz=UTC)
+
+    @scpi(":SYSTem:DATE?")
+    def _date_q(self, args, sfx) -> str:
+        return self._reply(":SYST:DATE", self._moment().strftime('"%Y/%m/%d"'))
+
+    @scpi(":SYSTem:TIME?")
+    def _time_q(self, args, sfx) -> str:
+        return self._reply(":SYST:TIME", self._moment().strftime('"%H:%M:%S"'))
 
     # -- common -------------------------------------------------------------------------
     @scpi("*IDN?")
@@ -247,8 +399,8 @@ class YokogawaWTEmulator(ScpiEmulator):
             if item is None or item[1] not in readings:
                 values.append(math.nan)
                 continue
-            field = FUNCTIONS[item[0].upper()][1]
-            values.append(float(getattr(readings[item[1]], field)))
+            value = getattr(readings[item[1]], FUNCTIONS[item[0].upper()][1])
+            values.append(0.0 if value is None else float(value))  # no THD from the plant: a pure sine
         return values
 
     @scpi(":NUMeric[:NORMal]:VALue?", takes_args=True)
@@ -269,14 +421,18 @@ class YokogawaWTEmulator(ScpiEmulator):
 class YokogawaWT3000Emulator(YokogawaWTEmulator):
     """A WT3000 (four elements)."""
 
+    spec_name = None  # its manual was not read: the WT1800's commands are no proof of the WT3000's
     model = "760304-04-SV"
     max_elements = 4
     update_periods_s = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+    voltage_ranges_v = (15, 30, 60, 100, 150, 300, 600, 1000)
+    current_ranges_a = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30)
 
 
 class YokogawaWT5000Emulator(YokogawaWTEmulator):
     """A WT5000 (seven elements)."""
 
+    spec_name = None
     model = "WT5000"
     max_elements = 7
     update_periods_s = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)

@@ -7,6 +7,10 @@ the emulator's clock at the ``CYCL`` period; ``INIM`` holds the connection
 until the running cycle ends and latches its results and time stamp, which
 ``TSNORM?`` and the value queries then return. A channel that is not
 installed queues -114; ``ERRALL?`` returns every queued error at once.
+Each channel has voltage and current ranges and auto ranges
+(``URNG<n> <V>`` selects the smallest range that covers the value, -222
+beyond the largest); ``HUHD<n>?`` and ``HIHD<n>?`` read the latched THD (0 %
+for a plant that gives none: a pure sine).
 
 Hooks for the virtual lab:
 
@@ -28,6 +32,7 @@ from .scpi_server import (
     Clock,
     ScpiEmulator,
     ScpiError,
+    bool_arg,
     choice_arg,
     format_number,
     in_range,
@@ -35,6 +40,8 @@ from .scpi_server import (
     scpi,
 )
 
+VOLTAGE_RANGES_V = (3.0, 6.0, 12.5, 25.0, 60.0, 130.0, 250.0, 400.0, 600.0, 1000.0)
+CURRENT_RANGES_A = (0.15, 0.3, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 32.0)
 FIELDS = {
     "UTRMS": "voltage_v",
     "ITRMS": "current_a",
@@ -43,6 +50,8 @@ FIELDS = {
     "S": "apparent_power_va",
     "PF": "power_factor",
     "FCYC": "frequency_hz",
+    "HUHD": "voltage_thd_pct",
+    "HIHD": "current_thd_pct",
 }
 
 
@@ -55,6 +64,8 @@ def format_timestamp(t_s: float) -> str:
 class ZesLMGEmulator(ScpiEmulator):
     """An LMG670 with the given channels installed."""
 
+    spec_name = "zes-lmg"
+    session_start = ("*ZLANG SHORT",)  # a client's first message: the short language the driver speaks
     manufacturer = "ZES ZIMMER"
     model = "LMG670"
 
@@ -82,6 +93,9 @@ class ZesLMGEmulator(ScpiEmulator):
         self._epoch_s = self.clock.now()
         self._latched: dict[int, ElementReading] | None = None
         self._latched_at_s = self._epoch_s
+        self.ranges = {"U": dict.fromkeys(self.elements, VOLTAGE_RANGES_V[-1])}
+        self.ranges["I"] = dict.fromkeys(self.elements, CURRENT_RANGES_A[-1])
+        self.auto = {"U": dict.fromkeys(self.elements, True), "I": dict.fromkeys(self.elements, True)}
 
     # -- language ------------------------------------------------------------------------------
     def _dispatch(self, unit: str) -> str | None:
@@ -128,6 +142,58 @@ class ZesLMGEmulator(ScpiEmulator):
     def _cycl_q(self, args, sfx) -> str:
         return format_number(self.cycle_s)
 
+    # -- ranges ---------------------------------------------------------------------------------------
+    def _channel(self, sfx: tuple[str, ...]) -> int:
+        channel = int(sfx[-1]) if sfx and sfx[-1] else 1
+        if channel not in self.elements:
+            raise ScpiError(114)
+        return channel
+
+    def _set_range(self, letter: str, args: str, sfx: tuple[str, ...]) -> None:
+        channel = self._channel(sfx)
+        value = number_arg(args)
+        covering = [r for r in (VOLTAGE_RANGES_V if letter == "U" else CURRENT_RANGES_A) if r >= value > 0]
+        if not covering:
+            raise ScpiError(222)
+        with self.lock:
+            self.ranges[letter][channel] = covering[0]
+            self.auto[letter][channel] = False
+
+    def _set_auto(self, letter: str, args: str, sfx: tuple[str, ...]) -> None:
+        self.auto[letter][self._channel(sfx)] = bool_arg(args)
+
+    @scpi("URNG#")
+    def _urng(self, args, sfx) -> None:
+        self._set_range("U", args, sfx)
+
+    @scpi("IRNG#")
+    def _irng(self, args, sfx) -> None:
+        self._set_range("I", args, sfx)
+
+    @scpi("URNG#?")
+    def _urng_q(self, args, sfx) -> str:
+        return format_number(self.ranges["U"][self._channel(sfx)])
+
+    @scpi("IRNG#?")
+    def _irng_q(self, args, sfx) -> str:
+        return format_number(self.ranges["I"][self._channel(sfx)])
+
+    @scpi("UAUTO#")
+    def _uauto(self, args, sfx) -> None:
+        self._set_auto("U", args, sfx)
+
+    @scpi("IAUTO#")
+    def _iauto(self, args, sfx) -> None:
+        self._set_auto("I", args, sfx)
+
+    @scpi("UAUTO#?")
+    def _uauto_q(self, args, sfx) -> str:
+        return "1" if self.auto["U"][self._channel(sfx)] else "0"
+
+    @scpi("IAUTO#?")
+    def _iauto_q(self, args, sfx) -> str:
+        return "1" if self.auto["I"][self._channel(sfx)] else "0"
+
     # -- measuring cycles on the clock --------------------------------------------------------------
     def _cycle_end(self, now_s: float) -> float:
         n = math.floor((now_s - self._epoch_s) / self.cycle_s) + 1
@@ -161,7 +227,10 @@ class ZesLMGEmulator(ScpiEmulator):
         if self._latched is None:
             self._latch(self.clock.now())
         reading = (self._latched or {}).get(channel)
-        return format_number(math.nan if reading is None else float(getattr(reading, FIELDS[quantity])))
+        if reading is None:
+            return format_number(math.nan)
+        value = getattr(reading, FIELDS[quantity])
+        return format_number(0.0 if value is None else float(value))  # no THD from the plant: a pure sine
 
     @scpi("UTRMS#?")
     def _u(self, args, sfx) -> str:
@@ -190,3 +259,11 @@ class ZesLMGEmulator(ScpiEmulator):
     @scpi("FCYC#?")
     def _f(self, args, sfx) -> str:
         return self._value("FCYC", sfx)
+
+    @scpi("HUHD#?")
+    def _u_thd(self, args, sfx) -> str:
+        return self._value("HUHD", sfx)
+
+    @scpi("HIHD#?")
+    def _i_thd(self, args, sfx) -> str:
+        return self._value("HIHD", sfx)

@@ -10,7 +10,8 @@ and the manual's section. The file format::
     title = "..."                # the manual's own title
     revision = "..."             # as printed; "unknown" if not known
     source = "..."               # where the text was read, or which hardware-proven driver the forms come from
-    errors = "SCPI"              # error queue format: "SCPI" (-113,"Undefined header") or "SCPI-unsigned" (113,...)
+    errors = "SCPI"              # error queue format: "SCPI" (-113,"Undefined header") or "SCPI-unsigned" (113,...),
+                                 # or "ESR": no queue, errors set *ESR? bits (32 command, 16 execution error)
 
     [[command]]
     header = "OUTPut[:STATe]"    # long form, short form in capitals, [optional] nodes, '#' suffix, no '?'
@@ -62,7 +63,7 @@ __all__ = [
     "model_spec_names",
 ]
 
-ERROR_FORMATS = {"SCPI": True, "SCPI-unsigned": False}  # name -> error numbers queued negative
+ERROR_FORMATS = {"SCPI": True, "SCPI-unsigned": False, "ESR": False}  # name -> error numbers queued negative
 KINDS = ("setting", "command", "query")
 _COMMAND_KEYS = {"header", "kind", "params", "reply", "default", "section", "note"}
 _PARAM_KEYS = {"name", "type", "min", "max", "unit", "values", "optional", "repeat"}

@@ -145,3 +145,21 @@ def make_peer():
     yield make
     for peer in peers:
         peer.close()
+
+
+def front_panel_of_a_wt(elements):
+    """Replies of a WT that reads back its input set-up: 1000 V and 50 A ranges, no filter."""
+    replies = {":INPut:WIRing?": ",".join(["P1W2"] * len(elements)), ":RATE?": "100.0E-03"}
+    for e in elements:
+        for quantity, top in (("VOLTage", "1.000E+03"), ("CURRent", "50.00E+00")):
+            replies[f":INPut:{quantity}:AUTO:ELEMent{e}?"] = "0"
+            replies[f":INPut:{quantity}:RANGe:ELEMent{e}?"] = top
+        replies[f":INPut:SYNChronize:ELEMent{e}?"] = f"I{e}"
+        replies[f":INPut:FILTer:LINE:ELEMent{e}?"] = "OFF"
+    return replies
+
+
+@pytest.fixture
+def wt_front_panel():
+    """front_panel_of_a_wt, for scripted peers that play a WT."""
+    return front_panel_of_a_wt

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from flexbench.instruments.drivers.yokogawa_wt import YokogawaWT3000, YokogawaWT5000
+from flexbench.instruments.drivers.yokogawa_wt import READ_MESSAGE, YokogawaWT3000, YokogawaWT5000
 from flexbench.instruments.drivers.zes_lmg import ZesLMG, parse_timestamp
 from flexbench.instruments.emulators import YokogawaWT3000Emulator, YokogawaWT5000Emulator, ZesLMGEmulator
 from flexbench.instruments.emulators.zes_lmg import format_timestamp
 from flexbench.instruments.roles import ElementReading, InstrumentError, InstrumentTimeout
+from flexbench.instruments.specs import check_log, load_spec
 
 TIMEOUT_S = 0.5
 
@@ -48,26 +49,34 @@ def test_wt_streams_successive_updates_at_10_hz_or_faster(driver_cls, emulator_c
         assert rate_hz >= 10.0
         powers = [r.elements[1].power_w for r in readings]
         assert powers == sorted(set(powers))  # every read a new update, in order
-        assert all(r.instrument_time_s is None for r in readings)  # the WT numeric data carry no time stamp
+        stamps = [r.instrument_time_s for r in readings]  # the analyzer's clock, whole seconds
+        assert stamps == sorted(stamps) and abs(stamps[-1] - time.time()) < 2.0
         assert driver.snapshot()["update_period_s"] == 0.05
         driver.close()
 
 
-def test_wt_connect_with_an_update_rate_sends_the_sync_setup(make_peer):
-    peer = make_peer({"*IDN?": "YOKOGAWA,WT5000,91M000123,F1.02", ":STATus:EESR?": "0"}, error_query=":STATus:ERRor?")
+def test_wt_connect_with_an_update_rate_sends_the_sync_setup(make_peer, wt_front_panel):
+    replies = {"*IDN?": "YOKOGAWA,WT5000,91M000123,F1.02", ":STATus:EESR?": "0", **wt_front_panel([1, 2, 7])}
+    peer = make_peer(replies, error_query=":STATus:ERRor?")
     driver = YokogawaWT5000(peer.address, options={"elements": [1, 2, 7], "update_period_s": 0.1}, timeout_s=TIMEOUT_S)
     driver.connect()
-    commands = [c for c in peer.sent() if c != ":STATus:ERRor?"]
-    assert commands[:4] == [":COMMunicate:HEADer OFF", "*CLS", ":NUMeric:FORMat ASCii", ":NUMeric:NORMal:NUMBer 21"]
-    assert commands[-3:] == [":RATE 100MS", ":STATus:FILTer1 FALL", ":STATus:EESR?"]
-    peer.replies[":NUMeric:NORMal:VALue?"] = ",".join(["1.0"] * 21)
+    commands = [c for c in peer.sent() if c != ":STATus:ERRor?" and not c.endswith("?")]
+    assert commands[:4] == [":COMMunicate:HEADer OFF", "*CLS", ":NUMeric:FORMat ASCii", ":NUMeric:NORMal:NUMBer 27"]
+    assert commands[-2:] == [":RATE 100MS", ":STATus:FILTer1 FALL"]
+    assert driver.front_panel["update_period_s"] == 0.1 and driver.front_panel["sync_source"] == {
+        1: "I1",
+        2: "I2",
+        7: "I7",
+    }
+    peer.replies[READ_MESSAGE] = ",".join(["1.0"] * 27) + ';"2025/11/03";"12:34:56"'
     mark = len(peer.sent())
-    driver.read()
+    reading = driver.read()
     assert [c for c in peer.sent()[mark:] if c != ":STATus:ERRor?"] == [
         ":COMMunicate:WAIT 1",
         ":STATus:EESR?",
-        ":NUMeric:NORMal:VALue?",
+        READ_MESSAGE,
     ]
+    assert reading.instrument_time_s == 1762173296.0  # 2025-11-03 12:34:56 UTC
     driver.close()
 
 
@@ -122,15 +131,18 @@ def test_lmg_streams_cycles_with_the_instrument_time_stamps():
         driver.close()
 
 
+LMG_FRONT_PANEL = {"URNG1?": "1000", "UAUTO1?": "1", "IRNG1?": "32", "IAUTO1?": "1", "CYCL?": "0.05"}
+
+
 def test_lmg_protocol_on_connect_and_read(make_peer):
     stamp = "2025:11:03D12:34:56.250000000"
-    peer = make_peer({"*IDN?": "ZES ZIMMER,LMG670,LMG0042,2.0.56"}, error_query="ERRALL?")
-    peer.replies["INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?"] = (
-        f"{stamp};230.1;4.2;960.0;-12.0;966.0;0.994;50.01"
-    )
+    peer = make_peer({"*IDN?": "ZES ZIMMER,LMG670,LMG0042,2.0.56", **LMG_FRONT_PANEL}, error_query="ERRALL?")
+    message = "INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?;HUHD1?;HIHD1?"
+    peer.replies[message] = f"{stamp};230.1;4.2;960.0;-12.0;966.0;0.994;50.01;1.2;3.4"
     driver = ZesLMG(peer.address, options={"elements": [1]}, timeout_s=TIMEOUT_S)
     driver.connect()
-    assert peer.sent() == ["*ZLANG SHORT", "*CLS", "ERRALL?", "FRMT ASCii", "ERRALL?", "CYCL 0.05", "ERRALL?"]
+    assert peer.sent()[:7] == ["*ZLANG SHORT", "*CLS", "ERRALL?", "FRMT ASCii", "ERRALL?", "CYCL 0.05", "ERRALL?"]
+    assert driver.front_panel["voltage_auto"] == {1: True} and driver.front_panel["current_range_a"] == {1: 32.0}
     reading = driver.read()
     element = reading.elements[1]
     assert (element.voltage_v, element.current_a, element.power_w, element.reactive_power_var) == (
@@ -140,11 +152,36 @@ def test_lmg_protocol_on_connect_and_read(make_peer):
         -12.0,
     )
     assert (element.power_factor, element.frequency_hz) == (0.994, 50.01)
+    assert (element.voltage_thd_pct, element.current_thd_pct) == (1.2, 3.4)
     assert reading.instrument_time_s == parse_timestamp(stamp)
-    peer.replies["INIM;TSNORM?;UTRMS1?;ITRMS1?;P1?;Q1?;S1?;PF1?;FCYC1?"] = "garbage"
-    with pytest.raises(InstrumentError, match="expected 8 values, got 1"):
+    peer.replies[message] = "garbage"
+    with pytest.raises(InstrumentError, match="expected 10 values, got 1"):
         driver.read()
     driver.close()
+
+
+def test_lmg_sets_its_ranges_from_the_bench_file_and_records_them():
+    with ZesLMGEmulator(elements=(1, 2)) as emulator:
+        options = {"voltage_range_v": 240, "current_range_a": {"1": 20, "2": "auto"}}
+        driver = ZesLMG(emulator.address, options=options, timeout_s=TIMEOUT_S)
+        driver.connect()
+        assert emulator.ranges["U"] == {1: 250.0, 2: 250.0} and emulator.auto["I"] == {1: False, 2: True}
+        inputs = driver.snapshot()["inputs"]
+        assert inputs["voltage_range_v"] == {1: 250.0, 2: 250.0}  # the smallest range that covers 240 V
+        assert inputs["current_auto"] == {1: False, 2: True} and inputs["cycle_s"] == 0.05
+        assert driver.read().elements[2].voltage_thd_pct == 0.0
+        assert check_log(load_spec("zes-lmg"), emulator.command_log) == []  # all in the manual
+        driver.close()
+
+
+def test_lmg_refuses_a_range_beyond_its_inputs_and_options_it_cannot_set():
+    with ZesLMGEmulator() as emulator:
+        driver = ZesLMG(emulator.address, options={"voltage_range_v": 2000}, timeout_s=TIMEOUT_S)
+        with pytest.raises(InstrumentError, match=r'-222,"Data out of range", command .URNG1 2000'):
+            driver.connect()
+        driver.close()
+    with pytest.raises(ValueError, match="option wiring: the ZES ZIMMER LMG600 driver cannot set it"):
+        ZesLMG("TCPIP0::127.0.0.1::5025::SOCKET", options={"wiring": "3P4W"})
 
 
 def test_lmg_time_stamps_round_trip():

@@ -25,6 +25,7 @@ EXPECTED = {
     "chroma-61845": "grid_simulator",
     "chroma-62000h": "pv_simulator",
     "chroma-63800": "ac_load",
+    "hioki-pw3390": "power_analyzer",
     "keysight-e4360": "pv_simulator",
     "keysight-n8900": "pv_simulator",
     "modbus-meter": "meter",

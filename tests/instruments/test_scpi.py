@@ -8,6 +8,7 @@ import math
 import pytest
 
 from flexbench.instruments.drivers.chroma_61845 import Chroma61845
+from flexbench.instruments.drivers.yokogawa_wt import READ_MESSAGE
 from flexbench.instruments.drivers.yokogawa_wt1800 import YokogawaWT1800
 from flexbench.instruments.emulators.scpi_server import compile_header
 from flexbench.instruments.roles import InstrumentError, SafetyLimitError, SafetyLimits
@@ -235,11 +236,13 @@ def test_single_phase_model_never_selects_a_phase(peer):
 # -- expected protocol: Yokogawa WT1800 ---------------------------------------------------------
 
 
-def test_wt1800_configures_items_once_then_reads_with_one_query(make_peer):
-    peer = make_peer({"*IDN?": "YOKOGAWA,WT1804E,91M000123,F2.01"}, error_query=":STATus:ERRor?")
-    driver = YokogawaWT1800(peer.address, options={"elements": [1, 2]}, timeout_s=TIMEOUT_S)
+def test_wt1800_configures_items_once_then_reads_with_one_query(make_peer, wt_front_panel):
+    replies = {"*IDN?": "YOKOGAWA,WT1804E,91M000123,F2.01", **wt_front_panel([1, 2])}
+    peer = make_peer(replies, error_query=":STATus:ERRor?")
+    options = {"elements": [1, 2], "harmonics": False}
+    driver = YokogawaWT1800(peer.address, options=options, timeout_s=TIMEOUT_S)
     driver.connect()
-    commands = [c for c in peer.sent() if c != ":STATus:ERRor?"]
+    commands = [c for c in peer.sent() if c != ":STATus:ERRor?" and not c.startswith(":INPut:") and c != ":RATE?"]
     assert commands[:4] == [":COMMunicate:HEADer OFF", "*CLS", ":NUMeric:FORMat ASCii", ":NUMeric:NORMal:NUMBer 14"]
     assert commands[4:] == [
         f":NUMeric:NORMal:ITEM{k} {item}"
@@ -249,13 +252,13 @@ def test_wt1800_configures_items_once_then_reads_with_one_query(make_peer):
     ]
     assert peer.sent().count(":STATus:ERRor?") == 18  # after every command
 
-    peer.replies[":NUMeric:NORMal:VALue?"] = (
+    peer.replies[READ_MESSAGE] = (
         "2.40100E+02,1.05000E+01,2.51000E+03,-1.20000E+01,2.52000E+03,9.96000E-01,6.00010E+01,"
-        "2.39000E+02,INF,NAN,9.9E+37,0.00000E+00,-9.91E+37,6.00000E+01"
+        '2.39000E+02,INF,NAN,9.9E+37,0.00000E+00,-9.91E+37,6.00000E+01;"2025/11/03";"12:34:56"'
     )
     mark = len(peer.sent())
     reading = driver.read()
-    assert peer.sent()[mark:] == [":NUMeric:NORMal:VALue?"]
+    assert peer.sent()[mark:] == [READ_MESSAGE]
     one, two = reading.elements[1], reading.elements[2]
     assert (one.voltage_v, one.current_a, one.power_w, one.reactive_power_var) == (240.1, 10.5, 2510.0, -12.0)
     assert (one.apparent_power_va, one.power_factor, one.frequency_hz) == (2520.0, 0.996, 60.001)
@@ -265,10 +268,12 @@ def test_wt1800_configures_items_once_then_reads_with_one_query(make_peer):
     driver.close()
 
 
-def test_wt1800_reply_with_the_wrong_number_of_values_is_an_error(make_peer):
-    peer = make_peer({":NUMeric:NORMal:VALue?": "1,2,3"}, error_query=":STATus:ERRor?")
-    driver = YokogawaWT1800(peer.address, options={"elements": [1]}, timeout_s=TIMEOUT_S)
+def test_wt1800_reply_with_the_wrong_number_of_values_is_an_error(make_peer, wt_front_panel):
+    peer = make_peer(
+        {READ_MESSAGE: '1,2,3;"2025/11/03";"12:34:56"', **wt_front_panel([1])}, error_query=":STATus:ERRor?"
+    )
+    driver = YokogawaWT1800(peer.address, options={"elements": [1], "harmonics": False}, timeout_s=TIMEOUT_S)
     driver.connect()
-    with pytest.raises(InstrumentError, match="expected 7 values, got 3"):
+    with pytest.raises(InstrumentError, match="expected 7 values and the date and time"):
         driver.read()
     driver.close()

@@ -212,3 +212,29 @@ def test_the_report_shows_the_station_from_the_components_snapshots(tmp_path):
     report = build_report(tmp_path).read_text()
     station = report[report.index("<h2>Equipment</h2>") :]
     assert serial in station and "virtual_lab" in station and "sunspec-der" in station
+
+
+def analyzer_bench(tmp_path: Path, options: str) -> Path:
+    """The embedded virtual bench with options for its analyzer."""
+    text = (ROOT / "lab/benches/virtual.toml").read_text()
+    anchor = "measures = { dut = 1, pcc = 2 }"
+    path = tmp_path / "bench.toml"
+    path.write_text(text.replace(anchor, f"{anchor}\n[instruments.analyzer.options]\n{options}\n", 1))
+    return path
+
+
+def test_the_analyzer_is_set_up_from_the_bench_file_and_the_station_records_it(tmp_path):
+    path = analyzer_bench(tmp_path, 'voltage_range_v = 300\ncurrent_range_a = "auto"\nline_filter_hz = "off"')
+    with Bench.open(path, ScaledClock(20.0), work_dir=tmp_path) as bench:
+        settings = bench.snapshot()["instruments"]["analyzer"]["settings"]
+        assert settings["inputs"]["voltage_range_v"] == {1: 300.0, 2: 300.0}
+        assert settings["inputs"]["current_range_a"] == {1: "auto", 2: "auto"}
+        assert settings["inputs"]["sync_source"] == {1: "I1", 2: "I2"}  # not set: as the analyzer had it
+        sample = next(g for g in bench.channels() if g.source == "analyzer").read()
+        assert {"pcc.thd_v_pct", "dut.thd_i_pct", "analyzer.instrument_time_s"} <= set(sample)
+
+
+def test_an_analyzer_option_the_model_lacks_names_the_file_and_the_key(tmp_path):
+    path = analyzer_bench(tmp_path, "voltage_range_v = 400")
+    with pytest.raises(BenchError, match=rf"{path} \[instruments.analyzer\]: option voltage_range_v: 400 is not"):
+        Bench.open(path, ScaledClock(20.0), work_dir=tmp_path)
