@@ -238,3 +238,13 @@ def test_an_analyzer_option_the_model_lacks_names_the_file_and_the_key(tmp_path)
     path = analyzer_bench(tmp_path, "voltage_range_v = 400")
     with pytest.raises(BenchError, match=rf"{path} \[instruments.analyzer\]: option voltage_range_v: 400 is not"):
         Bench.open(path, ScaledClock(20.0), work_dir=tmp_path)
+
+
+def test_a_hioki_pw3390_serves_as_the_virtual_benchs_analyzer(tmp_path):
+    path = analyzer_bench(tmp_path, 'voltage_range_v = 300\ncurrent_range_a = "auto"')
+    path.write_text(path.read_text().replace('driver = "yokogawa-wt1800"', 'driver = "hioki-pw3390"', 1))
+    with Bench.open(path, ScaledClock(20.0), work_dir=tmp_path) as bench:
+        settings = bench.snapshot()["instruments"]["analyzer"]["settings"]
+        assert settings["model"] == "PW3390" and settings["inputs"]["voltage_range_v"] == {1: 300.0, 2: 300.0}
+        sample = next(g for g in bench.channels() if g.source == "analyzer").read()
+        assert {"pcc.p_w", "dut.v_v", "pcc.thd_v_pct"} <= set(sample) and "analyzer.instrument_time_s" not in sample
