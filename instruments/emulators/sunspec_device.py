@@ -10,28 +10,37 @@ hold those values. Points nobody set hold their "not implemented" sentinel.
 Like a device, it answers Modbus exception responses:
 
 - code 1 (illegal function) for anything but holding-register reads and writes;
-- code 2 (illegal data address) for reads outside the map, writes to model
-  headers or registers outside the map, and writes that reach only read-only
-  points (measurements, scale factors, points of a curve the device marks
-  read-only); a block write that also covers writable points is accepted and
-  its read-only registers are ignored, as devices that take a whole model
-  read back and written again do;
+- code 2 (illegal data address) for reads outside the map, writes to
+  registers outside the map, and writes that reach only read-only registers
+  (model headers, measurements, scale factors, points of a curve the device
+  marks read-only); a block write that also covers writable points is
+  accepted and its read-only registers (a model's ID/L header included) are
+  ignored, as field inverters do with a controller that writes a whole model
+  from its header (model 123 as one 26-register block); with
+  ``strict_writes`` the device refuses such a block write with code 2, as
+  strict devices do;
 - code 3 (illegal data value) for a write that covers only part of a
   multi-register point, an enumerated value outside the point's symbols, or a
   value outside the range the device enforces (``value_ranges``);
 - code 4 (server device failure) when the ``on_write`` hook fails.
 
+Every refused write, and every accepted one with registers ignored, is a
+WriteFinding (registers, models, exception code, why) in ``write_findings``
+(the latest FINDINGS_KEPT) and passed to ``on_write_finding``.
+
 Hooks: ``get(model_id, point)`` / ``set(model_id, point, value)`` in
 engineering units (None for, or to make, an unimplemented point);
 ``on_write(model_id, point, value)`` called without the lock held for each
-point a client wrote; plus ModbusEmulator's ``responding``, ``command_log``,
+point a client wrote; ``on_write_finding(finding)`` with the lock held; plus ModbusEmulator's ``responding``, ``command_log``,
 ``drop_connections()``, ``link`` ("tcp" or "rtu").
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
 
@@ -40,12 +49,32 @@ from .common import Clock
 from .modbus_server import ModbusEmulator, ModbusRequestRecord
 
 log = logging.getLogger(__name__)
+FINDINGS_KEPT = 1000  # the latest write findings an emulator keeps; on_write_finding sees them all
 
 DEFAULT_BASE = 40000
 ENUM_TYPES = ("enum16", "enum32")
 DEFAULT_COUNTS: Mapping[str, int] = {"NCrv": 3, "NPt": 4}
 
-__all__ = ["DEFAULT_BASE", "ModbusRequestRecord", "SunSpecEmulator"]
+__all__ = ["DEFAULT_BASE", "ModbusRequestRecord", "SunSpecEmulator", "WriteFinding"]
+
+
+@dataclass(frozen=True)
+class WriteFinding:
+    """A write the device refused, or accepted with registers it ignored: what a report puts beside a verdict."""
+
+    time_s: float
+    address: int
+    count: int
+    models: tuple[int, ...]
+    exception_code: int | None  # None: accepted, `why` names what was ignored
+    why: str
+
+    @property
+    def text(self) -> str:
+        span = f"{self.address}-{self.address + self.count - 1}" if self.count > 1 else str(self.address)
+        models = ", ".join(str(m) for m in self.models) or "none"
+        outcome = "accepted" if self.exception_code is None else f"refused (exception {self.exception_code})"
+        return f"write to registers {span} (model {models}) {outcome}: {self.why}"
 
 
 class SunSpecEmulator(ModbusEmulator):
@@ -73,6 +102,9 @@ class SunSpecEmulator(ModbusEmulator):
         self.base_address = base_address
         self.counts = dict(DEFAULT_COUNTS, **(counts or {}))
         self.on_write: Callable[[int, str, object], None] | None = None
+        self.strict_writes = False  # refuse any write that covers a header or a read-only register
+        self.write_findings: deque[WriteFinding] = deque(maxlen=FINDINGS_KEPT)
+        self.on_write_finding: Callable[[WriteFinding], None] | None = None
         self.blocks: dict[int, ModelBlock] = {}
         self._starts: list[tuple[int, ModelBlock]] = []
         start = base_address + 2
@@ -161,46 +193,86 @@ class SunSpecEmulator(ModbusEmulator):
         """Device behaviour that follows a client's write, with the lock held (subclasses act here)."""
 
     def write_registers(self, address: int, values: list[int]):
-        events: list[tuple[int, str, int | float | str | None]] = []
         with self.lock:
-            touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
-            read_only = False
-            for i in range(len(values)):
-                found = self._locate(address + i)
-                if found is None:
-                    return ExcCodes.ILLEGAL_ADDRESS
-                start, block = found
-                offset = address + i - start
-                spec = block.layout.point_at(offset)
-                if offset < 2 or spec is None:  # the model's ID and length, or a register of no point
-                    return ExcCodes.ILLEGAL_ADDRESS
-                if not self.writable(block, spec):
-                    read_only = True  # ignored inside a block write, as devices do
-                    continue
+            code, why, events = self._write(address, values)
+            if why:
+                self._note_write(address, len(values), code, why)
+        return self._report(events) if code is None else code
+
+    def _note_write(self, address: int, count: int, code: ExcCodes | None, why: str) -> None:
+        """A refused write, or one with registers ignored, as a finding (with the lock held)."""
+        models = {m for m, _ in self.points_at(address, count)} | set(self._headers_at(address, count))
+        finding = WriteFinding(
+            self.clock.now(), address, count, tuple(sorted(models)), None if code is None else int(code), why
+        )
+        self.write_findings.append(finding)
+        hook = self.on_write_finding
+        if hook is not None:
+            try:
+                hook(finding)
+            except Exception:  # an observer must never change what the device answers
+                log.exception("SunSpec emulator: on_write_finding hook failed")
+
+    def _headers_at(self, address: int, count: int) -> list[int]:
+        """Models whose ID/L header [address, address + count) covers."""
+        return [b.model_id for start, b in self._starts if address < start + 2 and start < address + count]
+
+    def _write(self, address: int, values: list[int]) -> tuple[ExcCodes | None, str, list[tuple[int, str, object]]]:
+        """(exception code or None, why it was refused or what was ignored, points written), lock held."""
+        touched: dict[tuple[int, str], tuple[int, ModelBlock, PointSpec]] = {}
+        ignored: dict[str, None] = {}  # what a lenient device ignored, in order
+        same = True  # every ignored register was written with the value the device holds
+        for i in range(len(values)):
+            found = self._locate(address + i)
+            if found is None:
+                return ExcCodes.ILLEGAL_ADDRESS, f"register {address + i} is outside every model", []
+            start, block = found
+            offset = address + i - start
+            spec = block.layout.point_at(offset)
+            if offset < 2:
+                what = f"model {block.model_id} header (ID, L)"
+            elif spec is None:
+                what = f"model {block.model_id} register {address + i} (no point)"
+            elif not self.writable(block, spec):
+                what = f"read-only {block.model_id}.{spec.name}"
+            else:
                 touched[(block.model_id, spec.name)] = (start, block, spec)
-            if read_only and not touched:
-                return ExcCodes.ILLEGAL_ADDRESS
-            staged: dict[int, list[int]] = {}
-            for start, block, spec in touched.values():
-                first, last = start + spec.offset, start + spec.end
-                if first < address or last > address + len(values):
-                    return ExcCodes.ILLEGAL_VALUE
-                regs = staged.setdefault(block.model_id, list(block.registers))
-                regs[spec.offset : spec.end] = values[first - address : last - address]
-            for _start, block, spec in touched.values():
-                trial = ModelBlock(block.layout, staged[block.model_id])
-                raw = decode(spec, trial.registers)
-                if spec.type in ENUM_TYPES and raw is not None and spec.symbols and raw not in spec.symbols.values():
-                    return ExcCodes.ILLEGAL_VALUE
-                bounds = self.value_ranges.get((block.model_id, spec.name))
-                value = trial.get(spec.name)
-                if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
-                    return ExcCodes.ILLEGAL_VALUE
-            for model_id, regs in staged.items():
-                self.blocks[model_id].registers[:] = regs
-            for _start, block, spec in touched.values():
-                self.after_write(block.model_id, spec.name)
-                events.append((block.model_id, spec.name, block.get(spec.name)))
+                continue
+            if self.strict_writes:
+                return ExcCodes.ILLEGAL_ADDRESS, f"strict device: the write covers {what}", []
+            ignored[what] = None
+            same = same and block.registers[offset] == values[i]
+        if not touched:
+            return ExcCodes.ILLEGAL_ADDRESS, f"nothing writable: {', '.join(ignored)}", []
+        staged: dict[int, list[int]] = {}
+        for start, block, spec in touched.values():
+            first, last = start + spec.offset, start + spec.end
+            if first < address or last > address + len(values):
+                return ExcCodes.ILLEGAL_VALUE, f"part of the multi-register point {block.model_id}.{spec.name}", []
+            regs = staged.setdefault(block.model_id, list(block.registers))
+            regs[spec.offset : spec.end] = values[first - address : last - address]
+        for _start, block, spec in touched.values():
+            trial = ModelBlock(block.layout, staged[block.model_id])
+            raw = decode(spec, trial.registers)
+            name = f"{block.model_id}.{spec.name}"
+            if spec.type in ENUM_TYPES and raw is not None and spec.symbols and raw not in spec.symbols.values():
+                return ExcCodes.ILLEGAL_VALUE, f"{name} = {raw} is none of its symbols", []
+            bounds = self.value_ranges.get((block.model_id, spec.name))
+            value = trial.get(spec.name)
+            if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
+                return ExcCodes.ILLEGAL_VALUE, f"{name} = {value:g} is outside {bounds[0]:g} to {bounds[1]:g}", []
+        for model_id, regs in staged.items():
+            self.blocks[model_id].registers[:] = regs
+        events: list[tuple[int, str, object]] = []
+        for _start, block, spec in touched.values():
+            self.after_write(block.model_id, spec.name)
+            events.append((block.model_id, spec.name, block.get(spec.name)))
+        if not ignored:
+            return None, "", events
+        return None, f"ignored {', '.join(ignored)}" + (" (written as the device holds them)" if same else ""), events
+
+    def _report(self, events: list[tuple[int, str, object]]) -> ExcCodes | None:
+        """The on_write hook for each point written, without the lock."""
         callback = self.on_write
         if callback is not None:
             try:

@@ -7,6 +7,7 @@ import math
 import time
 
 import pytest
+from pymodbus.client import ModbusTcpClient
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 
 from flexbench.instruments.drivers.sunspec_der import SunSpecDER
@@ -120,6 +121,73 @@ def test_pysunspec2_reads_the_legacy_emulator(legacy):
         assert device.models[103][0].TmpSnk.value is None
     finally:
         device.close()
+
+
+def model_123_from_its_header(driver, pct_raw: int) -> tuple[int, list[int]]:
+    """Model 123 as a controller writes it: read whole, the limit changed, written back as one block from its ID."""
+    loc = driver.models[123][0]
+    block = driver.read_model(123)
+    registers = list(block.registers)
+    registers[block.layout.point("WMaxLimPct").offset] = pct_raw
+    registers[block.layout.point("WMaxLim_Ena").offset] = 1
+    return loc.start, registers
+
+
+def test_a_model_123_block_write_from_its_header_is_accepted_and_the_header_ignored(legacy):
+    driver, emulator = legacy
+    start, registers = model_123_from_its_header(driver, 425)  # WMaxLimPct_SF = -1: 42.5 %
+    assert len(registers) == 26 and registers[:2] == [123, 24]
+    client = ModbusTcpClient("127.0.0.1", port=emulator.port, timeout=2, retries=0)
+    assert client.connect()
+    try:
+        response = client.write_registers(start, registers, device_id=1)
+    finally:
+        client.close()
+    assert not response.isError(), response
+    assert (emulator.get(123, "WMaxLimPct"), emulator.get(123, "WMaxLim_Ena")) == (42.5, 1)
+    assert emulator.blocks[123].registers[:2] == [123, 24]
+    (finding,) = emulator.write_findings
+    assert (
+        finding.exception_code is None and finding.models == (123,) and (finding.address, finding.count) == (start, 26)
+    )
+    assert "model 123 header (ID, L)" in finding.why and "read-only 123.WMaxLimPct_SF" in finding.why
+    assert "written as the device holds them" in finding.why
+
+
+def test_a_strict_device_refuses_the_block_write_and_records_why(legacy):
+    driver, emulator = legacy
+    emulator.strict_writes = True
+    start, registers = model_123_from_its_header(driver, 425)
+    with pytest.raises(ModbusExceptionResponse) as info:
+        driver.transport.write_registers(start, registers)
+    assert info.value.exception_code == 2
+    assert (emulator.get(123, "WMaxLimPct"), emulator.get(123, "WMaxLim_Ena")) == (100.0, 0)
+    (finding,) = emulator.write_findings
+    assert finding.exception_code == 2 and "strict device" in finding.why and "header" in finding.why
+    assert "refused (exception 2)" in finding.text and f"{start}-{start + 25}" in finding.text
+    # the points alone are still taken
+    driver.write_points(123, {"WMaxLimPct": 42.5, "WMaxLim_Ena": 1})
+    assert emulator.get(123, "WMaxLimPct") == 42.5 and len(emulator.write_findings) == 1
+
+
+def test_pysunspec2_writing_model_123_whole_is_accepted(legacy):
+    _, emulator = legacy
+    device = SunSpecModbusClientDeviceTCP(slave_id=1, ipaddr="127.0.0.1", ipport=emulator.port, timeout=2)
+    try:
+        device.scan()
+        model = device.models[123][0]
+        for name, point in model.points.items():  # as read, sent back from its ID to WMaxLim_Ena: one block
+            point.dirty = True
+            if name == "WMaxLim_Ena":
+                break
+        model.WMaxLimPct.cvalue = 60.0
+        model.WMaxLim_Ena.value = 1
+        model.write()
+    finally:
+        device.close()
+    assert (emulator.get(123, "WMaxLimPct"), emulator.get(123, "WMaxLim_Ena")) == (60.0, 1)
+    (finding,) = emulator.write_findings
+    assert finding.count == 10 and "header" in finding.why
 
 
 def test_a_device_without_power_controls_says_so():
