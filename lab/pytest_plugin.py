@@ -116,6 +116,7 @@ class Verdicts:
         self.results: list[Result] = []
         self.evidence_spec: dict[str, Any] | None = None
         self.start_s: float | None = None
+        self.findings: list[str] = []  # what may explain a verdict without being one (refused site writes)
 
     def check(self, result: Result, declared: str = "") -> Result:
         """Record a result; `declared` names the declared values it was judged against."""
@@ -461,6 +462,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             lines = [
                 f"{r.requirement_id} {r.verdict.upper()}: {r.message} (criterion: {r.criterion})" for r in failures
             ]
+            lines += [f"  finding: {f}" for f in verdicts.findings]
             pytest.fail("\n".join(lines), pytrace=False)
     return result
 
@@ -495,6 +497,8 @@ def pytest_runtest_makereport(
         "start_s": verdicts.start_s,
         "end_s": state.clock.now(),
     }
+    if verdicts.findings:
+        record["findings"] = verdicts.findings
     append_test(state.run_dir, record)
     for r in verdicts.results:
         item.user_properties.append((f"requirement:{r.requirement_id}", f"{r.verdict}: {r.message}"))
@@ -519,6 +523,8 @@ def _controller_findings(state: RunState, item: pytest.Item) -> None:
         telemetry = findings.telemetry(bench, state.recorder, verdicts.start_s, state.clock.now())
         if telemetry is not None:
             results.append(telemetry)
+    if verdicts is not None and verdicts.start_s is not None:
+        verdicts.findings = findings.site_writes(bench, verdicts.start_s, state.clock.now())
     restart = findings.restarted(bench.controller)
     if restart is not None:  # recorded; the controller is back, so the run goes on
         results.append(restart)
@@ -653,7 +659,7 @@ class HtmlHooks:
         from flexbench.lab.report import png_img, results_table_html
 
         extras = list(getattr(report, "extras", []))
-        extras.append(pytest_html.extras.html(results_table_html(record["requirements"])))
+        extras.append(pytest_html.extras.html(results_table_html(record["requirements"], record)))
         spec = record.get("evidence")
         if spec and self.state.recorder is not None:
             png = render_evidence_png(self.state.recorder.frame(), spec)

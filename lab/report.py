@@ -26,6 +26,7 @@ from flexbench.lab.report_rows import (
     overall,
     read_station,
     run_rows,
+    test_findings,
     verdict_text,
 )
 from flexbench.lab.results import DECLARATION_FILE
@@ -89,12 +90,13 @@ def run_header_html(run: dict[str, Any], run_dir: Path | None = None) -> str:
 def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
     """Requirement matrix: a summary row per requirement, then every check."""
     body = []
-    for row in matrix_rows(rows):
+    for row in matrix_rows(rows, tests):
+        findings = "".join(f"<br>{escape(f)}" for f in row.findings)
         body.append(
             "<tr>"
             + _cells((row.requirement_id, row.criterion, row.measured, row.limit, row.margin))
             + f"<td>{_verdict(row.verdict)}</td><td>{escape(row.counts)}<br><small>worst: {escape(row.worst_test)}"
-            f"<br>{escape(row.message)}</small></td></tr>"
+            f"<br>{escape(row.message)}{findings}</small></td></tr>"
         )
     summary = f'<h2>Requirement matrix</h2><table class="fb-matrix">{_head(MATRIX_HEADERS)}{"".join(body)}</table>'
     detail = [
@@ -109,9 +111,13 @@ def matrix_html(rows: list[dict[str, Any]], tests: list[dict[str, Any]]) -> str:
     return summary + details
 
 
-def results_table_html(results: list[dict[str, Any]]) -> str:
+def results_table_html(results: list[dict[str, Any]], test: dict[str, Any] | None = None) -> str:
+    """A test's checks, then what it saw that may explain them (its findings)."""
     rows = "".join(f"<tr>{_cells(astuple(row), CHECK_VERDICT)}</tr>" for row in check_rows(results))
-    return f'{STYLE}<table class="fb-matrix">{_head(CHECK_HEADERS)}{rows}</table>'
+    findings = "".join(f"<li>{escape(f)}</li>" for f in test_findings(test))
+    return f'{STYLE}<table class="fb-matrix">{_head(CHECK_HEADERS)}{rows}</table>' + (
+        f"<ul>{findings}</ul>" if findings else ""
+    )
 
 
 def component_sections_html(run_dir: Path | None) -> str:
@@ -198,7 +204,7 @@ def build_report(run_dir: Path) -> Path:
         parts.append(f"<h3>{escape(test['nodeid'])} &mdash; {escape(test['outcome'])}</h3>")
         if test.get("message"):
             parts.append(f"<pre>{escape(test['message'])}</pre>")
-        parts.append(results_table_html(test.get("requirements", [])))
+        parts.append(results_table_html(test.get("requirements", []), test))
         png = evidence_png(samples, test)
         if png is not None:
             parts.append(png_img(png, test["nodeid"]))

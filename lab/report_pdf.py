@@ -125,9 +125,9 @@ def matrix_flowables(results: dict[str, Any]) -> list[Flowable]:
             row.limit,
             row.margin,
             _verdict(row.verdict),
-            f"{row.counts}\nworst: {row.worst_test}\n{row.message}",
+            "\n".join((row.counts, f"worst: {row.worst_test}", row.message, *row.findings)),
         ]
-        for row in content.matrix_rows(results["matrix"])
+        for row in content.matrix_rows(results["matrix"], results["tests"])
     ]
     return [Paragraph("Requirement matrix", H2), _table(content.MATRIX_HEADERS, rows, [8, 22, 7, 7, 7, 6, 30])]
 
@@ -148,6 +148,7 @@ def test_flowables(test: dict[str, Any], png: bytes | None, above: list[Flowable
     if test.get("message"):
         head.append(_p(test["message"], CELL))
     head.append(checks_table(test.get("requirements", [])))
+    head.extend(_p(f, CELL) for f in content.test_findings(test))
     if png is None:
         return [KeepTogether(head)]
     plot = Image(io.BytesIO(png))

@@ -173,9 +173,16 @@ class MatrixRow:
     counts: str
     worst_test: str
     message: str
+    findings: tuple[str, ...] = ()  # of the worst test: what may explain its verdict
 
 
-def matrix_rows(rows: list[dict[str, Any]]) -> list[MatrixRow]:
+def test_findings(test: dict[str, Any] | None) -> list[str]:
+    """What the bench saw during a test that may explain its verdicts without being one (refused site writes)."""
+    return [f"finding: {f}" for f in (test or {}).get("findings", [])]
+
+
+def matrix_rows(rows: list[dict[str, Any]], tests: list[dict[str, Any]] | None = None) -> list[MatrixRow]:
+    by_nodeid = {t["nodeid"]: t for t in tests or []}
     out = []
     for row in rows:
         worst = row["worst"] or {}
@@ -192,6 +199,7 @@ def matrix_rows(rows: list[dict[str, Any]]) -> list[MatrixRow]:
                 + (f" / {row['not_applicable']} not applicable" if row.get("not_applicable") else ""),
                 worst_test=worst.get("test", ""),
                 message=worst.get("message", ""),
+                findings=tuple(test_findings(by_nodeid.get(worst.get("test", "")))),
             )
         )
     return out

@@ -22,6 +22,9 @@
   keeps going without its meter mirrors its last reading as if it were
   current). Tied to the declared time, the rule never fails a controller that
   goes to its fail-safe as CTL-METER requires, however slow its host.
+- Site writes: every write a site device refused, or took with registers it
+  ignored (a model header, read-only points), during a test: not a verdict
+  but what may explain one, listed beside the test's verdicts.
 """
 
 from __future__ import annotations
@@ -196,6 +199,13 @@ def _meter_silent_since(recorder: SampleLog, start_s: float, end_s: float) -> li
 def _stale(time_s: float, spans: list[tuple[float, float]]) -> bool:
     """A reading stamped over TELEMETRY_WINDOW_S into a span of meter silence: none could have been taken."""
     return any(a + TELEMETRY_WINDOW_S < time_s <= b for a, b in spans)
+
+
+def site_writes(bench: Bench, start_s: float, end_s: float) -> list[str]:
+    """The site devices' refused or partly ignored writes in [start_s, end_s]; none on a site that cannot tell."""
+    site = getattr(getattr(bench, "virtual_lab", None), "site", None)
+    findings = getattr(site, "write_findings", None)
+    return list(findings(start_s, end_s)) if callable(findings) else []
 
 
 def truth_source(site: Any) -> Any:

@@ -36,7 +36,8 @@ from flexbench.lab.virtual.lab import VirtualLab
 log = logging.getLogger(__name__)
 ORPHAN_GRACE_S = 30.0  # wall seconds an orphaned lab waits for the guardian before it stops itself
 WATCH_PERIOD_S = 0.005  # wall seconds between looks at the emulated outputs
-SITE_CALLS = ("site_map", "truth", "opcua_endpoints")  # what the run may ask of the site, when it has them
+# what the run may ask of the site, when it has them
+SITE_CALLS = ("site_map", "truth", "opcua_endpoints", "write_findings")
 
 
 @dataclass

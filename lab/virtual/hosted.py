@@ -33,7 +33,8 @@ STOP_TIMEOUT_S = 15.0
 
 
 class RemoteSite:
-    """The calls a plan or the controller bench makes of the virtual site (site_map, truth, opcua_endpoints)."""
+    """The calls a plan or the controller bench makes of the virtual site (site_map, truth, opcua_endpoints,
+    write_findings)."""
 
     def __init__(self, lab: HostedLab, calls: list[str]) -> None:
         self._lab = lab

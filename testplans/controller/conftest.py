@@ -46,6 +46,8 @@ class ControllerPlan(SiteParams):
     """The inverter that stops answering (CTL-INV)."""
     ignoring_inverter: str
     """The inverter that ignores writes (CTL-IGN)."""
+    strict_inverter: str
+    """The inverter that refuses block writes over a model header or read-only points (CTL-INV)."""
     start_delay_s: float
     control_duration_s: float
     end_guard_s: float
@@ -147,6 +149,14 @@ class SiteFaults:
             f"inverter-silent:{name}",
             f"inverter-restore:{name}",
             f"Disconnect inverter {name}'s Modbus link from the controller.",
+        )
+
+    def inverter_strict_writes(self, name: str) -> contextlib.AbstractContextManager[float]:
+        return self.fault(
+            f"inverter-strict-writes:{name}",
+            f"inverter-lenient-writes:{name}",
+            f"Set inverter {name} to refuse block writes that cover a model header or read-only points "
+            "(exception 2), as strict devices do.",
         )
 
     def inverter_ignores_writes(self, name: str) -> contextlib.AbstractContextManager[float]:

@@ -6,6 +6,11 @@
 - ignores writes: the inverter acknowledges every write and keeps producing
   all it can. The export setting is then applied: the controller must notice
   and hold the site with the other inverters and the battery.
+- strict writes: the inverter refuses (exception 2) any block write that covers
+  a model's ID/L header or a read-only point, where field inverters ignore
+  those registers. The export setting is then applied: a controller that
+  writes whole models must either write the points alone or hold the site
+  with the others. Each refused write is listed beside the verdict.
 
 The PCC export must be at or below the setting + accuracy within the response
 time and stay there.
@@ -75,35 +80,57 @@ def test_silent_inverter_the_others_hold_the_limit(procedure, site, faults):
     )
 
 
-@pytest.mark.requirement("CTL-IGN")
-def test_inverter_ignoring_writes_the_others_hold_the_limit(procedure, site, faults):
-    p, r = procedure.params, procedure.requirement("CTL-IGN")
-    name = p.ignoring_inverter
-
+def limit_applied_while_failing(procedure, site, requirement_id, name, fault, failing, restored):
+    """PV at its rating, a light load; inverter `name` failing (`fault`) as the export setting is applied."""
+    p, r = procedure.params, procedure.requirement(requirement_id)
     procedure.step("PV at its rating, a light load, no limit")
     site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
     procedure.wait(p.precondition_s)
-    procedure.step(f"inverter {name} acknowledges writes and ignores them")
-    with faults.inverter_ignores_writes(name):
+    procedure.step(f"inverter {name} {failing}")
+    with fault:
         t_step_s = procedure.step(f"export setting {p.export_limit_w:.0f} W applied")
         site.program("unrestricted", SiteLimits(export_limit_w=p.export_limit_w))
         end_s = procedure.wait(p.hold_s)
-    procedure.step(f"inverter {name} obeys again; the controller settles before the next plan")
+    procedure.step(f"inverter {name} {restored}; the controller settles before the next plan")
     site.program("unrestricted")
     procedure.wait(p.precondition_s / 2)
 
     expect_held(
         procedure,
-        "CTL-IGN",
+        requirement_id,
         t_step_s=t_step_s,
         end_s=end_s,
         limit_w=p.export_limit_w + r.accuracy_w,
         response_time_s=r.response_time_s,
-        what=f"{name} ignoring its cap",
+        what=f"{name} {failing}",
     )
     procedure.evidence(
-        f"Inverter {name} ignores writes: export setting {p.export_limit_w:.0f} W",
+        f"Inverter {name} {failing}: export setting {p.export_limit_w:.0f} W",
         t_step_s=t_step_s,
         end_s=end_s,
         windows=[response_window(t_step_s, r.response_time_s)],
+    )
+
+
+@pytest.mark.requirement("CTL-IGN")
+def test_inverter_ignoring_writes_the_others_hold_the_limit(procedure, site, faults):
+    name = procedure.params.ignoring_inverter
+    fault = faults.inverter_ignores_writes(name)
+    limit_applied_while_failing(
+        procedure, site, "CTL-IGN", name, fault, "acknowledges writes and ignores them", "obeys again"
+    )
+
+
+@pytest.mark.requirement("CTL-INV")
+def test_strict_inverter_refusing_block_writes_the_others_hold_the_limit(procedure, site, faults):
+    name = procedure.params.strict_inverter
+    fault = faults.inverter_strict_writes(name)
+    limit_applied_while_failing(
+        procedure,
+        site,
+        "CTL-INV",
+        name,
+        fault,
+        "refuses block writes over a model header or read-only points",
+        "takes block writes again",
     )

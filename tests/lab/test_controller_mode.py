@@ -10,6 +10,7 @@ site-side fault injection is exercised; a crash leaves its evidence.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -86,7 +87,9 @@ def test_reference_controller_passes_the_controller_plans_and_every_site_fault_i
     assert proc.returncode == 0, plans.why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert {row["requirement_id"] for row in results["matrix"]} == CONTROLLER_PLANS
     faults = [e["action"] for e in _events(run_dir) if e["kind"] == "site_fault"]
-    assert {"meter-silent", "inverter-silent:pv2", "inverter-ignores-writes:pv1"} <= set(faults)
+    assert {"meter-silent", "inverter-silent:pv2", "inverter-ignores-writes:pv1", "inverter-strict-writes:pv2"} <= set(
+        faults
+    )
     events = _events(run_dir)
     assert any(e["kind"] == "controller_started" for e in events)
     assert any(e["kind"] == "controller_stopped" for e in events) and not any(
@@ -255,6 +258,33 @@ def test_each_fault_variant_fails_the_requirement_it_breaks(
         assert all("stale" in r["message"] for r in telemetry if r["verdict"] != "pass"), plans.why(results)
         failing -= {"CTL-TELEM"}
     assert failing == broken, plans.why(results)
+
+
+def test_a_strict_inverter_refuses_model_123_from_its_header_and_the_report_shows_it_beside_the_verdict(
+    tmp_path, plans, short_profile
+):
+    """The legacy inverter as a strict device (site fault inverter-strict-writes): a controller that writes model
+    123 only whole from its header (rigid-writes) is refused, fails CTL-INV, and each refused write is a
+    finding beside that verdict; the same block was accepted, header ignored, before the fault."""
+    run_dir = tmp_path / "strict"
+    extra = ("--dut-profile", "rigid-writes", "-k", "strict", "--profile", str(short_profile))
+    proc, results = plans.run("testplans/controller", BENCH, 10, run_dir, *extra)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # CTL-TELEM may fail too on a busy host: its readings lag a PCC that swings while pv2 cannot be limited
+    assert "CTL-INV" in plans.failing(results) <= {"CTL-INV", "CTL-TELEM"}, plans.why(results)
+    (test,) = results["tests"]
+    refused = [f for f in test["findings"] if "refused (exception 2)" in f]
+    assert refused and all(f.startswith("pv2: write to registers") and "(model 123)" in f for f in refused)
+    assert "strict device: the write covers model 123 header (ID, L)" in refused[0]
+    assert any("accepted: ignored model 123 header (ID, L)" in f for f in test["findings"])
+    report = (run_dir / "report.html").read_text()
+    row = report[report.index("<td>CTL-INV</td>") :]
+    assert html.escape(f"finding: {refused[0]}") in row[: row.index("</tr>")]  # in the verdict's own row
+    from flexbench.lab.report import build_report
+
+    assert html.escape(f"finding: {refused[0]}") in build_report(run_dir).read_text()  # and under the test's checks
+    writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]
+    assert any(w["device"] == "pv2" and w["count"] == 26 and w["exception"] == 2 for w in writes)
 
 
 def test_a_controller_that_crashes_mid_plan_leaves_its_log_samples_and_a_finding(tmp_path, plans):

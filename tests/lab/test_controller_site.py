@@ -411,6 +411,28 @@ def test_an_inverter_that_ignores_writes_acknowledges_them_and_does_nothing(site
     assert abs(meter_w(dev["meter"]) - steady_pcc({"pv1": 600.0})) < 60
 
 
+def test_a_strict_inverter_refuses_model_123_from_its_header_and_the_site_lists_each_write(site, clock):
+    """Lenient (as field inverters): the block from the header is taken, header and scale factors ignored;
+    strict (the site fault): refused with exception 2. Both are findings of the site, by device."""
+    bench, s, dev = site
+    pv2, start = dev["pv2"], dev["pv2"].starts[123]
+    t0_s = clock.now()
+    block = pv2.read(start, 26)
+    block[offset(123, "WMaxLimPct")], block[offset(123, "WMaxLim_Ena")] = 500, 1
+    assert not pv2.write(start, block).isError()
+    assert s.inverters["pv2"].emulator.get(123, "WMaxLimPct") == 50.0
+    bench.operator_action("inverter-strict-writes:pv2", "")
+    block[offset(123, "WMaxLimPct")] = 300
+    response = pv2.write(start, block)
+    assert response.isError() and response.exception_code == 2
+    assert s.inverters["pv2"].emulator.get(123, "WMaxLimPct") == 50.0
+    bench.operator_action("inverter-lenient-writes:pv2", "")
+    found = s.write_findings(t0_s, clock.now())
+    assert len(found) == 2 and all(f.startswith("pv2: write to registers") for f in found), found
+    assert "accepted: ignored model 123 header (ID, L)" in found[0] and "refused (exception 2)" in found[1]
+    assert s.write_findings(clock.now() + 1.0, clock.now() + 2.0) == []
+
+
 # -- the wire log -------------------------------------------------------------------------------
 
 

@@ -169,6 +169,8 @@ def test_export_limit_from_the_local_api_is_held_by_both_families(running):
     assert -2000.0 - 1.0 <= pcc_w <= -1500.0, pcc_w
     assert site.pv7.get(704, "WMaxLimPctEna") == 1 and site.pvl.get(123, "WMaxLim_Ena") == 1
     assert 0 < site.pv7.get(704, "WMaxLimPctRvrtTms") and site.pv7.get(704, "WMaxLimPctRvrt") == 0.0
+    # the legacy cap goes as field controllers send it: model 123 whole, from its header (ignored by the device)
+    assert any(f.count == 26 and "header" in f.why for f in site.pvl.write_findings)
     api.set_export_limit_w(None)
     assert _settle(site) < -8000.0  # released: both inverters at what is available
 

@@ -28,12 +28,14 @@ does what a device does with what the controller writes:
   p), and 123 WMaxLimPct caps discharge;
 - out-of-range setpoints answer exception 3 (WMaxLimPct beyond 0-100 %, WSet
   beyond the rating, ...), writes to read-only points alone exception 2, and a
-  block write of a whole model has its read-only points ignored
-  (instruments.emulators.sunspec_device).
+  block write of a whole model, from its ID/L header, has its header and
+  read-only points ignored (instruments.emulators.sunspec_device).
 
 Faults the bench injects: ``ignores_writes`` (writes are acknowledged and read
-back, the device acts on none of them: its output keeps the state it had) and
-the emulator's ``responding`` (the device stops answering).
+back, the device acts on none of them: its output keeps the state it had),
+the emulator's ``responding`` (the device stops answering) and its
+``strict_writes`` (a block write over a header or read-only point is refused
+with exception 2, as strict devices do).
 """
 
 from __future__ import annotations

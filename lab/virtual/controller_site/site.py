@@ -25,19 +25,23 @@ bench sets it as it sets a PCS site's battery; without it the request is 0.
 For the bench and the plans in controller mode (``bench.virtual_lab.site``):
 ``site_map()``, ``truth()``, ``operator_action(name)`` (meter-silent,
 meter-restore, inverter-silent:NAME, inverter-restore:NAME,
-inverter-ignores-writes:NAME, inverter-obeys-writes:NAME), and the wire log
-(wire_log.py) in the run folder.
+inverter-ignores-writes:NAME, inverter-obeys-writes:NAME,
+inverter-strict-writes:NAME, inverter-lenient-writes:NAME), the wire log
+(wire_log.py) in the run folder, and ``write_findings(start_s, end_s)``: the
+writes a device refused or took with registers ignored, for the report to put
+beside the verdict of the test that made them.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from flexbench.instruments.emulators import EMULATORS
 from flexbench.instruments.emulators.modbus_server import ModbusExchange
-from flexbench.instruments.emulators.sunspec_device import SunSpecEmulator
+from flexbench.instruments.emulators.sunspec_device import SunSpecEmulator, WriteFinding
 from flexbench.instruments.roles import DCReading, MeterReading, PhaseReading
 from flexbench.lab.bench_config import BenchConfig, BenchError, InstrumentConfig
 from flexbench.lab.clock import Clock
@@ -55,6 +59,8 @@ SITE_ACTIONS = (
     "inverter-restore:NAME",
     "inverter-ignores-writes:NAME",
     "inverter-obeys-writes:NAME",
+    "inverter-strict-writes:NAME",
+    "inverter-lenient-writes:NAME",
 )
 
 
@@ -94,8 +100,11 @@ class ControllerSiteBench:
         self.meter = make_meter(self.meter_spec, clock)
         self.meter.measurement_source = self._locked(self._meter_reading)
         self.wire_log = WireLog(work_dir)
+        self._write_findings: deque[tuple[str, WriteFinding]] = deque()
         for name, emu in self._site_emulators().items():
             emu.on_exchange = lambda exchange, name=name, emu=emu: self._log(name, emu, exchange)
+            if isinstance(emu, SunSpecEmulator):
+                emu.on_write_finding = lambda finding, name=name: self._write_findings.append((name, finding))
         self.emulators: dict[str, Any] = {}  # the bench's instruments, by role ("ac_load" holds a list)
         self.request_ports: dict[str, Any] = {}  # battery name -> the port its own request is written to
         self._lock = threading.Lock()
@@ -378,8 +387,25 @@ class ControllerSiteBench:
                 "devices": {n: inv.truth() for n, inv in self.inverters.items()},
             }
 
+    def write_findings(self, start_s: float, end_s: float) -> list[str]:
+        """The writes refused, or taken with registers ignored, in [start_s, end_s]: one line per device and kind."""
+        kept = self._write_findings
+        while kept and kept[0][1].time_s < start_s:  # tests ask in order: older findings are done with
+            kept.popleft()
+        groups: dict[tuple[str, str], list[float]] = {}
+        for device, finding in list(kept):
+            if start_s <= finding.time_s <= end_s:
+                groups.setdefault((device, finding.text), []).append(finding.time_s)
+        lines = []
+        for (device, text), times in groups.items():
+            first_s, last_s = min(times) - start_s, max(times) - start_s
+            when = f"{first_s:.1f} s" if len(times) == 1 else f"{len(times)} times, {first_s:.1f} s to {last_s:.1f} s"
+            lines.append(f"{device}: {text} ({when} into the test)")
+        return lines
+
     def operator_action(self, action: str) -> None:
-        """Site-side fault injection: a device that stops answering, or acknowledges writes and ignores them."""
+        """Site-side fault injection: a device that stops answering, acknowledges writes and ignores them,
+        or refuses block writes over read-only registers (strict writes)."""
         verb, _, name = action.partition(":")
         with self._lock:
             if action in ("meter-silent", "meter-restore"):
@@ -391,6 +417,9 @@ class ControllerSiteBench:
                 return
             if verb in ("inverter-ignores-writes", "inverter-obeys-writes") and inverter is not None:
                 inverter.ignores_writes = verb == "inverter-ignores-writes"
+                return
+            if verb in ("inverter-strict-writes", "inverter-lenient-writes") and inverter is not None:
+                inverter.emulator.strict_writes = verb == "inverter-strict-writes"
                 return
         raise BenchError(
             f"the controller site has no operator action {action!r} (actions: {', '.join(SITE_ACTIONS)}; "

@@ -36,7 +36,7 @@ class ReferenceController:
         self.clock = BenchTime(site.time_scale, site.bench_s, site.wall_s)
         timeout_s = max(MIN_WALL_TIMEOUT_S, MODBUS_TIMEOUT_S / site.time_scale)
         self.meter = SiteMeter(site.meter, timeout_s)
-        self.inverters = [Inverter(e, timeout_s, REVERT_S) for e in site.inverters]
+        self.inverters = [Inverter(e, timeout_s, REVERT_S, fault.whole_models_only) for e in site.inverters]
         self.api = ModbusPCSEmulator(
             clock=self.clock,
             identity={

@@ -18,7 +18,10 @@ setpoint (7xx WSet) only when it does not.
 | output | 701 W | 103/102/101 W |
 
 Values are written in engineering units, scaled by the scale factors the
-device reports (instruments.sunspec reads them before each write). Every
+device reports (instruments.sunspec reads them before each write); a legacy
+PV cap is written as field controllers write it, model 123 read whole and
+written back as one block from its ID/L header; a device that refuses that
+(exception 2, a strict device) gets the points alone from then on. Every
 write is sent only when the value changed or its revert timer is half gone,
 so a controller's traffic stays proportionate.
 """
@@ -31,6 +34,7 @@ from typing import Any
 from flexbench.instruments.registry import DRIVERS
 from flexbench.instruments.roles import Meter
 from flexbench.instruments.sunspec.device import SunSpecModbusDevice
+from flexbench.instruments.transports.modbus import ModbusExceptionResponse
 
 from .site_file import DeviceEntry
 
@@ -87,7 +91,7 @@ class _Link(SunSpecModbusDevice):
 class Inverter:
     """One PV or battery inverter, 7xx or legacy, found out at connect."""
 
-    def __init__(self, entry: DeviceEntry, timeout_s: float, revert_s: float) -> None:
+    def __init__(self, entry: DeviceEntry, timeout_s: float, revert_s: float, whole_models_only: bool = False) -> None:
         self.entry = entry
         self.name = entry.name
         self.kind = entry.kind
@@ -98,6 +102,8 @@ class Inverter:
         self.cha_max_w = entry.rated_w  # legacy battery: 124 WChaMax, the base of its rates
         self._written: dict[str, tuple[Any, float]] = {}  # what -> (value, bench time written)
         self.connected = False
+        self.whole_models = True  # legacy: model 123 written whole, until the device refuses that
+        self.whole_models_only = whole_models_only  # fault rigid-writes: never the points alone
 
     def _connect(self) -> None:
         self.link.transport.connect()
@@ -143,6 +149,13 @@ class Inverter:
         last = self._written.get(what)
         return last is None or last[0] != value or (value is not None and now_s - last[1] >= self.revert_s / 2)
 
+    def _write_whole(self, model_id: int, points: dict[str, Any]) -> None:
+        """The model read, changed and written back as one block from its ID/L header, as field controllers do."""
+        block = self.link.read_model(model_id)
+        for point, value in points.items():
+            block.set(point, value)
+        self.link.transport.write_registers(self.link.location(model_id).start, list(block.registers))
+
     def set_cap_pct(self, pct: float, now_s: float) -> bool:
         """PV output cap in percent of rating; True when a write was sent."""
         pct = round(min(max(pct, 0.0), 100.0), 1)
@@ -163,7 +176,16 @@ class Inverter:
                     },
                 )
             else:
-                self.link.write_points(123, {"WMaxLimPct_RvrtTms": tms, "WMaxLimPct": pct, "WMaxLim_Ena": 1})
+                points = {"WMaxLimPct_RvrtTms": tms, "WMaxLimPct": pct, "WMaxLim_Ena": 1}
+                if self.whole_models:
+                    try:
+                        self._write_whole(123, points)
+                        return
+                    except ModbusExceptionResponse as exc:
+                        if exc.exception_code != 2 or self.whole_models_only:
+                            raise
+                        self.whole_models = False  # a strict device: the points alone from now on
+                self.link.write_points(123, points)
 
         self._guard("write cap", write)
         self._written["cap"] = (pct, now_s)

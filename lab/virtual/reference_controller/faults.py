@@ -23,6 +23,7 @@ class Fault:
     trusts_inverters: bool = False  # assumes every inverter follows its cap
     halts_on_silent: bool = False  # a silent inverter stops the whole control cycle
     telemetry_sign: float = 1.0  # -1: posts PCC power with the sign flipped
+    whole_models_only: bool = False  # writes legacy model 123 only whole from its header, even when refused
 
 
 FAULTS: dict[str, Fault] = {
@@ -38,5 +39,10 @@ FAULTS: dict[str, Fault] = {
         Fault("trusts-inverters", "never notices an inverter that ignores its writes", trusts_inverters=True),
         Fault("halts-on-silent", "stops controlling while an inverter does not answer", halts_on_silent=True),
         Fault("bad-telemetry", "posts its PCC reading with the sign flipped", telemetry_sign=-1.0),
+        Fault(
+            "rigid-writes",
+            "writes model 123 only as a whole block from its header, even to a device that refuses it",
+            whole_models_only=True,
+        ),
     )
 }
