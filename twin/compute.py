@@ -31,6 +31,7 @@ from flexbench.twin.limits import (
     TARGET_INSIDE,
     Headroom,
     fast_headroom,
+    held_limits,
     reference_headroom,
     usage,
     verify_single,
@@ -74,6 +75,12 @@ class IntervalResult:
     forecast_net_w: np.ndarray
     verified: bool
     power_flows: int
+    # the limit each binding constraint held (pu or A, nan for the cap), and whether
+    # the base-violation rule set it (see limits.held_limits)
+    limit_import: np.ndarray | None = None
+    limit_export: np.ndarray | None = None
+    rule_import: np.ndarray | None = None
+    rule_export: np.ndarray | None = None
 
 
 class IntervalEngine:
@@ -148,6 +155,8 @@ class IntervalEngine:
             flows += k
             out[direction] = (x, b)
         tw.clear_deltas()
+        rating = tw.model.thermal_rating_a
+        held = {d: held_limits(eff, st.limits, rating, out[d][1], d) for d in (IMPORT, EXPORT)}
         return IntervalResult(
             out[IMPORT][0],
             out[EXPORT][0],
@@ -156,6 +165,10 @@ class IntervalEngine:
             tw.net_forecast_w[self.sites].copy(),
             verified,
             flows,
+            held[IMPORT][0],
+            held[EXPORT][0],
+            held[IMPORT][1],
+            held[EXPORT][1],
         )
 
     # -- single-site envelopes --------------------------------------------------------

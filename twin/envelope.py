@@ -19,14 +19,21 @@ Envelope, what the lab and the IEEE 2030.5 / OPC-UA side publish.
   e.g. ``voltage_low:bus.1``, ``voltage_high:bus.2``, ``thermal:Line.x/1``
   (element and conductor), or ``cap`` when nothing binds below the site cap
   (20 times the site rating).
+- ``binding_import_limit`` / ``binding_export_limit``: which limit of that
+  constraint held: ``vmin 0.9500 pu``, ``vmax 1.0500 pu``, ``rating 400.0 A``,
+  or ``base violation rule 0.9390 pu`` when the constraint was already outside
+  its band at the forecast (or sat at its limit and was pushed the unusual way)
+  and the rule's tolerance bound it; ``cap`` with the cap.
 - ``forecast_import_w``: the net import forecast the limits were computed around.
 - ``intervals``: one row per interval: ``start`` (UTC, NaT for static
   month x hour values), ``duration_s``, ``month`` (1-12, 0 if not static),
   ``hour`` (0-23, -1 if not static).
 
 Files: CSV and Parquet hold the long table (one row per site and interval);
-JSON holds one record per site with arrays over the intervals. All three read
-back with ``EnvelopeSet.read``; CSV and JSON are also what
+JSON holds one record per site with arrays over the intervals. The meta data
+records the assumptions the envelope was computed under: voltage band, thermal
+ratings source, injection model, regulator policy and the base-violation rule
+with its tolerances. All three read back with ``EnvelopeSet.read``; CSV and JSON are also what
 ``flexbench.core.read_envelope_file`` (the publish commands) reads.
 """
 
@@ -52,6 +59,15 @@ VALUE_COLUMNS = (
     "nonfirm_export_w",
     "forecast_import_w",
 )
+# What an envelope assumed, as recorded in its meta data (EnvelopeSet fields of these names).
+ASSUMPTIONS = (
+    "thermal_ratings",
+    "injection_model",
+    "regulator_policy",
+    "base_violation_rule",
+    "base_violation_tolerance_pu",
+    "base_violation_tolerance_fraction",
+)
 
 
 @dataclass
@@ -75,6 +91,20 @@ class EnvelopeSet:
     vmax_pu: float = 1.05
     verified: bool = True
     created: str = field(default_factory=lambda: pd.Timestamp.now(tz="UTC").isoformat())
+    binding_import_limit: np.ndarray | None = None
+    binding_export_limit: np.ndarray | None = None
+    thermal_ratings: str = ""
+    injection_model: str = ""
+    regulator_policy: str = ""
+    base_violation_rule: str = ""
+    base_violation_tolerance_pu: float = float("nan")
+    base_violation_tolerance_fraction: float = float("nan")
+
+    def __post_init__(self) -> None:
+        # files from before the limit columns: the limit is unknown
+        for name in ("binding_import_limit", "binding_export_limit"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(self.import_limit_w.shape, "", dtype=object))
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -99,6 +129,7 @@ class EnvelopeSet:
             "allocation": self.allocation,
             "vmin_pu": self.vmin_pu,
             "vmax_pu": self.vmax_pu,
+            **{name: getattr(self, name) for name in ASSUMPTIONS},
             "verified": bool(self.verified),
             "created": self.created,
         }
@@ -163,6 +194,8 @@ class EnvelopeSet:
                 "forecast_import_w": self.forecast_import_w.ravel(),
                 "binding_import": self.binding_import.ravel().astype(str),
                 "binding_export": self.binding_export.ravel().astype(str),
+                "binding_import_limit": np.asarray(self.binding_import_limit).ravel().astype(str),
+                "binding_export_limit": np.asarray(self.binding_export_limit).ravel().astype(str),
             }
         )
         return frame
@@ -182,6 +215,9 @@ class EnvelopeSet:
 
         def grid(col: str) -> np.ndarray:
             return frame[col].to_numpy().reshape(ns, nt)
+
+        def text_grid(col: str) -> np.ndarray | None:
+            return grid(col).astype(str).astype(object) if col in frame.columns else None
 
         first = frame[frame["site_id"] == sites[0]] if ns else frame
         start = pd.to_datetime(first["start"], utc=True) if "start" in first else pd.Series([pd.NaT] * nt)
@@ -208,10 +244,13 @@ class EnvelopeSet:
             forecast_import_w=grid("forecast_import_w").astype(float),
             binding_import=grid("binding_import").astype(str).astype(object),
             binding_export=grid("binding_export").astype(str).astype(object),
+            binding_import_limit=text_grid("binding_import_limit"),
+            binding_export_limit=text_grid("binding_export_limit"),
             vmin_pu=float(meta.get("vmin_pu", 0.95)),
             vmax_pu=float(meta.get("vmax_pu", 1.05)),
             verified=str(meta.get("verified", True)).lower() in ("true", "1"),
             created=str(meta.get("created", "")),
+            **_assumptions(meta),
         )
 
     # -- files -------------------------------------------------------------------------
@@ -261,6 +300,7 @@ class EnvelopeSet:
             for s, d, mo, h in zip(iv["start"], iv["duration_s"], iv["month"], iv["hour"])
         ]
         sites = []
+        held_i, held_e = np.asarray(self.binding_import_limit), np.asarray(self.binding_export_limit)
         for i, sid in enumerate(self.site_ids):
             sites.append(
                 {
@@ -272,6 +312,8 @@ class EnvelopeSet:
                     "forecast_import_w": np.round(self.forecast_import_w[i], 3).tolist(),
                     "binding_import": [str(b) for b in self.binding_import[i]],
                     "binding_export": [str(b) for b in self.binding_export[i]],
+                    "binding_import_limit": [str(b) for b in held_i[i]],
+                    "binding_export_limit": [str(b) for b in held_e[i]],
                 }
             )
         return {**self.meta(), "intervals": intervals, "sites": sites}
@@ -292,6 +334,9 @@ class EnvelopeSet:
         def grid(key: str, dtype=float) -> np.ndarray:
             return np.array([s[key] for s in sites], dtype=dtype).reshape(len(sites), len(iv))
 
+        def text_grid(key: str) -> np.ndarray | None:
+            return grid(key, object) if all(key in s for s in sites) else None
+
         return cls(
             feeder=data["feeder"],
             kind=data["kind"],
@@ -306,10 +351,13 @@ class EnvelopeSet:
             forecast_import_w=grid("forecast_import_w"),
             binding_import=grid("binding_import", object),
             binding_export=grid("binding_export", object),
+            binding_import_limit=text_grid("binding_import_limit"),
+            binding_export_limit=text_grid("binding_export_limit"),
             vmin_pu=float(data["vmin_pu"]),
             vmax_pu=float(data["vmax_pu"]),
             verified=bool(data["verified"]),
             created=str(data.get("created", "")),
+            **_assumptions(data),
         )
 
     @classmethod
@@ -336,3 +384,13 @@ class EnvelopeSet:
             frame = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
             return cls.from_frame(frame, meta)
         raise ValueError(f"{path}: unknown envelope format {suffix!r}")
+
+
+def _assumptions(meta: dict) -> dict:
+    """The recorded assumptions of a file's meta data (CSV gives them as text)."""
+    out: dict = {}
+    for name in ASSUMPTIONS:
+        if name in meta:
+            value = meta[name]
+            out[name] = float(value) if name.startswith("base_violation_tolerance") else str(value)
+    return out

@@ -18,7 +18,7 @@ import numpy as np
 
 from flexbench.twin.model import FeederModel
 from flexbench.twin.sensitivity import IntervalSensitivity
-from flexbench.twin.twin import EffectiveLimits, State, Twin
+from flexbench.twin.twin import EffectiveLimits, Limits, State, Twin
 
 CAP = -1
 NO_CONVERGENCE = -2
@@ -57,6 +57,41 @@ def binding_name(model: FeederModel, code: int) -> str:
     if code < 2 * nv:
         return f"voltage_high:{model.voltage_name(code - nv)}"
     return f"thermal:{model.thermal_name(code - 2 * nv)}"
+
+
+def held_limits(
+    eff: EffectiveLimits, limits: Limits, rating_a: np.ndarray, codes: np.ndarray, direction: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The limit each constraint code held (pu for voltages, A for conductors, nan for the cap) and
+    whether the base-violation rule set it rather than the voltage band or the rating."""
+    nv = len(eff.vmin_pu)
+    codes = np.asarray(codes, dtype=int)
+    vmin, vmax = eff.for_direction(direction)
+    value = np.full(len(codes), np.nan)
+    rule = np.zeros(len(codes), dtype=bool)
+    low = (codes >= 0) & (codes < nv)
+    high = (codes >= nv) & (codes < 2 * nv)
+    th = codes >= 2 * nv
+    value[low] = vmin[codes[low]]
+    rule[low] = value[low] < limits.vmin_pu - 1e-9
+    value[high] = vmax[codes[high] - nv]
+    rule[high] = value[high] > limits.vmax_pu + 1e-9
+    value[th] = eff.imax_a[codes[th] - 2 * nv]
+    rule[th] = value[th] > (1 + 1e-9) * limits.thermal_fraction * rating_a[codes[th] - 2 * nv]
+    return value, rule
+
+
+def limit_text(nv: int, code: int, value: float, rule: bool) -> str:
+    """Which limit a constraint held: 'vmin 0.9500 pu', 'rating 400.0 A', 'base violation rule 0.9390 pu', 'cap'."""
+    code = int(code)
+    if code == CAP:
+        return "cap"
+    if code == NO_CONVERGENCE:
+        return "no convergence"
+    unit = f"{value:.4f} pu" if code < 2 * nv else f"{value:.1f} A"
+    if rule:
+        return f"base violation rule {unit}"
+    return f"{'vmin' if code < nv else 'vmax' if code < 2 * nv else 'rating'} {unit}"
 
 
 # -- full power flow checks ------------------------------------------------------------

@@ -27,7 +27,7 @@ from flexbench.twin.compute import EnvelopeSettings, IntervalEngine, IntervalRes
 from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import ProfileError, TwinError
 from flexbench.twin.feeders import FeederSource
-from flexbench.twin.limits import EXPORT, IMPORT, binding_name
+from flexbench.twin.limits import EXPORT, IMPORT, binding_name, limit_text
 from flexbench.twin.profiles import (
     Profiles,
     forecast,
@@ -44,6 +44,10 @@ Progress = Callable[[int, int], None]
 # from the twin's reference control state, so results do not depend on how many
 # workers share the blocks.
 BLOCK_INTERVALS = 12
+REGULATOR_POLICY = (
+    f"settled by the model's controls from the state at half of peak load, carried over within blocks of "
+    f"{BLOCK_INTERVALS} intervals, frozen within an interval"
+)
 
 
 @dataclass
@@ -201,6 +205,10 @@ def static_envelope(
                 a.forecast_net_w,
                 a.verified and b.verified,
                 a.power_flows + b.power_flows,
+                a.limit_import,
+                b.limit_export,
+                a.rule_import,
+                b.rule_export,
             )
         )
     intervals = pd.DataFrame(
@@ -389,6 +397,7 @@ def assemble(
 ) -> EnvelopeSet:
     """Turn interval headroom into absolute limits, firm and non-firm parts."""
     m = twin.model
+    lim = settings.limits
     forecast_w = np.column_stack([r.forecast_net_w for r in results])
     # signed: a negative export limit means the site must keep importing at least that
     # much (its generation may not cover all of its load), and vice versa
@@ -403,6 +412,22 @@ def assemble(
 
     bind_i = np.array([[name(int(c)) for c in r.binding_import] for r in results], dtype=object).T
     bind_e = np.array([[name(int(c)) for c in r.binding_export] for r in results], dtype=object).T
+    nv = len(m.vnode_index)
+    texts: dict[tuple, str] = {}
+
+    def held(codes, values, rules) -> list[str]:
+        if values is None or rules is None:
+            return [""] * len(codes)
+        out = []
+        for c, v, r in zip(codes.tolist(), values.tolist(), rules.tolist()):
+            key = (c, v, r)
+            if key not in texts:
+                texts[key] = limit_text(nv, c, v, r)
+            out.append(texts[key])
+        return out
+
+    held_i = np.array([held(r.binding_import, r.limit_import, r.rule_import) for r in results], dtype=object).T
+    held_e = np.array([held(r.binding_export, r.limit_export, r.rule_export) for r in results], dtype=object).T
     firm_i = np.asarray(firm_import_w, dtype=float) if firm_import_w is not None else imp.min(axis=1)
     firm_e = np.asarray(firm_export_w, dtype=float) if firm_export_w is not None else exp.min(axis=1)
     if firm_i.shape != (len(positions),) or firm_e.shape != (len(positions),):
@@ -425,9 +450,17 @@ def assemble(
         forecast_import_w=forecast_w,
         binding_import=bind_i,
         binding_export=bind_e,
-        vmin_pu=settings.limits.vmin_pu,
-        vmax_pu=settings.limits.vmax_pu,
+        vmin_pu=lim.vmin_pu,
+        vmax_pu=lim.vmax_pu,
         verified=all(r.verified for r in results),
+        binding_import_limit=held_i,
+        binding_export_limit=held_e,
+        thermal_ratings=f"model: line normamps, transformer kVA (winding 1); x {lim.thermal_fraction:g}",
+        injection_model="unity",
+        regulator_policy=REGULATOR_POLICY,
+        base_violation_rule=lim.base_violation_rule,
+        base_violation_tolerance_pu=lim.base_violation_tolerance_pu,
+        base_violation_tolerance_fraction=lim.base_violation_tolerance_fraction,
     )
 
 

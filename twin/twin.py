@@ -24,25 +24,46 @@ if TYPE_CHECKING:
 TYPICAL_LOAD_FRACTION = 0.5
 
 
+BASE_VIOLATION_RULES = ("hold", "ignore")
+# "No limit" for a voltage left out by the ignore rule (finite: the crossing formulas stay finite).
+NO_LOWER_PU = 0.0
+NO_UPPER_PU = 10.0
+
+
 @dataclass(frozen=True)
 class Limits:
     """Operating limits the envelopes respect: feeder voltage and thermal, not a site's (core.SiteLimits).
 
-    ANSI C84.1 range A by default. A constraint already outside its limit at the
-    forecast operating point may not be worsened by more than the tolerances.
+    ANSI C84.1 range A by default. The base-violation rule says what a voltage
+    already outside the band at the forecast operating point may do:
+    `hold` (default) lets a site push it further out by at most
+    base_violation_tolerance_pu (an export lowering an already-low node, an
+    import raising an already-high one, or either going the usual way);
+    `ignore` leaves such nodes to the operator: they bound no envelope. A
+    conductor already above its rating may carry base_violation_tolerance_fraction
+    of its rating more, under either rule.
     """
 
     vmin_pu: float = 0.95
     vmax_pu: float = 1.05
     thermal_fraction: float = 1.0
-    preexisting_tolerance_pu: float = 0.001
-    preexisting_tolerance_fraction: float = 0.005
+    base_violation_rule: str = "hold"
+    base_violation_tolerance_pu: float = 0.001
+    base_violation_tolerance_fraction: float = 0.005
 
     def __post_init__(self) -> None:
         if not 0 < self.vmin_pu < self.vmax_pu:
             raise ValueError(f"voltage limits must satisfy 0 < vmin < vmax, got {self.vmin_pu}, {self.vmax_pu}")
         if self.thermal_fraction <= 0:
             raise ValueError("thermal_fraction must be positive")
+        if self.base_violation_rule not in BASE_VIOLATION_RULES:
+            raise ValueError(
+                f"base violation rule {self.base_violation_rule!r}: use one of {', '.join(BASE_VIOLATION_RULES)}"
+            )
+        if not 0 <= self.base_violation_tolerance_pu < 1:
+            raise ValueError(f"base violation tolerance must be 0 to 1 pu, got {self.base_violation_tolerance_pu}")
+        if self.base_violation_tolerance_fraction < 0:
+            raise ValueError("base violation tolerance fraction must not be negative")
 
 
 @dataclass
@@ -77,18 +98,21 @@ class EffectiveLimits:
 
     @classmethod
     def from_state(cls, limits: Limits, base: State, rating_a: np.ndarray) -> EffectiveLimits:
-        tol_v = limits.preexisting_tolerance_pu
+        tol_v = limits.base_violation_tolerance_pu
         imax = rating_a * limits.thermal_fraction
-        vmin = np.where(base.vm_pu < limits.vmin_pu, base.vm_pu - tol_v, limits.vmin_pu)
-        vmax = np.where(base.vm_pu > limits.vmax_pu, base.vm_pu + tol_v, limits.vmax_pu)
-        imax = np.where(base.im_a <= imax, imax, base.im_a + limits.preexisting_tolerance_fraction * imax)
-        return cls(
-            vmin,
-            vmax,
-            imax,
-            np.maximum(limits.vmax_pu, base.vm_pu + tol_v),
-            np.minimum(limits.vmin_pu, base.vm_pu - tol_v),
-        )
+        low = base.vm_pu < limits.vmin_pu
+        high = base.vm_pu > limits.vmax_pu
+        vmin = np.where(low, base.vm_pu - tol_v, limits.vmin_pu)
+        vmax = np.where(high, base.vm_pu + tol_v, limits.vmax_pu)
+        vmax_import = np.maximum(limits.vmax_pu, base.vm_pu + tol_v)
+        vmin_export = np.minimum(limits.vmin_pu, base.vm_pu - tol_v)
+        if limits.base_violation_rule == "ignore":
+            vmin = np.where(low, NO_LOWER_PU, vmin)
+            vmax = np.where(high, NO_UPPER_PU, vmax)
+            vmax_import = np.where(high, NO_UPPER_PU, vmax_import)
+            vmin_export = np.where(low, NO_LOWER_PU, vmin_export)
+        imax = np.where(base.im_a <= imax, imax, base.im_a + limits.base_violation_tolerance_fraction * imax)
+        return cls(vmin, vmax, imax, vmax_import, vmin_export)
 
     def for_direction(self, direction: str | None) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) voltage limits that apply to one direction (None: both strict)."""

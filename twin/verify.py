@@ -59,7 +59,7 @@ def check_envelope(
     load_w/pv_w: (intervals x all sites) operating points the envelope was made
     for; static envelopes pass their export worst case separately.
     """
-    limits = limits or Limits(vmin_pu=env.vmin_pu, vmax_pu=env.vmax_pu)
+    limits = limits or limits_of(env)
     sites = twin.site_numbers(env.site_ids)
     export_load_w = load_w if export_load_w is None else export_load_w
     export_pv_w = pv_w if export_pv_w is None else export_pv_w
@@ -89,3 +89,18 @@ def check_envelope(
             names[direction].append(binding_name(twin.model, k))
             twin.clear_deltas()
     return CheckReport(worst["import"], worst["export"], names["import"], names["export"], converged)
+
+
+def limits_of(env: EnvelopeSet) -> Limits:
+    """The feeder limits an envelope records that it was computed under (defaults where it predates them)."""
+    default = Limits()
+    tol_pu, tol_fraction = env.base_violation_tolerance_pu, env.base_violation_tolerance_fraction
+    return Limits(
+        vmin_pu=env.vmin_pu,
+        vmax_pu=env.vmax_pu,
+        base_violation_rule=env.base_violation_rule or default.base_violation_rule,
+        base_violation_tolerance_pu=tol_pu if np.isfinite(tol_pu) else default.base_violation_tolerance_pu,
+        base_violation_tolerance_fraction=(
+            tol_fraction if np.isfinite(tol_fraction) else default.base_violation_tolerance_fraction
+        ),
+    )

@@ -57,14 +57,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--start", help="first interval, ISO time (default: next midnight UTC)")
     p.add_argument("--vmin", type=float, default=0.95, help="lower voltage limit, pu (default: 0.95)")
     p.add_argument("--vmax", type=float, default=1.05, help="upper voltage limit, pu (default: 1.05)")
+    p.add_argument(
+        "--base-violation-rule",
+        choices=("hold", "ignore"),
+        default="hold",
+        help="a voltage already outside the band at the forecast: hold: no site may push it further out "
+        "than --base-violation-tolerance; ignore: it bounds no envelope (default: hold)",
+    )
+    p.add_argument(
+        "--base-violation-tolerance",
+        type=float,
+        default=0.001,
+        metavar="PU",
+        help="how far the hold rule lets such a voltage move further out, pu (default: 0.001)",
+    )
     p.add_argument("--workers", type=int, default=1, help="processes sharing the intervals (default: 1)")
     p.add_argument("--out", required=True, metavar="FILE.(csv|parquet|json)", help="envelope file to write")
     p.set_defaults(func=run)
     add_distributed_options(p)
 
 
+def limits_of(args: argparse.Namespace):
+    """The feeder limits the options state (ValueError names a bad value)."""
+    from flexbench.twin import Limits
+
+    return Limits(
+        vmin_pu=args.vmin,
+        vmax_pu=args.vmax,
+        base_violation_rule=args.base_violation_rule,
+        base_violation_tolerance_pu=args.base_violation_tolerance,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from flexbench.twin import Limits, Twin, TwinError, compute_envelope, read_profiles
+    from flexbench.twin import Twin, TwinError, compute_envelope, read_profiles
 
     out = Path(args.out)
     if out.suffix.lower() not in FORMATS:
@@ -75,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     resolution = args.resolution or ("15min" if args.kind == "dynamic" else "1h")
     try:
-        limits = Limits(vmin_pu=args.vmin, vmax_pu=args.vmax)
+        limits = limits_of(args)
         twin = Twin.load(args.feeder)
         sites = [s for s in args.sites.split(",") if s.strip()] if args.sites else None
         if sites is not None:
@@ -185,7 +211,6 @@ def run_distributed(args: argparse.Namespace) -> int:
     from flexbench.twin.compute import EnvelopeSettings
     from flexbench.twin.distributed import run_feeders
     from flexbench.twin.synthetic import load_instances
-    from flexbench.twin.twin import Limits
 
     if args.kind != "variable":
         raise UserError("--feeders computes day-ahead (variable) envelopes; the horizon comes from the manifest")
@@ -200,9 +225,7 @@ def run_distributed(args: argparse.Namespace) -> int:
         raise UserError(f"--dask-workers must be at least 1, got {args.dask_workers}")
     try:
         instances = load_instances(args.feeders)
-        settings = EnvelopeSettings(
-            limits=Limits(vmin_pu=args.vmin, vmax_pu=args.vmax), method=args.method, allocation=args.allocation
-        )
+        settings = EnvelopeSettings(limits=limits_of(args), method=args.method, allocation=args.allocation)
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bar = FeederProgress(f"envelopes of {len(instances)} feeders")
