@@ -92,6 +92,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     default.add_argument("--site", required=True, metavar="LFDI")
     default.add_argument("--import-w", type=float)
     default.add_argument("--export-w", type=float)
+    default.add_argument(
+        "--ramp-pct-per-s", type=float, help="setGradW: default ramp rate, percent of setMaxW per second (0: none)"
+    )
+    default.add_argument("--soft-ramp-pct-per-s", type=float, help="setSoftGradW: soft-start ramp rate")
     default.set_defaults(func=_default)
 
     abnormal = operator("signal-abnormal", "abnormal operation: an immediate maximum import at sites")
@@ -224,10 +228,22 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _default(args: argparse.Namespace) -> int:
-    if args.import_w is None and args.export_w is None:
-        raise UserError("give --import-w and/or --export-w")
-    result = _call(args, _client(args).set_default_control, args.site, args.import_w, args.export_w)
-    return _print(args, result, [f"DefaultDERControl {result['mrid']}: {result['values']}"])
+    settings = {
+        k: v
+        for k, v in (
+            ("ramp_rate_pct_per_s", args.ramp_pct_per_s),
+            ("soft_ramp_rate_pct_per_s", args.soft_ramp_pct_per_s),
+        )
+        if v is not None
+    }
+    if args.import_w is None and args.export_w is None and not settings:
+        raise UserError("give --import-w and/or --export-w, or a ramp rate")
+    kwargs = {"settings": settings} if settings else {}
+    result = _call(args, _client(args).set_default_control, args.site, args.import_w, args.export_w, **kwargs)
+    lines = [f"DefaultDERControl {result['mrid']}: {result['values']}"]
+    if result.get("settings"):
+        lines.append(f"  settings: {result['settings']}")
+    return _print(args, result, lines)
 
 
 def _abnormal(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from envoy_schema.server.schema.sep2.der_control_types import ApparentPower
 from flexbench.core import IntervalError, TimeSource
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import ControlValues, active_power, decode
+from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.events import ActiveControl, EventInfo, EventScheduler, ProgramSnapshot
 from flexbench.signals.csip.tls import CSIP_CIPHERS, client_context
 from flexbench.signals.csip.xmlio import MEDIA_TYPE, XmlError, parse_model, to_xml
@@ -285,14 +286,14 @@ class CsipClient:
                         response_required=int(ctl.responseRequired or "0", 16),
                     )
                 )
-        default = None
+        default, settings = None, None
         if prog.DefaultDERControlLink is not None:
             try:
                 dderc = await self.get(prog.DefaultDERControlLink.href, m.DefaultDERControl)
-                default = _applicable(dderc.DERControlBase_)
+                default, settings = _applicable(dderc.DERControlBase_), DefaultSettings.from_wire(dderc)
             except CsipClientError:
-                default = None
-        return ProgramSnapshot(prog.href or prog.mRID, int(prog.primacy), tuple(events), default)
+                default, settings = None, None
+        return ProgramSnapshot(prog.href or prog.mRID, int(prog.primacy), tuple(events), default, settings)
 
     async def active_controls(self) -> list[Any]:
         """The server's ActiveDERControlList of every program (for checks; scheduling uses the full list)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from flexbench.core import SiteLimits
 from flexbench.signals.csip.controls import ControlValues
+from flexbench.signals.csip.defaults import DefaultSettings
 
 RECEIVED, STARTED, COMPLETED, CANCELLED, SUPERSEDED, INVALID, LATE = 1, 2, 3, 6, 7, 253, 254
 # Server and client clocks agree only to about a second (Time is whole seconds): an event that leaves the
@@ -58,6 +59,7 @@ class ProgramSnapshot:
     primacy: int
     events: tuple[EventInfo, ...]
     default: ControlValues | None = None
+    default_settings: DefaultSettings | None = None  # its DefaultDERControl's ramp and enter-service settings
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class ActiveControl:
     source: str  # "event", "default", "mixed" or "none"
     event_mrids: tuple[str, ...] = ()
     default_elements: tuple[str, ...] = ()
+    ramp_rate_pct_per_s: float | None = None  # setGradW of the DefaultDERControl that ranks first, if any
 
     @property
     def limits(self) -> SiteLimits:
@@ -243,7 +246,10 @@ class EventScheduler:
                     chosen[name] = value
                     winners.add(tracked.info.mrid)
         default_used: list[str] = []
+        ramp_rate_pct_per_s = None
         for prog in sorted(self.programs.values(), key=lambda p: (p.primacy, p.href)):
+            if ramp_rate_pct_per_s is None and prog.default_settings is not None:
+                ramp_rate_pct_per_s = prog.default_settings.ramp_rate_pct_per_s
             if prog.default is None:
                 continue
             for name, value in prog.default.as_dict().items():
@@ -258,11 +264,18 @@ class EventScheduler:
             source = "default"
         else:
             source = "none"
-        return ActiveControl(ControlValues.from_dict(chosen), source, tuple(sorted(winners)), tuple(default_used))
+        return ActiveControl(
+            ControlValues.from_dict(chosen),
+            source,
+            tuple(sorted(winners)),
+            tuple(default_used),
+            ramp_rate_pct_per_s,
+        )
 
     def default_only(self) -> ActiveControl:
         """What applies when the schedule is no longer trusted (communication lost too long)."""
-        return ActiveControl(self._merge([]).values, "default", (), ())
+        merged = self._merge([])
+        return ActiveControl(merged.values, "default", (), (), merged.ramp_rate_pct_per_s)
 
     def next_transition_s(self, now_s: float) -> float | None:
         """Earliest future time at which step() would change something."""

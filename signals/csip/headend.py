@@ -18,9 +18,10 @@ from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 
 from flexbench.core import Envelope, Interval, SiteLimits, TimeSource, to_envelope, to_epoch_s
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
+from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
-from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, Program, ScheduleBook
+from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, DefaultControl, Program, ScheduleBook
 from flexbench.signals.csip.store import Store
 from flexbench.signals.pki.identity import normalize_lfdi
 
@@ -292,24 +293,40 @@ class HeadEnd:
         export_limit_w: float | None = None,
         program: str = "envelope",
         values: ControlValues | dict[str, Any] | None = None,
+        settings: DefaultSettings | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Set DefaultDERControl (the firm limits a device falls back to) of a program."""
+        """Set DefaultDERControl (the firm limits a device falls back to) of a program.
+
+        `settings` (ramp rate setGradW and the enter-service fields, signals.csip.defaults) replace the
+        program's; None keeps them. Settings alone, with no limits or values, keep the limits too.
+        """
         device = self.device(lfdi)
-        if values is None:
+        prog = self.book.program_by_name(device.id, program)
+        if isinstance(settings, dict):
+            settings = DefaultSettings.from_dict(settings)
+        if settings is not None:
+            settings.wire()  # refuse a setting that does not fit its element before anything is stored
+        existing = self.book.default(prog.id)
+        if values is None and import_limit_w is None and export_limit_w is None and settings is not None:
+            values = existing.values if existing is not None else ControlValues()
+        elif values is None:
             mode = self.limit_mode(lfdi)
             limits = SiteLimits(import_limit_w=import_limit_w, export_limit_w=export_limit_w)
             values = self._values_for(device, mode, limits)
         elif isinstance(values, dict):
             values = ControlValues.from_dict(values)
         encode(values)
-        prog = self.book.program_by_name(device.id, program)
-        default = self.book.set_default(prog.id, values, self.now_s())
+        default = self.book.set_default(prog.id, values, self.now_s(), settings)
         self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
+        return {**self._default_dict(default), "program": program}
+
+    @staticmethod
+    def _default_dict(default: DefaultControl) -> dict[str, Any]:
         return {
             "mrid": default.mrid,
             "values": default.values.as_dict(),
-            "wire": wire_values(encode(default.values)),
-            "program": program,
+            "settings": default.settings.as_dict(),
+            "wire": {**wire_values(encode(default.values)), **default.settings.wire()},
         }
 
     @_locked
@@ -356,7 +373,7 @@ class HeadEnd:
         default = self.book.default(self.book.program_by_name(device.id, program).id)
         if default is None:
             return None
-        return {"mrid": default.mrid, "values": default.values.as_dict(), "wire": wire_values(encode(default.values))}
+        return self._default_dict(default)
 
     @_locked
     def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:

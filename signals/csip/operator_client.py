@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flexbench.core import Envelope, Interval, to_envelope
 from flexbench.signals.csip.controls import ControlValues
+from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
 
 PathLike = str | os.PathLike[str]
@@ -107,6 +108,8 @@ class OperatorClient:
     def set_default_control(
         self, lfdi: str, import_limit_w: float | None = None, export_limit_w: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:
+        if isinstance(kwargs.get("settings"), DefaultSettings):
+            kwargs["settings"] = kwargs["settings"].as_dict()
         return self.call(
             "set_default_control", lfdi=lfdi, import_limit_w=import_limit_w, export_limit_w=export_limit_w, **kwargs
         )

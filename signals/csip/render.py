@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import encode
@@ -227,12 +228,14 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
     default = headend.book.default(prog.id)
     if default is None:
         return None
+    settings: dict[str, Any] = default.settings.wire()  # setGradW and the enter-service elements present
     return m.DefaultDERControl(
         href=f"{program_href(device.id, prog.id)}/dderc",
         mRID=default.mrid,
         version=default.version,
         subscribable=_SUBSCRIBABLE,
         DERControlBase_=encode(default.values),
+        **settings,
     )
 
 

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from flexbench.signals.csip.controls import ControlValues
+from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.registry import new_mrid
 from flexbench.signals.csip.store import Store
 
@@ -111,6 +112,14 @@ class DefaultControl:
     values: ControlValues
     updated_s: int
     version: int
+    settings: DefaultSettings = DefaultSettings()
+
+
+SETTINGS_KEY = "default_settings"  # kept beside the values in values_json
+
+
+def _default_json(values: ControlValues, settings: DefaultSettings) -> str:
+    return json.dumps({**values.as_dict(), SETTINGS_KEY: settings.as_dict()})
 
 
 def _program(row: sqlite3.Row) -> Program:
@@ -246,25 +255,33 @@ class ScheduleBook:
         row = self.store.one("SELECT * FROM default_controls WHERE program_id=?", (program_id,))
         if row is None:
             return None
+        data = json.loads(row["values_json"])
+        settings = DefaultSettings.from_dict(data.pop(SETTINGS_KEY, {}))
         return DefaultControl(
             row["program_id"],
             row["mrid"],
-            ControlValues.from_dict(json.loads(row["values_json"])),
+            ControlValues.from_dict(data),
             row["updated_s"],
             row["version"],
+            settings,
         )
 
-    def set_default(self, program_id: int, values: ControlValues, now_s: int) -> DefaultControl:
+    def set_default(
+        self, program_id: int, values: ControlValues, now_s: int, settings: DefaultSettings | None = None
+    ) -> DefaultControl:
+        """Set a program's default; `settings` None keeps the ramp and enter-service settings it had."""
         existing = self.default(program_id)
+        if settings is None:
+            settings = existing.settings if existing is not None else DefaultSettings()
         if existing is None:
             self.store.run(
                 "INSERT INTO default_controls (program_id, mrid, values_json, updated_s) VALUES (?,?,?,?)",
-                (program_id, new_mrid(), json.dumps(values.as_dict()), now_s),
+                (program_id, new_mrid(), _default_json(values, settings), now_s),
             )
         else:
             self.store.run(
                 "UPDATE default_controls SET values_json=?, updated_s=?, version=version+1 WHERE program_id=?",
-                (json.dumps(values.as_dict()), now_s, program_id),
+                (_default_json(values, settings), now_s, program_id),
             )
         found = self.default(program_id)
         assert found is not None

@@ -272,6 +272,38 @@ def test_descriptions_are_string32_on_both_sides(server: ServerThread, pki: Test
     assert [r["description"] for r in server.headend.telemetry(lfdi)] == ["Site active power, import +"]
 
 
+def test_default_control_carries_its_ramp_rate_and_enter_service_settings(server: ServerThread, pki: TestPKI) -> None:
+    """DefaultDERControl has setGradW and the enter-service fields, on the wire and in what the client applies;
+    a limits-only update keeps them, a settings-only update keeps the limits, and out-of-range values are refused."""
+    from flexbench.signals.csip.defaults import DefaultSettings
+
+    lfdi = pki.device_identity("maxw").lfdi
+    per_min = {"ramp_rate_pct_per_s": 16.67 / 60, "enter_service_delay_s": 300, "enter_service_low_frequency_hz": 59.5}
+    server.headend.set_default_control(lfdi, values={"max_limit_pct": 50.0}, settings=per_min)
+    server.headend.set_default_control(lfdi, values={"max_limit_pct": 40.0})  # settings kept
+    kept = server.headend.default_control(lfdi)
+    assert kept["values"] == {"max_limit_pct": 40.0} and kept["wire"]["setGradW"] == 28
+    server.headend.set_default_control(lfdi, settings=DefaultSettings(ramp_rate_pct_per_s=0.5))  # limits kept
+    assert server.headend.default_control(lfdi)["values"] == {"max_limit_pct": 40.0}
+    for bad in ({"ramp_rate_pct_per_s": 700.0}, {"enter_service_delay_s": -1}, {"ramp_w_per_s": 1}):
+        with pytest.raises(ValueError, match="setGradW|setESDelay|unknown default setting"):
+            server.headend.set_default_control(lfdi, settings=bad)
+    server.headend.set_default_control(lfdi, settings=per_min)
+
+    async def go() -> Any:
+        client = make_client(server, pki, "maxw")
+        await client.discover()
+        dderc_href = program_href(server, lfdi, "envelope") + "/dderc"
+        dderc = await client.get(dderc_href, m.DefaultDERControl)
+        await client.poll()
+        await client.stop()
+        return dderc, client.scheduler.default_only()
+
+    dderc, active = asyncio.run(go())
+    assert (dderc.setGradW, dderc.setESDelay, dderc.setESLowFreq, dderc.setESHighFreq) == (28, 30000, 5950, None)
+    assert active.values.max_limit_pct == 40.0 and active.ramp_rate_pct_per_s == pytest.approx(0.28)
+
+
 def test_list_paging_s_a_l(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("dev-a").lfdi
     base = bench_now() + 10 * 86400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -169,6 +170,12 @@ def test_command_line(tmp_path: Path) -> None:
         missing = flexbench("csip", "publish", *common, "--site", lfdi, str(tmp_path / "none.csv"))
         assert missing.returncode == 2 and "none.csv" in missing.stderr
         assert flexbench("csip", "responses", *common).returncode == 0
+        ramp = flexbench("csip", "default", *common, "--site", lfdi, "--ramp-pct-per-s", "0.2778", "--json")
+        assert ramp.returncode == 0, ramp.stderr
+        default = json.loads(ramp.stdout)  # the firm limits stay; 16.67 %/min is setGradW 28 (hundredths of %/s)
+        assert default["wire"]["setGradW"] == 28 and default["values"]["export_limit_w"] == 5000
+        steep = flexbench("csip", "default", *common, "--site", lfdi, "--ramp-pct-per-s", "1000")
+        assert steep.returncode == 2 and "setGradW" in steep.stderr and len(steep.stderr.strip().splitlines()) == 1
     finally:
         serve.terminate()
         serve.wait(timeout=30)
