@@ -68,16 +68,20 @@ class Quantity:
     kind: int
     power_of_ten: int
     flow_direction: int = 0
+    point: str = "site"  # the MirrorUsagePoint it is mirrored on (MIRROR_POINTS)
 
 
 QUANTITIES: dict[str, Quantity] = {
     "site_active_power_w": Quantity("Site active power, import +", 38, 37, 0, 1),  # String32
     "site_reactive_power_var": Quantity("Site reactive power", 63, 37, 0, 1),
-    "der_active_power_w": Quantity("DER active power", 38, 37, 0, 19),
-    "der_reactive_power_var": Quantity("DER reactive power", 63, 37, 0, 19),
+    "der_active_power_w": Quantity("DER active power", 38, 37, 0, 19, "der"),
+    "der_reactive_power_var": Quantity("DER reactive power", 63, 37, 0, 19, "der"),
     "voltage_v": Quantity("Voltage", 29, 0, -1),
     "frequency_hz": Quantity("Frequency", 33, 0, -2),
 }
+# CSIP-AUS: the site's readings on a MirrorUsagePoint whose roleFlags mark the premises aggregation point (03),
+# the DER's on one of their own (49: isMirror, isDER, isSubmeter); (roleFlags, description, mRID suffix)
+MIRROR_POINTS: dict[str, tuple[str, str, str]] = {"site": ("03", "site meter", "0000"), "der": ("49", "DER", "0100")}
 
 
 class CsipClient:
@@ -134,7 +138,7 @@ class CsipClient:
         self.active = ActiveControl(ControlValues(), "none")
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._mup_href: str | None = None
+        self._mup_hrefs: dict[str, str] = {}  # MIRROR_POINTS key -> its MirrorUsagePoint
         self._mmr_created: set[str] = set()
 
     # Time -----------------------------------------------------------------------------
@@ -476,8 +480,14 @@ class CsipClient:
         if unknown:
             raise ValueError(f"unknown quantities {sorted(unknown)}; known: {sorted(QUANTITIES)}")
         stamp = int(self.server_now() if time_s is None else time_s)
-        if self._mup_href is None:
-            await self._create_mup(list(values))
+        for point in MIRROR_POINTS:
+            group = {name: value for name, value in values.items() if QUANTITIES[name].point == point}
+            if group:
+                await self._post_point(point, group, stamp)
+
+    async def _post_point(self, point: str, values: dict[str, float], stamp: int) -> None:
+        if point not in self._mup_hrefs:
+            await self._create_mup(list(values), point)
         readings: list[m.MirrorMeterReading] = []
         for name, value in values.items():
             q = QUANTITIES[name]
@@ -493,8 +503,7 @@ class CsipClient:
                     ),
                 )
             )
-        assert self._mup_href is not None
-        await self.send("POST", self._mup_href, m.MirrorMeterReadingListRequest(mirrorMeterReadings=readings))
+        await self.send("POST", self._mup_hrefs[point], m.MirrorMeterReadingListRequest(mirrorMeterReadings=readings))
         self._mmr_created.update(values)
 
     @staticmethod
@@ -514,13 +523,14 @@ class CsipClient:
         index = sorted(QUANTITIES).index(name) + 1
         return f"{self.lfdi[:28]}{index:04X}"
 
-    async def _create_mup(self, names: list[str]) -> None:
+    async def _create_mup(self, names: list[str], point: str = "site") -> None:
         if not self.links.get("mup"):
             raise CsipClientError("the server offers no MirrorUsagePointListLink")
+        role_flags, description, suffix = MIRROR_POINTS[point]
         mup = m.MirrorUsagePoint(
-            mRID=f"{self.lfdi[:28]}0000",
-            description="site meter",
-            roleFlags="03",
+            mRID=f"{self.lfdi[:28]}{suffix}",
+            description=description,
+            roleFlags=role_flags,
             serviceCategoryKind=m.ServiceKind.ELECTRICITY,
             status=1,
             deviceLFDI=self.lfdi,
@@ -540,7 +550,7 @@ class CsipClient:
             await resp.read()
             if resp.status != 201 or "Location" not in resp.headers:
                 raise CsipClientError(f"POST MirrorUsagePoint: HTTP {resp.status}")
-            self._mup_href = resp.headers["Location"]
+            self._mup_hrefs[point] = resp.headers["Location"]
         self._mmr_created.update(names)
 
     # Subscriptions -------------------------------------------------------------------------------

@@ -133,10 +133,10 @@ class SwarmSite(CsipClient):
         self.stats.request(method, wall, time.perf_counter() - t0)
         return resp
 
-    async def _create_mup(self, names: list[str]) -> None:
+    async def _create_mup(self, names: list[str], point: str = "site") -> None:
         wall, t0 = time.time(), time.perf_counter()
         try:
-            await super()._create_mup(names)
+            await super()._create_mup(names, point)
         except Exception as exc:
             self.stats.error("POST", exc)
             raise

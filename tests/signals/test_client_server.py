@@ -231,12 +231,17 @@ def test_telemetry_and_der_reports_reach_the_operator(server: ServerThread, pki:
         await client.put_der_status(connected=True)
         await client.put_der_availability(3000)
         await client.post_readings({"site_active_power_w": -2500, "voltage_v": 241.3}, time_s=1000)
-        await client.post_readings({"site_active_power_w": -2400, "voltage_v": 240.9}, time_s=1005)
+        await client.post_readings(
+            {"site_active_power_w": -2400, "voltage_v": 240.9, "der_active_power_w": 2600}, time_s=1005
+        )
         await client.stop()
 
     asyncio.run(go())
     rows = server.headend.telemetry(lfdi)
-    power = [r["scaled_value"] for r in rows if r["uom"] == 38]
+    der = [r for r in rows if r["flow_direction"] == 19]  # the DER's own MirrorUsagePoint (CSIP-AUS roleFlags 49)
+    assert [(r["role_flags"], r["scaled_value"]) for r in der] == [("49", 2600)]
+    assert {r["role_flags"] for r in rows if r["flow_direction"] != 19} == {"03"}  # the site's: premises point
+    power = [r["scaled_value"] for r in rows if r["uom"] == 38 and r["flow_direction"] != 19]
     volts = [r["scaled_value"] for r in rows if r["uom"] == 29]
     assert power[-2:] == [-2500, -2400] and volts[-2:] == [241.3, 240.9]
     reports = server.headend.der_reports(lfdi)
