@@ -3,12 +3,16 @@
 It accepts the command set the driver documents (instruments.drivers.chroma_63800),
 with or without the optional ``LOAD:`` root, in long or short form. It keeps
 the model's ratings (63803: 36 A, 3600 W, resistance 1-2500 ohm) and queues
--222 "Data out of range" beyond them, -224 for an unknown mode, -113 for an
-unknown header; an unknown query gets no reply.
+-222 "Data out of range" beyond them, -224 for a mode its spec does not list,
+-113 for an unknown header; an unknown query gets no reply. Every load mode of
+the manual (CURR, POW, VOLT, RES, RLC, RLCP, INRUSH, RECT) is accepted and read
+back by ``MODE?``; the plant models constant current, power and resistance
+only, so in the other modes the load draws the last programmed power.
 
 Hooks for the virtual lab:
 
-- ``input_on``; ``mode`` ("current", "power" or "resistance"); ``setpoint``, the
+- ``input_on``; ``mode`` ("current", "power" or "resistance": what the load
+  draws); ``mode_token``, the manual's mode as ``MODE?`` reads it; ``setpoint``, the
   level of the active mode (A, W or ohm); the levels of every mode in
   ``current_a``, ``power_w``, ``resistance_ohm``;
 - ``measurement_source``: called on each MEAS query, returning a PhaseReading
@@ -23,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..roles import PhaseReading
-from .scpi_server import Clock, ScpiEmulator, bool_arg, choice_arg, format_number, in_range, number_arg, scpi
+from ..specs import BadParameter
+from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, format_number, in_range, number_arg, scpi
 
 # model: (current A rms, power W, peak current A)
 RATINGS: dict[str, tuple[float, float, float]] = {
@@ -32,18 +37,12 @@ RATINGS: dict[str, tuple[float, float, float]] = {
     "63804": (45.0, 4500.0, 135.0),
 }
 RESISTANCE_RANGE_OHM = (1.0, 2500.0)
-_MODES = {
-    "CURR": "current",
-    "CURRENT": "current",
-    "0": "current",
-    "POW": "power",
-    "POWER": "power",
-    "1": "power",
-    "RES": "resistance",
-    "RESISTANCE": "resistance",
-    "3": "resistance",
-}
-_MODE_TOKENS = {"current": "CURR", "power": "POW", "resistance": "RES"}
+# The manual's modes (the spec's tokens; the numbers are their places in the manual's list) -> what the
+# load draws. The plant models constant current, power and resistance; in the voltage, RLC, inrush and
+# rectified-load modes it is not modelled, and the load draws the last programmed power instead.
+_MODE_NUMBERS = ("CURR", "POW", "VOLT", "RES", "RLC", "RLCP", "INRUSH", "RECT")
+_DRAWN = {"CURR": "current", "RES": "resistance"}  # every other mode draws power
+_MODE_REPLIES = {"RLCP": "RLCPOW"}  # as MODE? reads it
 
 
 class Chroma63800Emulator(ScpiEmulator):
@@ -69,11 +68,20 @@ class Chroma63800Emulator(ScpiEmulator):
 
     def _reset_state(self) -> None:
         self.input_on = False
-        self.mode = "current"
+        self.mode_token = "CURR"
         self.current_a = 0.0
         self.power_w = 0.0
         self.resistance_ohm = RESISTANCE_RANGE_OHM[1]
         self.peak_current_max_a = self.rated_peak_current_a
+
+    @property
+    def mode(self) -> str:
+        """What the load draws: "current", "power" or "resistance" (power in the modes the plant does not model)."""
+        return _DRAWN.get(self.mode_token, "power")
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.mode_token = {"current": "CURR", "power": "POW", "resistance": "RES"}[value]
 
     @property
     def setpoint(self) -> float:
@@ -120,11 +128,18 @@ class Chroma63800Emulator(ScpiEmulator):
 
     @scpi("[LOAD:]MODE")
     def _mode(self, args, sfx) -> None:
-        self._set("mode", choice_arg(args, _MODES))
+        assert self.spec is not None
+        found = self.spec.find("MODE")
+        assert found is not None
+        try:
+            token = found.command.parse(args, query=False)[0]
+        except BadParameter as exc:  # a mode the manual does not list: its error (-224)
+            raise ScpiError(exc.code) from None
+        self._set("mode_token", _MODE_NUMBERS[int(token)] if token.isdigit() else token)
 
     @scpi("[LOAD:]MODE?")
     def _mode_q(self, args, sfx) -> str:
-        return _MODE_TOKENS[self.mode]
+        return _MODE_REPLIES.get(self.mode_token, self.mode_token)
 
     # -- levels -------------------------------------------------------------------------
     @scpi("[LOAD:]CURRent")

@@ -194,3 +194,37 @@ def test_a_hung_load_times_out_naming_its_address(load, load_emulator):
         load.input_enabled()
     assert time.monotonic() - start < TIMEOUT_S + 1.0
     assert info.value.address == load_emulator.address and info.value.command == "LOAD?"
+
+
+@pytest.fixture
+def load_session(load_emulator):
+    """A plain pyvisa session to the emulated load, as a lab's own script would open it."""
+    import pyvisa
+
+    inst = pyvisa.ResourceManager("@py").open_resource(
+        load_emulator.address, read_termination="\n", write_termination="\n"
+    )
+    inst.timeout = 3000
+    yield inst
+    inst.close()
+
+
+def test_every_load_mode_of_the_spec_is_accepted_and_read_back(load_emulator, load_session):
+    modes = load_spec("chroma-63800").find("MODE").command.params[0].values
+    replies = {}
+    for mode in modes:
+        load_session.write(f"MODE {mode}")
+        replies[mode] = load_session.query("MODE?")
+    errors = [load_session.query("SYST:ERR?") for _ in modes]  # one query per mode: each would have queued one
+    assert errors == ['0,"No error"'] * len(modes)
+    assert replies["VOLT"] == "VOLT" and replies["RLCP"] == "RLCPOW" and replies["RECT"] == "RECT"
+    assert replies["2"] == "VOLT" and replies["3"] == "RES" and replies["7"] == "RECT"
+    load_session.write("MODE RLC2")
+    assert load_session.query("SYST:ERR?").startswith("-224,")
+    assert load_session.query("MODE?") == "RECT"  # a refused mode leaves the mode as it was
+
+
+def test_in_a_mode_the_plant_does_not_model_the_load_draws_the_last_programmed_power(load_emulator, load_session):
+    load_session.write("POW 1200;:MODE INRUSH;:LOAD ON")
+    assert load_session.query("SYST:ERR?") == '0,"No error"'
+    assert (load_emulator.mode_token, load_emulator.mode, load_emulator.setpoint) == ("INRUSH", "power", 1200.0)
