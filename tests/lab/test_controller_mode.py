@@ -270,8 +270,7 @@ def test_a_strict_inverter_refuses_model_123_from_its_header_and_the_report_show
     extra = ("--dut-profile", "rigid-writes", "-k", "strict", "--profile", str(short_profile))
     proc, results = plans.run("testplans/controller", BENCH, 10, run_dir, *extra)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    # CTL-TELEM may fail too on a busy host: its readings lag a PCC that swings while pv2 cannot be limited
-    assert "CTL-INV" in plans.failing(results) <= {"CTL-INV", "CTL-TELEM"}, plans.why(results)
+    assert plans.failing(results) == {"CTL-INV"}, plans.why(results)  # its readings, stamped when read, still agree
     (test,) = results["tests"]
     refused = [f for f in test["findings"] if "refused (exception 2)" in f]
     assert refused and all(f.startswith("pv2: write to registers") and "(model 123)" in f for f in refused)
