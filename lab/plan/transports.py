@@ -90,12 +90,14 @@ class Csip:
             "csip_schedule", intervals=len(intervals), start_s=intervals[0].start_s if intervals else None
         )
 
-    def default_control(self, limits: SiteLimits) -> None:
-        """DefaultDERControl: the firm limits the DUT falls back to."""
+    def default_control(self, limits: SiteLimits, ramp_pct_per_s: float | None = None) -> None:
+        """DefaultDERControl: the firm limits the DUT falls back to, and the ramp rate (setGradW, percent of
+        setMaxW per second) it may move there at; None leaves the ramp the server had."""
+        settings = None if ramp_pct_per_s is None else {"ramp_rate_pct_per_s": ramp_pct_per_s}
         self.headend.set_default_control(
-            self.lfdi, import_limit_w=limits.import_limit_w, export_limit_w=limits.export_limit_w
+            self.lfdi, import_limit_w=limits.import_limit_w, export_limit_w=limits.export_limit_w, settings=settings
         )
-        self.recorder.event("csip_default_control", **limits.as_dict())
+        self.recorder.event("csip_default_control", **limits.as_dict(), ramp_pct_per_s=ramp_pct_per_s)
 
     def cancel(self, mrid: str) -> None:
         self.headend.cancel_control(mrid)

@@ -55,6 +55,14 @@ class Responses(RequirementParams):
 class LossOfComms(SoftLimit):
     default_band_w: float
     """Export within this of the default limit shows the default is applied."""
+    default_ramp_pct_per_s: float = 0.0
+    """setGradW sent with the DefaultDERControl (percent of setMaxW per second; 0: no ramp limit)."""
+
+    def ramp_s(self, change_w: float, rating_w: float) -> float:
+        """How long a DUT ramping at the sent rate takes for this change of limit (0 with no ramp)."""
+        if self.default_ramp_pct_per_s <= 0:
+            return 0.0
+        return abs(change_w) / (self.default_ramp_pct_per_s / 100.0 * rating_w)
 
 
 class Polling(RequirementParams):

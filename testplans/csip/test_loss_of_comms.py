@@ -1,10 +1,12 @@
 """CSIP loss of communication (and the ruling's firm limits): the cached schedule is kept, then the
 default (firm) limits apply.
 
-The server sets DefaultDERControl to the firm export limit and publishes a
-two-interval export schedule; once the first interval runs, the server goes
-away until after the schedule. The DUT must still apply the second interval
-(from its cache), then, with no event left, its default limit.
+The server sets DefaultDERControl to the firm export limit, with the default
+ramp rate (setGradW) the profile names, and publishes a two-interval export
+schedule; once the first interval runs, the server goes away until after the
+schedule. The DUT must still apply the second interval (from its cache), then,
+with no event left, its default limit: judged once a DUT ramping at the sent
+rate from the second interval's limit gets there.
 """
 
 import pytest
@@ -25,8 +27,14 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         SiteLimits(export_limit_w=0.6 * p.default_export_limit_w),
     )
 
-    procedure.step(f"DefaultDERControl: export limit {firm.export_limit_w:.0f} W (firm)", clause="CSIP loss of comms")
-    headend.default_control(firm)
+    ramp_s = r.ramp_s(firm.export_limit_w - second.export_limit_w, p.site_rating_w)
+    procedure.step(
+        f"DefaultDERControl: export limit {firm.export_limit_w:.0f} W (firm), ramp "
+        f"{r.default_ramp_pct_per_s * 60:.2f} %/min of {p.site_rating_w:.0f} W (setGradW): "
+        f"{ramp_s:.0f} s from the cached limit",
+        clause="CSIP loss of comms",
+    )
+    headend.default_control(firm, ramp_pct_per_s=r.default_ramp_pct_per_s)
     site.stress("export")
     procedure.wait(p.precondition_s)
 
@@ -46,7 +54,7 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         site.show_limit(second)
         procedure.wait_until(t0_s + 2 * INTERVAL_S)
         site.show_limit(firm)
-        end_s = procedure.wait(window_s + 20)
+        end_s = procedure.wait(window_s + ramp_s + 20)
 
     procedure.expect_at_or_below(
         "CSIP-LOSS",
@@ -58,6 +66,7 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         label="cached 2nd interval: PCC export",
     )
     default_from_s, default_to_s = t0_s + 2 * INTERVAL_S + window_s, end_s - p.end_guard_s
+    reached_s = default_from_s + ramp_s  # a DUT ramping at the sent setGradW is at its default from here
     procedure.expect_at_or_below(
         "CSIP-LOSS",
         PCC_EXPORT,
@@ -68,13 +77,13 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         label="after the schedule, default limit: PCC export",
     )
     t, export_w = procedure.series(PCC_EXPORT, end_s=end_s)
-    in_default = export_w[(t >= default_from_s) & (t <= default_to_s)]
+    in_default = export_w[(t >= reached_s) & (t <= default_to_s)]
     lowest_w = float(in_default.min()) if in_default.size else float("nan")
     floor_w = firm.export_limit_w - r.default_band_w
     procedure.expect(
         "CSIP-LOSS",
         criterion=f"after the schedule the default limit applies: export within {r.default_band_w:.0f} W "
-        f"of {firm.export_limit_w:.0f} W",
+        f"of {firm.export_limit_w:.0f} W, from {ramp_s:.0f} s of ramp at the sent setGradW on",
         passed=bool(in_default.size) and lowest_w >= floor_w,
         message=f"lowest export {lowest_w:.0f} W after the schedule ended",
         measured=lowest_w,
