@@ -23,6 +23,13 @@ are installed queues 222), synchronization sources and line filters. THD
 items (UTHD, ITHD) read the plant's THD, 0 % for a plant that gives none (a
 pure sine); ``:SYSTem:DATE?`` and ``:SYSTem:TIME?`` read the emulator's clock.
 
+Harmonics are read as the WT1800 manual has them: an item with an order
+(``:NUMeric:NORMal:ITEM3 U,1,1``: <function>,<element>,{TOTal|DC|1..500}) and
+the harmonic lists (``:NUMeric:LIST:ITEM1 U,1`` then ``:NUMeric:LIST:VALue?``:
+total, DC and orders 1..``:NUMeric:LIST:ORDer`` of each list), with a spectrum
+that agrees with the plant's totals and THD (emulators.harmonics). The WT1800
+has no ``:NUMeric:HARMonics`` group (a WT1600 one): it stays "113,Undefined header".
+
 Hooks for the virtual lab:
 
 - ``source``: called on each ``:VALue?`` query, returning {element: ElementReading};
@@ -41,6 +48,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from ..roles import ElementReading
+from .harmonics import MAX_ORDER, ORDER_FUNCTIONS, order_value
 from .scpi_server import Clock, ScpiEmulator, ScpiError, bool_arg, choice_arg, int_arg, scpi
 
 MAX_ITEMS = 255
@@ -58,6 +66,9 @@ FUNCTIONS = {
     "UTHD": ("UTHD", "voltage_thd_pct"),
     "ITHD": ("ITHD", "current_thd_pct"),
 }
+ORDER_TOKENS = {name.upper(): name for name in ORDER_FUNCTIONS} | {"LAMB": "LAMBda"}  # read per harmonic order
+MAX_LISTS = 64
+Item = tuple[str, int, str | None]  # function, element, order as given (None, "TOT", "DC" or "<k>")
 WIRING_ELEMENTS = {"P1W2": 1, "P1W3": 2, "P3W3": 2, "P3W4": 3, "V3A3": 3}  # elements each system uses
 SYNC_SOURCES = {"EXT": "EXT", "EXTERNAL": "EXT", "NONE": "NONE"}
 
@@ -106,7 +117,8 @@ class YokogawaWTEmulator(ScpiEmulator):
         self.verbose_on = False
         self.numeric_format = "ASCII"
         self.number = DEFAULT_NUMBER
-        self.items: dict[int, tuple[str, int] | None] = {}
+        self.items: dict[int, Item | None] = {}
+        self.list_items: dict[int, Item | None] = {}
         self.update_period_s = 0.5
         self.filter1 = "NEVER"
         self._epoch_s: float | None = None
@@ -351,57 +363,150 @@ class YokogawaWTEmulator(ScpiEmulator):
     def _number_q(self, args, sfx) -> str:
         return self._reply(":NUM:NORM:NUMB", str(self.number))
 
-    def _item_index(self, sfx: tuple[str, ...]) -> int:
-        k = int(sfx[-1]) if sfx and sfx[-1] else 1
-        if not 1 <= k <= MAX_ITEMS:
-            raise ScpiError(114, "Header suffix out of range")
-        return k
-
-    @scpi(":NUMeric[:NORMal]:ITEM#")
-    def _item(self, args, sfx) -> None:
-        k = self._item_index(sfx)
+    def _parse_item(self, args: str, with_order: bool) -> Item | None:
+        """An item as ITEM<x> gives it: NONE, or <function>,<element>[,<order>] (lists take no order)."""
         text = args.strip()
         if not text:
             raise ScpiError(109)
         if text.upper() == "NONE":
-            with self.lock:
-                self.items[k] = None
-            return
+            return None
         parts = [p.strip() for p in text.split(",")]
-        if len(parts) != 2:
-            raise ScpiError(109 if len(parts) < 2 else 108)
-        function = FUNCTIONS.get(parts[0].upper())
+        if len(parts) < 2:
+            raise ScpiError(109)
+        if len(parts) > (3 if with_order else 2):
+            raise ScpiError(108)
+        token = parts[0].upper()
+        function = ORDER_TOKENS.get(token) or (FUNCTIONS[token][0] if with_order and token in FUNCTIONS else None)
         if function is None:
             raise ScpiError(224)
         element = int_arg(parts[1])
         if element not in self.elements:
             raise ScpiError(222)
+        return function, element, self._order_token(parts[2]) if len(parts) == 3 else None
+
+    @staticmethod
+    def _order_token(text: str) -> str:
+        token = text.upper()
+        if token in ("TOT", "TOTAL", "DC"):
+            return token[:3]
+        order = int_arg(text)
+        if not 1 <= order <= MAX_ORDER:
+            raise ScpiError(222)
+        return str(order)
+
+    @staticmethod
+    def _item_text(item: Item | None) -> str:
+        if item is None:
+            return "NONE"
+        function, element, order = item
+        return f"{function.upper()},{element}" + (f",{order}" if order is not None else "")
+
+    _TABLES: ClassVar[dict[str, tuple[int, str]]] = {"items": (MAX_ITEMS, "NORM"), "list_items": (MAX_LISTS, "LIST")}
+
+    def _table_index(self, table: str, sfx: tuple[str, ...]) -> int:
+        k = int(sfx[-1]) if sfx and sfx[-1] else 1
+        if not 1 <= k <= self._TABLES[table][0]:
+            raise ScpiError(114, "Header suffix out of range")
+        return k
+
+    def _store_item(self, table: str, args: str, sfx: tuple[str, ...]) -> None:
+        """ITEM<x> of the normal items ("items", with an order) or of the harmonic lists ("list_items")."""
+        k = self._table_index(table, sfx)
+        item = self._parse_item(args, with_order=table == "items")
         with self.lock:
-            self.items[k] = (function[0], element)
+            getattr(self, table)[k] = item
+
+    def _item_reply(self, table: str, sfx: tuple[str, ...]) -> str:
+        k = self._table_index(table, sfx)
+        return self._reply(f":NUM:{self._TABLES[table][1]}:ITEM{k}", self._item_text(getattr(self, table).get(k)))
+
+    def _clear_items(self, table: str, args: str) -> None:
+        """CLEar [<start>]: items from <start> (default 1) on read NONE."""
+        start = int_arg(args) if args.strip() else 1
+        if not 1 <= start <= self._TABLES[table][0]:
+            raise ScpiError(222)
+        with self.lock:
+            setattr(self, table, {k: v for k, v in getattr(self, table).items() if k < start})
+
+    @scpi(":NUMeric[:NORMal]:ITEM#")
+    def _item(self, args, sfx) -> None:
+        self._store_item("items", args, sfx)
 
     @scpi(":NUMeric[:NORMal]:ITEM#?")
     def _item_q(self, args, sfx) -> str:
-        k = self._item_index(sfx)
-        item = self.items.get(k)
-        return self._reply(f":NUM:NORM:ITEM{k}", "NONE" if item is None else f"{item[0].upper()},{item[1]}")
+        return self._item_reply("items", sfx)
+
+    @scpi(":NUMeric[:NORMal]:CLEar", takes_args=True)
+    def _clear(self, args, sfx) -> None:
+        self._clear_items("items", args)
+
+    def _readings(self) -> dict[int, ElementReading]:
+        source = self.source
+        if source is not None:
+            return source()
+        return {e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
+
+    @staticmethod
+    def _item_value(readings: dict[int, ElementReading], item: Item | None) -> float:
+        if item is None or item[1] not in readings:
+            return math.nan
+        function, element, order = item
+        reading = readings[element]
+        if function.upper() in FUNCTIONS and order in (None, "TOT"):
+            value = getattr(reading, FUNCTIONS[function.upper()][1])
+            return 0.0 if value is None else float(value)  # no THD from the plant: a pure sine
+        if function not in ORDER_FUNCTIONS:
+            return math.nan  # a per-element function asked for one order: no such data
+        return order_value(reading, function, None if order in (None, "TOT") else 0 if order == "DC" else int(order))
 
     def _values(self) -> list[float]:
         with self.lock:
             items = [self.items.get(k) for k in range(1, self.number + 1)]
-        source = self.source
-        readings = (
-            source()
-            if source is not None
-            else {e: ElementReading(0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan) for e in self.elements}
-        )
-        values = []
-        for item in items:
-            if item is None or item[1] not in readings:
-                values.append(math.nan)
-                continue
-            value = getattr(readings[item[1]], FUNCTIONS[item[0].upper()][1])
-            values.append(0.0 if value is None else float(value))  # no THD from the plant: a pure sine
-        return values
+        readings = self._readings()
+        return [self._item_value(readings, item) for item in items]
+
+    # -- harmonic lists --------------------------------------------------------------------------
+    def _spec_setting(self, header: str) -> list:
+        """What a setting the spec serves was last given (or its value after *RST)."""
+        found = self.spec.find(header) if self.spec is not None else None
+        if found is None:  # a model whose manual was not read
+            raise ScpiError(113)
+        with self.lock:
+            stored = self._spec_settings.get((found.command.header, found.suffixes, ""))
+        return list(stored if stored is not None else found.command.default)
+
+    @scpi(":NUMeric:LIST:ITEM#")
+    def _list_item(self, args, sfx) -> None:
+        self._store_item("list_items", args, sfx)
+
+    @scpi(":NUMeric:LIST:ITEM#?")
+    def _list_item_q(self, args, sfx) -> str:
+        return self._item_reply("list_items", sfx)
+
+    @scpi(":NUMeric:LIST:CLEar", takes_args=True)
+    def _list_clear(self, args, sfx) -> None:
+        self._clear_items("list_items", args)
+
+    @scpi(":NUMeric:LIST:VALue?", takes_args=True)
+    def _list_value_q(self, args, sfx) -> str:
+        count = int(self._spec_setting(":NUMeric:LIST:NUMBer")[0])
+        lists = range(1, count + 1)
+        if args.strip():
+            k = int_arg(args)
+            if not 1 <= k <= count:
+                raise ScpiError(222)
+            lists = range(k, k + 1)
+        highest = int(self._spec_setting(":NUMeric:LIST:ORDer")[0])
+        select = str(self._spec_setting(":NUMeric:LIST:SELect")[0]).upper()
+        orders = [o for o in range(1, highest + 1) if select == "ALL" or (o % 2 == 1) == (select == "ODD")]
+        readings = self._readings()
+        values: list[float] = []
+        for k in lists:
+            with self.lock:
+                item = self.list_items.get(k)
+            for order in ["TOT", "DC", *map(str, orders)]:
+                values.append(self._item_value(readings, None if item is None else (item[0], item[1], order)))
+        return self._reply(":NUM:LIST:VAL", ",".join(_ascii(v) for v in values))
 
     @scpi(":NUMeric[:NORMal]:VALue?", takes_args=True)
     def _value_q(self, args, sfx) -> str:

@@ -27,9 +27,9 @@ def test_connect_configures_the_item_list(yokogawa, yokogawa_emulator):
     assert yokogawa_emulator.header_on is False
     assert yokogawa_emulator.numeric_format == "ASCII"
     assert yokogawa_emulator.number == 18  # 7 functions and the voltage and current THD per element
-    assert yokogawa_emulator.items[1] == ("U", 1) and yokogawa_emulator.items[6] == ("LAMBda", 1)
-    assert yokogawa_emulator.items[8] == ("UTHD", 1) and yokogawa_emulator.items[9] == ("ITHD", 1)
-    assert yokogawa_emulator.items[16] == ("FU", 2) and yokogawa_emulator.items[18] == ("ITHD", 2)
+    assert yokogawa_emulator.items[1] == ("U", 1, None) and yokogawa_emulator.items[6] == ("LAMBda", 1, None)
+    assert yokogawa_emulator.items[8] == ("UTHD", 1, None) and yokogawa_emulator.items[9] == ("ITHD", 1, None)
+    assert yokogawa_emulator.items[16] == ("FU", 2, None) and yokogawa_emulator.items[18] == ("ITHD", 2, None)
     assert yokogawa.identity().manufacturer == "YOKOGAWA"
 
 
@@ -263,3 +263,64 @@ def test_the_recorder_gets_thd_and_the_analyzer_time_as_channels(yokogawa_emulat
     assert abs(values["analyzer.instrument_time_s"] - time.time()) < 2.0
     assert component.snapshot()["settings"]["inputs"]["voltage_range_v"] == {2: 1000.0}
     component.close()
+
+
+# -- harmonics as the WT1800 manual has them (items with an order, harmonic lists) -----------------
+
+PLANT = ElementReading(230.0, 10.0, 2200.0, 300.0, 2300.0, 0.957, 50.0, voltage_thd_pct=3.0, current_thd_pct=8.0)
+
+
+@pytest.fixture
+def wt_session(yokogawa_emulator):
+    """A plain pyvisa session to the emulated analyzer, headers off as a lab script sets them."""
+    import pyvisa
+
+    yokogawa_emulator.source = lambda: {1: PLANT}
+    inst = pyvisa.ResourceManager("@py").open_resource(
+        yokogawa_emulator.address, read_termination="\n", write_termination="\n"
+    )
+    inst.timeout = 3000
+    inst.write(":COMMunicate:HEADer OFF")
+    yield inst
+    inst.close()
+
+
+def numbers(reply: str) -> list[float]:
+    return [float(v) for v in reply.split(",")]
+
+
+def test_items_with_a_harmonic_order_read_a_spectrum_that_agrees_with_totals_and_thd(wt_session):
+    wt_session.write(":NUM:NORM:NUMB 7;ITEM1 U,1;ITEM2 U,1,1;ITEM3 UTHD,1;ITEM4 I,1,1;ITEM5 ITHD,1")
+    wt_session.write(":NUM:NORM:ITEM6 U,1,3;ITEM7 UHDF,1,1")
+    assert wt_session.query(":STAT:ERR?") == '0,"No error"'
+    assert wt_session.query(":NUM:NORM:ITEM2?") == "U,1,1"
+    u, u1, uthd, i1, ithd, u3, uhdf1 = numbers(wt_session.query(":NUM:NORM:VAL?"))
+    assert u == pytest.approx(230.0, rel=1e-4) and uthd == pytest.approx(3.0, rel=1e-4)
+    # THD relative to order 1: total² = order 1² (1 + THD²)
+    assert u1 * math.sqrt(1 + (uthd / 100) ** 2) == pytest.approx(u, rel=1e-5)
+    assert i1 * math.sqrt(1 + (ithd / 100) ** 2) == pytest.approx(10.0, rel=1e-5)
+    assert 0 < u3 < u1 * uthd / 100 and uhdf1 == pytest.approx(100.0)
+
+
+def test_harmonic_lists_read_total_dc_and_each_order(wt_session):
+    wt_session.write(":NUM:LIST:NUMB 2;ORD 50;SEL ALL;ITEM1 I,1;ITEM2 P,1")
+    assert wt_session.query(":STAT:ERR?") == '0,"No error"'
+    assert wt_session.query(":NUM:LIST:ITEM2?") == "P,1"
+    values = numbers(wt_session.query(":NUM:LIST:VAL?"))
+    current, power = values[:52], values[52:]
+    assert len(values) == 2 * (2 + 50)  # per list: total, DC, orders 1..50
+    assert current[0] == pytest.approx(10.0) and current[1] == 0.0 and current[2 + 1] == 0.0  # order 2: none
+    assert math.sqrt(sum(v**2 for v in current[2:])) == pytest.approx(10.0, rel=1e-3)
+    assert power[0] == pytest.approx(2200.0) and sum(power[2:]) == pytest.approx(2200.0, rel=1e-3)
+
+
+def test_items_are_cleared_orders_checked_and_the_wt1600_harmonic_group_is_not_a_wt1800_command(wt_session):
+    wt_session.write(":NUM:NORM:ITEM1 U,1,1;ITEM2 I,1")
+    wt_session.write(":NUM:NORM:ITEM3 U,1,501")
+    assert wt_session.query(":STAT:ERR?").startswith("222,")
+    wt_session.write(":NUM:NORM:CLE 2")
+    assert [wt_session.query(f":NUM:NORM:ITEM{k}?") for k in (1, 2)] == ["U,1,1", "NONE"]
+    wt_session.write(":NUM:LIST:ITEM1 U,1;:NUM:LIST:CLE")
+    assert wt_session.query(":NUM:LIST:ITEM1?") == "NONE"
+    wt_session.write(":NUMeric:HARMonics:NUMBer 4")
+    assert wt_session.query(":STAT:ERR?").startswith("113,")  # the manual's NUMeric group has no HARMonics
