@@ -109,3 +109,34 @@ def test_an_unimplemented_scale_factor_reads_and_writes_as_in_pysunspec2():
         finally:
             der.close()
             client.close()
+
+
+@pytest.mark.parametrize(
+    "device", ["der-7xx-volt-var", "der-legacy-103", "meter-203", "site-sunspec-legacy-battery-3ph"]
+)
+def test_every_point_decodes_as_pysunspec2_decodes_it(device):
+    """flexbench keeps its own decoding (cheaper on the sampling path: benchmarks/sunspec_decode.py); every
+    top-level point of every model, scale factor applied, reads as pysunspec2's client reads it."""
+    with DEVICES[device]() as emulator:
+        client = scanned(emulator)
+        der = SunSpecDER(emulator.address, timeout_s=2.0)
+        der.connect()
+        try:
+            compared = 0
+            for model_id, instances in client.models.items():
+                if not isinstance(model_id, int) or model_id == 1:
+                    continue
+                ours = der.read_model(model_id)
+                for name, point in instances[0].points.items():
+                    if name in ("ID", "L") or point.pdef.get(mdef.TYPE) == mdef.TYPE_PAD:
+                        continue
+                    theirs, mine = point.cvalue, ours.get(name)
+                    if isinstance(theirs, float) or isinstance(mine, float):
+                        assert mine == pytest.approx(theirs, rel=1e-9, abs=1e-9), (model_id, name)
+                    else:
+                        assert mine == theirs, (model_id, name)
+                    compared += 1
+            assert compared > 20
+        finally:
+            der.close()
+            client.close()
