@@ -57,6 +57,10 @@ class EnvelopeParams(StressParams):
     """The load name of the DUT's location on the feeder."""
     allocation: Literal["equal", "proportional", "max-total"]
     method: Literal["fast", "reference"]
+    injection_model: Literal["load-pf", "unity"] = "load-pf"
+    """How the site's extra import enters the feeder (see twin/README.md)."""
+    base_violation_rule: Literal["hold", "ignore"] = "hold"
+    base_violation_tolerance_pu: float = Field(default=0.001, ge=0.0, lt=1.0)
     envelope_start: str
     """First interval of the variable envelope: an ISO time with its zone."""
     horizon_h: PositiveFloat
@@ -263,6 +267,16 @@ class EnvelopePlan:
             return [site.site_id]
         return [s.site_id for s in twin.sites if s.service_transformer == site.service_transformer]
 
+    def _assumptions(self) -> dict[str, Any]:
+        """The profile's injection model and feeder limits, as compute_envelope takes them."""
+        from flexbench.twin import Limits
+
+        p = self.params
+        limits = Limits(
+            base_violation_rule=p.base_violation_rule, base_violation_tolerance_pu=p.base_violation_tolerance_pu
+        )
+        return {"injection_model": p.injection_model, "limits": limits}
+
     def _cached(self, name: str, params: dict[str, Any], compute: Callable[[], Any]) -> tuple[Any, Path]:
         """An envelope from the run folder's cache, else computed here (main thread) and cached."""
         from flexbench.twin import EnvelopeSet, TwinError
@@ -276,6 +290,9 @@ class EnvelopePlan:
                 "site": p.site_id,
                 "allocation": p.allocation,
                 "method": p.method,
+                "injection_model": p.injection_model,
+                "base_violation_rule": p.base_violation_rule,
+                "base_violation_tolerance_pu": p.base_violation_tolerance_pu,
                 "resolution": p.resolution,
                 "seed": p.seed,
                 **params,
@@ -317,6 +334,7 @@ class EnvelopePlan:
                 resolution=p.resolution,
                 allocation=p.allocation,
                 method=p.method,
+                **self._assumptions(),
                 seed=p.seed,
             ),
         )
@@ -390,6 +408,7 @@ class EnvelopePlan:
                     resolution=p.resolution,
                     allocation=p.allocation,
                     method=p.method,
+                    **self._assumptions(),
                     seed=p.seed,
                 )
 

@@ -68,7 +68,7 @@ def constraint_rows(
     if isv.any():
         vrow = np.where(codes[isv] < nv, codes[isv], codes[isv] - nv)
         nodes = vn[vrow]
-        dv = sens.dv_rows(nodes)
+        dv = sens.dv_rows(nodes) * sens.import_factor(np.arange(out.shape[1]), direction)
         u = np.conj(base.voltages[nodes] / np.abs(base.voltages[nodes]))
         dmag = (u[:, None] * dv).real / model.base_v[nodes][:, None]
         low = codes[isv] < nv
@@ -80,7 +80,7 @@ def constraint_rows(
         trow = codes[ith] - 2 * nv
         b = sens.branch_matrix_now()[trow]
         cols = np.unique(b.indices)
-        dv = sens.dv_rows(cols)
+        dv = sens.dv_rows(cols) * sens.import_factor(np.arange(out.shape[1]), direction)
         g = b[:, cols] @ dv
         i0 = base.currents[trow]
         im = np.abs(i0)
@@ -105,7 +105,8 @@ def linear_usage(
     """First-order usage of every constraint with every site x_w beyond its forecast."""
     vn = model.vnode_index
     sign = 1.0 if direction == IMPORT else -1.0
-    dv = sens.dv_total(sign * np.asarray(x_w, dtype=float))
+    x_w = np.asarray(x_w, dtype=float)
+    dv = sens.dv_total(sign * x_w * sens.import_factor(np.arange(len(x_w)), direction))
     u = np.conj(base.voltages[vn] / np.abs(base.voltages[vn]))
     dmag = (u * dv[vn]).real / model.base_v[vn]
     di = sens.branch_matrix_now() @ dv

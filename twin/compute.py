@@ -39,7 +39,7 @@ from flexbench.twin.limits import (
 )
 from flexbench.twin.screening import TreeIndex
 from flexbench.twin.sensitivity import LinearModel
-from flexbench.twin.twin import EffectiveLimits, Limits, Twin
+from flexbench.twin.twin import INJECTION_MODELS, EffectiveLimits, Limits, Twin
 
 METHODS = ("fast", "reference")
 # Dense constraint testing up to this many (node x site) pairs; beyond, a radial
@@ -54,10 +54,13 @@ class EnvelopeSettings:
     limits: Limits = field(default_factory=Limits)
     method: str = "fast"
     allocation: str = "equal"
+    injection_model: str = INJECTION_MODELS[0]
     cap_factor: float = 20.0
     max_corrections: int = 8
 
     def __post_init__(self) -> None:
+        if self.injection_model not in INJECTION_MODELS:
+            raise ValueError(f"injection model {self.injection_model!r}: use one of {', '.join(INJECTION_MODELS)}")
         if self.method not in METHODS:
             raise ValueError(f"method {self.method!r}: use one of {', '.join(METHODS)}")
         if self.allocation not in (*ALLOCATIONS, "none"):
@@ -102,7 +105,8 @@ class IntervalEngine:
 
     def _linear_model(self) -> LinearModel:
         if self.linear is None:
-            self.linear = LinearModel(self.twin, self.sites)
+            q = self.twin.model.load_q_ratio if self.settings.injection_model == "load-pf" else None
+            self.linear = LinearModel(self.twin, self.sites, q)
             m = self.twin.model
             if m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT:
                 self.tree = TreeIndex(m, self.sites)
@@ -123,6 +127,7 @@ class IntervalEngine:
         """
         tw = self.twin
         st = self.settings
+        tw.set_injection_model(st.injection_model)
         if reset:
             tw.reset_controls()
             self._carry = {}

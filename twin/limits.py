@@ -372,6 +372,8 @@ def _exact_roots(twin, sens, base, eff, pos, code, direction, own):
     trow = code[ith] - 2 * nv
     a[ith] = base.currents[trow]
     b[ith] = sens.branch_pairs(trow, pos[ith])
+    factor = sens.import_factor(pos, direction)
+    b *= factor
     # the site's terminals for each pair
     vph0, dph = own
     tpos = lm.term_pos
@@ -388,7 +390,7 @@ def _exact_roots(twin, sens, base, eff, pos, code, direction, own):
     kappa = np.ones(len(pos), dtype=complex)
     for _ in range(3):
         xs = np.where(np.isfinite(x), x, 0.0)
-        vph = vph0[term] + dph[term] * (kappa[pair] * sign * xs[pair])
+        vph = vph0[term] + dph[term] * (np.broadcast_to(factor, pos.shape)[pair] * kappa[pair] * sign * xs[pair])
         ratio = np.conj(vph0[term] / vph) * w
         kappa = (
             np.bincount(pair, weights=ratio.real, minlength=len(pos))

@@ -37,7 +37,7 @@ from flexbench.twin.profiles import (
     synthetic_profiles,
 )
 from flexbench.twin.threads import set_blas_threads, single_blas_thread
-from flexbench.twin.twin import Limits, Twin
+from flexbench.twin.twin import INJECTION_MODELS, Limits, Twin
 
 Progress = Callable[[int, int], None]
 # Controls carry over from interval to interval within a block; each block starts
@@ -72,6 +72,7 @@ def compute_envelope(
     resolution: str | None = None,
     allocation: str = "equal",
     method: str = "fast",
+    injection_model: str = INJECTION_MODELS[0],
     limits: Limits | None = None,
     measured: MeasuredState | None = None,
     firm_import_w: np.ndarray | None = None,
@@ -83,12 +84,16 @@ def compute_envelope(
     """Envelopes of the given sites (all by default) of a twin.
 
     profiles: measured/forecast load and PV (W) per site; synthetic shapes when
-    None. For 'variable', profiles that end before start are history and are
+    None. injection_model: how a site's extra import enters the feeder,
+    'load-pf' (its own load's power factor and load model, the default) or
+    'unity' (extra export is at unity power factor under both). For 'variable', profiles that end before start are history and are
     turned into a forecast; for 'static', they must cover a year. resolution
     defaults to 1h (15min for dynamic).
     """
     resolution = resolution or ("15min" if kind == "dynamic" else "1h")
-    settings = EnvelopeSettings(limits=limits or Limits(), method=method, allocation=allocation)
+    settings = EnvelopeSettings(
+        limits=limits or Limits(), method=method, allocation=allocation, injection_model=injection_model
+    )
     if kind == "variable":
         return variable_envelope(
             twin,
@@ -456,7 +461,7 @@ def assemble(
         binding_import_limit=held_i,
         binding_export_limit=held_e,
         thermal_ratings=f"model: line normamps, transformer kVA (winding 1); x {lim.thermal_fraction:g}",
-        injection_model="unity",
+        injection_model=settings.injection_model,
         regulator_policy=REGULATOR_POLICY,
         base_violation_rule=lim.base_violation_rule,
         base_violation_tolerance_pu=lim.base_violation_tolerance_pu,

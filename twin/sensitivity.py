@@ -23,7 +23,11 @@ from flexbench.twin.model import FeederModel
 class LinearModel:
     """Z columns for a set of sites at a reference control state."""
 
-    def __init__(self, twin, sites: np.ndarray) -> None:
+    def __init__(self, twin, sites: np.ndarray, q_ratio: np.ndarray | None = None) -> None:
+        """q_ratio: var per W of each site's extra import (all sites; None: unity power factor).
+
+        Export is at unity power factor either way; see IntervalSensitivity.import_factor.
+        """
         self.twin = twin
         m: FeederModel = twin.model
         self.model = m
@@ -64,6 +68,8 @@ class LinearModel:
         self.term_col_to = np.array([col_of.get(int(k), -1) for k in self.term_to], dtype=int)
         pos_of = {int(s): p for p, s in enumerate(self.sites)}
         self.term_pos = np.array([pos_of[int(s)] for s in self.term_site], dtype=int)
+        # an import of 1 + jq VA per W draws (1 - jq) times the current of a unity one
+        self.import_factor = None if q_ratio is None else 1.0 - 1j * np.asarray(q_ratio, dtype=float)[self.sites]
 
         self.zs = _solve_columns(lu, n, nodes, np.complex64)
         self.ctrl_nodes = m.control_nodes
@@ -173,6 +179,14 @@ class IntervalSensitivity:
     _bnow: sp.csr_matrix | None = None
     _at64: sp.csr_matrix | None = None
 
+    def import_factor(self, positions: np.ndarray, direction: str) -> np.ndarray | float:
+        """What multiplies the unity-power-factor change per W of these sites in a direction:
+        (1 - jq) for an import at the load's power factor, 1 otherwise."""
+        factor = self.linear.import_factor
+        if factor is None or direction != "import":
+            return 1.0
+        return factor[np.asarray(positions, dtype=int)]
+
     def dv(self, positions: np.ndarray) -> np.ndarray:
         """Node-voltage change per W for the given site positions (all nodes x B)."""
         a = self.a[:, positions].toarray()
@@ -193,7 +207,8 @@ class IntervalSensitivity:
 
     def dv_total(self, weights_w: np.ndarray) -> np.ndarray:
         """Node-voltage change (V) when every site adds weights_w (W, import positive)."""
-        inj = self.a @ np.asarray(weights_w, dtype=float)
+        weights_w = np.asarray(weights_w)  # complex weights carry a power factor
+        inj = self.a @ weights_w
         rhs = np.zeros(self.linear.zs.shape[0], dtype=complex)
         np.add.at(rhs, self.linear.nodes, inj)
         out = self.linear.lu.solve(rhs)

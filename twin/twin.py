@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
 
 TYPICAL_LOAD_FRACTION = 0.5
+# How a site's change of net power beyond its forecast enters the feeder:
+# load-pf: extra import on the site's own load, so at its power factor and load model
+# (ZIP, vminpu); extra export at unity power factor (inverter generation);
+# unity: both on a separate constant-power load at unity power factor.
+INJECTION_MODELS = ("load-pf", "unity")
 
 
 BASE_VIOLATION_RULES = ("hold", "ignore")
@@ -137,6 +142,7 @@ class Twin:
         self._load_w = np.array([s.nominal_w for s in self.model.sites])
         self._pv_w = np.zeros(n)
         self._flex_w = np.zeros(n)
+        self.injection_model = INJECTION_MODELS[0]
         # Every interval's controls settle from one fixed start (see reset_controls):
         # the state at half the model's peak load, close to typical operation.
         self.set_operating_point(TYPICAL_LOAD_FRACTION * self._load_w)
@@ -231,11 +237,22 @@ class Twin:
         """Net import of every site at the operating point (load minus PV)."""
         return self._load_w - self._pv_w
 
+    def set_injection_model(self, name: str) -> None:
+        """How later site deltas enter the feeder: 'load-pf' or 'unity' (see INJECTION_MODELS)."""
+        if name not in INJECTION_MODELS:
+            raise ValueError(f"injection model {name!r}: use one of {', '.join(INJECTION_MODELS)}")
+        if name != self.injection_model:
+            self.clear_deltas()
+            self.injection_model = name
+
     def set_site_delta(self, sites: np.ndarray, delta_w: np.ndarray) -> None:
-        """Add delta_w (W, import positive) to the given sites' forecast net power."""
+        """Add delta_w (W, import positive) to the given sites' forecast net power, by the injection model."""
         m = self.model
+        delta_w = np.asarray(delta_w, dtype=float)
         self._flex_w[sites] = delta_w
-        self.engine.set_loads_kw(m.flex_numbers[sites], (delta_w - self._pv_w[sites]) / 1000.0)
+        extra_load_w = np.maximum(delta_w, 0.0) if self.injection_model == "load-pf" else np.zeros(len(delta_w))
+        self.engine.set_loads_kw(m.load_numbers[sites], (self._load_w[sites] + extra_load_w) / 1000.0)
+        self.engine.set_loads_kw(m.flex_numbers[sites], (delta_w - extra_load_w - self._pv_w[sites]) / 1000.0)
 
     def clear_deltas(self) -> None:
         """Return every site to its forecast net power."""

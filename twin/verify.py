@@ -60,6 +60,8 @@ def check_envelope(
     for; static envelopes pass their export worst case separately.
     """
     limits = limits or limits_of(env)
+    # envelopes from before the injection model was recorded used unity power factor
+    twin.set_injection_model(env.injection_model or "unity")
     sites = twin.site_numbers(env.site_ids)
     export_load_w = load_w if export_load_w is None else export_load_w
     export_pv_w = pv_w if export_pv_w is None else export_pv_w

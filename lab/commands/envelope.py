@@ -58,6 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vmin", type=float, default=0.95, help="lower voltage limit, pu (default: 0.95)")
     p.add_argument("--vmax", type=float, default=1.05, help="upper voltage limit, pu (default: 1.05)")
     p.add_argument(
+        "--injection-model",
+        choices=("load-pf", "unity"),
+        default="load-pf",
+        help="how a site's extra import enters the feeder: load-pf: on its own load, at the load's power "
+        "factor and load model; unity: a constant-power load at unity power factor (default: load-pf); "
+        "extra export is at unity power factor under both",
+    )
+    p.add_argument(
         "--base-violation-rule",
         choices=("hold", "ignore"),
         default="hold",
@@ -119,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             resolution=resolution,
             allocation=args.allocation,
             method=args.method,
+            injection_model=args.injection_model,
             limits=limits,
             workers=args.workers,
             progress=bar,
@@ -130,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     ns, nt = env.shape
     checked = "checked by full power flow" if env.verified else "NOT fully verified (see binding columns)"
     print(
-        f"wrote {out}: {ns} sites x {nt} intervals ({env.kind}, {env.method}, {env.allocation}), "
+        f"wrote {out}: {ns} sites x {nt} intervals ({env.kind}, {env.method}, {env.allocation}, "
+        f"injection {env.injection_model}), "
         f"{checked}, {time.monotonic() - started:.1f} s"
     )
     return 0 if env.verified else 1
@@ -225,7 +235,12 @@ def run_distributed(args: argparse.Namespace) -> int:
         raise UserError(f"--dask-workers must be at least 1, got {args.dask_workers}")
     try:
         instances = load_instances(args.feeders)
-        settings = EnvelopeSettings(limits=limits_of(args), method=args.method, allocation=args.allocation)
+        settings = EnvelopeSettings(
+            limits=limits_of(args),
+            method=args.method,
+            allocation=args.allocation,
+            injection_model=args.injection_model,
+        )
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bar = FeederProgress(f"envelopes of {len(instances)} feeders")

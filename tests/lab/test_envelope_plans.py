@@ -153,6 +153,8 @@ def _plan(tmp_path: Path, **overrides) -> EnvelopePlan:
         ("bench_s_per_envelope_h", 30.5, r":\d+: plans.envelopes.bench_s_per_envelope_h: .* whole seconds"),
         ("envelope_start", "2026-07-01T00:00:00", r":\d+: plans.envelopes.envelope_start: .* needs its zone"),
         ("horizon_h", "72 h", r":\d+: plans.envelopes.horizon_h: expected a number, got a string '72 h'"),
+        ("injection_model", "zip", r":\d+: plans.envelopes.injection_model: must be one of 'load-pf' or 'unity'"),
+        ("base_violation_tolerance_pu", -0.1, r":\d+: plans.envelopes.base_violation_tolerance_pu: "),
     ],
 )
 def test_bad_plan_settings_are_one_line_errors_naming_the_key(tmp_path, key, value, expected):

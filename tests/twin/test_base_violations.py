@@ -46,6 +46,7 @@ def _envelope(feeder, **limits):
         start=START,
         horizon="1h",
         allocation="none",
+        injection_model="unity",
         limits=Limits(**limits),
     )
 
