@@ -27,7 +27,8 @@ Harmonics are read as the WT1800 manual has them: an item with an order
 (``:NUMeric:NORMal:ITEM3 U,1,1``: <function>,<element>,{TOTal|DC|1..500}) and
 the harmonic lists (``:NUMeric:LIST:ITEM1 U,1`` then ``:NUMeric:LIST:VALue?``:
 total, DC and orders 1..``:NUMeric:LIST:ORDer`` of each list), with a spectrum
-that agrees with the plant's totals and THD (emulators.harmonics). The WT1800
+that agrees with the plant's totals and THD (emulators.harmonics); the upper-level
+queries ``:NUMeric:NORMal?`` and ``:NUMeric:LIST?`` read a group's settings. The WT1800
 has no ``:NUMeric:HARMonics`` group (a WT1600 one): it stays "113,Undefined header".
 
 Hooks for the virtual lab:
@@ -427,6 +428,27 @@ class YokogawaWTEmulator(ScpiEmulator):
             raise ScpiError(222)
         with self.lock:
             setattr(self, table, {k: v for k, v in getattr(self, table).items() if k < start})
+
+    def _upper_reply(self, table: str, settings: list[tuple[str, str]]) -> str:
+        """An upper-level query's reply: each setting of the group with its header, ';' between them."""
+        with self.lock:
+            items = dict(getattr(self, table))
+        count = int(settings[0][1])
+        settings = settings + [(f"ITEM{k}", self._item_text(items.get(k))) for k in range(1, count + 1)]
+        if not self.header_on:
+            return ";".join(value for _, value in settings)
+        group = f":NUM:{self._TABLES[table][1]}:"
+        return group + ";".join(f"{name} {value}" for name, value in settings)
+
+    @scpi(":NUMeric:NORMal?")
+    def _normal_q(self, args, sfx) -> str:
+        return self._upper_reply("items", [("NUMB", str(self.number))])
+
+    @scpi(":NUMeric:LIST?")
+    def _list_q(self, args, sfx) -> str:
+        names = (("NUMB", "NUMBer"), ("ORD", "ORDer"), ("SEL", "SELect"))
+        settings = [(short, str(self._spec_setting(f":NUMeric:LIST:{name}")[0])) for short, name in names]
+        return self._upper_reply("list_items", settings)
 
     @scpi(":NUMeric[:NORMal]:ITEM#")
     def _item(self, args, sfx) -> None:

@@ -324,3 +324,13 @@ def test_items_are_cleared_orders_checked_and_the_wt1600_harmonic_group_is_not_a
     assert wt_session.query(":NUM:LIST:ITEM1?") == "NONE"
     wt_session.write(":NUMeric:HARMonics:NUMBer 4")
     assert wt_session.query(":STAT:ERR?").startswith("113,")  # the manual's NUMeric group has no HARMonics
+
+
+def test_upper_level_queries_read_every_item_setting_of_the_group(wt_session):
+    wt_session.write(":NUM:NORM:NUMB 2;ITEM1 U,1,3;ITEM2 ITHD,1")
+    wt_session.write(":NUM:LIST:NUMB 1;ORD 40;SEL ODD;ITEM1 I,1")
+    assert wt_session.query(":STAT:ERR?") == '0,"No error"'
+    assert wt_session.query(":NUM:NORM?") == "2;U,1,3;ITHD,1"
+    assert wt_session.query(":NUM:LIST?") == "1;40;ODD;I,1"
+    wt_session.write(":COMM:HEAD ON")
+    assert wt_session.query(":NUMERIC:LIST?") == ":NUM:LIST:NUMB 1;ORD 40;SEL ODD;ITEM1 I,1"
