@@ -548,7 +548,7 @@ class YokogawaWTEmulator(ScpiEmulator):
 class YokogawaWT3000Emulator(YokogawaWTEmulator):
     """A WT3000 (four elements)."""
 
-    spec_name = None  # its manual was not read: the WT1800's commands are no proof of the WT3000's
+    spec_name = "yokogawa-wt3000"
     model = "760304-04-SV"
     max_elements = 4
     update_periods_s = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
@@ -559,7 +559,7 @@ class YokogawaWT3000Emulator(YokogawaWTEmulator):
 class YokogawaWT5000Emulator(YokogawaWTEmulator):
     """A WT5000 (seven elements)."""
 
-    spec_name = None
+    spec_name = "yokogawa-wt5000"
     model = "WT5000"
     max_elements = 7
     update_periods_s = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)

@@ -34,9 +34,31 @@ def counting_source(elements=(1, 2)):
 # -- Yokogawa WT3000 / WT5000 ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "driver_cls, emulator_cls", [(YokogawaWT3000, YokogawaWT3000Emulator), (YokogawaWT5000, YokogawaWT5000Emulator)]
-)
+WT_MODELS = [(YokogawaWT3000, YokogawaWT3000Emulator), (YokogawaWT5000, YokogawaWT5000Emulator)]
+WT_SETUP = {
+    "voltage_range_v": {"1": 600, "2": "auto"},
+    "current_range_a": {"1": 20, "2": "auto"},
+    "wiring": ["P1W2", "P1W2"],
+    "sync_source": "U1",
+    "line_filter_hz": 1000,
+    "update_period_s": 0.1,
+}
+
+
+@pytest.mark.parametrize("driver_cls, emulator_cls", WT_MODELS)
+def test_wt_sends_only_what_its_models_spec_has(driver_cls, emulator_cls):
+    with emulator_cls() as emulator:
+        driver = driver_cls(emulator.address, options=WT_SETUP, timeout_s=TIMEOUT_S)
+        driver.connect()
+        driver.read()
+        driver.snapshot()
+        assert emulator.auto["CURRENT"] == {1: False, 2: True} and emulator.line_filter_hz == {1: 1e3, 2: 1e3}
+        assert emulator.spec is not None and emulator.spec.name == driver.driver_name
+        assert check_log(emulator.spec, emulator.command_log) == []  # every command in the model's spec
+        driver.close()
+
+
+@pytest.mark.parametrize("driver_cls, emulator_cls", WT_MODELS)
 def test_wt_streams_successive_updates_at_10_hz_or_faster(driver_cls, emulator_cls):
     with emulator_cls() as emulator:
         emulator.source = counting_source()
