@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.flexbench-installed
 TIME_SCALE ?= 20
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean conformance
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,5 +40,24 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
+# CSIP-AUS server conformance with the public cactus-client harness (long; not part of `make test`).
+# The harness needs Python 3.12: its own environment, with the admin plugin that drives flexbench's
+# operator API. ONLY="S-ALL-01 S-ALL-53" runs those procedures alone.
+CONFORMANCE_VENV ?= .conformance-venv
+CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
+CONFORMANCE_JOBS ?= 6
+PYTHON312 ?= $(shell p=$$(pyenv prefix 3.12 2>/dev/null) && echo $$p/bin/python3.12 || echo python3.12)
+$(CONFORMANCE_STAMP): conformance/requirements.txt conformance/cactus_plugin/pyproject.toml conformance/cactus_plugin/flexbench_cactus_admin.py
+	test -x $(CONFORMANCE_VENV)/bin/python || $(PYTHON312) -m venv $(CONFORMANCE_VENV)
+	$(CONFORMANCE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CONFORMANCE_VENV)/bin/python -m pip install -q -r conformance/requirements.txt ./conformance/cactus_plugin
+	touch $(CONFORMANCE_STAMP)
+
+conformance: $(STAMP) $(CONFORMANCE_STAMP)
+	nice -n 10 $(BIN)/python conformance/run.py --harness $(CONFORMANCE_VENV) --flexbench $(BIN)/flexbench \
+		--jobs $(CONFORMANCE_JOBS) $(if $(ONLY),--only $(ONLY))
+
+# reports/conformance holds the committed conformance table; everything else in reports is output.
 clean:
-	rm -rf reports build *.egg-info
+	find reports -mindepth 1 -maxdepth 1 ! -name conformance -exec rm -rf {} + 2>/dev/null || true
+	rm -rf build *.egg-info

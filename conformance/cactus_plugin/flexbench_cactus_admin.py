@@ -1,0 +1,198 @@
+"""cactus-client admin plugin: each server-side action of a procedure as a flexbench operator call.
+
+The calls go over flexbench's HTTPS operator interface (POST /admin/call/<method>, mutual TLS
+with the test PKI's operator certificate), never to its store. The runner names the server and
+the certificates in the environment (FLEXBENCH_ADMIN_URL, _CA, _CERT, _KEY). An action the
+operator API cannot perform raises, so the procedure fails naming the missing action rather than
+running on against a server in the wrong state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import ssl
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from cactus_client.admin import hookimpl
+from cactus_client.model.config import ClientConfig
+from cactus_client.model.context import AdminContext
+from cactus_client.model.execution import ActionResult, StepExecution
+from cactus_client.sep2 import lfdi_from_cert_file
+from cactus_test_definitions.server.admin_instructions import AdminInstruction, AdminInstructionType
+from cactus_test_definitions.server.test_procedures import ClientType
+
+# cactus parameter -> flexbench ControlValues field (engineering units both sides)
+CONTROL_FIELDS = {
+    "opModExpLimW": "export_limit_w",
+    "opModImpLimW": "import_limit_w",
+    "opModGenLimW": "generation_limit_w",
+    "opModLoadLimW": "load_limit_w",
+    "opModConnect": "connect",
+    "opModEnergize": "energize",
+    "opModFixedW": "fixed_w_pct",
+}
+ACTIVE_LEAD_S = 60  # an "active" control started this long ago
+SCHEDULED_LEAD_S = 120  # the first "scheduled" control starts this far ahead
+DEFAULT_DURATION_S = 600
+LIVE_STATUSES = ("scheduled", "active")
+
+
+class OperatorCallError(RuntimeError):
+    """The head-end refused an operator call, or the operator API has no such action."""
+
+
+class AdminApi:
+    """Blocking JSON calls to the head-end's operator interface."""
+
+    def __init__(self) -> None:
+        url = urlsplit(os.environ["FLEXBENCH_ADMIN_URL"])
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 443
+        self.context = ssl.create_default_context(cafile=os.environ["FLEXBENCH_ADMIN_CA"])
+        self.context.load_cert_chain(os.environ["FLEXBENCH_ADMIN_CERT"], os.environ["FLEXBENCH_ADMIN_KEY"])
+
+    def call(self, method: str, **kwargs: Any) -> Any:
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
+        try:
+            body = json.dumps(kwargs).encode()
+            conn.request("POST", f"/admin/call/{method}", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise OperatorCallError(f"{method}: HTTP {response.status}: {payload.get('error')}")
+        return payload["result"]
+
+
+def unsupported(what: str) -> OperatorCallError:
+    return OperatorCallError(f"flexbench's operator API cannot {what}")
+
+
+class FlexbenchAdmin:
+    """State of one procedure run: where the next scheduled control starts, which FSAs were asked for."""
+
+    def __init__(self) -> None:
+        self.next_scheduled_s = 0
+        self.fsa_annotations: set[str] = set()
+
+    @hookimpl
+    async def admin_setup(self, context: AdminContext) -> ActionResult:
+        self.next_scheduled_s = 0
+        self.fsa_annotations = set()
+        return ActionResult.done()
+
+    @hookimpl
+    async def admin_instruction(
+        self, instruction: AdminInstruction, step: StepExecution, context: AdminContext
+    ) -> ActionResult | None:
+        client = context.client_config_for(instruction.client)
+        await asyncio.to_thread(self.perform, AdminApi(), instruction.type, instruction.parameters, client)
+        return ActionResult.done()
+
+    # One method per instruction type --------------------------------------------------------
+    def perform(self, api: AdminApi, kind: AdminInstructionType, params: dict[str, Any], client: ClientConfig) -> None:
+        handlers = {
+            AdminInstructionType.ENSURE_END_DEVICE: self.ensure_end_device,
+            AdminInstructionType.ENSURE_FSA: self.ensure_fsa,
+            AdminInstructionType.ENSURE_DER_PROGRAM: self.ensure_der_program,
+            AdminInstructionType.ENSURE_DER_CONTROL_LIST: lambda *_: None,  # every program has its list
+            AdminInstructionType.ENSURE_MUP_LIST_EMPTY: lambda *_: None,  # each procedure gets a fresh server
+            AdminInstructionType.CREATE_DER_CONTROL: self.create_der_control,
+            AdminInstructionType.CREATE_DEFAULT_DER_CONTROL: self.create_default_der_control,
+            AdminInstructionType.CLEAR_DER_CONTROLS: self.clear_der_controls,
+            AdminInstructionType.SET_POLL_RATE: self.set_poll_rate,
+            AdminInstructionType.SET_POST_RATE: self.set_post_rate,
+            AdminInstructionType.SET_CLIENT_ACCESS: self.set_client_access,
+        }
+        handlers[kind](api, params, client)
+
+    def ensure_end_device(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        if not params.get("registered", True):
+            if any(d["lfdi"].upper() == client.lfdi.upper() for d in api.call("devices")):
+                raise unsupported("deregister a device")
+            return
+        aggregator = None
+        if client.type == ClientType.AGGREGATOR:
+            aggregator = lfdi_from_cert_file(client.certificate_file)
+            api.call("register_device", lfdi=aggregator, kind="aggregator", pin=client.pin)
+        api.call("register_device", lfdi=client.lfdi, sfdi=client.sfdi, pin=client.pin, aggregator_lfdi=aggregator)
+
+    def ensure_fsa(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        self.fsa_annotations.add(str(params.get("annotation")))
+        if len(self.fsa_annotations) > 1:
+            raise unsupported("serve more than one FunctionSetAssignment")
+
+    def ensure_der_program(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        self.program(api, client, params.get("primacy"))
+
+    def program(self, api: AdminApi, client: ClientConfig, primacy: int | None) -> str:
+        """The name of the device's program with this primacy (the envelope program when none is asked)."""
+        if primacy is None:
+            return "envelope"
+        names = {c["primacy"]: c["program"] for c in api.call("controls", lfdi=client.lfdi)}
+        names.setdefault(1, "abnormal")
+        names.setdefault(2, "envelope")
+        if primacy not in names:
+            raise unsupported(f"add a DERProgram of primacy {primacy} (its programs have {sorted(names)})")
+        return names[primacy]
+
+    def create_der_control(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        now_s = int(time.time())
+        duration_s = int(params.get("duration_seconds") or DEFAULT_DURATION_S)
+        if params.get("status", "active") == "scheduled":
+            start_s = max(now_s + int(params.get("start_offset_seconds") or SCHEDULED_LEAD_S), self.next_scheduled_s)
+            self.next_scheduled_s = start_s + duration_s
+        else:
+            start_s = now_s - ACTIVE_LEAD_S
+            duration_s += ACTIVE_LEAD_S
+        values = control_values(params)
+        if "rampTms" in params:
+            values["ramp_time_s"] = int(params["rampTms"]) / 100.0
+        api.call(
+            "publish_control",
+            lfdi=client.lfdi,
+            start=start_s,
+            duration_s=duration_s,
+            values=values,
+            program=self.program(api, client, params.get("primacy")),
+            randomize_start_s=params.get("randomizeStart_seconds"),
+        )
+
+    def create_default_der_control(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        if "setGradW" in params:
+            raise unsupported("set setGradW in a DefaultDERControl")
+        api.call(
+            "set_default_control",
+            lfdi=client.lfdi,
+            values=control_values(params),
+            program=self.program(api, client, params.get("primacy")),
+        )
+
+    def clear_der_controls(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        live = [c for c in api.call("controls", lfdi=client.lfdi) if c["status"] in LIVE_STATUSES]
+        live.sort(key=lambda c: c["creation_s"])
+        for control in live if params.get("all") else live[-1:]:
+            api.call("cancel_control", mrid=control["mrid"])
+
+    def set_poll_rate(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        raise unsupported(f"set the pollRate of {params.get('resource')} (one server-wide setting)")
+
+    def set_post_rate(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        api.call("register_device", lfdi=client.lfdi, post_rate_s=int(params["rate_seconds"]))
+
+    def set_client_access(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        if not params.get("granted", True):
+            raise unsupported("revoke a client's access")
+
+
+def control_values(params: dict[str, Any]) -> dict[str, Any]:
+    """The flat ControlValues of an instruction's control parameters."""
+    return {field: params[name] for name, field in CONTROL_FIELDS.items() if params.get(name) is not None}
+
+
+PLUGIN = FlexbenchAdmin()

@@ -1,0 +1,168 @@
+"""Run the CSIP-AUS server test procedures of cactus-client against `flexbench csip serve`.
+
+Each procedure gets a fresh server (its own store, a run-time loopback port) so that no procedure
+sees another's registrations; the admin plugin acts on that server through its operator API.
+Procedures mostly wait on the server, so several run at once (--jobs). The table goes to
+reports/conformance/latest.json and latest.md.
+
+    make conformance                      # every S-ALL and S-OPT procedure
+    make conformance ONLY="S-ALL-01 S-ALL-53"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from flexbench.signals.pki import TestPKI, sfdi_from_lfdi
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table import Row, assign_clients, failing_check, select_procedures, timeout_s, write_table  # noqa: E402
+
+CLIENTS = {"device-a": "device", "device-b": "device", "aggregator": "aggregator"}
+PIN = 111115  # flexbench's default registration PIN (check digit included)
+PEN = 0
+SERVER_START_S = 30
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--harness", required=True, type=Path, help="the Python 3.12 environment with cactus")
+    parser.add_argument("--flexbench", required=True, help="the flexbench command")
+    parser.add_argument("--work", type=Path, default=Path("build/conformance"), help="certificates, stores, logs")
+    parser.add_argument("--out", type=Path, default=Path("reports/conformance"))
+    parser.add_argument("--jobs", type=int, default=6, help="procedures run at once")
+    parser.add_argument("--only", nargs="*", default=[], help="these procedure ids only")
+    args = parser.parse_args()
+    args.harness = args.harness.resolve()
+    args.flexbench = shutil.which(args.flexbench) or args.flexbench
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    pki = TestPKI(args.work / "certs")
+    pki.init()
+    clients = client_configs(pki)
+    listing = json.loads(
+        subprocess.run(
+            [str(args.harness / "bin/python"), str(Path(__file__).parent / "list_procedures.py")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    procedures = [p for p in select_procedures(listing) if not args.only or p["procedure"] in args.only]
+    print(f"{len(procedures)} procedures, {args.jobs} at a time", flush=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda p: run_procedure(p, args, pki, clients), procedures))
+    json_path, md_path = write_table(rows, args.out, harness_versions(args.harness))
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def client_configs(pki: TestPKI) -> list[dict[str, Any]]:
+    """cactus's clients: two devices, and an aggregator whose DER has an LFDI of its own."""
+    out = []
+    for name, kind in CLIENTS.items():
+        identity = pki.device(name)
+        lfdi, sfdi = identity.lfdi, identity.sfdi
+        if kind == "aggregator":
+            lfdi = pki.device(f"{name}-der").lfdi  # only its identifiers: the aggregator's certificate speaks
+            sfdi = sfdi_from_lfdi(lfdi)
+        out.append(
+            {
+                "id": name,
+                "type": kind,
+                "certificate_file": str(identity.cert_path.resolve()),
+                "key_file": str(identity.key_path.resolve()),
+                "lfdi": lfdi,
+                "sfdi": sfdi,
+                "pen": PEN,
+                "pin": PIN,
+                "max_watts": 10000,
+            }
+        )
+    return out
+
+
+def run_procedure(procedure: dict[str, Any], args: argparse.Namespace, pki: TestPKI, clients: list[Any]) -> Row:
+    name = procedure["procedure"]
+    work = (args.work / name).resolve()
+    (work / "out").mkdir(parents=True)
+    server, url = start_server(args.flexbench, work, pki)
+    try:
+        config = {
+            "output_dir": str(work / "out"),
+            "server": {
+                "device_capability_uri": f"{url}/dcap",
+                "verify_ssl": True,
+                "serca_pem_file": str(pki.ca_cert_path.resolve()),
+                "pen": PEN,
+            },
+            "clients": clients,
+        }
+        (work / "cactus.yaml").write_text(json.dumps(config, indent=1))  # YAML reads JSON
+        chosen = assign_clients(procedure["clients"], {c["id"]: c["type"] for c in clients})
+        env = {
+            **os.environ,
+            "FLEXBENCH_ADMIN_URL": url,
+            "FLEXBENCH_ADMIN_CA": str(pki.ca_cert_path.resolve()),
+            "FLEXBENCH_ADMIN_CERT": str(pki.operator.cert_path.resolve()),
+            "FLEXBENCH_ADMIN_KEY": str(pki.operator.key_path.resolve()),
+            "COLUMNS": "200",
+        }
+        command = [str(args.harness / "bin/cactus"), "run", "-c", str(work / "cactus.yaml"), "--headless"]
+        command += ["--timeout", str(timeout_s(procedure)), name, *chosen]
+        started = time.monotonic()
+        with open(work / "cactus.out", "w") as log:
+            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work, check=False)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    row = outcome(name, work)
+    print(f"{name}: {row.result} in {time.monotonic() - started:.0f} s {row.failing_check}", flush=True)
+    return row
+
+
+def start_server(flexbench: str, work: Path, pki: TestPKI) -> tuple[subprocess.Popen[str], str]:
+    """`flexbench csip serve` on a free loopback port; returns it and its URL once it listens."""
+    command = [flexbench, "csip", "serve", "--db", str(work / "state.db"), "--certs", str(pki.directory)]
+    command += ["--port", "0", "--interop", "--allow-in-band", "--csipaus-version", "1.2"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(work / "server.log", "w"), text=True)
+    deadline = time.monotonic() + SERVER_START_S
+    assert server.stdout is not None
+    for line in server.stdout:
+        if line.startswith("port "):
+            return server, f"https://127.0.0.1:{int(line.split()[1])}"
+        if time.monotonic() > deadline:
+            break
+    server.kill()
+    raise RuntimeError(f"flexbench csip serve did not start: see {work / 'server.log'}")
+
+
+def outcome(name: str, work: Path) -> Row:
+    results = list((work / "out").glob("run */.result"))
+    console = (work / "cactus.out").read_text(errors="replace")
+    passed = bool(results) and results[0].read_text().strip() == "PASS"
+    if passed:
+        return Row(name, "pass")
+    return Row(name, "fail", failing_check(console) or "see the run's cactus.out")
+
+
+def harness_versions(harness: Path) -> dict[str, str]:
+    code = "import importlib.metadata as m; print(m.version('cactus-client'), m.version('cactus-test-definitions'))"
+    out = subprocess.run([str(harness / "bin/python"), "-c", code], capture_output=True, text=True, check=True)
+    client, definitions = out.stdout.split()
+    return {"cactus-client": client, "cactus-test-definitions": definitions}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
