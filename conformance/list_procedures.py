@@ -21,7 +21,9 @@ def main() -> None:
     rows = []
     for procedure_id in TestProcedureId:
         procedure = get_test_procedure(procedure_id)
-        clients = [None if c.client_type is None else str(c.client_type) for c in procedure.preconditions.required_clients]
+        clients = [
+            None if c.client_type is None else str(c.client_type) for c in procedure.preconditions.required_clients
+        ]
         rows.append({"procedure": str(procedure_id), "clients": clients, "wait_s": wait_s(procedure)})
     print(json.dumps(rows))
 

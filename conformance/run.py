@@ -25,7 +25,15 @@ from typing import Any
 from flexbench.signals.pki import TestPKI, sfdi_from_lfdi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from table import Row, assign_clients, failing_check, select_procedures, timeout_s, write_table  # noqa: E402
+from table import (
+    Row,
+    assign_clients,
+    failing_check,
+    select_procedures,
+    timeout_s,
+    update_readme,
+    write_table,
+)
 
 CLIENTS = {"device-a": "device", "device-b": "device", "aggregator": "aggregator"}
 PIN = 111115  # flexbench's default registration PIN (check digit included)
@@ -63,6 +71,8 @@ def main() -> int:
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda p: run_procedure(p, args, pki, clients), procedures))
     json_path, md_path = write_table(rows, args.out, harness_versions(args.harness))
+    if not args.only:  # the README shows a whole run only
+        update_readme(Path(__file__).resolve().parents[1] / "README.md", md_path.read_text())
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -113,3 +113,16 @@ def markdown(rows: list[Row], versions: dict[str, str]) -> str:
     for r in rows:
         lines.append(f"| {r.procedure} | {r.result} | {r.failing_check.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
+
+
+README_START, README_END = "<!-- conformance:start -->", "<!-- conformance:end -->"
+
+
+def update_readme(readme: Path, table_markdown: str) -> None:
+    """Put the table between the README's conformance markers, so the README shows the latest run."""
+    text = readme.read_text()
+    head, found, rest = text.partition(README_START)
+    _, found_end, tail = rest.partition(README_END)
+    if not (found and found_end):
+        raise ValueError(f"{readme}: no {README_START} ... {README_END} section")
+    readme.write_text(f"{head}{README_START}\n{table_markdown}{README_END}{tail}")

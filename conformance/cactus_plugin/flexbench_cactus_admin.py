@@ -164,12 +164,13 @@ class FlexbenchAdmin:
         )
 
     def create_default_der_control(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        if "setGradW" in params:
-            raise unsupported("set setGradW in a DefaultDERControl")
+        values = control_values(params)
+        settings = {"ramp_rate_pct_per_s": int(params["setGradW"]) / 100.0} if "setGradW" in params else None
         api.call(
             "set_default_control",
             lfdi=client.lfdi,
-            values=control_values(params),
+            values=values or None,
+            settings=settings,
             program=self.program(api, client, params.get("primacy")),
         )
 

@@ -23,6 +23,8 @@ DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
 
 
 STRING32_BYTES = 32  # IEEE 2030.5 String32: at most 32 bytes stored
+INT48_MAX = 2**47 - 1  # a Reading's value is an int48
+INT48_MIN = -(2**47)
 
 
 def string32(name: str, value: str | None) -> None:
@@ -192,6 +194,8 @@ class Records:
             for reading, fallback_s in samples:
                 if reading.value is None:
                     raise ValueError("a Reading needs a value")
+                if not INT48_MIN <= reading.value <= INT48_MAX:
+                    raise ValueError(f"Reading value {reading.value} is outside int48")
                 period = reading.timePeriod
                 self.store.run(
                     "INSERT INTO readings (mmr_id, time_s, duration_s, value, quality_flags, received_s)"

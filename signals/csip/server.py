@@ -334,7 +334,7 @@ class CsipApp:
         if existing is not None:
             if caller is None or not self.headend.registry.may_access(caller, existing.id):
                 raise HttpError(403, "that EndDevice belongs to another client")
-            return web.Response(status=201, headers={"Location": render.edev_href(existing.id)})
+            raise HttpError(409, f"LFDI {lfdi} is already registered at {render.edev_href(existing.id)}")
         if not self.headend.config.allow_in_band_registration:
             raise HttpError(403, "in-band registration is not allowed: the operator registers devices")
         device = self.headend.register_device(lfdi, sfdi=posted.sFDI, aggregator_lfdi=aggregator_lfdi)
@@ -344,8 +344,9 @@ class CsipApp:
         device = self._target(request, int(request.match_info["e"]))
         posted = parse_model(await self._body(request), m.ConnectionPointRequest)
         self.headend.registry.set_connection_point(device.id, posted.id or posted.id_v11, self.headend.now_s())
-        self.headend.touch(device.id, {f"/edev/{device.id}/cp"})
-        return web.Response(status=204)
+        href = f"/edev/{device.id}/cp"
+        self.headend.touch(device.id, {href})
+        return web.Response(status=204, headers={"Location": href})
 
     # DER documents -------------------------------------------------------------------------
     async def put_der_document(self, request: web.Request) -> web.Response:
