@@ -13,12 +13,13 @@ from typing import Any
 
 PREFIXES = ("S-ALL-", "S-OPT-")
 BASE_TIMEOUT_S = 300  # every procedure polls; a failing repeat-until-pass step runs until this
-WAIT_FACTOR = 2  # a procedure's own waits, with room for the polling around them
+OWN_TIME_FACTOR = 1.25  # a procedure's own waits and simulations, with room for the polling around them
+CUT_SHORT = "cut short"  # the result of a procedure stopped at the run's cap before its own end
 
 
 @dataclass(frozen=True)
 class Row:
-    """One procedure's outcome: 'pass' or 'fail', and cactus's words for the first failure."""
+    """One procedure's outcome: 'pass', 'fail' or 'cut short', and cactus's words for the failure."""
 
     procedure: str
     result: str
@@ -35,8 +36,19 @@ def _natural_key(name: str) -> tuple[Any, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-def timeout_s(procedure: dict[str, Any]) -> int:
-    return BASE_TIMEOUT_S + WAIT_FACTOR * int(procedure.get("wait_s") or 0)
+def natural_timeout_s(procedure: dict[str, Any]) -> int:
+    """Seconds a procedure may take: the polling allowance plus its own waits and simulations."""
+    return BASE_TIMEOUT_S + int(OWN_TIME_FACTOR * int(procedure.get("own_s") or 0))
+
+
+def timeout_s(procedure: dict[str, Any], cap_s: int | None = None) -> int:
+    natural = natural_timeout_s(procedure)
+    return natural if cap_s is None else min(natural, cap_s)
+
+
+def is_cut_short(procedure: dict[str, Any], cap_s: int | None) -> bool:
+    """True when the cap stops the procedure before the end its own waits and simulations need."""
+    return cap_s is not None and natural_timeout_s(procedure) > cap_s
 
 
 def assign_clients(required: list[str | None], configured: dict[str, str]) -> list[str]:

@@ -19,16 +19,20 @@ spec.loader.exec_module(table)
 
 def test_server_procedures_are_chosen_in_natural_order() -> None:
     listing = [
-        {"procedure": name, "clients": [None], "wait_s": 0}
+        {"procedure": name, "clients": [None], "own_s": 0}
         for name in ("S-OPT-02", "S-ALL-10", "GEN-01", "S-ALL-2", "S-OPT-01", "ALL-01")
     ]
     chosen = [p["procedure"] for p in table.select_procedures(listing)]
     assert chosen == ["S-ALL-2", "S-ALL-10", "S-OPT-01", "S-OPT-02"]
 
 
-def test_timeout_grows_with_the_procedures_own_waits() -> None:
-    assert table.timeout_s({"wait_s": 350}) > 350 + table.BASE_TIMEOUT_S
-    assert table.timeout_s({"wait_s": 0}) == table.BASE_TIMEOUT_S
+def test_timeout_grows_with_the_procedures_own_time_and_a_cap_cuts_it_short() -> None:
+    long, short = {"own_s": 259200}, {"own_s": 0}
+    assert table.timeout_s(long) > 259200 + table.BASE_TIMEOUT_S
+    assert table.timeout_s(short) == table.BASE_TIMEOUT_S
+    assert table.timeout_s(long, cap_s=900) == 900 and table.is_cut_short(long, 900)
+    assert table.timeout_s(short, cap_s=900) == table.BASE_TIMEOUT_S and not table.is_cut_short(short, 900)
+    assert not table.is_cut_short(long, None)
 
 
 def test_typed_slots_are_filled_before_untyped_ones() -> None:
