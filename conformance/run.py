@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +41,7 @@ from table import (
 CLIENTS = {"device-a": "device", "device-b": "device", "aggregator": "aggregator"}
 PIN = 111115  # flexbench's default registration PIN (check digit included)
 PEN = 0
-SERVER_START_S = 30
+SERVER_START_S = 180  # several servers start at once on a loaded machine
 
 
 def main() -> int:
@@ -114,7 +115,11 @@ def run_procedure(procedure: dict[str, Any], args: argparse.Namespace, pki: Test
     name = procedure["procedure"]
     work = (args.work / name).resolve()
     (work / "out").mkdir(parents=True)
-    server, url = start_server(args.flexbench, work, pki)
+    try:
+        server, url = start_server(args.flexbench, work, pki)
+    except RuntimeError as exc:
+        print(f"{name}: {exc}", flush=True)
+        return Row(name, "fail", str(exc))
     try:
         config = {
             "output_dir": str(work / "out"),
@@ -154,15 +159,18 @@ def start_server(flexbench: str, work: Path, pki: TestPKI) -> tuple[subprocess.P
     command = [flexbench, "csip", "serve", "--db", str(work / "state.db"), "--certs", str(pki.directory)]
     command += ["--port", "0", "--interop", "--allow-in-band", "--csipaus-version", "1.2"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(work / "server.log", "w"), text=True)
-    deadline = time.monotonic() + SERVER_START_S
     assert server.stdout is not None
-    for line in server.stdout:
-        if line.startswith("port "):
-            return server, f"https://127.0.0.1:{int(line.split()[1])}"
-        if time.monotonic() > deadline:
-            break
+    timer = threading.Timer(SERVER_START_S, server.kill)  # a server that never says its port ends the wait
+    timer.start()
+    try:
+        for line in server.stdout:
+            if line.startswith("port "):
+                return server, f"https://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        timer.cancel()
     server.kill()
-    raise RuntimeError(f"flexbench csip serve did not start: see {work / 'server.log'}")
+    server.wait()
+    raise RuntimeError(f"flexbench csip serve did not start within {SERVER_START_S} s: see {work / 'server.log'}")
 
 
 def outcome(procedure: dict[str, Any], work: Path, cap_s: int | None) -> Row:
