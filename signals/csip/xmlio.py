@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from envoy_schema.server.schema.sep2.der import DefaultDERControl
 from lxml import etree
 from pydantic import ValidationError
 from pydantic_xml import BaseXmlModel
@@ -104,8 +105,26 @@ def model_from_tree(root: etree._Element, model: type[M]) -> M:
 def to_xml(resource: BaseXmlModel, csipaus_version: str = "1.3") -> bytes:
     """Serialize a resource, with the CSIP-AUS namespace of the given version."""
     data: bytes = resource.to_xml(skip_empty=True)  # type: ignore[assignment]
+    if isinstance(resource, DefaultDERControl):
+        data = _with_control_base(data)
     if csipaus_version == "1.2":
         data = data.replace(CSIPAUS_NS_V13.encode(), CSIPAUS_NS_V12.encode())
     elif csipaus_version != "1.3":
         raise ValueError(f"unknown CSIP-AUS version {csipaus_version!r}; use 1.2 or 1.3")
+    return data
+
+
+EMPTY_CONTROL_BASE = b"<DERControlBase/>"
+
+
+def _with_control_base(data: bytes) -> bytes:
+    """A DefaultDERControl's DERControlBase is mandatory even when it sets no limit (setGradW alone);
+    skip_empty drops an empty one, so it goes back in its place, after the IdentifiedObject elements."""
+    if b"<DERControlBase" in data:
+        return data
+    for marker in (b"</version>", b"</description>", b"</mRID>"):
+        at = data.find(marker)
+        if at >= 0:
+            at += len(marker)
+            return data[:at] + EMPTY_CONTROL_BASE + data[at:]
     return data

@@ -1,10 +1,11 @@
-"""Over real TLS: what the CSIP-AUS procedures ask of registration, ConnectionPoint and readings."""
+"""Over real TLS: what the CSIP-AUS procedures ask of registration, ConnectionPoint, readings and defaults."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from envoy_schema.server.schema.sep2.der import DefaultDERControl
 
 from flexbench.signals.csip import HeadEndConfig, ServerThread
 from flexbench.signals.pki import TestPKI
@@ -70,3 +71,15 @@ def test_a_reading_beyond_int48_is_refused_and_changes_nothing(server: ServerThr
     assert server.headend.telemetry(lfdi) == []
     assert a.post(href, READING.format(mrid="CD01" * 8, value=INT48_MAX).encode()).status in (201, 204)
     assert [r["value"] for r in server.headend.telemetry(lfdi)] == [INT48_MAX]
+
+
+def test_a_default_control_with_a_ramp_rate_alone_keeps_its_control_base(server: ServerThread, pki: TestPKI) -> None:
+    a, me = client(server, pki)
+    lfdi = pki.device_identity("dev-a").lfdi
+    server.headend.set_default_control(lfdi, settings={"ramp_rate_pct_per_s": 1.0})
+    program_id = server.headend.book.program_by_name(me, "envelope").id
+    got = a.get(f"/edev/{me}/derp/{program_id}/dderc")
+    assert got.status == 200
+    default = DefaultDERControl.from_xml(got.body)  # DERControlBase is a required element
+    assert default.setGradW == 100
+    assert default.DERControlBase_.opModExpLimW is None and default.DERControlBase_.opModImpLimW is None
