@@ -437,6 +437,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         result = yield
     except InstrumentError as exc:
+        controller = getattr(state.bench, "controller", None) if state.bench is not None else None
+        settled = controller.settle() if controller is not None else "up"
+        if settled in ("crashed", "restarted"):  # the controller's doing, not the bench's: CTL-ALIVE says it
+            _controller_findings(state, item)
+            pytest.fail(f"the controller under test {settled} while the bench talked to it ({exc})", pytrace=False)
         if "bench" in getattr(item, "fixturenames", ()):
             state.abort(item, exc)
         _controller_findings(state, item)

@@ -14,6 +14,7 @@ asked to stop (SIGTERM), and killed if it does not.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -34,6 +35,7 @@ SITE_FILE = "controller-site.toml"
 LOG_FILE = "controller.log"
 STOP_WAIT_S = 10.0  # wall seconds for a clean exit before the kill
 API_WATCH_S = 0.25  # wall seconds between checks that the local API answers
+RESTART_DEDUP_S = 2.0  # wall seconds within which the API coming back is the same restart
 
 
 def _die_with_parent() -> None:
@@ -90,6 +92,7 @@ class ControllerSupervisor:
         self.exit: dict[str, Any] | None = None  # how the controller ended on its own
         self.reported = False  # whether the exit has been turned into a finding
         self.restarts: list[dict[str, Any]] = []  # local API away, then back: {"down_s", "up_s"}
+        self._last_restart_wall_s = -math.inf  # when a restart was last recorded (time.monotonic)
         self.restarts_reported = 0
         self._stop_watching = threading.Event()
         host, port = config.local_api
@@ -243,13 +246,46 @@ class ControllerSupervisor:
                 down_since = self.clock.now()
                 self.on_event("controller_api_lost", {"t_s": down_since, "local_api": self.api_text})
             elif up and down_since is not None:
-                restart = {"down_s": down_since, "up_s": self.clock.now(), "log_tail": self.log_tail()}
-                self.restarts.append(restart)
-                self.on_event("controller_restart", restart)
+                self._note_restart(down_since)
                 down_since = None
+
+    def _note_restart(self, down_s: float) -> None:
+        """Record a restart once, whether the API watcher or settle() saw it come back."""
+        with self._exit_lock:
+            if time.monotonic() - self._last_restart_wall_s < RESTART_DEDUP_S:
+                return
+            self._last_restart_wall_s = time.monotonic()
+            restart = {"down_s": down_s, "up_s": self.clock.now(), "log_tail": self.log_tail()}
+            self.restarts.append(restart)
+        self.on_event("controller_restart", restart)
 
     def crashed(self) -> bool:
         return self.exit is not None
+
+    def settle(self, wait_s: float | None = None) -> str:
+        """After a failure at its local API, what the controller did: "crashed" (it ended on its own),
+        "restarted" (its API went away and came back), "down" (still away) or "up" (it was never away).
+
+        A write that lands while a controller goes down or restarts fails at the bench's driver; this
+        makes it the crash or restart it is (CTL-ALIVE) rather than an instrument error of the bench.
+        """
+        process = self.process
+        if self.exit is not None:
+            return "crashed"
+        if self._api_answers():
+            return "up"
+        down_s = self.clock.now()
+        # as long as it may take to start: a watchdog's restart is a start
+        deadline = time.monotonic() + (self.config.start_timeout_s if wait_s is None else wait_s)
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                self._ended_on_its_own(process)
+                return "crashed" if self.exit is not None else "down"
+            if self._api_answers():
+                self._note_restart(down_s)
+                return "restarted"
+            time.sleep(0.1)
+        return "down"
 
     def log_tail(self, lines: int = 6) -> str:
         try:
