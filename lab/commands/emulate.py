@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 
 from flexbench.instruments.emulators import EMULATORS
@@ -34,6 +35,8 @@ def emulate(args: argparse.Namespace) -> int:
         emulator.start()
     except (OSError, RuntimeError) as exc:  # a port in use: OSError from a SCPI server, RuntimeError from Modbus
         raise UserError(f"cannot serve {args.model} on 127.0.0.1:{args.port}: {exc}") from None
+    # Ctrl-C ends it even when started from a shell that ignores SIGINT for background jobs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print(emulator.address, flush=True)
         threading.Event().wait()  # until Ctrl-C

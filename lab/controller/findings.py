@@ -7,8 +7,9 @@
   2030.5 server during a test agrees with the plant's own PCC power (sampled
   from the virtual site as `truth.pcc_p_w`) within the bench file's
   telemetry_tolerance_w, at some instant within TELEMETRY_WINDOW_S before
-  the reading's time stamp (stamped in whole seconds, when the meter was read
-  or when it was posted: late is tolerated, wrong or stale for longer is not).
+  the reading's time stamp, or STAMP_SLACK_S after it (stamped in whole
+  seconds, when the meter was read or when it was posted: late is tolerated,
+  wrong or stale for longer is not).
   A reading is the site's active power by its meaning, whatever its
   description: on a MirrorUsagePoint whose roleFlags mark the premises
   aggregation point, in W (uom 38), of kind power (37), for the total of the
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
 METER_SILENT_CHANNEL = channels.FAULT_METER_SILENT
 TELEMETRY_WINDOW_S = 10.0
+# a stamp is in whole seconds (truncated) and a client's clock agrees with the server's Time to about half a
+# second: the instant a reading was taken may lie this long after its stamp
+STAMP_SLACK_S = 2.0
 PREMISES_AGGREGATION_POINT = 0x02  # roleFlags bit: the MirrorUsagePoint measures the whole site
 UOM_W, KIND_POWER, FLOW_REVERSE = 38, 37, 19
 TOTAL_PHASES = {None, 0, 224}  # PhaseCode not applicable, or ABC
@@ -136,7 +140,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
             message=f"{len(mirrored)} readings mirrored, none of the site's total active power in W "
             f"(roleFlags with the premises aggregation point, uom 38, kind 37): {', '.join(seen)}",
         )
-    t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + 1.0)
+    t, truth = recorder.series(TRUTH_CHANNEL, start_s, end_s + STAMP_SLACK_S)
     if not readings or t.size == 0:
         return None
     silent_since = _meter_silent_since(recorder, start_s, end_s)
@@ -157,7 +161,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         )
     worst_w, worst = 0.0, None
     for r in readings:
-        mask = (t >= r["time_s"] - TELEMETRY_WINDOW_S) & (t <= r["time_s"] + 1.0)
+        mask = (t >= r["time_s"] - TELEMETRY_WINDOW_S) & (t <= r["time_s"] + STAMP_SLACK_S)
         if not mask.any():
             continue
         window = truth[mask]
