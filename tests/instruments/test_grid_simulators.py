@@ -56,9 +56,8 @@ class ManualClock:
         return self.t
 
 
-@pytest.fixture(params=sorted(MODELS))
-def grid(request):
-    driver_cls, emulator_cls = MODELS[request.param]
+def _connected(driver_cls, emulator_cls):
+    """A driver connected to its emulator on a manual clock: (driver, emulator, clock), closed after the test."""
     clock = ManualClock()
     emulator = emulator_cls(clock=clock).start()
     driver = driver_cls(emulator.address, safety=LIMITS, timeout_s=TIMEOUT_S)
@@ -66,6 +65,11 @@ def grid(request):
     yield driver, emulator, clock
     driver.close()
     emulator.stop()
+
+
+@pytest.fixture(params=sorted(MODELS))
+def grid(request):
+    yield from _connected(*MODELS[request.param])
 
 
 # -- the role against each emulator ---------------------------------------------------------------
@@ -388,14 +392,7 @@ def test_ametek_driver_keeps_the_list_running_for_its_whole_dwell(grid_clock_ame
 
 @pytest.fixture(params=[(AmetekRS, AmetekRSEmulator), (AmetekMX, AmetekMXEmulator)])
 def grid_clock_ametek(request):
-    driver_cls, emulator_cls = request.param
-    clock = ManualClock()
-    emulator = emulator_cls(clock=clock).start()
-    driver = driver_cls(emulator.address, safety=LIMITS, timeout_s=TIMEOUT_S)
-    driver.connect()
-    yield driver, emulator, clock
-    driver.close()
-    emulator.stop()
+    yield from _connected(*request.param)
 
 
 def test_ametek_emulator_answers_apparent_power_voltage_range_and_current_limit(grid_clock_ametek):
