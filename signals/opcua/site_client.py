@@ -101,6 +101,8 @@ class SiteClient:
         self._ns = 0
         self._names_by_node: dict[ua.NodeId, str] = {}
         self._changed = asyncio.Event()
+        self._subscription: Any = None
+        self._keeper: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> SiteClient:
         await self.connect()
@@ -125,13 +127,57 @@ class SiteClient:
             self._names_by_node = {n.nodeid: name for n, name in zip(nodes, model.SIGNALS)}
             for name, value in zip(model.SIGNALS, await self._client.read_values(nodes)):
                 self._apply(name, value)
-            subscription = await self._client.create_subscription(self.publishing_interval_ms, self)
-            await subscription.subscribe_data_change(nodes)
+            await self._subscribe(nodes)
         except Exception:
             await self.disconnect()
             raise
+        if self.auto_reconnect:
+            self._keeper = asyncio.create_task(self._keep_fresh(nodes), name=f"opcua-site-{self.site}-keeper")
+
+    async def _subscribe(self, nodes: list[Node]) -> None:
+        self._subscription = await self.client.create_subscription(self.publishing_interval_ms, self)
+        await self._subscription.subscribe_data_change(nodes)
+
+    async def _keep_fresh(self, nodes: list[Node]) -> None:
+        """Read the signals directly while the subscription is silent; subscribe anew when reads show it is dead.
+
+        The client library reconnects after a lost server and restores subscriptions, but a restore that
+        fails leaves a connected client that hears nothing; a site must not take that for a lost utility.
+        """
+        while True:
+            interval_s = self.signals.heartbeat_interval_s or 5.0
+            await asyncio.sleep(min(1.0, max(0.05, interval_s / 2)))
+            if not self.communication_lost(2.0 * interval_s) or self._client is None:
+                continue
+            beat = self.signals.heartbeat
+            try:
+                values = await asyncio.wait_for(self._client.read_values(nodes), self.timeout_s)
+            except Exception as exc:  # still reconnecting, or the server is gone: the heartbeat stays old
+                _log.debug("site %s: direct read while the subscription is silent: %r", self.site, exc)
+                continue
+            for name, value in zip(model.SIGNALS, values):
+                self._apply(name, value)
+            if self.signals.heartbeat != beat:
+                _log.info("site %s: the server is back but the subscription is silent; subscribing again", self.site)
+                old, self._subscription = self._subscription, None
+                try:
+                    if old is not None:
+                        await old.delete()
+                except Exception as exc:
+                    _log.debug("site %s: deleting the silent subscription: %r", self.site, exc)
+                try:
+                    await self._subscribe(nodes)
+                except Exception as exc:
+                    _log.warning("site %s: subscribing again failed: %r", self.site, exc)
 
     async def disconnect(self) -> None:
+        if self._keeper is not None:
+            keeper, self._keeper = self._keeper, None
+            keeper.cancel()
+            try:
+                await keeper
+            except asyncio.CancelledError:
+                pass
         if self._client is not None:
             client, self._client = self._client, None
             try:

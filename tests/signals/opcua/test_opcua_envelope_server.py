@@ -258,6 +258,43 @@ def test_site_client_notices_a_lost_server_and_resumes_when_it_returns(opcua_pki
     assert lost and not still_lost
 
 
+def test_site_client_subscribes_again_when_its_subscription_falls_silent(opcua_pki_dir, security, run):
+    from flexbench.signals.opcua import EnvelopeServer, EnvelopeServerConfig, SiteSpec
+
+    config = EnvelopeServerConfig(
+        [SiteSpec(SITE_B, 10_000.0, 10_000.0)],
+        opcua_pki_dir,
+        endpoint="opc.tcp://127.0.0.1:0/flexbench/silent",
+        heartbeat_interval_s=0.2,
+        tick_s=0.05,
+    )
+
+    async def scenario():
+        server = EnvelopeServer(config)
+        await server.start()
+        try:
+            async with SiteClient(server.endpoint, SITE_B, security(SITE_B)) as site:
+                await site.wait_for(lambda s: s.heartbeat >= 2, timeout_s=5)
+                silent = site._subscription
+                await silent.delete()  # the server forgets it; nothing more is published to this client
+                await server.publish_envelope(
+                    SITE_B,
+                    Envelope.of(
+                        [{"start": time.time() - 1, "duration_s": 60, "import_limit_w": 2_345.0, "export_limit_w": 0.0}]
+                    ),
+                )
+                await site.wait_for(lambda s: s.import_limit_w == 2_345.0, timeout_s=10)
+                await site.wait_for(lambda s: site._subscription is not silent, timeout_s=10)
+                beat = site.signals.heartbeat
+                await site.wait_for(lambda s: s.heartbeat != beat, timeout_s=5)
+                return site._subscription is not silent, site.communication_lost(timeout_s=0.6)
+        finally:
+            await server.stop()
+
+    subscribed_again, lost = run(scenario(), 60.0)
+    assert subscribed_again and not lost
+
+
 def test_synchronous_site_client_for_threaded_callers(envelope_server, security):
     from flexbench.signals.opcua import SiteClientThread
 
