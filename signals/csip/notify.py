@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from lxml import etree
 
+from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
 from flexbench.signals.csip.xmlio import MEDIA_TYPE, SEP_NS, XSI_NS
 
@@ -56,21 +57,25 @@ class Notifier:
             self.loop.call_soon_threadsafe(self._schedule, edev_id, hrefs)
 
     def _schedule(self, edev_id: int, hrefs: set[str]) -> None:
-        for sub in self.app.headend.records.subscriptions(edev_id):
-            if sub["resource"].split("?")[0] in hrefs:
-                task = self.loop.create_task(self._send(edev_id, sub))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+        """Notify every subscriber of a changed resource: the device itself, or the aggregator that manages it."""
+        registry = self.app.headend.registry
+        wanted = set(hrefs)
+        if f"/edev/{edev_id}" in hrefs:  # an EndDevice changed: so did the EndDeviceList of whoever sees it
+            wanted.add("/edev")
+        for sub in self.app.headend.records.subscriptions_to({h.split("?")[0] for h in wanted}):
+            subscriber = registry.by_id(sub["edev_id"])
+            if subscriber is None or not registry.may_access(subscriber, edev_id):
+                continue
+            task = self.loop.create_task(self._send(subscriber, sub))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
-    async def _send(self, edev_id: int, sub: dict) -> None:
-        device = self.app.headend.registry.by_id(edev_id)
-        if device is None:
-            return
+    async def _send(self, subscriber: Device, sub: dict) -> None:
         with self.app.headend.store.lock:
-            rendered = self.app.render_path(device, sub["resource"].split("?")[0], Page(limit=sub["list_limit"]))
+            rendered = self.app.render_subscribed(subscriber, sub["resource"], Page(limit=sub["list_limit"]))
         body = notification_xml(
             sub["resource"],
-            f"/edev/{edev_id}/sub/{sub['id']}",
+            f"/edev/{subscriber.id}/sub/{sub['id']}",
             rendered[0] if rendered else None,
             status=0 if rendered else 4,
         )

@@ -112,6 +112,11 @@ class Registry:
             return [caller.id] + sorted(d.id for d in self._by_id.values() if d.aggregator_id == caller.id)
         return [caller.id]
 
+    @staticmethod
+    def holds_subscriptions(device: Device) -> bool:
+        """Whether the device has a SubscriptionList: a site an aggregator manages subscribes through the aggregator's."""
+        return device.aggregator_id is None
+
     def may_access(self, caller: Device, edev_id: int) -> bool:
         if edev_id == caller.id:
             return True

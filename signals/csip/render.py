@@ -88,7 +88,9 @@ def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
         DERListLink=m.ListLink(href=f"{base}/der", all_=1),
         FunctionSetAssignmentsListLink=m.ListLink(href=f"{base}/fsa", all_=1),
         RegistrationLink=m.Link(href=f"{base}/rg"),
-        SubscriptionListLink=m.ListLink(href=f"{base}/sub", all_=len(headend.records.subscriptions(device.id))),
+        SubscriptionListLink=m.ListLink(href=f"{base}/sub", all_=len(headend.records.subscriptions(device.id)))
+        if headend.registry.holds_subscriptions(device)
+        else None,
         LogEventListLink=m.ListLink(href=f"{base}/lel", all_=len(headend.records.log_events(device.id))),
         ConnectionPointLink=m.ConnectionPointLink(href=f"{base}/cp"),
     )
@@ -104,7 +106,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
         href="/edev",
         all_=len(items),
         results=len(chosen),
-        subscribable=_NOT_SUBSCRIBABLE,
+        subscribable=_SUBSCRIBABLE,
         pollRate=headend.config.poll_rate_s,
         EndDevice=[end_device(headend, d) for d in chosen] or None,
     )
@@ -331,7 +333,9 @@ def mirror_usage_point_list(headend: HeadEnd, edev_ids: list[int], page: Page) -
     )
 
 
-def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.SubscriptionList:
+def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.SubscriptionList | None:
+    if not headend.registry.holds_subscriptions(device):
+        return None
     rows = headend.records.subscriptions(device.id)
     chosen = rows[page.start : page.start + page.limit]
     return m.SubscriptionList(

@@ -51,6 +51,7 @@ ADMIN_METHODS = frozenset(
     }
 )
 CACHE_MAX_ENTRIES = 100_000
+EDEV_PATH = re.compile(r"^/edev/(\d+)(?:/|$)")
 LFDI_KEY = web.RequestKey("lfdi", str)
 CALLER_KEY = web.RequestKey[Device | None]("caller")
 
@@ -246,6 +247,22 @@ class CsipApp:
                 return to_xml(resource, self._version(device)), expires
         return None
 
+    def render_subscribed(self, subscriber: Device, resource: str, page: Page) -> tuple[bytes, float] | None:
+        """A subscribed resource as its subscriber sees it: its EndDeviceList, or a resource of an EndDevice it
+        may access (an aggregator subscribes, in its own SubscriptionList, to the resources of its sites)."""
+        path = resource.split("?")[0]
+        if path == "/edev":
+            listing = render.end_device_list(self.headend, subscriber, page)
+            return to_xml(listing, self._version(subscriber)), render.FOREVER
+        match = EDEV_PATH.match(path)
+        target = self.headend.registry.by_id(int(match.group(1))) if match else None
+        if target is None or not self.headend.registry.may_access(subscriber, target.id):
+            return None
+        try:
+            return self.render_path(target, path, page)
+        except HttpError:
+            return None
+
     async def get_device_resource(self, request: web.Request) -> web.Response:
         edev_id = int(request.path.split("/")[2]) if request.path.split("/")[2].isdigit() else -1
         device = self._target(request, edev_id)
@@ -370,12 +387,17 @@ class CsipApp:
     # Subscriptions and log events --------------------------------------------------------------
     async def post_subscription(self, request: web.Request) -> web.Response:
         device = self._target(request, int(request.match_info["e"]))
+        if not self.headend.registry.holds_subscriptions(device):
+            raise HttpError(
+                404, f"EndDevice {device.id} has no SubscriptionList: its aggregator's holds its subscriptions"
+            )
         sub = parse_model(await self._body(request), m.Subscription)
-        target = sub.subscribedResource.split("?")[0]
-        if self.render_path(device, target, Page(limit=1)) is None:
-            raise HttpError(400, f"{target} is not a resource of this EndDevice")
         if sub.limit < 0:
             raise HttpError(400, "limit must not be negative")
+        with self.headend.store.lock:
+            found = self.render_subscribed(device, sub.subscribedResource, Page(limit=1))
+        if found is None:
+            raise HttpError(400, f"{sub.subscribedResource} is not a resource this client may subscribe to")
         sub_id = self.headend.records.add_subscription(device.id, sub, self.headend.now_s())
         self.headend.touch(device.id, {f"/edev/{device.id}/sub"})
         return web.Response(status=201, headers={"Location": f"/edev/{device.id}/sub/{sub_id}"})

@@ -129,6 +129,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     level TEXT NOT NULL,
     created_s INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS subscriptions_by_resource ON subscriptions (resource);
 CREATE TABLE IF NOT EXISTS log_events (
     id INTEGER PRIMARY KEY,
     edev_id INTEGER NOT NULL REFERENCES end_devices(id),
