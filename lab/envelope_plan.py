@@ -61,6 +61,10 @@ class EnvelopeParams(StressParams):
     """How the site's extra import enters the feeder (see twin/README.md)."""
     base_violation_rule: Literal["hold", "ignore"] = "hold"
     base_violation_tolerance_pu: float = Field(default=0.001, ge=0.0, lt=1.0)
+    vmin_ll_pu: PositiveFloat | None = None
+    """Line-to-line voltage band on ungrounded (3-wire delta) sections of the feeder; None: the same
+    band as line-to-neutral voltages on grounded ones (ANSI C84.1 range A)."""
+    vmax_ll_pu: PositiveFloat | None = None
     envelope_start: str
     """First interval of the variable envelope: an ISO time with its zone."""
     horizon_h: PositiveFloat
@@ -94,6 +98,14 @@ class EnvelopeParams(StressParams):
             raise ValueError(f"an ISO time with a zone (e.g. 2026-07-01T00:00:00Z), got {value!r}") from None
         if parsed.tzinfo is None:
             raise ValueError(f"the time needs its zone (e.g. 2026-07-01T00:00:00Z), got {value!r}")
+        return value
+
+    @field_validator("vmax_ll_pu")
+    @classmethod
+    def _ll_band(cls, value: float | None, info: Any) -> float | None:
+        low = info.data.get("vmin_ll_pu")
+        if value is not None and low is not None and value <= low:
+            raise ValueError(f"must be above vmin_ll_pu ({low:g}), got {value:g}")
         return value
 
     @field_validator("bench_s_per_envelope_h")
@@ -273,7 +285,10 @@ class EnvelopePlan:
 
         p = self.params
         limits = Limits(
-            base_violation_rule=p.base_violation_rule, base_violation_tolerance_pu=p.base_violation_tolerance_pu
+            base_violation_rule=p.base_violation_rule,
+            base_violation_tolerance_pu=p.base_violation_tolerance_pu,
+            vmin_ll_pu=p.vmin_ll_pu,
+            vmax_ll_pu=p.vmax_ll_pu,
         )
         return {"injection_model": p.injection_model, "limits": limits}
 
@@ -293,6 +308,8 @@ class EnvelopePlan:
                 "injection_model": p.injection_model,
                 "base_violation_rule": p.base_violation_rule,
                 "base_violation_tolerance_pu": p.base_violation_tolerance_pu,
+                "vmin_ll_pu": p.vmin_ll_pu,
+                "vmax_ll_pu": p.vmax_ll_pu,
                 "resolution": p.resolution,
                 "seed": p.seed,
                 **params,

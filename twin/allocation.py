@@ -67,14 +67,14 @@ def constraint_rows(
     isv = codes < 2 * nv
     if isv.any():
         vrow = np.where(codes[isv] < nv, codes[isv], codes[isv] - nv)
-        nodes = vn[vrow]
-        dv = sens.dv_rows(nodes) * sens.import_factor(np.arange(out.shape[1]), direction)
-        u = np.conj(base.voltages[nodes] / np.abs(base.voltages[nodes]))
-        dmag = (u[:, None] * dv).real / model.base_v[nodes][:, None]
+        dv = sens.vrow_rows(vrow) * sens.import_factor(np.arange(out.shape[1]), direction)
+        a = model.row_voltages(base.voltages, vrow)
+        u = np.conj(a / np.abs(a))
+        dmag = (u[:, None] * dv).real
         low = codes[isv] < nv
         out[isv] = np.where(low[:, None], -dmag, dmag) * sign
         if conservative:
-            out[isv] = np.maximum(out[isv], np.abs(dv) / model.base_v[nodes][:, None])
+            out[isv] = np.maximum(out[isv], np.abs(dv))
     ith = ~isv
     if ith.any():
         trow = codes[ith] - 2 * nv
@@ -103,12 +103,12 @@ def linear_usage(
     direction: str,
 ) -> np.ndarray:
     """First-order usage of every constraint with every site x_w beyond its forecast."""
-    vn = model.vnode_index
     sign = 1.0 if direction == IMPORT else -1.0
     x_w = np.asarray(x_w, dtype=float)
     dv = sens.dv_total(sign * x_w * sens.import_factor(np.arange(len(x_w)), direction))
-    u = np.conj(base.voltages[vn] / np.abs(base.voltages[vn]))
-    dmag = (u * dv[vn]).real / model.base_v[vn]
+    a = model.row_voltages(base.voltages)
+    u = np.conj(a / np.abs(a))
+    dmag = (u * model.row_voltages(dv)).real
     di = sens.branch_matrix_now() @ dv
     im = base.im_a
     rating = np.maximum(eff.imax_a, 1e-9)

@@ -135,7 +135,7 @@ class IntervalEngine:
             tw.set_source_pu(source_pu)
         tw.set_operating_point(load_w, pv_w)
         base = tw.solve_forecast()
-        eff = EffectiveLimits.from_state(st.limits, base, tw.model.thermal_rating_a)
+        eff = EffectiveLimits.from_state(st.limits, base, tw.model.thermal_rating_a, tw.model.vrow_ll)
         u0s = {d: usage(base, eff, d) for d in (IMPORT, EXPORT)}
         flows = 1
         sens = None

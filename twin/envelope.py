@@ -67,6 +67,15 @@ ASSUMPTIONS = (
     "base_violation_rule",
     "base_violation_tolerance_pu",
     "base_violation_tolerance_fraction",
+    "vmin_ll_pu",
+    "vmax_ll_pu",
+    "voltages",
+)
+NUMERIC_ASSUMPTIONS = (
+    "base_violation_tolerance_pu",
+    "base_violation_tolerance_fraction",
+    "vmin_ll_pu",
+    "vmax_ll_pu",
 )
 
 
@@ -99,6 +108,10 @@ class EnvelopeSet:
     base_violation_rule: str = ""
     base_violation_tolerance_pu: float = float("nan")
     base_violation_tolerance_fraction: float = float("nan")
+    # line-to-line band on ungrounded sections, and which voltages were bounded where
+    vmin_ll_pu: float = float("nan")
+    vmax_ll_pu: float = float("nan")
+    voltages: str = ""
 
     def __post_init__(self) -> None:
         # files from before the limit columns: the limit is unknown
@@ -392,5 +405,5 @@ def _assumptions(meta: dict) -> dict:
     for name in ASSUMPTIONS:
         if name in meta:
             value = meta[name]
-            out[name] = float(value) if name.startswith("base_violation_tolerance") else str(value)
+            out[name] = float(value) if name in NUMERIC_ASSUMPTIONS else str(value)
     return out

@@ -67,28 +67,32 @@ def held_limits(
     nv = len(eff.vmin_pu)
     codes = np.asarray(codes, dtype=int)
     vmin, vmax = eff.for_direction(direction)
+    band_min = eff.band_min_pu if eff.band_min_pu is not None else np.full(nv, limits.vmin_pu)
+    band_max = eff.band_max_pu if eff.band_max_pu is not None else np.full(nv, limits.vmax_pu)
     value = np.full(len(codes), np.nan)
     rule = np.zeros(len(codes), dtype=bool)
     low = (codes >= 0) & (codes < nv)
     high = (codes >= nv) & (codes < 2 * nv)
     th = codes >= 2 * nv
     value[low] = vmin[codes[low]]
-    rule[low] = value[low] < limits.vmin_pu - 1e-9
+    rule[low] = value[low] < band_min[codes[low]] - 1e-9
     value[high] = vmax[codes[high] - nv]
-    rule[high] = value[high] > limits.vmax_pu + 1e-9
+    rule[high] = value[high] > band_max[codes[high] - nv] + 1e-9
     value[th] = eff.imax_a[codes[th] - 2 * nv]
     rule[th] = value[th] > (1 + 1e-9) * limits.thermal_fraction * rating_a[codes[th] - 2 * nv]
     return value, rule
 
 
-def limit_text(nv: int, code: int, value: float, rule: bool) -> str:
-    """Which limit a constraint held: 'vmin 0.9500 pu', 'rating 400.0 A', 'base violation rule 0.9390 pu', 'cap'."""
+def limit_text(nv: int, code: int, value: float, rule: bool, line_to_line: bool = False) -> str:
+    """Which limit a constraint held: 'vmin 0.9500 pu line-to-neutral', 'vmax 1.0500 pu line-to-line',
+    'rating 400.0 A', 'base violation rule 0.9390 pu line-to-neutral', 'cap'."""
     code = int(code)
     if code == CAP:
         return "cap"
     if code == NO_CONVERGENCE:
         return "no convergence"
-    unit = f"{value:.4f} pu" if code < 2 * nv else f"{value:.1f} A"
+    kind = " line-to-line" if line_to_line else " line-to-neutral"
+    unit = f"{value:.4f} pu{kind}" if code < 2 * nv else f"{value:.1f} A"
     if rule:
         return f"base violation rule {unit}"
     return f"{'vmin' if code < nv else 'vmax' if code < 2 * nv else 'rating'} {unit}"
@@ -275,17 +279,15 @@ def _dense_candidates(twin, sens, base, eff, k):
     m = twin.model
     lm = sens.linear
     nsite = len(lm.sites)
-    vn = m.vnode_index
-    nv = len(vn)
-    base_v = m.base_v[vn]
-    av = base.voltages[vn] / base_v
+    nv = len(m.vnode_index)
+    av = m.row_voltages(base.voltages)
     out = {IMPORT: np.full((nsite, k), -1, dtype=int), EXPORT: np.full((nsite, k), -1, dtype=int)}
     block = 256
     vrow = np.arange(nv)[:, None]
     for start in range(0, nsite, block):
         pos = np.arange(start, min(start + block, nsite))
         dv = sens.dv(pos)
-        bv = dv[vn] / base_v[:, None]
+        bv = m.row_voltages(dv)
         vi, vic, ve, vec = _voltage_roots(av[:, None], bv, eff, vrow)
         g = sens.branch_matrix_now() @ dv
         trow = np.arange(len(m.thermal))[:, None]
@@ -306,7 +308,6 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     """Candidates of a radial feeder: path nodes, path conductors, off-path minima."""
     m = twin.model
     nsite = len(sens.linear.sites)
-    base_v = m.base_v
     # path nodes (all of them: thermal needs both ends), approximate sensitivities
     if getattr(tree, "_gathered_for", None) is not sens.linear:
         tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
@@ -314,11 +315,15 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     dv_path = sens.dv_gathered(tree._gathered, len(tree.pn_node))
     groups = []
     pv = tree.pv_pair
-    nodes = tree.pn_node[pv]
-    vrow = tree.vrow_of_node[nodes]
-    a = base.voltages[nodes] / base_v[nodes]
+    vrow = tree.vrow_of_node[tree.pn_node[pv]]
+    a = m.row_voltages(base.voltages, vrow)
+    b = dv_path[pv]
+    ll = tree.pv_ref >= 0
+    if ll.any():  # line-to-line rows: the other node of the pair is on the same bus, so on the path
+        b = b.copy()
+        b[ll] -= dv_path[tree.pv_ref[ll]]
     f32 = np.float32  # ranking only: exact values are recomputed for the winners
-    groups.append((tree.pn_pos[pv], *_voltage_roots(a, dv_path[pv] / base_v[nodes], eff, vrow, f32)))
+    groups.append((tree.pn_pos[pv], *_voltage_roots(a, b / m.vbase_v[vrow], eff, vrow, f32)))
     bmap = tree.branch_map(sens.branch_matrix_now())
     g = bmap @ dv_path
     groups.append((tree.pt_pos, *_thermal_roots(base.currents[tree.pt_row], g, eff, tree.pt_row, f32)))
@@ -326,10 +331,9 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     margin_high = eff.vmax_pu - base.vm_pu
     onode, opos = tree.offpath_candidates(margin_low, margin_high)
     if len(onode):
-        dv_off = sens.dv_pairs(onode, opos, exact=False)
         orow = tree.vrow_of_node[onode]
-        a = base.voltages[onode] / base_v[onode]
-        groups.append((opos, *_voltage_roots(a, dv_off / base_v[onode], eff, orow, f32)))
+        a = m.row_voltages(base.voltages, orow)
+        groups.append((opos, *_voltage_roots(a, sens.vrow_pairs(orow, opos, exact=False), eff, orow, f32)))
     out = {}
     for direction, col in ((IMPORT, 1), (EXPORT, 3)):
         picks = []
@@ -364,10 +368,9 @@ def _exact_roots(twin, sens, base, eff, pos, code, direction, own):
     a = np.empty(len(pos), dtype=complex)
     b = np.empty(len(pos), dtype=complex)
     isv = code < 2 * nv
-    vrow = np.where(code < nv, code, code - nv)
-    node = vn[vrow[isv]]
-    a[isv] = base.voltages[node] / m.base_v[node]
-    b[isv] = sens.dv_pairs(node, pos[isv]) / m.base_v[node]
+    vrow = np.where(code < nv, code, code - nv)[isv]
+    a[isv] = m.row_voltages(base.voltages, vrow)
+    b[isv] = sens.vrow_pairs(vrow, pos[isv])
     ith = ~isv
     trow = code[ith] - 2 * nv
     a[ith] = base.currents[trow]

@@ -4,6 +4,13 @@ Sites are the model's loads (one load = one customer location). Constraints are
 node voltages (every energized distribution node) and conductor currents (line
 normal amps, transformer kVA). Everything is turned into index arrays in the
 engine's node order once, so per-interval work is plain numpy.
+
+A voltage constraint is a node's voltage to ground where the system is grounded,
+and the voltage between two phases where it is not: on a 3-wire section with no
+ground reference (fed by a delta or ungrounded-wye winding) the voltages to
+ground are set by stray capacitance and the transformers' anti-floating
+admittance, not by anything a customer sees. Which sections are grounded is read
+from the model (see _ungrounded_buses).
 """
 
 from __future__ import annotations
@@ -72,7 +79,9 @@ class FeederModel:
     term_to: np.ndarray
     term_weight: np.ndarray
     # monitored voltages
-    vnode_index: np.ndarray  # node indices of voltage constraints
+    vnode_index: np.ndarray  # node indices of voltage constraints (the first node of line-to-line ones)
+    vnode_ref: np.ndarray  # their second node on line-to-line rows, -1 (ground) on line-to-neutral rows
+    vbase_v: np.ndarray  # their base voltage (V): line-to-neutral, or line-to-line
     # monitored currents
     thermal: list[ThermalRow]
     thermal_rating_a: np.ndarray
@@ -88,9 +97,31 @@ class FeederModel:
     bus_elements: dict[str, list[str]] = field(default_factory=dict)
     radial: bool = True
 
+    @property
+    def vrow_ll(self) -> np.ndarray:
+        """Which voltage rows are line-to-line."""
+        return self.vnode_ref >= 0
+
     def voltage_name(self, row: int) -> str:
-        """Name of voltage constraint row: 'bus.node'."""
-        return self.node_names[int(self.vnode_index[row])]
+        """Name of voltage constraint row: 'bus.node', or 'bus.node-node' line to line."""
+        name = self.node_names[int(self.vnode_index[row])]
+        ref = int(self.vnode_ref[row])
+        return name if ref < 0 else f"{name}-{self.node_names[ref].partition('.')[2]}"
+
+    def row_voltages(self, v: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Voltage rows (pu phasors) from node voltages or node-voltage changes (nodes first).
+
+        rows: which voltage rows (default all).
+        """
+        rows = np.arange(len(self.vnode_index)) if rows is None else np.asarray(rows, dtype=int)
+        out = v[self.vnode_index[rows]]
+        ref = self.vnode_ref[rows]
+        ll = ref >= 0
+        if ll.any():
+            out = out.copy()
+            out[ll] -= v[ref[ll]]
+        base = self.vbase_v[rows]
+        return out / (base if out.ndim == 1 else base[:, None])
 
     def thermal_name(self, row: int) -> str:
         """Name of thermal constraint row: 'Element.name/conductor'."""
@@ -177,18 +208,7 @@ def extract(engine: Engine) -> FeederModel:
             terms.append((k, fi, ti, w))
     term = np.array(terms, dtype=float)
 
-    v = engine.node_voltages()
-    energized = np.abs(v) > 0.5 * base_v
-    vmask = np.zeros(len(node_names), dtype=bool)
-    for i, name in enumerate(node_names):
-        bus, _, node = name.partition(".")
-        if bus == source_bus or not node.isdigit() or not 1 <= int(node) <= 3:
-            continue
-        kv_ll = base_v[i] * math.sqrt(3) / 1000.0
-        if base_v[i] <= 0 or kv_ll > MAX_DISTRIBUTION_KV_LL or not energized[i]:
-            continue
-        vmask[i] = True
-
+    vnode, vref, vbase = _voltage_rows(engine, node_names, base_v, source_bus)
     thermal, rating, bmat = _thermal_rows(engine, node_index)
     control_elements, control_nodes = _control_nodes(engine, node_index)
     by_element: dict[str, list[int]] = {}
@@ -212,7 +232,9 @@ def extract(engine: Engine) -> FeederModel:
         term_from=term[:, 1].astype(int),
         term_to=term[:, 2].astype(int),
         term_weight=term[:, 3],
-        vnode_index=np.flatnonzero(vmask),
+        vnode_index=vnode,
+        vnode_ref=vref,
+        vbase_v=vbase,
         thermal=thermal,
         thermal_rating_a=rating,
         branch_matrix=bmat,
@@ -224,6 +246,103 @@ def extract(engine: Engine) -> FeederModel:
         bus_elements=bus_elements,
         radial=radial,
     )
+
+
+def _voltage_rows(
+    engine: Engine, node_names: list[str], base_v: np.ndarray, source_bus: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Monitored voltages: (node, reference node or -1, base V) per row.
+
+    Every energized phase node (1-3) of a distribution bus (not the source bus,
+    not above MAX_DISTRIBUTION_KV_LL): to ground on grounded buses; on
+    ungrounded ones the voltages between its phases (1-2, 2-3, 3-1 on a
+    three-phase bus, the one pair on a two-phase bus; a lone phase node there is
+    not monitored), on the line-to-line base.
+    """
+    v = engine.node_voltages()
+    ungrounded = _ungrounded_buses(engine)
+    phases: dict[str, list[int]] = {}
+    for i, name in enumerate(node_names):
+        bus, _, node = name.partition(".")
+        if bus == source_bus or not node.isdigit() or not 1 <= int(node) <= 3:
+            continue
+        kv_ll = base_v[i] * math.sqrt(3) / 1000.0
+        if base_v[i] <= 0 or kv_ll > MAX_DISTRIBUTION_KV_LL:
+            continue
+        phases.setdefault(bus, []).append(i)
+    number = {i: int(node_names[i].partition(".")[2]) for nodes in phases.values() for i in nodes}
+    rows: list[tuple[int, int, float]] = []
+    for bus, nodes in phases.items():
+        if bus not in ungrounded:
+            rows.extend((i, -1, float(base_v[i])) for i in nodes if abs(v[i]) > 0.5 * base_v[i])
+            continue
+        nodes = sorted(nodes, key=number.__getitem__)
+        pairs = list(zip(nodes, nodes[1:] + nodes[:1])) if len(nodes) == 3 else [tuple(nodes)] * (len(nodes) == 2)
+        for i, j in pairs:
+            base_ll = float(base_v[i]) * math.sqrt(3)
+            if abs(v[i] - v[j]) > 0.5 * base_ll:
+                rows.append((i, j, base_ll))
+    rows.sort()
+    if not rows:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+    arr = np.array(rows, dtype=float)
+    return arr[:, 0].astype(int), arr[:, 1].astype(int), arr[:, 2]
+
+
+def _ungrounded_buses(engine: Engine) -> set[str]:
+    """Buses of sections with no ground reference.
+
+    Sections are the buses joined by lines, switches, reactors and other
+    conductive elements; transformers separate them. A section is grounded when
+    it holds a voltage source, a transformer winding connected to ground (a wye
+    winding whose neutral or a terminal is node 0 or has a neutral impedance
+    (rneut >= 0); a corner-grounded delta), or a shunt reactor to ground. Loads,
+    capacitors and line capacitance do not count: they are no grounding.
+    """
+    dss = engine.dss
+    parent: dict[str, str] = {}
+
+    def root(b: str) -> str:
+        parent.setdefault(b, b)
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        return b
+
+    grounded: list[str] = []
+    for name, buses, nodes, _nterm, ncond, _nph in _pd_elements(engine):
+        kind = name.split(".")[0].lower()
+        names = [_bus_of(b) for b in buses]
+        for b in names:
+            root(b)
+        if kind == "transformer":
+            continue
+        if kind == "reactor" and all(n == 0 for n in nodes[ncond:]) and names[0] == names[-1]:
+            grounded.append(names[0])  # a shunt reactor to ground (a grounding bank)
+        for b in names[1:]:
+            parent[root(b)] = root(names[0])
+    i = dss.Transformers.First()
+    while i:
+        buses = [_bus_of(b) for b in dss.CktElement.BusNames()]
+        nodes = [int(n) for n in dss.CktElement.NodeOrder()]
+        ncond = int(dss.CktElement.NumConductors())
+        nph = int(dss.CktElement.NumPhases())
+        for w, bus in enumerate(buses, start=1):
+            dss.Transformers.Wdg(w)
+            wdg = nodes[(w - 1) * ncond : w * ncond]
+            if dss.Transformers.IsDelta():
+                earthed = 0 in wdg[: max(nph, 2)]  # the last conductor of a delta winding is unused
+            else:
+                earthed = 0 in wdg or float(dss.Transformers.Rneut()) >= 0
+            if earthed:
+                grounded.append(bus)
+        i = dss.Transformers.Next()
+    i = dss.Vsources.First()
+    while i:
+        grounded.append(_bus_of(dss.CktElement.BusNames()[0]))
+        i = dss.Vsources.Next()
+    earthed_roots = {root(b) for b in grounded}
+    return {b for b in list(parent) if root(b) not in earthed_roots}
 
 
 def _read_loads(engine: Engine) -> list[dict]:

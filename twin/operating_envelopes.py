@@ -28,6 +28,7 @@ from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import ProfileError, TwinError
 from flexbench.twin.feeders import FeederSource
 from flexbench.twin.limits import EXPORT, IMPORT, binding_name, limit_text
+from flexbench.twin.model import FeederModel
 from flexbench.twin.profiles import (
     Profiles,
     forecast,
@@ -427,7 +428,7 @@ def assemble(
         for c, v, r in zip(codes.tolist(), values.tolist(), rules.tolist()):
             key = (c, v, r)
             if key not in texts:
-                texts[key] = limit_text(nv, c, v, r)
+                texts[key] = limit_text(nv, c, v, r, 0 <= c < 2 * nv and bool(m.vrow_ll[c % nv]))
             out.append(texts[key])
         return out
 
@@ -466,10 +467,20 @@ def assemble(
         base_violation_rule=lim.base_violation_rule,
         base_violation_tolerance_pu=lim.base_violation_tolerance_pu,
         base_violation_tolerance_fraction=lim.base_violation_tolerance_fraction,
+        vmin_ll_pu=lim.ll_band[0],
+        vmax_ll_pu=lim.ll_band[1],
+        voltages=voltage_kinds(m),
     )
 
 
 # -- helpers ------------------------------------------------------------------------------
+def voltage_kinds(m: FeederModel) -> str:
+    """Which voltages the envelope bounds, as its meta data records it."""
+    ll = int(m.vrow_ll.sum())
+    text = f"line-to-neutral at {len(m.vrow_ll) - ll} nodes of grounded sections"
+    return text + (f", line-to-line at {ll} phase pairs of ungrounded sections" if ll else "")
+
+
 def _nominal(twin: Twin) -> pd.Series:
     return pd.Series({s.site_id: 0.6 * s.nominal_w for s in twin.sites})
 

@@ -96,7 +96,21 @@ class TreeIndex:
         self.oc_pos = np.array(oc_pos, dtype=int)
         pv = self.vrow_of_node[self.pn_node] >= 0
         self.pv_pair = np.flatnonzero(pv)
+        self.pv_ref = self._ref_pairs(n)
         self._build_branch_map()
+
+    def _ref_pairs(self, n: int) -> np.ndarray:
+        """For each voltage pair of a path, where the pair of its row's second node (line-to-line
+        rows; on the same bus, so on the same path) is in the path lists; -1 on line-to-neutral rows."""
+        ref = self.model.vnode_ref[self.vrow_of_node[self.pn_node[self.pv_pair]]]
+        out = np.full(len(self.pv_pair), -1, dtype=int)
+        ll = np.flatnonzero(ref >= 0)
+        if len(ll):
+            key = self.pn_pos.astype(np.int64) * n + self.pn_node
+            order = np.argsort(key)
+            want = self.pn_pos[self.pv_pair[ll]].astype(np.int64) * n + ref[ll]
+            out[ll] = order[np.searchsorted(key[order], want)]
+        return out
 
     def _build_branch_map(self) -> None:
         """Sparse map from path-node voltage changes to path-conductor current changes.

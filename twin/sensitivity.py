@@ -245,6 +245,30 @@ class IntervalSensitivity:
             out -= np.einsum("ij,ji->i", self.zu[nodes], self.wv[:, positions])
         return out
 
+    def vrow_pairs(self, rows: np.ndarray, positions: np.ndarray, exact: bool = True) -> np.ndarray:
+        """Change (pu per W) of voltage rows for (row, site position) pairs: a node's voltage,
+        or on line-to-line rows the difference of its two nodes'."""
+        m = self.linear.model
+        rows = np.asarray(rows, dtype=int)
+        positions = np.asarray(positions, dtype=int)
+        out = self.dv_pairs(m.vnode_index[rows], positions, exact)
+        ref = m.vnode_ref[rows]
+        ll = ref >= 0
+        if ll.any():
+            out[ll] -= self.dv_pairs(ref[ll], positions[ll], exact)
+        return out / m.vbase_v[rows]
+
+    def vrow_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Change (pu per W) of some voltage rows for every site (len(rows) x sites)."""
+        m = self.linear.model
+        rows = np.asarray(rows, dtype=int)
+        out = self.dv_rows(m.vnode_index[rows])
+        ref = m.vnode_ref[rows]
+        ll = ref >= 0
+        if ll.any():
+            out[ll] -= self.dv_rows(ref[ll])
+        return out / m.vbase_v[rows][:, None]
+
     def branch_dv(self, dv: np.ndarray) -> np.ndarray:
         """Conductor-current change of every monitored conductor for node-voltage changes dv."""
         g = np.asarray(self.linear.model.branch_matrix @ dv)

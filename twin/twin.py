@@ -47,10 +47,16 @@ class Limits:
     `ignore` leaves such nodes to the operator: they bound no envelope. A
     conductor already above its rating may carry base_violation_tolerance_fraction
     of its rating more, under either rule.
+
+    vmin_pu/vmax_pu bound voltages to ground on grounded sections;
+    vmin_ll_pu/vmax_ll_pu bound the voltages between phases on ungrounded
+    (3-wire delta) sections, on the line-to-line base (None: the same band).
     """
 
     vmin_pu: float = 0.95
     vmax_pu: float = 1.05
+    vmin_ll_pu: float | None = None
+    vmax_ll_pu: float | None = None
     thermal_fraction: float = 1.0
     base_violation_rule: str = "hold"
     base_violation_tolerance_pu: float = 0.001
@@ -59,6 +65,10 @@ class Limits:
     def __post_init__(self) -> None:
         if not 0 < self.vmin_pu < self.vmax_pu:
             raise ValueError(f"voltage limits must satisfy 0 < vmin < vmax, got {self.vmin_pu}, {self.vmax_pu}")
+        if not 0 < self.ll_band[0] < self.ll_band[1]:
+            raise ValueError(
+                f"line-to-line voltage limits must satisfy 0 < vmin < vmax, got {self.ll_band[0]}, {self.ll_band[1]}"
+            )
         if self.thermal_fraction <= 0:
             raise ValueError("thermal_fraction must be positive")
         if self.base_violation_rule not in BASE_VIOLATION_RULES:
@@ -70,13 +80,25 @@ class Limits:
         if self.base_violation_tolerance_fraction < 0:
             raise ValueError("base violation tolerance fraction must not be negative")
 
+    @property
+    def ll_band(self) -> tuple[float, float]:
+        """(vmin, vmax) pu of line-to-line voltages."""
+        low = self.vmin_pu if self.vmin_ll_pu is None else self.vmin_ll_pu
+        high = self.vmax_pu if self.vmax_ll_pu is None else self.vmax_ll_pu
+        return low, high
+
+    def band(self, line_to_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(vmin, vmax) pu of each voltage row, by whether it is line-to-line."""
+        low, high = self.ll_band
+        return np.where(line_to_line, low, self.vmin_pu), np.where(line_to_line, high, self.vmax_pu)
+
 
 @dataclass
 class State:
     """Monitored quantities of one solved operating point."""
 
     voltages: np.ndarray  # complex node voltages (V), engine order
-    vm_pu: np.ndarray  # magnitude of monitored voltage nodes (pu)
+    vm_pu: np.ndarray  # magnitude of monitored voltages (pu; to ground or between phases, FeederModel)
     currents: np.ndarray  # complex conductor currents (A) of monitored conductors
     im_a: np.ndarray  # their magnitudes (A)
     converged: bool = True
@@ -100,24 +122,31 @@ class EffectiveLimits:
     imax_a: np.ndarray
     vmax_import_pu: np.ndarray | None = None
     vmin_export_pu: np.ndarray | None = None
+    # the band itself, per voltage row (line-to-line rows have their own)
+    band_min_pu: np.ndarray | None = None
+    band_max_pu: np.ndarray | None = None
 
     @classmethod
-    def from_state(cls, limits: Limits, base: State, rating_a: np.ndarray) -> EffectiveLimits:
+    def from_state(
+        cls, limits: Limits, base: State, rating_a: np.ndarray, line_to_line: np.ndarray | bool = False
+    ) -> EffectiveLimits:
+        """line_to_line: which voltage rows are line-to-line (FeederModel.vrow_ll)."""
         tol_v = limits.base_violation_tolerance_pu
         imax = rating_a * limits.thermal_fraction
-        low = base.vm_pu < limits.vmin_pu
-        high = base.vm_pu > limits.vmax_pu
-        vmin = np.where(low, base.vm_pu - tol_v, limits.vmin_pu)
-        vmax = np.where(high, base.vm_pu + tol_v, limits.vmax_pu)
-        vmax_import = np.maximum(limits.vmax_pu, base.vm_pu + tol_v)
-        vmin_export = np.minimum(limits.vmin_pu, base.vm_pu - tol_v)
+        band_min, band_max = limits.band(np.broadcast_to(line_to_line, base.vm_pu.shape))
+        low = base.vm_pu < band_min
+        high = base.vm_pu > band_max
+        vmin = np.where(low, base.vm_pu - tol_v, band_min)
+        vmax = np.where(high, base.vm_pu + tol_v, band_max)
+        vmax_import = np.maximum(band_max, base.vm_pu + tol_v)
+        vmin_export = np.minimum(band_min, base.vm_pu - tol_v)
         if limits.base_violation_rule == "ignore":
             vmin = np.where(low, NO_LOWER_PU, vmin)
             vmax = np.where(high, NO_UPPER_PU, vmax)
             vmax_import = np.where(high, NO_UPPER_PU, vmax_import)
             vmin_export = np.where(low, NO_LOWER_PU, vmin_export)
         imax = np.where(base.im_a <= imax, imax, base.im_a + limits.base_violation_tolerance_fraction * imax)
-        return cls(vmin, vmax, imax, vmax_import, vmin_export)
+        return cls(vmin, vmax, imax, vmax_import, vmin_export, band_min, band_max)
 
     def for_direction(self, direction: str | None) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) voltage limits that apply to one direction (None: both strict)."""
@@ -204,9 +233,9 @@ class Twin:
         volts = pd.DataFrame(
             {
                 "kind": "voltage",
-                "element": [m.node_names[i] for i in m.vnode_index],
+                "element": [m.voltage_name(k) for k in range(len(m.vnode_index))],
                 "rating": np.nan,
-                "base_v": m.base_v[m.vnode_index],
+                "base_v": m.vbase_v,
             }
         )
         therm = pd.DataFrame(
@@ -318,7 +347,7 @@ class Twin:
         """Monitored voltages and currents of the last solution."""
         m = self.model
         v = self.engine.node_voltages()
-        vm = np.abs(v[m.vnode_index]) / m.base_v[m.vnode_index]
+        vm = np.abs(m.row_voltages(v))
         cur = m.branch_matrix @ v
         dss = self.engine.dss
         for element, rows in m.control_thermal:

@@ -76,7 +76,7 @@ def check_envelope(
                 twin.reset_controls()
             twin.set_operating_point(loads[t], pvs[t])
             base = twin.solve_forecast()
-            eff = EffectiveLimits.from_state(limits, base, twin.model.thermal_rating_a)
+            eff = EffectiveLimits.from_state(limits, base, twin.model.thermal_rating_a, twin.model.vrow_ll)
             forecast = twin.net_forecast_w[sites]
             if direction == "import":
                 delta = env.import_limit_w[:, t] - forecast
@@ -100,6 +100,8 @@ def limits_of(env: EnvelopeSet) -> Limits:
     return Limits(
         vmin_pu=env.vmin_pu,
         vmax_pu=env.vmax_pu,
+        vmin_ll_pu=env.vmin_ll_pu if np.isfinite(env.vmin_ll_pu) else None,
+        vmax_ll_pu=env.vmax_ll_pu if np.isfinite(env.vmax_ll_pu) else None,
         base_violation_rule=env.base_violation_rule or default.base_violation_rule,
         base_violation_tolerance_pu=tol_pu if np.isfinite(tol_pu) else default.base_violation_tolerance_pu,
         base_violation_tolerance_fraction=(

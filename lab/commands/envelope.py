@@ -58,6 +58,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vmin", type=float, default=0.95, help="lower voltage limit, pu (default: 0.95)")
     p.add_argument("--vmax", type=float, default=1.05, help="upper voltage limit, pu (default: 1.05)")
     p.add_argument(
+        "--vmin-ll",
+        type=float,
+        metavar="PU",
+        help="lower limit of line-to-line voltages on ungrounded (3-wire delta) sections, pu of the "
+        "line-to-line base (default: --vmin); grounded sections are held line-to-neutral",
+    )
+    p.add_argument("--vmax-ll", type=float, metavar="PU", help="upper line-to-line limit, pu (default: --vmax)")
+    p.add_argument(
         "--injection-model",
         choices=("load-pf", "unity"),
         default="load-pf",
@@ -92,6 +100,8 @@ def limits_of(args: argparse.Namespace):
     return Limits(
         vmin_pu=args.vmin,
         vmax_pu=args.vmax,
+        vmin_ll_pu=args.vmin_ll,
+        vmax_ll_pu=args.vmax_ll,
         base_violation_rule=args.base_violation_rule,
         base_violation_tolerance_pu=args.base_violation_tolerance,
     )

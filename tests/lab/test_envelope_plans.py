@@ -155,6 +155,7 @@ def _plan(tmp_path: Path, **overrides) -> EnvelopePlan:
         ("horizon_h", "72 h", r":\d+: plans.envelopes.horizon_h: expected a number, got a string '72 h'"),
         ("injection_model", "zip", r":\d+: plans.envelopes.injection_model: must be one of 'load-pf' or 'unity'"),
         ("base_violation_tolerance_pu", -0.1, r":\d+: plans.envelopes.base_violation_tolerance_pu: "),
+        ("vmax_ll_pu", 0.5, r":\d+: plans.envelopes.vmax_ll_pu: must be above vmin_ll_pu \(0.95\), got 0.5"),
     ],
 )
 def test_bad_plan_settings_are_one_line_errors_naming_the_key(tmp_path, key, value, expected):
