@@ -100,6 +100,7 @@ class Records:
                 "SELECT id FROM mirror_usage_points WHERE edev_id=? AND mrid=?", (edev_id, mup.mRID.upper())
             )
             if row is None:
+                self._refuse_used_mrid("mirror_usage_points", "MirrorUsagePoint", mup.mRID)
                 mup_id = self.store.run(
                     "INSERT INTO mirror_usage_points (edev_id, mrid, description, role_flags, service_category,"
                     " status, post_rate_s) VALUES (?,?,?,?,?,?,?)",
@@ -132,6 +133,11 @@ class Records:
             for mmr in mup.mirrorMeterReadings or []:
                 self.add_meter_reading(mup_id, mmr, now_s)
         return mup_id, created
+
+    def _refuse_used_mrid(self, table: str, what: str, mrid: str) -> None:
+        """mRIDs are globally unique: a new resource may not take one that another resource (anyone's) holds."""
+        if self.store.one(f"SELECT 1 FROM {table} WHERE mrid=?", (mrid.upper(),)) is not None:
+            raise ValueError(f"{what} mRID {mrid} is already in use by another {what}")
 
     def mirror_usage_points(self, edev_ids: list[int]) -> list[dict[str, Any]]:
         rows = self.store.all(
@@ -169,6 +175,7 @@ class Records:
                 mmr.readingType.model_dump(mode="json", exclude_none=True) if mmr.readingType is not None else None
             )
             if row is None:
+                self._refuse_used_mrid("mirror_meter_readings", "MirrorMeterReading", mmr.mRID)
                 if reading_type is None:
                     raise ValueError("a new MirrorMeterReading needs its ReadingType")
                 mmr_id = self.store.run(

@@ -16,6 +16,7 @@ from flexbench.core import Envelope
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip import render
 from flexbench.signals.csip.headend import HeadEnd
+from flexbench.signals.csip.nmi import validate_nmi
 from flexbench.signals.csip.records import DER_DOCUMENT_MODELS
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
@@ -190,6 +191,8 @@ class CsipApp:
         """Unregistered certificates may discover and register themselves when the server allows it."""
         if not self.headend.config.allow_in_band_registration:
             return False
+        if request.method == "GET" and request.path == "/mup":  # an empty list: discovery walks every link
+            return True
         return request.path in ("/dcap", "/tm", "/edev")
 
     # Helpers ---------------------------------------------------------------------------
@@ -360,7 +363,12 @@ class CsipApp:
     async def put_connection_point(self, request: web.Request) -> web.Response:
         device = self._target(request, int(request.match_info["e"]))
         posted = parse_model(await self._body(request), m.ConnectionPointRequest)
-        self.headend.registry.set_connection_point(device.id, posted.id or posted.id_v11, self.headend.now_s())
+        nmi = posted.id or posted.id_v11
+        try:
+            validate_nmi(nmi or "")
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        self.headend.registry.set_connection_point(device.id, nmi, self.headend.now_s())
         href = f"/edev/{device.id}/cp"
         self.headend.touch(device.id, {href})
         return web.Response(status=204, headers={"Location": href})
@@ -369,9 +377,11 @@ class CsipApp:
     async def put_der_document(self, request: web.Request) -> web.Response:
         device = self._target(request, int(request.match_info["e"]))
         kind = request.match_info["kind"]
-        document = parse_model(await self._body(request), DER_DOCUMENT_MODELS[kind])
+        href = f"/edev/{device.id}/der/1/{kind}"
+        posted = parse_model(await self._body(request), DER_DOCUMENT_MODELS[kind])
+        document = posted.model_copy(update={"href": href})  # served back as the server's resource, at its address
         self.headend.records.put_der_document(device.id, kind, document, to_xml(document), self.headend.now_s())
-        self.headend.touch(device.id, {f"/edev/{device.id}/der/1/{kind}"})
+        self.headend.touch(device.id, {href})
         return web.Response(status=204)
 
     async def get_der_document(self, request: web.Request) -> web.Response:
@@ -487,8 +497,8 @@ class CsipApp:
         return row
 
     async def get_mup_list(self, request: web.Request) -> web.Response:
-        caller = self._caller(request)
-        visible = self.headend.registry.visible_ids(caller)
+        caller = request[CALLER_KEY]
+        visible = self.headend.registry.visible_ids(caller) if caller is not None else []
         return self._xml(render.mirror_usage_point_list(self.headend, visible, self._page(request)), caller)
 
     async def post_mup(self, request: web.Request) -> web.Response:

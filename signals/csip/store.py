@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS mirror_usage_points (
     post_rate_s INTEGER,
     UNIQUE (edev_id, mrid)
 );
+CREATE INDEX IF NOT EXISTS mirror_usage_points_by_mrid ON mirror_usage_points (mrid);
 CREATE TABLE IF NOT EXISTS mirror_meter_readings (
     id INTEGER PRIMARY KEY,
     mup_id INTEGER NOT NULL REFERENCES mirror_usage_points(id),
@@ -110,6 +111,7 @@ CREATE TABLE IF NOT EXISTS mirror_meter_readings (
     reading_type_json TEXT NOT NULL,
     UNIQUE (mup_id, mrid)
 );
+CREATE INDEX IF NOT EXISTS mirror_meter_readings_by_mrid ON mirror_meter_readings (mrid);
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,
     mmr_id INTEGER NOT NULL REFERENCES mirror_meter_readings(id),
