@@ -11,6 +11,7 @@ constraints extracted from them, load/PV time series, and operating envelopes
 """
 
 from flexbench.twin.compute import EnvelopeSettings
+from flexbench.twin.controls import CONTROL_POLICIES, ControlState, ControlStateError, read_control_state
 from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import FeederError, ProfileError, SiteError, TwinError
 from flexbench.twin.feeders import feeder_names, resolve_feeder
@@ -26,6 +27,9 @@ from flexbench.twin.profiles import Profiles, forecast, read_profiles, synthetic
 from flexbench.twin.twin import Limits, Twin
 
 __all__ = [
+    "CONTROL_POLICIES",
+    "ControlState",
+    "ControlStateError",
     "EnvelopeSet",
     "EnvelopeSettings",
     "FeederError",
@@ -41,6 +45,7 @@ __all__ = [
     "dynamic_envelope",
     "feeder_names",
     "forecast",
+    "read_control_state",
     "read_profiles",
     "resolve_feeder",
     "static_envelope",

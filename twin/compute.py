@@ -23,6 +23,7 @@ from flexbench.twin.allocation import (
     constraint_rows,
     shared,
 )
+from flexbench.twin.controls import ControlState
 from flexbench.twin.limits import (
     ACCEPT_TOL_PU,
     CAP,
@@ -55,6 +56,7 @@ class EnvelopeSettings:
     method: str = "fast"
     allocation: str = "equal"
     injection_model: str = INJECTION_MODELS[0]
+    controls: ControlState = field(default_factory=ControlState)
     cap_factor: float = 20.0
     max_corrections: int = 8
 
@@ -128,6 +130,7 @@ class IntervalEngine:
         tw = self.twin
         st = self.settings
         tw.set_injection_model(st.injection_model)
+        tw.use_controls(st.controls)
         if reset:
             tw.reset_controls()
             self._carry = {}

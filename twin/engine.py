@@ -95,9 +95,9 @@ class Engine:
             return False
         return bool(sol.Converged())
 
-    def solve_or_raise(self, what: str) -> None:
-        """Solve with controls; raise FeederError naming the feeder when it fails."""
-        if not self.solve(controls=True):
+    def solve_or_raise(self, what: str, controls: bool = True) -> None:
+        """Solve (with controls by default); raise FeederError naming the feeder when it fails."""
+        if not self.solve(controls=controls):
             name = self.source.master if self.source else "feeder"
             raise FeederError(f"{name}: {self.failure(what)}")
 

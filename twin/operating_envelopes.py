@@ -19,11 +19,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from flexbench.twin.compute import EnvelopeSettings, IntervalEngine, IntervalResult
+from flexbench.twin.controls import ControlState, control_state
 from flexbench.twin.envelope import EnvelopeSet
 from flexbench.twin.errors import ProfileError, TwinError
 from flexbench.twin.feeders import FeederSource
@@ -45,10 +47,6 @@ Progress = Callable[[int, int], None]
 # from the twin's reference control state, so results do not depend on how many
 # workers share the blocks.
 BLOCK_INTERVALS = 12
-REGULATOR_POLICY = (
-    f"settled by the model's controls from the state at half of peak load, carried over within blocks of "
-    f"{BLOCK_INTERVALS} intervals, frozen within an interval"
-)
 
 
 @dataclass
@@ -75,6 +73,7 @@ def compute_envelope(
     method: str = "fast",
     injection_model: str = INJECTION_MODELS[0],
     limits: Limits | None = None,
+    controls: ControlState | str | Path | None = None,
     measured: MeasuredState | None = None,
     firm_import_w: np.ndarray | None = None,
     firm_export_w: np.ndarray | None = None,
@@ -87,13 +86,18 @@ def compute_envelope(
     profiles: measured/forecast load and PV (W) per site; synthetic shapes when
     None. injection_model: how a site's extra import enters the feeder,
     'load-pf' (its own load's power factor and load model, the default) or
-    'unity' (extra export is at unity power factor under both). For 'variable', profiles that end before start are history and are
+    'unity' (extra export is at unity power factor under both). controls: where regulator
+    taps and capacitor states come from, a policy name or a measured state file (controls.py). For 'variable', profiles that end before start are history and are
     turned into a forecast; for 'static', they must cover a year. resolution
     defaults to 1h (15min for dynamic).
     """
     resolution = resolution or ("15min" if kind == "dynamic" else "1h")
     settings = EnvelopeSettings(
-        limits=limits or Limits(), method=method, allocation=allocation, injection_model=injection_model
+        limits=limits or Limits(),
+        method=method,
+        allocation=allocation,
+        injection_model=injection_model,
+        controls=control_state(controls),
     )
     if kind == "variable":
         return variable_envelope(
@@ -463,7 +467,7 @@ def assemble(
         binding_export_limit=held_e,
         thermal_ratings=f"model: line normamps, transformer kVA (winding 1); x {lim.thermal_fraction:g}",
         injection_model=settings.injection_model,
-        regulator_policy=REGULATOR_POLICY,
+        regulator_policy=settings.controls.describe(BLOCK_INTERVALS),
         base_violation_rule=lim.base_violation_rule,
         base_violation_tolerance_pu=lim.base_violation_tolerance_pu,
         base_violation_tolerance_fraction=lim.base_violation_tolerance_fraction,

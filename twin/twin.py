@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from flexbench.twin.controls import ControlState, ControlStateError
 from flexbench.twin.engine import Engine
 from flexbench.twin.errors import FeederError, SiteError, suggest
 from flexbench.twin.feeders import FeederSource, resolve_feeder
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
 
 TYPICAL_LOAD_FRACTION = 0.5
+# regulator (transformer, winding, tap pu) and capacitor (name, step states) positions
+Controls = tuple[list[tuple[str, int, float]], list[tuple[str, list[int]]]]
 # How a site's change of net power beyond its forecast enters the feeder:
 # load-pf: extra import on the site's own load, so at its power factor and load model
 # (ZIP, vminpu); extra export at unity power factor (inverter generation);
@@ -165,6 +168,7 @@ class Twin:
         self.name = source.name
         self.engine = Engine()
         self.engine.compile(source)
+        self._file_controls = self._read_controls()  # before any solve moves them
         self.model: FeederModel = extract(self.engine)
         self._engines: dict[tuple[tuple[int, ...], EnvelopeSettings], IntervalEngine] = {}
         n = len(self.model.sites)
@@ -176,7 +180,8 @@ class Twin:
         # the state at half the model's peak load, close to typical operation.
         self.set_operating_point(TYPICAL_LOAD_FRACTION * self._load_w)
         self.engine.solve_or_raise("at half of the model's peak load")
-        self._initial_controls = self._read_controls()
+        self._half_load_controls = self._initial_controls = self._read_controls()
+        self.controls = ControlState()
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -289,7 +294,59 @@ class Twin:
         if len(changed):
             self.set_site_delta(changed, np.zeros(len(changed)))
 
-    def _read_controls(self) -> tuple[list[tuple[str, int, float]], list[tuple[str, list[int]]]]:
+    def use_controls(self, controls: ControlState) -> None:
+        """Where later intervals' regulator taps and capacitor states come from (see controls.py)."""
+        if controls == self.controls:
+            return
+        if controls.policy == "settle-half-load":
+            self._initial_controls = self._half_load_controls
+        elif controls.policy == "measured":
+            self._initial_controls = self._measured_controls(controls)
+        else:
+            self._initial_controls = self._file_controls
+        self.controls = controls
+
+    def _measured_controls(self, controls: ControlState) -> Controls:
+        """The model file's state with the measured taps (step numbers) and capacitor states put in."""
+        dss = self.engine.dss
+        regulated: dict[str, tuple[str, int]] = {}
+        i = dss.RegControls.First()
+        while i:
+            pair = (dss.RegControls.Transformer().lower(), int(dss.RegControls.Winding()))
+            regulated[f"regcontrol.{dss.RegControls.Name().lower()}"] = pair
+            regulated[f"transformer.{pair[0]}"] = pair
+            i = dss.RegControls.Next()
+        file_taps, file_caps = self._file_controls
+        taps = {(name.lower(), wdg): tap for name, wdg, tap in file_taps}
+        for element, step in controls.taps:
+            if element not in regulated:
+                raise ControlStateError(
+                    f"{controls.source}: {element} is no regulator of {self.name}{suggest(element, regulated)}"
+                )
+            name, wdg = regulated[element]
+            dss.Transformers.Name(name)
+            dss.Transformers.Wdg(wdg)
+            lowest, highest = float(dss.Transformers.MinTap()), float(dss.Transformers.MaxTap())
+            steps = int(dss.Transformers.NumTaps())
+            if abs(step) > steps // 2:
+                raise ControlStateError(f"{controls.source}: {element}: tap {step} is beyond +-{steps // 2} steps")
+            taps[(name, wdg)] = 1.0 + step * (highest - lowest) / steps
+        caps = {name.lower(): states for name, states in file_caps}
+        for element, states in controls.capacitors:
+            name = element.partition(".")[2]
+            if name not in caps:
+                raise ControlStateError(
+                    f"{controls.source}: {element} is no capacitor of {self.name}{suggest(name, caps)}"
+                )
+            n = len(caps[name])
+            if len(states) not in (1, n):
+                raise ControlStateError(
+                    f"{controls.source}: {element}: {n} steps in the model, {len(states)} in the file"
+                )
+            caps[name] = list(states) * n if len(states) == 1 else list(states)
+        return [(name, wdg, tap) for (name, wdg), tap in taps.items()], list(caps.items())
+
+    def _read_controls(self) -> Controls:
         dss = self.engine.dss
         taps = []
         i = dss.RegControls.First()
@@ -309,7 +366,7 @@ class Twin:
         return out, caps
 
     def reset_controls(self) -> None:
-        """Put regulator taps and capacitors back to their state after compiling.
+        """Put regulator taps and capacitors back to where the control policy starts them.
 
         Each interval then settles from the same start, so results do not depend
         on which intervals a worker solved before. Taps are set on the
@@ -333,7 +390,7 @@ class Twin:
     def solve_forecast(self, what: str = "") -> State:
         """Solve the operating point with controls (taps, capacitors) acting."""
         self.clear_deltas()
-        self.engine.solve_or_raise(what or "at the forecast operating point")
+        self.engine.solve_or_raise(what or "at the forecast operating point", controls=self.controls.controls_act)
         return self.state()
 
     def solve_frozen(self) -> State:

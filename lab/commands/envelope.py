@@ -87,6 +87,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PU",
         help="how far the hold rule lets such a voltage move further out, pu (default: 0.001)",
     )
+    p.add_argument(
+        "--regulators",
+        default="settle-half-load",
+        metavar="POLICY|STATE.csv",
+        help="regulator taps and capacitor states: settle-half-load: settled by the model's controls from "
+        "the state at half of peak load (default); settle-file: settled from the model file's state; file: "
+        "held at the model file's; or a measured state file (CSV element,state: regcontrol.NAME,STEP and "
+        "capacitor.NAME,open|closed), held",
+    )
     p.add_argument("--workers", type=int, default=1, help="processes sharing the intervals (default: 1)")
     p.add_argument("--out", required=True, metavar="FILE.(csv|parquet|json)", help="envelope file to write")
     p.set_defaults(func=run)
@@ -139,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             method=args.method,
             injection_model=args.injection_model,
             limits=limits,
+            controls=args.regulators,
             workers=args.workers,
             progress=bar,
         )
@@ -229,6 +239,7 @@ def run_any(args: argparse.Namespace) -> int:
 def run_distributed(args: argparse.Namespace) -> int:
     from flexbench.twin import TwinError
     from flexbench.twin.compute import EnvelopeSettings
+    from flexbench.twin.controls import control_state
     from flexbench.twin.distributed import run_feeders
     from flexbench.twin.synthetic import load_instances
 
@@ -250,6 +261,7 @@ def run_distributed(args: argparse.Namespace) -> int:
             method=args.method,
             allocation=args.allocation,
             injection_model=args.injection_model,
+            controls=control_state(args.regulators),
         )
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
