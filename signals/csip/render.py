@@ -153,7 +153,6 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
     base = program_href(device.id, prog.id)
     listed = headend.book.controls(prog.id, now_s)
     active = [c for c in listed if c.is_active(now_s)]
-    default = headend.book.default(prog.id)
     return m.DERProgram(
         href=base,
         mRID=prog.mrid,
@@ -162,7 +161,7 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
         primacy=prog.primacy,
         subscribable=_NOT_SUBSCRIBABLE,
         ActiveDERControlListLink=m.ListLink(href=f"{base}/actderc", all_=len(active)),
-        DefaultDERControlLink=m.Link(href=f"{base}/dderc") if default else None,
+        DefaultDERControlLink=m.Link(href=f"{base}/dderc"),
         DERControlListLink=m.ListLink(href=f"{base}/derc", all_=len(listed)),
     )
 
@@ -226,10 +225,18 @@ def der_control_list(
     return resource, headend.book.next_boundary_s(prog.id, now_s)
 
 
-def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.DefaultDERControl | None:
+def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.DefaultDERControl:
+    """The program's DefaultDERControl; one with no controls until the operator sets one, so that a client can
+    subscribe to it before then (CSIP-AUS S-ALL-35)."""
     default = headend.book.default(prog.id)
     if default is None:
-        return None
+        return m.DefaultDERControl(
+            href=f"{program_href(device.id, prog.id)}/dderc",
+            mRID=fixed_mrid("DDC", prog.id),
+            version=0,
+            subscribable=_SUBSCRIBABLE,
+            DERControlBase_=m.DERControlBase(),
+        )
     settings: dict[str, Any] = default.settings.wire()  # setGradW and the enter-service elements present
     return m.DefaultDERControl(
         href=f"{program_href(device.id, prog.id)}/dderc",

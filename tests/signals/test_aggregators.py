@@ -190,3 +190,24 @@ def test_aggregator_subscribes_to_its_sites_and_alone_is_notified(server: Server
     finally:
         for sink in sinks.values():
             sink.close()
+
+
+def test_an_aggregator_subscribes_to_a_default_control_before_one_is_set(server: ServerThread, pki: TestPKI) -> None:
+    sink = NotificationSink(pki, "agg-two")
+    try:
+        site = edev(server, pki, "two-site-1")
+        dderc = f"/edev/{site}/derp/{server.headend.book.program_by_name(site, 'envelope').id}/dderc"
+        two = client(server, pki, "agg-two")
+        program = parse_tree(two.get(dderc.removesuffix("/dderc")).body)
+        assert program.find(f"{NS}DefaultDERControlLink").get("href") == dderc
+        empty = parse_tree(two.get(dderc).body)
+        assert empty.find(f"{NS}DERControlBase") is not None and len(empty.find(f"{NS}DERControlBase")) == 0
+        own_list = f"/edev/{edev(server, pki, 'agg-two')}/sub"
+        assert two.post(own_list, subscription(dderc, sink.uri)).status == 201
+        server.headend.set_default_control(lfdi(pki, "two-site-1"), import_limit_w=1500, export_limit_w=2000)
+        note = sink.wait_for(lambda n: n.findtext(f"{NS}subscribedResource") == dderc)
+        resource = note.find(f"{NS}Resource")
+        assert resource.get(XSI_TYPE) == "DefaultDERControl"
+        assert resource.xpath(".//*[local-name()='opModExpLimW']/*[local-name()='value']/text()") == ["2000"]
+    finally:
+        sink.close()
