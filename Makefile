@@ -42,8 +42,9 @@ bench: $(STAMP)
 
 # CSIP-AUS server conformance with the public cactus-client harness (long; not part of `make test`).
 # The harness needs Python 3.12: its own environment, with the admin plugin that drives flexbench's
-# operator API. ONLY="S-ALL-01 S-ALL-53" runs those procedures alone; CONFORMANCE_MAX_S=900 stops any
-# procedure after 900 s (S-ALL-50 simulates a client for 72 h) and marks it cut short.
+# operator API. ONLY="S-ALL-01 S-ALL-53" runs those again and merges their results into the table (which
+# says which run each result comes from); CONFORMANCE_MAX_S=900 stops any procedure after 900 s
+# (S-ALL-50 simulates a client for 72 h) and marks it cut short.
 CONFORMANCE_VENV ?= .conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 CONFORMANCE_JOBS ?= 6

@@ -6,7 +6,7 @@ Procedures mostly wait on the server, so several run at once (--jobs). The table
 reports/conformance/latest.json and latest.md.
 
     make conformance                      # every S-ALL and S-OPT procedure
-    make conformance ONLY="S-ALL-01 S-ALL-53"
+    make conformance ONLY="S-ALL-01 S-ALL-53"   # those again, their results merged into the table
 """
 
 from __future__ import annotations
@@ -20,18 +20,23 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from flexbench.signals.csip.tls import server_context
 from flexbench.signals.pki import TestPKI, sfdi_from_lfdi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notifications import NotificationService
 from table import (
     CUT_SHORT,
     Row,
     assign_clients,
     failing_check,
     is_cut_short,
+    merge,
+    read_table,
     select_procedures,
     timeout_s,
     update_readme,
@@ -42,6 +47,7 @@ CLIENTS = {"device-a": "device", "device-b": "device", "aggregator": "aggregator
 PIN = 111115  # flexbench's default registration PIN (check digit included)
 PEN = 0
 SERVER_START_S = 180  # several servers start at once on a loaded machine
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
@@ -76,11 +82,21 @@ def main() -> int:
     )
     procedures = [p for p in select_procedures(listing) if not args.only or p["procedure"] in args.only]
     print(f"{len(procedures)} procedures, {args.jobs} at a time", flush=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda p: run_procedure(p, args, pki, clients), procedures))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    webhooks = pki.device("notifications")  # the server notifies over mutual TLS, checking against the test CA
+    notifications = NotificationService(server_context(pki.ca_cert_path, webhooks.cert_path, webhooks.key_path))
+    notifications.start()
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            fresh = list(pool.map(lambda p: run_procedure(p, args, pki, clients, notifications), procedures))
+    finally:
+        notifications.stop()
+    rows = [replace(r, run=started) for r in fresh]
+    if args.only:  # a partial run updates the table: the others keep their earlier results
+        rows = merge(read_table(args.out / "latest.json"), rows)
     json_path, md_path = write_table(rows, args.out, harness_versions(args.harness))
-    if not args.only:  # the README shows a whole run only
-        update_readme(Path(__file__).resolve().parents[1] / "README.md", md_path.read_text())
+    if args.out.resolve() == (ROOT / "reports/conformance").resolve():
+        update_readme(ROOT / "README.md", md_path.read_text())
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
     return 0
@@ -111,7 +127,13 @@ def client_configs(pki: TestPKI) -> list[dict[str, Any]]:
     return out
 
 
-def run_procedure(procedure: dict[str, Any], args: argparse.Namespace, pki: TestPKI, clients: list[Any]) -> Row:
+def run_procedure(
+    procedure: dict[str, Any],
+    args: argparse.Namespace,
+    pki: TestPKI,
+    clients: list[Any],
+    notifications: NotificationService,
+) -> Row:
     name = procedure["procedure"]
     work = (args.work / name).resolve()
     (work / "out").mkdir(parents=True)
@@ -127,6 +149,8 @@ def run_procedure(procedure: dict[str, Any], args: argparse.Namespace, pki: Test
                 "device_capability_uri": f"{url}/dcap",
                 "verify_ssl": True,
                 "serca_pem_file": str(pki.ca_cert_path.resolve()),
+                "notification_uri": notifications.webhook_url,
+                "notification_admin_uri": notifications.admin_url,
                 "pen": PEN,
             },
             "clients": clients,

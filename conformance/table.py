@@ -24,6 +24,7 @@ class Row:
     procedure: str
     result: str
     failing_check: str = ""
+    run: str = ""  # when the run that gave this result started ("2026-12-03 15:35 UTC")
 
 
 def select_procedures(listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,6 +104,22 @@ def failing_check(text: str) -> str:
 
 
 # Writing the table -----------------------------------------------------------------------------
+def read_table(json_path: Path) -> list[Row]:
+    """The rows of a table written before ([] when there is none), so that a partial run can update it."""
+    if not json_path.exists():
+        return []
+    try:
+        return [Row(**item) for item in json.loads(json_path.read_text())]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{json_path}: not a conformance table ({exc})") from None
+
+
+def merge(previous: list[Row], fresh: list[Row]) -> list[Row]:
+    """The previous table with the procedures run again replaced by their new results, in natural order."""
+    by_procedure = {r.procedure: r for r in previous} | {r.procedure: r for r in fresh}
+    return [by_procedure[name] for name in sorted(by_procedure, key=_natural_key)]
+
+
 def write_table(rows: list[Row], out_dir: Path, versions: dict[str, str]) -> tuple[Path, Path]:
     """latest.json (a list of {procedure, result, failing_check}) and latest.md beside it."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,15 +133,27 @@ def write_table(rows: list[Row], out_dir: Path, versions: dict[str, str]) -> tup
 def markdown(rows: list[Row], versions: dict[str, str]) -> str:
     passed = sum(r.result == "pass" for r in rows)
     used = ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
-    lines = [
-        f"{passed} of {len(rows)} procedures pass ({used}).",
-        "",
+    lines = [f"{passed} of {len(rows)} procedures pass ({used}).", "", *_runs(rows)]
+    lines += [
         "| procedure | result | cactus's failing check |",
         "| --- | --- | --- |",
     ]
     for r in rows:
         lines.append(f"| {r.procedure} | {r.result} | {r.failing_check.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
+
+
+def _runs(rows: list[Row]) -> list[str]:
+    """Which run each result comes from, when the table merges several (the largest run named last)."""
+    by_run: dict[str, list[str]] = {}
+    for r in rows:
+        by_run.setdefault(r.run or "an earlier run", []).append(r.procedure)
+    if len(by_run) < 2:
+        return [f"All from the run of {next(iter(by_run))}.", ""] if by_run and rows[0].run else []
+    ordered = sorted(by_run.items(), key=lambda item: len(item[1]))
+    parts = [f"{', '.join(names)} from the run of {run}" for run, names in ordered[:-1]]
+    parts.append(f"the other {len(ordered[-1][1])} from the run of {ordered[-1][0]}")
+    return ["Results by run: " + "; ".join(parts) + ".", ""]
 
 
 README_START, README_END = "<!-- conformance:start -->", "<!-- conformance:end -->"

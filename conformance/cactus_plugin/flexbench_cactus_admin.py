@@ -112,14 +112,14 @@ class FlexbenchAdmin:
         handlers[kind](api, params, client)
 
     def ensure_end_device(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        aggregator = None
+        if client.type == ClientType.AGGREGATOR:  # the utility provisions the aggregator; its sites register
+            aggregator = lfdi_from_cert_file(client.certificate_file)
+            api.call("register_device", lfdi=aggregator, kind="aggregator", pin=client.pin)
         if not params.get("registered", True):
             if any(d["lfdi"].upper() == client.lfdi.upper() for d in api.call("devices")):
                 raise unsupported("deregister a device")
             return
-        aggregator = None
-        if client.type == ClientType.AGGREGATOR:
-            aggregator = lfdi_from_cert_file(client.certificate_file)
-            api.call("register_device", lfdi=aggregator, kind="aggregator", pin=client.pin)
         api.call("register_device", lfdi=client.lfdi, sfdi=client.sfdi, pin=client.pin, aggregator_lfdi=aggregator)
 
     def ensure_fsa(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:

@@ -89,3 +89,20 @@ def test_readme_section_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="conformance:start"):
         table.update_readme(readme, "x\n")
+
+
+def test_a_partial_run_is_merged_into_the_table_and_says_which_run_gave_what(tmp_path: Path) -> None:
+    whole = [table.Row(f"S-ALL-{n:02}", "fail", "x", "2026-12-01 10:00 UTC") for n in (1, 2, 10)]
+    table.write_table(whole, tmp_path, {})
+    again = [table.Row("S-ALL-02", "pass", "", "2026-12-03 15:35 UTC")]
+    merged = table.merge(table.read_table(tmp_path / "latest.json"), again)
+    assert [(r.procedure, r.result) for r in merged] == [
+        ("S-ALL-01", "fail"),
+        ("S-ALL-02", "pass"),
+        ("S-ALL-10", "fail"),
+    ]
+    markdown = table.markdown(merged, {})
+    assert (
+        "S-ALL-02 from the run of 2026-12-03 15:35 UTC; the other 2 from the run of 2026-12-01 10:00 UTC." in markdown
+    )
+    assert table.read_table(tmp_path / "missing.json") == []
