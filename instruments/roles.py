@@ -464,6 +464,10 @@ class Meter(Instrument):
 PCS_MODES: tuple[str, ...] = ("unrestricted", "export-only", "import-only", "no-exchange")
 
 
+class SettingNotTaken(InstrumentError):
+    """The device cannot take this setting at all (not a fault): a check that needs it is not applicable."""
+
+
 @dataclass(frozen=True)
 class PCSStatus:
     """What a power control system reports about its own settings and state."""
@@ -501,6 +505,15 @@ class PowerControlSystem(Instrument):
 
     @abstractmethod
     def status(self) -> PCSStatus: ...
+
+    def program(
+        self, mode: str, export_limit_w: float | None, import_limit_w: float | None, current_limit_a: float | None
+    ) -> None:
+        """All settings at once: a PCS configured as a whole (a file and a restart) overrides this."""
+        self.set_mode(mode)
+        self.set_export_limit_w(export_limit_w)
+        self.set_import_limit_w(import_limit_w)
+        self.set_current_limit_a(current_limit_a)
 
     def safe_state(self) -> None:
         """The PCS keeps its settings: de-energizing the bench is the grid simulator's job."""

@@ -431,6 +431,19 @@ def verdicts(request: pytest.FixtureRequest, clock: ScaledClock) -> Verdicts:
 # -- hooks --------------------------------------------------------------------------
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A per-test controller session: the controller brought to a known state before each test but the first
+    (lab.controller.bench.reset_for_test), so that no test inherits the last one's state."""
+    state: RunState = item.config.stash[STATE_KEY]
+    controller = getattr(state.bench, "controller", None) if state.bench is not None else None
+    if controller is None or controller.config.session != "per-test" or not _requirement_ids(item):
+        return
+    from flexbench.lab.controller.bench import reset_for_test
+
+    reset_for_test(state.bench, item.nodeid)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state: RunState = item.config.stash[STATE_KEY]

@@ -272,30 +272,36 @@ def _reader(driver: Instrument, name: str, measures: Mapping[str, int]) -> Calla
     return None
 
 
-def instrument_components(bench: Bench) -> list[Component]:
-    """A component per [instruments.NAME]: its driver at the address the bench file gives, or the one a
-    component that serves it (the virtual lab, the controller's local API) reports."""
+def _driver(bench: Bench, name: str, inst: Any, address: str) -> Any:
+    """The driver of [instruments.NAME] at `address`; BenchError naming the table when it cannot be made."""
     from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchError
 
+    if address in (VIRTUAL_ADDRESS, "controller"):
+        raise BenchError(f"{bench.config.path} [instruments.{name}]: nothing on this bench serves address {address!r}")
+    options = dict(inst.options)
+    if inst.measures and "elements" not in options and inst.role == PowerAnalyzer.role:
+        options["elements"] = sorted(inst.measures.values())
+    cls = driver_class(inst.driver, bench.config.path.parent)
+    try:
+        return cls(address, safety=inst.safety, options=options, timeout_s=inst.timeout_s)
+    except (InstrumentError, ValueError) as exc:
+        raise BenchError(f"{bench.config.path} [instruments.{name}]: {exc}") from None
+
+
+def instrument_components(bench: Bench) -> list[Component]:
+    """A component per [instruments.NAME]: its driver at the address the bench file gives, or the one a
+    component that serves it (the virtual lab, the controller's local API) reports, or the driver a
+    component makes itself (a controller set up through its own configuration command)."""
     served: dict[str, str] = {}
     for component in bench.components:
         served.update(getattr(component, "addresses", None) or {})
     made: list[Component] = []
     line_use: dict[str, dict[str, float]] = {}  # serial device -> instrument -> share of its time
+    makers = [make for c in bench.components if (make := getattr(c, "make_driver", None)) is not None]
     for name, inst in bench.config.instruments.items():
-        address = served.get(name, inst.address)
-        if address in (VIRTUAL_ADDRESS, "controller"):
-            raise BenchError(
-                f"{bench.config.path} [instruments.{name}]: nothing on this bench serves address {address!r}"
-            )
-        options = dict(inst.options)
-        if inst.measures and "elements" not in options and inst.role == PowerAnalyzer.role:
-            options["elements"] = sorted(inst.measures.values())
-        cls = driver_class(inst.driver, bench.config.path.parent)
-        try:
-            driver = cls(address, safety=inst.safety, options=options, timeout_s=inst.timeout_s)
-        except (InstrumentError, ValueError) as exc:
-            raise BenchError(f"{bench.config.path} [instruments.{name}]: {exc}") from None
+        driver = next((d for make in makers if (d := make(name, inst)) is not None), None)
+        if driver is None:
+            driver = _driver(bench, name, inst, served.get(name, inst.address))
         made.append(
             InstrumentComponent(
                 inst,

@@ -61,6 +61,25 @@ class ModbusPCSEmulator(ModbusEmulator):
             self.registers = staged
         return None
 
+    def apply_settings(
+        self,
+        mode: str = "unrestricted",
+        export_limit_w: float | None = None,
+        import_limit_w: float | None = None,
+        current_limit_a: float | None = None,
+    ) -> None:
+        """Settings from the device's own configuration (not over Modbus): ValueError on one out of range."""
+        if mode not in PCS_MODES:
+            raise ValueError(f"mode: expected one of {', '.join(PCS_MODES)}, got {mode!r}")
+        values = [PCS_MODES.index(mode)]
+        for name, limit_w in (("export_limit_w", export_limit_w), ("import_limit_w", import_limit_w)):
+            if limit_w is not None and not 0 <= limit_w <= reg.MAX_LIMIT_W:
+                raise ValueError(f"{name}: expected 0 to {reg.MAX_LIMIT_W} W, got {limit_w!r}")
+            values += reg.u32(reg.NONE_U32 if limit_w is None else round(limit_w))
+        with self.lock:
+            self.registers[reg.MODE : reg.MODE + len(values)] = values
+            self.registers[reg.CURRENT_LIMIT] = reg.NONE_U16 if current_limit_a is None else round(current_limit_a * 10)
+
     def settings(self) -> SimpleNamespace:
         """The settings as the virtual site's PCS controller takes them."""
         with self.lock:

@@ -10,6 +10,7 @@ address "controller" is the controller's local API).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flexbench.lab.bench_config import BenchConfig, BenchError
@@ -48,6 +49,39 @@ def _utility(bench: Any) -> dict[str, Any] | None:
     return utility
 
 
+def _traffic(bench: Any, site: Any) -> Callable[[], int]:
+    """How many requests the controller has made so far: Modbus to the site's devices (a virtual site's wire
+    log), 2030.5 from its certificate (the bench's server)."""
+    ctl = bench.config.controller
+    records = getattr(getattr(site, "wire_log", None), "records", None)
+    lfdi = bench.csip.lfdis.get(ctl.csip_device) if bench.csip is not None and ctl.csip_device else None
+    if ctl.lfdi is not None:
+        lfdi = ctl.lfdi
+
+    def count() -> int:
+        n = len(records) if records is not None else 0
+        return n + (len(bench.csip.requests(lfdi)) if lfdi is not None else 0)
+
+    return count
+
+
+def reset_for_test(bench: Any, nodeid: str) -> None:
+    """Before a test of a per-test session: the controller's settings back to none, its 2030.5 state on the
+    server cleared, and the controller restarted (or its reset command run)."""
+    from flexbench.lab.controller.configured_pcs import ConfiguredPCS
+
+    ctl = bench.controller
+    for driver in bench.instruments.values():
+        if isinstance(driver, ConfiguredPCS):
+            driver.program("unrestricted", None, None, None)
+    cleared: dict[str, int] = {}
+    if bench.csip is not None and ctl.config.csip_device is not None:
+        lfdi = ctl.config.lfdi or bench.csip.lfdis[ctl.config.csip_device]
+        cleared = bench.csip.headend.reset_device(lfdi)
+    ctl.reset()
+    bench.on_event("controller_reset", {"before": nodeid, "server_cleared": cleared})
+
+
 def components(bench: Bench) -> list[ControllerSupervisor]:
     """The controller under test when the bench file has [controller]: its site file written, ready to start.
 
@@ -73,6 +107,7 @@ def components(bench: Bench) -> list[ControllerSupervisor]:
         served=[name for name, inst in config.instruments.items() if inst.address == CONTROLLER_ADDRESS],
         truth=site if hasattr(site, "truth") else None,
         sample_period_s=config.sample_period_s,
+        traffic=_traffic(bench, site),
     )
     supervisor.write_site_file(site_map, _utility(bench))
     return [supervisor]

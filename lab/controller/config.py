@@ -18,8 +18,23 @@
     clock = "own"                     # own: the controller keeps its own wall clock, so the bench runs at
                                       # --time-scale 1 only; bench: it takes bench time and scale from the site
                                       # file ([clock]) or the server's 2030.5 Time, so any time scale is meaningful
+    configure = ["./set-limits.sh", "{settings_file}"]  # how plans change its site settings, through its own
+                                      # configuration (instead of a local API): the bench writes the settings as
+                                      # JSON to {settings_file} and runs this; the pcs instrument at address
+                                      # "controller" then takes its settings through it
+    configure_restarts = false        # whether the controller must be restarted to take new settings
+    settings = ["export_limit_w", "import_limit_w"]  # what its configuration can set (also "mode",
+                                      # "current_limit_a"); a plan needing another setting is not applicable
+    session = "per-test"              # per-test: before each test the controller is restarted (or its reset
+                                      # command run) and its 2030.5 state on the server cleared; shared: one
+                                      # session for the whole run (faster; a test may inherit the last one's state)
+    reset = ["./reset.sh"]            # per-test: run this instead of a restart
 
-Placeholders in command, env and cwd: {site_file} {run_dir} {dut_profile} {python}.
+Placeholders in command, env, cwd, configure and reset: {site_file} {run_dir} {dut_profile} {python}
+(and {settings_file} in configure).
+
+The bench knows the controller is up when its local API answers (a pcs instrument served by it) or,
+without one, by its traffic: a Modbus request to a site device or a 2030.5 request from its certificate.
 """
 
 from __future__ import annotations
@@ -31,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDERS = ("site_file", "run_dir", "dut_profile", "python")
+CONFIGURE_PLACEHOLDERS = (*PLACEHOLDERS, "settings_file")
+SETTINGS = ("mode", "export_limit_w", "import_limit_w", "current_limit_a")
+SESSIONS = ("per-test", "shared")
 CONTROLLER_ADDRESS = "controller"  # an instrument at the controller's local API
 REFERENCE_COMMAND = (
     "{python}",
@@ -55,6 +73,11 @@ _KEYS = {
     "start_timeout_s": (int, float),
     "declaration": str,
     "clock": str,
+    "configure": list,
+    "configure_restarts": bool,
+    "settings": list,
+    "session": str,
+    "reset": list,
 }
 CLOCKS = ("own", "bench")
 
@@ -76,6 +99,11 @@ class ControllerConfig:
     base_dir: Path = field(default=Path("."))
     declaration: str | Path | None = None  # the controller's device declaration: a name, or a file
     clock: str = "own"  # "own": its own wall clock (time scale 1 only); "bench": it follows the bench's time
+    configure: tuple[str, ...] | None = None  # its own configuration command, for the plans' site settings
+    configure_restarts: bool = False
+    settings: tuple[str, ...] = ("export_limit_w", "import_limit_w")  # what `configure` can set
+    session: str = "per-test"  # per-test | shared
+    reset: tuple[str, ...] | None = None  # per-test: run this instead of restarting the controller
 
     def refuses_time_scale(self, time_scale: float) -> str | None:
         """Why a run at this time scale would judge the controller on the wrong clock (None: it would not)."""
@@ -94,12 +122,27 @@ def resolve_ciphers(choice: str) -> str:
     return {"strict": CSIP_CIPHERS, "interop": INTEROP_CIPHERS}.get(choice, choice)
 
 
-def _placeholders_ok(text: str) -> str | None:
+def _placeholders_ok(text: str, known: tuple[str, ...] = PLACEHOLDERS) -> str | None:
     """The first unknown placeholder in `text`, or None."""
     for name in re.findall(r"\{([^{}]*)\}", text):
-        if name not in PLACEHOLDERS:
+        if name not in known:
             return name
     return None
+
+
+def _argv(reader: Any, table: dict[str, Any], key: str, known: tuple[str, ...] = PLACEHOLDERS) -> list[str] | None:
+    """A command line of [controller]: a non-empty list of strings with known placeholders, or None."""
+    argv = table.get(key)
+    if argv is None:
+        return None
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise reader.error("controller", key, "expected a non-empty list of strings")
+    for arg in argv:
+        if (bad := _placeholders_ok(arg, known)) is not None:
+            raise reader.error(
+                "controller", key, f"unknown placeholder {{{bad}}} (known: {', '.join('{' + p + '}' for p in known)})"
+            )
+    return list(argv)
 
 
 def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> ControllerConfig:
@@ -107,19 +150,24 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
     if not isinstance(table, dict):
         raise reader.error("controller", None, "must be a table")
     reader.check_keys("controller", table, _KEYS)
-    command = table.get("command")
-    if command is not None:
-        if not command or not all(isinstance(a, str) for a in command):
-            raise reader.error("controller", "command", "expected a non-empty list of strings")
-        for arg in command:
-            if (bad := _placeholders_ok(arg)) is not None:
-                raise reader.error(
-                    "controller",
-                    "command",
-                    f"unknown placeholder {{{bad}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
-                )
-    elif is_virtual:
+    command = _argv(reader, table, "command")
+    if command is None and is_virtual:
         command = list(REFERENCE_COMMAND)
+    configure = _argv(reader, table, "configure", CONFIGURE_PLACEHOLDERS)
+    reset = _argv(reader, table, "reset")
+    settings = table.get("settings", ["export_limit_w", "import_limit_w"])
+    for setting in settings:
+        if setting not in SETTINGS:
+            raise reader.error(
+                "controller", "settings", f"unknown setting {setting!r} (settings: {', '.join(SETTINGS)})"
+            )
+    if "settings" in table and configure is None:
+        raise reader.error("controller", "settings", "settings are taken through a configure command: add configure")
+    session = table.get("session", "per-test")
+    if session not in SESSIONS:
+        raise reader.error("controller", "session", f"expected one of {', '.join(SESSIONS)}, got {session!r}")
+    if reset is not None and session == "shared":
+        raise reader.error("controller", "reset", 'a reset command runs before each test: session = "per-test"')
     env = table.get("env", {})
     for key, value in env.items():
         if not isinstance(value, str):
@@ -190,6 +238,11 @@ def parse_controller(reader: Any, table: Any, csip: Any, is_virtual: bool) -> Co
         raise reader.error("controller", "clock", f"expected one of {', '.join(CLOCKS)}, got {clock!r}")
     return ControllerConfig(
         clock=clock,
+        configure=tuple(configure) if configure is not None else None,
+        configure_restarts=bool(table.get("configure_restarts", False)),
+        settings=tuple(settings),
+        session=session,
+        reset=tuple(reset) if reset is not None else None,
         command=tuple(command) if command is not None else None,
         env=dict(env),
         cwd=cwd,

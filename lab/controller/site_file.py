@@ -42,7 +42,7 @@ def site_file_text(
     site_map: dict[str, Any],
     utility: dict[str, Any] | None,
     firm: dict[str, float | None],
-    local_api: str,
+    local_api: str | None,
 ) -> str:
     lines = ["# Written by the bench for the controller under test; regenerated every run.", ""]
     _table(lines, "[clock]", clock)
@@ -53,7 +53,8 @@ def site_file_text(
     if utility is not None:
         _table(lines, "[utility]", utility)
     _table(lines, "[firm]", firm)
-    _table(lines, "[local_api]", {"listen": local_api})
+    if local_api is not None:  # where to serve the bench's settings registers, when it sets them that way
+        _table(lines, "[local_api]", {"listen": local_api})
     return "\n".join(lines)
 
 

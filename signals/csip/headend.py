@@ -330,6 +330,31 @@ class HeadEnd:
         }
 
     @_locked
+    def reset_device(self, lfdi: str) -> dict[str, int]:
+        """Clear what a device's last test left on the server: the controls still in its lists, its default
+        controls and its subscriptions (counts removed). Registration, readings and Responses are kept: they
+        are the run's record, not state the device acts on."""
+        device = self.device(lfdi)
+        now_s = self.now_s()
+        removed = {"controls": 0, "default_controls": 0, "subscriptions": 0}
+        with self.store.transaction():
+            for prog in self.book.programs(device.id):
+                listed = [c.mrid for c in self.book.controls(prog.id, now_s)]
+                for mrid in listed:
+                    self.store.run("DELETE FROM controls WHERE mrid=?", (mrid,))
+                removed["controls"] += len(listed)
+                if self.book.default(prog.id) is not None:
+                    self.store.run("DELETE FROM default_controls WHERE program_id=?", (prog.id,))
+                    removed["default_controls"] += 1
+            removed["subscriptions"] = len(self.records.subscriptions(device.id))
+            self.store.run("DELETE FROM subscriptions WHERE edev_id=?", (device.id,))
+        for prog in self.book.programs(device.id):
+            self._changed_program(device.id, prog)
+            self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
+        self.touch(device.id, {f"/edev/{device.id}/sub"})
+        return removed
+
+    @_locked
     def signal_abnormal(
         self,
         lfdis: str | list[str],

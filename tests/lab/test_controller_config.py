@@ -91,6 +91,9 @@ def test_a_profile_sets_values_for_one_bench_by_its_name(tmp_path):
         ('declaration = "nowhere.toml"', "declaration", "no declaration file at"),
         ('declaration = "my declaration"', "declaration", "a declaration name or a .toml file"),
         ('clock = "utc"', "clock", "expected one of own, bench"),
+        ('configure = ["set", "{settings}"]', "configure", "unknown placeholder {settings}"),
+        ('settings = ["export_limit_w"]', "settings", "add configure"),
+        ('session = "each"', "session", "expected one of per-test, shared"),
     ],
 )
 def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, message):
@@ -100,6 +103,20 @@ def test_controller_table_errors_name_file_line_and_key(tmp_path, table, key, me
     text = str(exc.value)
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(table.split(" ")[0]))
     assert text.startswith(f"{path}:{line}: controller.{key}") and message in text, text
+
+
+def test_configure_settings_and_reset_are_checked(tmp_path):
+    path = _bench(tmp_path, 'configure = ["set", "{settings_file}"]\nsettings = ["export_limit_w", "power_factor"]')
+    with pytest.raises(BenchError, match=r"controller.settings: unknown setting 'power_factor'"):
+        load_bench(path)
+    path = _bench(tmp_path, 'reset = ["./reset.sh"]\nsession = "shared"')
+    with pytest.raises(
+        BenchError, match=r'controller.reset: a reset command runs before each test: session = "per-test"'
+    ):
+        load_bench(path)
+    config = load_bench(_bench(tmp_path, 'configure = ["set", "{settings_file}", "{run_dir}"]')).controller
+    assert config.configure == ("set", "{settings_file}", "{run_dir}") and config.session == "per-test"
+    assert config.settings == ("export_limit_w", "import_limit_w") and not config.configure_restarts
 
 
 def test_a_controller_on_its_own_clock_is_run_at_time_scale_1_only(tmp_path):

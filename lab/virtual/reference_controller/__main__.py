@@ -1,4 +1,4 @@
-"""python -m flexbench.lab.virtual.reference_controller SITE_FILE [--fault NAME]"""
+"""python -m flexbench.lab.virtual.reference_controller SITE_FILE [--fault NAME] [--settings FILE]"""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from .faults import FAULTS
 from .site_file import SiteFileError, load_site_file
@@ -18,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("site_file", help="controller-site.toml written by the bench")
     parser.add_argument("--fault", default="healthy", help=f"fault variant: {', '.join(FAULTS)}")
+    parser.add_argument(
+        "--settings",
+        help="its own configuration: a JSON file of site settings (mode, export_limit_w, import_limit_w, "
+        "current_limit_a), taken at start and again whenever the file changes; a missing file means none",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -31,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .controller import ReferenceController
 
-    controller = ReferenceController(site, FAULTS[args.fault])
+    controller = ReferenceController(site, FAULTS[args.fault], Path(args.settings) if args.settings else None)
+    try:
+        controller.reload_settings()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: controller.stop())
     signal.signal(signal.SIGINT, lambda *_: controller.stop())
     controller.run()

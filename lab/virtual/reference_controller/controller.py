@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
 import threading
 from collections import deque
+from pathlib import Path
 
 from flexbench.instruments.emulators.modbus_pcs import ModbusPCSEmulator
 
@@ -30,8 +32,10 @@ def say(message: str) -> None:
 
 
 class ReferenceController:
-    def __init__(self, site: SiteFile, fault: Fault) -> None:
+    def __init__(self, site: SiteFile, fault: Fault, settings_path: Path | None = None) -> None:
         self.site = site
+        self.settings_path = settings_path  # its own configuration file of site settings, if any
+        self._settings_mtime_ns: int | None = None
         self.fault = fault
         self.clock = BenchTime(site.time_scale, site.bench_s, site.wall_s)
         timeout_s = max(MIN_WALL_TIMEOUT_S, MODBUS_TIMEOUT_S / site.time_scale)
@@ -108,8 +112,35 @@ class ReferenceController:
         self.meter.close()
         self.api.stop()
 
+    def reload_settings(self) -> bool:
+        """Take the site settings from its configuration file when the file changed; ValueError naming the file
+        on a bad one. True when settings were taken."""
+        path = self.settings_path
+        if path is None:
+            return False
+        try:
+            mtime_ns = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime_ns == self._settings_mtime_ns:
+            return False
+        self._settings_mtime_ns = mtime_ns
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object of settings")
+            self.api.apply_settings(**data)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        say(f"settings from {path}: {data}")
+        return True
+
     # -- one control period ---------------------------------------------------------------
     def cycle(self) -> None:
+        try:
+            self.reload_settings()
+        except ValueError as exc:  # keeps the settings it had, as a field controller does with a bad file
+            log.warning("%s", exc)
         now_s = self.clock.now()
         if self.fault.crash_after_s is not None and now_s - self._started_s > self.fault.crash_after_s:
             raise RuntimeError(f"internal error after {now_s - self._started_s:.0f} s (fault variant 'crash')")
