@@ -59,10 +59,14 @@ class Notifier:
     def _schedule(self, edev_id: int, hrefs: set[str]) -> None:
         """Notify every subscriber of a changed resource: the device itself, or the aggregator that manages it."""
         registry = self.app.headend.registry
-        wanted = set(hrefs)
-        if f"/edev/{edev_id}" in hrefs:  # an EndDevice changed: so did the EndDeviceList of whoever sees it
+        device = registry.by_id(edev_id)
+        if device is None:
+            return
+        wanted = {h.split("?")[0] for h in hrefs}
+        if f"/edev/{edev_id}" in wanted:  # an EndDevice changed: so did the EndDeviceList of whoever sees it
             wanted.add("/edev")
-        for sub in self.app.headend.records.subscriptions_to({h.split("?")[0] for h in wanted}):
+        subscribers = {edev_id} if device.aggregator_id is None else {edev_id, device.aggregator_id}
+        for sub in self.app.headend.records.subscriptions_to(subscribers, wanted):
             subscriber = registry.by_id(sub["edev_id"])
             if subscriber is None or not registry.may_access(subscriber, edev_id):
                 continue

@@ -298,14 +298,16 @@ class Records:
             return [dict(r) for r in self.store.all("SELECT * FROM subscriptions ORDER BY id")]
         return [dict(r) for r in self.store.all("SELECT * FROM subscriptions WHERE edev_id=? ORDER BY id", (edev_id,))]
 
-    def subscriptions_to(self, hrefs: set[str]) -> list[dict[str, Any]]:
-        """Subscriptions whose resource is one of these hrefs, with or without a query string (indexed)."""
-        if not hrefs:
+    def subscriptions_to(self, subscriber_ids: set[int], hrefs: set[str]) -> list[dict[str, Any]]:
+        """These subscribers' subscriptions to one of these hrefs, with or without a query string (indexed)."""
+        if not hrefs or not subscriber_ids:
             return []
         ordered = sorted(hrefs)
-        where = " OR ".join(["resource=? OR (resource>=? AND resource<?)"] * len(ordered))
-        params = [p for h in ordered for p in (h, h + "?", h + "@")]  # '@' sorts right after '?'
-        return [dict(r) for r in self.store.all(f"SELECT * FROM subscriptions WHERE {where} ORDER BY id", params)]
+        match = " OR ".join(["resource=? OR (resource>=? AND resource<?)"] * len(ordered))
+        params: list[Any] = [p for h in ordered for p in (h, h + "?", h + "@")]  # '@' sorts right after '?'
+        params += sorted(subscriber_ids)
+        sql = f"SELECT * FROM subscriptions WHERE ({match}) AND edev_id IN ({','.join('?' * len(subscriber_ids))})"
+        return [dict(r) for r in self.store.all(sql + " ORDER BY id", params)]
 
     def delete_subscription(self, edev_id: int, sub_id: int) -> bool:
         found = self.store.one("SELECT id FROM subscriptions WHERE edev_id=? AND id=?", (edev_id, sub_id))
