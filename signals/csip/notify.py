@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NOTIFY_TIMEOUT_S = 10.0
+RETRY_FIRST_S = 1.0  # a failed notification is sent again after this, then after twice as long ...
+RETRY_MAX_S = 60.0  # ... up to this between tries ...
+RETRY_FOR_S = 3600.0  # ... for this long, unless the resource changes again (then its newest state goes)
 
 
 def notification_xml(subscribed: str, subscription_href: str, resource_xml: bytes | None, status: int = 0) -> bytes:
@@ -48,6 +51,7 @@ class Notifier:
         self.loop = loop
         self.session: aiohttp.ClientSession | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.retrying: dict[int, asyncio.Task[None]] = {}  # subscription id -> its delivery waiting to try again
         self.sent = 0
         self.failed = 0
 
@@ -70,11 +74,33 @@ class Notifier:
             subscriber = registry.by_id(sub["edev_id"])
             if subscriber is None or not registry.may_access(subscriber, edev_id):
                 continue
-            task = self.loop.create_task(self._send(subscriber, sub))
+            waiting = self.retrying.pop(sub["id"], None)
+            if waiting is not None:  # the new delivery carries the newer state
+                waiting.cancel()
+            task = self.loop.create_task(self._deliver(subscriber, sub))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _send(self, subscriber: Device, sub: dict) -> None:
+    async def _deliver(self, subscriber: Device, sub: dict) -> None:
+        """Send; after a failure send again, the resource as it is then, with growing pauses: a client that was
+        unreachable for a while still hears of the change when it is back (CSIP-AUS S-ALL-46)."""
+        delay_s, give_up = RETRY_FIRST_S, self.loop.time() + RETRY_FOR_S
+        while not await self._send(subscriber, sub):
+            if self.loop.time() + delay_s > give_up:
+                return
+            current = asyncio.current_task()
+            assert current is not None
+            self.retrying[sub["id"]] = current
+            try:
+                await asyncio.sleep(delay_s)
+            finally:
+                if self.retrying.get(sub["id"]) is current:
+                    del self.retrying[sub["id"]]
+            if self.app.headend.records.subscription(sub["id"]) is None:  # deleted meanwhile
+                return
+            delay_s = min(2 * delay_s, RETRY_MAX_S)
+
+    async def _send(self, subscriber: Device, sub: dict) -> bool:
         with self.app.headend.store.lock:
             rendered = self.app.render_subscribed(subscriber, sub["resource"], Page(limit=sub["list_limit"]))
         body = notification_xml(
@@ -93,9 +119,11 @@ class Notifier:
                 if response.status >= 300:
                     raise aiohttp.ClientError(f"HTTP {response.status}")
             self.sent += 1
+            return True
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.failed += 1
             log.info("notification to %s failed: %s", sub["notification_uri"], exc)
+            return False
 
     async def close(self) -> None:
         for task in list(self.tasks):

@@ -298,6 +298,10 @@ class Records:
             return [dict(r) for r in self.store.all("SELECT * FROM subscriptions ORDER BY id")]
         return [dict(r) for r in self.store.all("SELECT * FROM subscriptions WHERE edev_id=? ORDER BY id", (edev_id,))]
 
+    def subscription(self, sub_id: int) -> dict[str, Any] | None:
+        row = self.store.one("SELECT * FROM subscriptions WHERE id=?", (sub_id,))
+        return dict(row) if row else None
+
     def subscriptions_to(self, subscriber_ids: set[int], hrefs: set[str]) -> list[dict[str, Any]]:
         """These subscribers' subscriptions to one of these hrefs, with or without a query string (indexed)."""
         if not hrefs or not subscriber_ids:

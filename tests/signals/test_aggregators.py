@@ -32,15 +32,20 @@ DIRECT = ("dev-a", "dev-b")
 class NotificationSink:
     """An https endpoint (mutual TLS, as the server notifies) that keeps every Notification POSTed to it."""
 
-    def __init__(self, pki: TestPKI, name: str) -> None:
+    def __init__(self, pki: TestPKI, name: str, refuse_first: int = 0) -> None:
         self.received: list[etree._Element] = []
+        self.refused = 0
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.received.append(parse_tree(body))
-                self.send_response(201)
+                if sink.refused < refuse_first:  # unreachable for a while: the server must try again
+                    sink.refused += 1
+                    self.send_response(500)
+                else:
+                    sink.received.append(parse_tree(body))
+                    self.send_response(201)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -209,5 +214,22 @@ def test_an_aggregator_subscribes_to_a_default_control_before_one_is_set(server:
         resource = note.find(f"{NS}Resource")
         assert resource.get(XSI_TYPE) == "DefaultDERControl"
         assert resource.xpath(".//*[local-name()='opModExpLimW']/*[local-name()='value']/text()") == ["2000"]
+    finally:
+        sink.close()
+
+
+def test_a_notification_that_fails_is_sent_again_with_the_resource_as_it_is_then(
+    server: ServerThread, pki: TestPKI
+) -> None:
+    sink = NotificationSink(pki, "dev-a", refuse_first=2)
+    try:
+        me = edev(server, pki, "dev-a")
+        derc_list = f"/edev/{me}/derp/{server.headend.book.program_by_name(me, 'envelope').id}/derc"
+        a = client(server, pki, "dev-a")
+        assert a.post(f"/edev/{me}/sub", subscription(derc_list, sink.uri)).status == 201
+        now = int(time.time())
+        server.headend.publish_envelope(lfdi(pki, "dev-a"), Envelope.of([(now + 86400, 900, 4000, 2000)]))
+        note = sink.wait_for(lambda n: n.findtext(f"{NS}subscribedResource") == derc_list)
+        assert sink.refused == 2 and note.find(f"{NS}Resource").get("all") == "1"
     finally:
         sink.close()
