@@ -254,7 +254,11 @@ class PCSBench:
                     self.csip_device,
                     self.clock,
                     lambda active: self._utility_limits(
-                        "csip", active.values.import_limit_w, active.values.export_limit_w
+                        "csip",
+                        active.values.import_limit_w,
+                        active.values.export_limit_w,
+                        # to its default control at the default's setGradW; a DERControl applies at once
+                        active.ramp_rate_pct_per_s if active.source == "default" else None,
                     ),
                     self._locked(self.site.pcc_import_w),
                     silent=fault.posts_no_responses,
@@ -309,10 +313,19 @@ class PCSBench:
         for link in self.links:
             link.stop()
 
-    def _utility_limits(self, channel: str, import_limit_w: float | None, export_limit_w: float | None) -> None:
-        """Site limits from one utility channel, on top of the PCS's own settings (the strictest wins)."""
+    def _utility_limits(
+        self,
+        channel: str,
+        import_limit_w: float | None,
+        export_limit_w: float | None,
+        ramp_pct_per_s: float | None = None,
+    ) -> None:
+        """Site limits from one utility channel, on top of the PCS's own settings (the strictest wins); a
+        2030.5 change at its DefaultDERControl's setGradW."""
         with self._lock:
-            self.site.controller.set_utility_limits(channel, import_limit_w, export_limit_w)
+            self.site.controller.set_utility_limits(
+                channel, import_limit_w, export_limit_w, self.clock.now(), ramp_pct_per_s
+            )
 
     def operator_action(self, action: str) -> None:
         if action not in _ACTIONS:

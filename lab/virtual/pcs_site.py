@@ -112,15 +112,48 @@ class PCSController:
         self.settings = PCSSettings()
         # site limits from the utility, per channel (2030.5, OPC-UA): (import W, export W); the strictest wins
         self.utility_limits: dict[str, tuple[float | None, float | None]] = {}
+        # a change of a channel's limits made at a ramp: (bench time, limits before, rate W/s)
+        self._ramps: dict[str, tuple[float, tuple[float | None, float | None], float]] = {}
         self.fail_safe = False
         self._sensor: deque[tuple[float, float]] = deque()
         self._last_reading: tuple[float, float] | None = None
         self.sensor_connected = True
 
-    def set_utility_limits(self, channel: str, import_limit_w: float | None, export_limit_w: float | None) -> None:
-        """Site limits from one utility channel (2030.5, OPC-UA site, OPC-UA device server): in force at once."""
-        if not self.fault.ignores_utility:
-            self.utility_limits[channel] = (import_limit_w, export_limit_w)
+    def set_utility_limits(
+        self,
+        channel: str,
+        import_limit_w: float | None,
+        export_limit_w: float | None,
+        t_s: float | None = None,
+        ramp_pct_per_s: float | None = None,
+    ) -> None:
+        """Site limits from one utility channel (2030.5, OPC-UA site, OPC-UA device server): in force at once,
+        or moved to at `ramp_pct_per_s` of the PV rating per second (2030.5 setGradW) from time `t_s`."""
+        if self.fault.ignores_utility:
+            return
+        if ramp_pct_per_s and t_s is not None and channel in self.utility_limits:
+            rate_w_per_s = ramp_pct_per_s / 100.0 * self.params.pv_rated_power_w
+            self._ramps[channel] = (t_s, self.limits_at(channel, t_s), rate_w_per_s)
+        else:
+            self._ramps.pop(channel, None)
+        self.utility_limits[channel] = (import_limit_w, export_limit_w)
+
+    def limits_at(self, channel: str, t_s: float) -> tuple[float | None, float | None]:
+        """(import, export) of a channel in force at t_s: on its way at the ramp rate, or its target. A ramp
+        from or to no limit has no length: that end applies at once."""
+        target = self.utility_limits[channel]
+        ramp = self._ramps.get(channel)
+        if ramp is None:
+            return target
+        t0_s, start, rate_w_per_s = ramp
+        step_w = rate_w_per_s * max(t_s - t0_s, 0.0)
+        now: list[float | None] = []
+        for a, b in zip(start, target):
+            if a is None or b is None or abs(b - a) <= step_w:
+                now.append(b)
+            else:
+                now.append(a + math.copysign(step_w, b - a))
+        return now[0], now[1]
 
     def sense(self, t_s: float, pcc_import_w: float) -> None:
         if self.sensor_connected:
@@ -157,7 +190,7 @@ class PCSController:
             return {"pv_max_w": 0.0, "ev_max_w": 0.0, "battery_min_w": 0.0, "battery_max_w": 0.0, "trip": 1.0}
         assert reading is not None
         load_w = reading[1] + pv_w + battery_w - ev_w  # what the PCS infers of the uncontrolled load
-        pv, battery, ev = self._dispatch(c, load_w, pv_available_ac_w)
+        pv, battery, ev = self._dispatch(t_s, c, load_w, pv_available_ac_w)
         commands = dict(free)
         if pv < pv_available_ac_w - 1.0:
             commands["pv_max_w"] = pv
@@ -167,12 +200,15 @@ class PCSController:
             commands["battery_min_w"] = commands["battery_max_w"] = battery
         return commands
 
-    def _dispatch(self, c: Conditions, load_w: float, pv_available_ac_w: float) -> tuple[float, float, float]:
+    def _dispatch(
+        self, t_s: float, c: Conditions, load_w: float, pv_available_ac_w: float
+    ) -> tuple[float, float, float]:
         """PV, battery and EV powers that keep the PCC and the busbar within the settings."""
         p = self.params
         s = self.settings
-        export_limit = min([_or_inf(s.export_limit_w)] + [_or_inf(e) for _, e in self.utility_limits.values()])
-        import_limit = min([_or_inf(s.import_limit_w)] + [_or_inf(i) for i, _ in self.utility_limits.values()])
+        utility = [self.limits_at(channel, t_s) for channel in self.utility_limits]
+        export_limit = min([_or_inf(s.export_limit_w)] + [_or_inf(e) for _, e in utility])
+        import_limit = min([_or_inf(s.import_limit_w)] + [_or_inf(i) for i, _ in utility])
         if s.mode in ("import-only", "no-exchange"):
             export_limit = 0.0
         if s.mode == "no-exchange":

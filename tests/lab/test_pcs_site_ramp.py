@@ -1,0 +1,31 @@
+"""The virtual PCS moves to its 2030.5 default control at the default's ramp rate (setGradW)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flexbench.lab.virtual.pcs_site import PCS_FAULTS, PCSController, PCSSiteParameters
+
+
+def _controller(fault: str = "healthy") -> PCSController:
+    return PCSController(PCSSiteParameters(pv_rated_power_w=10_000.0), PCS_FAULTS[fault])
+
+
+def test_a_limit_change_at_a_ramp_moves_at_the_rate_and_stops_at_the_target():
+    c = _controller()
+    c.set_utility_limits("csip", None, 2_000.0, t_s=100.0)
+    c.set_utility_limits("csip", 9_000.0, 4_000.0, t_s=200.0, ramp_pct_per_s=1.0)  # 100 W/s of 10 kW
+    assert c.limits_at("csip", 200.0) == (9_000.0, 2_000.0)  # from no import limit: at once
+    assert c.limits_at("csip", 210.0) == (9_000.0, pytest.approx(3_000.0))
+    assert c.limits_at("csip", 220.0) == (9_000.0, 4_000.0) == c.limits_at("csip", 500.0)
+    # a change during a ramp starts from where the ramp had got to
+    c.set_utility_limits("csip", 9_000.0, 1_000.0, t_s=205.0, ramp_pct_per_s=1.0)
+    assert c.limits_at("csip", 215.0) == (9_000.0, pytest.approx(1_500.0))
+
+
+def test_without_a_ramp_or_a_previous_limit_a_change_is_in_force_at_once():
+    c = _controller()
+    c.set_utility_limits("csip", None, 4_000.0, t_s=0.0, ramp_pct_per_s=1.0)  # nothing to ramp from
+    assert c.limits_at("csip", 0.0) == (None, 4_000.0)
+    c.set_utility_limits("csip", None, 1_000.0, t_s=10.0)
+    assert c.limits_at("csip", 10.0) == (None, 1_000.0)
