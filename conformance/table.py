@@ -147,12 +147,12 @@ def _runs(rows: list[Row]) -> list[str]:
     """Which run each result comes from, when the table merges several (the largest run named last)."""
     by_run: dict[str, list[str]] = {}
     for r in rows:
-        by_run.setdefault(r.run or "an earlier run", []).append(r.procedure)
+        by_run.setdefault(f"the run of {r.run}" if r.run else "an earlier run", []).append(r.procedure)
     if len(by_run) < 2:
-        return [f"All from the run of {next(iter(by_run))}.", ""] if by_run and rows[0].run else []
+        return [f"All from {next(iter(by_run))}.", ""] if by_run and rows[0].run else []
     ordered = sorted(by_run.items(), key=lambda item: len(item[1]))
-    parts = [f"{', '.join(names)} from the run of {run}" for run, names in ordered[:-1]]
-    parts.append(f"the other {len(ordered[-1][1])} from the run of {ordered[-1][0]}")
+    parts = [f"{', '.join(names)} from {run}" for run, names in ordered[:-1]]
+    parts.append(f"the other {len(ordered[-1][1])} from {ordered[-1][0]}")
     return ["Results by run: " + "; ".join(parts) + ".", ""]
 
 
