@@ -15,6 +15,7 @@ from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
 from flexbench.lab.live import add_live_option
 from flexbench.lab.results import EXIT_CODES, RESULTS_FILE, RUN_MARKERS, holds_run, verdict_line
 from flexbench.lab.virtual.bench_faults import BenchFault
+from flexbench.lab.virtual.controller_site import own_controller
 from flexbench.lab.virtual.lab import fault_names
 
 
@@ -34,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dut-profile",
         default="healthy",
-        choices=fault_names(),
-        help="behaviour of the virtual DUT (virtual bench only)",
+        help=f"behaviour of the virtual DUT (virtual bench only): {', '.join(fault_names())}, or a name the bench's "
+        "own controller command takes ({dut_profile})",
     )
     p.add_argument(
         "--time-scale",
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"{config.path}: --dut-profile {args.dut_profile} selects a fault of the virtual DUT: this bench is a real one"
         )
+    if args.dut_profile not in fault_names() and not own_controller(config):
+        raise UserError(f"--dut-profile: unknown DUT profile {args.dut_profile!r} (known: {', '.join(fault_names())})")
     if args.profile and not Path(args.profile).exists():
         raise UserError(f"requirement profile not found: {args.profile}")
     if args.declaration:

@@ -11,6 +11,7 @@ own addresses (devices.py), the physics and the bench's instruments
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 CONTROLLER_MODULE = "flexbench.lab.virtual.reference_controller"
 
@@ -25,4 +26,13 @@ def controller_fault_names() -> list[str]:
     return sorted(names)
 
 
-__all__ = ["controller_fault_names"]
+def own_controller(config: Any) -> bool:
+    """Whether the bench starts a controller of its own, not the reference one: its DUT profiles are its own
+    (passed on as {dut_profile}), not the reference controller's fault variants."""
+    from flexbench.lab.controller.config import REFERENCE_COMMAND
+
+    controller = getattr(config, "controller", None)
+    return controller is not None and controller.command is not None and controller.command != REFERENCE_COMMAND
+
+
+__all__ = ["controller_fault_names", "own_controller"]

@@ -45,7 +45,7 @@ from flexbench.instruments.emulators.sunspec_device import SunSpecEmulator, Writ
 from flexbench.instruments.roles import DCReading, MeterReading, PhaseReading
 from flexbench.lab.bench_config import BenchConfig, BenchError, InstrumentConfig
 from flexbench.lab.clock import Clock
-from flexbench.lab.virtual.controller_site import controller_fault_names
+from flexbench.lab.virtual.controller_site import controller_fault_names, own_controller
 from flexbench.lab.virtual.controller_site.config import parse_devices, parse_plant, profile_value
 from flexbench.lab.virtual.controller_site.devices import SiteInverter, make_meter
 from flexbench.lab.virtual.controller_site.wire_log import WireLog
@@ -85,7 +85,7 @@ class ControllerSiteBench:
                 '(known for site = "controller": plant, site_devices)'
             )
         known_profiles = controller_fault_names()
-        if dut_profile not in known_profiles:
+        if dut_profile not in known_profiles and not own_controller(config):
             raise BenchError(
                 f"{config.path}: unknown DUT profile {dut_profile!r} for a controller site "
                 f"(known: {', '.join(known_profiles)})"
