@@ -23,10 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     controller = Controller(config, VARIANTS[args.variant])
     signal.signal(signal.SIGTERM, lambda *_: controller.stop())
     signal.signal(signal.SIGINT, lambda *_: controller.stop())
-    if config.local_api_stub:
-        from .local_api_stub import serve
-
-        serve(config.local_api_stub)
     controller.run()
     return 0
 

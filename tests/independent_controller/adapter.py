@@ -1,9 +1,12 @@
-"""python -m independent_controller.adapter SITE_FILE [VARIANT]  (run from tests/)
+"""The bench's side of the contract made into the controller's own (run from tests/).
 
-The bench's side of the contract made into the controller's own: reads the
-controller-site.toml the bench wrote, writes the controller's JSON
-configuration beside it (independent-controller.json) and becomes the
-controller (exec), so the bench's stop signal reaches it.
+python -m independent_controller.adapter SITE_FILE [VARIANT]
+    reads the controller-site.toml the bench wrote, writes the controller's JSON configuration
+    beside it (independent-controller.json) and becomes the controller (exec), so the bench's
+    stop signal reaches it
+python -m independent_controller.adapter configure SETTINGS_FILE RUN_DIR
+    the bench's site settings ({"export_limit_w": ..., "import_limit_w": ...}) into the
+    controller's own settings file, which it reads again when it changes
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_NAME = "independent-controller.json"
+SETTINGS_NAME = "independent-controller-settings.json"
 
 
 class SiteFileError(ValueError):
@@ -71,15 +75,33 @@ def convert(path: Path) -> dict[str, Any]:
             "ciphers": utility.get("ciphers", ""),
             "lfdi": utility.get("lfdi"),
         }
-    listen = site.get("local_api", {}).get("listen")
-    if listen:
-        config["local_api_stub"] = listen
+    config["settings_file"] = SETTINGS_NAME
     return config
 
 
+def configure(settings_file: Path, run_dir: Path) -> None:
+    """The bench's settings, in the controller's own keys; written whole, then moved into place."""
+    try:
+        settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SiteFileError(f"{settings_file}: cannot read: {exc}") from None
+    own = {"export_w": settings.get("export_limit_w"), "import_w": settings.get("import_limit_w")}
+    target = run_dir / SETTINGS_NAME
+    partial = target.with_suffix(".partial")
+    partial.write_text(json.dumps(own) + "\n", encoding="utf-8")
+    partial.replace(target)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "configure":
+        try:
+            configure(Path(argv[1]), Path(argv[2]))
+        except SiteFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if not 1 <= len(argv) <= 2:
-        print("usage: python -m independent_controller.adapter SITE_FILE [VARIANT]", file=sys.stderr)
+        print(__doc__, file=sys.stderr)
         return 2
     site_file = Path(argv[0])
     try:

@@ -6,18 +6,24 @@
       "server": {"url": "https://utility.example:8443", "ca_file": "ca.pem", "cert_file": "me.pem",
                  "key_file": "me.key", "ciphers": "ECDHE-ECDSA-AES128-CCM8", "lfdi": null},
       "firm_limits": {"export_w": 5000, "import_w": null},
-      "control_period_s": 1.0, "meter_timeout_s": 3.0, "margin_w": 100, "revert_s": 60
+      "control_period_s": 1.0, "meter_timeout_s": 3.0, "margin_w": 100, "revert_s": 60,
+      "settings_file": "site-settings.json"
     }
 
 Relative file names are taken from the configuration file's folder; "server" may be left out (no utility).
+The settings file holds the site's own limits, {"export_w": ..., "import_w": ...} (null: none); it is
+read again whenever it changes, so the site's settings change without a restart.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .events import Limits
 
 ROLES = ("pv", "battery")
 
@@ -57,7 +63,7 @@ class Config:
     meter_timeout_s: float
     margin_w: float
     revert_s: int
-    local_api_stub: str | None  # host:port of a placeholder listener, for a bench that waits for one
+    settings_file: Path | None  # the site's own limits, read again when it changes
 
 
 class _Reader:
@@ -144,5 +150,40 @@ def load(path: str | Path) -> Config:
         meter_timeout_s=numbers["meter_timeout_s"],
         margin_w=numbers["margin_w"],
         revert_s=r.get(data, "", "revert_s", int, 60),
-        local_api_stub=r.get(data, "", "local_api_stub", str, None),
+        settings_file=path.parent / settings if (settings := r.get(data, "", "settings_file", str, None)) else None,
     )
+
+
+class SiteSettings:
+    """The site's own limits from the settings file, read again whenever it changes (none without the file)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._limits: tuple[float | None, float | None] = (None, None)
+
+    def limits(self) -> Limits:
+        if self.path is not None:
+            try:
+                st = self.path.stat()
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # a file moved into place is a new inode
+            except FileNotFoundError:
+                stamp = None
+                self._limits = (None, None)
+            if stamp is not None and stamp != self._stamp:
+                self._limits = self._read()
+            self._stamp = stamp
+        return Limits(*self._limits)
+
+    def _read(self) -> tuple[float | None, float | None]:
+        assert self.path is not None
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            values = tuple(data.get(key) for key in ("export_w", "import_w"))
+            if not all(v is None or isinstance(v, (int, float)) and v >= 0 for v in values):
+                raise ValueError("export_w and import_w: a magnitude in W, or null")
+        except (OSError, ValueError) as exc:
+            print(f"{self.path}: ignored, the last settings kept: {exc}", file=sys.stderr, flush=True)
+            return self._limits
+        print(f"site settings: export {values[0]} W, import {values[1]} W", file=sys.stderr, flush=True)
+        return (values[0], values[1])

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .config import Config
+from .config import Config, SiteSettings
 from .dispatch import FAIL_SAFE, Commands, SiteNow, dispatch
 from .events import Limits
 from .sunspec import DeviceError, Inverter, Meter, ModbusDevice
@@ -63,6 +63,7 @@ class Controller:
         firm = Limits(export_w=config.firm_export_w, import_w=config.firm_import_w)
         self.utility = Utility(config.server, firm, variant.keeps_superseded, say) if config.server else None
         self.firm = firm
+        self.settings = SiteSettings(config.settings_file)
         self._stop = threading.Event()
         self._last_meter_s = -float("inf")
         self._import_w = 0.0
@@ -91,10 +92,12 @@ class Controller:
         self._stop.set()
 
     def limits(self) -> Limits:
-        limits = self.utility.limits() if self.utility is not None else self.firm
-        if self.variant.ignores_import:
-            return Limits(export_w=limits.export_w, import_w=None)
-        return limits
+        """The strictest of the utility's (or the firm) limits and the site's own settings."""
+        utility = self.utility.limits() if self.utility is not None else self.firm
+        own = self.settings.limits()
+        export_w = min((x for x in (utility.export_w, own.export_w) if x is not None), default=None)
+        import_w = min((x for x in (utility.import_w, own.import_w) if x is not None), default=None)
+        return Limits(export_w=export_w, import_w=None if self.variant.ignores_import else import_w)
 
     def cycle(self) -> None:
         now = time.monotonic()
