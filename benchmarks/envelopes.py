@@ -8,7 +8,12 @@ time per site-interval and the largest gap between them. The reference time of
 the whole problem is extrapolated from the sample; the ratio compares it with
 the measured fast run.
 
-    python benchmarks/envelopes.py [--quick] [--repeat N] [--workers 2] [--out FILE]
+Then a feeder of about 4,000 customers (IEEE 8500 with several customers per
+service transformer, twin/synthetic.py): one dynamic interval at a time, as an
+operator updates envelopes from measurements. The first interval of a twin
+builds its sensitivities (reported apart); later ones reuse them.
+
+    python benchmarks/envelopes.py [--quick] [--repeat N] [--workers 2] [--feeders ieee8500,customers4000] [--out FILE]
 
 Prints a table and writes JSON (default benchmarks/results/envelopes.json).
 """
@@ -21,6 +26,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,11 +35,15 @@ import numpy as np
 from flexbench.twin import Twin, compute_envelope, synthetic_profiles
 from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
 from flexbench.twin.limits import binding_name
+from flexbench.twin.operating_envelopes import MeasuredState
+from flexbench.twin.synthetic import write_customer_feeder
 from flexbench.twin.verify import check_envelope
 
 START = "2025-07-14"
 INTERVALS = 96  # one day at 15 minutes
 SEED = 11
+CUSTOMERS = 4000
+FEEDERS = ("ieee13", "ieee123", "ieee8500", f"customers{CUSTOMERS}")
 
 
 def full_run(twin: Twin, workers: int, repeat: int) -> dict:
@@ -134,14 +144,50 @@ def sample_comparison(twin: Twin, nsites: int, intervals: list[int], repeat: int
     }
 
 
+def dynamic_run(customers: int, repeat: int) -> dict:
+    """One dynamic interval at a time on a feeder of `customers` customers: the first, then `repeat` more."""
+    with tempfile.TemporaryDirectory(prefix="flexbench-customers-") as tmp:
+        started = time.perf_counter()
+        twin = Twin.from_file(write_customer_feeder("ieee8500", customers, tmp, seed=SEED))
+        compile_s = time.perf_counter() - started
+        prof = synthetic_profiles(twin.sites, START, INTERVALS, "15min", seed=SEED)
+        net = (prof.load_w - prof.pv_w).to_numpy()
+        times, cpu = [], []
+        for k in [40 + 4 * j for j in range(repeat + 1)]:
+            measured = MeasuredState(prof.load_w.index[k], dict(zip(twin.site_ids, net[k])))
+            before = os.times()
+            started = time.perf_counter()
+            env = compute_envelope(twin, "dynamic", profiles=prof, measured=measured, allocation="equal")
+            times.append(time.perf_counter() - started)
+            cpu.append(sum(os.times()[:4]) - sum(before[:4]))
+            if not env.verified:
+                raise SystemExit(f"customers{customers}: interval {k} not verified")
+    return {
+        "sites": len(twin.sites),
+        "nodes": len(twin.model.node_names),
+        "compile_s": round(compile_s, 2),
+        "first_interval_s": round(times[0], 2),
+        "first_interval_cpu_s": round(cpu[0], 2),
+        "interval_s_runs": [round(t, 2) for t in times[1:]],
+        "interval_s_median": round(statistics.median(times[1:]), 2),
+        "interval_cpu_s_median": round(statistics.median(cpu[1:]), 2),
+        "verified": True,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, smaller samples")
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each run (median)")
     parser.add_argument("--workers", type=int, default=2, help="processes for the full runs")
+    parser.add_argument("--feeders", default=",".join(FEEDERS), help=f"comma-separated, of {', '.join(FEEDERS)}")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "envelopes.json"))
     args = parser.parse_args(argv)
     repeat = 1 if args.quick else args.repeat
+    chosen = [f.strip() for f in args.feeders.split(",") if f.strip()]
+    unknown = sorted(set(chosen) - set(FEEDERS))
+    if unknown:
+        parser.error(f"--feeders: unknown {', '.join(unknown)}; use {', '.join(FEEDERS)}")
     out = {
         "benchmark": "envelopes",
         "machine": {
@@ -157,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": repeat,
         },
         "feeders": {},
+        "dynamic": {},
     }
     plan = [
         ("ieee13", 1, 15, [8, 40, 72]),
@@ -164,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         ("ieee8500", args.workers, 10 if not args.quick else 5, [8, 40, 72]),
     ]
     for name, workers, nsample, sample_intervals in plan:
+        if name not in chosen:
+            continue
         twin = Twin.from_name(name)
         print(
             f"{name}: full run ({len(twin.sites)} sites x {INTERVALS} intervals, {workers} worker(s))...",
@@ -179,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             "reference_full_estimate_s": round(reference_full_s, 1),
             "speedup_full_vs_reference": round(reference_full_s / full["fast_s_median"], 1),
         }
+    if f"customers{CUSTOMERS}" in chosen:
+        print(f"customers{CUSTOMERS}: dynamic intervals...", file=sys.stderr)
+        out["dynamic"][f"customers{CUSTOMERS}"] = dynamic_run(CUSTOMERS, max(repeat, 3))
     out["machine"]["load_average_end"] = os.getloadavg()
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['speedup_full_vs_reference']:7.0f} {r['single_site_speedup']:8.1f} "
             f"{r['max_gap_w']:7.0f} W {r['max_gap_pct']:3.1f}% {r['within_2pct_or_1kw']:>9s} "
             f"{100 * r['binding_agreement']:6.0f}% {str(r['safety_check_ok']):>5s}"
+        )
+    for name, r in out["dynamic"].items():
+        print(
+            f"\n{name}: {r['sites']} sites, {r['nodes']} nodes; one dynamic interval: median "
+            f"{r['interval_s_median']:.1f} s (cpu {r['interval_cpu_s_median']:.1f} s) of {len(r['interval_s_runs'])}; "
+            f"first interval (builds the sensitivities) {r['first_interval_s']:.1f} s"
         )
     print(f"\nwrote {path}")
     ok = all(r["safety_check_ok"] for r in out["feeders"].values())

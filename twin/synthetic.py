@@ -235,6 +235,87 @@ def instance_envelope(
     )
 
 
+# -- a feeder with more customers --------------------------------------------------------------
+_REDIRECT = re.compile(r"^(\s*(?:redirect|buscoords)\s+)(\S+)(.*)$", re.IGNORECASE)
+_NEW_LOAD = re.compile(r"^\s*new\s+load\.(\S+)", re.IGNORECASE)
+_NEW_LINE = re.compile(r"^\s*new\s+line\.(\S+)", re.IGNORECASE)
+_BUS = re.compile(r"(\bbus([12])\s*=\s*)([^.\s]+)", re.IGNORECASE)
+_BUS2 = re.compile(r"(\bbus2\s*=\s*)([^.\s]+)", re.IGNORECASE)
+_KW = re.compile(r"(\bkw\s*=\s*)([-+0-9.eE]+)", re.IGNORECASE)
+
+
+def write_customer_feeder(base: str, customers: int, out_dir: str | Path, seed: int = 0) -> Path:
+    """A feeder like `base` with about `customers` customers; returns its master file.
+
+    Real service transformers feed several customers each; the IEEE feeders
+    model one load per transformer. Each load fed by its own service drop (a
+    line ending at the load's bus) becomes several customers, each on a copy of
+    that drop, sharing the load's kW (lognormal shares drawn from `seed`). The
+    network upstream of the drops is the base feeder's (its drops stay, unloaded),
+    so the total load and the primary flows stay the same.
+    """
+    source = resolve_feeder(base)
+    master = Path(source.master)
+    files, text_of = [], {}
+    lines_out = []
+    for line in master.read_text(errors="replace").splitlines():
+        m = _REDIRECT.match(line)
+        if m:
+            target = (master.parent / m.group(2)).resolve()
+            files.append(target)
+            text_of[target] = target.read_text(errors="replace") if target.is_file() else ""
+            line = f'{m.group(1)}"{target}"{m.group(3)}'
+        lines_out.append(line)
+    drops: dict[str, str] = {}  # load bus -> the line feeding it
+    for text in text_of.values():
+        for line in text.splitlines():
+            if _NEW_LINE.match(line):
+                buses = {m.group(2): m.group(3).lower() for m in _BUS.finditer(line)}
+                if "2" in buses:
+                    drops[buses["2"]] = line.split("!")[0]
+    load_files = [f for f in files if any(_NEW_LOAD.match(x) for x in text_of[f].splitlines())]
+    loads = [x.split("!")[0] for f in load_files for x in text_of[f].splitlines() if _NEW_LOAD.match(x)]
+    split = [k for k, x in enumerate(loads) if (b := _BUS.search(x)) and b.group(3).lower() in drops]
+    extra = customers - len(loads)
+    if not split or extra < 0:
+        raise TwinError(
+            f"{base}: has {len(loads)} loads, {len(split)} of them on a service drop; cannot make {customers} customers"
+        )
+    rng = np.random.default_rng(seed)
+    count = np.ones(len(loads), dtype=int)
+    count[split] += extra // len(split)
+    count[rng.choice(split, extra % len(split), replace=False)] += 1
+    out = []
+    for k, line in enumerate(loads):
+        if count[k] == 1:
+            out.append(line)
+            continue
+        name = _NEW_LOAD.match(line).group(1)  # type: ignore[union-attr]
+        bus = _BUS.search(line).group(3)  # type: ignore[union-attr]
+        drop = drops[bus.lower()]
+        kw = _KW.search(line)
+        share = rng.lognormal(0.0, 0.3, count[k])
+        share /= share.sum()
+        for c in range(count[k]):
+            new_bus = f"{bus}_c{c}"
+            drop_name = _NEW_LINE.match(drop).group(1)  # type: ignore[union-attr]
+            # the copy of the drop ends at the customer's own bus (bus2), the load sits there
+            out.append(_BUS2.sub(rf"\g<1>{new_bus}", drop).replace(f"Line.{drop_name}", f"Line.{drop_name}_c{c}", 1))
+            new = _BUS.sub(rf"\g<1>{new_bus}", line).replace(f"Load.{name}", f"Load.{name}_c{c}", 1)
+            if kw:
+                new = _KW.sub(rf"\g<1>{float(kw.group(2)) * share[c]:.4f}", new)
+            out.append(new)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "customers.dss").write_text("\n".join(out) + "\n")
+    text = "\n".join(lines_out) + "\n"
+    for f in load_files:
+        text = text.replace(f'"{f}"', f'"{(out_dir / "customers.dss").resolve()}"', 1)
+    path = out_dir / f"{source.name}-{customers}-customers.dss"
+    path.write_text(text)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m flexbench.twin.synthetic N MANIFEST.json [--bases ieee13,ieee123] [--seed S]`."""
     import argparse

@@ -14,6 +14,7 @@ from flexbench.twin.synthetic import (
     instance_sites,
     load_instances,
     read_manifest,
+    write_customer_feeder,
     write_manifest,
 )
 
@@ -59,3 +60,19 @@ def test_bad_manifest_names_file_and_instance(tmp_path) -> None:
         read_manifest(path)
     with pytest.raises(TwinError, match="unknown feeder"):
         generate_instances(2, bases=("ieee14",))
+
+
+def test_customer_feeder_splits_loads_on_their_service_drops(tmp_path) -> None:
+    base = Twin.from_name("ieee8500")
+    master = write_customer_feeder("ieee8500", 1500, tmp_path, seed=2)
+    twin = Twin.from_file(master)
+    assert len(twin.sites) == 1500
+    # the load is shared among a transformer's customers, not added
+    total = sum(s.nominal_w for s in twin.sites)
+    assert total == pytest.approx(sum(s.nominal_w for s in base.sites), rel=1e-4)
+    split = [s for s in twin.sites if "_c" in s.site_id]
+    assert split and all(s.service_transformer for s in split)
+    assert write_customer_feeder("ieee8500", 1500, tmp_path / "again", seed=2).with_suffix("").name == master.stem
+    assert (tmp_path / "again" / "customers.dss").read_text() == (tmp_path / "customers.dss").read_text()
+    with pytest.raises(TwinError, match="cannot make 100 customers"):
+        write_customer_feeder("ieee8500", 100, tmp_path / "few")
