@@ -172,7 +172,9 @@ def _roots_for(code, a, b, eff: EffectiveLimits, nv: int, direction: str) -> np.
 def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     """Both sides of voltage rows for pairs: (import root, code, export root, code).
 
-    dtype=float32 halves the memory traffic where only a ranking is needed.
+    dtype=float32 halves the memory traffic where only a ranking is needed. The
+    same values as _lower_root and _upper_root per direction, with what both
+    directions share computed once.
     """
     nv = len(eff.vmin_pu)
     ar, ai = a.real.astype(dtype), a.imag.astype(dtype)
@@ -182,13 +184,52 @@ def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     q = br * br + bi * bi
     vmin_i, vmax_i = eff.for_direction(IMPORT)
     vmin_e, vmax_e = eff.for_direction(EXPORT)
-    il = _lower_root(a2, pr, q, vmin_i.astype(dtype)[vrow], IMPORT)
-    ih = _upper_root(a2, pr, q, vmax_i.astype(dtype)[vrow], IMPORT)
-    el = _lower_root(a2, pr, q, vmin_e.astype(dtype)[vrow], EXPORT)
-    eh = _upper_root(a2, pr, q, vmax_e.astype(dtype)[vrow], EXPORT)
+    pr2 = pr * pr
+    qpos = q > 0
+    il, el = _lower_roots(a2, pr, pr2, q, qpos, vmin_i, vmin_e, vrow, dtype)
+    ih, eh = _upper_roots(a2, pr, pr2, q, qpos, vmax_i, vmax_e, vrow, dtype)
     imp = np.minimum(il, ih)
     exp = np.minimum(el, eh)
     return imp, np.where(il <= ih, vrow, nv + vrow), exp, np.where(el <= eh, vrow, nv + vrow)
+
+
+def _lower_roots(a2, pr, pr2, q, qpos, lim_i, lim_e, vrow, dtype):
+    """_lower_root for import and export (lim_i, lim_e over rows, indexed by vrow)."""
+    out = []
+    same = np.array_equal(lim_i, lim_e)
+    c0 = real = s = None
+    for lim, sign in ((lim_i, 1.0), (lim_e, -1.0)):
+        if c0 is None or not same:
+            lim = lim.astype(dtype)[vrow]
+            c0 = np.maximum(a2 - lim * lim, 0.0)
+            disc = pr2 - q * c0
+            real = (disc >= 0) & qpos
+            s = np.sqrt(np.where(real, disc, 0.0))
+        # p = sign * pr must be < 0; s - p is s - pr (import) or s + pr (export)
+        ok = real & (pr < 0 if sign > 0 else pr > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = c0 / (s - pr if sign > 0 else s + pr)
+        out.append(np.where(ok, root, np.inf))
+    return out[0], out[1]
+
+
+def _upper_roots(a2, pr, pr2, q, qpos, lim_i, lim_e, vrow, dtype):
+    """_upper_root for import and export (lim_i, lim_e over rows, indexed by vrow)."""
+    out = []
+    same = np.array_equal(lim_i, lim_e)
+    c0 = s = None
+    for lim, sign in ((lim_i, 1.0), (lim_e, -1.0)):
+        if c0 is None or not same:
+            lim = lim.astype(dtype)[vrow]
+            c0 = np.minimum(a2 - lim * lim, 0.0)
+            s = np.sqrt(pr2 - q * c0)
+        # p = sign * pr; where p >= 0 the root is -c0 / (s + p), else (s - p) / q
+        p = pr if sign > 0 else -pr
+        up = p >= 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = np.where(up, -c0, s - p) / np.where(up, s + p, q)
+        out.append(np.where(qpos & np.isfinite(root), root, np.inf))
+    return out[0], out[1]
 
 
 def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
@@ -198,9 +239,7 @@ def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
     a2 = ar * ar + ai * ai
     pr = ar * gr + ai * gi
     q = gr * gr + gi * gi
-    lim = eff.imax_a.astype(dtype)[trow]
-    imp = _upper_root(a2, pr, q, lim, IMPORT)
-    exp = _upper_root(a2, pr, q, lim, EXPORT)
+    imp, exp = _upper_roots(a2, pr, pr * pr, q, q > 0, eff.imax_a, eff.imax_a, trow, dtype)
     code = 2 * nv + trow
     return imp, code, exp, code
 
@@ -316,7 +355,8 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     groups = []
     pv = tree.pv_pair
     vrow = tree.vrow_of_node[tree.pn_node[pv]]
-    a = m.row_voltages(base.voltages, vrow)
+    rows_v = m.row_voltages(base.voltages)  # every row once, then gathered per pair
+    a = rows_v[vrow]
     b = dv_path[pv]
     ll = tree.pv_ref >= 0
     if ll.any():  # line-to-line rows: the other node of the pair is on the same bus, so on the path
@@ -332,7 +372,7 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     onode, opos = tree.offpath_candidates(margin_low, margin_high)
     if len(onode):
         orow = tree.vrow_of_node[onode]
-        a = m.row_voltages(base.voltages, orow)
+        a = rows_v[orow]
         groups.append((opos, *_voltage_roots(a, sens.vrow_pairs(orow, opos, exact=False), eff, orow, f32)))
     out = {}
     for direction, col in ((IMPORT, 1), (EXPORT, 3)):
