@@ -1,9 +1,12 @@
-"""Subscription/Notification: when a subscribed resource changes, POST it to the client.
+"""Subscription/Notification: when a subscribed resource changes, POST it to its subscriber.
 
-The server connects to the client's notificationURI with mutual TLS, presenting
-its own certificate and checking the client's against the CA (not its host
-name: device certificates carry none). Delivery is best effort, as in 2030.5:
-a client that misses a notification still sees the change at its next poll.
+The subscriber is the device itself or, for a site an aggregator manages, the
+aggregator (CSIP-AUS: one SubscriptionList, on the aggregator's EndDevice).
+The server connects to the notificationURI with mutual TLS, presenting its own
+certificate and checking the client's against the CA (not its host name:
+device certificates carry none). A failed delivery is tried again for a while,
+with the resource as it is then; a client that misses a notification
+altogether still sees the change at its next poll.
 """
 
 from __future__ import annotations
