@@ -72,28 +72,16 @@ class TreeIndex:
         for r, row in enumerate(model.thermal):
             rows_of_element.setdefault(row.element.lower(), []).append(r)
 
-        pn_node, pn_pos, pt_row, pt_pos, oc_bus, oc_pos = [], [], [], [], [], []
-        for pos, s in enumerate(self.sites):
-            b = bid[model.sites[s].bus]
-            prev = -1
-            while b >= 0:
-                pn_node.extend(bus_nodes[b])
-                pn_pos.extend([pos] * len(bus_nodes[b]))
-                for c in children[b]:
-                    if c != prev:
-                        oc_bus.append(c)
-                        oc_pos.append(pos)
-                for el in joining[b]:
-                    rows = rows_of_element.get(el.lower(), [])
-                    pt_row.extend(rows)
-                    pt_pos.extend([pos] * len(rows))
-                prev, b = b, parent[b]
-        self.pn_node = np.array(pn_node, dtype=int)
-        self.pn_pos = np.array(pn_pos, dtype=int)
-        self.pt_row = np.array(pt_row, dtype=int)
-        self.pt_pos = np.array(pt_pos, dtype=int)
-        self.oc_bus = np.array(oc_bus, dtype=int)
-        self.oc_pos = np.array(oc_pos, dtype=int)
+        # every site's path to the source, site by site, bus by bus from the site up:
+        # its nodes, its conductors (the elements joining each bus to its parent) and
+        # the branches leaving it (children of a path bus other than the path's own)
+        rows_of_bus = [[r for el in joining[b] for r in rows_of_element.get(el.lower(), [])] for b in range(nb)]
+        step_bus, step_prev, step_pos = _paths(parent, np.array([bid[model.sites[s].bus] for s in self.sites]))
+        self.pn_node, self.pn_pos, _ = _expand(bus_nodes, step_bus, step_pos)
+        self.pt_row, self.pt_pos, _ = _expand(rows_of_bus, step_bus, step_pos)
+        oc_bus, oc_pos, step = _expand(children, step_bus, step_pos)
+        off = oc_bus != step_prev[step]
+        self.oc_bus, self.oc_pos = oc_bus[off], oc_pos[off]
         pv = self.vrow_of_node[self.pn_node] >= 0
         self.pv_pair = np.flatnonzero(pv)
         self.pv_ref = self._ref_pairs(n)
@@ -176,6 +164,41 @@ class TreeIndex:
         flat = cand.ravel()
         keep = flat >= 0
         return flat[keep], pos[keep]
+
+
+def _paths(parent: np.ndarray, site_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bus, previous bus or -1, site position) of every step of every site's walk to the
+    source, ordered site by site and, within a site, from the site up."""
+    buses, prevs, poss, steps = [], [], [], []
+    cur, prev, pos = site_bus, np.full(len(site_bus), -1), np.arange(len(site_bus))
+    k = 0
+    while len(cur):
+        buses.append(cur)
+        prevs.append(prev)
+        poss.append(pos)
+        steps.append(np.full(len(cur), k))
+        up = parent[cur]
+        keep = up >= 0
+        cur, prev, pos = up[keep], cur[keep], pos[keep]
+        k += 1
+    if not buses:
+        empty = np.zeros(0, dtype=int)
+        return empty, empty, empty
+    pos_all, step_all = np.concatenate(poss), np.concatenate(steps)
+    order = np.lexsort((step_all, pos_all))
+    return np.concatenate(buses)[order], np.concatenate(prevs)[order], pos_all[order]
+
+
+def _expand(lists: list[list[int]], buses: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The items of lists[b] for every step's bus b, in order: (item, site position, step)."""
+    counts_of = np.array([len(x) for x in lists], dtype=int)
+    ptr = np.concatenate([[0], np.cumsum(counts_of)])
+    flat = np.array([x for items in lists for x in items], dtype=int)
+    counts = counts_of[buses]
+    total = int(counts.sum())
+    step = np.repeat(np.arange(len(buses)), counts)
+    offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return flat[ptr[buses][step] + offset], pos[step], step
 
 
 def _mapped_phases(model, depth, parent, joining, bus_nodes) -> np.ndarray:

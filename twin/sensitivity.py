@@ -200,9 +200,10 @@ class IntervalSensitivity:
         """Node-voltage change per W for some nodes and every site (len(nodes) x sites)."""
         if self._at64 is None:
             self._at64 = self.a.T.astype(np.complex64).tocsr()
-        out = np.asarray(self._at64 @ self.linear.zs[np.asarray(nodes), :].T).T.astype(np.complex128)
+        prod = self._at64 @ self.linear.zs[np.asarray(nodes), :].T
+        out = np.ascontiguousarray(np.asarray(prod).T, dtype=np.complex128)
         if self.zu is not None:
-            out = out - self.zu[nodes] @ self.wv
+            out -= self.zu[nodes] @ self.wv
         return out
 
     def dv_total(self, weights_w: np.ndarray) -> np.ndarray:
