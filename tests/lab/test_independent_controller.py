@@ -40,14 +40,14 @@ def profiles(tmp_path_factory) -> dict[str, Path]:
     return {
         # 30 s controls: 13 s judged after the 15 s soft-limit window
         "limits": _short(
-            "csip-aus.toml", folder / "limits.toml", "csip", {"precondition_s": 10.0, "control_duration_s": 30.0}
+            "csip-aus.toml", folder / "limits.toml", "csip", {"precondition_s": 5.0, "control_duration_s": 30.0}
         ),
         # the superseding control comes 15 s in and is judged 15 s later
         "supersede": _short(
-            "csip-aus.toml", folder / "supersede.toml", "csip", {"precondition_s": 10.0, "control_duration_s": 45.0}
+            "csip-aus.toml", folder / "supersede.toml", "csip", {"precondition_s": 5.0, "control_duration_s": 45.0}
         ),
         "controller": _short(
-            "controller.toml", folder / "controller.toml", "controller", {"precondition_s": 10.0, "hold_s": 20.0}
+            "controller.toml", folder / "controller.toml", "controller", {"precondition_s": 6.0, "hold_s": 15.0}
         ),
     }
 
