@@ -476,7 +476,7 @@ class PCSStatus:
     export_limit_w: float | None
     import_limit_w: float | None
     current_limit_a: float | None
-    fail_safe: bool
+    fail_safe: bool | None  # None: the PCS has no way to tell (set up through its own configuration)
 
 
 class PowerControlSystem(Instrument):

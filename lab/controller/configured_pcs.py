@@ -6,7 +6,8 @@ writes, and the controller's `configure` command takes them (restarting the
 controller when `configure_restarts`). Only the settings `[controller]
 settings` names can be given; asking for another is SettingNotTaken, which
 makes the check that needs it not applicable. Its status is what was last
-configured: the controller has no way to report it.
+configured, and its fail-safe state unknown (None): the controller has no way
+to report either.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ConfiguredPCS(PowerControlSystem):
 
     def status(self) -> PCSStatus:
         s = self.settings
-        return PCSStatus(s["mode"], s["export_limit_w"], s["import_limit_w"], s["current_limit_a"], fail_safe=False)
+        return PCSStatus(s["mode"], s["export_limit_w"], s["import_limit_w"], s["current_limit_a"], fail_safe=None)
 
     def snapshot(self) -> dict[str, Any]:
         return {**self.settings, "configured": self.configured, "settings_taken": list(self.supervisor.config.settings)}

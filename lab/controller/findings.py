@@ -201,8 +201,9 @@ def _meter_silent_since(recorder: SampleLog, start_s: float, end_s: float) -> li
 
 
 def _stale(time_s: float, spans: list[tuple[float, float]]) -> bool:
-    """A reading stamped over TELEMETRY_WINDOW_S into a span of meter silence: none could have been taken."""
-    return any(a + TELEMETRY_WINDOW_S < time_s <= b for a, b in spans)
+    """A reading stamped over TELEMETRY_WINDOW_S into a span of meter silence: none could have been taken. One
+    taken as the meter came back may be stamped up to STAMP_SLACK_S before it (whole seconds)."""
+    return any(a + TELEMETRY_WINDOW_S < time_s <= b - STAMP_SLACK_S for a, b in spans)
 
 
 def site_writes(bench: Bench, start_s: float, end_s: float) -> list[str]:

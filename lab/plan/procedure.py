@@ -156,19 +156,21 @@ class Procedure:
         requirement_id: str,
         *,
         criterion: str,
-        passed: bool,
+        passed: bool | None,
         message: str,
         measured: float | None = None,
         limit: float | None = None,
         unit: str = "",
         margin: float | None = None,
     ) -> Result:
-        """A check the plan judges itself (a status reported, a count), stated as criterion and message."""
+        """A check the plan judges itself (a status reported, a count), stated as criterion and message;
+        `passed` None: the check cannot be made on this device (not applicable, the message says why)."""
+        verdict = Verdict.NOT_APPLICABLE if passed is None else Verdict.PASS if passed else Verdict.FAIL
         return self.record(
             Result(
                 requirement_id=requirement_id,
                 criterion=criterion,
-                verdict=Verdict.PASS if passed else Verdict.FAIL,
+                verdict=verdict,
                 message=message,
                 measured=measured,
                 limit=limit,
