@@ -19,7 +19,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
         if command is None or name == command:
-            importlib.import_module(f"flexbench.lab.commands.{name}").add_parser(subparsers)
+            importlib.import_module(f"flexbench.lab.commands.{name.replace('-', '_')}").add_parser(subparsers)
         else:
             subparsers.add_parser(name, help=summary)
     return parser

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "csip": "IEEE 2030.5 (CSIP, CSIP-AUS) head-end and operator actions",
     "opcua": "OPC-UA envelope server, certificates and operator actions",
     "envelope": "operating envelopes (static, variable, dynamic) for sites on a feeder",
+    "ami-envelope": "static or variable envelopes per meter from AMI data alone, with no feeder model",
     "swarm": "simulated CSIP sites against a 2030.5 server: requests/s, latency, errors, stale sites",
     "replay": "replay a field event on a bench and score the match with the field trace",
     "cosim": "PHIL co-simulation: the feeder twin drives the grid simulator (in one process or over HELICS)",
