@@ -181,14 +181,13 @@ class FlexbenchAdmin:
             api.call("cancel_control", mrid=control["mrid"])
 
     def set_poll_rate(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        raise unsupported(f"set the pollRate of {params.get('resource')} (one server-wide setting)")
+        api.call("set_poll_rate", resource=params["resource"], rate_s=int(params["rate_seconds"]))
 
     def set_post_rate(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         api.call("register_device", lfdi=client.lfdi, post_rate_s=int(params["rate_seconds"]))
 
     def set_client_access(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        if not params.get("granted", True):
-            raise unsupported("revoke a client's access")
+        api.call("set_client_access", lfdi=client.lfdi, granted=bool(params.get("granted", True)))
 
 
 def control_values(params: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from flexbench.signals.csip import (
     OperatorClient,
     OperatorError,
 )
+from flexbench.signals.csip.poll_rates import POLLED_RESOURCES
 
 CERTS_ENV = "FLEXBENCH_CERTS"
 
@@ -115,6 +116,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     supersede.add_argument("--export-w", type=float)
     supersede.add_argument("--max-limit-pct", type=float)
     supersede.set_defaults(func=_supersede)
+
+    access = operator("access", "revoke or restore a client's access (a revoked certificate gets 403 everywhere)")
+    access.add_argument("--site", required=True, metavar="LFDI")
+    access.add_argument("action", choices=("revoke", "restore"))
+    access.set_defaults(func=_access)
+
+    poll = operator("poll-rate", "set the pollRate a resource announces, to every client or to one")
+    poll.add_argument("resource", choices=sorted(POLLED_RESOURCES))
+    poll.add_argument("rate_s", metavar="SECONDS", help="a whole number of seconds, or 'clear' to fall back")
+    poll.add_argument("--site", metavar="LFDI", help="only to this device's client (default: every client)")
+    poll.set_defaults(func=_poll_rate)
 
     for name, help_text, func in (
         ("controls", "list a site's DERControls with status and wire values", _controls),
@@ -244,6 +256,24 @@ def _default(args: argparse.Namespace) -> int:
     if result.get("settings"):
         lines.append(f"  settings: {result['settings']}")
     return _print(args, result, lines)
+
+
+def _access(args: argparse.Namespace) -> int:
+    result = _call(args, _client(args).set_client_access, args.site, granted=args.action == "restore")
+    state = "restored" if result["enabled"] else "revoked"
+    return _print(args, result, [f"{result['lfdi']}: access {state}"])
+
+
+def _poll_rate(args: argparse.Namespace) -> int:
+    if args.rate_s == "clear":
+        rate_s = None
+    elif args.rate_s.isdigit():
+        rate_s = int(args.rate_s)
+    else:
+        raise UserError(f"poll-rate: SECONDS must be a whole number of seconds or 'clear', got {args.rate_s!r}")
+    result = _call(args, _client(args).set_poll_rate, args.resource, rate_s, lfdi=args.site)
+    who = args.site or "every client"
+    return _print(args, result, [f"{args.resource} pollRate to {who}: {args.rate_s}"])
 
 
 def _abnormal(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 from flexbench.core import Envelope, Interval, SiteLimits, TimeSource, to_envelope, to_epoch_s
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
 from flexbench.signals.csip.defaults import DefaultSettings
+from flexbench.signals.csip.poll_rates import EVERY_DEVICE, POLLED_RESOURCES, PollRates, href
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
 from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, DefaultControl, Program, ScheduleBook
@@ -66,6 +67,7 @@ class HeadEnd:
         self.registry = Registry(self.store)
         self.book = ScheduleBook(self.store)
         self.records = Records(self.store)
+        self.poll_rates = PollRates(self.store, self.config.poll_rate_s)
         self.generation: dict[int, int] = {}
         self.listeners: list[Callable[[int, set[str]], None]] = []
 
@@ -117,6 +119,27 @@ class HeadEnd:
         self.book.ensure_programs(device.id, self.config.program_primacies)
         self.touch(device.id, {f"/edev/{device.id}"})
         return device.as_dict()
+
+    @_locked
+    def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]:
+        """Revoke (granted False) or restore a client's access: a revoked certificate gets 403 on every
+        resource until restored. Its registration and records stay, so restoring gives back its tree as it was."""
+        device = self.device(lfdi)
+        self.registry.set_enabled(device.id, granted, self.now_s())
+        self.touch(device.id, {f"/edev/{device.id}"})
+        return self.device(lfdi).as_dict()
+
+    @_locked
+    def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
+        """Set the pollRate a resource announces (its 2030.5 name, e.g. EndDeviceList, DERProgramList): to one
+        device's client, or to every client without its own; None clears it back to the next fallback."""
+        devices = [self.device(lfdi)] if lfdi is not None else self.registry.all()
+        self.poll_rates.set(resource, rate_s, devices[0].id if lfdi is not None else EVERY_DEVICE)
+        per_device = "{id}" in POLLED_RESOURCES[resource]
+        for device in devices:  # drop cached renderings; notify subscribers once per list
+            owns_list = per_device or self.registry.holds_subscriptions(device)
+            self.touch(device.id, {href(resource, device.id)} if owns_list else set())
+        return {"resource": resource, "rate_s": rate_s, "lfdi": devices[0].lfdi if lfdi is not None else None}
 
     @_locked
     def devices(self) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ class Notifier:
         subscribers = {edev_id} if device.aggregator_id is None else {edev_id, device.aggregator_id}
         for sub in self.app.headend.records.subscriptions_to(subscribers, wanted):
             subscriber = registry.by_id(sub["edev_id"])
-            if subscriber is None or not registry.may_access(subscriber, edev_id):
+            if subscriber is None or not subscriber.enabled or not registry.may_access(subscriber, edev_id):
                 continue
             waiting = self.retrying.pop(sub["id"], None)
             if waiting is not None:  # the new delivery carries the newer state

@@ -75,6 +75,12 @@ class OperatorClient:
     def register_device(self, lfdi: str, **kwargs: Any) -> dict[str, Any]:
         return self.call("register_device", lfdi=lfdi, **kwargs)
 
+    def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]:
+        return self.call("set_client_access", lfdi=lfdi, granted=granted)
+
+    def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
+        return self.call("set_poll_rate", resource=resource, rate_s=rate_s, lfdi=lfdi)
+
     def devices(self) -> list[dict[str, Any]]:
         return self.call("devices")
 

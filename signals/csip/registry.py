@@ -202,6 +202,10 @@ class Registry:
         device = self._by_id[edev_id]
         return device, existing is None
 
+    def set_enabled(self, edev_id: int, enabled: bool, now_s: int) -> None:
+        self.store.run("UPDATE end_devices SET enabled=?, changed_s=? WHERE id=?", (int(enabled), now_s, edev_id))
+        self.refresh(edev_id)
+
     def set_connection_point(self, edev_id: int, connection_point_id: str | None, now_s: int) -> None:
         self.store.run(
             "UPDATE end_devices SET connection_point_id=?, changed_s=? WHERE id=?",

@@ -54,7 +54,7 @@ def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapabi
     mups = len(headend.records.mirror_usage_points(visible)) if visible else 0
     return m.DeviceCapability(
         href="/dcap",
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("DeviceCapability", caller.id if caller else None),
         TimeLink=m.Link(href="/tm"),
         EndDeviceListLink=m.ListLink(href="/edev", all_=len(visible)),
         MirrorUsagePointListLink=m.ListLink(href="/mup", all_=mups),
@@ -107,7 +107,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
         all_=len(items),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("EndDeviceList", caller.id if caller else None),
         EndDevice=[end_device(headend, d) for d in chosen] or None,
     )
 
@@ -115,7 +115,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
 def registration(headend: HeadEnd, device: Device) -> m.Registration:
     return m.Registration(
         href=f"{edev_href(device.id)}/rg",
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("Registration", device.id),
         dateTimeRegistered=device.registered_s,
         pIN=device.pin,
     )
@@ -144,7 +144,7 @@ def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssig
         all_=1,
         results=len(items),
         subscribable=_SUBSCRIBABLE,
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("FunctionSetAssignmentsList", device.id),
         FunctionSetAssignments=items or None,
     )
 
@@ -175,7 +175,7 @@ def der_program_list(headend: HeadEnd, device: Device, page: Page, now_s: float)
         all_=len(programs),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("DERProgramList", device.id),
         DERProgram=[der_program(headend, device, p, now_s) for p in chosen] or None,
     )
     return resource, expires
@@ -275,7 +275,7 @@ def der_list(device: Device, headend: HeadEnd, page: Page, now_s: float) -> m.DE
         href=f"{edev_href(device.id)}/der",
         all_=1,
         results=len(items),
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("DERList", device.id),
         DER_=items or None,
     )
 
@@ -329,13 +329,14 @@ def mirror_usage_point(headend: HeadEnd, row: dict) -> m.MirrorUsagePoint:
 
 
 def mirror_usage_point_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.MirrorUsagePointList:
+    """The MirrorUsagePoints of `edev_ids`: the caller's visible ids, itself first."""
     rows = headend.records.mirror_usage_points(edev_ids) if edev_ids else []
     chosen = rows[page.start : page.start + page.limit]
     return m.MirrorUsagePointList(
         href="/mup",
         all_=len(rows),
         results=len(chosen),
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("MirrorUsagePointList", edev_ids[0] if edev_ids else None),
         mirrorUsagePoints=[mirror_usage_point(headend, r) for r in chosen],
     )
 
@@ -373,7 +374,7 @@ def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventLi
         href=f"{edev_href(device.id)}/lel",
         all_=len(rows),
         results=len(chosen),
-        pollRate=headend.config.poll_rate_s,
+        pollRate=headend.poll_rates.rate_s("LogEventList", device.id),
         LogEvent_=[
             m.LogEvent(
                 href=f"{edev_href(device.id)}/lel/{r['id']}",

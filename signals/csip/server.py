@@ -49,6 +49,8 @@ ADMIN_METHODS = frozenset(
         "telemetry",
         "der_reports",
         "limit_mode",
+        "set_client_access",
+        "set_poll_rate",
     }
 )
 CACHE_MAX_ENTRIES = 100_000
@@ -172,15 +174,17 @@ class CsipApp:
         if lfdi is None:
             return _error(403, "a client certificate is required")
         request[LFDI_KEY] = lfdi
-        request[CALLER_KEY] = self.headend.registry.by_lfdi(lfdi)
+        caller = request[CALLER_KEY] = self.headend.registry.by_lfdi(lfdi)
         if self.on_request is not None:
             self.on_request(lfdi, request.method, request.path)
         try:
             if request.path.startswith("/admin/"):
                 if lfdi not in self.operator_lfdis:
                     raise HttpError(403, "operator certificate required")
-            elif request[CALLER_KEY] is None and not self._may_register_in_band(request):
+            elif caller is None and not self._may_register_in_band(request):
                 raise HttpError(403, f"certificate {lfdi} is not registered")
+            elif caller is not None and not caller.enabled:
+                raise HttpError(403, f"certificate {lfdi}'s access is revoked")
             return await handler(request)
         except HttpError as exc:
             return _error(exc.status, exc.reason)

@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS end_devices (
     description TEXT,
     device_category TEXT
 );
+CREATE TABLE IF NOT EXISTS poll_rates (
+    edev_id INTEGER NOT NULL,
+    resource TEXT NOT NULL,
+    rate_s INTEGER NOT NULL,
+    PRIMARY KEY (edev_id, resource)
+);
 CREATE TABLE IF NOT EXISTS programs (
     id INTEGER PRIMARY KEY,
     edev_id INTEGER NOT NULL REFERENCES end_devices(id),
