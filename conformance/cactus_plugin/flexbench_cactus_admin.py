@@ -74,16 +74,19 @@ def unsupported(what: str) -> OperatorCallError:
 
 
 class FlexbenchAdmin:
-    """State of one procedure run: where the next scheduled control starts, which FSAs were asked for."""
+    """State of one procedure run: where the next scheduled control starts, the FSAs asked for (annotation ->
+    number, in the order asked) and the program ensured for each primacy."""
 
     def __init__(self) -> None:
         self.next_scheduled_s = 0
-        self.fsa_annotations: set[str] = set()
+        self.fsas: dict[str, int] = {}
+        self.ensured: dict[int, str] = {}
 
     @hookimpl
     async def admin_setup(self, context: AdminContext) -> ActionResult:
         self.next_scheduled_s = 0
-        self.fsa_annotations = set()
+        self.fsas = {}
+        self.ensured = {}
         return ActionResult.done()
 
     @hookimpl
@@ -123,23 +126,33 @@ class FlexbenchAdmin:
         api.call("register_device", lfdi=client.lfdi, sfdi=client.sfdi, pin=client.pin, aggregator_lfdi=aggregator)
 
     def ensure_fsa(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        self.fsa_annotations.add(str(params.get("annotation")))
-        if len(self.fsa_annotations) > 1:
-            raise unsupported("serve more than one FunctionSetAssignment")
+        self.fsas.setdefault(str(params.get("annotation")), len(self.fsas) + 1)  # an FSA exists by its programs
 
     def ensure_der_program(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        self.program(api, client, params.get("primacy"))
+        """The device's program of this primacy in the annotated FSA (the first FSA when none is named)."""
+        primacy = params.get("primacy")
+        if primacy is None:
+            return
+        fsa = self.fsas.get(str(params.get("fsa_annotation")), 1)
+        found = [p for p in api.call("programs", lfdi=client.lfdi) if p["primacy"] == primacy and p["fsa"] == fsa]
+        if found:
+            self.ensured[primacy] = found[0]["name"]
+        else:
+            name = f"fsa{fsa}-primacy{primacy}"
+            self.ensured[primacy] = api.call("put_program", lfdi=client.lfdi, name=name, primacy=primacy, fsa=fsa)[
+                "name"
+            ]
 
     def program(self, api: AdminApi, client: ClientConfig, primacy: int | None) -> str:
         """The name of the device's program with this primacy (the envelope program when none is asked)."""
         if primacy is None:
             return "envelope"
-        names = {c["primacy"]: c["program"] for c in api.call("controls", lfdi=client.lfdi)}
-        names.setdefault(1, "abnormal")
-        names.setdefault(2, "envelope")
-        if primacy not in names:
-            raise unsupported(f"add a DERProgram of primacy {primacy} (its programs have {sorted(names)})")
-        return names[primacy]
+        if primacy in self.ensured:
+            return self.ensured[primacy]
+        names = [p["name"] for p in api.call("programs", lfdi=client.lfdi) if p["primacy"] == primacy]
+        if not names:
+            raise unsupported(f"find a DERProgram of primacy {primacy} (none was ensured)")
+        return names[0]
 
     def create_der_control(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         now_s = int(time.time())

@@ -128,6 +128,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     poll.add_argument("--site", metavar="LFDI", help="only to this device's client (default: every client)")
     poll.set_defaults(func=_poll_rate)
 
+    program = operator("program", "add a DERProgram (or move one) to a primacy and FunctionSetAssignments")
+    program.add_argument("--site", required=True, metavar="LFDI")
+    program.add_argument("name", metavar="NAME", help="the name publish and default take as --program")
+    program.add_argument("--primacy", required=True, type=int, help="0-255; the lower wins where programs overlap")
+    program.add_argument("--fsa", type=int, default=1, help="FunctionSetAssignments number (default 1)")
+    program.set_defaults(func=_program)
+
     for name, help_text, func in (
         ("controls", "list a site's DERControls with status and wire values", _controls),
         ("responses", "list Responses posted by devices", _responses),
@@ -274,6 +281,12 @@ def _poll_rate(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).set_poll_rate, args.resource, rate_s, lfdi=args.site)
     who = args.site or "every client"
     return _print(args, result, [f"{args.resource} pollRate to {who}: {args.rate_s}"])
+
+
+def _program(args: argparse.Namespace) -> int:
+    result = _call(args, _client(args).put_program, args.site, args.name, args.primacy, fsa=args.fsa)
+    line = f"DERProgram {result['name']} at {result['href']}: primacy {result['primacy']}, FSA {result['fsa']}"
+    return _print(args, result, [line])
 
 
 def _abnormal(args: argparse.Namespace) -> int:

@@ -142,6 +142,40 @@ class HeadEnd:
         return {"resource": resource, "rate_s": rate_s, "lfdi": devices[0].lfdi if lfdi is not None else None}
 
     @_locked
+    def put_program(
+        self, lfdi: str, name: str, primacy: int, fsa: int = 1, description: str | None = None
+    ) -> dict[str, Any]:
+        """Add a DERProgram to a device, in FunctionSetAssignments number `fsa` (made when first used), or move
+        an existing one (same name) to this primacy and FSA. A lower primacy wins where programs overlap."""
+        device = self.device(lfdi)
+        if not name:
+            raise ValueError("a DERProgram needs a name")
+        if isinstance(primacy, bool) or not isinstance(primacy, int) or not 0 <= primacy <= 255:
+            raise ValueError(f"primacy must be a whole number from 0 to 255 (UInt8), got {primacy!r}")
+        if isinstance(fsa, bool) or not isinstance(fsa, int) or not 1 <= fsa <= 255:
+            raise ValueError(f"fsa must be a whole number from 1 to 255, got {fsa!r}")
+        prog = self.book.put_program(device.id, name, primacy, fsa, description)
+        base = f"/edev/{device.id}"
+        self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{fsa}/derp", f"{base}/derp/{prog.id}"})
+        return self._program_dict(device, prog)
+
+    @_locked
+    def programs(self, lfdi: str) -> list[dict[str, Any]]:
+        """The device's DERPrograms with their primacy and FunctionSetAssignments, highest priority first."""
+        device = self.device(lfdi)
+        return [self._program_dict(device, p) for p in self.book.programs(device.id)]
+
+    @staticmethod
+    def _program_dict(device: Device, prog: Program) -> dict[str, Any]:
+        return {
+            "name": prog.name,
+            "primacy": prog.primacy,
+            "fsa": prog.fsa,
+            "mrid": prog.mrid,
+            "href": f"/edev/{device.id}/derp/{prog.id}",
+        }
+
+    @_locked
     def devices(self) -> list[dict[str, Any]]:
         return [d.as_dict() for d in self.registry.all()]
 

@@ -81,6 +81,12 @@ class OperatorClient:
     def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
         return self.call("set_poll_rate", resource=resource, rate_s=rate_s, lfdi=lfdi)
 
+    def put_program(self, lfdi: str, name: str, primacy: int, fsa: int = 1, **kwargs: Any) -> dict[str, Any]:
+        return self.call("put_program", lfdi=lfdi, name=name, primacy=primacy, fsa=fsa, **kwargs)
+
+    def programs(self, lfdi: str) -> list[dict[str, Any]]:
+        return self.call("programs", lfdi=lfdi)
+
     def devices(self) -> list[dict[str, Any]]:
         return self.call("devices")
 

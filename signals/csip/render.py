@@ -17,7 +17,7 @@ from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.schedule import Control, Program
 
 FOREVER = math.inf
-FSA_ID = 1
+FIRST_FSA = 1
 DER_ID = 1
 _NOT_SUBSCRIBABLE = m.SubscribableType.resource_does_not_support_subscriptions
 _SUBSCRIBABLE = m.SubscribableType.resource_supports_non_conditional_subscriptions
@@ -86,7 +86,7 @@ def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
         enabled=device.enabled,
         postRate=device.post_rate_s,
         DERListLink=m.ListLink(href=f"{base}/der", all_=1),
-        FunctionSetAssignmentsListLink=m.ListLink(href=f"{base}/fsa", all_=1),
+        FunctionSetAssignmentsListLink=m.ListLink(href=f"{base}/fsa", all_=len(headend.book.fsas(device.id))),
         RegistrationLink=m.Link(href=f"{base}/rg"),
         SubscriptionListLink=m.ListLink(href=f"{base}/sub", all_=len(headend.records.subscriptions(device.id)))
         if headend.registry.holds_subscriptions(device)
@@ -125,11 +125,15 @@ def connection_point(device: Device) -> m.ConnectionPointResponse:
     return m.ConnectionPointResponse(href=f"{edev_href(device.id)}/cp", id=device.connection_point_id or "")
 
 
-def function_set_assignments(device: Device) -> m.FunctionSetAssignments:
-    base = f"{edev_href(device.id)}/fsa/{FSA_ID}"
+def fsa_href(edev_id: int, fsa: int) -> str:
+    return f"{edev_href(edev_id)}/fsa/{fsa}"
+
+
+def function_set_assignments(device: Device, fsa: int) -> m.FunctionSetAssignments:
+    base = fsa_href(device.id, fsa)
     return m.FunctionSetAssignments(
         href=base,
-        mRID=fixed_mrid("F5A", device.id),
+        mRID=fixed_mrid("F5A" if fsa == FIRST_FSA else f"F5A{fsa:04X}", device.id),
         description="DER programs",
         subscribable=_NOT_SUBSCRIBABLE,
         DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
@@ -138,10 +142,11 @@ def function_set_assignments(device: Device) -> m.FunctionSetAssignments:
 
 
 def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssignmentsList:
-    items = [function_set_assignments(device)][page.start : page.start + page.limit]
+    fsas = headend.book.fsas(device.id)
+    items = [function_set_assignments(device, n) for n in fsas[page.start : page.start + page.limit]]
     return m.FunctionSetAssignmentsList(
         href=f"{edev_href(device.id)}/fsa",
-        all_=1,
+        all_=len(fsas),
         results=len(items),
         subscribable=_SUBSCRIBABLE,
         pollRate=headend.poll_rates.rate_s("FunctionSetAssignmentsList", device.id),
@@ -166,12 +171,17 @@ def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -
     )
 
 
-def der_program_list(headend: HeadEnd, device: Device, page: Page, now_s: float) -> tuple[m.DERProgramList, float]:
-    programs = headend.book.programs(device.id)
+def der_program_list(
+    headend: HeadEnd, device: Device, fsa: int, page: Page, now_s: float
+) -> tuple[m.DERProgramList | None, float]:
+    """The DERPrograms of one FunctionSetAssignments (None: the device has no such FSA)."""
+    if fsa not in headend.book.fsas(device.id):
+        return None, FOREVER
+    programs = [p for p in headend.book.programs(device.id) if p.fsa == fsa]
     chosen = programs[page.start : page.start + page.limit]
     expires = min([headend.book.next_boundary_s(p.id, now_s) for p in programs] or [FOREVER])
     resource = m.DERProgramList(
-        href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp",
+        href=f"{fsa_href(device.id, fsa)}/derp",
         all_=len(programs),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
@@ -259,7 +269,8 @@ def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
         href=base,
         subscribable=_NOT_SUBSCRIBABLE,
         AssociatedDERProgramListLink=m.ListLink(
-            href=f"{edev_href(device.id)}/fsa/{FSA_ID}/derp", all_=len(headend.book.programs(device.id))
+            href=f"{fsa_href(device.id, FIRST_FSA)}/derp",
+            all_=len([p for p in headend.book.programs(device.id) if p.fsa == FIRST_FSA]),
         ),
         CurrentDERProgramLink=current,
         DERAvailabilityLink=m.Link(href=f"{base}/dera"),

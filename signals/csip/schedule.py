@@ -31,6 +31,7 @@ class Program:
     primacy: int
     description: str | None
     version: int
+    fsa: int  # the FunctionSetAssignments that lists it
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,19 @@ def _default_json(values: ControlValues, settings: DefaultSettings) -> str:
 
 def _program(row: sqlite3.Row) -> Program:
     return Program(
-        row["id"], row["edev_id"], row["name"], row["mrid"], row["primacy"], row["description"], row["version"]
+        row["id"],
+        row["edev_id"],
+        row["name"],
+        row["mrid"],
+        row["primacy"],
+        row["description"],
+        row["version"],
+        row["fsa"],
     )
+
+
+# a program with no row in program_fsas is in the first FunctionSetAssignments
+PROGRAMS = "SELECT p.*, COALESCE(f.fsa, 1) AS fsa FROM programs p LEFT JOIN program_fsas f ON f.program_id = p.id"
 
 
 class ScheduleBook:
@@ -140,16 +152,33 @@ class ScheduleBook:
                 (edev_id, name, new_mrid(), primacy, f"{name} limits"),
             )
 
+    def put_program(self, edev_id: int, name: str, primacy: int, fsa: int, description: str | None) -> Program:
+        """Add a DERProgram, or move an existing one (same name) to this primacy and FunctionSetAssignments."""
+        with self.store.transaction():
+            self.store.run(
+                "INSERT INTO programs (edev_id, name, mrid, primacy, description) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (edev_id, name) DO UPDATE SET primacy=excluded.primacy, version=version+1,"
+                " description=COALESCE(?, description)",
+                (edev_id, name, new_mrid(), primacy, description or f"{name} limits", description),
+            )
+            prog = self.program_by_name(edev_id, name)
+            self.store.run("INSERT OR REPLACE INTO program_fsas (program_id, fsa) VALUES (?,?)", (prog.id, fsa))
+        return self.program_by_name(edev_id, name)
+
+    def fsas(self, edev_id: int) -> list[int]:
+        """The device's FunctionSetAssignments: the first always, and each one a program is in."""
+        return sorted({1} | {p.fsa for p in self.programs(edev_id)})
+
     def programs(self, edev_id: int) -> list[Program]:
-        rows = self.store.all("SELECT * FROM programs WHERE edev_id=? ORDER BY primacy, id", (edev_id,))
+        rows = self.store.all(f"{PROGRAMS} WHERE p.edev_id=? ORDER BY p.primacy, p.id", (edev_id,))
         return [_program(r) for r in rows]
 
     def program(self, edev_id: int, program_id: int) -> Program | None:
-        row = self.store.one("SELECT * FROM programs WHERE edev_id=? AND id=?", (edev_id, program_id))
+        row = self.store.one(f"{PROGRAMS} WHERE p.edev_id=? AND p.id=?", (edev_id, program_id))
         return _program(row) if row else None
 
     def program_by_name(self, edev_id: int, name: str) -> Program:
-        row = self.store.one("SELECT * FROM programs WHERE edev_id=? AND name=?", (edev_id, name))
+        row = self.store.one(f"{PROGRAMS} WHERE p.edev_id=? AND p.name=?", (edev_id, name))
         if row is None:
             known = [p.name for p in self.programs(edev_id)]
             raise ValueError(f"no DERProgram named {name!r} for this device; known: {known}")

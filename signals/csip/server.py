@@ -51,6 +51,8 @@ ADMIN_METHODS = frozenset(
         "limit_mode",
         "set_client_access",
         "set_poll_rate",
+        "put_program",
+        "programs",
     }
 )
 CACHE_MAX_ENTRIES = 100_000
@@ -109,13 +111,10 @@ class CsipApp:
                 re.compile(r"^/edev/(\d+)/fsa$"),
                 lambda d, mt, p, t: (render.fsa_list(self.headend, d, p), render.FOREVER),
             ),
+            (re.compile(r"^/edev/(\d+)/fsa/(\d+)$"), self._fsa),
             (
-                re.compile(r"^/edev/(\d+)/fsa/1$"),
-                lambda d, mt, p, t: (render.function_set_assignments(d), render.FOREVER),
-            ),
-            (
-                re.compile(r"^/edev/(\d+)/fsa/1/derp$"),
-                lambda d, mt, p, t: render.der_program_list(self.headend, d, p, t),
+                re.compile(r"^/edev/(\d+)/fsa/(\d+)/derp$"),
+                lambda d, mt, p, t: render.der_program_list(self.headend, d, int(mt.group(2)), p, t),
             ),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)$"), self._program),
             (re.compile(r"^/edev/(\d+)/derp/(\d+)/derc$"), self._control_list),
@@ -287,6 +286,11 @@ class CsipApp:
             self._cache.clear()
         self._cache[key] = (generation, expires, body)
         return web.Response(body=body, content_type=MEDIA_TYPE)
+
+    def _fsa(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
+        fsa = int(match.group(2))
+        found = fsa in self.headend.book.fsas(device.id)
+        return (render.function_set_assignments(device, fsa) if found else None), render.FOREVER
 
     def _program_of(self, device: Device, match: re.Match[str]) -> Any:
         prog = self.headend.book.program(device.id, int(match.group(2)))

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS programs (
     version INTEGER NOT NULL DEFAULT 0,
     UNIQUE (edev_id, name)
 );
+CREATE TABLE IF NOT EXISTS program_fsas (
+    program_id INTEGER PRIMARY KEY REFERENCES programs(id),
+    fsa INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS controls (
     id INTEGER PRIMARY KEY,
     program_id INTEGER NOT NULL REFERENCES programs(id),

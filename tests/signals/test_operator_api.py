@@ -85,3 +85,37 @@ def test_a_poll_rate_the_server_cannot_announce_is_refused(
 ) -> None:
     with pytest.raises(OperatorError, match="resource must be|rate_s must be"):
         operator(server, pki).set_poll_rate(resource, rate_s)
+
+
+def test_programs_in_several_function_set_assignments_with_their_primacies(server: ServerThread, pki: TestPKI) -> None:
+    a, a_id = device(server, pki, "dev-a")
+    lfdi = pki.device_identity("dev-a").lfdi
+    assert a.get(f"/edev/{a_id}/fsa/2").status == 404
+    op = operator(server, pki)
+
+    added = op.put_program(lfdi, "feeder", primacy=5, fsa=2)
+    op.put_program(lfdi, "market", primacy=7, fsa=2)
+
+    assert b'all="2"' in a.get(f"/edev/{a_id}/fsa?l=10").body
+    first, second = a.get(f"/edev/{a_id}/fsa/1/derp?l=10").body, a.get(f"/edev/{a_id}/fsa/2/derp?l=10").body
+    assert re.findall(rb"<primacy>(\d+)</primacy>", first) == [b"1", b"2"]  # the default programs stay first
+    assert re.findall(rb"<primacy>(\d+)</primacy>", second) == [b"5", b"7"]
+    assert a.get(f"/edev/{a_id}/fsa/2").status == 200 and a.get(f"/edev/{a_id}/fsa/3/derp").status == 404
+    op.publish_control(lfdi, None, 600, {"export_limit_w": 1000.0}, program="feeder")
+    assert b"<DERControl " in a.get(f"{added['href']}/derc?l=10").body
+
+    moved = op.put_program(lfdi, "market", primacy=3, fsa=1)
+    assert (moved["primacy"], moved["fsa"]) == (3, 1)
+    assert re.findall(rb"<primacy>(\d+)</primacy>", a.get(f"/edev/{a_id}/fsa/1/derp?l=10").body) == [b"1", b"2", b"3"]
+    assert [(p["name"], p["fsa"]) for p in op.programs(lfdi)] == [
+        ("abnormal", 1),
+        ("envelope", 1),
+        ("market", 1),
+        ("feeder", 2),
+    ]
+
+
+@pytest.mark.parametrize(("primacy", "fsa"), [(256, 1), (-1, 1), (1, 0)])
+def test_a_program_outside_its_bounds_is_refused(server: ServerThread, pki: TestPKI, primacy: int, fsa: int) -> None:
+    with pytest.raises(OperatorError, match="primacy must be|fsa must be"):
+        operator(server, pki).put_program(pki.device_identity("dev-a").lfdi, "x", primacy=primacy, fsa=fsa)
