@@ -104,7 +104,7 @@ class FlexbenchAdmin:
             AdminInstructionType.ENSURE_FSA: self.ensure_fsa,
             AdminInstructionType.ENSURE_DER_PROGRAM: self.ensure_der_program,
             AdminInstructionType.ENSURE_DER_CONTROL_LIST: lambda *_: None,  # every program has its list
-            AdminInstructionType.ENSURE_MUP_LIST_EMPTY: lambda *_: None,  # each procedure gets a fresh server
+            AdminInstructionType.ENSURE_MUP_LIST_EMPTY: self.ensure_mup_list_empty,
             AdminInstructionType.CREATE_DER_CONTROL: self.create_der_control,
             AdminInstructionType.CREATE_DEFAULT_DER_CONTROL: self.create_default_der_control,
             AdminInstructionType.CLEAR_DER_CONTROLS: self.clear_der_controls,
@@ -121,9 +121,13 @@ class FlexbenchAdmin:
             api.call("register_device", lfdi=aggregator, kind="aggregator", pin=client.pin)
         if not params.get("registered", True):
             if any(d["lfdi"].upper() == client.lfdi.upper() for d in api.call("devices")):
-                raise unsupported("deregister a device")
+                api.call("deregister_device", lfdi=client.lfdi)
             return
         api.call("register_device", lfdi=client.lfdi, sfdi=client.sfdi, pin=client.pin, aggregator_lfdi=aggregator)
+
+    def ensure_mup_list_empty(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
+        if any(d["lfdi"].upper() == client.lfdi.upper() for d in api.call("devices")):
+            api.call("delete_mirror_usage_points", lfdi=client.lfdi)
 
     def ensure_fsa(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         self.fsas.setdefault(str(params.get("annotation")), len(self.fsas) + 1)  # an FSA exists by its programs

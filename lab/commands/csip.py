@@ -135,6 +135,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     program.add_argument("--fsa", type=int, default=1, help="FunctionSetAssignments number (default 1)")
     program.set_defaults(func=_program)
 
+    deregister = operator("deregister", "remove a device and all it left on the server")
+    deregister.add_argument("lfdi", metavar="LFDI")
+    deregister.set_defaults(func=_deregister)
+
+    delete = operator("delete", "remove a DERControl, a DERProgram, or a device's MirrorUsagePoints")
+    delete.add_argument("what", choices=("control", "program", "mup"))
+    delete.add_argument("name", nargs="?", metavar="ID", help="the control's mRID, the program's name, a mup's mRID")
+    delete.add_argument("--site", metavar="LFDI", help="the device (program, mup)")
+    delete.set_defaults(func=_delete)
+
     for name, help_text, func in (
         ("controls", "list a site's DERControls with status and wire values", _controls),
         ("responses", "list Responses posted by devices", _responses),
@@ -287,6 +297,29 @@ def _program(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).put_program, args.site, args.name, args.primacy, fsa=args.fsa)
     line = f"DERProgram {result['name']} at {result['href']}: primacy {result['primacy']}, FSA {result['fsa']}"
     return _print(args, result, [line])
+
+
+def _deregister(args: argparse.Namespace) -> int:
+    result = _call(args, _client(args).deregister_device, args.lfdi)
+    return _print(args, result, [f"deregistered {result['lfdi']} (was /edev/{result['id']})"])
+
+
+def _delete(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.what == "control":
+        if not args.name:
+            raise UserError("delete control: give the control's mRID")
+        result = _call(args, client.delete_control, args.name)
+        return _print(args, result, [f"deleted DERControl {args.name} of program {result['program']}"])
+    if not args.site:
+        raise UserError(f"delete {args.what}: give the device with --site")
+    if args.what == "program":
+        if not args.name:
+            raise UserError("delete program: give the program's name")
+        result = _call(args, client.delete_program, args.site, args.name)
+        return _print(args, result, [f"deleted DERProgram {args.name} of {args.site}"])
+    count = _call(args, client.delete_mirror_usage_points, args.site, args.name)
+    return _print(args, count, [f"deleted {count} MirrorUsagePoints of {args.site}"])
 
 
 def _abnormal(args: argparse.Namespace) -> int:

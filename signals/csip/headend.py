@@ -142,6 +142,62 @@ class HeadEnd:
         return {"resource": resource, "rate_s": rate_s, "lfdi": devices[0].lfdi if lfdi is not None else None}
 
     @_locked
+    def deregister_device(self, lfdi: str) -> dict[str, Any]:
+        """Remove a device and all it left on the server (programs, controls, reports, readings, subscriptions):
+        its certificate is unregistered again. An aggregator is removed only after its sites."""
+        device = self.device(lfdi)
+        sites = [d.lfdi for d in self.registry.all() if d.aggregator_id == device.id]
+        if sites:
+            raise ValueError(f"aggregator {device.lfdi} still manages {len(sites)} sites: deregister them first")
+        with self.store.transaction():
+            for prog in self.book.programs(device.id):
+                self.book.delete_program(prog.id)
+            self.records.delete_device_records(device.id)
+            self.poll_rates.forget(device.id)
+            self.registry.delete(device.id)
+        self.touch(device.id)  # drops its cached renderings
+        if device.aggregator_id is not None:
+            self.touch(device.aggregator_id, {"/edev"})
+        return device.as_dict()
+
+    @_locked
+    def delete_program(self, lfdi: str, program: str) -> dict[str, Any]:
+        """Remove a DERProgram with its controls and default control (put_program adds one again)."""
+        device = self.device(lfdi)
+        prog = self.book.program_by_name(device.id, program)
+        self.book.delete_program(prog.id)
+        base = f"/edev/{device.id}"
+        self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{prog.fsa}/derp", f"{base}/derp/{prog.id}"})
+        return self._program_dict(device, prog)
+
+    @_locked
+    def delete_control(self, mrid: str) -> dict[str, Any]:
+        """Remove a DERControl from its list altogether: devices see it gone, not cancelled."""
+        control = self.book.control(mrid)
+        if control is None:
+            raise KeyError(f"no DERControl with mRID {mrid}")
+        device, prog = self._owner(control)
+        self.book.delete_control(control)
+        self._changed_program(device.id, prog)
+        return {"mrid": mrid, "program": prog.name}
+
+    @_locked
+    def delete_mirror_usage_points(self, lfdi: str, mrid: str | None = None) -> int:
+        """Remove the device's MirrorUsagePoint with this mRID (None: all of them) and their readings; how many."""
+        device = self.device(lfdi)
+        rows = [
+            r
+            for r in self.records.mirror_usage_points([device.id])
+            if mrid is None or r["mrid"].upper() == mrid.upper()
+        ]
+        if mrid is not None and not rows:
+            raise KeyError(f"device {device.lfdi} has no MirrorUsagePoint with mRID {mrid}")
+        with self.store.transaction():
+            for row in rows:
+                self.records.delete_mirror_usage_point(row["id"])
+        return len(rows)
+
+    @_locked
     def put_program(
         self, lfdi: str, name: str, primacy: int, fsa: int = 1, description: str | None = None
     ) -> dict[str, Any]:

@@ -87,6 +87,18 @@ class OperatorClient:
     def programs(self, lfdi: str) -> list[dict[str, Any]]:
         return self.call("programs", lfdi=lfdi)
 
+    def deregister_device(self, lfdi: str) -> dict[str, Any]:
+        return self.call("deregister_device", lfdi=lfdi)
+
+    def delete_program(self, lfdi: str, program: str) -> dict[str, Any]:
+        return self.call("delete_program", lfdi=lfdi, program=program)
+
+    def delete_control(self, mrid: str) -> dict[str, Any]:
+        return self.call("delete_control", mrid=mrid)
+
+    def delete_mirror_usage_points(self, lfdi: str, mrid: str | None = None) -> int:
+        return self.call("delete_mirror_usage_points", lfdi=lfdi, mrid=mrid)
+
     def devices(self) -> list[dict[str, Any]]:
         return self.call("devices")
 

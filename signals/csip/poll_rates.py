@@ -49,6 +49,11 @@ class PollRates:
         )
         self._rates[(edev_id, resource)] = rate_s
 
+    def forget(self, edev_id: int) -> None:
+        """Drop a deregistered device's own settings."""
+        self.store.run("DELETE FROM poll_rates WHERE edev_id=?", (edev_id,))
+        self._rates = {key: rate for key, rate in self._rates.items() if key[0] != edev_id}
+
 
 def href(resource: str, edev_id: int) -> str:
     return POLLED_RESOURCES[resource].format(id=edev_id)

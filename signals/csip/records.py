@@ -159,6 +159,14 @@ class Records:
             self.store.run("DELETE FROM mirror_meter_readings WHERE mup_id=?", (mup_id,))
             self.store.run("DELETE FROM mirror_usage_points WHERE id=?", (mup_id,))
 
+    def delete_device_records(self, edev_id: int) -> None:
+        """Everything a device sent: DER documents, Responses, mirrored readings, subscriptions, log events."""
+        with self.store.transaction():
+            for row in self.mirror_usage_points([edev_id]):
+                self.delete_mirror_usage_point(row["id"])
+            for table in ("der_documents", "responses", "subscriptions", "log_events"):
+                self.store.run(f"DELETE FROM {table} WHERE edev_id=?", (edev_id,))
+
     def meter_readings(self, mup_id: int) -> list[dict[str, Any]]:
         rows = self.store.all("SELECT * FROM mirror_meter_readings WHERE mup_id=? ORDER BY id", (mup_id,))
         return [dict(r) | {"reading_type": json.loads(r["reading_type_json"])} for r in rows]

@@ -202,6 +202,11 @@ class Registry:
         device = self._by_id[edev_id]
         return device, existing is None
 
+    def delete(self, edev_id: int) -> None:
+        """Remove the EndDevice row; what refers to it must be gone first."""
+        self.store.run("DELETE FROM end_devices WHERE id=?", (edev_id,))
+        self.refresh(edev_id)
+
     def set_enabled(self, edev_id: int, enabled: bool, now_s: int) -> None:
         self.store.run("UPDATE end_devices SET enabled=?, changed_s=? WHERE id=?", (int(enabled), now_s, edev_id))
         self.refresh(edev_id)

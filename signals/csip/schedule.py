@@ -165,6 +165,19 @@ class ScheduleBook:
             self.store.run("INSERT OR REPLACE INTO program_fsas (program_id, fsa) VALUES (?,?)", (prog.id, fsa))
         return self.program_by_name(edev_id, name)
 
+    def delete_program(self, program_id: int) -> None:
+        """Remove a program with its controls, its default control and its FSA membership."""
+        with self.store.transaction():
+            for table in ("controls", "default_controls", "program_fsas"):
+                self.store.run(f"DELETE FROM {table} WHERE program_id=?", (program_id,))
+            self.store.run("DELETE FROM programs WHERE id=?", (program_id,))
+
+    def delete_control(self, control: Control) -> None:
+        """Remove a control from its list altogether (cancel keeps it listed, with its cancelled status)."""
+        with self.store.transaction():
+            self.store.run("DELETE FROM controls WHERE id=?", (control.id,))
+            self.store.run("UPDATE programs SET version=version+1 WHERE id=?", (control.program_id,))
+
     def fsas(self, edev_id: int) -> list[int]:
         """The device's FunctionSetAssignments: the first always, and each one a program is in."""
         return sorted({1} | {p.fsa for p in self.programs(edev_id)})

@@ -52,6 +52,10 @@ ADMIN_METHODS = frozenset(
         "set_client_access",
         "set_poll_rate",
         "put_program",
+        "deregister_device",
+        "delete_program",
+        "delete_control",
+        "delete_mirror_usage_points",
         "programs",
     }
 )

@@ -12,6 +12,8 @@ from flexbench.signals.csip.operator_client import OperatorClient, OperatorError
 from flexbench.signals.pki import TestPKI
 
 from .conftest import Http, http_for
+from .test_registration_and_readings import MUP
+from .test_restart_and_cli import flexbench
 
 
 @pytest.fixture
@@ -119,3 +121,86 @@ def test_programs_in_several_function_set_assignments_with_their_primacies(serve
 def test_a_program_outside_its_bounds_is_refused(server: ServerThread, pki: TestPKI, primacy: int, fsa: int) -> None:
     with pytest.raises(OperatorError, match="primacy must be|fsa must be"):
         operator(server, pki).put_program(pki.device_identity("dev-a").lfdi, "x", primacy=primacy, fsa=fsa)
+
+
+def test_a_deregistered_device_is_gone_with_all_it_left_and_may_register_afresh(
+    server: ServerThread, pki: TestPKI
+) -> None:
+    a, a_id = device(server, pki, "dev-a")
+    lfdi = pki.device_identity("dev-a").lfdi
+    op = operator(server, pki)
+    op.publish_control(lfdi, None, 600, {"export_limit_w": 1000.0})
+    assert a.post("/mup", MUP.format(mrid="AD01" * 8, lfdi=lfdi).encode()).status == 201
+    op.set_poll_rate("DERList", 77, lfdi=lfdi)
+    assert a.get(f"/edev/{a_id}/derp/2/derc").status == 200  # cached before it goes
+
+    gone = op.deregister_device(lfdi)
+
+    assert gone["lfdi"] == lfdi and lfdi not in {d["lfdi"] for d in op.devices()}
+    assert a.get(f"/edev/{a_id}/derp/2/derc").status == 403 and a.get("/dcap").status == 403
+    again = op.register_device(lfdi)
+    assert op.controls(lfdi) == [] and op.telemetry(lfdi) == []
+    assert b'all="0"' in a.get("/mup").body
+    assert poll_rate(a.get(f"/edev/{again['id']}/der").body) == server.headend.config.poll_rate_s
+
+
+def test_an_aggregator_is_deregistered_only_after_its_sites(server: ServerThread, pki: TestPKI) -> None:
+    op = operator(server, pki)
+    aggregator, site = pki.device_identity("aggregator").lfdi, pki.device_identity("agg-site-1").lfdi
+    op.register_device(aggregator, kind="aggregator")
+    op.register_device(site, aggregator_lfdi=aggregator)
+    with pytest.raises(OperatorError, match="deregister them first"):
+        op.deregister_device(aggregator)
+    op.deregister_device(site)
+    op.deregister_device(aggregator)
+    assert {d["lfdi"] for d in op.devices()} == {pki.device_identity(n).lfdi for n in ("dev-a", "dev-b")}
+
+
+def test_the_operator_deletes_a_control_a_program_and_mirror_usage_points(server: ServerThread, pki: TestPKI) -> None:
+    a, a_id = device(server, pki, "dev-a")
+    lfdi = pki.device_identity("dev-a").lfdi
+    op = operator(server, pki)
+    kept = op.publish_control(lfdi, None, 600, {"export_limit_w": 1000.0})
+    dropped = op.publish_control(lfdi, None, 600, {"import_limit_w": 2000.0})
+    for mrid in ("AE01" * 8, "AE02" * 8):
+        assert a.post("/mup", MUP.format(mrid=mrid, lfdi=lfdi).encode()).status == 201
+    assert dropped["mrid"].encode() in a.get(f"/edev/{a_id}/derp/2/derc?l=10").body
+
+    op.delete_control(dropped["mrid"])
+    listed = a.get(f"/edev/{a_id}/derp/2/derc?l=10").body
+    assert dropped["mrid"].encode() not in listed and kept["mrid"].encode() in listed
+    assert [c["mrid"] for c in op.controls(lfdi)] == [kept["mrid"]]
+
+    added = op.put_program(lfdi, "feeder", primacy=5, fsa=2)
+    op.delete_program(lfdi, "feeder")
+    assert a.get(added["href"]).status == 404 and a.get(f"/edev/{a_id}/fsa/2").status == 404
+
+    assert op.delete_mirror_usage_points(lfdi, "AE01" * 8) == 1
+    assert b'all="1"' in a.get("/mup?l=10").body
+    assert op.delete_mirror_usage_points(lfdi) == 1
+    assert b'all="0"' in a.get("/mup").body
+    with pytest.raises(OperatorError, match="no DERControl"):
+        op.delete_control(dropped["mrid"])
+
+
+def test_the_operator_commands(server: ServerThread, pki: TestPKI) -> None:
+    lfdi = pki.device_identity("dev-a").lfdi
+    a, a_id = device(server, pki, "dev-a")
+    common = ("--server", server.url, "--certs", str(pki.directory))
+
+    def run(*args: str) -> str:
+        done = flexbench("csip", *args, *common)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "access revoked" in run("access", "--site", lfdi, "revoke") and a.get("/dcap").status == 403
+    run("access", "--site", lfdi, "restore")
+    run("poll-rate", "DERProgramList", "42", "--site", lfdi)
+    run("program", "--site", lfdi, "feeder", "--primacy", "5", "--fsa", "2")
+    assert poll_rate(a.get(f"/edev/{a_id}/fsa/2/derp").body) == 42
+    run("delete", "program", "feeder", "--site", lfdi)
+    assert a.get(f"/edev/{a_id}/fsa/2").status == 404
+    bad = flexbench("csip", "poll-rate", "DERProgramList", "soon", *common)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    run("deregister", lfdi)
+    assert a.get("/dcap").status == 403
