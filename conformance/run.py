@@ -80,7 +80,13 @@ def main() -> int:
             text=True,
         ).stdout
     )
-    procedures = [p for p in select_procedures(listing) if not args.only or p["procedure"] in args.only]
+    only = {
+        name for item in args.only for name in item.split(",") if name
+    }  # "S-ALL-01 S-ALL-02" or "S-ALL-01,S-ALL-02"
+    unknown = sorted(only - {p["procedure"] for p in listing})
+    if unknown:
+        parser.error(f"--only: no procedure {', '.join(unknown)} in the installed cactus-test-definitions")
+    procedures = [p for p in select_procedures(listing) if not only or p["procedure"] in only]
     print(f"{len(procedures)} procedures, {args.jobs} at a time", flush=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     webhooks = pki.device("notifications")  # the server notifies over mutual TLS, checking against the test CA
