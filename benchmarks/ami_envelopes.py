@@ -165,7 +165,7 @@ def run_variation(
     env = result.envelope
     idx = [env.site_ids.index(s) for s in sites]
     sub = data.select(sites)
-    sens = ami_sensitivity_subset(result.sensitivity, idx)
+    sens = result.sensitivity.subset(idx)
     # the AMI sensitivities at the model's own base point: the sensitivity error alone
     z = float(np.round(NormalDist().inv_cdf(0.95), 6))
     room, _ = headroom(sens, "export", v_model, limit_cap_w(sub), Limits(), (z, 0.0))
@@ -195,12 +195,6 @@ def run_variation(
         "sensitivity_ratio_p90": round(float(np.quantile(ratio, 0.9)), 4),
         "sensitivity_bound_covers_true": round(float(np.mean(rise + z * se >= true_rise)), 4),
     }
-
-
-def ami_sensitivity_subset(sens, idx: list[int]):
-    """The fitted sensitivities of some meters (all of them informed the feeder term)."""
-    values = {k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx]) for k, v in sens.__dict__.items()}
-    return type(sens)(**values)
 
 
 def run(days: int, nsites: int, variations: list[float], out_path: Path) -> int:

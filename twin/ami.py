@@ -275,6 +275,11 @@ class Sensitivity:
     combined: np.ndarray  # P and Q fitted as one regressor (they move together)
     q_ratio: np.ndarray  # var per W of the meter's import (median), the load power factor
 
+    def subset(self, positions: list[int]) -> Sensitivity:
+        """The sensitivities of the meters at these positions."""
+        arrays = {k: v[positions] for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
+        return Sensitivity([self.meter_ids[i] for i in positions], **arrays)
+
     def frame(self) -> pd.DataFrame:
         """One row per meter."""
         return pd.DataFrame(
@@ -437,15 +442,17 @@ def ami_envelope(
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be at least 0.5 and below 1, got {confidence}")
     limits = limits or Limits()
-    data = data.select(meters)
-    sens = estimate_sensitivity(data, injection_model)
+    if kind not in ("static", "variable"):
+        raise TwinError(f"meter data envelopes are static or variable, not {kind!r}")
+    sel = [data.meter_ids.index(m) for m in data.select(meters).meter_ids]  # every meter informs the feeder term
+    sens = estimate_sensitivity(data, injection_model).subset(sel)
     if kind == "variable":
         intervals, v_exp, p_exp = _variable_base(data, start, horizon, resolution)
         v_imp, p_imp = v_exp, p_exp
-    elif kind == "static":
-        intervals, v_imp, p_imp, v_exp, p_exp = _static_base(data)
     else:
-        raise TwinError(f"meter data envelopes are static or variable, not {kind!r}")
+        intervals, v_imp, p_imp, v_exp, p_exp = _static_base(data)
+    v_imp, p_imp, v_exp, p_exp = (a[:, sel] for a in (v_imp, p_imp, v_exp, p_exp))
+    data = data.select(meters)
     z = NormalDist().inv_cdf(confidence)
     cap_w = limit_cap_w(data)
     im, low_limit = headroom(sens, "import", v_imp, cap_w, limits, (z, 0.0, -z))

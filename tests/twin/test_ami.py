@@ -110,6 +110,10 @@ def test_envelope_file_has_band_and_method(tmp_path):
     assert "# ami_model: per-meter least squares" in text and "# ami_confidence: 0.9" in text
     assert "export_limit_central_w" in text.splitlines()[len([x for x in text.splitlines() if x.startswith("#")])]
     assert set(read_envelopes(tmp_path / "env.csv")) == {f"m{i}" for i in range(6)}
+    # a selection of meters gets the same limits: every meter still informs the feeder term
+    two = ami_envelope(read_ami(path), "variable", meters=["m4", "m1"], horizon="24h", confidence=0.9).envelope
+    assert two.site_ids == ["m4", "m1"]
+    assert np.allclose(two.export_limit_w, env.export_limit_w[[4, 1]])
     static = ami_envelope(read_ami(path), "static").envelope
     assert static.shape == (6, 24) and (static.intervals["month"] == 7).all()
 
