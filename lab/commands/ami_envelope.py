@@ -91,4 +91,10 @@ def run(args: argparse.Namespace) -> int:
         f"limits at {args.confidence:.0%} confidence, voltage only, not checked by power flow), "
         f"{time.monotonic() - started:.1f} s"
     )
+    print(
+        "caution: each limit holds only that meter's own voltage; a neighbour's voltage, the primary's and any "
+        "conductor or transformer rating are unseen, so these limits can be unsafe where those bind "
+        "(benchmarks/ami_envelopes.py measures how often on IEEE 8500). Check them against a network model, or "
+        "take them as screening values, before publishing them."
+    )
     return 0
