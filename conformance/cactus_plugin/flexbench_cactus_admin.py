@@ -39,7 +39,7 @@ CONTROL_FIELDS = {
 ACTIVE_LEAD_S = 60  # an "active" control started this long ago
 SCHEDULED_LEAD_S = 120  # the first "scheduled" control starts this far ahead
 DEFAULT_DURATION_S = 600
-LIVE_STATUSES = ("scheduled", "active")
+SCHEDULED_DURATION_S = 60  # a "scheduled" control of no named duration: S-ALL-41 waits for it to complete
 
 
 class OperatorCallError(RuntimeError):
@@ -130,7 +130,10 @@ class FlexbenchAdmin:
             api.call("delete_mirror_usage_points", lfdi=client.lfdi)
 
     def ensure_fsa(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        self.fsas.setdefault(str(params.get("annotation")), len(self.fsas) + 1)  # an FSA exists by its programs
+        """The annotated FSA, by its description: the first annotation names the first FSA, each new one the next."""
+        annotation = str(params.get("annotation"))
+        fsa = self.fsas.setdefault(annotation, len(self.fsas) + 1)
+        api.call("put_fsa", lfdi=client.lfdi, fsa=fsa, description=annotation)
 
     def ensure_der_program(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         """The device's program of this primacy in the annotated FSA (the first FSA when none is named)."""
@@ -160,8 +163,9 @@ class FlexbenchAdmin:
 
     def create_der_control(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         now_s = int(time.time())
-        duration_s = int(params.get("duration_seconds") or DEFAULT_DURATION_S)
-        if params.get("status", "active") == "scheduled":
+        scheduled = params.get("status", "active") == "scheduled"
+        duration_s = int(params.get("duration_seconds") or (SCHEDULED_DURATION_S if scheduled else DEFAULT_DURATION_S))
+        if scheduled:
             start_s = max(now_s + int(params.get("start_offset_seconds") or SCHEDULED_LEAD_S), self.next_scheduled_s)
             self.next_scheduled_s = start_s + duration_s
         else:
@@ -192,10 +196,7 @@ class FlexbenchAdmin:
         )
 
     def clear_der_controls(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
-        live = [c for c in api.call("controls", lfdi=client.lfdi) if c["status"] in LIVE_STATUSES]
-        live.sort(key=lambda c: c["creation_s"])
-        for control in live if params.get("all") else live[-1:]:
-            api.call("cancel_control", mrid=control["mrid"])
+        api.call("cancel_controls", lfdi=client.lfdi, newest_only=not params.get("all"))
 
     def set_poll_rate(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         api.call("set_poll_rate", resource=params["resource"], rate_s=int(params["rate_seconds"]))

@@ -22,7 +22,15 @@ from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.poll_rates import EVERY_DEVICE, POLLED_RESOURCES, PollRates, href
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
-from flexbench.signals.csip.schedule import DEFAULT_PROGRAMS, Control, DefaultControl, Program, ScheduleBook
+from flexbench.signals.csip.schedule import (
+    ACTIVE,
+    DEFAULT_PROGRAMS,
+    SCHEDULED,
+    Control,
+    DefaultControl,
+    Program,
+    ScheduleBook,
+)
 from flexbench.signals.csip.store import Store
 from flexbench.signals.pki.identity import normalize_lfdi
 
@@ -152,6 +160,7 @@ class HeadEnd:
         with self.store.transaction():
             for prog in self.book.programs(device.id):
                 self.book.delete_program(prog.id)
+            self.book.forget_fsas(device.id)
             self.records.delete_device_records(device.id)
             self.poll_rates.forget(device.id)
             self.registry.delete(device.id)
@@ -214,6 +223,21 @@ class HeadEnd:
         base = f"/edev/{device.id}"
         self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{fsa}/derp", f"{base}/derp/{prog.id}"})
         return self._program_dict(device, prog)
+
+    @_locked
+    def put_fsa(self, lfdi: str, fsa: int, description: str) -> dict[str, Any]:
+        """Make FunctionSetAssignments number `fsa` with this description, or describe an existing one; a change
+        notifies the subscribers of the device's FunctionSetAssignmentsList."""
+        device = self.device(lfdi)
+        if isinstance(fsa, bool) or not isinstance(fsa, int) or not 1 <= fsa <= 255:
+            raise ValueError(f"fsa must be a whole number from 1 to 255, got {fsa!r}")
+        if not isinstance(description, str) or not 0 < len(description.encode()) <= 32:
+            raise ValueError(f"an FSA description is a String32 of 1 to 32 bytes, got {description!r}")
+        if self.book.describe_fsa(device.id, fsa, description):
+            base = f"/edev/{device.id}"
+            self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{fsa}"})
+        description_now, version = self.book.fsa_description(device.id, fsa)
+        return {"fsa": fsa, "description": description_now, "version": version, "href": f"/edev/{device.id}/fsa/{fsa}"}
 
     @_locked
     def programs(self, lfdi: str) -> list[dict[str, Any]]:
@@ -397,6 +421,21 @@ class HeadEnd:
         device, prog = self._owner(control)
         self._changed_program(device.id, prog)
         return self._control_dict(control, prog)
+
+    @_locked
+    def cancel_controls(self, lfdi: str, newest_only: bool = False) -> list[dict[str, Any]]:
+        """Cancel the device's controls that are still Scheduled or Active (only the newest one if asked);
+        they stay listed with their cancelled status. Returns them as cancelled."""
+        device = self.device(lfdi)
+        now_s = self.clock()
+        live = [
+            (control, prog)
+            for prog in self.book.programs(device.id)
+            for control in self.book.controls(prog.id, now_s)
+            if control.status(now_s)[0] in (SCHEDULED, ACTIVE)
+        ]
+        live.sort(key=lambda pair: pair[0].creation_s)
+        return [self.cancel_control(control.mrid) for control, _ in (live[-1:] if newest_only else live)]
 
     @_locked
     def set_default_control(

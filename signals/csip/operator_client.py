@@ -84,6 +84,12 @@ class OperatorClient:
     def put_program(self, lfdi: str, name: str, primacy: int, fsa: int = 1, **kwargs: Any) -> dict[str, Any]:
         return self.call("put_program", lfdi=lfdi, name=name, primacy=primacy, fsa=fsa, **kwargs)
 
+    def cancel_controls(self, lfdi: str, newest_only: bool = False) -> list[dict[str, Any]]:
+        return self.call("cancel_controls", lfdi=lfdi, newest_only=newest_only)
+
+    def put_fsa(self, lfdi: str, fsa: int, description: str) -> dict[str, Any]:
+        return self.call("put_fsa", lfdi=lfdi, fsa=fsa, description=description)
+
     def programs(self, lfdi: str) -> list[dict[str, Any]]:
         return self.call("programs", lfdi=lfdi)
 

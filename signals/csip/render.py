@@ -129,12 +129,14 @@ def fsa_href(edev_id: int, fsa: int) -> str:
     return f"{edev_href(edev_id)}/fsa/{fsa}"
 
 
-def function_set_assignments(device: Device, fsa: int) -> m.FunctionSetAssignments:
+def function_set_assignments(headend: HeadEnd, device: Device, fsa: int) -> m.FunctionSetAssignments:
     base = fsa_href(device.id, fsa)
+    description, version = headend.book.fsa_description(device.id, fsa)
     return m.FunctionSetAssignments(
         href=base,
         mRID=fixed_mrid("F5A" if fsa == FIRST_FSA else f"F5A{fsa:04X}", device.id),
-        description="DER programs",
+        description=description or "DER programs",
+        version=version,
         subscribable=_NOT_SUBSCRIBABLE,
         DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
         TimeLink=m.Link(href="/tm"),
@@ -143,7 +145,7 @@ def function_set_assignments(device: Device, fsa: int) -> m.FunctionSetAssignmen
 
 def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssignmentsList:
     fsas = headend.book.fsas(device.id)
-    items = [function_set_assignments(device, n) for n in fsas[page.start : page.start + page.limit]]
+    items = [function_set_assignments(headend, device, n) for n in fsas[page.start : page.start + page.limit]]
     return m.FunctionSetAssignmentsList(
         href=f"{edev_href(device.id)}/fsa",
         all_=len(fsas),

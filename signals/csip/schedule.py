@@ -4,7 +4,9 @@ EventStatus is computed from stored facts (creation, start, cancellation,
 supersession) and the server clock at read time, so a restarted server shows
 the same schedule. A new control supersedes the controls of the same program
 that overlap it in time and carry the same control elements; it takes effect at
-the new control's start, as IEEE 2030.5 prescribes.
+the new control's start (at once for one already started), as IEEE 2030.5
+prescribes: a later control it overlaps is Superseded from then on, before it
+would have started.
 """
 
 from __future__ import annotations
@@ -179,8 +181,28 @@ class ScheduleBook:
             self.store.run("UPDATE programs SET version=version+1 WHERE id=?", (control.program_id,))
 
     def fsas(self, edev_id: int) -> list[int]:
-        """The device's FunctionSetAssignments: the first always, and each one a program is in."""
-        return sorted({1} | {p.fsa for p in self.programs(edev_id)})
+        """The device's FunctionSetAssignments: the first always, each one a program is in, each one described."""
+        described = {r["fsa"] for r in self.store.all("SELECT fsa FROM fsa_descriptions WHERE edev_id=?", (edev_id,))}
+        return sorted({1} | {p.fsa for p in self.programs(edev_id)} | described)
+
+    def fsa_description(self, edev_id: int, fsa: int) -> tuple[str | None, int]:
+        """(description, version) of one FunctionSetAssignments; (None, 0) until the operator describes it."""
+        row = self.store.one("SELECT * FROM fsa_descriptions WHERE edev_id=? AND fsa=?", (edev_id, fsa))
+        return (row["description"], row["version"]) if row else (None, 0)
+
+    def describe_fsa(self, edev_id: int, fsa: int, description: str) -> bool:
+        """Make a FunctionSetAssignments with this description (or describe an existing one); False if unchanged."""
+        if self.fsa_description(edev_id, fsa)[0] == description:
+            return False
+        self.store.run(
+            "INSERT INTO fsa_descriptions (edev_id, fsa, description) VALUES (?,?,?)"
+            " ON CONFLICT (edev_id, fsa) DO UPDATE SET description=excluded.description, version=version+1",
+            (edev_id, fsa, description),
+        )
+        return True
+
+    def forget_fsas(self, edev_id: int) -> None:
+        self.store.run("DELETE FROM fsa_descriptions WHERE edev_id=?", (edev_id,))
 
     def programs(self, edev_id: int) -> list[Program]:
         rows = self.store.all(f"{PROGRAMS} WHERE p.edev_id=? ORDER BY p.primacy, p.id", (edev_id,))
@@ -248,7 +270,7 @@ class ScheduleBook:
                 self.store.run(
                     "UPDATE controls SET superseded_at_s=?, potentially_superseded_s=?, superseded_by=?,"
                     " version=version+1 WHERE id=?",
-                    (max(start_s, other.start_s), now_s, mrid, other.id),
+                    (max(start_s, now_s), now_s, mrid, other.id),
                 )
                 superseded.append(other.mrid)
             self.store.run(

@@ -41,6 +41,7 @@ ADMIN_METHODS = frozenset(
         "publish_control",
         "supersede_control",
         "cancel_control",
+        "cancel_controls",
         "set_default_control",
         "signal_abnormal",
         "controls",
@@ -52,6 +53,7 @@ ADMIN_METHODS = frozenset(
         "set_client_access",
         "set_poll_rate",
         "put_program",
+        "put_fsa",
         "deregister_device",
         "delete_program",
         "delete_control",
@@ -294,7 +296,7 @@ class CsipApp:
     def _fsa(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         fsa = int(match.group(2))
         found = fsa in self.headend.book.fsas(device.id)
-        return (render.function_set_assignments(device, fsa) if found else None), render.FOREVER
+        return (render.function_set_assignments(self.headend, device, fsa) if found else None), render.FOREVER
 
     def _program_of(self, device: Device, match: re.Match[str]) -> Any:
         prog = self.headend.book.program(device.id, int(match.group(2)))

@@ -55,6 +55,13 @@ CREATE TABLE IF NOT EXISTS program_fsas (
     program_id INTEGER PRIMARY KEY REFERENCES programs(id),
     fsa INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fsa_descriptions (
+    edev_id INTEGER NOT NULL REFERENCES end_devices(id),
+    fsa INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (edev_id, fsa)
+);
 CREATE TABLE IF NOT EXISTS controls (
     id INTEGER PRIMARY KEY,
     program_id INTEGER NOT NULL REFERENCES programs(id),

@@ -17,6 +17,7 @@ from lxml import etree
 
 from flexbench.core import Envelope
 from flexbench.signals.csip import ServerThread
+from flexbench.signals.csip.operator_client import OperatorClient
 from flexbench.signals.csip.tls import server_context
 from flexbench.signals.csip.xmlio import parse_tree
 from flexbench.signals.pki import TestPKI
@@ -231,5 +232,25 @@ def test_a_notification_that_fails_is_sent_again_with_the_resource_as_it_is_then
         server.headend.publish_envelope(lfdi(pki, "dev-a"), Envelope.of([(now + 86400, 900, 4000, 2000)]))
         note = sink.wait_for(lambda n: n.findtext(f"{NS}subscribedResource") == derc_list)
         assert sink.refused == 2 and note.find(f"{NS}Resource").get("all") == "1"
+    finally:
+        sink.close()
+
+
+def test_the_operator_describing_the_first_fsa_notifies_the_fsa_list(server: ServerThread, pki: TestPKI) -> None:
+    """CSIP-AUS S-ALL-25: the first FunctionSetAssignments exists from registration; the operator's ensuring it
+    (by its description) is a change that its FunctionSetAssignmentsList subscribers hear of, and no second FSA."""
+    sink = NotificationSink(pki, "agg-one")
+    try:
+        site, fsa_list = lfdi(pki, "one-site-2"), f"/edev/{edev(server, pki, 'one-site-2')}/fsa"
+        one = client(server, pki, "agg-one")
+        assert one.post(f"/edev/{edev(server, pki, 'agg-one')}/sub", subscription(fsa_list, sink.uri)).status == 201
+        op = OperatorClient.from_certs_dir(server.url, pki.directory)
+        assert op.put_fsa(site, 1, "fsa1")["version"] == 0
+        note = sink.wait_for(lambda n: n.findtext(f"{NS}subscribedResource") == fsa_list)
+        fsas = note.find(f"{NS}Resource").findall(f"{NS}FunctionSetAssignments")
+        assert [f.findtext(f"{NS}description") for f in fsas] == ["fsa1"]
+        assert op.put_fsa(site, 1, "fsa1")["version"] == 0  # unchanged: ensured already, no second notification
+        assert op.put_fsa(site, 2, "fsa2")["href"] == f"{fsa_list}/2"
+        assert b'all="2"' in one.get(f"{fsa_list}?l=10").body
     finally:
         sink.close()

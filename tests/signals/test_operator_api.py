@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -204,3 +205,32 @@ def test_the_operator_commands(server: ServerThread, pki: TestPKI) -> None:
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
     run("deregister", lfdi)
     assert a.get("/dcap").status == 403
+
+
+def test_an_active_control_supersedes_a_later_overlapping_one_at_once(server: ServerThread, pki: TestPKI) -> None:
+    """CSIP-AUS S-ALL-41 (9): a scheduled control overlapped by a new active one is Superseded now, not at its start."""
+    a, a_id = device(server, pki, "dev-a")
+    lfdi, op = pki.device_identity("dev-a").lfdi, operator(server, pki)
+    now_s = int(time.time())
+    later = op.publish_control(lfdi, now_s + 600, 600, {"export_limit_w": 4000.0})
+    op.publish_control(lfdi, now_s - 60, 760, {"export_limit_w": 0.0})
+    envelope = next(p["href"] for p in op.programs(lfdi) if p["name"] == "envelope")
+    derc = a.get(f"{envelope}/derc?l=10").body.decode()
+    statuses = dict(re.findall(r"<mRID>(\w+)</mRID>.*?<currentStatus>(\d)</currentStatus>", derc, re.S))
+    assert statuses[later["mrid"]] == "4"
+
+
+def test_cancelling_a_devices_live_controls_keeps_them_listed_as_cancelled(server: ServerThread, pki: TestPKI) -> None:
+    """CSIP-AUS S-ALL-41/42 (clear-der-controls): every Scheduled or Active control, or the newest alone, is
+    cancelled; the device still sees each one, with EventStatus 2, to answer it."""
+    a, _ = device(server, pki, "dev-b")
+    lfdi, op = pki.device_identity("dev-b").lfdi, operator(server, pki)
+    now_s = int(time.time())
+    older = op.publish_control(lfdi, now_s - 60, 600, {"export_limit_w": 1000.0})["mrid"]
+    newer = op.publish_control(lfdi, now_s + 900, 600, {"import_limit_w": 1000.0})["mrid"]
+    assert [c["mrid"] for c in op.cancel_controls(lfdi, newest_only=True)] == [newer]
+    assert [c["mrid"] for c in op.cancel_controls(lfdi)] == [older]
+    assert op.cancel_controls(lfdi) == []
+    envelope = next(p["href"] for p in op.programs(lfdi) if p["name"] == "envelope")
+    derc = a.get(f"{envelope}/derc?l=10").body.decode()
+    assert re.findall(r"<currentStatus>(\d)</currentStatus>", derc) == ["2", "2"]
