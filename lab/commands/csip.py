@@ -105,8 +105,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     abnormal.add_argument("--duration-s", type=int, default=3600)
     abnormal.set_defaults(func=_abnormal)
 
-    cancel = operator("cancel", "cancel a DERControl")
-    cancel.add_argument("mrid", metavar="MRID")
+    cancel = operator("cancel", "cancel a DERControl, or with --site every Scheduled or Active one of a device")
+    cancel.add_argument("mrid", nargs="?", metavar="MRID")
+    cancel.add_argument("--site", metavar="LFDI", help="the device whose live controls to cancel (instead of MRID)")
+    cancel.add_argument("--newest", action="store_true", help="with --site: only the newest live control")
     cancel.add_argument("--randomized", action="store_true", help="EventStatus 3 (cancel with randomization)")
     cancel.set_defaults(func=_cancel)
 
@@ -134,6 +136,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     program.add_argument("--primacy", required=True, type=int, help="0-255; the lower wins where programs overlap")
     program.add_argument("--fsa", type=int, default=1, help="FunctionSetAssignments number (default 1)")
     program.set_defaults(func=_program)
+
+    fsa = operator("fsa", "make a FunctionSetAssignments with a description, or describe one")
+    fsa.add_argument("--site", required=True, metavar="LFDI")
+    fsa.add_argument("number", type=int, metavar="N", help="FunctionSetAssignments number, 1-255")
+    fsa.add_argument("description", metavar="TEXT", help="at most 32 bytes")
+    fsa.set_defaults(func=_fsa)
 
     deregister = operator("deregister", "remove a device and all it left on the server")
     deregister.add_argument("lfdi", metavar="LFDI")
@@ -328,8 +336,18 @@ def _abnormal(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
+    if (args.mrid is None) == (args.site is None):
+        raise UserError("cancel: give a control's MRID or a device with --site, not both")
+    if args.site is not None:
+        cancelled = _call(args, _client(args).cancel_controls, args.site, args.newest)
+        return _print(args, cancelled, [f"cancelled {c['mrid']} (EventStatus {c['status']})" for c in cancelled])
     result = _call(args, _client(args).cancel_control, args.mrid, args.randomized)
     return _print(args, result, [f"cancelled {result['mrid']} (EventStatus {result['status']})"])
+
+
+def _fsa(args: argparse.Namespace) -> int:
+    result = _call(args, _client(args).put_fsa, args.site, args.number, args.description)
+    return _print(args, result, [f"FunctionSetAssignments {result['href']}: {result['description']}"])
 
 
 def _supersede(args: argparse.Namespace) -> int:

@@ -199,6 +199,12 @@ def test_the_operator_commands(server: ServerThread, pki: TestPKI) -> None:
     run("poll-rate", "DERProgramList", "42", "--site", lfdi)
     run("program", "--site", lfdi, "feeder", "--primacy", "5", "--fsa", "2")
     assert poll_rate(a.get(f"/edev/{a_id}/fsa/2/derp").body) == 42
+    assert f"/edev/{a_id}/fsa/3: feeders" in run("fsa", "--site", lfdi, "3", "feeders")
+    assert b"<description>feeders</description>" in a.get(f"/edev/{a_id}/fsa/3").body
+    live = server.headend.publish_control(lfdi, None, 600, {"export_limit_w": 500.0})["mrid"]
+    assert f"cancelled {live} (EventStatus 2)" in run("cancel", "--site", lfdi, "--newest")
+    neither = flexbench("csip", "cancel", *common)
+    assert neither.returncode != 0 and len(neither.stderr.strip().splitlines()) == 1
     run("delete", "program", "feeder", "--site", lfdi)
     assert a.get(f"/edev/{a_id}/fsa/2").status == 404
     bad = flexbench("csip", "poll-rate", "DERProgramList", "soon", *common)
