@@ -23,7 +23,7 @@ $(CHROMEDRIVER):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
 test: lint $(CHROMEDRIVER)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20
+	$(BIN)/python -m pytest -q -n 2 --durations=20
 
 # Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one
 # namespace `flexbench` through a tree of links, as the installed package maps it.

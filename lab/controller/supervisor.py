@@ -340,7 +340,10 @@ class ControllerSupervisor:
     def _ended_on_its_own(self, process: subprocess.Popen[bytes]) -> None:
         """Record an exit the bench did not ask for, once (the watcher, or a stop that finds it dead)."""
         with self._exit_lock:
-            if self._stopping or self._restarting or self.exit is not None or process.returncode is None:
+            # an earlier process the bench restarted is not the controller any more, however late its watcher
+            if self._stopping or self._restarting or process is not self.process:
+                return
+            if self.exit is not None or process.returncode is None:
                 return
             self.exit = {"returncode": process.returncode, "t_s": self.clock.now(), "log_tail": self.log_tail()}
         self.on_event("controller_exit", {"pid": process.pid, **self.exit})
