@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from flexbench.lab.commands.envelope import FORMATS
+from flexbench.lab.commands.envelope import output_path
 from flexbench.lab.errors import UserError
 
 
@@ -56,11 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from flexbench.twin import Limits, TwinError
     from flexbench.twin.ami import ami_envelope, read_ami
 
-    out = Path(args.out)
-    if out.suffix.lower() not in FORMATS:
-        raise UserError(f"--out {out}: use a .csv, .parquet or .json file")
-    if not out.parent.exists():
-        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    out = output_path(args.out)
     started = time.monotonic()
     try:
         limits = Limits(

@@ -116,14 +116,20 @@ def limits_of(args: argparse.Namespace):
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from flexbench.twin import Twin, TwinError, compute_envelope, read_profiles
-
-    out = Path(args.out)
+def output_path(text: str) -> Path:
+    """--out of an envelope file: a known format in a folder that exists, or a UserError naming it."""
+    out = Path(text)
     if out.suffix.lower() not in FORMATS:
         raise UserError(f"--out {out}: use a .csv, .parquet or .json file")
     if not out.parent.exists():
         raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from flexbench.twin import Twin, TwinError, compute_envelope, read_profiles
+
+    out = output_path(args.out)
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     resolution = args.resolution or ("15min" if args.kind == "dynamic" else "1h")
