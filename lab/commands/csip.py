@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from flexbench.core import IntervalError, read_envelope_file
+from flexbench.lab.commands.csip_prices import add_prices_parser
 from flexbench.lab.errors import UserError
 from flexbench.signals.csip import (
     CSIP_CIPHERS,
@@ -52,8 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(func=_serve)
 
-    def operator(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text)
+    def operator(
+        name: str, help_text: str, parent: argparse._SubParsersAction | None = None
+    ) -> argparse.ArgumentParser:
+        sub = (parent or actions).add_parser(name, help=help_text)
         sub.add_argument("--server", required=True, metavar="URL", help="https://host:port of the head-end")
         sub.add_argument(
             "--certs",
@@ -152,6 +155,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     delete.add_argument("name", nargs="?", metavar="ID", help="the control's mRID, the program's name, a mup's mRID")
     delete.add_argument("--site", metavar="LFDI", help="the device (program, mup)")
     delete.set_defaults(func=_delete)
+
+    add_prices_parser(actions, operator)
 
     for name, help_text, func in (
         ("controls", "list a site's DERControls with status and wire values", _controls),

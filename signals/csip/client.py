@@ -2,9 +2,10 @@
 
 It discovers its EndDevice from /dcap, checks its Registration, walks
 FunctionSetAssignments -> DERProgramList -> DERControlList, DefaultDERControl
-and ActiveDERControlList, polls at the server's pollRate, runs the events by
-the 2030.5 rules (`events.EventScheduler`), posts Responses, PUTs its DER
-capability, settings and status, and mirrors meter readings. When the server
+and ActiveDERControlList, and the Pricing tree (`prices`, see price_schedule),
+polls at the server's pollRate, runs the events by the 2030.5 rules
+(`events.EventScheduler`), posts Responses, PUTs its DER capability, settings
+and status, and mirrors meter readings. When the server
 is unreachable it keeps executing the cached schedule (and, if
 `comm_loss_timeout_s` is set, falls back to DefaultDERControl after that long).
 
@@ -33,6 +34,7 @@ from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import ControlValues, active_power, decode
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.events import ActiveControl, EventInfo, EventScheduler, ProgramSnapshot
+from flexbench.signals.csip.price_schedule import PriceSchedule, TariffReader
 from flexbench.signals.csip.tls import CSIP_CIPHERS, client_context
 from flexbench.signals.csip.xmlio import MEDIA_TYPE, XmlError, parse_model, to_xml
 from flexbench.signals.pki.identity import lfdi_from_der, sfdi_from_lfdi
@@ -103,6 +105,7 @@ class CsipClient:
         register_in_band: bool = False,
         list_limit: int = 255,
         on_change: Callable[[ActiveControl], None] | None = None,
+        on_prices: Callable[[PriceSchedule], None] | None = None,
         rng: random.Random | None = None,
         csipaus_version: str = "1.3",
         check_hostname: bool = True,
@@ -124,6 +127,9 @@ class CsipClient:
         self.register_in_band = register_in_band
         self.list_limit = list_limit
         self.on_change = on_change
+        self.on_prices = on_prices
+        self.prices = PriceSchedule()  # the tariffs the server lists (2030.5 Pricing), read at each poll
+        self._tariffs = TariffReader(self.get, self.get_list)
         self.csipaus_version = csipaus_version
         self.scheduler = EventScheduler(rng)
         self.session: aiohttp.ClientSession | None = None
@@ -255,7 +261,8 @@ class CsipClient:
             await self.discover()
         programs: list[ProgramSnapshot] = []
         rate = None
-        for fsa in await self.get_list(self.links["fsa"], m.FunctionSetAssignmentsList, "FunctionSetAssignments"):
+        fsas = await self.get_list(self.links["fsa"], m.FunctionSetAssignmentsList, "FunctionSetAssignments")
+        for fsa in fsas:
             if fsa.DERProgramListLink is None:
                 continue
             listing = await self.get(fsa.DERProgramListLink.href, m.DERProgramList, s=0, l=self.list_limit)
@@ -267,6 +274,11 @@ class CsipClient:
         if rate:
             self.poll_rate_s = rate
         self.scheduler.update(programs, self.server_now())
+        prices = await self._tariffs.read(fsas)
+        if prices != self.prices:
+            self.prices = prices
+            if self.on_prices is not None:
+                self.on_prices(prices)
         self.last_poll_ok_s = self.server_now()
         self.polls += 1
 

@@ -20,6 +20,7 @@ from flexbench.core import Envelope, Interval, SiteLimits, TimeSource, to_envelo
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.poll_rates import EVERY_DEVICE, POLLED_RESOURCES, PollRates, href
+from flexbench.signals.csip.prices import PriceInterval, price_schedule
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
 from flexbench.signals.csip.schedule import (
@@ -32,6 +33,7 @@ from flexbench.signals.csip.schedule import (
     ScheduleBook,
 )
 from flexbench.signals.csip.store import Store
+from flexbench.signals.csip.tariffs import TariffBook, TariffTerms, interval_dict
 from flexbench.signals.pki.identity import normalize_lfdi
 
 Clock = Callable[[], float]
@@ -75,6 +77,7 @@ class HeadEnd:
         self.registry = Registry(self.store)
         self.book = ScheduleBook(self.store)
         self.records = Records(self.store)
+        self.tariffs = TariffBook(self.store)
         self.poll_rates = PollRates(self.store, self.config.poll_rate_s)
         self.generation: dict[int, int] = {}
         self.listeners: list[Callable[[int, set[str]], None]] = []
@@ -161,6 +164,7 @@ class HeadEnd:
             for prog in self.book.programs(device.id):
                 self.book.delete_program(prog.id)
             self.book.forget_fsas(device.id)
+            self.tariffs.clear(device.id)
             self.records.delete_device_records(device.id)
             self.poll_rates.forget(device.id)
             self.registry.delete(device.id)
@@ -488,7 +492,7 @@ class HeadEnd:
         are the run's record, not state the device acts on."""
         device = self.device(lfdi)
         now_s = self.now_s()
-        removed = {"controls": 0, "default_controls": 0, "subscriptions": 0}
+        removed = {"controls": 0, "default_controls": 0, "price_intervals": 0, "subscriptions": 0}
         with self.store.transaction():
             for prog in self.book.programs(device.id):
                 listed = [c.mrid for c in self.book.controls(prog.id, now_s)]
@@ -498,12 +502,13 @@ class HeadEnd:
                 if self.book.default(prog.id) is not None:
                     self.store.run("DELETE FROM default_controls WHERE program_id=?", (prog.id,))
                     removed["default_controls"] += 1
+            removed["price_intervals"] = self.tariffs.clear(device.id)
             removed["subscriptions"] = len(self.records.subscriptions(device.id))
             self.store.run("DELETE FROM subscriptions WHERE edev_id=?", (device.id,))
         for prog in self.book.programs(device.id):
             self._changed_program(device.id, prog)
             self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
-        self.touch(device.id, {f"/edev/{device.id}/sub"})
+        self.touch(device.id, {f"/edev/{device.id}/sub", f"/edev/{device.id}/fsa"})
         return removed
 
     @_locked
@@ -529,6 +534,36 @@ class HeadEnd:
                 lfdi, start, duration_s, values, program=program, description="abnormal operation: maximum import"
             )["mrid"]
         return out
+
+    @_locked
+    def publish_prices(
+        self, lfdi: str, intervals: Sequence[PriceInterval | dict[str, Any]], **terms: Any
+    ) -> dict[str, Any]:
+        """Publish a price schedule (2030.5 Pricing): each interval a TimeTariffInterval of the import
+        RateComponent of the device's TariffProfile, and of its export one where it has an export price; older
+        intervals they overlap are superseded. `terms` (tariffs.TariffTerms: name, fsa, primacy, currency,
+        price_multiplier, rate_code) describe the TariffProfile."""
+        device = self.device(lfdi)
+        tariff = TariffTerms(**terms)
+        fsa = tariff.fsa
+        if fsa not in self.book.fsas(device.id):
+            raise ValueError(f"device {device.lfdi} has no FunctionSetAssignments {fsa}: make it first (put_fsa)")
+        profile, mrids, superseded = self.tariffs.publish(device.id, price_schedule(intervals), self.now_s(), tariff)
+        base = f"/edev/{device.id}"
+        self.touch(device.id, {f"{base}/fsa", f"{base}/fsa/{fsa}", f"{base}/fsa/{fsa}/tp", f"{base}/tp/{profile.id}"})
+        return {"tariff": tariff.name, "mrids": mrids, "superseded": superseded, "href": f"{base}/tp/{profile.id}"}
+
+    @_locked
+    def prices(self, lfdi: str, listed_only: bool = False) -> list[dict[str, Any]]:
+        """The device's published price intervals, each with its tariff, flow, status and prices per kWh."""
+        device = self.device(lfdi)
+        now_s = self.clock()
+        return [
+            interval_dict(profile, component.flow, interval, now_s)
+            for profile in self.tariffs.tariffs(device.id)
+            for component in self.tariffs.rate_components(profile.id)
+            for interval in self.tariffs.intervals(component.id, now_s if listed_only else None)
+        ]
 
     # Reading back ------------------------------------------------------------------------
     @_locked

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flexbench.core import Envelope, Interval, to_envelope
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.defaults import DefaultSettings
+from flexbench.signals.csip.prices import PriceInterval
 from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
 
 PathLike = str | os.PathLike[str]
@@ -119,6 +120,15 @@ class OperatorClient:
             for i in to_envelope(envelope)
         ]
         return self.call("publish_envelope", lfdi=lfdi, intervals=rows, **kwargs)
+
+    def publish_prices(
+        self, lfdi: str, intervals: Sequence[PriceInterval | dict[str, Any]], **kwargs: Any
+    ) -> dict[str, Any]:
+        rows = [i.as_dict() if isinstance(i, PriceInterval) else dict(i) for i in intervals]
+        return self.call("publish_prices", lfdi=lfdi, intervals=rows, **kwargs)
+
+    def prices(self, lfdi: str, listed_only: bool = False) -> list[dict[str, Any]]:
+        return self.call("prices", lfdi=lfdi, listed_only=listed_only)
 
     def publish_control(
         self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any], **kwargs: Any

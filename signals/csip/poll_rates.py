@@ -17,6 +17,7 @@ POLLED_RESOURCES = {
     "DERProgramList": "/edev/{id}/fsa/1/derp",
     "DERList": "/edev/{id}/der",
     "LogEventList": "/edev/{id}/lel",
+    "TariffProfileList": "/edev/{id}/fsa/1/tp",
 }
 MAX_POLL_RATE_S = 2**32 - 1  # UInt32
 

@@ -132,6 +132,7 @@ def fsa_href(edev_id: int, fsa: int) -> str:
 def function_set_assignments(headend: HeadEnd, device: Device, fsa: int) -> m.FunctionSetAssignments:
     base = fsa_href(device.id, fsa)
     description, version = headend.book.fsa_description(device.id, fsa)
+    tariffs = len(headend.tariffs.tariffs(device.id, fsa))
     return m.FunctionSetAssignments(
         href=base,
         mRID=fixed_mrid("F5A" if fsa == FIRST_FSA else f"F5A{fsa:04X}", device.id),
@@ -139,6 +140,7 @@ def function_set_assignments(headend: HeadEnd, device: Device, fsa: int) -> m.Fu
         version=version,
         subscribable=_NOT_SUBSCRIBABLE,
         DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
+        TariffProfileListLink=m.ListLink(href=f"{base}/tp", all_=tariffs) if tariffs else None,
         TimeLink=m.Link(href="/tm"),
     )
 

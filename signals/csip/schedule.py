@@ -24,6 +24,24 @@ SCHEDULED, ACTIVE, CANCELLED, CANCELLED_RANDOM, SUPERSEDED = 0, 1, 2, 3, 4
 DEFAULT_PROGRAMS: dict[str, int] = {"abnormal": 1, "envelope": 2}
 
 
+def event_status(
+    start_s: int,
+    creation_s: int,
+    now_s: float,
+    cancelled_s: int | None = None,
+    cancel_randomized: bool = False,
+    superseded_at_s: int | None = None,
+) -> tuple[int, int]:
+    """(EventStatus currentStatus, its dateTime) of an event at server time now_s, from its stored facts."""
+    if cancelled_s is not None:
+        return (CANCELLED_RANDOM if cancel_randomized else CANCELLED), cancelled_s
+    if superseded_at_s is not None and now_s >= superseded_at_s:
+        return SUPERSEDED, superseded_at_s
+    if now_s >= start_s:
+        return ACTIVE, start_s
+    return SCHEDULED, creation_s
+
+
 @dataclass(frozen=True)
 class Program:
     id: int
@@ -64,13 +82,9 @@ class Control:
 
     def status(self, now_s: float) -> tuple[int, int]:
         """(EventStatus currentStatus, its dateTime) at server time now_s."""
-        if self.cancelled_s is not None:
-            return (CANCELLED_RANDOM if self.cancel_randomized else CANCELLED), self.cancelled_s
-        if self.superseded_at_s is not None and now_s >= self.superseded_at_s:
-            return SUPERSEDED, self.superseded_at_s
-        if now_s >= self.start_s:
-            return ACTIVE, self.start_s
-        return SCHEDULED, self.creation_s
+        return event_status(
+            self.start_s, self.creation_s, now_s, self.cancelled_s, self.cancel_randomized, self.superseded_at_s
+        )
 
     def is_listed(self, now_s: float) -> bool:
         """Kept in the DERControlList until its scheduled period is over (cancelled ones too)."""

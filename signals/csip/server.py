@@ -17,6 +17,7 @@ from flexbench.signals.csip import models as m
 from flexbench.signals.csip import render
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.nmi import validate_nmi
+from flexbench.signals.csip.pricing_render import PricingTree
 from flexbench.signals.csip.records import DER_DOCUMENT_MODELS
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
@@ -59,6 +60,8 @@ ADMIN_METHODS = frozenset(
         "delete_control",
         "delete_mirror_usage_points",
         "programs",
+        "publish_prices",
+        "prices",
     }
 )
 CACHE_MAX_ENTRIES = 100_000
@@ -141,6 +144,7 @@ class CsipApp:
                 re.compile(r"^/edev/(\d+)/lel$"),
                 lambda d, mt, p, t: (render.log_event_list(self.headend, d, p), render.FOREVER),
             ),
+            *PricingTree(headend).routes(),
         ]
 
     # Application -----------------------------------------------------------------------

@@ -90,6 +90,40 @@ CREATE TABLE IF NOT EXISTS default_controls (
     updated_s INTEGER NOT NULL,
     version INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS tariff_profiles (
+    id INTEGER PRIMARY KEY,
+    edev_id INTEGER NOT NULL REFERENCES end_devices(id),
+    name TEXT NOT NULL,
+    mrid TEXT NOT NULL UNIQUE,
+    fsa INTEGER NOT NULL,
+    primacy INTEGER NOT NULL,
+    currency INTEGER NOT NULL,
+    price_multiplier INTEGER NOT NULL,
+    rate_code TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (edev_id, name)
+);
+CREATE TABLE IF NOT EXISTS rate_components (
+    id INTEGER PRIMARY KEY,
+    tariff_id INTEGER NOT NULL REFERENCES tariff_profiles(id),
+    flow TEXT NOT NULL,
+    mrid TEXT NOT NULL UNIQUE,
+    UNIQUE (tariff_id, flow)
+);
+CREATE TABLE IF NOT EXISTS tariff_intervals (
+    id INTEGER PRIMARY KEY,
+    rate_component_id INTEGER NOT NULL REFERENCES rate_components(id),
+    mrid TEXT NOT NULL UNIQUE,
+    creation_s INTEGER NOT NULL,
+    start_s INTEGER NOT NULL,
+    duration_s INTEGER NOT NULL,
+    tou_tier INTEGER NOT NULL,
+    blocks_json TEXT NOT NULL,
+    cancelled_s INTEGER,
+    superseded_at_s INTEGER,
+    version INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tariff_intervals_by_component ON tariff_intervals (rate_component_id, start_s);
 CREATE TABLE IF NOT EXISTS der_documents (
     edev_id INTEGER NOT NULL REFERENCES end_devices(id),
     kind TEXT NOT NULL,

@@ -20,6 +20,8 @@ def test_reset_clears_listed_controls_defaults_and_subscriptions_and_keeps_the_r
     headend.publish_control(LFDI, NOW_S + 60, 600, {"import_limit_w": 3000.0}, program="abnormal")
     kept = headend.publish_control(OTHER, NOW_S - 10, 600, {"export_limit_w": 4000.0})
     headend.set_default_control(LFDI, export_limit_w=1500.0)
+    headend.publish_prices(LFDI, [{"start": NOW_S, "duration_s": 600, "import_price_per_kwh": 0.1}])
+    headend.publish_prices(OTHER, [{"start": NOW_S, "duration_s": 600, "import_price_per_kwh": 0.2}])
     device = headend.device(LFDI)
     subscription = SimpleNamespace(subscribedResource="/edev/1/derp", notificationURI="https://x/n", limit=1, level="")
     headend.records.add_subscription(device.id, subscription, int(NOW_S))
@@ -27,7 +29,8 @@ def test_reset_clears_listed_controls_defaults_and_subscriptions_and_keeps_the_r
 
     cleared = headend.reset_device(LFDI)
 
-    assert cleared == {"controls": 2, "default_controls": 1, "subscriptions": 1}
+    assert cleared == {"controls": 2, "default_controls": 1, "price_intervals": 1, "subscriptions": 1}
+    assert headend.prices(LFDI) == [] and len(headend.prices(OTHER)) == 1
     assert [c["mrid"] for c in headend.controls(LFDI)] == [ended["mrid"]]  # the ended one stays as history
     assert headend.controls(LFDI, listed_only=True) == []
     assert headend.default_control(LFDI) is None and headend.records.subscriptions(device.id) == []
