@@ -55,7 +55,7 @@ Vocabulary:
   `set_conditions(Conditions(...))`, `stress("export"|"import")`.
 - limits: `Site.program(mode, SiteLimits(...), current_limit_a=)` (PCS settings),
   `Csip` (2030.5: `control`, `schedule`, `default_control`, `cancel`, `abnormal`,
-  `responses`, `outage`), `Opcua` (`set_limits`, `schedule`, `abnormal`,
+  `responses`, `outage`, `prices`), `Opcua` (`set_limits`, `schedule`, `abnormal`,
   `heartbeat_paused`), `DutPowerLimit.send_pct`; `Site.show_limit(SiteLimits)` records
   the limit in force for the evidence plot.
 - checks (each records and returns a core Result): `expect_reaches`, `expect_settles`,

@@ -107,6 +107,12 @@ class Site:
         """The grid at nominal, from the plan's values."""
         self.set_grid(voltage_v=self.params.nominal_voltage_v, frequency_hz=self.params.nominal_frequency_hz)
 
+    def under_utility(self) -> Site:
+        """The grid at nominal and the PCS's own settings out of the way: the utility's signals govern."""
+        self.energize()
+        self.program("unrestricted")
+        return self
+
     def set_conditions(self, conditions: Conditions) -> None:
         """Uncontrolled conditions of the site.
 

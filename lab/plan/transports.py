@@ -2,7 +2,7 @@
 
 - `DutPowerLimit`: the DUT's own maximum active power (SunSpec model 704 WMaxLimPct).
 - `Csip`: IEEE 2030.5 controls from the bench's head-end to the DUT's EndDevice
-  (CSIP-AUS site limits, DefaultDERControl, cancel, abnormal operation, Responses).
+  (CSIP-AUS site limits, DefaultDERControl, cancel, abnormal operation, Responses, prices).
 - `Opcua`: the bench's OPC-UA envelope server, for one site.
 - PCS settings go through `Site.program` (the PCS's own interface).
 
@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flexbench.core import Envelope, Interval, SiteLimits, channels
+from flexbench.signals.csip.prices import PriceInterval
 
 
 class DutPowerLimit:
@@ -89,6 +90,12 @@ class Csip:
         self.recorder.event(
             "csip_schedule", intervals=len(intervals), start_s=intervals[0].start_s if intervals else None
         )
+
+    def prices(self, intervals: Sequence[PriceInterval]) -> dict[str, Any]:
+        """A price schedule (2030.5 Pricing: TimeTariffIntervals of the DUT's TariffProfile)."""
+        result: dict[str, Any] = self.headend.publish_prices(self.lfdi, list(intervals))
+        self.recorder.event("csip_prices", intervals=[i.as_dict() for i in intervals], tariff=result["href"])
+        return result
 
     def default_control(self, limits: SiteLimits, ramp_pct_per_s: float | None = None) -> None:
         """DefaultDERControl: the firm limits the DUT falls back to, and the ramp rate (setGradW, percent of

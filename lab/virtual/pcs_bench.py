@@ -264,6 +264,7 @@ class PCSBench:
                     silent=fault.posts_no_responses,
                     comm_loss_timeout_s=fault.drops_schedule_on_loss_s,
                     poll_rate_s=slow * self.csip.config.poll_rate_s if slow else None,
+                    on_prices=self._locked(lambda prices: setattr(self.site.controller, "prices", prices)),
                 )
             )
         if self.opcua_site is not None:

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from flexbench.lab.virtual.dynamics import SecondOrder
+from flexbench.signals.csip.price_schedule import PriceSchedule
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class PCSFault:
     drops_schedule_on_loss_s: float | None = None  # on losing the server, falls back to defaults after this long
     poll_rate_multiple: float | None = None  # polls this many times slower than the server's pollRate
     ignores_heartbeat: bool = False  # keeps its last OPC-UA limits when the heartbeat stops
+    price_over_envelope: bool = False  # in a cheap window charges past the utility's import limit
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -61,6 +63,11 @@ PCS_FAULTS: dict[str, PCSFault] = {
         ),
         PCSFault("slow-poll", "polls the 2030.5 server four times slower than its pollRate", poll_rate_multiple=4.0),
         PCSFault("ignores-heartbeat", "keeps its last OPC-UA limits when the heartbeat stops", ignores_heartbeat=True),
+        PCSFault(
+            "price-over-envelope",
+            "in a cheap-price window charges battery and EV past the utility's import limit",
+            price_over_envelope=True,
+        ),
     )
 }
 
@@ -80,6 +87,8 @@ class PCSSiteParameters:
     sensor_timeout_s: float = 2.0
     control_margin_w: float = 100.0
     control_margin_a: float = 0.3
+    cheap_price_per_kwh: float = 0.10  # at or below: charge the battery at its rating and the EV as it asks
+    expensive_price_per_kwh: float = 0.30  # at or above: defer the EV, discharge to cover the site's own load
 
 
 @dataclass
@@ -114,6 +123,7 @@ class PCSController:
         self.utility_limits: dict[str, tuple[float | None, float | None]] = {}
         # a change of a channel's limits made at a ramp: (bench time, limits before, rate W/s)
         self._ramps: dict[str, tuple[float, tuple[float | None, float | None], float]] = {}
+        self.prices: PriceSchedule | None = None  # 2030.5 Pricing read by the PCS's client (import prices)
         self.fail_safe = False
         self._sensor: deque[tuple[float, float]] = deque()
         self._last_reading: tuple[float, float] | None = None
@@ -220,6 +230,14 @@ class PCSController:
         battery = max(-p.battery_rated_power_w, min(p.battery_rated_power_w, c.battery_request_w))
         ev = min(c.ev_demand_w, p.ev_rated_power_w)
         controls_battery = self.fault.ignored_source != "battery"
+        price = self.prices.price_at(t_s) if self.prices is not None else None
+        if price is not None and price <= p.cheap_price_per_kwh:  # cheap: store energy now
+            battery = -p.battery_rated_power_w if controls_battery else battery
+            if self.fault.price_over_envelope:
+                import_limit = math.inf
+        elif price is not None and price >= p.expensive_price_per_kwh:  # dear: import nothing that can wait
+            ev = 0.0
+            battery = min(p.battery_rated_power_w, max(load_w - pv, 0.0)) if controls_battery else battery
 
         if s.mode == "export-only" and controls_battery and battery < 0:
             # storage may charge only from on-site surplus, never from the grid
