@@ -550,7 +550,11 @@ class HeadEnd:
             raise ValueError(f"device {device.lfdi} has no FunctionSetAssignments {fsa}: make it first (put_fsa)")
         profile, mrids, superseded = self.tariffs.publish(device.id, price_schedule(intervals), self.now_s(), tariff)
         base = f"/edev/{device.id}"
-        self.touch(device.id, {f"{base}/fsa", f"{base}/fsa/{fsa}", f"{base}/fsa/{fsa}/tp", f"{base}/tp/{profile.id}"})
+        tp = f"{base}/tp/{profile.id}"
+        lists = {
+            f"{tp}/rc/{c.id}/{name}" for c in self.tariffs.rate_components(profile.id) for name in ("tti", "acttti")
+        }
+        self.touch(device.id, {f"{base}/fsa", f"{base}/fsa/{fsa}", f"{base}/fsa/{fsa}/tp", tp, f"{tp}/rc", *lists})
         return {"tariff": tariff.name, "mrids": mrids, "superseded": superseded, "href": f"{base}/tp/{profile.id}"}
 
     @_locked

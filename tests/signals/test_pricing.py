@@ -132,6 +132,15 @@ def test_the_tariff_tree_has_the_standards_shapes(server: ServerThread, pki: Tes
     assert other.get(f"{rc}/tti").status == 403  # a device sees only its own tariffs
 
 
+def test_publishing_tells_subscribers_of_the_tariff_lists(server: ServerThread, pki: TestPKI) -> None:
+    lfdi = pki.device_identity("dev-a").lfdi
+    changed: list[set[str]] = []
+    server.headend.listeners.append(lambda edev_id, hrefs: changed.append(hrefs))
+    tp = server.headend.publish_prices(lfdi, _schedule(int(time.time())))["href"]
+    edev = server.headend.device(lfdi).id
+    assert {f"/edev/{edev}/fsa/1/tp", f"{tp}/rc", f"{tp}/rc/1/tti", f"{tp}/rc/2/tti"} <= changed[-1]
+
+
 def test_a_newer_schedule_supersedes_the_intervals_it_overlaps(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("dev-a").lfdi
     now_s = int(time.time())
