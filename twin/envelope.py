@@ -380,23 +380,27 @@ class EnvelopeSet:
         suffix = path.suffix.lower()
         if suffix == ".json":
             return cls.from_dict(json.loads(path.read_text()))
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(path)
-            meta = json.loads((table.schema.metadata or {}).get(b"flexbench", b"{}"))
-            return cls.from_frame(table.to_pandas(), meta)
-        if suffix == ".csv":
-            meta = {}
-            with path.open() as fh:
-                for line in fh:
-                    if not line.startswith("# "):
-                        break
-                    key, _, value = line[2:].partition(":")
-                    meta[key.strip()] = value.strip()
-            frame = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
+        if suffix in (".parquet", ".pq", ".csv"):
+            meta, frame = read_table(path)
             return cls.from_frame(frame, meta)
         raise ValueError(f"{path}: unknown envelope format {suffix!r}")
+
+
+def read_table(path: Path) -> tuple[dict, pd.DataFrame]:
+    """The meta data and the table of a Parquet file (schema metadata) or a CSV file ('# key: value' lines)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return json.loads((table.schema.metadata or {}).get(b"flexbench", b"{}")), table.to_pandas()
+    meta = {}
+    with path.open() as fh:
+        for line in fh:
+            if not line.startswith("# "):
+                break
+            key, _, value = line[2:].partition(":")
+            meta[key.strip()] = value.strip()
+    return meta, pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
 
 
 def _assumptions(meta: dict) -> dict:

@@ -158,12 +158,7 @@ def variable_envelope(
 ) -> EnvelopeSet:
     """A day-ahead style schedule of limits over the horizon."""
     settings = settings or EnvelopeSettings()
-    res = parse_resolution(resolution)
-    periods = int(parse_duration(horizon) / res)
-    if periods < 1:
-        raise TwinError(f"horizon {horizon} is shorter than one {resolution} interval")
-    start = _start(start, profiles, res)
-    prof = _profiles_for(twin, profiles, start, periods, res, seed)
+    prof, res = horizon_profiles(twin, profiles, start, horizon, resolution, seed)
     positions = twin.site_numbers(sites)
     results = run_intervals(
         twin,
@@ -269,6 +264,17 @@ def dynamic_envelope(
         twin.set_source_pu(source_pu)  # the measurement was for this interval only
     intervals = pd.DataFrame({"start": [ts.floor(res)], "duration_s": int(res.total_seconds()), "month": 0, "hour": -1})
     return assemble(twin, "dynamic", settings, positions, intervals, [result], firm_import_w, firm_export_w)
+
+
+def horizon_profiles(
+    twin: Twin, profiles: Profiles | None, start, horizon: str, resolution: str, seed: int
+) -> tuple[Profiles, pd.Timedelta]:
+    """The forecast load and PV of every site over a variable envelope's horizon, and the interval length."""
+    res = parse_resolution(resolution)
+    periods = int(parse_duration(horizon) / res)
+    if periods < 1:
+        raise TwinError(f"horizon {horizon} is shorter than one {resolution} interval")
+    return _profiles_for(twin, profiles, _start(start, profiles, res), periods, res, seed), res
 
 
 def estimate_state(

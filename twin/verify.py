@@ -74,9 +74,7 @@ def check_envelope(
             # the same control sequence as the computation: warm within a block
             if t % block == 0:
                 twin.reset_controls()
-            twin.set_operating_point(loads[t], pvs[t])
-            base = twin.solve_forecast()
-            eff = EffectiveLimits.from_state(limits, base, twin.model.thermal_rating_a, twin.model.vrow_ll)
+            eff = forecast_limits(twin, limits, loads[t], pvs[t])
             forecast = twin.net_forecast_w[sites]
             if direction == "import":
                 delta = env.import_limit_w[:, t] - forecast
@@ -91,6 +89,13 @@ def check_envelope(
             names[direction].append(binding_name(twin.model, k))
             twin.clear_deltas()
     return CheckReport(worst["import"], worst["export"], names["import"], names["export"], converged)
+
+
+def forecast_limits(twin: Twin, limits: Limits, load_w: np.ndarray, pv_w: np.ndarray) -> EffectiveLimits:
+    """Solve an interval's forecast with controls acting (from where they stand) and give its limits."""
+    twin.set_operating_point(load_w, pv_w)
+    base = twin.solve_forecast()
+    return EffectiveLimits.from_state(limits, base, twin.model.thermal_rating_a, twin.model.vrow_ll)
 
 
 def limits_of(env: EnvelopeSet) -> Limits:

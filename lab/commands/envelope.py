@@ -10,6 +10,7 @@ from pathlib import Path
 from flexbench.lab.errors import UserError
 
 FORMATS = (".csv", ".parquet", ".json")
+CHECKED = {True: "checked by full power flow", False: "NOT fully verified (see binding columns)"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "dynamic: one near-real-time interval (default: variable)",
     )
     p.add_argument("--sites", metavar="ID,...", help="customer locations (load names; default: all)")
+    p.add_argument(
+        "--group",
+        metavar="ID,...|FILE|transformer:NAME",
+        help="sites that share equipment (a list, a file of site ids, or the sites behind a transformer): "
+        "the group's own import/export limit per interval (any split among its sites, each at or above its "
+        "forecast, is safe) beside the per-site allocation of it; writes --out (per-site, publishable as is) "
+        "and OUT.group.EXT (the group's rows); variable envelopes",
+    )
     p.add_argument("--horizon", default="72h", help="length of a variable envelope (default: 72h)")
     p.add_argument("--resolution", choices=("15min", "1h"), help="interval length (default: 1h; 15min for dynamic)")
     p.add_argument(
@@ -116,6 +125,20 @@ def limits_of(args: argparse.Namespace):
     )
 
 
+def settings_of(args: argparse.Namespace):
+    """How envelopes are computed, from the options (ValueError names a bad value)."""
+    from flexbench.twin.compute import EnvelopeSettings
+    from flexbench.twin.controls import control_state
+
+    return EnvelopeSettings(
+        limits=limits_of(args),
+        method=args.method,
+        allocation=args.allocation,
+        injection_model=args.injection_model,
+        controls=control_state(args.regulators),
+    )
+
+
 def output_path(text: str) -> Path:
     """--out of an envelope file: a known format in a folder that exists, or a UserError naming it."""
     out = Path(text)
@@ -130,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     from flexbench.twin import Twin, TwinError, compute_envelope, read_profiles
 
     out = output_path(args.out)
+    if args.group is not None:
+        return run_group(args, out)
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     resolution = args.resolution or ("15min" if args.kind == "dynamic" else "1h")
@@ -163,13 +188,52 @@ def run(args: argparse.Namespace) -> int:
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
     ns, nt = env.shape
-    checked = "checked by full power flow" if env.verified else "NOT fully verified (see binding columns)"
+    checked = CHECKED[bool(env.verified)]
     print(
         f"wrote {out}: {ns} sites x {nt} intervals ({env.kind}, {env.method}, {env.allocation}, "
         f"injection {env.injection_model}), "
         f"{checked}, {time.monotonic() - started:.1f} s"
     )
     return 0 if env.verified else 1
+
+
+def run_group(args: argparse.Namespace, out: Path) -> int:
+    """--group: the group envelope and its per-site allocation, two files."""
+    from flexbench.twin import Twin, TwinError, read_profiles
+    from flexbench.twin.group import group_envelope, group_file, group_sites
+
+    if args.sites:
+        raise UserError("give --sites or --group, not both")
+    if args.kind != "variable":
+        raise UserError(f"--group computes variable (day-ahead) envelopes, not {args.kind}")
+    try:
+        twin = Twin.load(args.feeder)
+        sites = group_sites(twin, args.group)
+        profiles = read_profiles(args.profiles, site_ids=twin.site_ids) if args.profiles else None
+        bar = ProgressBar(f"group envelope of {len(sites)} sites, {twin.name}")
+        started = time.monotonic()
+        group = group_envelope(
+            twin,
+            sites,
+            name=args.group,
+            profiles=profiles,
+            start=args.start,
+            horizon=args.horizon,
+            resolution=args.resolution or "1h",
+            settings=settings_of(args),
+            progress=bar,
+        )
+        bar.close()
+        group.sites.save(out)
+        group_out = group.save(group_file(out))
+    except (TwinError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(
+        f"wrote {out}: {len(sites)} sites x {group.sites.shape[1]} intervals ({group.sites.allocation} allocation "
+        f"of the group limit), and {group_out}: the group's limits (shared: {group.shared_equipment}); "
+        f"{CHECKED[bool(group.verified)]}, {time.monotonic() - started:.1f} s"
+    )
+    return 0 if group.verified else 1
 
 
 class ProgressBar:
@@ -244,8 +308,6 @@ def run_any(args: argparse.Namespace) -> int:
 
 def run_distributed(args: argparse.Namespace) -> int:
     from flexbench.twin import TwinError
-    from flexbench.twin.compute import EnvelopeSettings
-    from flexbench.twin.controls import control_state
     from flexbench.twin.distributed import run_feeders
     from flexbench.twin.synthetic import load_instances
 
@@ -262,13 +324,7 @@ def run_distributed(args: argparse.Namespace) -> int:
         raise UserError(f"--dask-workers must be at least 1, got {args.dask_workers}")
     try:
         instances = load_instances(args.feeders)
-        settings = EnvelopeSettings(
-            limits=limits_of(args),
-            method=args.method,
-            allocation=args.allocation,
-            injection_model=args.injection_model,
-            controls=control_state(args.regulators),
-        )
+        settings = settings_of(args)
     except (TwinError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bar = FeederProgress(f"envelopes of {len(instances)} feeders")

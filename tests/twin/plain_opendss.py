@@ -64,36 +64,50 @@ class PlainFeeder:
     def voltages_pu(self) -> dict[str, float]:
         """Phase-to-neutral voltage (pu) of every distribution node but the source bus'."""
         dss = self.dss
-        dss.Vsources.First()
-        source = dss.CktElement.BusNames()[0].split(".")[0].lower()
+        if not hasattr(self, "_distribution"):
+            dss.Vsources.First()
+            source = dss.CktElement.BusNames()[0].split(".")[0].lower()
+            self._distribution = set()
+            for bus in dss.Circuit.AllBusNames():
+                dss.Circuit.SetActiveBus(bus)
+                if bus.lower() != source and 0 < float(dss.Bus.kVBase()) * math.sqrt(3) <= 35.0:
+                    self._distribution.add(bus.lower())
         out = {}
         for name, pu in zip(dss.Circuit.AllNodeNames(), dss.Circuit.AllBusMagPu()):
             bus, node = name.lower().split(".")
-            dss.Circuit.SetActiveBus(bus)
-            kv_ll = float(dss.Bus.kVBase()) * math.sqrt(3)
-            if bus != source and node in ("1", "2", "3") and 0 < kv_ll <= 35.0 and pu > 0.5:
+            if bus in self._distribution and node in ("1", "2", "3") and pu > 0.5:
                 out[name.lower()] = float(pu)
         return out
 
     def loadings(self) -> dict[str, tuple[float, float]]:
         """(largest phase current A, rating A) of every line (normamps) and transformer (winding 1 kVA)."""
         dss = self.dss
-        out = {}
-        for coll, kind in ((dss.Lines, "line"), (dss.Transformers, "transformer")):
-            i = coll.First()
-            while i:
-                nph = int(dss.CktElement.NumPhases())
-                if kind == "line":
-                    rating = float(dss.Lines.NormAmps())
-                else:
-                    dss.Transformers.Wdg(1)
-                    kva, kv = float(dss.Transformers.kVA()), float(dss.Transformers.kV())
-                    rating = kva / kv if nph == 1 else kva / (math.sqrt(3) * kv)
-                mags = dss.CktElement.CurrentsMagAng()[0 : 2 * nph : 2]
-                if rating > 0 and dss.CktElement.Enabled():
-                    out[dss.CktElement.Name().lower()] = (max(mags), rating)
-                i = coll.Next()
-        return out
+        if not hasattr(self, "_rated"):
+            self._rated = {}
+            for coll, kind in ((dss.Lines, "line"), (dss.Transformers, "transformer")):
+                i = coll.First()
+                while i:
+                    nph = int(dss.CktElement.NumPhases())
+                    if kind == "line":
+                        rating = float(dss.Lines.NormAmps())
+                    else:
+                        dss.Transformers.Wdg(1)
+                        kva, kv = float(dss.Transformers.kVA()), float(dss.Transformers.kV())
+                        rating = kva / kv if nph == 1 else kva / (math.sqrt(3) * kv)
+                    if rating > 0 and dss.CktElement.Enabled():
+                        self._rated[dss.CktElement.Name().lower()] = (nph, rating)
+                    i = coll.Next()
+        pd = dss.PDElements
+        if not hasattr(self, "_layout"):  # where each rated element's phase currents sit in the flat array
+            rows, offset = [], 0
+            for name, conductors, terminals in zip(pd.AllNames(), pd.AllNumConductors(), pd.AllNumTerminals()):
+                if name.lower() in self._rated:
+                    nph, rating = self._rated[name.lower()]
+                    rows.append((name.lower(), offset, nph, rating))
+                offset += conductors * terminals
+            self._layout = rows
+        mags = np.asarray(pd.AllCurrentsMagAng())[0::2]
+        return {name: (float(mags[at : at + nph].max()), rating) for name, at, nph, rating in self._layout}
 
 
 def worst_import_violation(
@@ -101,22 +115,39 @@ def worst_import_violation(
 ) -> tuple[float, str]:
     """Every site at its import limit at once (extra import on its own load), controls frozen at the
     forecast's: the largest excess over a limit (pu, or fraction of a rating; <= 0 is safe) and where."""
+    base = forecast_state(plain, load_w, pv_w)
+    plain.set_loads({s: limit + pv_w.get(s, 0.0) for s, limit in zip(site_ids, import_limit_w)}, {})
+    return frozen_excess(plain, base, "import", vmin_pu, vmax_pu)
+
+
+def forecast_state(plain: PlainFeeder, load_w, pv_w) -> tuple[dict, dict]:
+    """Solve the forecast with controls acting; its voltages and loadings (what the limits are relative to)."""
     plain.set_loads(load_w, pv_w)
     plain.solve()
-    v0, i0 = plain.voltages_pu(), plain.loadings()
-    plain.set_loads({s: limit + pv_w.get(s, 0.0) for s, limit in zip(site_ids, import_limit_w)}, {})
+    return plain.voltages_pu(), plain.loadings()
+
+
+def frozen_excess(plain: PlainFeeder, base, direction: str, vmin_pu=0.95, vmax_pu=1.05) -> tuple[float, str]:
+    """Solve the loads as set with controls frozen: the largest excess over a limit of the direction and where.
+
+    A voltage already outside the band at the forecast may move out by TOL_PU more; a direction moving a
+    voltage the unusual way (import raising it, export lowering it) may move it by TOL_PU beyond the forecast.
+    """
+    v0, i0 = base
     plain.solve(controls=False)
     worst, where = -np.inf, ""
     for node, pu in plain.voltages_pu().items():
-        base = v0.get(node, pu)
-        low = vmin_pu if base >= vmin_pu else base - TOL_PU
-        high = max(vmax_pu, base + TOL_PU)
+        v = v0.get(node, pu)
+        if direction == "import":
+            low, high = (vmin_pu if v >= vmin_pu else v - TOL_PU), max(vmax_pu, v + TOL_PU)
+        else:
+            low, high = min(vmin_pu, v - TOL_PU), (vmax_pu if v <= vmax_pu else v + TOL_PU)
         for excess in (low - pu, pu - high):
             if excess > worst:
                 worst, where = excess, f"voltage {node} {pu:.4f} pu"
     for element, (amps, rating) in plain.loadings().items():
-        base = i0.get(element, (0.0, rating))[0]
-        allowed = rating if base <= rating else base + TOL_FRACTION * rating
+        i = i0.get(element, (0.0, rating))[0]
+        allowed = rating if i <= rating else i + TOL_FRACTION * rating
         excess = (amps - allowed) / rating
         if excess > worst:
             worst, where = excess, f"thermal {element} {amps:.1f} A of {rating:.1f} A"
