@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,23 @@ Row = tuple[str, Mapping[str, Any]]
 def read_envelopes(path: str | Path) -> dict[str, Envelope]:
     """Every site's envelope in the file, by site id ("" for a file without a site column)."""
     path = Path(path)
+    return {site: envelope_of_rows(path, site, site_rows) for site, site_rows in rows_by_site(path).items()}
+
+
+def rows_by_site(
+    path: str | Path, missing_columns: Callable[[set[str]], list[str]] | None = None
+) -> dict[str, list[Row]]:
+    """The file's records, by site id ("" without a site column), each with where it is in the file.
+
+    `missing_columns` names the columns a CSV header lacks (default: an envelope's); the
+    schedule reader (core.schedule_files) asks for its own.
+    """
+    path = Path(path)
     if not path.is_file():
         raise IntervalError(f"{path}: no such envelope file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        rows = list(_csv_rows(path))
+        rows = list(_csv_rows(path, missing_columns or _envelope_columns_missing))
     elif suffix == ".json":
         rows = list(_json_rows(path))
     else:
@@ -56,7 +68,7 @@ def read_envelopes(path: str | Path) -> dict[str, Envelope]:
         by_site.setdefault(_site_of(record), []).append((where, record))
     if not by_site:
         raise IntervalError(f"{path}: no intervals")
-    return {site: _envelope(path, site, site_rows) for site, site_rows in by_site.items()}
+    return by_site
 
 
 def read_envelope_file(path: str | Path, site: str | None = None, *, default_site: str | None = None) -> Envelope:
@@ -66,16 +78,25 @@ def read_envelope_file(path: str | Path, site: str | None = None, *, default_sit
     holds that site, else the file's only site.
     """
     envelopes = read_envelopes(path)
-    if site is None and default_site in envelopes:
-        site = default_site
-    if site is not None and site in envelopes:
-        return envelopes[site]
-    if list(envelopes) == [""]:  # no site column: the file is one site's envelope
-        only = envelopes[""]
+    chosen = choose_site(path, list(envelopes), site, default_site)
+    only = envelopes[chosen]
+    if chosen == "" and (site or default_site):  # no site column: the file is one site's envelope
         return Envelope(site_id=site or default_site or "", intervals=only.intervals, firm=only.firm)
-    if site is None and len(envelopes) == 1:
-        return next(iter(envelopes.values()))
-    names = sorted(envelopes)
+    return only
+
+
+def choose_site(path: str | Path, sites: list[str], site: str | None, default_site: str | None) -> str:
+    """The file's site to read: `site`, else `default_site` when the file holds it, else its only site
+    ("" names a file without a site column, which is any site's)."""
+    if site is None and default_site in sites:
+        site = default_site
+    if site is not None and site in sites:
+        return site
+    if sites == [""]:
+        return ""
+    if site is None and len(sites) == 1:
+        return sites[0]
+    names = sorted(sites)
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     if site is None:
         raise IntervalError(f"{path}: holds {len(names)} sites ({shown}); choose one by its site id")
@@ -90,7 +111,8 @@ def _site_of(record: Mapping[str, Any]) -> str:
     return ""
 
 
-def _envelope(path: Path, site: str, rows: list[Row]) -> Envelope:
+def envelope_of_rows(path: Path, site: str, rows: list[Row]) -> Envelope:
+    """One site's Envelope from its records (`rows_by_site`); errors name file, row and field."""
     label = f"{path}: site {site}" if site else str(path)
     intervals: list[Interval] = []
     for where, record in rows:
@@ -101,15 +123,19 @@ def _envelope(path: Path, site: str, rows: list[Row]) -> Envelope:
             intervals.append(Interval.parse(record))
         except IntervalError as exc:
             raise IntervalError(f"{path}: {where}: {exc}") from None
-    where, first = rows[0]
     try:
-        firm = SiteLimits(**{side: first.get(key) for side, key in FIRM_KEYS.items()})
-    except IntervalError as exc:
-        raise IntervalError(f"{path}: {where}: firm limits: {exc}") from None
-    try:
-        return Envelope(site_id=site, intervals=tuple(intervals), firm=firm)
+        return Envelope(site_id=site, intervals=tuple(intervals), firm=firm_of_rows(path, rows))
     except IntervalError as exc:
         raise IntervalError(f"{label}: {exc}") from None
+
+
+def firm_of_rows(path: Path, rows: list[Row]) -> SiteLimits:
+    """The firm limits a site's first record gives (firm_import_w, firm_export_w; none: not limited)."""
+    where, first = rows[0]
+    try:
+        return SiteLimits(**{side: first.get(key) for side, key in FIRM_KEYS.items()})
+    except IntervalError as exc:
+        raise IntervalError(f"{path}: {where}: firm limits: {exc}") from None
 
 
 def _twin_limits(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,7 +150,7 @@ def _twin_limits(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _csv_rows(path: Path) -> Iterator[Row]:
+def _csv_rows(path: Path, missing_columns: Callable[[set[str]], list[str]]) -> Iterator[Row]:
     with path.open(newline="") as fh:
         lines = fh.readlines()
     skipped = 0
@@ -134,19 +160,18 @@ def _csv_rows(path: Path) -> Iterator[Row]:
     reader = csv.DictReader(lines[skipped:])
     if reader.fieldnames is None:
         raise IntervalError(f"{path}: no header line")
-    _require(path, f"line {skipped + 1} (header)", reader.fieldnames)
+    missing = missing_columns(set(reader.fieldnames))
+    if missing:
+        raise IntervalError(f"{path}: line {skipped + 1} (header): missing column(s) {', '.join(missing)}")
     for record in reader:
         yield f"line {skipped + reader.line_num}", _twin_limits(record) if twin else record
 
 
-def _require(path: Path, where: str, names: Iterable[str]) -> None:
-    present = set(names)
-    wanted = ["duration_s", "import_limit_w", "export_limit_w"]
-    missing = [k for k in wanted if k not in present]
+def _envelope_columns_missing(present: set[str]) -> list[str]:
+    missing = [k for k in ("duration_s", "import_limit_w", "export_limit_w") if k not in present]
     if "start" not in present and "start_s" not in present:
         missing.insert(0, "start")
-    if missing:
-        raise IntervalError(f"{path}: {where}: missing column(s) {', '.join(missing)}")
+    return missing
 
 
 def _json_rows(path: Path) -> Iterator[Row]:

@@ -23,6 +23,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 
@@ -514,6 +515,23 @@ class PowerControlSystem(Instrument):
         self.set_export_limit_w(export_limit_w)
         self.set_import_limit_w(import_limit_w)
         self.set_current_limit_a(current_limit_a)
+
+    def load_schedule(self, path: Path, site: str | None = None) -> None:
+        """Configure the PCS with a schedule file (core.schedule_files: static month x hour, or variable):
+        it then holds the limits of its own clock's month and hour (or interval) with no communication,
+        and the firm limits when a variable schedule runs out. A PCS that cannot: SettingNotTaken."""
+        raise SettingNotTaken(f"{self.model}: cannot be configured with a schedule", address=self.address)
+
+    def clear_schedule(self) -> None:
+        """No schedule in the PCS's configuration any more (a PCS that cannot hold one has none to clear)."""
+
+    def set_clock(self, t_s: float) -> None:
+        """Set the PCS's own clock (what its schedule is read by) to this time, s since 1970."""
+        raise SettingNotTaken(f"{self.model}: its clock cannot be set from the bench", address=self.address)
+
+    def clock_s(self) -> float:
+        """The PCS's own clock now, s since 1970."""
+        raise SettingNotTaken(f"{self.model}: its clock cannot be read from the bench", address=self.address)
 
     def safe_state(self) -> None:
         """The PCS keeps its settings: de-energizing the bench is the grid simulator's job."""

@@ -2,17 +2,28 @@
 
 Role: PowerControlSystem. Settings are checked before they are sent: export
 and import limits against the bench's power_max_w, the busbar current limit
-against current_max_a. Timeouts, reconnects and threads: as ModbusTransport states.
+against current_max_a. A schedule file goes into the layout's schedule block
+(its clock, firm limits and table); a device without that block answers
+exception 2, which is SettingNotTaken: it cannot hold a schedule. Timeouts,
+reconnects and threads: as ModbusTransport states.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from flexbench.core.schedule_files import read_schedule
+from flexbench.core.schedules import schedule_limits_w
 
 from .. import pcs_registers as reg
 from ..addresses import ModbusRtuAddress, ModbusTcpAddress, parse_address
-from ..roles import PCS_MODES, Identity, PCSStatus, PowerControlSystem
-from ..transports.modbus import ModbusTransport
+from ..roles import PCS_MODES, Identity, PCSStatus, PowerControlSystem, SettingNotTaken
+from ..transports.modbus import ModbusExceptionResponse, ModbusTransport
+
+ILLEGAL_ADDRESS = 2
 
 
 class ModbusPCS(PowerControlSystem):
@@ -34,7 +45,7 @@ class ModbusPCS(PowerControlSystem):
         self.transport.close()
 
     def identity(self) -> Identity:
-        regs = self.transport.read_holding_registers(0, reg.REGISTER_COUNT)
+        regs = self.transport.read_holding_registers(0, reg.IDENTITY_END)
         fields = {name: reg.decode_string(regs[start : start + n]) for name, (start, n) in reg.IDENTITY.items()}
         return Identity(**fields)
 
@@ -64,6 +75,47 @@ class ModbusPCS(PowerControlSystem):
             return
         self.safety.check("current", float(limit_a), "a", address=self.address)
         self.transport.write_registers(reg.CURRENT_LIMIT, [round(limit_a * 10)])
+
+    def load_schedule(self, path: Path, site: str | None = None) -> None:
+        schedule = read_schedule(path, site)
+        kind, firm, count, table = reg.schedule_registers(schedule)
+        highest_w = max((w for w in schedule_limits_w(schedule) if w is not None), default=None)
+        if highest_w is not None:
+            self.safety.check("power", highest_w, "w", address=self.address)
+        with self._schedule_block():
+            self.transport.write_registers(reg.FIRM_EXPORT, [*firm, count])
+            if table:
+                self.transport.write_registers(reg.TABLE, table)
+            self.transport.write_registers(reg.SCHEDULE_KIND, [kind])
+
+    def clear_schedule(self) -> None:
+        try:
+            with self._schedule_block():
+                self.transport.write_registers(reg.SCHEDULE_KIND, [0])
+        except SettingNotTaken:
+            pass  # no schedule block: no schedule to clear
+
+    def set_clock(self, t_s: float) -> None:
+        with self._schedule_block():
+            self.transport.write_registers(reg.CLOCK, reg.u32(round(t_s)))
+
+    def clock_s(self) -> float:
+        with self._schedule_block():
+            hi, lo = self.transport.read_holding_registers(reg.CLOCK, 2)
+        return float(reg.from_u32(hi, lo))
+
+    @contextmanager
+    def _schedule_block(self) -> Iterator[None]:
+        """Exception 2 in the schedule block: a PCS without one."""
+        try:
+            yield
+        except ModbusExceptionResponse as exc:
+            if exc.exception_code != ILLEGAL_ADDRESS:
+                raise
+            raise SettingNotTaken(
+                f"the PCS has no schedule registers (exception 2 at register {exc.register}): it cannot hold a schedule",
+                address=self.address,
+            ) from None
 
     def status(self) -> PCSStatus:
         r = self.transport.read_holding_registers(0, reg.PCC_IMPORT)

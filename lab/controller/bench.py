@@ -73,7 +73,7 @@ def reset_for_test(bench: Any, nodeid: str) -> None:
     ctl = bench.controller
     for driver in bench.instruments.values():
         if isinstance(driver, ConfiguredPCS):
-            driver.program("unrestricted", None, None, None)
+            driver.unset()
     cleared: dict[str, int] = {}
     if bench.csip is not None and ctl.config.csip_device is not None:
         lfdi = ctl.config.lfdi or bench.csip.lfdis[ctl.config.csip_device]

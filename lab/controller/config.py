@@ -24,7 +24,8 @@
                                       # "controller" then takes its settings through it
     configure_restarts = false        # whether the controller must be restarted to take new settings
     settings = ["export_limit_w", "import_limit_w"]  # what its configuration can set (also "mode",
-                                      # "current_limit_a"); a plan needing another setting is not applicable
+                                      # "current_limit_a", "schedule_file": the path of a schedule file,
+                                      # core.schedule_files); a plan needing another setting is not applicable
     session = "per-test"              # per-test: before each test the controller is restarted (or its reset
                                       # command run) and its 2030.5 state on the server cleared; shared: one
                                       # session for the whole run (faster; a test may inherit the last one's state)
@@ -47,7 +48,7 @@ from typing import Any
 
 PLACEHOLDERS = ("site_file", "run_dir", "dut_profile", "python")
 CONFIGURE_PLACEHOLDERS = (*PLACEHOLDERS, "settings_file")
-SETTINGS = ("mode", "export_limit_w", "import_limit_w", "current_limit_a")
+SETTINGS = ("mode", "export_limit_w", "import_limit_w", "current_limit_a", "schedule_file")
 SESSIONS = ("per-test", "shared")
 CONTROLLER_ADDRESS = "controller"  # an instrument at the controller's local API
 REFERENCE_COMMAND = (

@@ -5,15 +5,18 @@ export and import limits, busbar current limit) go into a JSON file the bench
 writes, and the controller's `configure` command takes them (restarting the
 controller when `configure_restarts`). Only the settings `[controller]
 settings` names can be given; asking for another is SettingNotTaken, which
-makes the check that needs it not applicable. Its status is what was last
-configured, and its fail-safe state unknown (None): the controller has no way
-to report either.
+makes the check that needs it not applicable. A schedule file (static or
+variable, core.schedule_files) goes in as the setting `schedule_file`, its
+path, when `settings` names it. Its status is what was last configured, and
+its fail-safe state unknown (None): the controller has no way to report either.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flexbench.core.schedule_files import read_schedule, write_schedule
 from flexbench.instruments.roles import PCS_MODES, Identity, PCSStatus, PowerControlSystem, SettingNotTaken
 
 if TYPE_CHECKING:
@@ -24,7 +27,9 @@ UNSET: dict[str, Any] = {
     "export_limit_w": None,
     "import_limit_w": None,
     "current_limit_a": None,
+    "schedule_file": None,
 }
+SCHEDULE_FILE = "controller-schedule.csv"
 
 
 class ConfiguredPCS(PowerControlSystem):
@@ -53,12 +58,38 @@ class ConfiguredPCS(PowerControlSystem):
     ) -> None:
         if mode not in PCS_MODES:
             raise ValueError(f"unknown PCS mode {mode!r} (modes: {', '.join(PCS_MODES)})")
-        wanted: dict[str, Any] = {
+        changes: dict[str, Any] = {
             "mode": mode,
             "export_limit_w": export_limit_w,
             "import_limit_w": import_limit_w,
             "current_limit_a": current_limit_a,
         }
+        self._check_taken(changes)
+        for limit_w in (export_limit_w, import_limit_w):
+            if limit_w is not None:
+                if limit_w < 0:
+                    raise ValueError(f"a site limit is a magnitude in W, got {limit_w:g}")
+                self.safety.check("power", float(limit_w), "w", address=self.address)
+        self._configure(changes)
+
+    def load_schedule(self, path: Path, site: str | None = None) -> None:
+        """The schedule file's path as the setting `schedule_file` (one site's schedule written to the run
+        folder first when the file holds several); a file that cannot be read fails here, not in the controller."""
+        self._check_taken({"schedule_file": str(path)})
+        schedule = read_schedule(path, site)
+        if site is not None:
+            path = write_schedule(self.supervisor.run_dir / SCHEDULE_FILE, schedule)
+        self._configure({"schedule_file": str(Path(path).resolve())})
+
+    def clear_schedule(self) -> None:
+        if "schedule_file" in self.supervisor.config.settings:
+            self._configure({"schedule_file": None})
+
+    def unset(self) -> None:
+        """Every setting back to none (and no schedule): a clean start for a test."""
+        self._configure(dict(UNSET))
+
+    def _check_taken(self, wanted: dict[str, Any]) -> None:
         takes = self.supervisor.config.settings
         for key, value in wanted.items():
             if value != UNSET[key] and key not in takes:
@@ -66,14 +97,13 @@ class ConfiguredPCS(PowerControlSystem):
                     f"the controller's configuration does not take {key} = {value!r} "
                     f"([controller] settings: {', '.join(takes)})"
                 )
-        for limit_w in (export_limit_w, import_limit_w):
-            if limit_w is not None:
-                if limit_w < 0:
-                    raise ValueError(f"a site limit is a magnitude in W, got {limit_w:g}")
-                self.safety.check("power", float(limit_w), "w", address=self.address)
+
+    def _configure(self, changes: dict[str, Any]) -> None:
+        wanted = {**self.settings, **changes}
+        self._check_taken(changes)
         if wanted == self.settings and self.configured:
             return
-        self.supervisor.configure({key: wanted[key] for key in takes})
+        self.supervisor.configure({key: wanted[key] for key in self.supervisor.config.settings})
         self.settings, self.configured = wanted, True
 
     def set_mode(self, mode: str) -> None:

@@ -136,7 +136,7 @@ class PCSBench:
                 identity={"Mn": "flexbench", "Md": "Virtual battery inverter", "SN": "VBAT-0001", "Vr": "1.0.0"},
             )
         elif inst.role == "pcs":
-            emu = emulator_cls(clock=self.clock, identity=self.identity or None)
+            emu = emulator_cls(clock=self.clock, identity=self.identity or None, takes_schedule=True)
         else:
             raise BenchError(
                 f"{inst.name}: the PCS site has no virtual {inst.role} "
@@ -216,6 +216,8 @@ class PCSBench:
         pcs = self.emulators.get("pcs")
         if pcs is not None:
             self.site.controller.settings = pcs.settings()
+            self.site.controller.schedule = pcs.schedule()
+            self.site.controller.clock_offset_s = pcs.clock_offset_s
 
     def _publish(self) -> None:
         battery = self.emulators.get("battery")

@@ -18,6 +18,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from flexbench.core import Envelope
+from flexbench.core.schedules import Schedule
 from flexbench.lab.virtual.dynamics import SecondOrder
 from flexbench.signals.csip.price_schedule import PriceSchedule
 
@@ -37,6 +39,8 @@ class PCSFault:
     poll_rate_multiple: float | None = None  # polls this many times slower than the server's pollRate
     ignores_heartbeat: bool = False  # keeps its last OPC-UA limits when the heartbeat stops
     price_over_envelope: bool = False  # in a cheap window charges past the utility's import limit
+    ignores_schedule: bool = False  # takes a schedule file into its configuration and never applies it
+    holds_last_interval: bool = False  # when a variable schedule runs out, keeps its last interval's limits
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -67,6 +71,14 @@ PCS_FAULTS: dict[str, PCSFault] = {
             "price-over-envelope",
             "in a cheap-price window charges battery and EV past the utility's import limit",
             price_over_envelope=True,
+        ),
+        PCSFault(
+            "ignores-schedule", "takes a schedule into its configuration and never applies it", ignores_schedule=True
+        ),
+        PCSFault(
+            "holds-last-interval",
+            "when a variable schedule runs out, keeps its last interval instead of the firm limits",
+            holds_last_interval=True,
         ),
     )
 }
@@ -124,6 +136,9 @@ class PCSController:
         # a change of a channel's limits made at a ramp: (bench time, limits before, rate W/s)
         self._ramps: dict[str, tuple[float, tuple[float | None, float | None], float]] = {}
         self.prices: PriceSchedule | None = None  # 2030.5 Pricing read by the PCS's client (import prices)
+        # a schedule in its own configuration, read by its own clock (bench time + clock_offset_s)
+        self.schedule: Schedule | None = None
+        self.clock_offset_s = 0.0
         self.fail_safe = False
         self._sensor: deque[tuple[float, float]] = deque()
         self._last_reading: tuple[float, float] | None = None
@@ -164,6 +179,22 @@ class PCSController:
             else:
                 now.append(a + math.copysign(step_w, b - a))
         return now[0], now[1]
+
+    def schedule_limits(self, t_s: float) -> tuple[float | None, float | None]:
+        """(import, export) of its schedule at bench time t_s, read by its own clock; (None, None) without one.
+
+        A variable schedule that has run out (or not begun) gives its firm limits.
+        """
+        schedule = self.schedule
+        if schedule is None or self.fault.ignores_schedule:
+            return None, None
+        pcs_t_s = t_s + self.clock_offset_s
+        limits = schedule.at(pcs_t_s)
+        if self.fault.holds_last_interval and isinstance(schedule, Envelope) and schedule.intervals:
+            last = schedule.intervals[-1]
+            if pcs_t_s >= last.end_s:
+                limits = last.limits.or_else(schedule.firm)
+        return limits.import_limit_w, limits.export_limit_w
 
     def sense(self, t_s: float, pcc_import_w: float) -> None:
         if self.sensor_connected:
@@ -216,7 +247,7 @@ class PCSController:
         """PV, battery and EV powers that keep the PCC and the busbar within the settings."""
         p = self.params
         s = self.settings
-        utility = [self.limits_at(channel, t_s) for channel in self.utility_limits]
+        utility = [self.limits_at(channel, t_s) for channel in self.utility_limits] + [self.schedule_limits(t_s)]
         export_limit = min([_or_inf(s.export_limit_w)] + [_or_inf(e) for _, e in utility])
         import_limit = min([_or_inf(s.import_limit_w)] + [_or_inf(i) for i, _ in utility])
         if s.mode in ("import-only", "no-exchange"):
