@@ -46,3 +46,14 @@ def test_a_pcs_that_misses_its_schedule_fails_exactly_what_it_breaks(tmp_path, p
     proc, results = run_plan(plans, tmp_path / profile, "--dut-profile", profile)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert plans.failing(results) == broken, plans.why(results)
+
+
+def test_a_controller_that_cannot_hold_a_schedule_is_not_applicable_with_the_reason(tmp_path, plans):
+    proc, results = plans.run(
+        "testplans/static-schedule", "lab/benches/virtual-controller.toml", 10, tmp_path / "controller"
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert results["verdict"] == "pass" and len(results["tests"]) == 3
+    for test in results["tests"]:
+        assert test["outcome"] == "skipped", test
+        assert test["message"].startswith("not applicable: the PCS has no schedule registers"), test
