@@ -20,17 +20,21 @@ from flexbench.core.schedule_files import write_schedule
 from flexbench.core.schedules import Schedule
 from flexbench.instruments.roles import SettingNotTaken
 from flexbench.lab.envelope_plan import IntervalWindow, follows_schedule
-from flexbench.lab.plan import PCC_EXPORT, Procedure, RequirementParams, Site, SiteParams
+from flexbench.lab.plan import Procedure, RequirementParams, Site, SiteParams, pcc
 
-SCHEDULE_LIMIT = {channels.LIMIT_PCC_MIN_W: "-export limit of the schedule"}
-"""The limit line of the evidence plot."""
+
+def schedule_limit_line(side: str) -> dict[str, str]:
+    """The limit line of the evidence plot for the side a test looks at."""
+    if side == "export":
+        return {channels.LIMIT_PCC_MIN_W: "-export limit of the schedule"}
+    return {channels.LIMIT_PCC_MAX_W: "import limit of the schedule"}
 
 
 class Followed(RequirementParams):
     response_time_s: float
     """After a cell (or interval) begins, the site may be above its limit this long."""
     accuracy_w: float
-    """PCC export may exceed the limit by this much (the PCS's declared accuracy)."""
+    """The PCC flow may exceed the limit by this much (the PCS's declared accuracy)."""
 
 
 def clock_time(text: str) -> dt.datetime:
@@ -43,12 +47,12 @@ def clock_time(text: str) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Segment:
-    """A span of the PCS clock with one export limit in force."""
+    """A span of the PCS clock with one limit in force on the side a test looks at."""
 
     label: str
     pcs_start_s: float
     pcs_end_s: float
-    export_limit_w: float
+    limit_w: float
 
 
 class ScheduledPcs:
@@ -103,30 +107,31 @@ def follow(
     segments: list[Segment],
     requirement: Followed,
     *,
+    side: str,
     what: str,
 ) -> None:
-    """Show each segment's limit on the plot as it begins, wait to the end, and judge the PCC export.
+    """Show each segment's limit on the plot as it begins, wait to the end, and judge the PCC flow of `side`.
 
     `what` names the segments in the criterion ("cell (month x hour of the PCS's clock)", "interval").
     """
     for segment in segments:
         procedure.wait_until(pcs.bench_s(segment.pcs_start_s))
-        procedure.step(f"{segment.label}: export limit {segment.export_limit_w:.0f} W on the PCS's clock")
-        pcs.site.show_limit(SiteLimits(export_limit_w=segment.export_limit_w))
+        procedure.step(f"{segment.label}: {side} limit {segment.limit_w:.0f} W on the PCS's clock")
+        pcs.site.show_limit(SiteLimits(**{f"{side}_limit_w": segment.limit_w}))
     procedure.wait_until(pcs.bench_s(segments[-1].pcs_end_s))
     windows = [
         IntervalWindow(
             start_s=pcs.bench_s(s.pcs_start_s) + requirement.response_time_s,
             end_s=pcs.bench_s(s.pcs_end_s),
-            limit_w=s.export_limit_w + requirement.accuracy_w,
+            limit_w=s.limit_w + requirement.accuracy_w,
             label=s.label,
         )
         for s in segments
     ]
-    t, y = procedure.series(PCC_EXPORT)
-    result = follows_schedule(requirement_id, t, y, windows, side="export")
+    t, y = procedure.series(pcc(side))
+    result = follows_schedule(requirement_id, t, y, windows, side=side)
     result.criterion = (
-        f"PCC export at or below the export limit of each {what} + {requirement.accuracy_w:g} W accuracy, "
+        f"PCC {side} at or below the {side} limit of each {what} + {requirement.accuracy_w:g} W accuracy, "
         f"from {requirement.response_time_s:g} s after it begins to its end ({len(windows)} in all)"
     )
     procedure.record(result)

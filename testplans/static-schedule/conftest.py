@@ -34,22 +34,27 @@ class SchedulePlan(SiteParams):
     phases: int
     """The AC loads are per-phase units programmed alike."""
     export_pv_dc_w: float
-    """PV available (DC) through every test: uncontrolled, the site exports far above every limit."""
+    """PV available (DC) in an export test: uncontrolled, the site exports far above every limit."""
     export_load_w: float
+    import_load_w: float
+    """Load and EV demand in an import test: uncontrolled, the site imports far above every limit."""
+    import_ev_w: float
     lead_s: float
     """The PCS clock is set this long before the change a test looks at."""
     hold_s: float
     """Observed after the change."""
+    other_cells_import_w: float
     other_cells_export_w: float
     """Every cell of the letter but the ones a test looks at: looser than those, so a PCS on the wrong cell shows."""
+    firm_import_w: float
     firm_export_w: float
-    """The letter's firm export limit (what a cell without a limit leaves to)."""
+    """The letter's firm limits (what a cell without a limit leaves to)."""
     hour_change: str
-    """A PCS clock time (no zone) on the hour, within a month: the letter's cells before and after it."""
-    hour_before_export_w: float
-    hour_after_export_w: float
+    """A PCS clock time (no zone) on the hour, within a month: the letter's import cells before and after it."""
+    hour_before_import_w: float
+    hour_after_import_w: float
     month_change: str
-    """00:00 on the first of a month: the last hour of the month before, and the first of this one."""
+    """00:00 on the first of a month: the export cells of the last hour of the month before, and the first of this."""
     month_before_export_w: float
     month_after_export_w: float
     interval_s: float

@@ -18,7 +18,7 @@ import pytest
 
 from flexbench.core import Envelope, Interval, SiteLimits
 from flexbench.lab.plan import Conditions
-from flexbench.lab.schedule_plan import SCHEDULE_LIMIT, ScheduledPcs, Segment, follow
+from flexbench.lab.schedule_plan import ScheduledPcs, Segment, follow, schedule_limit_line
 
 LOAD_AHEAD_S = 5.0  # the first interval starts this long after the schedule is written
 
@@ -47,7 +47,15 @@ def test_variable_schedule_runs_out_to_the_firm_limits(procedure, site, schedule
         Segment(f"interval {k + 1}", i.start_s, i.end_s, i.limits.export_limit_w or 0.0)
         for k, i in enumerate(intervals)
     ]
-    follow(procedure, "SCHED-FOLLOW", scheduled, following, procedure.requirement("SCHED-FOLLOW"), what="interval")
+    follow(
+        procedure,
+        "SCHED-FOLLOW",
+        scheduled,
+        following,
+        procedure.requirement("SCHED-FOLLOW"),
+        side="export",
+        what="interval",
+    )
     procedure.step("the schedule has run out", clause="SCHED 4")
     ran_out = [Segment("after the schedule (firm)", end_s, end_s + p.hold_s, p.variable_firm_export_w)]
     follow(
@@ -56,11 +64,12 @@ def test_variable_schedule_runs_out_to_the_firm_limits(procedure, site, schedule
         scheduled,
         ran_out,
         procedure.requirement("SCHED-END"),
+        side="export",
         what="span after its last interval (its firm limit)",
     )
     procedure.evidence(
         "Variable schedule running out to its firm limit, no communication",
         t_step_s=scheduled.bench_s(end_s),
-        steps=SCHEDULE_LIMIT,
+        steps=schedule_limit_line("export"),
         start_s=scheduled.bench_s(start_s),
     )
