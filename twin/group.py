@@ -75,7 +75,14 @@ def group_sites(twin: Twin, spec: str) -> list[str]:
     Unknown sites are refused naming the file and line.
     """
     if spec.lower().startswith(TRANSFORMER_PREFIX):
-        return sites_behind(twin, "Transformer." + spec[len(TRANSFORMER_PREFIX) :].strip())
+        element = "Transformer." + spec[len(TRANSFORMER_PREFIX) :].strip()
+        behind = sites_behind(twin, element)
+        if len(behind) == 1:
+            raise SiteError(
+                f"{element} feeds one site ({behind[0]}): a group needs at least two (the IEEE feeders model one "
+                "customer per service transformer; twin.synthetic.write_customer_feeder makes several)"
+            )
+        return behind
     path = Path(spec)
     if path.is_file():
         ids: list[str] = []
@@ -125,8 +132,9 @@ def shared_equipment(twin: Twin, site_ids: list[str]) -> list[str]:
     shared = [e for e in ordered if e.lower() in common and e.lower() not in everyone]
     if not shared:
         meet = next((e for e in ordered if e.lower() in common), twin.model.source_bus)
+        listed = ", ".join(site_ids[:5]) + (f" and {len(site_ids) - 5} more" if len(site_ids) > 5 else "")
         raise SiteError(
-            f"sites {', '.join(site_ids)} share no equipment: their paths to the source meet at {meet}, "
+            f"sites {listed} share no equipment: their paths to the source meet at {meet}, "
             f"which every site of {twin.name} passes through"
         )
     return shared
@@ -309,8 +317,9 @@ def group_envelope(
             reset = k % BLOCK_INTERVALS == 0
             shared_result = joint.interval(loads[k], pvs[k], reset=reset)
             alone = single.interval(loads[k], pvs[k], reset=reset)
-            twin.set_injection_model(settings.injection_model)
-            eff = forecast_limits(twin, settings.limits, loads[k], pvs[k])  # where the engines left the controls
+            # the engines leave the forecast in place, its controls settled: a frozen solve is its state
+            base = twin.solve_frozen()
+            eff = EffectiveLimits.from_state(settings.limits, base, rating, twin.model.vrow_ll)
             per_site = {}
             for d in (IMPORT, EXPORT):
                 h_alone = alone.import_headroom_w if d == IMPORT else alone.export_headroom_w

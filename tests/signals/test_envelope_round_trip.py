@@ -30,7 +30,8 @@ from flexbench.signals.opcua import ClientSecurity, SiteClient
 from flexbench.twin import EnvelopeSet
 
 CLI = [sys.executable, "-m", "flexbench.lab.cli"]
-FORMATS = ("csv", "json")
+# group-csv: the per-site file of `flexbench envelope --group` (the group's own rows go to a file beside it)
+FORMATS = ("csv", "json", "group-csv")
 SITES = ("671", "692")  # the file holds two sites: the publish commands pick one
 SITE = "671"
 # A site rated for what the feeder lets location 671 import and export (the server refuses limits above the rating).
@@ -86,14 +87,19 @@ class Serving:
 
 @pytest.fixture(scope="module")
 def envelope_files(tmp_path_factory: pytest.TempPathFactory, opcua_serving) -> dict[str, Path]:
-    """One small variable envelope of two IEEE 13 locations, written by `flexbench envelope` as CSV and as JSON."""
+    """One small variable envelope of two IEEE 13 locations, written by `flexbench envelope` as CSV and as JSON,
+    and as the CSV of the two as a group."""
     folder = tmp_path_factory.mktemp("envelope")
-    files = {fmt: folder / f"envelope.{fmt}" for fmt in FORMATS}
-    common = ["envelope", "--feeder", "ieee13", "--kind", "variable", "--sites", ",".join(SITES)]
+    files = {fmt: folder / f"envelope-{fmt}.{fmt.rpartition('-')[2]}" for fmt in FORMATS}
+    common = ["envelope", "--feeder", "ieee13", "--kind", "variable"]
     common += ["--horizon", "4h", "--resolution", "1h", "--method", "fast"]
-    for path in files.values():
-        flexbench(*common, "--out", str(path))
-    assert files["csv"].read_text().startswith("# schema: flexbench-envelope/1")
+    for fmt, path in files.items():
+        flexbench(*common, "--group" if fmt.startswith("group") else "--sites", ",".join(SITES), "--out", str(path))
+    assert all(
+        path.read_text().startswith("# schema: flexbench-envelope/1")
+        for path in files.values()
+        if path.suffix == ".csv"
+    )
     return files
 
 

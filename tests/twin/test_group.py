@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 
 from flexbench.core import read_envelope_file
 from flexbench.lab.cli import main
-from flexbench.twin import Twin, synthetic_profiles
+from flexbench.twin import EnvelopeSet, Twin, synthetic_profiles
 from flexbench.twin.group import check_group, group_envelope, group_sites, read_group, shared_equipment
 from flexbench.twin.synthetic import write_customer_feeder
 
@@ -182,18 +181,20 @@ def test_an_over_allocated_group_is_found_unsafe(customers, computed, plain):
 
 
 # -- the command line ---------------------------------------------------------------------
-def test_cli_writes_the_per_site_file_and_the_group_file(tmp_path):
-    out = tmp_path / "env.json"
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".parquet"])
+def test_cli_writes_the_per_site_file_and_the_group_file(tmp_path, suffix):
+    out = tmp_path / f"env{suffix}"
     assert (
         main(["envelope", "--feeder", "ieee13", "--group", "transformer:xfm1", "--horizon", "2h", "--out", str(out)])
         == 0
     )
-    site = read_envelope_file(out, "634a")  # what `csip publish` / `opcua publish` read
-    assert len(site.intervals) == 2
-    meta, frame = read_group(tmp_path / "env.group.json")
+    assert len(EnvelopeSet.read(out).envelope("634a").intervals) == 2
+    if suffix != ".parquet":  # what `csip publish` / `opcua publish` read
+        assert len(read_envelope_file(out, "634a").intervals) == 2
+    meta, frame = read_group(tmp_path / f"env.group{suffix}")
     assert meta["sites"] == "634a,634b,634c" and meta["shared_equipment"] == "Transformer.xfm1"
     assert (frame["allocated_import_w"] <= frame["import_limit_w"] + 1e-3).all()
-    assert json.loads(out.read_text())["allocation"] == "equal"
+    assert meta["allocation"] == "equal" and meta["guarantee"].startswith("any split of the group total")
 
 
 @pytest.mark.parametrize(
@@ -203,6 +204,7 @@ def test_cli_writes_the_per_site_file_and_the_group_file(tmp_path):
         ("611", "a group needs at least two sites, got 611"),
         ("611,6520", "site '6520' is not on feeder ieee13 (did you mean 652?)"),
         ("transformer:xfm2", "transformer 'xfm2' is not on feeder ieee13 (did you mean xfm1?)"),
+        ("transformer:sub", "sites 671, 634a, 634b, 634c, 645 and 10 more share no equipment"),
         ("FILE", "sites.txt:3: site 'x652' is not on feeder ieee13"),
     ],
 )
