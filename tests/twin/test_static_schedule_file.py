@@ -29,3 +29,13 @@ def test_the_twins_static_envelope_is_each_sites_static_schedule(tmp_path: Path,
         # written to the mW; a negative limit (the site must keep importing) is read as 0
         assert np.allclose(read, np.maximum(static_envelope.export_limit_w[i], 0.0), atol=1e-3)
         assert schedule.firm.import_limit_w == pytest.approx(static_envelope.firm_import_w[i], abs=1e-3)
+
+
+def test_the_twins_variable_envelope_is_a_variable_schedule(tmp_path: Path, ieee13) -> None:
+    env = compute_envelope(ieee13, "variable", sites=["671"], start="2027-01-31T22:00", horizon="3h")
+    schedule = read_schedule(env.save(tmp_path / "variable.csv"))
+    assert not isinstance(schedule, StaticSchedule)
+    sent = env.envelope("671")  # what a publisher would send: the same times, and limits to the mW
+    assert [i.start_s for i in schedule] == [i.start_s for i in sent]
+    assert [i.export_limit_w for i in schedule] == pytest.approx([i.export_limit_w for i in sent], abs=1e-3)
+    assert schedule.firm.import_limit_w == pytest.approx(sent.firm.import_limit_w, abs=1e-3)
