@@ -22,6 +22,7 @@ from flexbench.signals.csip import (
     OperatorError,
 )
 from flexbench.signals.csip.poll_rates import POLLED_RESOURCES
+from flexbench.signals.csip.server import ServerConfig
 
 CERTS_ENV = "FLEXBENCH_CERTS"
 
@@ -50,6 +51,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("1.2", "1.3"),
         default="1.3",
         help="CSIP-AUS namespace for devices without their own setting",
+    )
+    serve.add_argument(
+        "--notification-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a host a notificationURI may name (repeatable; '*' any host). "
+        "Default: only the subscribing client's own address",
+    )
+    serve.add_argument(
+        "--max-subscriptions",
+        type=int,
+        default=ServerConfig.max_subscriptions,
+        metavar="N",
+        help=f"subscriptions a SubscriptionList holds, per EndDevice it serves (default {ServerConfig.max_subscriptions})",
+    )
+    serve.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=ServerConfig.header_timeout_s,
+        metavar="S",
+        help="close a connection whose TLS handshake, or a request's line and headers, take longer "
+        f"(default {ServerConfig.header_timeout_s:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout-s",
+        type=float,
+        metavar="S",
+        help="close a connection idle this long between requests (default: the pollRate plus a minute, at least 75)",
     )
     serve.set_defaults(func=_serve)
 
@@ -178,7 +208,18 @@ def _serve(args: argparse.Namespace) -> int:
     )
     ciphers = INTEROP_CIPHERS if args.interop else args.ciphers
     try:
-        server = CsipServer(args.db, args.certs, host=args.host, port=args.port, ciphers=ciphers, config=config)
+        server = CsipServer(
+            args.db,
+            args.certs,
+            host=args.host,
+            port=args.port,
+            ciphers=ciphers,
+            config=config,
+            notification_hosts=args.notification_host,
+            max_subscriptions=args.max_subscriptions,
+            header_timeout_s=args.header_timeout_s,
+            keepalive_timeout_s=args.keepalive_timeout_s,
+        )
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
     try:

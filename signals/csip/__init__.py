@@ -9,6 +9,7 @@ from flexbench.signals.csip.client import CsipClient, CsipClientError, Registrat
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.events import ActiveControl, EventScheduler
 from flexbench.signals.csip.headend import HeadEnd, HeadEndConfig
+from flexbench.signals.csip.operator_api import OperatorApi
 from flexbench.signals.csip.operator_client import OperatorClient, OperatorError
 from flexbench.signals.csip.runner import CsipServer, ServerThread
 from flexbench.signals.csip.tls import CSIP_CIPHERS, INTEROP_CIPHERS
@@ -24,6 +25,7 @@ __all__ = [
     "EventScheduler",
     "HeadEnd",
     "HeadEndConfig",
+    "OperatorApi",
     "OperatorClient",
     "OperatorError",
     "RegistrationError",

@@ -8,6 +8,7 @@ publish from its own thread while the server runs in another.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +51,16 @@ class HeadEndConfig:
     csipaus_version: str = "1.3"
     program_primacies: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PROGRAMS))
     response_set_id: int = 1
+
+
+def active_power_w(power: dict[str, Any]) -> float | None:
+    """An ActivePower as a device reported it (value x 10^multiplier W), if it is a usable rating:
+    positive and finite."""
+    try:
+        watts = float(power["value"]) * 10.0 ** int(power["multiplier"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return watts if 0.0 < watts < math.inf else None
 
 
 def _locked(method: F) -> F:
@@ -288,16 +299,20 @@ class HeadEnd:
         return "site"
 
     def _rated_w(self, device: Device) -> float:
+        """The rating opModMaxLimW is a percentage of: the device's setMaxW, else its rtgMaxW, else the
+        registered rated_w. A reported rating that is not a positive finite number (setMaxW 0, say) is
+        passed over, so what a device reports can never break the operator's call."""
         settings = self.records.der_document(device.id, "derg")
         for doc, key in ((settings, "setMaxW"), (self.records.der_document(device.id, "dercap"), "rtgMaxW")):
             if doc is not None and key in doc[1]:
-                power = doc[1][key]
-                return float(power["value"]) * 10.0 ** int(power["multiplier"])
-        if device.rated_w:
+                rated_w = active_power_w(doc[1][key])
+                if rated_w is not None:
+                    return rated_w
+        if device.rated_w is not None and 0.0 < device.rated_w < math.inf:
             return float(device.rated_w)
         raise ValueError(
-            f"device {device.lfdi} takes only opModMaxLimW, but its rating is unknown: "
-            "it has not PUT DERSettings or DERCapability and none was registered (rated_w)"
+            f"device {device.lfdi} takes only opModMaxLimW, but its rating is unknown: it has not PUT a positive "
+            "setMaxW (DERSettings) or rtgMaxW (DERCapability) and none was registered (rated_w)"
         )
 
     def _values_for(self, device: Device, mode: str, limits: SiteLimits) -> ControlValues:

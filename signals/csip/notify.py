@@ -12,9 +12,12 @@ altogether still sees the change at its next poll.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
+from collections.abc import Collection
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
 from lxml import etree
@@ -31,6 +34,51 @@ NOTIFY_TIMEOUT_S = 10.0
 RETRY_FIRST_S = 1.0  # a failed notification is sent again after this, then after twice as long ...
 RETRY_MAX_S = 60.0  # ... up to this between tries ...
 RETRY_FOR_S = 3600.0  # ... for this long, unless the resource changes again (then its newest state goes)
+
+
+def notification_uri_problem(uri: str, client_address: str | None, allowed_hosts: Collection[str]) -> str | None:
+    """Why the server may not POST notifications to `uri`, or None if it may.
+
+    The URI must be https (notifications go over mutual TLS) to a host the configuration allows; with
+    none configured, only the subscribing client's own address. Otherwise any device could make the
+    server send requests to any address it names.
+    """
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - parsing the port refuses a malformed one
+    except ValueError as exc:
+        return f"notificationURI {uri!r} is not a URI: {exc}"
+    if parts.scheme.lower() != "https":
+        return f"notificationURI {uri!r} must be https: the server notifies over TLS only"
+    host = (parts.hostname or "").lower()
+    if "*" in allowed_hosts:
+        return None
+    allowed = {h.lower() for h in allowed_hosts} or {client_address or ""}
+    if host in allowed or _same_address(host, allowed):
+        return None
+    whom = "the subscribing client's own address" if not allowed_hosts else "the configured notification hosts"
+    return f"notificationURI host {host or '(none)'} is not allowed: notifications go only to {whom}"
+
+
+def _same_address(host: str, allowed: set[str]) -> bool:
+    """IP addresses compare by value (::ffff:127.0.0.1 is 127.0.0.1; 0:0::1 is ::1)."""
+    try:
+        address = _plain(ipaddress.ip_address(host))
+    except ValueError:
+        return False
+    for other in allowed:
+        try:
+            if _plain(ipaddress.ip_address(other)) == address:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _plain(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def notification_xml(subscribed: str, subscription_href: str, resource_xml: bytes | None, status: int = 0) -> bytes:

@@ -73,8 +73,34 @@ class OperatorClient:
         return payload["result"]
 
     # The HeadEnd operator calls ------------------------------------------------------
-    def register_device(self, lfdi: str, **kwargs: Any) -> dict[str, Any]:
-        return self.call("register_device", lfdi=lfdi, **kwargs)
+    def register_device(
+        self,
+        lfdi: str,
+        sfdi: int | None = None,
+        kind: str = "device",
+        aggregator_lfdi: str | None = None,
+        pin: int | None = None,
+        limit_mode: str = "auto",
+        rated_w: float | None = None,
+        connection_point_id: str | None = None,
+        csipaus_version: str | None = None,
+        post_rate_s: int | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        return self.call(
+            "register_device",
+            lfdi=lfdi,
+            sfdi=sfdi,
+            kind=kind,
+            aggregator_lfdi=aggregator_lfdi,
+            pin=pin,
+            limit_mode=limit_mode,
+            rated_w=rated_w,
+            connection_point_id=connection_point_id,
+            csipaus_version=csipaus_version,
+            post_rate_s=post_rate_s,
+            description=description,
+        )
 
     def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]:
         return self.call("set_client_access", lfdi=lfdi, granted=granted)
@@ -82,8 +108,10 @@ class OperatorClient:
     def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
         return self.call("set_poll_rate", resource=resource, rate_s=rate_s, lfdi=lfdi)
 
-    def put_program(self, lfdi: str, name: str, primacy: int, fsa: int = 1, **kwargs: Any) -> dict[str, Any]:
-        return self.call("put_program", lfdi=lfdi, name=name, primacy=primacy, fsa=fsa, **kwargs)
+    def put_program(
+        self, lfdi: str, name: str, primacy: int, fsa: int = 1, description: str | None = None
+    ) -> dict[str, Any]:
+        return self.call("put_program", lfdi=lfdi, name=name, primacy=primacy, fsa=fsa, description=description)
 
     def cancel_controls(self, lfdi: str, newest_only: bool = False) -> list[dict[str, Any]]:
         return self.call("cancel_controls", lfdi=lfdi, newest_only=newest_only)
@@ -109,7 +137,16 @@ class OperatorClient:
     def devices(self) -> list[dict[str, Any]]:
         return self.call("devices")
 
-    def publish_envelope(self, lfdi: str, envelope: Envelope | Sequence[Interval], **kwargs: Any) -> dict[str, Any]:
+    def publish_envelope(
+        self,
+        lfdi: str,
+        envelope: Envelope | Sequence[Interval],
+        program: str = "envelope",
+        mode: str | None = None,
+        randomize_start_s: int | None = None,
+        randomize_duration_s: int | None = None,
+        response_required: str = "03",
+    ) -> dict[str, Any]:
         rows = [
             {
                 "start": i.start_s,
@@ -119,7 +156,16 @@ class OperatorClient:
             }
             for i in to_envelope(envelope)
         ]
-        return self.call("publish_envelope", lfdi=lfdi, intervals=rows, **kwargs)
+        return self.call(
+            "publish_envelope",
+            lfdi=lfdi,
+            intervals=rows,
+            program=program,
+            mode=mode,
+            randomize_start_s=randomize_start_s,
+            randomize_duration_s=randomize_duration_s,
+            response_required=response_required,
+        )
 
     def publish_prices(
         self, lfdi: str, intervals: Sequence[PriceInterval | dict[str, Any]], **kwargs: Any
@@ -131,36 +177,77 @@ class OperatorClient:
         return self.call("prices", lfdi=lfdi, listed_only=listed_only)
 
     def publish_control(
-        self, lfdi: str, start: Any, duration_s: int, values: ControlValues | dict[str, Any], **kwargs: Any
+        self,
+        lfdi: str,
+        start: Any,
+        duration_s: int,
+        values: ControlValues | dict[str, Any],
+        program: str = "envelope",
+        randomize_start_s: int | None = None,
+        randomize_duration_s: int | None = None,
+        response_required: str = "03",
+        description: str | None = None,
     ) -> dict[str, Any]:
-        if isinstance(values, ControlValues):
-            values = values.as_dict()
-        return self.call("publish_control", lfdi=lfdi, start=start, duration_s=duration_s, values=values, **kwargs)
+        return self.call(
+            "publish_control",
+            lfdi=lfdi,
+            start=start,
+            duration_s=duration_s,
+            values=values.as_dict() if isinstance(values, ControlValues) else values,
+            program=program,
+            randomize_start_s=randomize_start_s,
+            randomize_duration_s=randomize_duration_s,
+            response_required=response_required,
+            description=description,
+        )
 
-    def supersede_control(self, mrid: str, values: ControlValues | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        if isinstance(values, ControlValues):
-            values = values.as_dict()
-        return self.call("supersede_control", mrid=mrid, values=values, **kwargs)
+    def supersede_control(
+        self, mrid: str, values: ControlValues | dict[str, Any], start: Any = None, duration_s: int | None = None
+    ) -> dict[str, Any]:
+        values = values.as_dict() if isinstance(values, ControlValues) else values
+        return self.call("supersede_control", mrid=mrid, values=values, start=start, duration_s=duration_s)
 
     def cancel_control(self, mrid: str, randomized: bool = False) -> dict[str, Any]:
         return self.call("cancel_control", mrid=mrid, randomized=randomized)
 
     def set_default_control(
-        self, lfdi: str, import_limit_w: float | None = None, export_limit_w: float | None = None, **kwargs: Any
+        self,
+        lfdi: str,
+        import_limit_w: float | None = None,
+        export_limit_w: float | None = None,
+        program: str = "envelope",
+        values: ControlValues | dict[str, Any] | None = None,
+        settings: DefaultSettings | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if isinstance(kwargs.get("settings"), DefaultSettings):
-            kwargs["settings"] = kwargs["settings"].as_dict()
         return self.call(
-            "set_default_control", lfdi=lfdi, import_limit_w=import_limit_w, export_limit_w=export_limit_w, **kwargs
+            "set_default_control",
+            lfdi=lfdi,
+            import_limit_w=import_limit_w,
+            export_limit_w=export_limit_w,
+            program=program,
+            values=values.as_dict() if isinstance(values, ControlValues) else values,
+            settings=settings.as_dict() if isinstance(settings, DefaultSettings) else settings,
         )
 
     def signal_abnormal(
-        self, lfdis: str | list[str], max_import_w: float, duration_s: int = 3600, start: Any = None
+        self,
+        lfdis: str | list[str],
+        max_import_w: float,
+        duration_s: int = 3600,
+        start: Any = None,
+        program: str = "abnormal",
     ) -> dict[str, str]:
-        return self.call("signal_abnormal", lfdis=lfdis, max_import_w=max_import_w, duration_s=duration_s, start=start)
+        return self.call(
+            "signal_abnormal",
+            lfdis=lfdis,
+            max_import_w=max_import_w,
+            duration_s=duration_s,
+            start=start,
+            program=program,
+        )
 
-    def controls(self, lfdi: str, **kwargs: Any) -> list[dict[str, Any]]:
-        return self.call("controls", lfdi=lfdi, **kwargs)
+    def controls(self, lfdi: str, program: str | None = None, listed_only: bool = False) -> list[dict[str, Any]]:
+        return self.call("controls", lfdi=lfdi, program=program, listed_only=listed_only)
 
     def default_control(self, lfdi: str, program: str = "envelope") -> dict[str, Any] | None:
         return self.call("default_control", lfdi=lfdi, program=program)

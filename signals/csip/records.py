@@ -23,8 +23,6 @@ DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
 
 
 STRING32_BYTES = 32  # IEEE 2030.5 String32: at most 32 bytes stored
-INT48_MAX = 2**47 - 1  # a Reading's value is an int48
-INT48_MIN = -(2**47)
 
 
 def string32(name: str, value: str | None) -> None:
@@ -209,8 +207,6 @@ class Records:
             for reading, fallback_s in samples:
                 if reading.value is None:
                     raise ValueError("a Reading needs a value")
-                if not INT48_MIN <= reading.value <= INT48_MAX:
-                    raise ValueError(f"Reading value {reading.value} is outside int48")
                 period = reading.timePeriod
                 self.store.run(
                     "INSERT INTO readings (mmr_id, time_s, duration_s, value, quality_flags, received_s)"
@@ -300,6 +296,10 @@ class Records:
             " VALUES (?,?,?,?,?,?)",
             (edev_id, sub.subscribedResource, sub.notificationURI, sub.limit, sub.level, now_s),
         )
+
+    def count_subscriptions(self, edev_id: int) -> int:
+        row = self.store.one("SELECT COUNT(*) AS n FROM subscriptions WHERE edev_id=?", (edev_id,))
+        return int(row["n"]) if row else 0
 
     def subscriptions(self, edev_id: int | None = None) -> list[dict[str, Any]]:
         if edev_id is None:

@@ -12,18 +12,20 @@ port and get its URL back:
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import resource
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from flexbench.core import TimeSource
+from flexbench.signals.csip.connections import GuardedHandler, HeaderDeadlines
 from flexbench.signals.csip.headend import HeadEnd, HeadEndConfig
 from flexbench.signals.csip.notify import Notifier
 from flexbench.signals.csip.server import CsipApp, ServerConfig
@@ -96,6 +98,9 @@ class CsipServer:
         default_list_limit: int = 1,
         headend: HeadEnd | None = None,
         keepalive_timeout_s: float | None = None,
+        header_timeout_s: float = ServerConfig.header_timeout_s,
+        notification_hosts: Iterable[str] = (),
+        max_subscriptions: int = ServerConfig.max_subscriptions,
     ) -> None:
         self.server_config = _config_from(
             certs_dir,
@@ -107,17 +112,25 @@ class CsipServer:
             port=port,
             ciphers=ciphers,
             default_list_limit=default_list_limit,
+            header_timeout_s=header_timeout_s,
+            keepalive_timeout_s=keepalive_timeout_s,
+            notification_hosts=frozenset(notification_hosts),
+            max_subscriptions=max_subscriptions,
         )
+        for name in ("header_timeout_s", "keepalive_timeout_s", "max_subscriptions"):
+            value = getattr(self.server_config, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
         self.headend = headend or HeadEnd(db_path, config, clock)
         self._owns_headend = headend is None
         self.app = CsipApp(self.headend, self.server_config)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self.deadlines: HeaderDeadlines | None = None  # closes connections whose request is late
         self._notifier: Notifier | None = None
         self.port: int | None = None
         poll_rate_s = float(self.headend.config.poll_rate_s)
-        self.keepalive_timeout_s = (
-            keepalive_timeout_s if keepalive_timeout_s is not None else max(75.0, poll_rate_s + KEEPALIVE_MARGIN_S)
-        )
+        self.keepalive_timeout_s = self.server_config.keepalive_timeout_s or max(75.0, poll_rate_s + KEEPALIVE_MARGIN_S)
 
     @property
     def url(self) -> str:
@@ -134,18 +147,28 @@ class CsipServer:
         self._notifier = Notifier(self.app, notify_tls, asyncio.get_running_loop())
         self.headend.listeners.append(self._notifier.on_change)
         raise_open_file_limit()
-        self._runner = web.AppRunner(
-            self.app.build(), access_log=None, handle_signals=False, keepalive_timeout=self.keepalive_timeout_s
-        )
+        self._runner = web.AppRunner(self.app.build(), handle_signals=False)
         await self._runner.setup()
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        self.deadlines = HeaderDeadlines(cfg.header_timeout_s, loop)
+        handler = functools.partial(
+            GuardedHandler,
+            self._runner.server,
+            self.deadlines,
+            access_log=None,
+            keepalive_timeout=self.keepalive_timeout_s,
+        )
         sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((cfg.host, cfg.port))
         sock.listen(4096)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock, ssl_context=tls, backlog=4096)
-        await site.start()
+        self._listener = await loop.create_server(
+            handler, sock=sock, ssl=tls, backlog=4096, ssl_handshake_timeout=cfg.header_timeout_s
+        )
+        self.deadlines.start()
         return self.url
 
     async def stop(self) -> None:
@@ -153,9 +176,16 @@ class CsipServer:
             if self._notifier.on_change in self.headend.listeners:
                 self.headend.listeners.remove(self._notifier.on_change)
             await self._notifier.close()
+        if self.deadlines is not None:
+            self.deadlines.stop()
+        if self._listener is not None:
+            self._listener.close()  # no new connections; cleanup closes the open ones
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
         if self._owns_headend:
             self.headend.close()
 

@@ -15,8 +15,11 @@ from aiohttp import web
 from flexbench.core import Envelope
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip import render
+from flexbench.signals.csip.connections import request_started
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.nmi import validate_nmi
+from flexbench.signals.csip.notify import notification_uri_problem
+from flexbench.signals.csip.operator_api import OPERATOR_CALLS
 from flexbench.signals.csip.pricing_render import PricingTree
 from flexbench.signals.csip.records import DER_DOCUMENT_MODELS
 from flexbench.signals.csip.registry import Device
@@ -34,36 +37,7 @@ from flexbench.signals.csip.xmlio import (
 )
 from flexbench.signals.pki.identity import normalize_lfdi, sfdi_from_lfdi
 
-ADMIN_METHODS = frozenset(
-    {
-        "register_device",
-        "devices",
-        "publish_envelope",
-        "publish_control",
-        "supersede_control",
-        "cancel_control",
-        "cancel_controls",
-        "set_default_control",
-        "signal_abnormal",
-        "controls",
-        "default_control",
-        "responses",
-        "telemetry",
-        "der_reports",
-        "limit_mode",
-        "set_client_access",
-        "set_poll_rate",
-        "put_program",
-        "put_fsa",
-        "deregister_device",
-        "delete_program",
-        "delete_control",
-        "delete_mirror_usage_points",
-        "programs",
-        "publish_prices",
-        "prices",
-    }
-)
+ADMIN_METHODS = OPERATOR_CALLS  # the HTTPS admin API serves the operator's calls, no more
 CACHE_MAX_ENTRIES = 100_000
 EDEV_PATH = re.compile(r"^/edev/(\d+)(?:/|$)")
 LFDI_KEY = web.RequestKey("lfdi", str)
@@ -85,6 +59,11 @@ class ServerConfig:
     operator_lfdis: set[str] = field(default_factory=set)
     default_list_limit: int = 1
     max_list_limit: int = 1000
+    # Hosts a notificationURI may name; empty: only the subscribing client's own address; "*": any host.
+    notification_hosts: frozenset[str] = frozenset()
+    max_subscriptions: int = 100  # per SubscriptionList, and per site more in an aggregator's
+    header_timeout_s: float = 30.0  # TLS handshake, and each request's line and headers, must arrive within
+    keepalive_timeout_s: float | None = None  # an idle connection is closed after; None: the pollRate + a minute
 
 
 class HttpError(Exception):
@@ -176,6 +155,16 @@ class CsipApp:
 
     @web.middleware
     async def _identify(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        connection = request_started(request)
+        try:
+            return await self._answer(request, handler)
+        finally:
+            if connection is not None:
+                connection.request_finished()
+
+    async def _answer(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         transport = request.transport
@@ -422,6 +411,14 @@ class CsipApp:
         sub = parse_model(await self._body(request), m.Subscription)
         if sub.limit < 0:
             raise HttpError(400, "limit must not be negative")
+        problem = notification_uri_problem(sub.notificationURI, request.remote, self.config.notification_hosts)
+        if problem is not None:
+            raise HttpError(400, problem)
+        allowed = self.config.max_subscriptions * len(self.headend.registry.visible_ids(device))
+        if self.headend.records.count_subscriptions(device.id) >= allowed:
+            raise HttpError(
+                400, f"EndDevice {device.id}'s SubscriptionList is full ({allowed}): delete a subscription first"
+            )
         with self.headend.store.lock:
             found = self.render_subscribed(device, sub.subscribedResource, Page(limit=1))
         if found is None:

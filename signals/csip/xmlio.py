@@ -15,6 +15,8 @@ from lxml import etree
 from pydantic import ValidationError
 from pydantic_xml import BaseXmlModel
 
+from flexbench.signals.csip.int_types import integer_problem
+
 SEP_NS = "urn:ieee:std:2030.5:ns"
 CSIPAUS_NS_V12 = "https://csipaus.org/ns"
 CSIPAUS_NS_V13 = "https://csipaus.org/ns/v1.3"
@@ -92,7 +94,7 @@ def model_from_tree(root: etree._Element, model: type[M]) -> M:
     if etree.QName(root).namespace != namespace or local_name(root) != expected:
         raise XmlError(f"expected a {expected} element in {namespace}, got {root.tag}")
     try:
-        return model.from_xml_tree(root)
+        parsed = model.from_xml_tree(root)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or expected}: {err['msg']}" for err in exc.errors()
@@ -100,6 +102,10 @@ def model_from_tree(root: etree._Element, model: type[M]) -> M:
         raise XmlError(f"invalid {expected}: {problems}") from None
     except (ValueError, TypeError) as exc:
         raise XmlError(f"invalid {expected}: {exc}") from None
+    problem = integer_problem(parsed)
+    if problem is not None:
+        raise XmlError(f"invalid {expected}: {problem}")
+    return parsed
 
 
 def to_xml(resource: BaseXmlModel, csipaus_version: str = "1.3") -> bytes:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from asyncua.server.address_space import AddressSpace, AttributeService
 
 from flexbench.signals.opcua.accounts import OPERATOR, SITE, AccountStore
 from flexbench.signals.opcua.ids import ua_node_id, ua_status
+from flexbench.signals.opcua.lockout import LoginGuard
 from flexbench.signals.opcua.trust import TrustList
 
+_log = logging.getLogger(__name__)
 _USER_TYPE_IDS = {ua_node_id(t) for t in USER_TYPES}
 _CALL = ua_node_id(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)
 _WRITE = ua_node_id(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
@@ -70,9 +73,12 @@ class SiteScope:
 class AccountUserManager:
     """asyncua user manager: an account's user, a read-only anonymous user when allowed, else None (refused)."""
 
-    def __init__(self, accounts: AccountStore, trust: TrustList, allow_anonymous: bool = False) -> None:
+    def __init__(
+        self, accounts: AccountStore, trust: TrustList, guard: LoginGuard, allow_anonymous: bool = False
+    ) -> None:
         self.accounts = accounts
         self.trust = trust
+        self.guard = guard
         self.allow_anonymous = allow_anonymous
 
     def get_user(
@@ -86,11 +92,24 @@ class AccountUserManager:
         if certificate is None or not self.trust.is_trusted(certificate):
             return None
         if username:
-            account = self.accounts.authenticate(username, password or "", certificate)
-            return User(role=UserRole.User, name=account.name) if account else None
+            return self._login(username, password or "", certificate)
         if self.allow_anonymous:
             return User(role=UserRole.Anonymous, name=None)
         return None
+
+    def _login(self, username: str, password: str, certificate: bytes) -> User | None:
+        """An account's login, slowed down and then locked out after wrong passwords (signals.opcua.lockout)."""
+        refusal = self.guard.refusal(username)
+        if refusal is not None:
+            _log.info("login refused unchecked: %s", refusal)
+            return None
+        account = self.accounts.authenticate(username, password, certificate)
+        if account is None:
+            if self.accounts.get(username) is not None:  # unknown names are not kept: memory stays bounded
+                self.guard.failed(username)
+            return None
+        self.guard.succeeded(username)
+        return User(role=UserRole.User, name=account.name)
 
 
 class RolePermissions(PermissionRuleset):

@@ -44,6 +44,7 @@ from flexbench.signals.opcua.access import (
 from flexbench.signals.opcua.accounts import AccountStore
 from flexbench.signals.opcua.envelope import EnvelopeError, check_within, checked, from_rows
 from flexbench.signals.opcua.ids import ua_status
+from flexbench.signals.opcua.lockout import LoginGuard, LoginPolicy
 from flexbench.signals.opcua.model import OperatingMode, SiteSpec, Writer
 from flexbench.signals.opcua.pki import OpcuaPKI
 from flexbench.signals.opcua.security import server_policies
@@ -66,6 +67,7 @@ class EnvelopeServerConfig:
     security_modes: tuple[str, ...] = ("sign", "sign-encrypt")
     policies: tuple[str, ...] = ("Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
     accounts: AccountStore | None = None  # default: certs_dir/users.json
+    login_policy: LoginPolicy = field(default_factory=LoginPolicy)  # wrong passwords: slowed, then locked out
     clock: Callable[[], float] = time.time  # Unix seconds; injectable for faster-than-real-time runs
 
     def __post_init__(self) -> None:
@@ -177,7 +179,9 @@ class EnvelopeServer:
 
         # asyncua's user_manager and ruleset parameters name its own classes, though it calls only get_user and
         # check_validity (its PermissiveUserManager is no UserManager either).
-        server = Server(user_manager=AccountUserManager(accounts, trust, self.config.allow_anonymous))  # type: ignore[arg-type]
+        guard = LoginGuard(self.config.login_policy, self.config.clock)
+        users = AccountUserManager(accounts, trust, guard, self.config.allow_anonymous)
+        server = Server(user_manager=users)  # type: ignore[arg-type]
         await server.init()
         try:
             await self._configure(
