@@ -268,7 +268,7 @@ def load_bench(path: str | Path | None = None) -> BenchConfig:
     )
 
 
-VIRTUAL_SITES = ("inverter", "pcs", "controller")
+VIRTUAL_SITES = ("inverter", "pcs", "controller", "aggregator")
 _IDENTITY_KEYS = ("manufacturer", "model", "serial", "firmware")  # the virtual DUT's nameplate, as strings
 
 
@@ -317,6 +317,11 @@ def _virtual(reader: _Reader, table: dict[str, Any], instruments: dict[str, Inst
                 raise reader.error(f"virtual.site_devices.{name}", "rated_w", f"missing (the {device.kind}'s rating)")
         parse_plant(reader.path, table.get("plant", {}))  # the site's own checks of values
         parse_devices(reader.path, table["site_devices"])
+    if site == "aggregator":
+        from flexbench.lab.virtual.aggregator_site.config import parse_homes, parse_transformer
+
+        parse_transformer(reader.error, table.get("transformer"))
+        parse_homes(reader.error, table.get("homes"))
 
 
 def _virtual_model(site: str) -> type[Table]:
@@ -329,7 +334,11 @@ def _virtual_model(site: str) -> type[Table]:
     else:
         from flexbench.lab.virtual.controller_site.config import ControllerPlantParameters
 
-        models = {"plant": (_table_of(ControllerPlantParameters), None), "site_devices": (dict[str, _SiteDevice], ...)}
+        plant = (_table_of(ControllerPlantParameters), None)
+        if site == "aggregator":  # its homes and transformer are checked by the site's own parsers
+            models = {"plant": plant, "transformer": (dict[str, Any], None), "homes": (dict[str, Any], None)}
+        else:
+            models = {"plant": plant, "site_devices": (dict[str, _SiteDevice], ...)}
     return create_model(f"Virtual{site.title()}", __base__=Table, site=(str, site), **models)
 
 

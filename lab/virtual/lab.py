@@ -4,7 +4,8 @@ Started by the bench when the bench file has a [virtual] table. `site` in that
 table chooses the plant: "inverter" (a PV inverter under test behind a PCC,
 the default), "pcs" (a power control system governing a whole site) or
 "controller" (an emulated site of inverters and a meter for a site
-controller under test, lab/virtual/controller_site). Every
+controller under test, lab/virtual/controller_site) or "aggregator" (several
+such homes behind one service transformer, lab/virtual/aggregator_site). Every
 instrument whose address is "virtual" gets the emulator of its driver on a
 port chosen at run time; a plant thread steps the physics and copies state
 between the plant and the emulators, so the instruments measure what the DUT
@@ -60,11 +61,12 @@ def site_parameters(cls: type, table: dict[str, Any], where: str) -> Any:
 
 def fault_names() -> list[str]:
     """Every DUT profile of every virtual site kind."""
+    from flexbench.lab.virtual.aggregator_site import aggregator_fault_names
     from flexbench.lab.virtual.controller_site import controller_fault_names
     from flexbench.lab.virtual.faults import FAULT_PROFILES
     from flexbench.lab.virtual.pcs_site import PCS_FAULTS
 
-    return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS) | set(controller_fault_names()))
+    return sorted(set(FAULT_PROFILES) | set(PCS_FAULTS) | set(controller_fault_names()) | set(aggregator_fault_names()))
 
 
 def make_site(
@@ -89,7 +91,13 @@ def make_site(
         from flexbench.lab.virtual.controller_site.site import ControllerSiteBench
 
         return ControllerSiteBench(config, virtual, clock, dut_profile, work_dir)
-    raise BenchError(f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs, controller)")
+    if kind == "aggregator":
+        from flexbench.lab.virtual.aggregator_site.site import AggregatorSiteBench
+
+        return AggregatorSiteBench(config, virtual, clock, dut_profile, csip, work_dir)
+    raise BenchError(
+        f"{config.path}: virtual.site: unknown site {kind!r} (sites: inverter, pcs, controller, aggregator)"
+    )
 
 
 def components(bench: Bench) -> list[Any]:

@@ -90,14 +90,7 @@ class ReferenceController:
             f"{len(self.inverters)} inverters, meter {self.site.meter.host}:{self.site.meter.port}"
         )
         try:
-            next_s = self.clock.now()
-            while not self._stop.is_set():
-                self.cycle()
-                next_s += CONTROL_PERIOD_S
-                now_s = self.clock.now()
-                if next_s < now_s:
-                    next_s = now_s
-                self._stop.wait((next_s - now_s) / self.clock.time_scale)
+            self.clock.run_every(CONTROL_PERIOD_S, self._stop, self.cycle)
         finally:
             self.close()
 

@@ -9,8 +9,10 @@ controller on a faster-than-real-time bench runs in step with it), [meter],
 
 from __future__ import annotations
 
+import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,17 @@ class BenchTime:
         if bench_s > 0:
             time.sleep(bench_s / self.time_scale)
 
+    def run_every(self, period_s: float, stop: threading.Event, action: Callable[[], None]) -> None:
+        """Call `action` every period_s of bench time until `stop` is set; a late call moves the next one on."""
+        next_s = self.now()
+        while not stop.is_set():
+            action()
+            next_s += period_s
+            now_s = self.now()
+            if next_s < now_s:
+                next_s = now_s
+            stop.wait((next_s - now_s) / self.time_scale)
+
 
 def _host_port(path: Path, key: str, text: Any) -> tuple[str, int]:
     if not isinstance(text, str) or ":" not in text:
@@ -119,14 +132,37 @@ def _device(path: Path, where: str, table: Any, kind: str | None) -> DeviceEntry
     )
 
 
-def load_site_file(path: str | Path) -> SiteFile:
-    path = Path(path)
+def read_site_file(path: Path) -> dict[str, Any]:
+    """A site file's tables; SiteFileError when it is missing or not TOML."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SiteFileError(f"{path}: site file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise SiteFileError(f"{path}: not valid TOML: {exc}") from None
+
+
+def parse_utility(path: Path, u: Any) -> Utility:
+    """[utility]: the 2030.5 server and the client's identity, files relative to the site file's folder."""
+    if not isinstance(u, dict):
+        raise SiteFileError(f"{path}: utility: expected a table")
+    for key in ("url", "ca", "cert", "key"):
+        if not isinstance(u.get(key), str):
+            raise SiteFileError(f"{path}: utility.{key}: missing")
+    base = path.parent
+    return Utility(
+        u["url"],
+        base / u["ca"],
+        base / u["cert"],
+        base / u["key"],
+        str(u.get("ciphers", "")),
+        _number(path, "utility", u, "poll_rate_s", None),
+    )
+
+
+def load_site_file(path: str | Path) -> SiteFile:
+    path = Path(path)
+    data = read_site_file(path)
     clock = data.get("clock", {})
     meter = _device(path, "meter", data.get("meter"), "meter")
     inverters = tuple(_device(path, f"inverters[{i}]", t, None) for i, t in enumerate(data.get("inverters", [])))
@@ -135,21 +171,7 @@ def load_site_file(path: str | Path) -> SiteFile:
     for inv in inverters:
         if inv.rated_w <= 0:
             raise SiteFileError(f"{path}: inverter {inv.name}: rated_w must be positive")
-    utility = None
-    if "utility" in data:
-        u = data["utility"]
-        for key in ("url", "ca", "cert", "key"):
-            if not isinstance(u.get(key), str):
-                raise SiteFileError(f"{path}: utility.{key}: missing")
-        base = path.parent
-        utility = Utility(
-            u["url"],
-            base / u["ca"],
-            base / u["cert"],
-            base / u["key"],
-            str(u.get("ciphers", "")),
-            _number(path, "utility", u, "poll_rate_s", None),
-        )
+    utility = parse_utility(path, data["utility"]) if "utility" in data else None
     firm = data.get("firm", {})
     api_host, api_port = _host_port(path, "local_api.listen", data.get("local_api", {}).get("listen", "127.0.0.1:0"))
     return SiteFile(
