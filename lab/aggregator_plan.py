@@ -8,6 +8,7 @@ operator's abnormal-operation maximum import, a home's communication lost.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ from flexbench.lab.plan import Quantity
 from flexbench.lab.virtual.aggregator_site.utility import Group
 from flexbench.signals.csip.controls import ControlValues
 
+GROUP_LIMIT = "limit.group_w"
+"""The sum of the import limits in force for the group's homes (NaN: none), for the evidence plots."""
+TRANSFORMER_RATING = "limit.transformer_w"
+LIMITS = {GROUP_LIMIT: "group limit (sum of the homes' limits)", TRANSFORMER_RATING: "transformer rating"}
 TRANSFORMER = Quantity(channels.element("transformer", channels.P_W), 1.0, "W", "transformer import")
 
 
@@ -56,12 +61,16 @@ class Homes:
                 self.group.homes[name].lfdi, int(start_s), int(duration_s), values, program=program
             )
         self.recorder.event("group_limits", program=program, start_s=start_s, duration_s=duration_s, shares=shares)
+        self.recorder.record(TRANSFORMER_RATING, self.group.rating_w, float(start_s))
+        self.recorder.record(GROUP_LIMIT, sum(shares.values()), float(start_s))
+        self.recorder.record(GROUP_LIMIT, math.nan, float(start_s + duration_s))
 
     def abnormal(self, shares: dict[str, float], *, duration_s: float) -> None:
         """The operator's abnormal-operation maximum import: each home's share of the group's, at once."""
         for name, limit_w in shares.items():
             self.headend.signal_abnormal(self.group.homes[name].lfdi, limit_w, int(duration_s))
         self.recorder.event("abnormal", shares=shares)
+        self.recorder.record(GROUP_LIMIT, sum(shares.values()))
 
     def cancel(self) -> None:
         """Every home's live controls cancelled: the next test starts from none."""
@@ -116,4 +125,4 @@ def at_or_above(
     )
 
 
-__all__ = ["TRANSFORMER", "Homes", "at_or_above", "home_import"]
+__all__ = ["GROUP_LIMIT", "LIMITS", "TRANSFORMER", "TRANSFORMER_RATING", "Homes", "at_or_above", "home_import"]

@@ -8,7 +8,7 @@ maximum import + accuracy, and stay there while the signal lasts (AGG-ABN).
 
 import pytest
 
-from flexbench.lab.aggregator_plan import TRANSFORMER, home_import
+from flexbench.lab.aggregator_plan import LIMITS, TRANSFORMER, home_import
 from flexbench.lab.plan import response_window
 
 
@@ -46,6 +46,6 @@ def test_abnormal_import_signal_to_the_group(procedure, fresh):
         t_step_s=t1_s,
         end_s=end_s,
         channels={TRANSFORMER.channel: "transformer", **{home_import(n).channel: n for n in fresh.names}},
-        steps={},
+        steps=LIMITS,
         windows=[response_window(t1_s, r.response_time_s)],
     )

@@ -10,7 +10,7 @@ rating (AGG-LOSS).
 
 import pytest
 
-from flexbench.lab.aggregator_plan import TRANSFORMER, home_import
+from flexbench.lab.aggregator_plan import LIMITS, TRANSFORMER, home_import
 from flexbench.lab.plan import response_window
 
 
@@ -50,6 +50,6 @@ def test_one_home_communication_lost(procedure, fresh):
         t_step_s=t1_s,
         end_s=end_s,
         channels={TRANSFORMER.channel: "transformer", **{home_import(n).channel: n for n in fresh.names}},
-        steps={},
+        steps=LIMITS,
         windows=[response_window(t1_s, r.fail_safe_time_s)],
     )

@@ -9,7 +9,7 @@ the transformer stays within the group's limit (AGG-REALLOC, AGG-XFMR).
 
 import pytest
 
-from flexbench.lab.aggregator_plan import TRANSFORMER, at_or_above, home_import
+from flexbench.lab.aggregator_plan import LIMITS, TRANSFORMER, at_or_above, home_import
 from flexbench.lab.plan import response_window
 
 
@@ -78,6 +78,6 @@ def test_reallocation_when_one_home_load_changes(procedure, fresh):
         t_step_s=t1_s,
         end_s=end2_s,
         channels={TRANSFORMER.channel: "transformer", **{home_import(n).channel: n for n in fresh.names}},
-        steps={},
+        steps=LIMITS,
         windows=[response_window(t1_s, r.response_time_s), response_window(t2_s, r.response_time_s)],
     )

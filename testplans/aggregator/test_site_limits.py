@@ -9,7 +9,7 @@ transformer at or below its rating (AGG-XFMR).
 
 import pytest
 
-from flexbench.lab.aggregator_plan import TRANSFORMER, home_import
+from flexbench.lab.aggregator_plan import LIMITS, TRANSFORMER, home_import
 from flexbench.lab.plan import response_window
 
 
@@ -56,6 +56,6 @@ def test_every_home_within_its_limit(procedure, fresh):
         t_step_s=float(t0_s),
         end_s=end_s,
         channels={TRANSFORMER.channel: "transformer", **{home_import(n).channel: n for n in fresh.names}},
-        steps={},
+        steps=LIMITS,
         windows=[response_window(float(t0_s), site_req.response_time_s)],
     )

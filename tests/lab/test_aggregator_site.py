@@ -154,3 +154,15 @@ def test_the_bench_serves_every_home_and_measures_the_transformer(tmp_path: Path
         assert elements[bench.element("transformer")].power_w == pytest.approx(homes_w, abs=50.0)
         with pytest.raises(BenchError, match="no operator action 'load:home9:1'"):
             bench.operator_action("load:home9:1", "Set home9's load.")
+
+
+def test_the_aggregator_site_file_says_what_is_missing(tmp_path: Path) -> None:
+    from flexbench.lab.virtual.reference_controller.site_file import SiteFileError
+
+    path = tmp_path / "aggregator-site.toml"
+    path.write_text('[utility]\nurl = "https://127.0.0.1:1"\nca = "ca.pem"\ncert = "c.pem"\nkey = "k.pem"\n')
+    with pytest.raises(SiteFileError, match=r"no \[\[sites\]\]: an aggregator needs sites"):
+        load_aggregator_site_file(path)
+    path.write_text('[clock]\ntime_scale = 10.0\n[[sites]]\nname = "home1"\nlfdi = "AB"\n')
+    with pytest.raises(SiteFileError, match=r"\[utility\] needs|utility: expected a table"):
+        load_aggregator_site_file(path)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 
+from flexbench.lab.virtual.reference_controller.__main__ import process_setup
 from flexbench.lab.virtual.reference_controller.site_file import SiteFileError
 
 from .faults import FAULTS
@@ -21,10 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("site_file", help="aggregator-site.toml written by the bench")
     parser.add_argument("--fault", default="healthy", help=f"fault variant: {', '.join(FAULTS)}")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    if args.fault not in FAULTS:
-        print(f"error: --fault: unknown fault variant {args.fault!r} (known: {', '.join(FAULTS)})", file=sys.stderr)
+    if not process_setup(args.fault, FAULTS):
         return 2
     try:
         site = load_aggregator_site_file(args.site_file)

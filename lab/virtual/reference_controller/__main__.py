@@ -6,10 +6,21 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .faults import FAULTS
 from .site_file import SiteFileError, load_site_file
+
+
+def process_setup(fault: str, faults: Iterable[str]) -> bool:
+    """Logging to stderr (the bench keeps it), pymodbus quiet; False, said on stderr, for an unknown fault."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    if fault not in faults:
+        print(f"error: --fault: unknown fault variant {fault!r} (known: {', '.join(faults)})", file=sys.stderr)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "current_limit_a), taken at start and again whenever the file changes; a missing file means none",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    if args.fault not in FAULTS:
-        print(f"error: --fault: unknown fault variant {args.fault!r} (known: {', '.join(FAULTS)})", file=sys.stderr)
+    if not process_setup(args.fault, FAULTS):
         return 2
     try:
         site = load_site_file(args.site_file)
