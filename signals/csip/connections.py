@@ -5,7 +5,7 @@ the end of the TLS handshake for its first request, and from the first byte of e
 (a client that opens connections and sends nothing, or sends a request a byte at a time, ties up
 a socket each). Between requests an idle keep-alive connection is closed by aiohttp's own
 keep-alive timeout. One sweep a quarter of the header timeout apart checks every connection, so
-the per-request cost is two attribute writes.
+the per-request cost is a few attribute writes.
 """
 
 from __future__ import annotations

@@ -131,6 +131,9 @@ class OperatorClient:
     def delete_control(self, mrid: str) -> dict[str, Any]:
         return self.call("delete_control", mrid=mrid)
 
+    def reset_device(self, lfdi: str) -> dict[str, int]:
+        return self.call("reset_device", lfdi=lfdi)
+
     def delete_mirror_usage_points(self, lfdi: str, mrid: str | None = None) -> int:
         return self.call("delete_mirror_usage_points", lfdi=lfdi, mrid=mrid)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.defaults import DefaultSettings
+from flexbench.signals.csip.int_types import RANGES
 from flexbench.signals.csip.registry import new_mrid
 from flexbench.signals.csip.store import Store
 
@@ -267,6 +268,15 @@ class ScheduleBook:
         """Store a control and mark what it supersedes; returns it and the superseded mRIDs."""
         if duration_s <= 0:
             raise ValueError(f"a control needs a positive duration, got {duration_s} s")
+        for name, value, kind in (
+            ("start", start_s, "Int64"),
+            ("duration_s", duration_s, "UInt32"),
+            ("randomize_start_s", randomize_start_s, "Int16"),
+            ("randomize_duration_s", randomize_duration_s, "Int16"),
+        ):
+            low, high = RANGES[kind]
+            if value is not None and not low <= value <= high:
+                raise ValueError(f"{name} {value} does not fit its 2030.5 element ({kind}, {low} to {high})")
         if values.is_empty():
             raise ValueError("a control needs at least one control value")
         elements = values.elements()

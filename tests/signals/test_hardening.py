@@ -1,4 +1,4 @@
-"""Over real TLS: what a device can no longer do to the server (issue 16, hardening).
+"""Over real TLS: what a device can no longer do to the server.
 
 Notifications go only over https to an allowed host, a SubscriptionList holds a bounded number of
 subscriptions, integers keep to their 2030.5 types, what a device reports never breaks an operator
@@ -231,3 +231,16 @@ def test_a_request_that_does_not_arrive_within_the_header_timeout_closes_the_con
         waited_s = _seconds_until_closed(conn)
     assert HEADER_TIMEOUT_S * 0.8 <= waited_s < KEEPALIVE_TIMEOUT_S, waited_s
     assert server.server.deadlines is not None and server.server.deadlines.closed >= 1  # not the keep-alive
+
+
+def test_an_operator_value_that_would_break_its_element_is_refused(server: ServerThread, pki: TestPKI) -> None:
+    """The server never renders a control its clients must refuse: randomizeStart is an Int16."""
+    from flexbench.signals.csip import OperatorError
+
+    lfdi = pki.device_identity("dev-b").lfdi
+    before = server.headend.controls(lfdi)
+    with pytest.raises(OperatorError, match="randomize_start_s 40000 does not fit"):
+        operator(server, pki).publish_control(lfdi, None, 600, {"export_limit_w": 1000.0}, randomize_start_s=40000)
+    with pytest.raises(ValueError, match="duration_s 4294967296 does not fit"):
+        server.headend.publish_control(lfdi, None, 2**32, {"export_limit_w": 1000.0})
+    assert server.headend.controls(lfdi) == before

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 
 import pytest
 
-from flexbench.signals.csip import OperatorClient
+from flexbench.signals.csip import OperatorClient, ServerThread
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.operator_api import OPERATOR_CALLS, OperatorApi
 from flexbench.signals.csip.server import ADMIN_METHODS
@@ -44,3 +45,13 @@ def test_both_operators_are_instances_of_the_protocol(pki: TestPKI, tmp_path: Pa
         headend.close()
     assert isinstance(OperatorClient.from_certs_dir("https://127.0.0.1:1", pki.directory), OperatorApi)
     assert not isinstance(object(), OperatorApi)
+
+
+def test_reset_device_over_https_clears_what_the_last_test_left(pki: TestPKI, tmp_path: Path) -> None:
+    lfdi = pki.device_identity("cli").lfdi
+    with ServerThread(tmp_path / "state.db", pki.directory) as server:
+        operator = OperatorClient.from_certs_dir(server.url, pki.directory)
+        operator.register_device(lfdi)
+        operator.publish_control(lfdi, time.time() + 60, 600, {"export_limit_w": 1000.0})
+        assert operator.reset_device(lfdi)["controls"] == 1
+        assert operator.controls(lfdi, listed_only=True) == []
