@@ -166,3 +166,29 @@ def test_the_aggregator_site_file_says_what_is_missing(tmp_path: Path) -> None:
     path.write_text('[clock]\ntime_scale = 10.0\n[[sites]]\nname = "home1"\nlfdi = "AB"\n')
     with pytest.raises(SiteFileError, match=r"\[utility\] needs|utility: expected a table"):
         load_aggregator_site_file(path)
+
+
+@pytest.mark.parametrize("allocation", ["proportional", "max-total"])
+def test_the_bench_files_allocation_decides_the_shares(tmp_path: Path, allocation: str) -> None:
+    from flexbench.lab.virtual.aggregator_site.site import AggregatorSiteBench
+    from flexbench.lab.virtual.aggregator_site.utility import Group, Home
+
+    text = BENCH.read_text().replace('allocation = "equal"', f'allocation = "{allocation}"')
+    text += "\n[virtual.homes.home3]\nservice_import_limit_w = 8000.0\n"
+    path = tmp_path / "bench.toml"
+    path.write_text(text)
+    config = load_bench(path)
+    virtual = {k: v for k, v in (config.virtual or {}).items() if k != "site"}
+    site = AggregatorSiteBench(config, virtual, ScaledClock(1.0), "healthy", csip=object())
+    t, homes = site.site_map()["transformer"], site.site_map()["homes"]
+    group = Group(
+        "AGG",
+        t["name"],
+        t["rating_w"],
+        t["allocation"],
+        {n: Home(n, "", h["service_import_limit_w"], h["service_export_limit_w"]) for n, h in homes.items()},
+    )
+    shares = group.shares()
+    assert sum(shares.values()) == pytest.approx(25000.0, abs=4.0)
+    assert shares == dict(zip(homes, allocate_capacity(25000.0, [12000.0, 12000.0, 8000.0, 12000.0], allocation)))
+    assert shares["home3"] < shares["home1"] if allocation == "proportional" else max(shares.values()) == 12000.0
