@@ -244,3 +244,17 @@ def test_an_operator_value_that_would_break_its_element_is_refused(server: Serve
     with pytest.raises(ValueError, match="duration_s 4294967296 does not fit"):
         server.headend.publish_control(lfdi, None, 2**32, {"export_limit_w": 1000.0})
     assert server.headend.controls(lfdi) == before
+
+
+def test_a_tls_handshake_that_never_comes_closes_the_connection(server: ServerThread) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=CLOSE_DEADLINE_S) as raw:
+        started = time.monotonic()
+        try:
+            assert raw.recv(1024) == b""
+        except ConnectionResetError:
+            pass
+        except TimeoutError:
+            pytest.fail(f"the server kept a connection without a handshake open for {CLOSE_DEADLINE_S} s")
+        waited_s = time.monotonic() - started
+    assert HEADER_TIMEOUT_S * 0.8 <= waited_s < KEEPALIVE_TIMEOUT_S, waited_s
