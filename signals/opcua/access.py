@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from asyncua.server.address_space import AddressSpace, AttributeService
 
 from flexbench.signals.opcua.accounts import OPERATOR, SITE, AccountStore
 from flexbench.signals.opcua.ids import ua_node_id, ua_status
-from flexbench.signals.opcua.lockout import LoginGuard
+from flexbench.signals.opcua.lockout import LoginGuard, LoginPolicy
 from flexbench.signals.opcua.trust import TrustList
 
 _log = logging.getLogger(__name__)
@@ -74,12 +75,16 @@ class AccountUserManager:
     """asyncua user manager: an account's user, a read-only anonymous user when allowed, else None (refused)."""
 
     def __init__(
-        self, accounts: AccountStore, trust: TrustList, guard: LoginGuard, allow_anonymous: bool = False
+        self,
+        accounts: AccountStore,
+        trust: TrustList,
+        allow_anonymous: bool = False,
+        guard: LoginGuard | None = None,
     ) -> None:
         self.accounts = accounts
         self.trust = trust
-        self.guard = guard
         self.allow_anonymous = allow_anonymous
+        self.guard = guard or LoginGuard(LoginPolicy(), time.time)
 
     def get_user(
         self,

@@ -180,7 +180,7 @@ class EnvelopeServer:
         # asyncua's user_manager and ruleset parameters name its own classes, though it calls only get_user and
         # check_validity (its PermissiveUserManager is no UserManager either).
         guard = LoginGuard(self.config.login_policy, self.config.clock)
-        users = AccountUserManager(accounts, trust, guard, self.config.allow_anonymous)
+        users = AccountUserManager(accounts, trust, self.config.allow_anonymous, guard)
         server = Server(user_manager=users)  # type: ignore[arg-type]
         await server.init()
         try:
