@@ -62,7 +62,9 @@ Vocabulary:
   `expect_at_or_below` on a `Quantity` (`PCC_IMPORT`, `PCC_EXPORT`, `pcc(side)`,
   `DUT_POWER`, `BUSBAR_CURRENT`), `expect_responses` / `expect_response` (2030.5),
   `expect(...)` for a check the plan judges itself, `record(result)` for a Result made elsewhere.
-- evidence: `evidence(title, t_step_s=, windows=[Window(...), response_window(t, s)])`.
+- evidence: `evidence(title, t_step_s=, windows=[Window(...), response_window(t, s, ramp_s)])`.
+- a limit sent with a ramp time (2030.5 rampTms): state it as `limit_sent(limit_w, ramp_s)` and judge
+  from `response_window(t, s, ramp_s).end_s` on.
 
 Pass state through explicit objects (the Procedure, returned times, SiteLimits), never by
 setting attributes on shared fixtures.
@@ -78,6 +80,7 @@ from flexbench.lab.plan.procedure import (
     Procedure,
     Quantity,
     Window,
+    limit_sent,
     pcc,
     response_window,
 )
@@ -103,6 +106,7 @@ __all__ = [
     "SiteParams",
     "StressParams",
     "Window",
+    "limit_sent",
     "pcc",
     "response_window",
 ]

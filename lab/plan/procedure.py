@@ -306,6 +306,13 @@ class Procedure:
         )
 
 
-def response_window(t_step_s: float, seconds: float) -> Window:
-    """The window after a step in which the site may still be above its new limit."""
-    return Window(t_step_s, t_step_s + seconds, f"response window {seconds:g} s")
+def response_window(t_step_s: float, seconds: float, ramp_s: float | None = None) -> Window:
+    """The window after a step in which the site may still be above its new limit: the response time, and
+    the ramp time the bench sent with the limit (a DUT told to ramp is judged once the ramp is over)."""
+    ramp_words = f" + ramp {ramp_s:g} s" if ramp_s else ""
+    return Window(t_step_s, t_step_s + seconds + (ramp_s or 0.0), f"response window {seconds:g} s{ramp_words}")
+
+
+def limit_sent(limit_w: float, ramp_s: float | None = None) -> str:
+    """A limit as the bench sent it, for steps and criteria: "limit 3000 W, ramp 30 s" (no ramp: "limit 3000 W")."""
+    return f"limit {limit_w:.0f} W" + (f", ramp {ramp_s:g} s" if ramp_s else "")

@@ -73,22 +73,41 @@ class Csip:
     def poll_rate_s(self) -> float:
         return float(self.csip.config.poll_rate_s)
 
-    def control(self, limits: SiteLimits, *, start_s: float, duration_s: float, program: str | None = None) -> str:
-        """One DERControl with the site limits; returns its mRID."""
+    def control(
+        self,
+        limits: SiteLimits,
+        *,
+        start_s: float,
+        duration_s: float,
+        program: str | None = None,
+        ramp_s: float | None = None,
+    ) -> str:
+        """One DERControl with the site limits and, when given, the ramp time (rampTms) the DUT may take to
+        reach them; returns its mRID."""
         extra = {} if program is None else {"program": program}
-        mrid: str = self.headend.publish_control(
-            self.lfdi, int(start_s), int(duration_s), _control_values(limits), **extra
-        )["mrid"]
+        values: dict[str, float] = _control_values(limits)
+        if ramp_s is not None:
+            values["ramp_time_s"] = ramp_s
+        mrid: str = self.headend.publish_control(self.lfdi, int(start_s), int(duration_s), values, **extra)["mrid"]
         self.recorder.event(
-            "csip_control", mrid=mrid, start_s=start_s, duration_s=duration_s, program=program, **limits.as_dict()
+            "csip_control",
+            mrid=mrid,
+            start_s=start_s,
+            duration_s=duration_s,
+            program=program,
+            ramp_s=ramp_s,
+            **limits.as_dict(),
         )
         return mrid
 
-    def schedule(self, intervals: Sequence[Interval]) -> None:
-        """A schedule of site limits, one DERControl per interval."""
-        self.headend.publish_envelope(self.lfdi, Envelope.of(intervals))
+    def schedule(self, intervals: Sequence[Interval], ramp_s: float | None = None) -> None:
+        """A schedule of site limits, one DERControl per interval, each with the ramp time (rampTms) if given."""
+        self.headend.publish_envelope(self.lfdi, Envelope.of(intervals), ramp_time_s=ramp_s)
         self.recorder.event(
-            "csip_schedule", intervals=len(intervals), start_s=intervals[0].start_s if intervals else None
+            "csip_schedule",
+            intervals=len(intervals),
+            start_s=intervals[0].start_s if intervals else None,
+            ramp_s=ramp_s,
         )
 
     def prices(self, intervals: Sequence[PriceInterval]) -> dict[str, Any]:

@@ -259,8 +259,9 @@ class PCSBench:
                         "csip",
                         active.values.import_limit_w,
                         active.values.export_limit_w,
-                        # to its default control at the default's setGradW; a DERControl applies at once
+                        # to its default control at the default's setGradW, to a DERControl over its rampTms
                         active.ramp_rate_pct_per_s if active.source == "default" else None,
+                        active.values.ramp_time_s if active.source != "default" else None,
                     ),
                     self._locked(self.site.pcc_import_w),
                     silent=fault.posts_no_responses,
@@ -322,12 +323,13 @@ class PCSBench:
         import_limit_w: float | None,
         export_limit_w: float | None,
         ramp_pct_per_s: float | None = None,
+        ramp_time_s: float | None = None,
     ) -> None:
         """Site limits from one utility channel, on top of the PCS's own settings (the strictest wins); a
-        2030.5 change at its DefaultDERControl's setGradW."""
+        2030.5 change at its DefaultDERControl's setGradW or over its DERControl's rampTms."""
         with self._lock:
             self.site.controller.set_utility_limits(
-                channel, import_limit_w, export_limit_w, self.clock.now(), ramp_pct_per_s
+                channel, import_limit_w, export_limit_w, self.clock.now(), ramp_pct_per_s, ramp_time_s
             )
 
     def operator_action(self, action: str) -> None:

@@ -41,6 +41,7 @@ class PCSFault:
     price_over_envelope: bool = False  # in a cheap window charges past the utility's import limit
     ignores_schedule: bool = False  # takes a schedule file into its configuration and never applies it
     holds_last_interval: bool = False  # when a variable schedule runs out, keeps its last interval's limits
+    ramp_multiple: float | None = None  # takes this many times longer than told to move to a new 2030.5 limit
 
 
 PCS_FAULTS: dict[str, PCSFault] = {
@@ -79,6 +80,11 @@ PCS_FAULTS: dict[str, PCSFault] = {
             "holds-last-interval",
             "when a variable schedule runs out, keeps its last interval instead of the firm limits",
             holds_last_interval=True,
+        ),
+        PCSFault(
+            "slow-ramp",
+            "moves to a new 2030.5 limit three times slower than the control's rampTms (or setGradW) allows",
+            ramp_multiple=3.0,
         ),
     )
 }
@@ -133,8 +139,8 @@ class PCSController:
         self.settings = PCSSettings()
         # site limits from the utility, per channel (2030.5, OPC-UA): (import W, export W); the strictest wins
         self.utility_limits: dict[str, tuple[float | None, float | None]] = {}
-        # a change of a channel's limits made at a ramp: (bench time, limits before, rate W/s)
-        self._ramps: dict[str, tuple[float, tuple[float | None, float | None], float]] = {}
+        # a change of a channel's limits made at a ramp: (bench time, (import, export) before, W/s per side)
+        self._ramps: dict[str, tuple[float, tuple[float | None, float | None], tuple[float, float]]] = {}
         self.prices: PriceSchedule | None = None  # 2030.5 Pricing read by the PCS's client (import prices)
         # a schedule in its own configuration, read by its own clock (bench time + clock_offset_s)
         self.schedule: Schedule | None = None
@@ -151,17 +157,40 @@ class PCSController:
         export_limit_w: float | None,
         t_s: float | None = None,
         ramp_pct_per_s: float | None = None,
+        ramp_time_s: float | None = None,
     ) -> None:
         """Site limits from one utility channel (2030.5, OPC-UA site, OPC-UA device server): in force at once,
-        or moved to at `ramp_pct_per_s` of the PV rating per second (2030.5 setGradW) from time `t_s`."""
+        or from time `t_s` moved to over `ramp_time_s` (a DERControl's rampTms: from the site's present flow
+        where no limit was in force) or at `ramp_pct_per_s` of the PV rating per second (setGradW)."""
         if self.fault.ignores_utility:
             return
-        if ramp_pct_per_s and t_s is not None and channel in self.utility_limits:
-            rate_w_per_s = ramp_pct_per_s / 100.0 * self.params.pv_rated_power_w
-            self._ramps[channel] = (t_s, self.limits_at(channel, t_s), rate_w_per_s)
+        target = (import_limit_w, export_limit_w)
+        slower = self.fault.ramp_multiple or 1.0
+        if ramp_time_s and t_s is not None:
+            start = self._present(channel, t_s, target)
+            rates = [_rate_w_per_s(a, b, ramp_time_s * slower) for a, b in zip(start, target)]
+            self._ramps[channel] = (t_s, start, (rates[0], rates[1]))
+        elif ramp_pct_per_s and t_s is not None and channel in self.utility_limits:
+            rate_w_per_s = ramp_pct_per_s / 100.0 * self.params.pv_rated_power_w / slower
+            self._ramps[channel] = (t_s, self.limits_at(channel, t_s), (rate_w_per_s, rate_w_per_s))
         else:
             self._ramps.pop(channel, None)
-        self.utility_limits[channel] = (import_limit_w, export_limit_w)
+        self.utility_limits[channel] = target
+
+    def _present(
+        self, channel: str, t_s: float, target: tuple[float | None, float | None]
+    ) -> tuple[float | None, float | None]:
+        """Where a rampTms ramp starts, per side: the limit in force, else the site's last sensed flow on that
+        side when above the new limit (else the new limit: nothing to ramp)."""
+        in_force = self.limits_at(channel, t_s) if channel in self.utility_limits else (None, None)
+        reading = self._last_reading
+        flows = (None, None) if reading is None else (max(reading[1], 0.0), max(-reading[1], 0.0))
+        start: list[float | None] = []
+        for limit, flow, new in zip(in_force, flows, target):
+            if limit is None and flow is not None and new is not None and flow > new:
+                limit = flow
+            start.append(new if limit is None else limit)
+        return start[0], start[1]
 
     def limits_at(self, channel: str, t_s: float) -> tuple[float | None, float | None]:
         """(import, export) of a channel in force at t_s: on its way at the ramp rate, or its target. A ramp
@@ -170,10 +199,10 @@ class PCSController:
         ramp = self._ramps.get(channel)
         if ramp is None:
             return target
-        t0_s, start, rate_w_per_s = ramp
-        step_w = rate_w_per_s * max(t_s - t0_s, 0.0)
+        t0_s, start, rates_w_per_s = ramp
         now: list[float | None] = []
-        for a, b in zip(start, target):
+        for a, b, rate_w_per_s in zip(start, target, rates_w_per_s):
+            step_w = rate_w_per_s * max(t_s - t0_s, 0.0) if rate_w_per_s < math.inf else math.inf
             if a is None or b is None or abs(b - a) <= step_w:
                 now.append(b)
             else:
@@ -371,6 +400,13 @@ class PCSSite:
         """Current on the busbar the PV and battery inverters feed (sources only, per phase)."""
         v = self.conditions.voltage_v
         return (self.pv.value + max(self.battery.value, 0.0)) / (self.params.phases * v) if v > 0 else 0.0
+
+
+def _rate_w_per_s(start_w: float | None, target_w: float | None, ramp_s: float) -> float:
+    """The rate that moves one side from start to target in ramp_s (any rate when an end is no limit)."""
+    if start_w is None or target_w is None or ramp_s <= 0:
+        return math.inf
+    return abs(target_w - start_w) / ramp_s
 
 
 def _or_inf(limit_w: float | None) -> float:

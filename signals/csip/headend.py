@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
@@ -333,11 +333,13 @@ class HeadEnd:
         randomize_start_s: int | None = None,
         randomize_duration_s: int | None = None,
         response_required: str = "03",
+        ramp_time_s: float | None = None,
     ) -> dict[str, Any]:
         """Publish an envelope as one DERControl per interval; overlapping older controls are superseded.
 
         Times go out in whole seconds (2030.5 carries them so). The envelope's firm
-        limits are not sent here: set_default_control sends them.
+        limits are not sent here: set_default_control sends them. `ramp_time_s` goes out as every
+        interval's rampTms: how long the device may take to move to that interval's limit.
         """
         device = self.device(lfdi)
         mode = mode or self.limit_mode(lfdi)
@@ -347,7 +349,7 @@ class HeadEnd:
         if not items:
             raise ValueError("the envelope has no intervals")
         prog = self.book.program_by_name(device.id, program)
-        values = [self._values_for(device, mode, i.limits) for i in items]
+        values = [replace(self._values_for(device, mode, i.limits), ramp_time_s=ramp_time_s) for i in items]
         for v in values:
             encode(v)  # refuse unencodable values before anything is stored
         mrids: list[str] = []

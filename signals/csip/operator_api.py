@@ -63,6 +63,7 @@ class OperatorApi(Protocol):
         randomize_start_s: int | None = None,
         randomize_duration_s: int | None = None,
         response_required: str = "03",
+        ramp_time_s: float | None = None,
     ) -> dict[str, Any]: ...
     def publish_control(
         self,

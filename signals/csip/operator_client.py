@@ -149,6 +149,7 @@ class OperatorClient:
         randomize_start_s: int | None = None,
         randomize_duration_s: int | None = None,
         response_required: str = "03",
+        ramp_time_s: float | None = None,
     ) -> dict[str, Any]:
         rows = [
             {
@@ -168,6 +169,7 @@ class OperatorClient:
             randomize_start_s=randomize_start_s,
             randomize_duration_s=randomize_duration_s,
             response_required=response_required,
+            ramp_time_s=ramp_time_s,
         )
 
     def publish_prices(

@@ -29,6 +29,9 @@ class CsipPlan(StressParams):
     abnormal_import_w: float
     default_export_limit_w: float
     """Firm (DefaultDERControl) export limit."""
+    control_ramp_s: float | None = None
+    """Ramp time (rampTms) sent with every DERControl: the DUT may take this long to reach a new limit and is
+    judged once it is over. None: no ramp sent."""
 
 
 class MeterAccuracy(RequirementParams):

@@ -12,7 +12,7 @@ rate from the second interval's limit gets there.
 import pytest
 
 from flexbench.core import Interval, SiteLimits
-from flexbench.lab.plan import PCC_EXPORT, response_window
+from flexbench.lab.plan import PCC_EXPORT, limit_sent, response_window
 
 INTERVAL_S = 40
 
@@ -39,14 +39,20 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
     procedure.wait(p.precondition_s)
 
     t0_s = round(procedure.now() + p.start_delay_s)
-    procedure.step("a two-interval export schedule", start_s=t0_s)
+    control_ramp_s = p.control_ramp_s
+    procedure.step(
+        f"a two-interval export schedule: {limit_sent(first.export_limit_w, control_ramp_s)}, "
+        f"then {limit_sent(second.export_limit_w, control_ramp_s)}",
+        start_s=t0_s,
+    )
     headend.schedule(
         [
             Interval(start_s=t0_s, duration_s=INTERVAL_S, limits=first),
             Interval(start_s=t0_s + INTERVAL_S, duration_s=INTERVAL_S, limits=second),
-        ]
+        ],
+        ramp_s=control_ramp_s,
     )
-    procedure.wait_until(t0_s + window_s)
+    procedure.wait_until(response_window(t0_s, window_s, control_ramp_s).end_s)
     site.show_limit(first)
     procedure.step("the server goes away until after the schedule")
     with headend.outage():
@@ -60,10 +66,10 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         "CSIP-LOSS",
         PCC_EXPORT,
         limit=second.export_limit_w + accuracy_w,
-        start_s=t0_s + INTERVAL_S + window_s,
+        start_s=response_window(t0_s + INTERVAL_S, window_s, control_ramp_s).end_s,
         end_s=t0_s + 2 * INTERVAL_S - p.end_guard_s,
         t_cmd_s=float(t0_s),
-        label="cached 2nd interval: PCC export",
+        label=f"cached 2nd interval ({limit_sent(second.export_limit_w, control_ramp_s)}): PCC export",
     )
     default_from_s, default_to_s = t0_s + 2 * INTERVAL_S + window_s, end_s - p.end_guard_s
     reached_s = default_from_s + ramp_s  # a DUT ramping at the sent setGradW is at its default from here
@@ -95,5 +101,5 @@ def test_cached_schedule_then_default_limits(procedure, site, headend):
         "Loss of communication: cached schedule, then default",
         t_step_s=float(t0_s),
         end_s=end_s,
-        windows=[response_window(t0_s, window_s)],
+        windows=[response_window(t0_s, window_s, control_ramp_s)],
     )

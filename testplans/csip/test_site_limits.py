@@ -11,7 +11,7 @@ control (CSIP-RSP).
 import pytest
 
 from flexbench.core import SiteLimits
-from flexbench.lab.plan import pcc, response_window
+from flexbench.lab.plan import limit_sent, pcc, response_window
 
 
 def limit_obeyed(procedure, site, headend, requirement_id: str, side: str) -> None:
@@ -24,8 +24,10 @@ def limit_obeyed(procedure, site, headend, requirement_id: str, side: str) -> No
     procedure.wait(p.precondition_s)
 
     start_s = round(procedure.now() + p.start_delay_s)
-    procedure.step(f"the server publishes a DERControl: {side} limit {limit_w:.0f} W", start_s=start_s)
-    mrid = headend.control(limits, start_s=start_s, duration_s=p.control_duration_s)
+    sent = f"{side} {limit_sent(limit_w, p.control_ramp_s)}"
+    window = response_window(start_s, r.soft_limit_window_s, p.control_ramp_s)
+    procedure.step(f"the server publishes a DERControl: {sent}", start_s=start_s)
+    mrid = headend.control(limits, start_s=start_s, duration_s=p.control_duration_s, ramp_s=p.control_ramp_s)
     procedure.wait_until(start_s)
     site.show_limit(limits)
     end_s = procedure.wait(p.control_duration_s)
@@ -37,10 +39,10 @@ def limit_obeyed(procedure, site, headend, requirement_id: str, side: str) -> No
         requirement_id,
         pcc(side),
         limit=limit_w + r.accuracy_w(p.site_rating_w),
-        start_s=start_s + r.soft_limit_window_s,
+        start_s=window.end_s,
         end_s=start_s + p.control_duration_s - p.end_guard_s,
         t_cmd_s=start_s,
-        label=f"{what}: limit + meter accuracy after the soft-limit window,",
+        label=f"{what} ({sent}): limit + meter accuracy after the {window.label},",
     )
     procedure.expect_responses(
         "CSIP-RSP",
@@ -49,10 +51,10 @@ def limit_obeyed(procedure, site, headend, requirement_id: str, side: str) -> No
         expected=procedure.requirement("CSIP-RSP").statuses,
     )
     procedure.evidence(
-        f"{requirement_id}: {side} limit {limit_w:.0f} W via 2030.5",
+        f"{requirement_id}: {sent} via 2030.5",
         t_step_s=start_s,
         end_s=end_s,
-        windows=[response_window(start_s, r.soft_limit_window_s)],
+        windows=[window],
     )
 
 

@@ -10,7 +10,7 @@
 import pytest
 
 from flexbench.core import SiteLimits
-from flexbench.lab.plan import PCC_EXPORT, response_window
+from flexbench.lab.plan import PCC_EXPORT, limit_sent, response_window
 
 
 @pytest.mark.requirement("CSIP-SUP")
@@ -23,13 +23,15 @@ def test_newer_control_supersedes_older(procedure, site, headend):
     procedure.wait(p.precondition_s)
 
     t0_s = round(procedure.now() + p.start_delay_s)
-    procedure.step(f"control A: export limit {a.export_limit_w:.0f} W", start_s=t0_s)
-    mrid_a = headend.control(a, start_s=t0_s, duration_s=duration_s)
-    procedure.wait_until(t0_s + r.soft_limit_window_s)
+    ramp_s = p.control_ramp_s
+    procedure.step(f"control A: export {limit_sent(a.export_limit_w, ramp_s)}", start_s=t0_s)
+    mrid_a = headend.control(a, start_s=t0_s, duration_s=duration_s, ramp_s=ramp_s)
+    procedure.wait_until(response_window(t0_s, r.soft_limit_window_s, ramp_s).end_s)
     site.show_limit(a)
     t_sup_s = round(procedure.now())
-    procedure.step(f"control B supersedes A for the rest of its period: {b.export_limit_w:.0f} W")
-    headend.control(b, start_s=t_sup_s, duration_s=t0_s + duration_s - t_sup_s)
+    window = response_window(t_sup_s, r.soft_limit_window_s, ramp_s)
+    procedure.step(f"control B supersedes A for the rest of its period: {limit_sent(b.export_limit_w, ramp_s)}")
+    headend.control(b, start_s=t_sup_s, duration_s=t0_s + duration_s - t_sup_s, ramp_s=ramp_s)
     site.show_limit(b)
     procedure.wait_until(t0_s + duration_s)
     end_s = procedure.wait(2 * headend.poll_rate_s)
@@ -39,10 +41,10 @@ def test_newer_control_supersedes_older(procedure, site, headend):
         "CSIP-SUP",
         PCC_EXPORT,
         limit=b.export_limit_w + r.accuracy_w(p.site_rating_w),
-        start_s=t_sup_s + r.soft_limit_window_s,
+        start_s=window.end_s,
         end_s=t0_s + duration_s - p.end_guard_s,
         t_cmd_s=float(t_sup_s),
-        label="the superseding control: PCC export",
+        label=f"the superseding control ({limit_sent(b.export_limit_w, ramp_s)}): PCC export",
     )
     procedure.expect_response(
         "CSIP-SUP", subject="the older control", got=headend.responses(mrid_a), status=7, what="superseded"
@@ -51,7 +53,7 @@ def test_newer_control_supersedes_older(procedure, site, headend):
         f"Supersede: {a.export_limit_w:.0f} W replaced by {b.export_limit_w:.0f} W",
         t_step_s=float(t_sup_s),
         end_s=end_s,
-        windows=[response_window(t_sup_s, r.soft_limit_window_s)],
+        windows=[window],
     )
 
 
@@ -64,9 +66,9 @@ def test_cancelled_control_is_released_with_response_6(procedure, site, headend)
     procedure.wait(p.precondition_s)
 
     t0_s = round(procedure.now() + p.start_delay_s)
-    procedure.step(f"a control: export limit {p.export_limit_w:.0f} W", start_s=t0_s)
-    mrid = headend.control(limits, start_s=t0_s, duration_s=int(p.control_duration_s))
-    procedure.wait_until(t0_s + r.soft_limit_window_s)
+    procedure.step(f"a control: export {limit_sent(p.export_limit_w, p.control_ramp_s)}", start_s=t0_s)
+    mrid = headend.control(limits, start_s=t0_s, duration_s=int(p.control_duration_s), ramp_s=p.control_ramp_s)
+    procedure.wait_until(response_window(t0_s, r.soft_limit_window_s, p.control_ramp_s).end_s)
     site.show_limit(limits)
     t_cancel_s = procedure.step("the operator cancels the control")
     headend.cancel(mrid)
@@ -101,13 +103,15 @@ def test_lower_primacy_number_wins_across_programs(procedure, site, headend):
     procedure.wait(p.precondition_s)
 
     t0_s = round(procedure.now() + p.start_delay_s)
+    ramp_s = p.control_ramp_s
+    window = response_window(t0_s, r.soft_limit_window_s, ramp_s)
     procedure.step(
-        f"two controls at once: {high.export_limit_w:.0f} W (envelope program), "
-        f"{low.export_limit_w:.0f} W (abnormal program, lower primacy number)",
+        f"two controls at once: {limit_sent(high.export_limit_w, ramp_s)} (envelope program), "
+        f"{limit_sent(low.export_limit_w, ramp_s)} (abnormal program, lower primacy number)",
         start_s=t0_s,
     )
-    headend.control(high, start_s=t0_s, duration_s=duration_s, program="envelope")
-    headend.control(low, start_s=t0_s, duration_s=duration_s, program="abnormal")
+    headend.control(high, start_s=t0_s, duration_s=duration_s, program="envelope", ramp_s=ramp_s)
+    headend.control(low, start_s=t0_s, duration_s=duration_s, program="abnormal", ramp_s=ramp_s)
     site.show_limit(low)
     end_s = procedure.wait_until(t0_s + duration_s)
     site.show_limit(None)
@@ -116,14 +120,14 @@ def test_lower_primacy_number_wins_across_programs(procedure, site, headend):
         "CSIP-SUP",
         PCC_EXPORT,
         limit=low.export_limit_w + r.accuracy_w(p.site_rating_w),
-        start_s=t0_s + r.soft_limit_window_s,
+        start_s=window.end_s,
         end_s=t0_s + duration_s - p.end_guard_s,
         t_cmd_s=float(t0_s),
-        label="primacy 1 program over primacy 2: PCC export",
+        label=f"primacy 1 program ({limit_sent(low.export_limit_w, ramp_s)}) over primacy 2: PCC export",
     )
     procedure.evidence(
         f"Primacy: {low.export_limit_w:.0f} W (abnormal program) over {high.export_limit_w:.0f} W (envelope)",
         t_step_s=float(t0_s),
         end_s=end_s,
-        windows=[response_window(t0_s, r.soft_limit_window_s)],
+        windows=[window],
     )

@@ -29,3 +29,23 @@ def test_without_a_ramp_or_a_previous_limit_a_change_is_in_force_at_once():
     assert c.limits_at("csip", 0.0) == (None, 4_000.0)
     c.set_utility_limits("csip", None, 1_000.0, t_s=10.0)
     assert c.limits_at("csip", 10.0) == (None, 1_000.0)
+
+
+def test_a_controls_ramp_time_moves_from_the_sensed_flow_to_the_new_limit_in_that_time():
+    c = _controller()
+    c._last_reading = (99.0, -10_000.0)  # exporting 10 kW, no limit in force
+    c.set_utility_limits("csip", 3_000.0, 2_000.0, t_s=100.0, ramp_time_s=40.0)  # rampTms 4000
+    assert c.limits_at("csip", 100.0) == (3_000.0, 10_000.0)  # no import: nothing to ramp on that side
+    assert c.limits_at("csip", 120.0) == (3_000.0, pytest.approx(6_000.0))
+    assert c.limits_at("csip", 140.0) == (3_000.0, 2_000.0) == c.limits_at("csip", 400.0)
+    # the next control ramps from the limit in force, over its own ramp time
+    c.set_utility_limits("csip", None, 4_000.0, t_s=400.0, ramp_time_s=10.0)
+    assert c.limits_at("csip", 405.0) == (None, pytest.approx(3_000.0))
+
+
+def test_a_slow_ramp_takes_longer_than_it_was_told():
+    c = _controller("slow-ramp")
+    c._last_reading = (99.0, -10_000.0)
+    c.set_utility_limits("csip", None, 2_000.0, t_s=100.0, ramp_time_s=40.0)
+    assert c.limits_at("csip", 140.0)[1] == pytest.approx(10_000.0 - 8_000.0 / 3)
+    assert c.limits_at("csip", 220.0)[1] == 2_000.0

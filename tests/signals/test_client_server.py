@@ -90,6 +90,27 @@ def test_published_schedule_is_read_back_value_for_value(server: ServerThread, p
     assert by_mrid[published["mrids"][0]].DERControlBase_.opModExpLimW.multiplier == -1
 
 
+def test_controls_carry_the_ramp_time_they_were_sent_with(server: ServerThread, pki: TestPKI) -> None:
+    """rampTms (hundredths of a second) is in the served XML of a control and of every envelope interval, and
+    the client reads it back as the ramp time; a control sent without one has none."""
+    lfdi = pki.device_identity("dev-b").lfdi
+    start = bench_now() + 7200
+    one = server.headend.publish_control(lfdi, start, 600, {"export_limit_w": 3000.0, "ramp_time_s": 30.0})["mrid"]
+    envelope = Envelope.of([(start + 600, 300, None, 2000.0), (start + 900, 300, None, 1000.0)])
+    ramped = server.headend.publish_envelope(lfdi, envelope, ramp_time_s=12.5)["mrids"]
+    plain = server.headend.publish_control(lfdi, start + 1200, 600, {"export_limit_w": 500.0})["mrid"]
+    body = (
+        http_for(server.url, pki, pki.device_identity("dev-b"))
+        .get(program_href(server, lfdi, "envelope") + "/derc?l=100")
+        .body
+    )
+    assert body.count(b"<rampTms>3000</rampTms>") == 1 and body.count(b"<rampTms>1250</rampTms>") == 2
+    read = {c.mRID: c for c in asyncio.run(read_schedule(make_client(server, pki, "dev-b")))}
+    assert decode(read[one].DERControlBase_).ramp_time_s == 30.0
+    assert [decode(read[mrid].DERControlBase_).ramp_time_s for mrid in ramped] == [12.5, 12.5]
+    assert read[plain].DERControlBase_.rampTms is None and decode(read[plain].DERControlBase_).ramp_time_s is None
+
+
 def test_v12_device_gets_the_v12_namespace(server: ServerThread, pki: TestPKI) -> None:
     lfdi = pki.device_identity("v12").lfdi
     server.headend.set_default_control(lfdi, 1000, 2000)
