@@ -51,6 +51,9 @@ class ControllerPlan(SiteParams):
     start_delay_s: float
     control_duration_s: float
     end_guard_s: float
+    control_ramp_s: float | None = None
+    """Ramp time (rampTms) sent with every DERControl: the controller may take this long to reach a new limit
+    and is judged once it is over. None: no ramp sent."""
 
 
 class Accuracy(RequirementParams):

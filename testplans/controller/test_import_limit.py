@@ -10,7 +10,7 @@ site does not have.)
 import pytest
 
 from flexbench.core import SiteLimits
-from flexbench.lab.plan import PCC_IMPORT, Conditions, response_window
+from flexbench.lab.plan import PCC_IMPORT, Conditions, limit_sent, response_window
 
 
 @pytest.mark.requirement("CTL-IMP")
@@ -22,8 +22,10 @@ def test_import_limit_held_with_the_battery(procedure, site, headend):
     site.set_conditions(Conditions(pv_dc_w=p.import_pv_dc_w, load_w=p.import_load_w))
     procedure.wait(p.precondition_s)
     t0_s = round(procedure.now() + p.start_delay_s)
-    procedure.step(f"import limit {p.import_limit_w:.0f} W published over 2030.5", start_s=t0_s)
-    headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s)
+    sent = f"import {limit_sent(p.import_limit_w, p.control_ramp_s)}"
+    window = response_window(float(t0_s), r.soft_limit_window_s, p.control_ramp_s)
+    procedure.step(f"{sent} published over 2030.5", start_s=t0_s)
+    headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s, ramp_s=p.control_ramp_s)
     procedure.wait_until(t0_s)
     site.show_limit(limit)
     end_s = procedure.wait_until(t0_s + p.control_duration_s)
@@ -33,16 +35,16 @@ def test_import_limit_held_with_the_battery(procedure, site, headend):
         "CTL-IMP",
         PCC_IMPORT,
         limit=p.import_limit_w + r.accuracy_w,
-        start_s=t0_s + r.soft_limit_window_s,
+        start_s=window.end_s,
         end_s=t0_s + p.control_duration_s - p.end_guard_s,
         t_cmd_s=float(t0_s),
-        label="PCC import: limit + accuracy after the soft-limit window,",
+        label=f"PCC import ({sent}): limit + accuracy after the {window.label},",
     )
     procedure.step("back to PV at its rating and a light load")
     site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
     procedure.evidence(
-        f"Import limit {p.import_limit_w:.0f} W via 2030.5, held by the battery",
+        f"Import {limit_sent(p.import_limit_w, p.control_ramp_s)} via 2030.5, held by the battery",
         t_step_s=float(t0_s),
         end_s=end_s,
-        windows=[response_window(float(t0_s), r.soft_limit_window_s)],
+        windows=[window],
     )

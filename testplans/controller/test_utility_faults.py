@@ -11,7 +11,7 @@
 import pytest
 
 from flexbench.core import SiteLimits
-from flexbench.lab.plan import PCC_EXPORT, Conditions, response_window
+from flexbench.lab.plan import PCC_EXPORT, Conditions, limit_sent, response_window
 
 
 @pytest.mark.requirement("CTL-TIME")
@@ -26,8 +26,10 @@ def test_skewed_time_is_flagged_and_the_schedule_kept_on_time(procedure, site, h
     with csip.time_skew(r.skew_s):
         procedure.wait(2 * headend.poll_rate_s)  # the controller reads the skewed Time at its next polls
         t0_s = round(procedure.now() + p.start_delay_s)
-        procedure.step(f"export limit {p.export_limit_w:.0f} W published for true time", start_s=t0_s)
-        headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s)
+        sent = f"export {limit_sent(p.export_limit_w, p.control_ramp_s)}"
+        window = response_window(float(t0_s), r.soft_limit_window_s, p.control_ramp_s)
+        procedure.step(f"{sent} published for true time", start_s=t0_s)
+        headend.control(limit, start_s=t0_s, duration_s=p.control_duration_s, ramp_s=p.control_ramp_s)
         procedure.wait_until(t0_s)
         site.show_limit(limit)
         end_s = procedure.wait_until(t0_s + p.control_duration_s)
@@ -37,16 +39,16 @@ def test_skewed_time_is_flagged_and_the_schedule_kept_on_time(procedure, site, h
         "CTL-TIME",
         PCC_EXPORT,
         limit=p.export_limit_w + r.accuracy_w,
-        start_s=t0_s + r.soft_limit_window_s,
+        start_s=window.end_s,
         end_s=t0_s + p.control_duration_s - p.end_guard_s,
         t_cmd_s=float(t0_s),
-        label=f"server Time {r.skew_s:+.0f} s: PCC export",
+        label=f"server Time {r.skew_s:+.0f} s ({sent}): PCC export",
     )
     procedure.evidence(
-        f"2030.5 Time skewed {r.skew_s:+.0f} s: {p.export_limit_w:.0f} W control",
+        f"2030.5 Time skewed {r.skew_s:+.0f} s: {sent} control",
         t_step_s=float(t0_s),
         end_s=end_s,
-        windows=[response_window(float(t0_s), r.soft_limit_window_s)],
+        windows=[window],
     )
 
 
@@ -61,9 +63,10 @@ def test_server_unreachable_cached_schedule_then_firm_limits(procedure, site, he
     site.set_conditions(Conditions(pv_dc_w=p.pv_dc_w, load_w=p.light_load_w))
     procedure.wait(p.precondition_s)
     t0_s = round(procedure.now() + p.start_delay_s)
-    procedure.step(f"export limit {p.export_limit_w:.0f} W published", start_s=t0_s)
-    headend.control(control, start_s=t0_s, duration_s=p.control_duration_s)
-    procedure.wait_until(t0_s + window_s)
+    cached = response_window(float(t0_s), window_s, p.control_ramp_s)
+    procedure.step(f"export {limit_sent(p.export_limit_w, p.control_ramp_s)} published", start_s=t0_s)
+    headend.control(control, start_s=t0_s, duration_s=p.control_duration_s, ramp_s=p.control_ramp_s)
+    procedure.wait_until(cached.end_s)
     site.show_limit(control)
     procedure.step("the server goes away beyond the control's end")
     with headend.outage():
@@ -76,10 +79,10 @@ def test_server_unreachable_cached_schedule_then_firm_limits(procedure, site, he
         "CTL-COMM",
         PCC_EXPORT,
         limit=p.export_limit_w + accuracy_w,
-        start_s=t0_s + window_s,
+        start_s=cached.end_s,
         end_s=t0_s + p.control_duration_s - guard_s,
         t_cmd_s=float(t0_s),
-        label="server away, cached control: PCC export",
+        label=f"server away, cached control ({limit_sent(p.export_limit_w, p.control_ramp_s)}): PCC export",
     )
     firm_from_s, firm_to_s = t0_s + p.control_duration_s + window_s, end_s - guard_s
     procedure.expect_at_or_below(
@@ -111,5 +114,5 @@ def test_server_unreachable_cached_schedule_then_firm_limits(procedure, site, he
         "2030.5 server unreachable: cached control, then firm limit",
         t_step_s=float(t0_s),
         end_s=end_s,
-        windows=[response_window(float(t0_s), window_s)],
+        windows=[cached],
     )

@@ -462,3 +462,19 @@ def test_telemetry_is_matched_by_its_meaning_and_not_applicable_when_nothing_com
     by_id = {row["requirement_id"]: row for row in rows}
     assert by_id["CTL-TELEM"]["verdict"] == "pass" and by_id["CTL-TELEM"]["worst"]["test"] == "b"
     assert by_id["X"]["verdict"] == "not_applicable" and by_id["X"]["not_applicable"] == 1
+
+
+def test_reference_controller_takes_an_import_limit_over_the_ramp_time_it_was_sent(tmp_path, plans, short_profile):
+    """With control_ramp_s in the profile the DERControl carries rampTms, the controller ramps its import limit
+    over it, and CTL-IMP is judged after the soft-limit window and the ramp, saying so."""
+    text = short_profile.read_text()
+    assert "# control_ramp_s = 20.0" in text
+    profile = tmp_path / "controller-ramp.toml"
+    profile.write_text(text.replace("# control_ramp_s = 20.0", "control_ramp_s = 20.0"))
+    run_dir = tmp_path / "ramp"
+    proc, results = plans.run("testplans/controller", BENCH, 10, run_dir, "--profile", str(profile), "-k", "import")
+    assert proc.returncode == 0, _why(results) + proc.stdout[-2000:] + proc.stderr[-2000:]
+    imp = [r for t in results["tests"] for r in t["requirements"] if r["requirement_id"] == "CTL-IMP"]
+    assert imp and all(r["verdict"] == "pass" for r in imp), _why(results)
+    assert any("limit 10000 W, ramp 20 s" in r["criterion"] and "+ ramp 20 s" in r["criterion"] for r in imp), imp
+    assert [e["ramp_s"] for e in _events(run_dir) if e["kind"] == "csip_control"] == [20.0]

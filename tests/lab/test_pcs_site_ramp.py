@@ -1,10 +1,12 @@
-"""The virtual PCS moves to its 2030.5 default control at the default's ramp rate (setGradW)."""
+"""Ramps: the virtual PCS moves to its 2030.5 default control at setGradW and to a DERControl over its rampTms;
+the reference controller moves to a DERControl over its rampTms."""
 
 from __future__ import annotations
 
 import pytest
 
 from flexbench.lab.virtual.pcs_site import PCS_FAULTS, PCSController, PCSSiteParameters
+from flexbench.lab.virtual.reference_controller.ramp import LimitRamp
 
 
 def _controller(fault: str = "healthy") -> PCSController:
@@ -49,3 +51,17 @@ def test_a_slow_ramp_takes_longer_than_it_was_told():
     c.set_utility_limits("csip", None, 2_000.0, t_s=100.0, ramp_time_s=40.0)
     assert c.limits_at("csip", 140.0)[1] == pytest.approx(10_000.0 - 8_000.0 / 3)
     assert c.limits_at("csip", 220.0)[1] == 2_000.0
+
+
+def test_the_reference_controller_moves_to_a_control_over_its_ramp_time():
+    ramp = LimitRamp()
+    assert ramp.move(4_000.0, 0.0, None, flow_w=9_000.0) == 4_000.0  # no ramp time: at once
+    assert ramp.move(2_000.0, 10.0, 20.0, flow_w=3_900.0) == 4_000.0  # from the limit in force
+    assert ramp.move(2_000.0, 20.0, 20.0, flow_w=3_000.0) == pytest.approx(3_000.0)
+    assert ramp.move(2_000.0, 40.0, 20.0, flow_w=2_000.0) == 2_000.0
+    assert ramp.move(None, 50.0, 20.0, flow_w=2_000.0) is None  # no limit: released at once
+    assert ramp.move(1_000.0, 60.0, 10.0, flow_w=6_000.0) == 6_000.0  # from no limit: from the present flow
+    assert ramp.move(1_000.0, 65.0, 10.0, flow_w=3_500.0) == pytest.approx(3_500.0)
+    assert ramp.move(5_000.0, 70.0, 10.0, flow_w=1_000.0) == pytest.approx(1_000.0)  # on up from where it was
+    assert ramp.move(None, 80.0, None, flow_w=0.0) is None
+    assert ramp.move(3_000.0, 90.0, 10.0, flow_w=2_000.0) == 3_000.0  # flow already within: nothing to ramp

@@ -16,6 +16,7 @@ from . import CONTROL_PERIOD_S, MARGIN_W, METER_FAILURES, METER_TIMEOUT_S, RETRY
 from .control import Commands, DeviceView, dispatch, fail_safe
 from .devices import DeviceSilent, Inverter, SiteMeter
 from .faults import Fault
+from .ramp import LimitRamp
 from .site_file import BenchTime, SiteFile
 from .utility import UtilityLink
 
@@ -65,6 +66,7 @@ class ReferenceController:
         )
         self._stop = threading.Event()
         self._last_meter: tuple[float, float] | None = None
+        self._export_ramp, self._import_ramp = LimitRamp(), LimitRamp()  # the utility's limits, moved over rampTms
         self._meter_failures = 0
         self._silent_until: dict[str, float] = {}
         self._over_cap_since: dict[str, float] = {}
@@ -259,8 +261,12 @@ class ReferenceController:
         firm_e, firm_i = self.site.firm_export_limit_w, self.site.firm_import_limit_w
         if self.utility is not None:
             values, _ = self.utility.values()
-            exports.append(values.export_limit_w if values.export_limit_w is not None else firm_e)
-            imports.append(values.import_limit_w if values.import_limit_w is not None else firm_i)
+            now_s, import_w = self.clock.now(), self._last_meter[1] if self._last_meter is not None else None
+            export_target = values.export_limit_w if values.export_limit_w is not None else firm_e
+            import_target = values.import_limit_w if values.import_limit_w is not None else firm_i
+            flows = (None, None) if import_w is None else (-import_w, import_w)
+            exports.append(self._export_ramp.move(export_target, now_s, values.ramp_time_s, flows[0]))
+            imports.append(self._import_ramp.move(import_target, now_s, values.ramp_time_s, flows[1]))
         else:
             exports.append(firm_e)
             imports.append(firm_i)
