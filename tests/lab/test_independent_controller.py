@@ -2,9 +2,10 @@
 
 It is written without flexbench's code and started through its adapter by
 lab/benches/independent-controller.toml. The healthy controller passes the
-export limit over 2030.5; each variant fails exactly the requirement it breaks
-and passes the rest of the plan it runs. Profiles are shortened so that each
-run takes about a minute at time scale 1.
+export limit over 2030.5 and fails safe when its meter goes silent; each
+variant fails exactly the requirement it breaks and passes the rest of the plan
+it runs. Profiles are shortened so that each run takes about a minute at time
+scale 1.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def profiles(tmp_path_factory) -> dict[str, Path]:
         ("healthy", "testplans/csip/test_site_limits.py", "export", "limits", set(), {"CSIP-GEN-01", "CSIP-RSP"}),
         ("ignores-import", "testplans/csip/test_site_limits.py", "import", "limits", {"CSIP-LOA-01"}, {"CSIP-RSP"}),
         ("keeps-superseded", "testplans/csip/test_supersede.py", "supersedes", "supersede", {"CSIP-SUP"}, set()),
+        ("healthy", "testplans/controller", "meter", "controller", set(), {"CTL-METER"}),
         ("no-failsafe", "testplans/controller", "meter", "controller", {"CTL-METER"}, set()),
     ],
 )
