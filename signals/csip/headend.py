@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 from envoy_schema.server.schema.sep2.der import DERControlType, DOESupportedMode
 
 from flexbench.core import Envelope, Interval, SiteLimits, TimeSource, to_envelope, to_epoch_s
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.controls import ControlValues, encode, wire_values
 from flexbench.signals.csip.defaults import DefaultSettings
-from flexbench.signals.csip.poll_rates import EVERY_DEVICE, POLLED_RESOURCES, PollRates, href
+from flexbench.signals.csip.poll_rates import EVERY_DEVICE, PollRates, href, per_device
 from flexbench.signals.csip.prices import PriceInterval, price_schedule
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
@@ -139,7 +140,7 @@ class HeadEnd:
             description=description,
         )
         self.book.ensure_programs(device.id, self.config.program_primacies)
-        self.touch(device.id, {f"/edev/{device.id}"})
+        self.touch(device.id, {uris.EDEV.href(device.id)})
         return device.as_dict()
 
     @_locked
@@ -148,7 +149,7 @@ class HeadEnd:
         resource until restored. Its registration and records stay, so restoring gives back its tree as it was."""
         device = self.device(lfdi)
         self.registry.set_enabled(device.id, granted, self.now_s())
-        self.touch(device.id, {f"/edev/{device.id}"})
+        self.touch(device.id, {uris.EDEV.href(device.id)})
         return self.device(lfdi).as_dict()
 
     @_locked
@@ -157,9 +158,8 @@ class HeadEnd:
         device's client, or to every client without its own; None clears it back to the next fallback."""
         devices = [self.device(lfdi)] if lfdi is not None else self.registry.all()
         self.poll_rates.set(resource, rate_s, devices[0].id if lfdi is not None else EVERY_DEVICE)
-        per_device = "{id}" in POLLED_RESOURCES[resource]
         for device in devices:  # drop cached renderings; notify subscribers once per list
-            owns_list = per_device or self.registry.holds_subscriptions(device)
+            owns_list = per_device(resource) or self.registry.holds_subscriptions(device)
             self.touch(device.id, {href(resource, device.id)} if owns_list else set())
         return {"resource": resource, "rate_s": rate_s, "lfdi": devices[0].lfdi if lfdi is not None else None}
 
@@ -181,7 +181,7 @@ class HeadEnd:
             self.registry.delete(device.id)
         self.touch(device.id)  # drops its cached renderings
         if device.aggregator_id is not None:
-            self.touch(device.aggregator_id, {"/edev"})
+            self.touch(device.aggregator_id, {uris.EDEV_LIST.template})
         return device.as_dict()
 
     @_locked
@@ -190,8 +190,7 @@ class HeadEnd:
         device = self.device(lfdi)
         prog = self.book.program_by_name(device.id, program)
         self.book.delete_program(prog.id)
-        base = f"/edev/{device.id}"
-        self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{prog.fsa}/derp", f"{base}/derp/{prog.id}"})
+        self._changed_programs(device.id, prog.fsa, prog.id)
         return self._program_dict(device, prog)
 
     @_locked
@@ -235,8 +234,7 @@ class HeadEnd:
         if isinstance(fsa, bool) or not isinstance(fsa, int) or not 1 <= fsa <= 255:
             raise ValueError(f"fsa must be a whole number from 1 to 255, got {fsa!r}")
         prog = self.book.put_program(device.id, name, primacy, fsa, description)
-        base = f"/edev/{device.id}"
-        self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{fsa}/derp", f"{base}/derp/{prog.id}"})
+        self._changed_programs(device.id, fsa, prog.id)
         return self._program_dict(device, prog)
 
     @_locked
@@ -249,10 +247,10 @@ class HeadEnd:
         if not isinstance(description, str) or not 0 < len(description.encode()) <= 32:
             raise ValueError(f"an FSA description is a String32 of 1 to 32 bytes, got {description!r}")
         if self.book.describe_fsa(device.id, fsa, description):
-            base = f"/edev/{device.id}"
-            self.touch(device.id, {base, f"{base}/fsa", f"{base}/fsa/{fsa}"})
+            e = device.id
+            self.touch(e, {uris.EDEV.href(e), uris.FSA_LIST.href(e), uris.FSA.href(e, fsa)})
         description_now, version = self.book.fsa_description(device.id, fsa)
-        return {"fsa": fsa, "description": description_now, "version": version, "href": f"/edev/{device.id}/fsa/{fsa}"}
+        return {"fsa": fsa, "description": description_now, "version": version, "href": uris.FSA.href(device.id, fsa)}
 
     @_locked
     def programs(self, lfdi: str) -> list[dict[str, Any]]:
@@ -267,7 +265,7 @@ class HeadEnd:
             "primacy": prog.primacy,
             "fsa": prog.fsa,
             "mrid": prog.mrid,
-            "href": f"/edev/{device.id}/derp/{prog.id}",
+            "href": uris.DERP.href(device.id, prog.id),
         }
 
     @_locked
@@ -490,7 +488,7 @@ class HeadEnd:
             values = ControlValues.from_dict(values)
         encode(values)
         default = self.book.set_default(prog.id, values, self.now_s(), settings)
-        self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
+        self.touch(device.id, {uris.DDERC.href(device.id, prog.id)})
         return {**self._default_dict(default), "program": program}
 
     @staticmethod
@@ -524,8 +522,8 @@ class HeadEnd:
             self.store.run("DELETE FROM subscriptions WHERE edev_id=?", (device.id,))
         for prog in self.book.programs(device.id):
             self._changed_program(device.id, prog)
-            self.touch(device.id, {f"/edev/{device.id}/derp/{prog.id}/dderc"})
-        self.touch(device.id, {f"/edev/{device.id}/sub", f"/edev/{device.id}/fsa"})
+            self.touch(device.id, {uris.DDERC.href(device.id, prog.id)})
+        self.touch(device.id, {uris.SUB_LIST.href(device.id), uris.FSA_LIST.href(device.id)})
         return removed
 
     @_locked
@@ -566,13 +564,15 @@ class HeadEnd:
         if fsa not in self.book.fsas(device.id):
             raise ValueError(f"device {device.lfdi} has no FunctionSetAssignments {fsa}: make it first (put_fsa)")
         profile, mrids, superseded = self.tariffs.publish(device.id, price_schedule(intervals), self.now_s(), tariff)
-        base = f"/edev/{device.id}"
-        tp = f"{base}/tp/{profile.id}"
+        e, tp = device.id, profile.id
         lists = {
-            f"{tp}/rc/{c.id}/{name}" for c in self.tariffs.rate_components(profile.id) for name in ("tti", "acttti")
+            listing.href(e, tp, c.id)
+            for c in self.tariffs.rate_components(tp)
+            for listing in (uris.TTI_LIST, uris.ACTTTI_LIST)
         }
-        self.touch(device.id, {f"{base}/fsa", f"{base}/fsa/{fsa}", f"{base}/fsa/{fsa}/tp", tp, f"{tp}/rc", *lists})
-        return {"tariff": tariff.name, "mrids": mrids, "superseded": superseded, "href": f"{base}/tp/{profile.id}"}
+        changed = {uris.FSA_LIST.href(e), uris.FSA.href(e, fsa), uris.TP_LIST.href(e, fsa), uris.TP.href(e, tp)}
+        self.touch(e, {*changed, uris.RC_LIST.href(e, tp), *lists})
+        return {"tariff": tariff.name, "mrids": mrids, "superseded": superseded, "href": uris.TP.href(e, tp)}
 
     @_locked
     def prices(self, lfdi: str, listed_only: bool = False) -> list[dict[str, Any]]:
@@ -659,5 +659,11 @@ class HeadEnd:
         }
 
     def _changed_program(self, edev_id: int, prog: Program) -> None:
-        base = f"/edev/{edev_id}/derp/{prog.id}"
-        self.touch(edev_id, {f"{base}/derc", f"{base}/actderc", base})
+        e, p = edev_id, prog.id
+        self.touch(e, {uris.DERC_LIST.href(e, p), uris.ACTDERC_LIST.href(e, p), uris.DERP.href(e, p)})
+
+    def _changed_programs(self, edev_id: int, fsa: int, program_id: int) -> None:
+        """A program was added, changed or removed: so were the lists that hold it."""
+        e = edev_id
+        changed = {uris.EDEV.href(e), uris.FSA_LIST.href(e), uris.DERP_LIST.href(e, fsa)}
+        self.touch(e, {*changed, uris.DERP.href(e, program_id)})

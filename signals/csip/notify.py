@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from lxml import etree
 
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
 from flexbench.signals.csip.xmlio import MEDIA_TYPE, SEP_NS, XSI_NS
@@ -118,8 +119,8 @@ class Notifier:
         if device is None:
             return
         wanted = {h.split("?")[0] for h in hrefs}
-        if f"/edev/{edev_id}" in wanted:  # an EndDevice changed: so did the EndDeviceList of whoever sees it
-            wanted.add("/edev")
+        if uris.EDEV.href(edev_id) in wanted:  # an EndDevice changed: so did the EndDeviceList of whoever sees it
+            wanted.add(uris.EDEV_LIST.template)
         subscribers = {edev_id} if device.aggregator_id is None else {edev_id, device.aggregator_id}
         for sub in self.app.headend.records.subscriptions_to(subscribers, wanted):
             subscriber = registry.by_id(sub["edev_id"])
@@ -156,7 +157,7 @@ class Notifier:
             rendered = self.app.render_subscribed(subscriber, sub["resource"], Page(limit=sub["list_limit"]))
         body = notification_xml(
             sub["resource"],
-            f"/edev/{subscriber.id}/sub/{sub['id']}",
+            uris.SUB.href(subscriber.id, sub["id"]),
             rendered[0] if rendered else None,
             status=0 if rendered else 4,
         )

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flexbench.core import Envelope, Interval, to_envelope
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.prices import PriceInterval
@@ -59,7 +60,7 @@ class OperatorClient:
         body = json.dumps(kwargs).encode()
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=self.timeout_s)
         try:
-            conn.request("POST", f"/admin/call/{method}", body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", uris.ADMIN_CALL.href(method), body=body, headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             data = response.read()
         finally:

@@ -4,20 +4,23 @@ the store (it survives a restart)."""
 
 from __future__ import annotations
 
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.store import Store
 
 EVERY_DEVICE = 0  # edev_id of a server-wide setting
-# 2030.5 resources that carry a pollRate -> their href; {id} is the EndDevice whose view it is
+FIRST_FSA = 1
+# 2030.5 resources that carry a pollRate -> their URI; one with placeholders is in an EndDevice's tree
+# (its first FunctionSetAssignments' where it has an fsa)
 POLLED_RESOURCES = {
-    "DeviceCapability": "/dcap",
-    "EndDeviceList": "/edev",
-    "MirrorUsagePointList": "/mup",
-    "Registration": "/edev/{id}/rg",
-    "FunctionSetAssignmentsList": "/edev/{id}/fsa",
-    "DERProgramList": "/edev/{id}/fsa/1/derp",
-    "DERList": "/edev/{id}/der",
-    "LogEventList": "/edev/{id}/lel",
-    "TariffProfileList": "/edev/{id}/fsa/1/tp",
+    "DeviceCapability": uris.DCAP,
+    "EndDeviceList": uris.EDEV_LIST,
+    "MirrorUsagePointList": uris.MUP_LIST,
+    "Registration": uris.REGISTRATION,
+    "FunctionSetAssignmentsList": uris.FSA_LIST,
+    "DERProgramList": uris.DERP_LIST,
+    "DERList": uris.DER_LIST,
+    "LogEventList": uris.LEL_LIST,
+    "TariffProfileList": uris.TP_LIST,
 }
 MAX_POLL_RATE_S = 2**32 - 1  # UInt32
 
@@ -56,5 +59,11 @@ class PollRates:
         self._rates = {key: rate for key, rate in self._rates.items() if key[0] != edev_id}
 
 
+def per_device(resource: str) -> bool:
+    """Whether each EndDevice has its own `resource` (else one list serves every client)."""
+    return bool(POLLED_RESOURCES[resource].names)
+
+
 def href(resource: str, edev_id: int) -> str:
-    return POLLED_RESOURCES[resource].format(id=edev_id)
+    uri = POLLED_RESOURCES[resource]
+    return uri.href(*(edev_id, FIRST_FSA)[: len(uri.names)])

@@ -20,9 +20,10 @@ from typing import Any
 
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip import pricing_models as pm
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.registry import Device
-from flexbench.signals.csip.render import FOREVER, Page, edev_href, fsa_href
+from flexbench.signals.csip.render import FOREVER, Page
 from flexbench.signals.csip.tariffs import RateComponentRow, Tariff, TariffInterval, encode_price
 
 _NOT_SUBSCRIBABLE = m.SubscribableType.resource_does_not_support_subscriptions
@@ -35,39 +36,25 @@ Built = tuple[Any, float]
 Builder = Callable[[Device, "re.Match[str]", Page, float], Built]
 
 
-def tariff_href(edev_id: int, tariff_id: int) -> str:
-    return f"{edev_href(edev_id)}/tp/{tariff_id}"
-
-
-def component_href(edev_id: int, tariff_id: int, component_id: int) -> str:
-    return f"{tariff_href(edev_id, tariff_id)}/rc/{component_id}"
-
-
-def interval_href(edev_id: int, tariff_id: int, component_id: int, interval_id: int) -> str:
-    return f"{component_href(edev_id, tariff_id, component_id)}/tti/{interval_id}"
-
-
 class PricingTree:
-    """The Pricing resources of a device's tree; `routes` gives the server's (pattern, builder) pairs."""
+    """The Pricing resources of a device's tree; `routes` gives the server's (URI, builder) pairs."""
 
     def __init__(self, headend: HeadEnd) -> None:
         self.headend = headend
         self.book = headend.tariffs
 
-    def routes(self) -> list[tuple[re.Pattern[str], Builder]]:
-        tp = r"^/edev/(\d+)/tp/(\d+)"
-        rc = tp + r"/rc/(\d+)"
+    def routes(self) -> list[tuple[uris.Uri, Builder]]:
         return [
-            (re.compile(r"^/edev/(\d+)/fsa/(\d+)/tp$"), self._profile_list),
-            (re.compile(tp + "$"), self._profile),
-            (re.compile(tp + "/rc$"), self._component_list),
-            (re.compile(rc + "$"), self._component),
-            (re.compile(rc + "/rt$"), self._reading_type),
-            (re.compile(rc + "/tti$"), lambda d, mt, p, t: self._interval_list(d, mt, p, t, False)),
-            (re.compile(rc + "/acttti$"), lambda d, mt, p, t: self._interval_list(d, mt, p, t, True)),
-            (re.compile(rc + r"/tti/(\d+)$"), self._interval),
-            (re.compile(rc + r"/tti/(\d+)/cti$"), self._block_list),
-            (re.compile(rc + r"/tti/(\d+)/cti/(\d+)$"), self._block),
+            (uris.TP_LIST, self._profile_list),
+            (uris.TP, self._profile),
+            (uris.RC_LIST, self._component_list),
+            (uris.RC, self._component),
+            (uris.RT, self._reading_type),
+            (uris.TTI_LIST, lambda d, mt, p, t: self._interval_list(d, mt, p, t, False)),
+            (uris.ACTTTI_LIST, lambda d, mt, p, t: self._interval_list(d, mt, p, t, True)),
+            (uris.TTI, self._interval),
+            (uris.CTI_LIST, self._block_list),
+            (uris.CTI, self._block),
         ]
 
     # Lookups (None: no such resource, a 404) -----------------------------------------------
@@ -95,7 +82,7 @@ class PricingTree:
         chosen = tariffs[page.start : page.start + page.limit]
         return (
             pm.TariffProfileList(
-                href=f"{fsa_href(device.id, fsa)}/tp",
+                href=uris.TP_LIST.href(device.id, fsa),
                 all_=len(tariffs),
                 results=len(chosen),
                 subscribable=_SUBSCRIBABLE,
@@ -106,7 +93,7 @@ class PricingTree:
         )
 
     def profile(self, device: Device, tariff: Tariff) -> pm.TariffProfile:
-        href = tariff_href(device.id, tariff.id)
+        href = uris.TP.href(device.id, tariff.id)
         return pm.TariffProfile(
             href=href,
             mRID=tariff.mrid,
@@ -116,7 +103,9 @@ class PricingTree:
             pricePowerOfTenMultiplier=tariff.price_multiplier,
             primacy=tariff.primacy,
             rateCode=tariff.rate_code,
-            RateComponentListLink=m.ListLink(href=f"{href}/rc", all_=len(self.book.rate_components(tariff.id))),
+            RateComponentListLink=m.ListLink(
+                href=uris.RC_LIST.href(device.id, tariff.id), all_=len(self.book.rate_components(tariff.id))
+            ),
             serviceCategoryKind=m.ServiceKind.ELECTRICITY,
         )
 
@@ -125,18 +114,21 @@ class PricingTree:
         return (self.profile(device, tariff) if tariff else None), FOREVER
 
     def component(self, device: Device, tariff: Tariff, component: RateComponentRow, now_s: float) -> pm.RateComponent:
-        href = component_href(device.id, tariff.id, component.id)
+        href = uris.RC.href(device.id, tariff.id, component.id)
         listed = self.book.intervals(component.id, now_s)
         return pm.RateComponent(
             href=href,
             mRID=component.mrid,
             description=f"{component.flow} energy",
             ActiveTimeTariffIntervalListLink=m.ListLink(
-                href=f"{href}/acttti", all_=sum(i.is_active(now_s) for i in listed)
+                href=uris.ACTTTI_LIST.href(device.id, tariff.id, component.id),
+                all_=sum(i.is_active(now_s) for i in listed),
             ),
-            ReadingTypeLink=m.Link(href=f"{href}/rt"),
+            ReadingTypeLink=m.Link(href=uris.RT.href(device.id, tariff.id, component.id)),
             roleFlags=PREMISES_AGGREGATION_POINT,
-            TimeTariffIntervalListLink=m.ListLink(href=f"{href}/tti", all_=len(listed)),
+            TimeTariffIntervalListLink=m.ListLink(
+                href=uris.TTI_LIST.href(device.id, tariff.id, component.id), all_=len(listed)
+            ),
         )
 
     def _component_list(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> Built:
@@ -148,7 +140,7 @@ class PricingTree:
         expires = min([self.book.next_boundary_s(c.id, now_s) for c in chosen] or [FOREVER])
         return (
             pm.RateComponentList(
-                href=f"{tariff_href(device.id, tariff.id)}/rc",
+                href=uris.RC_LIST.href(device.id, tariff.id),
                 all_=len(components),
                 results=len(chosen),
                 components=[self.component(device, tariff, c, now_s) for c in chosen] or None,
@@ -172,7 +164,7 @@ class PricingTree:
         uom, power_of_ten = KWH
         return (
             m.ReadingType(
-                href=f"{component_href(device.id, tariff.id, component.id)}/rt",
+                href=uris.RT.href(device.id, tariff.id, component.id),
                 accumulationBehaviour=m.AccumulationBehaviourType.DELTA_DATA,
                 commodity=m.CommodityType.ELECTRICITY_SECONDARY_METERED_VALUE,
                 flowDirection=FLOW_DIRECTION[component.flow],
@@ -188,7 +180,7 @@ class PricingTree:
     def interval(
         self, device: Device, tariff: Tariff, component: RateComponentRow, interval: TariffInterval, now_s: float
     ) -> pm.TimeTariffInterval:
-        href = interval_href(device.id, tariff.id, component.id, interval.id)
+        href = uris.TTI.href(device.id, tariff.id, component.id, interval.id)
         status, status_s = interval.status(now_s)
         return pm.TimeTariffInterval(
             href=href,
@@ -205,7 +197,9 @@ class PricingTree:
                 potentiallySupersededTime=interval.superseded_at_s,
             ),
             interval=m.DateTimeIntervalType(start=interval.start_s, duration=interval.duration_s),
-            ConsumptionTariffIntervalListLink=m.ListLink(href=f"{href}/cti", all_=len(interval.blocks)),
+            ConsumptionTariffIntervalListLink=m.ListLink(
+                href=uris.CTI_LIST.href(device.id, tariff.id, component.id, interval.id), all_=len(interval.blocks)
+            ),
             touTier=interval.tou_tier,
         )
 
@@ -222,10 +216,10 @@ class PricingTree:
         if page.after_s is not None:
             intervals = [i for i in intervals if i.start_s >= page.after_s]
         chosen = intervals[page.start : page.start + page.limit]
-        suffix = "acttti" if active_only else "tti"
+        listing = uris.ACTTTI_LIST if active_only else uris.TTI_LIST
         return (
             pm.TimeTariffIntervalList(
-                href=f"{component_href(device.id, tariff.id, component.id)}/{suffix}",
+                href=listing.href(device.id, tariff.id, component.id),
                 all_=len(intervals),
                 results=len(chosen),
                 subscribable=_SUBSCRIBABLE,
@@ -244,9 +238,8 @@ class PricingTree:
         self, device: Device, tariff: Tariff, component: RateComponentRow, interval: TariffInterval, number: int
     ) -> pm.ConsumptionTariffInterval:
         from_kwh, price_per_kwh = interval.blocks[number - 1]
-        href = interval_href(device.id, tariff.id, component.id, interval.id)
         return pm.ConsumptionTariffInterval(
-            href=f"{href}/cti/{number}",
+            href=uris.CTI.href(device.id, tariff.id, component.id, interval.id, number),
             consumptionBlock=pm.ConsumptionBlockType(number),  # block 1 from startValue 0, then 2, 3 ...
             price=encode_price(price_per_kwh, tariff.price_multiplier),
             startValue=round(from_kwh),
@@ -261,7 +254,7 @@ class PricingTree:
         chosen = numbers[page.start : page.start + page.limit]
         return (
             pm.ConsumptionTariffIntervalList(
-                href=f"{interval_href(device.id, tariff.id, component.id, interval.id)}/cti",
+                href=uris.CTI_LIST.href(device.id, tariff.id, component.id, interval.id),
                 all_=len(numbers),
                 results=len(chosen),
                 blocks=[self.block(device, tariff, component, interval, n) for n in chosen] or None,

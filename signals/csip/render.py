@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexbench.signals.csip import models as m
+from flexbench.signals.csip import uris
 from flexbench.signals.csip.controls import encode
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.registry import Device
@@ -32,16 +33,8 @@ class Page:
     limit: int = 1
 
 
-def edev_href(edev_id: int) -> str:
-    return f"/edev/{edev_id}"
-
-
-def program_href(edev_id: int, program_id: int) -> str:
-    return f"/edev/{edev_id}/derp/{program_id}"
-
-
 def response_list_href(headend: HeadEnd) -> str:
-    return f"/rsps/{headend.config.response_set_id}/rsp"
+    return uris.RSP_LIST.href(headend.config.response_set_id)
 
 
 def fixed_mrid(prefix: str, number: int) -> str:
@@ -53,18 +46,18 @@ def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapabi
     visible = headend.registry.visible_ids(caller) if caller else []
     mups = len(headend.records.mirror_usage_points(visible)) if visible else 0
     return m.DeviceCapability(
-        href="/dcap",
+        href=uris.DCAP.template,
         pollRate=headend.poll_rates.rate_s("DeviceCapability", caller.id if caller else None),
-        TimeLink=m.Link(href="/tm"),
-        EndDeviceListLink=m.ListLink(href="/edev", all_=len(visible)),
-        MirrorUsagePointListLink=m.ListLink(href="/mup", all_=mups),
+        TimeLink=m.Link(href=uris.TIME.template),
+        EndDeviceListLink=m.ListLink(href=uris.EDEV_LIST.template, all_=len(visible)),
+        MirrorUsagePointListLink=m.ListLink(href=uris.MUP_LIST.template, all_=mups),
     )
 
 
 def time_resource(headend: HeadEnd) -> m.Time:
     now_s = headend.now_s()
     return m.Time(
-        href="/tm",
+        href=uris.TIME.template,
         currentTime=now_s,
         dstEndTime=0,
         dstOffset=0,
@@ -76,23 +69,27 @@ def time_resource(headend: HeadEnd) -> m.Time:
 
 
 def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
-    base = edev_href(device.id)
+    edev = device.id
     return m.EndDevice(
-        href=base,
+        href=uris.EDEV.href(edev),
         subscribable=_NOT_SUBSCRIBABLE,
         lFDI=device.lfdi,
         sFDI=device.sfdi,
         changedTime=device.changed_s,
         enabled=device.enabled,
         postRate=device.post_rate_s,
-        DERListLink=m.ListLink(href=f"{base}/der", all_=1),
-        FunctionSetAssignmentsListLink=m.ListLink(href=f"{base}/fsa", all_=len(headend.book.fsas(device.id))),
-        RegistrationLink=m.Link(href=f"{base}/rg"),
-        SubscriptionListLink=m.ListLink(href=f"{base}/sub", all_=len(headend.records.subscriptions(device.id)))
+        DERListLink=m.ListLink(href=uris.DER_LIST.href(edev), all_=1),
+        FunctionSetAssignmentsListLink=m.ListLink(
+            href=uris.FSA_LIST.href(edev), all_=len(headend.book.fsas(device.id))
+        ),
+        RegistrationLink=m.Link(href=uris.REGISTRATION.href(edev)),
+        SubscriptionListLink=m.ListLink(
+            href=uris.SUB_LIST.href(edev), all_=len(headend.records.subscriptions(device.id))
+        )
         if headend.registry.holds_subscriptions(device)
         else None,
-        LogEventListLink=m.ListLink(href=f"{base}/lel", all_=len(headend.records.log_events(device.id))),
-        ConnectionPointLink=m.ConnectionPointLink(href=f"{base}/cp"),
+        LogEventListLink=m.ListLink(href=uris.LEL_LIST.href(edev), all_=len(headend.records.log_events(device.id))),
+        ConnectionPointLink=m.ConnectionPointLink(href=uris.CONNECTION_POINT.href(edev)),
     )
 
 
@@ -103,7 +100,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
         items = [d for d in items if d.changed_s >= page.after_s]
     chosen = items[page.start : page.start + page.limit]
     return m.EndDeviceList(
-        href="/edev",
+        href=uris.EDEV_LIST.template,
         all_=len(items),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
@@ -114,7 +111,7 @@ def end_device_list(headend: HeadEnd, caller: Device | None, page: Page) -> m.En
 
 def registration(headend: HeadEnd, device: Device) -> m.Registration:
     return m.Registration(
-        href=f"{edev_href(device.id)}/rg",
+        href=uris.REGISTRATION.href(device.id),
         pollRate=headend.poll_rates.rate_s("Registration", device.id),
         dateTimeRegistered=device.registered_s,
         pIN=device.pin,
@@ -122,26 +119,21 @@ def registration(headend: HeadEnd, device: Device) -> m.Registration:
 
 
 def connection_point(device: Device) -> m.ConnectionPointResponse:
-    return m.ConnectionPointResponse(href=f"{edev_href(device.id)}/cp", id=device.connection_point_id or "")
-
-
-def fsa_href(edev_id: int, fsa: int) -> str:
-    return f"{edev_href(edev_id)}/fsa/{fsa}"
+    return m.ConnectionPointResponse(href=uris.CONNECTION_POINT.href(device.id), id=device.connection_point_id or "")
 
 
 def function_set_assignments(headend: HeadEnd, device: Device, fsa: int) -> m.FunctionSetAssignments:
-    base = fsa_href(device.id, fsa)
     description, version = headend.book.fsa_description(device.id, fsa)
     tariffs = len(headend.tariffs.tariffs(device.id, fsa))
     return m.FunctionSetAssignments(
-        href=base,
+        href=uris.FSA.href(device.id, fsa),
         mRID=fixed_mrid("F5A" if fsa == FIRST_FSA else f"F5A{fsa:04X}", device.id),
         description=description or "DER programs",
         version=version,
         subscribable=_NOT_SUBSCRIBABLE,
-        DERProgramListLink=m.ListLink(href=f"{base}/derp", all_=None),
-        TariffProfileListLink=m.ListLink(href=f"{base}/tp", all_=tariffs) if tariffs else None,
-        TimeLink=m.Link(href="/tm"),
+        DERProgramListLink=m.ListLink(href=uris.DERP_LIST.href(device.id, fsa), all_=None),
+        TariffProfileListLink=m.ListLink(href=uris.TP_LIST.href(device.id, fsa), all_=tariffs) if tariffs else None,
+        TimeLink=m.Link(href=uris.TIME.template),
     )
 
 
@@ -149,7 +141,7 @@ def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssig
     fsas = headend.book.fsas(device.id)
     items = [function_set_assignments(headend, device, n) for n in fsas[page.start : page.start + page.limit]]
     return m.FunctionSetAssignmentsList(
-        href=f"{edev_href(device.id)}/fsa",
+        href=uris.FSA_LIST.href(device.id),
         all_=len(fsas),
         results=len(items),
         subscribable=_SUBSCRIBABLE,
@@ -159,19 +151,18 @@ def fsa_list(headend: HeadEnd, device: Device, page: Page) -> m.FunctionSetAssig
 
 
 def der_program(headend: HeadEnd, device: Device, prog: Program, now_s: float) -> m.DERProgram:
-    base = program_href(device.id, prog.id)
     listed = headend.book.controls(prog.id, now_s)
     active = [c for c in listed if c.is_active(now_s)]
     return m.DERProgram(
-        href=base,
+        href=uris.DERP.href(device.id, prog.id),
         mRID=prog.mrid,
         description=prog.description,
         version=prog.version,
         primacy=prog.primacy,
         subscribable=_NOT_SUBSCRIBABLE,
-        ActiveDERControlListLink=m.ListLink(href=f"{base}/actderc", all_=len(active)),
-        DefaultDERControlLink=m.Link(href=f"{base}/dderc"),
-        DERControlListLink=m.ListLink(href=f"{base}/derc", all_=len(listed)),
+        ActiveDERControlListLink=m.ListLink(href=uris.ACTDERC_LIST.href(device.id, prog.id), all_=len(active)),
+        DefaultDERControlLink=m.Link(href=uris.DDERC.href(device.id, prog.id)),
+        DERControlListLink=m.ListLink(href=uris.DERC_LIST.href(device.id, prog.id), all_=len(listed)),
     )
 
 
@@ -185,7 +176,7 @@ def der_program_list(
     chosen = programs[page.start : page.start + page.limit]
     expires = min([headend.book.next_boundary_s(p.id, now_s) for p in programs] or [FOREVER])
     resource = m.DERProgramList(
-        href=f"{fsa_href(device.id, fsa)}/derp",
+        href=uris.DERP_LIST.href(device.id, fsa),
         all_=len(programs),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
@@ -198,7 +189,7 @@ def der_program_list(
 def der_control(headend: HeadEnd, device: Device, prog: Program, control: Control, now_s: float) -> m.DERControl:
     status, status_s = control.status(now_s)
     return m.DERControl(
-        href=f"{program_href(device.id, prog.id)}/derc/{control.id}",
+        href=uris.DERC.href(device.id, prog.id, control.id),
         mRID=control.mrid,
         description=control.description,
         version=control.version,
@@ -228,9 +219,9 @@ def der_control_list(
     if page.after_s is not None:
         controls = [c for c in controls if c.start_s >= page.after_s]
     chosen = controls[page.start : page.start + page.limit]
-    suffix = "actderc" if active_only else "derc"
+    listing = uris.ACTDERC_LIST if active_only else uris.DERC_LIST
     resource = m.DERControlList(
-        href=f"{program_href(device.id, prog.id)}/{suffix}",
+        href=listing.href(device.id, prog.id),
         all_=len(controls),
         results=len(chosen),
         subscribable=_SUBSCRIBABLE,
@@ -245,7 +236,7 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
     default = headend.book.default(prog.id)
     if default is None:
         return m.DefaultDERControl(
-            href=f"{program_href(device.id, prog.id)}/dderc",
+            href=uris.DDERC.href(device.id, prog.id),
             mRID=fixed_mrid("DDC", prog.id),
             version=0,
             subscribable=_SUBSCRIBABLE,
@@ -253,7 +244,7 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
         )
     settings: dict[str, Any] = default.settings.wire()  # setGradW and the enter-service elements present
     return m.DefaultDERControl(
-        href=f"{program_href(device.id, prog.id)}/dderc",
+        href=uris.DDERC.href(device.id, prog.id),
         mRID=default.mrid,
         version=default.version,
         subscribable=_SUBSCRIBABLE,
@@ -263,31 +254,30 @@ def default_der_control(device: Device, prog: Program, headend: HeadEnd) -> m.De
 
 
 def der(device: Device, headend: HeadEnd, now_s: float) -> m.DER:
-    base = f"{edev_href(device.id)}/der/{DER_ID}"
     current = None
     for prog in headend.book.programs(device.id):
         if any(c.is_active(now_s) for c in headend.book.controls(prog.id, now_s)):
-            current = m.Link(href=program_href(device.id, prog.id))
+            current = m.Link(href=uris.DERP.href(device.id, prog.id))
             break
     return m.DER(
-        href=base,
+        href=uris.DER.href(device.id, DER_ID),
         subscribable=_NOT_SUBSCRIBABLE,
         AssociatedDERProgramListLink=m.ListLink(
-            href=f"{fsa_href(device.id, FIRST_FSA)}/derp",
+            href=uris.DERP_LIST.href(device.id, FIRST_FSA),
             all_=len([p for p in headend.book.programs(device.id) if p.fsa == FIRST_FSA]),
         ),
         CurrentDERProgramLink=current,
-        DERAvailabilityLink=m.Link(href=f"{base}/dera"),
-        DERCapabilityLink=m.Link(href=f"{base}/dercap"),
-        DERSettingsLink=m.Link(href=f"{base}/derg"),
-        DERStatusLink=m.Link(href=f"{base}/ders"),
+        DERAvailabilityLink=m.Link(href=uris.DER_DOCUMENT.href(device.id, DER_ID, "dera")),
+        DERCapabilityLink=m.Link(href=uris.DER_DOCUMENT.href(device.id, DER_ID, "dercap")),
+        DERSettingsLink=m.Link(href=uris.DER_DOCUMENT.href(device.id, DER_ID, "derg")),
+        DERStatusLink=m.Link(href=uris.DER_DOCUMENT.href(device.id, DER_ID, "ders")),
     )
 
 
 def der_list(device: Device, headend: HeadEnd, page: Page, now_s: float) -> m.DERList:
     items = [der(device, headend, now_s)][page.start : page.start + page.limit]
     return m.DERList(
-        href=f"{edev_href(device.id)}/der",
+        href=uris.DER_LIST.href(device.id),
         all_=1,
         results=len(items),
         pollRate=headend.poll_rates.rate_s("DERList", device.id),
@@ -301,14 +291,14 @@ def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.Respon
         rows = [r for r in rows if (r["created_s"] or r["received_s"]) >= page.after_s]
     rows.sort(key=lambda r: (-(r["created_s"] or r["received_s"]), -r["id"]))
     chosen = rows[page.start : page.start + page.limit]
-    href = response_list_href(headend)
+    rs_id = headend.config.response_set_id
     return m.ResponseList(
-        href=href,
+        href=uris.RSP_LIST.href(rs_id),
         all_=len(rows),
         results=len(chosen),
         Response_=[
             m.Response(
-                href=f"{href}/{r['id']}",
+                href=uris.RSP.href(rs_id, r["id"]),
                 createdDateTime=r["created_s"],
                 endDeviceLFDI=r["lfdi"],
                 status=r["status"],
@@ -331,7 +321,7 @@ def mirror_usage_point(headend: HeadEnd, row: dict) -> m.MirrorUsagePoint:
             )
         )
     return m.MirrorUsagePoint(
-        href=f"/mup/{row['id']}",
+        href=uris.MUP.href(row["id"]),
         mRID=row["mrid"],
         description=row["description"],
         roleFlags=row["role_flags"],
@@ -348,7 +338,7 @@ def mirror_usage_point_list(headend: HeadEnd, edev_ids: list[int], page: Page) -
     rows = headend.records.mirror_usage_points(edev_ids) if edev_ids else []
     chosen = rows[page.start : page.start + page.limit]
     return m.MirrorUsagePointList(
-        href="/mup",
+        href=uris.MUP_LIST.template,
         all_=len(rows),
         results=len(chosen),
         pollRate=headend.poll_rates.rate_s("MirrorUsagePointList", edev_ids[0] if edev_ids else None),
@@ -362,7 +352,7 @@ def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.Subscri
     rows = headend.records.subscriptions(device.id)
     chosen = rows[page.start : page.start + page.limit]
     return m.SubscriptionList(
-        href=f"{edev_href(device.id)}/sub",
+        href=uris.SUB_LIST.href(device.id),
         all_=len(rows),
         results=len(chosen),
         subscriptions=[subscription(device, r) for r in chosen] or None,
@@ -371,7 +361,7 @@ def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.Subscri
 
 def subscription(device: Device, row: dict) -> m.Subscription:
     return m.Subscription(
-        href=f"{edev_href(device.id)}/sub/{row['id']}",
+        href=uris.SUB.href(device.id, row["id"]),
         subscribedResource=row["resource"],
         encoding=m.SubscriptionEncoding.XML,
         level=row["level"],
@@ -386,13 +376,13 @@ def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventLi
         rows = [r for r in rows if r["created_s"] >= page.after_s]
     chosen = rows[page.start : page.start + page.limit]
     return m.LogEventList(
-        href=f"{edev_href(device.id)}/lel",
+        href=uris.LEL_LIST.href(device.id),
         all_=len(rows),
         results=len(chosen),
         pollRate=headend.poll_rates.rate_s("LogEventList", device.id),
         LogEvent_=[
             m.LogEvent(
-                href=f"{edev_href(device.id)}/lel/{r['id']}",
+                href=uris.LEL.href(device.id, r["id"]),
                 createdDateTime=r["created_s"],
                 details=r["details"],
                 extendedData=r["extended_data"],

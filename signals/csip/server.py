@@ -14,7 +14,7 @@ from aiohttp import web
 
 from flexbench.core import Envelope
 from flexbench.signals.csip import models as m
-from flexbench.signals.csip import render
+from flexbench.signals.csip import render, uris
 from flexbench.signals.csip.connections import request_started
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.nmi import validate_nmi
@@ -39,7 +39,7 @@ from flexbench.signals.pki.identity import normalize_lfdi, sfdi_from_lfdi
 
 ADMIN_METHODS = OPERATOR_CALLS  # the HTTPS admin API serves the operator's calls, no more
 CACHE_MAX_ENTRIES = 100_000
-EDEV_PATH = re.compile(r"^/edev/(\d+)(?:/|$)")
+IN_BAND_PATHS = frozenset(u.template for u in (uris.DCAP, uris.TIME, uris.EDEV_LIST))
 LFDI_KEY = web.RequestKey("lfdi", str)
 CALLER_KEY = web.RequestKey[Device | None]("caller")
 
@@ -87,42 +87,25 @@ class CsipApp:
         # called with (lfdi, method, path) for every request that presented a certificate: a test
         # bench watches how a device polls without touching the device
         self.on_request: Callable[[str, str, str], None] | None = None
-        self._cache: dict[tuple[int, str, str], tuple[int, float, bytes]] = {}
-        self._tree: list[tuple[re.Pattern[str], Builder]] = [
-            (re.compile(r"^/edev/(\d+)$"), lambda d, mt, p, t: (render.end_device(self.headend, d), render.FOREVER)),
-            (
-                re.compile(r"^/edev/(\d+)/rg$"),
-                lambda d, mt, p, t: (render.registration(self.headend, d), render.FOREVER),
-            ),
-            (re.compile(r"^/edev/(\d+)/cp$"), lambda d, mt, p, t: (render.connection_point(d), render.FOREVER)),
-            (
-                re.compile(r"^/edev/(\d+)/fsa$"),
-                lambda d, mt, p, t: (render.fsa_list(self.headend, d, p), render.FOREVER),
-            ),
-            (re.compile(r"^/edev/(\d+)/fsa/(\d+)$"), self._fsa),
-            (
-                re.compile(r"^/edev/(\d+)/fsa/(\d+)/derp$"),
-                lambda d, mt, p, t: render.der_program_list(self.headend, d, int(mt.group(2)), p, t),
-            ),
-            (re.compile(r"^/edev/(\d+)/derp/(\d+)$"), self._program),
-            (re.compile(r"^/edev/(\d+)/derp/(\d+)/derc$"), self._control_list),
-            (re.compile(r"^/edev/(\d+)/derp/(\d+)/actderc$"), self._active_list),
-            (re.compile(r"^/edev/(\d+)/derp/(\d+)/derc/(\d+)$"), self._control),
-            (re.compile(r"^/edev/(\d+)/derp/(\d+)/dderc$"), self._default),
-            (
-                re.compile(r"^/edev/(\d+)/der$"),
-                lambda d, mt, p, t: (render.der_list(d, self.headend, p, t), render.FOREVER),
-            ),
-            (re.compile(r"^/edev/(\d+)/der/1$"), lambda d, mt, p, t: (render.der(d, self.headend, t), render.FOREVER)),
-            (
-                re.compile(r"^/edev/(\d+)/sub$"),
-                lambda d, mt, p, t: (render.subscription_list(self.headend, d, p), render.FOREVER),
-            ),
-            (re.compile(r"^/edev/(\d+)/sub/(\d+)$"), self._subscription),
-            (
-                re.compile(r"^/edev/(\d+)/lel$"),
-                lambda d, mt, p, t: (render.log_event_list(self.headend, d, p), render.FOREVER),
-            ),
+        # (URI template, its ids, query, CSIP-AUS version) -> (device generation, valid until, body)
+        self._cache: dict[tuple[str, tuple[str, ...], str, str], tuple[int, float, bytes]] = {}
+        self._tree: list[tuple[uris.Uri, Builder]] = [
+            (uris.EDEV, lambda d, mt, p, t: (render.end_device(self.headend, d), render.FOREVER)),
+            (uris.REGISTRATION, lambda d, mt, p, t: (render.registration(self.headend, d), render.FOREVER)),
+            (uris.CONNECTION_POINT, lambda d, mt, p, t: (render.connection_point(d), render.FOREVER)),
+            (uris.FSA_LIST, lambda d, mt, p, t: (render.fsa_list(self.headend, d, p), render.FOREVER)),
+            (uris.FSA, self._fsa),
+            (uris.DERP_LIST, lambda d, mt, p, t: render.der_program_list(self.headend, d, int(mt.group(2)), p, t)),
+            (uris.DERP, self._program),
+            (uris.DERC_LIST, self._control_list),
+            (uris.ACTDERC_LIST, self._active_list),
+            (uris.DERC, self._control),
+            (uris.DDERC, self._default),
+            (uris.DER_LIST, lambda d, mt, p, t: (render.der_list(d, self.headend, p, t), render.FOREVER)),
+            (uris.DER, self._der),
+            (uris.SUB_LIST, lambda d, mt, p, t: (render.subscription_list(self.headend, d, p), render.FOREVER)),
+            (uris.SUB, self._subscription),
+            (uris.LEL_LIST, lambda d, mt, p, t: (render.log_event_list(self.headend, d, p), render.FOREVER)),
             *PricingTree(headend).routes(),
         ]
 
@@ -130,27 +113,28 @@ class CsipApp:
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._identify], client_max_size=MAX_DOCUMENT_BYTES)
         r = app.router
-        r.add_get("/dcap", self.get_dcap)
-        r.add_get("/tm", self.get_time)
-        r.add_get("/edev", self.get_edev_list)
-        r.add_post("/edev", self.post_edev)
-        r.add_put(r"/edev/{e:\d+}/cp", self.put_connection_point)
-        r.add_put(r"/edev/{e:\d+}/der/1/{kind:dercap|derg|ders|dera}", self.put_der_document)
-        r.add_get(r"/edev/{e:\d+}/der/1/{kind:dercap|derg|ders|dera}", self.get_der_document)
-        r.add_post(r"/edev/{e:\d+}/sub", self.post_subscription)
-        r.add_delete(r"/edev/{e:\d+}/sub/{s:\d+}", self.delete_subscription)
-        r.add_post(r"/edev/{e:\d+}/lel", self.post_log_event)
-        r.add_get(r"/edev/{tail:.+}", self.get_device_resource)
-        r.add_get("/rsps", self.get_response_sets)
-        r.add_get(r"/rsps/{r:\d+}", self.get_response_set)
-        r.add_get(r"/rsps/{r:\d+}/rsp", self.get_responses)
-        r.add_post(r"/rsps/{r:\d+}/rsp", self.post_response)
-        r.add_get("/mup", self.get_mup_list)
-        r.add_post("/mup", self.post_mup)
-        r.add_get(r"/mup/{u:\d+}", self.get_mup)
-        r.add_post(r"/mup/{u:\d+}", self.post_mup_readings)
-        r.add_delete(r"/mup/{u:\d+}", self.delete_mup)
-        r.add_post(r"/admin/call/{method}", self.admin_call)
+        r.add_get(uris.DCAP.route, self.get_dcap)
+        r.add_get(uris.TIME.route, self.get_time)
+        r.add_get(uris.EDEV_LIST.route, self.get_edev_list)
+        r.add_post(uris.EDEV_LIST.route, self.post_edev)
+        r.add_put(uris.CONNECTION_POINT.route, self.put_connection_point)
+        r.add_put(uris.DER_DOCUMENT.route, self.put_der_document)
+        r.add_get(uris.DER_DOCUMENT.route, self.get_der_document)
+        r.add_post(uris.SUB_LIST.route, self.post_subscription)
+        r.add_delete(uris.SUB.route, self.delete_subscription)
+        r.add_post(uris.LEL_LIST.route, self.post_log_event)
+        for uri, builder in self._tree:
+            r.add_get(uri.route, self._tree_handler(uri, builder))
+        r.add_get(uris.RSPS.route, self.get_response_sets)
+        r.add_get(uris.RSP_SET.route, self.get_response_set)
+        r.add_get(uris.RSP_LIST.route, self.get_responses)
+        r.add_post(uris.RSP_LIST.route, self.post_response)
+        r.add_get(uris.MUP_LIST.route, self.get_mup_list)
+        r.add_post(uris.MUP_LIST.route, self.post_mup)
+        r.add_get(uris.MUP.route, self.get_mup)
+        r.add_post(uris.MUP.route, self.post_mup_readings)
+        r.add_delete(uris.MUP.route, self.delete_mup)
+        r.add_post(uris.ADMIN_CALL.route, self.admin_call)
         return app
 
     @web.middleware
@@ -193,9 +177,11 @@ class CsipApp:
         """Unregistered certificates may discover and register themselves when the server allows it."""
         if not self.headend.config.allow_in_band_registration:
             return False
-        if request.method == "GET" and request.path == "/mup":  # an empty list: discovery walks every link
+        if (
+            request.method == "GET" and request.path == uris.MUP_LIST.template
+        ):  # an empty list: discovery walks every link
             return True
-        return request.path in ("/dcap", "/tm", "/edev")
+        return request.path in IN_BAND_PATHS
 
     # Helpers ---------------------------------------------------------------------------
     def _page(self, request: web.Request) -> Page:
@@ -242,24 +228,26 @@ class CsipApp:
     # Device tree (GET) -----------------------------------------------------------------
     def render_path(self, device: Device, path: str, page: Page) -> tuple[bytes, float] | None:
         """Render a resource of the device's tree; None if there is no such resource."""
-        now_s = self.headend.clock()
-        for pattern, builder in self._tree:
-            match = pattern.match(path)
+        for uri, builder in self._tree:
+            match = uri.pattern.match(path)
             if match and int(match.group(1)) == device.id:
-                resource, expires = builder(device, match, page, now_s)
-                if resource is None:
-                    return None
-                return to_xml(resource, self._version(device)), expires
+                return self._render(device, builder, match, page)
         return None
+
+    def _render(self, device: Device, builder: Builder, match: re.Match[str], page: Page) -> tuple[bytes, float] | None:
+        resource, expires = builder(device, match, page, self.headend.clock())
+        if resource is None:
+            return None
+        return to_xml(resource, self._version(device)), expires
 
     def render_subscribed(self, subscriber: Device, resource: str, page: Page) -> tuple[bytes, float] | None:
         """A subscribed resource as its subscriber sees it: its EndDeviceList, or a resource of an EndDevice it
         may access (an aggregator subscribes, in its own SubscriptionList, to the resources of its sites)."""
         path = resource.split("?")[0]
-        if path == "/edev":
+        if path == uris.EDEV_LIST.template:
             listing = render.end_device_list(self.headend, subscriber, page)
             return to_xml(listing, self._version(subscriber)), render.FOREVER
-        match = EDEV_PATH.match(path)
+        match = uris.EDEV_PREFIX.match(path)
         target = self.headend.registry.by_id(int(match.group(1))) if match else None
         if target is None or not self.headend.registry.may_access(subscriber, target.id):
             return None
@@ -268,28 +256,43 @@ class CsipApp:
         except HttpError:
             return None
 
-    async def get_device_resource(self, request: web.Request) -> web.Response:
-        edev_id = int(request.path.split("/")[2]) if request.path.split("/")[2].isdigit() else -1
-        device = self._target(request, edev_id)
-        key = (device.id, request.path_qs, self._version(device))
-        generation = self.headend.generation.get(device.id, 0)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == generation and self.headend.clock() < cached[1]:
-            return web.Response(body=cached[2], content_type=MEDIA_TYPE)
-        with self.headend.store.lock:
-            rendered = self.render_path(device, request.path, self._page(request))
-        if rendered is None:
-            raise HttpError(404, f"no resource {request.path}")
-        body, expires = rendered
-        if len(self._cache) >= CACHE_MAX_ENTRIES:
-            self._cache.clear()
-        self._cache[key] = (generation, expires, body)
-        return web.Response(body=body, content_type=MEDIA_TYPE)
+    def _tree_handler(self, uri: uris.Uri, builder: Builder) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The GET handler of one resource of a device's tree: served from the render cache, keyed by the
+        URI's template, its ids and the query (paging), while the device's generation and the rendering's
+        validity (event statuses change with time) last."""
+
+        async def get(request: web.Request) -> web.Response:
+            ids = tuple(request.match_info.values())
+            device = self._target(request, int(ids[0]))
+            version = self._version(device)
+            key = (uri.template, ids, request.query_string, version)
+            generation = self.headend.generation.get(device.id, 0)
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == generation and self.headend.clock() < cached[1]:
+                return web.Response(body=cached[2], content_type=MEDIA_TYPE)
+            match = uri.pattern.match(request.path)
+            if match is None:  # the route matched the same template
+                raise HttpError(404, f"no resource {request.path}")
+            with self.headend.store.lock:
+                rendered = self._render(device, builder, match, self._page(request))
+            if rendered is None:
+                raise HttpError(404, f"no resource {request.path}")
+            body, expires = rendered
+            if len(self._cache) >= CACHE_MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = (generation, expires, body)
+            return web.Response(body=body, content_type=MEDIA_TYPE)
+
+        return get
 
     def _fsa(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
         fsa = int(match.group(2))
         found = fsa in self.headend.book.fsas(device.id)
         return (render.function_set_assignments(self.headend, device, fsa) if found else None), render.FOREVER
+
+    def _der(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
+        found = int(match.group(2)) == render.DER_ID
+        return (render.der(device, self.headend, now_s) if found else None), render.FOREVER
 
     def _program_of(self, device: Device, match: re.Match[str]) -> Any:
         prog = self.headend.book.program(device.id, int(match.group(2)))
@@ -361,14 +364,14 @@ class CsipApp:
         if existing is not None:
             if caller is None or not self.headend.registry.may_access(caller, existing.id):
                 raise HttpError(403, "that EndDevice belongs to another client")
-            raise HttpError(409, f"LFDI {lfdi} is already registered at {render.edev_href(existing.id)}")
+            raise HttpError(409, f"LFDI {lfdi} is already registered at {uris.EDEV.href(existing.id)}")
         if not self.headend.config.allow_in_band_registration:
             raise HttpError(403, "in-band registration is not allowed: the operator registers devices")
         device = self.headend.register_device(lfdi, sfdi=posted.sFDI, aggregator_lfdi=aggregator_lfdi)
-        return web.Response(status=201, headers={"Location": render.edev_href(int(device["id"]))})
+        return web.Response(status=201, headers={"Location": uris.EDEV.href(int(device["id"]))})
 
     async def put_connection_point(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
+        device = self._target(request, int(request.match_info["edev"]))
         posted = parse_model(await self._body(request), m.ConnectionPointRequest)
         nmi = posted.id or posted.id_v11
         try:
@@ -376,15 +379,21 @@ class CsipApp:
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
         self.headend.registry.set_connection_point(device.id, nmi, self.headend.now_s())
-        href = f"/edev/{device.id}/cp"
+        href = uris.CONNECTION_POINT.href(device.id)
         self.headend.touch(device.id, {href})
         return web.Response(status=204, headers={"Location": href})
 
     # DER documents -------------------------------------------------------------------------
+    def _der_owner(self, request: web.Request) -> Device:
+        device = self._target(request, int(request.match_info["edev"]))
+        if int(request.match_info["der"]) != render.DER_ID:
+            raise HttpError(404, f"no DER {request.match_info['der']}")
+        return device
+
     async def put_der_document(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
+        device = self._der_owner(request)
         kind = request.match_info["kind"]
-        href = f"/edev/{device.id}/der/1/{kind}"
+        href = uris.DER_DOCUMENT.href(device.id, render.DER_ID, kind)
         posted = parse_model(await self._body(request), DER_DOCUMENT_MODELS[kind])
         document = posted.model_copy(update={"href": href})  # served back as the server's resource, at its address
         self.headend.records.put_der_document(device.id, kind, document, to_xml(document), self.headend.now_s())
@@ -392,7 +401,7 @@ class CsipApp:
         return web.Response(status=204)
 
     async def get_der_document(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
+        device = self._der_owner(request)
         found = self.headend.records.der_document(device.id, request.match_info["kind"])
         if found is None:
             raise HttpError(404, "not reported yet")
@@ -403,7 +412,7 @@ class CsipApp:
 
     # Subscriptions and log events --------------------------------------------------------------
     async def post_subscription(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
+        device = self._target(request, int(request.match_info["edev"]))
         if not self.headend.registry.holds_subscriptions(device):
             raise HttpError(
                 404, f"EndDevice {device.id} has no SubscriptionList: its aggregator's holds its subscriptions"
@@ -424,41 +433,41 @@ class CsipApp:
         if found is None:
             raise HttpError(400, f"{sub.subscribedResource} is not a resource this client may subscribe to")
         sub_id = self.headend.records.add_subscription(device.id, sub, self.headend.now_s())
-        self.headend.touch(device.id, {f"/edev/{device.id}/sub"})
-        return web.Response(status=201, headers={"Location": f"/edev/{device.id}/sub/{sub_id}"})
+        self.headend.touch(device.id, {uris.SUB_LIST.href(device.id)})
+        return web.Response(status=201, headers={"Location": uris.SUB.href(device.id, sub_id)})
 
     async def delete_subscription(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
-        if not self.headend.records.delete_subscription(device.id, int(request.match_info["s"])):
+        device = self._target(request, int(request.match_info["edev"]))
+        if not self.headend.records.delete_subscription(device.id, int(request.match_info["sub"])):
             raise HttpError(404, "no such subscription")
-        self.headend.touch(device.id, {f"/edev/{device.id}/sub"})
+        self.headend.touch(device.id, {uris.SUB_LIST.href(device.id)})
         return web.Response(status=204)
 
     async def post_log_event(self, request: web.Request) -> web.Response:
-        device = self._target(request, int(request.match_info["e"]))
+        device = self._target(request, int(request.match_info["edev"]))
         event = parse_model(await self._body(request), m.LogEvent)
         event_id = self.headend.records.add_log_event(device.id, event, self.headend.now_s())
-        self.headend.touch(device.id, {f"/edev/{device.id}/lel"})
-        return web.Response(status=201, headers={"Location": f"/edev/{device.id}/lel/{event_id}"})
+        self.headend.touch(device.id, {uris.LEL_LIST.href(device.id)})
+        return web.Response(status=201, headers={"Location": uris.LEL.href(device.id, event_id)})
 
     # Responses ------------------------------------------------------------------------------
     def _response_set(self, request: web.Request) -> None:
-        if int(request.match_info["r"]) != self.headend.config.response_set_id:
+        if int(request.match_info["rsps"]) != self.headend.config.response_set_id:
             raise HttpError(404, "no such ResponseSet")
 
     async def get_response_sets(self, request: web.Request) -> web.Response:
         self._caller(request)
         rs_id = self.headend.config.response_set_id
         resource = m.ResponseSetList(
-            href="/rsps",
+            href=uris.RSPS.template,
             all_=1,
             results=1,
             ResponseSet_=[
                 m.ResponseSet(
-                    href=f"/rsps/{rs_id}",
+                    href=uris.RSP_SET.href(rs_id),
                     mRID=render.fixed_mrid("AE5", rs_id),
                     description="DERControl responses",
-                    ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"),
+                    ResponseListLink=m.ListLink(href=uris.RSP_LIST.href(rs_id)),
                 )
             ],
         )
@@ -469,10 +478,10 @@ class CsipApp:
         self._response_set(request)
         rs_id = self.headend.config.response_set_id
         resource = m.ResponseSet(
-            href=f"/rsps/{rs_id}",
+            href=uris.RSP_SET.href(rs_id),
             mRID=render.fixed_mrid("AE5", rs_id),
             description="DERControl responses",
-            ResponseListLink=m.ListLink(href=f"/rsps/{rs_id}/rsp"),
+            ResponseListLink=m.ListLink(href=uris.RSP_LIST.href(rs_id)),
         )
         return self._xml(resource, request[CALLER_KEY])
 
@@ -498,13 +507,13 @@ class CsipApp:
             raise HttpError(400, f"subject {response.subject} is not a DERControl of this device")
         response_id = self.headend.records.add_response(device.id, response, self.headend.now_s())
         return web.Response(
-            status=201, headers={"Location": f"{render.response_list_href(self.headend)}/{response_id}"}
+            status=201, headers={"Location": uris.RSP.href(self.headend.config.response_set_id, response_id)}
         )
 
     # Mirror usage points --------------------------------------------------------------------
     def _mup(self, request: web.Request) -> dict[str, Any]:
         caller = self._caller(request)
-        row = self.headend.records.mirror_usage_point(int(request.match_info["u"]))
+        row = self.headend.records.mirror_usage_point(int(request.match_info["mup"]))
         if row is None:
             raise HttpError(404, "no such MirrorUsagePoint")
         if not self.headend.registry.may_access(caller, row["edev_id"]):
@@ -526,7 +535,7 @@ class CsipApp:
             mup_id, _ = self.headend.records.upsert_mirror_usage_point(device.id, mup, self.headend.now_s())
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
-        return web.Response(status=201, headers={"Location": f"/mup/{mup_id}"})
+        return web.Response(status=201, headers={"Location": uris.MUP.href(mup_id)})
 
     async def get_mup(self, request: web.Request) -> web.Response:
         row = self._mup(request)
@@ -550,7 +559,7 @@ class CsipApp:
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
         if created:
-            return web.Response(status=201, headers={"Location": f"/mup/{row['id']}"})
+            return web.Response(status=201, headers={"Location": uris.MUP.href(row["id"])})
         return web.Response(status=204)
 
     async def delete_mup(self, request: web.Request) -> web.Response:
