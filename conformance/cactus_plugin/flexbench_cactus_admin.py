@@ -40,6 +40,8 @@ ACTIVE_LEAD_S = 60  # an "active" control started this long ago
 SCHEDULED_LEAD_S = 120  # the first "scheduled" control starts this far ahead
 DEFAULT_DURATION_S = 600
 SCHEDULED_DURATION_S = 60  # a "scheduled" control of no named duration: S-ALL-41 waits for it to complete
+ENVELOPE = "envelope"  # the program a control of no named primacy goes to
+ENVELOPE_PRIMACY = 2  # its primacy when the server has none (flexbench's default layout)
 
 
 class OperatorCallError(RuntimeError):
@@ -137,10 +139,11 @@ class FlexbenchAdmin:
 
     def ensure_der_program(self, api: AdminApi, params: dict[str, Any], client: ClientConfig) -> None:
         """The device's program of this primacy in the annotated FSA (the first FSA when none is named)."""
+        fsa = self.fsas.get(str(params.get("fsa_annotation")), 1)
         primacy = params.get("primacy")
         if primacy is None:
+            self.ensure_only_envelope(api, client, fsa)
             return
-        fsa = self.fsas.get(str(params.get("fsa_annotation")), 1)
         found = [p for p in api.call("programs", lfdi=client.lfdi) if p["primacy"] == primacy and p["fsa"] == fsa]
         if found:
             self.ensured[primacy] = found[0]["name"]
@@ -150,10 +153,22 @@ class FlexbenchAdmin:
                 "name"
             ]
 
+    def ensure_only_envelope(self, api: AdminApi, client: ClientConfig, fsa: int) -> None:
+        """A program of no named primacy: the FSA holds the envelope program and no other, as the procedures
+        count exactly one DERProgram in it (S-ALL-25). The others go first, so that the list's notification
+        carries the envelope program alone."""
+        programs = api.call("programs", lfdi=client.lfdi)
+        for other in [p for p in programs if p["fsa"] == fsa and p["name"] != ENVELOPE]:
+            api.call("delete_program", lfdi=client.lfdi, program=other["name"])
+        envelope = [p for p in programs if p["name"] == ENVELOPE]
+        if not envelope or envelope[0]["fsa"] != fsa:
+            primacy = envelope[0]["primacy"] if envelope else ENVELOPE_PRIMACY
+            api.call("put_program", lfdi=client.lfdi, name=ENVELOPE, primacy=primacy, fsa=fsa)
+
     def program(self, api: AdminApi, client: ClientConfig, primacy: int | None) -> str:
         """The name of the device's program with this primacy (the envelope program when none is asked)."""
         if primacy is None:
-            return "envelope"
+            return ENVELOPE
         if primacy in self.ensured:
             return self.ensured[primacy]
         names = [p["name"] for p in api.call("programs", lfdi=client.lfdi) if p["primacy"] == primacy]
