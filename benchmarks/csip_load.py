@@ -15,6 +15,15 @@ clients (discovery, every program, Responses, telemetry) instead of three GETs.
 
     python benchmarks/csip_load.py                 # 1,000 sites (CI-sized)
     python benchmarks/csip_load.py --clients 10000 # the design target
+
+With --walk, the server's capacity instead: 200 keep-alive connections (one site each), each walking
+/dcap, the EndDeviceList, FunctionSetAssignmentsList, DERProgramList and DERControlList back to back as
+fast as the server answers, against `csip serve --workers N` for each N given, the runs interleaved
+(1, 2, 1, 2 ...) and each N's median reported, with the ratio of the last N's requests/s to the first's.
+The load generator is a lean asyncio protocol (no HTTP library): its CPU per request is a small part of
+the server's, so that it takes little of the cores the workers share with it.
+
+    python benchmarks/csip_load.py --walk --workers 1 2 --repeat 3
 """
 
 from __future__ import annotations
@@ -67,7 +76,7 @@ def prepare(workdir: Path, clients: int) -> tuple[TestPKI, list[tuple[str, int, 
     return pki, sites
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(workdir: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
     cmd = [
         sys.executable,
         "-m",
@@ -82,6 +91,7 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[str], str]:
         "0",
         "--poll-rate-s",
         "60",
+        *(["--workers", str(workers)] if workers != 1 else []),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=raise_file_limit)
     assert proc.stdout is not None
@@ -247,8 +257,142 @@ async def run_load(
     }
 
 
+class Walker(asyncio.Protocol):
+    """One kept-alive connection sending the next GET of its walk as soon as the last one's answer is in."""
+
+    def __init__(self, requests: list[bytes], stats: Stats, window: Window, done: asyncio.Future[None]) -> None:
+        self.requests, self.stats, self.window, self.done = requests, stats, window, done
+        self.next = 0
+        self.buffer = bytearray()
+        self.sent_at = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        if time.time() >= self.window.stop_at and self.window.ready.is_set():
+            self.transport.close()
+            return
+        self.sent_at = time.perf_counter()
+        self.transport.write(self.requests[self.next % len(self.requests)])
+        self.next += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        at = self.buffer.find(b"\r\nContent-Length: ", 0, end)
+        length = int(self.buffer[at + 18 : self.buffer.index(b"\r\n", at + 18)]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        ok = self.buffer[9:12] == b"200"
+        del self.buffer[: end + 4 + length]
+        now = time.time()
+        if self.window.start_at <= now < self.window.stop_at:
+            if ok:
+                self.stats.latencies_s.append(time.perf_counter() - self.sent_at)
+            else:
+                self.stats.errors["http"] += 1
+        elif not ok and not self.window.ready.is_set():
+            self.stats.errors["warm-up http"] += 1
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None or time.time() < self.window.stop_at:
+            self.stats.errors[f"closed:{type(exc).__name__ if exc else 'early'}"] += 1
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def walk_load(
+    url: str, pki: TestPKI, sites: list[tuple[str, int, int]], duration_s: float, warm_up_s: float
+) -> dict[str, object]:
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    stats = Stats()
+    window = Window(len(sites), duration_s)
+    done = []
+    for name, edev, program in sites:
+        identity = pki.device_identity(name)
+        ctx = client_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
+        paths = ["/dcap", "/edev", f"/edev/{edev}/fsa", f"/edev/{edev}/fsa/1/derp", f"/edev/{edev}/derp/{program}/derc"]
+        requests = [f"GET {p} HTTP/1.1\r\nHost: {host}\r\nAccept: application/sep+xml\r\n\r\n".encode() for p in paths]
+        future: asyncio.Future[None] = loop.create_future()
+        try:
+            await loop.create_connection(
+                lambda r=requests, f=future: Walker(r, stats, window, f), host, int(port), ssl=ctx
+            )
+        except OSError as exc:
+            stats.errors[f"connect:{type(exc).__name__}"] += 1
+            future.set_result(None)
+        done.append(future)
+    # every connection walks from the start; the window opens after warm_up_s (all renderings cached by then)
+    window.start_at = time.time() + warm_up_s
+    window.stop_at = window.start_at + duration_s
+    window.ready.set()
+    await asyncio.wait_for(asyncio.gather(*done), duration_s + warm_up_s + 60)
+    lat = sorted(stats.latencies_s)
+    return {
+        "connections": len(sites),
+        "requests_ok": len(lat),
+        "requests_per_s": round(len(lat) / duration_s, 1),
+        "latency_ms": {q: round(percentile(lat, v) * 1e3, 2) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
+        "errors": sum(stats.errors.values()),
+        "errors_by_kind": dict(stats.errors),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def walk(args: argparse.Namespace) -> dict[str, object]:
+    """Capacity of `csip serve --workers N` for each N, runs interleaved, medians and the ratio."""
+    runs: dict[int, list[dict[str, object]]] = {n: [] for n in args.workers}
+    with tempfile.TemporaryDirectory(prefix="csip_walk_") as tmp:
+        workdir = Path(tmp)
+        pki, sites = prepare(workdir, args.connections)
+        for _ in range(args.repeat):
+            for workers in args.workers:
+                server, url = start_server(workdir, workers)
+                try:
+                    cpu_before = time.process_time()
+                    result = asyncio.run(walk_load(url, pki, sites, args.duration_s, args.warm_up_s))
+                    result["load_generator_cpu_s"] = round(time.process_time() - cpu_before, 1)
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+                print(json.dumps({"workers": workers, **result}), file=sys.stderr, flush=True)
+                runs[workers].append(result)
+    summary: dict[str, object] = {}
+    for workers, results in runs.items():
+        summary[f"workers_{workers}"] = {
+            "requests_per_s_median": median([float(r["requests_per_s"]) for r in results]),  # type: ignore[arg-type]
+            "p99_ms_median": median([float(r["latency_ms"]["p99"]) for r in results]),  # type: ignore[index]
+            "errors": sum(int(r["errors"]) for r in results),  # type: ignore[call-overload]
+            "runs": results,
+        }
+    first, last = args.workers[0], args.workers[-1]
+    rate = {n: summary[f"workers_{n}"]["requests_per_s_median"] for n in (first, last)}  # type: ignore[index]
+    summary["ratio"] = round(rate[last] / rate[first], 2) if rate[first] else None
+    summary["ratio_of"] = f"workers {last} / workers {first}, requests/s medians"
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--walk", action="store_true", help="the server's capacity: connections walking the tree")
+    parser.add_argument("--connections", type=int, default=200, help="--walk: kept-alive connections (one site each)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="--walk: server processes, per run")
+    parser.add_argument("--repeat", type=int, default=3, help="--walk: runs of each --workers value, interleaved")
+    parser.add_argument("--warm-up-s", type=float, default=2.0, help="--walk: walking before the window opens")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--duration-s", type=float, default=20.0, help="measured window (bounded run time)")
     parser.add_argument("--interval-s", type=float, default=2.0, help="each site's poll period (3 GETs per poll)")
@@ -256,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     raise_file_limit()
+    if args.walk:
+        summary = {"benchmark": "csip_walk", "cores": os.cpu_count(), "python": sys.version.split()[0], **walk(args)}
+        text = json.dumps(summary, indent=1)
+        print(text)
+        out = args.out if args.out != DEFAULT_OUT else DEFAULT_OUT.with_name("csip_walk.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        return 0 if all(summary[f"workers_{n}"]["errors"] == 0 for n in args.workers) else 1  # type: ignore[index]
     with tempfile.TemporaryDirectory(prefix="csip_load_") as tmp:
         workdir = Path(tmp)
         t0 = time.perf_counter()

@@ -23,6 +23,7 @@ from flexbench.signals.csip import (
 )
 from flexbench.signals.csip.poll_rates import POLLED_RESOURCES
 from flexbench.signals.csip.server import ServerConfig
+from flexbench.signals.csip.workers import Workers
 
 CERTS_ENV = "FLEXBENCH_CERTS"
 
@@ -36,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--certs", required=True, metavar="DIR", help="test PKI directory (flexbench certs init)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="server processes sharing the port and the state file (default: the machine's cores)",
+    )
     serve.add_argument(
         "--ciphers", default=CSIP_CIPHERS, help=f"OpenSSL cipher list (default CSIP-strict {CSIP_CIPHERS})"
     )
@@ -207,26 +215,46 @@ def _serve(args: argparse.Namespace) -> int:
         csipaus_version=args.csipaus_version,
     )
     ciphers = INTEROP_CIPHERS if args.interop else args.ciphers
-    try:
-        server = CsipServer(
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+
+    def make_server(port: int, shared_store: bool = False) -> CsipServer:
+        return CsipServer(
             args.db,
             args.certs,
             host=args.host,
-            port=args.port,
+            port=port,
             ciphers=ciphers,
             config=config,
             notification_hosts=args.notification_host,
             max_subscriptions=args.max_subscriptions,
             header_timeout_s=args.header_timeout_s,
             keepalive_timeout_s=args.keepalive_timeout_s,
+            shared_store=shared_store,
         )
+
+    try:
+        server = make_server(args.port)  # checks the options and the files; with workers, makes the store
+        if args.workers > 1:
+            server.headend.close()
+            return _serve_workers(args, lambda port: make_server(port, shared_store=True))
+        asyncio.run(_serve_until_stopped(server))
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
-    try:
-        asyncio.run(_serve_until_stopped(server))
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, make_server: Any) -> int:
+    workers = Workers(args.workers, args.host, args.port, make_server)
+    url = workers.start()
+    print(f"serving {url}", flush=True)
+    print(f"{args.workers} server processes", file=sys.stderr, flush=True)
+    print(f"port {workers.port}", flush=True)
+    code = workers.wait()
+    print("stopped", file=sys.stderr, flush=True)
+    return code
 
 
 async def _serve_until_stopped(server: CsipServer) -> None:

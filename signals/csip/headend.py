@@ -39,6 +39,7 @@ from flexbench.signals.csip.tariffs import TariffBook, TariffTerms, interval_dic
 from flexbench.signals.pki.identity import normalize_lfdi
 
 Clock = Callable[[], float]
+CHANGES_KEPT = 4096  # rows of the store's changes log kept for processes that look at it late
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -93,6 +94,12 @@ class HeadEnd:
         self.poll_rates = PollRates(self.store, self.config.poll_rate_s)
         self.generation: dict[int, int] = {}
         self.listeners: list[Callable[[int, set[str]], None]] = []
+        # True when other processes serve the same store (server workers): changes are logged for them
+        self.shares_store = False
+        # what this process has seen of the store: its data_version, and the last row of the changes log
+        self._data_version = self.store.data_version()
+        last = self.store.one("SELECT MAX(seq) AS n FROM changes")
+        self._change_seq = int(last["n"] or 0) if last is not None else 0
 
     def close(self) -> None:
         self.store.close()
@@ -102,11 +109,39 @@ class HeadEnd:
 
     # Change tracking ------------------------------------------------------------------
     def touch(self, edev_id: int, hrefs: Iterable[str] = ()) -> None:
-        """Record that the device's tree changed: drops cached renderings, tells listeners."""
+        """Record that the device's tree changed: drops cached renderings, tells listeners (here: so the change
+        is notified once, by the process that made it), and logs it in the store for the other processes."""
         self.generation[edev_id] = self.generation.get(edev_id, 0) + 1
+        if self.shares_store:
+            seq = self.store.run("INSERT INTO changes (edev_id) VALUES (?)", (edev_id,))
+            if seq % CHANGES_KEPT == 0:
+                self.store.run("DELETE FROM changes WHERE seq <= ?", (seq - CHANGES_KEPT,))
         changed = set(hrefs)
         for listener in list(self.listeners):
             listener(edev_id, changed)
+
+    def sync(self) -> None:
+        """Take in what other processes changed in the store since the last look: their devices re-read, their
+        cached renderings dropped. Cheap when nothing changed (one PRAGMA); called before each request."""
+        version = self.store.data_version()
+        if version == self._data_version:
+            return
+        with self.store.lock:
+            self._data_version = version
+            rows = self.store.all("SELECT seq, edev_id FROM changes WHERE seq > ? ORDER BY seq", (self._change_seq,))
+            if not rows:
+                return
+            if rows[0]["seq"] != self._change_seq + 1:  # the log was pruned past what this process saw
+                self.registry.reload()
+                changed = {*self.generation, *(d.id for d in self.registry.all())}
+            else:
+                changed = {r["edev_id"] for r in rows}
+                for edev_id in changed:
+                    self.registry.refresh(edev_id)
+            self._change_seq = rows[-1]["seq"]
+            self.poll_rates.reload()
+            for edev_id in changed:
+                self.generation[edev_id] = self.generation.get(edev_id, 0) + 1
 
     # Registration ----------------------------------------------------------------------
     @_locked

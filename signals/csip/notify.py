@@ -114,6 +114,7 @@ class Notifier:
 
     def _schedule(self, edev_id: int, hrefs: set[str]) -> None:
         """Notify every subscriber of a changed resource: the device itself, or the aggregator that manages it."""
+        self.app.headend.sync()
         registry = self.app.headend.registry
         device = registry.by_id(edev_id)
         if device is None:
@@ -153,6 +154,7 @@ class Notifier:
             delay_s = min(2 * delay_s, RETRY_MAX_S)
 
     async def _send(self, subscriber: Device, sub: dict) -> bool:
+        self.app.headend.sync()
         with self.app.headend.store.lock:
             rendered = self.app.render_subscribed(subscriber, sub["resource"], Page(limit=sub["list_limit"]))
         body = notification_xml(

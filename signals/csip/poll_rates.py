@@ -29,7 +29,12 @@ class PollRates:
     def __init__(self, store: Store, default_s: int) -> None:
         self.store = store
         self.default_s = default_s
-        rows = store.all("SELECT edev_id, resource, rate_s FROM poll_rates")
+        self._rates: dict[tuple[int, str], int] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the settings again (another process may have changed them)."""
+        rows = self.store.all("SELECT edev_id, resource, rate_s FROM poll_rates")
         self._rates = {(r["edev_id"], r["resource"]): int(r["rate_s"]) for r in rows}
 
     def rate_s(self, resource: str, edev_id: int | None) -> int:

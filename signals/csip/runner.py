@@ -101,6 +101,7 @@ class CsipServer:
         header_timeout_s: float = ServerConfig.header_timeout_s,
         notification_hosts: Iterable[str] = (),
         max_subscriptions: int = ServerConfig.max_subscriptions,
+        shared_store: bool = False,
     ) -> None:
         self.server_config = _config_from(
             certs_dir,
@@ -116,6 +117,7 @@ class CsipServer:
             keepalive_timeout_s=keepalive_timeout_s,
             notification_hosts=frozenset(notification_hosts),
             max_subscriptions=max_subscriptions,
+            shared_store=shared_store,
         )
         for name in ("header_timeout_s", "keepalive_timeout_s", "max_subscriptions"):
             value = getattr(self.server_config, name)
@@ -123,6 +125,7 @@ class CsipServer:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.headend = headend or HeadEnd(db_path, config, clock)
         self._owns_headend = headend is None
+        self.headend.shares_store = shared_store
         self.app = CsipApp(self.headend, self.server_config)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.AbstractServer | None = None
@@ -161,6 +164,8 @@ class CsipServer:
         )
         sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if cfg.shared_store:  # the port too, with the other processes: the kernel spreads connections over them
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((cfg.host, cfg.port))
         sock.listen(4096)
         sock.setblocking(False)

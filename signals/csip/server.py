@@ -64,6 +64,9 @@ class ServerConfig:
     max_subscriptions: int = 100  # per SubscriptionList, and per site more in an aggregator's
     header_timeout_s: float = 30.0  # TLS handshake, and each request's line and headers, must arrive within
     keepalive_timeout_s: float | None = None  # an idle connection is closed after; None: the pollRate + a minute
+    # One of several processes serving the state file (and the port): take in the others' changes before each
+    # request. Off, a process alone skips that look (a PRAGMA) on its hot path.
+    shared_store: bool = False
 
 
 class HttpError(Exception):
@@ -156,6 +159,8 @@ class CsipApp:
         if lfdi is None:
             return _error(403, "a client certificate is required")
         request[LFDI_KEY] = lfdi
+        if self.config.shared_store:  # what another server process changed, before this request reads it
+            self.headend.sync()
         caller = request[CALLER_KEY] = self.headend.registry.by_lfdi(lfdi)
         if self.on_request is not None:
             self.on_request(lfdi, request.method, request.path)

@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY, edev_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS end_devices (
     id INTEGER PRIMARY KEY,
     lfdi TEXT NOT NULL UNIQUE,
@@ -238,6 +239,12 @@ class Store:
     def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
             return self._db.execute(sql, tuple(params)).fetchall()
+
+    def data_version(self) -> int:
+        """A number that differs from the last one read whenever another connection (another server process,
+        an operator command on the file) committed a change since: one cheap look per request."""
+        with self.lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def transaction(self) -> _Transaction:
         """`with store.transaction():` groups writes so a failure changes nothing."""

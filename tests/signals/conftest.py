@@ -5,12 +5,15 @@ from __future__ import annotations
 import http.client
 import ssl
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from flexbench.signals.csip.tls import client_context
+from flexbench.signals.csip.tls import client_context, server_context
 from flexbench.signals.pki import Identity, TestPKI
 
 DEVICE_NAMES = ("dev-a", "dev-b", "aggregator", "agg-site-1", "agg-site-2", "unregistered", "maxw", "cli", "v12")
@@ -96,3 +99,26 @@ BOMB_PUT = (
     b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
     b'<DERSettings xmlns="urn:ieee:std:2030.5:ns" x="&b;"><setGradW>1</setGradW></DERSettings>'
 )
+
+
+@asynccontextmanager
+async def notification_listener(identity: Identity, pki: TestPKI, received: list[bytes]) -> AsyncIterator[str]:
+    """An HTTPS endpoint on a loopback port (the device's certificate) keeping each POSTed body; yields its URI."""
+
+    async def note(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_post("/note", note)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, "127.0.0.1", 0, ssl_context=server_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
+    )
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"https://127.0.0.1:{port}/note"
+    finally:
+        await runner.cleanup()

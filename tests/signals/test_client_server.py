@@ -9,17 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from flexbench.core import Envelope
 from flexbench.signals.csip import CsipClient, RegistrationError, ServerThread
 from flexbench.signals.csip import models as m
 from flexbench.signals.csip.controls import decode, wire_values
-from flexbench.signals.csip.tls import server_context
 from flexbench.signals.csip.xmlio import parse_tree
 from flexbench.signals.pki import TestPKI
 
-from .conftest import FastClock, http_for
+from .conftest import FastClock, http_for, notification_listener
 
 SCALE = 20.0
 CLOCK = FastClock(SCALE)
@@ -357,27 +355,14 @@ def test_subscription_notifications_are_posted_over_tls(server: ServerThread, pk
     received: list[bytes] = []
 
     async def go() -> None:
-        async def notify(request: web.Request) -> web.Response:
-            received.append(await request.read())
-            return web.Response(status=201)
-
-        app = web.Application()
-        app.router.add_post("/note", notify)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(
-            runner, "127.0.0.1", 0, ssl_context=server_context(pki.ca_cert_path, identity.cert_path, identity.key_path)
-        )
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = make_client(server, pki, "dev-a")
-        await client.discover()
-        resource = program_href(server, lfdi, "envelope") + "/derc"
-        await client.subscribe(resource, f"https://127.0.0.1:{port}/note", limit=10)
-        server.headend.publish_envelope(lfdi, Envelope.of([(bench_now() + 20 * 86400, 900, 1, 2)]))
-        await wait_for(lambda: bool(received))
-        await client.stop()
-        await runner.cleanup()
+        async with notification_listener(identity, pki, received) as uri:
+            client = make_client(server, pki, "dev-a")
+            await client.discover()
+            resource = program_href(server, lfdi, "envelope") + "/derc"
+            await client.subscribe(resource, uri, limit=10)
+            server.headend.publish_envelope(lfdi, Envelope.of([(bench_now() + 20 * 86400, 900, 1, 2)]))
+            await wait_for(lambda: bool(received))
+            await client.stop()
 
     asyncio.run(go())
     root = parse_tree(received[0])
