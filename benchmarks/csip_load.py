@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -319,7 +320,8 @@ def site_contexts(pki: TestPKI, sites: list[tuple[str, int, int]]) -> list[ssl.S
 
 async def walk_load(
     url: str, contexts: list[ssl.SSLContext], sites: list[tuple[str, int, int]], duration_s: float, warm_up_s: float
-) -> dict[str, object]:
+) -> tuple[list[float], dict[str, int], float]:
+    """Latencies in the window, errors, and this process's CPU seconds in the window."""
     host, port = url.removeprefix("https://").rsplit(":", 1)
     loop = asyncio.get_running_loop()
     stats = Stats()
@@ -344,15 +346,41 @@ async def walk_load(
     await asyncio.sleep(warm_up_s)
     cpu_at_start = time.process_time()
     await asyncio.wait_for(asyncio.gather(*done), duration_s + 60)
-    cpu_s_used = time.process_time() - cpu_at_start
-    lat = sorted(stats.latencies_s)
+    return stats.latencies_s, dict(stats.errors), time.process_time() - cpu_at_start
+
+
+_WALK_JOBS: list[tuple[str, list[ssl.SSLContext], list[tuple[str, int, int]], float, float]] = []
+
+
+def _walk_job(index: int) -> tuple[list[float], dict[str, int], float]:
+    """One load process's share (forked: the TLS contexts are inherited, not pickled)."""
+    return asyncio.run(walk_load(*_WALK_JOBS[index]))
+
+
+def walk_run(
+    url: str, contexts: list[ssl.SSLContext], sites: list[tuple[str, int, int]], args: argparse.Namespace
+) -> dict[str, object]:
+    """The connections shared among --load-processes processes, so the load generator is not held to one core."""
+    share = -(-len(sites) // args.load_processes)
+    _WALK_JOBS[:] = [
+        (url, contexts[i : i + share], sites[i : i + share], args.duration_s, args.warm_up_s)
+        for i in range(0, len(sites), share)
+    ]
+    with multiprocessing.get_context("fork").Pool(len(_WALK_JOBS)) as pool:
+        parts = pool.map(_walk_job, range(len(_WALK_JOBS)))
+    lat = sorted(x for part in parts for x in part[0])
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part[1])
+    duration_s = args.duration_s
+    cpu_s_used = sum(part[2] for part in parts)
     return {
         "connections": len(sites),
         "requests_ok": len(lat),
         "requests_per_s": round(len(lat) / duration_s, 1),
         "latency_ms": {q: round(percentile(lat, v) * 1e3, 2) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
-        "errors": sum(stats.errors.values()),
-        "errors_by_kind": dict(stats.errors),
+        "errors": sum(errors.values()),
+        "errors_by_kind": dict(errors),
         "load_generator_cpu_s_per_s": round(cpu_s_used / duration_s, 2),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
@@ -375,7 +403,7 @@ def walk(args: argparse.Namespace) -> dict[str, object]:
             for workers in args.workers:
                 server, url = start_server(workdir, workers)
                 try:
-                    result = asyncio.run(walk_load(url, contexts, sites, args.duration_s, args.warm_up_s))
+                    result = walk_run(url, contexts, sites, args)
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
@@ -403,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="--walk: server processes, per run")
     parser.add_argument("--repeat", type=int, default=3, help="--walk: runs of each --workers value, interleaved")
     parser.add_argument("--warm-up-s", type=float, default=2.0, help="--walk: walking before the window opens")
+    parser.add_argument("--load-processes", type=int, default=2, help="--walk: load generator processes")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--duration-s", type=float, default=20.0, help="measured window (bounded run time)")
     parser.add_argument("--interval-s", type=float, default=2.0, help="each site's poll period (3 GETs per poll)")
