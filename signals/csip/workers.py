@@ -20,6 +20,7 @@ from collections.abc import Callable
 from flexbench.signals.csip.runner import CsipServer
 
 START_TIMEOUT_S = 60.0
+PARENT_CHECK_S = 1.0
 
 
 class Workers:
@@ -84,11 +85,20 @@ class Workers:
         await server.start()
         os.write(ready_w, b"1")
         os.close(ready_w)
+        orphaned = loop.create_task(self._watch_parent(os.getppid(), stop))
         try:
             await stop.wait()
         finally:
+            orphaned.cancel()
             await server.stop()
         return 0
+
+    @staticmethod
+    async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+        """A parent killed outright (SIGKILL) cannot stop its workers: each stops itself when its parent is gone."""
+        while os.getppid() == parent:
+            await asyncio.sleep(PARENT_CHECK_S)
+        stop.set()
 
     def wait(self) -> int:
         """Until SIGTERM or SIGINT, or a worker ends by itself (the others are then stopped too): 0 if stopped

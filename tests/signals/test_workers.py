@@ -126,7 +126,22 @@ def test_serve_with_two_workers_shares_one_port_and_one_store(pki: TestPKI, tmp_
         assert {_text(device.get("/dcap").body, "pollRate") for _ in range(20)} == {"123"}
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        children = _children_of_parent_killed(cmd, db)
+        wait_until(lambda: all(not Path(f"/proc/{pid}").exists() for pid in children))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _children_of_parent_killed(cmd: list[str], db: Path) -> list[int]:
+    """Start `serve --workers 2` again and SIGKILL its parent: the workers it leaves (they must stop by
+    themselves)."""
+    proc = subprocess.Popen([*cmd, "--port", "0", "--workers", "2"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("serving ")
+    children = _children(proc.pid)
+    proc.kill()
+    proc.wait()
+    assert len(children) == 2
+    return children
