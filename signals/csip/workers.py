@@ -46,12 +46,13 @@ class Workers:
     def start(self) -> str:
         """Fork the workers; returns the URL once every one of them serves."""
         ready_r, ready_w = os.pipe()
+        parent = os.getpid()
         for _ in range(self.count):
             pid = os.fork()
             if pid == 0:
                 os.close(ready_r)
                 self._reserved.close()
-                self._run_worker(ready_w)
+                self._run_worker(ready_w, parent)
             self.pids.append(pid)
         os.close(ready_w)
         try:
@@ -67,16 +68,16 @@ class Workers:
             os.close(ready_r)
         return self.url
 
-    def _run_worker(self, ready_w: int) -> None:
+    def _run_worker(self, ready_w: int, parent: int) -> None:
         code = 1
         try:
-            code = asyncio.run(self._serve(ready_w))
+            code = asyncio.run(self._serve(ready_w, parent))
         except BaseException as exc:  # one line to the log; the parent stops the others
             print(f"server worker {os.getpid()}: {exc}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
 
-    async def _serve(self, ready_w: int) -> int:
+    async def _serve(self, ready_w: int, parent: int) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,7 +86,7 @@ class Workers:
         await server.start()
         os.write(ready_w, b"1")
         os.close(ready_w)
-        orphaned = loop.create_task(self._watch_parent(os.getppid(), stop))
+        orphaned = loop.create_task(self._watch_parent(parent, stop))
         try:
             await stop.wait()
         finally:
