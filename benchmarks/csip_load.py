@@ -93,7 +93,8 @@ def start_server(workdir: Path, workers: int = 1) -> tuple[subprocess.Popen[str]
         "0",
         "--poll-rate-s",
         "60",
-        *(["--workers", str(workers)] if workers != 1 else []),
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=raise_file_limit)
     assert proc.stdout is not None
