@@ -23,7 +23,9 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         if module is None:
             try:
                 return importlib.import_module(f"{package}.{name}")
-            except ModuleNotFoundError:
+            except ModuleNotFoundError as error:
+                if error.name != f"{package}.{name}":
+                    raise  # the submodule exists and lacks a dependency: say so, not "no attribute"
                 raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
         value = getattr(importlib.import_module(f"{package}.{module}"), name)
         setattr(sys.modules[package], name, value)
