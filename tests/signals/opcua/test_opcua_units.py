@@ -103,18 +103,19 @@ def test_password_hashes_verify_and_differ_by_salt():
 
 def test_accounts_round_trip_and_pin_certificates(tmp_path: Path):
     store = AccountStore()
-    store.add("op", "operator", "pw", certificates_der=[b"cert-1"])
-    store.add("s1", "site", "pw2", site="s1")
+    store.add("op", "operator", "op-secret!", certificates_der=[b"cert-1"])
+    store.add("s1", "site", "site-secret!", site="s1")
     path = store.save(tmp_path / "users.json")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     loaded = AccountStore.load(path)
-    assert loaded.authenticate("op", "pw", b"cert-1").role == "operator"
-    assert loaded.authenticate("op", "pw", b"cert-2") is None
-    assert loaded.authenticate("op", "pw", None) is None
-    assert loaded.authenticate("s1", "pw2", b"anything").site == "s1"
-    assert "pw" not in path.read_text()
+    assert loaded.authenticate("op", "op-secret!", b"cert-1").role == "operator"
+    assert loaded.authenticate("op", "op-secret!", b"cert-2") is None
+    assert loaded.authenticate("op", "op-secret!", None) is None
+    assert loaded.authenticate("s1", "site-secret!", b"anything").site == "s1"
+    # "!" is in neither base64 nor hex, so no salt or hash can contain a password by chance
+    assert "op-secret!" not in path.read_text() and "site-secret!" not in path.read_text()
     with pytest.raises(ValueError):
-        store.add("x", "site", "pw")  # a site account names its site
+        store.add("x", "site", "op-secret!")  # a site account names its site
 
 
 def test_application_certificates_carry_the_uri_and_chain_to_the_ca(opcua_pki_dir: Path, opcua_rogue_dir: Path):
