@@ -92,6 +92,8 @@ class CsipApp:
         self.on_request: Callable[[str, str, str], None] | None = None
         # (URI template, its ids, query, CSIP-AUS version) -> (device generation, valid until, body)
         self._cache: dict[tuple[str, tuple[str, ...], str, str], tuple[int, float, bytes]] = {}
+        # (resource type, its JSON dump, CSIP-AUS version) -> its XML: see _xml_of_equal
+        self._xml_by_value: dict[tuple[type, str, str], bytes] = {}
         self._tree: list[tuple[uris.Uri, Builder]] = [
             (uris.EDEV, lambda d, mt, p, t: (render.end_device(self.headend, d), render.FOREVER)),
             (uris.REGISTRATION, lambda d, mt, p, t: (render.registration(self.headend, d), render.FOREVER)),
@@ -208,6 +210,20 @@ class CsipApp:
 
     def _xml(self, resource: Any, device: Device | None, status: int = 200) -> web.Response:
         return web.Response(status=status, body=to_xml(resource, self._version(device)), content_type=MEDIA_TYPE)
+
+    def _xml_of_equal(self, resource: Any, device: Device | None) -> web.Response:
+        """For resources built on every request (DeviceCapability, EndDeviceList: they draw on several
+        devices' state, so no one device's generation tells when they change): the XML of an equal resource
+        is reused. Equal means the same type and the same JSON dump, whose cost is a few percent of
+        serializing the XML; only for models whose fields each have one model type (the dump names no type)."""
+        version = self._version(device)
+        key = (type(resource), resource.model_dump_json(), version)
+        body = self._xml_by_value.get(key)
+        if body is None:
+            if len(self._xml_by_value) >= CACHE_MAX_ENTRIES:
+                self._xml_by_value.clear()
+            body = self._xml_by_value[key] = to_xml(resource, version)
+        return web.Response(body=body, content_type=MEDIA_TYPE)
 
     def _caller(self, request: web.Request) -> Device:
         caller = request[CALLER_KEY]
@@ -336,7 +352,7 @@ class CsipApp:
     async def get_dcap(self, request: web.Request) -> web.Response:
         caller = request[CALLER_KEY]
         with self.headend.store.lock:
-            return self._xml(render.device_capability(self.headend, caller), caller)
+            return self._xml_of_equal(render.device_capability(self.headend, caller), caller)
 
     async def get_time(self, request: web.Request) -> web.Response:
         return self._xml(render.time_resource(self.headend), request[CALLER_KEY])
@@ -344,7 +360,7 @@ class CsipApp:
     async def get_edev_list(self, request: web.Request) -> web.Response:
         caller = request[CALLER_KEY]
         with self.headend.store.lock:
-            return self._xml(render.end_device_list(self.headend, caller, self._page(request)), caller)
+            return self._xml_of_equal(render.end_device_list(self.headend, caller, self._page(request)), caller)
 
     async def post_edev(self, request: web.Request) -> web.Response:
         posted = parse_model(await self._body(request), m.EndDeviceRequest)
