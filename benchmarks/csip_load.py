@@ -16,14 +16,21 @@ clients (discovery, every program, Responses, telemetry) instead of three GETs.
     python benchmarks/csip_load.py                 # 1,000 sites (CI-sized)
     python benchmarks/csip_load.py --clients 10000 # the design target
 
-With --walk, the server's capacity instead: 200 keep-alive connections (one site each), each walking
-/dcap, the EndDeviceList, FunctionSetAssignmentsList, DERProgramList and DERControlList back to back as
-fast as the server answers, against `csip serve --workers N` for each N given, the runs interleaved
-(1, 2, 1, 2 ...) and each N's median reported, with the ratio of the last N's requests/s to the first's.
-The load generator is a lean asyncio protocol (no HTTP library): its CPU per request is a small part of
-the server's, so that it takes little of the cores the workers share with it.
+With --walk, the server's capacity instead: 200 keep-alive connections (one site each, each presenting
+its own device certificate), each walking /dcap, the EndDeviceList, FunctionSetAssignmentsList,
+DERProgramList and DERControlList back to back as fast as the server answers, against
+`csip serve --workers N` for each N given, the runs interleaved (1, 2, 1, 2 ...) and each N's median
+reported, with the ratio of the last N's requests/s to the first's. The load client shares the machine's
+cores with the server, so its own CPU per request must be a small part of the server's: by default it is
+benchmarks/walkload.c (epoll and OpenSSL, a fifth or less of the server's CPU per request), compiled
+for each run with gcc into the run's temporary folder, so gcc and OpenSSL's headers (Debian: libssl-dev)
+are needed. No common HTTP load tool (wrk, h2load, oha) presents a different client certificate on each
+connection. `--load-client python` uses an asyncio protocol in --load-processes processes instead: its
+CPU per request is a third of the server's or more, so it holds the two-worker figure down. The JSON names the
+client and its CPU seconds per second.
 
     python benchmarks/csip_load.py --walk --workers 1 2 --repeat 3
+    python benchmarks/csip_load.py --walk --workers 1 2 --repeat 1 --load-client python
 """
 
 from __future__ import annotations
@@ -47,10 +54,11 @@ import aiohttp
 
 from flexbench.core import Envelope
 from flexbench.signals.csip import HeadEnd
-from flexbench.signals.csip.tls import client_context
+from flexbench.signals.csip.tls import CSIP_CIPHERS, client_context
 from flexbench.signals.pki import TestPKI
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "csip_load.json"
+WALKLOAD_SOURCE = Path(__file__).resolve().parent / "walkload.c"
 
 
 def raise_file_limit() -> int:
@@ -311,6 +319,11 @@ class Walker(asyncio.Protocol):
             self.done.set_result(None)
 
 
+def walk_paths(edev: int, program: int) -> list[str]:
+    """One site's walk: discovery down to its DERControlList."""
+    return ["/dcap", "/edev", f"/edev/{edev}/fsa", f"/edev/{edev}/fsa/1/derp", f"/edev/{edev}/derp/{program}/derc"]
+
+
 def site_contexts(pki: TestPKI, sites: list[tuple[str, int, int]]) -> list[ssl.SSLContext]:
     """Each site's TLS context, made once for every run (loading 200 key pairs is not load on the server)."""
     return [
@@ -329,8 +342,10 @@ async def walk_load(
     window = Window(len(sites), duration_s)
     done = []
     for ctx, (_, edev, program) in zip(contexts, sites, strict=True):
-        paths = ["/dcap", "/edev", f"/edev/{edev}/fsa", f"/edev/{edev}/fsa/1/derp", f"/edev/{edev}/derp/{program}/derc"]
-        requests = [f"GET {p} HTTP/1.1\r\nHost: {host}\r\nAccept: application/sep+xml\r\n\r\n".encode() for p in paths]
+        requests = [
+            f"GET {p} HTTP/1.1\r\nHost: {host}\r\nAccept: application/sep+xml\r\n\r\n".encode()
+            for p in walk_paths(edev, program)
+        ]
         future: asyncio.Future[None] = loop.create_future()
         try:
             await loop.create_connection(
@@ -387,6 +402,48 @@ def walk_run(
     }
 
 
+def build_walkload(build_dir: Path) -> Path:
+    """The C load client (benchmarks/walkload.c), compiled for this run: needs gcc and OpenSSL's headers."""
+    binary = build_dir / "walkload"
+    cmd = ["gcc", "-O2", "-Wall", "-o", str(binary), str(WALKLOAD_SOURCE), "-lssl", "-lcrypto"]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else exc
+        needs = "gcc and libssl-dev needed, or --load-client python"
+        raise SystemExit(f"cannot build {WALKLOAD_SOURCE.name} ({needs}): {detail}") from None
+    return binary
+
+
+def walkload_run(
+    binary: Path, url: str, pki: TestPKI, sites: list[tuple[str, int, int]], args: argparse.Namespace
+) -> dict[str, object]:
+    """One run of the C client: each connection with its site's certificate walking its site's paths."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    lines = [f"host {host}", f"port {port}", f"ca {pki.ca_cert_path}", f"ciphers {CSIP_CIPHERS}"]
+    lines += [f"warmup_s {args.warm_up_s}", f"duration_s {args.duration_s}"]
+    for name, edev, program in sites:
+        identity = pki.device_identity(name)
+        lines.append(f"conn {identity.cert_path} {identity.key_path}")
+        lines += [f"get {path}" for path in walk_paths(edev, program)]
+    config = binary.with_name("walkload.conf")
+    config.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([str(binary), str(config)], capture_output=True, text=True, timeout=args.duration_s + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"walkload failed: {done.stderr}")
+    result: dict[str, object] = json.loads(done.stdout)
+    return {
+        "connections": result["connections"],
+        "requests_ok": result["requests_ok"],
+        "requests_per_s": result["requests_per_s"],
+        "latency_ms": result["latency_ms"],
+        "errors": result["errors"],
+        "errors_by_kind": result["errors_by_kind"],
+        "load_generator_cpu_s_per_s": round(float(result["cpu_s"]) / args.duration_s, 3),  # type: ignore[arg-type]
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -399,18 +456,22 @@ def walk(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="csip_walk_") as tmp:
         workdir = Path(tmp)
         pki, sites = prepare(workdir, args.connections)
-        contexts = site_contexts(pki, sites)
+        binary = build_walkload(workdir) if args.load_client == "c" else None
+        contexts = site_contexts(pki, sites) if binary is None else []
         for _ in range(args.repeat):
             for workers in args.workers:
                 server, url = start_server(workdir, workers)
                 try:
-                    result = walk_run(url, contexts, sites, args)
+                    if binary is not None:
+                        result = walkload_run(binary, url, pki, sites, args)
+                    else:
+                        result = walk_run(url, contexts, sites, args)
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
                 print(json.dumps({"workers": workers, **result}), file=sys.stderr, flush=True)
                 runs[workers].append(result)
-    summary: dict[str, object] = {}
+    summary: dict[str, object] = {"load_client": args.load_client}
     for workers, results in runs.items():
         summary[f"workers_{workers}"] = {
             "requests_per_s_median": median([float(r["requests_per_s"]) for r in results]),  # type: ignore[arg-type]
@@ -432,7 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="--walk: server processes, per run")
     parser.add_argument("--repeat", type=int, default=3, help="--walk: runs of each --workers value, interleaved")
     parser.add_argument("--warm-up-s", type=float, default=2.0, help="--walk: walking before the window opens")
-    parser.add_argument("--load-processes", type=int, default=2, help="--walk: load generator processes")
+    parser.add_argument(
+        "--load-client",
+        choices=["c", "python"],
+        default="c",
+        help="--walk: the C client (benchmarks/walkload.c, built with gcc) or the Python asyncio one",
+    )
+    parser.add_argument("--load-processes", type=int, default=2, help="--walk: Python load generator processes")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--duration-s", type=float, default=20.0, help="measured window (bounded run time)")
     parser.add_argument("--interval-s", type=float, default=2.0, help="each site's poll period (3 GETs per poll)")
