@@ -80,8 +80,8 @@ def prepare(workdir: Path, clients: int) -> tuple[TestPKI, list[tuple[str, int, 
         device = headend.register_device(identity.lfdi)
         headend.set_default_control(identity.lfdi, 9000, 5000)
         headend.publish_envelope(identity.lfdi, Envelope.of(envelope))
-        program = headend.book.program_by_name(int(device["id"]), "envelope")
-        sites.append((identity.name, int(device["id"]), program.id))
+        program = headend.book.program_by_name(device.id, "envelope")
+        sites.append((identity.name, device.id, program.id))
     headend.close()
     return pki, sites
 

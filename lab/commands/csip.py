@@ -21,6 +21,7 @@ from flexbench.signals.csip import (
     OperatorClient,
     OperatorError,
 )
+from flexbench.signals.csip.operator_api import as_json
 from flexbench.signals.csip.poll_rates import POLLED_RESOURCES
 from flexbench.signals.csip.server import ServerConfig
 from flexbench.signals.csip.workers import Workers
@@ -296,7 +297,7 @@ def _call(args: argparse.Namespace, fn: Any, *a: Any, **kw: Any) -> Any:
 
 def _print(args: argparse.Namespace, result: Any, lines: list[str] | None = None) -> int:
     if args.json or lines is None:
-        print(json.dumps(result, indent=1))
+        print(json.dumps(as_json(result), indent=1))
     else:
         print("\n".join(lines))
     return 0
@@ -314,7 +315,7 @@ def _register(args: argparse.Namespace) -> int:
         pin=args.pin,
         connection_point_id=args.nmi,
     )
-    return _print(args, result, [f"registered {result['lfdi']} as EndDevice /edev/{result['id']}"])
+    return _print(args, result, [f"registered {result.lfdi} as EndDevice /edev/{result.id}"])
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -359,8 +360,8 @@ def _default(args: argparse.Namespace) -> int:
 
 def _access(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).set_client_access, args.site, granted=args.action == "restore")
-    state = "restored" if result["enabled"] else "revoked"
-    return _print(args, result, [f"{result['lfdi']}: access {state}"])
+    state = "restored" if result.enabled else "revoked"
+    return _print(args, result, [f"{result.lfdi}: access {state}"])
 
 
 def _poll_rate(args: argparse.Namespace) -> int:
@@ -383,7 +384,7 @@ def _program(args: argparse.Namespace) -> int:
 
 def _deregister(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).deregister_device, args.lfdi)
-    return _print(args, result, [f"deregistered {result['lfdi']} (was /edev/{result['id']})"])
+    return _print(args, result, [f"deregistered {result.lfdi} (was /edev/{result.id})"])
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -454,14 +455,12 @@ def _controls(args: argparse.Namespace) -> int:
 
 def _responses(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).responses, args.site)
-    return _print(
-        args, result, [f"{r['lfdi']} {r['subject']} status {r['status']} at {r['created_s']}" for r in result]
-    )
+    return _print(args, result, [f"{r.lfdi} {r.subject} status {r.status} at {r.created_s}" for r in result])
 
 
 def _telemetry(args: argparse.Namespace) -> int:
     result = _call(args, _client(args).telemetry, args.site)
-    return _print(args, result, [f"{r['time_s']} {r['description']}: {r['scaled_value']:g}" for r in result])
+    return _print(args, result, [f"{r.time_s} {r.description}: {r.scaled_value:g}" for r in result])
 
 
 def _der(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flexbench.core import channels
@@ -40,6 +41,7 @@ from flexbench.lab.evaluate import FAIL, PASS, Result
 if TYPE_CHECKING:
     from flexbench.lab.bench import Bench
     from flexbench.lab.recorder import SampleLog
+    from flexbench.signals.csip.record_types import TelemetryRecord
 
 TRUTH_CHANNEL = channels.TRUTH_PCC_P_W
 METER_SILENT_CHANNEL = channels.FAULT_METER_SILENT
@@ -52,18 +54,26 @@ UOM_W, KIND_POWER, FLOW_REVERSE = 38, 37, 19
 TOTAL_PHASES = {None, 0, 224}  # PhaseCode not applicable, or ABC
 
 
-def site_power_w(reading: dict[str, Any]) -> float | None:
+def site_power_w(reading: TelemetryRecord) -> float | None:
     """A mirrored reading as the site's import in W, or None when it is not the site's active power."""
     try:
-        role_flags = int(str(reading.get("role_flags") or "0"), 16)
+        role_flags = int(str(reading.role_flags or "0"), 16)
     except ValueError:
         return None
-    if not role_flags & PREMISES_AGGREGATION_POINT or reading.get("uom") != UOM_W:
+    if not role_flags & PREMISES_AGGREGATION_POINT or reading.uom != UOM_W:
         return None
-    if reading.get("kind") not in (None, KIND_POWER) or reading.get("phase") not in TOTAL_PHASES:
+    if reading.kind not in (None, KIND_POWER) or reading.phase not in TOTAL_PHASES:
         return None
-    value_w = float(reading["scaled_value"])
-    return -value_w if reading.get("flow_direction") == FLOW_REVERSE else value_w
+    value_w = float(reading.scaled_value)
+    return -value_w if reading.flow_direction == FLOW_REVERSE else value_w
+
+
+@dataclass(frozen=True, slots=True)
+class _SitePower:
+    """A mirrored reading that is the site's active power: its time stamp and the site's import in W."""
+
+    time_s: int
+    site_w: float
 
 
 def bench_clock(t_s: float) -> str:
@@ -122,7 +132,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         mirrored = [
             r
             for r in bench.csip.headend.telemetry(bench.csip.lfdis[ctl.csip_device], since=int(start_s))
-            if start_s + TELEMETRY_WINDOW_S <= r["time_s"] <= end_s
+            if start_s + TELEMETRY_WINDOW_S <= r.time_s <= end_s
         ]
     except Exception:
         return None
@@ -130,9 +140,9 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
     criterion = (
         f"mirrored PCC power within {tolerance_w:g} W of the plant's, never a reading its silent meter cannot give"
     )
-    readings = [{**r, "site_w": w} for r in mirrored if (w := site_power_w(r)) is not None]
+    readings = [_SitePower(r.time_s, w) for r in mirrored if (w := site_power_w(r)) is not None]
     if mirrored and not readings:
-        seen = sorted({f"{r['description']!r} (roleFlags {r.get('role_flags')}, uom {r.get('uom')})" for r in mirrored})
+        seen = sorted({f"{r.description!r} (roleFlags {r.role_flags}, uom {r.uom})" for r in mirrored})
         return Result(
             requirement_id="CTL-TELEM",
             criterion=criterion,
@@ -144,7 +154,7 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
     if not readings or t.size == 0:
         return None
     silent_since = _meter_silent_since(recorder, start_s, end_s)
-    stale = [r for r in readings if _stale(r["time_s"], silent_since)]
+    stale = [r for r in readings if _stale(r.time_s, silent_since)]
     if stale:
         first = stale[0]
         return Result(
@@ -156,16 +166,16 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
             margin=None,
             verdict=FAIL,
             message=f"{len(stale)} of {len(readings)} readings mirrored while the site meter had been silent for "
-            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first['site_w']:.0f} W "
-            f"{first['time_s'] - start_s:.1f} s into the test",
+            f"over {TELEMETRY_WINDOW_S:g} s (stale); first {first.site_w:.0f} W "
+            f"{first.time_s - start_s:.1f} s into the test",
         )
     worst_w, worst = 0.0, None
     for r in readings:
-        mask = (t >= r["time_s"] - TELEMETRY_WINDOW_S) & (t <= r["time_s"] + STAMP_SLACK_S)
+        mask = (t >= r.time_s - TELEMETRY_WINDOW_S) & (t <= r.time_s + STAMP_SLACK_S)
         if not mask.any():
             continue
         window = truth[mask]
-        error_w = max(float(window.min()) - r["site_w"], r["site_w"] - float(window.max()), 0.0)
+        error_w = max(float(window.min()) - r.site_w, r.site_w - float(window.max()), 0.0)
         if worst is None or error_w > worst_w:
             worst_w, worst = error_w, r
     if worst is None:
@@ -179,8 +189,8 @@ def telemetry(bench: Bench, recorder: SampleLog, start_s: float, end_s: float) -
         unit="W",
         margin=tolerance_w - worst_w,
         verdict=PASS if ok else FAIL,
-        message=f"{len(readings)} readings; worst {worst['site_w']:.0f} W, "
-        f"{worst['time_s'] - start_s:.1f} s into the test, is {worst_w:.0f} W from the plant's PCC power",
+        message=f"{len(readings)} readings; worst {worst.site_w:.0f} W, "
+        f"{worst.time_s - start_s:.1f} s into the test, is {worst_w:.0f} W from the plant's PCC power",
     )
 
 

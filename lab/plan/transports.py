@@ -136,8 +136,8 @@ class Csip:
 
     def responses(self, mrid: str) -> list[int]:
         """The Response statuses the DUT posted for a control, oldest first."""
-        rows = sorted(self.headend.responses(self.lfdi, subject=mrid), key=lambda r: r.get("created_s") or 0)
-        return [int(r["status"]) for r in rows]
+        rows = sorted(self.headend.responses(self.lfdi, subject=mrid), key=lambda r: r.created_s or 0)
+        return [int(r.status) for r in rows if r.status is not None]
 
     def requests(self, since_s: float) -> list[tuple[float, str, str]]:
         """(t_s, method, path) of the DUT's requests to the server since a bench time."""

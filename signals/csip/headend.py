@@ -23,6 +23,7 @@ from flexbench.signals.csip.controls import ControlValues, encode, wire_values
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.poll_rates import EVERY_DEVICE, PollRates, href, per_device
 from flexbench.signals.csip.prices import PriceInterval, price_schedule
+from flexbench.signals.csip.record_types import ResponseRecord, TelemetryRecord
 from flexbench.signals.csip.records import Records
 from flexbench.signals.csip.registry import DEFAULT_PIN, Device, Registry
 from flexbench.signals.csip.schedule import (
@@ -158,7 +159,7 @@ class HeadEnd:
         csipaus_version: str | None = None,
         post_rate_s: int | None = None,
         description: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Device:
         """Register a device (or an aggregator) ahead of time; idempotent, updates what is given."""
         device, _ = self.registry.register(
             lfdi,
@@ -176,16 +177,16 @@ class HeadEnd:
         )
         self.book.ensure_programs(device.id, self.config.program_primacies)
         self.touch(device.id, {uris.EDEV.href(device.id)})
-        return device.as_dict()
+        return device
 
     @_locked
-    def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]:
+    def set_client_access(self, lfdi: str, granted: bool) -> Device:
         """Revoke (granted False) or restore a client's access: a revoked certificate gets 403 on every
         resource until restored. Its registration and records stay, so restoring gives back its tree as it was."""
         device = self.device(lfdi)
         self.registry.set_enabled(device.id, granted, self.now_s())
         self.touch(device.id, {uris.EDEV.href(device.id)})
-        return self.device(lfdi).as_dict()
+        return self.device(lfdi)
 
     @_locked
     def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
@@ -199,7 +200,7 @@ class HeadEnd:
         return {"resource": resource, "rate_s": rate_s, "lfdi": devices[0].lfdi if lfdi is not None else None}
 
     @_locked
-    def deregister_device(self, lfdi: str) -> dict[str, Any]:
+    def deregister_device(self, lfdi: str) -> Device:
         """Remove a device and all it left on the server (programs, controls, reports, readings, subscriptions):
         its certificate is unregistered again. An aggregator is removed only after its sites."""
         device = self.device(lfdi)
@@ -217,7 +218,7 @@ class HeadEnd:
         self.touch(device.id)  # drops its cached renderings
         if device.aggregator_id is not None:
             self.touch(device.aggregator_id, {uris.EDEV_LIST.template})
-        return device.as_dict()
+        return device
 
     @_locked
     def delete_program(self, lfdi: str, program: str) -> dict[str, Any]:
@@ -244,15 +245,13 @@ class HeadEnd:
         """Remove the device's MirrorUsagePoint with this mRID (None: all of them) and their readings; how many."""
         device = self.device(lfdi)
         rows = [
-            r
-            for r in self.records.mirror_usage_points([device.id])
-            if mrid is None or r["mrid"].upper() == mrid.upper()
+            r for r in self.records.mirror_usage_points([device.id]) if mrid is None or r.mrid.upper() == mrid.upper()
         ]
         if mrid is not None and not rows:
             raise KeyError(f"device {device.lfdi} has no MirrorUsagePoint with mRID {mrid}")
         with self.store.transaction():
             for row in rows:
-                self.records.delete_mirror_usage_point(row["id"])
+                self.records.delete_mirror_usage_point(row.id)
         return len(rows)
 
     @_locked
@@ -304,8 +303,8 @@ class HeadEnd:
         }
 
     @_locked
-    def devices(self) -> list[dict[str, Any]]:
-        return [d.as_dict() for d in self.registry.all()]
+    def devices(self) -> list[Device]:
+        return self.registry.all()
 
     def device(self, lfdi: str) -> Device:
         device = self.registry.by_lfdi(normalize_lfdi(lfdi))
@@ -322,7 +321,7 @@ class HeadEnd:
             return device.limit_mode
         capability = self.records.der_document(device.id, "dercap")
         if capability is not None:
-            summary = capability[1]
+            summary = capability.summary
             doe = int(summary.get("doeModesSupported") or "0", 16)
             site_bits = DOESupportedMode.OP_MOD_EXPORT_LIMIT_W | DOESupportedMode.OP_MOD_IMPORT_LIMIT_W
             if doe & site_bits:
@@ -337,8 +336,8 @@ class HeadEnd:
         passed over, so what a device reports can never break the operator's call."""
         settings = self.records.der_document(device.id, "derg")
         for doc, key in ((settings, "setMaxW"), (self.records.der_document(device.id, "dercap"), "rtgMaxW")):
-            if doc is not None and key in doc[1]:
-                rated_w = active_power_w(doc[1][key])
+            if doc is not None and key in doc.summary:
+                rated_w = active_power_w(doc.summary[key])
                 if rated_w is not None:
                     return rated_w
         if device.rated_w is not None and 0.0 < device.rated_w < math.inf:
@@ -553,7 +552,7 @@ class HeadEnd:
                     self.store.run("DELETE FROM default_controls WHERE program_id=?", (prog.id,))
                     removed["default_controls"] += 1
             removed["price_intervals"] = self.tariffs.clear(device.id)
-            removed["subscriptions"] = len(self.records.subscriptions(device.id))
+            removed["subscriptions"] = self.records.count_subscriptions(device.id)
             self.store.run("DELETE FROM subscriptions WHERE edev_id=?", (device.id,))
         for prog in self.book.programs(device.id):
             self._changed_program(device.id, prog)
@@ -644,13 +643,13 @@ class HeadEnd:
         return self._default_dict(default)
 
     @_locked
-    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
+    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[ResponseRecord]:
         """Responses posted by devices (status 1 received, 2 started, 3 completed, 6 cancelled, 7 superseded...)."""
         ids = [self.device(lfdi).id] if lfdi is not None else None
         return self.records.responses(ids, subject)
 
     @_locked
-    def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]:
+    def telemetry(self, lfdi: str, since: Any = None) -> list[TelemetryRecord]:
         """Readings the device mirrored (MirrorUsagePoint), scaled to engineering units."""
         since_s = None if since is None else int(to_epoch_s(since))
         return self.records.telemetry([self.device(lfdi).id], since_s)
@@ -663,7 +662,7 @@ class HeadEnd:
         out: dict[str, Any] = {}
         for kind, name in names.items():
             doc = self.records.der_document(device.id, kind)
-            out[name] = doc[1] if doc else None
+            out[name] = doc.summary if doc else None
         return out
 
     # Helpers --------------------------------------------------------------------------

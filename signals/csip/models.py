@@ -63,7 +63,7 @@ from envoy_schema.server.schema.sep2.function_set_assignments import (
     FunctionSetAssignmentsResponse as FunctionSetAssignments,
 )
 from envoy_schema.server.schema.sep2.identification import Link, ListLink
-from envoy_schema.server.schema.sep2.log_events import LogEvent, LogEventList
+from envoy_schema.server.schema.sep2.log_events import FunctionSetIdentifier, LogEvent, LogEventList, ProfileIdentifier
 from envoy_schema.server.schema.sep2.metering import Reading, ReadingType
 from envoy_schema.server.schema.sep2.metering_mirror import (
     MirrorMeterReading,
@@ -150,6 +150,7 @@ __all__ = [
     "EndDeviceRequest",
     "EventStatus",
     "FlowDirectionType",
+    "FunctionSetIdentifier",
     "FunctionSetAssignments",
     "FunctionSetAssignmentsList",
     "InverterStatusType",
@@ -167,6 +168,7 @@ __all__ = [
     "Notification",
     "OperationalModeStatusType",
     "PhaseCode",
+    "ProfileIdentifier",
     "Reading",
     "ReadingType",
     "Registration",

@@ -23,6 +23,7 @@ import aiohttp
 from lxml import etree
 
 from flexbench.signals.csip import uris
+from flexbench.signals.csip.record_types import SubscriptionRecord
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
 from flexbench.signals.csip.xmlio import MEDIA_TYPE, SEP_NS, XSI_NS
@@ -124,17 +125,17 @@ class Notifier:
             wanted.add(uris.EDEV_LIST.template)
         subscribers = {edev_id} if device.aggregator_id is None else {edev_id, device.aggregator_id}
         for sub in self.app.headend.records.subscriptions_to(subscribers, wanted):
-            subscriber = registry.by_id(sub["edev_id"])
+            subscriber = registry.by_id(sub.edev_id)
             if subscriber is None or not subscriber.enabled or not registry.may_access(subscriber, edev_id):
                 continue
-            waiting = self.retrying.pop(sub["id"], None)
+            waiting = self.retrying.pop(sub.id, None)
             if waiting is not None:  # the new delivery carries the newer state
                 waiting.cancel()
             task = self.loop.create_task(self._deliver(subscriber, sub))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, subscriber: Device, sub: dict) -> None:
+    async def _deliver(self, subscriber: Device, sub: SubscriptionRecord) -> None:
         """Send; after a failure send again, the resource as it is then, with growing pauses: a client that was
         unreachable for a while still hears of the change when it is back (CSIP-AUS S-ALL-46)."""
         delay_s, give_up = RETRY_FIRST_S, self.loop.time() + RETRY_FOR_S
@@ -143,23 +144,23 @@ class Notifier:
                 return
             current = asyncio.current_task()
             assert current is not None
-            self.retrying[sub["id"]] = current
+            self.retrying[sub.id] = current
             try:
                 await asyncio.sleep(delay_s)
             finally:
-                if self.retrying.get(sub["id"]) is current:
-                    del self.retrying[sub["id"]]
-            if self.app.headend.records.subscription(sub["id"]) is None:  # deleted meanwhile
+                if self.retrying.get(sub.id) is current:
+                    del self.retrying[sub.id]
+            if self.app.headend.records.subscription(sub.id) is None:  # deleted meanwhile
                 return
             delay_s = min(2 * delay_s, RETRY_MAX_S)
 
-    async def _send(self, subscriber: Device, sub: dict) -> bool:
+    async def _send(self, subscriber: Device, sub: SubscriptionRecord) -> bool:
         self.app.headend.sync()
         with self.app.headend.store.lock:
-            rendered = self.app.render_subscribed(subscriber, sub["resource"], Page(limit=sub["list_limit"]))
+            rendered = self.app.render_subscribed(subscriber, sub.resource, Page(limit=sub.list_limit))
         body = notification_xml(
-            sub["resource"],
-            uris.SUB.href(subscriber.id, sub["id"]),
+            sub.resource,
+            uris.SUB.href(subscriber.id, sub.id),
             rendered[0] if rendered else None,
             status=0 if rendered else 4,
         )
@@ -167,7 +168,7 @@ class Notifier:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=NOTIFY_TIMEOUT_S))
         try:
             async with self.session.post(
-                sub["notification_uri"], data=body, ssl=self.ssl_context, headers={"Content-Type": MEDIA_TYPE}
+                sub.notification_uri, data=body, ssl=self.ssl_context, headers={"Content-Type": MEDIA_TYPE}
             ) as response:
                 await response.read()
                 if response.status >= 300:
@@ -176,7 +177,7 @@ class Notifier:
             return True
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.failed += 1
-            log.info("notification to %s failed: %s", sub["notification_uri"], exc)
+            log.info("notification to %s failed: %s", sub.notification_uri, exc)
             return False
 
     async def close(self) -> None:

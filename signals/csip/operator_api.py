@@ -7,6 +7,7 @@ classes keep to the signatures here (`_both_are_operators` below, checked by `ma
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -14,6 +15,8 @@ from flexbench.core import Envelope, Interval
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.prices import PriceInterval
+from flexbench.signals.csip.record_types import ResponseRecord, TelemetryRecord
+from flexbench.signals.csip.registry import Device
 
 if TYPE_CHECKING:
     from flexbench.signals.csip.headend import HeadEnd
@@ -38,10 +41,10 @@ class OperatorApi(Protocol):
         csipaus_version: str | None = None,
         post_rate_s: int | None = None,
         description: str | None = None,
-    ) -> dict[str, Any]: ...
-    def devices(self) -> list[dict[str, Any]]: ...
-    def deregister_device(self, lfdi: str) -> dict[str, Any]: ...
-    def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]: ...
+    ) -> Device: ...
+    def devices(self) -> list[Device]: ...
+    def deregister_device(self, lfdi: str) -> Device: ...
+    def set_client_access(self, lfdi: str, granted: bool) -> Device: ...
     def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]: ...
     def limit_mode(self, lfdi: str) -> str: ...
 
@@ -111,13 +114,23 @@ class OperatorApi(Protocol):
     def prices(self, lfdi: str, listed_only: bool = False) -> list[dict[str, Any]]: ...
 
     # What devices sent
-    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]: ...
-    def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]: ...
+    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[ResponseRecord]: ...
+    def telemetry(self, lfdi: str, since: Any = None) -> list[TelemetryRecord]: ...
     def der_reports(self, lfdi: str) -> dict[str, Any]: ...
     def delete_mirror_usage_points(self, lfdi: str, mrid: str | None = None) -> int: ...
 
 
 OPERATOR_CALLS = frozenset(name for name in vars(OperatorApi) if not name.startswith("_"))
+
+
+def as_json(result: Any) -> Any:
+    """An operator call's result as JSON data, where it leaves Python (the HTTPS admin, the CLI's --json): a
+    record (Device, ResponseRecord ...) as the dict of its fields, so the JSON keeps the shape it always had."""
+    if isinstance(result, list):
+        return [as_json(item) for item in result]
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return dataclasses.asdict(result)
+    return result
 
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
 """The operator API over HTTPS: the same calls as `HeadEnd`, for a head-end in another process.
 
 Authenticated by the operator certificate of the test PKI (mutual TLS); the
-server runs the call on its `HeadEnd` and answers JSON. Synchronous on purpose:
+server runs the call on its `HeadEnd` and answers JSON, from which records (devices, Responses,
+readings) are built back as the `HeadEnd` returns them. Synchronous on purpose:
 the CLI and scripts call it one request at a time.
 """
 
@@ -19,6 +20,8 @@ from flexbench.signals.csip import uris
 from flexbench.signals.csip.controls import ControlValues
 from flexbench.signals.csip.defaults import DefaultSettings
 from flexbench.signals.csip.prices import PriceInterval
+from flexbench.signals.csip.record_types import ResponseRecord, TelemetryRecord
+from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.tls import INTEROP_CIPHERS, client_context
 
 PathLike = str | os.PathLike[str]
@@ -87,8 +90,8 @@ class OperatorClient:
         csipaus_version: str | None = None,
         post_rate_s: int | None = None,
         description: str | None = None,
-    ) -> dict[str, Any]:
-        return self.call(
+    ) -> Device:
+        row = self.call(
             "register_device",
             lfdi=lfdi,
             sfdi=sfdi,
@@ -102,9 +105,10 @@ class OperatorClient:
             post_rate_s=post_rate_s,
             description=description,
         )
+        return Device(**row)
 
-    def set_client_access(self, lfdi: str, granted: bool) -> dict[str, Any]:
-        return self.call("set_client_access", lfdi=lfdi, granted=granted)
+    def set_client_access(self, lfdi: str, granted: bool) -> Device:
+        return Device(**self.call("set_client_access", lfdi=lfdi, granted=granted))
 
     def set_poll_rate(self, resource: str, rate_s: int | None, lfdi: str | None = None) -> dict[str, Any]:
         return self.call("set_poll_rate", resource=resource, rate_s=rate_s, lfdi=lfdi)
@@ -123,8 +127,8 @@ class OperatorClient:
     def programs(self, lfdi: str) -> list[dict[str, Any]]:
         return self.call("programs", lfdi=lfdi)
 
-    def deregister_device(self, lfdi: str) -> dict[str, Any]:
-        return self.call("deregister_device", lfdi=lfdi)
+    def deregister_device(self, lfdi: str) -> Device:
+        return Device(**self.call("deregister_device", lfdi=lfdi))
 
     def delete_program(self, lfdi: str, program: str) -> dict[str, Any]:
         return self.call("delete_program", lfdi=lfdi, program=program)
@@ -138,8 +142,8 @@ class OperatorClient:
     def delete_mirror_usage_points(self, lfdi: str, mrid: str | None = None) -> int:
         return self.call("delete_mirror_usage_points", lfdi=lfdi, mrid=mrid)
 
-    def devices(self) -> list[dict[str, Any]]:
-        return self.call("devices")
+    def devices(self) -> list[Device]:
+        return [Device(**row) for row in self.call("devices")]
 
     def publish_envelope(
         self,
@@ -258,11 +262,11 @@ class OperatorClient:
     def default_control(self, lfdi: str, program: str = "envelope") -> dict[str, Any] | None:
         return self.call("default_control", lfdi=lfdi, program=program)
 
-    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        return self.call("responses", lfdi=lfdi, subject=subject)
+    def responses(self, lfdi: str | None = None, subject: str | None = None) -> list[ResponseRecord]:
+        return [ResponseRecord(**row) for row in self.call("responses", lfdi=lfdi, subject=subject)]
 
-    def telemetry(self, lfdi: str, since: Any = None) -> list[dict[str, Any]]:
-        return self.call("telemetry", lfdi=lfdi, since=since)
+    def telemetry(self, lfdi: str, since: Any = None) -> list[TelemetryRecord]:
+        return [TelemetryRecord(**row) for row in self.call("telemetry", lfdi=lfdi, since=since)]
 
     def der_reports(self, lfdi: str) -> dict[str, Any]:
         return self.call("der_reports", lfdi=lfdi)

@@ -12,6 +12,15 @@ from typing import Any
 from pydantic_xml import BaseXmlModel
 
 from flexbench.signals.csip import models as m
+from flexbench.signals.csip.record_types import (
+    DerDocumentRecord,
+    LogEventRecord,
+    MeterReadingRecord,
+    MirrorUsagePointRecord,
+    ResponseRecord,
+    SubscriptionRecord,
+    TelemetryRecord,
+)
 from flexbench.signals.csip.store import Store
 
 DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
@@ -21,6 +30,15 @@ DER_DOCUMENT_MODELS: dict[str, type[BaseXmlModel]] = {
     "dera": m.DERAvailability,
 }
 
+
+# Each record's columns in the order of its fields: the row is read into it by position.
+RESPONSE_COLUMNS = "id, edev_id, lfdi, subject, status, created_s, received_s"
+MUP_COLUMNS = "id, edev_id, mrid, description, role_flags, service_category, status, post_rate_s"
+LOG_EVENT_COLUMNS = (
+    "id, edev_id, created_s, function_set, log_event_code, log_event_id, log_event_pen, profile_id, details,"
+    " extended_data, received_s"
+)
+SUBSCRIPTION_COLUMNS = "id, edev_id, resource, notification_uri, list_limit, level, created_s"
 
 STRING32_BYTES = 32  # IEEE 2030.5 String32: at most 32 bytes stored
 
@@ -49,8 +67,8 @@ class Records:
             ),
         )
 
-    def responses(self, edev_ids: list[int] | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM responses"
+    def responses(self, edev_ids: list[int] | None = None, subject: str | None = None) -> list[ResponseRecord]:
+        sql = f"SELECT {RESPONSE_COLUMNS} FROM responses"
         clauses: list[str] = []
         params: list[Any] = []
         if edev_ids is not None:
@@ -61,19 +79,7 @@ class Records:
             params.append(subject.upper())
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        rows = self.store.all(sql + " ORDER BY id", params)
-        return [
-            {
-                "id": r["id"],
-                "edev_id": r["edev_id"],
-                "lfdi": r["lfdi"],
-                "subject": r["subject"],
-                "status": r["status"],
-                "created_s": r["created_s"],
-                "received_s": r["received_s"],
-            }
-            for r in rows
-        ]
+        return [ResponseRecord(*r) for r in self.store.all(sql + " ORDER BY id", params)]
 
     # DER documents -------------------------------------------------------------------
     def put_der_document(self, edev_id: int, kind: str, document: Any, xml: bytes, now_s: int) -> None:
@@ -85,9 +91,9 @@ class Records:
             (edev_id, kind, xml, json.dumps(summary), now_s),
         )
 
-    def der_document(self, edev_id: int, kind: str) -> tuple[bytes, dict[str, Any]] | None:
+    def der_document(self, edev_id: int, kind: str) -> DerDocumentRecord | None:
         row = self.store.one("SELECT xml, summary_json FROM der_documents WHERE edev_id=? AND kind=?", (edev_id, kind))
-        return (bytes(row["xml"]), json.loads(row["summary_json"])) if row else None
+        return DerDocumentRecord(bytes(row["xml"]), json.loads(row["summary_json"])) if row else None
 
     # Mirror usage points -------------------------------------------------------------
     def upsert_mirror_usage_point(self, edev_id: int, mup: m.MirrorUsagePoint, now_s: int) -> tuple[int, bool]:
@@ -137,16 +143,25 @@ class Records:
         if self.store.one(f"SELECT 1 FROM {table} WHERE mrid=?", (mrid.upper(),)) is not None:
             raise ValueError(f"{what} mRID {mrid} is already in use by another {what}")
 
-    def mirror_usage_points(self, edev_ids: list[int]) -> list[dict[str, Any]]:
+    def mirror_usage_points(self, edev_ids: list[int]) -> list[MirrorUsagePointRecord]:
         rows = self.store.all(
-            f"SELECT * FROM mirror_usage_points WHERE edev_id IN ({','.join('?' * len(edev_ids))}) ORDER BY id",
+            f"SELECT {MUP_COLUMNS} FROM mirror_usage_points"
+            f" WHERE edev_id IN ({','.join('?' * len(edev_ids))}) ORDER BY id",
             edev_ids,
         )
-        return [dict(r) for r in rows]
+        return [MirrorUsagePointRecord(*r) for r in rows]
 
-    def mirror_usage_point(self, mup_id: int) -> dict[str, Any] | None:
-        row = self.store.one("SELECT * FROM mirror_usage_points WHERE id=?", (mup_id,))
-        return dict(row) if row else None
+    def count_mirror_usage_points(self, edev_ids: list[int]) -> int:
+        """How many the devices have: a link's `all` on every GET of DeviceCapability, so no rows are built."""
+        row = self.store.one(
+            f"SELECT COUNT(*) AS n FROM mirror_usage_points WHERE edev_id IN ({','.join('?' * len(edev_ids))})",
+            edev_ids,
+        )
+        return int(row["n"]) if row else 0
+
+    def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
+        row = self.store.one(f"SELECT {MUP_COLUMNS} FROM mirror_usage_points WHERE id=?", (mup_id,))
+        return MirrorUsagePointRecord(*row) if row else None
 
     def delete_mirror_usage_point(self, mup_id: int) -> None:
         with self.store.transaction():
@@ -161,13 +176,17 @@ class Records:
         """Everything a device sent: DER documents, Responses, mirrored readings, subscriptions, log events."""
         with self.store.transaction():
             for row in self.mirror_usage_points([edev_id]):
-                self.delete_mirror_usage_point(row["id"])
+                self.delete_mirror_usage_point(row.id)
             for table in ("der_documents", "responses", "subscriptions", "log_events"):
                 self.store.run(f"DELETE FROM {table} WHERE edev_id=?", (edev_id,))
 
-    def meter_readings(self, mup_id: int) -> list[dict[str, Any]]:
-        rows = self.store.all("SELECT * FROM mirror_meter_readings WHERE mup_id=? ORDER BY id", (mup_id,))
-        return [dict(r) | {"reading_type": json.loads(r["reading_type_json"])} for r in rows]
+    def meter_readings(self, mup_id: int) -> list[MeterReadingRecord]:
+        rows = self.store.all(
+            "SELECT id, mup_id, mrid, description, reading_type_json FROM mirror_meter_readings WHERE mup_id=?"
+            " ORDER BY id",
+            (mup_id,),
+        )
+        return [MeterReadingRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def add_meter_reading(self, mup_id: int, mmr: m.MirrorMeterReading, now_s: int) -> bool:
         """Store a MirrorMeterReading and its readings; returns True if the MMR is new."""
@@ -222,7 +241,7 @@ class Records:
                 )
         return created
 
-    def telemetry(self, edev_ids: list[int], since_s: int | None = None) -> list[dict[str, Any]]:
+    def telemetry(self, edev_ids: list[int], since_s: int | None = None) -> list[TelemetryRecord]:
         """Every mirrored reading, scaled by its ReadingType's powerOfTenMultiplier."""
         params: list[Any] = list(edev_ids)
         sql = (
@@ -239,26 +258,25 @@ class Records:
         for row in self.store.all(sql + " ORDER BY r.time_s, r.id", params):
             reading_type = json.loads(row["reading_type_json"])
             multiplier = int(reading_type.get("powerOfTenMultiplier") or 0)
+            value = row["value"]
             out.append(
-                {
-                    "edev_id": row["edev_id"],
-                    "mup_mrid": row["mup_mrid"],
-                    "mmr_mrid": row["mmr_mrid"],
-                    "description": row["description"],
-                    "role_flags": row["role_flags"],
-                    "uom": reading_type.get("uom"),
-                    "phase": reading_type.get("phase"),
-                    "flow_direction": reading_type.get("flowDirection"),
-                    "kind": reading_type.get("kind"),
-                    "time_s": row["time_s"],
-                    "duration_s": row["duration_s"],
-                    "value": row["value"],
-                    "multiplier": multiplier,
-                    "scaled_value": row["value"] * 10**multiplier
-                    if multiplier >= 0
-                    else row["value"] / 10**-multiplier,
-                    "received_s": row["received_s"],
-                }
+                TelemetryRecord(
+                    edev_id=row["edev_id"],
+                    mup_mrid=row["mup_mrid"],
+                    mmr_mrid=row["mmr_mrid"],
+                    description=row["description"],
+                    role_flags=row["role_flags"],
+                    uom=reading_type.get("uom"),
+                    phase=reading_type.get("phase"),
+                    flow_direction=reading_type.get("flowDirection"),
+                    kind=reading_type.get("kind"),
+                    time_s=row["time_s"],
+                    duration_s=row["duration_s"],
+                    value=value,
+                    multiplier=multiplier,
+                    scaled_value=value * 10**multiplier if multiplier >= 0 else value / 10**-multiplier,
+                    received_s=row["received_s"],
+                )
             )
         return out
 
@@ -281,13 +299,15 @@ class Records:
             ),
         )
 
-    def log_events(self, edev_id: int) -> list[dict[str, Any]]:
-        return [
-            dict(r)
-            for r in self.store.all(
-                "SELECT * FROM log_events WHERE edev_id=? ORDER BY created_s DESC, id DESC", (edev_id,)
-            )
-        ]
+    def log_events(self, edev_id: int) -> list[LogEventRecord]:
+        rows = self.store.all(
+            f"SELECT {LOG_EVENT_COLUMNS} FROM log_events WHERE edev_id=? ORDER BY created_s DESC, id DESC", (edev_id,)
+        )
+        return [LogEventRecord(*r) for r in rows]
+
+    def count_log_events(self, edev_id: int) -> int:
+        row = self.store.one("SELECT COUNT(*) AS n FROM log_events WHERE edev_id=?", (edev_id,))
+        return int(row["n"]) if row else 0
 
     # Subscriptions ------------------------------------------------------------------------------
     def add_subscription(self, edev_id: int, sub: m.Subscription, now_s: int) -> int:
@@ -301,16 +321,19 @@ class Records:
         row = self.store.one("SELECT COUNT(*) AS n FROM subscriptions WHERE edev_id=?", (edev_id,))
         return int(row["n"]) if row else 0
 
-    def subscriptions(self, edev_id: int | None = None) -> list[dict[str, Any]]:
+    def subscriptions(self, edev_id: int | None = None) -> list[SubscriptionRecord]:
         if edev_id is None:
-            return [dict(r) for r in self.store.all("SELECT * FROM subscriptions ORDER BY id")]
-        return [dict(r) for r in self.store.all("SELECT * FROM subscriptions WHERE edev_id=? ORDER BY id", (edev_id,))]
+            rows = self.store.all(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id")
+        else:
+            sql = f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE edev_id=? ORDER BY id"
+            rows = self.store.all(sql, (edev_id,))
+        return [SubscriptionRecord(*r) for r in rows]
 
-    def subscription(self, sub_id: int) -> dict[str, Any] | None:
-        row = self.store.one("SELECT * FROM subscriptions WHERE id=?", (sub_id,))
-        return dict(row) if row else None
+    def subscription(self, sub_id: int) -> SubscriptionRecord | None:
+        row = self.store.one(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id=?", (sub_id,))
+        return SubscriptionRecord(*row) if row else None
 
-    def subscriptions_to(self, subscriber_ids: set[int], hrefs: set[str]) -> list[dict[str, Any]]:
+    def subscriptions_to(self, subscriber_ids: set[int], hrefs: set[str]) -> list[SubscriptionRecord]:
         """These subscribers' subscriptions to one of these hrefs, with or without a query string (indexed)."""
         if not hrefs or not subscriber_ids:
             return []
@@ -318,8 +341,11 @@ class Records:
         match = " OR ".join(["resource=? OR (resource>=? AND resource<?)"] * len(ordered))
         params: list[Any] = [p for h in ordered for p in (h, h + "?", h + "@")]  # '@' sorts right after '?'
         params += sorted(subscriber_ids)
-        sql = f"SELECT * FROM subscriptions WHERE ({match}) AND edev_id IN ({','.join('?' * len(subscriber_ids))})"
-        return [dict(r) for r in self.store.all(sql + " ORDER BY id", params)]
+        sql = (
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            f" WHERE ({match}) AND edev_id IN ({','.join('?' * len(subscriber_ids))})"
+        )
+        return [SubscriptionRecord(*r) for r in self.store.all(sql + " ORDER BY id", params)]
 
     def delete_subscription(self, edev_id: int, sub_id: int) -> bool:
         found = self.store.one("SELECT id FROM subscriptions WHERE edev_id=? AND id=?", (edev_id, sub_id))

@@ -19,7 +19,7 @@ LIMIT_MODES = ("auto", "site", "max_w")
 DEFAULT_PIN = pin_with_check_digit(11111)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     """A registered EndDevice."""
 
@@ -58,9 +58,6 @@ class Device:
             rated_w=row["rated_w"],
             description=row["description"],
         )
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def new_mrid() -> str:

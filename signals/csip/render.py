@@ -14,6 +14,7 @@ from flexbench.signals.csip import models as m
 from flexbench.signals.csip import uris
 from flexbench.signals.csip.controls import encode
 from flexbench.signals.csip.headend import HeadEnd
+from flexbench.signals.csip.record_types import MirrorUsagePointRecord, SubscriptionRecord
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.schedule import Control, Program
 
@@ -44,7 +45,7 @@ def fixed_mrid(prefix: str, number: int) -> str:
 
 def device_capability(headend: HeadEnd, caller: Device | None) -> m.DeviceCapability:
     visible = headend.registry.visible_ids(caller) if caller else []
-    mups = len(headend.records.mirror_usage_points(visible)) if visible else 0
+    mups = headend.records.count_mirror_usage_points(visible) if visible else 0
     return m.DeviceCapability(
         href=uris.DCAP.template,
         pollRate=headend.poll_rates.rate_s("DeviceCapability", caller.id if caller else None),
@@ -83,12 +84,10 @@ def end_device(headend: HeadEnd, device: Device) -> m.EndDevice:
             href=uris.FSA_LIST.href(edev), all_=len(headend.book.fsas(device.id))
         ),
         RegistrationLink=m.Link(href=uris.REGISTRATION.href(edev)),
-        SubscriptionListLink=m.ListLink(
-            href=uris.SUB_LIST.href(edev), all_=len(headend.records.subscriptions(device.id))
-        )
+        SubscriptionListLink=m.ListLink(href=uris.SUB_LIST.href(edev), all_=headend.records.count_subscriptions(edev))
         if headend.registry.holds_subscriptions(device)
         else None,
-        LogEventListLink=m.ListLink(href=uris.LEL_LIST.href(edev), all_=len(headend.records.log_events(device.id))),
+        LogEventListLink=m.ListLink(href=uris.LEL_LIST.href(edev), all_=headend.records.count_log_events(edev)),
         ConnectionPointLink=m.ConnectionPointLink(href=uris.CONNECTION_POINT.href(edev)),
     )
 
@@ -288,8 +287,8 @@ def der_list(device: Device, headend: HeadEnd, page: Page, now_s: float) -> m.DE
 def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.ResponseList:
     rows = headend.records.responses(edev_ids)
     if page.after_s is not None:
-        rows = [r for r in rows if (r["created_s"] or r["received_s"]) >= page.after_s]
-    rows.sort(key=lambda r: (-(r["created_s"] or r["received_s"]), -r["id"]))
+        rows = [r for r in rows if r.sent_s >= page.after_s]
+    rows.sort(key=lambda r: (-r.sent_s, -r.id))
     chosen = rows[page.start : page.start + page.limit]
     rs_id = headend.config.response_set_id
     return m.ResponseList(
@@ -298,11 +297,11 @@ def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.Respon
         results=len(chosen),
         Response_=[
             m.Response(
-                href=uris.RSP.href(rs_id, r["id"]),
-                createdDateTime=r["created_s"],
-                endDeviceLFDI=r["lfdi"],
-                status=r["status"],
-                subject=r["subject"],
+                href=uris.RSP.href(rs_id, r.id),
+                createdDateTime=r.created_s,
+                endDeviceLFDI=r.lfdi,
+                status=None if r.status is None else m.ResponseType(r.status),
+                subject=r.subject,
             )
             for r in chosen
         ]
@@ -310,25 +309,25 @@ def response_list(headend: HeadEnd, edev_ids: list[int], page: Page) -> m.Respon
     )
 
 
-def mirror_usage_point(headend: HeadEnd, row: dict) -> m.MirrorUsagePoint:
-    device = headend.registry.by_id(row["edev_id"])
+def mirror_usage_point(headend: HeadEnd, mup: MirrorUsagePointRecord) -> m.MirrorUsagePoint:
+    device = headend.registry.by_id(mup.edev_id)
     assert device is not None
     readings = []
-    for mmr in headend.records.meter_readings(row["id"]):
+    for mmr in headend.records.meter_readings(mup.id):
         readings.append(
             m.MirrorMeterReading(
-                mRID=mmr["mrid"], description=mmr["description"], readingType=m.ReadingType(**mmr["reading_type"])
+                mRID=mmr.mrid, description=mmr.description, readingType=m.ReadingType(**mmr.reading_type)
             )
         )
     return m.MirrorUsagePoint(
-        href=uris.MUP.href(row["id"]),
-        mRID=row["mrid"],
-        description=row["description"],
-        roleFlags=row["role_flags"],
-        serviceCategoryKind=row["service_category"],
-        status=row["status"],
+        href=uris.MUP.href(mup.id),
+        mRID=mup.mrid,
+        description=mup.description,
+        roleFlags=mup.role_flags,
+        serviceCategoryKind=m.ServiceKind(mup.service_category),
+        status=mup.status,
         deviceLFDI=device.lfdi,
-        postRate=row["post_rate_s"],
+        postRate=mup.post_rate_s,
         mirrorMeterReadings=readings or None,
     )
 
@@ -359,21 +358,21 @@ def subscription_list(headend: HeadEnd, device: Device, page: Page) -> m.Subscri
     )
 
 
-def subscription(device: Device, row: dict) -> m.Subscription:
+def subscription(device: Device, sub: SubscriptionRecord) -> m.Subscription:
     return m.Subscription(
-        href=uris.SUB.href(device.id, row["id"]),
-        subscribedResource=row["resource"],
+        href=uris.SUB.href(device.id, sub.id),
+        subscribedResource=sub.resource,
         encoding=m.SubscriptionEncoding.XML,
-        level=row["level"],
-        limit=row["list_limit"],
-        notificationURI=row["notification_uri"],
+        level=sub.level,
+        limit=sub.list_limit,
+        notificationURI=sub.notification_uri,
     )
 
 
 def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventList:
     rows = headend.records.log_events(device.id)
     if page.after_s is not None:
-        rows = [r for r in rows if r["created_s"] >= page.after_s]
+        rows = [r for r in rows if r.created_s >= page.after_s]
     chosen = rows[page.start : page.start + page.limit]
     return m.LogEventList(
         href=uris.LEL_LIST.href(device.id),
@@ -382,15 +381,15 @@ def log_event_list(headend: HeadEnd, device: Device, page: Page) -> m.LogEventLi
         pollRate=headend.poll_rates.rate_s("LogEventList", device.id),
         LogEvent_=[
             m.LogEvent(
-                href=uris.LEL.href(device.id, r["id"]),
-                createdDateTime=r["created_s"],
-                details=r["details"],
-                extendedData=r["extended_data"],
-                functionSet=r["function_set"],
-                logEventCode=r["log_event_code"],
-                logEventID=r["log_event_id"],
-                logEventPEN=r["log_event_pen"],
-                profileID=r["profile_id"],
+                href=uris.LEL.href(device.id, r.id),
+                createdDateTime=r.created_s,
+                details=r.details,
+                extendedData=r.extended_data,
+                functionSet=m.FunctionSetIdentifier(r.function_set),
+                logEventCode=r.log_event_code,
+                logEventID=r.log_event_id,
+                logEventPEN=r.log_event_pen,
+                profileID=m.ProfileIdentifier(r.profile_id),
             )
             for r in chosen
         ]

@@ -19,11 +19,13 @@ from flexbench.signals.csip.connections import request_started
 from flexbench.signals.csip.headend import HeadEnd
 from flexbench.signals.csip.nmi import validate_nmi
 from flexbench.signals.csip.notify import notification_uri_problem
-from flexbench.signals.csip.operator_api import OPERATOR_CALLS
+from flexbench.signals.csip.operator_api import OPERATOR_CALLS, as_json
 from flexbench.signals.csip.pricing_render import PricingTree
+from flexbench.signals.csip.record_types import MirrorUsagePointRecord
 from flexbench.signals.csip.records import DER_DOCUMENT_MODELS
 from flexbench.signals.csip.registry import Device
 from flexbench.signals.csip.render import Page
+from flexbench.signals.csip.schedule import Program
 from flexbench.signals.csip.tls import CSIP_CIPHERS, peer_lfdi
 from flexbench.signals.csip.xmlio import (
     MAX_DOCUMENT_BYTES,
@@ -315,7 +317,7 @@ class CsipApp:
         found = int(match.group(2)) == render.DER_ID
         return (render.der(device, self.headend, now_s) if found else None), render.FOREVER
 
-    def _program_of(self, device: Device, match: re.Match[str]) -> Any:
+    def _program_of(self, device: Device, match: re.Match[str]) -> Program:
         prog = self.headend.book.program(device.id, int(match.group(2)))
         if prog is None:
             raise HttpError(404, f"no DERProgram {match.group(2)}")
@@ -345,8 +347,10 @@ class CsipApp:
         return render.default_der_control(device, self._program_of(device, match), self.headend), render.FOREVER
 
     def _subscription(self, device: Device, match: re.Match[str], page: Page, now_s: float) -> tuple[Any, float]:
-        rows = [r for r in self.headend.records.subscriptions(device.id) if r["id"] == int(match.group(2))]
-        return (render.subscription(device, rows[0]) if rows else None), render.FOREVER
+        sub = self.headend.records.subscription(int(match.group(2)))
+        if sub is None or sub.edev_id != device.id:
+            return None, render.FOREVER
+        return render.subscription(device, sub), render.FOREVER
 
     # Discovery, time, registration ---------------------------------------------------------
     async def get_dcap(self, request: web.Request) -> web.Response:
@@ -389,7 +393,7 @@ class CsipApp:
         if not self.headend.config.allow_in_band_registration:
             raise HttpError(403, "in-band registration is not allowed: the operator registers devices")
         device = self.headend.register_device(lfdi, sfdi=posted.sFDI, aggregator_lfdi=aggregator_lfdi)
-        return web.Response(status=201, headers={"Location": uris.EDEV.href(int(device["id"]))})
+        return web.Response(status=201, headers={"Location": uris.EDEV.href(device.id)})
 
     async def put_connection_point(self, request: web.Request) -> web.Response:
         device = self._target(request, int(request.match_info["edev"]))
@@ -426,7 +430,7 @@ class CsipApp:
         found = self.headend.records.der_document(device.id, request.match_info["kind"])
         if found is None:
             raise HttpError(404, "not reported yet")
-        body = found[0]
+        body = found.xml
         if self._version(device) == "1.2":
             body = body.replace(b"https://csipaus.org/ns/v1.3", b"https://csipaus.org/ns")
         return web.Response(body=body, content_type=MEDIA_TYPE)
@@ -532,14 +536,14 @@ class CsipApp:
         )
 
     # Mirror usage points --------------------------------------------------------------------
-    def _mup(self, request: web.Request) -> dict[str, Any]:
+    def _mup(self, request: web.Request) -> MirrorUsagePointRecord:
         caller = self._caller(request)
-        row = self.headend.records.mirror_usage_point(int(request.match_info["mup"]))
-        if row is None:
+        mup = self.headend.records.mirror_usage_point(int(request.match_info["mup"]))
+        if mup is None:
             raise HttpError(404, "no such MirrorUsagePoint")
-        if not self.headend.registry.may_access(caller, row["edev_id"]):
+        if not self.headend.registry.may_access(caller, mup.edev_id):
             raise HttpError(403, "that MirrorUsagePoint belongs to another client")
-        return row
+        return mup
 
     async def get_mup_list(self, request: web.Request) -> web.Response:
         caller = request[CALLER_KEY]
@@ -559,11 +563,11 @@ class CsipApp:
         return web.Response(status=201, headers={"Location": uris.MUP.href(mup_id)})
 
     async def get_mup(self, request: web.Request) -> web.Response:
-        row = self._mup(request)
-        return self._xml(render.mirror_usage_point(self.headend, row), request[CALLER_KEY])
+        mup = self._mup(request)
+        return self._xml(render.mirror_usage_point(self.headend, mup), request[CALLER_KEY])
 
     async def post_mup_readings(self, request: web.Request) -> web.Response:
-        row = self._mup(request)
+        mup = self._mup(request)
         root = parse_tree(await self._body(request))
         name = local_name(root)
         if name == "MirrorMeterReading":
@@ -576,16 +580,16 @@ class CsipApp:
         try:
             with self.headend.store.transaction():
                 for mmr in readings:
-                    created = self.headend.records.add_meter_reading(row["id"], mmr, self.headend.now_s()) or created
+                    created = self.headend.records.add_meter_reading(mup.id, mmr, self.headend.now_s()) or created
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
         if created:
-            return web.Response(status=201, headers={"Location": uris.MUP.href(row["id"])})
+            return web.Response(status=201, headers={"Location": uris.MUP.href(mup.id)})
         return web.Response(status=204)
 
     async def delete_mup(self, request: web.Request) -> web.Response:
-        row = self._mup(request)
-        self.headend.records.delete_mirror_usage_point(row["id"])
+        mup = self._mup(request)
+        self.headend.records.delete_mirror_usage_point(mup.id)
         return web.Response(status=204)
 
     # Operator -----------------------------------------------------------------------------
@@ -599,7 +603,7 @@ class CsipApp:
                 raise ValueError("the body is a JSON object of keyword arguments")
             if method == "publish_envelope" and "intervals" in kwargs:  # JSON rows: read them here, at the edge
                 kwargs["envelope"] = Envelope.of(kwargs.pop("intervals"))
-            result = getattr(self.headend, method)(**kwargs)
+            result = as_json(getattr(self.headend, method)(**kwargs))
         except KeyError as exc:
             return web.json_response({"error": str(exc.args[0]) if exc.args else "not found"}, status=404)
         except (ValueError, TypeError) as exc:

@@ -49,7 +49,7 @@ def test_schedule_defaults_and_the_responses_of_a_control(bench_server):
     book = ResponseBook()
     for c, status in book.due(schedule.controls, client.now(), winners, []):
         client.respond(c, status)
-    statuses = [r["status"] for r in srv.headend.responses(client.lfdi, subject=mrid)]
+    statuses = [r.status for r in srv.headend.responses(client.lfdi, subject=mrid)]
     assert statuses == [RECEIVED, STARTED]
 
 
@@ -60,4 +60,4 @@ def test_the_mirrored_site_power_is_found_by_its_meaning(bench_server):
     client.mirror(500.0, time.time())
     mirrored = srv.headend.telemetry(client.lfdi)
     assert [site_power_w(r) for r in mirrored] == [-1234.0, 500.0]
-    assert {r["description"] for r in mirrored} == {"Site Avg Real Power (W) - Net"}
+    assert {r.description for r in mirrored} == {"Site Avg Real Power (W) - Net"}

@@ -137,7 +137,7 @@ def test_the_bench_serves_every_home_and_measures_the_transformer(tmp_path: Path
         raw = tomllib.loads((tmp_path / "aggregator-site.toml").read_text())
         assert raw["utility"]["lfdi"] == group.aggregator_lfdi
         headend = bench.csip.headend
-        assert {d["kind"] for d in headend.devices() if d["lfdi"] == group.aggregator_lfdi} == {"aggregator"}
+        assert {d.kind for d in headend.devices() if d.lfdi == group.aggregator_lfdi} == {"aggregator"}
         bench.operator_action("load:home2:3000", "Set home2's load to 3000 W.")
         meter = SiteMeter(site.homes[1].meter, timeout_s=2.0)  # home2's meter, as the aggregator reads it
         try:

@@ -240,6 +240,6 @@ def test_the_server_offers_the_controllers_cipher_list(tmp_path, choice, accepte
         ident = csip.identity("controller")
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         assert _gcm_only_handshake(port, csip.pki.ca_cert_path, ident.cert_path, ident.key_path) is accepted
-        assert csip.headend.devices()[0]["lfdi"] == csip.lfdis["controller"]  # registered before the run
+        assert csip.headend.devices()[0].lfdi == csip.lfdis["controller"]  # registered before the run
     finally:
         csip.close()

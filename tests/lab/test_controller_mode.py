@@ -409,12 +409,25 @@ class _Bench:
     def __init__(self, readings: list[tuple[int, float]], **reading_type: Any) -> None:
         from types import SimpleNamespace
 
+        from flexbench.signals.csip.record_types import TelemetryRecord
+
         site = {"description": "Site active power, import +", "role_flags": "03", "uom": 38, "kind": 37}
-        rows = [{**site, "phase": 0, **reading_type, "time_s": t, "scaled_value": w} for t, w in readings]
+        mirrored = {"edev_id": 1, "mup_mrid": "AB", "mmr_mrid": "CD", "flow_direction": None, "duration_s": None}
+        rows = [
+            TelemetryRecord(
+                **{**mirrored, **site, "phase": 0, **reading_type},
+                time_s=t,
+                value=int(w),
+                multiplier=0,
+                scaled_value=w,
+                received_s=t,
+            )
+            for t, w in readings
+        ]
         self.config = SimpleNamespace(controller=SimpleNamespace(csip_device="ctl", telemetry_tolerance_w=300.0))
         self.csip = SimpleNamespace(
             lfdis={"ctl": "LFDI"},
-            headend=SimpleNamespace(telemetry=lambda lfdi, since: [r for r in rows if r["time_s"] >= since]),
+            headend=SimpleNamespace(telemetry=lambda lfdi, since: [r for r in rows if r.time_s >= since]),
         )
 
 

@@ -175,7 +175,7 @@ def test_lifecycle_supersede_cancel_abnormal_and_default(server: ServerThread, p
     asyncio.run(scenario())
     statuses = {}
     for r in h.responses(lfdi):
-        statuses.setdefault(r["subject"], []).append(r["status"])
+        statuses.setdefault(r.subject, []).append(r.status)
     assert statuses[env[0]] == [1, 2, 3]
     assert statuses[env[1]] == [1, 2, 7]
     superseding = [c for c in h.controls(lfdi) if c["mrid"] not in env and c["program"] == "envelope"][0]
@@ -257,11 +257,11 @@ def test_telemetry_and_der_reports_reach_the_operator(server: ServerThread, pki:
 
     asyncio.run(go())
     rows = server.headend.telemetry(lfdi)
-    der = [r for r in rows if r["flow_direction"] == 19]  # the DER's own MirrorUsagePoint (CSIP-AUS roleFlags 49)
-    assert [(r["role_flags"], r["scaled_value"]) for r in der] == [("49", 2600)]
-    assert {r["role_flags"] for r in rows if r["flow_direction"] != 19} == {"03"}  # the site's: premises point
-    power = [r["scaled_value"] for r in rows if r["uom"] == 38 and r["flow_direction"] != 19]
-    volts = [r["scaled_value"] for r in rows if r["uom"] == 29]
+    der = [r for r in rows if r.flow_direction == 19]  # the DER's own MirrorUsagePoint (CSIP-AUS roleFlags 49)
+    assert [(r.role_flags, r.scaled_value) for r in der] == [("49", 2600)]
+    assert {r.role_flags for r in rows if r.flow_direction != 19} == {"03"}  # the site's: premises point
+    power = [r.scaled_value for r in rows if r.uom == 38 and r.flow_direction != 19]
+    volts = [r.scaled_value for r in rows if r.uom == 29]
     assert power[-2:] == [-2500, -2400] and volts[-2:] == [241.3, 240.9]
     reports = server.headend.der_reports(lfdi)
     assert reports["capability"]["rtgMaxW"]["value"] == 10000
@@ -293,7 +293,7 @@ def test_descriptions_are_string32_on_both_sides(server: ServerThread, pki: Test
 
     refused = asyncio.run(go())
     assert refused.endswith("HTTP 400"), refused
-    assert [r["description"] for r in server.headend.telemetry(lfdi)] == ["Site active power, import +"]
+    assert [r.description for r in server.headend.telemetry(lfdi)] == ["Site active power, import +"]
 
 
 def test_default_control_carries_its_ramp_rate_and_enter_service_settings(server: ServerThread, pki: TestPKI) -> None:

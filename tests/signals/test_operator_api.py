@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from flexbench.signals.csip.operator_client import OperatorClient, OperatorError
 from flexbench.signals.pki import TestPKI
 
 from .conftest import Http, http_for
-from .test_registration_and_readings import MUP
+from .test_registration_and_readings import MUP, READING
 from .test_restart_and_cli import flexbench
 
 
@@ -42,7 +43,7 @@ def test_a_revoked_certificate_gets_403_everywhere_until_restored(server: Server
 
     revoked = operator(server, pki).set_client_access(pki.device_identity("dev-a").lfdi, granted=False)
 
-    assert revoked["enabled"] is False
+    assert revoked.enabled is False
     assert {p: a.get(p).status for p in paths} == dict.fromkeys(paths, 403)
     assert a.put(f"/edev/{a_id}/der/1/ders", b"<DERStatus/>").status == 403
     assert b.get(f"/edev/{b_id}").status == 200  # another client is untouched
@@ -137,12 +138,12 @@ def test_a_deregistered_device_is_gone_with_all_it_left_and_may_register_afresh(
 
     gone = op.deregister_device(lfdi)
 
-    assert gone["lfdi"] == lfdi and lfdi not in {d["lfdi"] for d in op.devices()}
+    assert gone.lfdi == lfdi and lfdi not in {d.lfdi for d in op.devices()}
     assert a.get(f"/edev/{a_id}/derp/2/derc").status == 403 and a.get("/dcap").status == 403
     again = op.register_device(lfdi)
     assert op.controls(lfdi) == [] and op.telemetry(lfdi) == []
     assert b'all="0"' in a.get("/mup").body
-    assert poll_rate(a.get(f"/edev/{again['id']}/der").body) == server.headend.config.poll_rate_s
+    assert poll_rate(a.get(f"/edev/{again.id}/der").body) == server.headend.config.poll_rate_s
 
 
 def test_an_aggregator_is_deregistered_only_after_its_sites(server: ServerThread, pki: TestPKI) -> None:
@@ -154,7 +155,7 @@ def test_an_aggregator_is_deregistered_only_after_its_sites(server: ServerThread
         op.deregister_device(aggregator)
     op.deregister_device(site)
     op.deregister_device(aggregator)
-    assert {d["lfdi"] for d in op.devices()} == {pki.device_identity(n).lfdi for n in ("dev-a", "dev-b")}
+    assert {d.lfdi for d in op.devices()} == {pki.device_identity(n).lfdi for n in ("dev-a", "dev-b")}
 
 
 def test_the_operator_deletes_a_control_a_program_and_mirror_usage_points(server: ServerThread, pki: TestPKI) -> None:
@@ -240,3 +241,41 @@ def test_cancelling_a_devices_live_controls_keeps_them_listed_as_cancelled(serve
     envelope = next(p["href"] for p in op.programs(lfdi) if p["name"] == "envelope")
     derc = a.get(f"{envelope}/derc?l=10").body.decode()
     assert re.findall(r"<currentStatus>(\d)</currentStatus>", derc) == ["2", "2"]
+
+
+def test_records_cross_https_as_the_json_they_always_were_and_come_back_typed(
+    server: ServerThread, pki: TestPKI
+) -> None:
+    """The admin answers a record as the dict of its fields (what `flexbench csip ... --json` and the cactus plugin
+    read); OperatorClient builds the same typed records the in-process HeadEnd returns."""
+    lfdi = pki.device_identity("dev-a").lfdi
+    a, a_id = device(server, pki, "dev-a")
+    mrid = server.headend.publish_control(lfdi, None, 600, {"export_limit_w": 500.0})["mrid"]
+    response = (
+        f'<DERControlResponse xmlns="urn:ieee:std:2030.5:ns"><createdDateTime>{int(time.time())}</createdDateTime>'
+        f"<endDeviceLFDI>{lfdi}</endDeviceLFDI><status>1</status><subject>{mrid}</subject></DERControlResponse>"
+    )
+    assert a.post("/rsps/1/rsp", response.encode()).status == 201
+    href = a.post("/mup", MUP.format(mrid="AB02" * 8, lfdi=lfdi).encode()).headers["Location"]
+    assert a.post(href, READING.format(mrid="CD02" * 8, value=1500).encode()).status == 201
+    op = operator(server, pki)
+
+    assert op.responses(lfdi) == server.headend.responses(lfdi) and len(op.responses(lfdi)) == 1
+    assert op.telemetry(lfdi) == server.headend.telemetry(lfdi) and op.telemetry(lfdi)[0].scaled_value == 1500
+    assert op.devices() == server.headend.devices() and op.register_device(lfdi) == server.headend.device(lfdi)
+    (raw_response,) = op.call("responses", lfdi=lfdi)
+    assert set(raw_response) == {"id", "edev_id", "lfdi", "subject", "status", "created_s", "received_s"}
+    assert raw_response["subject"] == mrid and raw_response["status"] == 1 and raw_response["edev_id"] == a_id
+    (raw_reading,) = op.call("telemetry", lfdi=lfdi)
+    assert raw_reading["uom"] == 38 and raw_reading["value"] == 1500 and raw_reading["mmr_mrid"] == "CD02" * 8
+    raw_device = op.call("register_device", lfdi=lfdi)
+    assert raw_device["id"] == a_id and raw_device["lfdi"] == lfdi and raw_device["enabled"] is True
+    assert {d["lfdi"] for d in op.call("devices")} == {pki.device_identity(n).lfdi for n in ("dev-a", "dev-b")}
+
+    common = ("--server", server.url, "--certs", str(pki.directory))
+    listed = flexbench("csip", "responses", "--site", lfdi, *common)
+    assert listed.returncode == 0 and f"{lfdi} {mrid} status 1 at" in listed.stdout
+    as_json = flexbench("csip", "telemetry", "--site", lfdi, "--json", *common)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout) == [raw_reading]
+    registered = flexbench("csip", "register", *common, lfdi, "--json")
+    assert registered.returncode == 0 and json.loads(registered.stdout).keys() == raw_device.keys()

@@ -70,7 +70,7 @@ def test_a_reading_beyond_int48_is_refused_and_changes_nothing(server: ServerThr
         assert a.post(href, READING.format(mrid="CD01" * 8, value=value).encode()).status == 400
     assert server.headend.telemetry(lfdi) == []
     assert a.post(href, READING.format(mrid="CD01" * 8, value=INT48_MAX).encode()).status in (201, 204)
-    assert [r["value"] for r in server.headend.telemetry(lfdi)] == [INT48_MAX]
+    assert [r.value for r in server.headend.telemetry(lfdi)] == [INT48_MAX]
 
 
 def test_a_default_control_with_a_ramp_rate_alone_keeps_its_control_base(server: ServerThread, pki: TestPKI) -> None:

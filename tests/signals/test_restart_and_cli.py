@@ -53,8 +53,8 @@ def test_restart_keeps_registrations_controls_and_responses(pki: TestPKI, tmp_pa
         )
         assert after == before
         a = http_for(second.url, pki, pki.device_identity("dev-a"))
-        assert a.get(f"/edev/{before[0][0]['id']}").status == 200
-        assert mrid.encode() in a.get(f"/edev/{before[0][0]['id']}/derp/2/derc?l=10").body
+        assert a.get(f"/edev/{before[0][0].id}").status == 200
+        assert mrid.encode() in a.get(f"/edev/{before[0][0].id}/derp/2/derc?l=10").body
     assert old_port
 
 

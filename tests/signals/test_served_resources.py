@@ -79,8 +79,8 @@ def test_mrids_are_unique_across_clients(server: ServerThread, pki: TestPKI) -> 
     assert mup_a.status == 201
     assert a.post(mup_a.headers["Location"], READING.format(mrid="BB02" * 8, value=2).encode()).status == 400
     assert a.post(mup_a.headers["Location"], READING.format(mrid="AA02" * 8, value=3).encode()).status == 201
-    assert [r["value"] for r in server.headend.telemetry(lfdi_a)] == [3]
-    assert [r["value"] for r in server.headend.telemetry(lfdi_b)] == [1]
+    assert [r.value for r in server.headend.telemetry(lfdi_a)] == [3]
+    assert [r.value for r in server.headend.telemetry(lfdi_b)] == [1]
 
 
 @pytest.mark.parametrize("nmi", ["NOTAVALIDID", "4102000000", "41020000003", "410200000", "4102O00000", ""])

@@ -120,6 +120,6 @@ def test_registering_a_device_does_not_reload_the_registry(tmp_path: Path, pki: 
         headend.register_device(a.lfdi, description="again")  # an update keeps its id
         assert headend.registry.by_lfdi(b.lfdi).rated_w == 5000
         assert headend.registry.by_lfdi(a.lfdi).description == "again"
-        assert [d["lfdi"] for d in headend.devices()] == [a.lfdi, b.lfdi]
+        assert [d.lfdi for d in headend.devices()] == [a.lfdi, b.lfdi]
     finally:
         headend.close()
