@@ -105,6 +105,10 @@ class IntervalEngine:
         # them): the next interval of the same block starts from them
         self._carry: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
+    def prepare(self) -> None:
+        """Build the sensitivities now: before worker processes fork from this one."""
+        self._linear_model()
+
     def _linear_model(self) -> LinearModel:
         if self.linear is None:
             q = self.twin.model.load_q_ratio if self.settings.injection_model == "load-pf" else None

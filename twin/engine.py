@@ -143,6 +143,10 @@ class Engine:
         return [name for _, name in sorted(found, reverse=True)]
 
     # -- state ------------------------------------------------------------------
+    def forked(self) -> None:
+        """In a forked process: the output folder is the parent's, so this copy never removes it."""
+        self._cleanup.detach()
+
     def node_names(self) -> list[str]:
         """Node names ('bus.phase', lower case) in the engine's Y-matrix order."""
         return [n.lower() for n in self.dss.Circuit.YNodeOrder()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from flexbench.twin.compute import EnvelopeSettings
 from flexbench.twin.engine import Engine
 from flexbench.twin.errors import FeederError
 from flexbench.twin.feeders import FEEDER_DIR, FeederSource
-from flexbench.twin.operating_envelopes import _init_worker, _run_chunk
+from flexbench.twin.operating_envelopes import _init_worker, _pool_start, _run_chunk
 
 DEBUGTRACE = Path(__file__).parent / "feeders" / "ieee13_debugtrace.dss"
 TRACES = {"REG_reg1.csv", "REG_reg2.csv"}
@@ -45,11 +46,26 @@ def test_two_engines_alive_at_once_compile_a_tracing_feeder():
     np.testing.assert_allclose(first.state().vm_pu, second.state().vm_pu)
 
 
-def test_two_workers_compile_a_tracing_feeder():
+@pytest.mark.parametrize("caller", ["single-threaded", "threaded"])
+def test_two_workers_compile_a_tracing_feeder(caller):
+    """Forked workers share the caller's compiled twin; a threaded caller's workers are
+    spawned and each compiles the feeder itself."""
     before = _listings()
     twin = Twin.from_file(DEBUGTRACE)
     kwargs = dict(start="2025-07-14", horizon="24h", resolution="1h", allocation="equal")
-    pooled = compute_envelope(twin, "variable", workers=2, **kwargs)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    if caller == "threaded":
+        other.start()
+    try:
+        context, start_from = _pool_start(twin)
+        assert context.get_start_method() == ("spawn" if caller == "threaded" else "fork")
+        assert isinstance(start_from, Twin) == (caller == "single-threaded")
+        pooled = compute_envelope(twin, "variable", workers=2, **kwargs)
+    finally:
+        stop.set()
+        if other.is_alive():
+            other.join()
     alone = compute_envelope(twin, "variable", workers=1, **kwargs)
     assert pooled.verified and pooled.shape == (len(twin.site_ids), 24)
     np.testing.assert_allclose(pooled.import_limit_w, alone.import_limit_w, rtol=1e-4, atol=1.0)
