@@ -42,6 +42,7 @@ from flexbench.twin.profiles import (
 )
 from flexbench.twin.threads import set_blas_threads, single_blas_thread
 from flexbench.twin.twin import INJECTION_MODELS, Limits, Twin
+from flexbench.twin.worker_memory import keep_freed_memory
 
 Progress = Callable[[int, int], None]
 # Controls carry over from interval to interval within a block; each block starts
@@ -327,6 +328,7 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 def _init_worker(source: FeederSource | Twin, positions: np.ndarray, settings: EnvelopeSettings) -> None:
     """A worker's engine: on the twin it was forked with, or on its own compile of the feeder."""
     set_blas_threads(1)
+    keep_freed_memory()
     try:
         if isinstance(source, Twin):
             source.engine.forked()
