@@ -40,7 +40,7 @@ from flexbench.twin.limits import (
 )
 from flexbench.twin.screening import TreeIndex
 from flexbench.twin.sensitivity import LinearModel
-from flexbench.twin.twin import INJECTION_MODELS, EffectiveLimits, Limits, Twin
+from flexbench.twin.twin import INJECTION_MODELS, EffectiveLimits, Limits, State, Twin
 
 METHODS = ("fast", "reference")
 # Dense constraint testing up to this many (node x site) pairs; beyond, a radial
@@ -105,9 +105,27 @@ class IntervalEngine:
         # them): the next interval of the same block starts from them
         self._carry: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def prepare(self) -> None:
-        """Build the sensitivities now: before worker processes fork from this one."""
-        self._linear_model()
+    def prepare(self, load_w: np.ndarray, pv_w: np.ndarray) -> None:
+        """Build the sensitivities now (before worker processes fork from this one), at the
+        forecast the first interval would build them at, so that the envelope is the same."""
+        if self.linear is None:
+            self._settle(load_w, pv_w)
+            self._linear_model()
+
+    def _settle(
+        self, load_w: np.ndarray, pv_w: np.ndarray, source_pu: float | None = None, reset: bool = True
+    ) -> State:
+        """The forecast solved with the controls acting: where an interval starts."""
+        tw = self.twin
+        tw.set_injection_model(self.settings.injection_model)
+        tw.use_controls(self.settings.controls)
+        if reset:
+            tw.reset_controls()
+            self._carry = {}
+        if source_pu is not None:
+            tw.set_source_pu(source_pu)
+        tw.set_operating_point(load_w, pv_w)
+        return tw.solve_forecast()
 
     def _linear_model(self) -> LinearModel:
         if self.linear is None:
@@ -133,15 +151,7 @@ class IntervalEngine:
         """
         tw = self.twin
         st = self.settings
-        tw.set_injection_model(st.injection_model)
-        tw.use_controls(st.controls)
-        if reset:
-            tw.reset_controls()
-            self._carry = {}
-        if source_pu is not None:
-            tw.set_source_pu(source_pu)
-        tw.set_operating_point(load_w, pv_w)
-        base = tw.solve_forecast()
+        base = self._settle(load_w, pv_w, source_pu, reset)
         eff = EffectiveLimits.from_state(st.limits, base, tw.model.thermal_rating_a, tw.model.vrow_ll)
         u0s = {d: usage(base, eff, d) for d in (IMPORT, EXPORT)}
         flows = 1
