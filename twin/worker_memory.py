@@ -18,13 +18,12 @@ _M_MMAP_THRESHOLD = -3
 _KEEP_BYTES = 1 << 30
 
 
-def keep_freed_memory() -> bool:
-    """Serve arrays up to 1 GiB from the heap and never trim it; False where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
+def keep_freed_memory() -> None:
+    """Serve arrays up to 1 GiB from the heap and never trim it (glibc; elsewhere nothing changes)."""
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
     except (OSError, AttributeError, TypeError):
-        return False
+        return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES - 1))
+    mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP_BYTES - 1)
