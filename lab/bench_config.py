@@ -29,6 +29,7 @@ from flexbench.lab.virtual.pcs_site import PCSSiteParameters
 from flexbench.lab.virtual.plant import PlantParameters
 
 VIRTUAL_ADDRESS = "virtual"
+VIRTUAL_PLANT_STEP_S = 0.01  # wall seconds between two states of the virtual plant, at any time scale
 ROLES = tuple(sorted({cls.role for cls in DRIVERS.values()}))
 
 

@@ -680,7 +680,8 @@ class HtmlHooks:
         extras.append(pytest_html.extras.html(results_table_html(record["requirements"], record)))
         spec = record.get("evidence")
         if spec and self.state.recorder is not None:
-            png = render_evidence_png(self.state.recorder.frame(), spec)
+            shown = [*spec.get("channels", {}), *spec.get("steps", {})]
+            png = render_evidence_png(self.state.recorder.frame(channels=shown), spec)
             plots = self.state.run_dir / "plots"
             plots.mkdir(exist_ok=True)
             (plots / (re.sub(r"[^\w.-]+", "_", item.nodeid) + ".png")).write_bytes(png)

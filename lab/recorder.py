@@ -60,18 +60,21 @@ class SampleLog(Protocol):
         """Times and values of one channel so far, optionally within [start_s, end_s]."""
         ...
 
-    def frame(self, start_s: float | None = None, end_s: float | None = None) -> pd.DataFrame:
-        """Every channel so far as a long table (t_s, channel, value)."""
+    def frame(
+        self, start_s: float | None = None, end_s: float | None = None, channels: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Every channel (or the named ones) so far as a long table (t_s, channel, value)."""
         ...
 
 
 class Source:
     """A polled source of samples: `read()` returns channel -> value."""
 
-    def __init__(self, name: str, read: Callable[[], dict[str, float]], period_s: float) -> None:
+    def __init__(self, name: str, read: Callable[[], dict[str, float]], period_s: float, min_wall_s: float) -> None:
         self.name = name
         self.read = read
         self.period_s = period_s
+        self.min_wall_s = min_wall_s
         self.failing = False
 
 
@@ -132,9 +135,13 @@ class Recorder:
             except Exception:  # what watches the run never stops it
                 log.exception("event listener failed")
 
-    def add_source(self, name: str, read: Callable[[], dict[str, float]], period_s: float) -> None:
-        """Poll `read` every `period_s` of bench time in a thread of its own."""
-        source = Source(name, read, period_s)
+    def add_source(
+        self, name: str, read: Callable[[], dict[str, float]], period_s: float, min_wall_s: float = 0.0
+    ) -> None:
+        """Poll `read` every `period_s` of bench time in a thread of its own, and never sooner than
+        `min_wall_s` of wall time after the last poll began: an emulated instrument shows the virtual
+        plant, which changes only that often, however high the time scale."""
+        source = Source(name, read, period_s, min_wall_s)
         self._sources.append(source)
         thread = threading.Thread(target=self._poll, args=(source,), name=f"recorder-{name}", daemon=True)
         self._pollers.append(thread)
@@ -168,7 +175,7 @@ class Recorder:
     def add_channels(self, groups: Iterable[Channels]) -> None:
         """Poll the channels components name (lab.station.Component.channels), each group in its thread."""
         for group in groups:
-            self.add_source(group.source, group.read, group.period_s)
+            self.add_source(group.source, group.read, group.period_s, group.min_wall_s)
 
     def _poll(self, source: Source) -> None:
         next_s = self.clock.now()
@@ -198,6 +205,7 @@ class Recorder:
                 # test in this process keep at least half the time a slow source would take
                 next_s = self.clock.now()
                 wait_s = time.perf_counter() - read_started
+            wait_s = max(wait_s, source.min_wall_s - (time.perf_counter() - read_started))
             self._stop_polling.wait(wait_s)
 
     def _flush_loop(self) -> None:
@@ -239,13 +247,17 @@ class Recorder:
             mask &= t <= end_s
         return t[mask], v[mask]
 
-    def frame(self, start_s: float | None = None, end_s: float | None = None) -> pd.DataFrame:
-        """Samples recorded so far as a long table (t_s, channel, value), optionally within a time range."""
+    def frame(
+        self, start_s: float | None = None, end_s: float | None = None, channels: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Samples recorded so far as a long table (t_s, channel, value), optionally within a time range
+        and of the named channels only (a test's plot: the pollers wait while this holds the lock)."""
         with self._lock:
+            names = self._history.keys() if channels is None else [c for c in channels if c in self._history]
             rows = [
                 (t, ch, v)
-                for ch, pts in self._history.items()
-                for t, v in pts
+                for ch in names
+                for t, v in self._history[ch]
                 if (start_s is None or t >= start_s) and (end_s is None or t <= end_s)
             ]
         df = pd.DataFrame(rows, columns=["t_s", "channel", "value"])

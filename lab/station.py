@@ -42,6 +42,7 @@ class Channels:
     source: str  # the recorder's name for the poll (its thread, its errors)
     read: Callable[[], dict[str, float]]
     period_s: float  # bench seconds between polls
+    min_wall_s: float = 0.0  # wall seconds before a poll can show anything new (a virtual plant's step)
 
 
 @runtime_checkable
@@ -210,8 +211,11 @@ class InstrumentComponent:
         read = _reader(self.driver, self.name, self.config.measures)
         if read is None:
             return []
+        from flexbench.lab.bench_config import VIRTUAL_ADDRESS, VIRTUAL_PLANT_STEP_S
+
         period_s = self.sample_period_s * (10 if isinstance(self.driver, GridSimulator) else 1)
-        return [Channels(self.name, read, period_s)]
+        emulated = self.config.address == VIRTUAL_ADDRESS
+        return [Channels(self.name, read, period_s, VIRTUAL_PLANT_STEP_S if emulated else 0.0)]
 
 
 def _reader(driver: Instrument, name: str, measures: Mapping[str, int]) -> Callable[[], dict[str, float]] | None:

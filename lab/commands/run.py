@@ -130,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
         "render_collapsed=none",  # every test's evidence plot open in the report
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:unraisableexception",  # its five full collections at exit cost most of a second on a bench's heap
+        "-p",
+        "no:anyio",  # a plan needs no async backend: its plugin would import them all
         "-q",
         "--fb-console",  # each test, its steps and its verdict as the run goes (lab.console)
         "--tb=short",  # tracebacks and captured logs go to the run folder (run.log, report.html), not the console

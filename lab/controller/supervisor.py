@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flexbench.instruments.roles import InstrumentError
-from flexbench.lab.bench_config import BenchError
+from flexbench.lab.bench_config import VIRTUAL_PLANT_STEP_S, BenchError
 from flexbench.lab.clock import Clock
 from flexbench.lab.controller.config import ControllerConfig
 from flexbench.lab.controller.site_file import write_site_file
@@ -447,7 +447,7 @@ class ControllerSupervisor:
             return []
         from flexbench.lab.controller.findings import truth_source
 
-        return [Channels("truth", truth_source(self.truth_site), self.sample_period_s)]
+        return [Channels("truth", truth_source(self.truth_site), self.sample_period_s, VIRTUAL_PLANT_STEP_S)]
 
     # -- stop ---------------------------------------------------------------------------
     def stop(self, reason: str = "bench closed") -> None:

@@ -22,7 +22,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flexbench.lab.bench_config import VIRTUAL_ADDRESS, BenchConfig, BenchError, InstrumentConfig
+from flexbench.lab.bench_config import (
+    VIRTUAL_ADDRESS,
+    VIRTUAL_PLANT_STEP_S,
+    BenchConfig,
+    BenchError,
+    InstrumentConfig,
+)
 from flexbench.lab.clock import Clock
 from flexbench.lab.errors import UserError
 from flexbench.lab.station import SAFE_LAST, Channels
@@ -32,8 +38,6 @@ if TYPE_CHECKING:
     from flexbench.lab.bench import Bench
 
 log = logging.getLogger(__name__)
-
-STEP_PERIOD_S = 0.01  # wall-clock period of the plant thread
 
 
 class VirtualSite(Protocol):
@@ -177,7 +181,7 @@ class VirtualLab:
     def _run(self) -> None:
         last_s = self.clock.now()
         while not self._stop.is_set():
-            time.sleep(STEP_PERIOD_S)
+            time.sleep(VIRTUAL_PLANT_STEP_S)
             now_s = self.clock.now()
             try:
                 self.site.step(now_s, now_s - last_s)

@@ -22,6 +22,7 @@ from asyncua.common.callback import CallbackType, ServerItemCallback
 
 from flexbench.signals.opcua.ids import ua_node_id
 from flexbench.signals.opcua.security import server_policies
+from flexbench.signals.opcua.standard_nodes import use_cached_standard_nodes
 from flexbench.signals.opcua.trust import TrustList
 
 _log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class DevicePointServer:
     async def start(self) -> None:
         url = urlparse(self._requested_endpoint)
         server = Server()
+        use_cached_standard_nodes(server)
         await server.init()
         server.set_server_name(f"flexbench device {self.prefix}")
         server.set_endpoint(url._replace(netloc=f"{url.hostname}:{url.port or 0}").geturl())

@@ -48,6 +48,7 @@ from flexbench.signals.opcua.lockout import LoginGuard, LoginPolicy
 from flexbench.signals.opcua.model import OperatingMode, SiteSpec, Writer
 from flexbench.signals.opcua.pki import OpcuaPKI
 from flexbench.signals.opcua.security import server_policies
+from flexbench.signals.opcua.standard_nodes import use_cached_standard_nodes
 from flexbench.signals.opcua.trust import TrustList
 
 _log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class EnvelopeServer:
         guard = LoginGuard(self.config.login_policy, self.config.clock)
         users = AccountUserManager(accounts, trust, self.config.allow_anonymous, guard)
         server = Server(user_manager=users)  # type: ignore[arg-type]
+        use_cached_standard_nodes(server)
         await server.init()
         try:
             await self._configure(

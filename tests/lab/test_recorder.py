@@ -79,6 +79,38 @@ def test_the_recorder_polls_each_group_of_channels_a_component_names_at_its_own_
     assert not [e for e in load_events(tmp_path) if e["kind"] == "source_error"]
 
 
+def test_an_emulated_source_is_not_polled_faster_than_its_plant_changes(tmp_path):
+    """At time scale 1000 a 0.1 s period asks for 10,000 polls per wall second: a source with min_wall_s
+    0.02 (the virtual plant's step) gets at most one per 20 ms of wall time, one without gets many more."""
+    clock = ScaledClock(1000.0)
+    rec = Recorder(tmp_path, clock, flush_interval_s=0.05)
+    rec.add_channels(
+        [
+            Channels("plant", lambda: {"plant.p_w": 1.0}, 0.1, min_wall_s=0.02),
+            Channels("free", lambda: {"free.p_w": 1.0}, 0.1),
+        ]
+    )
+    started = time.monotonic()
+    time.sleep(0.5)
+    rec.close()
+    wall_s = time.monotonic() - started
+    counts = load_samples(tmp_path)["channel"].value_counts()
+    assert 5 <= counts["plant.p_w"] <= wall_s / 0.02 + 1
+    assert counts["free.p_w"] > 3 * counts["plant.p_w"]
+
+
+def test_a_frame_of_named_channels_holds_only_those(tmp_path):
+    rec = Recorder(tmp_path, ScaledClock(1.0))
+    for i in range(5):
+        rec.record_many({"a.p_w": float(i), "b.p_w": -float(i), "c.v_v": 230.0}, t_s=100.0 + i)
+    df = rec.frame(channels=["b.p_w", "a.p_w", "missing"])
+    whole = rec.frame()
+    rec.close()
+    assert set(df["channel"]) == {"a.p_w", "b.p_w"} and len(df) == 10
+    assert list(df[df["channel"] == "b.p_w"]["value"]) == [0.0, -1.0, -2.0, -3.0, -4.0]
+    assert len(whole) == 15
+
+
 def test_sigkill_keeps_every_sample_up_to_the_last_second(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
