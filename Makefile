@@ -24,9 +24,12 @@ $(CHROMEDRIVER):
 
 # Sources compiled once before the suite: each plan run starts several processes (the run, the virtual
 # lab, the guardian, controllers), and where PYTHONDONTWRITEBYTECODE is set each would compile them again.
+# Two pytest workers per core: a plan run spends much of its time waiting for bench time to pass; an idle
+# worker takes tests queued for a busy one (worksteal), so the long plan runs do not end the suite alone.
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 test: lint $(CHROMEDRIVER)
 	$(BIN)/python -m compileall -q -j 0 core twin instruments signals lab > /dev/null
-	$(BIN)/python -m pytest -q -n 2 --durations=20
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 # Lint, format, import contract (the layers of DESIGN.md) and types. The checkers see the one
 # namespace `flexbench` through a tree of links, as the installed package maps it.

@@ -156,6 +156,7 @@ class RunState:
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
         self.results: dict[str, Any] | None = None  # results.json once the session ended
         self.faults_seen = 0  # the recorder's source failures already judged
+        self.pending_faults: list[Any] = []  # --bench-fault, armed when the first test's body begins
         self.watched: dict[str, InstrumentConfig] = {}  # bench instruments the recorder polls, by name
         self._switch_interval_s: float | None = None  # the process's own, while the bench runs
         self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
@@ -234,13 +235,20 @@ class RunState:
         from flexbench.lab.virtual.bench_faults import BenchFault
 
         faults = [BenchFault.parse(text) for text in self.config.getoption("--bench-fault")]
-        lab = bench.virtual_lab
+        if faults and bench.virtual_lab is None:
+            raise UserError(
+                f"--bench-fault {faults[0].instrument}: this bench is a real one, with no emulated instruments"
+            )
+        self.pending_faults = faults
+
+    def arm_bench_faults(self) -> None:
+        """Start the --bench-fault clocks as the first test's body begins: counted from there, a fault lands
+        in the same step of the plan however long the bench took to open on a busy host."""
+        faults, self.pending_faults = self.pending_faults, []
+        lab = self.bench.virtual_lab if self.bench is not None else None
         for fault in faults:
-            if lab is None:
-                raise UserError(
-                    f"--bench-fault {fault.instrument}: this bench is a real one, with no emulated instruments"
-                )
-            lab.inject_fault(fault)
+            if lab is not None:
+                lab.inject_fault(fault)
 
     def instrument_faults(self) -> list[str]:
         """Bench instruments whose reads began failing since the last call: each is the run's end."""
@@ -447,6 +455,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state: RunState = item.config.stash[STATE_KEY]
+    state.arm_bench_faults()
     try:
         result = yield
     except InstrumentError as exc:
@@ -502,6 +511,7 @@ def pytest_runtest_makereport(
     if set_up_failed:
         # the bench could not be set up: nothing after this test can run either
         item.session.shouldstop = f"setup failed in {item.nodeid}: {_short(report)}"
+        state.abort_reason = state.abort_reason or item.session.shouldstop  # the run stopped itself: not interrupted
         for rid in _requirement_ids(item):
             verdicts.check(Result.error(rid, "not evaluated: setup failed", _short(report)))
     outcome = "error" if set_up_failed or any(r.verdict == ERROR for r in verdicts.results) else report.outcome

@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME:MODE[@S]",
-        help="virtual bench only: the instrument NAME fails S bench seconds after the bench started "
+        help="virtual bench only: the instrument NAME fails S bench seconds after the first test began "
         "(MODE silent: never answers; gone: connection closed; errors: refuses every request), "
         "to see the run end as ERROR",
     )

@@ -1,8 +1,8 @@
 """Faults of the bench itself, on the virtual bench: an emulated instrument that fails mid-run.
 
 `--bench-fault NAME:MODE[@BENCH_S]` makes the bench file's instrument NAME fail
-BENCH_S bench seconds after the bench started (default 0), so every path that
-must notice a failed instrument is tested on purpose:
+BENCH_S bench seconds after the first test's body began (default 0), so every
+path that must notice a failed instrument is tested on purpose:
 
 - ``silent``: it keeps its connections and reads requests but never answers,
   like a hung instrument (every read times out, its safe state cannot be confirmed);
