@@ -24,9 +24,10 @@ $(CHROMEDRIVER):
 
 # Sources compiled once before the suite: each plan run starts several processes (the run, the virtual
 # lab, the guardian, controllers), and where PYTHONDONTWRITEBYTECODE is set each would compile them again.
-# Two pytest workers per core: a plan run spends much of its time waiting for bench time to pass; an idle
-# worker takes tests queued for a busy one (worksteal), so the long plan runs do not end the suite alone.
-TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+# One pytest worker per core; an idle worker takes tests queued for a busy one (worksteal), so the long
+# plan runs do not end the suite alone. More workers finish sooner (-n 4 on two cores: about 14 min) but
+# load the host enough that a fault profile's timing can change its verdict (seen once in five runs).
+TEST_WORKERS ?= $(shell nproc)
 test: lint $(CHROMEDRIVER)
 	$(BIN)/python -m compileall -q -j 0 core twin instruments signals lab > /dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=20
