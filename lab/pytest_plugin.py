@@ -11,11 +11,12 @@ state and stops the session with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import logging
 import re
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,7 @@ class RunState:
         self.selected: list[str] = []  # the plan tests collected, in run order (run.json, for a killed run)
         self.results: dict[str, Any] | None = None  # results.json once the session ended
         self.faults_seen = 0  # the recorder's source failures already judged
-        self.pending_faults: list[Any] = []  # --bench-fault, armed when the first test's body begins
+        self.pending_faults: list[Callable[[], None]] = []  # --bench-fault, armed as the first test's body begins
         self.watched: dict[str, InstrumentConfig] = {}  # bench instruments the recorder polls, by name
         self._switch_interval_s: float | None = None  # the process's own, while the bench runs
         self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
@@ -235,20 +236,21 @@ class RunState:
         from flexbench.lab.virtual.bench_faults import BenchFault
 
         faults = [BenchFault.parse(text) for text in self.config.getoption("--bench-fault")]
-        if faults and bench.virtual_lab is None:
+        lab = bench.virtual_lab
+        if not faults:
+            return
+        if lab is None:
             raise UserError(
                 f"--bench-fault {faults[0].instrument}: this bench is a real one, with no emulated instruments"
             )
-        self.pending_faults = faults
+        self.pending_faults = [functools.partial(lab.inject_fault, fault) for fault in faults]
 
     def arm_bench_faults(self) -> None:
         """Start the --bench-fault clocks as the first test's body begins: counted from there, a fault lands
         in the same step of the plan however long the bench took to open on a busy host."""
-        faults, self.pending_faults = self.pending_faults, []
-        lab = self.bench.virtual_lab if self.bench is not None else None
-        for fault in faults:
-            if lab is not None:
-                lab.inject_fault(fault)
+        armed, self.pending_faults = self.pending_faults, []
+        for arm in armed:
+            arm()
 
     def instrument_faults(self) -> list[str]:
         """Bench instruments whose reads began failing since the last call: each is the run's end."""

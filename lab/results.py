@@ -208,6 +208,7 @@ def assemble(
             "not_run": list(not_run),
             "ended": ended,
             "interrupted": interrupted,
+            "bench_fault": bench_fault,
         },
         "matrix": matrix(tests),
         "tests": tests,
@@ -227,7 +228,7 @@ def verdict_basis(results: dict[str, Any]) -> str:
     if s["not_run"]:
         basis.append(f"{len(s['not_run'])} selected tests did not run")
     if s.get("aborted"):
-        basis.append("stopped: " + ("a bench instrument failed" if results["verdict"] == ERROR else "see above"))
+        basis.append("stopped: " + ("a bench instrument failed" if s.get("bench_fault") else "see above"))
     if s.get("unsafe"):
         basis.append(f"{len(s['unsafe'])} instruments not confirmed safe")
     return "; ".join(basis)

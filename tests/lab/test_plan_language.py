@@ -168,3 +168,39 @@ def test_a_test_file_that_fails_to_import_is_a_collection_error_not_an_empty_mod
     )
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, proc.stdout
     assert "No module named 'no_such_module_here'" in proc.stdout
+
+
+SETUP_FAILS = """\
+import pytest
+
+
+@pytest.fixture
+def broken(bench):
+    raise RuntimeError("the set-up could not finish")
+
+
+@pytest.mark.requirement("LAP-RT")
+def test_needs_a_broken_setup(broken):
+    pass
+
+
+@pytest.mark.requirement("LAP-SS")
+def test_after_it(bench):
+    pass
+"""
+
+
+def test_a_failed_set_up_stops_the_run_as_error_not_as_interrupted(tmp_path):
+    """A set-up that raises stops the run by itself: ERROR, the rest not run, and neither "interrupted" (Ctrl-C)
+    nor a bench instrument blamed."""
+    plan = tmp_path / "test_setup_fails.py"
+    plan.write_text(SETUP_FAILS)
+    run_dir = tmp_path / "run"
+    proc = flexbench("run", str(plan), "--time-scale", "50", "--out", str(run_dir))
+    results = json.loads((run_dir / "results.json").read_text())
+    summary = results["summary"]
+    assert results["verdict"] == "error", proc.stdout[-2000:]
+    assert summary["interrupted"] is False and summary["bench_fault"] is False
+    assert summary["aborted"].startswith("setup failed in") and len(summary["not_run"]) == 1
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("verdict: ERROR") and "stopped: see above" in last and "instrument" not in last
