@@ -33,7 +33,9 @@ class PCSFault:
     description: str
     extra_delay_s: float = 0.0  # commands reach the devices this much later
     damping_ratio: float = 1.0  # of the controlled devices' response
-    natural_frequency_rad_s: float | None = None
+    # PV, battery and EV, each its own: two sources ringing at one frequency cancel each other out
+    # on a shared busbar when the bench's steps reach them half a period apart, hiding the fault
+    natural_frequencies_rad_s: tuple[float, float, float] | None = None
     ignores_sensor_loss: bool = False  # keeps acting on its last reading instead of going fail-safe
     ignored_source: str | None = None  # a source the PCS never commands
     ignores_utility: bool = False  # takes 2030.5 limits but never applies them
@@ -56,7 +58,7 @@ PCS_FAULTS: dict[str, PCSFault] = {
             "overshoot",
             "controlled sources ring around their commands (the fail-safe trip does not)",
             damping_ratio=0.05,
-            natural_frequency_rad_s=1.5,
+            natural_frequencies_rad_s=(1.5, 1.05, 1.25),
         ),
         PCSFault(
             "sensor-lost", "keeps acting on its last PCC reading when the sensor is lost", ignores_sensor_loss=True
@@ -342,10 +344,11 @@ class PCSSite:
         self.fault = fault
         self.conditions = Conditions(voltage_v=params.nominal_voltage_v, frequency_hz=params.nominal_frequency_hz)
         self.controller = PCSController(params, fault)
-        wn = fault.natural_frequency_rad_s or 1.0 / params.device_time_constant_s
-        self.pv = SecondOrder(wn, fault.damping_ratio)
-        self.battery = SecondOrder(wn, fault.damping_ratio)
-        self.ev = SecondOrder(wn, fault.damping_ratio)
+        wn = 1.0 / params.device_time_constant_s
+        pv_wn, battery_wn, ev_wn = fault.natural_frequencies_rad_s or (wn, wn, wn)
+        self.pv = SecondOrder(pv_wn, fault.damping_ratio)
+        self.battery = SecondOrder(battery_wn, fault.damping_ratio)
+        self.ev = SecondOrder(ev_wn, fault.damping_ratio)
         self._pending: deque[tuple[float, dict[str, float]]] = deque()
         self._limits = {"pv_max_w": 0.0, "ev_max_w": 0.0, "battery_min_w": 0.0, "battery_max_w": 0.0}
         self._next_control_s = 0.0
