@@ -1,13 +1,13 @@
-"""Running a plan as a user does (`flexbench run` in a subprocess) and reading its verdicts."""
+"""Running a plan as a user does (`flexbench run`, in a process of its own) and reading its verdicts."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from flexbench_cli import flexbench
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,25 +16,17 @@ class PlanRunner:
     def run(
         self, plan: str, bench: str, time_scale: float, run_dir: Path, *extra: str, timeout_s: float = 300
     ) -> tuple[subprocess.CompletedProcess, dict]:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "flexbench.lab.cli",
-                "run",
-                plan,
-                "--bench",
-                bench,
-                "--time-scale",
-                str(time_scale),
-                "--out",
-                str(run_dir),
-                *extra,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
+        proc = flexbench(
+            "run",
+            plan,
+            "--bench",
+            bench,
+            "--time-scale",
+            str(time_scale),
+            "--out",
+            str(run_dir),
+            *extra,
+            timeout_s=timeout_s,
         )
         path = run_dir / "results.json"
         return proc, json.loads(path.read_text()) if path.exists() else {}

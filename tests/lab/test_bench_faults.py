@@ -10,19 +10,12 @@ in the report and in events.jsonl.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from flexbench_cli import flexbench
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def flexbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
 
 
 @pytest.mark.parametrize("mode", ["silent", "gone", "errors"])

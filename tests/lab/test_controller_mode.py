@@ -14,12 +14,12 @@ import html
 import json
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flexbench_cli import flexbench
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = "lab/benches/virtual-controller.toml"
@@ -33,25 +33,17 @@ def _run(
     plan_paths: list[str], time_scale: float, run_dir: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess, dict]:
     """`flexbench run` with several plans at once, as a user types it."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flexbench.lab.cli",
-            "run",
-            *plan_paths,
-            "--bench",
-            BENCH,
-            "--time-scale",
-            str(time_scale),
-            "--out",
-            str(run_dir),
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = flexbench(
+        "run",
+        *plan_paths,
+        "--bench",
+        BENCH,
+        "--time-scale",
+        str(time_scale),
+        "--out",
+        str(run_dir),
+        *extra,
+        timeout_s=300,
     )
     path = run_dir / "results.json"
     return proc, json.loads(path.read_text()) if path.exists() else {}
@@ -323,27 +315,19 @@ def test_a_controller_brought_back_by_a_wrapper_is_recorded_as_restarted(tmp_pat
     bench = tmp_path / "bench.toml"
     bench.write_text(text.replace(next(line for line in text.splitlines() if line.startswith("command = ")), wrapper))
     run_dir = tmp_path / "restart"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flexbench.lab.cli",
-            "run",
-            "testplans/ul3141/test_limit_change.py",
-            "testplans/ul3141/test_modes.py",
-            "--bench",
-            str(bench),
-            "--time-scale",
-            "20",
-            "--out",
-            str(run_dir),
-            "--dut-profile",
-            "crash",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = flexbench(
+        "run",
+        "testplans/ul3141/test_limit_change.py",
+        "testplans/ul3141/test_modes.py",
+        "--bench",
+        str(bench),
+        "--time-scale",
+        "20",
+        "--out",
+        str(run_dir),
+        "--dut-profile",
+        "crash",
+        timeout_s=300,
     )
     results = json.loads((run_dir / "results.json").read_text())
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -363,26 +347,18 @@ def test_a_legacy_battery_is_commanded_through_model_124(tmp_path):
     bench = tmp_path / "bench.toml"
     bench.write_text(text.replace(battery, battery.replace("sunspec-7xx", "sunspec-legacy")))
     run_dir = tmp_path / "legacy-battery"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flexbench.lab.cli",
-            "run",
-            "testplans/controller",
-            "-k",
-            "import",
-            "--bench",
-            str(bench),
-            "--time-scale",
-            "10",
-            "--out",
-            str(run_dir),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = flexbench(
+        "run",
+        "testplans/controller",
+        "-k",
+        "import",
+        "--bench",
+        str(bench),
+        "--time-scale",
+        "10",
+        "--out",
+        str(run_dir),
+        timeout_s=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     writes = [json.loads(line) for line in (run_dir / "wire-log.jsonl").read_text().splitlines()]

@@ -9,9 +9,9 @@ settings there; it serves no register the bench reads.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from flexbench_cli import flexbench
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "lab/benches/virtual-controller.toml"
@@ -41,13 +41,16 @@ def _events(run_dir: Path) -> list[dict]:
 
 def test_settings_through_the_controllers_own_configuration_and_a_clean_controller_for_each_test(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "flexbench.lab.cli", "run", *PLANS, "--bench", str(_configured_bench(tmp_path))]
-        + ["--time-scale", "10", "--out", str(run_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
+    proc = flexbench(
+        "run",
+        *PLANS,
+        "--bench",
+        str(_configured_bench(tmp_path)),
+        "--time-scale",
+        "10",
+        "--out",
+        str(run_dir),
+        timeout_s=400,
     )
     results = json.loads((run_dir / "results.json").read_text())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flexbench_cli import flexbench
 
 from flexbench.lab.plan import PlanParams, RequirementParams
 from flexbench.lab.plan.params import validate_table
@@ -15,12 +16,6 @@ from flexbench.lab.profile import Profile, ProfileError
 
 ROOT = Path(__file__).resolve().parents[2]
 IEEE1547 = ROOT / "testplans/profiles/ieee1547-2018.toml"
-
-
-def flexbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 class Hold(PlanParams):

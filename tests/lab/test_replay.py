@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from flexbench_cli import flexbench
 
 from flexbench.lab.replay.event import read_replay_event
 from flexbench.lab.replay.score import score
@@ -23,12 +24,6 @@ from flexbench.twin.events import EventError
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "testplans" / "events"
 TIME_SCALE = "20"
-
-
-def flexbench(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flexbench.lab.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s
-    )
 
 
 def replay(event: str, run_dir: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
