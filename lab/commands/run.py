@@ -14,8 +14,10 @@ from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.errors import CONFIGURATION_ERROR, UserError
 from flexbench.lab.live import add_live_option
 from flexbench.lab.results import EXIT_CODES, RESULTS_FILE, RUN_MARKERS, holds_run, verdict_line
+from flexbench.lab.virtual import prestart
 from flexbench.lab.virtual.bench_faults import BenchFault
 from flexbench.lab.virtual.controller_site import own_controller
+from flexbench.lab.virtual.hosted import LOG_FILE
 from flexbench.lab.virtual.lab import fault_names
 
 
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             "give a new folder, or leave --out out for a fresh one under reports/"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.virtual is not None:  # while this process has no thread (lab.virtual.prestart)
+        prestart.prestart(run_dir, LOG_FILE)
 
     pytest_args = [
         *args.plans,
@@ -165,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         code = int(pytest.main(pytest_args))
     finally:
+        prestart.discard()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if code == pytest.ExitCode.USAGE_ERROR:

@@ -201,7 +201,11 @@ def main() -> int:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")  # the protocol's own channel
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed goes to the log, not the protocol
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    host = Host(json.loads(sys.stdin.readline()), out)
+    spec = sys.stdin.readline()
+    if not spec:  # forked ahead of a bench that never opened (lab.virtual.prestart)
+        log.info("the run ended before its bench opened: nothing to serve")
+        return 0
+    host = Host(json.loads(spec), out)
     done = threading.Event()
 
     def stop_and_end(by: str) -> None:

@@ -1,7 +1,8 @@
 """The virtual lab in a process of its own, as the run sees it: a bench component (lab.station).
 
-A guarded bench (lab.bench) starts the lab with `python -m flexbench.lab.virtual.host`
-and talks to it over its stdin and stdout (JSON lines). The instruments are reached
+A guarded bench (lab.bench) takes the lab's process `flexbench run` forked at its start
+(lab.virtual.prestart), or starts one with `python -m flexbench.lab.virtual.host`, and
+talks to it over its stdin and stdout (JSON lines). The instruments are reached
 as ever, over their wire protocols at the addresses the lab reports; the few calls a
 plan makes of the lab itself (operator actions, a controller site's map and truth, a
 bench fault) are requests. The lab's log is `virtual-lab.log` in the run folder.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from flexbench.lab.bench_config import BenchError
 from flexbench.lab.errors import UserError
 from flexbench.lab.station import SAFE_LAST, Channels
+from flexbench.lab.virtual import prestart
 from flexbench.lab.virtual.bench_faults import BenchFault
 
 if TYPE_CHECKING:
@@ -64,24 +66,26 @@ class HostedLab:
         self.pid: int | None = None
         self._snapshot: dict[str, Any] = {}
         self._final: dict[str, Any] | None = None
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[str] | prestart.ForkedLab | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, Future[Any]] = {}
         self._ready: Future[dict[str, Any]] = Future()
         self._write_lock = threading.Lock()
 
     def start(self) -> None:
-        log = open(Path(self.work_dir) / LOG_FILE, "a", encoding="utf-8")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "flexbench.lab.virtual.host"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            bufsize=1,
-            start_new_session=True,  # a Ctrl-C at the run's terminal is the run's, not the lab's
-        )
-        log.close()
+        self._process = prestart.take(self.work_dir)
+        if self._process is None:
+            log = open(Path(self.work_dir) / LOG_FILE, "a", encoding="utf-8")
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "flexbench.lab.virtual.host"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+                start_new_session=True,  # a Ctrl-C at the run's terminal is the run's, not the lab's
+            )
+            log.close()
         threading.Thread(target=self._read, name="virtual-lab-replies", daemon=True).start()
         self._write(self.spec)
         try:

@@ -34,6 +34,13 @@ PRELOAD = [
     "flexbench.lab.csip_bench",
     "flexbench.lab.opcua_bench",
     "flexbench.lab.virtual.hosted",
+    # the virtual lab's process, forked from the run (lab.virtual.prestart)
+    "flexbench.lab.virtual.host",
+    "flexbench.lab.virtual.pcs_bench",
+    "flexbench.lab.virtual.csip_link",
+    "flexbench.lab.virtual.opcua_link",
+    "flexbench.instruments.emulators",
+    "pymodbus.server",
 ]
 
 _context = multiprocessing.get_context("forkserver")
