@@ -195,12 +195,14 @@ class CsipClient:
                 raise CsipClientError(f"{method} {href}: HTTP {resp.status}")
             return resp
 
-    async def get_list(self, href: str, model: type, item_attr: str) -> list[Any]:
-        """Every item of a list resource, page by page."""
+    async def get_list(self, href: str, model: type, item_attr: str, pages: list[Any] | None = None) -> list[Any]:
+        """Every item of a list resource, page by page; the pages themselves (their pollRate) go to `pages`."""
         items: list[Any] = []
         start = 0
         while True:
             page = await self.get(href, model, s=start, l=self.list_limit)
+            if pages is not None:
+                pages.append(page)
             got = getattr(page, item_attr) or []
             items += got
             start += len(got)
@@ -265,10 +267,10 @@ class CsipClient:
         for fsa in fsas:
             if fsa.DERProgramListLink is None:
                 continue
-            listing = await self.get(fsa.DERProgramListLink.href, m.DERProgramList, s=0, l=self.list_limit)
-            if listing.pollRate:
-                rate = listing.pollRate if rate is None else min(rate, listing.pollRate)
-            derps = await self.get_list(fsa.DERProgramListLink.href, m.DERProgramList, "DERProgram")
+            pages: list[Any] = []
+            derps = await self.get_list(fsa.DERProgramListLink.href, m.DERProgramList, "DERProgram", pages)
+            if pages[0].pollRate:
+                rate = pages[0].pollRate if rate is None else min(rate, pages[0].pollRate)
             for prog in derps:
                 programs.append(await self._program_snapshot(prog))
         if rate:
