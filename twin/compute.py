@@ -130,10 +130,14 @@ class IntervalEngine:
     def _linear_model(self) -> LinearModel:
         if self.linear is None:
             q = self.twin.model.load_q_ratio if self.settings.injection_model == "load-pf" else None
-            self.linear = LinearModel(self.twin, self.sites, q)
             m = self.twin.model
-            if m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT:
+            screened = m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT
+            # a large feeder's sensitivities are solved while its screening index is built
+            linear = LinearModel(self.twin, self.sites, q, background=screened)
+            if screened:
                 self.tree = TreeIndex(m, self.sites)
+            linear.wait()
+            self.linear = linear
         return self.linear
 
     def interval(

@@ -32,6 +32,8 @@ CHECK_TOL_PU = 1e-5
 ACCEPT_TOL_PU = 1e-6
 # Corrections aim this far inside a limit (pu, or fraction of a rating).
 TARGET_INSIDE = 2e-6
+# Pairs per block when ranking candidates (see _in_blocks).
+ROOT_BLOCK = 32768
 
 
 @dataclass
@@ -169,6 +171,13 @@ def _roots_for(code, a, b, eff: EffectiveLimits, nv: int, direction: str) -> np.
     return out
 
 
+def _in_blocks(roots, n: int) -> tuple[np.ndarray, ...]:
+    """roots(slice) over consecutive blocks of n pairs, joined: the temporaries of a block
+    stay in cache (on IEEE 8500 a third faster than whole arrays of half a million pairs)."""
+    parts = [roots(slice(start, start + ROOT_BLOCK)) for start in range(0, n, ROOT_BLOCK)]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
 def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     """Both sides of voltage rows for pairs: (import root, code, export root, code).
 
@@ -176,6 +185,8 @@ def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     same values as _lower_root and _upper_root per direction, with what both
     directions share computed once.
     """
+    if np.ndim(a) == np.ndim(b) == np.ndim(vrow) == 1 and len(a) > ROOT_BLOCK:
+        return _in_blocks(lambda part: _voltage_roots(a[part], b[part], eff, vrow[part], dtype), len(a))
     nv = len(eff.vmin_pu)
     ar, ai = a.real.astype(dtype), a.imag.astype(dtype)
     br, bi = b.real.astype(dtype), b.imag.astype(dtype)
@@ -233,6 +244,8 @@ def _upper_roots(a2, pr, pr2, q, qpos, lim_i, lim_e, vrow, dtype):
 
 
 def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
+    if np.ndim(a) == np.ndim(g) == np.ndim(trow) == 1 and len(a) > ROOT_BLOCK:
+        return _in_blocks(lambda part: _thermal_roots(a[part], g[part], eff, trow[part], dtype), len(a))
     nv = len(eff.vmin_pu)
     ar, ai = a.real.astype(dtype), a.imag.astype(dtype)
     gr, gi = g.real.astype(dtype), g.imag.astype(dtype)
@@ -247,15 +260,26 @@ def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
 def _segment_topk(values: np.ndarray, seg: np.ndarray, nseg: int, k: int) -> np.ndarray:
     """Indices of the k smallest finite values of each segment (-1 where fewer).
 
-    seg must be sorted (pairs are generated site by site), which lets the
-    minimum of every segment come from one reduceat pass per rank.
+    seg must be sorted (pairs are generated site by site). A segment's k-th
+    smallest value is at most the largest of the minima of k disjoint parts of
+    it, so only values up to that bound (a few per segment) are ranked; the
+    minimum of every segment then comes from one reduceat pass per rank.
     """
     out = np.full((nseg, k), -1, dtype=int)
     if not len(values):
         return out
     starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    present = seg[starts]
-    vals = values.copy()
+    length = np.diff(np.append(starts, len(values)))
+    parts = starts[:, None] + (length[:, None] * np.arange(k)) // k
+    bound = np.maximum.reduce(np.minimum.reduceat(values, parts.ravel()).reshape(-1, k), axis=1)
+    bound[length < k] = np.inf  # parts overlap: no bound
+    keep = np.flatnonzero((values <= np.repeat(bound, length)) & np.isfinite(values))
+    if not len(keep):
+        return out
+    vals = values[keep]
+    seg_kept = seg[keep]
+    starts = np.flatnonzero(np.r_[True, seg_kept[1:] != seg_kept[:-1]])
+    present = seg_kept[starts]
     seg_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(vals))))
     for j in range(k):
         mins = np.minimum.reduceat(vals, starts)
@@ -265,7 +289,7 @@ def _segment_topk(values: np.ndarray, seg: np.ndarray, nseg: int, k: int) -> np.
         first = hit[first_mask]
         owner = owner[first_mask]
         ok = np.isfinite(vals[first])
-        out[present[owner[ok]], j] = first[ok]
+        out[present[owner[ok]], j] = keep[first[ok]]
         vals[first] = np.inf
     return out
 
@@ -351,7 +375,7 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     if getattr(tree, "_gathered_for", None) is not sens.linear:
         tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
         tree._gathered_for = sens.linear
-    dv_path = sens.dv_gathered(tree._gathered, len(tree.pn_node))
+    dv_path = sens.dv_gathered(tree._gathered, np.complex64)
     groups = []
     pv = tree.pv_pair
     vrow = tree.vrow_of_node[tree.pn_node[pv]]

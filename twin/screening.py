@@ -124,10 +124,8 @@ class TreeIndex:
         srt = np.lexsort((cols, rows))
         rows, cols, vals = rows[srt], cols[srt], vals[srt]
         indptr = np.zeros(len(self.pt_row) + 1, dtype=np.int64)
-        np.add.at(indptr, rows + 1, 1)
-        self._bmap = sp.csr_matrix(
-            (vals.astype(complex), cols, np.cumsum(indptr)), shape=(len(self.pt_row), len(self.pn_node))
-        )
+        indptr[1:] = np.cumsum(np.bincount(rows, minlength=len(self.pt_row)))
+        self._bmap = sp.csr_matrix((vals.astype(complex), cols, indptr), shape=(len(self.pt_row), len(self.pn_node)))
         ctrl_rows = np.concatenate([r for _, r in m.control_thermal]) if m.control_thermal else np.zeros(0, int)
         is_ctrl = np.isin(self.pt_row[rows], ctrl_rows)
         self._ctrl_entry = np.flatnonzero(is_ctrl)
