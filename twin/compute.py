@@ -33,6 +33,7 @@ from flexbench.twin.limits import (
     Headroom,
     fast_headroom,
     held_limits,
+    path_gathered,
     reference_headroom,
     usage,
     verify_single,
@@ -109,8 +110,10 @@ class IntervalEngine:
         """Build the sensitivities now (before worker processes fork from this one), at the
         forecast the first interval would build them at, so that the envelope is the same."""
         if self.linear is None:
-            self._settle(load_w, pv_w)
-            self._linear_model()
+            base = self._settle(load_w, pv_w)
+            linear = self._linear_model()
+            if self.tree is not None:
+                path_gathered(self.tree, linear.at(base.voltages))
 
     def _settle(
         self, load_w: np.ndarray, pv_w: np.ndarray, source_pu: float | None = None, reset: bool = True

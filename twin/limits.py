@@ -372,10 +372,7 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     m = twin.model
     nsite = len(sens.linear.sites)
     # path nodes (all of them: thermal needs both ends), approximate sensitivities
-    if getattr(tree, "_gathered_for", None) is not sens.linear:
-        tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
-        tree._gathered_for = sens.linear
-    dv_path = sens.dv_gathered(tree._gathered, np.complex64)
+    dv_path = sens.dv_gathered(path_gathered(tree, sens), np.complex64)
     groups = []
     pv = tree.pv_pair
     vrow = tree.vrow_of_node[tree.pn_node[pv]]
@@ -393,11 +390,18 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     groups.append((tree.pt_pos, *_thermal_roots(base.currents[tree.pt_row], g, eff, tree.pt_row, f32)))
     margin_low = base.vm_pu - eff.vmin_pu
     margin_high = eff.vmax_pu - base.vm_pu
-    onode, opos = tree.offpath_candidates(margin_low, margin_high)
-    if len(onode):
+    grid = tree.offpath_slots(margin_low, margin_high)
+    slots = np.flatnonzero(grid >= 0)
+    if len(slots):
+        onode = grid[slots]
         orow = tree.vrow_of_node[onode]
-        a = rows_v[orow]
-        groups.append((opos, *_voltage_roots(a, sens.vrow_pairs(orow, opos, exact=False), eff, orow, f32)))
+        dv = sens.dv_gathered(_offpath_gathered(tree, sens, grid, slots), np.complex64)
+        ref = m.vnode_ref[orow]
+        ll = ref >= 0
+        if ll.any():
+            dv[ll] -= sens.dv_pairs(ref[ll], tree._slot_pos[slots[ll]], exact=False)
+        dv /= m.vbase_v[orow].astype(f32)
+        groups.append((tree._slot_pos[slots], *_voltage_roots(rows_v[orow], dv, eff, orow, f32)))
     out = {}
     for direction, col in ((IMPORT, 1), (EXPORT, 3)):
         picks = []
@@ -407,6 +411,34 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
             picks.append(np.where(top >= 0, codes[np.maximum(top, 0)], -1))
         out[direction] = np.hstack(picks)
     return out
+
+
+def path_gathered(tree, sens) -> tuple[np.ndarray, np.ndarray]:
+    """sens.gather() of every site's path nodes: fixed for a linear model, so fetched once
+    (before worker processes fork, see IntervalEngine.prepare) and kept on the tree."""
+    if getattr(tree, "_gathered_for", None) is not sens.linear:
+        tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
+        tree._gathered_for = sens.linear
+    return tree._gathered
+
+
+def _offpath_gathered(tree, sens, grid: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sens.gather() of the off-path candidates in the given slots of grid (TreeIndex.offpath_slots).
+
+    A slot's node changes only when another node of its branch takes the least
+    margin, so the Z entries of each slot are kept between intervals and fetched
+    again only where the node changed.
+    """
+    if getattr(tree, "_slots_for", None) is not sens.linear:
+        tree._slot_pos = tree.slot_pos
+        tree._slot_node = np.full(len(grid), -1)
+        tree._slot_z = np.zeros((len(grid), sens.linear.site_entries(sens.a)[0].shape[1]), dtype=np.complex64)
+        tree._slots_for = sens.linear
+    changed = slots[grid[slots] != tree._slot_node[slots]]
+    if len(changed):
+        tree._slot_z[changed] = sens.gather(grid[changed], tree._slot_pos[changed])[1]
+        tree._slot_node[changed] = grid[changed]
+    return tree._slot_pos[slots], tree._slot_z[slots]
 
 
 def _own_terminals(sens, base):

@@ -140,6 +140,18 @@ class TreeIndex:
 
     def offpath_candidates(self, margin_low: np.ndarray, margin_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(node, site position) pairs: least-margin node of each branch leaving a path."""
+        slots = self.offpath_slots(margin_low, margin_high)
+        keep = slots >= 0
+        return slots[keep], self.slot_pos[keep]
+
+    @property
+    def slot_pos(self) -> np.ndarray:
+        """The site position of every slot of offpath_slots."""
+        return np.repeat(self.oc_pos, 6)
+
+    def offpath_slots(self, margin_low: np.ndarray, margin_high: np.ndarray) -> np.ndarray:
+        """Least-margin node of each branch leaving a path, per phase and side (-1: none):
+        six slots per branch, in a fixed layout."""
         vn = self.model.vnode_index
         phase = self.node_phase[vn]
         bus = self.node_bus[vn]
@@ -157,11 +169,7 @@ class TreeIndex:
             hit = val[level] == val[par]
             r, c = np.nonzero(hit & np.isfinite(val[level]))
             node[par[r], c] = node[level[r], c]
-        cand = node[self.oc_bus]
-        pos = np.repeat(self.oc_pos, 6)
-        flat = cand.ravel()
-        keep = flat >= 0
-        return flat[keep], pos[keep]
+        return node[self.oc_bus].ravel()
 
 
 def _paths(parent: np.ndarray, site_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -239,9 +239,9 @@ class IntervalSensitivity:
         zn = self.linear.zs[np.asarray(nodes, dtype=int)]
         cols, _ = self.linear.site_columns(self.a)
         coef = self._coef(np.complex64)
-        prod = zn[:, cols[:, 0]] * coef[:, 0]
+        prod = np.take(zn, cols[:, 0], axis=1) * coef[:, 0]
         for j in range(1, cols.shape[1]):
-            prod += zn[:, cols[:, j]] * coef[:, j]
+            prod += np.take(zn, cols[:, j], axis=1) * coef[:, j]
         out = prod.astype(np.complex128)
         if self.zu is not None and self.wv is not None:
             # in double: in single precision the tap correction moves envelopes by tens of W
