@@ -10,6 +10,8 @@ is a few hundred candidates per site instead of every node of the feeder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -77,15 +79,19 @@ class TreeIndex:
         # the branches leaving it (children of a path bus other than the path's own)
         rows_of_bus = [[r for el in joining[b] for r in rows_of_element.get(el.lower(), [])] for b in range(nb)]
         step_bus, step_prev, step_pos = _paths(parent, np.array([bid[model.sites[s].bus] for s in self.sites]))
-        self.pn_node, self.pn_pos, _ = _expand(bus_nodes, step_bus, step_pos)
-        self.pt_row, self.pt_pos, _ = _expand(rows_of_bus, step_bus, step_pos)
+        self.pn_node, self.pn_pos, pn_step = _expand(bus_nodes, step_bus, step_pos)
+        self.pt_row, self.pt_pos, pt_step = _expand(rows_of_bus, step_bus, step_pos)
         oc_bus, oc_pos, step = _expand(children, step_bus, step_pos)
         off = oc_bus != step_prev[step]
         self.oc_bus, self.oc_pos = oc_bus[off], oc_pos[off]
         pv = self.vrow_of_node[self.pn_node] >= 0
         self.pv_pair = np.flatnonzero(pv)
         self.pv_ref = self._ref_pairs(n)
-        self._build_branch_map()
+        local = np.zeros(n, dtype=int)
+        for nodes in bus_nodes:
+            local[nodes] = np.arange(len(nodes))
+        first_pair = np.searchsorted(pn_step, np.arange(len(step_bus)))
+        self._build_branch_map(_StepPairs(step_bus, step_pos, first_pair, node_bus, local), pt_step)
 
     def _ref_pairs(self, n: int) -> np.ndarray:
         """For each voltage pair of a path, where the pair of its row's second node (line-to-line
@@ -100,7 +106,7 @@ class TreeIndex:
             out[ll] = order[np.searchsorted(key[order], want)]
         return out
 
-    def _build_branch_map(self) -> None:
+    def _build_branch_map(self, steps: _StepPairs, pt_step: np.ndarray) -> None:
         """Sparse map from path-node voltage changes to path-conductor current changes.
 
         Built once; only the entries of regulator rows are refreshed per interval.
@@ -108,19 +114,24 @@ class TreeIndex:
         m = self.model
         b = m.branch_matrix.tocsr()
         n = b.shape[1]
-        key = self.pn_pos.astype(np.int64) * n + self.pn_node
-        order = np.argsort(key)
-        sorted_key = key[order]
         counts = np.diff(b.indptr)[self.pt_row]
         pair = np.repeat(np.arange(len(self.pt_row)), counts)
         first = np.repeat(b.indptr[self.pt_row], counts)
         offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
         entry = first + offset
         nodes = b.indices[entry]
-        want = self.pt_pos[pair].astype(np.int64) * n + nodes
-        loc = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
-        found = sorted_key[loc] == want
-        rows, cols, vals = pair[found], order[loc[found]], b.data[entry[found]]
+        loc = steps.pair_of(pt_step[pair], nodes)
+        miss = np.flatnonzero(loc < 0)
+        if len(miss):
+            # nodes elsewhere than the conductor's two buses (none on a plain tree): search the path
+            key = self.pn_pos.astype(np.int64) * n + self.pn_node
+            order = np.argsort(key)
+            sorted_key = key[order]
+            want = self.pt_pos[pair[miss]].astype(np.int64) * n + nodes[miss]
+            at = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
+            loc[miss] = np.where(sorted_key[at] == want, order[at], -1)
+        found = loc >= 0
+        rows, cols, vals = pair[found], loc[found], b.data[entry[found]]
         srt = np.lexsort((cols, rows))
         rows, cols, vals = rows[srt], cols[srt], vals[srt]
         indptr = np.zeros(len(self.pt_row) + 1, dtype=np.int64)
@@ -170,6 +181,26 @@ class TreeIndex:
             r, c = np.nonzero(hit & np.isfinite(val[level]))
             node[par[r], c] = node[level[r], c]
         return node[self.oc_bus].ravel()
+
+
+@dataclass
+class _StepPairs:
+    """Where a node of a path step's bus, or of the next step's (its parent), is in the path-node lists."""
+
+    step_bus: np.ndarray
+    step_pos: np.ndarray
+    first_pair: np.ndarray  # the first path-node pair of each step
+    node_bus: np.ndarray
+    local: np.ndarray  # each node's place among its bus's nodes
+
+    def pair_of(self, step: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """The path-node pair of each (step, node); -1 where the node is on neither bus."""
+        bus = self.node_bus[nodes]
+        here = bus == self.step_bus[step]
+        up = np.minimum(step + 1, len(self.step_bus) - 1)
+        above = ~here & (up > step) & (self.step_pos[up] == self.step_pos[step]) & (bus == self.step_bus[up])
+        at = np.where(here, step, up)
+        return np.where((here | above) & (bus >= 0), self.first_pair[at] + self.local[nodes], -1)
 
 
 def _paths(parent: np.ndarray, site_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
