@@ -376,14 +376,18 @@ def _columns_in_background(lu, n: int, nodes: np.ndarray, dtype) -> tuple[np.nda
     radial screening index take about a second each). Solved here when forking is
     not safe (other threads may hold locks) or the helper fails.
     """
-    if threading.active_count() != 1 or "fork" not in multiprocessing.get_all_start_methods() or not len(nodes):
-        out = _solve_columns(lu, n, nodes, dtype)
-        return out, lambda: None
+    forkable = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    # a daemonic process (a multiprocessing.Pool worker) may not have children
+    if not forkable or multiprocessing.current_process().daemon or not len(nodes):
+        return _solve_columns(lu, n, nodes, dtype), lambda: None
     buf = mmap.mmap(-1, n * len(nodes) * np.dtype(dtype).itemsize)
     out = np.frombuffer(buf, dtype=dtype).reshape(n, len(nodes))
     helper = multiprocessing.get_context("fork").Process(target=_solve_columns, args=(lu, n, nodes, dtype, out))
     helper.daemon = True
-    helper.start()
+    try:
+        helper.start()
+    except OSError:
+        return _solve_columns(lu, n, nodes, dtype, out), lambda: None
 
     def finish() -> None:
         helper.join()
