@@ -66,21 +66,15 @@ def constraint_rows(
     sign = 1.0 if direction == IMPORT else -1.0
     isv = codes < 2 * nv
     if isv.any():
-        # in single precision, that of the Z columns behind dv
         vrow = np.where(codes[isv] < nv, codes[isv], codes[isv] - nv)
-        dv = sens.vrow_rows(vrow, np.complex64)
-        factor = sens.import_factor(np.arange(out.shape[1]), direction)
-        if not np.isscalar(factor):
-            dv *= np.asarray(factor, dtype=np.complex64)
+        dv = sens.vrow_rows(vrow) * sens.import_factor(np.arange(out.shape[1]), direction)
         a = model.row_voltages(base.voltages, vrow)
-        u = np.conj(a / np.abs(a)).astype(np.complex64)
-        # a low-voltage row's usage grows as the magnitude falls
-        row_sign = np.where(codes[isv] < nv, -sign, sign).astype(np.float32)
+        u = np.conj(a / np.abs(a))
         dmag = (u[:, None] * dv).real
-        dmag *= row_sign[:, None]
+        low = codes[isv] < nv
+        out[isv] = np.where(low[:, None], -dmag, dmag) * sign
         if conservative:
-            np.maximum(dmag, np.abs(dv), out=dmag)
-        out[isv] = dmag
+            out[isv] = np.maximum(out[isv], np.abs(dv))
     ith = ~isv
     if ith.any():
         trow = codes[ith] - 2 * nv

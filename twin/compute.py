@@ -33,7 +33,6 @@ from flexbench.twin.limits import (
     Headroom,
     fast_headroom,
     held_limits,
-    path_gathered,
     reference_headroom,
     usage,
     verify_single,
@@ -110,10 +109,8 @@ class IntervalEngine:
         """Build the sensitivities now (before worker processes fork from this one), at the
         forecast the first interval would build them at, so that the envelope is the same."""
         if self.linear is None:
-            base = self._settle(load_w, pv_w)
-            linear = self._linear_model()
-            if self.tree is not None:
-                path_gathered(self.tree, linear.at(base.voltages))
+            self._settle(load_w, pv_w)
+            self._linear_model()
 
     def _settle(
         self, load_w: np.ndarray, pv_w: np.ndarray, source_pu: float | None = None, reset: bool = True
@@ -133,14 +130,10 @@ class IntervalEngine:
     def _linear_model(self) -> LinearModel:
         if self.linear is None:
             q = self.twin.model.load_q_ratio if self.settings.injection_model == "load-pf" else None
+            self.linear = LinearModel(self.twin, self.sites, q)
             m = self.twin.model
-            screened = m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT
-            # a large feeder's sensitivities are solved while its screening index is built
-            linear = LinearModel(self.twin, self.sites, q, background=screened)
-            if screened:
+            if m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT:
                 self.tree = TreeIndex(m, self.sites)
-            linear.wait()
-            self.linear = linear
         return self.linear
 
     def interval(

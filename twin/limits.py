@@ -32,8 +32,6 @@ CHECK_TOL_PU = 1e-5
 ACCEPT_TOL_PU = 1e-6
 # Corrections aim this far inside a limit (pu, or fraction of a rating).
 TARGET_INSIDE = 2e-6
-# Pairs per block when ranking candidates (see _in_blocks).
-ROOT_BLOCK = 32768
 
 
 @dataclass
@@ -171,13 +169,6 @@ def _roots_for(code, a, b, eff: EffectiveLimits, nv: int, direction: str) -> np.
     return out
 
 
-def _in_blocks(roots, n: int) -> tuple[np.ndarray, ...]:
-    """roots(slice) over consecutive blocks of n pairs, joined: the temporaries of a block
-    stay in cache (on IEEE 8500 a third faster than whole arrays of half a million pairs)."""
-    parts = [roots(slice(start, start + ROOT_BLOCK)) for start in range(0, n, ROOT_BLOCK)]
-    return tuple(np.concatenate(p) for p in zip(*parts))
-
-
 def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     """Both sides of voltage rows for pairs: (import root, code, export root, code).
 
@@ -185,8 +176,6 @@ def _voltage_roots(a, b, eff: EffectiveLimits, vrow, dtype=np.float64):
     same values as _lower_root and _upper_root per direction, with what both
     directions share computed once.
     """
-    if np.ndim(a) == np.ndim(b) == np.ndim(vrow) == 1 and len(a) > ROOT_BLOCK:
-        return _in_blocks(lambda part: _voltage_roots(a[part], b[part], eff, vrow[part], dtype), len(a))
     nv = len(eff.vmin_pu)
     ar, ai = a.real.astype(dtype), a.imag.astype(dtype)
     br, bi = b.real.astype(dtype), b.imag.astype(dtype)
@@ -244,8 +233,6 @@ def _upper_roots(a2, pr, pr2, q, qpos, lim_i, lim_e, vrow, dtype):
 
 
 def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
-    if np.ndim(a) == np.ndim(g) == np.ndim(trow) == 1 and len(a) > ROOT_BLOCK:
-        return _in_blocks(lambda part: _thermal_roots(a[part], g[part], eff, trow[part], dtype), len(a))
     nv = len(eff.vmin_pu)
     ar, ai = a.real.astype(dtype), a.imag.astype(dtype)
     gr, gi = g.real.astype(dtype), g.imag.astype(dtype)
@@ -260,26 +247,15 @@ def _thermal_roots(a, g, eff: EffectiveLimits, trow, dtype=np.float64):
 def _segment_topk(values: np.ndarray, seg: np.ndarray, nseg: int, k: int) -> np.ndarray:
     """Indices of the k smallest finite values of each segment (-1 where fewer).
 
-    seg must be sorted (pairs are generated site by site). A segment's k-th
-    smallest value is at most the largest of the minima of k disjoint parts of
-    it, so only values up to that bound (a few per segment) are ranked; the
-    minimum of every segment then comes from one reduceat pass per rank.
+    seg must be sorted (pairs are generated site by site), which lets the
+    minimum of every segment come from one reduceat pass per rank.
     """
     out = np.full((nseg, k), -1, dtype=int)
     if not len(values):
         return out
     starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    length = np.diff(np.append(starts, len(values)))
-    parts = starts[:, None] + (length[:, None] * np.arange(k)) // k
-    bound = np.maximum.reduce(np.minimum.reduceat(values, parts.ravel()).reshape(-1, k), axis=1)
-    bound[length < k] = np.inf  # parts overlap: no bound
-    keep = np.flatnonzero((values <= np.repeat(bound, length)) & np.isfinite(values))
-    if not len(keep):
-        return out
-    vals = values[keep]
-    seg_kept = seg[keep]
-    starts = np.flatnonzero(np.r_[True, seg_kept[1:] != seg_kept[:-1]])
-    present = seg_kept[starts]
+    present = seg[starts]
+    vals = values.copy()
     seg_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(vals))))
     for j in range(k):
         mins = np.minimum.reduceat(vals, starts)
@@ -289,7 +265,7 @@ def _segment_topk(values: np.ndarray, seg: np.ndarray, nseg: int, k: int) -> np.
         first = hit[first_mask]
         owner = owner[first_mask]
         ok = np.isfinite(vals[first])
-        out[present[owner[ok]], j] = keep[first[ok]]
+        out[present[owner[ok]], j] = first[ok]
         vals[first] = np.inf
     return out
 
@@ -372,7 +348,10 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     m = twin.model
     nsite = len(sens.linear.sites)
     # path nodes (all of them: thermal needs both ends), approximate sensitivities
-    dv_path = sens.dv_gathered(path_gathered(tree, sens), np.complex64)
+    if getattr(tree, "_gathered_for", None) is not sens.linear:
+        tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
+        tree._gathered_for = sens.linear
+    dv_path = sens.dv_gathered(tree._gathered, len(tree.pn_node))
     groups = []
     pv = tree.pv_pair
     vrow = tree.vrow_of_node[tree.pn_node[pv]]
@@ -390,18 +369,11 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
     groups.append((tree.pt_pos, *_thermal_roots(base.currents[tree.pt_row], g, eff, tree.pt_row, f32)))
     margin_low = base.vm_pu - eff.vmin_pu
     margin_high = eff.vmax_pu - base.vm_pu
-    grid = tree.offpath_slots(margin_low, margin_high)
-    slots = np.flatnonzero(grid >= 0)
-    if len(slots):
-        onode = grid[slots]
+    onode, opos = tree.offpath_candidates(margin_low, margin_high)
+    if len(onode):
         orow = tree.vrow_of_node[onode]
-        dv = sens.dv_gathered(_offpath_gathered(tree, sens, grid, slots), np.complex64)
-        ref = m.vnode_ref[orow]
-        ll = ref >= 0
-        if ll.any():
-            dv[ll] -= sens.dv_pairs(ref[ll], tree._slot_pos[slots[ll]], exact=False)
-        dv /= m.vbase_v[orow].astype(f32)
-        groups.append((tree._slot_pos[slots], *_voltage_roots(rows_v[orow], dv, eff, orow, f32)))
+        a = rows_v[orow]
+        groups.append((opos, *_voltage_roots(a, sens.vrow_pairs(orow, opos, exact=False), eff, orow, f32)))
     out = {}
     for direction, col in ((IMPORT, 1), (EXPORT, 3)):
         picks = []
@@ -411,34 +383,6 @@ def _tree_candidates(twin, sens, base, eff, tree, k):
             picks.append(np.where(top >= 0, codes[np.maximum(top, 0)], -1))
         out[direction] = np.hstack(picks)
     return out
-
-
-def path_gathered(tree, sens) -> tuple[np.ndarray, np.ndarray]:
-    """sens.gather() of every site's path nodes: fixed for a linear model, so fetched once
-    (before worker processes fork, see IntervalEngine.prepare) and kept on the tree."""
-    if getattr(tree, "_gathered_for", None) is not sens.linear:
-        tree._gathered = sens.gather(tree.pn_node, tree.pn_pos)
-        tree._gathered_for = sens.linear
-    return tree._gathered
-
-
-def _offpath_gathered(tree, sens, grid: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sens.gather() of the off-path candidates in the given slots of grid (TreeIndex.offpath_slots).
-
-    A slot's node changes only when another node of its branch takes the least
-    margin, so the Z entries of each slot are kept between intervals and fetched
-    again only where the node changed.
-    """
-    if getattr(tree, "_slots_for", None) is not sens.linear:
-        tree._slot_pos = tree.slot_pos
-        tree._slot_node = np.full(len(grid), -1)
-        tree._slot_z = np.zeros((len(grid), sens.linear.site_entries(sens.a)[0].shape[1]), dtype=np.complex64)
-        tree._slots_for = sens.linear
-    changed = slots[grid[slots] != tree._slot_node[slots]]
-    if len(changed):
-        tree._slot_z[changed] = sens.gather(grid[changed], tree._slot_pos[changed])[1]
-        tree._slot_node[changed] = grid[changed]
-    return tree._slot_pos[slots], tree._slot_z[slots]
 
 
 def _own_terminals(sens, base):

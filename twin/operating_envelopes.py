@@ -396,10 +396,8 @@ def run_intervals(
     chunks = [items[i : i + BLOCK_INTERVALS] for i in range(0, total, BLOCK_INTERVALS)]
     ctx, start_from = _pool_start(twin)
     if isinstance(start_from, Twin):
-        # built once here rather than in every worker, and kept on the twin for its next call;
-        # one BLAS thread, as the helper that solves the sensitivities beside it has
-        with single_blas_thread():
-            twin.envelope_engine(positions, settings).prepare(loads_w[0], pvs_w[0])
+        # built once here rather than in every worker, and kept on the twin for its next call
+        twin.envelope_engine(positions, settings).prepare(loads_w[0], pvs_w[0])
     done = 0
     # one BLAS thread per worker (the workers are the parallelism); workers start
     # while the futures are submitted, so the setting is restored after that

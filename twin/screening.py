@@ -10,8 +10,6 @@ is a few hundred candidates per site instead of every node of the feeder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -79,19 +77,15 @@ class TreeIndex:
         # the branches leaving it (children of a path bus other than the path's own)
         rows_of_bus = [[r for el in joining[b] for r in rows_of_element.get(el.lower(), [])] for b in range(nb)]
         step_bus, step_prev, step_pos = _paths(parent, np.array([bid[model.sites[s].bus] for s in self.sites]))
-        self.pn_node, self.pn_pos, pn_step = _expand(bus_nodes, step_bus, step_pos)
-        self.pt_row, self.pt_pos, pt_step = _expand(rows_of_bus, step_bus, step_pos)
+        self.pn_node, self.pn_pos, _ = _expand(bus_nodes, step_bus, step_pos)
+        self.pt_row, self.pt_pos, _ = _expand(rows_of_bus, step_bus, step_pos)
         oc_bus, oc_pos, step = _expand(children, step_bus, step_pos)
         off = oc_bus != step_prev[step]
         self.oc_bus, self.oc_pos = oc_bus[off], oc_pos[off]
         pv = self.vrow_of_node[self.pn_node] >= 0
         self.pv_pair = np.flatnonzero(pv)
         self.pv_ref = self._ref_pairs(n)
-        local = np.zeros(n, dtype=int)
-        for nodes in bus_nodes:
-            local[nodes] = np.arange(len(nodes))
-        first_pair = np.searchsorted(pn_step, np.arange(len(step_bus)))
-        self._build_branch_map(_StepPairs(step_bus, step_pos, first_pair, node_bus, local), pt_step)
+        self._build_branch_map()
 
     def _ref_pairs(self, n: int) -> np.ndarray:
         """For each voltage pair of a path, where the pair of its row's second node (line-to-line
@@ -106,7 +100,7 @@ class TreeIndex:
             out[ll] = order[np.searchsorted(key[order], want)]
         return out
 
-    def _build_branch_map(self, steps: _StepPairs, pt_step: np.ndarray) -> None:
+    def _build_branch_map(self) -> None:
         """Sparse map from path-node voltage changes to path-conductor current changes.
 
         Built once; only the entries of regulator rows are refreshed per interval.
@@ -114,29 +108,26 @@ class TreeIndex:
         m = self.model
         b = m.branch_matrix.tocsr()
         n = b.shape[1]
+        key = self.pn_pos.astype(np.int64) * n + self.pn_node
+        order = np.argsort(key)
+        sorted_key = key[order]
         counts = np.diff(b.indptr)[self.pt_row]
         pair = np.repeat(np.arange(len(self.pt_row)), counts)
         first = np.repeat(b.indptr[self.pt_row], counts)
         offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
         entry = first + offset
         nodes = b.indices[entry]
-        loc = steps.pair_of(pt_step[pair], nodes)
-        miss = np.flatnonzero(loc < 0)
-        if len(miss):
-            # nodes elsewhere than the conductor's two buses (none on a plain tree): search the path
-            key = self.pn_pos.astype(np.int64) * n + self.pn_node
-            order = np.argsort(key)
-            sorted_key = key[order]
-            want = self.pt_pos[pair[miss]].astype(np.int64) * n + nodes[miss]
-            at = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
-            loc[miss] = np.where(sorted_key[at] == want, order[at], -1)
-        found = loc >= 0
-        rows, cols, vals = pair[found], loc[found], b.data[entry[found]]
+        want = self.pt_pos[pair].astype(np.int64) * n + nodes
+        loc = np.minimum(np.searchsorted(sorted_key, want), len(sorted_key) - 1)
+        found = sorted_key[loc] == want
+        rows, cols, vals = pair[found], order[loc[found]], b.data[entry[found]]
         srt = np.lexsort((cols, rows))
         rows, cols, vals = rows[srt], cols[srt], vals[srt]
         indptr = np.zeros(len(self.pt_row) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(rows, minlength=len(self.pt_row)))
-        self._bmap = sp.csr_matrix((vals.astype(complex), cols, indptr), shape=(len(self.pt_row), len(self.pn_node)))
+        np.add.at(indptr, rows + 1, 1)
+        self._bmap = sp.csr_matrix(
+            (vals.astype(complex), cols, np.cumsum(indptr)), shape=(len(self.pt_row), len(self.pn_node))
+        )
         ctrl_rows = np.concatenate([r for _, r in m.control_thermal]) if m.control_thermal else np.zeros(0, int)
         is_ctrl = np.isin(self.pt_row[rows], ctrl_rows)
         self._ctrl_entry = np.flatnonzero(is_ctrl)
@@ -151,18 +142,6 @@ class TreeIndex:
 
     def offpath_candidates(self, margin_low: np.ndarray, margin_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(node, site position) pairs: least-margin node of each branch leaving a path."""
-        slots = self.offpath_slots(margin_low, margin_high)
-        keep = slots >= 0
-        return slots[keep], self.slot_pos[keep]
-
-    @property
-    def slot_pos(self) -> np.ndarray:
-        """The site position of every slot of offpath_slots."""
-        return np.repeat(self.oc_pos, 6)
-
-    def offpath_slots(self, margin_low: np.ndarray, margin_high: np.ndarray) -> np.ndarray:
-        """Least-margin node of each branch leaving a path, per phase and side (-1: none):
-        six slots per branch, in a fixed layout."""
         vn = self.model.vnode_index
         phase = self.node_phase[vn]
         bus = self.node_bus[vn]
@@ -180,27 +159,11 @@ class TreeIndex:
             hit = val[level] == val[par]
             r, c = np.nonzero(hit & np.isfinite(val[level]))
             node[par[r], c] = node[level[r], c]
-        return node[self.oc_bus].ravel()
-
-
-@dataclass
-class _StepPairs:
-    """Where a node of a path step's bus, or of the next step's (its parent), is in the path-node lists."""
-
-    step_bus: np.ndarray
-    step_pos: np.ndarray
-    first_pair: np.ndarray  # the first path-node pair of each step
-    node_bus: np.ndarray
-    local: np.ndarray  # each node's place among its bus's nodes
-
-    def pair_of(self, step: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """The path-node pair of each (step, node); -1 where the node is on neither bus."""
-        bus = self.node_bus[nodes]
-        here = bus == self.step_bus[step]
-        up = np.minimum(step + 1, len(self.step_bus) - 1)
-        above = ~here & (up > step) & (self.step_pos[up] == self.step_pos[step]) & (bus == self.step_bus[up])
-        at = np.where(here, step, up)
-        return np.where((here | above) & (bus >= 0), self.first_pair[at] + self.local[nodes], -1)
+        cand = node[self.oc_bus]
+        pos = np.repeat(self.oc_pos, 6)
+        flat = cand.ravel()
+        keep = flat >= 0
+        return flat[keep], pos[keep]
 
 
 def _paths(parent: np.ndarray, site_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

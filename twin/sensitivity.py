@@ -11,11 +11,7 @@ flows (verification and correction).
 
 from __future__ import annotations
 
-import mmap
-import multiprocessing
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,12 +23,10 @@ from flexbench.twin.model import FeederModel
 class LinearModel:
     """Z columns for a set of sites at a reference control state."""
 
-    def __init__(self, twin, sites: np.ndarray, q_ratio: np.ndarray | None = None, background: bool = False) -> None:
+    def __init__(self, twin, sites: np.ndarray, q_ratio: np.ndarray | None = None) -> None:
         """q_ratio: var per W of each site's extra import (all sites; None: unity power factor).
 
         Export is at unity power factor either way; see IntervalSensitivity.import_factor.
-        background: solve the site columns in a helper process while the caller goes on
-        with other set-up; the model is usable after wait().
         """
         self.twin = twin
         m: FeederModel = twin.model
@@ -77,42 +71,13 @@ class LinearModel:
         # an import of 1 + jq VA per W draws (1 - jq) times the current of a unity one
         self.import_factor = None if q_ratio is None else 1.0 - 1j * np.asarray(q_ratio, dtype=float)[self.sites]
 
-        self._pending: Callable[[], None] | None = None
-        if background:
-            self.zs, self._pending = _columns_in_background(lu, n, nodes, np.complex64)
-        else:
-            self.zs = _solve_columns(lu, n, nodes, np.complex64)
+        self.zs = _solve_columns(lu, n, nodes, np.complex64)
         self.ctrl_nodes = m.control_nodes
         self.zr = _solve_columns(lu, n, self.ctrl_nodes, np.complex128)
         self.zr_rr = self.zr[self.ctrl_nodes, :]
+        self.zs_r = self.zs[self.ctrl_nodes, :].astype(np.complex128)
         self.ref_prims = {el: self._element_prim(el) for el in m.control_elements}
         self.ctrl_pos = {int(k): p for p, k in enumerate(self.ctrl_nodes)}
-        self._entries: tuple[np.ndarray, np.ndarray] | None = None
-        if not background:
-            self.wait()
-
-    def wait(self) -> None:
-        """Wait for site columns solved in the background (see __init__)."""
-        if self._pending is not None:
-            self._pending()
-            self._pending = None
-        self.zs_r = self.zs[self.ctrl_nodes, :].astype(np.complex128)
-
-    def site_entries(self, a: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
-        """Where each site's injection coefficients sit in a.data (sites x most terminal
-        columns of a site), and which of those slots a site has. The pattern of the
-        injection matrix is the same at every operating point."""
-        if self._entries is None:
-            counts = np.diff(a.indptr)
-            slot = np.arange(max(int(counts.max(initial=0)), 1))
-            valid = slot[None, :] < counts[:, None]
-            self._entries = (np.where(valid, a.indptr[:-1, None] + slot, 0), valid)
-        return self._entries
-
-    def site_columns(self, a: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
-        """The Z columns (of zs) of each site's terminals, laid out as site_entries."""
-        entry, valid = self.site_entries(a)
-        return np.where(valid, a.indices[entry], 0), valid
 
     def _element_prim(self, element: str) -> tuple[list[int | None], np.ndarray]:
         dss = self.twin.engine.dss
@@ -212,7 +177,7 @@ class IntervalSensitivity:
     voltages: np.ndarray
     control_rows: tuple[np.ndarray, sp.csr_matrix] | None = None
     _bnow: sp.csr_matrix | None = None
-    _coefs: dict[str, np.ndarray] = field(default_factory=dict)
+    _at64: sp.csr_matrix | None = None
 
     def import_factor(self, positions: np.ndarray, direction: str) -> np.ndarray | float:
         """What multiplies the unity-power-factor change per W of these sites in a direction:
@@ -231,22 +196,15 @@ class IntervalSensitivity:
             out -= self.zu @ self.wv[:, positions]
         return out
 
-    def dv_rows(self, nodes: np.ndarray, dtype=np.complex128) -> np.ndarray:
-        """Node-voltage change per W for some nodes and every site (len(nodes) x sites).
-
-        The Z columns' part in their precision (complex64), returned as dtype.
-        """
-        zn = self.linear.zs[np.asarray(nodes, dtype=int)]
-        cols, _ = self.linear.site_columns(self.a)
-        coef = self._coef(np.complex64)
-        prod = np.take(zn, cols[:, 0], axis=1) * coef[:, 0]
-        for j in range(1, cols.shape[1]):
-            prod += np.take(zn, cols[:, j], axis=1) * coef[:, j]
-        out = prod.astype(np.complex128)
-        if self.zu is not None and self.wv is not None:
-            # in double: in single precision the tap correction moves envelopes by tens of W
+    def dv_rows(self, nodes: np.ndarray) -> np.ndarray:
+        """Node-voltage change per W for some nodes and every site (len(nodes) x sites)."""
+        if self._at64 is None:
+            self._at64 = self.a.T.astype(np.complex64).tocsr()
+        prod = self._at64 @ self.linear.zs[np.asarray(nodes), :].T
+        out = np.ascontiguousarray(np.asarray(prod).T, dtype=np.complex128)
+        if self.zu is not None:
             out -= self.zu[nodes] @ self.wv
-        return out.astype(dtype, copy=False)
+        return out
 
     def dv_total(self, weights_w: np.ndarray) -> np.ndarray:
         """Node-voltage change (V) when every site adds weights_w (W, import positive)."""
@@ -259,44 +217,31 @@ class IntervalSensitivity:
             out -= self.zu @ (self.wv @ weights_w)
         return out
 
-    def gather(self, nodes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The Z entries behind (node, site position) pairs (pairs x a site's terminal columns):
-        fixed for a linear model, so a caller with fixed pairs fetches them once and reuses
-        them every interval."""
-        cols, valid = self.linear.site_columns(self.a)
-        positions = np.asarray(positions, dtype=int)
-        z = self.linear.zs[np.asarray(nodes, dtype=int)[:, None], cols[positions]]
-        if not valid.all():
-            z[~valid[positions]] = 0.0
-        return positions, z
+    def gather(self, nodes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The Z entries behind (node, site position) pairs: fixed for a linear model, so a
+        caller with fixed pairs fetches them once and reuses them every interval."""
+        a = self.a
+        counts = np.diff(a.indptr)[positions]
+        pair = np.repeat(np.arange(len(nodes)), counts)
+        first = np.repeat(a.indptr[positions], counts)
+        offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+        entry = first + offset
+        return pair, entry, self.linear.zs[nodes[pair], a.indices[entry]]
 
-    def dv_gathered(self, gathered: tuple[np.ndarray, np.ndarray], dtype=np.complex128) -> np.ndarray:
-        """dv_pairs(..., exact=False) from a gather() of the same pairs.
-
-        dtype=complex64 halves the work where only a ranking is needed.
-        """
-        positions, z = gathered
-        coef = self._coef(dtype)[positions]
-        out = z[:, 0] * coef[:, 0]
-        for j in range(1, z.shape[1]):
-            out += z[:, j] * coef[:, j]
-        return out
-
-    def _coef(self, dtype) -> np.ndarray:
-        """The injection per W of each site's terminal columns (sites x columns, 0 past a site's own)."""
-        key = np.dtype(dtype).str
-        if key not in self._coefs:
-            entry, valid = self.linear.site_entries(self.a)
-            self._coefs[key] = np.where(valid, self.a.data[entry], 0.0).astype(dtype)
-        return self._coefs[key]
+    def dv_gathered(self, gathered: tuple[np.ndarray, np.ndarray, np.ndarray], npairs: int) -> np.ndarray:
+        """dv_pairs(..., exact=False) from a gather() of the same pairs."""
+        pair, entry, z = gathered
+        vals = z * self.a.data[entry]
+        return np.bincount(pair, weights=vals.real, minlength=npairs) + 1j * np.bincount(
+            pair, weights=vals.imag, minlength=npairs
+        )
 
     def dv_pairs(self, nodes: np.ndarray, positions: np.ndarray, exact: bool = True) -> np.ndarray:
         """Node-voltage change per W for (node, site position) pairs.
 
-        exact=False leaves out the tap correction and works in single precision:
-        good enough to rank candidates.
+        exact=False leaves out the tap correction: good enough to rank candidates.
         """
-        out = self.dv_gathered(self.gather(nodes, positions), np.complex128 if exact else np.complex64)
+        out = self.dv_gathered(self.gather(nodes, positions), len(nodes))
         if exact and self.zu is not None and self.wv is not None:
             out -= np.einsum("ij,ji->i", self.zu[nodes], self.wv[:, positions])
         return out
@@ -312,19 +257,18 @@ class IntervalSensitivity:
         ll = ref >= 0
         if ll.any():
             out[ll] -= self.dv_pairs(ref[ll], positions[ll], exact)
-        return out / m.vbase_v[rows].astype(out.real.dtype)
+        return out / m.vbase_v[rows]
 
-    def vrow_rows(self, rows: np.ndarray, dtype=np.complex128) -> np.ndarray:
+    def vrow_rows(self, rows: np.ndarray) -> np.ndarray:
         """Change (pu per W) of some voltage rows for every site (len(rows) x sites)."""
         m = self.linear.model
         rows = np.asarray(rows, dtype=int)
-        out = self.dv_rows(m.vnode_index[rows], dtype)
+        out = self.dv_rows(m.vnode_index[rows])
         ref = m.vnode_ref[rows]
         ll = ref >= 0
         if ll.any():
-            out[ll] -= self.dv_rows(ref[ll], dtype)
-        out /= m.vbase_v[rows][:, None].astype(out.real.dtype)
-        return out
+            out[ll] -= self.dv_rows(ref[ll])
+        return out / m.vbase_v[rows][:, None]
 
     def branch_dv(self, dv: np.ndarray) -> np.ndarray:
         """Conductor-current change of every monitored conductor for node-voltage changes dv."""
@@ -369,43 +313,10 @@ def _replace_rows(b: sp.csr_matrix, rows: np.ndarray, mat: sp.csr_matrix) -> sp.
     return sp.csr_matrix((d, (r, c)), shape=b.shape)
 
 
-def _columns_in_background(lu, n: int, nodes: np.ndarray, dtype) -> tuple[np.ndarray, Callable[[], None]]:
-    """Columns of Y^-1 solved by a forked helper into shared memory, and how to wait for them.
-
-    The caller builds its other indexes meanwhile (on IEEE 8500 the columns and the
-    radial screening index take about a second each). Solved here when forking is
-    not safe (other threads may hold locks) or the helper fails.
-    """
-    forkable = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-    # a daemonic process (a multiprocessing.Pool worker) may not have children
-    if not forkable or multiprocessing.current_process().daemon or not len(nodes):
-        return _solve_columns(lu, n, nodes, dtype), lambda: None
-    buf = mmap.mmap(-1, n * len(nodes) * np.dtype(dtype).itemsize)
-    out = np.frombuffer(buf, dtype=dtype).reshape(n, len(nodes))
-    helper = multiprocessing.get_context("fork").Process(target=_solve_columns, args=(lu, n, nodes, dtype, out))
-    helper.daemon = True
-    try:
-        helper.start()
-    except OSError:
-        return _solve_columns(lu, n, nodes, dtype, out), lambda: None
-
-    def finish() -> None:
-        helper.join()
-        if helper.exitcode != 0:
-            _solve_columns(lu, n, nodes, dtype, out)
-
-    return out, finish
-
-
-def _solve_columns(lu, n: int, nodes: np.ndarray, dtype, out: np.ndarray | None = None) -> np.ndarray:
-    """Columns of Y^-1 for the given nodes, in blocks.
-
-    Small blocks: SuperLU's solve and the copy into the row-major result stay in
-    cache (on IEEE 8500, 64 columns at a time take half the time of 512).
-    """
-    if out is None:
-        out = np.empty((n, len(nodes)), dtype=dtype)
-    block = 64
+def _solve_columns(lu, n: int, nodes: np.ndarray, dtype) -> np.ndarray:
+    """Columns of Y^-1 for the given nodes, in blocks to bound memory."""
+    out = np.empty((n, len(nodes)), dtype=dtype)
+    block = 512
     for start in range(0, len(nodes), block):
         part = nodes[start : start + block]
         rhs = np.zeros((n, len(part)), dtype=complex, order="F")
