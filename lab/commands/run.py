@@ -110,8 +110,6 @@ def run(args: argparse.Namespace) -> int:
             "give a new folder, or leave --out out for a fresh one under reports/"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    if config.virtual is not None:  # while this process has no thread (lab.virtual.prestart)
-        prestart.prestart(run_dir, LOG_FILE)
 
     pytest_args = [
         *args.plans,
@@ -164,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         pytest_args += ["-o", "log_cli=true", "--log-cli-level=INFO", "--log-cli-format=%(message)s"]
 
+    if config.virtual is not None:  # while this process has no thread (lab.virtual.prestart)
+        prestart.prestart(run_dir, LOG_FILE)
     # SIGTERM and SIGINT both stop a run (also when started where SIGINT is ignored, as a shell's background job)
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

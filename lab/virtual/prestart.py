@@ -1,13 +1,14 @@
 """The virtual lab's process, forked by `flexbench run` before the run has started a thread.
 
-Started as `python -m flexbench.lab.virtual.host`, the lab's process spends a
-second of CPU importing what the run has mostly imported already (the servers'
-clients, the emulators, the plant). Forked from the run while it is still
-single-threaded, the process starts with those imports and waits on its stdin for
-the spec the bench sends when it opens (lab.virtual.hosted). A fork of a process
-with threads could inherit a lock another thread held, so the fork happens only
-here, at the start of the run; a run that never opens its bench ends the waiting
-process by closing its stdin.
+Started as `python -m flexbench.lab.virtual.host` when the bench opens, the
+lab's process imports its servers' clients, emulators and plant (about a second
+of CPU) while the run waits for it. Forked at the run's start, it imports them
+while pytest starts, and starts with whatever the run had imported by then (all
+of it where the run is itself a fork of a pre-imported process, as in the
+project's tests). It waits on its stdin for the spec the bench sends when it
+opens (lab.virtual.hosted). A fork of a process with threads could inherit a
+lock another thread held, so the fork happens only here, before the run has any;
+a run that never opens its bench ends the waiting process by closing its stdin.
 """
 
 from __future__ import annotations
