@@ -9,15 +9,17 @@ busbar, and the fault would pass UL 3141 current limiting on a busy host.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from flexbench.lab.declaration import load_pcs_declaration
 from flexbench.lab.virtual.dynamics import substeps
 from flexbench.lab.virtual.pcs_site import PCS_FAULTS, Conditions, PCSSite, PCSSiteParameters
 
-CURRENT_LIMIT_A = 18.0
-LIMIT_WITH_ACCURACY_A = 18.5  # the virtual PCS's declaration: setting + accuracy
-RESPONSE_TIME_S = 5.0  # declared open-loop response time
+# the setting, accuracy and response time the UL 3141 plans judge the virtual PCS by
+DECLARED = load_pcs_declaration(Path(__file__).resolve().parents[2] / "testplans/declarations/virtual-pcs.toml")
+LIMIT_WITH_ACCURACY_A = DECLARED.current_limit_a + DECLARED.current_accuracy_a
 STEP_S = 0.25  # one wall step of the virtual plant at time scale 25
 
 
@@ -25,7 +27,7 @@ def _peak_after_response_a(profile: str, battery_after_s: float) -> float:
     """The busbar current's peak from the response time on, when the battery's request lands this
     long after the PV's rise (the current-limiting test's step, taken apart)."""
     site = PCSSite(PCSSiteParameters(), PCS_FAULTS[profile])
-    site.controller.settings.current_limit_a = CURRENT_LIMIT_A
+    site.controller.settings.current_limit_a = DECLARED.current_limit_a
     site.conditions = Conditions(grid_on=True, pv_available_dc_w=3_000.0, load_w=12_000.0)
     t_s = 0.0
 
@@ -45,7 +47,7 @@ def _peak_after_response_a(profile: str, battery_after_s: float) -> float:
     peak_a = 0.0
     while t_s < t_step_s + 60.0:
         run_to(t_s + 0.1)
-        if t_s >= t_step_s + RESPONSE_TIME_S:
+        if t_s >= t_step_s + DECLARED.open_loop_response_time_s:
             peak_a = max(peak_a, site.busbar_current_a())
     return peak_a
 
