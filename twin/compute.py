@@ -11,6 +11,7 @@ constraint until nothing is violated. Nothing unchecked is returned.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,8 +110,29 @@ class IntervalEngine:
         """Build the sensitivities now (before worker processes fork from this one), at the
         forecast the first interval would build them at, so that the envelope is the same."""
         if self.linear is None:
-            self._settle(load_w, pv_w)
-            self._linear_model()
+            # the screening index is the feeder's static structure: built in a thread beside the
+            # settle and the Z columns (the sparse solves release the GIL), it costs no wall time
+            built: list[TreeIndex | BaseException] = []
+
+            def build() -> None:
+                try:
+                    built.append(TreeIndex(self.twin.model, self.sites))
+                except BaseException as exc:  # raised in the caller's thread below
+                    built.append(exc)
+
+            builder = threading.Thread(target=build, name="screening-index") if self._needs_tree() else None
+            if builder is not None:
+                builder.start()
+            try:
+                self._settle(load_w, pv_w)
+                self._linear_model(build_tree=False)
+            finally:
+                if builder is not None:
+                    builder.join()
+            if builder is not None:
+                if isinstance(built[0], BaseException):
+                    raise built[0]
+                self.tree = built[0]
 
     def _settle(
         self, load_w: np.ndarray, pv_w: np.ndarray, source_pu: float | None = None, reset: bool = True
@@ -127,13 +149,17 @@ class IntervalEngine:
         tw.set_operating_point(load_w, pv_w)
         return tw.solve_forecast()
 
-    def _linear_model(self) -> LinearModel:
+    def _needs_tree(self) -> bool:
+        """A radial feeder too large for dense constraint rows is screened along site paths."""
+        m = self.twin.model
+        return bool(m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT)
+
+    def _linear_model(self, build_tree: bool = True) -> LinearModel:
         if self.linear is None:
             q = self.twin.model.load_q_ratio if self.settings.injection_model == "load-pf" else None
             self.linear = LinearModel(self.twin, self.sites, q)
-            m = self.twin.model
-            if m.radial and len(m.vnode_index) * len(self.sites) > DENSE_LIMIT:
-                self.tree = TreeIndex(m, self.sites)
+            if build_tree and self._needs_tree():
+                self.tree = TreeIndex(self.twin.model, self.sites)
         return self.linear
 
     def interval(

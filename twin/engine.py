@@ -175,9 +175,13 @@ class Engine:
             self._load_kw = grown
         change = ~(self._load_kw[indices] == kw)
         loads = self.dss.Loads
+        # the engine's own setters, without the wrapper's error check per call (thousands of
+        # loads per power flow on a large feeder): one check after the loop
+        set_idx, set_kw = loads._lib.Loads_Set_idx, loads._lib.Loads_Set_kW
         for i, v in zip(indices[change].tolist(), kw[change].tolist()):
-            loads.Idx(i)
-            loads.kW(v)
+            set_idx(i)
+            set_kw(v)
+        loads._check_for_error()
         self._load_kw[indices[change]] = kw[change]
 
     def forget_load_values(self) -> None:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from flexbench.twin.model import FeederModel
+from flexbench.twin.threads import single_blas_thread
 
 
 class LinearModel:
@@ -313,13 +314,21 @@ def _replace_rows(b: sp.csr_matrix, rows: np.ndarray, mat: sp.csr_matrix) -> sp.
     return sp.csr_matrix((d, (r, c)), shape=b.shape)
 
 
+# Right-hand sides per triangular solve. The factors are sparse (a radial feeder fills in
+# little), so the solve streams the dense block through memory: 32 columns of IEEE 8500
+# (8531 nodes, 4 MB) stay in cache. Measured there, all 2354 site columns on one BLAS
+# thread: 0.8 s in blocks of 16 or 32, 1.0 s in blocks of 64; in blocks of 512 with the
+# default threads it took 20 s.
+_SOLVE_BLOCK = 32
+
+
 def _solve_columns(lu, n: int, nodes: np.ndarray, dtype) -> np.ndarray:
-    """Columns of Y^-1 for the given nodes, in blocks to bound memory."""
+    """Columns of Y^-1 for the given nodes, in blocks small enough to stay in cache."""
     out = np.empty((n, len(nodes)), dtype=dtype)
-    block = 512
-    for start in range(0, len(nodes), block):
-        part = nodes[start : start + block]
-        rhs = np.zeros((n, len(part)), dtype=complex, order="F")
-        rhs[part, np.arange(len(part))] = 1.0
-        out[:, start : start + len(part)] = lu.solve(rhs)
+    with single_blas_thread():
+        for start in range(0, len(nodes), _SOLVE_BLOCK):
+            part = nodes[start : start + _SOLVE_BLOCK]
+            rhs = np.zeros((n, len(part)), dtype=complex, order="F")
+            rhs[part, np.arange(len(part))] = 1.0
+            out[:, start : start + len(part)] = lu.solve(rhs)
     return out

@@ -43,3 +43,35 @@ def test_paths_hold_each_sites_buses_in_order_from_the_site_up(request, feeder, 
         off = {names[b] for b in tree.oc_bus[tree.oc_pos == pos]}
         on = set(path)
         assert off == {b for b, (p, _) in model.bus_parent.items() if p in on and b not in on}
+
+
+def test_the_index_built_beside_the_sensitivities_is_the_one_built_in_line(ieee123, monkeypatch) -> None:
+    """prepare() builds the screening index in a thread while it settles and solves the Z columns."""
+    from flexbench.twin import compute
+    from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
+
+    monkeypatch.setattr(compute, "DENSE_LIMIT", 0)  # screen IEEE 123 as a large feeder would be
+    sites = np.arange(len(ieee123.sites))
+    load_w = np.array([0.6 * s.nominal_w for s in ieee123.sites])
+    engine = IntervalEngine(ieee123, sites, EnvelopeSettings(method="fast"))
+    engine.prepare(load_w, np.zeros(len(sites)))
+    assert engine.linear is not None and engine.tree is not None
+    in_line = TreeIndex(ieee123.model, sites)
+    for name in ("pn_node", "pn_pos", "pt_row", "pt_pos", "oc_bus", "oc_pos", "pv_ref"):
+        assert np.array_equal(getattr(engine.tree, name), getattr(in_line, name)), name
+    assert (engine.tree._bmap != in_line._bmap).nnz == 0
+
+
+def test_a_failure_building_the_index_reaches_the_caller(ieee123, monkeypatch) -> None:
+    from flexbench.twin import compute
+    from flexbench.twin.compute import EnvelopeSettings, IntervalEngine
+
+    def broken(model, sites):
+        raise ValueError("broken index")
+
+    monkeypatch.setattr(compute, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(compute, "TreeIndex", broken)
+    sites = np.arange(len(ieee123.sites))
+    engine = IntervalEngine(ieee123, sites, EnvelopeSettings(method="fast"))
+    with pytest.raises(ValueError, match="broken index"):
+        engine.prepare(np.full(len(sites), 1000.0), np.zeros(len(sites)))
