@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from flexbench.lab.bench_config import load_bench
 from flexbench.lab.clock import ScaledClock
+from flexbench.lab.priority import raise_priority
 from flexbench.lab.station import keep_servers_responsive
 from flexbench.lab.virtual.bench_faults import BenchFault
 from flexbench.lab.virtual.lab import VirtualLab
@@ -205,6 +206,8 @@ def main() -> int:
     if not spec:  # forked ahead of a bench that never opened (lab.virtual.prestart)
         log.info("the run ended before its bench opened: nothing to serve")
         return 0
+    _, priority = raise_priority()  # before the lab starts its threads (lab.priority)
+    log.info("virtual lab at %s", priority)
     host = Host(json.loads(spec), out)
     done = threading.Event()
 

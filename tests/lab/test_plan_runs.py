@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pypdfium2 as pdfium
 import pytest
+from bench_priority import expected_priority
 
 from flexbench.lab.report_pdf import build_pdf
 
@@ -81,6 +82,9 @@ def test_healthy_dut_passes_the_shipped_plan_with_every_artifact(tmp_path):
     kinds = [e["kind"] for e in events(run_dir)]
     assert "guardian_started" in kinds and not any(k.startswith("guardian_") and k != "guardian_started" for k in kinds)
     assert kinds.count("virtual_lab_stopped") == 1
+    # the bench ran ahead of other work on the host where it may (lab.priority), and says so
+    assert [e["priority"] for e in events(run_dir) if e["kind"] == "bench_priority"] == [expected_priority()]
+    assert f"virtual lab at {expected_priority()}" in (run_dir / "virtual-lab.log").read_text()
     assert not _alive(station["components"]["guardian"]["pid"])
     assert not _alive(station["components"]["virtual_lab"]["pid"])
     # the report a lab signs: `flexbench report --pdf`, its pages rendered and read back
