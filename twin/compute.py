@@ -147,6 +147,8 @@ class IntervalEngine:
         if source_pu is not None:
             tw.set_source_pu(source_pu)
         tw.set_operating_point(load_w, pv_w)
+        if reset:
+            tw.start_from_direct_solution()
         return tw.solve_forecast()
 
     def _needs_tree(self) -> bool:
