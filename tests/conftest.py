@@ -4,9 +4,10 @@ pytest-xdist hands each worker one contiguous slice of the collection and lets a
 worker take the tail of a busy one's queue. In file order the long plan runs of tests/lab
 sit in two or three slices, and a run of a minute or two that starts last ends the suite
 late. So the modules whose tests each run a bench for tens of seconds (the list below,
-longest per test first, measured on two cores) come first, dealt out in turn to the
-workers' slices; what is left over is short and evens out the end. A module missing from
-the list only runs in file order.
+longest per test first, measured on two cores) are dealt out in turn to the front of the
+workers' slices; the short tests fill the slices in file order, so a module's tests still
+share its fixtures in one worker, and even out the end. A module missing from the list
+only runs in file order.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             return ""
 
     long = sorted((item for item in items if module(item) in rank), key=lambda item: rank[module(item)])
-    ordered = long + [item for item in items if module(item) not in rank]
-    # slice k of the worker count's even split starts with its share of the long runs
-    items[:] = [item for k in range(workers) for item in ordered[k::workers]]
+    light = iter([item for item in items if module(item) not in rank])  # in file order: modules stay together
+    ordered: list[pytest.Item] = []
+    left = len(items)
+    for k in range(workers):
+        # xdist's first split: each worker in turn gets an even share of what is left, from the front
+        size = left // (workers - k)
+        mine = long[k::workers]
+        ordered += mine + [item for _, item in zip(range(size - len(mine)), light)]
+        left -= size
+    items[:] = ordered + list(light)

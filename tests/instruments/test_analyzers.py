@@ -17,7 +17,7 @@ from flexbench.instruments.emulators.zes_lmg import format_timestamp
 from flexbench.instruments.roles import ElementReading, InstrumentError, InstrumentTimeout
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.5
+TIMEOUT_S = 1.0
 
 
 def counting_source(elements=(1, 2)):

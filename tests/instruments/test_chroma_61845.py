@@ -88,7 +88,7 @@ def test_on_change_fires_after_each_setpoint_or_output_change(chroma, chroma_emu
 
 
 def test_instrument_error_surfaces_with_the_command(chroma_emulator):
-    driver = Chroma61845(chroma_emulator.address, timeout_s=0.4)  # no safety limits: the instrument decides
+    driver = Chroma61845(chroma_emulator.address, timeout_s=1.0)  # no safety limits: the instrument decides
     driver.connect()
     with pytest.raises(InstrumentError) as info:
         driver.set_voltage(350.0)
@@ -118,7 +118,7 @@ def test_safety_limit_refuses_before_sending(chroma, chroma_emulator):
 
 def test_slew_limit_is_programmed_on_connect_and_enforced(chroma_emulator):
     limits = SafetyLimits(voltage_max_v=264.0, slew_max_v_per_s=50.0, source="bench")
-    driver = Chroma61845(chroma_emulator.address, safety=limits, timeout_s=0.4)
+    driver = Chroma61845(chroma_emulator.address, safety=limits, timeout_s=1.0)
     driver.connect()
     assert chroma_emulator.voltage_slew_v_per_s == 50.0
     driver.set_voltage_slew(20.0)
@@ -160,7 +160,7 @@ def test_a_dropped_connection_is_reported_then_recovered(chroma, chroma_emulator
 
 
 def test_a_stopped_instrument_cannot_be_reached(chroma_emulator):
-    driver = Chroma61845(chroma_emulator.address, timeout_s=0.4)
+    driver = Chroma61845(chroma_emulator.address, timeout_s=1.0)
     chroma_emulator.stop()
     chroma_emulator.stop()  # idempotent
     with pytest.raises(InstrumentError) as info:
@@ -273,7 +273,7 @@ def test_command_log_is_stamped_with_the_injected_clock():
 
 
 def test_closing_one_driver_leaves_other_sessions_open(chroma, chroma_emulator, yokogawa):
-    other = Chroma61845(chroma_emulator.address, timeout_s=0.4)
+    other = Chroma61845(chroma_emulator.address, timeout_s=1.0)
     other.connect()
     other.close()
     assert chroma.output_enabled() is False
@@ -320,7 +320,7 @@ def test_with_the_relay_open_the_terminals_measure_no_voltage(chroma_emulator):
 
 def test_connect_programs_three_phase_independent_mode_whatever_the_front_panel_left(chroma_emulator):
     chroma_emulator.phase_mode = "SINGLE"  # as left on the front panel
-    driver = Chroma61845(chroma_emulator.address, timeout_s=0.4)
+    driver = Chroma61845(chroma_emulator.address, timeout_s=1.0)
     driver.connect()
     try:
         assert chroma_emulator.phase_mode == "THREE"

@@ -20,7 +20,7 @@ from flexbench.instruments.roles import (
 )
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LIMITS = SafetyLimits(
     voltage_max_v=950.0, current_max_a=14.5, power_max_w=11000.0, source="lab/benches/test.toml [instruments.pv.safety]"
 )

@@ -13,7 +13,7 @@ from flexbench.instruments.emulators import Chroma63800Emulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, PhaseReading, SafetyLimitError, SafetyLimits
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LIMITS = SafetyLimits(
     voltage_max_v=264.0,
     current_max_a=20.0,

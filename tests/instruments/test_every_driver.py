@@ -11,7 +11,7 @@ from flexbench.instruments.emulators import EMULATORS
 from flexbench.instruments.registry import DRIVERS
 from flexbench.instruments.roles import InstrumentTimeout
 
-TIMEOUT_S = 0.3
+TIMEOUT_S = 1.0
 OPTIONS = {"modbus-meter": {"map": "eastron-sdm630"}}
 # One call per role that always reaches the instrument.
 ROLE_CALL = {

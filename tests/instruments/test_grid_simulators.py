@@ -30,7 +30,7 @@ from flexbench.instruments.roles import (
 )
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LIMITS = SafetyLimits(
     voltage_min_v=0.0,
     voltage_max_v=264.0,

@@ -13,7 +13,7 @@ from flexbench.instruments.registry import driver_class
 from flexbench.instruments.roles import ElementReading, InstrumentError, PowerAnalyzer
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.5
+TIMEOUT_S = 1.0
 PLANT = {
     1: ElementReading(230.0, 10.0, 2290.0, -120.0, 2300.0, 0.995, 50.0, voltage_thd_pct=1.2, current_thd_pct=3.5),
     3: ElementReading(231.0, 4.0, math.inf, 0.0, 924.0, 1.0, 50.0),

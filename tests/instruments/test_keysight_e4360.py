@@ -10,7 +10,7 @@ from flexbench.instruments.emulators import KeysightE4360Emulator
 from flexbench.instruments.roles import DCReading, InstrumentError, IVCurve, SafetyLimitError, SafetyLimits
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LIMITS = SafetyLimits(
     voltage_max_v=60.0, current_max_a=8.0, power_max_w=400.0, source="lab/benches/test.toml [instruments.pv.safety]"
 )

@@ -11,7 +11,7 @@ from flexbench.instruments.emulators import KeysightN8900Emulator
 from flexbench.instruments.roles import DCReading, InstrumentError, IVCurve, SafetyLimitError, SafetyLimits
 from flexbench.instruments.specs import check_log, load_spec
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LIMITS = SafetyLimits(
     voltage_max_v=1000.0,
     current_max_a=25.0,

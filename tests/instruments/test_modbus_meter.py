@@ -12,7 +12,7 @@ from flexbench.instruments.emulators import ModbusMeterEmulator
 from flexbench.instruments.regmap import RegisterMap, RegisterMapError
 from flexbench.instruments.roles import InstrumentTimeout, MeterReading, PhaseReading
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 READING = MeterReading(
     phases=(
         PhaseReading(240.5, 10.0, 2300.0, -150.0, 59.9),

@@ -19,7 +19,7 @@ def emulator():
 @pytest.fixture
 def pcs(emulator):
     driver = ModbusPCS(
-        emulator.address, safety=SafetyLimits(power_max_w=20_000, current_max_a=60, source="bench.toml"), timeout_s=0.5
+        emulator.address, safety=SafetyLimits(power_max_w=20_000, current_max_a=60, source="bench.toml"), timeout_s=1.0
     )
     driver.connect()
     yield driver
@@ -53,7 +53,7 @@ def test_setting_beyond_safety_limit_is_refused_before_sending(pcs, emulator):
 
 
 def test_device_rejects_read_only_writes_and_bad_values(emulator):
-    transport = ModbusTransport(parse_address(emulator.address), timeout_s=0.5)
+    transport = ModbusTransport(parse_address(emulator.address), timeout_s=1.0)
     transport.connect()
     try:
         with pytest.raises(InstrumentError, match="illegal data address"):

@@ -22,7 +22,7 @@ def epoch(*args: int) -> float:
 
 
 def connected(emulator: ModbusPCSEmulator, power_max_w: float = 20_000) -> ModbusPCS:
-    driver = ModbusPCS(emulator.address, safety=SafetyLimits(power_max_w=power_max_w, source="b.toml"), timeout_s=0.5)
+    driver = ModbusPCS(emulator.address, safety=SafetyLimits(power_max_w=power_max_w, source="b.toml"), timeout_s=1.0)
     driver.connect()
     return driver
 

@@ -15,7 +15,7 @@ from flexbench.instruments.regmap.device import RegisterMapDevice
 from flexbench.instruments.roles import InstrumentTimeout
 from flexbench.instruments.transports.modbus import ModbusExceptionResponse, ModbusTransport
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 
 # A settings interface in the style a PCS or inverter exposes: holding registers, a
 # SunSpec-style scale-factor register, 32-bit values low word first, single-register writes.

@@ -14,7 +14,7 @@ from flexbench.instruments.emulators.scpi_server import compile_header
 from flexbench.instruments.roles import InstrumentError, SafetyLimitError, SafetyLimits
 from flexbench.instruments.scpi import parse_bool, parse_error, parse_float
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 
 
 @pytest.fixture

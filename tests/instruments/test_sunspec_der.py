@@ -33,7 +33,7 @@ def test_discovery_walks_the_model_chain(der):
 @pytest.mark.parametrize("base", [0, 50000])
 def test_discovery_tries_the_other_base_addresses(base):
     with SunSpecDEREmulator(base_address=base) as emulator:
-        driver = SunSpecDER(emulator.address, timeout_s=0.4)
+        driver = SunSpecDER(emulator.address, timeout_s=1.0)
         driver.connect()
         assert driver.base_address == base and driver.identity().serial == "EMU-0001"
         requested = [r.register for r in emulator.command_log.entries()[:3]]
@@ -42,7 +42,7 @@ def test_discovery_tries_the_other_base_addresses(base):
 
 
 def test_a_device_without_sunspec_is_reported(der_emulator):
-    driver = SunSpecDER(der_emulator.address, options={"base_address": 1000}, timeout_s=0.4)
+    driver = SunSpecDER(der_emulator.address, options={"base_address": 1000}, timeout_s=1.0)
     with pytest.raises(InstrumentError, match="'SunS' not found at register 1000"):
         driver.connect()
     driver.close()
@@ -76,7 +76,7 @@ def test_line_to_line_voltage_is_used_when_line_to_neutral_is_not_implemented(de
 def test_scale_factors_are_applied_for_large_ratings():
     with SunSpecDEREmulator(nameplate={"max_power_w": 250000.0, "max_apparent_power_va": 275000.0}) as emulator:
         assert emulator.get(702, "WMaxRtg") == 250000.0
-        driver = SunSpecDER(emulator.address, timeout_s=0.4)
+        driver = SunSpecDER(emulator.address, timeout_s=1.0)
         driver.connect()
         assert driver.nameplate().max_apparent_power_va == 275000.0
         assert driver.read_point(702, "W_SF") == 2  # 275 kVA does not fit int16 watts or tens of watts
@@ -169,7 +169,7 @@ def test_reads_outside_the_map_and_other_functions_are_refused(der, der_emulator
 
 
 def test_unknown_unit_gets_a_gateway_exception(der_emulator):
-    transport = ModbusTransport(ModbusTcpAddress("127.0.0.1", der_emulator.port, 9), timeout_s=0.4)
+    transport = ModbusTransport(ModbusTcpAddress("127.0.0.1", der_emulator.port, 9), timeout_s=1.0)
     with pytest.raises(ModbusExceptionResponse) as info:
         transport.read_holding_registers(40000, 2)
     assert info.value.exception_code == 11
@@ -269,7 +269,7 @@ def test_emulator_stop_is_idempotent_and_restartable():
     emulator.stop()
     emulator.stop()
     emulator.start()
-    driver = SunSpecDER(emulator.address, timeout_s=0.4)
+    driver = SunSpecDER(emulator.address, timeout_s=1.0)
     driver.connect()
     assert set(driver.models) == {1, 704}
     driver.close()

@@ -15,7 +15,7 @@ from flexbench.instruments.emulators import SunSpecDEREmulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, SafetyLimitError, SafetyLimits
 from flexbench.instruments.transports.modbus import ModbusExceptionResponse
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 LEGACY = (1, 103, 120, 121, 123)
 LIMITS = SafetyLimits(power_max_w=8000.0, source="lab/benches/test.toml [instruments.dut.safety]")
 

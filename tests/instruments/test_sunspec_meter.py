@@ -12,7 +12,7 @@ from flexbench.instruments.drivers.sunspec_meter import SunSpecMeter
 from flexbench.instruments.emulators import SunSpecDEREmulator, SunSpecMeterEmulator
 from flexbench.instruments.roles import InstrumentError, InstrumentTimeout, MeterReading, PhaseReading
 
-TIMEOUT_S = 0.4
+TIMEOUT_S = 1.0
 PHASE = PhaseReading(240.5, 10.25, 2300.0, -150.0, 59.98)
 READING = MeterReading(
     phases=(PHASE, PHASE, PHASE),

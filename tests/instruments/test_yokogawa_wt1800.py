@@ -70,7 +70,7 @@ def test_without_a_plant_it_reads_zero_and_no_frequency(yokogawa):
 
 
 def test_an_element_the_analyzer_lacks_is_an_instrument_error(yokogawa_emulator):
-    driver = YokogawaWT1800(yokogawa_emulator.address, options={"elements": [1, 3]}, timeout_s=0.4)
+    driver = YokogawaWT1800(yokogawa_emulator.address, options={"elements": [1, 3]}, timeout_s=1.0)
     with pytest.raises(InstrumentError) as info:
         driver.connect()
     assert info.value.command == ":NUMeric:NORMal:ITEM10 U,3"
@@ -163,7 +163,7 @@ SETUP = {
 
 
 def test_connect_sets_up_the_inputs_and_records_them(yokogawa_emulator):
-    driver = YokogawaWT1800(yokogawa_emulator.address, options=SETUP, timeout_s=0.4)
+    driver = YokogawaWT1800(yokogawa_emulator.address, options=SETUP, timeout_s=1.0)
     driver.connect()
     assert yokogawa_emulator.ranges["VOLTAGE"] == {1: 300.0, 2: 300.0}
     assert yokogawa_emulator.ranges["CURRENT"][1] == 20.0 and yokogawa_emulator.auto["CURRENT"] == {1: False, 2: True}
@@ -210,14 +210,14 @@ def test_set_up_options_the_model_lacks_are_refused_before_connecting(options, m
 def test_a_setting_that_reads_back_otherwise_fails_the_connect(make_peer, wt_front_panel):
     replies = {"*IDN?": "YOKOGAWA,WT1804E,91M000001,F1.01", **wt_front_panel([1, 2])}
     peer = make_peer(replies, error_query=":STATus:ERRor?")  # takes every setting, keeps its 1000 V range
-    driver = YokogawaWT1800(peer.address, options={"voltage_range_v": 300, "harmonics": False}, timeout_s=0.4)
+    driver = YokogawaWT1800(peer.address, options={"voltage_range_v": 300, "harmonics": False}, timeout_s=1.0)
     with pytest.raises(InstrumentError, match=r"voltage_range_v\[1\]: set 300.0, reads back 1000.0"):
         driver.connect()
     driver.close()
 
 
 def test_without_harmonics_no_thd_is_read(yokogawa_emulator):
-    driver = YokogawaWT1800(yokogawa_emulator.address, options={"harmonics": False}, timeout_s=0.4)
+    driver = YokogawaWT1800(yokogawa_emulator.address, options={"harmonics": False}, timeout_s=1.0)
     driver.connect()
     assert yokogawa_emulator.number == 14
     assert driver.read().elements[1].voltage_thd_pct is None
@@ -255,7 +255,7 @@ def test_the_recorder_gets_thd_and_the_analyzer_time_as_channels(yokogawa_emulat
         for e in (1, 2)
     }
     config = InstrumentConfig("analyzer", "power_analyzer", "yokogawa-wt1800", "x", 0.4, SafetyLimits(), {}, {"pcc": 2})
-    driver = YokogawaWT1800(yokogawa_emulator.address, options={"elements": [2]}, timeout_s=0.4)
+    driver = YokogawaWT1800(yokogawa_emulator.address, options={"elements": [2]}, timeout_s=1.0)
     component = InstrumentComponent(config, driver, 0.5, tmp_path / "bench.toml")
     component.start()
     values = component.channels()[0].read()
