@@ -29,6 +29,8 @@ from flexbench.instruments.roles import (
 from flexbench.lab import station
 from flexbench.lab.bench_config import BenchConfig, BenchError, load_bench
 from flexbench.lab.clock import Clock
+from flexbench.lab.priority import raise_priority
+from flexbench.lab.priority import restore as restore_priority
 from flexbench.lab.station import Channels, Component, InstrumentComponent
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class Bench:
         self.components: list[Component] = []  # in start order
         self._on_event = on_event or (lambda kind, data: None)
         self._closed = False
+        self._priority: tuple[int, int] | None = None  # the opening thread's id and own nice value (lab.priority)
         self.unconfirmed: dict[str, str] = {}  # component -> why its last safe state failed (it may be energized)
         self.unreachable: dict[str, str] = {}  # instrument -> why it could not be connected (connect's unreachable_ok)
 
@@ -79,6 +82,11 @@ class Bench:
         `unreachable` (name -> why) and the others still connect: a probe of the
         bench reports them all.
         """
+        # before the components start their threads and processes: they inherit it (lab.priority)
+        if self._priority is None:
+            thread_id, nice, priority = raise_priority()
+            self._priority = (thread_id, nice)
+            self._on_event("bench_priority", {"priority": priority})
         try:
             if self.config.virtual is None and self.dut_profile != "healthy":
                 raise BenchError(
@@ -270,6 +278,8 @@ class Bench:
                     c.close()
                 except Exception as exc:
                     log.warning("closing %s failed: %s", c.name, exc)
+            if self._priority is not None:
+                restore_priority(*self._priority)
 
     def __enter__(self) -> Bench:
         return self

@@ -28,8 +28,6 @@ from flexbench.instruments.roles import InstrumentError
 from flexbench.lab.clock import ScaledClock
 from flexbench.lab.errors import UserError
 from flexbench.lab.evaluate import ERROR, PASS, Result
-from flexbench.lab.priority import raise_priority
-from flexbench.lab.priority import restore as restore_priority
 from flexbench.lab.results import (
     DECLARATION_FILE,
     RESULTS_FILE,
@@ -162,7 +160,6 @@ class RunState:
         self.pending_faults: list[Callable[[], None]] = []  # --bench-fault, armed as the first test's body begins
         self.watched: dict[str, InstrumentConfig] = {}  # bench instruments the recorder polls, by name
         self._switch_interval_s: float | None = None  # the process's own, while the bench runs
-        self._nice: int | None = None  # the main thread's own priority, while the bench runs (lab.priority)
         self.unsafe: list[str] = []  # components whose safe state could not be confirmed when the bench closed
 
     @property
@@ -216,9 +213,6 @@ class RunState:
             from flexbench.lab.bench import Bench
 
             recorder = self.get_recorder()
-            # before the bench starts its threads and processes: they inherit it
-            self._nice, priority = raise_priority()
-            recorder.event("bench_priority", priority=priority)
             bench = Bench.open(
                 self.bench_path,
                 self.clock,
@@ -316,9 +310,6 @@ class RunState:
                 sys.setswitchinterval(self._switch_interval_s)
                 gc.unfreeze()
                 self._switch_interval_s = None
-            if self._nice is not None:
-                restore_priority(self._nice)
-                self._nice = None
 
 
 BENCH_INSTRUMENT_ROLES = ("grid_simulator", "pv_simulator", "ac_load", "power_analyzer", "meter")

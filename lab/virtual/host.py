@@ -206,7 +206,7 @@ def main() -> int:
     if not spec:  # forked ahead of a bench that never opened (lab.virtual.prestart)
         log.info("the run ended before its bench opened: nothing to serve")
         return 0
-    _, priority = raise_priority()  # before the lab starts its threads (lab.priority)
+    _, _, priority = raise_priority()  # before the lab starts its threads (lab.priority)
     log.info("virtual lab at %s", priority)
     host = Host(json.loads(spec), out)
     done = threading.Event()
