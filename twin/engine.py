@@ -176,7 +176,8 @@ class Engine:
         change = ~(self._load_kw[indices] == kw)
         loads = self.dss.Loads
         # the engine's own setters, without the wrapper's error check per call (thousands of
-        # loads per power flow on a large feeder): one check after the loop
+        # loads per power flow on a large feeder): one check after the loop (opendssdirect.py
+        # is pinned, and with it these attributes)
         set_idx, set_kw = loads._lib.Loads_Set_idx, loads._lib.Loads_Set_kW
         for i, v in zip(indices[change].tolist(), kw[change].tolist()):
             set_idx(i)
