@@ -28,9 +28,10 @@ def test_a_thread_raised_for_a_bench_passes_it_on_and_gets_its_own_back() -> Non
             text=True,
             check=True,
         )
-        assert thread_id == threading.get_native_id()
         restore(thread_id, previous)
         seen.update(
+            thread_id=thread_id,
+            own_id=threading.get_native_id(),
             before=before,
             previous=previous,
             text=text,
@@ -42,6 +43,7 @@ def test_a_thread_raised_for_a_bench_passes_it_on_and_gets_its_own_back() -> Non
     runner = threading.Thread(target=body)
     runner.start()
     runner.join()
+    assert seen["thread_id"] == seen["own_id"]  # restore() needs the raised thread's id, not the closer's
     assert seen["previous"] == seen["before"] and seen["after"] == seen["before"]
     if allowed():
         assert seen["text"] == f"nice {BENCH_NICE}"

@@ -16,4 +16,8 @@ def allowed() -> bool:
 
 def expected_priority() -> str:
     """The bench_priority event of a run started from a thread at nice 0."""
-    return f"nice {BENCH_NICE}" if allowed() else "nice 0: raising it to -10 needs root, CAP_SYS_NICE or RLIMIT_NICE"
+    return (
+        f"nice {BENCH_NICE}"
+        if allowed()
+        else f"nice 0: raising it to {BENCH_NICE} needs root, CAP_SYS_NICE or RLIMIT_NICE"
+    )
